@@ -1,0 +1,38 @@
+# MOSS top-level commands. Every target first installs missing Debian packages (idempotent).
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DMOSS_WERROR=ON
+endif
+
+.PHONY: all deps configure build test demo bench clean fuzz
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+demo: build
+	@tools/demo.sh $(BUILD_DIR)/bin
+
+bench: build
+	@bench/run_all.sh $(BUILD_DIR)/bin
+
+# libFuzzer targets with AddressSanitizer (clang), in their own build tree.
+fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMOSS_FUZZ=ON -DMOSS_SANITIZE=ON \
+	  -DMOSS_TESTS=OFF -DMOSS_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) build-fuzz

@@ -1,0 +1,6 @@
+// Placeholder until its part lands.
+#include "apps/moss/command.h"
+
+namespace moss::cli {
+void register_model_crypt_commands(CLI::App& model) {}
+}  // namespace moss::cli

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages MOSS needs. Idempotent: does nothing when all are present,
+# otherwise runs `apt-get update` once (a fresh machine has stale lists) and installs what is missing.
+#   tools/install-deps.sh            build + test dependencies
+#   tools/install-deps.sh --models   also the Python packages used by tools/ and bench/ scripts
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config git
+  libssl-dev libsqlite3-dev libboost-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libonnx-testdata
+)
+if [[ "${1:-}" == "--models" ]]; then
+  pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-sklearn)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
