@@ -1,0 +1,36 @@
+// Where the real DCAP quotes live: <source>/../shared/testdata/attestation (shared/ sits beside
+// the clone in CI and on the team machine). Tests skip with a clear message when it is absent.
+#pragma once
+
+#include "common/file_util.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace moss::attest::testing {
+
+inline std::filesystem::path testdata_dir() {
+  const char* src = std::getenv("MOSS_SOURCE_DIR");
+  std::filesystem::path base = src ? src : ".";
+  return base / ".." / "shared" / "testdata" / "attestation";
+}
+
+inline bool have_testdata() { return std::filesystem::exists(testdata_dir() / "expected.json"); }
+
+inline std::vector<uint8_t> read_quote(const std::string& name) {
+  return moss::read_file(testdata_dir() / name, 1 << 20).value_or_die();
+}
+
+inline nlohmann::json expected() {
+  return nlohmann::json::parse(
+      moss::read_text_file(testdata_dir() / "expected.json", 1 << 20).value_or_die());
+}
+
+#define MOSS_REQUIRE_TESTDATA() \
+  if (!::moss::attest::testing::have_testdata()) GTEST_SKIP() << "no ../shared/testdata/attestation"
+
+}  // namespace moss::attest::testing
