@@ -1,0 +1,216 @@
+#include "net/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "common/logging.h"
+
+namespace moss::net::detail {
+namespace {
+
+struct BioDeleter { void operator()(BIO* b) const { BIO_free(b); } };
+struct X509Deleter { void operator()(X509* x) const { X509_free(x); } };
+struct PkeyDeleter { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+
+int verify_state_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+BioPtr mem_bio(const void* data, size_t size) {
+  return BioPtr(BIO_new_mem_buf(data, static_cast<int>(size)));
+}
+
+std::vector<uint8_t> to_der(X509* cert) {
+  int len = i2d_X509(cert, nullptr);
+  if (len <= 0) return {};
+  std::vector<uint8_t> out(static_cast<size_t>(len));
+  uint8_t* p = out.data();
+  i2d_X509(cert, &p);
+  return out;
+}
+
+// The whole certificate verification of a handshake (SSL_CTX_set_cert_verify_callback): the CA
+// chain check when configured, then the caller's hook. Returning 0 fails the handshake.
+int verify_certificate(X509_STORE_CTX* store, void* arg) {
+  const auto* tls = static_cast<const TlsContext*>(arg);
+  SSL* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* state = ssl ? static_cast<PeerVerifyState*>(SSL_get_ex_data(ssl, verify_state_index())) : nullptr;
+  if (state == nullptr) {  // a connection set up without attach_verify_state: fail closed
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  if (tls->use_ca && X509_verify_cert(store) <= 0) {
+    state->error = fmt::format("peer certificate rejected: {}",
+                               X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)));
+    return 0;
+  }
+  if (!tls->hook) {
+    state->verified = tls->use_ca;
+    return tls->use_ca ? 1 : 0;
+  }
+  PeerCertificate cert;
+  X509* leaf = X509_STORE_CTX_get0_cert(store);
+  if (leaf == nullptr) {
+    state->error = "peer sent no certificate";
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  cert.leaf_der = to_der(leaf);
+  if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_untrusted(store)) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+      X509* c = sk_X509_value(chain, i);
+      if (X509_cmp(c, leaf) != 0) cert.chain_der.push_back(to_der(c));
+    }
+  }
+  Result<std::shared_ptr<const PeerIdentity>> identity = internal_error("hook did not run");
+  try {
+    identity = tls->hook(cert);
+  } catch (const std::exception& e) {
+    identity = internal_error("peer-verification hook threw: {}", e.what());
+  } catch (...) {
+    identity = internal_error("peer-verification hook threw");
+  }
+  if (identity.ok() && *identity == nullptr) identity = internal_error("hook returned no identity");
+  if (!identity.ok()) {
+    state->error = fmt::format("peer certificate rejected: {}", identity.status().message());
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  state->identity = std::move(identity).value();
+  state->verified = true;
+  return 1;
+}
+
+Status use_cert_chain(SSL_CTX* ctx, const std::string& pem) {
+  auto bio = mem_bio(pem.data(), pem.size());
+  X509Ptr leaf(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!leaf) return invalid_argument("TLS certificate PEM is not a certificate: {}", openssl_errors());
+  if (SSL_CTX_use_certificate(ctx, leaf.get()) != 1)
+    return invalid_argument("TLS certificate not usable: {}", openssl_errors());
+  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    SSL_CTX_add0_chain_cert(ctx, extra);  // takes ownership
+  }
+  ERR_clear_error();  // the loop ends on a "no start line" error
+  return Status::Ok();
+}
+
+Status use_private_key(SSL_CTX* ctx, const SecretBytes& pem) {
+  auto bio = mem_bio(pem.data(), pem.size());
+  std::unique_ptr<EVP_PKEY, PkeyDeleter> key(
+      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return invalid_argument("TLS private key PEM is not a private key");
+  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return invalid_argument("TLS private key does not match the certificate");
+  }
+  return Status::Ok();
+}
+
+Status load_ca_bundle(SSL_CTX* ctx, const std::string& pem) {
+  auto bio = mem_bio(pem.data(), pem.size());
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  int count = 0;
+  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    if (X509_STORE_add_cert(store, cert.get()) != 1)
+      return invalid_argument("CA certificate not usable: {}", openssl_errors());
+    ++count;
+  }
+  ERR_clear_error();
+  if (count == 0) return invalid_argument("CA bundle holds no PEM certificate");
+  return Status::Ok();
+}
+
+void restrict_to_tls13(SSL_CTX* ctx) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  // No session resumption: a resumed session skips certificate verification, so the hook would
+  // not run and the connection would carry no verified identity.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx, 0);
+}
+
+}  // namespace
+
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "no OpenSSL detail" : out;
+}
+
+void attach_verify_state(SSL* ssl, PeerVerifyState* state) {
+  SSL_set_ex_data(ssl, verify_state_index(), state);
+}
+
+Result<TlsContextPtr> make_server_tls(const TlsServerConfig& config) {
+  auto tls = std::make_unique<TlsContext>(boost::asio::ssl::context::tls_server);
+  SSL_CTX* ctx = tls->ctx.native_handle();
+  restrict_to_tls13(ctx);
+  MOSS_RETURN_IF_ERROR(use_cert_chain(ctx, config.cert_chain_pem).with_context("server TLS"));
+  MOSS_RETURN_IF_ERROR(use_private_key(ctx, config.key_pem).with_context("server TLS"));
+  if (!config.client_ca_pem.empty()) {
+    MOSS_RETURN_IF_ERROR(load_ca_bundle(ctx, config.client_ca_pem).with_context("server TLS client CA"));
+    tls->use_ca = true;
+  }
+  tls->hook = config.verify_peer;
+  if (config.require_client_cert && !tls->use_ca && !tls->hook)
+    return invalid_argument("server TLS: mutual TLS needs a client CA bundle or a verification hook");
+  if (tls->use_ca || tls->hook) {
+    int mode = SSL_VERIFY_PEER | (config.require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    SSL_CTX_set_verify(ctx, mode, nullptr);
+    SSL_CTX_set_cert_verify_callback(ctx, verify_certificate, tls.get());
+  }
+  return tls;
+}
+
+Result<TlsContextPtr> make_client_tls(const TlsClientConfig& config) {
+  auto tls = std::make_unique<TlsContext>(boost::asio::ssl::context::tls_client);
+  SSL_CTX* ctx = tls->ctx.native_handle();
+  restrict_to_tls13(ctx);
+  if (!config.ca_pem.empty()) {
+    MOSS_RETURN_IF_ERROR(load_ca_bundle(ctx, config.ca_pem).with_context("client TLS"));
+    tls->use_ca = true;
+    tls->verify_hostname = config.verify_hostname;
+  }
+  tls->hook = config.verify_peer;
+  if (!tls->use_ca && !tls->hook)
+    return invalid_argument("client TLS: a CA bundle or a verification hook is required");
+  if (!config.cert_chain_pem.empty() || !config.key_pem.empty()) {
+    MOSS_RETURN_IF_ERROR(use_cert_chain(ctx, config.cert_chain_pem).with_context("client TLS"));
+    MOSS_RETURN_IF_ERROR(use_private_key(ctx, config.key_pem).with_context("client TLS"));
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx, verify_certificate, tls.get());
+  return tls;
+}
+
+Status configure_client_ssl(SSL* ssl, const TlsContext& tls, const std::string& host) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  bool is_ip = !ec;
+  // SNI carries DNS names only (RFC 6066).
+  if (!is_ip && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1)
+    return invalid_argument("TLS: host name '{}' not usable for SNI", host);
+  if (tls.use_ca && tls.verify_hostname) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                   : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    if (ok != 1) return invalid_argument("TLS: cannot check the certificate against '{}'", host);
+  }
+  return Status::Ok();
+}
+
+}  // namespace moss::net::detail

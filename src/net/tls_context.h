@@ -1,0 +1,49 @@
+// INTERNAL to moss_net (includes Asio SSL): builds OpenSSL contexts from TlsServerConfig /
+// TlsClientConfig and runs the peer-verification hook inside the handshake. Only server.cc,
+// client.cc and tls_context.cc include this header.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "net/peer_identity.h"
+#include "net/tls_config.h"
+
+typedef struct ssl_st SSL;
+
+namespace moss::net::detail {
+
+// An SSL context plus what its verify callback needs. Immutable after creation; the callback gets
+// a pointer to it, so it lives behind a unique_ptr and must outlive every connection using it.
+struct TlsContext {
+  explicit TlsContext(boost::asio::ssl::context::method m) : ctx(m) {}
+  boost::asio::ssl::context ctx;
+  bool use_ca = false;        // run OpenSSL's chain check against the configured CA bundle
+  bool verify_hostname = false;
+  PeerVerifier hook;          // may be empty
+};
+using TlsContextPtr = std::unique_ptr<TlsContext>;
+
+// The per-connection outcome of peer verification, attached to the SSL object with
+// attach_verify_state before the handshake. Owned by the connection.
+struct PeerVerifyState {
+  std::shared_ptr<const PeerIdentity> identity;
+  std::string error;  // why verification failed (empty if it did not run or passed)
+  bool verified = false;
+};
+
+Result<TlsContextPtr> make_server_tls(const TlsServerConfig& config);
+Result<TlsContextPtr> make_client_tls(const TlsClientConfig& config);
+
+// Must be called on every SSL object before its handshake; `state` must outlive the handshake.
+void attach_verify_state(SSL* ssl, PeerVerifyState* state);
+
+// Client connections: SNI for DNS names, and with CA checking the host-name/IP match.
+Status configure_client_ssl(SSL* ssl, const TlsContext& tls, const std::string& host);
+
+// The queued OpenSSL errors as one line (and clears the queue).
+std::string openssl_errors();
+
+}  // namespace moss::net::detail

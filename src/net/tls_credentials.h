@@ -1,0 +1,87 @@
+// TLS credentials: key pairs, self-signed certificates (optionally carrying extra X.509
+// extensions, e.g. TEE evidence for attested TLS), PEM loading, and public-key hashes.
+//
+// Typical attested-TLS use (issue 4):
+//   auto key = generate_private_key_pem();                       // SecretBytes PEM
+//   auto spki_hash = public_key_sha256(*key);                    // bind into report data
+//   CertificateOptions opt; opt.extensions.push_back({"1.3.6.1.4.1.99999.1", evidence, false});
+//   auto cert = self_signed_certificate_pem(*key, opt);
+// and on the verifying side, from PeerCertificate::leaf_der:
+//   certificate_extension(der, oid) and certificate_public_key_sha256(der).
+// All functions are thread-safe (no shared state).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/secret_bytes.h"
+#include "common/status.h"
+
+namespace moss::net {
+
+enum class KeyType { kEcdsaP256, kEd25519 };
+
+struct CertificateExtension {
+  std::string oid;             // dotted, e.g. "1.2.840.113741.1.13.1"
+  std::vector<uint8_t> value;  // the extnValue contents (usually DER), wrapped in an OCTET STRING
+  bool critical = false;
+};
+
+struct CertificateOptions {
+  std::string common_name = "localhost";
+  std::vector<std::string> dns_names = {"localhost"};
+  std::vector<std::string> ip_addresses = {"127.0.0.1"};
+  int valid_days = 365;
+  std::vector<CertificateExtension> extensions;
+};
+
+// A certificate and its private key, both PEM.
+struct TlsCredentials {
+  std::string cert_pem;
+  SecretBytes key_pem;
+};
+
+// A fresh private key, PKCS#8 PEM.
+Result<SecretBytes> generate_private_key_pem(KeyType type = KeyType::kEcdsaP256);
+
+// The DER SubjectPublicKeyInfo of a private key's public half, and its SHA-256.
+Result<std::vector<uint8_t>> public_key_spki_der(const SecretBytes& key_pem);
+Result<std::array<uint8_t, 32>> public_key_sha256(const SecretBytes& key_pem);
+
+// A self-signed X.509 v3 certificate for `key_pem` (serial random, notBefore one minute ago to
+// absorb clock skew, SANs from the options, basicConstraints CA:FALSE, extra extensions appended).
+Result<std::string> self_signed_certificate_pem(const SecretBytes& key_pem,
+                                                const CertificateOptions& options = {});
+
+// Key plus self-signed certificate in one call.
+Result<TlsCredentials> generate_self_signed(const CertificateOptions& options = {},
+                                            KeyType type = KeyType::kEcdsaP256);
+
+// PEM <-> DER for one certificate. certificate_pem_to_der takes the first certificate in `pem`.
+Result<std::vector<uint8_t>> certificate_pem_to_der(std::string_view pem);
+Result<std::string> certificate_der_to_pem(std::span<const uint8_t> der);
+
+// From an (untrusted) DER certificate: its SubjectPublicKeyInfo DER and that DER's SHA-256.
+Result<std::vector<uint8_t>> certificate_spki_der(std::span<const uint8_t> cert_der);
+Result<std::array<uint8_t, 32>> certificate_public_key_sha256(std::span<const uint8_t> cert_der);
+
+// The extension `oid` of a DER certificate: nullopt when absent; an error when the certificate
+// does not parse or carries the extension twice (ambiguous evidence is refused).
+Result<std::optional<CertificateExtension>> certificate_extension(std::span<const uint8_t> cert_der,
+                                                                  std::string_view oid);
+
+// The subject common name of a DER certificate ("" when it has none).
+Result<std::string> certificate_common_name(std::span<const uint8_t> cert_der);
+
+// Checks that `pem` holds at least one certificate / a private key; files are read with a size cap.
+Status validate_certificate_pem(std::string_view pem);
+Result<std::string> load_certificate_pem_file(const std::string& path);
+Result<SecretBytes> load_private_key_pem_file(const std::string& path);
+Result<SecretBytes> private_key_pem_from_string(std::string_view pem);
+
+}  // namespace moss::net
