@@ -214,8 +214,20 @@ class HeaderParser {
 Result<NpyHeader> parse_header(std::span<const uint8_t> header) {
   std::string_view text(reinterpret_cast<const char*>(header.data()), header.size());
   MOSS_ASSIGN_OR_RETURN(NpyHeader h, HeaderParser(text).parse());
-  MOSS_RETURN_IF_ERROR(checked_numel(h.shape, h.dtype).status().with_context("npy"));
   return h;
+}
+
+// The data size the header promises; checked against the actual data before anything is
+// allocated, so a tiny file cannot make us reserve gigabytes.
+Result<uint64_t> expected_data_bytes(const NpyHeader& h) {
+  auto numel = checked_numel(h.shape, h.dtype);
+  if (!numel.ok()) return numel.status().with_context("npy");
+  return static_cast<uint64_t>(*numel) * dtype_size(h.dtype);
+}
+
+Status data_length_mismatch(const NpyHeader& h, uint64_t expected, uint64_t actual) {
+  return invalid_argument("npy: data length does not match the shape: {} {} needs {} bytes, file has {}",
+                          dtype_name(h.dtype), shape_to_string(h.shape), expected, actual);
 }
 
 void byte_swap(std::span<uint8_t> data, size_t elem) {
@@ -293,9 +305,10 @@ Result<Tensor> read_npy(std::span<const uint8_t> bytes) {
   }
   MOSS_ASSIGN_OR_RETURN(NpyHeader h, parse_header(bytes.subspan(p.header_offset, p.header_len)));
   auto data = bytes.subspan(p.header_offset + p.header_len);
-  auto t = Tensor::from_bytes(h.dtype, h.shape, data);
-  if (!t.ok()) return t.status().with_context("npy: data length does not match the shape");
-  return canonicalize(std::move(t).value(), h);
+  MOSS_ASSIGN_OR_RETURN(uint64_t expected, expected_data_bytes(h));
+  if (data.size() != expected) return data_length_mismatch(h, expected, data.size());
+  MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::from_bytes(h.dtype, h.shape, data));
+  return canonicalize(std::move(t), h);
 }
 
 Result<Tensor> read_npy_file(const std::filesystem::path& path) {
@@ -321,13 +334,12 @@ Result<Tensor> read_npy_file(const std::filesystem::path& path) {
   auto h = parse_header(header);
   if (!h.ok()) return fail(h.status());
 
+  auto expected = expected_data_bytes(*h);
+  if (!expected.ok()) return fail(expected.status());
+  const uintmax_t data_size = file_size - p->header_offset - p->header_len;
+  if (data_size != *expected) return fail(data_length_mismatch(*h, *expected, data_size));
   auto t = Tensor::zeros(h->dtype, h->shape);
   if (!t.ok()) return fail(t.status());
-  const uintmax_t data_size = file_size - p->header_offset - p->header_len;
-  if (data_size != t->nbytes()) {
-    return fail(invalid_argument("npy: data length does not match the shape: shape {} of {} needs {} bytes, file has {}",
-                                 shape_to_string(h->shape), dtype_name(h->dtype), t->nbytes(), data_size));
-  }
   in.read(reinterpret_cast<char*>(t->raw()), static_cast<std::streamsize>(t->nbytes()));
   // A file that shrank or grew since file_size() was taken is refused rather than half-read.
   if (static_cast<size_t>(in.gcount()) != t->nbytes() || in.peek() != std::ifstream::traits_type::eof()) {

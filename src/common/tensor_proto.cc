@@ -137,12 +137,27 @@ Result<Tensor> convert(const P& p) {
   if (p.data_type() == P::STRING) return unimplemented("string tensors are not supported");
   auto dtype = dtype_from_onnx(p.data_type());
   if (!dtype) {
-    return unimplemented("tensor data type {} is not supported", p.data_type());
+    if (p.data_type() == P::UNDEFINED || !P::DataType_IsValid(p.data_type())) {
+      return invalid_argument("invalid tensor data type {}", p.data_type());
+    }
+    return unimplemented("{} tensors are not supported", P::DataType_Name(static_cast<P::DataType>(p.data_type())));
   }
   std::vector<int64_t> shape(p.dims().begin(), p.dims().end());
+  MOSS_ASSIGN_OR_RETURN(int64_t numel, checked_numel(shape, *dtype));
+  const Field f = field_for(*dtype);
+  // Sizes are checked against the data actually present before allocating, so a proto that
+  // claims huge dims but carries no data cannot make us reserve gigabytes.
+  const uint64_t nbytes = static_cast<uint64_t>(numel) * dtype_size(*dtype);
+  if (p.has_raw_data() && p.raw_data().size() != nbytes) {
+    return invalid_argument("raw_data has {} bytes but {} {} needs {}", p.raw_data().size(),
+                            dtype_name(*dtype), shape_to_string(shape), nbytes);
+  }
+  if (!p.has_raw_data() && static_cast<int64_t>(field_size(p, f)) != numel) {
+    return invalid_argument("{} holds {} values but {} {} needs {}", field_name(f), field_size(p, f),
+                            dtype_name(*dtype), shape_to_string(shape), numel);
+  }
   MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(*dtype, std::move(shape)));
 
-  const Field f = field_for(*dtype);
   for (Field other : {Field::kFloat, Field::kInt32, Field::kInt64, Field::kDouble, Field::kUInt64}) {
     if (other != f && field_size(p, other) > 0) {
       return invalid_argument("{} is set but a {} tensor keeps its values in {}", field_name(other),
@@ -151,10 +166,6 @@ Result<Tensor> convert(const P& p) {
   }
   if (p.has_raw_data()) {
     if (field_size(p, f) > 0) return invalid_argument("both raw_data and {} are set", field_name(f));
-    if (p.raw_data().size() != t.nbytes()) {
-      return invalid_argument("raw_data has {} bytes but {} {} needs {}", p.raw_data().size(),
-                              dtype_name(*dtype), shape_to_string(t.shape()), t.nbytes());
-    }
     if (t.nbytes() > 0) std::memcpy(t.raw(), p.raw_data().data(), t.nbytes());
     if (*dtype == DType::kBool) {
       for (uint8_t b : t.bytes()) {
@@ -162,10 +173,6 @@ Result<Tensor> convert(const P& p) {
       }
     }
     return t;
-  }
-  if (static_cast<int64_t>(field_size(p, f)) != t.numel()) {
-    return invalid_argument("{} holds {} values but {} {} needs {}", field_name(f), field_size(p, f),
-                            dtype_name(*dtype), shape_to_string(t.shape()), t.numel());
   }
   MOSS_RETURN_IF_ERROR(fill_typed(t, p, f));
   return t;

@@ -168,6 +168,10 @@ TEST(NpyTest, RejectsMalformedHeaders) {
 TEST(NpyTest, RejectsAbsurdShapes) {
   auto r = read_npy(make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }\n"));
   EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted);
+  // Within the cap but far larger than the data present: refused before allocating 15 GiB.
+  auto big = read_npy(make_npy("{'descr': '|u1', 'fortran_order': False, 'shape': (16000000000,), }\n", {1, 2}));
+  EXPECT_NE(big.status().message().find("data length does not match"), std::string::npos)
+      << big.status().to_string();
   std::string rank17 = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
   for (int i = 0; i < 17; ++i) rank17 += "1, ";
   EXPECT_FALSE(read_npy(make_npy(rank17 + "), }\n", {0, 0, 0, 0})).ok());

@@ -118,6 +118,8 @@ TEST(TensorProtoTest, RefusesStringTensorsClearly) {
   auto r = read_tensor_proto(bytes);
   EXPECT_EQ(r.status().code(), ErrorCode::kUnimplemented);
   EXPECT_NE(r.status().message().find("string tensors are not supported"), std::string::npos);
+  auto c = read_tensor_proto(ProtoWriter().dims({1}).varint_field(kDataType, kCOMPLEX64).bytes_field(kRawData, "abcdefgh").bytes());
+  EXPECT_EQ(c.status().message(), "TensorProto: COMPLEX64 tensors are not supported");
 }
 
 // Tensors whose data lives in an external file are refused (decrypted models never touch disk).
@@ -223,6 +225,14 @@ TEST(TensorProtoTest, RejectsInconsistentProtos) {
       {0xff, 0xff, 0xff},
   };
   for (size_t i = 0; i < bad.size(); ++i) EXPECT_FALSE(read_tensor_proto(bad[i]).ok()) << "case " << i;
+}
+
+// Dims within the size cap but with no data to match are refused before allocating.
+TEST(TensorProtoTest, RefusesHugeDimsWithoutAllocating) {
+  auto r = read_tensor_proto(ProtoWriter().dims({16000000000}).varint_field(kDataType, kUINT8).bytes_field(kRawData, "ab").bytes());
+  EXPECT_NE(r.status().message().find("raw_data has 2 bytes"), std::string::npos) << r.status().to_string();
+  auto s = read_tensor_proto(ProtoWriter().dims({4000000000}).varint_field(kDataType, kFLOAT).packed_fixed<float>(kFloatData, {1}).bytes());
+  EXPECT_NE(s.status().message().find("float_data holds 1 values"), std::string::npos) << s.status().to_string();
 }
 
 // Every prefix of a valid serialized tensor either fails or decodes to a consistent tensor.
