@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <fstream>
 #include <numeric>
 #include <string>
 
@@ -113,6 +114,51 @@ Status check_tiling(std::vector<Entry>& entries, uint64_t buffer_size) {
   return Status::Ok();
 }
 
+// The 8-byte little-endian header length, checked against the cap and the total size.
+Result<uint64_t> read_header_length(std::span<const uint8_t> prefix, uint64_t total_size) {
+  if (prefix.size() < 8) return invalid_argument("safetensors: file of {} bytes has no header", total_size);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | prefix[static_cast<size_t>(i)];
+  if (header_len > kMaxSafetensorsHeaderBytes) {
+    return invalid_argument("safetensors: header of {} bytes exceeds the limit of {}", header_len,
+                            kMaxSafetensorsHeaderBytes);
+  }
+  if (header_len > total_size - 8) {
+    return invalid_argument("safetensors: truncated header ({} of {} bytes)", total_size - 8, header_len);
+  }
+  return header_len;
+}
+
+// Parses and validates the JSON header against a data buffer of `data_size` bytes; fills the
+// bundle's metadata and returns the tensor entries in data order.
+Result<std::vector<Entry>> parse_header(std::string_view text, uint64_t data_size, TensorBundle& bundle) {
+  if (text.empty() || text.front() != '{') return invalid_argument("safetensors: header is not a JSON object");
+  MOSS_ASSIGN_OR_RETURN(Json header, parse_json_strict(text, "safetensors header", 4));
+  if (!header.is_object()) return invalid_argument("safetensors: header is not a JSON object");
+  std::vector<Entry> entries;
+  entries.reserve(header.size());
+  for (const auto& [name, value] : header.items()) {
+    if (name == kMetadataKey) {
+      MOSS_RETURN_IF_ERROR(parse_metadata(value, bundle));
+      continue;
+    }
+    MOSS_ASSIGN_OR_RETURN(Entry e, parse_entry(name, value, data_size));
+    entries.push_back(std::move(e));
+  }
+  MOSS_RETURN_IF_ERROR(check_tiling(entries, data_size));
+  return entries;
+}
+
+// Adds a tensor after checking that a bool tensor holds only 0 and 1.
+Status add_checked(TensorBundle& bundle, std::string name, Tensor t) {
+  if (t.dtype() == DType::kBool) {
+    for (uint8_t b : t.bytes()) {
+      if (b > 1) return invalid_argument("safetensors: tensor '{}': bool element with value {}", name, b);
+    }
+  }
+  return bundle.add(std::move(name), std::move(t));
+}
+
 }  // namespace
 
 std::string_view safetensors_dtype_name(DType dtype) {
@@ -143,52 +189,54 @@ Result<DType> dtype_from_safetensors_name(std::string_view name) {
 }
 
 Result<TensorBundle> read_safetensors(std::span<const uint8_t> bytes) {
-  if (bytes.size() < 8) return invalid_argument("safetensors: file of {} bytes has no header", bytes.size());
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[static_cast<size_t>(i)];
-  if (header_len > kMaxSafetensorsHeaderBytes) {
-    return invalid_argument("safetensors: header of {} bytes exceeds the limit of {}", header_len,
-                            kMaxSafetensorsHeaderBytes);
-  }
-  if (header_len > bytes.size() - 8) {
-    return invalid_argument("safetensors: truncated header ({} of {} bytes)", bytes.size() - 8, header_len);
-  }
+  MOSS_ASSIGN_OR_RETURN(uint64_t header_len, read_header_length(bytes, bytes.size()));
   std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), header_len);
-  if (text.empty() || text.front() != '{') return invalid_argument("safetensors: header is not a JSON object");
-  MOSS_ASSIGN_OR_RETURN(Json header, parse_json_strict(text, "safetensors header", 4));
-  if (!header.is_object()) return invalid_argument("safetensors: header is not a JSON object");
-
   const auto data = bytes.subspan(8 + header_len);
   TensorBundle bundle;
-  std::vector<Entry> entries;
-  entries.reserve(header.size());
-  for (const auto& [name, value] : header.items()) {
-    if (name == kMetadataKey) {
-      MOSS_RETURN_IF_ERROR(parse_metadata(value, bundle));
-      continue;
-    }
-    MOSS_ASSIGN_OR_RETURN(Entry e, parse_entry(name, value, data.size()));
-    entries.push_back(std::move(e));
-  }
-  MOSS_RETURN_IF_ERROR(check_tiling(entries, data.size()));
+  MOSS_ASSIGN_OR_RETURN(std::vector<Entry> entries, parse_header(text, data.size(), bundle));
   for (auto& e : entries) {
     auto span = data.subspan(e.begin, e.end - e.begin);
-    if (e.dtype == DType::kBool) {
-      for (uint8_t b : span) {
-        if (b > 1) return invalid_argument("safetensors: tensor '{}': bool element with value {}", e.name, b);
-      }
-    }
     MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::from_bytes(e.dtype, std::move(e.shape), span));
-    MOSS_RETURN_IF_ERROR(bundle.add(std::move(e.name), std::move(t)));
+    MOSS_RETURN_IF_ERROR(add_checked(bundle, std::move(e.name), std::move(t)));
   }
   return bundle;
 }
 
 Result<TensorBundle> read_safetensors_file(const std::filesystem::path& path) {
-  auto bytes = read_file(path, kMaxSafetensorsFileBytes);
-  if (!bytes.ok()) return bytes.status();
-  auto bundle = read_safetensors(*bytes);
-  if (!bundle.ok()) return bundle.status().with_context(fmt::format("reading {}", path.string()));
+  auto fail = [&](const Status& s) { return s.with_context(fmt::format("reading {}", path.string())); };
+  std::error_code ec;
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) return fail(not_found("{}", ec.message()));
+  if (file_size > kMaxSafetensorsFileBytes) {
+    return fail(resource_exhausted("file of {} bytes exceeds the limit of {}", file_size, kMaxSafetensorsFileBytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(not_found("cannot open file"));
+  auto read_exact = [&](void* dst, size_t n) {
+    in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    return static_cast<size_t>(in.gcount()) == n;
+  };
+  uint8_t prefix[8] = {};
+  const size_t prefix_len = std::min<uintmax_t>(file_size, 8);
+  if (!read_exact(prefix, prefix_len)) return fail(data_loss("short read"));
+  auto header_len = read_header_length({prefix, prefix_len}, file_size);
+  if (!header_len.ok()) return fail(header_len.status());
+  std::string text(*header_len, '\0');
+  if (!read_exact(text.data(), text.size())) return fail(data_loss("short read"));
+
+  // The data is read straight into each tensor, in file order (the entries tile the buffer), so
+  // the file's bytes are held once, not twice.
+  TensorBundle bundle;
+  auto entries = parse_header(text, file_size - 8 - *header_len, bundle);
+  if (!entries.ok()) return fail(entries.status());
+  for (auto& e : *entries) {
+    auto t = Tensor::zeros(e.dtype, std::move(e.shape));
+    if (!t.ok()) return fail(t.status());
+    if (!read_exact(t->raw(), t->nbytes())) return fail(data_loss("file changed while being read"));
+    Status s = add_checked(bundle, std::move(e.name), std::move(t).value());
+    if (!s.ok()) return fail(s);
+  }
+  if (in.peek() != std::ifstream::traits_type::eof()) return fail(data_loss("file changed while being read"));
   return bundle;
 }
 

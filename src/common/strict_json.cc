@@ -56,6 +56,9 @@ Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, std::str
   } catch (const nlohmann::ordered_json::parse_error& e) {
     // Only the position: the parser's own message quotes input, which may be secret.
     return invalid_argument("{}: malformed JSON near byte {}", what, e.byte);
+  } catch (const nlohmann::ordered_json::exception& e) {
+    // E.g. out_of_range for a number too large for a double ("1e99999").
+    return invalid_argument("{}: unrepresentable JSON value (error {})", what, e.id);
   }
   if (!duplicate.empty()) return invalid_argument("{}: duplicate key '{}'", what, duplicate);
   return json;

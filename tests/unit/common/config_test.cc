@@ -110,7 +110,7 @@ TEST(ConfigTest, FileValuesMustHaveASensibleJsonType) {
   EXPECT_TRUE(make_config().load_json(R"({"worker.memory-budget": 1048576, "worker.port": "81"})", "f").ok());
   for (const char* bad : {R"({"worker.key-cache-ttl": 30})", R"({"worker.port": 1.5})", R"({"worker.port": null})",
                           R"({"worker.port": [1]})", R"({"keyservice.listen": 7000})", R"({"worker.verbose": 1})",
-                          R"([1])", R"({"worker.port": 1)"}) {
+                          R"([1])", R"({"worker.port": 1)", R"({"worker.port": 1e99999})"}) {
     EXPECT_FALSE(make_config().load_json(bad, "f").ok()) << bad;
   }
 }

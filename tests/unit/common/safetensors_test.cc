@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "common/file_util.h"
+
 #include <cstring>
+#include <filesystem>
 #include <string>
+
+#include <unistd.h>
 
 namespace moss {
 namespace {
@@ -100,6 +105,32 @@ TEST(SafetensorsTest, WriterRefusesReservedAndNonUtf8Names) {
   EXPECT_EQ(c.add("\xff\xfe", patterned(DType::kUInt8, {1})).code(), ErrorCode::kAlreadyExists);
 }
 
+// The file reader streams each tensor from disk and agrees with the buffer reader; truncated
+// files and files with trailing bytes are refused the same way.
+TEST(SafetensorsTest, FileReaderMatchesBufferReader) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("moss_safetensors_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  TensorBundle b = three_tensor_bundle();
+  ASSERT_TRUE(write_safetensors_file(dir / "b.safetensors", b).ok());
+  auto back = read_safetensors_file(dir / "b.safetensors");
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  ASSERT_EQ(back->size(), b.size());
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_TRUE(back->tensors()[i].tensor.equals(b.tensors()[i].tensor));
+  EXPECT_EQ(back->metadata(), b.metadata());
+
+  auto bytes = write_safetensors(b).value_or_die();
+  for (size_t n : {size_t{0}, size_t{5}, size_t{20}, bytes.size() - 1}) {
+    ASSERT_TRUE(write_file(dir / "t.safetensors", {bytes.data(), n}).ok());
+    EXPECT_FALSE(read_safetensors_file(dir / "t.safetensors").ok()) << n;
+  }
+  bytes.push_back(0);
+  ASSERT_TRUE(write_file(dir / "t.safetensors", bytes).ok());
+  EXPECT_FALSE(read_safetensors_file(dir / "t.safetensors").ok());
+  EXPECT_EQ(read_safetensors_file(dir / "missing").status().code(), ErrorCode::kNotFound);
+  fs::remove_all(dir);
+}
+
 // Every strict prefix of a valid file is an error, as is any extra trailing byte.
 TEST(SafetensorsTest, RejectsEveryTruncationAndTrailingBytes) {
   auto bytes = write_safetensors(three_tensor_bundle()).value_or_die();
@@ -136,6 +167,7 @@ TEST(SafetensorsTest, RejectsMalformedHeaders) {
       {R"({"__metadata__":{"k":1}})", 0},
       {R"({"__metadata__":{"k":"v","k":"w"}})", 0},
       {R"({"a":[1,2]})", 0},
+      {R"({"a":{"dtype":"F32","shape":[1e99999],"data_offsets":[0,4]}})", 4},  // number overflow
       {R"([1,2])", 0},
       {R"({"a":{"dtype":"F32")", 0},
       {R"({"a":{"dtype":"F32","shape":[[[[[[1]]]]]],"data_offsets":[0,4]}})", 4},
