@@ -320,7 +320,8 @@ Status Config::load_env() {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view var(*e);
     std::string_view name = var.substr(0, var.find('='));
-    if (name.starts_with("MOSS_") && !known.contains(std::string(name))) {
+    // MOSS_CONFIG names the file itself (docs/configuration.md), not a setting.
+    if (name.starts_with("MOSS_") && name != "MOSS_CONFIG" && !known.contains(std::string(name))) {
       log::get("config")->warn("ignoring env {}: not a setting of this program", name);
     }
   }

@@ -72,7 +72,7 @@ Result<Entry> parse_entry(const std::string& name, const Json& v, uint64_t buffe
   MOSS_ASSIGN_OR_RETURN(e.begin, read_unsigned(offsets[0], name, "data_offsets"));
   MOSS_ASSIGN_OR_RETURN(e.end, read_unsigned(offsets[1], name, "data_offsets"));
   if (e.begin > e.end || e.end > buffer_size) {
-    return invalid_argument("safetensors: tensor '{}': data_offsets [{}, {}] outside the {}-byte data buffer",
+    return invalid_argument("safetensors: tensor '{}': data_offsets [{}, {}] are reversed or outside the {}-byte data buffer",
                             name, e.begin, e.end, buffer_size);
   }
   const uint64_t expected = static_cast<uint64_t>(*numel) * dtype_size(e.dtype);

@@ -131,6 +131,23 @@ TEST(SafetensorsTest, FileReaderMatchesBufferReader) {
   fs::remove_all(dir);
 }
 
+// A bundle keeps names unique, finds by name, and lets a tensor be moved out (freeing its name).
+TEST(TensorBundleTest, AddFindAndTakeKeepNamesUnique) {
+  TensorBundle b;
+  ASSERT_TRUE(b.add("x", patterned(DType::kInt8, {4})).ok());
+  EXPECT_EQ(b.add("x", patterned(DType::kInt8, {1})).code(), ErrorCode::kAlreadyExists);
+  ASSERT_TRUE(b.add("y", patterned(DType::kInt16, {2})).ok());
+  EXPECT_EQ(b.payload_bytes(), 8u);
+  auto x = b.take("x");
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x->numel(), 4);
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_EQ(b.find("x"), nullptr);
+  EXPECT_EQ(b.take("x").status().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(b.add("x", std::move(x).value()).ok());
+  EXPECT_EQ(b.tensors().back().name, "x");
+}
+
 // Every strict prefix of a valid file is an error, as is any extra trailing byte.
 TEST(SafetensorsTest, RejectsEveryTruncationAndTrailingBytes) {
   auto bytes = write_safetensors(three_tensor_bundle()).value_or_die();
