@@ -1,6 +1,7 @@
 #include "common/npy.h"
 
 #include "common/file_util.h"
+#include "common/tensor_file.h"
 
 #include <gtest/gtest.h>
 
@@ -116,6 +117,21 @@ TEST(NpyTest, FileWriteThenReadRoundTrips) {
   EXPECT_TRUE(back->equals(t));
   EXPECT_EQ(read_npy_file(dir / "missing.npy").status().code(), ErrorCode::kNotFound);
   fs::remove_all(dir);
+}
+
+// read_tensor_file recognises .npy by content and falls back to TensorProto for anything else.
+TEST(NpyTest, ReadTensorFileRecognisesNpyAndTensorProto) {
+  auto n = read_tensor_file(fixture("c_f4_2x3.npy"));
+  ASSERT_TRUE(n.ok()) << n.status().to_string();
+  EXPECT_EQ(n->shape(), (std::vector<int64_t>{2, 3}));
+  const fs::path pb = "/usr/share/libonnx-testdata/data/node/test_abs/test_data_set_0/input_0.pb";
+  if (fs::exists(pb)) {
+    auto p = read_tensor_file(pb);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    EXPECT_EQ(p->shape(), (std::vector<int64_t>{3, 4, 5}));
+  }
+  EXPECT_FALSE(read_tensor_file(fixture("make_fixtures.py")).ok());
+  EXPECT_EQ(read_tensor_file(fixture("missing.npy")).status().code(), ErrorCode::kNotFound);
 }
 
 // bfloat16 has no NumPy dtype, so writing it fails instead of silently changing the type.
