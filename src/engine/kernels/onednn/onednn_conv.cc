@@ -8,11 +8,17 @@ namespace moss::engine::onednn {
 
 struct OnednnConv::Impl {
   dnnl::convolution_forward prim;
-  dnnl::memory::desc scratchpad_md;
+  dnnl::memory::desc scratchpad_md;  // the convolution's own scratchpad
   dnnl::memory weights;
   dnnl::memory bias;  // empty without bias
-  Layout src_layout;
+  Layout src_layout;  // what the caller passes (plain when asked for plain)
   Layout dst_layout;
+  // When the caller asked for plain but oneDNN's fast implementations want a blocked layout, the
+  // kernel reorders into and out of that layout in the scratch area (see layout_plan()).
+  dnnl::memory::desc conv_src_md, conv_dst_md;
+  dnnl::reorder src_in, dst_in, dst_out;  // user src -> conv src; user dst <-> conv dst
+  bool reorder_src = false, reorder_dst = false;
+  size_t tmp_src_offset = 0, tmp_dst_offset = 0, total_scratch = 0;
   Dims dst_dims;
   bool has_residual = false;
   int threads = 1;
@@ -75,6 +81,40 @@ Result<dnnl::memory::desc> conv_dst_md(const ConvParams& p, const Dims& dst_dims
   return choose_md(p.dst, dst_dims, "Conv output");
 }
 
+dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, attr);
+  if (pd.scratchpad_desc().get_size() != 0) {
+    // f32 layout reorders need none; refuse rather than share a region we did not size.
+    throw dnnl::error(dnnl_unimplemented, "reorder needs a scratchpad");
+  }
+  return dnnl::reorder(pd);
+}
+
+// Scratch area: [conv scratchpad | blocked copy of src | blocked dst], each 64-byte aligned.
+void plan_reorders(OnednnConv::Impl& impl, const dnnl::memory::desc& user_src,
+                   const dnnl::memory::desc& user_dst) {
+  auto align = [](size_t n) { return (n + 63) / 64 * 64; };
+  impl.src_layout = layout_from_md(user_src);
+  impl.dst_layout = layout_from_md(user_dst);
+  size_t offset = align(impl.scratchpad_md.get_size());
+  impl.reorder_src = user_src != impl.conv_src_md;
+  if (impl.reorder_src) {
+    impl.src_in = make_reorder(user_src, impl.conv_src_md);
+    impl.tmp_src_offset = offset;
+    offset += align(impl.conv_src_md.get_size());
+  }
+  impl.reorder_dst = user_dst != impl.conv_dst_md;
+  if (impl.reorder_dst) {
+    impl.dst_out = make_reorder(impl.conv_dst_md, user_dst);
+    if (impl.has_residual) impl.dst_in = make_reorder(user_dst, impl.conv_dst_md);
+    impl.tmp_dst_offset = offset;
+    offset += align(impl.conv_dst_md.get_size());
+  }
+  impl.total_scratch = offset;
+}
+
 Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* weights,
                                                       const float* bias) {
   auto impl = std::make_unique<OnednnConv::Impl>();
@@ -84,9 +124,18 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
   }
   dnnl::post_ops ops;
   MOSS_RETURN_IF_ERROR(build_post_ops(p.options.post_ops, true, ops, &impl->has_residual));
-  MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc src_md, choose_md(p.src, p.src_dims, "Conv input"));
+  // A plain request is served by letting oneDNN choose and reordering at the kernel's edges: its
+  // plain-layout convolutions run 5-40x slower than the blocked ones (bench/engine).
+  const bool plain_src = p.src.kind == LayoutChoice::Kind::kPlain;
+  const bool plain_dst = p.dst.kind == LayoutChoice::Kind::kPlain &&
+                         !(impl->has_residual && !p.residual_layout.is_empty());
+  ConvParams q = p;
+  if (plain_src) q.src = LayoutChoice::any();
+  if (plain_dst) q.dst = LayoutChoice::any();
+  if (plain_dst && impl->has_residual) q.residual_layout = Layout();
+  MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc src_md, choose_md(q.src, p.src_dims, "Conv input"));
   MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc dst_md,
-                        conv_dst_md(p, impl->dst_dims, impl->has_residual));
+                        conv_dst_md(q, impl->dst_dims, impl->has_residual && !plain_dst));
 
   // oneDNN wants grouped weights as [G, M/G, C/G, k...]; the bytes are the same as ONNX's.
   Dims wdims = p.weight_dims;
@@ -112,8 +161,10 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
   impl->scratchpad_md = pd.scratchpad_desc();
   impl->weights = pack(user_w, weights, pd.weights_desc());
   if (p.has_bias) impl->bias = pack(bias_md, bias, pd.bias_desc());
-  impl->src_layout = layout_from_md(pd.src_desc());
-  impl->dst_layout = layout_from_md(pd.dst_desc());
+  impl->conv_src_md = pd.src_desc();
+  impl->conv_dst_md = pd.dst_desc();
+  plan_reorders(*impl, plain_src ? plain_md(p.src_dims) : impl->conv_src_md,
+                plain_dst ? plain_md(impl->dst_dims) : impl->conv_dst_md);
   impl->impl_name = pd.impl_info_str();
   // MACs = out elements * (C/G * kernel volume).
   impl->flops = 2.0 * static_cast<double>(numel(impl->dst_dims)) *
@@ -138,7 +189,7 @@ Result<std::unique_ptr<const OnednnConv>> OnednnConv::create(const ConvParams& p
 const Layout& OnednnConv::src_layout() const { return impl_->src_layout; }
 const Layout& OnednnConv::dst_layout() const { return impl_->dst_layout; }
 const Dims& OnednnConv::dst_dims() const { return impl_->dst_dims; }
-size_t OnednnConv::scratchpad_bytes() const { return impl_->scratchpad_md.get_size(); }
+size_t OnednnConv::scratchpad_bytes() const { return impl_->total_scratch; }
 size_t OnednnConv::weights_bytes() const {
   size_t n = impl_->weights.get_desc().get_size();
   if (impl_->bias) n += impl_->bias.get_desc().get_size();
@@ -150,18 +201,46 @@ double OnednnConv::flops() const { return impl_->flops; }
 Status OnednnConv::execute(const float* src, float* dst, const float* residual,
                            OnednnScratch& scratch) const {
   if (src == nullptr || dst == nullptr) return invalid_argument("Conv: null buffer");
-  if (impl_->has_residual) {
-    if (residual == nullptr) return invalid_argument("Conv: residual input missing");
-    // The sum post-op accumulates into dst, so dst must start as the residual.
-    if (residual != dst) std::memcpy(dst, residual, impl_->dst_layout.bytes());
+  if (impl_->has_residual && residual == nullptr) {
+    return invalid_argument("Conv: residual input missing");
   }
-  std::unordered_map<int, dnnl::memory> args;
-  args.reserve(6);
-  args.emplace(DNNL_ARG_SRC, wrap(impl_->src_layout.impl().md, src));
-  args.emplace(DNNL_ARG_WEIGHTS, impl_->weights);
-  if (impl_->bias) args.emplace(DNNL_ARG_BIAS, impl_->bias);
-  args.emplace(DNNL_ARG_DST, wrap(impl_->dst_layout.impl().md, dst));
-  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads, "Conv");
+  const Impl& k = *impl_;
+  return dnnl_guard("Conv", [&]() -> Status {
+    if (scratch.capacity() < k.total_scratch) scratch.reserve(k.total_scratch);
+    char* base = static_cast<char*>(scratch.impl().buffer);
+    dnnl::stream& stream = scratch.impl().stream;
+    ThreadScope threads(k.threads);
+    dnnl::memory user_src = wrap(k.src_layout.impl().md, src);
+    dnnl::memory user_dst = wrap(k.dst_layout.impl().md, dst);
+    dnnl::memory conv_src = user_src, conv_dst = user_dst;
+    if (k.reorder_src) {
+      conv_src = wrap(k.conv_src_md, base + k.tmp_src_offset);
+      k.src_in.execute(stream, user_src, conv_src);
+    }
+    if (k.reorder_dst) conv_dst = wrap(k.conv_dst_md, base + k.tmp_dst_offset);
+    if (k.has_residual) {
+      // The sum post-op accumulates into dst, so dst must start as the residual.
+      if (k.reorder_dst) {
+        dnnl::memory user_res = wrap(k.dst_layout.impl().md, residual);
+        k.dst_in.execute(stream, user_res, conv_dst);
+      } else if (residual != dst) {
+        std::memcpy(dst, residual, k.dst_layout.bytes());
+      }
+    }
+    std::unordered_map<int, dnnl::memory> args;
+    args.reserve(6);
+    args.emplace(DNNL_ARG_SRC, conv_src);
+    args.emplace(DNNL_ARG_WEIGHTS, k.weights);
+    if (k.bias) args.emplace(DNNL_ARG_BIAS, k.bias);
+    args.emplace(DNNL_ARG_DST, conv_dst);
+    if (k.scratchpad_md.get_size() > 0) {
+      args.emplace(DNNL_ARG_SCRATCHPAD, wrap(k.scratchpad_md, base));
+    }
+    k.prim.execute(stream, args);
+    if (k.reorder_dst) k.dst_out.execute(stream, conv_dst, user_dst);
+    stream.wait();
+    return Status::Ok();
+  });
 }
 
 }  // namespace moss::engine::onednn
