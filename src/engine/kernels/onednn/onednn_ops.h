@@ -12,16 +12,19 @@
 // - Run time: each ExecutionContext owns one OnednnScratch (a oneDNN stream plus the scratchpad
 //   buffer; scratchpad_mode::user, so kernels hold no mutable state). Size it once at context
 //   creation: scratch.reserve(max over kernels of k.scratchpad_bytes()); execute() then never
-//   allocates. execute() is const and may run from many threads at once, each with its own scratch.
+//   allocates (it grows the buffer itself if you under-reserve). execute() is const and may run from many threads at once, each with its own scratch.
 // - Layouts. Every activation tensor has a Layout. Layout::plain(dims) is row-major (NCHW, NC, ...),
 //   what the reference kernels and graph inputs/outputs use. Ask a kernel for LayoutChoice::any()
 //   and oneDNN picks its fastest (blocked, e.g. nChw16c; the buffer may be larger than numel*4
 //   because channels are padded: allocate layout.bytes()). Read the result back with src_layout()
-//   and dst_layout(). Chain rule: for a Conv/Pool/BN whose input is produced by a oneDNN kernel,
-//   pass LayoutChoice::exactly(producer.dst_layout()); ask dst = any() when every consumer is a oneDNN
-//   kernel, plain() otherwise. Where layouts still differ (graph inputs, a reference op consuming a
-//   blocked tensor), insert an OnednnReorder (create(from, to)). Plain in/out everywhere is correct,
-//   just slower (~1.5-2x on ResNet-50 per the microbenchmarks in bench/engine/).
+//   and dst_layout(). A Conv asked for plain still runs oneDNN's blocked implementation and
+//   reorders its input/output inside the scratch area (oneDNN's own plain-layout convolutions are
+//   5-40x slower), so plain everywhere is correct and reasonably fast: start there.
+//   Chain mode (the ORT-parity step): for a Conv/Pool/BN whose input is produced by a oneDNN kernel,
+//   pass LayoutChoice::exactly(producer.dst_layout()); ask dst = any() when every consumer is a
+//   oneDNN kernel (or an element-wise op that can run on identical layouts), plain() otherwise.
+//   Where layouts still differ (graph inputs, a reference op consuming a blocked tensor), insert an
+//   OnednnReorder (create(from, to)). MatMul is always plain (oneDNN's matmul is fast on it).
 // - Fusion. PostOps are applied in order after the op: Conv+Relu, Conv+Clip (Relu6), Conv+Add
 //   (residual)+Relu, MatMul+bias+Gelu, ... kAddResidual means dst = op(src) + residual, where the
 //   residual tensor has the kernel's dst_layout() (the kernel forces dst to the residual's layout
