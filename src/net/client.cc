@@ -157,7 +157,11 @@ Result<Response> Client::Impl::exchange_on(Stream& stream, const Request& req, b
   parser.body_limit(options.max_response_body_bytes);
   parser.header_limit(static_cast<uint32_t>(std::min<size_t>(options.max_response_header_bytes, UINT32_MAX)));
   lowest().expires_after(options.read_timeout);
-  ec = run([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
+  // Header first: Beast 1.74 skips the Content-Length body-limit check when header and body
+  // arrive in one eager read.
+  ec = run([&](auto handler) { http::async_read_header(stream, buffer, parser, std::move(handler)); });
+  if (!ec && !parser.is_done())
+    ec = run([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
   if (ec) {
     *retryable = reused && !parser.got_some() && ec != beast::error::timeout;
     if (ec == http::error::body_limit)

@@ -5,6 +5,7 @@
 #include "net/server.h"
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -71,6 +73,9 @@ struct Server::Impl {
   // own sessions, whose destructors deregister above.
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  // Keeps the I/O threads running while no socket operation is pending (e.g. the acceptor is
+  // closed and every open session waits for its handler on the pool).
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::unique_ptr<asio::steady_timer> accept_backoff;
   std::unique_ptr<asio::thread_pool> pool;
   std::vector<std::thread> io_threads;
@@ -418,6 +423,7 @@ void Server::Impl::stop(std::chrono::milliseconds grace) {
     std::unique_lock lock(mu);
     all_closed.wait_for(lock, std::chrono::milliseconds(100), [this] { return open.load() == 0; });
   }
+  work.reset();
   ioc.stop();
   for (auto& t : io_threads) t.join();
   io_threads.clear();
@@ -440,6 +446,7 @@ Result<ServerPtr> Server::Impl::launch(ServerOptions options,
   MOSS_RETURN_IF_ERROR(impl->listen());
   impl->accept_backoff = std::make_unique<asio::steady_timer>(impl->acceptor.get_executor());
   impl->pool = std::make_unique<asio::thread_pool>(impl->options.worker_threads);
+  impl->work.emplace(impl->ioc.get_executor());
   impl->do_accept();
   Impl* raw = impl.get();
   for (size_t i = 0; i < raw->options.io_threads; ++i) raw->io_threads.emplace_back([raw] { raw->ioc.run(); });

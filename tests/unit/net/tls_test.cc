@@ -1,0 +1,271 @@
+// HTTPS on loopback: TLS 1.3 only, CA and host-name verification, the peer-verification hook on
+// both sides, and mutual TLS.
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include "net/client.h"
+#include "net/server.h"
+#include "net/tls_credentials.h"
+#include "net_test_support.h"
+
+namespace moss::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What a test hook concludes: the certificate's common name, as attest would put claims here.
+struct TestIdentity : PeerIdentity {
+  std::string common_name;
+};
+
+PeerVerifier accept_and_name() {
+  return [](const PeerCertificate& cert) -> Result<std::shared_ptr<const PeerIdentity>> {
+    MOSS_ASSIGN_OR_RETURN(std::string cn, certificate_common_name(cert.leaf_der));
+    auto id = std::make_shared<TestIdentity>();
+    id->name = cn;
+    id->common_name = cn;
+    return std::shared_ptr<const PeerIdentity>(std::move(id));
+  };
+}
+
+PeerVerifier reject_all(std::string why) {
+  return [why](const PeerCertificate&) -> Result<std::shared_ptr<const PeerIdentity>> {
+    return unauthenticated("{}", why);
+  };
+}
+
+Response whoami(const Request& req) {
+  auto id = std::dynamic_pointer_cast<const TestIdentity>(req.peer);
+  return Response::text(200, id ? "peer=" + id->common_name : "peer=none");
+}
+
+struct TlsFixture : ::testing::Test {
+  TlsCredentials server_creds = testing::make_credentials("moss-server");
+  TlsCredentials client_creds = testing::make_credentials("moss-client");
+
+  ServerPtr start(TlsServerConfig tls, Handler h = whoami) {
+    ServerOptions opt;
+    opt.tls = std::move(tls);
+    opt.handshake_timeout = 2s;
+    return Server::start(std::move(opt), std::move(h)).value_or_die();
+  }
+  TlsClientConfig client_config_with_cert(PeerVerifier server_hook) {
+    TlsClientConfig c;
+    c.verify_peer = std::move(server_hook);
+    c.cert_chain_pem = client_creds.cert_pem;
+    c.key_pem = client_creds.key_pem.clone();
+    return c;
+  }
+};
+
+TEST_F(TlsFixture, AnswersGetAndPostOverTls13WithCaVerification) {
+  // A client trusting the server's certificate completes requests over HTTPS.
+  auto server = start(testing::server_tls(server_creds));
+  Client client(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  auto get = client.get("/g");
+  ASSERT_TRUE(get.ok()) << get.status().to_string();
+  EXPECT_EQ(get->body, "peer=none");
+  auto post = client.post("/p", std::string(100000, 'b'));
+  ASSERT_TRUE(post.ok()) << post.status().to_string();
+  EXPECT_EQ(post->status, 200);
+}
+
+TEST_F(TlsFixture, KeepsOneTlsConnectionForManyRequests) {
+  // Keep-alive over TLS: 30 requests, one connection, one handshake.
+  auto server = start(testing::server_tls(server_creds));
+  Client client(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(client.get("/").ok());
+  EXPECT_EQ(server->connections_accepted(), 1u);
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
+TEST_F(TlsFixture, RejectsServerWhoseCertificateIsNotTrusted) {
+  // A client trusting another certificate fails with unauthenticated.
+  auto server = start(testing::server_tls(server_creds));
+  auto other = testing::make_credentials("someone-else");
+  Client client(testing::client_options(server->port(), testing::client_trusting(other)));
+  auto r = client.get("/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated) << r.status().to_string();
+}
+
+TEST_F(TlsFixture, RejectsHostNameNotInCertificate) {
+  // The host-name check: a certificate for localhost/127.0.0.1 does not pass for 127.0.0.2.
+  CertificateOptions opt;
+  opt.dns_names = {"example.test"};
+  opt.ip_addresses = {"127.0.0.2"};
+  auto creds = generate_self_signed(opt).value_or_die();
+  auto server = start(testing::server_tls(creds));
+  Client client(testing::client_options(server->port(), testing::client_trusting(creds)));
+  auto r = client.get("/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated) << r.status().to_string();
+}
+
+TEST_F(TlsFixture, ClientHookAcceptsAndExposesServerIdentity) {
+  // The client's hook sees the server certificate and its identity is readable from the client.
+  auto server = start(testing::server_tls(server_creds));
+  std::vector<uint8_t> seen_leaf;
+  TlsClientConfig c;
+  c.verify_peer = [&](const PeerCertificate& cert) {
+    seen_leaf = cert.leaf_der;
+    return accept_and_name()(cert);
+  };
+  Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  ASSERT_TRUE(client.get("/").ok());
+  auto id = std::dynamic_pointer_cast<const TestIdentity>(client.peer());
+  ASSERT_NE(id, nullptr);
+  EXPECT_EQ(id->common_name, "moss-server");
+  EXPECT_EQ(seen_leaf, certificate_pem_to_der(server_creds.cert_pem).value_or_die());
+}
+
+TEST_F(TlsFixture, ClientHookRejectionFailsTheHandshake) {
+  // A hook error on the client side fails the request with the hook's reason.
+  auto server = start(testing::server_tls(server_creds));
+  TlsClientConfig c;
+  c.verify_peer = reject_all("measurement not allowed");
+  Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  auto r = client.get("/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(r.status().message().find("measurement not allowed"), std::string::npos) << r.status().message();
+  EXPECT_EQ(server->requests_served(), 0u);
+}
+
+TEST_F(TlsFixture, ServerHookAcceptsClientAndHandlerSeesIdentity) {
+  // Mutual TLS with a server-side hook: the handler reads the identity the hook returned.
+  TlsServerConfig tls = testing::server_tls(server_creds);
+  tls.require_client_cert = true;
+  tls.verify_peer = accept_and_name();
+  auto server = start(std::move(tls));
+  auto ctx = ClientTlsContext::create(client_config_with_cert(accept_and_name())).value_or_die();
+  Client client(testing::client_options(server->port(), ctx));
+  auto r = client.get("/whoami");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, "peer=moss-client");
+  auto id = std::dynamic_pointer_cast<const TestIdentity>(client.peer());
+  ASSERT_NE(id, nullptr);
+  EXPECT_EQ(id->common_name, "moss-server");
+}
+
+TEST_F(TlsFixture, ServerHookRejectionRefusesClient) {
+  // A server-side hook error refuses the client: no request reaches the handler.
+  TlsServerConfig tls = testing::server_tls(server_creds);
+  tls.require_client_cert = true;
+  tls.verify_peer = reject_all("client not attested");
+  auto server = start(std::move(tls));
+  auto ctx = ClientTlsContext::create(client_config_with_cert(accept_and_name())).value_or_die();
+  Client client(testing::client_options(server->port(), ctx));
+  auto r = client.get("/whoami");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server->requests_served(), 0u);
+}
+
+TEST_F(TlsFixture, MutualTlsRefusesClientWithoutCertificate) {
+  // With require_client_cert, a client presenting no certificate gets no answer.
+  TlsServerConfig tls = testing::server_tls(server_creds);
+  tls.require_client_cert = true;
+  tls.verify_peer = accept_and_name();
+  auto server = start(std::move(tls));
+  Client client(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  auto r = client.get("/whoami");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server->requests_served(), 0u);
+}
+
+TEST_F(TlsFixture, MutualTlsWithClientCaBundle) {
+  // Client certificates can also be verified by a CA bundle instead of a hook.
+  TlsServerConfig tls = testing::server_tls(server_creds);
+  tls.require_client_cert = true;
+  tls.client_ca_pem = client_creds.cert_pem;
+  auto server = start(std::move(tls));
+  TlsClientConfig c = client_config_with_cert(nullptr);
+  c.ca_pem = server_creds.cert_pem;
+  Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  auto r = client.get("/");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(TlsFixture, RefusesTls12OnlyClient) {
+  // A client that speaks at most TLS 1.2 cannot complete a handshake.
+  auto server = start(testing::server_tls(server_creds));
+  testing::RawSocket sock(server->port());
+  ASSERT_TRUE(sock.connected());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, sock.fd());
+  int rc = SSL_connect(ssl);
+  EXPECT_LE(rc, 0);
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+}
+
+TEST_F(TlsFixture, PlainHttpClientGetsNoAnswerFromTlsServer) {
+  // Speaking plain HTTP to the HTTPS port fails cleanly on the client.
+  auto server = start(testing::server_tls(server_creds));
+  Client client(testing::client_options(server->port()));
+  auto r = client.get("/");
+  EXPECT_FALSE(r.ok());
+}
+
+TEST_F(TlsFixture, WorksWithEd25519Certificates) {
+  // Ed25519 keys work for both server and client certificates.
+  auto server_ed = testing::make_credentials("ed-server", KeyType::kEd25519);
+  auto client_ed = testing::make_credentials("ed-client", KeyType::kEd25519);
+  TlsServerConfig tls = testing::server_tls(server_ed);
+  tls.require_client_cert = true;
+  tls.verify_peer = accept_and_name();
+  auto server = start(std::move(tls));
+  TlsClientConfig c;
+  c.ca_pem = server_ed.cert_pem;
+  c.cert_chain_pem = client_ed.cert_pem;
+  c.key_pem = client_ed.key_pem.clone();
+  Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  auto r = client.get("/");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, "peer=ed-client");
+}
+
+TEST_F(TlsFixture, RejectsClientConfigWithoutAnyVerification) {
+  // There is no "verify nothing" mode: no CA and no hook is a configuration error.
+  auto ctx = ClientTlsContext::create(TlsClientConfig{});
+  ASSERT_FALSE(ctx.ok());
+  EXPECT_EQ(ctx.status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(TlsFixture, RejectsMismatchedServerKey) {
+  // A server key that does not match its certificate fails at start, not at the first client.
+  TlsServerConfig tls;
+  tls.cert_chain_pem = server_creds.cert_pem;
+  tls.key_pem = client_creds.key_pem.clone();
+  ServerOptions opt;
+  opt.tls = std::move(tls);
+  auto server = Server::start(std::move(opt), Handler(whoami));
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(TlsFixture, ServesConcurrentTlsClients) {
+  // 16 TLS clients in parallel, each on its own connection, all served.
+  auto server = start(testing::server_tls(server_creds));
+  auto ctx = testing::client_trusting(server_creds);
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      Client client(testing::client_options(server->port(), ctx));
+      for (int i = 0; i < 5; ++i) {
+        auto r = client.get("/");
+        if (r.ok() && r->status == 200) ++good;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), 80);
+}
+
+}  // namespace
+}  // namespace moss::net
