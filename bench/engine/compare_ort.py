@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""Whole-model check: MOSS against ONNX Runtime on the same models and inputs.
+
+Prerequisites:
+    /usr/bin/python3 tools/export_models.py                     # models/<name>/{model.onnx,inputs/}
+    (cd bench/engine/ort && npm install --ignore-scripts)       # onnxruntime-node@1.30.0
+    build/bin/moss                                              # `make build` (engine lead's CLI)
+Run:
+    /usr/bin/python3 bench/engine/compare_ort.py [--models models] [--moss build/bin/moss]
+        [--threads 1,2] [--iters 50] [--out bench/out/engine] [--ort-only] [--no-spin]
+
+For each model: ONNX Runtime (CPU, intra-op threads T, sequential) writes its outputs (threads 1)
+and p50 latency; MOSS runs `moss model run` on the same inputs and `moss model bench --threads T`.
+Prints max abs error per model (pass: |moss - ort| <= 1e-4 + 1e-3 * |ort| everywhere) and
+MOSS p50 / ORT p50 per thread count; writes OUT/summary.json. Exit 1 if any model fails or errors.
+Runs are interleaved per model and thread count so both see the same machine load. --no-spin runs
+both without spin-waiting threads (MOSS: OMP_WAIT_POLICY=passive; ORT: allow_spinning=0), which is
+what a shared or loaded host needs (see docs/performance.md).
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RTOL, ATOL = 1e-3, 1e-4
+
+
+def last_json_line(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError("no JSON line in output")
+
+
+def run(cmd, timeout=1800):
+    env = dict(os.environ)
+    if not SPIN:
+        env["OMP_WAIT_POLICY"] = "passive"
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
+    return p.stdout
+
+
+SPIN = True
+
+
+def ort_run(model_dir, threads, iters, out_dir=None):
+    cmd = ["node", os.path.join(HERE, "ort", "run_ort.js"), "--spin", "1" if SPIN else "0", "--model",
+           os.path.join(model_dir, "model.onnx"), "--inputs", os.path.join(model_dir, "inputs"),
+           "--threads", str(threads), "--iters", str(iters)]
+    if out_dir:
+        cmd += ["--out", out_dir]
+    return last_json_line(run(cmd))
+
+
+def moss_run(moss, model_dir, out_dir):
+    cmd = [moss, "model", "run", "--model", os.path.join(model_dir, "model.onnx"),
+           "--output-dir", out_dir]
+    for f in sorted(glob.glob(os.path.join(model_dir, "inputs", "*.npy"))):
+        cmd += ["--input", f"{os.path.splitext(os.path.basename(f))[0]}={f}"]
+    run(cmd)
+
+
+def moss_bench(moss, model_dir, threads, iters):
+    return last_json_line(run([moss, "model", "bench", "--model",
+                               os.path.join(model_dir, "model.onnx"), "--threads", str(threads),
+                               "--iters", str(iters)]))
+
+
+def compare(got_dir, want_dir):
+    """Max abs error over every output ORT wrote, and whether all are within tolerance."""
+    worst, ok = 0.0, True
+    for want_file in sorted(glob.glob(os.path.join(want_dir, "*.npy"))):
+        got_file = os.path.join(got_dir, os.path.basename(want_file))
+        if not os.path.exists(got_file):
+            return float("inf"), False
+        want, got = np.load(want_file), np.load(got_file)
+        if got.shape != want.shape:
+            return float("inf"), False
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        worst = max(worst, float(diff.max()) if diff.size else 0.0)
+        ok &= bool(np.all(diff <= ATOL + RTOL * np.abs(want.astype(np.float64))))
+    return worst, ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=os.path.join(ROOT, "models"))
+    ap.add_argument("--moss", default=os.path.join(ROOT, "build", "bin", "moss"))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "engine"))
+    ap.add_argument("--ort-only", action="store_true", help="measure ONNX Runtime only")
+    ap.add_argument("--no-spin", action="store_true", help="no spin-waiting threads in either")
+    args = ap.parse_args()
+    global SPIN
+    SPIN = not args.no_spin
+    threads = [int(t) for t in args.threads.split(",")]
+    have_moss = not args.ort_only and os.access(args.moss, os.X_OK)
+    if not args.ort_only and not have_moss:
+        print(f"note: {args.moss} not found; measuring ONNX Runtime only", file=sys.stderr)
+    models = sorted(d for d in glob.glob(os.path.join(args.models, "*"))
+                    if os.path.exists(os.path.join(d, "model.onnx")))
+    if not models:
+        print(f"no models under {args.models}; run tools/export_models.py first", file=sys.stderr)
+        return 1
+    summary, failed = [], False
+    for model_dir in models:
+        name = os.path.basename(model_dir)
+        out = os.path.join(args.out, name)
+        row = {"model": name}
+        try:
+            ort_out = os.path.join(out, "ort")
+            for i, t in enumerate(threads):
+                r = ort_run(model_dir, t, args.iters, ort_out if i == 0 else None)
+                row[f"ort_p50_ms_t{t}"] = r["p50_ms"]
+                if have_moss:
+                    m = moss_bench(args.moss, model_dir, t, args.iters)
+                    row[f"moss_p50_ms_t{t}"] = m["p50_ms"]
+                    row[f"ratio_t{t}"] = round(m["p50_ms"] / r["p50_ms"], 3)
+                    row.update({k: m[k] for k in ("weights_mb", "arena_mb", "peak_rss_mb") if k in m})
+            torch_err, _ = compare(ort_out, os.path.join(model_dir, "torch"))
+            row["ort_vs_torch_max_abs"] = torch_err
+            if have_moss:
+                moss_out = os.path.join(out, "moss")
+                os.makedirs(moss_out, exist_ok=True)
+                moss_run(args.moss, model_dir, moss_out)
+                err, ok = compare(moss_out, ort_out)
+                row["max_abs_err"], row["pass"] = err, ok
+                failed |= not ok
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            row["error"] = str(e)
+            failed = True
+        summary.append(row)
+        print(json.dumps(row), flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(f"\n{'model':<14}" + "".join(f"  ORT p50 t{t:<3}" for t in threads) +
+          ("".join(f"  MOSS p50 t{t:<2} ratio" for t in threads) + "  max abs err  pass"
+           if have_moss else ""))
+    for r in summary:
+        line = f"{r['model']:<14}" + "".join(f"  {r.get(f'ort_p50_ms_t{t}', float('nan')):>10.2f} ms"
+                                             for t in threads)
+        if have_moss:
+            line += "".join(f"  {r.get(f'moss_p50_ms_t{t}', float('nan')):>8.2f} ms "
+                            f"{r.get(f'ratio_t{t}', float('nan')):5.2f}" for t in threads)
+            line += f"  {r.get('max_abs_err', float('nan')):11.2e}  {r.get('pass', False)}"
+        if "error" in r:
+            line += f"  ERROR {r['error'][:200]}"
+        print(line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
