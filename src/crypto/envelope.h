@@ -1,0 +1,61 @@
+// The request/response envelope (docs/formats.md, "Envelope"): a JSON object carrying one
+// AES-256-GCM ciphertext under the user's request key, with the model id, user id, request id
+// and direction bound as associated data, so a response cannot pass for a request, nor for the
+// response to another request, nor move between users or models.
+//
+//   {"v":1,"model_id":M,"user_id":U,"request_id":R,"direction":"request"|"response",
+//    "nonce":base64(12 bytes),"ciphertext":base64(ciphertext | tag[16])}
+//
+//   subkey = HKDF-SHA256(request key, salt = none, info = "moss envelope v1 " + direction)
+//   aad    = "moss envelope v1" | 0x00 | u16 len | M | u16 len | U | u16 len | R | u8 dir
+//   nonce  = 12 random bytes per message
+//
+// Stateless: thread-safe.
+#pragma once
+
+#include "common/secret_bytes.h"
+#include "common/status.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace moss::crypto {
+
+enum class Direction { kRequest, kResponse };
+std::string_view direction_name(Direction d);
+
+struct EnvelopeHeader {
+  std::string model_id;
+  std::string user_id;
+  std::string request_id;
+  Direction direction = Direction::kRequest;
+
+  bool operator==(const EnvelopeHeader&) const = default;
+};
+
+inline constexpr size_t kRequestKeySize = 32;
+// 64 MiB of JSON: far above OpenWhisk's 2 MiB payload, far below memory trouble.
+inline constexpr size_t kDefaultMaxEnvelopeBytes = size_t{64} << 20;
+
+// Seals `plaintext` for `header` under the 32-byte `request_key`. `nonce` is for tests that
+// reproduce the documented vector; leave it empty to draw a fresh random nonce.
+Result<std::string> seal_envelope(std::span<const uint8_t> request_key,
+                                  const EnvelopeHeader& header,
+                                  std::span<const uint8_t> plaintext,
+                                  std::span<const uint8_t> nonce = {});
+
+// Opens an envelope that must carry exactly `expected`. Fails with resource-exhausted when the
+// JSON exceeds `max_json_bytes`, invalid-argument for malformed JSON/base64 or unknown fields,
+// and unauthenticated for a header mismatch, a wrong key or any altered byte.
+Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
+                                  const EnvelopeHeader& expected, std::string_view json,
+                                  size_t max_json_bytes = kDefaultMaxEnvelopeBytes);
+
+// Reads the header fields without authenticating them: for routing and key lookup only (which
+// model, which user); trust nothing until open_envelope succeeds with that header.
+Result<EnvelopeHeader> peek_envelope_header(std::string_view json,
+                                            size_t max_json_bytes = kDefaultMaxEnvelopeBytes);
+
+}  // namespace moss::crypto
