@@ -223,6 +223,19 @@ void run_bert(int threads, double budget) {
                 (*k)->flops() / (ms * 1e6), (*k)->implementation().c_str());
   }
   std::printf("TOTAL bert4 matmuls threads=%d: %.2f ms\n", threads, total);
+  auto scratch = onednn::OnednnScratch::create().value_or_die();
+  auto sm = onednn::OnednnSoftmax::create({{1, 4, 128, 128}, -1, false, {{}, threads}});
+  auto ln_scale = random_floats(256, 7), ln_bias = random_floats(256, 8);
+  auto ln = onednn::OnednnLayerNorm::create({{1, 128, 256}, -1, 1e-12f, true, {{}, threads}},
+                                            ln_scale.data(), ln_bias.data());
+  if (sm.ok() && ln.ok()) {
+    auto x = random_floats(4 * 128 * 128, 9);
+    std::vector<float> y(x.size());
+    double sm_ms = time_ms([&] { (void)(*sm)->execute(x.data(), y.data(), scratch); }, budget);
+    double ln_ms = time_ms([&] { (void)(*ln)->execute(x.data(), y.data(), scratch); }, budget);
+    std::printf("softmax 4x128x128 x4 %.3f ms (%s); layernorm 128x256 x9 %.3f ms (%s)\n", sm_ms,
+                (*sm)->implementation().c_str(), ln_ms, (*ln)->implementation().c_str());
+  }
 }
 
 }  // namespace

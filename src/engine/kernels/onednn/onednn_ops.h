@@ -287,6 +287,61 @@ class OnednnBatchNorm {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Softmax / LogSoftmax along one axis, plain layout (ONNX opset 13 semantics). For opset < 13 pass
+// the 2-D coerced dims [prod(dims[:axis]), prod(dims[axis:])] and axis 1.
+struct SoftmaxParams {
+  Dims dims;
+  int64_t axis = -1;  // negative counts from the end
+  bool log = false;   // LogSoftmax
+  KernelOptions options;  // post_ops are not supported here (kUnimplemented)
+};
+
+class OnednnSoftmax {
+ public:
+  static Result<std::unique_ptr<const OnednnSoftmax>> create(const SoftmaxParams& params);
+  ~OnednnSoftmax();
+  size_t scratchpad_bytes() const;
+  std::string implementation() const;
+  // src and dst plain, numel(dims) floats; dst may equal src.
+  Status execute(const float* src, float* dst, OnednnScratch& scratch) const;
+
+  struct Impl;
+  explicit OnednnSoftmax(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// LayerNormalization (ONNX opset 17), output Y only: normalizes over dims[axis:], plain layout.
+// Scale (and bias) must have numel(dims[axis:]) elements (the usual [hidden]); other broadcast
+// shapes return kUnimplemented. Mean/InvStdDev outputs are not produced (do not route those).
+struct LayerNormParams {
+  Dims dims;
+  int64_t axis = -1;
+  float epsilon = 1e-5f;
+  bool has_bias = true;
+  KernelOptions options;  // post_ops are not supported here (kUnimplemented)
+};
+
+class OnednnLayerNorm {
+ public:
+  static Result<std::unique_ptr<const OnednnLayerNorm>> create(const LayerNormParams& params,
+                                                               const float* scale,
+                                                               const float* bias);
+  ~OnednnLayerNorm();
+  size_t scratchpad_bytes() const;
+  std::string implementation() const;
+  Status execute(const float* src, float* dst, OnednnScratch& scratch) const;
+
+  struct Impl;
+  explicit OnednnLayerNorm(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Layout conversion, for graph edges (plain <-> blocked). Dims of both layouts must match.
 class OnednnReorder {
  public:
