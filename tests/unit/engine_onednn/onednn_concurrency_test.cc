@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "engine/kernels/onednn/onednn_common.h"
 #include "engine/kernels/onednn/onednn_ops.h"
 #include "reference_ops.h"
 
@@ -100,6 +101,25 @@ TEST(OnednnConcurrencyTest, EightThreadsSharingKernelsMatchSerial) {
     EXPECT_EQ(failures[t], 0) << "thread " << t;
     EXPECT_EQ(mismatches[t], 0) << "thread " << t;
   }
+}
+
+}  // namespace
+}  // namespace moss::engine::onednn
+
+namespace moss::engine::onednn {
+namespace {
+
+TEST(OnednnThreadsTest, ThreadScopeSetsAndRestoresOpenMpTeamSize) {
+  // The weak OpenMP references resolve to libgomp (loaded by libdnnl), so a kernel's thread count
+  // really reaches OpenMP, and the caller's setting comes back afterwards.
+  const int before = resolve_threads(0);
+  ASSERT_GE(before, 1);
+  {
+    ThreadScope scope(before + 2);
+    EXPECT_EQ(resolve_threads(0), before + 2);
+  }
+  EXPECT_EQ(resolve_threads(0), before);
+  EXPECT_EQ(resolve_threads(3), 3);
 }
 
 }  // namespace
