@@ -1,0 +1,169 @@
+// Tests for crypto/envelope.h: round trip, and rejection of every header mismatch, altered
+// ciphertext or nonce, malformed JSON and base64, unknown fields and oversize input.
+#include "crypto/envelope.h"
+
+#include "common/strict_json.h"
+#include "crypto/random.h"
+#include "unit/crypto/test_util.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace moss::crypto {
+namespace {
+
+class EnvelopeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_ = std::move(random_secret(kRequestKeySize)).value_or_die();
+    header_ = {"0123456789abcdef0123456789abcdef/bert", "fedcba9876543210fedcba9876543210",
+               "req-42", Direction::kRequest};
+    plain_ = testing::pattern_bytes(1000);
+    json_ = std::move(seal_envelope(key_.span(), header_, plain_)).value_or_die();
+  }
+  Status open(const EnvelopeHeader& h, std::string_view json) {
+    return open_envelope(key_.span(), h, json).status();
+  }
+  // The envelope with one field replaced.
+  std::string with_field(const char* name, nlohmann::ordered_json value) {
+    auto j = nlohmann::ordered_json::parse(json_);
+    j[name] = std::move(value);
+    return j.dump();
+  }
+
+  SecretBytes key_;
+  EnvelopeHeader header_;
+  std::vector<uint8_t> plain_;
+  std::string json_;
+};
+
+TEST_F(EnvelopeTest, SealedEnvelopeOpensToThePlaintext) {
+  // Round trip for the request direction and for an empty response.
+  auto plain = open_envelope(key_.span(), header_, json_);
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  EXPECT_TRUE(plain->equals(plain_));
+  EnvelopeHeader resp = header_;
+  resp.direction = Direction::kResponse;
+  auto sealed = seal_envelope(key_.span(), resp, {});
+  ASSERT_TRUE(sealed.ok());
+  auto opened = open_envelope(key_.span(), resp, *sealed);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_TRUE(opened->empty());
+  auto peeked = peek_envelope_header(*sealed);
+  ASSERT_TRUE(peeked.ok());
+  EXPECT_EQ(*peeked, resp);
+}
+
+TEST_F(EnvelopeTest, AnyExpectedHeaderMismatchIsRejected) {
+  // Expecting another model, user, request id or direction fails authentication.
+  for (int field = 0; field < 4; ++field) {
+    EnvelopeHeader other = header_;
+    if (field == 0) other.model_id += "x";
+    if (field == 1) other.user_id += "x";
+    if (field == 2) other.request_id = "req-43";
+    if (field == 3) other.direction = Direction::kResponse;
+    EXPECT_EQ(open(other, json_).code(), ErrorCode::kUnauthenticated) << field;
+  }
+}
+
+TEST_F(EnvelopeTest, RewrittenHeaderFieldsFailAuthentication) {
+  // Changing a header field in the JSON and expecting that changed header still fails: the
+  // fields are bound as associated data, so a response cannot pass for a request.
+  EnvelopeHeader as_response = header_;
+  as_response.direction = Direction::kResponse;
+  EXPECT_EQ(open(as_response, with_field("direction", "response")).code(),
+            ErrorCode::kUnauthenticated);
+  EnvelopeHeader other_req = header_;
+  other_req.request_id = "req-43";
+  EXPECT_EQ(open(other_req, with_field("request_id", "req-43")).code(),
+            ErrorCode::kUnauthenticated);
+  EnvelopeHeader other_user = header_;
+  other_user.user_id = "00000000000000000000000000000000";
+  EXPECT_EQ(open(other_user, with_field("user_id", other_user.user_id)).code(),
+            ErrorCode::kUnauthenticated);
+  EnvelopeHeader other_model = header_;
+  other_model.model_id = "0123456789abcdef0123456789abcdef/gpt";
+  EXPECT_EQ(open(other_model, with_field("model_id", other_model.model_id)).code(),
+            ErrorCode::kUnauthenticated);
+}
+
+TEST_F(EnvelopeTest, FlippedCiphertextNonceOrWrongKeyIsRejected) {
+  // Every byte of the sealed ciphertext and of the nonce, and another key, fail.
+  auto j = nlohmann::ordered_json::parse(json_);
+  auto ct = *base64_decode(j["ciphertext"].get<std::string>(), 1 << 20);
+  for (size_t i = 0; i < ct.size(); i += 7) {
+    auto bad = ct;
+    bad[i] ^= 0x80;
+    EXPECT_EQ(open(header_, with_field("ciphertext", base64_encode(bad))).code(),
+              ErrorCode::kUnauthenticated)
+        << i;
+  }
+  auto nonce = *base64_decode(j["nonce"].get<std::string>(), 12);
+  for (size_t i = 0; i < nonce.size(); ++i) {
+    auto bad = nonce;
+    bad[i] ^= 0x01;
+    EXPECT_EQ(open(header_, with_field("nonce", base64_encode(bad))).code(),
+              ErrorCode::kUnauthenticated);
+  }
+  auto other = std::move(random_secret(kRequestKeySize)).value_or_die();
+  EXPECT_EQ(open_envelope(other.span(), header_, json_).status().code(),
+            ErrorCode::kUnauthenticated);
+}
+
+TEST_F(EnvelopeTest, MalformedEnvelopesAreRejected) {
+  // Bad JSON, duplicate or unknown fields, wrong types, bad base64, short nonce or ciphertext.
+  const std::string bad_inputs[] = {
+      "",
+      "[]",
+      "{",
+      json_.substr(0, json_.size() - 1),
+      with_field("extra", 1),
+      with_field("v", 2),
+      with_field("v", "1"),
+      with_field("nonce", "AAAA"),
+      with_field("nonce", "not base64!"),
+      with_field("ciphertext", "AAAA"),
+      with_field("ciphertext", "@@@@"),
+      with_field("ciphertext", 5),
+      with_field("direction", "sideways"),
+      with_field("model_id", "../etc"),
+      R"({"v":1,"v":1})",
+  };
+  for (const auto& bad : bad_inputs) {
+    Status s = open(header_, bad);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.code(), ErrorCode::kInternal) << bad;
+  }
+  auto j = nlohmann::ordered_json::parse(json_);
+  j.erase("nonce");
+  EXPECT_EQ(open(header_, j.dump()).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(EnvelopeTest, OversizeEnvelopesAreRefused) {
+  // Input above the caller's JSON bound fails with resource-exhausted before parsing.
+  EXPECT_EQ(open_envelope(key_.span(), header_, json_, json_.size() - 1).status().code(),
+            ErrorCode::kResourceExhausted);
+  EXPECT_TRUE(open_envelope(key_.span(), header_, json_, json_.size()).ok());
+}
+
+TEST_F(EnvelopeTest, SealingRejectsBadKeysAndHeaders) {
+  // A short key, an invalid id or a wrong-size injected nonce fail at seal time.
+  EXPECT_FALSE(seal_envelope(std::vector<uint8_t>(16), header_, plain_).ok());
+  EnvelopeHeader bad = header_;
+  bad.request_id = "has space";
+  EXPECT_FALSE(seal_envelope(key_.span(), bad, plain_).ok());
+  bad = header_;
+  bad.user_id = "";
+  EXPECT_FALSE(seal_envelope(key_.span(), bad, plain_).ok());
+  EXPECT_FALSE(seal_envelope(key_.span(), header_, plain_, std::vector<uint8_t>(8)).ok());
+}
+
+TEST_F(EnvelopeTest, FreshNoncesMakeEveryEnvelopeDistinct) {
+  // Sealing the same message twice yields different nonces and ciphertexts.
+  auto again = seal_envelope(key_.span(), header_, plain_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(*again, json_);
+}
+
+}  // namespace
+}  // namespace moss::crypto
