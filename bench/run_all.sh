@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every benchmark program; `make bench` calls it with the binary directory.
+# Usage: bench/run_all.sh BIN_DIR. Parts append their own line below (keep it additive).
+set -euo pipefail
+BIN_DIR=${1:?usage: bench/run_all.sh BIN_DIR}
+
+run() {
+  local name=$1
+  shift
+  if [[ -x "$BIN_DIR/$name" ]]; then
+    echo "== $name $*"
+    "$BIN_DIR/$name" "$@"
+  else
+    echo "== $name: not built, skipped"
+  fi
+}
+
+run model_crypt_bench
