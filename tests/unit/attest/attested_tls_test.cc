@@ -1,0 +1,141 @@
+#include "attest/attested_tls.h"
+#include "net/client.h"
+#include "net/server.h"
+#include "temp_dir.h"
+
+#include <gtest/gtest.h>
+
+namespace moss::attest {
+namespace {
+
+using testing::TempDir;
+
+// A simulated platform in a temp dir, producers for named identities, and policies over them.
+class AttestedTlsTest : public ::testing::Test {
+ protected:
+  EvidenceProducerPtr producer(const std::string& identity) {
+    ProducerConfig cfg;
+    cfg.kind = "sim";
+    cfg.sim_key_file = dir_.path() / "sim.key";
+    cfg.sim_identity = identity;
+    return make_producer(cfg).value_or_die();
+  }
+  std::string measurement(const std::string& identity) {
+    return ossl::to_hex(simulated_measurement("/proc/self/exe", identity).value_or_die());
+  }
+  AttestedPeerConfig peer_config(const std::string& allowed_identity, const std::string& purpose) {
+    AttestedPeerConfig c;
+    c.purpose = purpose;
+    c.policy = Policy::parse(R"({"version":1,"allow_simulated":true,"measurements":[{"tee":"simulated","measurement":")" +
+                             measurement(allowed_identity) + R"("}]})").value_or_die();
+    c.verify.allow_simulated = true;
+    c.verify.sim_platform_key = SimPlatformKey::load_or_create(dir_.path() / "sim.key").value_or_die().public_key();
+    return c;
+  }
+  net::TlsCredentials credentials(const std::string& identity, const std::string& purpose) {
+    AttestedCredentialOptions o;
+    o.purpose = purpose;
+    return make_attested_credentials(*producer(identity), o).value_or_die();
+  }
+  // A server answering with the verified client measurement (or "none").
+  net::ServerPtr serve(net::TlsServerConfig tls) {
+    net::ServerOptions o;
+    o.tls = std::move(tls);
+    o.worker_threads = 1;
+    return net::Server::start(std::move(o), [](const net::Request& r) {
+             auto id = std::dynamic_pointer_cast<const AttestedPeerIdentity>(r.peer);
+             return net::Response::text(200, id ? id->claims.measurement : "none");
+           }).value_or_die();
+  }
+  Result<net::Response> get(uint16_t port, net::TlsClientConfig tls, std::shared_ptr<const net::PeerIdentity>* peer = nullptr) {
+    net::ClientOptions o;
+    o.port = port;
+    o.connect_timeout = std::chrono::milliseconds(3000);
+    o.tls = net::ClientTlsContext::create(std::move(tls)).value_or_die();
+    net::Client client(o);
+    auto r = client.get("/");
+    if (peer) *peer = client.peer();
+    return r;
+  }
+  TempDir dir_;
+};
+
+// One-way: the client verifies the server's evidence and reads its claims from the connection.
+TEST_F(AttestedTlsTest, OneWayHandshakeSucceedsWhenPolicyMatches) {
+  auto server = serve(attested_server_config(credentials("keyservice", "keyservice")));
+  auto verifier = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  std::shared_ptr<const net::PeerIdentity> peer;
+  auto r = get(server->port(), attested_client_config(verifier), &peer);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, "none");
+  auto id = std::dynamic_pointer_cast<const AttestedPeerIdentity>(peer);
+  ASSERT_NE(id, nullptr);
+  EXPECT_TRUE(id->claims.simulated());
+  EXPECT_EQ(id->claims.measurement, measurement("keyservice"));
+}
+
+// The handshake fails when the server's measurement is not in the client's policy.
+TEST_F(AttestedTlsTest, HandshakeFailsWhenMeasurementNotAllowed) {
+  auto server = serve(attested_server_config(credentials("impostor", "keyservice")));
+  auto verifier = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  auto r = get(server->port(), attested_client_config(verifier));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("measurement"), std::string::npos) << r.status().message();
+}
+
+// Evidence made for another key (copied into a certificate for a fresh key) is refused.
+TEST_F(AttestedTlsTest, HandshakeFailsWhenEvidenceBoundToAnotherKey) {
+  auto genuine = credentials("keyservice", "keyservice");
+  auto der = net::certificate_pem_to_der(genuine.cert_pem).value_or_die();
+  auto ext = net::certificate_extension(der, kAttestedTlsEvidenceOid).value_or_die();
+  ASSERT_TRUE(ext.has_value());
+  net::CertificateOptions opt;
+  opt.extensions.push_back(*ext);
+  auto stolen = net::generate_self_signed(opt).value_or_die();
+  auto server = serve(attested_server_config(std::move(stolen)));
+  auto verifier = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  auto r = get(server->port(), attested_client_config(verifier));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("report-data"), std::string::npos) << r.status().message();
+}
+
+// Evidence bound to another purpose (a worker certificate presented as a KeyService) is refused.
+TEST_F(AttestedTlsTest, HandshakeFailsForAnotherPurpose) {
+  auto server = serve(attested_server_config(credentials("keyservice", "worker")));
+  auto verifier = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  EXPECT_FALSE(get(server->port(), attested_client_config(verifier)).ok());
+}
+
+// Mutual: both sides present attested certificates; the server handler reads the client's claims.
+TEST_F(AttestedTlsTest, MutualHandshakeSucceedsAndServerSeesClientClaims) {
+  auto client_check = make_attested_peer_verifier(peer_config("worker", "worker")).value_or_die();
+  auto server = serve(attested_server_config(credentials("keyservice", "keyservice"), client_check));
+  auto server_check = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  auto r = get(server->port(), attested_client_config(server_check, credentials("worker", "worker")));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, measurement("worker"));
+}
+
+// Mutual: a client whose measurement the server does not allow, or with no evidence, is refused.
+TEST_F(AttestedTlsTest, MutualHandshakeFailsForUnattestedOrUnknownClient) {
+  auto client_check = make_attested_peer_verifier(peer_config("worker", "worker")).value_or_die();
+  auto server = serve(attested_server_config(credentials("keyservice", "keyservice"), client_check));
+  auto server_check = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  EXPECT_FALSE(get(server->port(), attested_client_config(server_check, credentials("intruder", "worker"))).ok());
+  EXPECT_FALSE(get(server->port(), attested_client_config(server_check, net::generate_self_signed().value_or_die())).ok());
+  EXPECT_FALSE(get(server->port(), attested_client_config(server_check)).ok());
+}
+
+// Simulated server evidence is refused by a client that does not allow simulation.
+TEST_F(AttestedTlsTest, SimulatedServerRefusedUnlessAllowed) {
+  auto server = serve(attested_server_config(credentials("keyservice", "keyservice")));
+  auto cfg = peer_config("keyservice", "keyservice");
+  cfg.verify.allow_simulated = false;
+  auto verifier = make_attested_peer_verifier(std::move(cfg)).value_or_die();
+  auto r = get(server->port(), attested_client_config(verifier));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("simulated"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace moss::attest
