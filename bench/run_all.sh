@@ -16,3 +16,4 @@ run() {
 }
 
 run model_crypt_bench
+run attest_bench
