@@ -8,7 +8,13 @@ namespace moss::engine::onednn {
 struct OnednnPool::Impl {
   dnnl::pooling_v2_forward prim;
   dnnl::memory::desc scratchpad_md;
-  Layout src_layout, dst_layout;
+  Layout src_layout, dst_layout;  // dst_layout is what the caller gets
+  // A plain dst from a blocked src makes oneDNN fall back to a slow reference pooling (1 ms for
+  // MobileNetV2's GlobalAveragePool); pool into the layout it prefers and reorder in scratch.
+  dnnl::memory::desc pool_dst_md;
+  dnnl::reorder dst_out;
+  bool reorder_dst = false;
+  size_t tmp_offset = 0, total_scratch = 0;
   Dims dst_dims;
   int threads = 1;
   std::string impl_name;
@@ -78,7 +84,10 @@ Status build_pool(PoolParams p, OnednnPool::Impl& impl) {
   MOSS_RETURN_IF_ERROR(build_post_ops(p.options.post_ops, false, ops, &residual));
   MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc src_md, choose_md(p.src, p.src_dims, "Pool input"));
   if (p.src.kind == LayoutChoice::Kind::kAny) src_md = plain_md(p.src_dims);  // pooling needs it
-  MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc dst_md, choose_md(p.dst, impl.dst_dims, "Pool output"));
+  const bool plain_dst = p.dst.kind == LayoutChoice::Kind::kPlain;
+  MOSS_ASSIGN_OR_RETURN(
+      dnnl::memory::desc dst_md,
+      choose_md(plain_dst ? LayoutChoice::any() : p.dst, impl.dst_dims, "Pool output"));
   dnnl::algorithm alg = dnnl::algorithm::pooling_max;
   if (p.kind == PoolParams::Kind::kAverage) {
     alg = p.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
@@ -95,7 +104,20 @@ Status build_pool(PoolParams p, OnednnPool::Impl& impl) {
   impl.prim = dnnl::pooling_v2_forward(pd);
   impl.scratchpad_md = pd.scratchpad_desc();
   impl.src_layout = layout_from_md(pd.src_desc());
-  impl.dst_layout = layout_from_md(pd.dst_desc());
+  impl.pool_dst_md = pd.dst_desc();
+  const dnnl::memory::desc user_dst = plain_dst ? plain_md(impl.dst_dims) : impl.pool_dst_md;
+  impl.dst_layout = layout_from_md(user_dst);
+  impl.tmp_offset = (impl.scratchpad_md.get_size() + 63) / 64 * 64;
+  impl.total_scratch = impl.scratchpad_md.get_size();
+  impl.reorder_dst = user_dst != impl.pool_dst_md;
+  if (impl.reorder_dst) {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::reorder::primitive_desc rpd(cpu_engine(), impl.pool_dst_md, cpu_engine(), user_dst, attr);
+    if (rpd.scratchpad_desc().get_size() != 0) return unimplemented("Pool: reorder needs scratch");
+    impl.dst_out = dnnl::reorder(rpd);
+    impl.total_scratch = impl.tmp_offset + impl.pool_dst_md.get_size();
+  }
   impl.impl_name = pd.impl_info_str();
   return Status::Ok();
 }
@@ -116,16 +138,31 @@ Result<std::unique_ptr<const OnednnPool>> OnednnPool::create(const PoolParams& p
 const Layout& OnednnPool::src_layout() const { return impl_->src_layout; }
 const Layout& OnednnPool::dst_layout() const { return impl_->dst_layout; }
 const Dims& OnednnPool::dst_dims() const { return impl_->dst_dims; }
-size_t OnednnPool::scratchpad_bytes() const { return impl_->scratchpad_md.get_size(); }
+size_t OnednnPool::scratchpad_bytes() const { return impl_->total_scratch; }
 std::string OnednnPool::implementation() const { return impl_->impl_name; }
 
 Status OnednnPool::execute(const float* src, float* dst, OnednnScratch& scratch) const {
   if (src == nullptr || dst == nullptr) return invalid_argument("Pool: null buffer");
-  std::unordered_map<int, dnnl::memory> args;
-  args.reserve(3);
-  args.emplace(DNNL_ARG_SRC, wrap(impl_->src_layout.impl().md, src));
-  args.emplace(DNNL_ARG_DST, wrap(impl_->dst_layout.impl().md, dst));
-  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads, "Pool");
+  const Impl& k = *impl_;
+  return dnnl_guard("Pool", [&]() -> Status {
+    if (scratch.capacity() < k.total_scratch) scratch.reserve(k.total_scratch);
+    char* base = static_cast<char*>(scratch.impl().buffer);
+    dnnl::stream& stream = scratch.impl().stream;
+    ThreadScope threads(k.threads);
+    dnnl::memory user_dst = wrap(k.dst_layout.impl().md, dst);
+    dnnl::memory pool_dst = k.reorder_dst ? wrap(k.pool_dst_md, base + k.tmp_offset) : user_dst;
+    std::unordered_map<int, dnnl::memory> args;
+    args.reserve(3);
+    args.emplace(DNNL_ARG_SRC, wrap(k.src_layout.impl().md, src));
+    args.emplace(DNNL_ARG_DST, pool_dst);
+    if (k.scratchpad_md.get_size() > 0) {
+      args.emplace(DNNL_ARG_SCRATCHPAD, wrap(k.scratchpad_md, base));
+    }
+    k.prim.execute(stream, args);
+    if (k.reorder_dst) k.dst_out.execute(stream, pool_dst, user_dst);
+    stream.wait();
+    return Status::Ok();
+  });
 }
 
 }  // namespace moss::engine::onednn
