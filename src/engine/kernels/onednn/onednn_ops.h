@@ -9,7 +9,8 @@
 //   attribute combination oneDNN cannot do exactly (fall back to the reference kernel) and
 //   kInvalidArgument for inconsistent shapes. The kernel object is immutable and thread-safe: store
 //   it in the CompiledModel and share it with every ExecutionContext.
-// - Run time: each ExecutionContext owns one OnednnScratch (a oneDNN stream plus the scratchpad
+// - Run time: each ExecutionContext owns one OnednnScratch (one per concurrently running node if a
+//   context ever runs nodes in parallel) (a oneDNN stream plus the scratchpad
 //   buffer; scratchpad_mode::user, so kernels hold no mutable state). Size it once at context
 //   creation: scratch.reserve(max over kernels of k.scratchpad_bytes()); execute() then never
 //   allocates (it grows the buffer itself if you under-reserve). execute() is const and may run from many threads at once, each with its own scratch.
@@ -25,6 +26,12 @@
 //   oneDNN kernel (or an element-wise op that can run on identical layouts), plain() otherwise.
 //   Where layouts still differ (graph inputs, a reference op consuming a blocked tensor), insert an
 //   OnednnReorder (create(from, to)). MatMul is always plain (oneDNN's matmul is fast on it).
+//   Pool asked for a plain dst also reorders internally. Worked example of a whole chain (ResNet-50,
+//   MobileNetV2): bench/engine/onednn_chain_bench.cc. In short, per Conv node in topological order:
+//     p.src = producer_is_onednn ? LayoutChoice::exactly(producer_layout) : LayoutChoice::any();
+//     p.dst = LayoutChoice::any();  p.residual_layout = layout of the residual tensor (if fused);
+//     k = OnednnConv::create(p, w, b);  if (producer_layout != k->src_layout()) insert a Reorder;
+//     tensor_layout[output] = k->dst_layout();  buffer size = k->dst_layout().bytes().
 // - Fusion. PostOps are applied in order after the op: Conv+Relu, Conv+Clip (Relu6), Conv+Add
 //   (residual)+Relu, MatMul+bias+Gelu, ... kAddResidual means dst = op(src) + residual, where the
 //   residual tensor has the kernel's dst_layout() (the kernel forces dst to the residual's layout
