@@ -251,6 +251,8 @@ class Session : public SessionBase {
   void write_response(Response res, bool keep_alive, unsigned version) {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kWriting;
+    // Counted before the write, so a client that has read the response sees it counted.
+    server_.served.fetch_add(1);
     response_ = {};
     response_.version(version);
     bool headers_ok = res.status >= 100 && res.status <= 999;
@@ -269,7 +271,6 @@ class Session : public SessionBase {
     response_.prepare_payload();
     lowest().expires_after(server_.options.write_timeout);
     http::async_write(stream_, response_, [self = self()](beast::error_code ec, size_t) {
-      self->server_.served.fetch_add(1);
       if (ec || !self->response_.keep_alive()) return self->close();
       self->first_request_ = false;
       self->read_request();

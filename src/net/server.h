@@ -71,7 +71,7 @@ class Server {
   uint64_t connections_accepted() const;  // total since start (refused ones excluded)
   uint64_t connections_refused() const;   // closed on accept because of max_connections
   size_t connections_open() const;
-  uint64_t requests_served() const;
+  uint64_t requests_served() const;       // handler responses handed to the connection
 
   struct Impl;
 

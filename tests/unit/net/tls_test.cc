@@ -187,6 +187,23 @@ TEST_F(TlsFixture, MutualTlsWithClientCaBundle) {
   EXPECT_EQ(r->status, 200);
 }
 
+TEST_F(TlsFixture, OptionalClientCertificateIsVerifiedWhenPresent) {
+  // Without require_client_cert, clients without a certificate connect (peer none) and clients
+  // with one are verified by the hook (one server for users and attested workers alike).
+  TlsServerConfig tls = testing::server_tls(server_creds);
+  tls.verify_peer = accept_and_name();
+  auto server = start(std::move(tls));
+  Client anonymous(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  auto a = anonymous.get("/");
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(a->body, "peer=none");
+  auto ctx = ClientTlsContext::create(client_config_with_cert(accept_and_name())).value_or_die();
+  Client named(testing::client_options(server->port(), ctx));
+  auto b = named.get("/");
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_EQ(b->body, "peer=moss-client");
+}
+
 TEST_F(TlsFixture, RefusesTls12OnlyClient) {
   // A client that speaks at most TLS 1.2 cannot complete a handshake.
   auto server = start(testing::server_tls(server_creds));
