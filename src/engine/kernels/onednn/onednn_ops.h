@@ -9,11 +9,12 @@
 //   attribute combination oneDNN cannot do exactly (fall back to the reference kernel) and
 //   kInvalidArgument for inconsistent shapes. The kernel object is immutable and thread-safe: store
 //   it in the CompiledModel and share it with every ExecutionContext.
-// - Run time: each ExecutionContext owns one OnednnScratch (one per concurrently running node if a
-//   context ever runs nodes in parallel) (a oneDNN stream plus the scratchpad
-//   buffer; scratchpad_mode::user, so kernels hold no mutable state). Size it once at context
-//   creation: scratch.reserve(max over kernels of k.scratchpad_bytes()); execute() then never
-//   allocates (it grows the buffer itself if you under-reserve). execute() is const and may run from many threads at once, each with its own scratch.
+// - Run time: each ExecutionContext owns one OnednnScratch: a oneDNN stream plus the scratchpad
+//   buffer (scratchpad_mode::user, so kernels hold no mutable state). One per concurrently running
+//   node if a context ever runs nodes in parallel. Size it once at context creation:
+//   scratch.reserve(max over kernels of k.scratchpad_bytes()); execute() then never allocates (it
+//   grows the buffer itself if you under-reserve). execute() is const and may run from many
+//   threads at once, each with its own scratch.
 // - Layouts. Every activation tensor has a Layout. Layout::plain(dims) is row-major (NCHW, NC, ...),
 //   what the reference kernels and graph inputs/outputs use. Ask a kernel for LayoutChoice::any()
 //   and oneDNN picks its fastest (blocked, e.g. nChw16c; the buffer may be larger than numel*4
@@ -42,6 +43,8 @@
 //   the work split into the primitive; execute() sets the same count on the calling thread, so a
 //   result is bit-identical whichever thread runs it. Each request thread gets its own OpenMP team:
 //   N concurrent requests use N*threads cores, so use threads=1 when requests already fill the cores.
+//   On a shared/loaded host run with OMP_WAIT_POLICY=passive (read at process start): spinning
+//   OpenMP teams are 5-100x slower there (docs/performance.md).
 // - Errors: every call returns Status/Result; dnnl::error never escapes this folder.
 #pragma once
 
