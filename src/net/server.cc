@@ -379,6 +379,7 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return do_accept();
   }
   beast::error_code rec;
+  socket.set_option(tcp::no_delay(true), rec);  // responses are single writes; do not wait for ACKs
   auto ep = socket.remote_endpoint(rec);
   std::string remote = rec ? "unknown" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
   accepted.fetch_add(1);
