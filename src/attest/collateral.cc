@@ -216,9 +216,8 @@ Result<CollateralPtr> load_collateral_dir(const std::filesystem::path& dir, X509
     if (!chain.ok()) return chain.status().with_context(context("tcb_signing_chain.pem"));
     c->tcb_signing_chain = std::move(chain).value();
     // Signatures only here; validity at the verification time is checked per quote.
-    std::vector<ossl::X509Ptr> untrusted;
-    for (size_t i = 1; i < c->tcb_signing_chain.size(); ++i)
-      untrusted.emplace_back(X509_dup(c->tcb_signing_chain[i].get()));
+    std::vector<X509*> untrusted;
+    for (size_t i = 1; i < c->tcb_signing_chain.size(); ++i) untrusted.push_back(c->tcb_signing_chain[i].get());
     X509* leaf = c->tcb_signing_chain[0].get();
     auto not_before = ossl::asn1_time_to_unix(X509_get0_notBefore(leaf));
     if (!not_before.ok()) return not_before.status();

@@ -69,16 +69,15 @@ Status crl_window(Claims& c, X509_CRL* crl, const char* what, std::time_t at) {
 
 Status evaluate_collateral(const Quote& q, const PckExtensions& pck, const Collateral& col,
                            X509* root, std::time_t at, Claims& c) {
-  std::vector<ossl::X509CrlPtr> root_crls;
+  std::vector<X509_CRL*> root_crls;
   if (col.root_crl) {
-    root_crls.emplace_back(X509_CRL_dup(col.root_crl.get()));
+    root_crls.push_back(col.root_crl.get());
     MOSS_RETURN_IF_ERROR(crl_window(c, col.root_crl.get(), "root CA CRL", at));
     MOSS_RETURN_IF_ERROR(crl_window(c, col.pck_crl.get(), "PCK CRL", at));
   }
   if (col.tcb_info || col.qe_identity) {
-    std::vector<ossl::X509Ptr> untrusted;
-    for (size_t i = 1; i < col.tcb_signing_chain.size(); ++i)
-      untrusted.emplace_back(X509_dup(col.tcb_signing_chain[i].get()));
+    std::vector<X509*> untrusted;
+    for (size_t i = 1; i < col.tcb_signing_chain.size(); ++i) untrusted.push_back(col.tcb_signing_chain[i].get());
     Status st = ossl::verify_chain(col.tcb_signing_chain[0].get(), untrusted, root, root_crls, at);
     if (!st.ok()) return unauthenticated("tcb-signing-chain: {}", st.message());
   }
@@ -142,7 +141,8 @@ Result<Claims> DcapVerifier::verify(const Quote& q, const DcapVerifyOptions& opt
   if (!chain.ok()) return invalid_argument("pck-chain: {}", chain.status().message());
   std::vector<ossl::X509Ptr> certs = std::move(chain).value();
   X509* leaf = certs[0].get();
-  std::span<const ossl::X509Ptr> untrusted(certs.begin() + 1, certs.end());
+  std::vector<X509*> untrusted;
+  for (size_t i = 1; i < certs.size(); ++i) untrusted.push_back(certs[i].get());
 
   Claims c;
   c.verified_at = at;
@@ -152,10 +152,10 @@ Result<Claims> DcapVerifier::verify(const Quote& q, const DcapVerifyOptions& opt
   CollateralPtr col = options.collateral;
   if (!col && options.cache) col = options.cache->find(q.is_tdx ? "TDX" : "SGX", c.fmspc, at);
 
-  std::vector<ossl::X509CrlPtr> crls;
+  std::vector<X509_CRL*> crls;
   if (col && col->root_crl) {
-    crls.emplace_back(X509_CRL_dup(col->root_crl.get()));
-    crls.emplace_back(X509_CRL_dup(col->pck_crl.get()));
+    crls.push_back(col->root_crl.get());
+    crls.push_back(col->pck_crl.get());
     c.crls_checked = true;
   }
   Status st = ossl::verify_chain(leaf, untrusted, root_.get(), crls, at);

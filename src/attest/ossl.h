@@ -52,8 +52,9 @@ std::string common_name(const X509_NAME* name);
 // Verifies `leaf` up to `trusted_root` (the only trust anchor) through `untrusted` intermediates
 // at time `at`. With CRLs, every certificate in the chain must be covered by a current CRL.
 // The message names the failing OpenSSL check ("certificate has expired", "CRL has expired").
-Status verify_chain(X509* leaf, std::span<const X509Ptr> untrusted, X509* trusted_root,
-                    std::span<const X509CrlPtr> crls, std::time_t at);
+// Borrowed pointers: nothing is copied or freed.
+Status verify_chain(X509* leaf, std::span<X509* const> untrusted, X509* trusted_root,
+                    std::span<X509_CRL* const> crls, std::time_t at);
 
 // The time of an ASN1_TIME as Unix seconds.
 Result<std::time_t> asn1_time_to_unix(const ASN1_TIME* t);
