@@ -132,6 +132,20 @@ TEST_F(TlsFixture, ClientHookRejectionFailsTheHandshake) {
   EXPECT_EQ(server->requests_served(), 0u);
 }
 
+TEST_F(TlsFixture, ThrowingHookCountsAsRejection) {
+  // A hook that throws fails the handshake instead of crashing or accepting.
+  auto server = start(testing::server_tls(server_creds));
+  TlsClientConfig c;
+  c.verify_peer = [](const PeerCertificate&) -> Result<std::shared_ptr<const PeerIdentity>> {
+    throw std::runtime_error("parser bug");
+  };
+  Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  auto r = client.get("/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(r.status().message().find("parser bug"), std::string::npos);
+}
+
 TEST_F(TlsFixture, ServerHookAcceptsClientAndHandlerSeesIdentity) {
   // Mutual TLS with a server-side hook: the handler reads the identity the hook returned.
   TlsServerConfig tls = testing::server_tls(server_creds);
