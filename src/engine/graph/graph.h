@@ -1,0 +1,100 @@
+// Graph IR: what the loader produces and the passes, planner and runtime consume.
+//
+// Values are numbered; a node refers to its inputs and outputs by value id (kNoValue for an
+// omitted optional input). Constants (initializers, Constant nodes, folded results) are owned by
+// the graph as Tensors. A Graph is a plain value: the compiled model keeps one immutable copy.
+#pragma once
+
+#include "common/status.h"
+#include "common/tensor.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moss::engine {
+
+inline constexpr int kNoValue = -1;
+
+// A dimension is either known (value >= 0) or symbolic (value < 0, named by `param`).
+struct Dim {
+  int64_t value = -1;
+  std::string param;
+};
+
+struct TensorType {
+  DType dtype = DType::kFloat32;
+  bool has_shape = false;
+  std::vector<Dim> dims;
+};
+
+// An ONNX attribute, converted to plain C++ (tensor attributes become Tensors).
+struct Attribute {
+  enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings };
+  Kind kind = Kind::kInt;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  std::shared_ptr<const Tensor> t;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+};
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;
+  int opset = 0;  // version of the node's domain the model imports
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+  std::map<std::string, Attribute> attrs;
+
+  const Attribute* attr(const std::string& key) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? nullptr : &it->second;
+  }
+  int64_t attr_int(const std::string& key, int64_t def) const;
+  float attr_float(const std::string& key, float def) const;
+  std::string attr_string(const std::string& key, const std::string& def) const;
+  std::vector<int64_t> attr_ints(const std::string& key) const;  // empty when absent
+  bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != kNoValue; }
+  // "node 'name' (Op)" for error messages.
+  std::string label() const;
+};
+
+struct Value {
+  std::string name;
+  std::optional<TensorType> type;       // declared type, if any
+  std::shared_ptr<const Tensor> constant;  // set for initializers and folded values
+  int producer = -1;                    // node index, -1 for graph inputs and constants
+};
+
+class Graph {
+ public:
+  std::vector<Value> values;
+  std::vector<Node> nodes;  // in topological order after topo_sort()
+  std::vector<int> inputs;  // runtime inputs (initializers excluded)
+  std::vector<int> outputs;
+  int64_t ir_version = 0;
+  std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version
+
+  int add_value(std::string name);
+  // Value id by name, or -1.
+  int find_value(const std::string& name) const;
+
+  // Orders nodes so every input is produced before use; fails on a cycle or an undefined input.
+  Status topo_sort();
+  // Checks ids are in range, each value has at most one producer, graph outputs are defined.
+  Status validate() const;
+  // Recomputes Value::producer from nodes.
+  void index_producers();
+
+ private:
+  std::map<std::string, int> by_name_;
+};
+
+}  // namespace moss::engine

@@ -1,0 +1,104 @@
+#include "engine/kernels/kernel.h"
+
+#include <algorithm>
+
+namespace moss::engine {
+
+Status require_inputs(const Node& node, std::span<const TensorInfo* const> in, size_t min,
+                      size_t max) {
+  size_t present = 0;
+  for (size_t i = 0; i < in.size(); ++i) present = in[i] ? i + 1 : present;
+  if (in.size() > max) {
+    return invalid_argument("{}: takes at most {} inputs, got {}", node.label(), max, in.size());
+  }
+  for (size_t i = 0; i < min; ++i) {
+    if (i >= in.size() || !in[i]) {
+      return invalid_argument("{}: required input {} is missing", node.label(), i);
+    }
+  }
+  (void)present;
+  return Status::Ok();
+}
+
+Status require_dtype(const Node& node, const TensorInfo& t, std::initializer_list<DType> allowed,
+                     const char* what) {
+  for (DType d : allowed) {
+    if (t.dtype == d) return Status::Ok();
+  }
+  return unimplemented("{}: {} has unsupported element type {}", node.label(), what,
+                       dtype_name(t.dtype));
+}
+
+Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank) {
+    return invalid_argument("{}: axis {} is out of range for rank {}", node.label(), axis, rank);
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+Result<std::vector<int64_t>> const_ints(const Node& node, const TensorInfo* t, const char* what) {
+  if (!t) return std::vector<int64_t>{};
+  if (!t->value) {
+    return unimplemented("{}: input '{}' must be a constant (or computable from input shapes)",
+                         node.label(), what);
+  }
+  const Tensor& v = *t->value;
+  std::vector<int64_t> out(static_cast<size_t>(v.numel()));
+  if (v.dtype() == DType::kInt64) {
+    std::copy_n(v.data<int64_t>(), out.size(), out.begin());
+  } else if (v.dtype() == DType::kInt32) {
+    std::copy_n(v.data<int32_t>(), out.size(), out.begin());
+  } else {
+    return invalid_argument("{}: input '{}' must be int64 or int32, got {}", node.label(), what,
+                            dtype_name(v.dtype()));
+  }
+  return out;
+}
+
+Result<std::vector<float>> const_floats(const Node& node, const TensorInfo* t, const char* what) {
+  if (!t) return std::vector<float>{};
+  if (!t->value) {
+    return unimplemented("{}: input '{}' must be a constant", node.label(), what);
+  }
+  if (t->value->dtype() != DType::kFloat32) {
+    return invalid_argument("{}: input '{}' must be float32", node.label(), what);
+  }
+  const float* p = t->value->data<float>();
+  return std::vector<float>(p, p + t->value->numel());
+}
+
+Result<std::vector<int64_t>> broadcast_shapes(const Node& node, std::span<const int64_t> a,
+                                              std::span<const int64_t> b) {
+  size_t r = std::max(a.size(), b.size());
+  std::vector<int64_t> out(r);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      return invalid_argument("{}: shapes {} and {} do not broadcast", node.label(),
+                              shape_to_string(a), shape_to_string(b));
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> broadcast_strides(std::span<const int64_t> in, std::span<const int64_t> out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t s = 1;
+  for (size_t k = 0; k < in.size(); ++k) {
+    size_t i = in.size() - 1 - k;
+    size_t o = out.size() - 1 - k;
+    strides[o] = in[i] == 1 ? 0 : s;
+    s *= in[i];
+  }
+  return strides;
+}
+
+int64_t numel_of(std::span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+}  // namespace moss::engine

@@ -1,0 +1,102 @@
+// The contract between the planner/runtime and an operator implementation.
+//
+// An operator has two functions: infer() derives output dtypes and shapes (and validates every
+// attribute, type and input shape, so that run() never meets something it cannot do), and run()
+// computes outputs into buffers the caller allocated with the inferred shapes. Both are pure:
+// no state, safe to call from any number of threads. Errors name the node and the operator.
+#pragma once
+
+#include "common/status.h"
+#include "common/tensor.h"
+#include "engine/graph/graph.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace moss::engine {
+
+// What is known about a value before running: dtype, concrete shape, and its contents when it is
+// a constant (initializer, folded value, or a shape computed from bound input shapes).
+struct TensorInfo {
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  std::shared_ptr<const Tensor> value;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+// A tensor in memory owned by someone else (the arena, a constant). data is null for an omitted
+// optional input.
+struct View {
+  DType dtype = DType::kFloat32;
+  std::span<const int64_t> shape;
+  uint8_t* data = nullptr;
+  int64_t numel = 0;
+  template <typename T> T* as() const { return reinterpret_cast<T*>(data); }
+  bool present() const { return data != nullptr || (numel == 0 && !shape.empty()); }
+};
+
+using InferFn = Status (*)(const Node& node, std::span<const TensorInfo* const> in,
+                           std::vector<TensorInfo>& out);
+using RunFn = Status (*)(const Node& node, std::span<const View> in, std::span<const View> out);
+
+struct OpKernel {
+  const char* op_type;
+  InferFn infer;
+  RunFn run;
+  // run() reads only the shapes of its inputs (Shape): it can be evaluated as soon as shapes are
+  // bound, which folds the shape subgraphs exporters emit.
+  bool reads_shapes_only = false;
+  // Bit i set: input i determines output shapes by its contents (Reshape's shape, Slice's
+  // starts, ...). Such an input must be a constant, or a graph input whose value is then part of
+  // the plan binding.
+  uint32_t value_inputs = 0;
+};
+
+// ---- helpers shared by kernels --------------------------------------------------------------
+
+// Calls f(T{}) for the C++ type of dtype among the engine's types, or returns unimplemented.
+template <typename F>
+Status dispatch_all(const Node& node, DType dt, F&& f) {
+  switch (dt) {
+    case DType::kFloat32: return f(float{});
+    case DType::kInt64: return f(int64_t{});
+    case DType::kInt32: return f(int32_t{});
+    case DType::kBool: return f(bool{});
+    default:
+      return unimplemented("{}: element type {} is not supported", node.label(), dtype_name(dt));
+  }
+}
+template <typename F>
+Status dispatch_numeric(const Node& node, DType dt, F&& f) {
+  switch (dt) {
+    case DType::kFloat32: return f(float{});
+    case DType::kInt64: return f(int64_t{});
+    case DType::kInt32: return f(int32_t{});
+    default:
+      return unimplemented("{}: element type {} is not supported", node.label(), dtype_name(dt));
+  }
+}
+
+Status require_inputs(const Node& node, std::span<const TensorInfo* const> in, size_t min,
+                      size_t max);
+Status require_dtype(const Node& node, const TensorInfo& t, std::initializer_list<DType> allowed,
+                     const char* what);
+// Normalizes a possibly negative axis against rank; error names the node.
+Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank);
+// Reads an int64/int32 constant input as a vector, or fails when it is not known at plan time.
+Result<std::vector<int64_t>> const_ints(const Node& node, const TensorInfo* t, const char* what);
+Result<std::vector<float>> const_floats(const Node& node, const TensorInfo* t, const char* what);
+// numpy broadcasting of two shapes.
+Result<std::vector<int64_t>> broadcast_shapes(const Node& node, std::span<const int64_t> a,
+                                              std::span<const int64_t> b);
+// Strides of `in` broadcast to `out` shape (0 along broadcast dims), aligned to out's rank.
+std::vector<int64_t> broadcast_strides(std::span<const int64_t> in, std::span<const int64_t> out);
+int64_t numel_of(std::span<const int64_t> shape);
+
+}  // namespace moss::engine

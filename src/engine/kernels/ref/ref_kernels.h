@@ -1,0 +1,18 @@
+// Portable C++ kernels, one function per operator family; each returns its OpKernels for the
+// registry. Deterministic and single-threaded, so results never depend on scheduling.
+#pragma once
+
+#include "engine/kernels/kernel.h"
+
+#include <vector>
+
+namespace moss::engine::ref {
+
+std::vector<OpKernel> elementwise_kernels();  // unary, binary, Where, Clip, Cast, Identity
+std::vector<OpKernel> shape_kernels();        // Reshape, Transpose, Concat, Slice, Gather, ...
+std::vector<OpKernel> conv_pool_kernels();    // Conv, MaxPool, AveragePool, GlobalAveragePool
+std::vector<OpKernel> nn_kernels();           // Gemm, MatMul, norms, Softmax
+std::vector<OpKernel> reduce_kernels();       // ReduceMean, ReduceSum
+std::vector<OpKernel> resize_kernels();       // Resize
+
+}  // namespace moss::engine::ref

@@ -1,0 +1,45 @@
+#include "engine/kernels/registry.h"
+
+#include "engine/kernels/ref/ref_kernels.h"
+
+#include <algorithm>
+#include <map>
+
+namespace moss::engine {
+namespace {
+
+const std::map<std::string, std::vector<OpKernel>>& table() {
+  static const auto* t = [] {
+    auto* m = new std::map<std::string, std::vector<OpKernel>>();
+    for (auto list : {ref::elementwise_kernels(), ref::shape_kernels(), ref::conv_pool_kernels(),
+                      ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels()}) {
+      for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
+    }
+    return m;
+  }();
+  return *t;
+}
+
+}  // namespace
+
+const OpKernel* find_kernel(const Node& node) {
+  if (!node.domain.empty()) return nullptr;
+  auto it = table().find(node.op_type);
+  return it == table().end() || it->second.empty() ? nullptr : &it->second.front();
+}
+
+Result<const OpKernel*> kernel_for(const Node& node) {
+  if (const OpKernel* k = find_kernel(node)) return k;
+  if (!node.domain.empty()) {
+    return unimplemented("{}: operator domain '{}' is not supported", node.label(), node.domain);
+  }
+  return unimplemented("{}: operator '{}' is not supported", node.label(), node.op_type);
+}
+
+std::vector<std::string> supported_operators() {
+  std::vector<std::string> ops;
+  for (const auto& [name, list] : table()) ops.push_back(name);
+  return ops;
+}
+
+}  // namespace moss::engine

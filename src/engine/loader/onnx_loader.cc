@@ -1,0 +1,198 @@
+#include "engine/loader/onnx_loader.h"
+
+#include "common/tensor_proto.h"
+
+#include <onnx/onnx.pb.h>
+
+namespace moss::engine {
+namespace {
+
+Result<DType> dtype_from_onnx(int32_t t) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT: return DType::kFloat32;
+    case onnx::TensorProto::DOUBLE: return DType::kFloat64;
+    case onnx::TensorProto::FLOAT16: return DType::kFloat16;
+    case onnx::TensorProto::BFLOAT16: return DType::kBFloat16;
+    case onnx::TensorProto::INT8: return DType::kInt8;
+    case onnx::TensorProto::INT16: return DType::kInt16;
+    case onnx::TensorProto::INT32: return DType::kInt32;
+    case onnx::TensorProto::INT64: return DType::kInt64;
+    case onnx::TensorProto::UINT8: return DType::kUInt8;
+    case onnx::TensorProto::UINT16: return DType::kUInt16;
+    case onnx::TensorProto::UINT32: return DType::kUInt32;
+    case onnx::TensorProto::UINT64: return DType::kUInt64;
+    case onnx::TensorProto::BOOL: return DType::kBool;
+    default: return unimplemented("ONNX element type {} is not supported", t);
+  }
+}
+
+Result<std::shared_ptr<const Tensor>> convert_tensor(const onnx::TensorProto& proto) {
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL || proto.external_data_size() > 0) {
+    return unimplemented("tensor '{}' uses external data; only self-contained models are accepted",
+                         proto.name());
+  }
+  auto t = tensor_from_proto(proto);
+  if (!t.ok()) return t.status().with_context(fmt::format("tensor '{}'", proto.name()));
+  return std::make_shared<const Tensor>(std::move(t).value());
+}
+
+Result<TensorType> convert_type(const onnx::TypeProto& type, const std::string& name) {
+  if (!type.has_tensor_type()) {
+    return unimplemented("value '{}' is not a tensor (sequences, maps, optionals unsupported)", name);
+  }
+  const auto& tt = type.tensor_type();
+  TensorType out;
+  MOSS_ASSIGN_OR_RETURN(out.dtype, dtype_from_onnx(tt.elem_type()));
+  if (tt.has_shape()) {
+    if (static_cast<size_t>(tt.shape().dim_size()) > kMaxTensorRank) {
+      return invalid_argument("value '{}' has rank {} > {}", name, tt.shape().dim_size(),
+                              kMaxTensorRank);
+    }
+    out.has_shape = true;
+    for (const auto& d : tt.shape().dim()) {
+      Dim dim;
+      if (d.has_dim_value()) {
+        if (d.dim_value() < 0) return invalid_argument("value '{}' has a negative dimension", name);
+        dim.value = d.dim_value();
+      } else {
+        dim.param = d.dim_param();
+      }
+      out.dims.push_back(std::move(dim));
+    }
+  }
+  return out;
+}
+
+Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const std::string& node) {
+  Attribute out;
+  using A = onnx::AttributeProto;
+  switch (a.type()) {
+    case A::FLOAT: out.kind = Attribute::Kind::kFloat; out.f = a.f(); break;
+    case A::INT: out.kind = Attribute::Kind::kInt; out.i = a.i(); break;
+    case A::STRING: out.kind = Attribute::Kind::kString; out.s = a.s(); break;
+    case A::TENSOR: {
+      out.kind = Attribute::Kind::kTensor;
+      MOSS_ASSIGN_OR_RETURN(out.t, convert_tensor(a.t()));
+      break;
+    }
+    case A::FLOATS:
+      out.kind = Attribute::Kind::kFloats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case A::INTS:
+      out.kind = Attribute::Kind::kInts;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case A::STRINGS:
+      out.kind = Attribute::Kind::kStrings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    default:
+      return unimplemented("node '{}': attribute '{}' has unsupported type {}", node, a.name(),
+                           static_cast<int>(a.type()));
+  }
+  return out;
+}
+
+// The value a name refers to, creating it on first mention.
+int value_for(Graph& g, const std::string& name) {
+  int id = g.find_value(name);
+  return id >= 0 ? id : g.add_value(name);
+}
+
+Status load_graph(const onnx::GraphProto& gp, Graph& g, const LoadLimits& limits) {
+  if (static_cast<size_t>(gp.node_size()) > limits.max_nodes) {
+    return resource_exhausted("model has {} nodes (limit {})", gp.node_size(), limits.max_nodes);
+  }
+  for (const auto& init : gp.initializer()) {
+    if (init.name().empty()) return invalid_argument("an initializer has no name");
+    if (g.find_value(init.name()) >= 0) {
+      return invalid_argument("initializer '{}' is defined twice", init.name());
+    }
+    int id = g.add_value(init.name());
+    MOSS_ASSIGN_OR_RETURN(g.values[id].constant, convert_tensor(init));
+  }
+  if (gp.sparse_initializer_size() > 0) return unimplemented("sparse initializers are not supported");
+  for (const auto& in : gp.input()) {
+    int id = value_for(g, in.name());
+    if (in.name().empty()) return invalid_argument("a graph input has no name");
+    if (g.values[id].constant) continue;  // old exporters list initializers as inputs too
+    MOSS_ASSIGN_OR_RETURN(auto type, convert_type(in.type(), in.name()));
+    g.values[id].type = std::move(type);
+    g.inputs.push_back(id);
+  }
+  for (const auto& vi : gp.value_info()) {
+    int id = g.find_value(vi.name());
+    if (id >= 0 || !vi.has_type()) continue;
+  }
+  for (int n = 0; n < gp.node_size(); ++n) {
+    const auto& np = gp.node(n);
+    Node node;
+    node.name = np.name().empty() ? fmt::format("#{}", n) : np.name();
+    node.op_type = np.op_type();
+    node.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    auto os = g.opsets.find(node.domain);
+    if (os == g.opsets.end()) {
+      return invalid_argument("{}: domain '{}' is not imported by the model", node.label(),
+                              node.domain);
+    }
+    node.opset = static_cast<int>(os->second);
+    for (const auto& in : np.input()) {
+      node.inputs.push_back(in.empty() ? kNoValue : value_for(g, in));
+    }
+    for (const auto& out : np.output()) {
+      node.outputs.push_back(out.empty() ? kNoValue : value_for(g, out));
+    }
+    for (const auto& a : np.attribute()) {
+      if (!a.ref_attr_name().empty()) {
+        return unimplemented("{}: attribute references (functions) are not supported", node.label());
+      }
+      MOSS_ASSIGN_OR_RETURN(auto attr, convert_attribute(a, node.name));
+      if (!node.attrs.emplace(a.name(), std::move(attr)).second) {
+        return invalid_argument("{}: attribute '{}' given twice", node.label(), a.name());
+      }
+    }
+    if (g.values.size() > limits.max_values) {
+      return resource_exhausted("model has more than {} values", limits.max_values);
+    }
+    g.nodes.push_back(std::move(node));
+  }
+  if (gp.output_size() == 0) return invalid_argument("graph has no outputs");
+  for (const auto& out : gp.output()) {
+    int id = g.find_value(out.name());
+    if (id < 0) return invalid_argument("graph output '{}' is never produced", out.name());
+    if (out.has_type() && out.type().has_tensor_type()) {
+      auto type = convert_type(out.type(), out.name());
+      if (type.ok()) g.values[id].type = std::move(type).value();
+    }
+    g.outputs.push_back(id);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Graph> load_onnx(std::span<const uint8_t> bytes, const LoadLimits& limits) {
+  if (bytes.size() > limits.max_model_bytes) {
+    return resource_exhausted("model is {} bytes (limit {})", bytes.size(), limits.max_model_bytes);
+  }
+  if (bytes.empty()) return invalid_argument("model is empty");
+  onnx::ModelProto model;
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return invalid_argument("model is not a valid ONNX ModelProto (truncated or corrupt)");
+  }
+  if (!model.has_graph()) return invalid_argument("model has no graph");
+  Graph g;
+  g.ir_version = model.ir_version();
+  for (const auto& os : model.opset_import()) {
+    std::string domain = os.domain() == "ai.onnx" ? "" : os.domain();
+    g.opsets[domain] = os.version();
+  }
+  // IR version 3+ models must import ai.onnx; older ones implied opset 1..
+  if (g.opsets.find("") == g.opsets.end()) g.opsets[""] = 1;
+  MOSS_RETURN_IF_ERROR(load_graph(model.graph(), g, limits));
+  MOSS_RETURN_IF_ERROR(g.topo_sort());
+  return g;
+}
+
+}  // namespace moss::engine

@@ -1,0 +1,17 @@
+// Compile-time graph passes, one per file, run in this order by CompiledModel::compile.
+#pragma once
+
+#include "common/status.h"
+#include "engine/graph/graph.h"
+
+namespace moss::engine {
+
+// Evaluates every node whose inputs are all constants (Constant nodes included) and turns its
+// outputs into constants; the node is removed. Results larger than max_bytes stay computed at run
+// time so that folding never inflates the weights much.
+Status fold_constants(Graph& g, size_t max_bytes = size_t{64} << 20);
+
+// Removes nodes none of whose outputs reach a graph output.
+Status remove_dead_nodes(Graph& g);
+
+}  // namespace moss::engine

@@ -1,0 +1,49 @@
+// A Plan binds a compiled graph to concrete input shapes: every value's dtype and shape, the
+// values that became constant once shapes were known (Shape->Gather->Concat chains), the nodes
+// left to run, and a static arena layout in which buffers whose lifetimes do not overlap share
+// memory. Immutable once built; shared by every ExecutionContext using those shapes.
+#pragma once
+
+#include "common/status.h"
+#include "engine/graph/graph.h"
+#include "engine/kernels/kernel.h"
+
+#include <memory>
+#include <vector>
+
+namespace moss::engine {
+
+inline constexpr size_t kArenaAlignment = 64;
+
+// What a plan is specialised for: the shape of every graph input, and the contents of the inputs
+// that determine shapes (value_bound in CompiledModel; nullptr for the others).
+struct Binding {
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::shared_ptr<const Tensor>> values;
+  std::string key() const;  // canonical bytes, for caching
+};
+
+struct Plan {
+  std::string key;
+  std::vector<TensorInfo> info;   // per value (value carries constants)
+  std::vector<int64_t> offset;    // per value: arena byte offset, -1 when not in the arena
+  std::vector<int> steps;         // node indices to run, in order
+  std::vector<const OpKernel*> kernels;  // per step
+  size_t arena_bytes = 0;
+  size_t unshared_bytes = 0;      // what the arena would need without reuse (for tests/docs)
+};
+
+// Builds the plan; `kernels` is per node of g. Errors name the node and operator.
+Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
+                                               const std::vector<const OpKernel*>& kernels,
+                                               const Binding& binding);
+
+struct Interval {
+  int64_t first = 0, last = 0;  // step indices, inclusive
+  size_t bytes = 0;
+};
+// Greedy-by-size offset assignment (largest first, lowest non-overlapping offset). Returns the
+// offsets and sets total to the arena size. Exposed for tests.
+std::vector<int64_t> assign_offsets(const std::vector<Interval>& items, size_t& total);
+
+}  // namespace moss::engine

@@ -1,0 +1,105 @@
+#include "engine/runtime/compiled_model.h"
+
+#include "engine/kernels/registry.h"
+#include "engine/passes/passes.h"
+
+#include <set>
+
+namespace moss::engine {
+namespace {
+
+IoInfo io_info(const Value& v) {
+  IoInfo io;
+  io.name = v.name;
+  if (v.type) {
+    io.dtype = v.type->dtype;
+    io.has_shape = v.type->has_shape;
+    for (const Dim& d : v.type->dims) {
+      io.dims.push_back(d.value);
+      io.dim_params.push_back(d.param);
+    }
+  } else if (v.constant) {
+    io.dtype = v.constant->dtype();
+    io.has_shape = true;
+    io.dims = v.constant->shape();
+    io.dim_params.resize(io.dims.size());
+  }
+  return io;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<const uint8_t> bytes,
+                                                                    const CompileOptions& options) {
+  std::shared_ptr<CompiledModel> m(new CompiledModel());
+  MOSS_ASSIGN_OR_RETURN(m->graph_, load_onnx(bytes, options.limits));
+  Graph& g = m->graph_;
+  for (int in : g.inputs) {
+    const Value& v = g.values[in];
+    if (!v.type) return invalid_argument("input '{}' has no type", v.name);
+    const DType dt = v.type->dtype;
+    if (dt != DType::kFloat32 && dt != DType::kInt64 && dt != DType::kInt32 && dt != DType::kBool) {
+      return unimplemented("input '{}' has unsupported element type {}", v.name, dtype_name(dt));
+    }
+  }
+  // Every operator must be known before any work is done, so the error names the first one.
+  for (const Node& node : g.nodes) MOSS_RETURN_IF_ERROR(kernel_for(node).status());
+  MOSS_RETURN_IF_ERROR(fold_constants(g));
+  MOSS_RETURN_IF_ERROR(remove_dead_nodes(g));
+  for (const Node& node : g.nodes) {
+    MOSS_ASSIGN_OR_RETURN(const OpKernel* k, kernel_for(node));
+    m->kernels_.push_back(k);
+  }
+  std::set<const Tensor*> counted;
+  for (const Value& v : g.values) {
+    if (v.constant && counted.insert(v.constant.get()).second) m->weights_bytes_ += v.constant->nbytes();
+  }
+  for (int in : g.inputs) {
+    m->inputs_.push_back(io_info(g.values[in]));
+    bool bound = false;
+    for (size_t n = 0; n < g.nodes.size(); ++n) {
+      const Node& node = g.nodes[n];
+      for (size_t i = 0; i < node.inputs.size() && i < 32; ++i) {
+        bound |= node.inputs[i] == in && ((m->kernels_[n]->value_inputs >> i) & 1u);
+      }
+    }
+    m->value_bound_.push_back(bound);
+  }
+  for (int out : g.outputs) m->outputs_.push_back(io_info(g.values[out]));
+  m->max_cached_plans_ = options.max_cached_plans;
+  // With fully static inputs, plan now: shape and attribute errors surface at compile time.
+  Binding binding;
+  bool all_static = true;
+  for (size_t i = 0; i < m->inputs_.size(); ++i) {
+    const IoInfo& io = m->inputs_[i];
+    all_static &= io.has_shape && !m->value_bound_[i];
+    for (int64_t d : io.dims) all_static &= d >= 0;
+    binding.shapes.push_back(io.dims);
+  }
+  if (all_static) MOSS_RETURN_IF_ERROR(m->plan_for(binding).status());
+  return std::shared_ptr<const CompiledModel>(std::move(m));
+}
+
+std::map<std::string, int> CompiledModel::operator_counts() const {
+  std::map<std::string, int> counts;
+  for (const Node& n : graph_.nodes) ++counts[n.op_type];
+  return counts;
+}
+
+Result<std::shared_ptr<const Plan>> CompiledModel::plan_for(const Binding& binding) const {
+  const std::string key = binding.key();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+  }
+  // Built outside the lock: two threads may race to build the same plan; both are identical.
+  MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(graph_, kernels_, binding));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+  if (plans_.size() < max_cached_plans_) plans_.emplace(key, plan);
+  return plan;
+}
+
+}  // namespace moss::engine

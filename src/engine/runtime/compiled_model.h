@@ -1,0 +1,77 @@
+// CompiledModel: an ONNX model loaded, checked and optimised once, then shared read-only by every
+// request. It owns the weights (constants) and the per-shape plans; it never changes after
+// compile() except for the plan cache, which is internally synchronised. Thread-safe.
+//
+//   auto model = CompiledModel::compile(bytes);            // once
+//   ExecutionContext ctx(*model);                          // one per concurrent request
+//   auto outputs = ctx.run({{"input", tensor}});           // any number of times
+#pragma once
+
+#include "common/status.h"
+#include "common/tensor.h"
+#include "engine/graph/graph.h"
+#include "engine/kernels/kernel.h"
+#include "engine/loader/onnx_loader.h"
+#include "engine/planner/plan.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace moss::engine {
+
+// A graph input or output as declared by the model. dims[i] < 0 means symbolic (dim_params[i]).
+struct IoInfo {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  bool has_shape = false;
+  std::vector<int64_t> dims;
+  std::vector<std::string> dim_params;
+};
+
+struct CompileOptions {
+  LoadLimits limits;
+  size_t max_cached_plans = 16;  // distinct input-shape bindings kept per model
+};
+
+class CompiledModel {
+ public:
+  static Result<std::shared_ptr<const CompiledModel>> compile(std::span<const uint8_t> bytes,
+                                                              const CompileOptions& options = {});
+
+  const std::vector<IoInfo>& inputs() const { return inputs_; }
+  const std::vector<IoInfo>& outputs() const { return outputs_; }
+  // Bytes of constants (initializers and folded values) held once for all contexts.
+  size_t weights_bytes() const { return weights_bytes_; }
+  // Operator types that remain after folding, sorted, with counts.
+  std::map<std::string, int> operator_counts() const;
+  const Graph& graph() const { return graph_; }
+
+  // Inputs whose contents determine shapes (an int tensor feeding Reshape's shape, Slice's
+  // starts, ...): their values become part of the plan binding. Per input, like inputs().
+  const std::vector<bool>& value_bound() const { return value_bound_; }
+
+  // The plan for this binding; built on first use, then cached (up to max_cached_plans).
+  Result<std::shared_ptr<const Plan>> plan_for(const Binding& binding) const;
+
+  CompiledModel(const CompiledModel&) = delete;
+  CompiledModel& operator=(const CompiledModel&) = delete;
+
+ private:
+  CompiledModel() = default;
+
+  Graph graph_;
+  std::vector<const OpKernel*> kernels_;  // per node
+  std::vector<IoInfo> inputs_, outputs_;
+  std::vector<bool> value_bound_;
+  size_t weights_bytes_ = 0;
+  size_t max_cached_plans_ = 16;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, std::shared_ptr<const Plan>> plans_;
+};
+
+}  // namespace moss::engine

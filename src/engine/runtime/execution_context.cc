@@ -1,0 +1,94 @@
+#include "engine/runtime/execution_context.h"
+
+#include "engine/kernels/evaluate.h"
+
+#include <cstring>
+
+namespace moss::engine {
+
+ExecutionContext::ExecutionContext(std::shared_ptr<const CompiledModel> model)
+    : model_(std::move(model)) {}
+
+Status ExecutionContext::bind(const std::vector<std::vector<int64_t>>& input_shapes) {
+  for (bool b : model_->value_bound()) {
+    if (b) return failed_precondition("the model's shapes depend on input values; bind at run()");
+  }
+  return bind(Binding{input_shapes, {}});
+}
+
+Status ExecutionContext::bind(const Binding& binding) {
+  if (plan_ && plan_->key == binding.key()) return Status::Ok();
+  MOSS_ASSIGN_OR_RETURN(auto plan, model_->plan_for(binding));
+  if (plan->arena_bytes > arena_capacity_) {
+    const size_t blocks = (plan->arena_bytes + kArenaAlignment - 1) / kArenaAlignment;
+    arena_.reset(new (std::nothrow) Block[blocks]);
+    if (!arena_) {
+      arena_capacity_ = 0;
+      plan_.reset();
+      return resource_exhausted("cannot allocate a {}-byte arena", plan->arena_bytes);
+    }
+    arena_capacity_ = blocks * kArenaAlignment;
+  }
+  plan_ = std::move(plan);
+  return Status::Ok();
+}
+
+Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTensor> inputs) {
+  const Graph& g = model_->graph();
+  const auto& decl = model_->inputs();
+  std::vector<const Tensor*> ordered(decl.size(), nullptr);
+  for (const NamedTensor& nt : inputs) {
+    size_t i = 0;
+    while (i < decl.size() && decl[i].name != nt.name) ++i;
+    if (i == decl.size()) return invalid_argument("model has no input named '{}'", nt.name);
+    if (ordered[i]) return invalid_argument("input '{}' given twice", nt.name);
+    if (nt.tensor.dtype() != decl[i].dtype) {
+      return invalid_argument("input '{}' is {}, the model expects {}", nt.name,
+                              dtype_name(nt.tensor.dtype()), dtype_name(decl[i].dtype));
+    }
+    ordered[i] = &nt.tensor;
+  }
+  Binding binding;
+  binding.values.resize(decl.size());
+  for (size_t i = 0; i < decl.size(); ++i) {
+    if (!ordered[i]) return invalid_argument("input '{}' is missing", decl[i].name);
+    binding.shapes.push_back(ordered[i]->shape());
+    if (model_->value_bound()[i]) binding.values[i] = std::make_shared<const Tensor>(*ordered[i]);
+  }
+  MOSS_RETURN_IF_ERROR(bind(binding));
+  const Plan& p = *plan_;
+  uint8_t* base = arena();
+  for (size_t i = 0; i < decl.size(); ++i) {
+    const int v = g.inputs[i];
+    if (p.offset[v] >= 0 && ordered[i]->nbytes() > 0) {
+      std::memcpy(base + p.offset[v], ordered[i]->raw(), ordered[i]->nbytes());
+    }
+  }
+  auto view = [&](int v) -> View {
+    const TensorInfo& ti = p.info[v];
+    if (ti.value) return view_of(*ti.value);
+    return View{ti.dtype, ti.shape, base + p.offset[v], ti.numel()};
+  };
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    const Node& node = g.nodes[p.steps[s]];
+    in_views_.assign(node.inputs.size(), View{});
+    out_views_.assign(node.outputs.size(), View{});
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (node.inputs[i] != kNoValue) in_views_[i] = view(node.inputs[i]);
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i] != kNoValue) out_views_[i] = view(node.outputs[i]);
+    }
+    MOSS_RETURN_IF_ERROR(p.kernels[s]->run(node, in_views_, out_views_));
+  }
+  std::vector<NamedTensor> outputs;
+  for (int v : g.outputs) {
+    View ov = view(v);
+    MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::from_bytes(ov.dtype, p.info[v].shape,
+                                                       {ov.data, static_cast<size_t>(ov.numel) * dtype_size(ov.dtype)}));
+    outputs.push_back(NamedTensor{g.values[v].name, std::move(t)});
+  }
+  return outputs;
+}
+
+}  // namespace moss::engine

@@ -1,0 +1,49 @@
+// ExecutionContext: the per-request state. It owns only its arena (activations, sized by the plan
+// for the current input shapes) and refers to an immutable CompiledModel. Not thread-safe: use one
+// per concurrent request; any number of contexts may run on one model at once, and their results
+// are bit-identical to serial runs because every kernel is deterministic.
+#pragma once
+
+#include "common/status.h"
+#include "common/tensor.h"
+#include "common/tensor_bundle.h"
+#include "engine/runtime/compiled_model.h"
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace moss::engine {
+
+class ExecutionContext {
+ public:
+  explicit ExecutionContext(std::shared_ptr<const CompiledModel> model);
+
+  // Binds input shapes (ordered like model.inputs()) and allocates the arena ahead of the first
+  // run. Optional: run() binds on demand when shapes change. Fails for models with value-bound
+  // inputs (their plan also depends on contents; run() handles those).
+  Status bind(const std::vector<std::vector<int64_t>>& input_shapes);
+  Status bind(const Binding& binding);
+
+  // Runs with inputs matched by name (every model input exactly once); returns the model's
+  // outputs in declaration order.
+  Result<std::vector<NamedTensor>> run(std::span<const NamedTensor> inputs);
+
+  // Bytes of the arena for the currently bound shapes (0 before the first bind).
+  size_t arena_bytes() const { return plan_ ? plan_->arena_bytes : 0; }
+  const CompiledModel& model() const { return *model_; }
+
+ private:
+  uint8_t* arena() { return reinterpret_cast<uint8_t*>(arena_.get()); }
+
+  std::shared_ptr<const CompiledModel> model_;
+  std::shared_ptr<const Plan> plan_;
+  struct alignas(kArenaAlignment) Block {
+    uint8_t bytes[kArenaAlignment];
+  };
+  std::unique_ptr<Block[]> arena_;
+  size_t arena_capacity_ = 0;
+  std::vector<View> in_views_, out_views_;
+};
+
+}  // namespace moss::engine

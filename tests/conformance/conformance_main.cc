@@ -1,0 +1,206 @@
+// ONNX backend conformance driver. For every case directory (model.onnx + test_data_set_*/
+// input_N.pb, output_N.pb) whose operators are all claimed by the engine, compiles the model,
+// runs each data set and compares outputs with rtol/atol as ONNX's backend test does. Prints
+// `N passed, N failed, N skipped` and exits non-zero on a failure not listed in the exceptions
+// file (lines: `<glob>  <reason>`).
+#include "common/file_util.h"
+#include "common/tensor_proto.h"
+#include "engine/kernels/registry.h"
+#include "engine/runtime/execution_context.h"
+
+#include <fnmatch.h>
+#include <onnx/onnx.pb.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace moss;
+
+namespace {
+
+struct Exception {
+  std::string pattern, reason;
+  bool used = false;
+};
+
+std::vector<Exception> read_exceptions(const std::string& path) {
+  std::vector<Exception> out;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    Exception e;
+    ss >> e.pattern;
+    std::getline(ss, e.reason);
+    if (!e.pattern.empty()) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<uint8_t> read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// Whether the engine claims every operator of the model (ai.onnx domain only).
+bool claimed(const std::vector<uint8_t>& bytes, std::string& missing) {
+  onnx::ModelProto m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return true;  // loader must reject
+  static const auto ops = engine::supported_operators();
+  for (const auto& n : m.graph().node()) {
+    const bool onnx_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (!onnx_domain || !std::binary_search(ops.begin(), ops.end(), n.op_type())) {
+      missing = n.domain().empty() ? n.op_type() : n.domain() + "." + n.op_type();
+      return false;
+    }
+  }
+  return true;
+}
+
+template <typename T>
+std::string compare_values(const Tensor& got, const Tensor& want, double rtol, double atol) {
+  const T* g = got.data<T>();
+  const T* w = want.data<T>();
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double a = static_cast<double>(g[i]), b = static_cast<double>(w[i]);
+    if (std::isnan(b) && std::isnan(a)) continue;
+    if (std::isinf(b) && a == b) continue;
+    if (!(std::fabs(a - b) <= atol + rtol * std::fabs(b))) {
+      std::ostringstream os;
+      os << "element " << i << ": got " << a << ", want " << b;
+      return os.str();
+    }
+  }
+  return "";
+}
+
+std::string compare(const Tensor& got, const Tensor& want, double rtol, double atol) {
+  if (got.dtype() != want.dtype()) {
+    return std::string("dtype ") + std::string(dtype_name(got.dtype())) + " vs " +
+           std::string(dtype_name(want.dtype()));
+  }
+  if (got.shape() != want.shape()) {
+    return "shape " + shape_to_string(got.shape()) + " vs " + shape_to_string(want.shape());
+  }
+  switch (got.dtype()) {
+    case DType::kFloat32: return compare_values<float>(got, want, rtol, atol);
+    case DType::kInt64: return compare_values<int64_t>(got, want, 0, 0);
+    case DType::kInt32: return compare_values<int32_t>(got, want, 0, 0);
+    case DType::kBool: return compare_values<bool>(got, want, 0, 0);
+    default: return got.equals(want) ? "" : "bytes differ";
+  }
+}
+
+// Runs one case; returns "" on success or a one-line reason.
+std::string run_case(const fs::path& dir, const std::vector<uint8_t>& bytes) {
+  auto model = engine::CompiledModel::compile(bytes);
+  if (!model.ok()) return "compile: " + model.status().message();
+  std::vector<fs::path> sets;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) sets.push_back(e.path());
+  }
+  std::sort(sets.begin(), sets.end());
+  if (sets.empty()) return "no test data";
+  engine::ExecutionContext ctx(*model);
+  for (const auto& set : sets) {
+    std::vector<NamedTensor> inputs;
+    const auto& decl = (*model)->inputs();
+    for (size_t i = 0;; ++i) {
+      fs::path p = set / ("input_" + std::to_string(i) + ".pb");
+      if (!fs::exists(p)) break;
+      auto t = read_tensor_proto_file(p);
+      if (!t.ok()) return "input: " + t.status().message();
+      NamedTensor nt = std::move(t).value();
+      // Data files may carry the graph input name or none; inputs are positional otherwise.
+      bool known = false;
+      for (const auto& d : decl) known |= d.name == nt.name;
+      if (!known) {
+        if (i >= decl.size()) return "more input files than model inputs";
+        nt.name = decl[i].name;
+      }
+      inputs.push_back(std::move(nt));
+    }
+    auto outs = ctx.run(inputs);
+    if (!outs.ok()) return "run: " + outs.status().message();
+    for (size_t i = 0;; ++i) {
+      fs::path p = set / ("output_" + std::to_string(i) + ".pb");
+      if (!fs::exists(p)) break;
+      auto want = read_tensor_proto_file(p);
+      if (!want.ok()) return "expected output: " + want.status().message();
+      if (i >= outs->size()) return "missing output " + std::to_string(i);
+      std::string diff = compare((*outs)[i].tensor, want->tensor, 1e-3, 1e-7);
+      if (!diff.empty()) return "output " + std::to_string(i) + " (" + (*outs)[i].name + "): " + diff;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string root = "/usr/share/libonnx-testdata/data";
+  std::string exceptions_path;
+  bool verbose = false;
+  std::string filter = "*";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--exceptions" && i + 1 < argc) exceptions_path = argv[++i];
+    else if (a == "--root" && i + 1 < argc) root = argv[++i];
+    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else if (a == "-v") verbose = true;
+  }
+  auto exceptions = read_exceptions(exceptions_path);
+  int passed = 0, failed = 0, skipped = 0, excepted = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const char* suite : {"node", "simple", "pytorch-converted", "pytorch-operator"}) {
+    fs::path sdir = fs::path(root) / suite;
+    if (!fs::exists(sdir)) continue;
+    std::vector<fs::path> cases;
+    for (const auto& e : fs::directory_iterator(sdir)) {
+      if (e.is_directory() && fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
+    }
+    std::sort(cases.begin(), cases.end());
+    for (const auto& dir : cases) {
+      const std::string name = std::string(suite) + "/" + dir.filename().string();
+      if (fnmatch(filter.c_str(), name.c_str(), 0) != 0) continue;
+      auto bytes = read_all(dir / "model.onnx");
+      std::string missing;
+      if (!claimed(bytes, missing)) {
+        ++skipped;
+        if (verbose) std::printf("SKIP %s (%s)\n", name.c_str(), missing.c_str());
+        continue;
+      }
+      std::string err = run_case(dir, bytes);
+      Exception* ex = nullptr;
+      for (auto& e : exceptions) {
+        if (fnmatch(e.pattern.c_str(), name.c_str(), 0) == 0) ex = &e;
+      }
+      if (err.empty()) {
+        ++passed;
+        if (ex) std::printf("UNEXPECTED PASS %s (listed: %s)\n", name.c_str(), ex->reason.c_str());
+      } else if (ex) {
+        ex->used = true;
+        ++excepted;
+        if (verbose) std::printf("EXCEPTION %s: %s\n", name.c_str(), err.c_str());
+      } else {
+        ++failed;
+        std::printf("FAIL %s: %s\n", name.c_str(), err.c_str());
+      }
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%d passed, %d failed, %d skipped (%d documented exceptions not counted) in %.1f s\n",
+              passed, failed, skipped, excepted, secs);
+  return failed == 0 ? 0 : 1;
+}
