@@ -13,7 +13,8 @@ namespace {
 using nlohmann::json;
 
 Status only_keys(const json& j, std::initializer_list<const char*> allowed, const char* where) {
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();  // a plain reference: clang cannot capture bindings
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }))
       return invalid_argument("policy: unknown key '{}' in {}", key, where);
   }
