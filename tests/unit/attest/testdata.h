@@ -15,7 +15,7 @@ namespace moss::attest::testing {
 
 inline std::filesystem::path testdata_dir() {
   const char* src = std::getenv("MOSS_SOURCE_DIR");
-  std::filesystem::path base = src ? src : ".";
+  std::filesystem::path base = src ? src : MOSS_ATTEST_SOURCE_DIR;
   return base / ".." / "shared" / "testdata" / "attestation";
 }
 
