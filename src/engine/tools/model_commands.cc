@@ -1,0 +1,210 @@
+#include "engine/tools/model_commands.h"
+
+#include "common/file_util.h"
+#include "common/npy.h"
+#include "common/tensor_file.h"
+#include "engine/kernels/registry.h"
+#include "engine/runtime/execution_context.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+namespace moss::engine {
+namespace {
+
+constexpr size_t kMaxModelFileBytes = size_t{2} << 30;
+
+std::string dims_string(const IoInfo& io) {
+  if (!io.has_shape) return "[?]";
+  std::string s = "[";
+  for (size_t i = 0; i < io.dims.size(); ++i) {
+    if (i) s += ", ";
+    s += io.dims[i] >= 0 ? std::to_string(io.dims[i]) : (io.dim_params[i].empty() ? "?" : io.dim_params[i]);
+  }
+  return s + "]";
+}
+
+IoInfo io_of(const Graph& g, int v) {
+  IoInfo io;
+  io.name = g.values[v].name;
+  if (g.values[v].type) {
+    io.dtype = g.values[v].type->dtype;
+    io.has_shape = g.values[v].type->has_shape;
+    for (const Dim& d : g.values[v].type->dims) {
+      io.dims.push_back(d.value);
+      io.dim_params.push_back(d.param);
+    }
+  }
+  return io;
+}
+
+double peak_rss_mb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+// Token-id range for an integer input: the row count of a constant Gather table it indexes.
+int64_t vocab_for(const Graph& g, int input) {
+  for (const Node& n : g.nodes) {
+    if (n.op_type == "Gather" && n.inputs.size() == 2 && n.inputs[1] == input &&
+        g.values[n.inputs[0]].constant) {
+      const auto& shape = g.values[n.inputs[0]].constant->shape();
+      int64_t axis = n.attr_int("axis", 0);
+      if (axis < 0) axis += static_cast<int64_t>(shape.size());
+      if (axis >= 0 && axis < static_cast<int64_t>(shape.size())) return std::max<int64_t>(1, shape[axis]);
+    }
+  }
+  return 2;
+}
+
+Result<Tensor> synthetic_input(const CompiledModel& m, size_t i, const BenchOptions& o) {
+  const IoInfo& io = m.inputs()[i];
+  std::vector<int64_t> shape;
+  for (size_t d = 0; d < io.dims.size(); ++d) {
+    shape.push_back(io.dims[d] >= 0 ? io.dims[d] : (d == 0 ? o.batch : o.sequence));
+  }
+  MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(io.dtype, shape));
+  std::mt19937 rng(1234 + static_cast<unsigned>(i));
+  switch (io.dtype) {
+    case DType::kFloat32: {
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = u(rng);
+      break;
+    }
+    case DType::kInt64:
+    case DType::kInt32: {
+      const int64_t vocab = vocab_for(m.graph(), m.graph().inputs[i]);
+      std::uniform_int_distribution<int64_t> u(0, vocab - 1);
+      for (int64_t k = 0; k < t.numel(); ++k) {
+        const int64_t v = vocab > 2 ? u(rng) : 1;  // masks and type ids: 1 is valid
+        if (io.dtype == DType::kInt64) t.data<int64_t>()[k] = v;
+        else t.data<int32_t>()[k] = static_cast<int32_t>(v);
+      }
+      break;
+    }
+    case DType::kBool:
+      for (int64_t k = 0; k < t.numel(); ++k) t.data<bool>()[k] = true;
+      break;
+    default:
+      return unimplemented("input '{}' has unsupported type {}", io.name, dtype_name(io.dtype));
+  }
+  return t;
+}
+
+std::string safe_file_name(const std::string& name) {
+  std::string s = name.empty() ? "output" : name;
+  for (char& c : s) {
+    if (c == '/' || c == '\\' || c == '\0') c = '_';
+  }
+  if (s == "." || s == "..") s = "_";
+  return s;
+}
+
+}  // namespace
+
+Status model_info(const std::filesystem::path& model, std::ostream& out) {
+  MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
+  MOSS_ASSIGN_OR_RETURN(Graph g, load_onnx(bytes));
+  out << "model: " << model.string() << "\n";
+  for (const auto& [domain, v] : g.opsets) out << "opset: " << (domain.empty() ? "ai.onnx" : domain) << " " << v << "\n";
+  out << "inputs:\n";
+  for (int v : g.inputs) {
+    IoInfo io = io_of(g, v);
+    out << "  " << io.name << " " << dtype_name(io.dtype) << " " << dims_string(io) << "\n";
+  }
+  out << "outputs:\n";
+  for (int v : g.outputs) {
+    IoInfo io = io_of(g, v);
+    out << "  " << io.name << " " << dtype_name(io.dtype) << " " << dims_string(io) << "\n";
+  }
+  std::map<std::string, int> ops;
+  std::set<std::string> unsupported;
+  for (const Node& n : g.nodes) {
+    const std::string name = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
+    ++ops[name];
+    if (!find_kernel(n)) unsupported.insert(name);
+  }
+  out << "operators:\n";
+  for (const auto& [op, count] : ops) out << "  " << op << " x" << count << "\n";
+  out << "unsupported:";
+  if (unsupported.empty()) out << " none";
+  for (const auto& op : unsupported) out << " " << op;
+  out << "\n";
+  return Status::Ok();
+}
+
+Status model_run(const std::filesystem::path& model,
+                 const std::vector<std::pair<std::string, std::filesystem::path>>& inputs,
+                 const std::filesystem::path& output_dir, std::ostream& out) {
+  MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
+  MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes));
+  std::vector<NamedTensor> tensors;
+  for (const auto& [name, path] : inputs) {
+    auto t = read_tensor_file(path);
+    if (!t.ok()) return t.status().with_context(fmt::format("input '{}'", name));
+    tensors.push_back(NamedTensor{name, std::move(t).value()});
+  }
+  ExecutionContext ctx(compiled);
+  MOSS_ASSIGN_OR_RETURN(auto outputs, ctx.run(tensors));
+  std::error_code ec;
+  std::filesystem::create_directories(output_dir, ec);
+  if (ec) return invalid_argument("cannot create {}: {}", output_dir.string(), ec.message());
+  for (const NamedTensor& o : outputs) {
+    const auto path = output_dir / (safe_file_name(o.name) + ".npy");
+    MOSS_RETURN_IF_ERROR(write_npy_file(path, o.tensor));
+    out << o.name << " " << dtype_name(o.tensor.dtype()) << " " << shape_to_string(o.tensor.shape())
+        << " -> " << path.string() << "\n";
+  }
+  return Status::Ok();
+}
+
+Status model_bench(const std::filesystem::path& model, const BenchOptions& o, std::ostream& out) {
+  if (o.threads < 1 || o.threads > 256) return invalid_argument("--threads must be 1..256");
+  if (o.iters < 1 || o.iters > 1000000) return invalid_argument("--iters must be 1..1000000");
+  MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes));
+  const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  std::vector<NamedTensor> inputs;
+  for (size_t i = 0; i < compiled->inputs().size(); ++i) {
+    MOSS_ASSIGN_OR_RETURN(Tensor t, synthetic_input(*compiled, i, o));
+    inputs.push_back(NamedTensor{compiled->inputs()[i].name, std::move(t)});
+  }
+  ExecutionContext ctx(compiled);
+  for (int i = 0; i < o.warmup; ++i) MOSS_RETURN_IF_ERROR(ctx.run(inputs).status());
+  std::vector<double> ms;
+  for (int i = 0; i < o.iters; ++i) {
+    const auto s = Clock::now();
+    MOSS_RETURN_IF_ERROR(ctx.run(inputs).status());
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * static_cast<double>(ms.size())))]; };
+  out << "inputs:";
+  for (const auto& in : inputs) out << " " << in.name << shape_to_string(in.tensor.shape());
+  out << "\n";
+  nlohmann::ordered_json j;
+  j["model"] = model.filename().string();
+  j["threads"] = o.threads;
+  j["compile_ms"] = compile_ms;
+  j["p50_ms"] = pct(0.5);
+  j["p90_ms"] = pct(0.9);
+  j["weights_mb"] = static_cast<double>(compiled->weights_bytes()) / (1 << 20);
+  j["arena_mb"] = static_cast<double>(ctx.arena_bytes()) / (1 << 20);
+  j["peak_rss_mb"] = peak_rss_mb();
+  out << j.dump() << "\n";
+  return Status::Ok();
+}
+
+}  // namespace moss::engine
