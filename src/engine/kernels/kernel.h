@@ -41,9 +41,32 @@ struct View {
   bool present() const { return data != nullptr || (numel == 0 && !shape.empty()); }
 };
 
+// Per-request mutable state a prepared kernel may use (one per ExecutionContext).
+namespace onednn { class OnednnScratch; }
+struct RunScratch {
+  onednn::OnednnScratch* dnnl = nullptr;
+};
+
+// A kernel specialised at plan time for concrete shapes and constant weights (e.g. a oneDNN
+// primitive with pre-packed weights). Immutable and shared by every context: run() is const.
+class PreparedKernel {
+ public:
+  virtual ~PreparedKernel() = default;
+  virtual size_t scratch_bytes() const = 0;
+  virtual size_t weights_bytes() const = 0;
+  virtual Status run(std::span<const struct View> in, std::span<const struct View> out,
+                     RunScratch& scratch) const = 0;
+};
+
 using InferFn = Status (*)(const Node& node, std::span<const TensorInfo* const> in,
                            std::vector<TensorInfo>& out);
 using RunFn = Status (*)(const Node& node, std::span<const View> in, std::span<const View> out);
+// Returns a prepared kernel, or nullptr when this implementation does not apply (the next entry
+// of the registry list, ultimately the reference kernel, is used instead).
+using PrepareFn = std::unique_ptr<const PreparedKernel> (*)(const Node& node,
+                                                            std::span<const TensorInfo* const> in,
+                                                            const std::vector<TensorInfo>& out,
+                                                            int threads);
 
 struct OpKernel {
   const char* op_type;
@@ -56,6 +79,7 @@ struct OpKernel {
   // starts, ...). Such an input must be a constant, or a graph input whose value is then part of
   // the plan binding.
   uint32_t value_inputs = 0;
+  PrepareFn prepare = nullptr;  // fast implementations tried before run() (registry order)
 };
 
 // ---- helpers shared by kernels --------------------------------------------------------------

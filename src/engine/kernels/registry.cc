@@ -1,5 +1,6 @@
 #include "engine/kernels/registry.h"
 
+#include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/ref/ref_kernels.h"
 
 #include <algorithm>
@@ -14,6 +15,11 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
     for (auto list : {ref::elementwise_kernels(), ref::shape_kernels(), ref::conv_pool_kernels(),
                       ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
+    }
+    // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
+    // declines (attribute combination, non-constant weights, creation failure).
+    for (auto& [op, list] : *m) {
+      if (PrepareFn p = onednn_prepare_for(op)) list.front().prepare = p;
     }
     return m;
   }();

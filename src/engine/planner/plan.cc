@@ -1,6 +1,7 @@
 #include "engine/planner/plan.h"
 
 #include "engine/kernels/evaluate.h"
+#include "engine/kernels/onednn_bridge.h"
 
 namespace moss::engine {
 namespace {
@@ -62,7 +63,7 @@ std::string Binding::key() const {
 
 Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
                                                const std::vector<const OpKernel*>& kernels,
-                                               const Binding& binding) {
+                                               const Binding& binding, int threads) {
   auto plan = std::make_shared<Plan>();
   Plan& p = *plan;
   p.key = binding.key();
@@ -109,13 +110,21 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
     }
     bool folded = true;
     for (size_t i = 0; i < node.outputs.size(); ++i) {
-      if (node.outputs[i] == kNoValue) continue;
-      folded &= out[i].value != nullptr;
-      p.info[node.outputs[i]] = std::move(out[i]);
+      if (node.outputs[i] != kNoValue) folded &= out[i].value != nullptr;
     }
     if (!folded) {
+      std::shared_ptr<const PreparedKernel> prepared;
+      if (k.prepare && !onednn_disabled()) prepared = k.prepare(node, in, out, threads);
+      if (prepared) {
+        p.scratch_bytes = std::max(p.scratch_bytes, prepared->scratch_bytes());
+        p.prepared_weights_bytes += prepared->weights_bytes();
+      }
       p.steps.push_back(static_cast<int>(n));
       p.kernels.push_back(&k);
+      p.prepared.push_back(std::move(prepared));
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i] != kNoValue) p.info[node.outputs[i]] = std::move(out[i]);
     }
   }
 

@@ -29,6 +29,9 @@ struct Plan {
   std::vector<int64_t> offset;    // per value: arena byte offset, -1 when not in the arena
   std::vector<int> steps;         // node indices to run, in order
   std::vector<const OpKernel*> kernels;  // per step
+  std::vector<std::shared_ptr<const PreparedKernel>> prepared;  // per step; null = kernel->run
+  size_t scratch_bytes = 0;       // max over prepared kernels (per-context oneDNN scratchpad)
+  size_t prepared_weights_bytes = 0;
   size_t arena_bytes = 0;
   size_t unshared_bytes = 0;      // what the arena would need without reuse (for tests/docs)
 };
@@ -36,7 +39,7 @@ struct Plan {
 // Builds the plan; `kernels` is per node of g. Errors name the node and operator.
 Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
                                                const std::vector<const OpKernel*>& kernels,
-                                               const Binding& binding);
+                                               const Binding& binding, int threads = 1);
 
 struct Interval {
   int64_t first = 0, last = 0;  // step indices, inclusive

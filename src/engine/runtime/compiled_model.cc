@@ -67,6 +67,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   }
   for (int out : g.outputs) m->outputs_.push_back(io_info(g.values[out]));
   m->max_cached_plans_ = options.max_cached_plans;
+  m->threads_ = std::max(1, options.intra_op_threads);
   // With fully static inputs, plan now: shape and attribute errors surface at compile time.
   Binding binding;
   bool all_static = true;
@@ -94,7 +95,7 @@ Result<std::shared_ptr<const Plan>> CompiledModel::plan_for(const Binding& bindi
     if (it != plans_.end()) return it->second;
   }
   // Built outside the lock: two threads may race to build the same plan; both are identical.
-  MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(graph_, kernels_, binding));
+  MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(graph_, kernels_, binding, threads_));
   std::lock_guard<std::mutex> lock(mu_);
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;

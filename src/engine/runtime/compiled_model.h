@@ -36,6 +36,9 @@ struct IoInfo {
 struct CompileOptions {
   LoadLimits limits;
   size_t max_cached_plans = 16;  // distinct input-shape bindings kept per model
+  // OpenMP threads each oneDNN kernel uses within one request (fixed per kernel, so results do
+  // not depend on which thread runs it). Reference kernels are single-threaded.
+  int intra_op_threads = 1;
 };
 
 class CompiledModel {
@@ -70,6 +73,7 @@ class CompiledModel {
   std::vector<bool> value_bound_;
   size_t weights_bytes_ = 0;
   size_t max_cached_plans_ = 16;
+  int threads_ = 1;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::shared_ptr<const Plan>> plans_;
 };

@@ -1,6 +1,7 @@
 #include "engine/runtime/execution_context.h"
 
 #include "engine/kernels/evaluate.h"
+#include "engine/kernels/onednn/onednn_ops.h"
 
 #include <cstring>
 
@@ -8,6 +9,8 @@ namespace moss::engine {
 
 ExecutionContext::ExecutionContext(std::shared_ptr<const CompiledModel> model)
     : model_(std::move(model)) {}
+
+ExecutionContext::~ExecutionContext() = default;
 
 Status ExecutionContext::bind(const std::vector<std::vector<int64_t>>& input_shapes) {
   for (bool b : model_->value_bound()) {
@@ -28,6 +31,16 @@ Status ExecutionContext::bind(const Binding& binding) {
       return resource_exhausted("cannot allocate a {}-byte arena", plan->arena_bytes);
     }
     arena_capacity_ = blocks * kArenaAlignment;
+  }
+  if (plan->scratch_bytes > 0 || !plan->prepared.empty()) {
+    bool any = false;
+    for (const auto& k : plan->prepared) any |= k != nullptr;
+    if (any && !dnnl_scratch_) {
+      MOSS_ASSIGN_OR_RETURN(auto s, onednn::OnednnScratch::create());
+      dnnl_scratch_ = std::make_unique<onednn::OnednnScratch>(std::move(s));
+      scratch_.dnnl = dnnl_scratch_.get();
+    }
+    if (dnnl_scratch_) dnnl_scratch_->reserve(plan->scratch_bytes);
   }
   plan_ = std::move(plan);
   return Status::Ok();
@@ -79,7 +92,11 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i] != kNoValue) out_views_[i] = view(node.outputs[i]);
     }
-    MOSS_RETURN_IF_ERROR(p.kernels[s]->run(node, in_views_, out_views_));
+    if (p.prepared[s]) {
+      MOSS_RETURN_IF_ERROR(p.prepared[s]->run(in_views_, out_views_, scratch_));
+    } else {
+      MOSS_RETURN_IF_ERROR(p.kernels[s]->run(node, in_views_, out_views_));
+    }
   }
   std::vector<NamedTensor> outputs;
   for (int v : g.outputs) {

@@ -18,6 +18,7 @@ namespace moss::engine {
 class ExecutionContext {
  public:
   explicit ExecutionContext(std::shared_ptr<const CompiledModel> model);
+  ~ExecutionContext();
 
   // Binds input shapes (ordered like model.inputs()) and allocates the arena ahead of the first
   // run. Optional: run() binds on demand when shapes change. Fails for models with value-bound
@@ -44,6 +45,8 @@ class ExecutionContext {
   std::unique_ptr<Block[]> arena_;
   size_t arena_capacity_ = 0;
   std::vector<View> in_views_, out_views_;
+  std::unique_ptr<onednn::OnednnScratch> dnnl_scratch_;
+  RunScratch scratch_;
 };
 
 }  // namespace moss::engine

@@ -174,7 +174,9 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes));
+  CompileOptions copts;
+  copts.intra_op_threads = o.threads;
+  MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes, copts));
   const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   std::vector<NamedTensor> inputs;
   for (size_t i = 0; i < compiled->inputs().size(); ++i) {
