@@ -12,7 +12,7 @@
 namespace moss::engine {
 
 struct LoadLimits {
-  size_t max_model_bytes = size_t{2} << 30;  // protobuf's own ceiling
+  size_t max_model_bytes = (size_t{2} << 30) - 1;  // protobuf parses at most INT_MAX bytes
   size_t max_nodes = 1 << 20;
   size_t max_values = 1 << 22;
 };

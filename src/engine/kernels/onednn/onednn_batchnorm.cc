@@ -15,8 +15,8 @@ struct OnednnBatchNorm::Impl {
 
 namespace {
 
-Status build_bn(const BatchNormParams& p, const float* scale, const float* bias,
-                const float* mean, const float* var, OnednnBatchNorm::Impl& impl) {
+Status build_bn(const BatchNormParams& p, const float* scale, const float* bias, const float* mean,
+                const float* var, OnednnBatchNorm::Impl& impl) {
   MOSS_RETURN_IF_ERROR(check_dims(p.src_dims, "BatchNormalization input"));
   if (p.src_dims.size() < 2 || p.src_dims.size() > 5) {
     return unimplemented("BatchNormalization: input rank {} (need 2..5)", p.src_dims.size());

@@ -21,8 +21,8 @@ constexpr int64_t kMaxBytes = int64_t{1} << 34;
 
 dnnl::memory::format_tag plain_tag(size_t rank) {
   using tag = dnnl::memory::format_tag;
-  static constexpr tag kTags[] = {tag::undef, tag::a, tag::ab, tag::abc, tag::abcd, tag::abcde,
-                                  tag::abcdef};
+  static constexpr tag kTags[] = {tag::undef, tag::a,     tag::ab,    tag::abc,
+                                  tag::abcd,  tag::abcde, tag::abcdef};
   return rank < std::size(kTags) ? kTags[rank] : tag::undef;
 }
 
@@ -54,7 +54,9 @@ Status check_dims(const Dims& dims, std::string_view what) {
   return Status::Ok();
 }
 
-dnnl::memory::dims to_dnnl(const Dims& dims) { return dnnl::memory::dims(dims.begin(), dims.end()); }
+dnnl::memory::dims to_dnnl(const Dims& dims) {
+  return dnnl::memory::dims(dims.begin(), dims.end());
+}
 
 dnnl::memory::desc plain_md(const Dims& dims) {
   return dnnl::memory::desc(to_dnnl(dims), dnnl::memory::data_type::f32, plain_tag(dims.size()));
@@ -92,29 +94,44 @@ Status build_post_ops(const std::vector<PostOp>& ops, bool allow_residual, dnnl:
   *has_residual = false;
   for (const PostOp& op : ops) {
     switch (op.kind) {
-      case PostOp::Kind::kRelu: out.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f); break;
-      case PostOp::Kind::kLeakyRelu: out.append_eltwise(1.f, alg::eltwise_relu, op.alpha, 0.f); break;
+      case PostOp::Kind::kRelu:
+        out.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f);
+        break;
+      case PostOp::Kind::kLeakyRelu:
+        out.append_eltwise(1.f, alg::eltwise_relu, op.alpha, 0.f);
+        break;
       case PostOp::Kind::kClip:
         if (!(op.alpha <= op.beta)) return invalid_argument("clip post-op: min > max");
         out.append_eltwise(1.f, alg::eltwise_clip_v2, op.alpha, op.beta);
         break;
-      case PostOp::Kind::kSigmoid: out.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
-      case PostOp::Kind::kTanh: out.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
-      case PostOp::Kind::kHardSwish: out.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f); break;
+      case PostOp::Kind::kSigmoid:
+        out.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f);
+        break;
+      case PostOp::Kind::kTanh:
+        out.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f);
+        break;
+      case PostOp::Kind::kHardSwish:
+        out.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f);
+        break;
       case PostOp::Kind::kHardSigmoid:
         // oneDNN 2.6 has no hardsigmoid: alpha*x+beta, then clip to [0, 1].
         out.append_eltwise(1.f, alg::eltwise_linear, op.alpha, op.beta);
         out.append_eltwise(1.f, alg::eltwise_clip_v2, 0.f, 1.f);
         break;
-      case PostOp::Kind::kGeluErf: out.append_eltwise(1.f, alg::eltwise_gelu_erf, 0.f, 0.f); break;
-      case PostOp::Kind::kLinear: out.append_eltwise(1.f, alg::eltwise_linear, op.alpha, op.beta); break;
+      case PostOp::Kind::kGeluErf:
+        out.append_eltwise(1.f, alg::eltwise_gelu_erf, 0.f, 0.f);
+        break;
+      case PostOp::Kind::kLinear:
+        out.append_eltwise(1.f, alg::eltwise_linear, op.alpha, op.beta);
+        break;
       case PostOp::Kind::kAddResidual:
         if (!allow_residual) return unimplemented("residual add is not fused into this kernel");
         if (*has_residual) return unimplemented("more than one residual add post-op");
         out.append_sum(1.f);
         *has_residual = true;
         break;
-      default: return invalid_argument("unknown post-op kind {}", static_cast<int>(op.kind));
+      default:
+        return invalid_argument("unknown post-op kind {}", static_cast<int>(op.kind));
     }
   }
   return Status::Ok();
@@ -188,7 +205,8 @@ Layout::Layout() = default;
 Result<Layout> Layout::plain(std::span<const int64_t> dims) {
   Dims d(dims.begin(), dims.end());
   MOSS_RETURN_IF_ERROR(check_dims(d, "plain layout"));
-  return dnnl_guard("plain layout", [&]() -> Result<Layout> { return layout_from_md(plain_md(d)); });
+  return dnnl_guard("plain layout",
+                    [&]() -> Result<Layout> { return layout_from_md(plain_md(d)); });
 }
 
 bool Layout::is_empty() const { return impl_ == nullptr; }

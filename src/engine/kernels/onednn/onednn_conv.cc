@@ -48,8 +48,8 @@ Status check_conv(ConvParams& p, Dims& dst_dims) {
   }
   const int64_t g = p.group, c = p.src_dims[1], m = p.weight_dims[0];
   if (g <= 0 || m % g != 0 || c != p.weight_dims[1] * g) {
-    return invalid_argument("Conv: group {} does not fit input channels {} and weights {}x{}", g,
-                            c, m, p.weight_dims[1]);
+    return invalid_argument("Conv: group {} does not fit input channels {} and weights {}x{}", g, c,
+                            m, p.weight_dims[1]);
   }
   dst_dims = {p.src_dims[0], m};
   for (size_t i = 0; i < sp; ++i) {
@@ -116,7 +116,7 @@ void plan_reorders(OnednnConv::Impl& impl, const dnnl::memory::desc& user_src,
 }
 
 Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* weights,
-                                                      const float* bias) {
+                                                     const float* bias) {
   auto impl = std::make_unique<OnednnConv::Impl>();
   MOSS_RETURN_IF_ERROR(check_conv(p, impl->dst_dims));
   if (weights == nullptr || (p.has_bias && bias == nullptr)) {

@@ -135,7 +135,8 @@ Status build_matmul(const MatmulParams& p, const float* b_const, const float* bi
   }
   if (!bias_dims.empty()) {
     std::vector<float> scaled(bias, bias + numel(bias_dims));
-    if (p.beta != 1.f) for (float& v : scaled) v *= p.beta;
+    if (p.beta != 1.f)
+      for (float& v : scaled) v *= p.beta;
     impl.bias = pack(bias_md, scaled.data(), pd.bias_desc());
   }
   impl.impl_name = pd.impl_info_str();
@@ -183,8 +184,7 @@ Status OnednnMatmul::execute(const float* a, const float* b, float* dst, const f
   args.emplace(DNNL_ARG_WEIGHTS, impl_->b_packed ? impl_->b_packed : wrap(impl_->b_md, b));
   if (impl_->bias) args.emplace(DNNL_ARG_BIAS, impl_->bias);
   args.emplace(DNNL_ARG_DST, wrap(impl_->dst_md, dst));
-  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads,
-                       "MatMul");
+  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads, "MatMul");
 }
 
 }  // namespace moss::engine::onednn

@@ -15,20 +15,22 @@
 //   scratch.reserve(max over kernels of k.scratchpad_bytes()); execute() then never allocates (it
 //   grows the buffer itself if you under-reserve). execute() is const and may run from many
 //   threads at once, each with its own scratch.
-// - Layouts. Every activation tensor has a Layout. Layout::plain(dims) is row-major (NCHW, NC, ...),
+// - Layouts. Every activation tensor has a Layout. Layout::plain(dims) is row-major (NCHW, NC,
+// ...),
 //   what the reference kernels and graph inputs/outputs use. Ask a kernel for LayoutChoice::any()
 //   and oneDNN picks its fastest (blocked, e.g. nChw16c; the buffer may be larger than numel*4
 //   because channels are padded: allocate layout.bytes()). Read the result back with src_layout()
 //   and dst_layout(). A Conv asked for plain still runs oneDNN's blocked implementation and
 //   reorders its input/output inside the scratch area (oneDNN's own plain-layout convolutions are
 //   5-40x slower), so plain everywhere is correct and reasonably fast: start there.
-//   Chain mode (the ORT-parity step): for a Conv/Pool/BN whose input is produced by a oneDNN kernel,
-//   pass LayoutChoice::exactly(producer.dst_layout()); ask dst = any() when every consumer is a
-//   oneDNN kernel (or an element-wise op that can run on identical layouts), plain() otherwise.
-//   Where layouts still differ (graph inputs, a reference op consuming a blocked tensor), insert an
-//   OnednnReorder (create(from, to)). MatMul is always plain (oneDNN's matmul is fast on it).
-//   Pool asked for a plain dst also reorders internally. Worked example of a whole chain (ResNet-50,
-//   MobileNetV2): bench/engine/onednn_chain_bench.cc. In short, per Conv node in topological order:
+//   Chain mode (the ORT-parity step): for a Conv/Pool/BN whose input is produced by a oneDNN
+//   kernel, pass LayoutChoice::exactly(producer.dst_layout()); ask dst = any() when every consumer
+//   is a oneDNN kernel (or an element-wise op that can run on identical layouts), plain()
+//   otherwise. Where layouts still differ (graph inputs, a reference op consuming a blocked
+//   tensor), insert an OnednnReorder (create(from, to)). MatMul is always plain (oneDNN's matmul is
+//   fast on it). Pool asked for a plain dst also reorders internally. Worked example of a whole
+//   chain (ResNet-50, MobileNetV2): bench/engine/onednn_chain_bench.cc. In short, per Conv node in
+//   topological order:
 //     p.src = producer_is_onednn ? LayoutChoice::exactly(producer_layout) : LayoutChoice::any();
 //     p.dst = LayoutChoice::any();  p.residual_layout = layout of the residual tensor (if fused);
 //     k = OnednnConv::create(p, w, b);  if (producer_layout != k->src_layout()) insert a Reorder;
@@ -42,9 +44,9 @@
 //   created (params.threads; 0 = omp_get_max_threads() of the creating thread) because oneDNN bakes
 //   the work split into the primitive; execute() sets the same count on the calling thread, so a
 //   result is bit-identical whichever thread runs it. Each request thread gets its own OpenMP team:
-//   N concurrent requests use N*threads cores, so use threads=1 when requests already fill the cores.
-//   On a shared/loaded host run with OMP_WAIT_POLICY=passive (read at process start): spinning
-//   OpenMP teams are 5-100x slower there (docs/performance.md).
+//   N concurrent requests use N*threads cores, so use threads=1 when requests already fill the
+//   cores. On a shared/loaded host run with OMP_WAIT_POLICY=passive (read at process start):
+//   spinning OpenMP teams are 5-100x slower there (docs/performance.md).
 // - Errors: every call returns Status/Result; dnnl::error never escapes this folder.
 #pragma once
 
@@ -70,10 +72,10 @@ class Layout {
   static Result<Layout> plain(std::span<const int64_t> dims);
 
   bool is_empty() const;
-  bool is_plain() const;            // row-major, no padding
-  const Dims& dims() const;         // logical dims, e.g. N,C,H,W
-  size_t bytes() const;             // buffer size to allocate (>= numel*4 for padded blocked layouts)
-  std::string to_string() const;    // e.g. "1x64x56x56 nChw16c"
+  bool is_plain() const;          // row-major, no padding
+  const Dims& dims() const;       // logical dims, e.g. N,C,H,W
+  size_t bytes() const;           // buffer size to allocate (>= numel*4 for padded blocked layouts)
+  std::string to_string() const;  // e.g. "1x64x56x56 nChw16c"
   bool operator==(const Layout& other) const;
 
   struct Impl;  // holds the dnnl::memory::desc; defined in onednn_common.h
@@ -119,9 +121,9 @@ class OnednnScratch {
 // Activations and other fused element-wise steps applied after the main op, in order.
 struct PostOp {
   enum class Kind {
-    kRelu,         // max(x, 0)
-    kLeakyRelu,    // x >= 0 ? x : alpha * x
-    kClip,         // min(max(x, alpha), beta): Relu6 is {kClip, 0, 6}
+    kRelu,       // max(x, 0)
+    kLeakyRelu,  // x >= 0 ? x : alpha * x
+    kClip,       // min(max(x, alpha), beta): Relu6 is {kClip, 0, 6}
     kSigmoid,
     kTanh,
     kHardSwish,    // x * max(0, min(1, x/6 + 1/2)) (ONNX HardSwish)
@@ -143,12 +145,12 @@ struct KernelOptions {
 // ---------------------------------------------------------------------------------------------
 // Conv (ONNX Conv, 1-D/2-D/3-D, grouped and depthwise). Weights [M, C/group, k...] f32.
 struct ConvParams {
-  Dims src_dims;          // N, C, spatial...
-  Dims weight_dims;       // M, C/group, kernel...
-  Dims strides;           // per spatial dim (default 1s if empty)
-  Dims pads_begin;        // explicit pads (resolve auto_pad before calling)
+  Dims src_dims;     // N, C, spatial...
+  Dims weight_dims;  // M, C/group, kernel...
+  Dims strides;      // per spatial dim (default 1s if empty)
+  Dims pads_begin;   // explicit pads (resolve auto_pad before calling)
   Dims pads_end;
-  Dims dilations;         // ONNX convention: 1 = dense (default 1s if empty)
+  Dims dilations;  // ONNX convention: 1 = dense (default 1s if empty)
   int64_t group = 1;
   bool has_bias = false;  // bias [M]
   LayoutChoice src = LayoutChoice::plain();
@@ -166,7 +168,7 @@ class OnednnConv {
 
   const Layout& src_layout() const;
   const Layout& dst_layout() const;
-  const Dims& dst_dims() const;        // N, M, out spatial...
+  const Dims& dst_dims() const;  // N, M, out spatial...
   size_t scratchpad_bytes() const;
   size_t weights_bytes() const;        // packed weights + bias held by this kernel
   std::string implementation() const;  // oneDNN's name, e.g. "brgconv:avx512_core"
@@ -187,14 +189,14 @@ class OnednnConv {
 // MatMul (ONNX MatMul with numpy broadcasting, and Gemm). Y = A x B [+ bias] then post-ops.
 // A is always a run-time input in plain layout; B is constant (packed once) or a run-time input.
 struct MatmulParams {
-  Dims a_dims;              // [..., M, K] (1-D [K] is promoted to [1, K] as numpy does)
-  Dims b_dims;              // [..., K, N] (1-D [N]... as numpy); with trans_b, [..., N, K]
-  bool trans_a = false;     // Gemm transA (2-D only)
-  bool trans_b = false;     // Gemm transB (2-D only)
-  float alpha = 1.f;        // Gemm alpha; != 1 needs a constant B (folded into it)
-  Dims bias_dims;           // empty = no bias; else broadcastable to [M, N] (Gemm C, MatMul+Add)
-  float beta = 1.f;         // Gemm beta (scales the constant bias)
-  KernelOptions options;    // kAddResidual: residual has the output's (plain) shape
+  Dims a_dims;            // [..., M, K] (1-D [K] is promoted to [1, K] as numpy does)
+  Dims b_dims;            // [..., K, N] (1-D [N]... as numpy); with trans_b, [..., N, K]
+  bool trans_a = false;   // Gemm transA (2-D only)
+  bool trans_b = false;   // Gemm transB (2-D only)
+  float alpha = 1.f;      // Gemm alpha; != 1 needs a constant B (folded into it)
+  Dims bias_dims;         // empty = no bias; else broadcastable to [M, N] (Gemm C, MatMul+Add)
+  float beta = 1.f;       // Gemm beta (scales the constant bias)
+  KernelOptions options;  // kAddResidual: residual has the output's (plain) shape
 };
 
 class OnednnMatmul {
@@ -228,17 +230,17 @@ class OnednnMatmul {
 struct PoolParams {
   enum class Kind { kMax, kAverage };
   Kind kind = Kind::kMax;
-  Dims src_dims;               // N, C, spatial...
-  Dims kernel;                 // per spatial dim; empty = global pooling (kernel = spatial dims)
-  Dims strides;                // default 1s
-  Dims pads_begin;             // explicit pads (resolve auto_pad before calling)
+  Dims src_dims;    // N, C, spatial...
+  Dims kernel;      // per spatial dim; empty = global pooling (kernel = spatial dims)
+  Dims strides;     // default 1s
+  Dims pads_begin;  // explicit pads (resolve auto_pad before calling)
   Dims pads_end;
-  Dims dilations;              // ONNX convention, default 1s
+  Dims dilations;  // ONNX convention, default 1s
   bool ceil_mode = false;
   bool count_include_pad = false;
   LayoutChoice src = LayoutChoice::plain();
   LayoutChoice dst = LayoutChoice::plain();
-  KernelOptions options;       // post_ops other than kAddResidual
+  KernelOptions options;  // post_ops other than kAddResidual
 };
 
 class OnednnPool {
@@ -277,8 +279,7 @@ class OnednnBatchNorm {
   // scale, bias, mean, var: C floats each.
   static Result<std::unique_ptr<const OnednnBatchNorm>> create(const BatchNormParams& params,
                                                                const float* scale,
-                                                               const float* bias,
-                                                               const float* mean,
+                                                               const float* bias, const float* mean,
                                                                const float* var);
   ~OnednnBatchNorm();
 
@@ -301,8 +302,8 @@ class OnednnBatchNorm {
 // the 2-D coerced dims [prod(dims[:axis]), prod(dims[axis:])] and axis 1.
 struct SoftmaxParams {
   Dims dims;
-  int64_t axis = -1;  // negative counts from the end
-  bool log = false;   // LogSoftmax
+  int64_t axis = -1;      // negative counts from the end
+  bool log = false;       // LogSoftmax
   KernelOptions options;  // post_ops are not supported here (kUnimplemented)
 };
 

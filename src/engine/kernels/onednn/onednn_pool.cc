@@ -52,8 +52,8 @@ Status pool_geometry(PoolParams& p, Dims& dst_dims, Dims& pads_end) {
     const int64_t pb = p.pads_begin[i], pe = p.pads_end[i];
     if (k <= 0 || s <= 0 || d <= 0 || pb < 0 || pe < 0 || k > 1 << 20 || s > 1 << 16 ||
         d > 1 << 16 || pb > 1 << 20 || pe > 1 << 20) {
-      return invalid_argument("Pool: bad kernel {}, stride {}, dilation {} or pads {},{}", k, s,
-                              d, pb, pe);
+      return invalid_argument("Pool: bad kernel {}, stride {}, dilation {} or pads {},{}", k, s, d,
+                              pb, pe);
     }
     if (pb >= (k - 1) * d + 1 || pe >= (k - 1) * d + 1) {
       return unimplemented("Pool: padding not smaller than the window");

@@ -40,8 +40,7 @@ Status OnednnReorder::execute(const float* src, float* dst, OnednnScratch& scrat
   args.reserve(3);
   args.emplace(DNNL_ARG_FROM, wrap(impl_->from, src));
   args.emplace(DNNL_ARG_TO, wrap(impl_->to, dst));
-  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads,
-                       "Reorder");
+  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads, "Reorder");
 }
 
 }  // namespace moss::engine::onednn

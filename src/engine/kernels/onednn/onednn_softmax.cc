@@ -1,4 +1,5 @@
-// OnednnSoftmax: ONNX Softmax / LogSoftmax (opset 13 axis semantics) on oneDNN's softmax primitives.
+// OnednnSoftmax: ONNX Softmax / LogSoftmax (opset 13 axis semantics) on oneDNN's softmax
+// primitives.
 #include "engine/kernels/onednn/onednn_common.h"
 
 namespace moss::engine::onednn {
@@ -57,8 +58,7 @@ Status OnednnSoftmax::execute(const float* src, float* dst, OnednnScratch& scrat
   args.reserve(3);
   args.emplace(DNNL_ARG_SRC, wrap(impl_->md, src));
   args.emplace(DNNL_ARG_DST, wrap(impl_->md, dst));
-  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads,
-                       "Softmax");
+  return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads, "Softmax");
 }
 
 }  // namespace moss::engine::onednn

@@ -141,7 +141,7 @@ Status run_Div(const Node& n, std::span<const View> in, std::span<const View> ou
     if constexpr (std::is_integral_v<T>) {
       // Integer division by zero is undefined in C++; define it as 0 rather than trap.
       if (b == 0) return T(0);
-      if (b == -1) return T(-a);
+      if (b == -1) return T(T(0) - a == a ? a : T(0) - a);  // INT_MIN / -1 wraps, no trap
     }
     return T(a / b);
   });

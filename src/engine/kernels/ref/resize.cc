@@ -85,6 +85,7 @@ Result<ResizeSpec> resize_spec(const Node& node, std::span<const TensorInfo* con
       const int64_t a = axes[i];
       float len = static_cast<float>(x[a]);
       if (sp.coord == "tf_crop_and_resize") len *= sp.roi[r + a] - sp.roi[a];
+      if (!(len * s < 1e12f)) return invalid_argument("{}: scale {} is too large", node.label(), s);
       sp.out[a] = static_cast<int64_t>(std::floor(len * s));
       sp.scale[a] = s;
       sp.out_len[a] = static_cast<float>(x[a]) * s;
@@ -112,10 +113,15 @@ Result<ResizeSpec> resize_spec(const Node& node, std::span<const TensorInfo* con
       }
       for (int64_t a : axes) {
         sp.scale[a] = s;
+        if (!(s * static_cast<float>(x[a]) < 1e12f)) return invalid_argument("{}: sizes too large", node.label());
         sp.out[a] = static_cast<int64_t>(std::round(s * static_cast<float>(x[a])));
         sp.out_len[a] = static_cast<float>(sp.out[a]);
       }
     }
+  }
+  for (size_t i = 0; i < r; ++i) {
+    if (x[i] == 0 && sp.out[i] > 0) return invalid_argument("{}: cannot resize an empty dimension", node.label());
+    if (!(sp.scale[i] > 0) || !std::isfinite(sp.scale[i])) return invalid_argument("{}: invalid scale", node.label());
   }
   return sp;
 }

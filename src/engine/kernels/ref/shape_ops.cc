@@ -46,8 +46,8 @@ Status infer_Reshape(const Node& node, std::span<const TensorInfo* const> in,
       infer_at = static_cast<int>(i);
     } else if (shape[i] < 0) {
       return invalid_argument("{}: negative dimension {} in shape", node.label(), shape[i]);
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      return invalid_argument("{}: shape {} is too large", node.label(), shape_to_string(shape));
     }
   }
   const int64_t total = in[0]->numel();
@@ -259,7 +259,7 @@ Result<std::vector<int64_t>> split_sizes(const Node& node, std::span<const Tenso
   }
   int64_t total = 0;
   for (int64_t s : split) {
-    if (s < 0) return invalid_argument("{}: negative split", node.label());
+    if (s < 0 || s > dim) return invalid_argument("{}: split {} is out of range", node.label(), s);
     total += s;
   }
   if (total != dim || split.size() != n_out) {
@@ -337,7 +337,8 @@ Result<SliceSpec> slice_spec(const Node& node, std::span<const TensorInfo* const
     MOSS_ASSIGN_OR_RETURN(int64_t ax, normalize_axis(node, axes[i], r));
     if (seen[ax]) return invalid_argument("{}: axis {} repeated", node.label(), ax);
     seen[ax] = true;
-    const int64_t dim = s[ax], step = steps[i];
+    const int64_t dim = s[ax];
+    const int64_t step = std::max<int64_t>(steps[i], -std::numeric_limits<int64_t>::max());
     if (step == 0) return invalid_argument("{}: step is 0", node.label());
     int64_t b = starts[i], e = ends[i];
     if (b < 0) b += dim;
@@ -349,7 +350,9 @@ Result<SliceSpec> slice_spec(const Node& node, std::span<const TensorInfo* const
       b = std::clamp<int64_t>(b, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
     }
-    int64_t len = step > 0 ? (e - b + step - 1) / step : (b - e + (-step) - 1) / (-step);
+    // Written so that no intermediate overflows for extreme steps.
+    int64_t len = step > 0 ? (e - b <= 0 ? 0 : 1 + (e - b - 1) / step)
+                           : (b - e <= 0 ? 0 : 1 + (b - e - 1) / (-step));
     spec.start[ax] = b;
     spec.step[ax] = step;
     spec.shape[ax] = std::max<int64_t>(0, len);
@@ -555,6 +558,9 @@ Result<PadSpec> pad_spec(const Node& node, std::span<const TensorInfo* const> in
   }
   if (pads.size() != 2 * axes.size()) {
     return invalid_argument("{}: pads has {} entries for {} axes", node.label(), pads.size(), axes.size());
+  }
+  for (int64_t v : pads) {
+    if (v > (int64_t{1} << 40) || v < -(int64_t{1} << 40)) return invalid_argument("{}: pad {} is out of range", node.label(), v);
   }
   PadSpec spec;
   spec.begin.assign(2 * r, 0);

@@ -35,6 +35,11 @@ Result<Window> window_geometry(const Node& node, std::span<const int64_t> spatia
     w.k[j] = kernel[i];
     w.stride[j] = strides.empty() ? 1 : strides[i];
     w.dil[j] = dils.empty() ? 1 : dils[i];
+    constexpr int64_t kMax = int64_t{1} << 31;
+    if (w.k[j] > kMax || w.stride[j] > kMax || w.dil[j] > kMax ||
+        (!pads.empty() && (pads[i] > kMax || pads[nd + i] > kMax))) {
+      return invalid_argument("{}: kernel, strides, dilations or pads are too large", node.label());
+    }
     if (w.k[j] < 1 || w.stride[j] < 1 || w.dil[j] < 1) {
       return invalid_argument("{}: kernel, strides and dilations must be positive", node.label());
     }
