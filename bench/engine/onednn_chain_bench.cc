@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <random>
@@ -81,7 +81,8 @@ class Chain {
     const bool has_res = residual != nullptr;
     flops_ += kern->flops();
     steps_.push_back([this, kern, xi, yi, ri, has_res](onednn::OnednnScratch& s) {
-      return kern->execute(bufs_[xi].data(), bufs_[yi].data(), has_res ? bufs_[ri].data() : nullptr, s);
+      return kern->execute(bufs_[xi].data(), bufs_[yi].data(), has_res ? bufs_[ri].data() : nullptr,
+                           s);
     });
     return y;
   }
@@ -99,7 +100,8 @@ class Chain {
     p.options.threads = threads_;
     p.src = LayoutChoice::exactly(x.layout);
     p.dst = (blocked_ && !plain_out) ? LayoutChoice::any() : LayoutChoice::plain();
-    auto kern = std::shared_ptr<const onednn::OnednnPool>(onednn::OnednnPool::create(p).value_or_die());
+    auto kern =
+        std::shared_ptr<const onednn::OnednnPool>(onednn::OnednnPool::create(p).value_or_die());
     Tensor y{kern->dst_layout(), alloc(kern->dst_layout(), 0)};
     scratch_bytes_ = std::max(scratch_bytes_, kern->scratchpad_bytes());
     const size_t xi = x.buf, yi = y.buf;
@@ -157,7 +159,8 @@ class Chain {
     while (t.size() < 5 || (total < budget_ms && t.size() < 500)) {
       auto a = std::chrono::steady_clock::now();
       once();
-      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+      t.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
       total += t.back();
     }
     std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
@@ -173,7 +176,9 @@ class Chain {
       for (size_t i = 0; i < steps_.size(); ++i) {
         auto a = std::chrono::steady_clock::now();
         if (!steps_[i](s).ok()) std::abort();
-        t[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+        t[i].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a)
+                .count());
       }
     }
     std::vector<std::pair<double, size_t>> med;
@@ -184,7 +189,8 @@ class Chain {
       sum += med.back().first;
     }
     std::sort(med.rbegin(), med.rend());
-    std::printf("  %s %s: sum of step medians %.2f ms; slowest:", name, blocked_ ? "chain" : "plain", sum);
+    std::printf("  %s %s: sum of step medians %.2f ms; slowest:", name,
+                blocked_ ? "chain" : "plain", sum);
     for (size_t i = 0; i < std::min<size_t>(8, med.size()); ++i) {
       std::printf(" #%zu %.2f", med[i].second, med[i].first);
     }
@@ -254,7 +260,7 @@ void build_mobilenet_v2(Chain& c, int threads) {
   if (c.blocked()) x = c.to_layout(x, first_conv_layout(in, 32, 3, 2, threads));
   const std::vector<PostOp> relu6 = {{PostOp::Kind::kClip, 0.f, 6.f}};
   x = c.conv(x, 32, 3, 2, 1, relu6);
-  const int cfg[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+  const int cfg[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                         {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   int64_t cin = 32;
   for (const auto& g : cfg) {
@@ -284,7 +290,8 @@ int main(int argc, char** argv) {
     std::string f = argv[i], v = argv[i + 1];
     if (f == "--threads") {
       threads.clear();
-      for (char ch : v) if (ch >= '1' && ch <= '9') threads.push_back(ch - '0');
+      for (char ch : v)
+        if (ch >= '1' && ch <= '9') threads.push_back(ch - '0');
     } else if (f == "--ms") {
       budget = std::stod(v);
     } else {
@@ -293,8 +300,8 @@ int main(int argc, char** argv) {
     }
   }
   for (int t : threads) {
-    for (auto [name, build] : {std::pair{"resnet50", &build_resnet50},
-                               std::pair{"mobilenet_v2", &build_mobilenet_v2}}) {
+    for (auto [name, build] :
+         {std::pair{"resnet50", &build_resnet50}, std::pair{"mobilenet_v2", &build_mobilenet_v2}}) {
       double ms[2];
       Chain* last = nullptr;
       std::unique_ptr<Chain> chains[2];
@@ -305,8 +312,9 @@ int main(int argc, char** argv) {
         if (std::getenv("PROFILE")) chains[blocked]->profile(name, 20);
         last = chains[blocked].get();
       }
-      std::printf("%-13s threads=%d  %.2f GFLOP  %zu kernels  plain p50 %.2f ms  chain p50 %.2f ms\n",
-                  name, t, last->gflop(), last->steps(), ms[0], ms[1]);
+      std::printf(
+          "%-13s threads=%d  %.2f GFLOP  %zu kernels  plain p50 %.2f ms  chain p50 %.2f ms\n", name,
+          t, last->gflop(), last->steps(), ms[0], ms[1]);
       std::fflush(stdout);
     }
   }

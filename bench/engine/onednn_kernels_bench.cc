@@ -49,8 +49,10 @@ std::vector<ConvLayer> resnet50() {
       const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
       const std::string st = fmt::format("s{}", s + 1);
       add(v, {fmt::format("{} 1x1 reduce", st), in, mid, hw, 1, 1, 1, 1, K::kRelu});
-      add(v, {fmt::format("{} 3x3{}", st, stride == 2 ? "/2" : ""), mid, mid, hw, 3, stride, 1, 1, K::kRelu});
-      if (b == 0) add(v, {fmt::format("{} 1x1 downsample", st), in, out, hw, 1, stride, 1, 1, K::kRelu});
+      add(v, {fmt::format("{} 3x3{}", st, stride == 2 ? "/2" : ""), mid, mid, hw, 3, stride, 1, 1,
+              K::kRelu});
+      if (b == 0)
+        add(v, {fmt::format("{} 1x1 downsample", st), in, out, hw, 1, stride, 1, 1, K::kRelu});
       hw /= stride;
       add(v, {fmt::format("{} 1x1 expand(+res)", st), mid, out, hw, 1, 1, 1, 1, K::kAddResidual});
       in = out;
@@ -63,7 +65,7 @@ std::vector<ConvLayer> mobilenet_v2() {
   using K = onednn::PostOp::Kind;
   std::vector<ConvLayer> v;
   add(v, {"stem 3x3/2", 3, 32, 224, 3, 2, 1, 1, K::kClip});
-  const int cfg[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+  const int cfg[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                         {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   int64_t in = 32, hw = 112;
   for (const auto& c : cfg) {
@@ -100,7 +102,8 @@ double time_ms(F&& f, double budget_ms) {
   while (t.size() < 5 || (total < budget_ms && t.size() < 2000)) {
     auto a = std::chrono::steady_clock::now();
     f();
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
     t.push_back(ms);
     total += ms;
   }
@@ -123,9 +126,12 @@ Timing bench_conv(const ConvLayer& l, bool blocked, int threads, double budget) 
   p.pads_end = {pad, pad};
   p.group = l.group;
   p.has_bias = true;
-  if (l.act == onednn::PostOp::Kind::kClip) p.options.post_ops = {{l.act, 0.f, 6.f}};
-  else if (l.act == onednn::PostOp::Kind::kAddResidual) p.options.post_ops = {{l.act}, {onednn::PostOp::Kind::kRelu}};
-  else if (l.act != onednn::PostOp::Kind::kLinear) p.options.post_ops = {{l.act}};
+  if (l.act == onednn::PostOp::Kind::kClip)
+    p.options.post_ops = {{l.act, 0.f, 6.f}};
+  else if (l.act == onednn::PostOp::Kind::kAddResidual)
+    p.options.post_ops = {{l.act}, {onednn::PostOp::Kind::kRelu}};
+  else if (l.act != onednn::PostOp::Kind::kLinear)
+    p.options.post_ops = {{l.act}};
   p.options.threads = threads;
   if (blocked) {
     p.src = onednn::LayoutChoice::any();
@@ -151,14 +157,15 @@ Timing bench_conv(const ConvLayer& l, bool blocked, int threads, double budget) 
   scratch.reserve(k.scratchpad_bytes());
   const bool has_res = l.act == onednn::PostOp::Kind::kAddResidual;
   Timing t;
-  t.ms = time_ms([&] { (void)k.execute(x.data(), y.data(), has_res ? y.data() : nullptr, scratch); },
-                 budget);
+  t.ms = time_ms(
+      [&] { (void)k.execute(x.data(), y.data(), has_res ? y.data() : nullptr, scratch); }, budget);
   t.gflops = k.flops() / (t.ms * 1e6);
   t.impl = k.implementation();
   return t;
 }
 
-void run_convs(const char* model, const std::vector<ConvLayer>& layers, int threads, double budget) {
+void run_convs(const char* model, const std::vector<ConvLayer>& layers, int threads,
+               double budget) {
   std::printf("\n## %s convolutions, %d thread(s)\n", model, threads);
   std::printf("%-20s %5s %5s %4s %2s %s %4s %4s | %8s %7s | %8s %7s | %s\n", "layer", "cin", "cout",
               "hw", "k", "s", "grp", "n", "plain ms", "GFLOP/s", "block ms", "GFLOP/s",
@@ -174,10 +181,11 @@ void run_convs(const char* model, const std::vector<ConvLayer>& layers, int thre
                 l.name.c_str(), l.cin, l.cout, l.hw, l.k, l.stride, l.group, l.count, pl.ms,
                 pl.gflops, bl.ms, bl.gflops, pl.impl.c_str(), bl.impl.c_str());
   }
-  std::printf("TOTAL %s threads=%d: %.2f GFLOP, plain %.2f ms (%.1f GFLOP/s), blocked %.2f ms "
-              "(%.1f GFLOP/s)\n",
-              model, threads, total_flops / 1e9, total_plain, total_flops / (total_plain * 1e6),
-              total_blocked, total_flops / (total_blocked * 1e6));
+  std::printf(
+      "TOTAL %s threads=%d: %.2f GFLOP, plain %.2f ms (%.1f GFLOP/s), blocked %.2f ms "
+      "(%.1f GFLOP/s)\n",
+      model, threads, total_flops / 1e9, total_plain, total_flops / (total_plain * 1e6),
+      total_blocked, total_flops / (total_blocked * 1e6));
 }
 
 void run_bert(int threads, double budget) {
@@ -216,8 +224,8 @@ void run_bert(int threads, double budget) {
     std::vector<float> y(ny);
     auto scratch = onednn::OnednnScratch::create().value_or_die();
     scratch.reserve((*k)->scratchpad_bytes());
-    double ms = time_ms([&] { (void)(*k)->execute(a.data(), bw.data(), y.data(), nullptr, scratch); },
-                        budget);
+    double ms = time_ms(
+        [&] { (void)(*k)->execute(a.data(), bw.data(), y.data(), nullptr, scratch); }, budget);
     total += ms * m.count;
     std::printf("%-28s x%-3d %8.3f ms %7.1f GFLOP/s  %s\n", m.name, m.count, ms,
                 (*k)->flops() / (ms * 1e6), (*k)->implementation().c_str());
@@ -248,19 +256,23 @@ int main(int argc, char** argv) {
     std::string f = argv[i], v = argv[i + 1];
     if (f == "--threads") {
       threads.clear();
-      for (char c : v) if (c >= '1' && c <= '9') threads.push_back(c - '0');
+      for (char c : v)
+        if (c >= '1' && c <= '9') threads.push_back(c - '0');
     } else if (f == "--model") {
       model = v;
     } else if (f == "--ms") {
       budget = std::stod(v);
     } else {
-      std::fprintf(stderr, "usage: %s [--threads 1,2] [--model resnet50|mobilenet_v2|bert4|all] [--ms 60]\n", argv[0]);
+      std::fprintf(
+          stderr, "usage: %s [--threads 1,2] [--model resnet50|mobilenet_v2|bert4|all] [--ms 60]\n",
+          argv[0]);
       return 2;
     }
   }
   for (int t : threads) {
     if (model == "all" || model == "resnet50") run_convs("resnet50", resnet50(), t, budget);
-    if (model == "all" || model == "mobilenet_v2") run_convs("mobilenet_v2", mobilenet_v2(), t, budget);
+    if (model == "all" || model == "mobilenet_v2")
+      run_convs("mobilenet_v2", mobilenet_v2(), t, budget);
     if (model == "all" || model == "bert4") run_bert(t, budget);
   }
   return 0;

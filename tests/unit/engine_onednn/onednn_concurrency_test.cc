@@ -85,7 +85,10 @@ TEST(OnednnConcurrencyTest, EightThreadsSharingKernelsMatchSerial) {
   for (int t = 0; t < 8; ++t) {
     pool.emplace_back([&, t] {
       auto scratch = OnednnScratch::create();
-      if (!scratch.ok()) { failures[t] = 1; return; }
+      if (!scratch.ok()) {
+        failures[t] = 1;
+        return;
+      }
       std::vector<float> y(f.conv_out), z(f.mm_out);
       for (int i = 0; i < 10; ++i) {
         if (!f.conv->execute(f.x.data(), y.data(), nullptr, *scratch).ok() ||

@@ -32,8 +32,8 @@ void check_conv(const ConvParams& p, uint32_t seed) {
   if (has_residual) residual = random_floats(count(out), seed + 3);
   std::vector<float> y(static_cast<size_t>(count(out)));
   OnednnScratch scratch = make_scratch();
-  ASSERT_TRUE((*conv)->execute(x.data(), y.data(), has_residual ? residual.data() : nullptr,
-                               scratch).ok());
+  ASSERT_TRUE(
+      (*conv)->execute(x.data(), y.data(), has_residual ? residual.data() : nullptr, scratch).ok());
   auto want = testing::ref_conv(p, out, x.data(), w.data(), p.has_bias ? b.data() : nullptr,
                                 has_residual ? residual.data() : nullptr);
   expect_close(y, want);
@@ -62,7 +62,8 @@ TEST(OnednnConvTest, MatchesReferenceAcrossGeometries) {
       {"3x3 stride 2", conv2d({2, 8, 15, 15}, {16, 8, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 1)},
       {"dilation 2", conv2d({1, 8, 16, 16}, {8, 8, 3, 3}, {1, 1}, {2, 2}, {2, 2}, {2, 2}, 1)},
       {"asymmetric pads", conv2d({1, 4, 9, 11}, {6, 4, 3, 2}, {1, 2}, {0, 1}, {2, 0}, {1, 1}, 1)},
-      {"7x7 stride 2 stem", conv2d({1, 3, 32, 32}, {16, 3, 7, 7}, {2, 2}, {3, 3}, {3, 3}, {1, 1}, 1)},
+      {"7x7 stride 2 stem",
+       conv2d({1, 3, 32, 32}, {16, 3, 7, 7}, {2, 2}, {3, 3}, {3, 3}, {1, 1}, 1)},
       {"1x1", conv2d({1, 64, 7, 7}, {128, 64, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1)},
       {"1x1 stride 2", conv2d({1, 32, 8, 8}, {64, 32, 1, 1}, {2, 2}, {0, 0}, {0, 0}, {1, 1}, 1)},
       {"grouped", conv2d({1, 16, 10, 10}, {32, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 4)},
@@ -138,9 +139,9 @@ TEST(OnednnConvTest, BlockedChainMatchesPlainChain) {
   EXPECT_EQ(kb->dst_layout(), ka->dst_layout());
   auto plain_in = Layout::plain(a.src_dims).value_or_die();
   auto to_blocked = OnednnReorder::create(plain_in, ka->src_layout()).value_or_die();
-  auto to_plain = OnednnReorder::create(kb->dst_layout(),
-                                        Layout::plain(kb->dst_dims()).value_or_die())
-                      .value_or_die();
+  auto to_plain =
+      OnednnReorder::create(kb->dst_layout(), Layout::plain(kb->dst_dims()).value_or_die())
+          .value_or_die();
   std::vector<float> xin(ka->src_layout().bytes() / 4), bmid(ka->dst_layout().bytes() / 4),
       bout(kb->dst_layout().bytes() / 4), out(plain_out.size());
   ASSERT_TRUE(to_blocked->execute(x.data(), xin.data(), scratch).ok());

@@ -15,7 +15,8 @@ using testing::random_floats;
 std::vector<float> transpose(const std::vector<float>& v, int64_t r, int64_t c) {
   std::vector<float> t(v.size());
   for (int64_t i = 0; i < r; ++i)
-    for (int64_t j = 0; j < c; ++j) t[static_cast<size_t>(j * r + i)] = v[static_cast<size_t>(i * c + j)];
+    for (int64_t j = 0; j < c; ++j)
+      t[static_cast<size_t>(j * r + i)] = v[static_cast<size_t>(i * c + j)];
   return t;
 }
 
@@ -32,7 +33,8 @@ TEST(OnednnMatmulTest, BatchedBroadcastMatchesReference) {
     auto mm = OnednnMatmul::create(p, constant ? b.data() : nullptr, nullptr).value_or_die();
     EXPECT_EQ(mm->dst_dims(), (Dims{2, 3, 4, 5}));
     std::vector<float> y(static_cast<size_t>(count(mm->dst_dims())));
-    ASSERT_TRUE(mm->execute(a.data(), constant ? nullptr : b.data(), y.data(), nullptr, scratch).ok());
+    ASSERT_TRUE(
+        mm->execute(a.data(), constant ? nullptr : b.data(), y.data(), nullptr, scratch).ok());
     expect_close(y, want);
   }
 }
@@ -85,9 +87,9 @@ TEST(OnednnMatmulTest, GemmTransposesAlphaBetaAndBiasShapes) {
       std::vector<float> want(ref.size());
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) {
-          const int64_t ci = cdims.size() == 2 ? (cdims[0] == 1 ? 0 : i) * cdims[1] +
-                                                     (cdims[1] == 1 ? 0 : j)
-                                               : (cdims[0] == 1 ? 0 : j);
+          const int64_t ci = cdims.size() == 2
+                                 ? (cdims[0] == 1 ? 0 : i) * cdims[1] + (cdims[1] == 1 ? 0 : j)
+                                 : (cdims[0] == 1 ? 0 : j);
           want[i * n + j] = 0.5f * ref[i * n + j] + 2.f * c[ci];
         }
       expect_close(y, want);

@@ -86,7 +86,8 @@ TEST(OnednnBatchNormTest, InferenceMatchesFormulaWithAndWithoutRelu) {
   OnednnScratch scratch = OnednnScratch::create().value_or_die();
   for (bool relu : {false, true}) {
     if (relu) p.options.post_ops = {{PostOp::Kind::kRelu}};
-    auto k = OnednnBatchNorm::create(p, sc.data(), bi.data(), mean.data(), var.data()).value_or_die();
+    auto k =
+        OnednnBatchNorm::create(p, sc.data(), bi.data(), mean.data(), var.data()).value_or_die();
     std::vector<float> y(x.size()), want(x.size());
     ASSERT_TRUE(k->execute(x.data(), y.data(), scratch).ok());
     for (size_t i = 0; i < x.size(); ++i) {

@@ -57,9 +57,13 @@ TEST(OnednnLayerNormTest, MatchesReferenceWithAndWithoutBias) {
   // LayerNormalization over the last axis ([1,128,256], BERT) and the last two axes, with and
   // without bias.
   OnednnScratch scratch = OnednnScratch::create().value_or_die();
-  struct Case { Dims dims; int64_t axis; bool bias; };
-  for (const Case& c : {Case{{1, 128, 256}, -1, true}, Case{{2, 3, 4, 5}, 2, true},
-                        Case{{4, 16}, 1, false}}) {
+  struct Case {
+    Dims dims;
+    int64_t axis;
+    bool bias;
+  };
+  for (const Case& c :
+       {Case{{1, 128, 256}, -1, true}, Case{{2, 3, 4, 5}, 2, true}, Case{{4, 16}, 1, false}}) {
     SCOPED_TRACE(c.dims.size());
     int64_t outer, n, inner;
     const int64_t axis = c.axis < 0 ? c.axis + static_cast<int64_t>(c.dims.size()) : c.axis;

@@ -40,16 +40,36 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
 inline float apply_post(const std::vector<PostOp>& ops, float x, float residual) {
   for (const PostOp& op : ops) {
     switch (op.kind) {
-      case PostOp::Kind::kRelu: x = std::max(x, 0.f); break;
-      case PostOp::Kind::kLeakyRelu: x = x >= 0 ? x : op.alpha * x; break;
-      case PostOp::Kind::kClip: x = std::min(std::max(x, op.alpha), op.beta); break;
-      case PostOp::Kind::kSigmoid: x = 1.f / (1.f + std::exp(-x)); break;
-      case PostOp::Kind::kTanh: x = std::tanh(x); break;
-      case PostOp::Kind::kHardSwish: x = x * std::max(0.f, std::min(1.f, x / 6.f + 0.5f)); break;
-      case PostOp::Kind::kHardSigmoid: x = std::max(0.f, std::min(1.f, op.alpha * x + op.beta)); break;
-      case PostOp::Kind::kGeluErf: x = 0.5f * x * (1.f + std::erf(x / std::sqrt(2.f))); break;
-      case PostOp::Kind::kLinear: x = op.alpha * x + op.beta; break;
-      case PostOp::Kind::kAddResidual: x += residual; break;
+      case PostOp::Kind::kRelu:
+        x = std::max(x, 0.f);
+        break;
+      case PostOp::Kind::kLeakyRelu:
+        x = x >= 0 ? x : op.alpha * x;
+        break;
+      case PostOp::Kind::kClip:
+        x = std::min(std::max(x, op.alpha), op.beta);
+        break;
+      case PostOp::Kind::kSigmoid:
+        x = 1.f / (1.f + std::exp(-x));
+        break;
+      case PostOp::Kind::kTanh:
+        x = std::tanh(x);
+        break;
+      case PostOp::Kind::kHardSwish:
+        x = x * std::max(0.f, std::min(1.f, x / 6.f + 0.5f));
+        break;
+      case PostOp::Kind::kHardSigmoid:
+        x = std::max(0.f, std::min(1.f, op.alpha * x + op.beta));
+        break;
+      case PostOp::Kind::kGeluErf:
+        x = 0.5f * x * (1.f + std::erf(x / std::sqrt(2.f)));
+        break;
+      case PostOp::Kind::kLinear:
+        x = op.alpha * x + op.beta;
+        break;
+      case PostOp::Kind::kAddResidual:
+        x += residual;
+        break;
     }
   }
   return x;
