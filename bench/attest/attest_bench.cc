@@ -1,6 +1,6 @@
 // attest_bench: what attestation costs.
 //
-// 1. Verifying a real DCAP quote (SGX v3 and TDX v4 from ../shared/testdata/attestation) with
+// 1. Verifying a real DCAP quote (SGX v3 and TDX v4 from tests/data/attestation) with
 //    collateral already loaded and verified in a CollateralCache: what a KeyService pays per
 //    handshake once collateral is cached. Reported in microseconds (median and mean of --reps).
 // 2. TLS 1.3 handshakes on loopback, alternating in the same run: plain (CA-pinned self-signed
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   moss::log::set_level("warn");
   int reps = std::atoi(arg(argc, argv, "--reps", "500"));
   int handshakes = std::atoi(arg(argc, argv, "--handshakes", "100"));
-  std::filesystem::path data = arg(argc, argv, "--testdata", MOSS_SOURCE_DIR_DEFAULT "/../shared/testdata/attestation");
+  std::filesystem::path data = arg(argc, argv, "--testdata", MOSS_SOURCE_DIR_DEFAULT "/tests/data/attestation");
   if (std::filesystem::exists(data / "expected.json")) {
     bench_verify(data, "sgx-v3-phala-1.quote", "sgx-v3-phala-1.collateral", "2025-07-01T00:00:00Z", reps);
     bench_verify(data, "tdx-v4-phala-1.quote", "tdx-v4-phala-1.collateral", "2025-07-01T00:00:00Z", reps);

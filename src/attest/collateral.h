@@ -84,7 +84,7 @@ using CollateralPtr = std::shared_ptr<const Collateral>;
 Result<TcbInfo> parse_tcb_info(std::string_view json_text, EVP_PKEY* signer);
 Result<QeIdentity> parse_qe_identity(std::string_view json_text, EVP_PKEY* signer);
 
-// Loads a directory laid out like ../shared/testdata/attestation/<quote>.collateral/:
+// Loads a directory laid out like tests/data/attestation/<quote>.collateral/:
 // tcb_info.json, qe_identity.json, tcb_signing_chain.pem, pck_crl.der, root_ca_crl.der (each
 // optional; the JSON files need the signing chain). `root` is the pinned trust anchor.
 Result<CollateralPtr> load_collateral_dir(const std::filesystem::path& dir, X509* root);

@@ -1,5 +1,5 @@
 // libFuzzer target for the DCAP quote parser (and the PCK certificate SGX extension parser that
-// runs on what the quote carries). Seed with ../shared/testdata/attestation/*.quote.
+// runs on what the quote carries). Seed with tests/data/attestation/*.quote.
 // Checks: no crash or sanitizer report, and parse(encode(parse(x))) gives the same quote.
 #include "attest/ossl.h"
 #include "attest/pck_cert.h"

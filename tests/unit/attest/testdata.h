@@ -1,5 +1,6 @@
-// Where the real DCAP quotes live: <source>/../shared/testdata/attestation (shared/ sits beside
-// the clone in CI and on the team machine). Tests skip with a clear message when it is absent.
+// Where the real DCAP quotes live: <source>/tests/data/attestation, a copy of the team's
+// ../shared/testdata/attestation kept in the tree so a fresh clone tests them too. Tests skip with a
+// clear message when it is absent.
 #pragma once
 
 #include "common/file_util.h"
@@ -16,7 +17,7 @@ namespace moss::attest::testing {
 inline std::filesystem::path testdata_dir() {
   const char* src = std::getenv("MOSS_SOURCE_DIR");
   std::filesystem::path base = src ? src : MOSS_ATTEST_SOURCE_DIR;
-  return base / ".." / "shared" / "testdata" / "attestation";
+  return base / "tests" / "data" / "attestation";
 }
 
 inline bool have_testdata() { return std::filesystem::exists(testdata_dir() / "expected.json"); }
@@ -31,6 +32,6 @@ inline nlohmann::json expected() {
 }
 
 #define MOSS_REQUIRE_TESTDATA() \
-  if (!::moss::attest::testing::have_testdata()) GTEST_SKIP() << "no ../shared/testdata/attestation"
+  if (!::moss::attest::testing::have_testdata()) GTEST_SKIP() << "no tests/data/attestation"
 
 }  // namespace moss::attest::testing
