@@ -26,5 +26,6 @@ void register_identity_commands(CLI::App& root);
 void register_model_crypt_commands(CLI::App& model);
 void register_model_engine_commands(CLI::App& model);
 void register_attest_commands(CLI::App& root);
+void register_stack_commands(CLI::App& root);
 
 }  // namespace moss::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cli::register_model_crypt_commands(*model);
   cli::register_model_engine_commands(*model);
   cli::register_attest_commands(app);
+  cli::register_stack_commands(app);
 
   try {
     app.parse(argc, argv);

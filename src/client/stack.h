@@ -1,0 +1,74 @@
+// The local MOSS stack behind `moss up` / `moss down`: a KeyService and an FnPacker (local backend;
+// it starts moss-worker processes on demand) on loopback, with the simulated TEE, under one state
+// directory:
+//   STATE/stack.pid             pid of the supervisor (`moss up --foreground`, or its detached twin)
+//   STATE/stack.lock            held (flock) by the supervisor for its whole life
+//   STATE/stack.json            written when every service is ready (StackInfo), removed on stop
+//   STATE/client.json           client config (C2) for owners and users; copy it into a principal's
+//                               directory: its `identity` and `state_dir` are relative to the copy
+//   STATE/logs/{stack,keyservice,packer}.log
+//   STATE/keyservice/           KeyService state; STATE/models/ the model store; STATE/sim/ the
+//                               simulated platform key; STATE/policies/ the two attestation policies
+//   STATE/packer-token          the FnPacker operator token (0600)
+// Simulated TEE only: this is the one-machine trial, never a deployment (docs/deploy.md).
+// Thread-compatible: one supervisor per state directory (enforced by the lock).
+#pragma once
+
+#include "common/status.h"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace moss::client {
+
+struct StackOptions {
+  std::filesystem::path state_dir;
+  uint16_t port_keyservice = 7443;  // 0: pick a free loopback port
+  uint16_t port_packer = 8088;      // 0: pick a free loopback port
+  std::filesystem::path bin_dir;    // where moss-keyservice, moss-packer, moss-worker are
+  std::chrono::seconds ready_timeout{30};
+};
+
+// What `moss up` reports and stack.json holds.
+struct StackInfo {
+  int64_t supervisor_pid = 0;
+  std::string keyservice_url;      // https://127.0.0.1:P
+  std::string packer_url;          // http://127.0.0.1:P
+  std::string invoke_url;          // packer_url + /v1/pools/<pool>/invoke
+  std::string pool;
+  std::string worker_measurement;  // hex: what owners grant users for
+  std::vector<int64_t> service_groups;  // process groups of the services (swept by stop_stack)
+  std::filesystem::path state_dir, client_config, token_file, log_dir;
+};
+
+// The default state directory: $MOSS_STACK_DIR, else $XDG_STATE_HOME/moss/stack, else
+// ~/.local/state/moss/stack.
+std::filesystem::path default_stack_dir();
+
+// The directory of the running executable (where `moss` finds the service binaries by default).
+std::filesystem::path self_bin_dir();
+
+// Runs the stack in this process until SIGINT or SIGTERM (forwarded to the services in order:
+// packer first, which stops its workers, then the KeyService) or until a service dies. Calls
+// `on_ready` once every service answers. Fails when another supervisor holds the state directory.
+Status run_stack(const StackOptions& options, const std::function<void(const StackInfo&)>& on_ready);
+
+// Starts `<moss> up --foreground ...` detached (own session, output in logs/stack.log) and waits
+// until stack.json appears; fails with the log's tail when the supervisor exits first.
+Result<StackInfo> start_stack_detached(const StackOptions& options,
+                                       const std::filesystem::path& moss_binary);
+
+// Stops the supervisor of `state_dir` (SIGTERM; SIGKILL after `timeout`) and waits for it.
+// Returns a one-line description; "not running" when nothing holds the lock.
+Result<std::string> stop_stack(const std::filesystem::path& state_dir, std::chrono::seconds timeout);
+
+Result<StackInfo> read_stack_info(const std::filesystem::path& state_dir);
+
+// A human-readable summary of a running stack (what `moss up` prints).
+std::string describe_stack(const StackInfo& info);
+
+}  // namespace moss::client

@@ -1,0 +1,134 @@
+#include "client/stack_services.h"
+
+#include "common/file_util.h"
+#include "net/client.h"
+
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+namespace moss::client {
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json simulated_policy(const std::string& name, const std::string& measurement) {
+  return {{"version", 1},
+          {"name", name},
+          {"allow_simulated", true},
+          {"allow_debug", false},
+          {"measurements", nlohmann::json::array({{{"tee", "simulated"},
+                                                   {"measurement", measurement}}})}};
+}
+
+std::string read_token(const StackLayout& layout) {
+  auto text = read_text_file(layout.token_file, 256);
+  return text.ok() ? *text : std::string();
+}
+
+}  // namespace
+
+Status write_stack_policies(const StackLayout& l) {
+  MOSS_RETURN_IF_ERROR(write_text_file(
+      l.worker_policy(),
+      simulated_policy("moss up: the keyservice releases keys to this build of moss-worker "
+                       "(simulated TEE)",
+                       l.worker_measurement)
+              .dump(2) +
+          "\n"));
+  return write_text_file(
+      l.keyservice_policy(),
+      simulated_policy("moss up: workers and clients trust this build of moss-keyservice "
+                       "(simulated TEE)",
+                       l.keyservice_measurement)
+              .dump(2) +
+          "\n");
+}
+
+Status write_client_config(const StackLayout& l) {
+  nlohmann::json j = {{"keyservice_url", l.keyservice_url()},
+                      {"keyservice_policy", l.keyservice_policy().string()},
+                      {"identity", "identity.pem"},
+                      {"state_dir", "."},
+                      {"allow_simulated", true}};
+  return write_text_file(l.client_config, j.dump(2) + "\n");
+}
+
+ChildSpec keyservice_spec(const StackLayout& l) {
+  ChildSpec s;
+  s.name = "keyservice";
+  s.argv = {(l.bin_dir / kKeyServiceBinary).string(),
+            "--listen",
+            "127.0.0.1:" + std::to_string(l.port_keyservice),
+            "--state-dir",
+            l.keyservice_dir.string(),
+            "--tee",
+            "sim",
+            "--sim-key-file",
+            l.sim_key_file.string(),
+            "--sim-identity",
+            kKeyServiceSimIdentity,
+            "--worker-policy",
+            l.worker_policy().string(),
+            "--allow-simulated"};
+  s.env[kStackDirEnv] = l.state_dir.string();
+  s.log_path = l.log_dir / "keyservice.log";
+  return s;
+}
+
+ChildSpec packer_spec(const StackLayout& l) {
+  ChildSpec s;
+  s.name = "packer";
+  s.argv = {(l.bin_dir / kPackerBinary).string(),
+            "--listen",
+            "127.0.0.1:" + std::to_string(l.port_packer),
+            "--token-file",
+            l.token_file.string(),
+            "--state-dir",
+            l.packer_dir.string()};
+  s.env[kStackDirEnv] = l.state_dir.string();
+  s.log_path = l.log_dir / "packer.log";
+  return s;
+}
+
+Result<std::string> create_stack_pool(const StackLayout& l,
+                                      std::chrono::steady_clock::time_point deadline) {
+  nlohmann::json worker_config = {
+      {"keyservice_url", l.keyservice_url()},
+      {"keyservice_policy", l.keyservice_policy().string()},
+      {"model_store", l.model_store.string()},
+      {"tee", "sim"},
+      {"sim_key_file", l.sim_key_file.string()},
+      {"allow_simulated", true}};
+  nlohmann::json body = {{"name", kStackPool},
+                         {"backend", "local"},
+                         {"worker_binary", (l.bin_dir / kWorkerBinary).string()},
+                         {"worker_config", worker_config},
+                         {"max_concurrency", 10},
+                         {"memory_budget_mb", 1024},
+                         {"min_instances", 0},
+                         {"max_instances", 2}};
+  net::ClientOptions options;
+  options.port = l.port_packer;
+  net::Client client(options);
+  net::Request req;
+  req.method = "POST";
+  req.target = "/v1/pools";
+  req.headers.set("Authorization", "Bearer " + read_token(l));
+  req.headers.set("Content-Type", "application/json");
+  req.body = body.dump();
+  while (true) {
+    auto resp = client.request(req);
+    if (resp.ok() && (resp->status == 200 || resp->status == 201 || resp->status == 409)) {
+      return std::string(kStackPool);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (!resp.ok()) return resp.status();
+      return unavailable("packer refused to create pool '{}': HTTP {} {}", kStackPool,
+                         resp->status, resp->body.substr(0, 300));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace moss::client

@@ -1,0 +1,56 @@
+// What `moss up` runs: the command lines of moss-keyservice and moss-packer, the attestation
+// policies and client config it writes, and the worker pool it creates. Kept apart from the
+// supervision logic in stack.cc because this is the part that follows the services' flags.
+// Stateless functions; thread-safe.
+#pragma once
+
+#include "client/child_process.h"
+#include "common/status.h"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace moss::client {
+
+inline constexpr char kKeyServiceBinary[] = "moss-keyservice";
+inline constexpr char kPackerBinary[] = "moss-packer";
+inline constexpr char kWorkerBinary[] = "moss-worker";
+// Identity strings mixed into the simulated measurements (attest/simulated.h).
+inline constexpr char kKeyServiceSimIdentity[] = "moss-keyservice";
+inline constexpr char kWorkerSimIdentity[] = "moss-worker";
+inline constexpr char kStackPool[] = "default";
+// Set in every service's environment (and so inherited by the workers the packer starts), so that
+// `moss down` can recognise the stack's processes after a supervisor crash.
+inline constexpr char kStackDirEnv[] = "MOSSUP_STATE_DIR";  // not MOSS_*: no config warning
+
+// Absolute paths and ports of one stack (all under the state directory).
+struct StackLayout {
+  std::filesystem::path state_dir, bin_dir, log_dir, keyservice_dir, packer_dir, model_store,
+      policy_dir, sim_key_file, token_file, client_config;
+  uint16_t port_keyservice = 0, port_packer = 0;
+  std::string worker_measurement, keyservice_measurement;  // simulated, hex
+
+  std::string keyservice_url() const { return "https://127.0.0.1:" + std::to_string(port_keyservice); }
+  std::string packer_url() const { return "http://127.0.0.1:" + std::to_string(port_packer); }
+  std::filesystem::path worker_policy() const { return policy_dir / "keyservice-accepts-workers.json"; }
+  std::filesystem::path keyservice_policy() const { return policy_dir / "trust-keyservice.json"; }
+};
+
+// Writes the two simulated-TEE policies: which worker the KeyService releases keys to, and which
+// KeyService the workers and clients trust.
+Status write_stack_policies(const StackLayout& layout);
+
+// Writes the client config (C2) with `identity` and `state_dir` relative, so a copy in a
+// principal's directory (next to its identity.pem) works as that principal's config.
+Status write_client_config(const StackLayout& layout);
+
+ChildSpec keyservice_spec(const StackLayout& layout);
+ChildSpec packer_spec(const StackLayout& layout);
+
+// Creates the stack's worker pool (local backend) on the packer; returns its name.
+Result<std::string> create_stack_pool(const StackLayout& layout,
+                                      std::chrono::steady_clock::time_point deadline);
+
+}  // namespace moss::client
