@@ -1,0 +1,54 @@
+// MossPolicy: MOSS's routing rule (design brief, "FnPacker": where MOSS must do better).
+//
+// For each request it estimates, from decaying statistics, the latency every option would give and
+// picks the cheapest:
+//  - warm: an instance that holds the model: queueing behind its running requests + service time;
+//  - switch: a running instance that must load the model: load time + queueing + service time +
+//    an eviction penalty (the expected reload cost of the idle models it must evict to fit the
+//    model's weights and arena in the memory budget; no candidate if even that cannot make room);
+//  - starting: an instance already starting: its remaining start time + load + service;
+//  - cold: a new instance, when the pool may grow: start time + load + service;
+//  - queue: wait for a warm instance at its concurrency limit (often cheaper than a cold start).
+// Affinity falls out of the costs (a warm instance has no load term) and ties go to warm.
+// A hot model (arrival rate x service time >= hot_threshold) gets ceil(rate x service /
+// parallelism) dedicated instances: other models never switch onto them (which would evict it),
+// and when it has fewer than it needs the decision asks the pool to start one more (prewarm).
+// When no instance can take the request the decision is to queue (the pool waits up to the
+// request's deadline); this policy never rejects.
+// Not thread-safe (see RoutingPolicy).
+#pragma once
+
+#include "packer/routing_policy.h"
+
+#include <map>
+#include <optional>
+
+namespace moss::packer {
+
+struct MossPolicyOptions {
+  double hot_threshold = 0.5;         // offered load (requests in service at once) to be "hot"
+  TimeMs reuse_horizon_ms = 10'000;   // how far ahead an evicted model's reload cost counts
+};
+
+class MossPolicy final : public RoutingPolicy {
+ public:
+  explicit MossPolicy(StatsPriors priors = {}, MossPolicyOptions options = {});
+  std::string_view name() const override { return "moss"; }
+  Decision route(std::string_view model_id, const PoolView& pool, TimeMs now) override;
+
+  // Instance id -> the hot model it is dedicated to, for this pool snapshot (exposed for tests
+  // and the status endpoint).
+  std::map<std::string, std::string> dedicated_instances(const PoolView& pool, TimeMs now) const;
+  // How many instances a model needs for itself now (0 when it is not hot).
+  int instances_needed(std::string_view model_id, const PoolView& pool, TimeMs now) const;
+
+ private:
+  // Expected cost of evicting enough idle models from `inst` to fit `bytes`; nullopt if they
+  // cannot be made to fit.
+  std::optional<double> eviction_penalty(const InstanceView& inst, const PoolView& pool,
+                                         uint64_t bytes, TimeMs now) const;
+
+  MossPolicyOptions options_;
+};
+
+}  // namespace moss::packer

@@ -1,0 +1,110 @@
+// RoutingPolicy: decides which instance of a pool serves a request for a model.
+//
+// A policy is a pure decision unit: it sees a snapshot of the pool (PoolView, built by Pool from
+// what the workers report) and the time, keeps its own statistics, and returns a Decision. It
+// starts nothing and sends nothing; Pool carries the decision out. Two policies exist:
+//  - "moss" (moss_policy.h): affinity, cost estimates from decaying statistics, dedicated
+//    instances for hot models, queueing instead of failing;
+//  - "original" (original_policy.h): the first FnPacker's rule, kept as a baseline.
+// Not thread-safe: its Pool calls it under the pool's lock.
+#pragma once
+
+#include "common/status.h"
+#include "packer/clock.h"
+#include "packer/stats_book.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moss::packer {
+
+struct ResidentModel {
+  std::string model_id;
+  uint64_t bytes = 0;   // weights + arena as the worker reported; 0: not yet known
+  int in_use = 0;       // requests for it running on the instance (reported or dispatched)
+  bool loaded = true;   // false: a dispatched request is loading it now
+};
+
+enum class InstanceState { kStarting, kReady };
+
+struct InstanceView {
+  std::string id;
+  InstanceState state = InstanceState::kReady;
+  int in_flight = 0;                  // dispatched and not finished
+  uint64_t memory_used_bytes = 0;     // as the worker reported
+  std::vector<ResidentModel> models;  // least recently used first
+  TimeMs started_ms = 0;              // when the start began
+  TimeMs last_used_ms = 0;
+};
+
+struct PoolView {
+  std::vector<InstanceView> instances;  // in creation order
+  size_t max_instances = 1;
+  int max_concurrency = 1;              // per instance (the worker enforces it too)
+  int parallelism = 1;                  // requests an instance runs at full speed at once (cores)
+  uint64_t memory_budget_bytes = 0;     // per instance; 0: unlimited
+  bool can_grow() const { return instances.size() < max_instances; }
+  const InstanceView* find(std::string_view id) const;
+};
+
+enum class DecisionKind {
+  kWarm,      // the instance holds the model
+  kSwitch,    // the instance runs and loads the model (maybe evicting others)
+  kStarting,  // an instance already starting; it will load the model
+  kCold,      // start a new instance for this request
+  kQueue,     // wait (until something finishes, or the deadline) and route again
+  kReject,    // fail now (only the original rule does this)
+};
+std::string_view decision_name(DecisionKind kind);
+
+struct Decision {
+  DecisionKind kind = DecisionKind::kQueue;
+  std::string instance_id;    // kWarm/kSwitch/kStarting; kQueue: the instance waited for, if any
+  double estimated_ms = 0;    // the policy's estimate of this request's latency
+  std::string reason;         // for logs and the invoke response
+  bool prewarm = false;       // also start another instance now (a hot model needs more)
+};
+
+// What a finished request taught: fed back into the statistics.
+struct Completion {
+  std::string model_id;
+  std::string instance_id;
+  bool ok = true;
+  std::string run;              // "cold" | "switch" | "warm" as the worker said
+  double inference_ms = 0;      // the worker's service time
+  double load_ms = 0;           // key fetch + model fetch + decrypt + compile (switch/cold)
+  uint64_t model_bytes = 0;     // weights + arena, 0 when not reported
+  TimeMs now = 0;
+};
+
+class RoutingPolicy {
+ public:
+  virtual ~RoutingPolicy() = default;
+  virtual std::string_view name() const = 0;
+  // Once per request, when it arrives (before its first route()).
+  virtual void on_arrival(std::string_view model_id, TimeMs now);
+  virtual Decision route(std::string_view model_id, const PoolView& pool, TimeMs now) = 0;
+  // The request was sent to `instance_id` (for kCold: the instance just created for it).
+  virtual void on_dispatch(std::string_view model_id, std::string_view instance_id, TimeMs now);
+  virtual void on_complete(const Completion& completion);
+  // An instance finished starting (how long the start took) or went away.
+  virtual void on_instance_started(std::string_view instance_id, double start_ms, TimeMs now);
+  virtual void on_instance_stopped(std::string_view instance_id);
+
+  const StatsBook& stats() const { return stats_; }
+
+ protected:
+  explicit RoutingPolicy(StatsPriors priors) : stats_(priors) {}
+  StatsBook stats_;
+};
+
+using RoutingPolicyPtr = std::unique_ptr<RoutingPolicy>;
+
+// "moss" or "original".
+Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors = {});
+
+}  // namespace moss::packer

@@ -1,0 +1,65 @@
+// StatsBook: the decaying statistics one pool keeps, per model and for the pool as a whole.
+//
+// Per model: arrival rate, service time (the worker's inference time), load time (what a model
+// switch costs on a running instance: key fetch, model fetch, decrypt, compile), last execution
+// time (the original rule's claim lapse uses it), and resident size (weights + arena, as the
+// worker reports them). Per pool: instance start time (cold start without the model load).
+// Not thread-safe (owned by a policy under its pool's lock).
+#pragma once
+
+#include "packer/clock.h"
+#include "packer/decaying_stats.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace moss::packer {
+
+struct StatsPriors {
+  double service_ms = 50;       // before the first measurement of a model
+  double load_ms = 500;         // model switch before the first measurement
+  double cold_start_ms = 1000;  // instance start before the first measurement
+  TimeMs half_life_ms = 60'000;
+};
+
+struct ModelStats {
+  explicit ModelStats(const StatsPriors& p)
+      : arrivals(p.half_life_ms),
+        service_ms(p.service_ms, p.half_life_ms),
+        load_ms(p.load_ms, p.half_life_ms) {}
+  DecayingRate arrivals;
+  DecayingMean service_ms;
+  DecayingMean load_ms;
+  double last_exec_ms = 0;    // most recent service time (not averaged: the original rule)
+  TimeMs last_finish_ms = -1; // when its latest request finished; -1: never
+  uint64_t bytes = 0;         // weights + arena as last reported; 0: unknown
+};
+
+class StatsBook {
+ public:
+  explicit StatsBook(StatsPriors priors = {})
+      : priors_(priors), cold_start_ms_(priors.cold_start_ms, priors.half_life_ms) {}
+
+  ModelStats& model(std::string_view model_id);
+  const ModelStats* find(std::string_view model_id) const;
+
+  // Little's law: the average number of this model's requests in service at once.
+  double offered_load(std::string_view model_id, TimeMs now) const;
+  double service_ms(std::string_view model_id, TimeMs now) const;
+  double load_ms(std::string_view model_id, TimeMs now) const;
+  double rate_per_ms(std::string_view model_id, TimeMs now) const;
+
+  DecayingMean& cold_start() { return cold_start_ms_; }
+  double cold_start_ms(TimeMs now) const { return cold_start_ms_.mean(now); }
+  const StatsPriors& priors() const { return priors_; }
+  const std::map<std::string, ModelStats, std::less<>>& models() const { return models_; }
+
+ private:
+  StatsPriors priors_;
+  DecayingMean cold_start_ms_;
+  std::map<std::string, ModelStats, std::less<>> models_;
+};
+
+}  // namespace moss::packer

@@ -1,0 +1,158 @@
+#include "packer/moss_policy.h"
+
+#include "policy_test_util.h"
+
+#include <gtest/gtest.h>
+
+namespace moss::packer {
+namespace {
+
+using testing::instance;
+using testing::pool;
+using testing::resident;
+using testing::teach;
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+// An instance that holds the model warm wins over an idle one that would have to load it.
+TEST(MossPolicyTest, PrefersInstanceHoldingTheModel) {
+  MossPolicy p;
+  teach(p, "o/a", 20, 400, 0);
+  auto view = pool({instance("i0"), instance("i1", 1, {resident("o/a")})}, 2);
+  Decision d = p.route("o/a", view, 10);
+  EXPECT_EQ(d.kind, DecisionKind::kWarm);
+  EXPECT_EQ(d.instance_id, "i1");
+  EXPECT_FALSE(d.prewarm);
+}
+
+// Affinity survives load on the warm instance as long as queueing there is cheaper than a switch.
+TEST(MossPolicyTest, ChoosesCheapestBetweenQueueingAndSwitching) {
+  MossPolicy p;
+  teach(p, "o/a", 20, 400, 0);
+  // 3 requests ahead on a 1-way instance: ~60 ms wait < 400 ms load on the idle instance.
+  auto busy_warm = pool({instance("i0"), instance("i1", 3, {resident("o/a")})}, 2, 8);
+  EXPECT_EQ(p.route("o/a", busy_warm, 10).instance_id, "i1");
+  // 30 requests ahead: ~600 ms wait > switching on the idle instance.
+  auto very_busy = pool({instance("i0"), instance("i1", 30, {resident("o/a")})}, 2, 64);
+  Decision d = p.route("o/a", very_busy, 10);
+  EXPECT_EQ(d.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(d.instance_id, "i0");
+}
+
+// Starting a new instance is chosen only when it beats every running option.
+TEST(MossPolicyTest, GrowsOnlyWhenColdStartIsCheapest) {
+  MossPolicy p(StatsPriors{.service_ms = 20, .load_ms = 100, .cold_start_ms = 300});
+  auto empty = pool({}, 2);
+  EXPECT_EQ(p.route("o/a", empty, 0).kind, DecisionKind::kCold);
+  // A running instance busy with another model (1 request, 1-way): wait 20 + load 100 < 300+100.
+  auto one = pool({instance("i0", 1, {resident("o/b", 0, 1)})}, 2);
+  EXPECT_EQ(p.route("o/a", one, 0).kind, DecisionKind::kSwitch);
+  // Heavily loaded: a new instance is cheaper.
+  auto loaded = pool({instance("i0", 40, {resident("o/b", 0, 40)})}, 2, 64);
+  EXPECT_EQ(p.route("o/a", loaded, 0).kind, DecisionKind::kCold);
+}
+
+// When every instance is full and the pool is at its maximum, the request queues: no failure.
+TEST(MossPolicyTest, QueuesInsteadOfFailingWhenAllBusy) {
+  MossPolicy p;
+  auto full = pool({instance("i0", 2, {resident("o/b", 0, 2)}), instance("i1", 2, {resident("o/c", 0, 2)})},
+                   2, 2);
+  Decision d = p.route("o/a", full, 0);
+  EXPECT_EQ(d.kind, DecisionKind::kQueue);
+  EXPECT_TRUE(d.instance_id.empty());
+  // A full instance that holds the model: queue for it rather than cold-starting elsewhere.
+  auto full_warm = pool({instance("i0", 2, {resident("o/a", 0, 2)})}, 3, 2);
+  Decision w = p.route("o/a", full_warm, 0);
+  EXPECT_EQ(w.kind, DecisionKind::kQueue);
+  EXPECT_EQ(w.instance_id, "i0");
+}
+
+// A hot model gets ceil(rate x service / parallelism) instances to itself; others stay off them.
+TEST(MossPolicyTest, DedicatesInstancesToHotModel) {
+  MossPolicy p(StatsPriors{.half_life_ms = 5'000});
+  TimeMs t = 0;
+  for (int i = 0; i < 3000; ++i, t += 10) p.on_arrival("o/hot", t);  // 100/s
+  teach(p, "o/hot", 25, 300, t);                                      // load 2.5
+  auto view = pool({instance("i0", 0, {resident("o/hot")}), instance("i1", 0, {resident("o/hot")}),
+                    instance("i2"), instance("i3", 0, {resident("o/cold")})},
+                   6, 4, 1);
+  EXPECT_EQ(p.instances_needed("o/hot", view, t), 3);
+  auto dedicated = p.dedicated_instances(view, t);
+  EXPECT_EQ(dedicated.size(), 2u);
+  EXPECT_EQ(dedicated["i0"], "o/hot");
+  EXPECT_EQ(dedicated["i1"], "o/hot");
+  // Needs 3, holds 2: route warm and ask for one more instance.
+  Decision d = p.route("o/hot", view, t);
+  EXPECT_EQ(d.kind, DecisionKind::kWarm);
+  EXPECT_TRUE(d.prewarm);
+  // Another model never switches onto the hot model's instances, even when they are idle.
+  Decision other = p.route("o/new", view, t);
+  EXPECT_EQ(other.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(other.instance_id, "i2");
+  // With nowhere else to go it queues (or grows) instead of evicting the hot model.
+  auto no_room = pool({instance("i0", 0, {resident("o/hot")})}, 1);
+  p.on_arrival("o/hot", t);
+  EXPECT_EQ(p.route("o/new", no_room, t).kind, DecisionKind::kQueue);
+}
+
+// Memory: a model that does not fit next to busy models is not switched onto that instance.
+TEST(MossPolicyTest, AccountsMemoryFromReportedWeightsAndArena) {
+  MossPolicy p;
+  teach(p, "o/big", 20, 200, 0, 600 * kMiB);
+  auto view = pool({instance("i0", 1, {resident("o/b", 500 * kMiB, 1)}),
+                    instance("i1", 1, {resident("o/c", 100 * kMiB, 1)})},
+                   2, 4, 1, 1024 * kMiB);
+  Decision d = p.route("o/big", view, 1);
+  EXPECT_EQ(d.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(d.instance_id, "i1");  // 100 + 600 fits; 500 + 600 does not and o/b is busy
+  // Neither fits (both busy): queue rather than overcommit.
+  auto tight = pool({instance("i0", 1, {resident("o/b", 500 * kMiB, 1)})}, 1, 4, 1, 1024 * kMiB);
+  EXPECT_EQ(p.route("o/big", tight, 1).kind, DecisionKind::kQueue);
+  // An idle resident model can be evicted to make room (with its reload cost as a penalty).
+  auto evictable = pool({instance("i0", 0, {resident("o/b", 500 * kMiB, 0)})}, 1, 4, 1, 1024 * kMiB);
+  Decision e = p.route("o/big", evictable, 1);
+  EXPECT_EQ(e.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(e.instance_id, "i0");
+}
+
+// The eviction penalty steers a switch away from an instance whose model is still in demand.
+TEST(MossPolicyTest, AvoidsEvictingModelsLikelyToReturn) {
+  MossPolicy p;
+  TimeMs t = 0;
+  for (int i = 0; i < 100; ++i, t += 100) p.on_arrival("o/popular", t);  // 10/s
+  teach(p, "o/popular", 5, 800, t, 600 * kMiB);
+  teach(p, "o/rare", 5, 800, t, 600 * kMiB);
+  teach(p, "o/new", 5, 300, t, 600 * kMiB);
+  auto view = pool({instance("i0", 0, {resident("o/popular", 600 * kMiB)}),
+                    instance("i1", 0, {resident("o/rare", 600 * kMiB)})},
+                   2, 4, 1, 1024 * kMiB);
+  Decision d = p.route("o/new", view, t);
+  EXPECT_EQ(d.instance_id, "i1");
+}
+
+// An instance already starting is used instead of starting yet another.
+TEST(MossPolicyTest, UsesInstanceAlreadyStarting) {
+  MossPolicy p(StatsPriors{.service_ms = 20, .load_ms = 100, .cold_start_ms = 1000});
+  InstanceView starting = instance("i0");
+  starting.state = InstanceState::kStarting;
+  starting.started_ms = 0;
+  Decision d = p.route("o/a", pool({starting}, 3), 800);
+  EXPECT_EQ(d.kind, DecisionKind::kStarting);
+  EXPECT_EQ(d.instance_id, "i0");
+}
+
+// Statistics decay: a model hot ten minutes ago is no longer hot and loses its dedication.
+TEST(MossPolicyTest, HotnessDecaysWhenModelGoesQuiet) {
+  MossPolicy p(StatsPriors{.half_life_ms = 10'000});
+  TimeMs t = 0;
+  for (int i = 0; i < 1000; ++i, t += 10) p.on_arrival("o/hot", t);
+  teach(p, "o/hot", 25, 300, t);
+  auto view = pool({instance("i0", 0, {resident("o/hot")})}, 2);
+  EXPECT_EQ(p.dedicated_instances(view, t).size(), 1u);
+  EXPECT_EQ(p.dedicated_instances(view, t + 600'000).size(), 0u);
+  Decision d = p.route("o/other", view, t + 600'000);
+  EXPECT_EQ(d.kind, DecisionKind::kSwitch);
+}
+
+}  // namespace
+}  // namespace moss::packer
