@@ -1,0 +1,144 @@
+#include "packer/api_server.h"
+
+#include "common/logging.h"
+#include "net/error_response.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+
+namespace moss::packer {
+
+namespace {
+
+using json = nlohmann::json;
+using net::Request;
+using net::Response;
+
+constexpr size_t kMaxModelIdBytes = 256;
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+Response json_ok(int status, const json& j) { return Response::json(status, j.dump()); }
+
+Result<json> parse_body(const Request& r) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return invalid_argument("the body must be a JSON object");
+  return j;
+}
+
+Status check_model_id(const json& j) {
+  if (!j.contains("model_id") || !j["model_id"].is_string()) {
+    return invalid_argument("'model_id' (string) is required");
+  }
+  const std::string& m = j["model_id"].get_ref<const std::string&>();
+  if (m.empty() || m.size() > kMaxModelIdBytes || m.find('/') == std::string::npos) {
+    return invalid_argument("'model_id' must look like <owner>/<name>");
+  }
+  for (unsigned char c : m) {
+    if (c < 0x21 || c > 0x7e) return invalid_argument("'model_id' has a character outside ASCII");
+  }
+  return Status::Ok();
+}
+
+Response invoke(PoolManager& pools, const Request& r) {
+  auto pool = pools.get(r.param("pool"));
+  if (!pool.ok()) return net::error_response(pool.status());
+  auto body = parse_body(r);
+  if (!body.ok()) return net::error_response(body.status());
+  const json& j = *body;
+  for (const auto& [k, v] : j.items()) {
+    if (k != "model_id" && k != "envelope" && k != "deadline_ms") {
+      return net::error_response(invalid_argument("unknown key '{}'", k));
+    }
+  }
+  if (Status s = check_model_id(j); !s.ok()) return net::error_response(s);
+  if (!j.contains("envelope") || !j["envelope"].is_string()) {
+    return net::error_response(invalid_argument("'envelope' (string) is required"));
+  }
+  std::optional<int64_t> deadline;
+  if (j.contains("deadline_ms")) {
+    if (!j["deadline_ms"].is_number_integer() || j["deadline_ms"].get<int64_t>() < 0 ||
+        j["deadline_ms"].get<int64_t>() > 3'600'000) {
+      return net::error_response(invalid_argument("'deadline_ms' must be an integer in [0, 3600000]"));
+    }
+    deadline = j["deadline_ms"].get<int64_t>();
+  }
+  auto reply = (*pool)->invoke(j["model_id"].get<std::string>(),
+                               j["envelope"].get_ref<const std::string&>(), deadline);
+  if (!reply.ok()) return net::error_response(reply.status());
+  return Response::json(200, std::move(*reply));
+}
+
+json describe(const Pool& p) {
+  json j = p.status();
+  j["spec"] = p.spec().to_json();
+  return j;
+}
+
+}  // namespace
+
+net::Router make_api_router(PoolManager& pools, std::string token) {
+  auto tok = std::make_shared<const std::string>(std::move(token));
+  // Wraps a handler with the bearer-token check.
+  auto authed = [tok](std::function<Response(const Request&)> h) {
+    return [tok, h = std::move(h)](const Request& r) -> Response {
+      std::string_view auth = r.headers.get_or("Authorization", "");
+      constexpr std::string_view kBearer = "Bearer ";
+      if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer ||
+          !constant_time_equal(auth.substr(kBearer.size()), *tok)) {
+        Response resp = net::error_response(unauthenticated("a valid operator bearer token is required"));
+        resp.headers.set("WWW-Authenticate", "Bearer");
+        return resp;
+      }
+      return h(r);
+    };
+  };
+  net::Router router;
+  router.get("/healthz", [](const Request&) { return Response::json(200, R"({"status":"ok"})"); });
+  router.get("/v1/pools", authed([&pools](const Request&) {
+    json list = json::array();
+    for (const PoolPtr& p : pools.list()) {
+      json s = p->status();
+      list.push_back({{"name", p->spec().name},
+                      {"backend", p->spec().backend},
+                      {"policy", p->spec().policy},
+                      {"instances", s["instances"].size()},
+                      {"max_instances", p->spec().max_instances}});
+    }
+    return json_ok(200, {{"pools", list}});
+  }));
+  router.post("/v1/pools", authed([&pools](const Request& r) {
+    auto body = parse_body(r);
+    if (!body.ok()) return net::error_response(body.status());
+    auto pool = pools.create(*body);
+    if (!pool.ok()) return net::error_response(pool.status());
+    return json_ok(201, describe(**pool));
+  }));
+  router.get("/v1/pools/{pool}", authed([&pools](const Request& r) {
+    auto pool = pools.get(r.param("pool"));
+    if (!pool.ok()) return net::error_response(pool.status());
+    return json_ok(200, describe(**pool));
+  }));
+  router.get("/v1/pools/{pool}/status", authed([&pools](const Request& r) {
+    auto pool = pools.get(r.param("pool"));
+    if (!pool.ok()) return net::error_response(pool.status());
+    return json_ok(200, (*pool)->status());
+  }));
+  router.del("/v1/pools/{pool}", authed([&pools](const Request& r) {
+    Status s = pools.remove(r.param("pool"));
+    if (!s.ok()) return net::error_response(s);
+    return json_ok(200, {{"deleted", std::string(r.param("pool"))}});
+  }));
+  router.post("/v1/pools/{pool}/invoke",
+              authed([&pools](const Request& r) { return invoke(pools, r); }));
+  return router;
+}
+
+}  // namespace moss::packer

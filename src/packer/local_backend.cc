@@ -1,0 +1,135 @@
+#include "packer/local_backend.h"
+
+#include "common/logging.h"
+#include "net/client_pool.h"
+#include "net/error_response.h"
+#include "packer/worker_process.h"
+
+#include <cctype>
+#include <mutex>
+
+namespace moss::packer {
+
+namespace {
+
+std::string env_name(std::string_view key) {
+  std::string out = "MOSS_WORKER_";
+  for (char c : key) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+  return out;
+}
+
+// True when the request cannot have reached the worker: the connection was never made.
+bool never_reached(const Status& s) {
+  return s.code() == ErrorCode::kUnavailable &&
+         s.message().find("connecting to") != std::string::npos;
+}
+
+class LocalInstance final : public Instance {
+ public:
+  LocalInstance(std::string id, WorkerProcessSpec spec, std::chrono::milliseconds start_timeout,
+                std::unique_ptr<WorkerProcess> process)
+      : id_(std::move(id)), spec_(std::move(spec)), start_timeout_(start_timeout) {
+    adopt(std::move(process));
+  }
+  ~LocalInstance() override { stop(); }
+
+  std::string endpoint() const override {
+    std::lock_guard lock(mu_);
+    return process_ ? "127.0.0.1:" + std::to_string(process_->port()) : std::string("stopped");
+  }
+
+  int restarts() const override {
+    std::lock_guard lock(mu_);
+    return restarts_;
+  }
+
+  Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
+    for (int attempt = 0;; ++attempt) {
+      std::shared_ptr<net::ClientPool> clients;
+      {
+        std::lock_guard lock(mu_);
+        if (stopped_) return unavailable("instance {} was stopped", id_);
+        if (!process_->alive()) MOSS_RETURN_IF_ERROR(restart_locked("it had exited"));
+        clients = clients_;
+      }
+      net::Request req = net::Request::make("POST", "/v1/infer", std::string(body),
+                                            "application/json");
+      (void)timeout;  // the pool's client options carry the per-request read timeout
+      Result<net::Response> resp = clients->request(req);
+      if (resp.ok()) {
+        if (resp->status == 200) return std::move(resp->body);
+        return net::status_from_response(*resp);
+      }
+      if (attempt == 0 && never_reached(resp.status())) {
+        std::lock_guard lock(mu_);
+        if (stopped_) return unavailable("instance {} was stopped", id_);
+        // Only a dead process is restarted; a live one that refused is reported as is.
+        if (!process_->alive()) {
+          MOSS_RETURN_IF_ERROR(restart_locked("it crashed"));
+          continue;
+        }
+      }
+      return resp.status();
+    }
+  }
+
+  void stop() override {
+    std::unique_ptr<WorkerProcess> p;
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+      p = std::move(process_);
+    }
+    if (p) p->stop();
+  }
+
+ private:
+  void adopt(std::unique_ptr<WorkerProcess> process) {
+    net::ClientOptions options;
+    options.port = process->port();
+    options.connect_timeout = std::chrono::milliseconds(2'000);
+    options.read_timeout = std::chrono::milliseconds(120'000);
+    clients_ = std::make_shared<net::ClientPool>(options, 16);
+    process_ = std::move(process);
+  }
+
+  Status restart_locked(std::string_view why) {
+    log::get("packer")->warn("worker restart instance={} pid={} reason=\"{}\"", id_,
+                             process_->pid(), why);
+    process_->stop();
+    auto p = WorkerProcess::start(spec_, start_timeout_);
+    if (!p.ok()) return p.status().with_context("restarting instance " + id_);
+    ++restarts_;
+    adopt(std::move(*p));
+    return Status::Ok();
+  }
+
+  const std::string id_;
+  const WorkerProcessSpec spec_;
+  const std::chrono::milliseconds start_timeout_;
+  mutable std::mutex mu_;
+  std::unique_ptr<WorkerProcess> process_;      // guarded by mu_
+  std::shared_ptr<net::ClientPool> clients_;    // guarded by mu_
+  int restarts_ = 0;                            // guarded by mu_
+  bool stopped_ = false;                        // guarded by mu_
+};
+
+}  // namespace
+
+LocalBackend::LocalBackend(LocalBackendOptions options) : options_(std::move(options)) {}
+
+Result<InstancePtr> LocalBackend::start(const std::string& instance_id) {
+  WorkerProcessSpec spec;
+  spec.binary = options_.worker_binary;
+  for (const auto& [k, v] : options_.worker_config) spec.env[env_name(k)] = v;
+  spec.env["MOSS_WORKER_MAX_CONCURRENCY"] = std::to_string(options_.max_concurrency);
+  spec.env["MOSS_WORKER_MEMORY_BUDGET_MB"] = std::to_string(options_.memory_budget_mb);
+  if (!options_.log_dir.empty()) {
+    spec.log_path = options_.log_dir / (options_.pool_name + "-" + instance_id + ".log");
+  }
+  MOSS_ASSIGN_OR_RETURN(auto process, WorkerProcess::start(spec, options_.start_timeout));
+  return InstancePtr(std::make_unique<LocalInstance>(instance_id, std::move(spec),
+                                                     options_.start_timeout, std::move(process)));
+}
+
+}  // namespace moss::packer

@@ -1,0 +1,225 @@
+#include "packer/openwhisk_backend.h"
+
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "net/client_pool.h"
+#include "net/url.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <thread>
+
+namespace moss::packer {
+
+using json = nlohmann::json;
+
+struct OpenWhiskBackend::Shared {
+  OpenWhiskBackendOptions options;
+  std::string authorization;  // "Basic <b64>": a credential, never logged
+  std::string base;           // "/api/v1/namespaces/<ns>"
+  std::unique_ptr<net::ClientPool> clients;
+
+  ~Shared() {
+    // Best effort wipe of the credential copies.
+    std::fill(authorization.begin(), authorization.end(), '\0');
+    std::fill(options.auth.begin(), options.auth.end(), '\0');
+  }
+
+  Result<net::Response> call(std::string method, std::string target, std::string body = {}) {
+    std::string_view type = body.empty() ? std::string_view() : "application/json";
+    net::Request req = net::Request::make(std::move(method), std::move(target), std::move(body), type);
+    req.headers.set("Authorization", authorization);
+    req.headers.set("Accept", "application/json");
+    return clients->request(req);
+  }
+};
+
+namespace {
+
+std::string percent_encode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// OpenWhisk's error bodies are {"error":"...","code":"..."}; an action's failure result is
+// {"error": <anything>}.
+std::string error_text(const net::Response& r) {
+  json j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error")) {
+    const json& e = j["error"];
+    std::string text = e.is_string() ? e.get<std::string>() : e.dump();
+    return text.substr(0, 500);
+  }
+  return r.body.substr(0, 200);
+}
+
+Status map_error(const net::Response& r, std::string_view what) {
+  std::string text = error_text(r);
+  switch (r.status) {
+    case 400: return invalid_argument("OpenWhisk rejected {}: {}", what, text);
+    case 401: return unauthenticated("OpenWhisk rejected the credentials for {}: {}", what, text);
+    case 403: return permission_denied("OpenWhisk denied {}: {}", what, text);
+    case 404: return not_found("OpenWhisk: {}: not found: {}", what, text);
+    case 409: return already_exists("OpenWhisk: {}: conflict: {}", what, text);
+    case 413: return resource_exhausted("OpenWhisk: {}: payload too large: {}", what, text);
+    case 429: return resource_exhausted("OpenWhisk throttled {}: {}", what, text);
+    case 502: return unavailable("the action failed during {}: {}", what, text);
+    default: return unavailable("OpenWhisk answered HTTP {} to {}: {}", r.status, what, text);
+  }
+}
+
+// The worker's /run answers errors as {"error": "..."}; a 200 result carrying one is an error too.
+Result<std::string> result_or_error(json result, std::string_view action) {
+  if (!result.is_object()) return internal_error("action {} returned a non-object result", action);
+  if (result.contains("error") && !result.contains("envelope")) {
+    const json& e = result["error"];
+    return unavailable("action {} failed: {}", action,
+                       (e.is_string() ? e.get<std::string>() : e.dump()).substr(0, 500));
+  }
+  return result.dump();
+}
+
+class OpenWhiskInstance final : public Instance {
+ public:
+  OpenWhiskInstance(std::shared_ptr<OpenWhiskBackend::Shared> shared, std::string action)
+      : shared_(std::move(shared)), action_(std::move(action)) {}
+  ~OpenWhiskInstance() override { stop(); }
+
+  std::string endpoint() const override { return "action " + action_; }
+
+  Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string what = "invoking action " + action_;
+    MOSS_ASSIGN_OR_RETURN(
+        net::Response r,
+        shared_->call("POST",
+                      shared_->base + "/actions/" + percent_encode(action_) +
+                          "?blocking=true&result=true",
+                      std::string(body)));
+    if (r.status == 200) {
+      return result_or_error(json::parse(r.body, nullptr, false), action_);
+    }
+    if (r.status != 202) return map_error(r, what);
+    // The blocking wait ended before the action did: poll the activation record.
+    json accepted = json::parse(r.body, nullptr, false);
+    if (!accepted.is_object() || !accepted.contains("activationId") ||
+        !accepted["activationId"].is_string()) {
+      return internal_error("OpenWhisk answered 202 without an activationId for {}", action_);
+    }
+    std::string id = accepted["activationId"].get<std::string>();
+    while (true) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return deadline_exceeded("activation {} of action {} did not finish within {} ms", id,
+                                 action_, timeout.count());
+      }
+      std::this_thread::sleep_for(shared_->options.poll_interval);
+      MOSS_ASSIGN_OR_RETURN(net::Response a,
+                            shared_->call("GET", shared_->base + "/activations/" + percent_encode(id)));
+      if (a.status == 404) continue;  // not recorded yet
+      if (a.status != 200) return map_error(a, "reading activation " + id);
+      json record = json::parse(a.body, nullptr, false);
+      if (!record.is_object() || !record.contains("response") || !record["response"].is_object()) {
+        return internal_error("activation {} has no response", id);
+      }
+      const json& response = record["response"];
+      json result = response.value("result", json::object());
+      if (!response.value("success", false)) {
+        std::string status = response.value("status", std::string("error"));
+        return unavailable("action {} failed ({}): {}", action_, status,
+                           result.is_object() && result.contains("error")
+                               ? result["error"].dump().substr(0, 500)
+                               : std::string("no error text"));
+      }
+      return result_or_error(std::move(result), action_);
+    }
+  }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    auto r = shared_->call("DELETE", shared_->base + "/actions/" + percent_encode(action_));
+    if (!r.ok() || (r->status != 200 && r->status != 404)) {
+      log::get("packer")->warn("openwhisk delete failed action={} error=\"{}\"", action_,
+                               r.ok() ? map_error(*r, "delete").message() : r.status().message());
+    }
+  }
+
+ private:
+  std::shared_ptr<OpenWhiskBackend::Shared> shared_;
+  const std::string action_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+OpenWhiskBackend::~OpenWhiskBackend() = default;
+
+Result<std::unique_ptr<OpenWhiskBackend>> OpenWhiskBackend::create(OpenWhiskBackendOptions options) {
+  MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(options.spec.api_host));
+  if (options.auth.find(':') == std::string::npos) {
+    return invalid_argument("OpenWhisk auth must be 'uuid:key'");
+  }
+  auto shared = std::make_shared<Shared>();
+  net::ClientOptions co;
+  co.host = url.host;
+  co.port = url.port;
+  co.read_timeout = options.request_timeout + std::chrono::seconds(5);
+  if (url.tls()) {
+    std::string ca_path = options.spec.ca_file.empty() ? "/etc/ssl/certs/ca-certificates.crt"
+                                                       : options.spec.ca_file;
+    MOSS_ASSIGN_OR_RETURN(std::string ca, read_text_file(ca_path, 8 * 1024 * 1024));
+    net::TlsClientConfig tls;
+    tls.ca_pem = std::move(ca);
+    MOSS_ASSIGN_OR_RETURN(co.tls, net::ClientTlsContext::create(std::move(tls)));
+  }
+  shared->clients = std::make_unique<net::ClientPool>(co, 16);
+  const std::string& auth = options.auth;
+  shared->authorization = "Basic " + base64_encode(std::span<const uint8_t>(
+                                         reinterpret_cast<const uint8_t*>(auth.data()), auth.size()));
+  shared->base = "/api/v1/namespaces/" + percent_encode(options.spec.ns);
+  shared->options = std::move(options);
+  return std::unique_ptr<OpenWhiskBackend>(new OpenWhiskBackend(std::move(shared)));
+}
+
+Result<InstancePtr> OpenWhiskBackend::start(const std::string& instance_id) {
+  const OpenWhiskBackendOptions& o = shared_->options;
+  std::string action = o.spec.action_prefix + "-" + instance_id;
+  json params = json::array();
+  for (const auto& [k, v] : o.worker_config) {
+    std::string name = "MOSS_WORKER_";
+    for (char c : k) name.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+    params.push_back({{"key", name}, {"value", v}, {"init", true}});
+  }
+  params.push_back({{"key", "MOSS_WORKER_MAX_CONCURRENCY"},
+                    {"value", std::to_string(o.max_concurrency)},
+                    {"init", true}});
+  params.push_back({{"key", "MOSS_WORKER_MEMORY_BUDGET_MB"},
+                    {"value", std::to_string(o.memory_mb)},
+                    {"init", true}});
+  json body = {{"exec", {{"kind", "blackbox"}, {"image", o.spec.image}}},
+               {"limits",
+                {{"concurrency", o.max_concurrency},
+                 {"memory", o.memory_mb},
+                 {"timeout", o.spec.timeout_ms}}},
+               {"parameters", params}};
+  MOSS_ASSIGN_OR_RETURN(net::Response r,
+                        shared_->call("PUT",
+                                      shared_->base + "/actions/" + percent_encode(action) +
+                                          "?overwrite=true",
+                                      body.dump()));
+  if (r.status != 200) return map_error(r, "creating action " + action);
+  return InstancePtr(std::make_unique<OpenWhiskInstance>(shared_, action));
+}
+
+}  // namespace moss::packer

@@ -1,0 +1,409 @@
+#include "packer/pool.h"
+
+#include "common/logging.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace moss::packer {
+
+namespace {
+
+using json = nlohmann::json;
+using steady = std::chrono::steady_clock;
+
+constexpr size_t kLatencyWindow = 1000;
+
+double number_or(const json& j, const char* key, double fallback) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+}  // namespace
+
+json PoolCounters::to_json() const {
+  return {{"served", served},          {"failed", failed},
+          {"rejected", rejected},      {"timed_out", timed_out},
+          {"queued", queued},          {"runs_cold", runs_cold},
+          {"runs_switch", runs_switch}, {"runs_warm", runs_warm},
+          {"instance_starts", instance_starts}, {"instance_stops", instance_stops},
+          {"start_failures", start_failures}};
+}
+
+Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clock& clock)
+    : spec_(std::move(spec)), backend_(std::move(backend)), clock_(clock),
+      policy_(std::move(policy)) {}
+
+Pool::~Pool() { shutdown(); }
+
+Pool::SlotPtr Pool::find_locked(std::string_view id) const {
+  for (const SlotPtr& s : slots_) {
+    if (s->id == id) return s;
+  }
+  return nullptr;
+}
+
+Pool::SlotPtr Pool::new_slot_locked() {
+  auto slot = std::make_shared<Slot>();
+  slot->id = fmt::format("i{}", next_slot_++);
+  slot->started_ms = clock_.now_ms();
+  slot->last_used_ms = slot->started_ms;
+  slots_.push_back(slot);
+  return slot;
+}
+
+PoolView Pool::view_locked() const {
+  PoolView v;
+  v.max_instances = static_cast<size_t>(spec_.max_instances);
+  v.max_concurrency = spec_.max_concurrency;
+  v.parallelism = spec_.parallelism;
+  v.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+  for (const SlotPtr& s : slots_) {
+    if (s->state == SlotState::kFailed) continue;
+    InstanceView iv;
+    iv.id = s->id;
+    iv.state = s->state == SlotState::kReady ? InstanceState::kReady : InstanceState::kStarting;
+    iv.in_flight = s->in_flight;
+    iv.memory_used_bytes = s->memory_used;
+    iv.started_ms = s->started_ms;
+    iv.last_used_ms = s->last_used_ms;
+    for (ResidentModel m : s->reported) {
+      // Our own count of dispatched requests is authoritative; the report may be stale.
+      auto d = s->dispatched.find(m.model_id);
+      m.in_use = d == s->dispatched.end() ? 0 : d->second;
+      iv.models.push_back(std::move(m));
+    }
+    for (const auto& [model_id, n] : s->dispatched) {
+      bool known = std::any_of(iv.models.begin(), iv.models.end(),
+                               [&](const ResidentModel& m) { return m.model_id == model_id; });
+      if (known) continue;
+      ResidentModel m;
+      m.model_id = model_id;
+      const ModelStats* st = policy_->stats().find(model_id);
+      m.bytes = st ? st->bytes : 0;
+      m.in_use = n;
+      m.loaded = false;
+      iv.models.push_back(std::move(m));
+    }
+    v.instances.push_back(std::move(iv));
+  }
+  return v;
+}
+
+void Pool::start_slot(const SlotPtr& slot) {
+  TimeMs t0 = clock_.now_ms();
+  Result<InstancePtr> started = backend_->start(slot->id);
+  std::lock_guard lock(mu_);
+  if (started.ok()) {
+    slot->instance = std::shared_ptr<Instance>(std::move(*started));
+    slot->state = SlotState::kReady;
+    slot->ready_ms = clock_.now_ms();
+    slot->last_used_ms = slot->ready_ms;
+    ++counters_.instance_starts;
+    policy_->on_instance_started(slot->id, slot->ready_ms - t0, slot->ready_ms);
+    log::get("packer")->info("instance started pool={} instance={} endpoint={} ms={:.0f}",
+                             spec_.name, slot->id, slot->instance->endpoint(),
+                             slot->ready_ms - t0);
+  } else {
+    slot->state = SlotState::kFailed;
+    slot->start_error = started.status().message();
+    ++counters_.start_failures;
+    log::get("packer")->error("instance start failed pool={} instance={} error={}", spec_.name,
+                              slot->id, started.status().to_string());
+    remove_slot_locked(slot);
+  }
+  cv_.notify_all();
+}
+
+void Pool::remove_slot_locked(const SlotPtr& slot) {
+  auto it = std::find(slots_.begin(), slots_.end(), slot);
+  if (it == slots_.end()) return;
+  slots_.erase(it);
+  if (slot->state == SlotState::kReady) {
+    stopped_instance_ms_ += clock_.now_ms() - slot->ready_ms;
+  }
+  policy_->on_instance_stopped(slot->id);
+}
+
+void Pool::start_in_background_locked() {
+  if (shutting_down_) return;
+  SlotPtr slot = new_slot_locked();
+  background_.emplace_back([this, slot] { start_slot(slot); });
+}
+
+void Pool::account_memory_locked() {
+  uint64_t total = 0;
+  for (const SlotPtr& s : slots_) total += s->memory_used;
+  peak_memory_ = std::max(peak_memory_, total);
+}
+
+void Pool::learn_locked(const SlotPtr& slot, std::string_view model_id, const json& reply) {
+  Completion c;
+  c.model_id = std::string(model_id);
+  c.instance_id = slot->id;
+  c.now = clock_.now_ms();
+  c.run = reply.value("run", std::string());
+  if (auto t = reply.find("timing_ms"); t != reply.end() && t->is_object()) {
+    c.inference_ms = number_or(*t, "inference", number_or(*t, "total", 0));
+    c.load_ms = number_or(*t, "key_fetch", 0) + number_or(*t, "model_fetch", 0) +
+                number_or(*t, "decrypt", 0) + number_or(*t, "compile", 0);
+  }
+  if (c.run == "cold") ++counters_.runs_cold;
+  if (c.run == "switch") ++counters_.runs_switch;
+  if (c.run == "warm") ++counters_.runs_warm;
+  if (auto inst = reply.find("instance"); inst != reply.end() && inst->is_object()) {
+    slot->memory_used = static_cast<uint64_t>(number_or(*inst, "memory_used_bytes", 0));
+    std::vector<std::pair<double, ResidentModel>> models;
+    if (auto ms = inst->find("models"); ms != inst->end() && ms->is_array()) {
+      for (const json& m : *ms) {
+        if (!m.is_object() || !m.contains("model_id") || !m["model_id"].is_string()) continue;
+        ResidentModel r;
+        r.model_id = m["model_id"].get<std::string>();
+        r.bytes = static_cast<uint64_t>(number_or(m, "weights_bytes", 0) +
+                                        number_or(m, "arena_bytes", 0));
+        r.in_use = static_cast<int>(number_or(m, "in_use", 0));
+        if (r.model_id == model_id) c.model_bytes = r.bytes;
+        models.emplace_back(number_or(m, "last_used_ms_ago", 0), std::move(r));
+      }
+    }
+    // Least recently used first: the order in which the worker evicts.
+    std::stable_sort(models.begin(), models.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    slot->reported.clear();
+    for (auto& [ago, r] : models) slot->reported.push_back(std::move(r));
+    account_memory_locked();
+  }
+  policy_->on_complete(c);
+}
+
+Result<std::string> Pool::invoke(std::string_view model_id, std::string_view envelope,
+                                 std::optional<int64_t> max_wait_ms) {
+  const TimeMs t0 = clock_.now_ms();
+  const auto deadline =
+      steady::now() + std::chrono::milliseconds(max_wait_ms.value_or(spec_.queue_timeout_ms));
+  const std::string body = json{{"model_id", model_id}, {"envelope", envelope}}.dump();
+
+  std::unique_lock lock(mu_);
+  policy_->on_arrival(model_id, t0);
+  Decision d;
+  SlotPtr slot;
+  bool queued = false;
+  while (true) {
+    if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
+    d = policy_->route(model_id, view_locked(), clock_.now_ms());
+    if (d.prewarm) start_in_background_locked();
+    if (d.kind == DecisionKind::kReject) {
+      ++counters_.rejected;
+      return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name, model_id,
+                                d.reason);
+    }
+    if (d.kind == DecisionKind::kQueue) {
+      if (!queued) ++counters_.queued;
+      queued = true;
+      if (steady::now() >= deadline) {
+        ++counters_.timed_out;
+        return deadline_exceeded("no instance of pool '{}' could take a request for {} within "
+                                 "{} ms ({})",
+                                 spec_.name, model_id,
+                                 max_wait_ms.value_or(spec_.queue_timeout_ms), d.reason);
+      }
+      // Woken when a request finishes or an instance starts; the timeout re-routes regardless,
+      // so statistics moving on alone (decay) are seen too.
+      cv_.wait_until(lock, std::min(deadline, steady::now() + std::chrono::milliseconds(200)));
+      continue;
+    }
+    slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
+    if (slot) break;
+  }
+  ++slot->in_flight;
+  ++slot->dispatched[std::string(model_id)];
+  policy_->on_dispatch(model_id, slot->id, clock_.now_ms());
+  const double queued_ms = clock_.now_ms() - t0;
+
+  if (d.kind == DecisionKind::kCold) {
+    lock.unlock();
+    start_slot(slot);
+    lock.lock();
+  }
+  cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
+
+  auto release = [&] {
+    --slot->in_flight;
+    if (--slot->dispatched[std::string(model_id)] <= 0) slot->dispatched.erase(std::string(model_id));
+    slot->last_used_ms = clock_.now_ms();
+    cv_.notify_all();
+  };
+  if (slot->state == SlotState::kFailed) {
+    release();
+    ++counters_.failed;
+    return unavailable("instance {} of pool '{}' failed to start: {}", slot->id, spec_.name,
+                       slot->start_error);
+  }
+  std::shared_ptr<Instance> instance = slot->instance;
+  lock.unlock();
+  Result<std::string> reply =
+      instance->invoke(body, std::chrono::milliseconds(spec_.request_timeout_ms));
+  lock.lock();
+  release();
+  if (!reply.ok()) {
+    ++counters_.failed;
+    Completion c;
+    c.model_id = std::string(model_id);
+    c.instance_id = slot->id;
+    c.ok = false;
+    c.now = clock_.now_ms();
+    policy_->on_complete(c);
+    return reply.status();
+  }
+  json j = json::parse(*reply, nullptr, false);
+  if (!j.is_object()) {
+    ++counters_.failed;
+    return internal_error("instance {} of pool '{}' returned a malformed response", slot->id,
+                          spec_.name);
+  }
+  learn_locked(slot, model_id, j);
+  ++counters_.served;
+  const double total_ms = clock_.now_ms() - t0;
+  latencies_ms_.push_back(total_ms);
+  if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
+  j["packer"] = {{"instance", slot->id},
+                 {"queued_ms", queued_ms},
+                 {"decision", decision_name(d.kind)},
+                 {"reason", d.reason},
+                 {"policy", policy_->name()},
+                 {"estimated_ms", d.estimated_ms},
+                 {"total_ms", total_ms}};
+  lock.unlock();
+  return j.dump();
+}
+
+PoolCounters Pool::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+uint64_t Pool::peak_memory_bytes() const {
+  std::lock_guard lock(mu_);
+  return peak_memory_;
+}
+
+double Pool::instance_seconds() const {
+  std::lock_guard lock(mu_);
+  double ms = stopped_instance_ms_;
+  TimeMs now = clock_.now_ms();
+  for (const SlotPtr& s : slots_) {
+    if (s->state == SlotState::kReady) ms += now - s->ready_ms;
+  }
+  return ms / 1000.0;
+}
+
+json Pool::status() const {
+  std::lock_guard lock(mu_);
+  TimeMs now = clock_.now_ms();
+  PoolView view = view_locked();
+  json instances = json::array();
+  for (const SlotPtr& s : slots_) {
+    const InstanceView* iv = view.find(s->id);
+    if (!iv) continue;
+    json models = json::array();
+    for (const ResidentModel& m : iv->models) {
+      models.push_back({{"model_id", m.model_id}, {"bytes", m.bytes}, {"in_flight", m.in_use},
+                        {"loaded", m.loaded}});
+    }
+    instances.push_back(
+        {{"id", s->id},
+         {"state", s->state == SlotState::kReady ? "ready" : "starting"},
+         {"endpoint", s->instance ? s->instance->endpoint() : std::string()},
+         {"in_flight", s->in_flight},
+         {"memory_used_bytes", s->memory_used},
+         {"restarts", s->instance ? s->instance->restarts() : 0},
+         {"idle_ms", s->in_flight > 0 ? 0.0 : now - s->last_used_ms},
+         {"models", models}});
+  }
+  json model_stats = json::array();
+  for (const auto& [id, m] : policy_->stats().models()) {
+    model_stats.push_back({{"model_id", id},
+                           {"rate_per_s", m.arrivals.per_second(now)},
+                           {"service_ms", m.service_ms.mean(now)},
+                           {"load_ms", m.load_ms.mean(now)},
+                           {"bytes", m.bytes}});
+  }
+  std::vector<double> lat(latencies_ms_.begin(), latencies_ms_.end());
+  std::vector<double> recent(lat.end() - std::min<size_t>(lat.size(), 20), lat.end());
+  return {{"name", spec_.name},
+          {"backend", spec_.backend},
+          {"policy", policy_->name()},
+          {"instances", instances},
+          {"counters", counters_.to_json()},
+          {"latency_ms", {{"count", lat.size()},
+                          {"p50", percentile(lat, 0.5)},
+                          {"p99", percentile(lat, 0.99)},
+                          {"recent", recent}}},
+          {"models", model_stats},
+          {"cold_start_ms", policy_->stats().cold_start_ms(now)}};
+}
+
+void Pool::reap_idle() {
+  std::vector<std::shared_ptr<Instance>> to_stop;
+  {
+    std::lock_guard lock(mu_);
+    TimeMs now = clock_.now_ms();
+    const double idle_ms = spec_.idle_timeout_s * 1000.0;
+    size_t live = 0;
+    for (const SlotPtr& s : slots_) live += s->state != SlotState::kFailed;
+    for (const SlotPtr& s : std::vector<SlotPtr>(slots_)) {
+      if (live <= static_cast<size_t>(spec_.min_instances)) break;
+      if (s->state != SlotState::kReady || s->in_flight > 0) continue;
+      if (now - s->last_used_ms < idle_ms) continue;
+      log::get("packer")->info("instance idle, stopping pool={} instance={} idle_ms={:.0f}",
+                               spec_.name, s->id, now - s->last_used_ms);
+      to_stop.push_back(s->instance);
+      remove_slot_locked(s);
+      ++counters_.instance_stops;
+      --live;
+    }
+    account_memory_locked();
+  }
+  for (auto& i : to_stop) i->stop();
+}
+
+void Pool::ensure_min_instances() {
+  std::lock_guard lock(mu_);
+  while (slots_.size() < static_cast<size_t>(spec_.min_instances)) start_in_background_locked();
+}
+
+void Pool::shutdown() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    shutting_down_ = true;
+    threads.swap(background_);
+    cv_.notify_all();
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<SlotPtr> slots;
+  {
+    std::unique_lock lock(mu_);
+    // Requests already sent finish (their instance is stopped afterwards, by its last owner).
+    slots = slots_;
+    for (const SlotPtr& s : slots) {
+      if (s->state == SlotState::kReady) {
+        stopped_instance_ms_ += clock_.now_ms() - s->ready_ms;
+        ++counters_.instance_stops;
+      }
+    }
+    slots_.clear();
+  }
+  for (const SlotPtr& s : slots) {
+    if (s->instance) s->instance->stop();
+  }
+}
+
+}  // namespace moss::packer

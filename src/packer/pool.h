@@ -1,0 +1,119 @@
+// Pool: one function pool. Routes each request with its RoutingPolicy and carries the decision
+// out on its Backend: starts instances (for a request, or ahead of demand for a hot model), waits
+// in a queue with the request's deadline, forwards the request, learns from the worker's reply
+// (run kind, timings, resident models with their weights and arena) and stops idle instances.
+// Thread-safe: invoke() is called concurrently by the API server's handler threads.
+#pragma once
+
+#include "common/status.h"
+#include "packer/backend.h"
+#include "packer/clock.h"
+#include "packer/pool_spec.h"
+#include "packer/routing_policy.h"
+
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace moss::packer {
+
+struct PoolCounters {
+  uint64_t served = 0;           // answered by a worker with 200
+  uint64_t failed = 0;           // worker or transport error
+  uint64_t rejected = 0;         // refused by the policy (original rule: all busy)
+  uint64_t timed_out = 0;        // queued past the deadline
+  uint64_t queued = 0;           // had to wait at least once
+  uint64_t runs_cold = 0;        // worker-reported run kinds
+  uint64_t runs_switch = 0;
+  uint64_t runs_warm = 0;
+  uint64_t instance_starts = 0;  // instances started (cold starts of the pool)
+  uint64_t instance_stops = 0;   // stopped for idleness or on delete
+  uint64_t start_failures = 0;
+  nlohmann::json to_json() const;
+};
+
+class Pool {
+ public:
+  Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clock& clock);
+  ~Pool();  // shutdown()
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  const PoolSpec& spec() const { return spec_; }
+
+  // Serves one request: `envelope` is the request envelope text, passed on untouched.
+  // `max_wait_ms`: how long the request may wait for an instance (default spec.queue_timeout_ms).
+  // Returns the worker's C3 response with a "packer" object added.
+  Result<std::string> invoke(std::string_view model_id, std::string_view envelope,
+                             std::optional<int64_t> max_wait_ms = std::nullopt);
+
+  // Instances, resident models, in-flight requests, counters, recent latencies, model statistics.
+  nlohmann::json status() const;
+  PoolCounters counters() const;
+  // Peak of the sum of reported memory over instances, bytes (bench).
+  uint64_t peak_memory_bytes() const;
+  // Sum over instances of their running time so far, seconds (bench: instance-seconds).
+  double instance_seconds() const;
+
+  // Stops instances idle for idle_timeout_s (keeping min_instances); the manager calls it
+  // periodically.
+  void reap_idle();
+  // Starts instances in the background up to min_instances.
+  void ensure_min_instances();
+  // Fails queued requests, waits for background starts and stops every instance. Idempotent.
+  void shutdown();
+
+ private:
+  enum class SlotState { kStarting, kReady, kFailed };
+  struct Slot {
+    std::string id;
+    SlotState state = SlotState::kStarting;
+    std::shared_ptr<Instance> instance;
+    std::string start_error;
+    int in_flight = 0;
+    std::map<std::string, int> dispatched;  // model -> requests sent and not answered
+    std::vector<ResidentModel> reported;    // least recently used first
+    uint64_t memory_used = 0;
+    TimeMs started_ms = 0;
+    TimeMs ready_ms = 0;
+    TimeMs last_used_ms = 0;
+  };
+  using SlotPtr = std::shared_ptr<Slot>;
+
+  PoolView view_locked() const;
+  SlotPtr find_locked(std::string_view id) const;
+  SlotPtr new_slot_locked();
+  void start_in_background_locked();
+  void start_slot(const SlotPtr& slot);  // without the lock held
+  void remove_slot_locked(const SlotPtr& slot);
+  void learn_locked(const SlotPtr& slot, std::string_view model_id, const nlohmann::json& reply);
+  void account_memory_locked();
+
+  const PoolSpec spec_;
+  const BackendPtr backend_;
+  const Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  RoutingPolicyPtr policy_;             // guarded by mu_
+  std::vector<SlotPtr> slots_;          // guarded by mu_; creation order
+  uint64_t next_slot_ = 0;              // guarded by mu_
+  PoolCounters counters_;               // guarded by mu_
+  std::deque<double> latencies_ms_;     // guarded by mu_; most recent last
+  uint64_t peak_memory_ = 0;            // guarded by mu_
+  double stopped_instance_ms_ = 0;      // guarded by mu_: running time of stopped instances
+  bool shutting_down_ = false;          // guarded by mu_
+  std::vector<std::thread> background_; // guarded by mu_
+};
+
+using PoolPtr = std::shared_ptr<Pool>;
+
+}  // namespace moss::packer

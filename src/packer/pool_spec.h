@@ -1,0 +1,51 @@
+// PoolSpec: what an operator asks for when creating a pool (docs/packer-api.md, "Create a pool").
+// Parsed strictly from JSON: unknown keys and out-of-range values are errors.
+#pragma once
+
+#include "common/status.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace moss::packer {
+
+struct OpenWhiskSpec {
+  std::string api_host;            // "https://openwhisk.example:443"
+  std::string ns = "_";            // namespace; "_" is the credentials' default namespace
+  std::string auth;                // "uuid:key" (basic auth); or auth_file
+  std::string auth_file;           // a file holding "uuid:key"
+  std::string image;               // the worker's Docker image (blackbox action)
+  std::string action_prefix;       // default "moss-<pool>"
+  int timeout_ms = 60'000;         // action time limit
+  std::string ca_file;             // PEM CA bundle for an https api_host; empty: system store
+};
+
+struct PoolSpec {
+  std::string name;
+  std::string backend = "local";     // "local" | "openwhisk"
+  std::string policy = "moss";       // "moss" | "original"
+  std::string worker_binary;         // local: path to moss-worker
+  // Worker settings (C3: keyservice_url, keyservice_policy, model_store, tee, ...): local workers
+  // get them as MOSS_WORKER_<KEY> environment variables, OpenWhisk actions as parameters.
+  std::map<std::string, std::string> worker_config;
+  OpenWhiskSpec openwhisk;
+  int max_concurrency = 10;          // per instance
+  int parallelism = 2;               // requests an instance runs at full speed (its cores)
+  uint64_t memory_budget_mb = 1024;  // per instance
+  int min_instances = 0;
+  int max_instances = 4;
+  int idle_timeout_s = 180;          // stop an instance idle this long (3 minutes, as the original)
+  int queue_timeout_ms = 30'000;     // longest wait for an instance when the request names none
+  int request_timeout_ms = 120'000;  // one request on one instance
+
+  // Secrets (openwhisk.auth) only with `include_secrets` (the 0600 state file), never in replies.
+  nlohmann::json to_json(bool include_secrets = false) const;
+};
+
+// Validates names (pool: [a-z0-9][a-z0-9-]{0,62}), ranges and backend-specific requirements.
+Result<PoolSpec> parse_pool_spec(const nlohmann::json& j);
+
+}  // namespace moss::packer

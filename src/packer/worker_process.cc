@@ -1,0 +1,141 @@
+#include "packer/worker_process.h"
+
+#include "net/client.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+extern char** environ;
+
+namespace moss::packer {
+
+namespace {
+
+// A port the kernel just gave out on 127.0.0.1 and released; the worker binds it right after.
+// Another process could take it in between: start() then fails and the pool reports it.
+Result<uint16_t> free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return internal_error("socket: {}", std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int e = errno;
+    ::close(fd);
+    return unavailable("no free loopback port: {}", std::strerror(e));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const WorkerProcessSpec& spec,
+                                                            std::chrono::milliseconds timeout) {
+  if (::access(spec.binary.c_str(), X_OK) != 0) {
+    return not_found("worker binary {} is missing or not executable", spec.binary.string());
+  }
+  MOSS_ASSIGN_OR_RETURN(uint16_t port, free_loopback_port());
+  // Everything the child needs is prepared before fork (no allocation after it).
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  env["PORT"] = std::to_string(port);
+  env["MOSS_WORKER_PORT"] = std::to_string(port);
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string binary = spec.binary.string();
+  std::vector<char*> argv = {binary.data(), nullptr};
+  int log_fd = -1;
+  if (!spec.log_path.empty()) {
+    log_fd = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0) {
+      return internal_error("cannot open worker log {}: {}", spec.log_path.string(),
+                            std::strerror(errno));
+    }
+  }
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    if (log_fd >= 0) ::close(log_fd);
+    return internal_error("fork: {}", std::strerror(errno));
+  }
+  if (pid == 0) {
+    // The worker must not outlive the packer (it would hold a port and decrypted models).
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    if (log_fd >= 0) {
+      ::dup2(log_fd, STDOUT_FILENO);
+      ::dup2(log_fd, STDERR_FILENO);
+    }
+    ::execve(binary.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  if (log_fd >= 0) ::close(log_fd);
+  std::unique_ptr<WorkerProcess> proc(new WorkerProcess(pid, port));
+
+  net::ClientOptions options;
+  options.port = port;
+  options.connect_timeout = std::chrono::milliseconds(500);
+  options.read_timeout = std::chrono::milliseconds(2'000);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (!proc->alive()) {
+      return unavailable("worker {} exited during start-up (see its log{})", binary,
+                         spec.log_path.empty() ? "" : " " + spec.log_path.string());
+    }
+    net::Client client(options);
+    auto r = client.get("/healthz");
+    if (r.ok() && r->status == 200) return proc;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      proc->stop();
+      return deadline_exceeded("worker {} on port {} not ready within {} ms", binary, port,
+                               timeout.count());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+WorkerProcess::~WorkerProcess() { stop(); }
+
+bool WorkerProcess::alive() {
+  if (reaped_) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_ || (r < 0 && errno == ECHILD)) reaped_ = true;
+  return !reaped_;
+}
+
+void WorkerProcess::stop() {
+  if (!alive()) return;
+  ::kill(pid_, SIGTERM);
+  for (int i = 0; i < 300 && alive(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (alive()) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
+  }
+}
+
+}  // namespace moss::packer

@@ -1,0 +1,47 @@
+// WorkerProcess: one `moss-worker` child process on a loopback port (LocalBackend's unit).
+// Not thread-safe: LocalInstance serialises access.
+#pragma once
+
+#include "common/status.h"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moss::packer {
+
+struct WorkerProcessSpec {
+  std::filesystem::path binary;
+  std::map<std::string, std::string> env;  // added to the inherited environment
+  std::filesystem::path log_path;          // appended; empty: inherit stdout/stderr
+};
+
+class WorkerProcess {
+ public:
+  // Picks a free loopback port, starts the process and waits until GET /healthz answers 200.
+  static Result<std::unique_ptr<WorkerProcess>> start(const WorkerProcessSpec& spec,
+                                                      std::chrono::milliseconds timeout);
+  ~WorkerProcess();  // stop()
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // False once the process has exited (reaped without blocking).
+  bool alive();
+  // SIGTERM, up to 3 s grace, then SIGKILL. Idempotent.
+  void stop();
+
+ private:
+  WorkerProcess(pid_t pid, uint16_t port) : pid_(pid), port_(port) {}
+  pid_t pid_;
+  uint16_t port_;
+  bool reaped_ = false;
+};
+
+}  // namespace moss::packer
