@@ -1,7 +1,7 @@
 #include "packer/local_backend.h"
 
 #include "common/logging.h"
-#include "net/client_pool.h"
+#include "net/client.h"
 #include "net/error_response.h"
 #include "packer/worker_process.h"
 
@@ -45,17 +45,20 @@ class LocalInstance final : public Instance {
 
   Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
     for (int attempt = 0;; ++attempt) {
-      std::shared_ptr<net::ClientPool> clients;
+      net::ClientOptions options;
       {
         std::lock_guard lock(mu_);
         if (stopped_) return unavailable("instance {} was stopped", id_);
         if (!process_->alive()) MOSS_RETURN_IF_ERROR(restart_locked("it had exited"));
-        clients = clients_;
+        options.port = process_->port();
       }
-      net::Request req = net::Request::make("POST", "/v1/infer", std::string(body),
-                                            "application/json");
-      (void)timeout;  // the pool's client options carry the per-request read timeout
-      Result<net::Response> resp = clients->request(req);
+      options.connect_timeout = std::chrono::milliseconds(2'000);
+      options.read_timeout = timeout;
+      // A fresh connection per request (loopback: tens of microseconds): a keep-alive client
+      // replays a request whose reused connection failed, and then a refused connect would no
+      // longer prove that the request never reached the worker.
+      net::Client client(options);
+      Result<net::Response> resp = client.post("/v1/infer", std::string(body));
       if (resp.ok()) {
         if (resp->status == 200) return std::move(resp->body);
         return net::status_from_response(*resp);
@@ -84,14 +87,7 @@ class LocalInstance final : public Instance {
   }
 
  private:
-  void adopt(std::unique_ptr<WorkerProcess> process) {
-    net::ClientOptions options;
-    options.port = process->port();
-    options.connect_timeout = std::chrono::milliseconds(2'000);
-    options.read_timeout = std::chrono::milliseconds(120'000);
-    clients_ = std::make_shared<net::ClientPool>(options, 16);
-    process_ = std::move(process);
-  }
+  void adopt(std::unique_ptr<WorkerProcess> process) { process_ = std::move(process); }
 
   Status restart_locked(std::string_view why) {
     log::get("packer")->warn("worker restart instance={} pid={} reason=\"{}\"", id_,
@@ -109,7 +105,6 @@ class LocalInstance final : public Instance {
   const std::chrono::milliseconds start_timeout_;
   mutable std::mutex mu_;
   std::unique_ptr<WorkerProcess> process_;      // guarded by mu_
-  std::shared_ptr<net::ClientPool> clients_;    // guarded by mu_
   int restarts_ = 0;                            // guarded by mu_
   bool stopped_ = false;                        // guarded by mu_
 };

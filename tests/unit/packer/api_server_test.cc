@@ -1,0 +1,125 @@
+#include "packer/api_server.h"
+
+#include "net/client.h"
+#include "net/server.h"
+#include "packer_test_util.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <unistd.h>
+
+namespace moss::packer {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+const std::string kToken = "0123456789abcdef0123456789abcdef";
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = fs::temp_directory_path() / ("packer-api-" + std::to_string(::getpid()) + "-" +
+                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(state_);
+    start();
+  }
+  void TearDown() override {
+    server_.reset();
+    manager_.reset();
+    fs::remove_all(state_);
+  }
+  void start() {
+    manager_ = std::make_unique<PoolManager>(PoolManagerOptions{.state_dir = state_}, clock_);
+    ASSERT_TRUE(manager_->load_state().ok());
+    server_ = net::Server::start(net::ServerOptions{}, make_api_router(*manager_, kToken)).value_or_die();
+  }
+  net::Response call(std::string method, std::string target, std::string body = {},
+                     std::string token = kToken) {
+    net::ClientOptions o;
+    o.port = server_->port();
+    net::Client client(o);
+    net::Request req = net::Request::make(std::move(method), std::move(target), std::move(body),
+                                          "application/json");
+    if (!token.empty()) req.headers.set("Authorization", "Bearer " + token);
+    return client.request(req).value_or_die();
+  }
+
+  fs::path state_;
+  SteadyClock clock_;
+  std::unique_ptr<PoolManager> manager_;
+  net::ServerPtr server_;
+};
+
+// Every route but /healthz needs the operator's bearer token.
+TEST_F(ApiServerTest, RequiresTheBearerToken) {
+  EXPECT_EQ(call("GET", "/healthz", {}, "").status, 200);
+  EXPECT_EQ(call("GET", "/v1/pools", {}, "").status, 401);
+  EXPECT_EQ(call("GET", "/v1/pools", {}, "wrong-token-wrong-token-wrong-tok").status, 401);
+  net::Response ok = call("GET", "/v1/pools");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(json::parse(ok.body)["pools"].size(), 0u);
+}
+
+// Create, list, describe and delete a pool; duplicates and bad definitions are refused.
+TEST_F(ApiServerTest, PoolsCrud) {
+  std::string def = testing::local_pool_json("alpha", 2, 4).dump();
+  net::Response created = call("POST", "/v1/pools", def);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(json::parse(created.body)["spec"]["max_instances"], 2);
+  EXPECT_EQ(call("POST", "/v1/pools", def).status, 409);
+  json bad = testing::local_pool_json("beta", 2, 4);
+  bad["max_instnaces"] = 3;
+  net::Response rejected = call("POST", "/v1/pools", bad.dump());
+  EXPECT_EQ(rejected.status, 400);
+  EXPECT_NE(rejected.body.find("max_instnaces"), std::string::npos);
+  json list = json::parse(call("GET", "/v1/pools").body);
+  ASSERT_EQ(list["pools"].size(), 1u);
+  EXPECT_EQ(list["pools"][0]["name"], "alpha");
+  EXPECT_EQ(call("GET", "/v1/pools/alpha").status, 200);
+  EXPECT_EQ(call("GET", "/v1/pools/nope").status, 404);
+  EXPECT_EQ(call("DELETE", "/v1/pools/alpha").status, 200);
+  EXPECT_EQ(call("GET", "/v1/pools/alpha").status, 404);
+}
+
+// Invoke passes the worker's C3 response through and adds the packer's decision (contract C4).
+TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
+  ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 2, 4).dump()).status, 201);
+  json body = {{"model_id", "owner/model"}, {"envelope", testing::costs(1)}, {"deadline_ms", 5000}};
+  net::Response r = call("POST", "/v1/pools/p/invoke", body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["envelope"], testing::costs(1));
+  EXPECT_EQ(j["run"], "cold");
+  EXPECT_TRUE(j["timing_ms"].contains("inference"));
+  EXPECT_EQ(j["packer"]["decision"], "cold");
+  EXPECT_EQ(j["packer"]["instance"], "i0");
+  EXPECT_TRUE(j["packer"].contains("queued_ms"));
+  json status = json::parse(call("GET", "/v1/pools/p/status").body);
+  EXPECT_EQ(status["instances"].size(), 1u);
+  EXPECT_EQ(status["instances"][0]["models"][0]["model_id"], "owner/model");
+  EXPECT_EQ(status["counters"]["served"], 1);
+  // Malformed requests and worker errors keep their codes.
+  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"nomodel","envelope":"x"})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"a/b"})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", "not json").status, 400);
+  EXPECT_EQ(call("POST", "/v1/pools/q/invoke", body.dump()).status, 404);
+  net::Response denied = call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/deny","envelope":"x"})");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_NE(denied.body.find("no grant"), std::string::npos);
+}
+
+// Pools survive a restart of the packer (saved in the state directory, 0600).
+TEST_F(ApiServerTest, PoolsArePersisted) {
+  ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("keep", 2, 4).dump()).status, 201);
+  EXPECT_EQ(fs::status(state_ / "pools.json").permissions() & fs::perms::group_all, fs::perms::none);
+  server_.reset();
+  manager_.reset();
+  start();
+  EXPECT_EQ(call("GET", "/v1/pools/keep").status, 200);
+}
+
+}  // namespace
+}  // namespace moss::packer

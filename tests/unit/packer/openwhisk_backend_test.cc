@@ -1,0 +1,129 @@
+#include "packer/openwhisk_backend.h"
+
+#include "fake_openwhisk.h"
+
+#include <gtest/gtest.h>
+
+namespace moss::packer {
+namespace {
+
+using nlohmann::json;
+
+OpenWhiskBackendOptions options_for(const testing::FakeOpenWhisk& ow, std::string auth) {
+  OpenWhiskBackendOptions o;
+  o.spec.api_host = ow.url();
+  o.spec.ns = "guest";
+  o.spec.image = "registry.example/moss-worker:1";
+  o.spec.action_prefix = "moss-default";
+  o.spec.timeout_ms = 30'000;
+  o.auth = std::move(auth);
+  o.max_concurrency = 7;
+  o.memory_mb = 2048;
+  o.worker_config = {{"keyservice_url", "https://ks:7443"}};
+  o.poll_interval = std::chrono::milliseconds(5);
+  return o;
+}
+
+const std::string kBody = R"({"model_id":"o/m","envelope":"ciphertext"})";
+
+// Start creates a blackbox action from the image with the pool's limits and worker settings.
+TEST(OpenWhiskBackendTest, CreatesActionWithImageLimitsAndInitParameters) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0");
+  ASSERT_TRUE(inst.ok()) << inst.status().to_string();
+  EXPECT_EQ((*inst)->endpoint(), "action moss-default-i0");
+  json action = ow.action("moss-default-i0");
+  ASSERT_TRUE(action.is_object());
+  EXPECT_EQ(action["exec"]["kind"], "blackbox");
+  EXPECT_EQ(action["exec"]["image"], "registry.example/moss-worker:1");
+  EXPECT_EQ(action["limits"]["concurrency"], 7);
+  EXPECT_EQ(action["limits"]["memory"], 2048);
+  EXPECT_EQ(action["limits"]["timeout"], 30'000);
+  bool found = false;
+  for (const json& p : action["parameters"]) {
+    if (p["key"] == "MOSS_WORKER_KEYSERVICE_URL") {
+      found = true;
+      EXPECT_EQ(p["value"], "https://ks:7443");
+      EXPECT_EQ(p["init"], true);
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(ow.namespaces().at(0), "guest");
+}
+
+// A blocking invocation returns the action's result: the worker's C3 response.
+TEST(OpenWhiskBackendTest, InvokesBlockingAndReturnsResult) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0").value_or_die();
+  auto reply = inst->invoke(kBody, std::chrono::seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+  json j = json::parse(*reply);
+  EXPECT_EQ(j["envelope"], "ciphertext");
+  EXPECT_EQ(j["run"], "warm");
+  EXPECT_EQ(ow.last_params()["model_id"], "o/m");
+  EXPECT_EQ(ow.polls(), 0);
+}
+
+// When the blocking wait times out (202 + activationId) the backend polls the activation.
+TEST(OpenWhiskBackendTest, FallsBackToPollingTheActivation) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  ow.set_async(3);
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0").value_or_die();
+  auto reply = inst->invoke(kBody, std::chrono::seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+  EXPECT_EQ(json::parse(*reply)["envelope"], "ciphertext");
+  EXPECT_EQ(ow.polls(), 3);
+}
+
+// Polling gives up at the request's timeout with deadline-exceeded.
+TEST(OpenWhiskBackendTest, PollingStopsAtTheTimeout) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  ow.set_async(1'000'000);
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0").value_or_die();
+  auto reply = inst->invoke(kBody, std::chrono::milliseconds(100));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), ErrorCode::kDeadlineExceeded);
+}
+
+// Platform and action errors become clear Status values.
+TEST(OpenWhiskBackendTest, MapsErrors) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  auto bad = OpenWhiskBackend::create(options_for(ow, "u1:wrong")).value_or_die();
+  auto denied = bad->start("i0");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(denied.status().message().find("credentials"), std::string::npos);
+
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0").value_or_die();
+  auto failed = inst->invoke(R"({"model_id":"test/fail","envelope":"x"})", std::chrono::seconds(5));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(failed.status().message().find("no grant for test/fail"), std::string::npos);
+
+  ow.set_throttle(true);
+  auto throttled = inst->invoke(kBody, std::chrono::seconds(5));
+  EXPECT_EQ(throttled.status().code(), ErrorCode::kResourceExhausted);
+
+  EXPECT_FALSE(OpenWhiskBackend::create(options_for(ow, "no-colon")).ok());
+}
+
+// Stopping an instance deletes its action; invoking a deleted action is not-found.
+TEST(OpenWhiskBackendTest, StopDeletesTheAction) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i3").value_or_die();
+  EXPECT_EQ(ow.action_count(), 1u);
+  inst->stop();
+  EXPECT_EQ(ow.action_count(), 0u);
+  EXPECT_EQ(ow.deletes(), 1);
+  auto gone = inst->invoke(kBody, std::chrono::seconds(1));
+  EXPECT_EQ(gone.status().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace moss::packer

@@ -1,0 +1,143 @@
+#include "packer/pool.h"
+#include "packer/pool_manager.h"
+
+#include "packer_test_util.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <future>
+#include <thread>
+#include <vector>
+
+namespace moss::packer {
+namespace {
+
+using nlohmann::json;
+
+class PoolTest : public ::testing::Test {
+ protected:
+  PoolPtr make(json spec) {
+    PoolManagerOptions o;
+    o.reap_interval = std::chrono::hours(1);  // tests call reap_idle() themselves
+    manager_ = std::make_unique<PoolManager>(o, clock_);
+    auto pool = manager_->create(spec);
+    EXPECT_TRUE(pool.ok()) << pool.status().to_string();
+    return *pool;
+  }
+  SteadyClock clock_;
+  std::unique_ptr<PoolManager> manager_;
+};
+
+// Requests for a model go back to the instance that holds it; another model gets its own.
+TEST_F(PoolTest, RoutesBackToTheInstanceHoldingTheModel) {
+  PoolPtr pool = make(testing::local_pool_json("p", 2, 4));
+  auto a1 = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
+  EXPECT_EQ(a1["packer"]["decision"], "cold");
+  EXPECT_EQ(a1["run"], "cold");
+  // While o/a's instance is busy, o/b arrives; later o/a comes back to its instance warm.
+  auto b = std::async(std::launch::async, [&] { return pool->invoke("o/b", testing::costs(300)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto a2 = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
+  EXPECT_EQ(a2["run"], "warm");
+  EXPECT_EQ(a2["packer"]["instance"], a1["packer"]["instance"]);
+  ASSERT_TRUE(b.get().ok());
+  EXPECT_EQ(pool->counters().served, 3u);
+  EXPECT_EQ(pool->counters().failed, 0u);
+}
+
+// The per-instance concurrency limit holds: extra requests queue and are all served.
+TEST_F(PoolTest, QueuesBeyondTheConcurrencyLimit) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 2));
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());  // start the instance
+  std::vector<std::future<Result<std::string>>> calls;
+  for (int i = 0; i < 6; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(100)); }));
+  }
+  int max_seen = 0;
+  for (auto& c : calls) {
+    auto r = c.get();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    max_seen = std::max(max_seen, json::parse(*r)["instance"]["in_flight"].get<int>());
+  }
+  PoolCounters k = pool->counters();
+  EXPECT_EQ(k.served, 7u);
+  EXPECT_GE(k.queued, 1u);
+  EXPECT_EQ(k.rejected, 0u);
+  EXPECT_LE(max_seen, 2);
+  EXPECT_EQ(k.instance_starts, 1u);
+}
+
+// A request that cannot get an instance within its deadline fails with deadline-exceeded.
+TEST_F(PoolTest, QueueHonoursTheDeadline) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 1));
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  auto slow = std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(800)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto late = pool->invoke("o/b", testing::costs(1), 50);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_TRUE(slow.get().ok());
+  EXPECT_EQ(pool->counters().timed_out, 1u);
+}
+
+// The original rule fails a request when every function is busy; MOSS would have queued it.
+TEST_F(PoolTest, OriginalRuleFailsWhenAllBusy) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 4, "original"));
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  auto slow = std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(500)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto other = pool->invoke("o/b", testing::costs(1));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_TRUE(slow.get().ok());
+  EXPECT_EQ(pool->counters().rejected, 1u);
+}
+
+// Idle instances are stopped after the idle timeout; the next request starts one again.
+TEST_F(PoolTest, StopsIdleInstances) {
+  json spec = testing::local_pool_json("p", 2, 4);
+  spec["idle_timeout_s"] = 1;
+  PoolPtr pool = make(spec);
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  pool->reap_idle();
+  EXPECT_EQ(pool->status()["instances"].size(), 1u);  // not idle long enough yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'100));
+  pool->reap_idle();
+  EXPECT_EQ(pool->status()["instances"].size(), 0u);
+  EXPECT_EQ(pool->counters().instance_stops, 1u);
+  auto again = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
+  EXPECT_EQ(again["run"], "cold");
+}
+
+// min_instances are started ahead of demand and never reaped.
+TEST_F(PoolTest, KeepsMinimumInstances) {
+  json spec = testing::local_pool_json("p", 2, 4);
+  spec["min_instances"] = 1;
+  spec["idle_timeout_s"] = 1;
+  PoolPtr pool = make(spec);
+  for (int i = 0; i < 200 && pool->counters().instance_starts == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(pool->counters().instance_starts, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'100));
+  pool->reap_idle();
+  EXPECT_EQ(pool->status()["instances"].size(), 1u);
+}
+
+// The worker's reported resident models and memory reach the pool status.
+TEST_F(PoolTest, StatusShowsResidentModelsAndMemory) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 4));
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1, 10, 40)).ok());
+  ASSERT_TRUE(pool->invoke("o/b", testing::costs(1, 10, 60)).ok());
+  json s = pool->status();
+  ASSERT_EQ(s["instances"].size(), 1u);
+  EXPECT_EQ(s["instances"][0]["memory_used_bytes"], 100ull << 20);
+  EXPECT_EQ(s["instances"][0]["models"].size(), 2u);
+  EXPECT_EQ(s["latency_ms"]["count"], 2);
+  EXPECT_EQ(pool->peak_memory_bytes(), 100ull << 20);
+  EXPECT_GT(pool->instance_seconds(), 0.0);
+}
+
+}  // namespace
+}  // namespace moss::packer
