@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <mutex>
+#include <thread>
 
 namespace moss::packer {
 
@@ -63,9 +64,15 @@ class LocalInstance final : public Instance {
         if (resp->status == 200) return std::move(resp->body);
         return net::status_from_response(*resp);
       }
+      // A transport failure usually means the worker is exiting; give it a moment to be reaped
+      // so this and the next request see it dead and restart it, rather than reach a dying one.
+      std::lock_guard lock(mu_);
+      if (stopped_) return unavailable("instance {} was stopped", id_);
+      for (int i = 0; resp.status().code() == ErrorCode::kUnavailable && i < 50 && process_->alive();
+           ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       if (attempt == 0 && never_reached(resp.status())) {
-        std::lock_guard lock(mu_);
-        if (stopped_) return unavailable("instance {} was stopped", id_);
         // Only a dead process is restarted; a live one that refused is reported as is.
         if (!process_->alive()) {
           MOSS_RETURN_IF_ERROR(restart_locked("it crashed"));
