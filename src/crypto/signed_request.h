@@ -1,0 +1,24 @@
+// Signed HTTP requests (KeyService API, docs/keyservice-api.md "Signed requests"): the canonical
+// message a principal signs with its Ed25519 identity, shared by the signing client and the
+// verifying server so the two cannot drift apart. Stateless: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace moss::crypto {
+
+inline constexpr char kHeaderPrincipal[] = "X-Moss-Principal";
+inline constexpr char kHeaderTimestamp[] = "X-Moss-Timestamp";
+inline constexpr char kHeaderNonce[] = "X-Moss-Nonce";
+inline constexpr char kHeaderBodySha256[] = "X-Moss-Body-Sha256";
+inline constexpr char kHeaderSignature[] = "X-Moss-Signature";
+inline constexpr size_t kRequestNonceChars = 32;  // 16 random bytes, lowercase hex
+
+// "moss-request-v1\n<METHOD>\n<target>\n<body sha256 hex>\n<timestamp>\n<nonce>\n<principal>"
+std::string request_signing_message(std::string_view method, std::string_view target,
+                                    std::string_view body_sha256_hex, int64_t timestamp,
+                                    std::string_view nonce, std::string_view principal_id);
+
+}  // namespace moss::crypto
