@@ -50,7 +50,8 @@ Status write_client_config(const StackLayout& l) {
                       {"keyservice_policy", l.keyservice_policy().string()},
                       {"identity", "identity.pem"},
                       {"state_dir", "."},
-                      {"allow_simulated", true}};
+                      {"allow_simulated", true},
+                      {"sim_key_file", l.sim_key_file.string()}};
   return write_text_file(l.client_config, j.dump(2) + "\n");
 }
 
@@ -99,7 +100,9 @@ Result<std::string> create_stack_pool(const StackLayout& l,
       {"model_store", l.model_store.string()},
       {"tee", "sim"},
       {"sim_key_file", l.sim_key_file.string()},
-      {"allow_simulated", true}};
+      {"sim_identity", kWorkerSimIdentity},
+      {"allow_simulated", "true"},
+      {"host", "127.0.0.1"}};
   nlohmann::json body = {{"name", kStackPool},
                          {"backend", "local"},
                          {"worker_binary", (l.bin_dir / kWorkerBinary).string()},
@@ -111,24 +114,35 @@ Result<std::string> create_stack_pool(const StackLayout& l,
   net::ClientOptions options;
   options.port = l.port_packer;
   net::Client client(options);
-  net::Request req;
-  req.method = "POST";
-  req.target = "/v1/pools";
-  req.headers.set("Authorization", "Bearer " + read_token(l));
-  req.headers.set("Content-Type", "application/json");
-  req.body = body.dump();
+  std::string auth = "Bearer " + read_token(l);
+  auto send = [&](std::string method, std::string target, std::string payload) {
+    net::Request req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    req.headers.set("Authorization", auth);
+    if (!payload.empty()) req.headers.set("Content-Type", "application/json");
+    req.body = std::move(payload);
+    return client.request(req);
+  };
+  // The packer keeps pools across restarts; the saved one may name old ports, so replace it.
+  std::string target = std::string("/v1/pools/") + kStackPool;
   while (true) {
-    auto resp = client.request(req);
-    if (resp.ok() && (resp->status == 200 || resp->status == 201 || resp->status == 409)) {
-      return std::string(kStackPool);
-    }
+    auto removed = send("DELETE", target, "");
+    if (removed.ok() && (removed->status == 200 || removed->status == 404)) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      if (!resp.ok()) return resp.status();
-      return unavailable("packer refused to create pool '{}': HTTP {} {}", kStackPool,
-                         resp->status, resp->body.substr(0, 300));
+      if (!removed.ok()) return removed.status();
+      return unavailable("packer refused to replace pool '{}': HTTP {} {}", kStackPool,
+                         removed->status, removed->body.substr(0, 300));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  auto created = send("POST", "/v1/pools", body.dump());
+  if (!created.ok()) return created.status();
+  if (created->status != 201) {
+    return unavailable("packer refused to create pool '{}': HTTP {} {}", kStackPool,
+                       created->status, created->body.substr(0, 300));
+  }
+  return std::string(kStackPool);
 }
 
 }  // namespace moss::client

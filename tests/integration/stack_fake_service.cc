@@ -1,5 +1,5 @@
 // A stand-in for moss-keyservice / moss-packer / moss-worker in stack_test: listens where
-// `--listen 127.0.0.1:PORT` says, answers every HTTP request with 201 and `{}`, and exits 0 on
+// `--listen 127.0.0.1:PORT` says, answers every HTTP request with `{}` (201 to a POST, else 200), and exits 0 on
 // SIGTERM. Behaviour switches, by the name it was started under and the environment:
 //   FAKE_PACKER_SPAWN=1            as moss-packer: start a child (a "worker") that outlives it
 //   FAKE_KEYSERVICE_EXIT_AFTER_MS  as moss-keyservice: exit with code 3 after that many ms
@@ -31,10 +31,11 @@ void answer(int fd) {
     if (n <= 0) return;
     request.append(buf, static_cast<size_t>(n));
   }
-  static const char kResponse[] =
-      "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-      "Connection: close\r\n\r\n{}";
-  (void)!write(fd, kResponse, sizeof(kResponse) - 1);
+  std::string status = request.rfind("POST ", 0) == 0 ? "201 Created" : "200 OK";
+  std::string response = "HTTP/1.1 " + status +
+                         "\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                         "Connection: close\r\n\r\n{}";
+  (void)!write(fd, response.data(), response.size());
 }
 
 }  // namespace
