@@ -10,6 +10,7 @@
 // {"service_ms":N,"load_ms":N,"mb":N} setting the model's costs (defaults 10, 200, 50); it is
 // echoed back as the response envelope. Model "test/crash" makes the process exit at once;
 // "test/deny" answers 403.
+#include "common/logging.h"
 #include "net/error_response.h"
 #include "net/server.h"
 
@@ -202,6 +203,7 @@ class StandInWorker {
 int main() {
   int64_t start_ms = env_int("MOSS_WORKER_SIM_START_MS", 0);
   if (start_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(start_ms));
+  moss::log::set_level("warn");
   StandInWorker worker;
   net::Router router;
   router.get("/healthz", [](const net::Request&) { return net::Response::json(200, R"({"status":"ok"})"); });

@@ -1,0 +1,232 @@
+// packer_trace_bench: replays one synthetic Azure-Functions-style trace (trace.h) against the
+// local backend (real worker processes on loopback) three times: with the MOSS routing policy,
+// with the original FnPacker rule, and with one function (pool) per model. Prints, per policy:
+// requests served, failures, cold starts, model switches, p50/p99 latency (from the scheduled
+// arrival, open loop), instance-seconds and peak memory (sum of what the workers report), then
+// MOSS's ratios against the original measured in the same run.
+//
+// Workers: the C3 stand-in (tests/unit/packer/stand_in_worker.cc), which simulates per-model load
+// and service times, memory and a 2-way CPU, without crypto or inference, so the comparison
+// measures routing and nothing else and runs in a few minutes on a shared 2-core machine.
+// Usage: packer_trace_bench [--worker PATH] [--duration S] [--rate R] [--seed N]
+//                           [--max-instances N] [--quick]
+#include "common/logging.h"
+#include "packer/pool_manager.h"
+#include "trace.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using json = nlohmann::json;
+using namespace moss;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct Settings {
+  std::string worker = MOSS_BENCH_STAND_IN_WORKER;
+  bench::TraceOptions trace;
+  int max_instances = 4;
+  int max_concurrency = 4;
+  int memory_mb = 512;
+  int idle_timeout_s = 5;         // the original's 3 minutes, time-compressed with the trace
+  int deadline_ms = 5'000;        // a request's longest wait for an instance
+  int start_ms = 300;             // worker process start (boot, attestation) in the stand-in
+};
+
+struct Outcome {
+  std::string name;
+  size_t requests = 0, served = 0, failed = 0;
+  uint64_t cold = 0, switches = 0, instance_starts = 0;
+  double p50 = 0, p99 = 0, instance_seconds = 0;
+  uint64_t peak_memory = 0;
+};
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+}
+
+json pool_json(const Settings& s, const std::string& name, const std::string& policy,
+               int max_instances) {
+  return {{"name", name},
+          {"backend", "local"},
+          {"policy", policy},
+          {"worker_binary", s.worker},
+          {"worker_config", {{"sim_parallelism", 2}, {"sim_start_ms", s.start_ms}}},
+          {"max_concurrency", s.max_concurrency},
+          {"parallelism", 2},
+          {"memory_budget_mb", s.memory_mb},
+          {"min_instances", 0},
+          {"max_instances", max_instances},
+          {"idle_timeout_s", s.idle_timeout_s},
+          {"queue_timeout_ms", s.deadline_ms}};
+}
+
+// Replays the trace open-loop: each request is sent at its time by a pool of sender threads.
+Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& mode) {
+  packer::SteadyClock clock;
+  packer::PoolManager manager({.state_dir = {}, .reap_interval = std::chrono::milliseconds(250)},
+                              clock);
+  std::vector<packer::PoolPtr> pools;
+  bool per_model = mode == "per-model";
+  if (per_model) {
+    for (size_t i = 0; i < trace.models.size(); ++i) {
+      pools.push_back(manager.create(pool_json(s, fmt::format("m{}", i), "moss", 1)).value_or_die());
+    }
+  } else {
+    pools.push_back(manager.create(pool_json(s, "p", mode, s.max_instances)).value_or_die());
+  }
+  std::vector<std::string> envelopes;
+  for (const auto& m : trace.models) {
+    envelopes.push_back(json{{"service_ms", m.service_ms}, {"load_ms", m.load_ms}, {"mb", m.mb}}.dump());
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<size_t> queue;
+  bool done = false;
+  std::vector<double> latencies;
+  std::atomic<size_t> failed{0};
+  auto t0 = steady::now();
+  auto sender = [&] {
+    while (true) {
+      size_t idx;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return done || !queue.empty(); });
+        if (queue.empty()) return;
+        idx = queue.front();
+        queue.pop_front();
+      }
+      const bench::TraceRequest& r = trace.requests[idx];
+      packer::Pool& pool = *pools[per_model ? static_cast<size_t>(r.model) : 0];
+      auto reply = pool.invoke(trace.models[r.model].model_id, envelopes[r.model], s.deadline_ms);
+      double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - r.at_ms;
+      std::lock_guard lock(mu);
+      if (reply.ok()) latencies.push_back(ms); else ++failed;
+    }
+  };
+  std::vector<std::thread> senders;
+  for (int i = 0; i < 160; ++i) senders.emplace_back(sender);
+  std::atomic<bool> sampling{true};
+  uint64_t peak = 0;
+  std::thread sampler([&] {
+    while (sampling) {
+      uint64_t total = 0;
+      for (auto& p : pools) {
+        json status = p->status();
+        for (const json& inst : status["instances"]) total += inst["memory_used_bytes"].get<uint64_t>();
+      }
+      peak = std::max(peak, total);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  for (size_t i = 0; i < trace.requests.size(); ++i) {
+    std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
+    std::lock_guard lock(mu);
+    queue.push_back(i);
+    cv.notify_one();
+  }
+  {
+    std::lock_guard lock(mu);
+    done = true;
+    cv.notify_all();
+  }
+  for (auto& t : senders) t.join();
+  sampling = false;
+  sampler.join();
+
+  Outcome res;
+  res.name = per_model ? "one function per model" : mode == "moss" ? "MOSS" : "original rule";
+  res.requests = trace.requests.size();
+  res.served = latencies.size();
+  res.failed = failed;
+  for (auto& p : pools) {
+    packer::PoolCounters k = p->counters();
+    res.cold += k.runs_cold;
+    res.switches += k.runs_switch;
+    res.instance_starts += k.instance_starts;
+    res.instance_seconds += p->instance_seconds();
+  }
+  res.p50 = pct(latencies, 0.5);
+  res.p99 = pct(latencies, 0.99);
+  res.peak_memory = peak;
+  manager.shutdown();
+  return res;
+}
+
+void print(const Outcome& r) {
+  std::printf("%-24s %8zu %7zu %7zu %6lu %7lu %9lu %9.1f %9.1f %10.1f %9.0f\n", r.name.c_str(),
+              r.requests, r.served, r.failed, static_cast<unsigned long>(r.cold),
+              static_cast<unsigned long>(r.instance_starts),
+              static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds,
+              static_cast<double>(r.peak_memory) / (1 << 20));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) { std::fprintf(stderr, "%s needs a value\n", a.c_str()); std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "--worker") s.worker = next();
+    else if (a == "--duration") s.trace.duration_s = std::atof(next());
+    else if (a == "--rate") s.trace.mean_rate_per_s = std::atof(next());
+    else if (a == "--seed") s.trace.seed = std::strtoull(next(), nullptr, 10);
+    else if (a == "--max-instances") s.max_instances = std::atoi(next());
+    else if (a == "--quick") s.trace.duration_s = 15;
+    else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
+  }
+  if (!std::filesystem::exists(s.worker)) {
+    std::fprintf(stderr, "worker binary %s not found (build packer_stand_in_worker)\n", s.worker.c_str());
+    return 1;
+  }
+  moss::log::set_level("warn");
+  bench::Trace trace = bench::generate_trace(s.trace);
+  double top = trace.models.empty() ? 0 : trace.models[0].share;
+  std::printf("trace: %zu requests, %d models (most popular %.0f%% of requests), %.0f s, mean %.0f req/s, "
+              "bursts x%.0f; pool: max %d instances x %d concurrent, %d MiB, idle stop %d s, "
+              "worker start %d ms, deadline %d ms\n",
+              trace.requests.size(), s.trace.models, top * 100, s.trace.duration_s,
+              s.trace.mean_rate_per_s, s.trace.burst_factor, s.max_instances, s.max_concurrency,
+              s.memory_mb, s.idle_timeout_s, s.start_ms, s.deadline_ms);
+  std::printf("%-24s %8s %7s %7s %6s %7s %9s %9s %9s %10s %9s\n", "policy", "requests", "served",
+              "failed", "cold", "starts", "switches", "p50 ms", "p99 ms", "inst-s", "peak MiB");
+  Outcome moss_r = replay(s, trace, "moss");
+  print(moss_r);
+  Outcome orig = replay(s, trace, "original");
+  print(orig);
+  Outcome per_model = replay(s, trace, "per-model");
+  print(per_model);
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  std::printf("MOSS vs original (same run): failures %zu vs %zu, cold starts %lu vs %lu (x%.2f), "
+              "p99 x%.2f, instance-seconds x%.2f, switches x%.2f\n",
+              moss_r.failed, orig.failed, static_cast<unsigned long>(moss_r.cold),
+              static_cast<unsigned long>(orig.cold), ratio(moss_r.cold, orig.cold),
+              ratio(moss_r.p99, orig.p99), ratio(moss_r.instance_seconds, orig.instance_seconds),
+              ratio(moss_r.switches, orig.switches));
+  bool better = moss_r.failed <= orig.failed && moss_r.cold <= orig.cold && moss_r.p99 < orig.p99 &&
+                moss_r.instance_seconds <= orig.instance_seconds * 1.0001;
+  std::printf("MOSS beats the original on failures, cold starts and p99 at equal or lower "
+              "instance-seconds: %s\n", better ? "yes" : "NO");
+  return 0;
+}
