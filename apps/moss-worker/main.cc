@@ -1,0 +1,111 @@
+// moss-worker: the SeMIRT worker. Parses configuration and wires the parts together: the TEE
+// evidence producer, attested credentials and the KeyService client, the model store, the caches
+// and inference service (src/worker), and the HTTP server. Everything else lives in src/worker.
+#include "attest/attested_tls.h"
+#include "attest/evidence_producer.h"
+#include "attest/simulated.h"
+#include "common/logging.h"
+#include "net/server.h"
+#include "worker/key_client.h"
+#include "worker/worker_app.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+
+namespace {
+
+using namespace moss;
+using namespace moss::worker;
+
+// Builds the serving parts from the effective configuration (at start-up or at /init).
+Result<std::shared_ptr<InferenceService>> make_service(const WorkerConfig& c, Metrics& metrics) {
+  attest::ProducerConfig pc;
+  pc.kind = c.tee;
+  pc.sim_key_file = c.sim_key_file;
+  pc.sim_identity = c.sim_identity;
+  pc.allow_simulated_fallback = !c.sim_key_file.empty();
+  MOSS_ASSIGN_OR_RETURN(attest::EvidenceProducerPtr producer, attest::make_producer(pc));
+  attest::AttestedCredentialOptions co;
+  co.purpose = kWorkerPurpose;
+  co.certificate.common_name = "moss-worker";
+  MOSS_ASSIGN_OR_RETURN(net::TlsCredentials credentials, attest::make_attested_credentials(*producer, co));
+
+  KeyClientOptions ko;
+  ko.url = c.keyservice_url;
+  MOSS_ASSIGN_OR_RETURN(ko.server.policy, load_keyservice_policy(c.keyservice_policy));
+  ko.server.verify.allow_simulated = c.allow_simulated;
+  if (c.allow_simulated && !c.sim_key_file.empty()) {
+    MOSS_ASSIGN_OR_RETURN(ko.server.verify.sim_platform_key,
+                          attest::SimPlatformKey::load_public_key(c.sim_key_file));
+  }
+  MOSS_ASSIGN_OR_RETURN(auto keys, KeyClient::create(std::move(ko), std::move(credentials)));
+  MOSS_ASSIGN_OR_RETURN(auto store, make_model_store(c.model_store, c.max_model_bytes));
+  log::get("worker")->info("serving tee={} keyservice={} store={} budget={} concurrency={}",
+                           producer->name(), c.keyservice_url, store->describe(),
+                           c.memory_budget_bytes, c.max_concurrency);
+  return std::make_shared<InferenceService>(c, std::move(keys), std::move(store), metrics);
+}
+
+int fail(const Status& s) {
+  std::fprintf(stderr, "moss-worker: error: %s\n", s.to_string().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"moss-worker: encrypted inference inside a TEE (OpenWhisk action, /v1/infer)"};
+  std::string config_file, log_level = "info";
+  std::map<std::string, std::string> flags;
+  app.add_option("--config", config_file, "JSON file with worker settings (snake_case names)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
+  std::map<std::string, std::string> raw;
+  for (const std::string& name : worker_setting_names()) {
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    app.add_option(flag, raw[name], "see docs/worker.md");
+  }
+  CLI11_PARSE(app, argc, argv);
+  for (const auto& [name, value] : raw) {
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (app.count(flag) > 0) flags[name] = value;
+  }
+  if (!log::set_level(log_level)) return fail(invalid_argument("unknown log level '{}'", log_level));
+
+  auto settings = load_worker_settings(config_file, flags);
+  if (!settings.ok()) return fail(settings.status());
+  auto config = worker_config_from(*settings);
+  if (!config.ok()) return fail(config.status());
+
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  WorkerApp worker(std::move(settings).value(), make_service);
+  if (Status s = worker.configure_if_complete(); !s.ok()) return fail(s);
+  if (!worker.configured()) log::get("worker")->info("waiting for /init: {} is not set", config->missing());
+
+  net::ServerOptions so;
+  so.host = config->host;
+  so.port = config->port;
+  so.worker_threads = config->max_concurrency + 2;  // status and metrics answer while busy
+  so.max_body_bytes = size_t{64} << 20;
+  so.read_timeout = std::chrono::seconds(120);
+  so.name = "moss-worker";
+  auto server = net::Server::start(std::move(so), worker.router());
+  if (!server.ok()) return fail(server.status());
+  log::get("worker")->info("listening port={} instance={}", (*server)->port(), worker.instance_id());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::get("worker")->info("stopping signal={}", sig);
+  (*server)->stop();
+  return 0;
+}

@@ -1,0 +1,167 @@
+#include "worker/inference_service.h"
+
+#include "common/safetensors.h"
+#include "crypto/envelope.h"
+#include "crypto/ids.h"
+#include "crypto/model_file.h"
+
+#include <nlohmann/json.hpp>
+
+namespace moss::worker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+ModelCache::Options cache_options(const WorkerConfig& c) {
+  ModelCache::Options o;
+  o.budget_bytes = c.memory_budget_bytes;
+  o.max_idle_contexts = c.max_concurrency;
+  return o;
+}
+
+void wipe_tensors(std::vector<NamedTensor>& tensors) {
+  for (auto& t : tensors) {
+    auto b = t.tensor.bytes();
+    secure_wipe(b.data(), b.size());
+  }
+}
+
+}  // namespace
+
+std::string timing_json_text(const Timing& t) {
+  nlohmann::ordered_json j = {{"key_fetch", t.key_fetch_ms}, {"model_fetch", t.model_fetch_ms},
+                              {"decrypt", t.decrypt_ms},     {"compile", t.compile_ms},
+                              {"inference", t.inference_ms}, {"encrypt", t.encrypt_ms},
+                              {"total", t.total_ms}};
+  return j.dump();
+}
+
+InferenceService::InferenceService(const WorkerConfig& config, std::unique_ptr<KeySource> keys,
+                                   std::unique_ptr<ModelStore> store, Metrics& metrics)
+    : intra_op_threads_(config.intra_op_threads),
+      metrics_(metrics),
+      keys_(std::move(keys)),
+      store_(std::move(store)),
+      key_cache_(*keys_, config.key_ttl),
+      models_(cache_options(config)) {}
+
+Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(const std::string& model_id,
+                                                                            const ReleasedKeys& keys,
+                                                                            LoadTiming& t) {
+  auto t0 = Clock::now();
+  MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> file, store_->fetch(model_id));
+  t.model_fetch_ms = ms_since(t0);
+
+  t0 = Clock::now();
+  std::optional<SecretBytes> plain;
+  for (const VersionedKey& k : keys.model_keys) {
+    auto r = crypto::decrypt_model(k.key.span(), model_id, file);
+    if (r.ok()) {
+      plain = std::move(r).value();
+      break;
+    }
+    // A wrong key fails authentication of chunk 0; anything else (truncated, bad header) is the
+    // file's fault whatever the key.
+    if (r.status().code() != ErrorCode::kUnauthenticated) {
+      return data_loss("model file for {} in the store is corrupted: {}", model_id, r.status().message());
+    }
+  }
+  if (!plain) {
+    return data_loss(
+        "model file for {} fails authentication under each of its {} model key(s): the stored file "
+        "is corrupted or was encrypted under a key the KeyService does not hold",
+        model_id, keys.model_keys.size());
+  }
+  t.decrypt_ms = ms_since(t0);
+
+  t0 = Clock::now();
+  engine::CompileOptions options;
+  options.intra_op_threads = intra_op_threads_;
+  auto compiled = engine::CompiledModel::compile(plain->span(), options);
+  if (!compiled.ok()) {
+    return Status(compiled.status().code() == ErrorCode::kUnimplemented ? ErrorCode::kUnimplemented
+                                                                        : ErrorCode::kInvalidArgument,
+                  "model " + model_id + " does not compile: " + compiled.status().message());
+  }
+  t.compile_ms = ms_since(t0);
+  return compiled;
+}
+
+Result<InferResult> InferenceService::infer(std::string_view model_id_view, std::string_view envelope) {
+  const auto start = Clock::now();
+  const std::string model_id(model_id_view);
+  MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+  MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_envelope_header(envelope));
+  if (header.model_id != model_id) {
+    return invalid_argument("the envelope is for model {}, the request names {}", header.model_id, model_id);
+  }
+  if (header.direction != crypto::Direction::kRequest) {
+    return invalid_argument("the envelope is a response, not a request");
+  }
+  InferResult out;
+
+  auto t0 = Clock::now();
+  MOSS_ASSIGN_OR_RETURN(KeyCache::Lookup keys, key_cache_.get(model_id, header.user_id));
+  metrics_.record_key_lookup(keys.hit);
+  out.timing.key_fetch_ms = ms_since(t0);
+
+  t0 = Clock::now();
+  MOSS_ASSIGN_OR_RETURN(SecretBytes plaintext,
+                        crypto::open_envelope(keys.keys->request_key.key.span(), header, envelope));
+  auto bundle = read_safetensors(plaintext.span());
+  plaintext.wipe();
+  if (!bundle.ok()) return std::move(bundle).status().with_context("request inputs");
+  std::vector<NamedTensor> inputs;
+  std::vector<std::string> names;
+  for (const auto& nt : bundle->tensors()) names.push_back(nt.name);
+  for (auto& name : names) inputs.push_back({name, std::move(bundle->take(name)).value()});
+  double input_decrypt_ms = ms_since(t0);
+
+  auto acquired = models_.acquire(model_id, [&](LoadTiming& t) { return load(model_id, *keys.keys, t); });
+  if (!acquired.ok()) {
+    wipe_tensors(inputs);
+    return acquired.status();
+  }
+  out.kind = acquired->kind;
+  out.timing.model_fetch_ms = acquired->timing.model_fetch_ms;
+  out.timing.decrypt_ms = acquired->timing.decrypt_ms + input_decrypt_ms;
+  out.timing.compile_ms = acquired->timing.compile_ms;
+
+  t0 = Clock::now();
+  auto outputs = acquired->lease.context().run(inputs);
+  wipe_tensors(inputs);
+  if (!outputs.ok()) {
+    Status s = outputs.status();
+    // Inputs the model cannot take are the caller's error, whatever the engine calls them.
+    if (s.code() != ErrorCode::kResourceExhausted && s.code() != ErrorCode::kInternal) {
+      return invalid_argument("inference on {}: {}", model_id, s.message());
+    }
+    return s.with_context("inference on " + model_id);
+  }
+  out.timing.inference_ms = ms_since(t0);
+
+  t0 = Clock::now();
+  TensorBundle result;
+  for (auto& o : *outputs) MOSS_RETURN_IF_ERROR(result.add(o.name, std::move(o.tensor)));
+  auto bytes = write_safetensors(result);
+  for (const auto& o : *outputs) {
+    if (Tensor* t = result.find(o.name)) secure_wipe(t->bytes().data(), t->nbytes());
+  }
+  if (!bytes.ok()) return std::move(bytes).status().with_context("response outputs");
+  crypto::EnvelopeHeader reply = header;
+  reply.direction = crypto::Direction::kResponse;
+  auto sealed = crypto::seal_envelope(keys.keys->request_key.key.span(), reply, *bytes);
+  secure_wipe(*bytes);
+  if (!sealed.ok()) return sealed.status();
+  out.envelope = std::move(sealed).value();
+  out.timing.encrypt_ms = ms_since(t0);
+  out.timing.total_ms = ms_since(start);
+  return out;
+}
+
+}  // namespace moss::worker

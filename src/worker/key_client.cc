@@ -1,0 +1,98 @@
+#include "worker/key_client.h"
+
+#include "common/logging.h"
+#include "net/error_response.h"
+#include "net/url.h"
+
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+namespace moss::worker {
+
+namespace {
+
+bool transient(const Status& s) {
+  return s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+Result<attest::Policy> load_keyservice_policy(const std::string& path_or_json) {
+  size_t i = path_or_json.find_first_not_of(" \t\r\n");
+  if (i != std::string::npos && path_or_json[i] == '{') {
+    auto p = attest::Policy::parse(path_or_json);
+    if (!p.ok()) return std::move(p).status().with_context("keyservice_policy (inline JSON)");
+    return p;
+  }
+  auto p = attest::Policy::load(path_or_json);
+  if (!p.ok()) return std::move(p).status().with_context("keyservice_policy " + path_or_json);
+  return p;
+}
+
+Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
+                                                     net::TlsCredentials credentials) {
+  MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(options.url));
+  if (!url.tls()) {
+    return invalid_argument("keyservice_url {}: keys are released only over attested TLS (https)",
+                            options.url);
+  }
+  if (options.attempts < 1) options.attempts = 1;
+  options.server.purpose = kKeyServicePurpose;
+  MOSS_ASSIGN_OR_RETURN(net::PeerVerifier verifier, attest::make_attested_peer_verifier(options.server));
+  MOSS_ASSIGN_OR_RETURN(auto tls, net::ClientTlsContext::create(
+                                      attest::attested_client_config(verifier, std::move(credentials))));
+  net::ClientOptions co;
+  co.host = url.host;
+  co.port = url.port;
+  co.tls = std::move(tls);
+  co.connect_timeout = options.connect_timeout;
+  co.read_timeout = options.read_timeout;
+  co.max_response_body_bytes = 1 << 20;
+  co.user_agent = "moss-worker";
+  return std::unique_ptr<KeyClient>(new KeyClient(std::move(options), net::Client(std::move(co))));
+}
+
+KeyClient::KeyClient(KeyClientOptions options, net::Client client)
+    : options_(std::move(options)), client_(std::move(client)) {}
+
+uint64_t KeyClient::connections_opened() const {
+  std::lock_guard lock(mu_);
+  return client_.connections_opened();
+}
+
+Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_view user_id) {
+  const std::string body =
+      nlohmann::json{{"model_id", model_id}, {"user_id", user_id}}.dump();
+  std::lock_guard lock(mu_);
+  Status last;
+  auto backoff = options_.backoff;
+  for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
+    auto resp = client_.post("/v1/release", body);
+    if (resp.ok()) {
+      if (resp->status == 200) return parse_release_response(resp->body, model_id, user_id);
+      Status refused = net::status_from_response(*resp);
+      if (!transient(refused)) {
+        return Status(refused.code(), "KeyService refused the keys for " + std::string(model_id) +
+                                          ": " + refused.message());
+      }
+      last = refused;
+    } else {
+      last = resp.status();
+      client_.close();  // a fresh connection (and handshake) on the next attempt
+      if (!transient(last)) {
+        return Status(last.code(), "KeyService at " + options_.url + ": " + last.message());
+      }
+    }
+    log::get("worker")->warn("key release attempt {}/{} failed: {}", attempt, options_.attempts,
+                             last.to_string());
+    if (attempt < options_.attempts) {
+      std::this_thread::sleep_for(backoff);
+      backoff *= 2;
+    }
+  }
+  return unavailable("KeyService at {} unavailable after {} attempts: {}", options_.url,
+                     options_.attempts, last.message());
+}
+
+}  // namespace moss::worker

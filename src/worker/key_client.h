@@ -1,0 +1,56 @@
+// KeyClient: the worker's side of contract C1, POST /v1/release over mutually attested TLS.
+//
+// The worker presents its own attested certificate (purpose "moss-worker") and accepts only a
+// KeyService whose evidence binds purpose "moss-keyservice" and satisfies the configured policy.
+// One keep-alive connection is reused for every release (calls are serialised on it; the key
+// cache makes them rare). Transport failures are retried a bounded number of times with backoff,
+// then reported as one unavailable error naming the KeyService; refusals (403/404/401) are not
+// retried. Thread-safe.
+#pragma once
+
+#include "attest/attested_tls.h"
+#include "net/client.h"
+#include "worker/released_keys.h"
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace moss::worker {
+
+inline constexpr char kWorkerPurpose[] = "moss-worker";
+inline constexpr char kKeyServicePurpose[] = "moss-keyservice";
+
+struct KeyClientOptions {
+  std::string url;                    // https://host:port
+  attest::AttestedPeerConfig server;  // how the KeyService is judged (purpose set by create())
+  int attempts = 3;                   // transport attempts per release
+  std::chrono::milliseconds backoff{200};  // doubled after each failed attempt
+  std::chrono::milliseconds connect_timeout{3'000};
+  std::chrono::milliseconds read_timeout{10'000};
+};
+
+class KeyClient : public KeySource {
+ public:
+  // `credentials`: the worker's attested certificate and key (make_attested_credentials with
+  // purpose kWorkerPurpose).
+  static Result<std::unique_ptr<KeyClient>> create(KeyClientOptions options,
+                                                   net::TlsCredentials credentials);
+
+  Result<ReleasedKeys> release(std::string_view model_id, std::string_view user_id) override;
+
+  // Connections opened so far (1 while keep-alive holds); for tests.
+  uint64_t connections_opened() const;
+
+ private:
+  KeyClient(KeyClientOptions options, net::Client client);
+  const KeyClientOptions options_;
+  mutable std::mutex mu_;
+  net::Client client_;  // guarded by mu_
+};
+
+// The policy setting: JSON text when it starts with '{', else a file path.
+Result<attest::Policy> load_keyservice_policy(const std::string& path_or_json);
+
+}  // namespace moss::worker

@@ -1,0 +1,241 @@
+#include "worker/model_cache.h"
+
+#include "common/logging.h"
+
+namespace moss::worker {
+
+using Clock = std::chrono::steady_clock;
+
+std::string_view run_kind_name(RunKind kind) {
+  switch (kind) {
+    case RunKind::kCold: return "cold";
+    case RunKind::kSwitch: return "switch";
+    case RunKind::kWarm: return "warm";
+  }
+  return "?";
+}
+
+struct ModelCache::Entry {
+  std::string model_id;
+  std::shared_ptr<const engine::CompiledModel> model;  // null while loading
+  std::shared_future<Status> loading;                  // valid while loading
+  RunKind load_kind = RunKind::kSwitch;
+  LoadTiming load_timing;
+  uint64_t weights_bytes = 0;
+  uint64_t arena_bytes = 0;
+  std::vector<std::unique_ptr<engine::ExecutionContext>> idle;
+  size_t contexts = 0;
+  size_t in_use = 0;
+  Clock::time_point last_used;
+};
+
+namespace {
+
+// Binds declared static input shapes so the first context's arena (and so the model's memory)
+// is known before admission. Models with symbolic or value-bound inputs bind on first run.
+void bind_static_shapes(engine::ExecutionContext& ctx, const engine::CompiledModel& model) {
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& in : model.inputs()) {
+    if (!in.has_shape) return;
+    for (int64_t d : in.dims) {
+      if (d < 0) return;
+    }
+    shapes.push_back(in.dims);
+  }
+  (void)ctx.bind(shapes);
+}
+
+}  // namespace
+
+ModelCache::ModelCache(Options options) : options_(options) {}
+ModelCache::~ModelCache() = default;
+
+ModelCache::Lease::Lease(ModelCache* cache, std::shared_ptr<Entry> entry,
+                         std::unique_ptr<engine::ExecutionContext> ctx)
+    : cache_(cache), entry_(std::move(entry)), context_(std::move(ctx)),
+      arena_at_acquire_(context_->arena_bytes()) {}
+
+ModelCache::Lease::Lease(Lease&& o) noexcept
+    : cache_(o.cache_), entry_(std::move(o.entry_)), context_(std::move(o.context_)),
+      arena_at_acquire_(o.arena_at_acquire_) {
+  o.cache_ = nullptr;
+}
+
+ModelCache::Lease::~Lease() {
+  if (cache_ && entry_) cache_->release(*this);
+}
+
+Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, const Loader& loader) {
+  std::unique_lock lock(mu_);
+  bool waited = false;
+  RunKind waited_kind = RunKind::kWarm;
+  LoadTiming waited_timing;
+  while (true) {
+    auto it = entries_.find(model_id);
+    if (it == entries_.end()) break;
+    std::shared_ptr<Entry> e = it->second;
+    if (e->model) {
+      std::unique_ptr<engine::ExecutionContext> ctx;
+      if (!e->idle.empty()) {
+        ctx = std::move(e->idle.back());
+        e->idle.pop_back();
+      } else {
+        ctx = std::make_unique<engine::ExecutionContext>(e->model);
+        ++e->contexts;
+      }
+      ++e->in_use;
+      e->last_used = Clock::now();
+      if (!waited) ++hits_;
+      return Acquired{Lease(this, e, std::move(ctx)), waited ? waited_kind : RunKind::kWarm,
+                      waited ? waited_timing : LoadTiming{}};
+    }
+    // Another request is loading this model: wait for it instead of loading twice.
+    auto loading = e->loading;
+    waited_kind = e->load_kind;
+    lock.unlock();
+    Status s = loading.get();
+    lock.lock();
+    if (!s.ok()) return s;
+    waited = true;
+    waited_timing = e->load_timing;
+    ++misses_;
+  }
+
+  // This request loads the model.
+  ++misses_;
+  auto e = std::make_shared<Entry>();
+  e->model_id = model_id;
+  e->load_kind = loads_ == 0 ? RunKind::kCold : RunKind::kSwitch;
+  ++loads_;
+  std::promise<Status> done;
+  e->loading = done.get_future().share();
+  entries_[model_id] = e;
+  lock.unlock();
+
+  LoadTiming timing;
+  auto compiled = loader(timing);
+  std::unique_ptr<engine::ExecutionContext> ctx;
+  Status admitted;
+  if (compiled.ok()) {
+    ctx = std::make_unique<engine::ExecutionContext>(*compiled);
+    bind_static_shapes(*ctx, **compiled);
+  }
+  lock.lock();
+  if (compiled.ok()) {
+    const uint64_t need = (*compiled)->weights_bytes() + ctx->arena_bytes();
+    admitted = make_room(need, model_id, lock);
+    if (admitted.ok()) {
+      e->model = *compiled;
+      e->weights_bytes = (*compiled)->weights_bytes();
+      e->arena_bytes = ctx->arena_bytes();
+      e->contexts = 1;
+      e->in_use = 1;
+      e->load_timing = timing;
+      e->last_used = Clock::now();
+      used_ += need;
+    }
+  } else {
+    admitted = compiled.status();
+  }
+  if (!admitted.ok()) {
+    ++load_failures_;
+    entries_.erase(model_id);
+    lock.unlock();
+    done.set_value(admitted);
+    return admitted;
+  }
+  e->loading = {};
+  lock.unlock();
+  done.set_value(Status::Ok());
+  log::get("worker")->info("model loaded model={} kind={} weights={} arena={}", model_id,
+                           run_kind_name(e->load_kind), e->weights_bytes, e->arena_bytes);
+  return Acquired{Lease(this, e, std::move(ctx)), e->load_kind, timing};
+}
+
+Status ModelCache::make_room(uint64_t need, const std::string& keep, std::unique_lock<std::mutex>& lock) {
+  if (need > options_.budget_bytes) {
+    return resource_exhausted("model {} needs {} bytes, more than the whole memory budget of {} bytes",
+                              keep, need, options_.budget_bytes);
+  }
+  const auto deadline = Clock::now() + options_.wait_for_room;
+  while (used_ + need > options_.budget_bytes) {
+    std::shared_ptr<Entry> victim;
+    for (auto& [id, e] : entries_) {
+      if (id == keep || !e->model || e->in_use > 0) continue;
+      if (!victim || e->last_used < victim->last_used) victim = e;
+    }
+    if (victim) {
+      used_ -= victim->weights_bytes + victim->arena_bytes;
+      ++evictions_;
+      log::get("worker")->info("model evicted model={} freed={}", victim->model_id,
+                               victim->weights_bytes + victim->arena_bytes);
+      entries_.erase(victim->model_id);
+      continue;
+    }
+    if (room_.wait_until(lock, deadline) == std::cv_status::timeout &&
+        used_ + need > options_.budget_bytes) {
+      return resource_exhausted(
+          "memory budget full: model {} needs {} bytes, {} of {} held by models in use", keep, need,
+          used_, options_.budget_bytes);
+    }
+  }
+  return Status::Ok();
+}
+
+void ModelCache::evict_over_budget() {
+  while (used_ > options_.budget_bytes) {
+    std::shared_ptr<Entry> victim;
+    for (auto& [id, e] : entries_) {
+      if (!e->model || e->in_use > 0) continue;
+      if (!victim || e->last_used < victim->last_used) victim = e;
+    }
+    if (!victim) return;
+    used_ -= victim->weights_bytes + victim->arena_bytes;
+    ++evictions_;
+    entries_.erase(victim->model_id);
+  }
+}
+
+void ModelCache::release(Lease& lease) {
+  std::lock_guard lock(mu_);
+  Entry& e = *lease.entry_;
+  const uint64_t now_arena = lease.context_->arena_bytes();
+  const bool resident = entries_.count(e.model_id) && entries_[e.model_id] == lease.entry_;
+  e.arena_bytes = e.arena_bytes + now_arena - lease.arena_at_acquire_;
+  if (resident) used_ = used_ + now_arena - lease.arena_at_acquire_;
+  --e.in_use;
+  e.last_used = Clock::now();
+  if (e.idle.size() < options_.max_idle_contexts) {
+    e.idle.push_back(std::move(lease.context_));
+  } else {
+    e.arena_bytes -= now_arena;
+    if (resident) used_ -= now_arena;
+    --e.contexts;
+    lease.context_.reset();
+  }
+  evict_over_budget();
+  room_.notify_all();
+}
+
+ModelCache::Snapshot ModelCache::snapshot() const {
+  std::lock_guard lock(mu_);
+  Snapshot s;
+  s.budget_bytes = options_.budget_bytes;
+  s.used_bytes = used_;
+  s.hits = hits_;
+  s.misses = misses_;
+  s.loads = loads_;
+  s.load_failures = load_failures_;
+  s.evictions = evictions_;
+  const auto now = Clock::now();
+  for (const auto& [id, e] : entries_) {
+    if (!e->model) continue;
+    s.models.push_back({id, e->weights_bytes, e->arena_bytes, e->contexts, e->in_use,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(now - e->last_used).count()});
+  }
+  std::sort(s.models.begin(), s.models.end(),
+            [](const ModelInfo& a, const ModelInfo& b) { return a.last_used_ms_ago < b.last_used_ms_ago; });
+  return s;
+}
+
+}  // namespace moss::worker

@@ -1,0 +1,109 @@
+// ModelCache: compiled models resident in the worker, within a memory budget.
+//
+// Each resident model holds its weights once (CompiledModel) and a pool of execution contexts,
+// one per concurrent request, each owning only its activation arena. The budget accounts weights
+// plus every context's arena. A request that misses loads the model through the caller's loader
+// (fetch, decrypt, compile); concurrent misses of one model share that single load. Room for a
+// new model is made by evicting the least recently used models one at a time, never a model that
+// a request is using; when only models in use stand in the way, the load waits for them (up to
+// `wait_for_room`) and then fails with resource-exhausted. Thread-safe.
+#pragma once
+
+#include "engine/runtime/compiled_model.h"
+#include "engine/runtime/execution_context.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace moss::worker {
+
+// cold: the instance's first model load; switch: a load on an instance that already served a
+// model; warm: the model was resident.
+enum class RunKind { kCold, kSwitch, kWarm };
+std::string_view run_kind_name(RunKind kind);
+
+struct LoadTiming {
+  double model_fetch_ms = 0;
+  double decrypt_ms = 0;
+  double compile_ms = 0;
+};
+
+class ModelCache {
+ public:
+  struct Options {
+    uint64_t budget_bytes = uint64_t{4} << 30;
+    size_t max_idle_contexts = 8;  // per model; more are freed when returned
+    std::chrono::milliseconds wait_for_room{30'000};
+  };
+  // Fills `timing` as it goes; returns the compiled model or why it could not be loaded.
+  using Loader = std::function<Result<std::shared_ptr<const engine::CompiledModel>>(LoadTiming& timing)>;
+
+  explicit ModelCache(Options options);
+  ~ModelCache();
+
+  struct Entry;
+  // A model pinned for one request plus that request's execution context; returns both on
+  // destruction. Move-only.
+  class Lease {
+   public:
+    Lease(Lease&&) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease();
+    engine::ExecutionContext& context() { return *context_; }
+
+   private:
+    friend class ModelCache;
+    Lease(ModelCache* cache, std::shared_ptr<Entry> entry, std::unique_ptr<engine::ExecutionContext> ctx);
+    ModelCache* cache_;
+    std::shared_ptr<Entry> entry_;
+    std::unique_ptr<engine::ExecutionContext> context_;
+    size_t arena_at_acquire_ = 0;
+  };
+
+  struct Acquired {
+    Lease lease;
+    RunKind kind;
+    LoadTiming timing;  // zero for warm runs
+  };
+  Result<Acquired> acquire(const std::string& model_id, const Loader& loader);
+
+  struct ModelInfo {
+    std::string model_id;
+    uint64_t weights_bytes = 0;
+    uint64_t arena_bytes = 0;  // all contexts
+    size_t contexts = 0;
+    size_t in_use = 0;
+    int64_t last_used_ms_ago = 0;
+  };
+  struct Snapshot {
+    uint64_t budget_bytes = 0;
+    uint64_t used_bytes = 0;
+    std::vector<ModelInfo> models;  // most recently used first
+    uint64_t hits = 0, misses = 0, loads = 0, load_failures = 0, evictions = 0;
+  };
+  Snapshot snapshot() const;
+
+ private:
+  void release(Lease& lease);
+  // Precondition: lock held. Evicts LRU unpinned models (not `keep`) until `need` more bytes
+  // fit; waits for pinned ones up to the deadline.
+  Status make_room(uint64_t need, const std::string& keep, std::unique_lock<std::mutex>& lock);
+  void evict_over_budget();  // lock held; no waiting
+
+  const Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable room_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
+  uint64_t used_ = 0;                                      // guarded by mu_
+  uint64_t hits_ = 0, misses_ = 0, loads_ = 0, load_failures_ = 0, evictions_ = 0;
+};
+
+}  // namespace moss::worker

@@ -1,0 +1,91 @@
+#include "worker/model_store.h"
+
+#include "common/file_util.h"
+#include "crypto/ids.h"
+#include "net/client_pool.h"
+#include "net/error_response.h"
+#include "net/url.h"
+
+#include <filesystem>
+#include <system_error>
+
+namespace moss::worker {
+
+namespace {
+
+class DirectoryStore : public ModelStore {
+ public:
+  DirectoryStore(std::filesystem::path dir, uint64_t max_bytes) : dir_(std::move(dir)), max_(max_bytes) {}
+
+  Result<std::vector<uint8_t>> fetch(std::string_view model_id) override {
+    MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+    const auto path = dir_ / (std::string(model_id) + ".moss");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      if (!std::filesystem::is_directory(dir_, ec)) {
+        return unavailable("model store {} is not reachable (no such directory)", dir_.string());
+      }
+      return not_found("model {} is not in the model store ({} missing)", model_id, path.string());
+    }
+    auto bytes = read_file(path, max_);
+    if (!bytes.ok()) return std::move(bytes).status().with_context("model store");
+    return bytes;
+  }
+  std::string describe() const override { return dir_.string(); }
+
+ private:
+  const std::filesystem::path dir_;
+  const uint64_t max_;
+};
+
+class HttpStore : public ModelStore {
+ public:
+  HttpStore(std::string location, std::string base_path, net::ClientOptions options)
+      : location_(std::move(location)), base_(std::move(base_path)), pool_(std::move(options), 4) {}
+
+  Result<std::vector<uint8_t>> fetch(std::string_view model_id) override {
+    MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+    auto resp = pool_.get(base_ + "/" + std::string(model_id) + ".moss");
+    if (!resp.ok()) {
+      return Status(resp.status().code(), "model store " + location_ + ": " + resp.status().message());
+    }
+    if (resp->status == 404) return not_found("model {} is not in the model store {}", model_id, location_);
+    if (resp->status != 200) {
+      return unavailable("model store {} answered HTTP {} for {}", location_, resp->status, model_id);
+    }
+    return std::vector<uint8_t>(resp->body.begin(), resp->body.end());
+  }
+  std::string describe() const override { return location_; }
+
+ private:
+  const std::string location_;
+  const std::string base_;  // URL path without a trailing '/'
+  net::ClientPool pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ModelStore>> make_model_store(const std::string& location, uint64_t max_bytes) {
+  if (location.empty()) return invalid_argument("model_store is empty");
+  if (location.starts_with("http://") || location.starts_with("https://")) {
+    MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(location));
+    std::string base = url.target;
+    if (auto q = base.find('?'); q != std::string::npos) base.resize(q);
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    net::ClientOptions o;
+    o.host = url.host;
+    o.port = url.port;
+    o.max_response_body_bytes = max_bytes;
+    o.read_timeout = std::chrono::minutes(2);
+    o.user_agent = "moss-worker";
+    if (url.tls()) {
+      net::TlsClientConfig tls;
+      MOSS_ASSIGN_OR_RETURN(tls.ca_pem, read_text_file("/etc/ssl/certs/ca-certificates.crt", 8 << 20));
+      MOSS_ASSIGN_OR_RETURN(o.tls, net::ClientTlsContext::create(std::move(tls)));
+    }
+    return std::unique_ptr<ModelStore>(new HttpStore(location, std::move(base), std::move(o)));
+  }
+  return std::unique_ptr<ModelStore>(new DirectoryStore(location, max_bytes));
+}
+
+}  // namespace moss::worker

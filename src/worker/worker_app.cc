@@ -1,0 +1,217 @@
+#include "worker/worker_app.h"
+
+#include "common/encoding.h"
+#include "common/logging.h"
+#include "crypto/random.h"
+#include "net/error_response.h"
+
+namespace moss::worker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string new_instance_id() {
+  std::array<uint8_t, 8> b{};
+  (void)crypto::random_bytes(b);
+  return hex_encode(b);
+}
+
+// OpenWhisk's error shape: a JSON object with the single field "error".
+net::Response openwhisk_error(int status, std::string_view message) {
+  return net::Response::json(status, nlohmann::json{{"error", message}}.dump());
+}
+net::Response openwhisk_error(const Status& s) {
+  return openwhisk_error(net::http_status_for(s.code()), s.to_string());
+}
+
+Result<nlohmann::json> parse_body(const net::Request& r) {
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return invalid_argument("the request body is not JSON");
+  if (!j.is_object()) return invalid_argument("the request body must be a JSON object");
+  return j;
+}
+
+}  // namespace
+
+WorkerApp::WorkerApp(Config settings, ServiceFactory factory)
+    : instance_id_(new_instance_id()), factory_(std::move(factory)), settings_(std::move(settings)) {}
+
+Status WorkerApp::configure_if_complete() {
+  std::lock_guard lock(mu_);
+  MOSS_ASSIGN_OR_RETURN(config_, worker_config_from(settings_));
+  if (!config_.complete()) return Status::Ok();
+  MOSS_ASSIGN_OR_RETURN(service_, factory_(config_, metrics_));
+  return Status::Ok();
+}
+
+bool WorkerApp::configured() const {
+  std::lock_guard lock(mu_);
+  return service_ != nullptr;
+}
+
+std::shared_ptr<InferenceService> WorkerApp::service() const {
+  std::lock_guard lock(mu_);
+  return service_;
+}
+
+nlohmann::ordered_json WorkerApp::status_json() const {
+  std::shared_ptr<InferenceService> svc;
+  size_t max_concurrency;
+  uint64_t budget;
+  bool initialized;
+  {
+    std::lock_guard lock(mu_);
+    svc = service_;
+    max_concurrency = config_.max_concurrency;
+    budget = config_.memory_budget_bytes;
+    initialized = initialized_;
+  }
+  nlohmann::ordered_json models = nlohmann::ordered_json::array();
+  uint64_t used = 0;
+  if (svc) {
+    auto snap = svc->snapshot();
+    used = snap.used_bytes;
+    for (const auto& m : snap.models) {
+      models.push_back({{"model_id", m.model_id},
+                        {"weights_bytes", m.weights_bytes},
+                        {"arena_bytes", m.arena_bytes},
+                        {"contexts", m.contexts},
+                        {"in_use", m.in_use},
+                        {"last_used_ms_ago", m.last_used_ms_ago}});
+    }
+  }
+  return {{"instance_id", instance_id_},
+          {"in_flight", in_flight_.load()},
+          {"max_concurrency", max_concurrency},
+          {"memory_budget_bytes", budget},
+          {"memory_used_bytes", used},
+          {"models", models},
+          {"configured", svc != nullptr},
+          {"initialized", initialized}};
+}
+
+net::Response WorkerApp::handle_init(const net::Request& request) {
+  std::lock_guard lock(mu_);
+  if (initialized_) {
+    log::get("worker")->warn("/init refused: already initialized");
+    return openwhisk_error(403, kInitTwiceMessage);
+  }
+  auto body = parse_body(request);
+  if (!body.ok()) return openwhisk_error(body.status());
+  nlohmann::json value = body->contains("value") ? (*body)["value"] : nlohmann::json::object();
+  Status applied = apply_init_value(settings_, value);
+  if (!applied.ok()) return openwhisk_error(applied);
+  auto config = worker_config_from(settings_);
+  if (!config.ok()) return openwhisk_error(config.status());
+  if (!config->complete()) {
+    return openwhisk_error(400, fmt::format("not configured: '{}' is missing (give it in the /init "
+                                            "value or as MOSS_WORKER_{})",
+                                            config->missing(), [&] {
+                                              std::string s = config->missing();
+                                              for (char& c : s) c = static_cast<char>(std::toupper(c));
+                                              return s;
+                                            }()));
+  }
+  bool changed = false;
+  for (const auto& [name, v] : value.items()) {
+    if (name != "name" && name != "main" && name != "code" && name != "binary" && name != "env") changed = true;
+  }
+  if (!service_ || changed) {
+    auto svc = factory_(*config, metrics_);
+    if (!svc.ok()) {
+      log::get("worker")->error("/init failed: {}", svc.status().to_string());
+      return openwhisk_error(svc.status());
+    }
+    service_ = std::move(svc).value();
+  }
+  config_ = std::move(config).value();
+  initialized_ = true;
+  log::get("worker")->info("/init accepted instance={}", instance_id_);
+  return net::Response::json(200, R"({"ok":true})");
+}
+
+Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, const std::string& endpoint) {
+  if (!request.is_object()) return invalid_argument("the request must be a JSON object");
+  if (!request.contains("model_id") || !request["model_id"].is_string()) {
+    return invalid_argument("the request needs a string 'model_id'");
+  }
+  if (!request.contains("envelope") || !request["envelope"].is_string()) {
+    return invalid_argument("the request needs a string 'envelope' (the request envelope JSON text)");
+  }
+  auto svc = service();
+  if (!svc) return unavailable("the worker is not configured yet: POST /init or set MOSS_WORKER_* settings");
+  size_t max_concurrency;
+  {
+    std::lock_guard lock(mu_);
+    max_concurrency = config_.max_concurrency;
+  }
+  struct InFlight {
+    std::atomic<size_t>& n;
+    ~InFlight() { --n; }
+  } guard{in_flight_};
+  if (++in_flight_ > max_concurrency) {
+    return resource_exhausted("the worker is serving its maximum of {} concurrent requests", max_concurrency);
+  }
+  auto r = svc->infer(request["model_id"].get<std::string>(), request["envelope"].get<std::string>());
+  if (!r.ok()) return r.status();
+  metrics_.record_success(endpoint, r->kind, r->timing);
+  nlohmann::ordered_json out;
+  out["envelope"] = std::move(r->envelope);
+  out["run"] = run_kind_name(r->kind);
+  out["timing_ms"] = nlohmann::ordered_json::parse(timing_json_text(r->timing));
+  out["instance"] = status_json();
+  return out;
+}
+
+net::Response WorkerApp::handle_run(const net::Request& request) {
+  const auto start = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (!initialized_) return openwhisk_error(500, "not initialized: POST /init before /run");
+  }
+  auto body = parse_body(request);
+  Result<nlohmann::ordered_json> result =
+      body.ok() ? serve(body->contains("value") ? (*body)["value"] : nlohmann::json(), "run")
+                : Result<nlohmann::ordered_json>(body.status());
+  if (!result.ok()) {
+    metrics_.record_error("run", error_code_name(result.status().code()),
+                          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    log::get("worker")->info("/run error: {}", result.status().to_string());
+    return openwhisk_error(result.status());
+  }
+  return net::Response::json(200, result->dump());
+}
+
+net::Response WorkerApp::handle_infer(const net::Request& request) {
+  const auto start = Clock::now();
+  auto body = parse_body(request);
+  Result<nlohmann::ordered_json> result =
+      body.ok() ? serve(*body, "infer") : Result<nlohmann::ordered_json>(body.status());
+  if (!result.ok()) {
+    metrics_.record_error("infer", error_code_name(result.status().code()),
+                          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    log::get("worker")->info("/v1/infer error: {}", result.status().to_string());
+    return net::error_response(result.status());
+  }
+  return net::Response::json(200, result->dump());
+}
+
+net::Router WorkerApp::router() {
+  net::Router r;
+  r.post("/init", [this](const net::Request& q) { return handle_init(q); });
+  r.post("/run", [this](const net::Request& q) { return handle_run(q); });
+  r.post("/v1/infer", [this](const net::Request& q) { return handle_infer(q); });
+  r.get("/v1/status", [this](const net::Request&) { return net::Response::json(200, status_json().dump()); });
+  r.get("/healthz", [](const net::Request&) { return net::Response::json(200, R"({"ok":true})"); });
+  r.get("/metrics", [this](const net::Request&) {
+    auto svc = service();
+    auto resp = net::Response::text(200, metrics_.render(svc ? svc->snapshot() : ModelCache::Snapshot{},
+                                                         in_flight_.load()));
+    resp.headers.set("Content-Type", "text/plain; version=0.0.4");
+    return resp;
+  });
+  return r;
+}
+
+}  // namespace moss::worker

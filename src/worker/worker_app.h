@@ -1,0 +1,65 @@
+// WorkerApp: the worker's HTTP surface (contract C3).
+//
+//   POST /init      OpenWhisk: accepted once; its `value` may carry configuration
+//   POST /run       OpenWhisk: the C3 request in `value`; the result object, or {"error": "..."}
+//   POST /v1/infer  plain endpoint (Knative, FnPacker); errors in net's error shape
+//   GET  /v1/status, /healthz, /metrics
+//
+// The serving parts (key client, model store, caches) are built by a factory from the effective
+// configuration: at start-up when the environment and flags already configure the worker, else
+// at /init. At most max_concurrency inference requests run at once; more get 429. Thread-safe.
+#pragma once
+
+#include "common/config.h"
+#include "net/router.h"
+#include "worker/inference_service.h"
+#include "worker/metrics.h"
+#include "worker/worker_config.h"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+namespace moss::worker {
+
+inline constexpr char kInitTwiceMessage[] = "Cannot initialize the action more than once.";
+
+class WorkerApp {
+ public:
+  using ServiceFactory =
+      std::function<Result<std::shared_ptr<InferenceService>>(const WorkerConfig&, Metrics&)>;
+
+  WorkerApp(Config settings, ServiceFactory factory);
+
+  // Builds the service now when the configuration is complete (no-op otherwise).
+  Status configure_if_complete();
+  bool configured() const;
+
+  net::Router router();
+  nlohmann::ordered_json status_json() const;
+  const std::string& instance_id() const { return instance_id_; }
+  Metrics& metrics() { return metrics_; }
+
+  net::Response handle_init(const net::Request& request);
+  net::Response handle_run(const net::Request& request);
+  net::Response handle_infer(const net::Request& request);
+
+ private:
+  std::shared_ptr<InferenceService> service() const;
+  // Parses the C3 request object and runs it; the response object on success.
+  Result<nlohmann::ordered_json> serve(const nlohmann::json& request, const std::string& endpoint);
+
+  const std::string instance_id_;
+  ServiceFactory factory_;
+  Metrics metrics_;
+  mutable std::mutex mu_;
+  Config settings_;                            // guarded by mu_
+  WorkerConfig config_;                        // guarded by mu_
+  std::shared_ptr<InferenceService> service_;  // guarded by mu_
+  bool initialized_ = false;                   // guarded by mu_: /init succeeded
+  std::atomic<size_t> in_flight_{0};
+};
+
+}  // namespace moss::worker

@@ -1,0 +1,195 @@
+#include "worker/worker_config.h"
+
+#include "common/file_util.h"
+#include "common/strict_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace moss::worker {
+
+namespace {
+
+struct Setting {
+  const char* name;
+  SettingType type;
+  std::optional<std::string> default_value;
+  const char* help;
+};
+
+const std::vector<Setting>& settings_table() {
+  static const std::vector<Setting> table = {
+      {"keyservice_url", SettingType::kString, "", "KeyService URL, https://host:port"},
+      {"keyservice_policy", SettingType::kString, "",
+       "what the KeyService must be: a policy JSON file, or the JSON text"},
+      {"model_store", SettingType::kString, "",
+       "encrypted models: a directory or an http(s) URL (<store>/<owner>/<name>.moss)"},
+      {"memory_budget_mb", SettingType::kInt, "0",
+       "models plus execution contexts, MiB (0: 3/4 of the container memory limit)"},
+      {"key_ttl_s", SettingType::kInt, "300", "how long released keys are cached, seconds"},
+      {"max_concurrency", SettingType::kInt, "8", "requests served at once (more get 429)"},
+      {"tee", SettingType::kString, "auto", "evidence producer: sim, sgx-gramine, tsm, auto"},
+      {"sim_key_file", SettingType::kString, "", "simulated platform key file (simulated TEE)"},
+      {"sim_identity", SettingType::kString, "moss-worker", "simulated TEE identity string"},
+      {"allow_simulated", SettingType::kBool, "false",
+       "accept a KeyService whose evidence is simulated (development only)"},
+      {"host", SettingType::kString, "0.0.0.0", "listen address"},
+      {"port", SettingType::kInt, "8080", "listen port (PORT is honoured too)"},
+      {"intra_op_threads", SettingType::kInt, "1", "engine threads per request"},
+      {"max_model_mb", SettingType::kInt, "4096", "largest encrypted model file accepted, MiB"},
+  };
+  return table;
+}
+
+std::string key_of(std::string_view name) {
+  std::string key = "worker.";
+  for (char c : name) key.push_back(c == '_' ? '-' : c);
+  return key;
+}
+
+const Setting* find_setting(std::string_view name) {
+  for (const auto& s : settings_table()) {
+    if (name == s.name) return &s;
+  }
+  return nullptr;
+}
+
+// Values from JSON (file or /init): strings as they are, numbers and booleans as written.
+Result<std::string> json_value_text(const nlohmann::json& v, std::string_view name) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean() || v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (name == "keyservice_policy" && v.is_object()) return v.dump();  // inline policy object
+  return invalid_argument("setting {}: expected a string, integer or boolean", name);
+}
+
+uint64_t container_memory_limit() {
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    auto text = read_text_file(path, 64);
+    if (!text.ok()) continue;
+    std::string t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+    if (t == "max" || t.empty()) continue;
+    try {
+      uint64_t v = std::stoull(t);
+      if (v > 0 && v < (uint64_t{1} << 50)) return v;  // v1 reports ~2^63 for "no limit"
+    } catch (...) {
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool WorkerConfig::complete() const { return missing().empty(); }
+
+std::string WorkerConfig::missing() const {
+  if (keyservice_url.empty()) return "keyservice_url";
+  if (keyservice_policy.empty()) return "keyservice_policy";
+  if (model_store.empty()) return "model_store";
+  return {};
+}
+
+std::vector<std::string> worker_setting_names() {
+  std::vector<std::string> out;
+  for (const auto& s : settings_table()) out.emplace_back(s.name);
+  return out;
+}
+
+Result<Config> load_worker_settings(const std::string& config_file,
+                                    const std::map<std::string, std::string>& flags,
+                                    const EnvLookup& env) {
+  std::vector<SettingSpec> specs;
+  for (const auto& s : settings_table()) {
+    SettingSpec spec{key_of(s.name), s.type, s.default_value, s.help};
+    if (std::string_view(s.name) == "port") spec.env_aliases = {"PORT"};
+    specs.push_back(std::move(spec));
+  }
+  MOSS_ASSIGN_OR_RETURN(Config config, Config::create(std::move(specs)));
+  if (!config_file.empty()) {
+    MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(config_file, 1 << 20));
+    MOSS_ASSIGN_OR_RETURN(auto json, parse_json_strict(text, config_file, 16));
+    if (!json.is_object()) return invalid_argument("{}: expected a JSON object", config_file);
+    nlohmann::json translated = nlohmann::json::object();
+    for (const auto& [name, value] : json.items()) {
+      if (!find_setting(name)) return invalid_argument("{}: unknown setting '{}'", config_file, name);
+      MOSS_ASSIGN_OR_RETURN(std::string v, json_value_text(nlohmann::json::parse(value.dump()), name));
+      translated[key_of(name)] = v;
+    }
+    MOSS_RETURN_IF_ERROR(config.load_json(translated.dump(), "file " + config_file));
+  }
+  MOSS_RETURN_IF_ERROR(env ? config.load_env(env) : config.load_env());
+  for (const auto& [name, value] : flags) {
+    if (!find_setting(name)) return invalid_argument("unknown setting '{}'", name);
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    MOSS_RETURN_IF_ERROR(config.set_flag(key_of(name), value, flag));
+  }
+  return config;
+}
+
+Status apply_init_value(Config& settings, const nlohmann::json& value) {
+  if (value.is_null()) return Status::Ok();
+  if (!value.is_object()) return invalid_argument("/init: 'value' must be a JSON object");
+  static const std::set<std::string, std::less<>> kOpenWhiskFields = {"name", "main", "code",
+                                                                      "binary", "env"};
+  for (const auto& [name, v] : value.items()) {
+    if (kOpenWhiskFields.contains(name)) continue;
+    if (!find_setting(name)) return invalid_argument("/init: unknown setting '{}'", name);
+    if (name == "port" || name == "host") {
+      return invalid_argument("/init: '{}' cannot change once the worker listens", name);
+    }
+    MOSS_ASSIGN_OR_RETURN(std::string text, json_value_text(v, name));
+    MOSS_RETURN_IF_ERROR(settings.set_flag(key_of(name), text, "/init value." + name));
+  }
+  return Status::Ok();
+}
+
+Result<WorkerConfig> worker_config_from(const Config& s) {
+  WorkerConfig c;
+  MOSS_ASSIGN_OR_RETURN(c.keyservice_url, s.get_string("worker.keyservice-url"));
+  MOSS_ASSIGN_OR_RETURN(c.keyservice_policy, s.get_string("worker.keyservice-policy"));
+  MOSS_ASSIGN_OR_RETURN(c.model_store, s.get_string("worker.model-store"));
+  MOSS_ASSIGN_OR_RETURN(int64_t budget_mb, s.get_int("worker.memory-budget-mb"));
+  MOSS_ASSIGN_OR_RETURN(int64_t ttl_s, s.get_int("worker.key-ttl-s"));
+  MOSS_ASSIGN_OR_RETURN(int64_t concurrency, s.get_int("worker.max-concurrency"));
+  MOSS_ASSIGN_OR_RETURN(c.tee, s.get_string("worker.tee"));
+  MOSS_ASSIGN_OR_RETURN(c.sim_key_file, s.get_string("worker.sim-key-file"));
+  MOSS_ASSIGN_OR_RETURN(c.sim_identity, s.get_string("worker.sim-identity"));
+  MOSS_ASSIGN_OR_RETURN(c.allow_simulated, s.get_bool("worker.allow-simulated"));
+  MOSS_ASSIGN_OR_RETURN(c.host, s.get_string("worker.host"));
+  MOSS_ASSIGN_OR_RETURN(int64_t port, s.get_int("worker.port"));
+  MOSS_ASSIGN_OR_RETURN(int64_t threads, s.get_int("worker.intra-op-threads"));
+  MOSS_ASSIGN_OR_RETURN(int64_t max_model_mb, s.get_int("worker.max-model-mb"));
+
+  if (budget_mb < 0 || budget_mb > (int64_t{1} << 30)) {
+    return invalid_argument("memory_budget_mb {} out of range", budget_mb);
+  }
+  if (ttl_s < 0 || ttl_s > 86'400) return invalid_argument("key_ttl_s {} not in [0, 86400]", ttl_s);
+  if (concurrency < 1 || concurrency > 1024) {
+    return invalid_argument("max_concurrency {} not in [1, 1024]", concurrency);
+  }
+  if (port < 0 || port > 65535) return invalid_argument("port {} not in [0, 65535]", port);
+  if (threads < 1 || threads > 256) return invalid_argument("intra_op_threads {} not in [1, 256]", threads);
+  if (max_model_mb < 1 || max_model_mb > (int64_t{1} << 20)) {
+    return invalid_argument("max_model_mb {} out of range", max_model_mb);
+  }
+  static const std::set<std::string, std::less<>> kTees = {"sim", "sgx-gramine", "tsm", "auto"};
+  if (!kTees.contains(c.tee)) return invalid_argument("tee '{}': expected sim, sgx-gramine, tsm or auto", c.tee);
+
+  if (budget_mb == 0) {
+    uint64_t limit = container_memory_limit();
+    c.memory_budget_bytes = limit ? limit / 4 * 3 : uint64_t{4} << 30;
+  } else {
+    c.memory_budget_bytes = static_cast<uint64_t>(budget_mb) << 20;
+  }
+  c.key_ttl = std::chrono::seconds(ttl_s);
+  c.max_concurrency = static_cast<size_t>(concurrency);
+  c.port = static_cast<uint16_t>(port);
+  c.intra_op_threads = static_cast<int>(threads);
+  c.max_model_bytes = static_cast<uint64_t>(max_model_mb) << 20;
+  return c;
+}
+
+}  // namespace moss::worker
