@@ -17,3 +17,4 @@ run() {
 
 run model_crypt_bench
 run attest_bench
+run packer_trace_bench --quick

@@ -123,6 +123,8 @@ LocalBackend::LocalBackend(LocalBackendOptions options) : options_(std::move(opt
 Result<InstancePtr> LocalBackend::start(const std::string& instance_id) {
   WorkerProcessSpec spec;
   spec.binary = options_.worker_binary;
+  // Loopback only unless the pool says otherwise: the packer is the workers' one client.
+  spec.env["MOSS_WORKER_HOST"] = "127.0.0.1";
   for (const auto& [k, v] : options_.worker_config) spec.env[env_name(k)] = v;
   spec.env["MOSS_WORKER_MAX_CONCURRENCY"] = std::to_string(options_.max_concurrency);
   spec.env["MOSS_WORKER_MEMORY_BUDGET_MB"] = std::to_string(options_.memory_budget_mb);

@@ -2,7 +2,8 @@
 //
 // Each instance is one process, started on a free 127.0.0.1 port and considered ready once
 // GET /healthz answers 200. Settings reach it as environment variables (C3): PORT and
-// MOSS_WORKER_PORT, MOSS_WORKER_MAX_CONCURRENCY, MOSS_WORKER_MEMORY_BUDGET_MB, and
+// MOSS_WORKER_PORT, MOSS_WORKER_HOST=127.0.0.1, MOSS_WORKER_MAX_CONCURRENCY,
+// MOSS_WORKER_MEMORY_BUDGET_MB, and
 // MOSS_WORKER_<KEY> for each pool worker_config key (keyservice_url -> MOSS_WORKER_KEYSERVICE_URL).
 // Workers die with the packer (parent-death signal) and stay in its process group, so `moss down`
 // sweeps them too. A crashed worker is restarted on the next request; a request that never
