@@ -1,0 +1,68 @@
+// KeyServer: a running KeyService: state opened and unsealed, attested TLS credentials made, the
+// HTTPS server started. What the moss-keyservice binary and the tests start.
+//
+// TLS: the server certificate carries this TEE's evidence (purpose "moss-keyservice"). Clients
+// may present a certificate; if they do it must be an attested worker certificate (purpose
+// "moss-worker") meeting the worker policy, or the handshake fails. Users and owners present
+// none and authenticate each request by signature; /v1/release requires the worker certificate.
+// Thread-safe.
+#pragma once
+
+#include "attest/evidence_producer.h"
+#include "attest/policy.h"
+#include "keyservice/key_state.h"
+#include "keyservice/service.h"
+#include "net/server.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace moss::keyservice {
+
+inline constexpr char kKeyServicePurpose[] = "moss-keyservice";
+inline constexpr char kWorkerPurpose[] = "moss-worker";
+
+struct KeyServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::filesystem::path state_dir;         // keyservice.db (+ sealing.key under the file source)
+  attest::ProducerConfig producer;         // this KeyService's own evidence
+  std::string sealing = "auto";            // auto | gramine | file
+  std::filesystem::path sealing_key_file;  // "file": default <state_dir>/sealing.key
+  attest::Policy worker_policy;            // what a worker must be to receive keys
+  bool allow_simulated_workers = false;    // also needs "allow_simulated" in the worker policy
+  std::filesystem::path worker_sim_key_file;  // simulated platform key; default producer.sim_key_file
+  std::filesystem::path collateral_dir;       // DCAP collateral for worker quotes (optional)
+  size_t worker_threads = 8;
+  size_t max_body_bytes = 64 * 1024;
+  ServiceOptions service;
+  ClockMs clock = system_clock_ms;
+};
+
+class KeyServer {
+ public:
+  static Result<std::unique_ptr<KeyServer>> start(KeyServerOptions options);
+  ~KeyServer();
+
+  uint16_t port() const { return server_->port(); }
+  const std::string& sealing_description() const { return sealing_; }
+  const std::string& producer_name() const { return producer_name_; }
+  KeyState& state() { return *state_; }
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) { server_->stop(grace); }
+
+ private:
+  KeyServer() = default;
+  std::unique_ptr<KeyState> state_;
+  std::unique_ptr<KeyService> service_;
+  net::ServerPtr server_;
+  std::string sealing_;
+  std::string producer_name_;
+};
+
+// Opens the state of `state_dir` with the sealing source the options name (for --verify-audit).
+Result<std::unique_ptr<KeyState>> open_key_state(const KeyServerOptions& options,
+                                                 std::string_view producer_name,
+                                                 std::string* sealing_description = nullptr);
+
+}  // namespace moss::keyservice

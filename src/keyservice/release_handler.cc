@@ -1,0 +1,65 @@
+// POST /v1/release (contract C1): the only way key material leaves the KeyService.
+#include "attest/attested_tls.h"
+#include "common/encoding.h"
+#include "keyservice/refusal.h"
+#include "keyservice/request_body.h"
+#include "keyservice/service.h"
+
+namespace moss::keyservice {
+
+net::Response KeyService::handle_release(const net::Request& req) {
+  auto result = release(req);
+  if (!result.ok() && (result.status().code() == ErrorCode::kPermissionDenied ||
+                       result.status().code() == ErrorCode::kNotFound)) {
+    metrics_.release_denied.fetch_add(1);
+  }
+  return finish("release", std::move(result));
+}
+
+Result<net::Response> KeyService::release(const net::Request& req) {
+  // The server's client-certificate hook accepts only attested certificates made for the worker
+  // purpose that meet the worker policy; a peer without one (a user, a plain client) has none.
+  auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
+  if (!peer) {
+    return refuse(ErrorCode::kUnauthenticated, "worker-attestation-required",
+                  "key release needs an attested worker client certificate");
+  }
+  const std::string& measurement = peer->claims.measurement;
+  if (!limiter_.allow("worker:" + hex_encode(peer->spki_sha256))) {
+    metrics_.rate_limited.fetch_add(1);
+    return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
+  }
+  MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"model_id", "user_id"}));
+  MOSS_ASSIGN_OR_RETURN(std::string model_id, model_id_field(body, "model_id"));
+  MOSS_ASSIGN_OR_RETURN(std::string user, principal_field(body, "user_id"));
+  MOSS_ASSIGN_OR_RETURN(Release rel, state_.release(model_id, user, measurement));
+  metrics_.releases.fetch_add(1);
+
+  // Built by hand into one buffer reserved up front (no reallocation leaves a stray copy), so
+  // every copy of key material is ours to wipe; ids and measurement need no JSON escaping.
+  std::string out;
+  out.reserve(512 + 96 * rel.model_keys.size());
+  out += fmt::format(R"({{"model_id":"{}","user_id":"{}","measurement":"{}","model_keys":[)",
+                     model_id, user, measurement);
+  auto append_key = [&out](uint32_t version, const SecretBytes& key) {
+    std::string b64 = base64_encode(key.span());
+    out += R"({"version":)";
+    out += std::to_string(version);
+    out += R"(,"key":")";
+    out += b64;
+    out += R"("})";
+    secure_wipe(b64);
+  };
+  for (size_t i = 0; i < rel.model_keys.size(); ++i) {
+    if (i) out += ",";
+    append_key(rel.model_keys[i].version, rel.model_keys[i].key);
+  }
+  out += R"(],"request_key":)";
+  append_key(rel.request_key.version, rel.request_key.key);
+  out += "}";
+  auto response = net::Response::json(200, std::move(out));
+  response.headers.set("Cache-Control", "no-store");
+  return response;
+}
+
+}  // namespace moss::keyservice

@@ -1,0 +1,94 @@
+#include "keyservice/request_body.h"
+
+#include "common/encoding.h"
+#include "common/strict_json.h"
+#include "crypto/identity.h"
+#include "crypto/ids.h"
+#include "keyservice/refusal.h"
+
+#include <algorithm>
+
+namespace moss::keyservice {
+
+Status bad_request(std::string_view message) {
+  return refuse(ErrorCode::kInvalidArgument, "bad-request", message);
+}
+
+Result<nlohmann::ordered_json> parse_body(std::string_view body,
+                                          std::initializer_list<std::string_view> required,
+                                          std::initializer_list<std::string_view> optional) {
+  auto parsed = parse_json_strict(body, "request body", 4);
+  if (!parsed.ok()) return bad_request(parsed.status().message());
+  auto& j = *parsed;
+  if (!j.is_object()) return bad_request("request body must be a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    bool known = std::find(required.begin(), required.end(), key) != required.end() ||
+                 std::find(optional.begin(), optional.end(), key) != optional.end();
+    if (!known) return bad_request(fmt::format("unknown field '{}'", key));
+  }
+  for (std::string_view key : required) {
+    if (!j.contains(std::string(key))) return bad_request(fmt::format("field '{}' is required", key));
+  }
+  return std::move(parsed).value();
+}
+
+Result<std::string> string_field(const nlohmann::ordered_json& j, std::string_view name) {
+  auto it = j.find(std::string(name));
+  if (it == j.end() || !it->is_string()) {
+    return bad_request(fmt::format("field '{}' must be a string", name));
+  }
+  return it->get<std::string>();
+}
+
+Result<SecretBytes> key_field(nlohmann::ordered_json& j, std::string_view name) {
+  auto it = j.find(std::string(name));
+  if (it == j.end() || !it->is_string()) {
+    return bad_request(fmt::format("field '{}' must be a base64 string", name));
+  }
+  auto key = base64_decode_secret(it->get_ref<const std::string&>(), kKeyBytes);
+  secure_wipe(it->get_ref<std::string&>());
+  if (!key.ok() || key->size() != kKeyBytes) {
+    return bad_request(fmt::format("field '{}' must be base64 of exactly {} bytes", name, kKeyBytes));
+  }
+  return std::move(key).value();
+}
+
+Status validate_measurement(std::string_view hex) {
+  if (hex.size() < 2 || hex.size() > kMaxMeasurementHex || hex.size() % 2 != 0) {
+    return bad_request(fmt::format("measurement must be 2..{} hex characters", kMaxMeasurementHex));
+  }
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return bad_request("measurement must be lowercase hex");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> measurement_field(const nlohmann::ordered_json& j, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(std::string m, string_field(j, name));
+  MOSS_RETURN_IF_ERROR(validate_measurement(m));
+  return m;
+}
+
+Result<std::string> principal_field(const nlohmann::ordered_json& j, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(std::string id, string_field(j, name));
+  if (!crypto::is_principal_id(id)) {
+    return bad_request(fmt::format("field '{}' is not a principal id", name));
+  }
+  return id;
+}
+
+Result<std::string> model_id_field(const nlohmann::ordered_json& j, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(std::string id, string_field(j, name));
+  Status s = crypto::validate_model_id(id);
+  if (!s.ok()) return bad_request(s.message());
+  auto slash = id.find('/');
+  if (slash == std::string::npos || id.find('/', slash + 1) != std::string::npos ||
+      !crypto::is_principal_id(std::string_view(id).substr(0, slash))) {
+    return bad_request("model id must be <owner principal id>/<name> (one '/')");
+  }
+  return id;
+}
+
+}  // namespace moss::keyservice

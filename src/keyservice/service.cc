@@ -1,0 +1,154 @@
+#include "keyservice/service.h"
+
+#include "common/encoding.h"
+#include "common/logging.h"
+#include "crypto/identity.h"
+#include "crypto/ids.h"
+#include "keyservice/refusal.h"
+#include "keyservice/request_body.h"
+
+#include <charconv>
+
+namespace moss::keyservice {
+
+KeyService::KeyService(KeyState& state, ServiceOptions options, ClockMs clock)
+    : state_(state),
+      options_(options),
+      auth_(state, std::move(clock), options.request_window_s),
+      limiter_(options.rate_per_s, options.rate_burst) {}
+
+net::Response KeyService::finish(const std::string& endpoint, Result<net::Response> result) {
+  net::Response response;
+  if (result.ok()) {
+    response = std::move(result).value();
+  } else {
+    const Status& s = result.status();
+    if (s.code() == ErrorCode::kInternal || s.code() == ErrorCode::kDataLoss) {
+      log::get("keyservice")->error("endpoint={} error=\"{}\"", endpoint, s.to_string());
+    } else {
+      log::get("keyservice")->info("endpoint={} refused=\"{}\"", endpoint, s.message());
+    }
+    response = refusal_response(s);
+  }
+  metrics_.count_request(endpoint, response.status);
+  return response;
+}
+
+net::Handler KeyService::signed_endpoint(std::string endpoint, Signed handler) {
+  return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const net::Request& req) {
+    auto run = [&]() -> Result<net::Response> {
+      MOSS_ASSIGN_OR_RETURN(std::string principal, auth_.authenticate(req));
+      if (!limiter_.allow(principal)) {
+        metrics_.rate_limited.fetch_add(1);
+        return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
+      }
+      return handler(principal, req);
+    };
+    return finish(endpoint, run());
+  };
+}
+
+Result<std::string> KeyService::owned_model(const net::Request& request,
+                                            const std::string& principal) const {
+  std::string owner(request.param("owner"));
+  std::string model_id = owner + "/" + std::string(request.param("name"));
+  Status s = crypto::validate_model_id(model_id);
+  if (!s.ok() || !crypto::is_principal_id(owner)) {
+    return bad_request("model id in the path must be <owner principal id>/<name>");
+  }
+  if (owner != principal) {
+    return refuse(ErrorCode::kPermissionDenied, "not-owner",
+                  fmt::format("model {} belongs to another owner", model_id));
+  }
+  return model_id;
+}
+
+net::Response KeyService::handle_register(const net::Request& req) {
+  auto run = [&]() -> Result<net::Response> {
+    MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"public_key"}));
+    MOSS_ASSIGN_OR_RETURN(std::string b64, string_field(body, "public_key"));
+    auto raw = base64_decode(b64, 32);
+    if (!raw.ok() || raw->size() != 32) return bad_request("public_key must be base64 of 32 bytes");
+    std::array<uint8_t, 32> key{};
+    std::copy(raw->begin(), raw->end(), key.begin());
+    MOSS_ASSIGN_OR_RETURN(std::string id, auth_.authenticate(req, &key));
+    if (!limiter_.allow(id)) {
+      metrics_.rate_limited.fetch_add(1);
+      return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
+    }
+    MOSS_ASSIGN_OR_RETURN(bool created, state_.register_principal(id, key));
+    nlohmann::json j = {{"principal_id", id}, {"created", created}};
+    return net::Response::json(created ? 201 : 200, j.dump());
+  };
+  return finish("register", run());
+}
+
+Result<net::Response> KeyService::query_audit(const std::string& p, const net::Request& req) {
+  store::AuditQuery q;
+  q.party = p;
+  if (auto m = req.query_param("model_id")) {
+    q.model_id = *m;
+    if (!crypto::validate_model_id(q.model_id).ok()) return bad_request("bad model_id");
+  }
+  auto int_param = [&req](const char* name, int64_t fallback, int64_t lo, int64_t hi) -> Result<int64_t> {
+    auto v = req.query_param(name);
+    if (!v) return fallback;
+    int64_t out = 0;
+    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (ec != std::errc() || ptr != v->data() + v->size() || out < lo || out > hi) {
+      return bad_request(fmt::format("query parameter {} must be an integer in [{}, {}]", name, lo, hi));
+    }
+    return out;
+  };
+  MOSS_ASSIGN_OR_RETURN(q.after_seq, int_param("after", 0, 0, INT64_MAX));
+  MOSS_ASSIGN_OR_RETURN(q.limit, int_param("limit", 100, 1, 1000));
+  MOSS_ASSIGN_OR_RETURN(auto records, state_.query_audit(q));
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& r : records) {
+    events.push_back({{"seq", r.seq}, {"time_ms", r.time_ms}, {"type", r.event.type},
+                      {"actor", r.event.actor}, {"model_id", r.event.model_id},
+                      {"user_id", r.event.user_id}, {"measurement", r.event.measurement},
+                      {"detail", r.event.detail}, {"prev_hash", hex_encode(r.prev_hash)},
+                      {"hash", hex_encode(r.hash)}});
+  }
+  nlohmann::json j = {{"events", std::move(events)}};
+  return net::Response::json(200, j.dump());
+}
+
+net::Router KeyService::make_router() {
+  net::Router r;
+  r.get("/healthz", [](const net::Request&) { return net::Response::text(200, "ok\n"); });
+  r.get("/metrics", [this](const net::Request&) {
+    auto res = net::Response::text(200, metrics_.render(state_.audit_events_written(),
+                                                        connections_ ? connections_() : 0));
+    res.headers.set("Content-Type", "text/plain; version=0.0.4");
+    return res;
+  });
+  r.post("/v1/principals", [this](const net::Request& req) { return handle_register(req); });
+  r.post("/v1/release", [this](const net::Request& req) { return handle_release(req); });
+  auto bind = [this](auto method) {
+    return [this, method](const std::string& p, const net::Request& req) {
+      return (this->*method)(p, req);
+    };
+  };
+  r.post("/v1/models/{owner}/{name}/keys",
+         signed_endpoint("model_key_put", bind(&KeyService::put_model_key)));
+  r.get("/v1/models/{owner}/{name}/keys",
+        signed_endpoint("model_key_list", bind(&KeyService::list_model_keys)));
+  r.post("/v1/models/{owner}/{name}/keys/{version}/retire",
+         signed_endpoint("model_key_retire", bind(&KeyService::retire_model_key)));
+  r.del("/v1/models/{owner}/{name}", signed_endpoint("model_delete", bind(&KeyService::delete_model)));
+  r.post("/v1/models/{owner}/{name}/grants",
+         signed_endpoint("grant_add", bind(&KeyService::add_grant)));
+  r.get("/v1/models/{owner}/{name}/grants",
+        signed_endpoint("grant_list", bind(&KeyService::list_grants)));
+  r.post("/v1/models/{owner}/{name}/grants/revoke",
+         signed_endpoint("grant_revoke", bind(&KeyService::revoke_grant)));
+  r.post("/v1/request-keys", signed_endpoint("request_key_put", bind(&KeyService::put_request_key)));
+  r.post("/v1/request-keys/delete",
+         signed_endpoint("request_key_delete", bind(&KeyService::delete_request_key)));
+  r.get("/v1/audit", signed_endpoint("audit", bind(&KeyService::query_audit)));
+  return r;
+}
+
+}  // namespace moss::keyservice
