@@ -41,6 +41,7 @@ void register_model_engine_commands(CLI::App& model) {
   bench->add_option("--model", bf->model, "ONNX model file")->required();
   bench->add_option("--threads", bf->options.threads, "Intra-op threads")->capture_default_str();
   bench->add_option("--iters", bf->options.iters, "Timed iterations")->capture_default_str();
+  bench->add_flag("--profile", bf->options.profile, "Print time per operator and slowest steps");
   bind(bench, [bf]() { return engine::model_bench(bf->model, bf->options, std::cout); });
 }
 

@@ -1,6 +1,5 @@
 #include "engine/kernels/onednn_bridge.h"
 
-#include "engine/kernels/onednn/onednn_ops.h"
 #include "engine/kernels/ref/window.h"
 
 #include <cstdlib>
@@ -10,29 +9,87 @@ namespace {
 
 using namespace onednn;
 
+Status need_scratch(const RunScratch& s, const char* op) {
+  if (!s.dnnl) return internal_error("{}: no oneDNN scratch in this context", op);
+  return Status::Ok();
+}
+
 class ConvKernel final : public PreparedKernel {
  public:
-  explicit ConvKernel(std::unique_ptr<const OnednnConv> k) : k_(std::move(k)) {}
+  ConvKernel(std::unique_ptr<const OnednnConv> k, bool residual)
+      : k_(std::move(k)), residual_(residual) {}
   size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
   size_t weights_bytes() const override { return k_->weights_bytes(); }
   Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
-    if (!s.dnnl) return internal_error("Conv: no oneDNN scratch in this context");
-    return k_->execute(in[0].as<float>(), out[0].as<float>(), nullptr, *s.dnnl);
+    MOSS_RETURN_IF_ERROR(need_scratch(s, "Conv"));
+    const float* residual = residual_ ? in.back().as<float>() : nullptr;
+    return k_->execute(in[0].as<float>(), out[0].as<float>(), residual, *s.dnnl);
   }
 
  private:
   std::unique_ptr<const OnednnConv> k_;
+  bool residual_;
 };
 
-std::unique_ptr<const PreparedKernel> prepare_conv(const Node& node,
-                                                   std::span<const TensorInfo* const> in,
-                                                   const std::vector<TensorInfo>&, int threads) {
-  if (in.size() < 2 || !in[1]->value || (in.size() > 2 && in[2] && !in[2]->value)) return nullptr;
+class MatmulKernel final : public PreparedKernel {
+ public:
+  MatmulKernel(std::unique_ptr<const OnednnMatmul> k, bool b_const, bool residual)
+      : k_(std::move(k)), b_const_(b_const), residual_(residual) {}
+  size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
+  size_t weights_bytes() const override { return k_->weights_bytes(); }
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
+    MOSS_RETURN_IF_ERROR(need_scratch(s, "MatMul"));
+    const float* residual = residual_ ? in.back().as<float>() : nullptr;
+    return k_->execute(in[0].as<float>(), b_const_ ? nullptr : in[1].as<float>(),
+                       out[0].as<float>(), residual, *s.dnnl);
+  }
+
+ private:
+  std::unique_ptr<const OnednnMatmul> k_;
+  bool b_const_, residual_;
+};
+
+// Pool, Softmax, LayerNorm and Reorder: one input, one output.
+template <typename K>
+class UnaryKernel final : public PreparedKernel {
+ public:
+  UnaryKernel(std::unique_ptr<const K> k, const char* op) : k_(std::move(k)), op_(op) {}
+  size_t scratch_bytes() const override {
+    if constexpr (requires(const K& k) { k.scratchpad_bytes(); }) return k_->scratchpad_bytes();
+    return 0;
+  }
+  size_t weights_bytes() const override { return 0; }
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
+    MOSS_RETURN_IF_ERROR(need_scratch(s, op_));
+    return k_->execute(in[0].as<float>(), out[0].as<float>(), *s.dnnl);
+  }
+
+ private:
+  std::unique_ptr<const K> k_;
+  const char* op_;
+};
+
+bool all_float(std::span<const TensorInfo* const> in) {
+  for (const TensorInfo* t : in) {
+    if (t && t->dtype != DType::kFloat32) return false;
+  }
+  return true;
+}
+
+LayoutChoice choice_for(const Layout& l) {
+  return l.is_empty() ? LayoutChoice::plain() : LayoutChoice::exactly(l);
+}
+
+OnednnStep prepare_conv(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  const auto in = r.in;
+  if (in.size() < 2 || !in[1]->value || (in.size() > 2 && in[2] && !in[2]->value)) return {};
   const auto& x = in[0]->shape;
   const auto& w = in[1]->shape;
+  if (x.size() < 3 || w.size() != x.size()) return {};
   std::vector<int64_t> kernel(w.begin() + 2, w.end());
   auto win = ref::window_geometry(node, std::span<const int64_t>(x).subspan(2), kernel, false, true);
-  if (!win.ok()) return nullptr;
+  if (!win.ok()) return {};
   ConvParams p;
   p.src_dims = x;
   p.weight_dims = w;
@@ -44,37 +101,34 @@ std::unique_ptr<const PreparedKernel> prepare_conv(const Node& node,
   }
   p.group = node.attr_int("group", 1);
   p.has_bias = in.size() > 2 && in[2];
-  p.options.threads = threads;
+  p.options.threads = r.threads;
+  p.options.post_ops = r.post_ops;
+  p.src = choice_for(r.src_layout);
+  p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
+  if (r.residual) {
+    // A blocked residual fixes the output layout; a plain one is reordered inside the kernel.
+    p.residual_layout = r.residual_layout;
+    if (r.residual_layout.is_empty()) p.dst = LayoutChoice::plain();
+  }
   auto k = OnednnConv::create(p, in[1]->value->data<float>(),
                               p.has_bias ? in[2]->value->data<float>() : nullptr);
-  if (!k.ok()) return nullptr;
-  return std::make_unique<ConvKernel>(std::move(k).value());
+  if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  OnednnStep step;
+  if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
+  step.kernel = std::make_shared<ConvKernel>(std::move(k).value(), r.residual != nullptr);
+  return step;
 }
 
-class MatmulKernel final : public PreparedKernel {
- public:
-  MatmulKernel(std::unique_ptr<const OnednnMatmul> k, bool b_const) : k_(std::move(k)), b_const_(b_const) {}
-  size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
-  size_t weights_bytes() const override { return k_->weights_bytes(); }
-  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
-    if (!s.dnnl) return internal_error("MatMul: no oneDNN scratch in this context");
-    return k_->execute(in[0].as<float>(), b_const_ ? nullptr : in[1].as<float>(),
-                       out[0].as<float>(), nullptr, *s.dnnl);
-  }
-
- private:
-  std::unique_ptr<const OnednnMatmul> k_;
-  bool b_const_;
-};
-
-std::unique_ptr<const PreparedKernel> prepare_matmul(const Node& node,
-                                                     std::span<const TensorInfo* const> in,
-                                                     const std::vector<TensorInfo>& out, int threads) {
-  if (in.size() < 2 || in[0]->shape.size() < 2 || in[1]->shape.size() < 2) return nullptr;
+OnednnStep prepare_matmul(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  const auto in = r.in;
+  if (in.size() < 2 || in[0]->shape.size() < 2 || in[1]->shape.size() < 2) return {};
+  if (!r.src_layout.is_empty() || !r.residual_layout.is_empty()) return {};
   MatmulParams p;
   p.a_dims = in[0]->shape;
   p.b_dims = in[1]->shape;
-  p.options.threads = threads;
+  p.options.threads = r.threads;
+  p.options.post_ops = r.post_ops;
   const float* bias = nullptr;
   if (node.op_type == "Gemm") {
     p.trans_a = node.attr_int("transA", 0) != 0;
@@ -82,17 +136,157 @@ std::unique_ptr<const PreparedKernel> prepare_matmul(const Node& node,
     p.alpha = node.attr_float("alpha", 1.0f);
     p.beta = node.attr_float("beta", 1.0f);
     if (in.size() > 2 && in[2]) {
-      if (!in[2]->value) return nullptr;
+      if (!in[2]->value || r.bias) return {};
       p.bias_dims = in[2]->shape;
       bias = in[2]->value->data<float>();
     }
-    if (p.alpha != 1.0f && !in[1]->value) return nullptr;
+    if (p.alpha != 1.0f && !in[1]->value) return {};
+  }
+  if (r.bias) {
+    if (!r.bias->value) return {};
+    p.bias_dims = r.bias->shape;
+    bias = r.bias->value->data<float>();
   }
   auto k = OnednnMatmul::create(p, in[1]->value ? in[1]->value->data<float>() : nullptr, bias);
-  if (!k.ok()) return nullptr;
   // Only accept when oneDNN's output shape is exactly the inferred one.
-  if ((*k)->dst_dims() != out[0].shape) return nullptr;
-  return std::make_unique<MatmulKernel>(std::move(k).value(), in[1]->value != nullptr);
+  if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  return {std::make_shared<MatmulKernel>(std::move(k).value(), in[1]->value != nullptr,
+                                         r.residual != nullptr),
+          Layout()};
+}
+
+OnednnStep prepare_pool(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  if (r.in.size() != 1 || node.outputs.size() != 1 || !r.post_ops.empty()) return {};
+  const auto& x = r.in[0]->shape;
+  if (x.size() < 3) return {};
+  PoolParams p;
+  p.kind = node.op_type.find("Max") != std::string::npos ? PoolParams::Kind::kMax
+                                                         : PoolParams::Kind::kAverage;
+  p.src_dims = x;
+  if (node.op_type == "MaxPool" || node.op_type == "AveragePool") {
+    if (node.op_type == "MaxPool" && node.attr_int("storage_order", 0) != 0) return {};
+    auto kernel = node.attr_ints("kernel_shape");
+    if (kernel.empty()) return {};
+    const bool dil_ok = node.op_type == "MaxPool" ? node.opset >= 10 : node.opset >= 19;
+    auto win = ref::window_geometry(node, std::span<const int64_t>(x).subspan(2), kernel,
+                                    node.opset >= 10, dil_ok);
+    if (!win.ok()) return {};
+    for (int i = 3 - win->nd; i < 3; ++i) {
+      p.kernel.push_back(win->k[i]);
+      p.strides.push_back(win->stride[i]);
+      p.pads_begin.push_back(win->pad_b[i]);
+      p.pads_end.push_back(win->pad_e[i]);
+      p.dilations.push_back(win->dil[i]);
+    }
+    // window_geometry already folded ceil_mode into pads_end/out; pass it so oneDNN agrees.
+    p.ceil_mode = node.attr_int("ceil_mode", 0) != 0;
+    p.count_include_pad = node.attr_int("count_include_pad", 0) != 0;
+  }
+  p.options.threads = r.threads;
+  p.src = choice_for(r.src_layout);
+  p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
+  auto k = OnednnPool::create(p);
+  if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  OnednnStep step;
+  if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
+  step.kernel = std::make_shared<UnaryKernel<OnednnPool>>(std::move(k).value(), "Pool");
+  return step;
+}
+
+OnednnStep prepare_softmax(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  if (r.in.size() != 1 || !r.post_ops.empty() || !r.src_layout.is_empty()) return {};
+  const auto& x = r.in[0]->shape;
+  if (x.empty()) return {};
+  SoftmaxParams p;
+  int64_t axis = node.attr_int("axis", node.opset < 13 ? 1 : -1);
+  if (axis < 0) axis += static_cast<int64_t>(x.size());
+  if (axis < 0 || axis >= static_cast<int64_t>(x.size())) return {};
+  if (node.opset < 13) {
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) (i < axis ? outer : inner) *= x[i];
+    p.dims = {outer, inner};
+    p.axis = 1;
+  } else {
+    p.dims = x;
+    p.axis = axis;
+  }
+  p.options.threads = r.threads;
+  auto k = OnednnSoftmax::create(p);
+  if (!k.ok()) return {};
+  return {std::make_shared<UnaryKernel<OnednnSoftmax>>(std::move(k).value(), "Softmax"), Layout()};
+}
+
+class LayerNormKernel final : public PreparedKernel {
+ public:
+  explicit LayerNormKernel(std::unique_ptr<const OnednnLayerNorm> k) : k_(std::move(k)) {}
+  size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
+  size_t weights_bytes() const override { return 0; }
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
+    MOSS_RETURN_IF_ERROR(need_scratch(s, "LayerNormalization"));
+    return k_->execute(in[0].as<float>(), out[0].as<float>(), *s.dnnl);
+  }
+
+ private:
+  std::unique_ptr<const OnednnLayerNorm> k_;
+};
+
+OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  if (r.in.size() < 2 || !r.post_ops.empty() || !r.src_layout.is_empty()) return {};
+  for (size_t i = 1; i < node.outputs.size(); ++i) {
+    if (node.outputs[i] != kNoValue) return {};  // Mean / InvStdDev are not produced
+  }
+  const auto& x = r.in[0]->shape;
+  int64_t axis = node.attr_int("axis", -1);
+  if (axis < 0) axis += static_cast<int64_t>(x.size());
+  if (axis < 0 || axis >= static_cast<int64_t>(x.size())) return {};
+  int64_t inner = 1;
+  for (size_t i = static_cast<size_t>(axis); i < x.size(); ++i) inner *= x[i];
+  const TensorInfo* scale = r.in[1];
+  const TensorInfo* bias = r.in.size() > 2 ? r.in[2] : nullptr;
+  if (!scale || !scale->value || scale->numel() != inner) return {};
+  if (bias && (!bias->value || bias->numel() != inner)) return {};
+  LayerNormParams p;
+  p.dims = x;
+  p.axis = axis;
+  p.epsilon = node.attr_float("epsilon", 1e-5f);
+  p.has_bias = bias != nullptr;
+  p.options.threads = r.threads;
+  auto k = OnednnLayerNorm::create(p, scale->value->data<float>(),
+                                   bias ? bias->value->data<float>() : nullptr);
+  if (!k.ok()) return {};
+  return {std::make_shared<LayerNormKernel>(std::move(k).value()), Layout()};
+}
+
+// The plain OpKernel::prepare hook (no fusion, plain layouts).
+template <OnednnStep (*F)(const OnednnStepRequest&)>
+std::unique_ptr<const PreparedKernel> plain_prepare(const Node& node,
+                                                    std::span<const TensorInfo* const> in,
+                                                    const std::vector<TensorInfo>& out,
+                                                    int threads) {
+  OnednnStepRequest r;
+  r.node = &node;
+  r.in = in;
+  r.out = &out;
+  r.threads = threads;
+  OnednnStep s = F(r);
+  if (!s.kernel) return nullptr;
+  // The step kernels are shared; hand out a unique wrapper around the shared one.
+  class Shared final : public PreparedKernel {
+   public:
+    explicit Shared(std::shared_ptr<const PreparedKernel> k) : k_(std::move(k)) {}
+    size_t scratch_bytes() const override { return k_->scratch_bytes(); }
+    size_t weights_bytes() const override { return k_->weights_bytes(); }
+    Status run(std::span<const View> i, std::span<const View> o, RunScratch& s) const override {
+      return k_->run(i, o, s);
+    }
+
+   private:
+    std::shared_ptr<const PreparedKernel> k_;
+  };
+  return std::make_unique<Shared>(std::move(s.kernel));
 }
 
 }  // namespace
@@ -102,9 +296,43 @@ bool onednn_disabled() {
   return v && v[0] == '1';
 }
 
+bool onednn_takes_blocked(const std::string& op) {
+  return op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
+         op == "GlobalMaxPool";
+}
+
+bool onednn_serves(const std::string& op) {
+  return onednn_takes_blocked(op) || op == "MatMul" || op == "Gemm" || op == "Softmax" ||
+         op == "LayerNormalization";
+}
+
+OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
+  if (!r.node || !r.out || r.out->empty() || !all_float(r.in) || r.in.empty() || !r.in[0]) {
+    return {};
+  }
+  if ((*r.out)[0].dtype != DType::kFloat32) return {};
+  const std::string& op = r.node->op_type;
+  if (op == "Conv") return prepare_conv(r);
+  if (op == "MatMul" || op == "Gemm") return prepare_matmul(r);
+  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
+      op == "GlobalMaxPool") {
+    return prepare_pool(r);
+  }
+  if (op == "Softmax") return prepare_softmax(r);
+  if (op == "LayerNormalization") return prepare_layernorm(r);
+  return {};
+}
+
+std::shared_ptr<const PreparedKernel> onednn_reorder_step(const Layout& from, const Layout& to,
+                                                          int threads) {
+  auto k = OnednnReorder::create(from, to, threads);
+  if (!k.ok()) return nullptr;
+  return std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Reorder");
+}
+
 PrepareFn onednn_prepare_for(const std::string& op) {
-  if (op == "Conv") return prepare_conv;
-  if (op == "MatMul" || op == "Gemm") return prepare_matmul;
+  if (op == "Conv") return plain_prepare<prepare_conv>;
+  if (op == "MatMul" || op == "Gemm") return plain_prepare<prepare_matmul>;
   return nullptr;
 }
 

@@ -1,18 +1,55 @@
-// Glue between the registry and the oneDNN kernels in kernels/onednn/ (owned by engine-kernels):
-// builds a oneDNN kernel for a node once shapes are bound, with constant weights packed once.
+// Glue between the planner and the oneDNN kernels in kernels/onednn/: builds a oneDNN kernel for
+// a plan step once shapes are bound, with constant weights packed once, fused post-ops (Relu,
+// Clip, GELU, bias, residual Add, ...) and blocked layouts kept between consecutive oneDNN steps
+// (chain mode, docs/performance.md).
 #pragma once
 
 #include "engine/kernels/kernel.h"
+#include "engine/kernels/onednn/onednn_ops.h"
 
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace moss::engine {
 
-// The prepare function for an operator, or nullptr when oneDNN does not serve it.
+// The prepare function for an operator, or nullptr when oneDNN does not serve it (the plain
+// OpKernel::prepare hook: no fusion, plain layouts).
 PrepareFn onednn_prepare_for(const std::string& op_type);
 
 // Disables oneDNN (MOSS_ENGINE_REFERENCE_ONLY=1 in the environment): reference kernels only,
 // for comparison runs.
 bool onednn_disabled();
+
+// One plan step served by oneDNN, possibly with fused operators.
+struct OnednnStepRequest {
+  const Node* node = nullptr;
+  std::span<const TensorInfo* const> in;  // the node's inputs
+  const std::vector<TensorInfo>* out = nullptr;
+  int threads = 1;
+  std::vector<onednn::PostOp> post_ops;  // applied in order after the op (and bias)
+  const TensorInfo* bias = nullptr;      // MatMul only: a constant bias fused from an Add
+  // With a kAddResidual post-op: the residual, passed at run time as the step's last input.
+  const TensorInfo* residual = nullptr;
+  onednn::Layout src_layout;       // layout of input 0; empty = plain
+  onednn::Layout residual_layout;  // empty = plain
+  bool dst_blocked_ok = false;     // every consumer of the output takes a blocked layout
+};
+
+struct OnednnStep {
+  std::shared_ptr<const PreparedKernel> kernel;  // null: oneDNN does not serve this request
+  onednn::Layout dst_layout;                     // empty when the output is plain
+};
+
+// Ops whose oneDNN kernel reads input 0 in a blocked layout (Conv, pools).
+bool onednn_takes_blocked(const std::string& op_type);
+// Ops prepare_onednn_step serves (Conv, MatMul, Gemm, pools, Softmax, LayerNormalization).
+bool onednn_serves(const std::string& op_type);
+
+OnednnStep prepare_onednn_step(const OnednnStepRequest& request);
+
+// A layout conversion step (blocked -> plain before a reference kernel).
+std::shared_ptr<const PreparedKernel> onednn_reorder_step(const onednn::Layout& from,
+                                                          const onednn::Layout& to, int threads);
 
 }  // namespace moss::engine

@@ -2,6 +2,9 @@
 
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/onednn_bridge.h"
+#include "engine/planner/fusion.h"
+
+#include <map>
 
 namespace moss::engine {
 namespace {
@@ -41,6 +44,235 @@ Status bind_inputs(const Graph& g, const Binding& b, Plan& p) {
   return Status::Ok();
 }
 
+
+// Orders the steps, fuses element-wise nodes into oneDNN kernels, keeps blocked layouts between
+// consecutive oneDNN steps (chain mode) and inserts reorders where a reference kernel needs a
+// plain copy. Then liveness and arena offsets (a fused residual's buffer is reused as the output
+// when the residual dies there: oneDNN's sum post-op then accumulates in place).
+class Scheduler {
+ public:
+  Scheduler(const Graph& g, const std::vector<const OpKernel*>& kernels, int threads, Plan& p)
+      : g_(g), kernels_(kernels), threads_(threads), p_(p), dnnl_(!onednn_disabled()),
+        layout_(g.values.size()), is_output_(g.values.size(), false), uses_(g.values.size()),
+        absorbed_by_(g.nodes.size(), -1), fusion_of_(g.nodes.size(), -1) {
+    for (int v : g.outputs) is_output_[v] = true;
+  }
+
+  Status run(const std::vector<int>& live) {
+    for (int n : live) {
+      for (int v : g_.nodes[n].inputs) {
+        if (v != kNoValue) uses_[v].push_back(n);
+      }
+    }
+    if (dnnl_) fusions_ = find_fusions(g_, p_.info, live);
+    // A fused step runs where its last absorbed node was: the residual is ready by then.
+    std::map<int, int> fused_at;  // node index of last absorbed -> fusion
+    for (size_t i = 0; i < fusions_.size(); ++i) {
+      fusion_of_[fusions_[i].anchor] = static_cast<int>(i);
+      for (int a : fusions_[i].absorbed) absorbed_by_[a] = static_cast<int>(i);
+      fused_at[fusions_[i].absorbed.back()] = static_cast<int>(i);
+    }
+    for (int n : live) {
+      if (fusion_of_[n] >= 0) continue;  // runs at its last absorbed node
+      auto it = fused_at.find(n);
+      if (it != fused_at.end()) {
+        MOSS_RETURN_IF_ERROR(unit(fusions_[it->second].anchor, &fusions_[it->second]));
+      } else if (absorbed_by_[n] < 0) {
+        MOSS_RETURN_IF_ERROR(unit(n, nullptr));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status assign_arena() {
+    const size_t nv = p_.info.size();
+    p_.offset.assign(nv, -1);
+    auto bytes_of = [&](int v) -> size_t {
+      if (!layout_[v].is_empty()) return layout_[v].bytes();
+      return static_cast<size_t>(p_.info[v].numel()) * dtype_size(p_.info[v].dtype);
+    };
+    // Liveness over steps: graph inputs are born before step 0, graph outputs live to the end.
+    const int64_t end = static_cast<int64_t>(p_.steps.size());
+    std::vector<int64_t> first(nv, -2), last(nv, -2);
+    for (int in : g_.inputs) {
+      if (!p_.info[in].value) first[in] = last[in] = -1;
+    }
+    for (int64_t s = 0; s < end; ++s) {
+      for (int in : p_.step_inputs[s]) {
+        if (in != kNoValue && first[in] != -2 && !p_.info[in].value) last[in] = std::max(last[in], s);
+      }
+      for (int o : p_.step_outputs[s]) {
+        if (o != kNoValue && !p_.info[o].value) first[o] = last[o] = s;
+      }
+    }
+    for (int o : g_.outputs) {
+      if (first[o] != -2) last[o] = end;
+    }
+    // Residual buffers reused as the fused step's output.
+    std::vector<int> alias(nv, -1);
+    for (const auto& [s, residual] : residual_steps_) {
+      const int out = p_.step_outputs[s][0];
+      if (last[residual] == s && !is_output_[residual] && first[residual] >= 0 &&
+          bytes_of(residual) == bytes_of(out) && alias[residual] < 0) {
+        alias[out] = residual;
+        last[residual] = last[out];
+      }
+    }
+    std::vector<Interval> items;
+    std::vector<int> ids;
+    for (size_t v = 0; v < nv; ++v) {
+      if (first[v] == -2 || p_.info[v].value || alias[v] >= 0) continue;
+      const size_t bytes = bytes_of(static_cast<int>(v));
+      items.push_back(Interval{first[v], last[v], bytes});
+      ids.push_back(static_cast<int>(v));
+      p_.unshared_bytes += (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+    }
+    auto offsets = assign_offsets(items, p_.arena_bytes);
+    for (size_t i = 0; i < ids.size(); ++i) p_.offset[ids[i]] = offsets[i];
+    for (size_t v = 0; v < nv; ++v) {
+      int root = static_cast<int>(v);
+      while (alias[root] >= 0) root = alias[root];
+      if (root != static_cast<int>(v)) p_.offset[v] = p_.offset[root];
+    }
+    return Status::Ok();
+  }
+
+ private:
+  void emit(int node, std::shared_ptr<const PreparedKernel> k, std::vector<int> in,
+            std::vector<int> out, std::string label) {
+    if (k) {
+      p_.scratch_bytes = std::max(p_.scratch_bytes, k->scratch_bytes());
+      p_.prepared_weights_bytes += k->weights_bytes();
+    }
+    p_.steps.push_back(node);
+    p_.kernels.push_back(kernels_[node]);
+    p_.prepared.push_back(std::move(k));
+    p_.step_inputs.push_back(std::move(in));
+    p_.step_outputs.push_back(std::move(out));
+    p_.step_labels.push_back(std::move(label));
+  }
+
+  // A plain copy of v (v itself when it is plain), made by a reorder step before `node`.
+  Result<int> plain_of(int v, int node) {
+    if (layout_[v].is_empty()) return v;
+    auto it = plain_copy_.find(v);
+    if (it != plain_copy_.end()) return it->second;
+    MOSS_ASSIGN_OR_RETURN(auto plain, onednn::Layout::plain(p_.info[v].shape));
+    auto k = onednn_reorder_step(layout_[v], plain, threads_);
+    if (!k) return internal_error("{}: no reorder from {}", g_.nodes[node].label(), layout_[v].to_string());
+    const int t = static_cast<int>(p_.info.size());
+    p_.info.push_back(TensorInfo{DType::kFloat32, p_.info[v].shape, nullptr});
+    layout_.emplace_back();
+    is_output_.push_back(false);
+    plain_copy_[v] = t;
+    emit(node, std::move(k), {v}, {t}, "Reorder");
+    return t;
+  }
+
+  // Every reader of v takes a blocked layout (a Conv/pool input 0, or a fused Conv residual).
+  bool blocked_ok(int v) const {
+    if (is_output_[v] || uses_[v].empty()) return false;
+    for (int c : uses_[v]) {
+      const Node& n = g_.nodes[c];
+      if (absorbed_by_[c] >= 0) {
+        const Fusion& f = fusions_[absorbed_by_[c]];
+        if (f.residual != v || g_.nodes[f.anchor].op_type != "Conv") return false;
+        continue;
+      }
+      if (!onednn_takes_blocked(n.op_type) || n.inputs.empty() || n.inputs[0] != v) return false;
+      for (size_t i = 1; i < n.inputs.size(); ++i) {
+        if (n.inputs[i] == v) return false;
+      }
+    }
+    return true;
+  }
+
+  Status unit(int n, const Fusion* f) {
+    const Node& node = g_.nodes[n];
+    std::vector<int> in = node.inputs, out = node.outputs;
+    if (f) {
+      out[0] = f->output;
+      if (f->residual != kNoValue) in.push_back(f->residual);
+    }
+    std::shared_ptr<const PreparedKernel> k;
+    onednn::Layout dst;
+    if (dnnl_ && onednn_serves(node.op_type)) {
+      std::vector<const TensorInfo*> infos(node.inputs.size(), nullptr);
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        if (node.inputs[i] != kNoValue) infos[i] = &p_.info[node.inputs[i]];
+      }
+      std::vector<TensorInfo> outs;
+      for (int o : out) outs.push_back(o == kNoValue ? TensorInfo{} : p_.info[o]);
+      OnednnStepRequest r;
+      r.node = &node;
+      r.in = infos;
+      r.out = &outs;
+      r.threads = threads_;
+      if (f) {
+        r.post_ops = f->post_ops;
+        if (f->bias != kNoValue) r.bias = &p_.info[f->bias];
+        if (f->residual != kNoValue) {
+          r.residual = &p_.info[f->residual];
+          r.residual_layout = layout_[f->residual];
+        }
+      }
+      r.src_layout = in[0] == kNoValue ? onednn::Layout() : layout_[in[0]];
+      r.dst_blocked_ok = blocked_ok(out[0]);
+      if (!r.dst_blocked_ok && !r.residual_layout.is_empty()) {
+        // A blocked residual would make the output blocked too; readers need it plain.
+        MOSS_ASSIGN_OR_RETURN(in.back(), plain_of(in.back(), n));
+        r.residual_layout = onednn::Layout();
+      }
+      OnednnStep step = prepare_onednn_step(r);
+      if (!step.kernel && (!r.src_layout.is_empty() || !r.residual_layout.is_empty())) {
+        for (int& v : in) {
+          if (v == kNoValue) continue;
+          MOSS_ASSIGN_OR_RETURN(v, plain_of(v, n));
+        }
+        r.src_layout = r.residual_layout = onednn::Layout();
+        step = prepare_onednn_step(r);
+      }
+      k = std::move(step.kernel);
+      dst = std::move(step.dst_layout);
+    }
+    if (!k && f) {
+      // oneDNN declined the fused form: run the nodes one by one, here (all inputs are ready).
+      MOSS_RETURN_IF_ERROR(unit(n, nullptr));
+      for (int a : f->absorbed) MOSS_RETURN_IF_ERROR(unit(a, nullptr));
+      return Status::Ok();
+    }
+    if (!k) {
+      for (int& v : in) {
+        if (v == kNoValue) continue;
+        MOSS_ASSIGN_OR_RETURN(v, plain_of(v, n));
+      }
+    }
+    if (f) {
+      p_.fused_nodes += f->absorbed.size();
+      if (f->residual != kNoValue) residual_steps_.emplace_back(static_cast<int64_t>(p_.steps.size()), f->residual);
+    }
+    if (!dst.is_empty()) {
+      layout_[out[0]] = dst;
+      ++p_.blocked_values;
+    }
+    emit(n, std::move(k), std::move(in), std::move(out), f ? f->label : std::string());
+    return Status::Ok();
+  }
+
+  const Graph& g_;
+  const std::vector<const OpKernel*>& kernels_;
+  const int threads_;
+  Plan& p_;
+  const bool dnnl_;
+  std::vector<onednn::Layout> layout_;  // per value; empty = plain
+  std::vector<bool> is_output_;
+  std::vector<std::vector<int>> uses_;  // per value: running nodes that read it
+  std::vector<int> absorbed_by_, fusion_of_;  // per node: fusion index or -1
+  std::vector<Fusion> fusions_;
+  std::map<int, int> plain_copy_;  // blocked value -> its plain temporary
+  std::vector<std::pair<int64_t, int>> residual_steps_;  // (step, residual value)
+};
+
 }  // namespace
 
 std::string Binding::key() const {
@@ -68,11 +300,11 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
   Plan& p = *plan;
   p.key = binding.key();
   p.info.resize(g.values.size());
-  p.offset.assign(g.values.size(), -1);
   for (size_t v = 0; v < g.values.size(); ++v) {
     if (const auto& c = g.values[v].constant) p.info[v] = TensorInfo{c->dtype(), c->shape(), c};
   }
   MOSS_RETURN_IF_ERROR(bind_inputs(g, binding, p));
+  std::vector<int> live;  // nodes left to run after folding, in order
 
   // Shape inference in topological order; nodes whose inputs are all known fold right here.
   for (size_t n = 0; n < g.nodes.size(); ++n) {
@@ -112,51 +344,14 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i] != kNoValue) folded &= out[i].value != nullptr;
     }
-    if (!folded) {
-      std::shared_ptr<const PreparedKernel> prepared;
-      if (k.prepare && !onednn_disabled()) prepared = k.prepare(node, in, out, threads);
-      if (prepared) {
-        p.scratch_bytes = std::max(p.scratch_bytes, prepared->scratch_bytes());
-        p.prepared_weights_bytes += prepared->weights_bytes();
-      }
-      p.steps.push_back(static_cast<int>(n));
-      p.kernels.push_back(&k);
-      p.prepared.push_back(std::move(prepared));
-    }
+    if (!folded) live.push_back(static_cast<int>(n));
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i] != kNoValue) p.info[node.outputs[i]] = std::move(out[i]);
     }
   }
-
-  // Liveness over steps: graph inputs are born before step 0, graph outputs live to the end.
-  const int64_t end = static_cast<int64_t>(p.steps.size());
-  std::vector<int64_t> first(g.values.size(), -2), last(g.values.size(), -2);
-  for (int in : g.inputs) {
-    if (!p.info[in].value) first[in] = last[in] = -1;
-  }
-  for (int64_t s = 0; s < end; ++s) {
-    const Node& node = g.nodes[p.steps[s]];
-    for (int in : node.inputs) {
-      if (in != kNoValue && first[in] != -2 && !p.info[in].value) last[in] = std::max(last[in], s);
-    }
-    for (int o : node.outputs) {
-      if (o != kNoValue && !p.info[o].value) first[o] = last[o] = s;
-    }
-  }
-  for (int o : g.outputs) {
-    if (first[o] != -2) last[o] = end;
-  }
-  std::vector<Interval> items;
-  std::vector<int> ids;
-  for (size_t v = 0; v < g.values.size(); ++v) {
-    if (first[v] == -2 || p.info[v].value) continue;
-    const size_t bytes = static_cast<size_t>(p.info[v].numel()) * dtype_size(p.info[v].dtype);
-    items.push_back(Interval{first[v], last[v], bytes});
-    ids.push_back(static_cast<int>(v));
-    p.unshared_bytes += (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-  }
-  auto offsets = assign_offsets(items, p.arena_bytes);
-  for (size_t i = 0; i < ids.size(); ++i) p.offset[ids[i]] = offsets[i];
+  Scheduler scheduler(g, kernels, threads, p);
+  MOSS_RETURN_IF_ERROR(scheduler.run(live));
+  MOSS_RETURN_IF_ERROR(scheduler.assign_arena());
   return std::shared_ptr<const Plan>(std::move(plan));
 }
 

@@ -25,11 +25,20 @@ struct Binding {
 
 struct Plan {
   std::string key;
-  std::vector<TensorInfo> info;   // per value (value carries constants)
+  // Per value (value carries constants). Values past the graph's are plan temporaries (plain
+  // copies of blocked tensors for reference kernels).
+  std::vector<TensorInfo> info;
   std::vector<int64_t> offset;    // per value: arena byte offset, -1 when not in the arena
-  std::vector<int> steps;         // node indices to run, in order
+  std::vector<int> steps;         // node indices to run, in order (a fused step: its anchor)
   std::vector<const OpKernel*> kernels;  // per step
   std::vector<std::shared_ptr<const PreparedKernel>> prepared;  // per step; null = kernel->run
+  // Per step: the values it reads and writes. Usually the node's; a fused step writes the last
+  // fused node's output and reads its residual last; a reorder step reads a blocked value and
+  // writes a plain temporary.
+  std::vector<std::vector<int>> step_inputs, step_outputs;
+  std::vector<std::string> step_labels;  // "" or what was fused ("Add+Relu"), "Reorder"
+  size_t fused_nodes = 0;     // nodes absorbed into oneDNN post-ops
+  size_t blocked_values = 0;  // values kept in a oneDNN blocked layout between steps
   size_t scratch_bytes = 0;       // max over prepared kernels (per-context oneDNN scratchpad)
   size_t prepared_weights_bytes = 0;
   size_t arena_bytes = 0;

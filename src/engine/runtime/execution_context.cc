@@ -3,6 +3,7 @@
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/onednn/onednn_ops.h"
 
+#include <chrono>
 #include <cstring>
 
 namespace moss::engine {
@@ -82,20 +83,29 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
     if (ti.value) return view_of(*ti.value);
     return View{ti.dtype, ti.shape, base + p.offset[v], ti.numel()};
   };
+  if (step_ns_) step_ns_->resize(p.steps.size(), 0.0);
   for (size_t s = 0; s < p.steps.size(); ++s) {
+    const auto started = step_ns_ ? std::chrono::steady_clock::now()
+                                  : std::chrono::steady_clock::time_point{};
     const Node& node = g.nodes[p.steps[s]];
-    in_views_.assign(node.inputs.size(), View{});
-    out_views_.assign(node.outputs.size(), View{});
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      if (node.inputs[i] != kNoValue) in_views_[i] = view(node.inputs[i]);
+    const auto& ins = p.step_inputs[s];
+    const auto& outs = p.step_outputs[s];
+    in_views_.assign(ins.size(), View{});
+    out_views_.assign(outs.size(), View{});
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (ins[i] != kNoValue) in_views_[i] = view(ins[i]);
     }
-    for (size_t i = 0; i < node.outputs.size(); ++i) {
-      if (node.outputs[i] != kNoValue) out_views_[i] = view(node.outputs[i]);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (outs[i] != kNoValue) out_views_[i] = view(outs[i]);
     }
     if (p.prepared[s]) {
       MOSS_RETURN_IF_ERROR(p.prepared[s]->run(in_views_, out_views_, scratch_));
     } else {
       MOSS_RETURN_IF_ERROR(p.kernels[s]->run(node, in_views_, out_views_));
+    }
+    if (step_ns_) {
+      (*step_ns_)[s] += std::chrono::duration<double, std::nano>(
+                            std::chrono::steady_clock::now() - started).count();
     }
   }
   std::vector<NamedTensor> outputs;

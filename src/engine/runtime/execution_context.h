@@ -33,6 +33,12 @@ class ExecutionContext {
   // Bytes of the arena for the currently bound shapes (0 before the first bind).
   size_t arena_bytes() const { return plan_ ? plan_->arena_bytes : 0; }
   const CompiledModel& model() const { return *model_; }
+  // The plan of the current binding (null before the first bind), e.g. to name profiled steps.
+  const Plan* plan() const { return plan_.get(); }
+
+  // Profiling: when set, run() adds each step's wall time (ns) to (*ns)[step] (resized to the
+  // plan's step count). Null turns it off. For `moss model bench --profile`.
+  void set_step_timer(std::vector<double>* ns) { step_ns_ = ns; }
 
  private:
   uint8_t* arena() { return reinterpret_cast<uint8_t*>(arena_.get()); }
@@ -47,6 +53,7 @@ class ExecutionContext {
   std::vector<View> in_views_, out_views_;
   std::unique_ptr<onednn::OnednnScratch> dnnl_scratch_;
   RunScratch scratch_;
+  std::vector<double>* step_ns_ = nullptr;
 };
 
 }  // namespace moss::engine

@@ -27,6 +27,7 @@ struct BenchOptions {
   int warmup = 2;
   int64_t batch = 1;       // for symbolic first dimensions
   int64_t sequence = 128;  // for other symbolic dimensions
+  bool profile = false;    // print time per operator type (and the slowest steps) first
 };
 
 // Compiles, runs warmup + iters on synthetic inputs and ends with the one JSON line

@@ -1,0 +1,199 @@
+#include "engine/planner/fusion.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace moss::engine {
+namespace {
+
+using onednn::PostOp;
+
+class Matcher {
+ public:
+  Matcher(const Graph& g, const std::vector<TensorInfo>& info, const std::vector<int>& live)
+      : g_(g), info_(info), uses_(g.values.size()), is_output_(g.values.size(), false) {
+    for (int n : live) {
+      for (int v : g.nodes[n].inputs) {
+        if (v != kNoValue) uses_[v].push_back(n);
+      }
+    }
+    for (int v : g.outputs) is_output_[v] = true;
+  }
+
+  // The single consumer of v that can absorb it, or -1.
+  int sole_user(int v) const {
+    if (is_output_[v] || uses_[v].size() != 1 || taken_.count(uses_[v][0])) return -1;
+    return uses_[v][0];
+  }
+
+  // A float scalar constant (any rank, one element), or nullopt.
+  std::optional<float> scalar(int v) const {
+    if (v == kNoValue) return std::nullopt;
+    const TensorInfo& t = info_[v];
+    if (!t.value || t.dtype != DType::kFloat32 || t.numel() != 1) return std::nullopt;
+    return t.value->data<float>()[0];
+  }
+
+  bool is_float_activation(int v) const {
+    return v != kNoValue && !info_[v].value && info_[v].dtype == DType::kFloat32;
+  }
+
+  // Clip bounds (attributes before opset 11, optional scalar inputs after).
+  bool clip_bounds(const Node& c, float& lo, float& hi) const {
+    lo = std::numeric_limits<float>::lowest();
+    hi = std::numeric_limits<float>::max();
+    if (c.opset < 11) {
+      lo = c.attr_float("min", lo);
+      hi = c.attr_float("max", hi);
+      return lo <= hi;
+    }
+    for (size_t i = 1; i < c.inputs.size(); ++i) {
+      if (c.inputs[i] == kNoValue) continue;
+      auto s = scalar(c.inputs[i]);
+      if (!s) return false;
+      (i == 1 ? lo : hi) = *s;
+    }
+    return lo <= hi;
+  }
+
+  // The other input of a binary node whose inputs are {v, other}; kNoValue if v is not exactly
+  // one of its two inputs.
+  static int other_input(const Node& c, int v) {
+    if (c.inputs.size() != 2) return kNoValue;
+    if (c.inputs[0] == v && c.inputs[1] != v) return c.inputs[1];
+    if (c.inputs[1] == v && c.inputs[0] != v) return c.inputs[0];
+    return kNoValue;
+  }
+
+  // torch's Erf GELU starting at v (two users: Div and the Mul that closes the pattern).
+  // Returns the nodes (Div, Erf, Add, Mul, Mul) or empty.
+  std::vector<int> gelu(int v) const {
+    if (is_output_[v] || uses_[v].size() != 2) return {};
+    for (int order = 0; order < 2; ++order) {
+      const int d = uses_[v][order], m1 = uses_[v][1 - order];
+      const Node& div = g_.nodes[d];
+      if (taken_.count(d) || taken_.count(m1)) continue;
+      if (div.op_type != "Div" || div.inputs.size() != 2 || div.inputs[0] != v) continue;
+      auto c = scalar(div.inputs[1]);
+      if (!c || std::fabs(*c - 1.41421356f) > 1e-4f) continue;
+      const int e = sole_user(div.outputs[0]);
+      if (e < 0 || g_.nodes[e].op_type != "Erf") continue;
+      const int a = sole_user(g_.nodes[e].outputs[0]);
+      if (a < 0 || g_.nodes[a].op_type != "Add") continue;
+      auto one = scalar(other_input(g_.nodes[a], g_.nodes[e].outputs[0]));
+      if (!one || *one != 1.0f) continue;
+      if (sole_user(g_.nodes[a].outputs[0]) != m1) continue;
+      const Node& mul = g_.nodes[m1];
+      if (mul.op_type != "Mul" || other_input(mul, v) != g_.nodes[a].outputs[0]) continue;
+      const int m2 = sole_user(mul.outputs[0]);
+      if (m2 < 0 || g_.nodes[m2].op_type != "Mul") continue;
+      auto half = scalar(other_input(g_.nodes[m2], mul.outputs[0]));
+      if (!half || *half != 0.5f) continue;
+      return {d, e, a, m1, m2};
+    }
+    return {};
+  }
+
+  std::optional<Fusion> match(int anchor) {
+    const Node& an = g_.nodes[anchor];
+    const bool conv = an.op_type == "Conv";
+    const bool matmul = an.op_type == "MatMul";
+    if (!conv && !matmul && an.op_type != "Gemm") return std::nullopt;
+    if (an.outputs.size() != 1 || !is_float_activation(an.outputs[0])) return std::nullopt;
+    Fusion f;
+    f.anchor = anchor;
+    int cur = an.outputs[0];
+    const auto& out_shape = info_[cur].shape;
+    auto add = [&](std::vector<int> nodes, const char* label) {
+      for (int n : nodes) {
+        f.absorbed.push_back(n);
+        taken_.insert(n);
+      }
+      cur = g_.nodes[nodes.back()].outputs[0];
+      f.label += f.label.empty() ? label : std::string("+") + label;
+    };
+    for (;;) {
+      if (auto nodes = gelu(cur); !nodes.empty()) {
+        f.post_ops.push_back({PostOp::Kind::kGeluErf});
+        add(nodes, "Gelu");
+        continue;
+      }
+      const int c = sole_user(cur);
+      if (c < 0) break;
+      const Node& n = g_.nodes[c];
+      if (n.outputs.size() != 1 || n.outputs[0] == kNoValue) break;
+      if (n.op_type == "Relu") {
+        f.post_ops.push_back({PostOp::Kind::kRelu});
+      } else if (n.op_type == "LeakyRelu") {
+        f.post_ops.push_back({PostOp::Kind::kLeakyRelu, n.attr_float("alpha", 0.01f)});
+      } else if (n.op_type == "Sigmoid") {
+        f.post_ops.push_back({PostOp::Kind::kSigmoid});
+      } else if (n.op_type == "Tanh") {
+        f.post_ops.push_back({PostOp::Kind::kTanh});
+      } else if (n.op_type == "Clip") {
+        float lo, hi;
+        if (n.inputs.empty() || n.inputs[0] != cur || !clip_bounds(n, lo, hi)) break;
+        f.post_ops.push_back({PostOp::Kind::kClip, lo, hi});
+      } else if (n.op_type == "Mul" || n.op_type == "Div") {
+        const int other = other_input(n, cur);
+        auto s = scalar(other);
+        if (!s || (n.op_type == "Div" && (n.inputs[1] != other || *s == 0.f))) break;
+        f.post_ops.push_back({PostOp::Kind::kLinear, n.op_type == "Mul" ? *s : 1.0f / *s, 0.f});
+      } else if (n.op_type == "Add") {
+        const int other = other_input(n, cur);
+        if (other == kNoValue || info_[other].dtype != DType::kFloat32) break;
+        const TensorInfo& o = info_[other];
+        if (o.value) {
+          // A constant [N] (or [1,...,1,N]) after a MatMul is its bias.
+          if (!matmul || !f.post_ops.empty() || f.bias != kNoValue || out_shape.empty() ||
+              o.numel() != out_shape.back() || o.shape.empty() ||
+              o.shape.back() != out_shape.back() || info_[n.outputs[0]].shape != out_shape) {
+            break;
+          }
+          f.bias = other;
+          add({c}, "Bias");
+          continue;
+        }
+        if (f.residual != kNoValue || o.shape != info_[n.outputs[0]].shape || o.shape != out_shape) {
+          break;
+        }
+        f.residual = other;
+        f.post_ops.push_back({PostOp::Kind::kAddResidual});
+      } else {
+        break;
+      }
+      if (info_[n.outputs[0]].shape != out_shape) {  // broadcasting grew the tensor
+        if (f.post_ops.back().kind == PostOp::Kind::kAddResidual) f.residual = kNoValue;
+        f.post_ops.pop_back();
+        break;
+      }
+      add({c}, n.op_type.c_str());
+    }
+    if (f.absorbed.empty()) return std::nullopt;
+    f.output = cur;
+    taken_.insert(anchor);
+    return f;
+  }
+
+ private:
+  const Graph& g_;
+  const std::vector<TensorInfo>& info_;
+  std::vector<std::vector<int>> uses_;
+  std::vector<bool> is_output_;
+  std::set<int> taken_;
+};
+
+}  // namespace
+
+std::vector<Fusion> find_fusions(const Graph& g, const std::vector<TensorInfo>& info,
+                                 const std::vector<int>& live) {
+  Matcher m(g, info, live);
+  std::vector<Fusion> out;
+  for (int n : live) {
+    if (auto f = m.match(n)) out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+}  // namespace moss::engine

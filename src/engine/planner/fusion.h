@@ -1,0 +1,34 @@
+// Operator fusion for the oneDNN kernels, decided per plan (shapes are known here): a Conv,
+// MatMul or Gemm absorbs the element-wise nodes that follow it as oneDNN post-ops, in order:
+//   Relu, Clip (ReLU6), LeakyRelu, Sigmoid, Tanh, Mul/Div by a scalar constant (linear),
+//   Add of a same-shape tensor (residual, oneDNN's sum post-op; at most one),
+//   Add of a constant [N] (MatMul bias, before any post-op),
+//   the Erf GELU torch exports: Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x -> Mul 0.5.
+// Only values used by nothing else (and not graph outputs) are fused away.
+#pragma once
+
+#include "engine/graph/graph.h"
+#include "engine/kernels/kernel.h"
+#include "engine/kernels/onednn/onednn_ops.h"
+
+#include <string>
+#include <vector>
+
+namespace moss::engine {
+
+struct Fusion {
+  int anchor = -1;             // node index of the Conv / MatMul / Gemm
+  std::vector<int> absorbed;   // node indices fused into it, in chain order (not empty)
+  std::vector<onednn::PostOp> post_ops;
+  int bias = kNoValue;         // MatMul: constant bias value
+  int residual = kNoValue;     // value added by the kAddResidual post-op
+  int output = kNoValue;       // the value the fused step writes (the last absorbed node's)
+  std::string label;           // e.g. "Add+Relu", for profiles
+};
+
+// `live`: node indices that run (not folded), in order; info: per value. Returns fusions with
+// disjoint node sets.
+std::vector<Fusion> find_fusions(const Graph& g, const std::vector<TensorInfo>& info,
+                                 const std::vector<int>& live);
+
+}  // namespace moss::engine
