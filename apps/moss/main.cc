@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   cli::register_model_engine_commands(*model);
   cli::register_attest_commands(app);
   cli::register_stack_commands(app);
+  cli::register_keyservice_commands(app, *model);
 
   try {
     app.parse(argc, argv);

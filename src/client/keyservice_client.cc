@@ -1,0 +1,177 @@
+#include "client/keyservice_client.h"
+
+#include "attest/attested_tls.h"
+#include "attest/policy.h"
+#include "common/encoding.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+#include "crypto/signed_request.h"
+#include "net/error_response.h"
+
+#include <chrono>
+
+namespace moss::client {
+
+struct KeyServiceClient::Impl {
+  crypto::Identity identity;
+  std::string principal_id;
+  net::Client client;
+  Impl(crypto::Identity id, net::Client c)
+      : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)) {}
+};
+
+KeyServiceClient::KeyServiceClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KeyServiceClient::KeyServiceClient(KeyServiceClient&&) noexcept = default;
+KeyServiceClient& KeyServiceClient::operator=(KeyServiceClient&&) noexcept = default;
+KeyServiceClient::~KeyServiceClient() = default;
+
+Result<KeyServiceClient> KeyServiceClient::create(const ClientConfig& config) {
+  auto identity = crypto::Identity::load(config.identity);
+  if (!identity.ok()) return identity.status().with_context("identity " + config.identity.string());
+  return create(config, std::move(identity).value());
+}
+
+Result<KeyServiceClient> KeyServiceClient::create(const ClientConfig& config, crypto::Identity identity) {
+  auto policy = attest::Policy::load(config.keyservice_policy);
+  if (!policy.ok()) return policy.status().with_context("keyservice policy");
+  attest::AttestedPeerConfig peer;
+  peer.purpose = kKeyServicePurpose;
+  peer.verify.allow_simulated = config.allow_simulated && policy->allow_simulated;
+  if (peer.verify.allow_simulated) {
+    auto key = attest::SimPlatformKey::load_public_key(effective_sim_key_file(config));
+    if (!key.ok()) return key.status().with_context("simulated platform key");
+    peer.verify.sim_platform_key = *key;
+  }
+  peer.policy = std::move(policy).value();
+  MOSS_ASSIGN_OR_RETURN(auto verifier, attest::make_attested_peer_verifier(std::move(peer)));
+  MOSS_ASSIGN_OR_RETURN(auto tls, net::ClientTlsContext::create(
+                                      attest::attested_client_config(std::move(verifier))));
+  net::ClientOptions options;
+  options.tls = tls;
+  options.read_timeout = std::chrono::seconds(30);
+  options.max_response_body_bytes = 16 * 1024 * 1024;
+  MOSS_ASSIGN_OR_RETURN(auto client, net::Client::for_url(config.keyservice_url, options));
+  return KeyServiceClient(std::make_unique<Impl>(std::move(identity), std::move(client)));
+}
+
+const std::string& KeyServiceClient::principal_id() const { return impl_->principal_id; }
+
+Status KeyServiceClient::connect() {
+  Status s = impl_->client.connect();
+  if (!s.ok()) return std::move(s).with_context("KeyService attestation/connection");
+  return Status::Ok();
+}
+
+const attest::Claims* KeyServiceClient::keyservice_claims() const {
+  auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(impl_->client.peer());
+  return peer ? &peer->claims : nullptr;
+}
+
+Result<net::Request> sign_request(const crypto::Identity& identity, std::string_view method,
+                                  std::string_view target, std::string body, int64_t unix_seconds) {
+  net::Request req = net::Request::make(std::string(method), std::string(target), std::move(body),
+                                        "application/json");
+  std::array<uint8_t, 16> nonce_bytes{};
+  MOSS_RETURN_IF_ERROR(crypto::random_bytes(nonce_bytes));
+  std::string nonce = hex_encode(nonce_bytes);
+  std::string body_hash = hex_encode(crypto::sha256(as_bytes(req.body)));
+  std::string id = identity.principal_id();
+  std::string message =
+      crypto::request_signing_message(method, target, body_hash, unix_seconds, nonce, id);
+  MOSS_ASSIGN_OR_RETURN(auto sig, identity.sign(as_bytes(message)));
+  req.headers.set(crypto::kHeaderPrincipal, id);
+  req.headers.set(crypto::kHeaderTimestamp, std::to_string(unix_seconds));
+  req.headers.set(crypto::kHeaderNonce, nonce);
+  req.headers.set(crypto::kHeaderBodySha256, body_hash);
+  req.headers.set(crypto::kHeaderSignature, base64_encode(sig));
+  return req;
+}
+
+Result<nlohmann::json> KeyServiceClient::call(std::string_view method, std::string_view target,
+                                              std::string_view body) {
+  // Connect (and verify the KeyService's evidence) before any request is built and sent.
+  MOSS_RETURN_IF_ERROR(connect());
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  MOSS_ASSIGN_OR_RETURN(net::Request req,
+                        sign_request(impl_->identity, method, target, std::string(body), now));
+  auto res = impl_->client.request(req);
+  if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
+  if (!res.ok()) return res.status().with_context("KeyService");
+  MOSS_RETURN_IF_ERROR(net::status_from_response(*res));
+  auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return internal_error("KeyService answered with invalid JSON");
+  return j;
+}
+
+namespace {
+// <owner>/<name> -> "/v1/models/<owner>/<name>"
+std::string model_path(std::string_view model_id) { return "/v1/models/" + std::string(model_id); }
+
+// The JSON body with a base64 key, as a string whose copies we wipe.
+std::string body_with_key(nlohmann::json fields, std::span<const uint8_t> key) {
+  std::string b64 = base64_encode(key);
+  std::string head = fields.dump();  // {"a":..} -> insert ,"key":"..." before the closing brace
+  std::string out;
+  out.reserve(head.size() + b64.size() + 16);
+  out.append(head, 0, head.size() - 1);
+  if (head.size() > 2) out += ",";
+  out += "\"key\":\"";
+  out += b64;
+  out += "\"}";
+  secure_wipe(b64);
+  return out;
+}
+}  // namespace
+
+Result<nlohmann::json> KeyServiceClient::register_self() {
+  nlohmann::json body = {{"public_key", base64_encode(impl_->identity.public_key().raw())}};
+  return call("POST", "/v1/principals", body.dump());
+}
+
+Result<nlohmann::json> KeyServiceClient::put_model_key(std::string_view model_id,
+                                                       std::span<const uint8_t> key, bool rotate) {
+  std::string body = body_with_key({{"rotate", rotate}}, key);
+  auto r = call("POST", model_path(model_id) + "/keys", body);
+  secure_wipe(body);
+  return r;
+}
+
+Result<nlohmann::json> KeyServiceClient::retire_model_key(std::string_view model_id, uint32_t version) {
+  return call("POST", model_path(model_id) + "/keys/" + std::to_string(version) + "/retire", "{}");
+}
+
+Result<nlohmann::json> KeyServiceClient::add_grant(std::string_view model_id, std::string_view user_id,
+                                                   std::string_view measurement) {
+  nlohmann::json body = {{"user_id", user_id}, {"measurement", measurement}};
+  return call("POST", model_path(model_id) + "/grants", body.dump());
+}
+
+Result<nlohmann::json> KeyServiceClient::revoke_grant(std::string_view model_id,
+                                                      std::string_view user_id,
+                                                      std::string_view measurement) {
+  nlohmann::json body = {{"user_id", user_id}, {"measurement", measurement}};
+  return call("POST", model_path(model_id) + "/grants/revoke", body.dump());
+}
+
+Result<nlohmann::json> KeyServiceClient::list_grants(std::string_view model_id) {
+  return call("GET", model_path(model_id) + "/grants");
+}
+
+Result<nlohmann::json> KeyServiceClient::put_request_key(std::string_view model_id,
+                                                         std::string_view measurement,
+                                                         std::span<const uint8_t> key) {
+  std::string body = body_with_key({{"model_id", model_id}, {"measurement", measurement}}, key);
+  auto r = call("POST", "/v1/request-keys", body);
+  secure_wipe(body);
+  return r;
+}
+
+Result<nlohmann::json> KeyServiceClient::audit(std::string_view model_id, int64_t after, int64_t limit) {
+  std::string target = "/v1/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);
+  if (!model_id.empty()) target += "&model_id=" + std::string(model_id);
+  return call("GET", target);
+}
+
+}  // namespace moss::client
