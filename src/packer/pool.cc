@@ -391,7 +391,11 @@ void Pool::shutdown() {
   std::vector<SlotPtr> slots;
   {
     std::unique_lock lock(mu_);
-    // Requests already sent finish (their instance is stopped afterwards, by its last owner).
+    // Requests already sent finish first (bounded: a stuck worker must not block shutdown).
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+      return std::all_of(slots_.begin(), slots_.end(),
+                         [](const SlotPtr& s) { return s->in_flight == 0; });
+    });
     slots = slots_;
     for (const SlotPtr& s : slots) {
       if (s->state == SlotState::kReady) {

@@ -68,7 +68,8 @@ class Pool {
   void reap_idle();
   // Starts instances in the background up to min_instances.
   void ensure_min_instances();
-  // Fails queued requests, waits for background starts and stops every instance. Idempotent.
+  // Fails queued requests, waits for background starts and (up to 10 s) for requests already
+  // sent, then stops every instance. Idempotent.
   void shutdown();
 
  private:

@@ -103,6 +103,15 @@ TEST(LocalBackendTest, StartsTheRealWorker) {
   auto inst = backend.start("i0");
   ASSERT_TRUE(inst.ok()) << inst.status().to_string();
   EXPECT_EQ((*inst)->endpoint().rfind("127.0.0.1:", 0), 0u);
+  // Without a KeyService the worker answers a well-defined error, passed through as its Status;
+  // the instance stays up (an error answer is not a crash).
+  for (int i = 0; i < 2; ++i) {
+    auto reply = (*inst)->invoke(request("o/m"), std::chrono::seconds(5));
+    ASSERT_FALSE(reply.ok());
+    EXPECT_EQ(reply.status().code(), ErrorCode::kUnavailable) << reply.status().to_string();
+    EXPECT_NE(reply.status().message().find("not configured"), std::string::npos);
+  }
+  EXPECT_EQ((*inst)->restarts(), 0);
   (*inst)->stop();
 }
 
