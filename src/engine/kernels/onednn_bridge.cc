@@ -260,6 +260,32 @@ OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
   return {std::make_shared<LayerNormKernel>(std::move(k).value()), Layout()};
 }
 
+// Transpose as a oneDNN reorder from a strided view of the input to a plain output.
+OnednnStep prepare_transpose(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  if (r.in.size() != 1 || !r.post_ops.empty() || !r.src_layout.is_empty()) return {};
+  const auto& x = r.in[0]->shape;
+  const auto& y = (*r.out)[0].shape;
+  if (x.empty() || x.size() > 6 || y.size() != x.size()) return {};
+  std::vector<int64_t> perm = node.attr_ints("perm");
+  if (perm.empty()) {
+    for (size_t i = x.size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+  }
+  if (perm.size() != x.size()) return {};
+  std::vector<int64_t> dense(x.size(), 1), strides;
+  for (size_t i = x.size(); i-- > 1;) dense[i - 1] = dense[i] * x[i];
+  for (int64_t a : perm) {
+    if (a < 0 || a >= static_cast<int64_t>(x.size())) return {};
+    strides.push_back(dense[a]);
+  }
+  auto from = Layout::strided(y, strides);
+  auto to = Layout::plain(y);
+  if (!from.ok() || !to.ok()) return {};
+  auto k = OnednnReorder::create(*from, *to, r.threads);
+  if (!k.ok()) return {};
+  return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"), Layout()};
+}
+
 // The plain OpKernel::prepare hook (no fusion, plain layouts).
 template <OnednnStep (*F)(const OnednnStepRequest&)>
 std::unique_ptr<const PreparedKernel> plain_prepare(const Node& node,
@@ -303,7 +329,7 @@ bool onednn_takes_blocked(const std::string& op) {
 
 bool onednn_serves(const std::string& op) {
   return onednn_takes_blocked(op) || op == "MatMul" || op == "Gemm" || op == "Softmax" ||
-         op == "LayerNormalization";
+         op == "LayerNormalization" || op == "Transpose";
 }
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
@@ -320,6 +346,7 @@ OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
   }
   if (op == "Softmax") return prepare_softmax(r);
   if (op == "LayerNormalization") return prepare_layernorm(r);
+  if (op == "Transpose") return prepare_transpose(r);
   return {};
 }
 

@@ -5,6 +5,7 @@
 #include "engine/planner/fusion.h"
 
 #include <map>
+#include <set>
 
 namespace moss::engine {
 namespace {
@@ -87,37 +88,48 @@ class Scheduler {
   Status assign_arena() {
     const size_t nv = p_.info.size();
     p_.offset.assign(nv, -1);
+    view_alias_.resize(nv, -1);
+    std::vector<int> alias = view_alias_;  // value -> value whose buffer it uses
+    auto root = [&](int v) {
+      while (alias[v] >= 0) v = alias[v];
+      return v;
+    };
     auto bytes_of = [&](int v) -> size_t {
       if (!layout_[v].is_empty()) return layout_[v].bytes();
       return static_cast<size_t>(p_.info[v].numel()) * dtype_size(p_.info[v].dtype);
     };
-    // Liveness over steps: graph inputs are born before step 0, graph outputs live to the end.
+    // Liveness of buffers over steps: graph inputs are born before step 0, graph outputs live to
+    // the end; a view (Reshape, ...) keeps its source's buffer alive.
     const int64_t end = static_cast<int64_t>(p_.steps.size());
     std::vector<int64_t> first(nv, -2), last(nv, -2);
     for (int in : g_.inputs) {
       if (!p_.info[in].value) first[in] = last[in] = -1;
     }
+    auto read = [&](int v, int64_t s) {
+      if (v == kNoValue || p_.info[v].value) return;
+      const int r = root(v);
+      if (first[r] != -2) last[r] = std::max(last[r], s);
+    };
     for (int64_t s = 0; s < end; ++s) {
-      for (int in : p_.step_inputs[s]) {
-        if (in != kNoValue && first[in] != -2 && !p_.info[in].value) last[in] = std::max(last[in], s);
-      }
+      for (int in : p_.step_inputs[s]) read(in, s);
       for (int o : p_.step_outputs[s]) {
         if (o != kNoValue && !p_.info[o].value) first[o] = last[o] = s;
       }
-    }
-    for (int o : g_.outputs) {
-      if (first[o] != -2) last[o] = end;
-    }
-    // Residual buffers reused as the fused step's output.
-    std::vector<int> alias(nv, -1);
-    for (const auto& [s, residual] : residual_steps_) {
-      const int out = p_.step_outputs[s][0];
-      if (last[residual] == s && !is_output_[residual] && first[residual] >= 0 &&
-          bytes_of(residual) == bytes_of(out) && alias[residual] < 0) {
-        alias[out] = residual;
-        last[residual] = last[out];
+      // The residual buffer becomes the fused step's output when this step reads it last.
+      auto it = residual_at_.find(s);
+      if (it == residual_at_.end()) continue;
+      const int out = p_.step_outputs[s][0], r = root(it->second);
+      bool read_later = is_output_[it->second];
+      for (int o : g_.outputs) read_later |= root(o) == r;
+      for (int64_t t = s + 1; t < end && !read_later; ++t) {
+        for (int in : p_.step_inputs[t]) read_later |= in != kNoValue && !p_.info[in].value && root(in) == r;
+      }
+      if (!read_later && first[r] >= 0 && bytes_of(r) == bytes_of(out)) {
+        alias[out] = r;
+        first[out] = -2;
       }
     }
+    for (int o : g_.outputs) read(o, end);
     std::vector<Interval> items;
     std::vector<int> ids;
     for (size_t v = 0; v < nv; ++v) {
@@ -130,9 +142,7 @@ class Scheduler {
     auto offsets = assign_offsets(items, p_.arena_bytes);
     for (size_t i = 0; i < ids.size(); ++i) p_.offset[ids[i]] = offsets[i];
     for (size_t v = 0; v < nv; ++v) {
-      int root = static_cast<int>(v);
-      while (alias[root] >= 0) root = alias[root];
-      if (root != static_cast<int>(v)) p_.offset[v] = p_.offset[root];
+      if (alias[v] >= 0 && !p_.info[v].value) p_.offset[v] = p_.offset[root(static_cast<int>(v))];
     }
     return Status::Ok();
   }
@@ -187,8 +197,24 @@ class Scheduler {
     return true;
   }
 
+  // Reshape and friends on a plain, non-constant tensor: the output views the input's buffer.
+  bool view(const Node& node) {
+    static const std::set<std::string> kViews{"Reshape", "Flatten", "Squeeze", "Unsqueeze",
+                                              "Identity"};
+    if (!kViews.count(node.op_type) || node.inputs.empty() || node.outputs.size() != 1) return false;
+    const int in = node.inputs[0], out = node.outputs[0];
+    if (in == kNoValue || out == kNoValue || p_.info[in].value || !layout_[in].is_empty()) return false;
+    if (p_.info[in].dtype != p_.info[out].dtype || p_.info[in].numel() != p_.info[out].numel()) {
+      return false;
+    }
+    view_alias_.resize(p_.info.size(), -1);
+    view_alias_[out] = in;
+    return true;
+  }
+
   Status unit(int n, const Fusion* f) {
     const Node& node = g_.nodes[n];
+    if (!f && view(node)) return Status::Ok();
     std::vector<int> in = node.inputs, out = node.outputs;
     if (f) {
       out[0] = f->output;
@@ -249,7 +275,7 @@ class Scheduler {
     }
     if (f) {
       p_.fused_nodes += f->absorbed.size();
-      if (f->residual != kNoValue) residual_steps_.emplace_back(static_cast<int64_t>(p_.steps.size()), f->residual);
+      if (f->residual != kNoValue) residual_at_[static_cast<int64_t>(p_.steps.size())] = in.back();
     }
     if (!dst.is_empty()) {
       layout_[out[0]] = dst;
@@ -270,7 +296,8 @@ class Scheduler {
   std::vector<int> absorbed_by_, fusion_of_;  // per node: fusion index or -1
   std::vector<Fusion> fusions_;
   std::map<int, int> plain_copy_;  // blocked value -> its plain temporary
-  std::vector<std::pair<int64_t, int>> residual_steps_;  // (step, residual value)
+  std::map<int64_t, int> residual_at_;  // step -> residual value it adds
+  std::vector<int> view_alias_;         // per value: the value whose buffer it views, or -1
 };
 
 }  // namespace

@@ -70,6 +70,9 @@ class Layout {
   Layout();  // empty; is_empty() is true
   // Row-major f32 (NCHW for 4-D). Fails for rank 0 or > 6, or a dim <= 0.
   static Result<Layout> plain(std::span<const int64_t> dims);
+  // A strided f32 view (element strides per dim), e.g. a transposed plain tensor: a reorder
+  // from strided(out dims, permuted strides) to plain(out dims) is a Transpose.
+  static Result<Layout> strided(std::span<const int64_t> dims, std::span<const int64_t> strides);
 
   bool is_empty() const;
   bool is_plain() const;          // row-major, no padding
