@@ -1,0 +1,157 @@
+// Plan-level fusion (oneDNN post-ops), blocked layouts between oneDNN steps (chain mode) and
+// buffer views: the fused plan agrees with the reference kernels, runs fewer steps, and stays
+// bit-identical across concurrent contexts.
+#include "engine/runtime/execution_context.h"
+#include "model_builder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <thread>
+
+namespace moss::engine {
+namespace {
+
+using testing::ModelBuilder;
+constexpr int F = onnx::TensorProto::FLOAT;
+
+std::vector<float> wave(size_t n, float f, float scale) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(f * static_cast<float>(i) + 0.3f);
+  return v;
+}
+
+// A residual block: Conv-Relu -> Conv(depthwise)-Clip -> Conv + x -> Relu -> MaxPool -> Conv
+// -> GlobalAveragePool -> Flatten -> Gemm, plus a Relu'd side output read by a reference op.
+std::vector<uint8_t> residual_cnn() {
+  ModelBuilder b(13);
+  b.input("x", F, {1, 16, 10, 10}).output("y").output("side");
+  b.init_f("w1", {16, 16, 1, 1}, wave(256, 0.11f, 0.3f)).init_f("b1", {16}, wave(16, 0.5f, 0.1f));
+  b.init_f("w2", {16, 1, 3, 3}, wave(144, 0.07f, 0.4f)).init_f("b2", {16}, wave(16, 0.3f, 0.1f));
+  b.init_f("w3", {16, 16, 3, 3}, wave(2304, 0.013f, 0.1f));
+  b.init_f("w4", {32, 16, 3, 3}, wave(4608, 0.017f, 0.1f));
+  b.init_f("g", {5, 32}, wave(160, 0.05f, 0.2f)).init_f("gc", {5}, wave(5, 1.0f, 0.1f));
+  b.init_f("lo", {}, {0.0f}).init_f("hi", {}, {6.0f});
+  b.node("Conv", {"x", "w1", "b1"}, {"c1"});
+  b.node("Relu", {"c1"}, {"r1"});
+  auto& dw = b.node("Conv", {"r1", "w2", "b2"}, {"c2"});
+  ModelBuilder::attr_i(dw, "group", 16);
+  ModelBuilder::attr_ints(dw, "pads", {1, 1, 1, 1});
+  b.node("Clip", {"c2", "lo", "hi"}, {"r2"});
+  ModelBuilder::attr_ints(b.node("Conv", {"r2", "w3"}, {"c3"}), "pads", {1, 1, 1, 1});
+  b.node("Add", {"c3", "x"}, {"s"});
+  b.node("Relu", {"s"}, {"r3"});
+  auto& mp = b.node("MaxPool", {"r3"}, {"p"});
+  ModelBuilder::attr_ints(mp, "kernel_shape", {2, 2});
+  ModelBuilder::attr_ints(mp, "strides", {2, 2});
+  b.node("Conv", {"p", "w4"}, {"c4"});
+  b.node("GlobalAveragePool", {"c4"}, {"gap"});
+  b.node("Flatten", {"gap"}, {"f"});
+  ModelBuilder::attr_i(b.node("Gemm", {"f", "g", "gc"}, {"y"}), "transB", 1);
+  b.node("Sigmoid", {"r1"}, {"side"});  // a reference op reading a Conv output
+  return b.bytes();
+}
+
+// MatMul + bias + Erf GELU (as torch exports it) + MatMul + bias + residual, then a Transpose.
+std::vector<uint8_t> ffn_block() {
+  ModelBuilder b(17);
+  b.input("x", F, {1, 8, 16}).output("y");
+  b.init_f("w1", {16, 32}, wave(512, 0.03f, 0.3f)).init_f("b1", {32}, wave(32, 0.2f, 0.1f));
+  b.init_f("w2", {32, 16}, wave(512, 0.05f, 0.3f)).init_f("b2", {16}, wave(16, 0.4f, 0.1f));
+  b.init_f("sqrt2", {}, {1.41421356f}).init_f("one", {}, {1.0f}).init_f("half", {}, {0.5f});
+  b.node("MatMul", {"x", "w1"}, {"m1"});
+  b.node("Add", {"b1", "m1"}, {"h"});
+  b.node("Div", {"h", "sqrt2"}, {"d"});
+  b.node("Erf", {"d"}, {"e"});
+  b.node("Add", {"e", "one"}, {"e1"});
+  b.node("Mul", {"h", "e1"}, {"g0"});
+  b.node("Mul", {"g0", "half"}, {"g"});
+  b.node("MatMul", {"g", "w2"}, {"m2"});
+  b.node("Add", {"m2", "b2"}, {"o"});
+  b.node("Add", {"o", "x"}, {"res"});
+  ModelBuilder::attr_ints(b.node("Transpose", {"res"}, {"y"}), "perm", {0, 2, 1});
+  return b.bytes();
+}
+
+Tensor input(std::vector<int64_t> shape) {
+  Tensor x = Tensor::zeros(DType::kFloat32, shape).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+  return x;
+}
+
+std::vector<NamedTensor> run(const std::vector<uint8_t>& bytes, const Tensor& x, bool reference) {
+  if (reference) setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  ExecutionContext ctx(model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
+  return out;
+}
+
+void expect_close(const std::vector<NamedTensor>& a, const std::vector<NamedTensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    ASSERT_EQ(a[k].tensor.shape(), b[k].tensor.shape()) << a[k].name;
+    for (int64_t i = 0; i < a[k].tensor.numel(); ++i) {
+      const float u = a[k].tensor.data<float>()[i], v = b[k].tensor.data<float>()[i];
+      EXPECT_NEAR(u, v, 1e-4f * (1.0f + std::fabs(v))) << a[k].name << "[" << i << "]";
+    }
+  }
+}
+
+TEST(EngineFusion, ResidualCnnFusesKeepsBlockedLayoutsAndAgreesWithReference) {
+  const auto bytes = residual_cnn();
+  const Tensor x = input({1, 16, 10, 10});
+  expect_close(run(bytes, x, false), run(bytes, x, true));
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, 16, 10, 10}}, {}}).value_or_die();
+  // Relu, Clip, Add and Relu are post-ops. r1 (also read by Sigmoid) is written plain, the
+  // tensors between Conv/pool steps stay blocked, and no reorder step is needed.
+  EXPECT_EQ(plan->fused_nodes, 4u);
+  EXPECT_GE(plan->blocked_values, 2u);
+  int reorders = 0;
+  for (const auto& l : plan->step_labels) reorders += l == "Reorder";
+  EXPECT_EQ(reorders, 0);
+}
+
+TEST(EngineFusion, MatmulBiasGeluResidualFusesAndAgreesWithReference) {
+  const auto bytes = ffn_block();
+  const Tensor x = input({1, 8, 16});
+  expect_close(run(bytes, x, false), run(bytes, x, true));
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, 8, 16}}, {}}).value_or_die();
+  // Two MatMuls (bias+GELU, bias+residual) and the Transpose.
+  EXPECT_EQ(plan->steps.size(), 3u);
+  EXPECT_EQ(plan->fused_nodes, 8u);
+}
+
+TEST(EngineFusion, ConcurrentContextsAreBitIdentical) {
+  for (const auto& [bytes, shape] :
+       {std::pair{residual_cnn(), std::vector<int64_t>{1, 16, 10, 10}},
+        std::pair{ffn_block(), std::vector<int64_t>{1, 8, 16}}}) {
+    auto model = CompiledModel::compile(bytes).value_or_die();
+    const Tensor x = input(shape);
+    ExecutionContext serial(model);
+    const auto want = serial.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        ExecutionContext ctx(model);
+        for (int i = 0; i < 20; ++i) {
+          auto got = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+          for (size_t k = 0; k < got.size(); ++k) {
+            mismatches[t] += std::memcmp(got[k].tensor.raw(), want[k].tensor.raw(),
+                                         want[k].tensor.nbytes()) != 0;
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (int m : mismatches) EXPECT_EQ(m, 0);
+  }
+}
+
+}  // namespace
+}  // namespace moss::engine
