@@ -114,15 +114,19 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       }
       continue;
     }
-    if (full) continue;
     auto owner = dedicated.find(inst.id);
     if (owner != dedicated.end() && owner->second != model_id) continue;
     std::optional<double> evict = eviction_penalty(inst, pool, bytes, now);
     if (!evict) continue;
+    double cost = starting + load + wait + service + *evict;
+    if (full) {
+      // Waiting for a slot on a busy instance and switching there can still beat a cold start.
+      consider({DecisionKind::kQueue, inst.id, cost + service, "wait for a slot, then switch"});
+      continue;
+    }
     consider({inst.state == InstanceState::kStarting ? DecisionKind::kStarting
                                                      : DecisionKind::kSwitch,
-              inst.id, starting + load + wait + service + *evict,
-              *evict > 0 ? "switch with eviction" : "switch"});
+              inst.id, cost, *evict > 0 ? "switch with eviction" : "switch"});
   }
   if (pool.can_grow()) consider({DecisionKind::kCold, "", cold + load + service, "grow pool"});
 

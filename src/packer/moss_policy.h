@@ -8,7 +8,8 @@
 //    model's weights and arena in the memory budget; no candidate if even that cannot make room);
 //  - starting: an instance already starting: its remaining start time + load + service;
 //  - cold: a new instance, when the pool may grow: start time + load + service;
-//  - queue: wait for a warm instance at its concurrency limit (often cheaper than a cold start).
+//  - queue: wait for an instance at its concurrency limit (warm, or to switch there once a slot
+//    frees): often cheaper than a cold start.
 // Affinity falls out of the costs (a warm instance has no load term) and ties go to warm.
 // A hot model (arrival rate x service time >= hot_threshold) gets ceil(rate x service /
 // parallelism) dedicated instances: other models never switch onto them (which would evict it),

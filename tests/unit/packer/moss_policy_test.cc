@@ -59,12 +59,17 @@ TEST(MossPolicyTest, QueuesInsteadOfFailingWhenAllBusy) {
                    2, 2);
   Decision d = p.route("o/a", full, 0);
   EXPECT_EQ(d.kind, DecisionKind::kQueue);
-  EXPECT_TRUE(d.instance_id.empty());
   // A full instance that holds the model: queue for it rather than cold-starting elsewhere.
   auto full_warm = pool({instance("i0", 2, {resident("o/a", 0, 2)})}, 3, 2);
   Decision w = p.route("o/a", full_warm, 0);
   EXPECT_EQ(w.kind, DecisionKind::kQueue);
   EXPECT_EQ(w.instance_id, "i0");
+  // A busy instance about to free a slot beats starting a new one (cold start 1 s by default).
+  MossPolicy q(StatsPriors{.service_ms = 5, .load_ms = 50, .cold_start_ms = 1000});
+  auto busy = pool({instance("i0", 2, {resident("o/b", 0, 2)})}, 2, 2);
+  Decision b = q.route("o/a", busy, 0);
+  EXPECT_EQ(b.kind, DecisionKind::kQueue);
+  EXPECT_EQ(b.instance_id, "i0");
 }
 
 // A hot model gets ceil(rate x service / parallelism) instances to itself; others stay off them.
