@@ -1,0 +1,88 @@
+// A real moss-keyservice process for integration tests: started with the simulated TEE on a free
+// loopback port (read back from its "listening on" line), stopped with SIGTERM or killed with
+// SIGKILL. The process is measured like any simulated service: its binary plus its identity.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace moss::kstest {
+
+inline std::filesystem::path bin_dir() {
+  const char* b = std::getenv("MOSS_BIN_DIR");
+  return b ? std::filesystem::path(b) : std::filesystem::path("build/bin");
+}
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class KeyServiceProcess {
+ public:
+  // Starts moss-keyservice; returns 0 on failure (the log says why).
+  uint16_t start(const std::filesystem::path& state_dir, const std::filesystem::path& sim_key,
+                 const std::filesystem::path& worker_policy, const std::filesystem::path& log,
+                 const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {(bin_dir() / "moss-keyservice").string(),
+                                     "--listen", "127.0.0.1:0", "--state-dir", state_dir.string(),
+                                     "--tee", "sim", "--sim-key-file", sim_key.string(),
+                                     "--worker-policy", worker_policy.string(), "--allow-simulated",
+                                     "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log.c_str(), "w", stdout);
+      (void)f;
+      dup2(fileno(stdout), 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string text = slurp(log);
+      auto at = text.find("listening on https://127.0.0.1:");
+      if (at != std::string::npos) {
+        return static_cast<uint16_t>(std::stoi(text.substr(at + 31)));
+      }
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return 0;
+  }
+  void kill_hard() { signal_and_wait(SIGKILL); }
+  void stop() { signal_and_wait(SIGTERM); }
+  ~KeyServiceProcess() { kill_hard(); }
+
+ private:
+  void signal_and_wait(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  pid_t pid_ = -1;
+};
+
+}  // namespace moss::kstest
