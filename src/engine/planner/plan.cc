@@ -119,7 +119,12 @@ class Scheduler {
       auto it = residual_at_.find(s);
       if (it == residual_at_.end()) continue;
       const int out = p_.step_outputs[s][0], r = root(it->second);
+      // Not when the step also reads the residual as an operand (y = Conv(x) + x).
       bool read_later = is_output_[it->second];
+      const auto& ins = p_.step_inputs[s];
+      for (size_t i = 0; i + 1 < ins.size(); ++i) {
+        read_later |= ins[i] != kNoValue && !p_.info[ins[i]].value && root(ins[i]) == r;
+      }
       for (int o : g_.outputs) read_later |= root(o) == r;
       for (int64_t t = s + 1; t < end && !read_later; ++t) {
         for (int in : p_.step_inputs[t]) read_later |= in != kNoValue && !p_.info[in].value && root(in) == r;

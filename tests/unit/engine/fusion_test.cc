@@ -126,6 +126,27 @@ TEST(EngineFusion, MatmulBiasGeluResidualFusesAndAgreesWithReference) {
   EXPECT_EQ(plan->fused_nodes, 8u);
 }
 
+TEST(EngineFusion, ResidualThatIsAlsoTheOperandIsNotOverwritten) {
+  // y = MatMul(h, w) + h and z = Conv(c, k) + c: the residual's buffer cannot become the output
+  // while the same step still reads it as its operand.
+  ModelBuilder b(13);
+  b.input("x", F, {1, 4, 6, 6}).output("y").output("z");
+  b.init_f("w", {6, 6}, wave(36, 0.21f, 0.4f));
+  b.node("Relu", {"x"}, {"h"});
+  b.node("MatMul", {"h", "w"}, {"m"});
+  b.node("Add", {"m", "h"}, {"y"});
+  b.init_f("k0", {16, 4, 1, 1}, wave(64, 0.3f, 0.5f));
+  b.init_f("k1", {16, 16, 3, 3}, wave(2304, 0.01f, 0.2f));
+  b.node("Conv", {"x", "k0"}, {"c"});  // blocked output, read by the next Conv and its Add
+  ModelBuilder::attr_ints(b.node("Conv", {"c", "k1"}, {"cv"}), "pads", {1, 1, 1, 1});
+  b.node("Add", {"c", "cv"}, {"s"});
+  // MaxPool keeps s blocked, so the residual c is blocked too.
+  ModelBuilder::attr_ints(b.node("MaxPool", {"s"}, {"z"}), "kernel_shape", {1, 1});
+  const auto bytes = b.bytes();
+  const Tensor x = input({1, 4, 6, 6});
+  expect_close(run(bytes, x, false), run(bytes, x, true));
+}
+
 TEST(EngineFusion, ConcurrentContextsAreBitIdentical) {
   for (const auto& [bytes, shape] :
        {std::pair{residual_cnn(), std::vector<int64_t>{1, 16, 10, 10}},
