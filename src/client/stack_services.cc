@@ -65,6 +65,7 @@ ChildSpec keyservice_spec(const StackLayout& l) {
             l.keyservice_dir.string(),
             "--tee",
             "sim",
+            "--sim",
             "--sim-key-file",
             l.sim_key_file.string(),
             "--sim-identity",
