@@ -18,3 +18,4 @@ run() {
 run model_crypt_bench
 run attest_bench
 run packer_trace_bench --quick
+run keyservice_bench --seconds 2 --threads 1,4

@@ -1,0 +1,181 @@
+// keyservice_bench: what a key release costs on this machine.
+//
+//   keyservice_bench [--seconds S] [--threads 1,4]
+//
+// Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
+// disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
+// client-thread count runs S seconds of
+//   anchor:   GET /healthz   (no-op handler, same server, same mutually attested TLS connection)
+//   release:  POST /v1/release (access rule, unseal 2 keys, one durable audit commit)
+// with one keep-alive worker connection per thread, and prints requests/s, p50/p99 and the ratio
+// to the anchor. Rate limits are off for the measurement (the service default is 50/s per worker).
+#include "attest/attested_tls.h"
+#include "client/keyservice_client.h"
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "crypto/random.h"
+#include "keyservice/keyservice_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+using namespace moss;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string policy_json(const std::string& measurement) {
+  return R"({"version":1,"name":"bench","allow_simulated":true,"measurements":[{"tee":"simulated","measurement":")" +
+         measurement + "\"}]}";
+}
+
+std::string sim_measurement(const std::string& identity) {
+  return hex_encode(attest::simulated_measurement("/proc/self/exe", identity).value_or_die());
+}
+
+net::ClientTlsContextPtr worker_tls(const fs::path& sim_key, const std::string& ks_measurement) {
+  attest::ProducerConfig pc;
+  pc.kind = "sim";
+  pc.sim_key_file = sim_key;
+  pc.sim_identity = "bench-worker";
+  auto producer = attest::make_producer(pc).value_or_die();
+  attest::AttestedCredentialOptions co;
+  co.purpose = "moss-worker";
+  auto creds = attest::make_attested_credentials(*producer, co).value_or_die();
+  attest::AttestedPeerConfig peer;
+  peer.purpose = "moss-keyservice";
+  peer.policy = attest::Policy::parse(policy_json(ks_measurement)).value_or_die();
+  peer.verify.allow_simulated = true;
+  peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key).value_or_die();
+  auto verifier = attest::make_attested_peer_verifier(std::move(peer)).value_or_die();
+  return net::ClientTlsContext::create(attest::attested_client_config(verifier, std::move(creds)))
+      .value_or_die();
+}
+
+struct Figures {
+  double rps = 0, p50_us = 0, p99_us = 0;
+  uint64_t errors = 0;
+};
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+Figures run(const net::ClientOptions& opt, const net::Request& req, int threads, double seconds) {
+  std::vector<std::vector<double>> lat(static_cast<size_t>(threads));
+  std::atomic<uint64_t> errors{0};
+  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> ts;
+  auto start = Clock::now();
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      net::Client client(opt);
+      (void)client.connect();  // handshake outside the measurement: keep-alive figures only
+      auto& mine = lat[static_cast<size_t>(t)];
+      while (Clock::now() < deadline) {
+        auto t0 = Clock::now();
+        auto r = client.request(req);
+        auto t1 = Clock::now();
+        if (!r.ok() || r->status != 200) {
+          ++errors;
+          continue;
+        }
+        mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  Figures f;
+  f.rps = static_cast<double>(all.size()) / elapsed;
+  f.p50_us = percentile(all, 0.50);
+  f.p99_us = percentile(all, 0.99);
+  f.errors = errors.load();
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 2;
+  std::vector<int> thread_counts = {1, 4};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--threads")) {
+      thread_counts.clear();
+      std::stringstream ss(argv[i + 1]);
+      for (std::string t; std::getline(ss, t, ',');) thread_counts.push_back(std::stoi(t));
+    }
+  }
+  (void)log::set_level("warn");
+  std::string tmpl = (fs::temp_directory_path() / "moss-ksbench-XXXXXX").string();
+  fs::path dir = mkdtemp(tmpl.data());
+  fs::path sim_key = dir / "sim.key";
+  (void)attest::SimPlatformKey::load_or_create(sim_key).value_or_die();
+  std::string ks_m = sim_measurement("moss-keyservice"), worker_m = sim_measurement("bench-worker");
+
+  keyservice::KeyServerOptions o;
+  o.state_dir = dir / "state";
+  o.producer.kind = "sim";
+  o.producer.sim_key_file = sim_key;
+  o.producer.sim_identity = "moss-keyservice";
+  o.worker_policy = attest::Policy::parse(policy_json(worker_m)).value_or_die();
+  o.allow_simulated_workers = true;
+  o.worker_threads = 4;
+  o.service.rate_per_s = 0;
+  auto server = keyservice::KeyServer::start(std::move(o)).value_or_die();
+
+  (void)write_text_file(dir / "ks-policy.json", policy_json(ks_m));
+  client::ClientConfig cc;
+  cc.keyservice_url = "https://127.0.0.1:" + std::to_string(server->port());
+  cc.keyservice_policy = dir / "ks-policy.json";
+  cc.allow_simulated = true;
+  cc.sim_key_file = sim_key;
+  auto owner = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
+  auto user = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
+  std::string model = owner.principal_id() + "/bench";
+  (void)owner.register_self().value_or_die();
+  (void)user.register_self().value_or_die();
+  (void)owner.put_model_key(model, crypto::random_secret(32).value_or_die().span(), false).value_or_die();
+  (void)owner.add_grant(model, user.principal_id(), worker_m).value_or_die();
+  (void)user.put_request_key(model, worker_m, crypto::random_secret(32).value_or_die().span()).value_or_die();
+
+  net::ClientOptions opt;
+  opt.port = server->port();
+  opt.tls = worker_tls(sim_key, ks_m);
+  net::Request noop = net::Request::make("GET", "/healthz");
+  net::Request release = net::Request::make(
+      "POST", "/v1/release",
+      R"({"model_id":")" + model + R"(","user_id":")" + user.principal_id() + R"("})", "application/json");
+
+  std::printf("keyservice_bench: %.1f s per run, keep-alive mutually attested TLS 1.3 (simulated TEE), "
+              "audit commits with synchronous=FULL on %s\n", seconds, dir.c_str());
+  std::printf("%-8s %-9s %12s %10s %10s %8s %12s\n", "threads", "endpoint", "requests/s", "p50_us",
+              "p99_us", "errors", "rps_vs_noop");
+  for (int threads : thread_counts) {
+    Figures anchor = run(opt, noop, threads, seconds);
+    Figures rel = run(opt, release, threads, seconds);
+    std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12s\n", threads, "noop", anchor.rps,
+                anchor.p50_us, anchor.p99_us, static_cast<unsigned long long>(anchor.errors), "1.00");
+    std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,
+                rel.p99_us, static_cast<unsigned long long>(rel.errors),
+                anchor.rps > 0 ? rel.rps / anchor.rps : 0.0);
+  }
+  std::fflush(stdout);
+  server.reset();
+  fs::remove_all(dir);
+  return 0;
+}
