@@ -53,6 +53,7 @@ struct Outcome {
   uint64_t cold = 0, switches = 0, instance_starts = 0;
   double p50 = 0, p99 = 0, instance_seconds = 0;
   uint64_t peak_memory = 0;
+  std::string first_error;
 };
 
 double pct(std::vector<double> v, double p) {
@@ -101,7 +102,8 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
   std::deque<size_t> queue;
   bool done = false;
   std::vector<double> latencies;
-  std::atomic<size_t> failed{0};
+  size_t failed = 0;
+  std::string first_error;
   auto t0 = steady::now();
   auto sender = [&] {
     while (true) {
@@ -118,7 +120,11 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
       auto reply = pool.invoke(trace.models[r.model].model_id, envelopes[r.model], s.deadline_ms);
       double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - r.at_ms;
       std::lock_guard lock(mu);
-      if (reply.ok()) latencies.push_back(ms); else ++failed;
+      if (reply.ok()) {
+        latencies.push_back(ms);
+      } else {
+        if (failed++ == 0) first_error = reply.status().to_string();
+      }
     }
   };
   std::vector<std::thread> senders;
@@ -166,6 +172,7 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
   res.p50 = pct(latencies, 0.5);
   res.p99 = pct(latencies, 0.99);
   res.peak_memory = peak;
+  res.first_error = first_error;
   manager.shutdown();
   return res;
 }
@@ -176,6 +183,7 @@ void print(const Outcome& r) {
               static_cast<unsigned long>(r.instance_starts),
               static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds,
               static_cast<double>(r.peak_memory) / (1 << 20));
+  if (!r.first_error.empty()) std::printf("    first failure: %s\n", r.first_error.substr(0, 200).c_str());
 }
 
 }  // namespace

@@ -34,7 +34,7 @@ json PoolCounters::to_json() const {
           {"queued", queued},          {"runs_cold", runs_cold},
           {"runs_switch", runs_switch}, {"runs_warm", runs_warm},
           {"instance_starts", instance_starts}, {"instance_stops", instance_stops},
-          {"start_failures", start_failures}};
+          {"start_failures", start_failures}, {"worker_refusals", worker_refusals}};
 }
 
 Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clock& clock)
@@ -192,96 +192,106 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
 
   std::unique_lock lock(mu_);
   policy_->on_arrival(model_id, t0);
-  Decision d;
-  SlotPtr slot;
   bool queued = false;
-  while (true) {
-    if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
-    d = policy_->route(model_id, view_locked(), clock_.now_ms());
-    if (d.prewarm) start_in_background_locked();
-    if (d.kind == DecisionKind::kReject) {
-      ++counters_.rejected;
-      return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name, model_id,
-                                d.reason);
-    }
-    if (d.kind == DecisionKind::kQueue) {
-      if (!queued) ++counters_.queued;
-      queued = true;
-      if (steady::now() >= deadline) {
-        ++counters_.timed_out;
-        return deadline_exceeded("no instance of pool '{}' could take a request for {} within "
-                                 "{} ms ({})",
-                                 spec_.name, model_id,
-                                 max_wait_ms.value_or(spec_.queue_timeout_ms), d.reason);
+  // A worker that refuses a request (429: at its limit, or the model does not fit next to busy
+  // ones) never ran it: route it again, within the deadline.
+  for (int attempt = 0;; ++attempt) {
+    Decision d;
+    SlotPtr slot;
+    while (true) {
+      if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
+      d = policy_->route(model_id, view_locked(), clock_.now_ms());
+      if (d.prewarm) start_in_background_locked();
+      if (d.kind == DecisionKind::kReject) {
+        ++counters_.rejected;
+        return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name, model_id,
+                                  d.reason);
       }
-      // Woken when a request finishes or an instance starts; the timeout re-routes regardless,
-      // so statistics moving on alone (decay) are seen too.
-      cv_.wait_until(lock, std::min(deadline, steady::now() + std::chrono::milliseconds(200)));
+      if (d.kind == DecisionKind::kQueue) {
+        if (!queued) ++counters_.queued;
+        queued = true;
+        if (steady::now() >= deadline) {
+          ++counters_.timed_out;
+          return deadline_exceeded("no instance of pool '{}' could take a request for {} within "
+                                   "{} ms ({})",
+                                   spec_.name, model_id,
+                                   max_wait_ms.value_or(spec_.queue_timeout_ms), d.reason);
+        }
+        // Woken when a request finishes or an instance starts; the timeout re-routes regardless,
+        // so statistics moving on alone (decay) are seen too.
+        cv_.wait_until(lock, std::min(deadline, steady::now() + std::chrono::milliseconds(200)));
+        continue;
+      }
+      slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
+      if (slot) break;
+    }
+    ++slot->in_flight;
+    ++slot->dispatched[std::string(model_id)];
+    policy_->on_dispatch(model_id, slot->id, clock_.now_ms());
+    const double queued_ms = clock_.now_ms() - t0;
+
+    if (d.kind == DecisionKind::kCold) {
+      lock.unlock();
+      start_slot(slot);
+      lock.lock();
+    }
+    cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
+
+    auto release = [&] {
+      --slot->in_flight;
+      if (--slot->dispatched[std::string(model_id)] <= 0) slot->dispatched.erase(std::string(model_id));
+      slot->last_used_ms = clock_.now_ms();
+      cv_.notify_all();
+    };
+    if (slot->state == SlotState::kFailed) {
+      release();
+      ++counters_.failed;
+      return unavailable("instance {} of pool '{}' failed to start: {}", slot->id, spec_.name,
+                         slot->start_error);
+    }
+    std::shared_ptr<Instance> instance = slot->instance;
+    lock.unlock();
+    Result<std::string> reply =
+        instance->invoke(body, std::chrono::milliseconds(spec_.request_timeout_ms));
+    lock.lock();
+    release();
+    if (!reply.ok() && reply.status().code() == ErrorCode::kResourceExhausted && attempt < 50 &&
+        steady::now() < deadline) {
+      ++counters_.worker_refusals;
+      cv_.wait_for(lock, std::chrono::milliseconds(20));
       continue;
     }
-    slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
-    if (slot) break;
-  }
-  ++slot->in_flight;
-  ++slot->dispatched[std::string(model_id)];
-  policy_->on_dispatch(model_id, slot->id, clock_.now_ms());
-  const double queued_ms = clock_.now_ms() - t0;
-
-  if (d.kind == DecisionKind::kCold) {
+    if (!reply.ok()) {
+      ++counters_.failed;
+      Completion c;
+      c.model_id = std::string(model_id);
+      c.instance_id = slot->id;
+      c.ok = false;
+      c.now = clock_.now_ms();
+      policy_->on_complete(c);
+      return reply.status();
+    }
+    json j = json::parse(*reply, nullptr, false);
+    if (!j.is_object()) {
+      ++counters_.failed;
+      return internal_error("instance {} of pool '{}' returned a malformed response", slot->id,
+                            spec_.name);
+    }
+    learn_locked(slot, model_id, j);
+    ++counters_.served;
+    const double total_ms = clock_.now_ms() - t0;
+    latencies_ms_.push_back(total_ms);
+    if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
+    j["packer"] = {{"instance", slot->id},
+                   {"queued_ms", queued_ms},
+                   {"decision", decision_name(d.kind)},
+                   {"reason", d.reason},
+                   {"policy", policy_->name()},
+                   {"estimated_ms", d.estimated_ms},
+                   {"total_ms", total_ms}};
     lock.unlock();
-    start_slot(slot);
-    lock.lock();
+    return j.dump();
   }
-  cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
-
-  auto release = [&] {
-    --slot->in_flight;
-    if (--slot->dispatched[std::string(model_id)] <= 0) slot->dispatched.erase(std::string(model_id));
-    slot->last_used_ms = clock_.now_ms();
-    cv_.notify_all();
-  };
-  if (slot->state == SlotState::kFailed) {
-    release();
-    ++counters_.failed;
-    return unavailable("instance {} of pool '{}' failed to start: {}", slot->id, spec_.name,
-                       slot->start_error);
-  }
-  std::shared_ptr<Instance> instance = slot->instance;
-  lock.unlock();
-  Result<std::string> reply =
-      instance->invoke(body, std::chrono::milliseconds(spec_.request_timeout_ms));
-  lock.lock();
-  release();
-  if (!reply.ok()) {
-    ++counters_.failed;
-    Completion c;
-    c.model_id = std::string(model_id);
-    c.instance_id = slot->id;
-    c.ok = false;
-    c.now = clock_.now_ms();
-    policy_->on_complete(c);
-    return reply.status();
-  }
-  json j = json::parse(*reply, nullptr, false);
-  if (!j.is_object()) {
-    ++counters_.failed;
-    return internal_error("instance {} of pool '{}' returned a malformed response", slot->id,
-                          spec_.name);
-  }
-  learn_locked(slot, model_id, j);
-  ++counters_.served;
-  const double total_ms = clock_.now_ms() - t0;
-  latencies_ms_.push_back(total_ms);
-  if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
-  j["packer"] = {{"instance", slot->id},
-                 {"queued_ms", queued_ms},
-                 {"decision", decision_name(d.kind)},
-                 {"reason", d.reason},
-                 {"policy", policy_->name()},
-                 {"estimated_ms", d.estimated_ms},
-                 {"total_ms", total_ms}};
-  lock.unlock();
-  return j.dump();
 }
 
 PoolCounters Pool::counters() const {

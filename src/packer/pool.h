@@ -37,6 +37,7 @@ struct PoolCounters {
   uint64_t instance_starts = 0;  // instances started (cold starts of the pool)
   uint64_t instance_stops = 0;   // stopped for idleness or on delete
   uint64_t start_failures = 0;
+  uint64_t worker_refusals = 0;  // 429 from a worker: routed again
   nlohmann::json to_json() const;
 };
 
