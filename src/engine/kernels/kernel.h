@@ -56,6 +56,9 @@ class PreparedKernel {
   virtual size_t weights_bytes() const = 0;
   virtual Status run(std::span<const struct View> in, std::span<const struct View> out,
                      RunScratch& scratch) const = 0;
+  // Bit i set: input i (a constant) was copied into the kernel at prepare time and run() never
+  // reads it, so the planner may release the original (weights held once).
+  virtual uint32_t packed_inputs() const { return 0; }
 };
 
 using InferFn = Status (*)(const Node& node, std::span<const TensorInfo* const> in,

@@ -16,8 +16,9 @@ Status need_scratch(const RunScratch& s, const char* op) {
 
 class ConvKernel final : public PreparedKernel {
  public:
-  ConvKernel(std::unique_ptr<const OnednnConv> k, bool residual)
-      : k_(std::move(k)), residual_(residual) {}
+  ConvKernel(std::unique_ptr<const OnednnConv> k, bool residual, uint32_t packed)
+      : k_(std::move(k)), residual_(residual), packed_(packed) {}
+  uint32_t packed_inputs() const override { return packed_; }
   size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
   size_t weights_bytes() const override { return k_->weights_bytes(); }
   Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
@@ -29,12 +30,15 @@ class ConvKernel final : public PreparedKernel {
  private:
   std::unique_ptr<const OnednnConv> k_;
   bool residual_;
+  uint32_t packed_;
 };
 
 class MatmulKernel final : public PreparedKernel {
  public:
-  MatmulKernel(std::unique_ptr<const OnednnMatmul> k, bool b_const, bool residual)
-      : k_(std::move(k)), b_const_(b_const), residual_(residual) {}
+  MatmulKernel(std::unique_ptr<const OnednnMatmul> k, bool b_const, bool residual,
+               uint32_t packed)
+      : k_(std::move(k)), b_const_(b_const), residual_(residual), packed_(packed) {}
+  uint32_t packed_inputs() const override { return packed_; }
   size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
   size_t weights_bytes() const override { return k_->weights_bytes(); }
   Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
@@ -47,6 +51,7 @@ class MatmulKernel final : public PreparedKernel {
  private:
   std::unique_ptr<const OnednnMatmul> k_;
   bool b_const_, residual_;
+  uint32_t packed_;
 };
 
 // Pool, Softmax, LayerNorm and Reorder: one input, one output.
@@ -115,7 +120,8 @@ OnednnStep prepare_conv(const OnednnStepRequest& r) {
   if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
   OnednnStep step;
   if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
-  step.kernel = std::make_shared<ConvKernel>(std::move(k).value(), r.residual != nullptr);
+  step.kernel = std::make_shared<ConvKernel>(std::move(k).value(), r.residual != nullptr,
+                                            p.has_bias ? 0b110u : 0b010u);
   return step;
 }
 
@@ -150,8 +156,11 @@ OnednnStep prepare_matmul(const OnednnStepRequest& r) {
   auto k = OnednnMatmul::create(p, in[1]->value ? in[1]->value->data<float>() : nullptr, bias);
   // Only accept when oneDNN's output shape is exactly the inferred one.
   if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  // Packed: constant B, and Gemm's C (a constant bias when present).
+  const uint32_t packed = (in[1]->value ? 0b010u : 0u) |
+                          (node.op_type == "Gemm" && in.size() > 2 && in[2] ? 0b100u : 0u);
   return {std::make_shared<MatmulKernel>(std::move(k).value(), in[1]->value != nullptr,
-                                         r.residual != nullptr),
+                                         r.residual != nullptr, packed),
           Layout()};
 }
 
@@ -220,9 +229,11 @@ OnednnStep prepare_softmax(const OnednnStepRequest& r) {
 
 class LayerNormKernel final : public PreparedKernel {
  public:
-  explicit LayerNormKernel(std::unique_ptr<const OnednnLayerNorm> k) : k_(std::move(k)) {}
+  LayerNormKernel(std::unique_ptr<const OnednnLayerNorm> k, size_t bytes)
+      : k_(std::move(k)), bytes_(bytes) {}
+  uint32_t packed_inputs() const override { return 0b110u; }  // scale, bias
   size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
-  size_t weights_bytes() const override { return 0; }
+  size_t weights_bytes() const override { return bytes_; }
   Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
     MOSS_RETURN_IF_ERROR(need_scratch(s, "LayerNormalization"));
     return k_->execute(in[0].as<float>(), out[0].as<float>(), *s.dnnl);
@@ -230,6 +241,7 @@ class LayerNormKernel final : public PreparedKernel {
 
  private:
   std::unique_ptr<const OnednnLayerNorm> k_;
+  size_t bytes_;
 };
 
 OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
@@ -257,7 +269,8 @@ OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
   auto k = OnednnLayerNorm::create(p, scale->value->data<float>(),
                                    bias ? bias->value->data<float>() : nullptr);
   if (!k.ok()) return {};
-  return {std::make_shared<LayerNormKernel>(std::move(k).value()), Layout()};
+  const size_t bytes = static_cast<size_t>(inner) * sizeof(float) * (bias ? 2 : 1);
+  return {std::make_shared<LayerNormKernel>(std::move(k).value(), bytes), Layout()};
 }
 
 // Transpose as a oneDNN reorder from a strided view of the input to a plain output.
@@ -305,6 +318,7 @@ std::unique_ptr<const PreparedKernel> plain_prepare(const Node& node,
     explicit Shared(std::shared_ptr<const PreparedKernel> k) : k_(std::move(k)) {}
     size_t scratch_bytes() const override { return k_->scratch_bytes(); }
     size_t weights_bytes() const override { return k_->weights_bytes(); }
+    uint32_t packed_inputs() const override { return k_->packed_inputs(); }
     Status run(std::span<const View> i, std::span<const View> o, RunScratch& s) const override {
       return k_->run(i, o, s);
     }

@@ -327,7 +327,8 @@ std::string Binding::key() const {
 
 Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
                                                const std::vector<const OpKernel*>& kernels,
-                                               const Binding& binding, int threads) {
+                                               const Binding& binding, int threads,
+                                               bool release_packed) {
   auto plan = std::make_shared<Plan>();
   Plan& p = *plan;
   p.key = binding.key();
@@ -384,6 +385,22 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
   Scheduler scheduler(g, kernels, threads, p);
   MOSS_RETURN_IF_ERROR(scheduler.run(live));
   MOSS_RETURN_IF_ERROR(scheduler.assign_arena());
+  // Constants that no step reads at run time.
+  std::vector<bool> read(p.info.size(), false);
+  for (int o : g.outputs) read[o] = true;
+  for (size_t s = 0; s < p.steps.size(); ++s) {
+    const uint32_t packed = p.prepared[s] ? p.prepared[s]->packed_inputs() : 0;
+    for (size_t i = 0; i < p.step_inputs[s].size(); ++i) {
+      const int v = p.step_inputs[s][i];
+      if (v != kNoValue && !(i < 32 && ((packed >> i) & 1u))) read[v] = true;
+    }
+  }
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (g.values[v].constant && !read[v]) {
+      p.packed_constants.push_back(static_cast<int>(v));
+      if (release_packed) p.info[v].value.reset();
+    }
+  }
   return std::shared_ptr<const Plan>(std::move(plan));
 }
 

@@ -37,6 +37,9 @@ struct Plan {
   // writes a plain temporary.
   std::vector<std::vector<int>> step_inputs, step_outputs;
   std::vector<std::string> step_labels;  // "" or what was fused ("Add+Relu"), "Reorder"
+  // Constants no step reads at run time (packed into a kernel, or only read by fused nodes):
+  // with release_packed, build_plan dropped them from info (offset -1, data null at run time).
+  std::vector<int> packed_constants;
   size_t fused_nodes = 0;     // nodes absorbed into oneDNN post-ops
   size_t blocked_values = 0;  // values kept in a oneDNN blocked layout between steps
   size_t scratch_bytes = 0;       // max over prepared kernels (per-context oneDNN scratchpad)
@@ -46,9 +49,12 @@ struct Plan {
 };
 
 // Builds the plan; `kernels` is per node of g. Errors name the node and operator.
+// release_packed: drop the plan's references to packed_constants (the caller then drops the
+// graph's, so packed weights are held once; the graph can no longer be planned again).
 Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
                                                const std::vector<const OpKernel*>& kernels,
-                                               const Binding& binding, int threads = 1);
+                                               const Binding& binding, int threads = 1,
+                                               bool release_packed = false);
 
 struct Interval {
   int64_t first = 0, last = 0;  // step indices, inclusive

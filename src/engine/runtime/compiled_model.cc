@@ -1,5 +1,6 @@
 #include "engine/runtime/compiled_model.h"
 
+#include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/registry.h"
 #include "engine/passes/passes.h"
 
@@ -77,7 +78,21 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     for (int64_t d : io.dims) all_static &= d >= 0;
     binding.shapes.push_back(io.dims);
   }
-  if (all_static) MOSS_RETURN_IF_ERROR(m->plan_for(binding).status());
+  if (all_static && m->max_cached_plans_ > 0 && !onednn_disabled()) {
+    // The only plan this model can have, cached for good: weights its kernels packed are held
+    // once (the originals are dropped from the plan and the graph).
+    MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(g, m->kernels_, binding, m->threads_, true));
+    for (int v : plan->packed_constants) g.values[v].constant.reset();
+    m->plans_.emplace(plan->key, plan);
+    m->packed_only_ = true;
+  } else if (all_static) {
+    MOSS_RETURN_IF_ERROR(m->plan_for(binding).status());
+  }
+  m->weights_bytes_ = 0;
+  counted.clear();
+  for (const Value& v : g.values) {
+    if (v.constant && counted.insert(v.constant.get()).second) m->weights_bytes_ += v.constant->nbytes();
+  }
   return std::shared_ptr<const CompiledModel>(std::move(m));
 }
 
@@ -87,12 +102,31 @@ std::map<std::string, int> CompiledModel::operator_counts() const {
   return counts;
 }
 
+size_t CompiledModel::weights_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = weights_bytes_;
+  for (const auto& [key, plan] : plans_) n += plan->prepared_weights_bytes;
+  return n;
+}
+
 Result<std::shared_ptr<const Plan>> CompiledModel::plan_for(const Binding& binding) const {
   const std::string key = binding.key();
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
+  }
+  if (packed_only_) {
+    // Static shapes: every valid binding has the compile-time plan's key (and the graph no longer
+    // holds the packed weights, so it cannot be planned again).
+    for (size_t i = 0; i < inputs_.size() && i < binding.shapes.size(); ++i) {
+      if (binding.shapes[i] != inputs_[i].dims) {
+        return invalid_argument("input '{}' has shape {}, the model expects {}", inputs_[i].name,
+                                shape_to_string(binding.shapes[i]), shape_to_string(inputs_[i].dims));
+      }
+    }
+    return invalid_argument("model has {} inputs, {} shapes given", inputs_.size(),
+                            binding.shapes.size());
   }
   // Built outside the lock: two threads may race to build the same plan; both are identical.
   MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(graph_, kernels_, binding, threads_));

@@ -48,8 +48,10 @@ class CompiledModel {
 
   const std::vector<IoInfo>& inputs() const { return inputs_; }
   const std::vector<IoInfo>& outputs() const { return outputs_; }
-  // Bytes of constants (initializers and folded values) held once for all contexts.
-  size_t weights_bytes() const { return weights_bytes_; }
+  // Bytes of weights held once for all contexts: constants (initializers and folded values)
+  // plus the copies kernels packed into their own formats (per cached plan). For models with
+  // static input shapes, originals that a kernel packed are dropped at compile time.
+  size_t weights_bytes() const;
   // Operator types that remain after folding, sorted, with counts.
   std::map<std::string, int> operator_counts() const;
   const Graph& graph() const { return graph_; }
@@ -71,7 +73,8 @@ class CompiledModel {
   std::vector<const OpKernel*> kernels_;  // per node
   std::vector<IoInfo> inputs_, outputs_;
   std::vector<bool> value_bound_;
-  size_t weights_bytes_ = 0;
+  size_t weights_bytes_ = 0;  // constants still held by the graph
+  bool packed_only_ = false;   // static model: the compile-time plan is the only one
   size_t max_cached_plans_ = 16;
   int threads_ = 1;
   mutable std::mutex mu_;

@@ -81,6 +81,7 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
   auto view = [&](int v) -> View {
     const TensorInfo& ti = p.info[v];
     if (ti.value) return view_of(*ti.value);
+    if (p.offset[v] < 0) return View{ti.dtype, ti.shape, nullptr, ti.numel()};  // released weight
     return View{ti.dtype, ti.shape, base + p.offset[v], ti.numel()};
   };
   if (step_ns_) step_ns_->resize(p.steps.size(), 0.0);

@@ -147,6 +147,23 @@ TEST(EngineFusion, ResidualThatIsAlsoTheOperandIsNotOverwritten) {
   expect_close(run(bytes, x, false), run(bytes, x, true));
 }
 
+TEST(EngineFusion, StaticModelHoldsPackedWeightsOnce) {
+  // All inputs static: the compile-time plan is the only one; the Conv weights the kernels
+  // packed are dropped from the graph and weights_bytes counts the packed copies once.
+  const auto bytes = residual_cnn();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  const Graph& g = model->graph();
+  const size_t initializers = (256 + 16 + 144 + 16 + 2304 + 4608 + 160 + 5 + 2) * sizeof(float);
+  EXPECT_FALSE(g.values[g.find_value("w3")].constant);
+  EXPECT_GT(model->weights_bytes(), initializers / 2);
+  EXPECT_LT(model->weights_bytes(), initializers * 3 / 2);
+  ExecutionContext ctx(model);
+  EXPECT_TRUE(ctx.run(std::vector<NamedTensor>{{"x", input({1, 16, 10, 10})}}).ok());
+  auto wrong = ctx.run(std::vector<NamedTensor>{{"x", input({1, 16, 12, 10})}});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("'x'"), std::string::npos);
+}
+
 TEST(EngineFusion, ConcurrentContextsAreBitIdentical) {
   for (const auto& [bytes, shape] :
        {std::pair{residual_cnn(), std::vector<int64_t>{1, 16, 10, 10}},
