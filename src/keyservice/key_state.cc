@@ -381,8 +381,9 @@ Status KeyState::delete_request_key(const std::string& user_id, const std::strin
 
 Result<Release> KeyState::release(const std::string& model_id, const std::string& user_id,
                                   const std::string& measurement) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto result = release_locked(model_id, user_id, measurement);
+  lock.unlock();
   const std::string actor = "worker:" + measurement;
   if (result.ok()) {
     std::string versions;
@@ -390,22 +391,52 @@ Result<Release> KeyState::release(const std::string& model_id, const std::string
       if (!versions.empty()) versions.push_back(',');
       versions.append(std::to_string(k.version));
     }
-    MOSS_RETURN_IF_ERROR(db_->transaction([&] {
-      return audit({"key.release", actor, model_id, user_id, measurement,
-                    fmt::format("model_versions={} request_version={}", versions,
-                                result->request_key.version)});
-    }));
+    // The keys leave only after the release is durably on record.
+    MOSS_RETURN_IF_ERROR(audit_group_commit(
+        {"key.release", actor, model_id, user_id, measurement,
+         fmt::format("model_versions={} request_version={}", versions, result->request_key.version)}));
     return result;
   }
   // A refusal about an existing model is worth recording: owners see who tried.
   if (result.status().code() == ErrorCode::kPermissionDenied ||
       reason_of(result.status()) == "unknown-user") {
-    MOSS_RETURN_IF_ERROR(db_->transaction([&] {
-      return audit({"key.release.denied", actor, model_id, user_id, measurement,
-                    std::string(reason_of(result.status()))});
-    }));
+    MOSS_RETURN_IF_ERROR(audit_group_commit({"key.release.denied", actor, model_id, user_id,
+                                             measurement, std::string(reason_of(result.status()))}));
   }
   return result;
+}
+
+Status KeyState::audit_group_commit(store::AuditEvent event) {
+  PendingAudit me{std::move(event), Status::Ok(), false};
+  std::unique_lock lk(batch_mu_);
+  batch_.push_back(&me);
+  while (!me.done) {
+    if (committing_) {
+      batch_cv_.wait(lk);
+      continue;
+    }
+    // Leader: commit everything queued so far (ours included) in one transaction.
+    committing_ = true;
+    std::vector<PendingAudit*> mine;
+    mine.swap(batch_);
+    lk.unlock();
+    Status s;
+    {
+      std::lock_guard db_lock(mu_);
+      s = db_->transaction([&]() -> Status {
+        for (PendingAudit* p : mine) MOSS_RETURN_IF_ERROR(audit(p->event));
+        return Status::Ok();
+      });
+    }
+    lk.lock();
+    for (PendingAudit* p : mine) {
+      p->result = s;
+      p->done = true;
+    }
+    committing_ = false;
+    batch_cv_.notify_all();
+  }
+  return me.result;
 }
 
 Result<Release> KeyState::release_locked(const std::string& model_id, const std::string& user_id,

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -104,6 +105,10 @@ class KeyState {
   KeyState(store::DatabasePtr db, store::Sealer sealer, ClockMs clock)
       : db_(std::move(db)), sealer_(std::move(sealer)), clock_(std::move(clock)) {}
   Status audit(const store::AuditEvent& event);  // inside a transaction, mu_ held
+  // Commits `event` in its own transaction, sharing one commit (one fsync) with the events other
+  // threads queue meanwhile (group commit: releases are frequent, each needs a durable event).
+  // Returns once the event is durable. mu_ must NOT be held.
+  Status audit_group_commit(store::AuditEvent event);
   Result<bool> model_exists(const std::string& model_id);
   Result<bool> principal_exists(const std::string& id);
   Result<Release> release_locked(const std::string& model_id, const std::string& user_id,
@@ -115,6 +120,16 @@ class KeyState {
   const ClockMs clock_;
   uint64_t nonce_inserts_ = 0;  // guarded by mu_
   std::atomic<uint64_t> audit_events_{0};
+
+  struct PendingAudit {
+    store::AuditEvent event;
+    Status result;
+    bool done = false;
+  };
+  std::mutex batch_mu_;  // ordered before mu_
+  std::condition_variable batch_cv_;
+  std::vector<PendingAudit*> batch_;  // guarded by batch_mu_
+  bool committing_ = false;           // guarded by batch_mu_
 };
 
 }  // namespace moss::keyservice
