@@ -108,16 +108,19 @@ int main(int argc, char** argv) {
     }
   }
   CLI11_PARSE(app, argc, argv);
-  std::map<std::string, std::string> given;
+  std::vector<std::pair<std::string, std::string>> given;  // key, value
   for (const auto& [key, opt] : options) {
-    if (opt->count() > 0) given[key] = text[key].empty() ? "true" : text[key];
+    if (opt->count() > 0) given.emplace_back(key, text[key].empty() ? "true" : text[key]);
   }
   if (config_file.empty() && std::getenv("MOSS_CONFIG")) config_file = std::getenv("MOSS_CONFIG");
   if (!config_file.empty()) {
     if (Status s = config->load_file(config_file); !s.ok()) return fail(s);
   }
   if (Status s = config->load_env(); !s.ok()) return fail(s);
-  if (Status s = config->load_flags(given); !s.ok()) return fail(s);
+  for (const auto& [key, value] : given) {
+    std::string flag = "--" + config_flag_name(key.substr(key.find('.') + 1));
+    if (Status s = config->set_flag(key, value, flag); !s.ok()) return fail(s);
+  }
   if (print_config) {
     std::printf("%s", config->dump().c_str());
     return 0;
