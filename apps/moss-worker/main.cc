@@ -101,7 +101,10 @@ int main(int argc, char** argv) {
   so.name = "moss-worker";
   auto server = net::Server::start(std::move(so), worker.router());
   if (!server.ok()) return fail(server.status());
-  log::get("worker")->info("listening port={} instance={}", (*server)->port(), worker.instance_id());
+  // The first stdout line tells supervisors and tests the port (useful with --port 0).
+  std::printf("moss-worker listening on http://%s:%u (instance %s)\n", config->host.c_str(),
+              (*server)->port(), worker.instance_id().c_str());
+  std::fflush(stdout);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

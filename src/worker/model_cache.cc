@@ -2,6 +2,8 @@
 
 #include "common/logging.h"
 
+#include <algorithm>
+
 namespace moss::worker {
 
 using Clock = std::chrono::steady_clock;
@@ -228,13 +230,16 @@ ModelCache::Snapshot ModelCache::snapshot() const {
   s.load_failures = load_failures_;
   s.evictions = evictions_;
   const auto now = Clock::now();
+  std::vector<const Entry*> resident;
   for (const auto& [id, e] : entries_) {
-    if (!e->model) continue;
-    s.models.push_back({id, e->weights_bytes, e->arena_bytes, e->contexts, e->in_use,
+    if (e->model) resident.push_back(e.get());
+  }
+  std::sort(resident.begin(), resident.end(),
+            [](const Entry* a, const Entry* b) { return a->last_used > b->last_used; });
+  for (const Entry* e : resident) {
+    s.models.push_back({e->model_id, e->weights_bytes, e->arena_bytes, e->contexts, e->in_use,
                         std::chrono::duration_cast<std::chrono::milliseconds>(now - e->last_used).count()});
   }
-  std::sort(s.models.begin(), s.models.end(),
-            [](const ModelInfo& a, const ModelInfo& b) { return a.last_used_ms_ago < b.last_used_ms_ago; });
   return s;
 }
 

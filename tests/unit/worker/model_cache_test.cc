@@ -1,0 +1,175 @@
+#include "worker/model_cache.h"
+#include "worker_fixture.h"
+
+namespace moss::worker {
+namespace {
+
+using namespace testing;
+
+// A loader compiling a test model, counting calls, optionally slow or failing.
+struct Loader {
+  std::string name;
+  std::atomic<int> calls{0};
+  std::chrono::milliseconds delay{0};
+  bool fail = false;
+  ModelCache::Loader fn() {
+    return [this](LoadTiming& t) -> Result<std::shared_ptr<const engine::CompiledModel>> {
+      ++calls;
+      if (delay.count()) std::this_thread::sleep_for(delay);
+      if (fail) return data_loss("corrupted model file");
+      t.compile_ms = 1;
+      return engine::CompiledModel::compile(test_model(name));
+    };
+  }
+};
+
+uint64_t footprint(const std::string& name) {
+  ModelCache cache({});
+  Loader l{name};
+  { auto a = cache.acquire("x", l.fn()).value_or_die(); }
+  return cache.snapshot().used_bytes;
+}
+
+TEST(ModelCacheTest, ColdThenWarmThenSwitch) {
+  ModelCache cache({});
+  Loader lin{"linear"}, mlp{"mlp"};
+  {
+    auto a = cache.acquire("o/linear", lin.fn());
+    ASSERT_TRUE(a.ok()) << a.status().to_string();
+    EXPECT_EQ(a->kind, RunKind::kCold);
+    EXPECT_EQ(a->timing.compile_ms, 1);
+  }
+  {
+    auto b = cache.acquire("o/linear", lin.fn()).value_or_die();
+    EXPECT_EQ(b.kind, RunKind::kWarm);
+    EXPECT_EQ(b.timing.compile_ms, 0);
+  }
+  {
+    auto c = cache.acquire("o/mlp", mlp.fn()).value_or_die();
+    EXPECT_EQ(c.kind, RunKind::kSwitch);
+  }
+  EXPECT_EQ(lin.calls.load(), 1);
+  auto s = cache.snapshot();
+  EXPECT_EQ(s.models.size(), 2u);
+  EXPECT_EQ(s.models[0].model_id, "o/mlp");  // most recent first
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.loads, 2u);
+  uint64_t sum = 0;
+  for (auto& m : s.models) {
+    EXPECT_GT(m.weights_bytes, 0u);
+    EXPECT_EQ(m.contexts, 1u);
+    EXPECT_EQ(m.in_use, 0u);
+    sum += m.weights_bytes + m.arena_bytes;
+  }
+  EXPECT_EQ(s.used_bytes, sum);
+}
+
+// Concurrent misses of one model load it once; each request gets its own context.
+TEST(ModelCacheTest, SingleFlightLoadAndContextPerRequest) {
+  ModelCache cache({});
+  Loader lin{"linear"};
+  lin.delay = std::chrono::milliseconds(150);
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<engine::ExecutionContext*> contexts;
+  std::atomic<int> cold{0};
+  std::vector<ModelCache::Lease> held;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      auto a = cache.acquire("o/linear", lin.fn()).value_or_die();
+      if (a.kind == RunKind::kCold) ++cold;
+      std::lock_guard l(mu);
+      contexts.insert(&a.lease.context());
+      held.push_back(std::move(a.lease));
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(lin.calls.load(), 1);
+  EXPECT_EQ(cold.load(), 6);  // every waiter paid the cold load
+  EXPECT_EQ(contexts.size(), 6u);
+  EXPECT_EQ(cache.snapshot().models.at(0).in_use, 6u);
+  held.clear();
+  auto s = cache.snapshot();
+  EXPECT_EQ(s.models.at(0).in_use, 0u);
+  EXPECT_EQ(s.models.at(0).contexts, 6u);
+}
+
+// Over budget, the least recently used model goes first, one at a time.
+TEST(ModelCacheTest, EvictsLeastRecentlyUsed) {
+  const uint64_t lin = footprint("linear"), mlp = footprint("mlp");
+  ModelCache::Options o;
+  o.budget_bytes = lin + mlp + std::min(lin, mlp) / 2;  // two fit, never three
+  ModelCache cache(o);
+  Loader a{"linear"}, b{"mlp"}, c{"linear"};
+  { auto x = cache.acquire("o/a", a.fn()).value_or_die(); }
+  { auto x = cache.acquire("o/b", b.fn()).value_or_die(); }
+  { auto x = cache.acquire("o/a", a.fn()).value_or_die(); }  // a is now more recent than b
+  { auto x = cache.acquire("o/c", c.fn()).value_or_die(); }
+  auto s = cache.snapshot();
+  ASSERT_EQ(s.models.size(), 2u);
+  EXPECT_EQ(s.models[0].model_id, "o/c");
+  EXPECT_EQ(s.models[1].model_id, "o/a");
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_LE(s.used_bytes, o.budget_bytes);
+}
+
+// A model in use is never evicted: the new load waits, then fails cleanly; once the request
+// ends, loading succeeds by evicting it.
+TEST(ModelCacheTest, NeverEvictsModelInUse) {
+  const uint64_t lin = footprint("linear");
+  ModelCache::Options o;
+  o.budget_bytes = lin + lin / 2;
+  o.wait_for_room = std::chrono::milliseconds(200);
+  ModelCache cache(o);
+  Loader a{"linear"}, b{"linear"};
+  {
+    auto held = cache.acquire("o/a", a.fn()).value_or_die();
+    auto r = cache.acquire("o/b", b.fn());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted);
+    EXPECT_EQ(cache.snapshot().models.at(0).model_id, "o/a");
+  }
+  auto r = cache.acquire("o/b", b.fn());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(cache.snapshot().models.size(), 1u);
+}
+
+// A load waiting for room proceeds as soon as the request holding the other model ends.
+TEST(ModelCacheTest, WaitsForRoomThenLoads) {
+  const uint64_t lin = footprint("linear");
+  ModelCache::Options o;
+  o.budget_bytes = lin + lin / 2;
+  ModelCache cache(o);
+  Loader a{"linear"}, b{"linear"};
+  auto held = std::make_unique<ModelCache::Acquired>(cache.acquire("o/a", a.fn()).value_or_die());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    held.reset();
+  });
+  auto r = cache.acquire("o/b", b.fn());
+  releaser.join();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+}
+
+// A model larger than the whole budget is refused at once; failed loads are not cached.
+TEST(ModelCacheTest, TooLargeAndFailedLoads) {
+  ModelCache::Options o;
+  o.budget_bytes = 16;
+  ModelCache small(o);
+  Loader a{"linear"};
+  auto r = small.acquire("o/a", a.fn());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted);
+
+  ModelCache cache({});
+  Loader bad{"linear"};
+  bad.fail = true;
+  EXPECT_EQ(cache.acquire("o/a", bad.fn()).status().code(), ErrorCode::kDataLoss);
+  bad.fail = false;
+  EXPECT_TRUE(cache.acquire("o/a", bad.fn()).ok());
+  EXPECT_EQ(bad.calls.load(), 2);
+  EXPECT_EQ(cache.snapshot().load_failures, 1u);
+}
+
+}  // namespace
+}  // namespace moss::worker
