@@ -123,8 +123,8 @@ note "(the plaintext ONNX names its producer 'pytorch'; the stored file does not
 
 step "4. The owner uploads the model key to the KeyService (over attested TLS, signed request)"
 t=$(now_ns)
-"$MOSS" model upload-key --config "$WORK/owner/client.json" --model "$MODEL_ID" \
-  --key "$WORK/owner/digits.key" | sed 's/^/   /'
+"$MOSS" model upload-key --config "$WORK/owner/client.json" --key "$WORK/owner/digits.key" |
+  sed 's/^/   /'
 note "uploaded in $(ms_since "$t") ms; now the owner and the KeyService (sealed state) hold it"
 
 # ---------------------------------------------------------------------------------------------
