@@ -1,5 +1,5 @@
 // KeyService commands (docs/keyservice.md): `moss user register`, `moss model upload-key |
-// rotate-key | retire-key | grant | revoke | grants`, `moss request-key add`, `moss audit`.
+// rotate-key | retire-key | grant | revoke | grants`, `moss request-key add | delete`, `moss audit`.
 // Each takes --config (else $MOSS_CLIENT_CONFIG, else ~/.config/moss/client.json); the KeyService
 // is attested against the config's policy before anything is sent.
 #include "apps/moss/command.h"
@@ -155,6 +155,20 @@ void register_request_key(CLI::App& root) {
     MOSS_ASSIGN_OR_RETURN(auto path, client::request_key_file_path(config, *model_id));
     print(j);
     std::fprintf(stderr, "request key saved: %s\n", path.c_str());
+    return Status::Ok();
+  });
+  auto dc = std::make_shared<Common>();
+  auto del_model = std::make_shared<std::string>();
+  auto del_measurement = std::make_shared<std::string>();
+  CLI::App* del = rk->add_subcommand("delete", "Delete your request key for (model, measurement) at the KeyService");
+  add_config_option(del, *dc);
+  del->add_option("--model", *del_model, "Model id <owner>/<name>")->required();
+  del->add_option("--measurement", *del_measurement, "Worker measurement (hex)")->required();
+  bind(del, [dc, del_model, del_measurement]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(auto config, load(*dc));
+    MOSS_ASSIGN_OR_RETURN(auto ks, connect(config));
+    MOSS_ASSIGN_OR_RETURN(auto j, ks.delete_request_key(*del_model, *del_measurement));
+    print(j);
     return Status::Ok();
   });
 }

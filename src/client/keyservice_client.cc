@@ -168,6 +168,16 @@ Result<nlohmann::json> KeyServiceClient::put_request_key(std::string_view model_
   return r;
 }
 
+Result<nlohmann::json> KeyServiceClient::delete_request_key(std::string_view model_id,
+                                                            std::string_view measurement) {
+  nlohmann::json body = {{"model_id", model_id}, {"measurement", measurement}};
+  return call("POST", "/v1/request-keys/delete", body.dump());
+}
+
+Result<nlohmann::json> KeyServiceClient::delete_model(std::string_view model_id) {
+  return call("DELETE", model_path(model_id));
+}
+
 Result<nlohmann::json> KeyServiceClient::audit(std::string_view model_id, int64_t after, int64_t limit) {
   std::string target = "/v1/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);
   if (!model_id.empty()) target += "&model_id=" + std::string(model_id);

@@ -59,6 +59,8 @@ class KeyServiceClient {
   Result<nlohmann::json> list_grants(std::string_view model_id);
   Result<nlohmann::json> put_request_key(std::string_view model_id, std::string_view measurement,
                                          std::span<const uint8_t> key);
+  Result<nlohmann::json> delete_request_key(std::string_view model_id, std::string_view measurement);
+  Result<nlohmann::json> delete_model(std::string_view model_id);
   Result<nlohmann::json> audit(std::string_view model_id, int64_t after, int64_t limit);
 
  private:

@@ -160,6 +160,14 @@ TEST_F(KeyServiceTest, RefusesUngrantedMeasurementRevokedGrantAndMissingRequestK
   res = a.release(model_, user.principal_id());
   EXPECT_EQ(res->status, 403);
   EXPECT_EQ(reason_of(*res), "no-grant");
+  ASSERT_TRUE(owner.add_grant(model_, user.principal_id(), worker_a_).ok());
+  ASSERT_EQ(a.release(model_, user.principal_id())->status, 200);
+  ASSERT_TRUE(user.delete_request_key(model_, worker_a_).ok());
+  res = a.release(model_, user.principal_id());
+  EXPECT_EQ(reason_of(*res), "no-request-key");
+  ASSERT_TRUE(owner.delete_model(model_).ok());
+  res = a.release(model_, user.principal_id());
+  EXPECT_EQ(reason_of(*res), "unknown-model");
   res = a.release(owner.principal_id() + "/absent", user.principal_id());
   EXPECT_EQ(res->status, 404);
   EXPECT_EQ(reason_of(*res), "unknown-model");
