@@ -147,6 +147,29 @@ TEST(EngineFusion, ResidualThatIsAlsoTheOperandIsNotOverwritten) {
   expect_close(run(bytes, x, false), run(bytes, x, true));
 }
 
+TEST(EngineFusion, BlockedTensorIsReorderedForAReferenceKernel) {
+  // AveragePool with count_include_pad and a ceil_mode overhang is not served by oneDNN: the
+  // Conv output it reads (blocked, since a pool reads it) is reordered to plain once.
+  ModelBuilder b(13);
+  b.input("x", F, {1, 8, 10, 10}).output("y");
+  b.init_f("k", {16, 8, 3, 3}, wave(1152, 0.02f, 0.2f));
+  ModelBuilder::attr_ints(b.node("Conv", {"x", "k"}, {"c"}), "pads", {1, 1, 1, 1});
+  auto& ap = b.node("AveragePool", {"c"}, {"y"});
+  ModelBuilder::attr_ints(ap, "kernel_shape", {3, 3});
+  ModelBuilder::attr_ints(ap, "strides", {2, 2});
+  ModelBuilder::attr_ints(ap, "pads", {1, 1, 1, 1});
+  ModelBuilder::attr_i(ap, "ceil_mode", 1);
+  ModelBuilder::attr_i(ap, "count_include_pad", 1);
+  const auto bytes = b.bytes();
+  const Tensor x = input({1, 8, 10, 10});
+  expect_close(run(bytes, x, false), run(bytes, x, true));
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, 8, 10, 10}}, {}}).value_or_die();
+  ASSERT_EQ(plan->steps.size(), 3u);
+  EXPECT_EQ(plan->step_labels[1], "Reorder");
+  EXPECT_TRUE(plan->prepared[0] && plan->prepared[1] && !plan->prepared[2]);
+}
+
 TEST(EngineFusion, StaticModelHoldsPackedWeightsOnce) {
   // All inputs static: the compile-time plan is the only one; the Conv weights the kernels
   // packed are dropped from the graph and weights_bytes counts the packed copies once.
