@@ -3,6 +3,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "net/client.h"
 #include "net/client_pool.h"
 #include "net/url.h"
 
@@ -27,11 +28,20 @@ struct OpenWhiskBackend::Shared {
     std::fill(options.auth.begin(), options.auth.end(), '\0');
   }
 
-  Result<net::Response> call(std::string method, std::string target, std::string body = {}) {
+  net::ClientOptions client_options;
+
+  // `fresh_connection`: for invocations. A pooled keep-alive client replays a request whose reused
+  // connection failed, which would run the action twice.
+  Result<net::Response> call(std::string method, std::string target, std::string body = {},
+                             bool fresh_connection = false) {
     std::string_view type = body.empty() ? std::string_view() : "application/json";
     net::Request req = net::Request::make(std::move(method), std::move(target), std::move(body), type);
     req.headers.set("Authorization", authorization);
     req.headers.set("Accept", "application/json");
+    if (fresh_connection) {
+      net::Client client(client_options);
+      return client.request(req);
+    }
     return clients->request(req);
   }
 };
@@ -107,7 +117,7 @@ class OpenWhiskInstance final : public Instance {
         shared_->call("POST",
                       shared_->base + "/actions/" + percent_encode(action_) +
                           "?blocking=true&result=true",
-                      std::string(body)));
+                      std::string(body), /*fresh_connection=*/true));
     if (r.status == 200) {
       return result_or_error(json::parse(r.body, nullptr, false), action_);
     }
@@ -183,6 +193,7 @@ Result<std::unique_ptr<OpenWhiskBackend>> OpenWhiskBackend::create(OpenWhiskBack
     tls.ca_pem = std::move(ca);
     MOSS_ASSIGN_OR_RETURN(co.tls, net::ClientTlsContext::create(std::move(tls)));
   }
+  shared->client_options = co;
   shared->clients = std::make_unique<net::ClientPool>(co, 16);
   const std::string& auth = options.auth;
   shared->authorization = "Basic " + base64_encode(std::span<const uint8_t>(
