@@ -187,30 +187,37 @@ TEST(EngineFusion, StaticModelHoldsPackedWeightsOnce) {
   EXPECT_NE(wrong.status().message().find("'x'"), std::string::npos);
 }
 
-TEST(EngineFusion, ConcurrentContextsAreBitIdentical) {
-  for (const auto& [bytes, shape] :
-       {std::pair{residual_cnn(), std::vector<int64_t>{1, 16, 10, 10}},
-        std::pair{ffn_block(), std::vector<int64_t>{1, 8, 16}}}) {
-    auto model = CompiledModel::compile(bytes).value_or_die();
-    const Tensor x = input(shape);
-    ExecutionContext serial(model);
-    const auto want = serial.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
-    std::vector<int> mismatches(4, 0);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t) {
-      threads.emplace_back([&, t] {
-        ExecutionContext ctx(model);
-        for (int i = 0; i < 20; ++i) {
-          auto got = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
-          for (size_t k = 0; k < got.size(); ++k) {
-            mismatches[t] += std::memcmp(got[k].tensor.raw(), want[k].tensor.raw(),
-                                         want[k].tensor.nbytes()) != 0;
-          }
+// Serial result vs 4 threads x 20 runs, each thread with its own context on one model.
+void expect_concurrent_runs_identical(const std::vector<uint8_t>& bytes,
+                                      const std::vector<int64_t>& shape, int intra) {
+  CompileOptions options;
+  options.intra_op_threads = intra;  // each oneDNN step runs a team of `intra` threads
+  auto model = CompiledModel::compile(bytes, options).value_or_die();
+  const Tensor x = input(shape);
+  ExecutionContext serial(model);
+  const auto want = serial.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      ExecutionContext ctx(model);
+      for (int i = 0; i < 20; ++i) {
+        auto got = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+        for (size_t k = 0; k < got.size(); ++k) {
+          mismatches[t] += std::memcmp(got[k].tensor.raw(), want[k].tensor.raw(),
+                                       want[k].tensor.nbytes()) != 0;
         }
-      });
-    }
-    for (auto& th : threads) th.join();
-    for (int m : mismatches) EXPECT_EQ(m, 0);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0) << "intra-op threads " << intra;
+}
+
+TEST(EngineFusion, ConcurrentContextsAreBitIdentical) {
+  for (int intra : {1, 2}) {
+    expect_concurrent_runs_identical(residual_cnn(), {1, 16, 10, 10}, intra);
+    expect_concurrent_runs_identical(ffn_block(), {1, 8, 16}, intra);
   }
 }
 
