@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 TEST(PackerStackTest, MossPoolServesEncryptedRequestsThroughRealWorkers) {
   const char* bin = std::getenv("MOSS_BIN_DIR");
   const char* src = std::getenv("MOSS_SOURCE_DIR");
+  if (!src) src = MOSS_SOURCE_DIR_FALLBACK;
   ASSERT_TRUE(bin && src);
   for (const char* b : {"moss", "moss-keyservice", "moss-packer", "moss-worker", "packer_stack_bench"}) {
     if (!fs::exists(fs::path(bin) / b)) GTEST_SKIP() << b << " not built";
