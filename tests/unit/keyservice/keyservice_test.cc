@@ -310,3 +310,46 @@ TEST_F(KeyServiceTest, StoresKeysSealedAndAuditsEveryChange) {
 
 }  // namespace
 }  // namespace moss::keyservice
+
+namespace moss::keyservice {
+namespace {
+
+// Nonces are stored durably: a request captured before a restart is still a replay after it, and
+// state (principals, keys) comes back unsealed under the same sealing key.
+TEST_F(KeyServiceTest, ReplayAfterRestartIsStillRefused) {
+  start();
+  auto owner = principal(), user = principal();
+  setup_flow(owner, user);
+  auto id = crypto::Identity::generate().value_or_die();
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto req = client::sign_request(id, "POST", "/v1/principals",
+                                  nlohmann::json({{"public_key", base64_encode(id.public_key().raw())}}).dump(),
+                                  now).value_or_die();
+  auto send = [&](const net::Request& r) {
+    attest::AttestedPeerConfig peer;
+    peer.purpose = "moss-keyservice";
+    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
+    peer.verify.allow_simulated = true;
+    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+    net::ClientOptions o;
+    o.port = server_->port();
+    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
+        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
+    net::Client c(o);
+    return c.request(r).value_or_die();
+  };
+  EXPECT_EQ(send(req).status, 201);
+  server_.reset();
+  start();
+  auto again = send(req);
+  EXPECT_EQ(again.status, 401);
+  EXPECT_EQ(reason_of(again), "nonce-replayed");
+  auto w = worker("worker-a");
+  auto res = w.release(model_, user.principal_id());
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(res->body)["model_keys"][0]["key"], base64_encode(model_key_.span()));
+}
+
+}  // namespace
+}  // namespace moss::keyservice
