@@ -1,0 +1,156 @@
+#include "client/infer_client.h"
+
+#include "client/request_key_file.h"
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "common/npy.h"
+#include "common/safetensors.h"
+#include "common/tensor_file.h"
+#include "crypto/identity.h"
+#include "crypto/ids.h"
+#include "crypto/random.h"
+#include "net/client.h"
+#include "net/error_response.h"
+#include "net/url.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace moss::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Status check_output_name(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') {
+    return invalid_argument("output name '{}' cannot be a file name", name);
+  }
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == ':')) {
+      return invalid_argument("output name '{}' cannot be a file name", name);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> infer_target(std::string_view endpoint) {
+  MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(endpoint));
+  std::string path = url.target;
+  if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  if (path.ends_with("/invoke")) return path;
+  if (path == "/") path.clear();
+  return path + "/v1/infer";
+}
+
+Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
+                                         const crypto::EnvelopeHeader& request,
+                                         std::string_view response_body) {
+  nlohmann::json j = nlohmann::json::parse(response_body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("envelope") || !j["envelope"].is_string()) {
+    return invalid_argument("the response is not a worker result (no 'envelope')");
+  }
+  crypto::EnvelopeHeader expected = request;
+  expected.direction = crypto::Direction::kResponse;
+  auto plain = crypto::open_envelope(request_key, expected, j["envelope"].get<std::string>());
+  if (!plain.ok()) {
+    return Status(plain.status().code(),
+                  "the response does not answer this request (replayed, redirected or altered): " +
+                      plain.status().message());
+  }
+  InferOutcome out;
+  MOSS_ASSIGN_OR_RETURN(out.outputs, read_safetensors(plain->span()));
+  out.request_id = request.request_id;
+  if (j.contains("run") && j["run"].is_string()) out.run = j["run"].get<std::string>();
+  if (j.contains("timing_ms")) out.timing_ms = j["timing_ms"];
+  if (j.contains("packer")) out.packer = j["packer"];
+  return out;
+}
+
+Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
+  MOSS_ASSIGN_OR_RETURN(ClientConfig config, load_client_config(o.config));
+  MOSS_ASSIGN_OR_RETURN(RequestKeyFile rk, read_request_key_file(config, o.model_id));
+  MOSS_ASSIGN_OR_RETURN(crypto::Identity identity, crypto::Identity::load(config.identity));
+  if (o.endpoint.empty()) return invalid_argument("--endpoint is required (a worker URL or FnPacker's /invoke URL)");
+  MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(o.endpoint));
+  MOSS_ASSIGN_OR_RETURN(std::string target, infer_target(o.endpoint));
+
+  std::array<uint8_t, 16> rid{};
+  MOSS_RETURN_IF_ERROR(crypto::random_bytes(rid));
+  crypto::EnvelopeHeader header{o.model_id, identity.principal_id(), hex_encode(rid),
+                                crypto::Direction::kRequest};
+  MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> plain, write_safetensors(inputs));
+  auto sealed = crypto::seal_envelope(rk.key.span(), header, plain);
+  secure_wipe(plain);
+  if (!sealed.ok()) return sealed.status();
+
+  net::ClientOptions co;
+  co.host = url.host;
+  co.port = url.port;
+  co.read_timeout = o.timeout;
+  co.max_response_body_bytes = size_t{256} << 20;
+  if (url.tls()) {
+    net::TlsClientConfig tls;
+    MOSS_ASSIGN_OR_RETURN(tls.ca_pem, read_text_file("/etc/ssl/certs/ca-certificates.crt", 8 << 20));
+    MOSS_ASSIGN_OR_RETURN(co.tls, net::ClientTlsContext::create(std::move(tls)));
+  }
+  net::Client client(co);
+  net::Request req = net::Request::make(
+      "POST", target, nlohmann::json{{"model_id", o.model_id}, {"envelope", *sealed}}.dump(), "application/json");
+  std::string token = o.token;
+  if (token.empty()) {
+    if (const char* t = std::getenv(kPackerTokenEnv)) token = t;
+  }
+  if (!token.empty()) req.headers.set("Authorization", "Bearer " + token);
+  const auto start = Clock::now();
+  auto resp = client.request(req);
+  if (!resp.ok()) return Status(resp.status().code(), o.endpoint + ": " + resp.status().message());
+  if (resp->status != 200) {
+    Status s = net::status_from_response(*resp);
+    // OpenWhisk-style {"error": "..."} bodies are not net's shape; show their text.
+    nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string()) {
+      s = Status(s.code(), j["error"].get<std::string>());
+    }
+    return Status(s.code(), fmt::format("{} answered HTTP {}: {}", o.endpoint, resp->status, s.message()));
+  }
+  MOSS_ASSIGN_OR_RETURN(InferOutcome out, open_infer_response(rk.key.span(), header, resp->body));
+  out.round_trip_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return out;
+}
+
+Status run_infer_command(const InferOptions& o, bool verbose, std::ostream& out) {
+  MOSS_RETURN_IF_ERROR(crypto::validate_model_id(o.model_id));
+  if (o.inputs.empty()) return invalid_argument("give at least one --input NAME=FILE");
+  TensorBundle inputs;
+  for (const auto& [name, path] : o.inputs) {
+    auto t = read_tensor_file(path);
+    if (!t.ok()) return std::move(t).status().with_context("--input " + name);
+    MOSS_RETURN_IF_ERROR(inputs.add(name, std::move(t).value()));
+  }
+  MOSS_ASSIGN_OR_RETURN(InferOutcome r, infer(o, inputs));
+  for (const auto& nt : r.outputs.tensors()) MOSS_RETURN_IF_ERROR(check_output_name(nt.name));
+  std::error_code ec;
+  std::filesystem::create_directories(o.output_dir, ec);
+  if (ec) return internal_error("cannot create {}: {}", o.output_dir.string(), ec.message());
+  for (const auto& nt : r.outputs.tensors()) {
+    MOSS_RETURN_IF_ERROR(write_npy_file(o.output_dir / (nt.name + ".npy"), nt.tensor));
+    out << (o.output_dir / (nt.name + ".npy")).string() << "\n";
+  }
+  if (verbose) {
+    out << fmt::format("run: {}  request: {}  round trip: {:.2f} ms\n", r.run, r.request_id, r.round_trip_ms);
+    if (r.timing_ms.is_object()) {
+      for (const auto& [phase, ms] : r.timing_ms.items()) {
+        if (ms.is_number()) out << fmt::format("  {:<12} {:10.3f} ms\n", phase, ms.get<double>());
+      }
+    }
+    if (!r.packer.is_null()) out << "packer: " << r.packer.dump() << "\n";
+  }
+  return Status::Ok();
+}
+
+}  // namespace moss::client

@@ -1,0 +1,63 @@
+// The user's side of inference (`moss infer`): encrypt named input tensors under the request key
+// registered for (model, worker measurement), send the C3 request to a worker (POST /v1/infer) or
+// through FnPacker (POST .../invoke, contract C4), check that the response envelope answers
+// exactly this request, decrypt it and write each output as <output dir>/<name>.npy.
+// Stateless: thread-safe.
+#pragma once
+
+#include "client/client_config.h"
+#include "common/secret_bytes.h"
+#include "common/status.h"
+#include "common/tensor_bundle.h"
+#include "crypto/envelope.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace moss::client {
+
+inline constexpr char kPackerTokenEnv[] = "MOSS_PACKER_TOKEN";
+
+struct InferOptions {
+  std::optional<std::filesystem::path> config;  // client config (contract C2)
+  std::string model_id;
+  std::vector<std::pair<std::string, std::filesystem::path>> inputs;  // NAME, .npy or .pb file
+  std::filesystem::path output_dir;
+  std::string endpoint;  // worker base URL, or a FnPacker URL ending in /invoke
+  std::string token;     // FnPacker bearer token; empty: $MOSS_PACKER_TOKEN
+  std::chrono::milliseconds timeout{120'000};
+};
+
+struct InferOutcome {
+  TensorBundle outputs;
+  std::string run;                 // cold | switch | warm
+  nlohmann::json timing_ms;        // the worker's breakdown
+  nlohmann::json packer;           // FnPacker's annotation, when present
+  std::string request_id;
+  double round_trip_ms = 0;
+};
+
+// The HTTP target for `endpoint`: its path when it ends with /invoke, else <path>/v1/infer.
+Result<std::string> infer_target(std::string_view endpoint);
+
+// Opens the response body of request (model, user, request id): the envelope must be a response
+// to exactly that request under `request_key` (a replayed or redirected response fails).
+Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
+                                         const crypto::EnvelopeHeader& request,
+                                         std::string_view response_body);
+
+// Encrypts, sends, decrypts; does not write files.
+Result<InferOutcome> infer(const InferOptions& options, const TensorBundle& inputs);
+
+// `moss infer`: reads the inputs, runs infer(), writes the outputs; with `verbose`, prints the
+// run kind and the timing breakdown.
+Status run_infer_command(const InferOptions& options, bool verbose, std::ostream& out);
+
+}  // namespace moss::client
