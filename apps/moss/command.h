@@ -28,5 +28,6 @@ void register_model_engine_commands(CLI::App& model);
 void register_attest_commands(CLI::App& root);
 void register_stack_commands(CLI::App& root);
 void register_keyservice_commands(CLI::App& root, CLI::App& model);
+void register_infer_commands(CLI::App& root);
 
 }  // namespace moss::cli

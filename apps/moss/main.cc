@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   cli::register_attest_commands(app);
   cli::register_stack_commands(app);
   cli::register_keyservice_commands(app, *model);
+  cli::register_infer_commands(app);
 
   try {
     app.parse(argc, argv);
