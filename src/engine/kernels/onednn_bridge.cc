@@ -1,8 +1,8 @@
 #include "engine/kernels/onednn_bridge.h"
 
-#include "engine/kernels/ref/window.h"
-
 #include <cstdlib>
+
+#include "engine/kernels/ref/window.h"
 
 namespace moss::engine {
 namespace {
@@ -35,8 +35,7 @@ class ConvKernel final : public PreparedKernel {
 
 class MatmulKernel final : public PreparedKernel {
  public:
-  MatmulKernel(std::unique_ptr<const OnednnMatmul> k, bool b_const, bool residual,
-               uint32_t packed)
+  MatmulKernel(std::unique_ptr<const OnednnMatmul> k, bool b_const, bool residual, uint32_t packed)
       : k_(std::move(k)), b_const_(b_const), residual_(residual), packed_(packed) {}
   uint32_t packed_inputs() const override { return packed_; }
   size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
@@ -93,7 +92,8 @@ OnednnStep prepare_conv(const OnednnStepRequest& r) {
   const auto& w = in[1]->shape;
   if (x.size() < 3 || w.size() != x.size()) return {};
   std::vector<int64_t> kernel(w.begin() + 2, w.end());
-  auto win = ref::window_geometry(node, std::span<const int64_t>(x).subspan(2), kernel, false, true);
+  auto win =
+      ref::window_geometry(node, std::span<const int64_t>(x).subspan(2), kernel, false, true);
   if (!win.ok()) return {};
   ConvParams p;
   p.src_dims = x;
@@ -121,7 +121,7 @@ OnednnStep prepare_conv(const OnednnStepRequest& r) {
   OnednnStep step;
   if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
   step.kernel = std::make_shared<ConvKernel>(std::move(k).value(), r.residual != nullptr,
-                                            p.has_bias ? 0b110u : 0b010u);
+                                             p.has_bias ? 0b110u : 0b010u);
   return step;
 }
 
@@ -296,7 +296,8 @@ OnednnStep prepare_transpose(const OnednnStepRequest& r) {
   if (!from.ok() || !to.ok()) return {};
   auto k = OnednnReorder::create(*from, *to, r.threads);
   if (!k.ok()) return {};
-  return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"), Layout()};
+  return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"),
+          Layout()};
 }
 
 // The plain OpKernel::prepare hook (no fusion, plain layouts).

@@ -4,12 +4,12 @@
 // (chain mode, docs/performance.md).
 #pragma once
 
-#include "engine/kernels/kernel.h"
-#include "engine/kernels/onednn/onednn_ops.h"
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "engine/kernels/kernel.h"
+#include "engine/kernels/onednn/onednn_ops.h"
 
 namespace moss::engine {
 

@@ -155,7 +155,8 @@ class Matcher {
           add({c}, "Bias");
           continue;
         }
-        if (f.residual != kNoValue || o.shape != info_[n.outputs[0]].shape || o.shape != out_shape) {
+        if (f.residual != kNoValue || o.shape != info_[n.outputs[0]].shape ||
+            o.shape != out_shape) {
           break;
         }
         f.residual = other;

@@ -7,23 +7,23 @@
 // Only values used by nothing else (and not graph outputs) are fused away.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "engine/graph/graph.h"
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/onednn/onednn_ops.h"
 
-#include <string>
-#include <vector>
-
 namespace moss::engine {
 
 struct Fusion {
-  int anchor = -1;             // node index of the Conv / MatMul / Gemm
-  std::vector<int> absorbed;   // node indices fused into it, in chain order (not empty)
+  int anchor = -1;            // node index of the Conv / MatMul / Gemm
+  std::vector<int> absorbed;  // node indices fused into it, in chain order (not empty)
   std::vector<onednn::PostOp> post_ops;
-  int bias = kNoValue;         // MatMul: constant bias value
-  int residual = kNoValue;     // value added by the kAddResidual post-op
-  int output = kNoValue;       // the value the fused step writes (the last absorbed node's)
-  std::string label;           // e.g. "Add+Relu", for profiles
+  int bias = kNoValue;      // MatMul: constant bias value
+  int residual = kNoValue;  // value added by the kAddResidual post-op
+  int output = kNoValue;    // the value the fused step writes (the last absorbed node's)
+  std::string label;        // e.g. "Add+Relu", for profiles
 };
 
 // `live`: node indices that run (not folded), in order; info: per value. Returns fusions with

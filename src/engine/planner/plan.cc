@@ -1,11 +1,11 @@
 #include "engine/planner/plan.h"
 
+#include <map>
+#include <set>
+
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/planner/fusion.h"
-
-#include <map>
-#include <set>
 
 namespace moss::engine {
 namespace {
@@ -26,8 +26,8 @@ Status bind_inputs(const Graph& g, const Binding& b, Plan& p) {
       }
       ti.value = b.values[i];
     }
-    MOSS_RETURN_IF_ERROR(checked_numel(ti.shape, ti.dtype).status().with_context(
-        fmt::format("input '{}'", v.name)));
+    MOSS_RETURN_IF_ERROR(
+        checked_numel(ti.shape, ti.dtype).status().with_context(fmt::format("input '{}'", v.name)));
     if (v.type && v.type->has_shape) {
       const auto& dims = v.type->dims;
       if (dims.size() != ti.shape.size()) {
@@ -45,7 +45,6 @@ Status bind_inputs(const Graph& g, const Binding& b, Plan& p) {
   return Status::Ok();
 }
 
-
 // Orders the steps, fuses element-wise nodes into oneDNN kernels, keeps blocked layouts between
 // consecutive oneDNN steps (chain mode) and inserts reorders where a reference kernel needs a
 // plain copy. Then liveness and arena offsets (a fused residual's buffer is reused as the output
@@ -53,9 +52,16 @@ Status bind_inputs(const Graph& g, const Binding& b, Plan& p) {
 class Scheduler {
  public:
   Scheduler(const Graph& g, const std::vector<const OpKernel*>& kernels, int threads, Plan& p)
-      : g_(g), kernels_(kernels), threads_(threads), p_(p), dnnl_(!onednn_disabled()),
-        layout_(g.values.size()), is_output_(g.values.size(), false), uses_(g.values.size()),
-        absorbed_by_(g.nodes.size(), -1), fusion_of_(g.nodes.size(), -1) {
+      : g_(g),
+        kernels_(kernels),
+        threads_(threads),
+        p_(p),
+        dnnl_(!onednn_disabled()),
+        layout_(g.values.size()),
+        is_output_(g.values.size(), false),
+        uses_(g.values.size()),
+        absorbed_by_(g.nodes.size(), -1),
+        fusion_of_(g.nodes.size(), -1) {
     for (int v : g.outputs) is_output_[v] = true;
   }
 
@@ -127,7 +133,8 @@ class Scheduler {
       }
       for (int o : g_.outputs) read_later |= root(o) == r;
       for (int64_t t = s + 1; t < end && !read_later; ++t) {
-        for (int in : p_.step_inputs[t]) read_later |= in != kNoValue && !p_.info[in].value && root(in) == r;
+        for (int in : p_.step_inputs[t])
+          read_later |= in != kNoValue && !p_.info[in].value && root(in) == r;
       }
       if (!read_later && first[r] >= 0 && bytes_of(r) == bytes_of(out)) {
         alias[out] = r;
@@ -174,7 +181,9 @@ class Scheduler {
     if (it != plain_copy_.end()) return it->second;
     MOSS_ASSIGN_OR_RETURN(auto plain, onednn::Layout::plain(p_.info[v].shape));
     auto k = onednn_reorder_step(layout_[v], plain, threads_);
-    if (!k) return internal_error("{}: no reorder from {}", g_.nodes[node].label(), layout_[v].to_string());
+    if (!k)
+      return internal_error("{}: no reorder from {}", g_.nodes[node].label(),
+                            layout_[v].to_string());
     const int t = static_cast<int>(p_.info.size());
     p_.info.push_back(TensorInfo{DType::kFloat32, p_.info[v].shape, nullptr});
     layout_.emplace_back();
@@ -206,9 +215,11 @@ class Scheduler {
   bool view(const Node& node) {
     static const std::set<std::string> kViews{"Reshape", "Flatten", "Squeeze", "Unsqueeze",
                                               "Identity"};
-    if (!kViews.count(node.op_type) || node.inputs.empty() || node.outputs.size() != 1) return false;
+    if (!kViews.count(node.op_type) || node.inputs.empty() || node.outputs.size() != 1)
+      return false;
     const int in = node.inputs[0], out = node.outputs[0];
-    if (in == kNoValue || out == kNoValue || p_.info[in].value || !layout_[in].is_empty()) return false;
+    if (in == kNoValue || out == kNoValue || p_.info[in].value || !layout_[in].is_empty())
+      return false;
     if (p_.info[in].dtype != p_.info[out].dtype || p_.info[in].numel() != p_.info[out].numel()) {
       return false;
     }
@@ -297,10 +308,10 @@ class Scheduler {
   const bool dnnl_;
   std::vector<onednn::Layout> layout_;  // per value; empty = plain
   std::vector<bool> is_output_;
-  std::vector<std::vector<int>> uses_;  // per value: running nodes that read it
+  std::vector<std::vector<int>> uses_;        // per value: running nodes that read it
   std::vector<int> absorbed_by_, fusion_of_;  // per node: fusion index or -1
   std::vector<Fusion> fusions_;
-  std::map<int, int> plain_copy_;  // blocked value -> its plain temporary
+  std::map<int, int> plain_copy_;       // blocked value -> its plain temporary
   std::map<int64_t, int> residual_at_;  // step -> residual value it adds
   std::vector<int> view_alias_;         // per value: the value whose buffer it views, or -1
 };

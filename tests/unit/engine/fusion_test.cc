@@ -1,14 +1,14 @@
 // Plan-level fusion (oneDNN post-ops), blocked layouts between oneDNN steps (chain mode) and
 // buffer views: the fused plan agrees with the reference kernels, runs fewer steps, and stays
 // bit-identical across concurrent contexts.
-#include "engine/runtime/execution_context.h"
-#include "model_builder.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <thread>
+
+#include "engine/runtime/execution_context.h"
+#include "model_builder.h"
 
 namespace moss::engine {
 namespace {
@@ -76,7 +76,8 @@ std::vector<uint8_t> ffn_block() {
 
 Tensor input(std::vector<int64_t> shape) {
   Tensor x = Tensor::zeros(DType::kFloat32, shape).value_or_die();
-  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data<float>()[i] = std::sin(0.37f * static_cast<float>(i));
   return x;
 }
 
@@ -204,8 +205,8 @@ void expect_concurrent_runs_identical(const std::vector<uint8_t>& bytes,
       for (int i = 0; i < 20; ++i) {
         auto got = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
         for (size_t k = 0; k < got.size(); ++k) {
-          mismatches[t] += std::memcmp(got[k].tensor.raw(), want[k].tensor.raw(),
-                                       want[k].tensor.nbytes()) != 0;
+          mismatches[t] +=
+              std::memcmp(got[k].tensor.raw(), want[k].tensor.raw(), want[k].tensor.nbytes()) != 0;
         }
       }
     });

@@ -212,12 +212,14 @@ Result<Layout> Layout::plain(std::span<const int64_t> dims) {
 Result<Layout> Layout::strided(std::span<const int64_t> dims, std::span<const int64_t> strides) {
   Dims d(dims.begin(), dims.end()), st(strides.begin(), strides.end());
   MOSS_RETURN_IF_ERROR(check_dims(d, "strided layout"));
-  if (st.size() != d.size()) return invalid_argument("strided layout: {} strides for {} dims", st.size(), d.size());
+  if (st.size() != d.size())
+    return invalid_argument("strided layout: {} strides for {} dims", st.size(), d.size());
   for (int64_t s : st) {
     if (s < 0) return invalid_argument("strided layout: negative stride");
   }
   return dnnl_guard("strided layout", [&]() -> Result<Layout> {
-    return layout_from_md(dnnl::memory::desc(to_dnnl(d), dnnl::memory::data_type::f32, to_dnnl(st)));
+    return layout_from_md(
+        dnnl::memory::desc(to_dnnl(d), dnnl::memory::data_type::f32, to_dnnl(st)));
   });
 }
 
