@@ -134,8 +134,22 @@ void Pool::remove_slot_locked(const SlotPtr& slot) {
 
 void Pool::start_in_background_locked() {
   if (shutting_down_) return;
+  // Join starts that have finished, so a long-lived pool does not collect thread handles.
+  for (auto it = background_.begin(); it != background_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = background_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   SlotPtr slot = new_slot_locked();
-  background_.emplace_back([this, slot] { start_slot(slot); });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  background_.push_back({std::thread([this, slot, done] {
+                           start_slot(slot);
+                           done->store(true);
+                         }),
+                         done});
 }
 
 void Pool::account_memory_locked() {
@@ -390,14 +404,14 @@ void Pool::ensure_min_instances() {
 }
 
 void Pool::shutdown() {
-  std::vector<std::thread> threads;
+  std::vector<Background> threads;
   {
     std::lock_guard lock(mu_);
     shutting_down_ = true;
     threads.swap(background_);
     cv_.notify_all();
   }
-  for (std::thread& t : threads) t.join();
+  for (Background& b : threads) b.thread.join();
   std::vector<SlotPtr> slots;
   {
     std::unique_lock lock(mu_);

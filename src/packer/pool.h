@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -113,7 +114,11 @@ class Pool {
   uint64_t peak_memory_ = 0;            // guarded by mu_
   double stopped_instance_ms_ = 0;      // guarded by mu_: running time of stopped instances
   bool shutting_down_ = false;          // guarded by mu_
-  std::vector<std::thread> background_; // guarded by mu_
+  struct Background {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Background> background_;  // guarded by mu_; finished ones joined on the next start
 };
 
 using PoolPtr = std::shared_ptr<Pool>;
