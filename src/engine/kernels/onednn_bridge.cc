@@ -1,5 +1,6 @@
 #include "engine/kernels/onednn_bridge.h"
 
+#include <cmath>
 #include <cstdlib>
 
 #include "engine/kernels/ref/window.h"
@@ -115,8 +116,30 @@ OnednnStep prepare_conv(const OnednnStepRequest& r) {
     p.residual_layout = r.residual_layout;
     if (r.residual_layout.is_empty()) p.dst = LayoutChoice::plain();
   }
-  auto k = OnednnConv::create(p, in[1]->value->data<float>(),
-                              p.has_bias ? in[2]->value->data<float>() : nullptr);
+  const float* weights = in[1]->value->data<float>();
+  const float* bias = p.has_bias ? in[2]->value->data<float>() : nullptr;
+  std::vector<float> folded_w, folded_b;
+  if (!r.batch_norm.empty()) {
+    // y = (conv(x) + b - mean) * scale / sqrt(var + eps) + B, per output channel m.
+    if (r.batch_norm.size() != 4) return {};
+    const int64_t m_count = w[0];
+    const int64_t per = in[1]->numel() / m_count;
+    const float* scale = r.batch_norm[0]->value->data<float>();
+    const float* beta = r.batch_norm[1]->value->data<float>();
+    const float* mean = r.batch_norm[2]->value->data<float>();
+    const float* var = r.batch_norm[3]->value->data<float>();
+    folded_w.assign(weights, weights + in[1]->numel());
+    folded_b.assign(static_cast<size_t>(m_count), 0.0f);
+    for (int64_t m = 0; m < m_count; ++m) {
+      const float s = scale[m] / std::sqrt(var[m] + r.batch_norm_epsilon);
+      for (int64_t i = 0; i < per; ++i) folded_w[m * per + i] *= s;
+      folded_b[m] = ((bias ? bias[m] : 0.0f) - mean[m]) * s + beta[m];
+    }
+    weights = folded_w.data();
+    bias = folded_b.data();
+    p.has_bias = true;
+  }
+  auto k = OnednnConv::create(p, weights, bias);
   if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
   OnednnStep step;
   if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
@@ -273,6 +296,34 @@ OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
   return {std::make_shared<LayerNormKernel>(std::move(k).value(), bytes), Layout()};
 }
 
+// Inference BatchNormalization; keeps the input's layout (a blocked input needs blocked readers).
+OnednnStep prepare_batchnorm(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  if (r.in.size() != 5 || !r.post_ops.empty() || node.attr_int("training_mode", 0) != 0) return {};
+  if (node.opset < 9 && node.attr_int("spatial", 1) != 1) return {};
+  for (size_t i = 1; i < node.outputs.size(); ++i) {
+    if (node.outputs[i] != kNoValue) return {};
+  }
+  const auto& x = r.in[0]->shape;
+  if (x.size() < 2 || x.size() > 5) return {};
+  for (size_t i = 1; i < 5; ++i) {
+    if (!r.in[i] || !r.in[i]->value || r.in[i]->numel() != x[1]) return {};
+  }
+  if (!r.src_layout.is_empty() && !r.dst_blocked_ok) return {};  // readers need plain: reorder
+  BatchNormParams p;
+  p.src_dims = x;
+  p.epsilon = node.attr_float("epsilon", 1e-5f);
+  p.src = choice_for(r.src_layout);
+  p.options.threads = r.threads;
+  auto k = OnednnBatchNorm::create(p, r.in[1]->value->data<float>(), r.in[2]->value->data<float>(),
+                                   r.in[3]->value->data<float>(), r.in[4]->value->data<float>());
+  if (!k.ok()) return {};
+  OnednnStep step;
+  if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
+  step.kernel = std::make_shared<UnaryKernel<OnednnBatchNorm>>(std::move(k).value(), "BatchNorm");
+  return step;
+}
+
 // Transpose as a oneDNN reorder from a strided view of the input to a plain output.
 OnednnStep prepare_transpose(const OnednnStepRequest& r) {
   const Node& node = *r.node;
@@ -339,7 +390,7 @@ bool onednn_disabled() {
 
 bool onednn_takes_blocked(const std::string& op) {
   return op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-         op == "GlobalMaxPool";
+         op == "GlobalMaxPool" || op == "BatchNormalization";
 }
 
 bool onednn_serves(const std::string& op) {
@@ -362,6 +413,7 @@ OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
   if (op == "Softmax") return prepare_softmax(r);
   if (op == "LayerNormalization") return prepare_layernorm(r);
   if (op == "Transpose") return prepare_transpose(r);
+  if (op == "BatchNormalization") return prepare_batchnorm(r);
   return {};
 }
 

@@ -29,6 +29,10 @@ struct OnednnStepRequest {
   int threads = 1;
   std::vector<onednn::PostOp> post_ops;  // applied in order after the op (and bias)
   const TensorInfo* bias = nullptr;      // MatMul only: a constant bias fused from an Add
+  // Conv only: an inference BatchNormalization (scale, B, mean, var; constants [M]) folded into
+  // the weights and bias.
+  std::vector<const TensorInfo*> batch_norm;
+  float batch_norm_epsilon = 1e-5f;
   // With a kAddResidual post-op: the residual, passed at run time as the step's last input.
   const TensorInfo* residual = nullptr;
   onednn::Layout src_layout;       // layout of input 0; empty = plain
@@ -41,9 +45,9 @@ struct OnednnStep {
   onednn::Layout dst_layout;                     // empty when the output is plain
 };
 
-// Ops whose oneDNN kernel reads input 0 in a blocked layout (Conv, pools).
+// Ops whose oneDNN kernel reads input 0 in a blocked layout (Conv, pools, BatchNormalization).
 bool onednn_takes_blocked(const std::string& op_type);
-// Ops prepare_onednn_step serves (Conv, MatMul, Gemm, pools, Softmax, LayerNormalization).
+// Ops prepare_onednn_step serves (those, MatMul, Gemm, Softmax, LayerNormalization, Transpose).
 bool onednn_serves(const std::string& op_type);
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& request);

@@ -57,6 +57,27 @@ class Matcher {
     return lo <= hi;
   }
 
+  // Inference-mode BatchNormalization whose scale, B, mean and var are float constants [M],
+  // M the Conv's output channels.
+  bool batch_norm_constants(const Node& bn, const Node& conv) const {
+    if (bn.inputs.size() != 5 || bn.attr_int("training_mode", 0) != 0) return false;
+    if (bn.opset < 9 && bn.attr_int("spatial", 1) != 1) return false;
+    for (size_t i = 1; i < bn.outputs.size(); ++i) {
+      if (bn.outputs[i] != kNoValue) return false;
+    }
+    if (conv.inputs.size() < 2 || conv.inputs[1] == kNoValue) return false;
+    const auto& w = info_[conv.inputs[1]].shape;
+    if (w.empty()) return false;
+    for (size_t i = 1; i < 5; ++i) {
+      const int v = bn.inputs[i];
+      if (v == kNoValue || !info_[v].value || info_[v].dtype != DType::kFloat32 ||
+          info_[v].numel() != w[0]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   // The other input of a binary node whose inputs are {v, other}; kNoValue if v is not exactly
   // one of its two inputs.
   static int other_input(const Node& c, int v) {
@@ -123,6 +144,14 @@ class Matcher {
       if (c < 0) break;
       const Node& n = g_.nodes[c];
       if (n.outputs.size() != 1 || n.outputs[0] == kNoValue) break;
+      if (n.op_type == "BatchNormalization") {
+        if (!conv || !f.post_ops.empty() || f.batch_norm >= 0 || !batch_norm_constants(n, an)) {
+          break;
+        }
+        f.batch_norm = c;
+        add({c}, "BatchNorm");
+        continue;
+      }
       if (n.op_type == "Relu") {
         f.post_ops.push_back({PostOp::Kind::kRelu});
       } else if (n.op_type == "LeakyRelu") {

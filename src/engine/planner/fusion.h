@@ -1,5 +1,6 @@
 // Operator fusion for the oneDNN kernels, decided per plan (shapes are known here): a Conv,
-// MatMul or Gemm absorbs the element-wise nodes that follow it as oneDNN post-ops, in order:
+// MatMul or Gemm absorbs the nodes that follow it, in order (a BatchNormalization right after a
+// Conv is folded into its weights and bias), the element-wise ones as oneDNN post-ops:
 //   Relu, Clip (ReLU6), LeakyRelu, Sigmoid, Tanh, Mul/Div by a scalar constant (linear),
 //   Add of a same-shape tensor (residual, oneDNN's sum post-op; at most one),
 //   Add of a constant [N] (MatMul bias, before any post-op),
@@ -20,6 +21,7 @@ struct Fusion {
   int anchor = -1;            // node index of the Conv / MatMul / Gemm
   std::vector<int> absorbed;  // node indices fused into it, in chain order (not empty)
   std::vector<onednn::PostOp> post_ops;
+  int batch_norm = -1;      // Conv: BatchNormalization node folded into weights and bias
   int bias = kNoValue;      // MatMul: constant bias value
   int residual = kNoValue;  // value added by the kAddResidual post-op
   int output = kNoValue;    // the value the fused step writes (the last absorbed node's)

@@ -253,6 +253,11 @@ class Scheduler {
       if (f) {
         r.post_ops = f->post_ops;
         if (f->bias != kNoValue) r.bias = &p_.info[f->bias];
+        if (f->batch_norm >= 0) {
+          const Node& bn = g_.nodes[f->batch_norm];
+          for (size_t i = 1; i < 5; ++i) r.batch_norm.push_back(&p_.info[bn.inputs[i]]);
+          r.batch_norm_epsilon = bn.attr_float("epsilon", 1e-5f);
+        }
         if (f->residual != kNoValue) {
           r.residual = &p_.info[f->residual];
           r.residual_layout = layout_[f->residual];

@@ -171,6 +171,36 @@ TEST(EngineFusion, BlockedTensorIsReorderedForAReferenceKernel) {
   EXPECT_TRUE(plan->prepared[0] && plan->prepared[1] && !plan->prepared[2]);
 }
 
+TEST(EngineFusion, ConvBatchNormFoldsAndStandaloneBatchNormRunsOnOnednn) {
+  // Conv -> BatchNormalization -> Relu is one step (BN folded into the weights); a second BN on a
+  // blocked tensor (after MaxPool) runs on oneDNN in that layout; results match the reference.
+  ModelBuilder b(15);
+  b.input("x", F, {1, 8, 8, 8}).output("y");
+  b.init_f("k", {16, 8, 3, 3}, wave(1152, 0.02f, 0.2f)).init_f("kb", {16}, wave(16, 0.7f, 0.1f));
+  for (const char* p : {"1", "2"}) {
+    b.init_f(std::string("s") + p, {16}, wave(16, 0.3f, 0.5f));
+    b.init_f(std::string("b") + p, {16}, wave(16, 0.9f, 0.2f));
+    b.init_f(std::string("m") + p, {16}, wave(16, 1.3f, 0.3f));
+    std::vector<float> var = wave(16, 0.4f, 0.5f);
+    for (float& v : var) v = v * v + 0.1f;
+    b.init_f(std::string("v") + p, {16}, var);
+  }
+  ModelBuilder::attr_ints(b.node("Conv", {"x", "k", "kb"}, {"c"}), "pads", {1, 1, 1, 1});
+  b.node("BatchNormalization", {"c", "s1", "b1", "m1", "v1"}, {"n"});
+  b.node("Relu", {"n"}, {"r"});
+  ModelBuilder::attr_ints(b.node("MaxPool", {"r"}, {"p"}), "kernel_shape", {2, 2});
+  b.node("BatchNormalization", {"p", "s2", "b2", "m2", "v2"}, {"n2"});
+  b.node("GlobalAveragePool", {"n2"}, {"y"});
+  const auto bytes = b.bytes();
+  const Tensor x = input({1, 8, 8, 8});
+  expect_close(run(bytes, x, false), run(bytes, x, true));
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, 8, 8, 8}}, {}}).value_or_die();
+  ASSERT_EQ(plan->steps.size(), 4u);  // Conv+BatchNorm+Relu, MaxPool, BatchNorm, GAP
+  EXPECT_EQ(plan->step_labels[0], "BatchNorm+Relu");
+  for (const auto& k : plan->prepared) EXPECT_TRUE(k);
+}
+
 TEST(EngineFusion, StaticModelHoldsPackedWeightsOnce) {
   // All inputs static: the compile-time plan is the only one; the Conv weights the kernels
   // packed are dropped from the graph and weights_bytes counts the packed copies once.
