@@ -2,8 +2,10 @@
 
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/registry.h"
+#include "common/logging.h"
 #include "engine/passes/passes.h"
 
+#include <cstdlib>
 #include <set>
 
 namespace moss::engine {
@@ -69,6 +71,16 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   for (int out : g.outputs) m->outputs_.push_back(io_info(g.values[out]));
   m->max_cached_plans_ = options.max_cached_plans;
   m->threads_ = std::max(1, options.intra_op_threads);
+  if (m->threads_ > 1 && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    // libgomp reads it at load: spinning teams collapse when cores are shared (performance.md).
+    static const bool warned = [] {
+      log::get("engine")->warn(
+          "intra_op_threads>1 without OMP_WAIT_POLICY=passive: OpenMP threads spin-wait and slow "
+          "down sharply when the cores are shared; set it in the process environment");
+      return true;
+    }();
+    (void)warned;
+  }
   // With fully static inputs, plan now: shape and attribute errors surface at compile time.
   Binding binding;
   bool all_static = true;
