@@ -1,6 +1,11 @@
 // moss-packer: FnPacker, the untrusted gateway in front of the serverless platform. Thin: parses
 // flags, loads the operator token and the saved pools, serves the API until SIGINT/SIGTERM, then
 // stops every pool (and so every local worker). See docs/packer.md.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -8,12 +13,6 @@
 #include "net/server.h"
 #include "packer/api_server.h"
 #include "packer/pool_manager.h"
-
-#include <CLI/CLI.hpp>
-
-#include <csignal>
-#include <cstdio>
-#include <filesystem>
 
 namespace fs = std::filesystem;
 using namespace moss;
@@ -36,7 +35,8 @@ Result<std::string> load_token(const fs::path& path) {
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
     token.pop_back();
   }
-  if (token.size() < 16) return invalid_argument("token in {} is shorter than 16 characters", path.string());
+  if (token.size() < 16)
+    return invalid_argument("token in {} is shorter than 16 characters", path.string());
   return token;
 }
 
@@ -49,9 +49,11 @@ int main(int argc, char** argv) {
   size_t threads = 64;
   size_t max_body_mb = 4;
   app.add_option("--listen", listen, "host:port to serve the API on")
-      ->envname("MOSS_PACKER_LISTEN")->capture_default_str();
+      ->envname("MOSS_PACKER_LISTEN")
+      ->capture_default_str();
   app.add_option("--token-file", token_file, "operator bearer token file (created if missing)")
-      ->envname("MOSS_PACKER_TOKEN_FILE")->required();
+      ->envname("MOSS_PACKER_TOKEN_FILE")
+      ->required();
   app.add_option("--state-dir", state_dir, "saved pools and worker logs")
       ->envname("MOSS_PACKER_STATE_DIR");
   app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve HTTPS")
@@ -59,13 +61,19 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert")
       ->envname("MOSS_PACKER_TLS_KEY");
   app.add_option("--threads", threads, "request handler threads (each waiting request holds one)")
-      ->envname("MOSS_PACKER_THREADS")->capture_default_str()->check(CLI::Range(4, 4096));
+      ->envname("MOSS_PACKER_THREADS")
+      ->capture_default_str()
+      ->check(CLI::Range(4, 4096));
   app.add_option("--max-body-mb", max_body_mb, "largest request body")
-      ->envname("MOSS_PACKER_MAX_BODY_MB")->capture_default_str()->check(CLI::Range(1, 64));
+      ->envname("MOSS_PACKER_MAX_BODY_MB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->envname("MOSS_PACKER_LOG_LEVEL")->capture_default_str();
+      ->envname("MOSS_PACKER_LOG_LEVEL")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  if (!log::set_level(log_level)) return fail(invalid_argument("unknown log level '{}'", log_level));
+  if (!log::set_level(log_level))
+    return fail(invalid_argument("unknown log level '{}'", log_level));
 
   auto colon = listen.rfind(':');
   if (colon == std::string::npos) return fail(invalid_argument("--listen must be host:port"));

@@ -8,20 +8,6 @@
 // the pools (stopping their workers).
 // Usage: packer_stack_bench --stack DIR --user-config FILE --user ID --owner ID --input NPY
 //                           [--models N] [--duration S] [--rate R] [--max-instances N]
-#include "client/client_config.h"
-#include "client/request_key_file.h"
-#include "common/file_util.h"
-#include "common/logging.h"
-#include "common/safetensors.h"
-#include "common/tensor_file.h"
-#include "crypto/envelope.h"
-#include "crypto/random.h"
-#include "common/encoding.h"
-#include "net/client_pool.h"
-#include "trace.h"
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -30,7 +16,20 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
+
+#include "client/client_config.h"
+#include "client/request_key_file.h"
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "common/safetensors.h"
+#include "common/tensor_file.h"
+#include "crypto/envelope.h"
+#include "crypto/random.h"
+#include "net/client_pool.h"
+#include "trace.h"
 
 using json = nlohmann::json;
 using namespace moss;
@@ -56,7 +55,8 @@ struct Row {
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1,
+                    static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 [[noreturn]] void die(const std::string& what) {
@@ -73,7 +73,8 @@ class Packer {
     clients_ = std::make_unique<net::ClientPool>(o, 200);
   }
   Result<net::Response> call(std::string method, std::string target, std::string body = {}) {
-    net::Request r = net::Request::make(std::move(method), std::move(target), std::move(body), "application/json");
+    net::Request r = net::Request::make(std::move(method), std::move(target), std::move(body),
+                                        "application/json");
     r.headers.set("Authorization", "Bearer " + token_);
     return clients_->request(r);
   }
@@ -104,7 +105,8 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
     pools.push_back(name);
   };
   if (per_model) {
-    for (size_t i = 0; i < model_ids.size(); ++i) make_pool("bench-m" + std::to_string(i), "moss", 1);
+    for (size_t i = 0; i < model_ids.size(); ++i)
+      make_pool("bench-m" + std::to_string(i), "moss", 1);
   } else {
     make_pool("bench-" + mode, mode, a.max_instances);
   }
@@ -138,13 +140,15 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
       h.request_id = hex_encode(rid);
       std::string envelope = crypto::seal_envelope(key.key.span(), h, plaintext).value_or_die();
       std::string pool = per_model ? "bench-m" + std::to_string(req.model) : "bench-" + mode;
-      auto r = packer.call("POST", "/v1/pools/" + pool + "/invoke",
-                           json{{"model_id", model}, {"envelope", envelope}, {"deadline_ms", 5000}}.dump());
+      auto r = packer.call(
+          "POST", "/v1/pools/" + pool + "/invoke",
+          json{{"model_id", model}, {"envelope", envelope}, {"deadline_ms", 5000}}.dump());
       double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - req.at_ms;
       std::lock_guard lock(mu);
       if (!r.ok() || r->status != 200) {
         ++row.failed;
-        if (row.first_error.empty()) row.first_error = r.ok() ? r->body.substr(0, 200) : r.status().to_string();
+        if (row.first_error.empty())
+          row.first_error = r.ok() ? r->body.substr(0, 200) : r.status().to_string();
         continue;
       }
       json j = json::parse(r->body, nullptr, false);
@@ -188,7 +192,8 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
     }
   });
   for (size_t i = 0; i < trace.requests.size(); ++i) {
-    std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
+    std::this_thread::sleep_until(
+        t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
     std::lock_guard lock(mu);
     queue.push_back(i);
     cv.notify_one();
@@ -209,8 +214,8 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
 }
 
 void print(const Row& r) {
-  std::printf("%-24s %8zu %7zu %7zu %6lu %9lu %9.1f %9.1f %10.1f %9.1f\n", r.name.c_str(), r.requests,
-              r.served, r.failed + r.wrong, static_cast<unsigned long>(r.cold),
+  std::printf("%-24s %8zu %7zu %7zu %6lu %9lu %9.1f %9.1f %10.1f %9.1f\n", r.name.c_str(),
+              r.requests, r.served, r.failed + r.wrong, static_cast<unsigned long>(r.cold),
               static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds,
               static_cast<double>(r.peak) / (1 << 20));
   if (!r.first_error.empty()) std::printf("    first failure: %s\n", r.first_error.c_str());
@@ -226,16 +231,26 @@ int main(int argc, char** argv) {
     std::string k = argv[i];
     if (i + 1 >= argc) die("missing value for " + k);
     std::string v = argv[++i];
-    if (k == "--stack") a.stack = v;
-    else if (k == "--user-config") a.user_config = v;
-    else if (k == "--user") a.user = v;
-    else if (k == "--owner") a.owner = v;
-    else if (k == "--input") a.input = v;
-    else if (k == "--models") a.trace.models = std::stoi(v);
-    else if (k == "--duration") a.trace.duration_s = std::stod(v);
-    else if (k == "--rate") a.trace.mean_rate_per_s = std::stod(v);
-    else if (k == "--max-instances") a.max_instances = std::stoi(v);
-    else die("unknown argument " + k);
+    if (k == "--stack")
+      a.stack = v;
+    else if (k == "--user-config")
+      a.user_config = v;
+    else if (k == "--user")
+      a.user = v;
+    else if (k == "--owner")
+      a.owner = v;
+    else if (k == "--input")
+      a.input = v;
+    else if (k == "--models")
+      a.trace.models = std::stoi(v);
+    else if (k == "--duration")
+      a.trace.duration_s = std::stod(v);
+    else if (k == "--rate")
+      a.trace.mean_rate_per_s = std::stod(v);
+    else if (k == "--max-instances")
+      a.max_instances = std::stoi(v);
+    else
+      die("unknown argument " + k);
   }
   log::set_level("warn");
   json stack = json::parse(read_text_file(a.stack + "/stack.json", 1 << 20).value_or_die());
@@ -244,7 +259,8 @@ int main(int argc, char** argv) {
   std::string token = read_text_file(stack["token_file"].get<std::string>(), 4096).value_or_die();
   while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
   Packer packer(port, token);
-  auto def = packer.call("GET", "/v1/pools/" + stack.value("pool", std::string("default"))).value_or_die();
+  auto def =
+      packer.call("GET", "/v1/pools/" + stack.value("pool", std::string("default"))).value_or_die();
   if (def.status != 200) die("reading the default pool: " + def.body);
   json base_spec = json::parse(def.body)["spec"];
 
@@ -261,11 +277,12 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> plaintext = write_safetensors(inputs).value_or_die();
 
   bench::Trace trace = bench::generate_trace(a.trace);
-  std::printf("full stack (KeyService + FnPacker + moss-worker, simulated TEE), %d encrypted copies "
-              "of the digits model; trace: %zu requests, %.0f s, mean %.0f req/s; pool max %d "
-              "instances x 4 concurrent, idle stop 5 s, deadline 5000 ms\n",
-              a.trace.models, trace.requests.size(), a.trace.duration_s, a.trace.mean_rate_per_s,
-              a.max_instances);
+  std::printf(
+      "full stack (KeyService + FnPacker + moss-worker, simulated TEE), %d encrypted copies "
+      "of the digits model; trace: %zu requests, %.0f s, mean %.0f req/s; pool max %d "
+      "instances x 4 concurrent, idle stop 5 s, deadline 5000 ms\n",
+      a.trace.models, trace.requests.size(), a.trace.duration_s, a.trace.mean_rate_per_s,
+      a.max_instances);
   std::printf("%-24s %8s %7s %7s %6s %9s %9s %9s %10s %9s\n", "policy", "requests", "served",
               "failed", "cold", "switches", "p50 ms", "p99 ms", "inst-s", "peak MiB");
   Row m = replay(packer, a, trace, base_spec, "moss", model_ids, keys, plaintext);
@@ -275,10 +292,11 @@ int main(int argc, char** argv) {
   Row p = replay(packer, a, trace, base_spec, "per-model", model_ids, keys, plaintext);
   print(p);
   auto ratio = [](double x, double y) { return y > 0 ? x / y : 0.0; };
-  std::printf("MOSS vs original (same run): failures %zu vs %zu, cold starts %lu vs %lu, p99 x%.2f, "
-              "instance-seconds x%.2f\n",
-              m.failed + m.wrong, o.failed + o.wrong, static_cast<unsigned long>(m.cold),
-              static_cast<unsigned long>(o.cold), ratio(m.p99, o.p99),
-              ratio(m.instance_seconds, o.instance_seconds));
+  std::printf(
+      "MOSS vs original (same run): failures %zu vs %zu, cold starts %lu vs %lu, p99 x%.2f, "
+      "instance-seconds x%.2f\n",
+      m.failed + m.wrong, o.failed + o.wrong, static_cast<unsigned long>(m.cold),
+      static_cast<unsigned long>(o.cold), ratio(m.p99, o.p99),
+      ratio(m.instance_seconds, o.instance_seconds));
   return 0;
 }

@@ -10,12 +10,6 @@
 // measures routing and nothing else and runs in a few minutes on a shared 2-core machine.
 // Usage: packer_trace_bench [--worker PATH] [--duration S] [--rate R] [--seed N]
 //                           [--max-instances N] [--quick]
-#include "common/logging.h"
-#include "packer/pool_manager.h"
-#include "trace.h"
-
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -26,9 +20,14 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/logging.h"
+#include "packer/pool_manager.h"
+#include "trace.h"
 
 using json = nlohmann::json;
 using namespace moss;
@@ -42,9 +41,9 @@ struct Settings {
   int max_instances = 4;
   int max_concurrency = 4;
   int memory_mb = 512;
-  int idle_timeout_s = 5;         // the original's 3 minutes, time-compressed with the trace
-  int deadline_ms = 5'000;        // a request's longest wait for an instance
-  int start_ms = 300;             // worker process start (boot, attestation) in the stand-in
+  int idle_timeout_s = 5;   // the original's 3 minutes, time-compressed with the trace
+  int deadline_ms = 5'000;  // a request's longest wait for an instance
+  int start_ms = 300;       // worker process start (boot, attestation) in the stand-in
 };
 
 struct Outcome {
@@ -59,7 +58,8 @@ struct Outcome {
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1,
+                    static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 json pool_json(const Settings& s, const std::string& name, const std::string& policy,
@@ -87,14 +87,16 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
   bool per_model = mode == "per-model";
   if (per_model) {
     for (size_t i = 0; i < trace.models.size(); ++i) {
-      pools.push_back(manager.create(pool_json(s, fmt::format("m{}", i), "moss", 1)).value_or_die());
+      pools.push_back(
+          manager.create(pool_json(s, fmt::format("m{}", i), "moss", 1)).value_or_die());
     }
   } else {
     pools.push_back(manager.create(pool_json(s, "p", mode, s.max_instances)).value_or_die());
   }
   std::vector<std::string> envelopes;
   for (const auto& m : trace.models) {
-    envelopes.push_back(json{{"service_ms", m.service_ms}, {"load_ms", m.load_ms}, {"mb", m.mb}}.dump());
+    envelopes.push_back(
+        json{{"service_ms", m.service_ms}, {"load_ms", m.load_ms}, {"mb", m.mb}}.dump());
   }
 
   std::mutex mu;
@@ -136,14 +138,16 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
       uint64_t total = 0;
       for (auto& p : pools) {
         json status = p->status();
-        for (const json& inst : status["instances"]) total += inst["memory_used_bytes"].get<uint64_t>();
+        for (const json& inst : status["instances"])
+          total += inst["memory_used_bytes"].get<uint64_t>();
       }
       peak = std::max(peak, total);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
   for (size_t i = 0; i < trace.requests.size(); ++i) {
-    std::this_thread::sleep_until(t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
+    std::this_thread::sleep_until(
+        t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
     std::lock_guard lock(mu);
     queue.push_back(i);
     cv.notify_one();
@@ -180,10 +184,10 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
 void print(const Outcome& r) {
   std::printf("%-24s %8zu %7zu %7zu %6lu %7lu %9lu %9.1f %9.1f %10.1f %9.0f\n", r.name.c_str(),
               r.requests, r.served, r.failed, static_cast<unsigned long>(r.cold),
-              static_cast<unsigned long>(r.instance_starts),
-              static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds,
-              static_cast<double>(r.peak_memory) / (1 << 20));
-  if (!r.first_error.empty()) std::printf("    first failure: %s\n", r.first_error.substr(0, 200).c_str());
+              static_cast<unsigned long>(r.instance_starts), static_cast<unsigned long>(r.switches),
+              r.p50, r.p99, r.instance_seconds, static_cast<double>(r.peak_memory) / (1 << 20));
+  if (!r.first_error.empty())
+    std::printf("    first failure: %s\n", r.first_error.substr(0, 200).c_str());
 }
 
 }  // namespace
@@ -193,30 +197,44 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
-      if (i + 1 >= argc) { std::fprintf(stderr, "%s needs a value\n", a.c_str()); std::exit(2); }
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
       return argv[++i];
     };
-    if (a == "--worker") s.worker = next();
-    else if (a == "--duration") s.trace.duration_s = std::atof(next());
-    else if (a == "--rate") s.trace.mean_rate_per_s = std::atof(next());
-    else if (a == "--seed") s.trace.seed = std::strtoull(next(), nullptr, 10);
-    else if (a == "--max-instances") s.max_instances = std::atoi(next());
-    else if (a == "--quick") s.trace.duration_s = 15;
-    else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
+    if (a == "--worker")
+      s.worker = next();
+    else if (a == "--duration")
+      s.trace.duration_s = std::atof(next());
+    else if (a == "--rate")
+      s.trace.mean_rate_per_s = std::atof(next());
+    else if (a == "--seed")
+      s.trace.seed = std::strtoull(next(), nullptr, 10);
+    else if (a == "--max-instances")
+      s.max_instances = std::atoi(next());
+    else if (a == "--quick")
+      s.trace.duration_s = 15;
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
   }
   if (!std::filesystem::exists(s.worker)) {
-    std::fprintf(stderr, "worker binary %s not found (build packer_stand_in_worker)\n", s.worker.c_str());
+    std::fprintf(stderr, "worker binary %s not found (build packer_stand_in_worker)\n",
+                 s.worker.c_str());
     return 1;
   }
   moss::log::set_level("warn");
   bench::Trace trace = bench::generate_trace(s.trace);
   double top = trace.models.empty() ? 0 : trace.models[0].share;
-  std::printf("trace: %zu requests, %d models (most popular %.0f%% of requests), %.0f s, mean %.0f req/s, "
-              "bursts x%.0f; pool: max %d instances x %d concurrent, %d MiB, idle stop %d s, "
-              "worker start %d ms, deadline %d ms\n",
-              trace.requests.size(), s.trace.models, top * 100, s.trace.duration_s,
-              s.trace.mean_rate_per_s, s.trace.burst_factor, s.max_instances, s.max_concurrency,
-              s.memory_mb, s.idle_timeout_s, s.start_ms, s.deadline_ms);
+  std::printf(
+      "trace: %zu requests, %d models (most popular %.0f%% of requests), %.0f s, mean %.0f req/s, "
+      "bursts x%.0f; pool: max %d instances x %d concurrent, %d MiB, idle stop %d s, "
+      "worker start %d ms, deadline %d ms\n",
+      trace.requests.size(), s.trace.models, top * 100, s.trace.duration_s, s.trace.mean_rate_per_s,
+      s.trace.burst_factor, s.max_instances, s.max_concurrency, s.memory_mb, s.idle_timeout_s,
+      s.start_ms, s.deadline_ms);
   std::printf("%-24s %8s %7s %7s %6s %7s %9s %9s %9s %10s %9s\n", "policy", "requests", "served",
               "failed", "cold", "starts", "switches", "p50 ms", "p99 ms", "inst-s", "peak MiB");
   Outcome moss_r = replay(s, trace, "moss");
@@ -226,15 +244,18 @@ int main(int argc, char** argv) {
   Outcome per_model = replay(s, trace, "per-model");
   print(per_model);
   auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  std::printf("MOSS vs original (same run): failures %zu vs %zu, cold starts %lu vs %lu (x%.2f), "
-              "p99 x%.2f, instance-seconds x%.2f, switches x%.2f\n",
-              moss_r.failed, orig.failed, static_cast<unsigned long>(moss_r.cold),
-              static_cast<unsigned long>(orig.cold), ratio(moss_r.cold, orig.cold),
-              ratio(moss_r.p99, orig.p99), ratio(moss_r.instance_seconds, orig.instance_seconds),
-              ratio(moss_r.switches, orig.switches));
+  std::printf(
+      "MOSS vs original (same run): failures %zu vs %zu, cold starts %lu vs %lu (x%.2f), "
+      "p99 x%.2f, instance-seconds x%.2f, switches x%.2f\n",
+      moss_r.failed, orig.failed, static_cast<unsigned long>(moss_r.cold),
+      static_cast<unsigned long>(orig.cold), ratio(moss_r.cold, orig.cold),
+      ratio(moss_r.p99, orig.p99), ratio(moss_r.instance_seconds, orig.instance_seconds),
+      ratio(moss_r.switches, orig.switches));
   bool better = moss_r.failed <= orig.failed && moss_r.cold <= orig.cold && moss_r.p99 < orig.p99 &&
                 moss_r.instance_seconds <= orig.instance_seconds * 1.0001;
-  std::printf("MOSS beats the original on failures, cold starts and p99 at equal or lower "
-              "instance-seconds: %s\n", better ? "yes" : "NO");
+  std::printf(
+      "MOSS beats the original on failures, cold starts and p99 at equal or lower "
+      "instance-seconds: %s\n",
+      better ? "yes" : "NO");
   return 0;
 }

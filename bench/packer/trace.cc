@@ -31,8 +31,10 @@ Trace generate_trace(const TraceOptions& o) {
       std::max(0.0, (1.0 - o.busy_fraction * busy_rate_scale) / (1.0 - o.busy_fraction));
   for (int i = 0; i < o.models; ++i) {
     const double mean_per_ms = o.mean_rate_per_s * t.models[i].share / 1000.0;
-    std::exponential_distribution<double> busy_len(1.0 / (o.mean_period_s * 1000 * o.busy_fraction));
-    std::exponential_distribution<double> quiet_len(1.0 / (o.mean_period_s * 1000 * (1 - o.busy_fraction)));
+    std::exponential_distribution<double> busy_len(1.0 /
+                                                   (o.mean_period_s * 1000 * o.busy_fraction));
+    std::exponential_distribution<double> quiet_len(
+        1.0 / (o.mean_period_s * 1000 * (1 - o.busy_fraction)));
     std::uniform_real_distribution<double> coin(0, 1);
     bool busy = coin(rng) < o.busy_fraction;
     double now = 0;

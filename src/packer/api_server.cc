@@ -1,11 +1,10 @@
 #include "packer/api_server.h"
 
-#include "common/logging.h"
-#include "net/error_response.h"
-
+#include <memory>
 #include <nlohmann/json.hpp>
 
-#include <memory>
+#include "common/logging.h"
+#include "net/error_response.h"
 
 namespace moss::packer {
 
@@ -66,7 +65,8 @@ Response invoke(PoolManager& pools, const Request& r) {
   if (j.contains("deadline_ms")) {
     if (!j["deadline_ms"].is_number_integer() || j["deadline_ms"].get<int64_t>() < 0 ||
         j["deadline_ms"].get<int64_t>() > 3'600'000) {
-      return net::error_response(invalid_argument("'deadline_ms' must be an integer in [0, 3600000]"));
+      return net::error_response(
+          invalid_argument("'deadline_ms' must be an integer in [0, 3600000]"));
     }
     deadline = j["deadline_ms"].get<int64_t>();
   }
@@ -93,7 +93,8 @@ net::Router make_api_router(PoolManager& pools, std::string token) {
       constexpr std::string_view kBearer = "Bearer ";
       if (auth.size() <= kBearer.size() || auth.substr(0, kBearer.size()) != kBearer ||
           !constant_time_equal(auth.substr(kBearer.size()), *tok)) {
-        Response resp = net::error_response(unauthenticated("a valid operator bearer token is required"));
+        Response resp =
+            net::error_response(unauthenticated("a valid operator bearer token is required"));
         resp.headers.set("WWW-Authenticate", "Bearer");
         return resp;
       }
@@ -103,39 +104,39 @@ net::Router make_api_router(PoolManager& pools, std::string token) {
   net::Router router;
   router.get("/healthz", [](const Request&) { return Response::json(200, R"({"status":"ok"})"); });
   router.get("/v1/pools", authed([&pools](const Request&) {
-    json list = json::array();
-    for (const PoolPtr& p : pools.list()) {
-      json s = p->status();
-      list.push_back({{"name", p->spec().name},
-                      {"backend", p->spec().backend},
-                      {"policy", p->spec().policy},
-                      {"instances", s["instances"].size()},
-                      {"max_instances", p->spec().max_instances}});
-    }
-    return json_ok(200, {{"pools", list}});
-  }));
+               json list = json::array();
+               for (const PoolPtr& p : pools.list()) {
+                 json s = p->status();
+                 list.push_back({{"name", p->spec().name},
+                                 {"backend", p->spec().backend},
+                                 {"policy", p->spec().policy},
+                                 {"instances", s["instances"].size()},
+                                 {"max_instances", p->spec().max_instances}});
+               }
+               return json_ok(200, {{"pools", list}});
+             }));
   router.post("/v1/pools", authed([&pools](const Request& r) {
-    auto body = parse_body(r);
-    if (!body.ok()) return net::error_response(body.status());
-    auto pool = pools.create(*body);
-    if (!pool.ok()) return net::error_response(pool.status());
-    return json_ok(201, describe(**pool));
-  }));
+                auto body = parse_body(r);
+                if (!body.ok()) return net::error_response(body.status());
+                auto pool = pools.create(*body);
+                if (!pool.ok()) return net::error_response(pool.status());
+                return json_ok(201, describe(**pool));
+              }));
   router.get("/v1/pools/{pool}", authed([&pools](const Request& r) {
-    auto pool = pools.get(r.param("pool"));
-    if (!pool.ok()) return net::error_response(pool.status());
-    return json_ok(200, describe(**pool));
-  }));
+               auto pool = pools.get(r.param("pool"));
+               if (!pool.ok()) return net::error_response(pool.status());
+               return json_ok(200, describe(**pool));
+             }));
   router.get("/v1/pools/{pool}/status", authed([&pools](const Request& r) {
-    auto pool = pools.get(r.param("pool"));
-    if (!pool.ok()) return net::error_response(pool.status());
-    return json_ok(200, (*pool)->status());
-  }));
+               auto pool = pools.get(r.param("pool"));
+               if (!pool.ok()) return net::error_response(pool.status());
+               return json_ok(200, (*pool)->status());
+             }));
   router.del("/v1/pools/{pool}", authed([&pools](const Request& r) {
-    Status s = pools.remove(r.param("pool"));
-    if (!s.ok()) return net::error_response(s);
-    return json_ok(200, {{"deleted", std::string(r.param("pool"))}});
-  }));
+               Status s = pools.remove(r.param("pool"));
+               if (!s.ok()) return net::error_response(s);
+               return json_ok(200, {{"deleted", std::string(r.param("pool"))}});
+             }));
   router.post("/v1/pools/{pool}/invoke",
               authed([&pools](const Request& r) { return invoke(pools, r); }));
   return router;

@@ -2,10 +2,10 @@
 // Every route except GET /healthz needs `Authorization: Bearer <operator token>`.
 #pragma once
 
+#include <string>
+
 #include "net/router.h"
 #include "packer/pool_manager.h"
-
-#include <string>
 
 namespace moss::packer {
 

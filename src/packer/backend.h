@@ -4,12 +4,12 @@
 // Pool owns instances and decides when to start and stop them; a backend only carries that out.
 #pragma once
 
-#include "common/status.h"
-
 #include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "common/status.h"
 
 namespace moss::packer {
 

@@ -21,8 +21,8 @@ class DecayingRate {
   double per_second(TimeMs now) const { return per_ms(now) * 1000.0; }
 
  private:
-  double tau_ms_;        // half_life / ln 2
-  double level_ = 0;     // decayed event count at last_ms_
+  double tau_ms_;     // half_life / ln 2
+  double level_ = 0;  // decayed event count at last_ms_
   TimeMs last_ms_ = 0;
   bool any_ = false;
 };

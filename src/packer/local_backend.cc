@@ -1,13 +1,13 @@
 #include "packer/local_backend.h"
 
+#include <cctype>
+#include <mutex>
+#include <thread>
+
 #include "common/logging.h"
 #include "net/client.h"
 #include "net/error_response.h"
 #include "packer/worker_process.h"
-
-#include <cctype>
-#include <mutex>
-#include <thread>
 
 namespace moss::packer {
 
@@ -68,8 +68,8 @@ class LocalInstance final : public Instance {
       // so this and the next request see it dead and restart it, rather than reach a dying one.
       std::lock_guard lock(mu_);
       if (stopped_) return unavailable("instance {} was stopped", id_);
-      for (int i = 0; resp.status().code() == ErrorCode::kUnavailable && i < 50 && process_->alive();
-           ++i) {
+      for (int i = 0;
+           resp.status().code() == ErrorCode::kUnavailable && i < 50 && process_->alive(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
       if (attempt == 0 && never_reached(resp.status())) {
@@ -111,9 +111,9 @@ class LocalInstance final : public Instance {
   const WorkerProcessSpec spec_;
   const std::chrono::milliseconds start_timeout_;
   mutable std::mutex mu_;
-  std::unique_ptr<WorkerProcess> process_;      // guarded by mu_
-  int restarts_ = 0;                            // guarded by mu_
-  bool stopped_ = false;                        // guarded by mu_
+  std::unique_ptr<WorkerProcess> process_;  // guarded by mu_
+  int restarts_ = 0;                        // guarded by mu_
+  bool stopped_ = false;                    // guarded by mu_
 };
 
 }  // namespace

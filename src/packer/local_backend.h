@@ -14,12 +14,12 @@
 // Thread-safe.
 #pragma once
 
-#include "packer/backend.h"
-
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
+
+#include "packer/backend.h"
 
 namespace moss::packer {
 
@@ -28,7 +28,7 @@ struct LocalBackendOptions {
   std::map<std::string, std::string> worker_config;  // C3 keys, see above
   int max_concurrency = 10;
   uint64_t memory_budget_mb = 1024;
-  std::filesystem::path log_dir;        // worker logs: <log_dir>/<pool>-<instance>.log; empty: inherit
+  std::filesystem::path log_dir;  // worker logs: <log_dir>/<pool>-<instance>.log; empty: inherit
   std::string pool_name = "pool";
   std::chrono::milliseconds start_timeout{30'000};
 };

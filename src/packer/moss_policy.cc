@@ -70,7 +70,8 @@ std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, con
   double penalty = 0;
   for (const ResidentModel& m : inst.models) {
     if (m.in_use > 0 || !m.loaded) continue;
-    double p_reuse = 1.0 - std::exp(-stats_.rate_per_ms(m.model_id, now) * options_.reuse_horizon_ms);
+    double p_reuse =
+        1.0 - std::exp(-stats_.rate_per_ms(m.model_id, now) * options_.reuse_horizon_ms);
     penalty += p_reuse * stats_.load_ms(m.model_id, now);
     used -= std::min(used, m.bytes);
     if (used + bytes <= pool.memory_budget_bytes) return penalty;
@@ -108,9 +109,9 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
         // Waiting here for a running request to finish is often cheaper than a cold start.
         consider({DecisionKind::kQueue, inst.id, cost + service, "wait for warm instance"});
       } else {
-        consider({inst.state == InstanceState::kStarting ? DecisionKind::kStarting
-                                                         : DecisionKind::kWarm,
-                  inst.id, cost, "holds model"});
+        consider(
+            {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kWarm,
+             inst.id, cost, "holds model"});
       }
       continue;
     }
@@ -124,9 +125,9 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       consider({DecisionKind::kQueue, inst.id, cost + service, "wait for a slot, then switch"});
       continue;
     }
-    consider({inst.state == InstanceState::kStarting ? DecisionKind::kStarting
-                                                     : DecisionKind::kSwitch,
-              inst.id, cost, *evict > 0 ? "switch with eviction" : "switch"});
+    consider(
+        {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kSwitch,
+         inst.id, cost, *evict > 0 ? "switch with eviction" : "switch"});
   }
   if (pool.can_grow()) consider({DecisionKind::kCold, "", cold + load + service, "grow pool"});
 
@@ -145,8 +146,8 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   // the next burst finds it running instead of queueing or paying a start.
   int need = instances_needed(model_id, pool, now);
   int have = holders + (d.kind == DecisionKind::kCold ? 1 : 0);
-  bool can_grow_more = pool.instances.size() + (d.kind == DecisionKind::kCold ? 1 : 0) <
-                       pool.max_instances;
+  bool can_grow_more =
+      pool.instances.size() + (d.kind == DecisionKind::kCold ? 1 : 0) < pool.max_instances;
   bool empty_starting = std::any_of(pool.instances.begin(), pool.instances.end(), [](auto& i) {
     return i.state == InstanceState::kStarting && i.models.empty();
   });

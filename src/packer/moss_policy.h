@@ -19,16 +19,16 @@
 // Not thread-safe (see RoutingPolicy).
 #pragma once
 
-#include "packer/routing_policy.h"
-
 #include <map>
 #include <optional>
+
+#include "packer/routing_policy.h"
 
 namespace moss::packer {
 
 struct MossPolicyOptions {
-  double hot_threshold = 0.5;         // offered load (requests in service at once) to be "hot"
-  TimeMs reuse_horizon_ms = 10'000;   // how far ahead an evicted model's reload cost counts
+  double hot_threshold = 0.5;        // offered load (requests in service at once) to be "hot"
+  TimeMs reuse_horizon_ms = 10'000;  // how far ahead an evicted model's reload cost counts
 };
 
 class MossPolicy final : public RoutingPolicy {

@@ -1,16 +1,15 @@
 #include "packer/openwhisk_backend.h"
 
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <thread>
+
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "net/client.h"
 #include "net/client_pool.h"
 #include "net/url.h"
-
-#include <nlohmann/json.hpp>
-
-#include <cctype>
-#include <thread>
 
 namespace moss::packer {
 
@@ -35,7 +34,8 @@ struct OpenWhiskBackend::Shared {
   Result<net::Response> call(std::string method, std::string target, std::string body = {},
                              bool fresh_connection = false) {
     std::string_view type = body.empty() ? std::string_view() : "application/json";
-    net::Request req = net::Request::make(std::move(method), std::move(target), std::move(body), type);
+    net::Request req =
+        net::Request::make(std::move(method), std::move(target), std::move(body), type);
     req.headers.set("Authorization", authorization);
     req.headers.set("Accept", "application/json");
     if (fresh_connection) {
@@ -78,15 +78,24 @@ std::string error_text(const net::Response& r) {
 Status map_error(const net::Response& r, std::string_view what) {
   std::string text = error_text(r);
   switch (r.status) {
-    case 400: return invalid_argument("OpenWhisk rejected {}: {}", what, text);
-    case 401: return unauthenticated("OpenWhisk rejected the credentials for {}: {}", what, text);
-    case 403: return permission_denied("OpenWhisk denied {}: {}", what, text);
-    case 404: return not_found("OpenWhisk: {}: not found: {}", what, text);
-    case 409: return already_exists("OpenWhisk: {}: conflict: {}", what, text);
-    case 413: return resource_exhausted("OpenWhisk: {}: payload too large: {}", what, text);
-    case 429: return resource_exhausted("OpenWhisk throttled {}: {}", what, text);
-    case 502: return unavailable("the action failed during {}: {}", what, text);
-    default: return unavailable("OpenWhisk answered HTTP {} to {}: {}", r.status, what, text);
+    case 400:
+      return invalid_argument("OpenWhisk rejected {}: {}", what, text);
+    case 401:
+      return unauthenticated("OpenWhisk rejected the credentials for {}: {}", what, text);
+    case 403:
+      return permission_denied("OpenWhisk denied {}: {}", what, text);
+    case 404:
+      return not_found("OpenWhisk: {}: not found: {}", what, text);
+    case 409:
+      return already_exists("OpenWhisk: {}: conflict: {}", what, text);
+    case 413:
+      return resource_exhausted("OpenWhisk: {}: payload too large: {}", what, text);
+    case 429:
+      return resource_exhausted("OpenWhisk throttled {}: {}", what, text);
+    case 502:
+      return unavailable("the action failed during {}: {}", what, text);
+    default:
+      return unavailable("OpenWhisk answered HTTP {} to {}: {}", r.status, what, text);
   }
 }
 
@@ -112,12 +121,11 @@ class OpenWhiskInstance final : public Instance {
   Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string what = "invoking action " + action_;
-    MOSS_ASSIGN_OR_RETURN(
-        net::Response r,
-        shared_->call("POST",
-                      shared_->base + "/actions/" + percent_encode(action_) +
-                          "?blocking=true&result=true",
-                      std::string(body), /*fresh_connection=*/true));
+    MOSS_ASSIGN_OR_RETURN(net::Response r,
+                          shared_->call("POST",
+                                        shared_->base + "/actions/" + percent_encode(action_) +
+                                            "?blocking=true&result=true",
+                                        std::string(body), /*fresh_connection=*/true));
     if (r.status == 200) {
       return result_or_error(json::parse(r.body, nullptr, false), action_);
     }
@@ -135,8 +143,8 @@ class OpenWhiskInstance final : public Instance {
                                  action_, timeout.count());
       }
       std::this_thread::sleep_for(shared_->options.poll_interval);
-      MOSS_ASSIGN_OR_RETURN(net::Response a,
-                            shared_->call("GET", shared_->base + "/activations/" + percent_encode(id)));
+      MOSS_ASSIGN_OR_RETURN(net::Response a, shared_->call("GET", shared_->base + "/activations/" +
+                                                                      percent_encode(id)));
       if (a.status == 404) continue;  // not recorded yet
       if (a.status != 200) return map_error(a, "reading activation " + id);
       json record = json::parse(a.body, nullptr, false);
@@ -175,7 +183,8 @@ class OpenWhiskInstance final : public Instance {
 
 OpenWhiskBackend::~OpenWhiskBackend() = default;
 
-Result<std::unique_ptr<OpenWhiskBackend>> OpenWhiskBackend::create(OpenWhiskBackendOptions options) {
+Result<std::unique_ptr<OpenWhiskBackend>> OpenWhiskBackend::create(
+    OpenWhiskBackendOptions options) {
   MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(options.spec.api_host));
   if (options.auth.find(':') == std::string::npos) {
     return invalid_argument("OpenWhisk auth must be 'uuid:key'");
@@ -186,8 +195,8 @@ Result<std::unique_ptr<OpenWhiskBackend>> OpenWhiskBackend::create(OpenWhiskBack
   co.port = url.port;
   co.read_timeout = options.request_timeout + std::chrono::seconds(5);
   if (url.tls()) {
-    std::string ca_path = options.spec.ca_file.empty() ? "/etc/ssl/certs/ca-certificates.crt"
-                                                       : options.spec.ca_file;
+    std::string ca_path =
+        options.spec.ca_file.empty() ? "/etc/ssl/certs/ca-certificates.crt" : options.spec.ca_file;
     MOSS_ASSIGN_OR_RETURN(std::string ca, read_text_file(ca_path, 8 * 1024 * 1024));
     net::TlsClientConfig tls;
     tls.ca_pem = std::move(ca);
@@ -196,8 +205,9 @@ Result<std::unique_ptr<OpenWhiskBackend>> OpenWhiskBackend::create(OpenWhiskBack
   shared->client_options = co;
   shared->clients = std::make_unique<net::ClientPool>(co, 16);
   const std::string& auth = options.auth;
-  shared->authorization = "Basic " + base64_encode(std::span<const uint8_t>(
-                                         reinterpret_cast<const uint8_t*>(auth.data()), auth.size()));
+  shared->authorization =
+      "Basic " + base64_encode(std::span<const uint8_t>(
+                     reinterpret_cast<const uint8_t*>(auth.data()), auth.size()));
   shared->base = "/api/v1/namespaces/" + percent_encode(options.spec.ns);
   shared->options = std::move(options);
   return std::unique_ptr<OpenWhiskBackend>(new OpenWhiskBackend(std::move(shared)));
@@ -224,11 +234,10 @@ Result<InstancePtr> OpenWhiskBackend::start(const std::string& instance_id) {
                  {"memory", o.memory_mb},
                  {"timeout", o.spec.timeout_ms}}},
                {"parameters", params}};
-  MOSS_ASSIGN_OR_RETURN(net::Response r,
-                        shared_->call("PUT",
-                                      shared_->base + "/actions/" + percent_encode(action) +
-                                          "?overwrite=true",
-                                      body.dump()));
+  MOSS_ASSIGN_OR_RETURN(
+      net::Response r,
+      shared_->call("PUT", shared_->base + "/actions/" + percent_encode(action) + "?overwrite=true",
+                    body.dump()));
   if (r.status != 200) return map_error(r, "creating action " + action);
   return InstancePtr(std::make_unique<OpenWhiskInstance>(shared_, action));
 }

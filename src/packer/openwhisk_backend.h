@@ -16,12 +16,12 @@
 // Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <memory>
+
 #include "common/secret_bytes.h"
 #include "packer/backend.h"
 #include "packer/pool_spec.h"
-
-#include <chrono>
-#include <memory>
 
 namespace moss::net {
 class ClientPool;
@@ -31,7 +31,7 @@ namespace moss::packer {
 
 struct OpenWhiskBackendOptions {
   OpenWhiskSpec spec;
-  std::string auth;   // "uuid:key", resolved from spec.auth or spec.auth_file
+  std::string auth;  // "uuid:key", resolved from spec.auth or spec.auth_file
   int max_concurrency = 10;
   uint64_t memory_mb = 1024;
   std::map<std::string, std::string> worker_config;

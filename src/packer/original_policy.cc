@@ -42,8 +42,8 @@ Decision OriginalPolicy::route(std::string_view model_id, const PoolView& pool, 
     Decision d;
     d.instance_id = inst.id;
     d.kind = inst.state == InstanceState::kStarting ? DecisionKind::kStarting
-             : holds(inst, model_id)                 ? DecisionKind::kWarm
-                                                     : DecisionKind::kSwitch;
+             : holds(inst, model_id)                ? DecisionKind::kWarm
+                                                    : DecisionKind::kSwitch;
     d.reason = std::move(reason);
     return d;
   };
@@ -80,8 +80,7 @@ Decision OriginalPolicy::route(std::string_view model_id, const PoolView& pool, 
   return d;
 }
 
-void OriginalPolicy::on_dispatch(std::string_view model_id, std::string_view instance_id,
-                                 TimeMs) {
+void OriginalPolicy::on_dispatch(std::string_view model_id, std::string_view instance_id, TimeMs) {
   claims_[std::string(model_id)] = std::string(instance_id);
 }
 

@@ -14,9 +14,9 @@
 // Not thread-safe (see RoutingPolicy).
 #pragma once
 
-#include "packer/routing_policy.h"
-
 #include <map>
+
+#include "packer/routing_policy.h"
 
 namespace moss::packer {
 

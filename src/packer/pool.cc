@@ -1,9 +1,9 @@
 #include "packer/pool.h"
 
-#include "common/logging.h"
-
 #include <algorithm>
 #include <chrono>
+
+#include "common/logging.h"
 
 namespace moss::packer {
 
@@ -29,16 +29,24 @@ double percentile(std::vector<double> v, double p) {
 }  // namespace
 
 json PoolCounters::to_json() const {
-  return {{"served", served},          {"failed", failed},
-          {"rejected", rejected},      {"timed_out", timed_out},
-          {"queued", queued},          {"runs_cold", runs_cold},
-          {"runs_switch", runs_switch}, {"runs_warm", runs_warm},
-          {"instance_starts", instance_starts}, {"instance_stops", instance_stops},
-          {"start_failures", start_failures}, {"worker_refusals", worker_refusals}};
+  return {{"served", served},
+          {"failed", failed},
+          {"rejected", rejected},
+          {"timed_out", timed_out},
+          {"queued", queued},
+          {"runs_cold", runs_cold},
+          {"runs_switch", runs_switch},
+          {"runs_warm", runs_warm},
+          {"instance_starts", instance_starts},
+          {"instance_stops", instance_stops},
+          {"start_failures", start_failures},
+          {"worker_refusals", worker_refusals}};
 }
 
 Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clock& clock)
-    : spec_(std::move(spec)), backend_(std::move(backend)), clock_(clock),
+    : spec_(std::move(spec)),
+      backend_(std::move(backend)),
+      clock_(clock),
       policy_(std::move(policy)) {}
 
 Pool::~Pool() { shutdown(); }
@@ -109,8 +117,7 @@ void Pool::start_slot(const SlotPtr& slot) {
     ++counters_.instance_starts;
     policy_->on_instance_started(slot->id, slot->ready_ms - t0, slot->ready_ms);
     log::get("packer")->info("instance started pool={} instance={} endpoint={} ms={:.0f}",
-                             spec_.name, slot->id, slot->instance->endpoint(),
-                             slot->ready_ms - t0);
+                             spec_.name, slot->id, slot->instance->endpoint(), slot->ready_ms - t0);
   } else {
     slot->state = SlotState::kFailed;
     slot->start_error = started.status().message();
@@ -226,10 +233,10 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
         queued = true;
         if (steady::now() >= deadline) {
           ++counters_.timed_out;
-          return deadline_exceeded("no instance of pool '{}' could take a request for {} within "
-                                   "{} ms ({})",
-                                   spec_.name, model_id,
-                                   max_wait_ms.value_or(spec_.queue_timeout_ms), d.reason);
+          return deadline_exceeded(
+              "no instance of pool '{}' could take a request for {} within "
+              "{} ms ({})",
+              spec_.name, model_id, max_wait_ms.value_or(spec_.queue_timeout_ms), d.reason);
         }
         // Woken when a request finishes or an instance starts; the timeout re-routes regardless,
         // so statistics moving on alone (decay) are seen too.
@@ -253,7 +260,8 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
 
     auto release = [&] {
       --slot->in_flight;
-      if (--slot->dispatched[std::string(model_id)] <= 0) slot->dispatched.erase(std::string(model_id));
+      if (--slot->dispatched[std::string(model_id)] <= 0)
+        slot->dispatched.erase(std::string(model_id));
       slot->last_used_ms = clock_.now_ms();
       cv_.notify_all();
     };
@@ -296,13 +304,10 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
     const double total_ms = clock_.now_ms() - t0;
     latencies_ms_.push_back(total_ms);
     if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
-    j["packer"] = {{"instance", slot->id},
-                   {"queued_ms", queued_ms},
-                   {"decision", decision_name(d.kind)},
-                   {"reason", d.reason},
-                   {"policy", policy_->name()},
-                   {"estimated_ms", d.estimated_ms},
-                   {"total_ms", total_ms}};
+    j["packer"] = {
+        {"instance", slot->id}, {"queued_ms", queued_ms},    {"decision", decision_name(d.kind)},
+        {"reason", d.reason},   {"policy", policy_->name()}, {"estimated_ms", d.estimated_ms},
+        {"total_ms", total_ms}};
     lock.unlock();
     return j.dump();
   }
@@ -338,18 +343,19 @@ json Pool::status() const {
     if (!iv) continue;
     json models = json::array();
     for (const ResidentModel& m : iv->models) {
-      models.push_back({{"model_id", m.model_id}, {"bytes", m.bytes}, {"in_flight", m.in_use},
+      models.push_back({{"model_id", m.model_id},
+                        {"bytes", m.bytes},
+                        {"in_flight", m.in_use},
                         {"loaded", m.loaded}});
     }
-    instances.push_back(
-        {{"id", s->id},
-         {"state", s->state == SlotState::kReady ? "ready" : "starting"},
-         {"endpoint", s->instance ? s->instance->endpoint() : std::string()},
-         {"in_flight", s->in_flight},
-         {"memory_used_bytes", s->memory_used},
-         {"restarts", s->instance ? s->instance->restarts() : 0},
-         {"idle_ms", s->in_flight > 0 ? 0.0 : now - s->last_used_ms},
-         {"models", models}});
+    instances.push_back({{"id", s->id},
+                         {"state", s->state == SlotState::kReady ? "ready" : "starting"},
+                         {"endpoint", s->instance ? s->instance->endpoint() : std::string()},
+                         {"in_flight", s->in_flight},
+                         {"memory_used_bytes", s->memory_used},
+                         {"restarts", s->instance ? s->instance->restarts() : 0},
+                         {"idle_ms", s->in_flight > 0 ? 0.0 : now - s->last_used_ms},
+                         {"models", models}});
   }
   json model_stats = json::array();
   for (const auto& [id, m] : policy_->stats().models()) {
@@ -366,10 +372,11 @@ json Pool::status() const {
           {"policy", policy_->name()},
           {"instances", instances},
           {"counters", counters_.to_json()},
-          {"latency_ms", {{"count", lat.size()},
-                          {"p50", percentile(lat, 0.5)},
-                          {"p99", percentile(lat, 0.99)},
-                          {"recent", recent}}},
+          {"latency_ms",
+           {{"count", lat.size()},
+            {"p50", percentile(lat, 0.5)},
+            {"p99", percentile(lat, 0.99)},
+            {"recent", recent}}},
           {"models", model_stats},
           {"cold_start_ms", policy_->stats().cold_start_ms(now)}};
 }

@@ -5,34 +5,33 @@
 // Thread-safe: invoke() is called concurrently by the API server's handler threads.
 #pragma once
 
-#include "common/status.h"
-#include "packer/backend.h"
-#include "packer/clock.h"
-#include "packer/pool_spec.h"
-#include "packer/routing_policy.h"
-
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/status.h"
+#include "packer/backend.h"
+#include "packer/clock.h"
+#include "packer/pool_spec.h"
+#include "packer/routing_policy.h"
+
 namespace moss::packer {
 
 struct PoolCounters {
-  uint64_t served = 0;           // answered by a worker with 200
-  uint64_t failed = 0;           // worker or transport error
-  uint64_t rejected = 0;         // refused by the policy (original rule: all busy)
-  uint64_t timed_out = 0;        // queued past the deadline
-  uint64_t queued = 0;           // had to wait at least once
-  uint64_t runs_cold = 0;        // worker-reported run kinds
+  uint64_t served = 0;     // answered by a worker with 200
+  uint64_t failed = 0;     // worker or transport error
+  uint64_t rejected = 0;   // refused by the policy (original rule: all busy)
+  uint64_t timed_out = 0;  // queued past the deadline
+  uint64_t queued = 0;     // had to wait at least once
+  uint64_t runs_cold = 0;  // worker-reported run kinds
   uint64_t runs_switch = 0;
   uint64_t runs_warm = 0;
   uint64_t instance_starts = 0;  // instances started (cold starts of the pool)
@@ -106,14 +105,14 @@ class Pool {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  RoutingPolicyPtr policy_;             // guarded by mu_
-  std::vector<SlotPtr> slots_;          // guarded by mu_; creation order
-  uint64_t next_slot_ = 0;              // guarded by mu_
-  PoolCounters counters_;               // guarded by mu_
-  std::deque<double> latencies_ms_;     // guarded by mu_; most recent last
-  uint64_t peak_memory_ = 0;            // guarded by mu_
-  double stopped_instance_ms_ = 0;      // guarded by mu_: running time of stopped instances
-  bool shutting_down_ = false;          // guarded by mu_
+  RoutingPolicyPtr policy_;          // guarded by mu_
+  std::vector<SlotPtr> slots_;       // guarded by mu_; creation order
+  uint64_t next_slot_ = 0;           // guarded by mu_
+  PoolCounters counters_;            // guarded by mu_
+  std::deque<double> latencies_ms_;  // guarded by mu_; most recent last
+  uint64_t peak_memory_ = 0;         // guarded by mu_
+  double stopped_instance_ms_ = 0;   // guarded by mu_: running time of stopped instances
+  bool shutting_down_ = false;       // guarded by mu_
   struct Background {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;

@@ -82,8 +82,8 @@ Result<PoolPtr> PoolManager::create(const json& body) {
   pools_[spec.name] = pool;
   MOSS_RETURN_IF_ERROR(save_locked());
   pool->ensure_min_instances();
-  log::get("packer")->info("pool created name={} backend={} policy={} max_instances={}",
-                           spec.name, spec.backend, spec.policy, spec.max_instances);
+  log::get("packer")->info("pool created name={} backend={} policy={} max_instances={}", spec.name,
+                           spec.backend, spec.policy, spec.max_instances);
   return pool;
 }
 
@@ -135,7 +135,8 @@ Status PoolManager::load_state() {
   }
   for (const json& p : j["pools"]) {
     auto created = create(p);
-    if (!created.ok()) return created.status().with_context("restoring pools from " + path.string());
+    if (!created.ok())
+      return created.status().with_context("restoring pools from " + path.string());
   }
   return Status::Ok();
 }

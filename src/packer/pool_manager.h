@@ -4,18 +4,17 @@
 // Thread-safe.
 #pragma once
 
-#include "common/status.h"
-#include "packer/clock.h"
-#include "packer/pool.h"
-
-#include <nlohmann/json.hpp>
-
 #include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
+
+#include "common/status.h"
+#include "packer/clock.h"
+#include "packer/pool.h"
 
 namespace moss::packer {
 

@@ -36,8 +36,9 @@ Status get_int(const json& j, const char* key, T& out, int64_t lo, int64_t hi) {
 }
 
 Status parse_openwhisk(const json& j, OpenWhiskSpec& ow) {
-  MOSS_RETURN_IF_ERROR(check_keys(j, {"api_host", "namespace", "auth", "auth_file", "image",
-                                      "action_prefix", "timeout_ms", "ca_file"},
+  MOSS_RETURN_IF_ERROR(check_keys(j,
+                                  {"api_host", "namespace", "auth", "auth_file", "image",
+                                   "action_prefix", "timeout_ms", "ca_file"},
                                   "openwhisk"));
   MOSS_RETURN_IF_ERROR(get_string(j, "api_host", ow.api_host));
   MOSS_RETURN_IF_ERROR(get_string(j, "namespace", ow.ns, 256));
@@ -53,7 +54,8 @@ Status parse_openwhisk(const json& j, OpenWhiskSpec& ow) {
   if (ow.auth.empty() == ow.auth_file.empty()) {
     return invalid_argument("openwhisk: exactly one of auth and auth_file is required");
   }
-  if (!std::regex_match(ow.ns, kName)) return invalid_argument("openwhisk.namespace is not a valid name");
+  if (!std::regex_match(ow.ns, kName))
+    return invalid_argument("openwhisk.namespace is not a valid name");
   if (!ow.action_prefix.empty() && !std::regex_match(ow.action_prefix, kName)) {
     return invalid_argument("openwhisk.action_prefix is not a valid name");
   }
@@ -63,12 +65,12 @@ Status parse_openwhisk(const json& j, OpenWhiskSpec& ow) {
 }  // namespace
 
 Result<PoolSpec> parse_pool_spec(const json& j) {
-  MOSS_RETURN_IF_ERROR(check_keys(
-      j,
-      {"name", "backend", "policy", "worker_binary", "worker_config", "openwhisk",
-       "max_concurrency", "parallelism", "memory_budget_mb", "min_instances", "max_instances",
-       "idle_timeout_s", "queue_timeout_ms", "request_timeout_ms"},
-      "pool"));
+  MOSS_RETURN_IF_ERROR(
+      check_keys(j,
+                 {"name", "backend", "policy", "worker_binary", "worker_config", "openwhisk",
+                  "max_concurrency", "parallelism", "memory_budget_mb", "min_instances",
+                  "max_instances", "idle_timeout_s", "queue_timeout_ms", "request_timeout_ms"},
+                 "pool"));
   PoolSpec s;
   MOSS_RETURN_IF_ERROR(get_string(j, "name", s.name, 63));
   static const std::regex kPoolName("[a-z0-9][a-z0-9-]{0,62}");
@@ -98,7 +100,8 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
     if (!wc.is_object()) return invalid_argument("'worker_config' must be an object");
     static const std::regex kKey("[a-z][a-z0-9_]{0,63}");
     for (const auto& [k, v] : wc.items()) {
-      if (!std::regex_match(k, kKey)) return invalid_argument("worker_config key '{}' is not valid", k);
+      if (!std::regex_match(k, kKey))
+        return invalid_argument("worker_config key '{}' is not valid", k);
       if (v.is_string()) {
         s.worker_config[k] = v.get<std::string>();
       } else if (v.is_boolean() || v.is_number()) {

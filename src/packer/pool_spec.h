@@ -2,32 +2,31 @@
 // Parsed strictly from JSON: unknown keys and out-of-range values are errors.
 #pragma once
 
-#include "common/status.h"
-
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
+
+#include "common/status.h"
 
 namespace moss::packer {
 
 struct OpenWhiskSpec {
-  std::string api_host;            // "https://openwhisk.example:443"
-  std::string ns = "_";            // namespace; "_" is the credentials' default namespace
-  std::string auth;                // "uuid:key" (basic auth); or auth_file
-  std::string auth_file;           // a file holding "uuid:key"
-  std::string image;               // the worker's Docker image (blackbox action)
-  std::string action_prefix;       // default "moss-<pool>"
-  int timeout_ms = 60'000;         // action time limit
-  std::string ca_file;             // PEM CA bundle for an https api_host; empty: system store
+  std::string api_host;       // "https://openwhisk.example:443"
+  std::string ns = "_";       // namespace; "_" is the credentials' default namespace
+  std::string auth;           // "uuid:key" (basic auth); or auth_file
+  std::string auth_file;      // a file holding "uuid:key"
+  std::string image;          // the worker's Docker image (blackbox action)
+  std::string action_prefix;  // default "moss-<pool>"
+  int timeout_ms = 60'000;    // action time limit
+  std::string ca_file;        // PEM CA bundle for an https api_host; empty: system store
 };
 
 struct PoolSpec {
   std::string name;
-  std::string backend = "local";     // "local" | "openwhisk"
-  std::string policy = "moss";       // "moss" | "original"
-  std::string worker_binary;         // local: path to moss-worker
+  std::string backend = "local";  // "local" | "openwhisk"
+  std::string policy = "moss";    // "moss" | "original"
+  std::string worker_binary;      // local: path to moss-worker
   // Worker settings (C3: keyservice_url, keyservice_policy, model_store, tee, ...): local workers
   // get them as MOSS_WORKER_<KEY> environment variables, OpenWhisk actions as parameters.
   std::map<std::string, std::string> worker_config;

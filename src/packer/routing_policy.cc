@@ -14,12 +14,18 @@ const InstanceView* PoolView::find(std::string_view id) const {
 
 std::string_view decision_name(DecisionKind kind) {
   switch (kind) {
-    case DecisionKind::kWarm: return "warm";
-    case DecisionKind::kSwitch: return "switch";
-    case DecisionKind::kStarting: return "starting";
-    case DecisionKind::kCold: return "cold";
-    case DecisionKind::kQueue: return "queue";
-    case DecisionKind::kReject: return "reject";
+    case DecisionKind::kWarm:
+      return "warm";
+    case DecisionKind::kSwitch:
+      return "switch";
+    case DecisionKind::kStarting:
+      return "starting";
+    case DecisionKind::kCold:
+      return "cold";
+    case DecisionKind::kQueue:
+      return "queue";
+    case DecisionKind::kReject:
+      return "reject";
   }
   return "?";
 }

@@ -9,10 +9,6 @@
 // Not thread-safe: its Pool calls it under the pool's lock.
 #pragma once
 
-#include "common/status.h"
-#include "packer/clock.h"
-#include "packer/stats_book.h"
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,13 +16,17 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+#include "packer/clock.h"
+#include "packer/stats_book.h"
+
 namespace moss::packer {
 
 struct ResidentModel {
   std::string model_id;
-  uint64_t bytes = 0;   // weights + arena as the worker reported; 0: not yet known
-  int in_use = 0;       // requests for it running on the instance (reported or dispatched)
-  bool loaded = true;   // false: a dispatched request is loading it now
+  uint64_t bytes = 0;  // weights + arena as the worker reported; 0: not yet known
+  int in_use = 0;      // requests for it running on the instance (reported or dispatched)
+  bool loaded = true;  // false: a dispatched request is loading it now
 };
 
 enum class InstanceState { kStarting, kReady };
@@ -44,9 +44,9 @@ struct InstanceView {
 struct PoolView {
   std::vector<InstanceView> instances;  // in creation order
   size_t max_instances = 1;
-  int max_concurrency = 1;              // per instance (the worker enforces it too)
-  int parallelism = 1;                  // requests an instance runs at full speed at once (cores)
-  uint64_t memory_budget_bytes = 0;     // per instance; 0: unlimited
+  int max_concurrency = 1;           // per instance (the worker enforces it too)
+  int parallelism = 1;               // requests an instance runs at full speed at once (cores)
+  uint64_t memory_budget_bytes = 0;  // per instance; 0: unlimited
   bool can_grow() const { return instances.size() < max_instances; }
   const InstanceView* find(std::string_view id) const;
 };
@@ -63,10 +63,10 @@ std::string_view decision_name(DecisionKind kind);
 
 struct Decision {
   DecisionKind kind = DecisionKind::kQueue;
-  std::string instance_id;    // kWarm/kSwitch/kStarting; kQueue: the instance waited for, if any
-  double estimated_ms = 0;    // the policy's estimate of this request's latency
-  std::string reason;         // for logs and the invoke response
-  bool prewarm = false;       // also start another instance now (a hot model needs more)
+  std::string instance_id;  // kWarm/kSwitch/kStarting; kQueue: the instance waited for, if any
+  double estimated_ms = 0;  // the policy's estimate of this request's latency
+  std::string reason;       // for logs and the invoke response
+  bool prewarm = false;     // also start another instance now (a hot model needs more)
 };
 
 // What a finished request taught: fed back into the statistics.
@@ -74,10 +74,10 @@ struct Completion {
   std::string model_id;
   std::string instance_id;
   bool ok = true;
-  std::string run;              // "cold" | "switch" | "warm" as the worker said
-  double inference_ms = 0;      // the worker's service time
-  double load_ms = 0;           // key fetch + model fetch + decrypt + compile (switch/cold)
-  uint64_t model_bytes = 0;     // weights + arena, 0 when not reported
+  std::string run;           // "cold" | "switch" | "warm" as the worker said
+  double inference_ms = 0;   // the worker's service time
+  double load_ms = 0;        // key fetch + model fetch + decrypt + compile (switch/cold)
+  uint64_t model_bytes = 0;  // weights + arena, 0 when not reported
   TimeMs now = 0;
 };
 

@@ -7,13 +7,13 @@
 // Not thread-safe (owned by a policy under its pool's lock).
 #pragma once
 
-#include "packer/clock.h"
-#include "packer/decaying_stats.h"
-
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+
+#include "packer/clock.h"
+#include "packer/decaying_stats.h"
 
 namespace moss::packer {
 
@@ -32,9 +32,9 @@ struct ModelStats {
   DecayingRate arrivals;
   DecayingMean service_ms;
   DecayingMean load_ms;
-  double last_exec_ms = 0;    // most recent service time (not averaged: the original rule)
-  TimeMs last_finish_ms = -1; // when its latest request finished; -1: never
-  uint64_t bytes = 0;         // weights + arena as last reported; 0: unknown
+  double last_exec_ms = 0;     // most recent service time (not averaged: the original rule)
+  TimeMs last_finish_ms = -1;  // when its latest request finished; -1: never
+  uint64_t bytes = 0;          // weights + arena as last reported; 0: unknown
 };
 
 class StatsBook {

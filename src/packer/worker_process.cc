@@ -1,7 +1,5 @@
 #include "packer/worker_process.h"
 
-#include "net/client.h"
-
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,6 +10,8 @@
 
 #include <cstring>
 #include <thread>
+
+#include "net/client.h"
 
 extern char** environ;
 

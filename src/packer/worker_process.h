@@ -2,8 +2,6 @@
 // Not thread-safe: LocalInstance serialises access.
 #pragma once
 
-#include "common/status.h"
-
 #include <sys/types.h>
 
 #include <chrono>
@@ -12,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "common/status.h"
 
 namespace moss::packer {
 

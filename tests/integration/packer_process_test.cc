@@ -1,10 +1,7 @@
 // moss-packer as a process: token file creation, the API over loopback with local workers (the C3
 // stand-in worker), pools restored after a restart, and a clean stop on SIGTERM that takes its
 // workers down too. The full stack (KeyService + real worker) runs in demo_test.
-#include "net/client.h"
-
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,8 +11,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+
+#include "net/client.h"
 
 #ifndef MOSS_PACKER_STAND_IN_WORKER
 #error "MOSS_PACKER_STAND_IN_WORKER must name the stand-in worker binary"
@@ -55,7 +55,8 @@ PackerProcess start_packer(const fs::path& dir) {
   PackerProcess p;
   p.pid = pid;
   auto colon = line.rfind(':');
-  if (colon != std::string::npos) p.port = static_cast<uint16_t>(std::atoi(line.c_str() + colon + 1));
+  if (colon != std::string::npos)
+    p.port = static_cast<uint16_t>(std::atoi(line.c_str() + colon + 1));
   return p;
 }
 
@@ -78,8 +79,8 @@ net::Response call(uint16_t port, const std::string& token, std::string method, 
   net::ClientOptions o;
   o.port = port;
   net::Client client(o);
-  net::Request req = net::Request::make(std::move(method), std::move(target), std::move(body),
-                                        "application/json");
+  net::Request req =
+      net::Request::make(std::move(method), std::move(target), std::move(body), "application/json");
   req.headers.set("Authorization", "Bearer " + token);
   return client.request(req).value_or_die();
 }
@@ -110,8 +111,9 @@ TEST_F(PackerProcessTest, ServesPoolsAndStopsItsWorkers) {
   ASSERT_GT(p.port, 0);
   std::string token = read_file(dir_ / "token");
   EXPECT_EQ(token.size(), 64u);
-  EXPECT_EQ(fs::status(dir_ / "token").permissions() & (fs::perms::group_all | fs::perms::others_all),
-            fs::perms::none);
+  EXPECT_EQ(
+      fs::status(dir_ / "token").permissions() & (fs::perms::group_all | fs::perms::others_all),
+      fs::perms::none);
 
   json pool = {{"name", "default"},
                {"backend", "local"},
@@ -127,7 +129,8 @@ TEST_F(PackerProcessTest, ServesPoolsAndStopsItsWorkers) {
   EXPECT_EQ(j["packer"]["decision"], "cold");
   json status = json::parse(call(p.port, token, "GET", "/v1/pools/default/status").body);
   std::string endpoint = status["instances"][0]["endpoint"];
-  uint16_t worker_port = static_cast<uint16_t>(std::atoi(endpoint.c_str() + endpoint.rfind(':') + 1));
+  uint16_t worker_port =
+      static_cast<uint16_t>(std::atoi(endpoint.c_str() + endpoint.rfind(':') + 1));
   EXPECT_TRUE(port_open(worker_port));
   EXPECT_EQ(call(p.port, "not-the-token", "GET", "/v1/pools").status, 401);
 

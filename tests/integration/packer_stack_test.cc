@@ -21,7 +21,8 @@ TEST(PackerStackTest, MossPoolServesEncryptedRequestsThroughRealWorkers) {
   const char* src = std::getenv("MOSS_SOURCE_DIR");
   if (!src) src = MOSS_SOURCE_DIR_FALLBACK;
   ASSERT_TRUE(bin && src);
-  for (const char* b : {"moss", "moss-keyservice", "moss-packer", "moss-worker", "packer_stack_bench"}) {
+  for (const char* b :
+       {"moss", "moss-keyservice", "moss-packer", "moss-worker", "packer_stack_bench"}) {
     if (!fs::exists(fs::path(bin) / b)) GTEST_SKIP() << b << " not built";
   }
   std::string cmd = std::string(src) + "/bench/packer/stack_bench.sh " + bin +

@@ -1,14 +1,14 @@
 #include "packer/api_server.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
 #include "net/client.h"
 #include "net/server.h"
 #include "packer_test_util.h"
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <filesystem>
-#include <unistd.h>
 
 namespace moss::packer {
 namespace {
@@ -21,8 +21,9 @@ const std::string kToken = "0123456789abcdef0123456789abcdef";
 class ApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    state_ = fs::temp_directory_path() / ("packer-api-" + std::to_string(::getpid()) + "-" +
-                                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    state_ = fs::temp_directory_path() /
+             ("packer-api-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(state_);
     start();
   }
@@ -34,7 +35,8 @@ class ApiServerTest : public ::testing::Test {
   void start() {
     manager_ = std::make_unique<PoolManager>(PoolManagerOptions{.state_dir = state_}, clock_);
     ASSERT_TRUE(manager_->load_state().ok());
-    server_ = net::Server::start(net::ServerOptions{}, make_api_router(*manager_, kToken)).value_or_die();
+    server_ =
+        net::Server::start(net::ServerOptions{}, make_api_router(*manager_, kToken)).value_or_die();
   }
   net::Response call(std::string method, std::string target, std::string body = {},
                      std::string token = kToken) {
@@ -102,11 +104,13 @@ TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
   EXPECT_EQ(status["instances"][0]["models"][0]["model_id"], "owner/model");
   EXPECT_EQ(status["counters"]["served"], 1);
   // Malformed requests and worker errors keep their codes.
-  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"nomodel","envelope":"x"})").status, 400);
+  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"nomodel","envelope":"x"})").status,
+            400);
   EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"a/b"})").status, 400);
   EXPECT_EQ(call("POST", "/v1/pools/p/invoke", "not json").status, 400);
   EXPECT_EQ(call("POST", "/v1/pools/q/invoke", body.dump()).status, 404);
-  net::Response denied = call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/deny","envelope":"x"})");
+  net::Response denied =
+      call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/deny","envelope":"x"})");
   EXPECT_EQ(denied.status, 403);
   EXPECT_NE(denied.body.find("no grant"), std::string::npos);
 }
@@ -114,7 +118,8 @@ TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
 // Pools survive a restart of the packer (saved in the state directory, 0600).
 TEST_F(ApiServerTest, PoolsArePersisted) {
   ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("keep", 2, 4).dump()).status, 201);
-  EXPECT_EQ(fs::status(state_ / "pools.json").permissions() & fs::perms::group_all, fs::perms::none);
+  EXPECT_EQ(fs::status(state_ / "pools.json").permissions() & fs::perms::group_all,
+            fs::perms::none);
   server_.reset();
   manager_.reset();
   start();

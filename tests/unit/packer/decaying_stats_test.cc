@@ -1,7 +1,8 @@
 #include "packer/decaying_stats.h"
-#include "packer/stats_book.h"
 
 #include <gtest/gtest.h>
+
+#include "packer/stats_book.h"
 
 namespace moss::packer {
 namespace {

@@ -10,16 +10,15 @@
 // it echoes the envelope with run kind warm and an instance status.
 #pragma once
 
-#include "common/encoding.h"
-#include "net/error_response.h"
-#include "net/server.h"
-
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
+
+#include "common/encoding.h"
+#include "net/error_response.h"
+#include "net/server.h"
 
 namespace moss::packer::testing {
 
@@ -37,11 +36,14 @@ class FakeOpenWhisk {
       }
       std::lock_guard lock(mu_);
       bool exists = actions_.count(std::string(r.param("name")));
-      if (exists && r.query_param("overwrite") != "true") return error(409, "resource already exists");
+      if (exists && r.query_param("overwrite") != "true")
+        return error(409, "resource already exists");
       actions_[std::string(r.param("name"))] = body;
       namespaces_.push_back(std::string(r.param("ns")));
-      return net::Response::json(200, json{{"name", r.param("name")}, {"namespace", r.param("ns")},
-                                           {"exec", body["exec"]}, {"limits", body.value("limits", json::object())}}
+      return net::Response::json(200, json{{"name", r.param("name")},
+                                           {"namespace", r.param("ns")},
+                                           {"exec", body["exec"]},
+                                           {"limits", body.value("limits", json::object())}}
                                           .dump());
     });
     router.post(base + "/actions/{name}", [this](const net::Request& r) {
@@ -58,8 +60,11 @@ class FakeOpenWhisk {
                         : json{{"envelope", params.value("envelope", "")},
                                {"run", "warm"},
                                {"timing_ms", {{"inference", 3}, {"total", 4}}},
-                               {"instance", {{"instance_id", name}, {"in_flight", 0},
-                                             {"memory_used_bytes", 1024}, {"models", json::array()}}}};
+                               {"instance",
+                                {{"instance_id", name},
+                                 {"in_flight", 0},
+                                 {"memory_used_bytes", 1024},
+                                 {"models", json::array()}}}};
       bool ok = !result.contains("error");
       if (async_polls_ > 0) {
         std::string id = "act" + std::to_string(next_activation_++);
@@ -76,9 +81,10 @@ class FakeOpenWhisk {
       if (it == pending_.end()) return error(404, "The requested resource does not exist.");
       if (--it->second.polls_left > 0) return error(404, "The requested resource does not exist.");
       json record = {{"activationId", it->first},
-                     {"response", {{"status", it->second.ok ? "success" : "application error"},
-                                   {"success", it->second.ok},
-                                   {"result", it->second.result}}}};
+                     {"response",
+                      {{"status", it->second.ok ? "success" : "application error"},
+                       {"success", it->second.ok},
+                       {"result", it->second.result}}}};
       return net::Response::json(200, record.dump());
     });
     router.del(base + "/actions/{name}", [this](const net::Request& r) {
@@ -99,19 +105,43 @@ class FakeOpenWhisk {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
 
   // Invocations answer 202 and complete after `polls` activation reads.
-  void set_async(int polls) { std::lock_guard l(mu_); async_polls_ = polls; }
-  void set_throttle(bool on) { std::lock_guard l(mu_); throttle_ = on; }
+  void set_async(int polls) {
+    std::lock_guard l(mu_);
+    async_polls_ = polls;
+  }
+  void set_throttle(bool on) {
+    std::lock_guard l(mu_);
+    throttle_ = on;
+  }
   nlohmann::json action(const std::string& name) {
     std::lock_guard l(mu_);
     auto it = actions_.find(name);
     return it == actions_.end() ? nlohmann::json() : it->second;
   }
-  size_t action_count() { std::lock_guard l(mu_); return actions_.size(); }
-  int invocations() { std::lock_guard l(mu_); return invocations_; }
-  int polls() { std::lock_guard l(mu_); return polls_; }
-  int deletes() { std::lock_guard l(mu_); return deletes_; }
-  nlohmann::json last_params() { std::lock_guard l(mu_); return last_params_; }
-  std::vector<std::string> namespaces() { std::lock_guard l(mu_); return namespaces_; }
+  size_t action_count() {
+    std::lock_guard l(mu_);
+    return actions_.size();
+  }
+  int invocations() {
+    std::lock_guard l(mu_);
+    return invocations_;
+  }
+  int polls() {
+    std::lock_guard l(mu_);
+    return polls_;
+  }
+  int deletes() {
+    std::lock_guard l(mu_);
+    return deletes_;
+  }
+  nlohmann::json last_params() {
+    std::lock_guard l(mu_);
+    return last_params_;
+  }
+  std::vector<std::string> namespaces() {
+    std::lock_guard l(mu_);
+    return namespaces_;
+  }
 
  private:
   struct Pending {
@@ -125,8 +155,9 @@ class FakeOpenWhisk {
   }
 
   std::optional<net::Response> check_auth(const net::Request& r) const {
-    std::string expected = "Basic " + base64_encode(std::span<const uint8_t>(
-                                          reinterpret_cast<const uint8_t*>(auth_.data()), auth_.size()));
+    std::string expected =
+        "Basic " + base64_encode(std::span<const uint8_t>(
+                       reinterpret_cast<const uint8_t*>(auth_.data()), auth_.size()));
     if (r.headers.get_or("Authorization", "") != expected) {
       return error(401, "The supplied authentication is invalid");
     }

@@ -1,12 +1,12 @@
 #include "packer/local_backend.h"
 
-#include "packer_test_util.h"
-
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "packer_test_util.h"
 
 namespace moss::packer {
 namespace {

@@ -1,8 +1,8 @@
 #include "packer/moss_policy.h"
 
-#include "policy_test_util.h"
-
 #include <gtest/gtest.h>
+
+#include "policy_test_util.h"
 
 namespace moss::packer {
 namespace {
@@ -55,8 +55,9 @@ TEST(MossPolicyTest, GrowsOnlyWhenColdStartIsCheapest) {
 // When every instance is full and the pool is at its maximum, the request queues: no failure.
 TEST(MossPolicyTest, QueuesInsteadOfFailingWhenAllBusy) {
   MossPolicy p;
-  auto full = pool({instance("i0", 2, {resident("o/b", 0, 2)}), instance("i1", 2, {resident("o/c", 0, 2)})},
-                   2, 2);
+  auto full =
+      pool({instance("i0", 2, {resident("o/b", 0, 2)}), instance("i1", 2, {resident("o/c", 0, 2)})},
+           2, 2);
   Decision d = p.route("o/a", full, 0);
   EXPECT_EQ(d.kind, DecisionKind::kQueue);
   // A full instance that holds the model: queue for it rather than cold-starting elsewhere.
@@ -77,7 +78,7 @@ TEST(MossPolicyTest, DedicatesInstancesToHotModel) {
   MossPolicy p(StatsPriors{.half_life_ms = 5'000});
   TimeMs t = 0;
   for (int i = 0; i < 3000; ++i, t += 10) p.on_arrival("o/hot", t);  // 100/s
-  teach(p, "o/hot", 25, 300, t);                                      // load 2.5
+  teach(p, "o/hot", 25, 300, t);                                     // load 2.5
   auto view = pool({instance("i0", 0, {resident("o/hot")}), instance("i1", 0, {resident("o/hot")}),
                     instance("i2"), instance("i3", 0, {resident("o/cold")})},
                    6, 4, 1);
@@ -114,7 +115,8 @@ TEST(MossPolicyTest, AccountsMemoryFromReportedWeightsAndArena) {
   auto tight = pool({instance("i0", 1, {resident("o/b", 500 * kMiB, 1)})}, 1, 4, 1, 1024 * kMiB);
   EXPECT_EQ(p.route("o/big", tight, 1).kind, DecisionKind::kQueue);
   // An idle resident model can be evicted to make room (with its reload cost as a penalty).
-  auto evictable = pool({instance("i0", 0, {resident("o/b", 500 * kMiB, 0)})}, 1, 4, 1, 1024 * kMiB);
+  auto evictable =
+      pool({instance("i0", 0, {resident("o/b", 500 * kMiB, 0)})}, 1, 4, 1, 1024 * kMiB);
   Decision e = p.route("o/big", evictable, 1);
   EXPECT_EQ(e.kind, DecisionKind::kSwitch);
   EXPECT_EQ(e.instance_id, "i0");

@@ -1,8 +1,8 @@
 #include "packer/openwhisk_backend.h"
 
-#include "fake_openwhisk.h"
-
 #include <gtest/gtest.h>
+
+#include "fake_openwhisk.h"
 
 namespace moss::packer {
 namespace {

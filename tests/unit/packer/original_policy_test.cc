@@ -1,8 +1,8 @@
 #include "packer/original_policy.h"
 
-#include "policy_test_util.h"
-
 #include <gtest/gtest.h>
+
+#include "policy_test_util.h"
 
 namespace moss::packer {
 namespace {
@@ -31,7 +31,8 @@ TEST(OriginalPolicyTest, StartsFunctionWhenNoneIdle) {
 // All busy and the pool at its maximum: hard failure.
 TEST(OriginalPolicyTest, FailsWhenAllFunctionsBusy) {
   OriginalPolicy p;
-  auto view = pool({instance("i0", 1, {resident("o/b", 0, 1)}), instance("i1", 1, {resident("o/c", 0, 1)})}, 2);
+  auto view = pool(
+      {instance("i0", 1, {resident("o/b", 0, 1)}), instance("i1", 1, {resident("o/c", 0, 1)})}, 2);
   Decision d = p.route("o/a", view, 0);
   EXPECT_EQ(d.kind, DecisionKind::kReject);
   EXPECT_NE(d.reason.find("no free function"), std::string::npos);

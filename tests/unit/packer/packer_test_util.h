@@ -1,11 +1,10 @@
 // Shared helpers for pool, local backend and API tests: the stand-in worker's path and pool specs.
 #pragma once
 
-#include "packer/pool_spec.h"
-
 #include <nlohmann/json.hpp>
-
 #include <string>
+
+#include "packer/pool_spec.h"
 
 namespace moss::packer::testing {
 

@@ -1,11 +1,11 @@
 // Builders for pool snapshots in routing policy tests.
 #pragma once
 
-#include "packer/routing_policy.h"
-
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "packer/routing_policy.h"
 
 namespace moss::packer::testing {
 
@@ -41,7 +41,9 @@ inline PoolView pool(std::vector<InstanceView> instances, size_t max_instances,
 inline void teach(RoutingPolicy& p, const std::string& model, double service_ms, double load_ms,
                   TimeMs now, uint64_t bytes = 0) {
   // Designated initialisers: GCC 12 warns falsely (-Wrestrict) on assigning short literals here.
-  Completion c{.model_id = model, .instance_id = std::string(1, 'x'), .ok = true,
+  Completion c{.model_id = model,
+               .instance_id = std::string(1, 'x'),
+               .ok = true,
                .run = std::string("switch")};
   c.inference_ms = service_ms;
   c.load_ms = load_ms;

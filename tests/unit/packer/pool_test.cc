@@ -1,14 +1,14 @@
 #include "packer/pool.h"
-#include "packer/pool_manager.h"
-
-#include "packer_test_util.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <future>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
+
+#include "packer/pool_manager.h"
+#include "packer_test_util.h"
 
 namespace moss::packer {
 namespace {
@@ -52,7 +52,8 @@ TEST_F(PoolTest, QueuesBeyondTheConcurrencyLimit) {
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());  // start the instance
   std::vector<std::future<Result<std::string>>> calls;
   for (int i = 0; i < 6; ++i) {
-    calls.push_back(std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(100)); }));
+    calls.push_back(
+        std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(100)); }));
   }
   int max_seen = 0;
   for (auto& c : calls) {
@@ -72,7 +73,8 @@ TEST_F(PoolTest, QueuesBeyondTheConcurrencyLimit) {
 TEST_F(PoolTest, QueueHonoursTheDeadline) {
   PoolPtr pool = make(testing::local_pool_json("p", 1, 1));
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
-  auto slow = std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(800)); });
+  auto slow =
+      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(800)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto late = pool->invoke("o/b", testing::costs(1), 50);
   ASSERT_FALSE(late.ok());
@@ -85,7 +87,8 @@ TEST_F(PoolTest, QueueHonoursTheDeadline) {
 TEST_F(PoolTest, OriginalRuleFailsWhenAllBusy) {
   PoolPtr pool = make(testing::local_pool_json("p", 1, 4, "original"));
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
-  auto slow = std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(500)); });
+  auto slow =
+      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(500)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto other = pool->invoke("o/b", testing::costs(1));
   ASSERT_FALSE(other.ok());

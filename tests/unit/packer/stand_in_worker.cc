@@ -10,11 +10,7 @@
 // {"service_ms":N,"load_ms":N,"mb":N} setting the model's costs (defaults 10, 200, 50); it is
 // echoed back as the response envelope. Model "test/crash" makes the process exit at once;
 // "test/deny" answers 403.
-#include "common/logging.h"
-#include "net/error_response.h"
-#include "net/server.h"
-
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -23,9 +19,13 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-#include <unistd.h>
+
+#include "common/logging.h"
+#include "net/error_response.h"
+#include "net/server.h"
 
 using json = nlohmann::json;
 using namespace moss;
@@ -67,7 +67,8 @@ class StandInWorker {
     }
     std::string model_id = req["model_id"];
     if (model_id == "test/crash") ::_exit(3);
-    if (model_id == "test/deny") return net::error_response(permission_denied("no grant for {}", model_id));
+    if (model_id == "test/deny")
+      return net::error_response(permission_denied("no grant for {}", model_id));
     json costs = json::parse(req["envelope"].get<std::string>(), nullptr, false);
     double service_ms = 10, load_ms = 200, mb = 50;
     if (costs.is_object()) {
@@ -77,7 +78,8 @@ class StandInWorker {
     }
     std::unique_lock lock(mu_);
     if (in_flight_ >= max_concurrency_) {
-      return net::error_response(resource_exhausted("instance at its concurrency limit {}", max_concurrency_));
+      return net::error_response(
+          resource_exhausted("instance at its concurrency limit {}", max_concurrency_));
     }
     ++in_flight_;
     std::string run = "warm";
@@ -93,10 +95,12 @@ class StandInWorker {
         --m.in_use;
         --in_flight_;
         if (m.in_use == 0 && !m.loaded) models_.erase(model_id);
-        return net::error_response(resource_exhausted("model {} does not fit the memory budget", model_id));
+        return net::error_response(
+            resource_exhausted("model {} does not fit the memory budget", model_id));
       }
       m.loaded = true;  // reserved now; loading takes load_ms (other requests for it wait too)
-      loading_until_[model_id] = steady::now() + std::chrono::microseconds(static_cast<int64_t>(load_ms * 1000));
+      loading_until_[model_id] =
+          steady::now() + std::chrono::microseconds(static_cast<int64_t>(load_ms * 1000));
     }
     // Requests for a model being loaded wait for the load to finish.
     auto until = loading_until_[model_id];
@@ -206,7 +210,8 @@ int main() {
   moss::log::set_level("warn");
   StandInWorker worker;
   net::Router router;
-  router.get("/healthz", [](const net::Request&) { return net::Response::json(200, R"({"status":"ok"})"); });
+  router.get("/healthz",
+             [](const net::Request&) { return net::Response::json(200, R"({"status":"ok"})"); });
   router.get("/v1/status", [&](const net::Request&) { return worker.status(); });
   router.post("/v1/infer", [&](const net::Request& r) { return worker.infer(r); });
   net::ServerOptions options;
