@@ -75,7 +75,9 @@ Result<PoolPtr> PoolManager::create(const json& body) {
     if (ec) return internal_error("cannot create {}: {}", log_dir.string(), ec.message());
   }
   MOSS_ASSIGN_OR_RETURN(BackendPtr backend, make_backend(spec, log_dir));
-  MOSS_ASSIGN_OR_RETURN(RoutingPolicyPtr policy, make_routing_policy(spec.policy));
+  StatsPriors priors;
+  priors.half_life_ms = spec.stats_half_life_s * 1000.0;
+  MOSS_ASSIGN_OR_RETURN(RoutingPolicyPtr policy, make_routing_policy(spec.policy, priors));
   auto pool = std::make_shared<Pool>(spec, std::move(backend), std::move(policy), clock_);
   std::lock_guard lock(mu_);
   if (pools_.count(spec.name)) return already_exists("pool '{}' already exists", spec.name);

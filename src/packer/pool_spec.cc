@@ -65,12 +65,12 @@ Status parse_openwhisk(const json& j, OpenWhiskSpec& ow) {
 }  // namespace
 
 Result<PoolSpec> parse_pool_spec(const json& j) {
-  MOSS_RETURN_IF_ERROR(
-      check_keys(j,
-                 {"name", "backend", "policy", "worker_binary", "worker_config", "openwhisk",
-                  "max_concurrency", "parallelism", "memory_budget_mb", "min_instances",
-                  "max_instances", "idle_timeout_s", "queue_timeout_ms", "request_timeout_ms"},
-                 "pool"));
+  MOSS_RETURN_IF_ERROR(check_keys(
+      j,
+      {"name", "backend", "policy", "worker_binary", "worker_config", "openwhisk",
+       "max_concurrency", "parallelism", "memory_budget_mb", "min_instances", "max_instances",
+       "idle_timeout_s", "queue_timeout_ms", "request_timeout_ms", "stats_half_life_s"},
+      "pool"));
   PoolSpec s;
   MOSS_RETURN_IF_ERROR(get_string(j, "name", s.name, 63));
   static const std::regex kPoolName("[a-z0-9][a-z0-9-]{0,62}");
@@ -87,6 +87,7 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
   MOSS_RETURN_IF_ERROR(get_int(j, "max_instances", s.max_instances, 1, 1000));
   MOSS_RETURN_IF_ERROR(get_int(j, "idle_timeout_s", s.idle_timeout_s, 1, 86'400));
   MOSS_RETURN_IF_ERROR(get_int(j, "queue_timeout_ms", s.queue_timeout_ms, 0, 3'600'000));
+  MOSS_RETURN_IF_ERROR(get_int(j, "stats_half_life_s", s.stats_half_life_s, 1, 86'400));
   MOSS_RETURN_IF_ERROR(get_int(j, "request_timeout_ms", s.request_timeout_ms, 100, 3'600'000));
   if (s.min_instances > s.max_instances) {
     return invalid_argument("min_instances {} exceeds max_instances {}", s.min_instances,
@@ -136,6 +137,7 @@ nlohmann::json PoolSpec::to_json(bool include_secrets) const {
             {"max_instances", max_instances},
             {"idle_timeout_s", idle_timeout_s},
             {"queue_timeout_ms", queue_timeout_ms},
+            {"stats_half_life_s", stats_half_life_s},
             {"request_timeout_ms", request_timeout_ms}};
   if (backend == "local") j["worker_binary"] = worker_binary;
   if (backend == "openwhisk") {

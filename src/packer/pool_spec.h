@@ -38,6 +38,7 @@ struct PoolSpec {
   int max_instances = 4;
   int idle_timeout_s = 180;          // stop an instance idle this long (3 minutes, as the original)
   int queue_timeout_ms = 30'000;     // longest wait for an instance when the request names none
+  int stats_half_life_s = 60;        // routing statistics lose half their weight this often
   int request_timeout_ms = 120'000;  // one request on one instance
 
   // Secrets (openwhisk.auth) only with `include_secrets` (the 0600 state file), never in replies.

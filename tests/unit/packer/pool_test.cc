@@ -4,6 +4,7 @@
 
 #include <future>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -126,6 +127,31 @@ TEST_F(PoolTest, KeepsMinimumInstances) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1'100));
   pool->reap_idle();
   EXPECT_EQ(pool->status()["instances"].size(), 1u);
+}
+
+// A hot model (arrival rate x service time above what one instance computes) gets a second
+// instance started ahead of the next request, and its requests spread over both.
+TEST_F(PoolTest, StartsAnotherInstanceForAHotModel) {
+  json spec = testing::local_pool_json("p", 3, 8);
+  spec["stats_half_life_s"] = 1;
+  PoolPtr pool = make(spec);
+  ASSERT_TRUE(pool->invoke("o/hot", testing::costs(1)).ok());
+  // 25 requests/s of 200 ms: offered load 5, parallelism 2 -> needs 3 instances.
+  std::vector<std::future<Result<std::string>>> calls;
+  for (int i = 0; i < 50; ++i) {
+    calls.push_back(
+        std::async(std::launch::async, [&] { return pool->invoke("o/hot", testing::costs(200)); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  }
+  std::set<std::string> instances;
+  for (auto& c : calls) {
+    auto r = c.get();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    instances.insert(json::parse(*r)["packer"]["instance"].get<std::string>());
+  }
+  EXPECT_GE(pool->counters().instance_starts, 2u);
+  EXPECT_GE(instances.size(), 2u);
+  EXPECT_EQ(pool->counters().failed, 0u);
 }
 
 // The worker's reported resident models and memory reach the pool status.
