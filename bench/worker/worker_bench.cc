@@ -1,0 +1,381 @@
+// worker_bench: the worker's figures, with real moss-keyservice and moss-worker processes on
+// loopback (simulated TEE) and the exported models (tools/export_models.py -> models/<name>/).
+//
+//   worker_bench [--bin-dir build/bin] [--models models] [--iters 30] [--seconds 4]
+//
+// 1. Warm latency: encrypted request through the worker (seal, HTTP, open envelope, run in a
+//    pooled context, seal, HTTP, open) over the in-process run of the same compiled model, same
+//    thread count (1), interleaved in rounds in the same run; p50 ratio, goal < 1.10.
+// 2. Cold start of a fresh instance: process start to listening (includes attestation), then the
+//    first request's breakdown (key fetch, model fetch, decrypt, compile, inference).
+// 3. Throughput with 1, 2, 4, 8 concurrent clients on one instance (MobileNetV2).
+// 4. RSS with 1 and with 8 concurrent requests on ResNet-50 beside its weights and arena sizes.
+#include "attest/simulated.h"
+#include "client/client_config.h"
+#include "client/infer_client.h"
+#include "client/request_key_file.h"
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "common/npy.h"
+#include "common/safetensors.h"
+#include "crypto/envelope.h"
+#include "crypto/identity.h"
+#include "crypto/random.h"
+#include "engine/runtime/compiled_model.h"
+#include "engine/runtime/execution_context.h"
+#include "net/client.h"
+
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+// GCC 12 reports a false -Wrestrict inside std::string concatenation here (GCC bug 105329).
+#pragma GCC diagnostic ignored "-Wrestrict"
+
+namespace {
+
+using namespace moss;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+fs::path g_bin = "build/bin", g_models = "models", g_dir;
+int g_iters = 30;
+double g_seconds = 4;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double p50(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::string sh(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  if (::pclose(p) != 0) {
+    std::fprintf(stderr, "worker_bench: command failed: %s\n%s", cmd.c_str(), out.c_str());
+    std::exit(1);
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+struct Proc {
+  pid_t pid = -1;
+  uint16_t port = 0;
+  std::string url;
+};
+
+Proc spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const fs::path& log) {
+  int out[2];
+  if (::pipe(out) != 0) std::exit(1);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) ::dup2(fd, STDERR_FILENO);
+    ::close(out[0]);
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string line;
+  char c;
+  while (::read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+  ::close(out[0]);
+  Proc p;
+  p.pid = pid;
+  auto at = line.find("://");
+  if (at == std::string::npos) {
+    std::fprintf(stderr, "worker_bench: %s did not start (see %s)\n", argv[0].c_str(), log.c_str());
+    std::exit(1);
+  }
+  auto start = line.rfind(' ', at) + 1;
+  p.url = line.substr(start, line.find(' ', at) - start);
+  p.port = static_cast<uint16_t>(std::atoi(p.url.c_str() + p.url.rfind(':') + 1));
+  return p;
+}
+
+void stop(Proc& p) {
+  if (p.pid > 0) {
+    ::kill(p.pid, SIGTERM);
+    int st;
+    ::waitpid(p.pid, &st, 0);
+    p.pid = -1;
+  }
+}
+
+uint64_t rss_kb(pid_t pid, const char* field) {
+  // procfs files report size 0, so read them as streams.
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  }
+  return 0;
+}
+
+json policy(const std::string& m) {
+  return {{"version", 1}, {"name", "worker_bench"}, {"allow_simulated", true},
+          {"measurements", json::array({{{"tee", "simulated"}, {"measurement", m}}})}};
+}
+
+struct Stack {
+  Proc keyservice;
+  std::string owner, user, moss;
+  fs::path sim_key;
+  std::map<std::string, std::string> worker_env;
+};
+
+std::string cfg(const std::string& who) { return "'" + (g_dir / who / "client.json").string() + "'"; }
+
+Stack setup(const std::vector<std::string>& models) {
+  Stack s;
+  s.moss = (g_bin / "moss").string();
+  s.sim_key = g_dir / "sim.key";
+  attest::SimPlatformKey::load_or_create(s.sim_key).value_or_die();
+  auto m = [](const char* b, const char* id) {
+    return hex_encode(attest::simulated_measurement(g_bin / b, id).value_or_die());
+  };
+  const std::string wm = m("moss-worker", "moss-worker");
+  write_text_file(g_dir / "wp.json", policy(wm).dump()).check();
+  write_text_file(g_dir / "kp.json", policy(m("moss-keyservice", "moss-keyservice")).dump()).check();
+  s.keyservice = spawn({(g_bin / "moss-keyservice").string(), "--listen", "127.0.0.1:0", "--state-dir",
+                        (g_dir / "ks").string(), "--tee", "sim", "--sim-key-file", s.sim_key.string(),
+                        "--worker-policy", (g_dir / "wp.json").string(), "--allow-simulated", "--rate-limit", "0"},
+                       {}, g_dir / "keyservice.log");
+  auto principal = [&](const std::string& who) {
+    sh("'" + s.moss + "' identity new --out '" + (g_dir / who).string() + "'");
+    const std::string id = crypto::Identity::load(g_dir / who / "identity.pem").value_or_die().principal_id();
+    json c = {{"keyservice_url", s.keyservice.url}, {"keyservice_policy", (g_dir / "kp.json").string()},
+              {"identity", "identity.pem"}, {"state_dir", "."}, {"allow_simulated", true},
+              {"sim_key_file", s.sim_key.string()}};
+    write_text_file(g_dir / who / "client.json", c.dump()).check();
+    sh("'" + s.moss + "' user register --config " + cfg(who));
+    return id;
+  };
+  s.owner = principal("owner");
+  s.user = principal("user");
+  fs::create_directories(g_dir / "store" / s.owner);
+  for (const auto& name : models) {
+    const std::string id = s.owner + "/" + name;
+    const std::string key = (g_dir / "owner" / (name + ".key")).string();
+    sh("'" + s.moss + "' model encrypt --in '" + (g_models / name / "model.onnx").string() + "' --out '" +
+       (g_dir / "store" / s.owner / (name + ".moss")).string() + "' --model-id " + id + " --key-out '" + key + "'");
+    sh("'" + s.moss + "' model upload-key --config " + cfg("owner") + " --key '" + key + "'");
+    sh("'" + s.moss + "' model grant --config " + cfg("owner") + " --model " + id + " --user " + s.user +
+       " --measurement " + wm);
+    sh("'" + s.moss + "' request-key add --config " + cfg("user") + " --model " + id + " --measurement " + wm);
+  }
+  s.worker_env = {{"MOSS_WORKER_KEYSERVICE_URL", s.keyservice.url},
+                  {"MOSS_WORKER_KEYSERVICE_POLICY", (g_dir / "kp.json").string()},
+                  {"MOSS_WORKER_MODEL_STORE", (g_dir / "store").string()},
+                  {"MOSS_WORKER_TEE", "sim"},
+                  {"MOSS_WORKER_SIM_KEY_FILE", s.sim_key.string()},
+                  {"MOSS_WORKER_ALLOW_SIMULATED", "true"},
+                  {"MOSS_WORKER_MAX_CONCURRENCY", "16"},
+                  {"MOSS_WORKER_MEMORY_BUDGET_MB", "4096"}};
+  return s;
+}
+
+Proc start_worker(const Stack& s) {
+  return spawn({(g_bin / "moss-worker").string(), "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"},
+               s.worker_env, g_dir / "worker.log");
+}
+
+// One encrypted request; returns the client-side latency and the worker's result object.
+struct Requester {
+  std::string model_id, user;
+  SecretBytes key;
+  std::vector<uint8_t> plain;  // safetensors of the input
+  std::unique_ptr<net::Client> client;
+  Requester(const Stack& s, const std::string& name, uint16_t port, const Tensor& input) {
+    model_id = s.owner + "/" + name;
+    user = s.user;
+    auto c = client::load_client_config(g_dir / "user" / "client.json").value_or_die();
+    key = std::move(client::read_request_key_file(c, model_id).value_or_die().key);
+    TensorBundle b;
+    b.add("input", input).check();
+    plain = write_safetensors(b).value_or_die();
+    net::ClientOptions o;
+    o.port = port;
+    o.read_timeout = std::chrono::minutes(5);
+    client = std::make_unique<net::Client>(o);
+  }
+  json once(int i) {
+    crypto::EnvelopeHeader h{model_id, user, "b" + std::to_string(i) + "-" + std::to_string(::getpid()),
+                             crypto::Direction::kRequest};
+    auto env = crypto::seal_envelope(key.span(), h, plain).value_or_die();
+    auto r = client->post("/v1/infer", json{{"model_id", model_id}, {"envelope", env}}.dump()).value_or_die();
+    if (r.status != 200) {
+      std::fprintf(stderr, "worker_bench: HTTP %d %s\n", r.status, r.body.substr(0, 300).c_str());
+      std::exit(1);
+    }
+    auto out = client::open_infer_response(key.span(), h, r.body).value_or_die();
+    return json::parse(r.body);
+  }
+};
+
+Tensor model_input(const std::string& name) {
+  return read_npy_file(g_models / name / "inputs" / "input.npy").value_or_die();
+}
+
+void warm_latency(const Stack& s, const std::string& name) {
+  Proc w = start_worker(s);
+  Tensor input = model_input(name);
+  Requester req(s, name, w.port, input);
+  req.once(0);  // load
+  auto bytes = read_file(g_models / name / "model.onnx", size_t{1} << 31).value_or_die();
+  auto model = engine::CompiledModel::compile(bytes).value_or_die();
+  engine::ExecutionContext ctx(model);
+  std::vector<NamedTensor> in = {{"input", input}};
+  (void)ctx.run(in).value_or_die();
+  std::vector<double> worker_ms, local_ms, inference_ms, total_ms, decrypt_ms, encrypt_ms;
+  for (int i = 0; i < g_iters; ++i) {
+    auto t = Clock::now();
+    json r = req.once(i + 1);
+    worker_ms.push_back(ms_since(t));
+    inference_ms.push_back(r["timing_ms"]["inference"].get<double>());
+    total_ms.push_back(r["timing_ms"]["total"].get<double>());
+    decrypt_ms.push_back(r["timing_ms"]["decrypt"].get<double>());
+    encrypt_ms.push_back(r["timing_ms"]["encrypt"].get<double>());
+    t = Clock::now();
+    (void)ctx.run(in).value_or_die();
+    local_ms.push_back(ms_since(t));
+  }
+  std::printf("warm %-13s client round trip p50 %8.2f ms (worker total %.2f: decrypt %.2f inference %.2f encrypt %.2f)  "
+              "in-process p50 %8.2f ms  ratio %.3f (worker total / in-process %.3f; goal < 1.10, %d rounds)\n",
+              name.c_str(), p50(worker_ms), p50(total_ms), p50(decrypt_ms), p50(inference_ms), p50(encrypt_ms),
+              p50(local_ms), p50(worker_ms) / p50(local_ms), p50(total_ms) / p50(local_ms), g_iters);
+  stop(w);
+}
+
+void cold_start(const Stack& s, const std::string& name) {
+  auto t = Clock::now();
+  Proc w = start_worker(s);
+  const double start_ms = ms_since(t);  // exec, config, attestation, credentials, listen
+  Requester req(s, name, w.port, model_input(name));
+  t = Clock::now();
+  json r = req.once(0);
+  const double first_ms = ms_since(t);
+  const json& tm = r["timing_ms"];
+  std::printf("cold %-13s process start+attestation %7.1f ms | first request %7.1f ms: key_fetch %.1f model_fetch %.1f decrypt %.1f compile %.1f inference %.1f encrypt %.2f (run=%s)\n",
+              name.c_str(), start_ms, first_ms, tm["key_fetch"].get<double>(), tm["model_fetch"].get<double>(),
+              tm["decrypt"].get<double>(), tm["compile"].get<double>(), tm["inference"].get<double>(),
+              tm["encrypt"].get<double>(), r["run"].get<std::string>().c_str());
+  stop(w);
+}
+
+void throughput(const Stack& s, const std::string& name) {
+  Proc w = start_worker(s);
+  Tensor input = model_input(name);
+  { Requester(s, name, w.port, input).once(0); }
+  double base = 0;
+  for (int clients : {1, 2, 4, 8}) {
+    std::atomic<int> done{0};
+    std::atomic<bool> stop_flag{false};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        Requester r(s, name, w.port, input);
+        for (int i = 0; !stop_flag; ++i) {
+          r.once(c * 1000000 + i);
+          ++done;
+        }
+      });
+    }
+    auto t = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(g_seconds));
+    stop_flag = true;
+    for (auto& th : threads) th.join();
+    const double rps = done / (ms_since(t) / 1000.0);
+    if (clients == 1) base = rps;
+    std::printf("throughput %-13s %d client(s): %7.1f req/s (x%.2f of 1 client)\n", name.c_str(), clients, rps, rps / base);
+  }
+  stop(w);
+}
+
+void memory(const Stack& s, const std::string& name) {
+  Proc w = start_worker(s);
+  Tensor input = model_input(name);
+  const uint64_t idle_kb = rss_kb(w.pid, "VmRSS:");
+  { Requester(s, name, w.port, input).once(0); }
+  for (int i = 1; i < 4; ++i) Requester(s, name, w.port, input).once(i);
+  const uint64_t one_kb = rss_kb(w.pid, "VmHWM:"), one_now_kb = rss_kb(w.pid, "VmRSS:");
+  std::vector<std::thread> threads;
+  for (int c = 0; c < 8; ++c) {
+    threads.emplace_back([&, c] {
+      Requester r(s, name, w.port, input);
+      for (int i = 0; i < 3; ++i) r.once(100 + c * 10 + i);
+    });
+  }
+  for (auto& t : threads) t.join();
+  const uint64_t eight_kb = rss_kb(w.pid, "VmHWM:"), eight_now_kb = rss_kb(w.pid, "VmRSS:");
+  net::ClientOptions o;
+  o.port = w.port;
+  net::Client c(o);
+  json st = json::parse(c.get("/v1/status").value_or_die().body);
+  const json& m = st["models"][0];
+  const double weights_mb = m["weights_bytes"].get<double>() / 1048576.0;
+  const double arena_mb = m["arena_bytes"].get<double>() / m["contexts"].get<double>() / 1048576.0;
+  std::printf("memory %-13s RSS idle %.1f MiB | after 1 concurrent %.1f MiB (peak %.1f, includes the load: file + "
+              "plaintext + compile) | after 8 concurrent %.1f MiB (peak %.1f) | extra per added request %.1f MiB | "
+              "weights %.1f MiB, arena %.1f MiB per context (%d contexts)\n",
+              name.c_str(), idle_kb / 1024.0, one_now_kb / 1024.0, one_kb / 1024.0, eight_now_kb / 1024.0,
+              eight_kb / 1024.0, (static_cast<double>(eight_now_kb) - one_now_kb) / 7 / 1024.0, weights_mb, arena_mb,
+              m["contexts"].get<int>());
+  stop(w);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> models = {"mobilenet_v2", "resnet50"};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--bin-dir") g_bin = argv[i + 1];
+    else if (a == "--models") g_models = argv[i + 1];
+    else if (a == "--iters") g_iters = std::atoi(argv[i + 1]);
+    else if (a == "--seconds") g_seconds = std::atof(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: %s [--bin-dir DIR] [--models DIR] [--iters N] [--seconds S]\n", argv[0]);
+      return 2;
+    }
+  }
+  for (const auto& m : models) {
+    if (!fs::exists(g_models / m / "model.onnx")) {
+      std::printf("worker_bench: %s missing; run /usr/bin/python3 tools/export_models.py first\n",
+                  (g_models / m / "model.onnx").c_str());
+      return 0;
+    }
+  }
+  char tmpl[] = "/tmp/moss-worker-bench-XXXXXX";
+  g_dir = ::mkdtemp(tmpl);
+  Stack s = setup(models);
+  for (const auto& m : models) warm_latency(s, m);
+  for (const auto& m : models) cold_start(s, m);
+  throughput(s, "mobilenet_v2");
+  memory(s, "resnet50");
+  stop(s.keyservice);
+  fs::remove_all(g_dir);
+  return 0;
+}
