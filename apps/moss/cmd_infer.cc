@@ -9,7 +9,7 @@ namespace moss::cli {
 
 void register_infer_commands(CLI::App& root) {
   struct Flags {
-    std::string config, model, output_dir, endpoint, token;
+    std::string config, model, output_dir, endpoint, token, save_request, save_response;
     std::vector<std::string> inputs;
     bool verbose = false;
     int timeout_s = 120;
@@ -24,6 +24,8 @@ void register_infer_commands(CLI::App& root) {
   cmd->add_option("--token", f->token, "FnPacker bearer token (default $MOSS_PACKER_TOKEN)");
   cmd->add_option("--timeout", f->timeout_s, "seconds to wait for the result")->capture_default_str();
   cmd->add_flag("--verbose,-v", f->verbose, "print the run kind and the worker's timing breakdown");
+  cmd->add_option("--save-request", f->save_request, "write the request body as sent (ciphertext) to FILE");
+  cmd->add_option("--save-response", f->save_response, "write the response body as received (ciphertext) to FILE");
   bind(cmd, [f]() -> Status {
     client::InferOptions o;
     if (!f->config.empty()) o.config = f->config;
@@ -32,6 +34,8 @@ void register_infer_commands(CLI::App& root) {
     o.endpoint = f->endpoint;
     o.token = f->token;
     o.timeout = std::chrono::seconds(f->timeout_s);
+    o.save_request = f->save_request;
+    o.save_response = f->save_response;
     for (const std::string& s : f->inputs) {
       const auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0) return invalid_argument("--input '{}' is not NAME=FILE", s);

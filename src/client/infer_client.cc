@@ -106,9 +106,11 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
     if (const char* t = std::getenv(kPackerTokenEnv)) token = t;
   }
   if (!token.empty()) req.headers.set("Authorization", "Bearer " + token);
+  if (!o.save_request.empty()) MOSS_RETURN_IF_ERROR(write_text_file(o.save_request, req.body));
   const auto start = Clock::now();
   auto resp = client.request(req);
   if (!resp.ok()) return Status(resp.status().code(), o.endpoint + ": " + resp.status().message());
+  if (!o.save_response.empty()) MOSS_RETURN_IF_ERROR(write_text_file(o.save_response, resp->body));
   if (resp->status != 200) {
     Status s = net::status_from_response(*resp);
     // OpenWhisk-style {"error": "..."} bodies are not net's shape; show their text.

@@ -33,6 +33,10 @@ struct InferOptions {
   std::string endpoint;  // worker base URL, or a FnPacker URL ending in /invoke
   std::string token;     // FnPacker bearer token; empty: $MOSS_PACKER_TOKEN
   std::chrono::milliseconds timeout{120'000};
+  // When set, the exact request and response bodies (what FnPacker and the platform see: model id
+  // and ciphertext envelopes) are written there, for inspection.
+  std::filesystem::path save_request;
+  std::filesystem::path save_response;
 };
 
 struct InferOutcome {
