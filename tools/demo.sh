@@ -101,7 +101,7 @@ mkdir -p "$WORK/owner"
 OWNER=$("$MOSS" identity new --out "$WORK/owner" 2>/dev/null)
 cp "$CLIENT_CONFIG" "$WORK/owner/client.json"
 t=$(now_ns)
-"$MOSS" user register --config "$WORK/owner/client.json" | sed 's/^/   /'
+"$MOSS" user register --config "$WORK/owner/client.json" 2>&1 | sed 's/^/   /'
 note "owner $OWNER registered at $KS_URL in $(ms_since "$t") ms"
 note "owner holds: its private key (owner/identity.pem, 0600); the KeyService holds its public key"
 
@@ -123,7 +123,7 @@ note "(the plaintext ONNX names its producer 'pytorch'; the stored file does not
 
 step "4. The owner uploads the model key to the KeyService (over attested TLS, signed request)"
 t=$(now_ns)
-"$MOSS" model upload-key --config "$WORK/owner/client.json" --key "$WORK/owner/digits.key" |
+"$MOSS" model upload-key --config "$WORK/owner/client.json" --key "$WORK/owner/digits.key" 2>&1 |
   sed 's/^/   /'
 note "uploaded in $(ms_since "$t") ms; now the owner and the KeyService (sealed state) hold it"
 
@@ -133,50 +133,63 @@ mkdir -p "$WORK/user"
 USER_ID=$("$MOSS" identity new --out "$WORK/user" 2>/dev/null)
 cp "$CLIENT_CONFIG" "$WORK/user/client.json"
 t=$(now_ns)
-"$MOSS" user register --config "$WORK/user/client.json" | sed 's/^/   /'
+"$MOSS" user register --config "$WORK/user/client.json" 2>&1 | sed 's/^/   /'
 note "user $USER_ID registered in $(ms_since "$t") ms"
 
 step "6. The owner grants the user access to the model, for the worker build with measurement"
 note "$WORKER_M"
 t=$(now_ns)
 "$MOSS" model grant --config "$WORK/owner/client.json" --model "$MODEL_ID" --user "$USER_ID" \
-  --measurement "$WORKER_M" | sed 's/^/   /'
+  --measurement "$WORKER_M" 2>&1 | sed 's/^/   /'
 note "granted in $(ms_since "$t") ms: only a worker with exactly this measurement gets the keys"
 
 step "7. The user adds a request key for (model, worker measurement)"
 t=$(now_ns)
 "$MOSS" request-key add --config "$WORK/user/client.json" --model "$MODEL_ID" \
-  --measurement "$WORKER_M" | sed 's/^/   /'
+  --measurement "$WORKER_M" 2>&1 | sed 's/^/   /'
 note "added in $(ms_since "$t") ms; user holds it in user/request-keys/ (0600), the KeyService too"
 ls -l "$WORK/user/request-keys" | sed 1d | sed 's/^/     /'
 
 # ---------------------------------------------------------------------------------------------
 step "8. The user classifies the test digits through FnPacker (encrypted end to end)"
-note "FnPacker and the platform see: the model id and ciphertext envelopes, nothing else"
+note "inputs are encrypted under the request key on the user's machine; FnPacker routes by model id"
 printf '   %-14s %5s %9s %7s %9s\n' input label predicted run "total ms"
 correct=0; total=0; first_ms=""
+mkdir -p "$WORK/user/out"
 labels=$(awk '/"file"/ { gsub(/[",]/, "", $2); f = $2 } /"label"/ { gsub(/,/, "", $2); print f, $2 }' \
   "$EXAMPLE/labels.json")
 while read -r file label; do
-  out="$WORK/user/out/$(basename "$file" .npy)"
+  name=$(basename "$file" .npy)
+  out="$WORK/user/out/$name"
+  save=()
+  [[ $total -eq 0 ]] && save=(--save-request "$WORK/request.json" --save-response "$WORK/response.json")
   t=$(now_ns)
   "$MOSS" infer --config "$WORK/user/client.json" --model "$MODEL_ID" \
     --input "image=$EXAMPLE/$file" --output-dir "$out" --endpoint "$INVOKE_URL" \
-    --token "$TOKEN" --verbose > "$out.log" 2>&1 || { cat "$out.log"; exit 1; }
+    --token "$TOKEN" --verbose "${save[@]}" > "$out.log" 2>&1 || { cat "$out.log"; exit 1; }
   ms=$(ms_since "$t")
   [[ -n $first_ms ]] || first_ms=$ms
   pred=$(npy_argmax "$out/logits.npy")
-  run=$(grep -o -m1 '\(cold\|warm\|switch\)' "$out.log" || echo "?")
+  run=$(sed -n 's/^run: \([a-z]*\).*/\1/p' "$out.log" | head -1)
   mark="ok"; [[ $pred == "$label" ]] || mark="WRONG"
   [[ $pred == "$label" ]] && correct=$((correct + 1))
   total=$((total + 1))
-  printf '   %-14s %5s %9s %7s %9s  %s\n' "$(basename "$file")" "$label" "$pred" "$run" "$ms" "$mark"
+  printf '   %-14s %5s %9s %7s %9s  %s\n' "$name.npy" "$label" "$pred" "${run:-?}" "$ms" "$mark"
 done <<< "$labels"
-note "the first request included the worker's cold start ($first_ms ms: process start, attestation,"
-note "key fetch, model fetch and decrypt, compile); the rest were warm"
-note "worker timing breakdown of the last request (from the response, in ms):"
-grep -i -E 'key_fetch|model_fetch|decrypt|compile|inference|encrypt|total' "$out.log" | head -8 |
-  sed 's/^/     /' || true
+note "the first request paid the worker's cold start ($first_ms ms: process start, attestation,"
+note "key fetch, model fetch and decrypt, compile); the others were served warm"
+note "worker timing breakdown of the first request, from its (encrypted, then opened) response:"
+for phase in key_fetch model_fetch decrypt compile inference encrypt total; do
+  sed -n "s/^  $phase  *\([0-9.]*\) ms\$/\1/p" "$WORK/user/out/digit_0.log" |
+    awk -v p="$phase" '{ printf "     %-12s %9.2f ms\n", p, $1 }'
+done
+echo
+note "what FnPacker and the platform saw of that request ($(stat -c %s "$WORK/request.json") bytes; first 368):"
+head -c 368 "$WORK/request.json" | fold -w 92 | sed 's/^/     /'; echo " ..."
+note "and of the response ($(stat -c %s "$WORK/response.json") bytes; first 368):"
+head -c 368 "$WORK/response.json" | fold -w 92 | sed 's/^/     /'; echo " ..."
+note "(model id, user id, request id and nonce in the clear for routing; pixels and logits only"
+note " as AES-256-GCM ciphertext under the user's request key)"
 
 # ---------------------------------------------------------------------------------------------
 step "9. Who held which key"
