@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "net/client.h"
@@ -39,10 +41,50 @@ Result<uint16_t> free_loopback_port() {
   return ntohs(addr.sin_port);
 }
 
+// True when `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc). The free port
+// is released before the worker binds it, so another process may take it in between; then a
+// health check would reach that process, not ours.
+bool listens_on(pid_t pid, uint16_t port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  std::string inode;
+  char want[16];
+  std::snprintf(want, sizeof(want), "0100007F:%04X", port);
+  while (std::getline(tcp, line)) {
+    std::istringstream f(line);
+    std::string sl, local, remote, state, queues, tr, retr, uid, timeout, ino;
+    f >> sl >> local >> remote >> state >> queues >> tr >> retr >> uid >> timeout >> ino;
+    if (local == want && state == "0A") {
+      inode = ino;
+      break;
+    }
+  }
+  if (inode.empty()) return false;
+  const std::string target = "socket:[" + inode + "]";
+  std::error_code ec;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code lec;
+    if (std::filesystem::read_symlink(fd.path(), lec).string() == target) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const WorkerProcessSpec& spec,
                                                             std::chrono::milliseconds timeout) {
+  for (int attempt = 0;; ++attempt) {
+    bool port_lost = false;
+    auto started = start_once(spec, timeout, &port_lost);
+    if (started.ok() || !port_lost || attempt == 4) return started;
+  }
+}
+
+Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start_once(const WorkerProcessSpec& spec,
+                                                                 std::chrono::milliseconds timeout,
+                                                                 bool* port_lost) {
   if (::access(spec.binary.c_str(), X_OK) != 0) {
     return not_found("worker binary {} is missing or not executable", spec.binary.string());
   }
@@ -99,12 +141,21 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const WorkerProcessS
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (!proc->alive()) {
+      // Also what losing the race for the port looks like (the bind failed): worth another try.
+      *port_lost = true;
       return unavailable("worker {} exited during start-up (see its log{})", binary,
                          spec.log_path.empty() ? "" : " " + spec.log_path.string());
     }
     net::Client client(options);
     auto r = client.get("/healthz");
-    if (r.ok() && r->status == 200) return proc;
+    if (r.ok() && r->status == 200) {
+      if (listens_on(pid, port)) return proc;
+      // Someone else answered on our port (we lost the race for it): start over on another.
+      proc->stop();
+      *port_lost = true;
+      return unavailable("port {} was taken by another process while worker {} started", port,
+                         binary);
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       proc->stop();
       return deadline_exceeded("worker {} on port {} not ready within {} ms", binary, port,

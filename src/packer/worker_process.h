@@ -23,7 +23,8 @@ struct WorkerProcessSpec {
 
 class WorkerProcess {
  public:
-  // Picks a free loopback port, starts the process and waits until GET /healthz answers 200.
+  // Picks a free loopback port, starts the process and waits until GET /healthz answers 200 from
+  // this process (checked in /proc; a port taken by someone else meanwhile means another try).
   static Result<std::unique_ptr<WorkerProcess>> start(const WorkerProcessSpec& spec,
                                                       std::chrono::milliseconds timeout);
   ~WorkerProcess();  // stop()
@@ -39,6 +40,10 @@ class WorkerProcess {
 
  private:
   WorkerProcess(pid_t pid, uint16_t port) : pid_(pid), port_(port) {}
+  // One attempt on one port; `port_lost` is set when another process took the port.
+  static Result<std::unique_ptr<WorkerProcess>> start_once(const WorkerProcessSpec& spec,
+                                                           std::chrono::milliseconds timeout,
+                                                           bool* port_lost);
   pid_t pid_;
   uint16_t port_;
   bool reaped_ = false;
