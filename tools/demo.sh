@@ -153,8 +153,8 @@ ls -l "$WORK/user/request-keys" | sed 1d | sed 's/^/     /'
 # ---------------------------------------------------------------------------------------------
 step "8. The user classifies the test digits through FnPacker (encrypted end to end)"
 note "inputs are encrypted under the request key on the user's machine; FnPacker routes by model id"
-printf '   %-14s %5s %9s %7s %9s\n' input label predicted run "total ms"
-correct=0; total=0; first_ms=""
+printf '   %-12s %5s %9s %6s %14s %10s %12s\n' input label predicted run "round trip ms" "worker ms" "moss infer ms"
+correct=0; total=0
 mkdir -p "$WORK/user/out"
 labels=$(awk '/"file"/ { gsub(/[",]/, "", $2); f = $2 } /"label"/ { gsub(/,/, "", $2); print f, $2 }' \
   "$EXAMPLE/labels.json")
@@ -168,16 +168,20 @@ while read -r file label; do
     --input "image=$EXAMPLE/$file" --output-dir "$out" --endpoint "$INVOKE_URL" \
     --token "$TOKEN" --verbose "${save[@]}" > "$out.log" 2>&1 || { cat "$out.log"; exit 1; }
   ms=$(ms_since "$t")
-  [[ -n $first_ms ]] || first_ms=$ms
   pred=$(npy_argmax "$out/logits.npy")
   run=$(sed -n 's/^run: \([a-z]*\).*/\1/p' "$out.log" | head -1)
+  rtt=$(sed -n 's/^run: .*round trip: \([0-9.]*\) ms.*/\1/p' "$out.log" | head -1)
+  wms=$(sed -n 's/^  total  *\([0-9.]*\) ms$/\1/p' "$out.log" | head -1)
   mark="ok"; [[ $pred == "$label" ]] || mark="WRONG"
   [[ $pred == "$label" ]] && correct=$((correct + 1))
   total=$((total + 1))
-  printf '   %-14s %5s %9s %7s %9s  %s\n' "$name.npy" "$label" "$pred" "${run:-?}" "$ms" "$mark"
+  printf '   %-12s %5s %9s %6s %14s %10s %12s  %s\n' "$name.npy" "$label" "$pred" "${run:-?}" \
+    "${rtt:-?}" "${wms:-?}" "$ms" "$mark"
 done <<< "$labels"
-note "the first request paid the worker's cold start ($first_ms ms: process start, attestation,"
-note "key fetch, model fetch and decrypt, compile); the others were served warm"
+note "round trip: user -> FnPacker -> worker -> back, as the client measured it; worker: the"
+note "worker's own time; moss infer: the whole CLI process (start, read keys, encrypt, decrypt)."
+note "The first request paid the worker's cold start (process start, attestation, key fetch,"
+note "model fetch and decrypt, compile); the others were served warm by the same instance"
 note "worker timing breakdown of the first request, from its (encrypted, then opened) response:"
 for phase in key_fetch model_fetch decrypt compile inference encrypt total; do
   sed -n "s/^  $phase  *\([0-9.]*\) ms\$/\1/p" "$WORK/user/out/digit_0.log" |
