@@ -294,6 +294,15 @@ Status run_stack(const StackOptions& options,
   sweep_service_groups(options.state_dir);  // left behind by a supervisor that was killed
   fs::remove(info_file, ec);
   MOSS_RETURN_IF_ERROR(write_text_file(pid_file, std::to_string(getpid()) + "\n", 0600));
+  // Whatever way this function ends, the pid file and stack.json go with it.
+  struct RemoveOnExit {
+    fs::path a, b;
+    ~RemoveOnExit() {
+      std::error_code ignored;
+      fs::remove(a, ignored);
+      fs::remove(b, ignored);
+    }
+  } remove_on_exit{pid_file, info_file};
 
   // Orphans of the services (workers of a crashed packer) are re-parented here and reaped.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
