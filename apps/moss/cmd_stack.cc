@@ -20,7 +20,8 @@ struct UpFlags {
 
 Status run_up(const UpFlags& f) {
   client::StackOptions options;
-  options.state_dir = f.state_dir.empty() ? client::default_stack_dir() : std::filesystem::path(f.state_dir);
+  options.state_dir =
+      f.state_dir.empty() ? client::default_stack_dir() : std::filesystem::path(f.state_dir);
   options.port_keyservice = f.port_keyservice;
   options.port_packer = f.port_packer;
   options.bin_dir = f.bin_dir.empty() ? client::self_bin_dir() : std::filesystem::path(f.bin_dir);
@@ -38,7 +39,8 @@ Status run_up(const UpFlags& f) {
 }
 
 Status run_down(const std::string& state_dir, int timeout_s) {
-  std::filesystem::path dir = state_dir.empty() ? client::default_stack_dir() : std::filesystem::path(state_dir);
+  std::filesystem::path dir =
+      state_dir.empty() ? client::default_stack_dir() : std::filesystem::path(state_dir);
   MOSS_ASSIGN_OR_RETURN(std::string what, client::stop_stack(dir, std::chrono::seconds(timeout_s)));
   std::printf("moss down: %s\n", what.c_str());
   return Status::Ok();

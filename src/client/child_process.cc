@@ -46,7 +46,8 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
 [[noreturn]] void exec_child(pid_t parent, int log_fd, const char* dir, char* const* argv,
                              char* const* envp) {
   setpgid(0, 0);
-  // If the supervisor dies, the service gets SIGTERM; the check closes the race with an early death.
+  // If the supervisor dies, the service gets SIGTERM; the check closes the race with its early
+  // death.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(1);
   sigset_t none;

@@ -23,7 +23,7 @@ namespace moss::client {
 struct ChildSpec {
   std::string name;                            // for messages: "keyservice"
   std::vector<std::string> argv;               // argv[0] is the executable path
-  std::map<std::string, std::string> env;      // added to (or replacing in) the inherited environment
+  std::map<std::string, std::string> env;      // added to (or replacing) the inherited environment
   std::filesystem::path log_path;              // stdout and stderr, appended; created 0600
   std::filesystem::path working_dir;           // empty: inherit
 };

@@ -1,14 +1,14 @@
 // The local MOSS stack behind `moss up` / `moss down`: a KeyService and an FnPacker (local backend;
 // it starts moss-worker processes on demand) on loopback, with the simulated TEE, under one state
 // directory:
-//   STATE/stack.pid             pid of the supervisor (`moss up --foreground`, or its detached twin)
+//   STATE/stack.pid             pid of the supervisor (`moss up --foreground` or its detached twin)
 //   STATE/stack.lock            held (flock) by the supervisor for its whole life
 //   STATE/stack.json            written when every service is ready (StackInfo), removed on stop
 //   STATE/client.json           client config (C2) for owners and users; copy it into a principal's
 //                               directory: its `identity` and `state_dir` are relative to the copy
 //   STATE/logs/{stack,keyservice,packer}.log
 //   STATE/keyservice/           KeyService state; STATE/models/ the model store; STATE/sim/ the
-//                               simulated platform key; STATE/policies/ the two attestation policies
+//                               simulated platform key; STATE/policies/ both attestation policies
 //   STATE/packer-token          the FnPacker operator token (0600)
 // Simulated TEE only: this is the one-machine trial, never a deployment (docs/deploy.md).
 // Thread-compatible: one supervisor per state directory (enforced by the lock).
@@ -55,7 +55,8 @@ std::filesystem::path self_bin_dir();
 // Runs the stack in this process until SIGINT or SIGTERM (forwarded to the services in order:
 // packer first, which stops its workers, then the KeyService) or until a service dies. Calls
 // `on_ready` once every service answers. Fails when another supervisor holds the state directory.
-Status run_stack(const StackOptions& options, const std::function<void(const StackInfo&)>& on_ready);
+Status run_stack(const StackOptions& options,
+                 const std::function<void(const StackInfo&)>& on_ready);
 
 // Starts `<moss> up --foreground ...` detached (own session, output in logs/stack.log) and waits
 // until stack.json appears; fails with the log's tail when the supervisor exits first.
@@ -64,7 +65,8 @@ Result<StackInfo> start_stack_detached(const StackOptions& options,
 
 // Stops the supervisor of `state_dir` (SIGTERM; SIGKILL after `timeout`) and waits for it.
 // Returns a one-line description; "not running" when nothing holds the lock.
-Result<std::string> stop_stack(const std::filesystem::path& state_dir, std::chrono::seconds timeout);
+Result<std::string> stop_stack(const std::filesystem::path& state_dir,
+                               std::chrono::seconds timeout);
 
 Result<StackInfo> read_stack_info(const std::filesystem::path& state_dir);
 

@@ -32,9 +32,13 @@ struct StackLayout {
   uint16_t port_keyservice = 0, port_packer = 0;
   std::string worker_measurement, keyservice_measurement;  // simulated, hex
 
-  std::string keyservice_url() const { return "https://127.0.0.1:" + std::to_string(port_keyservice); }
+  std::string keyservice_url() const {
+    return "https://127.0.0.1:" + std::to_string(port_keyservice);
+  }
   std::string packer_url() const { return "http://127.0.0.1:" + std::to_string(port_packer); }
-  std::filesystem::path worker_policy() const { return policy_dir / "keyservice-accepts-workers.json"; }
+  std::filesystem::path worker_policy() const {
+    return policy_dir / "keyservice-accepts-workers.json";
+  }
   std::filesystem::path keyservice_policy() const { return policy_dir / "trust-keyservice.json"; }
 };
 

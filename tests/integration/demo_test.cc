@@ -31,7 +31,8 @@ TEST(DemoTest, RunsTheWholeFlowAndEveryPredictionIsRight) {
   if (src == nullptr) src = MOSS_SOURCE_DIR_FALLBACK;  // CTest passes only the first variable
   fs::path script = fs::path(src) / "tools" / "demo.sh";
   ASSERT_TRUE(fs::exists(script));
-  fs::path out = fs::temp_directory_path() / ("moss-demo-test-" + std::to_string(getpid()) + ".out");
+  fs::path out =
+      fs::temp_directory_path() / ("moss-demo-test-" + std::to_string(getpid()) + ".out");
 
   auto t0 = std::chrono::steady_clock::now();
   std::string cmd = "bash " + script.string() + " " + bin + " >" + out.string() + " 2>&1";

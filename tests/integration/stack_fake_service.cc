@@ -1,6 +1,7 @@
 // A stand-in for moss-keyservice / moss-packer / moss-worker in stack_test: listens where
-// `--listen 127.0.0.1:PORT` says, answers every HTTP request with `{}` (201 to a POST, else 200), and exits 0 on
-// SIGTERM. Behaviour switches, by the name it was started under and the environment:
+// `--listen 127.0.0.1:PORT` says, answers every HTTP request with `{}` (201 to a POST, else
+// 200), and exits 0 on SIGTERM. Behaviour switches, by the name it was started under and the
+// environment:
 //   FAKE_PACKER_SPAWN=1            as moss-packer: start a child (a "worker") that outlives it
 //   FAKE_KEYSERVICE_EXIT_AFTER_MS  as moss-keyservice: exit with code 3 after that many ms
 //   FAKE_IGNORE_TERM=1             ignore SIGTERM (the supervisor must fall back to SIGKILL)
