@@ -1,5 +1,7 @@
 #include "common/strict_json.h"
 
+#include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,10 +29,124 @@ int max_nesting(std::string_view text) {
   return max_depth;
 }
 
+// Fast path for the common shape of hot-path documents (the request envelope and the bodies that
+// carry it): objects whose values are strings, small integers or such objects. nlohmann's
+// callback parser walks megabytes of base64 a byte at a time with a callback; this one finds
+// string ends with memchr. It accepts a strict subset of what the full parser accepts and gives
+// the same value; on anything else (arrays, true/false/null, non-ASCII, \u escapes, floats, duplicate keys,
+// any syntax error) it returns nullopt and the full parser decides, with its precise errors.
+class SimpleObjectParser {
+ public:
+  explicit SimpleObjectParser(std::string_view text) : p_(text.data()), end_(p_ + text.size()) {}
+
+  std::optional<nlohmann::ordered_json> parse(int max_depth) {
+    skip_ws();
+    auto out = parse_object(max_depth);
+    if (!out) return std::nullopt;
+    skip_ws();
+    if (p_ != end_) return std::nullopt;
+    return out;
+  }
+
+ private:
+  // An object (nested objects allowed up to `depth` levels), at '{'.
+  std::optional<nlohmann::ordered_json> parse_object(int depth) {
+    if (depth < 1 || !eat('{')) return std::nullopt;
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    skip_ws();
+    if (eat('}')) return out;
+    std::string key;
+    for (;;) {
+      if (!eat('"') || !read_string(key)) return std::nullopt;
+      if (out.contains(key)) return std::nullopt;
+      skip_ws();
+      if (!eat(':')) return std::nullopt;
+      skip_ws();
+      if (p_ == end_) return std::nullopt;
+      if (*p_ == '"') {
+        ++p_;
+        std::string value;
+        if (!read_string(value)) return std::nullopt;
+        out[key] = std::move(value);
+      } else if (*p_ == '{') {
+        auto inner = parse_object(depth - 1);
+        if (!inner) return std::nullopt;
+        out[key] = std::move(*inner);
+      } else {
+        auto number = read_integer();
+        if (!number) return std::nullopt;
+        // As nlohmann's parser types them: non-negative -> unsigned, negative -> signed.
+        if (*number >= 0) out[key] = static_cast<uint64_t>(*number);
+        else out[key] = *number;
+      }
+      skip_ws();
+      if (eat('}')) return out;
+      if (!eat(',')) return std::nullopt;
+      skip_ws();
+    }
+  }
+  void skip_ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool eat(char c) {
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  // After the opening quote. Plain ASCII with the short escapes only.
+  bool read_string(std::string& out) {
+    out.clear();
+    for (;;) {
+      const char* quote = static_cast<const char*>(std::memchr(p_, '"', end_ - p_));
+      if (!quote) return false;
+      const char* backslash = static_cast<const char*>(std::memchr(p_, '\\', quote - p_));
+      const char* stop = backslash ? backslash : quote;
+      for (const char* c = p_; c < stop; ++c) {
+        const auto u = static_cast<unsigned char>(*c);
+        if (u < 0x20 || u >= 0x80) return false;
+      }
+      out.append(p_, stop);
+      p_ = stop + 1;
+      if (!backslash) return true;
+      if (p_ == end_) return false;
+      switch (*p_++) {
+        case '"': out.push_back('"'); break;
+        case '\\': out.push_back('\\'); break;
+        case '/': out.push_back('/'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        default: return false;  // \u and invalid escapes: the full parser
+      }
+    }
+  }
+  // JSON integer without fraction or exponent, at most 18 digits (fits int64 exactly).
+  std::optional<int64_t> read_integer() {
+    const bool negative = eat('-');
+    const char* start = p_;
+    int64_t v = 0;
+    while (p_ < end_ && *p_ >= '0' && *p_ <= '9' && p_ - start < 18) v = v * 10 + (*p_++ - '0');
+    const size_t digits = p_ - start;
+    if (digits == 0 || (digits > 1 && *start == '0') || (negative && v == 0)) return std::nullopt;
+    if (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '.' || *p_ == 'e' || *p_ == 'E')) {
+      return std::nullopt;
+    }
+    return negative ? -v : v;
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
 }  // namespace
 
 Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, std::string_view what,
                                                  int max_depth) {
+  if (auto flat = SimpleObjectParser(text).parse(max_depth)) return std::move(*flat);
   if (max_nesting(text) > max_depth) {
     return invalid_argument("{}: JSON nested deeper than {} levels", what, max_depth);
   }
