@@ -1,5 +1,7 @@
 #include "packer/local_backend.h"
 
+#include <cstdlib>
+
 #include <cctype>
 #include <mutex>
 #include <thread>
@@ -125,6 +127,9 @@ Result<InstancePtr> LocalBackend::start(const std::string& instance_id) {
   spec.binary = options_.worker_binary;
   // Loopback only unless the pool says otherwise: the packer is the workers' one client.
   spec.env["MOSS_WORKER_HOST"] = "127.0.0.1";
+  // oneDNN's OpenMP threads must not spin between kernels: workers share cores with each other
+  // (docs/engine.md, "Threads"). An explicit setting in the packer's environment wins.
+  if (!std::getenv("OMP_WAIT_POLICY")) spec.env["OMP_WAIT_POLICY"] = "passive";
   for (const auto& [k, v] : options_.worker_config) spec.env[env_name(k)] = v;
   spec.env["MOSS_WORKER_MAX_CONCURRENCY"] = std::to_string(options_.max_concurrency);
   spec.env["MOSS_WORKER_MEMORY_BUDGET_MB"] = std::to_string(options_.memory_budget_mb);
