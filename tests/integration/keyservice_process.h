@@ -43,6 +43,9 @@ class KeyServiceProcess {
                                      "--worker-policy", worker_policy.string(), "--allow-simulated",
                                      "--log-level", "warn"};
     args.insert(args.end(), extra.begin(), extra.end());
+    // A previous run's log would show its (stale) port until the child truncates the file.
+    std::error_code ignored;
+    std::filesystem::remove(log, ignored);
     pid_ = fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log.c_str(), "w", stdout);
@@ -58,7 +61,8 @@ class KeyServiceProcess {
     while (std::chrono::steady_clock::now() < deadline) {
       std::string text = slurp(log);
       auto at = text.find("listening on https://127.0.0.1:");
-      if (at != std::string::npos) {
+      // Whole line only: a port read mid-write would be a wrong port.
+      if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
         return static_cast<uint16_t>(std::stoi(text.substr(at + 31)));
       }
       int status = 0;
