@@ -9,7 +9,7 @@ namespace moss::cli {
 
 void register_infer_commands(CLI::App& root) {
   struct Flags {
-    std::string config, model, output_dir, endpoint, token, save_request, save_response;
+    std::string config, model, output_dir, endpoint, token, save_request, save_response, wire = "auto";
     std::vector<std::string> inputs;
     bool verbose = false;
     int timeout_s = 120;
@@ -24,6 +24,9 @@ void register_infer_commands(CLI::App& root) {
   cmd->add_option("--token", f->token, "FnPacker bearer token (default $MOSS_PACKER_TOKEN)");
   cmd->add_option("--timeout", f->timeout_s, "seconds to wait for the result")->capture_default_str();
   cmd->add_flag("--verbose,-v", f->verbose, "print the run kind and the worker's timing breakdown");
+  cmd->add_option("--wire", f->wire,
+                  "request encoding: auto (binary envelope body to a worker, JSON to FnPacker), json, binary")
+      ->capture_default_str();
   cmd->add_option("--save-request", f->save_request, "write the request body as sent (ciphertext) to FILE");
   cmd->add_option("--save-response", f->save_response, "write the response body as received (ciphertext) to FILE");
   bind(cmd, [f]() -> Status {
@@ -34,6 +37,7 @@ void register_infer_commands(CLI::App& root) {
     o.endpoint = f->endpoint;
     o.token = f->token;
     o.timeout = std::chrono::seconds(f->timeout_s);
+    MOSS_ASSIGN_OR_RETURN(o.wire, client::parse_wire(f->wire));
     o.save_request = f->save_request;
     o.save_response = f->save_response;
     for (const std::string& s : f->inputs) {

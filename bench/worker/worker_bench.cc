@@ -5,7 +5,9 @@
 //
 // 1. Warm latency: encrypted request through the worker (seal, HTTP, open envelope, run in a
 //    pooled context, seal, HTTP, open) over the in-process run of the same compiled model, same
-//    thread count (1), interleaved in rounds in the same run; p50 ratio, goal < 1.10.
+//    thread count (1), interleaved in rounds in the same run; p50 ratio, goal < 1.10. Both wires:
+//    the binary envelope body (what `moss infer` sends a worker) and the JSON request (FnPacker,
+//    OpenWhisk).
 // 2. Cold start of a fresh instance: process start to listening (includes attestation), then the
 //    first request's breakdown (key fetch, model fetch, decrypt, compile, inference).
 // 3. Throughput with 1, 2, 4, 8 concurrent clients on one instance (MobileNetV2).
@@ -221,17 +223,23 @@ struct Requester {
     o.read_timeout = std::chrono::minutes(5);
     client = std::make_unique<net::Client>(o);
   }
-  json once(int i) {
+  // The result object: {"run", "timing_ms"} (binary wire: from the response headers).
+  json once(int i, bool binary = true) {
     crypto::EnvelopeHeader h{model_id, user, "b" + std::to_string(i) + "-" + std::to_string(::getpid()),
                              crypto::Direction::kRequest};
-    auto env = crypto::seal_envelope(key.span(), h, plain).value_or_die();
-    auto r = client->post("/v1/infer", json{{"model_id", model_id}, {"envelope", env}}.dump()).value_or_die();
+    auto env = crypto::seal_envelope(key.span(), h, plain, {},
+                                     binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson)
+                   .value_or_die();
+    auto req = binary ? net::Request::make("POST", "/v1/infer", std::move(env), crypto::kEnvelopeMediaType)
+                      : net::Request::make("POST", "/v1/infer", json{{"model_id", model_id}, {"envelope", env}}.dump(),
+                                           "application/json");
+    auto r = client->request(req).value_or_die();
     if (r.status != 200) {
       std::fprintf(stderr, "worker_bench: HTTP %d %s\n", r.status, r.body.substr(0, 300).c_str());
       std::exit(1);
     }
-    auto out = client::open_infer_response(key.span(), h, r.body).value_or_die();
-    return json::parse(r.body);
+    auto out = client::open_infer_response(key.span(), h, r).value_or_die();
+    return {{"run", out.run}, {"timing_ms", out.timing_ms}};
   }
 };
 
@@ -249,23 +257,34 @@ void warm_latency(const Stack& s, const std::string& name) {
   engine::ExecutionContext ctx(model);
   std::vector<NamedTensor> in = {{"input", input}};
   (void)ctx.run(in).value_or_die();
-  std::vector<double> worker_ms, local_ms, inference_ms, total_ms, decrypt_ms, encrypt_ms;
+  struct Series {
+    std::vector<double> client, total, decrypt, inference, encrypt;
+  } wire[2];  // [0] binary body, [1] JSON body
+  std::vector<double> local_ms;
   for (int i = 0; i < g_iters; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      auto t = Clock::now();
+      json r = req.once(2 * i + k + 1, /*binary=*/k == 0);
+      wire[k].client.push_back(ms_since(t));
+      const json& tm = r["timing_ms"];
+      wire[k].total.push_back(tm["total"].get<double>());
+      wire[k].decrypt.push_back(tm["decrypt"].get<double>());
+      wire[k].inference.push_back(tm["inference"].get<double>());
+      wire[k].encrypt.push_back(tm["encrypt"].get<double>());
+    }
     auto t = Clock::now();
-    json r = req.once(i + 1);
-    worker_ms.push_back(ms_since(t));
-    inference_ms.push_back(r["timing_ms"]["inference"].get<double>());
-    total_ms.push_back(r["timing_ms"]["total"].get<double>());
-    decrypt_ms.push_back(r["timing_ms"]["decrypt"].get<double>());
-    encrypt_ms.push_back(r["timing_ms"]["encrypt"].get<double>());
-    t = Clock::now();
     (void)ctx.run(in).value_or_die();
     local_ms.push_back(ms_since(t));
   }
-  std::printf("warm %-13s client round trip p50 %8.2f ms (worker total %.2f: decrypt %.2f inference %.2f encrypt %.2f)  "
-              "in-process p50 %8.2f ms  ratio %.3f (worker total / in-process %.3f; goal < 1.10, %d rounds)\n",
-              name.c_str(), p50(worker_ms), p50(total_ms), p50(decrypt_ms), p50(inference_ms), p50(encrypt_ms),
-              p50(local_ms), p50(worker_ms) / p50(local_ms), p50(total_ms) / p50(local_ms), g_iters);
+  const double local = p50(local_ms);
+  for (int k = 0; k < 2; ++k) {
+    const Series& x = wire[k];
+    std::printf("warm %-13s %-6s client round trip p50 %8.2f ms (worker total %.2f: decrypt %.2f inference %.2f "
+                "encrypt %.2f)  in-process p50 %8.2f ms  ratio %.3f (worker total / in-process %.3f; goal < 1.10, "
+                "%d rounds)\n",
+                name.c_str(), k == 0 ? "binary" : "json", p50(x.client), p50(x.total), p50(x.decrypt),
+                p50(x.inference), p50(x.encrypt), local, p50(x.client) / local, p50(x.total) / local, g_iters);
+  }
   stop(w);
 }
 

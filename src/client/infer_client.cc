@@ -12,6 +12,7 @@
 #include "net/client.h"
 #include "net/error_response.h"
 #include "net/url.h"
+#include "worker/worker_api.h"
 
 #include <fmt/format.h>
 
@@ -47,27 +48,44 @@ Result<std::string> infer_target(std::string_view endpoint) {
   return path + "/v1/infer";
 }
 
+Result<Wire> parse_wire(std::string_view name) {
+  if (name == "auto") return Wire::kAuto;
+  if (name == "json") return Wire::kJson;
+  if (name == "binary") return Wire::kBinary;
+  return invalid_argument("--wire must be auto, json or binary, not '{}'", name);
+}
+
 Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
                                          const crypto::EnvelopeHeader& request,
-                                         std::string_view response_body) {
-  nlohmann::json j = nlohmann::json::parse(response_body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("envelope") || !j["envelope"].is_string()) {
-    return invalid_argument("the response is not a worker result (no 'envelope')");
-  }
+                                         const net::Response& response) {
   crypto::EnvelopeHeader expected = request;
   expected.direction = crypto::Direction::kResponse;
-  auto plain = crypto::open_envelope(request_key, expected, j["envelope"].get<std::string>());
+  InferOutcome out;
+  out.request_id = request.request_id;
+  std::string json_envelope;
+  std::string_view envelope;
+  if (response.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
+    envelope = response.body;
+    out.run = std::string(response.headers.get_or(worker::kRunHeader, ""));
+    out.timing_ms = nlohmann::json::parse(response.headers.get_or(worker::kTimingHeader, "null"), nullptr, false);
+  } else {
+    nlohmann::json j = nlohmann::json::parse(response.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("envelope") || !j["envelope"].is_string()) {
+      return invalid_argument("the response is not a worker result (no 'envelope')");
+    }
+    json_envelope = j["envelope"].get<std::string>();
+    envelope = json_envelope;
+    if (j.contains("run") && j["run"].is_string()) out.run = j["run"].get<std::string>();
+    if (j.contains("timing_ms")) out.timing_ms = j["timing_ms"];
+    if (j.contains("packer")) out.packer = j["packer"];
+  }
+  auto plain = crypto::open_envelope(request_key, expected, envelope);
   if (!plain.ok()) {
     return Status(plain.status().code(),
                   "the response does not answer this request (replayed, redirected or altered): " +
                       plain.status().message());
   }
-  InferOutcome out;
   MOSS_ASSIGN_OR_RETURN(out.outputs, read_safetensors(plain->span()));
-  out.request_id = request.request_id;
-  if (j.contains("run") && j["run"].is_string()) out.run = j["run"].get<std::string>();
-  if (j.contains("timing_ms")) out.timing_ms = j["timing_ms"];
-  if (j.contains("packer")) out.packer = j["packer"];
   return out;
 }
 
@@ -83,8 +101,12 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
   MOSS_RETURN_IF_ERROR(crypto::random_bytes(rid));
   crypto::EnvelopeHeader header{o.model_id, identity.principal_id(), hex_encode(rid),
                                 crypto::Direction::kRequest};
+  const bool to_packer = target.ends_with("/invoke");
+  const bool binary = o.wire == Wire::kBinary || (o.wire == Wire::kAuto && !to_packer);
+  if (binary && to_packer) return invalid_argument("FnPacker takes JSON requests: use --wire json or auto");
   MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> plain, write_safetensors(inputs));
-  auto sealed = crypto::seal_envelope(rk.key.span(), header, plain);
+  auto sealed = crypto::seal_envelope(rk.key.span(), header, plain, {},
+                                      binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson);
   secure_wipe(plain);
   if (!sealed.ok()) return sealed.status();
 
@@ -99,8 +121,11 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
     MOSS_ASSIGN_OR_RETURN(co.tls, net::ClientTlsContext::create(std::move(tls)));
   }
   net::Client client(co);
-  net::Request req = net::Request::make(
-      "POST", target, nlohmann::json{{"model_id", o.model_id}, {"envelope", *sealed}}.dump(), "application/json");
+  net::Request req =
+      binary ? net::Request::make("POST", target, std::move(*sealed), crypto::kEnvelopeMediaType)
+             : net::Request::make("POST", target,
+                                  nlohmann::json{{"model_id", o.model_id}, {"envelope", *sealed}}.dump(),
+                                  "application/json");
   std::string token = o.token;
   if (token.empty()) {
     if (const char* t = std::getenv(kPackerTokenEnv)) token = t;
@@ -120,7 +145,7 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
     }
     return Status(s.code(), fmt::format("{} answered HTTP {}: {}", o.endpoint, resp->status, s.message()));
   }
-  MOSS_ASSIGN_OR_RETURN(InferOutcome out, open_infer_response(rk.key.span(), header, resp->body));
+  MOSS_ASSIGN_OR_RETURN(InferOutcome out, open_infer_response(rk.key.span(), header, *resp));
   out.round_trip_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   return out;
 }

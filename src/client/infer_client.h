@@ -2,6 +2,8 @@
 // registered for (model, worker measurement), send the C3 request to a worker (POST /v1/infer) or
 // through FnPacker (POST .../invoke, contract C4), check that the response envelope answers
 // exactly this request, decrypt it and write each output as <output dir>/<name>.npy.
+// To a worker the request travels as a binary envelope body (no base64, no JSON); to FnPacker as
+// the JSON request of C4 (docs/worker-api.md, "Binary requests").
 // Stateless: thread-safe.
 #pragma once
 
@@ -10,6 +12,7 @@
 #include "common/status.h"
 #include "common/tensor_bundle.h"
 #include "crypto/envelope.h"
+#include "net/http_message.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +28,13 @@ namespace moss::client {
 
 inline constexpr char kPackerTokenEnv[] = "MOSS_PACKER_TOKEN";
 
+enum class Wire {
+  kAuto,    // binary to a worker's /v1/infer, JSON to FnPacker's /invoke
+  kJson,    // {"model_id", "envelope": "<envelope JSON text>"}
+  kBinary,  // the binary envelope as the body (workers only)
+};
+Result<Wire> parse_wire(std::string_view name);
+
 struct InferOptions {
   std::optional<std::filesystem::path> config;  // client config (contract C2)
   std::string model_id;
@@ -33,6 +43,7 @@ struct InferOptions {
   std::string endpoint;  // worker base URL, or a FnPacker URL ending in /invoke
   std::string token;     // FnPacker bearer token; empty: $MOSS_PACKER_TOKEN
   std::chrono::milliseconds timeout{120'000};
+  Wire wire = Wire::kAuto;
   // When set, the exact request and response bodies (what FnPacker and the platform see: model id
   // and ciphertext envelopes) are written there, for inspection.
   std::filesystem::path save_request;
@@ -51,11 +62,12 @@ struct InferOutcome {
 // The HTTP target for `endpoint`: its path when it ends with /invoke, else <path>/v1/infer.
 Result<std::string> infer_target(std::string_view endpoint);
 
-// Opens the response body of request (model, user, request id): the envelope must be a response
-// to exactly that request under `request_key` (a replayed or redirected response fails).
+// Opens a 200 response to request (model, user, request id), JSON result or binary envelope
+// (by Content-Type): the envelope must be a response to exactly that request under
+// `request_key` (a replayed or redirected response fails).
 Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
                                          const crypto::EnvelopeHeader& request,
-                                         std::string_view response_body);
+                                         const net::Response& response);
 
 // Encrypts, sends, decrypts; does not write files.
 Result<InferOutcome> infer(const InferOptions& options, const TensorBundle& inputs);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstring>
 
 namespace moss::crypto {
@@ -57,11 +58,26 @@ Result<std::string> string_field(const nlohmann::ordered_json& j, const char* na
   return it->get<std::string>();
 }
 
-Result<nlohmann::ordered_json> parse_envelope(std::string_view json, size_t max_json_bytes) {
-  if (json.size() > max_json_bytes) {
-    return resource_exhausted("envelope of {} bytes exceeds the limit of {}", json.size(),
-                              max_json_bytes);
-  }
+constexpr uint8_t kMagic[8] = {0x89, 'M', 'O', 'S', 'S', 'E', 'N', 'V'};
+constexpr uint8_t kDirRequest = 1, kDirResponse = 2;
+
+// A message split into its parts. `sealed` points into the message (binary form) or into
+// `decoded` (JSON form: the base64 decoded).
+struct Parsed {
+  EnvelopeHeader header;
+  std::array<uint8_t, kAesGcmNonceSize> nonce{};
+  std::vector<uint8_t> decoded;
+  std::span<const uint8_t> sealed;
+};
+
+Result<Direction> direction_from(std::string_view name) {
+  if (name == "request") return Direction::kRequest;
+  if (name == "response") return Direction::kResponse;
+  return invalid_argument("envelope: direction must be 'request' or 'response'");
+}
+
+// JSON form. Without `payload` only the header is read (peek: no base64 decoding).
+Status parse_json(std::string_view json, size_t max_bytes, bool payload, Parsed& out) {
   MOSS_ASSIGN_OR_RETURN(auto j, parse_json_strict(json, "envelope", 4));
   if (!j.is_object()) return invalid_argument("envelope: not a JSON object");
   static const char* const kFields[] = {"v",         "model_id", "user_id",   "request_id",
@@ -75,24 +91,111 @@ Result<nlohmann::ordered_json> parse_envelope(std::string_view json, size_t max_
   if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != kVersion) {
     return unimplemented("envelope: unsupported or missing version (expected {})", kVersion);
   }
-  return j;
-}
-
-Result<EnvelopeHeader> header_of(const nlohmann::ordered_json& j) {
-  EnvelopeHeader h;
+  EnvelopeHeader& h = out.header;
   MOSS_ASSIGN_OR_RETURN(h.model_id, string_field(j, "model_id"));
   MOSS_ASSIGN_OR_RETURN(h.user_id, string_field(j, "user_id"));
   MOSS_ASSIGN_OR_RETURN(h.request_id, string_field(j, "request_id"));
   MOSS_ASSIGN_OR_RETURN(std::string dir, string_field(j, "direction"));
-  if (dir == "request") {
-    h.direction = Direction::kRequest;
-  } else if (dir == "response") {
-    h.direction = Direction::kResponse;
-  } else {
-    return invalid_argument("envelope: direction must be 'request' or 'response'");
-  }
+  MOSS_ASSIGN_OR_RETURN(h.direction, direction_from(dir));
   MOSS_RETURN_IF_ERROR(validate_header(h));
-  return h;
+  if (!payload) return Status::Ok();
+  MOSS_ASSIGN_OR_RETURN(std::string nonce_text, string_field(j, "nonce"));
+  MOSS_ASSIGN_OR_RETURN(std::string ct_text, string_field(j, "ciphertext"));
+  MOSS_ASSIGN_OR_RETURN(auto nonce, base64_decode(nonce_text, kAesGcmNonceSize));
+  if (nonce.size() != kAesGcmNonceSize) {
+    return invalid_argument("envelope: nonce must be {} bytes", kAesGcmNonceSize);
+  }
+  std::memcpy(out.nonce.data(), nonce.data(), kAesGcmNonceSize);
+  MOSS_ASSIGN_OR_RETURN(out.decoded, base64_decode(ct_text, max_bytes));
+  out.sealed = out.decoded;
+  return Status::Ok();
+}
+
+// Binary form: every length checked against what is left, nothing copied but the ids.
+Status parse_binary(std::string_view msg, Parsed& out) {
+  const auto* p = reinterpret_cast<const uint8_t*>(msg.data());
+  const size_t n = msg.size();
+  if (n < sizeof(kMagic) + 2 || std::memcmp(p, kMagic, sizeof(kMagic)) != 0) {
+    return invalid_argument("envelope: not a binary envelope (bad magic)");
+  }
+  size_t pos = sizeof(kMagic);
+  if (p[pos] != kVersion) {
+    return unimplemented("envelope: unsupported version {} (expected {})", p[pos], kVersion);
+  }
+  const uint8_t dir = p[pos + 1];
+  if (dir != kDirRequest && dir != kDirResponse) {
+    return invalid_argument("envelope: direction byte must be 1 (request) or 2 (response)");
+  }
+  out.header.direction = dir == kDirRequest ? Direction::kRequest : Direction::kResponse;
+  pos += 2;
+  for (std::string* field : {&out.header.model_id, &out.header.user_id, &out.header.request_id}) {
+    if (n - pos < 2) return invalid_argument("envelope: truncated header");
+    const size_t len = size_t{p[pos]} << 8 | p[pos + 1];
+    pos += 2;
+    if (n - pos < len) return invalid_argument("envelope: truncated header");
+    field->assign(msg.substr(pos, len));
+    pos += len;
+  }
+  MOSS_RETURN_IF_ERROR(validate_header(out.header));
+  if (n - pos < kAesGcmNonceSize) return invalid_argument("envelope: truncated nonce");
+  std::memcpy(out.nonce.data(), p + pos, kAesGcmNonceSize);
+  pos += kAesGcmNonceSize;
+  out.sealed = std::span<const uint8_t>(p + pos, n - pos);
+  return Status::Ok();
+}
+
+Status parse(std::string_view msg, size_t max_bytes, bool payload, Parsed& out) {
+  if (msg.size() > max_bytes) {
+    return resource_exhausted("envelope of {} bytes exceeds the limit of {}", msg.size(), max_bytes);
+  }
+  return envelope_encoding(msg) == EnvelopeEncoding::kBinary
+             ? parse_binary(msg, out)
+             : parse_json(msg, max_bytes, payload, out);
+}
+
+void put_u16_field(std::string& out, std::string_view s) {
+  out.push_back(static_cast<char>(s.size() >> 8));
+  out.push_back(static_cast<char>(s.size() & 0xff));
+  out.append(s);
+}
+
+// The framing before the ciphertext, and where the ciphertext starts in the returned string.
+std::string binary_prefix(const EnvelopeHeader& h, std::span<const uint8_t> nonce, size_t payload) {
+  std::string out;
+  out.reserve(sizeof(kMagic) + 2 + 6 + h.model_id.size() + h.user_id.size() + h.request_id.size() +
+              kAesGcmNonceSize + payload);
+  out.append(reinterpret_cast<const char*>(kMagic), sizeof(kMagic));
+  out.push_back(static_cast<char>(kVersion));
+  out.push_back(static_cast<char>(h.direction == Direction::kRequest ? kDirRequest : kDirResponse));
+  put_u16_field(out, h.model_id);
+  put_u16_field(out, h.user_id);
+  put_u16_field(out, h.request_id);
+  out.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+  return out;
+}
+
+// The JSON form written directly: ids are validated to [A-Za-z0-9._:/-] and base64 needs no
+// escaping, so this equals nlohmann's dump of the same ordered object without its per-character
+// escaping pass over a long ciphertext.
+std::string json_text(const EnvelopeHeader& h, std::span<const uint8_t> nonce,
+                      std::span<const uint8_t> sealed) {
+  std::string ct = base64_encode(sealed);
+  std::string out;
+  out.reserve(ct.size() + 200 + h.model_id.size() + h.user_id.size() + h.request_id.size());
+  out += R"({"v":1,"model_id":")";
+  out += h.model_id;
+  out += R"(","user_id":")";
+  out += h.user_id;
+  out += R"(","request_id":")";
+  out += h.request_id;
+  out += R"(","direction":")";
+  out += direction_name(h.direction);
+  out += R"(","nonce":")";
+  out += base64_encode(nonce);
+  out += R"(","ciphertext":")";
+  out += ct;
+  out += R"("})";
+  return out;
 }
 }  // namespace
 
@@ -100,10 +203,15 @@ std::string_view direction_name(Direction d) {
   return d == Direction::kRequest ? "request" : "response";
 }
 
+EnvelopeEncoding envelope_encoding(std::string_view message) {
+  return !message.empty() && static_cast<uint8_t>(message[0]) == kMagic[0] ? EnvelopeEncoding::kBinary
+                                                                            : EnvelopeEncoding::kJson;
+}
+
 Result<std::string> seal_envelope(std::span<const uint8_t> request_key,
                                   const EnvelopeHeader& header,
                                   std::span<const uint8_t> plaintext,
-                                  std::span<const uint8_t> nonce) {
+                                  std::span<const uint8_t> nonce, EnvelopeEncoding encoding) {
   MOSS_RETURN_IF_ERROR(validate_header(header));
   MOSS_ASSIGN_OR_RETURN(AesGcm aead, direction_cipher(request_key, header.direction));
   std::array<uint8_t, kAesGcmNonceSize> n{};
@@ -114,45 +222,43 @@ Result<std::string> seal_envelope(std::span<const uint8_t> request_key,
   } else {
     return invalid_argument("injected envelope nonce must be {} bytes", n.size());
   }
-  std::vector<uint8_t> sealed(plaintext.size() + kAesGcmTagSize);
-  std::span<uint8_t, kAesGcmTagSize> tag(sealed.data() + plaintext.size(), kAesGcmTagSize);
+  const size_t sealed_size = plaintext.size() + kAesGcmTagSize;
+  // Binary: seal straight into the message; JSON: into a buffer that is then base64-encoded.
+  std::string message;
+  std::vector<uint8_t> buffer;
+  uint8_t* sealed;
+  if (encoding == EnvelopeEncoding::kBinary) {
+    message = binary_prefix(header, n, sealed_size);
+    const size_t at = message.size();
+    message.resize(at + sealed_size);
+    sealed = reinterpret_cast<uint8_t*>(message.data()) + at;
+  } else {
+    buffer.resize(sealed_size);
+    sealed = buffer.data();
+  }
   MOSS_RETURN_IF_ERROR(aead.seal(n, envelope_aad(header), plaintext,
-                                 std::span<uint8_t>(sealed.data(), plaintext.size()), tag));
-  nlohmann::ordered_json j;
-  j["v"] = kVersion;
-  j["model_id"] = header.model_id;
-  j["user_id"] = header.user_id;
-  j["request_id"] = header.request_id;
-  j["direction"] = direction_name(header.direction);
-  j["nonce"] = base64_encode(n);
-  j["ciphertext"] = base64_encode(sealed);
-  return j.dump();
+                                 std::span<uint8_t>(sealed, plaintext.size()),
+                                 std::span<uint8_t, kAesGcmTagSize>(sealed + plaintext.size(), kAesGcmTagSize)));
+  if (encoding == EnvelopeEncoding::kBinary) return message;
+  return json_text(header, n, buffer);
 }
 
 Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
-                                  const EnvelopeHeader& expected, std::string_view json,
-                                  size_t max_json_bytes) {
+                                  const EnvelopeHeader& expected, std::string_view message,
+                                  size_t max_bytes) {
   MOSS_RETURN_IF_ERROR(validate_header(expected));
-  MOSS_ASSIGN_OR_RETURN(auto j, parse_envelope(json, max_json_bytes));
-  MOSS_ASSIGN_OR_RETURN(EnvelopeHeader got, header_of(j));
-  if (!(got == expected)) {
+  Parsed m;
+  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/true, m));
+  if (!(m.header == expected)) {
     return unauthenticated("envelope header does not match the expected model, user, request "
                            "or direction");
   }
-  MOSS_ASSIGN_OR_RETURN(std::string nonce_text, string_field(j, "nonce"));
-  MOSS_ASSIGN_OR_RETURN(std::string ct_text, string_field(j, "ciphertext"));
-  MOSS_ASSIGN_OR_RETURN(auto nonce, base64_decode(nonce_text, kAesGcmNonceSize));
-  if (nonce.size() != kAesGcmNonceSize) {
-    return invalid_argument("envelope: nonce must be {} bytes", kAesGcmNonceSize);
-  }
-  MOSS_ASSIGN_OR_RETURN(auto sealed, base64_decode(ct_text, max_json_bytes));
-  if (sealed.size() < kAesGcmTagSize) return invalid_argument("envelope: ciphertext too short");
+  if (m.sealed.size() < kAesGcmTagSize) return invalid_argument("envelope: ciphertext too short");
   MOSS_ASSIGN_OR_RETURN(AesGcm aead, direction_cipher(request_key, expected.direction));
-  const size_t n = sealed.size() - kAesGcmTagSize;
+  const size_t n = m.sealed.size() - kAesGcmTagSize;
   SecretBytes plain(n);
-  Status s = aead.open(std::span<const uint8_t, kAesGcmNonceSize>(nonce.data(), kAesGcmNonceSize),
-                       envelope_aad(expected), std::span<const uint8_t>(sealed.data(), n),
-                       std::span<const uint8_t, kAesGcmTagSize>(sealed.data() + n, kAesGcmTagSize),
+  Status s = aead.open(m.nonce, envelope_aad(expected), m.sealed.first(n),
+                       std::span<const uint8_t, kAesGcmTagSize>(m.sealed.data() + n, kAesGcmTagSize),
                        plain.span());
   if (!s.ok()) {
     if (s.code() == ErrorCode::kUnauthenticated) {
@@ -163,9 +269,10 @@ Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
   return plain;
 }
 
-Result<EnvelopeHeader> peek_envelope_header(std::string_view json, size_t max_json_bytes) {
-  MOSS_ASSIGN_OR_RETURN(auto j, parse_envelope(json, max_json_bytes));
-  return header_of(j);
+Result<EnvelopeHeader> peek_envelope_header(std::string_view message, size_t max_bytes) {
+  Parsed m;
+  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/false, m));
+  return std::move(m.header);
 }
 
 }  // namespace moss::crypto

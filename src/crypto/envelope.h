@@ -10,6 +10,15 @@
 //   aad    = "moss envelope v1" | 0x00 | u16 len | M | u16 len | U | u16 len | R | u8 dir
 //   nonce  = 12 random bytes per message
 //
+// The same sealed message has a second, binary encoding for raw HTTP bodies (no base64, no JSON
+// escaping: what makes a warm request cost about its inference), docs/formats.md "Binary form":
+//
+//   magic 0x89 "MOSSENV" | u8 version 1 | u8 direction (1 request, 2 response)
+//   | u16 len | M | u16 len | U | u16 len | R | nonce[12] | ciphertext | tag[16]   (u16 big-endian)
+//
+// Keys, nonce and associated data are those of the JSON form. open_envelope and
+// peek_envelope_header take either encoding (the binary magic can never start JSON text).
+//
 // Stateless: thread-safe.
 #pragma once
 
@@ -35,8 +44,13 @@ struct EnvelopeHeader {
   bool operator==(const EnvelopeHeader&) const = default;
 };
 
+enum class EnvelopeEncoding { kJson, kBinary };
+
+// The media type of a binary envelope as an HTTP body.
+inline constexpr char kEnvelopeMediaType[] = "application/vnd.moss.envelope";
+
 inline constexpr size_t kRequestKeySize = 32;
-// 64 MiB of JSON: far above OpenWhisk's 2 MiB payload, far below memory trouble.
+// 64 MiB of envelope: far above OpenWhisk's 2 MiB payload, far below memory trouble.
 inline constexpr size_t kDefaultMaxEnvelopeBytes = size_t{64} << 20;
 
 // Seals `plaintext` for `header` under the 32-byte `request_key`. `nonce` is for tests that
@@ -44,18 +58,23 @@ inline constexpr size_t kDefaultMaxEnvelopeBytes = size_t{64} << 20;
 Result<std::string> seal_envelope(std::span<const uint8_t> request_key,
                                   const EnvelopeHeader& header,
                                   std::span<const uint8_t> plaintext,
-                                  std::span<const uint8_t> nonce = {});
+                                  std::span<const uint8_t> nonce = {},
+                                  EnvelopeEncoding encoding = EnvelopeEncoding::kJson);
 
-// Opens an envelope that must carry exactly `expected`. Fails with resource-exhausted when the
-// JSON exceeds `max_json_bytes`, invalid-argument for malformed JSON/base64 or unknown fields,
-// and unauthenticated for a header mismatch, a wrong key or any altered byte.
+// Which encoding `message` claims (by its first byte); says nothing of its validity.
+EnvelopeEncoding envelope_encoding(std::string_view message);
+
+// Opens an envelope (either encoding) that must carry exactly `expected`. Fails with
+// resource-exhausted when the message exceeds `max_bytes`, invalid-argument for malformed
+// JSON/base64/binary framing or unknown fields, and unauthenticated for a header mismatch, a wrong
+// key or any altered byte.
 Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
-                                  const EnvelopeHeader& expected, std::string_view json,
-                                  size_t max_json_bytes = kDefaultMaxEnvelopeBytes);
+                                  const EnvelopeHeader& expected, std::string_view message,
+                                  size_t max_bytes = kDefaultMaxEnvelopeBytes);
 
 // Reads the header fields without authenticating them: for routing and key lookup only (which
 // model, which user); trust nothing until open_envelope succeeds with that header.
-Result<EnvelopeHeader> peek_envelope_header(std::string_view json,
-                                            size_t max_json_bytes = kDefaultMaxEnvelopeBytes);
+Result<EnvelopeHeader> peek_envelope_header(std::string_view message,
+                                            size_t max_bytes = kDefaultMaxEnvelopeBytes);
 
 }  // namespace moss::crypto

@@ -4,12 +4,14 @@
 #include "net/client.h"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "net/direct_body.h"
 #include "net/tls_context.h"
 
 namespace moss::net {
@@ -125,7 +127,8 @@ Status Client::Impl::connect() {
 
 template <typename Stream>
 Result<Response> Client::Impl::exchange_on(Stream& stream, const Request& req, bool* retryable) {
-  http::request<http::string_body> msg;
+  // A span body: the request's bytes are written from where they are, not copied.
+  http::request<http::span_body<const char>> msg;
   http::verb verb = http::string_to_verb(req.method);
   if (verb == http::verb::unknown) msg.method_string(req.method);
   else msg.method(verb);
@@ -143,7 +146,7 @@ Result<Response> Client::Impl::exchange_on(Stream& stream, const Request& req, b
     msg.set(http::field::host, default_port ? host : fmt::format("{}:{}", host, options.port));
   }
   if (!req.headers.contains("User-Agent")) msg.set(http::field::user_agent, options.user_agent);
-  msg.body() = req.body;
+  msg.body() = {req.body.data(), req.body.size()};
   msg.keep_alive(true);
   msg.prepare_payload();
 
@@ -160,8 +163,18 @@ Result<Response> Client::Impl::exchange_on(Stream& stream, const Request& req, b
   // Header first: Beast 1.74 skips the Content-Length body-limit check when header and body
   // arrive in one eager read.
   ec = run([&](auto handler) { http::async_read_header(stream, buffer, parser, std::move(handler)); });
-  if (!ec && !parser.is_done())
-    ec = run([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
+  if (!ec && !parser.is_done()) {
+    const auto length = parser.content_length();
+    if (length && *length >= detail::kDirectBodyMin) {
+      std::string& body = parser.get().body();
+      const size_t buffered = detail::begin_direct_body(buffer, body, *length);
+      ec = run([&](auto handler) {
+        asio::async_read(stream, asio::buffer(body.data() + buffered, *length - buffered), std::move(handler));
+      });
+    } else {
+      ec = run([&](auto handler) { http::async_read(stream, buffer, parser, std::move(handler)); });
+    }
+  }
   if (ec) {
     *retryable = reused && !parser.got_some() && ec != beast::error::timeout;
     if (ec == http::error::body_limit)

@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -21,6 +22,7 @@
 #include <unordered_map>
 
 #include "common/logging.h"
+#include "net/direct_body.h"
 #include "net/error_response.h"
 #include "net/tls_context.h"
 
@@ -205,6 +207,19 @@ class Session : public SessionBase {
   }
 
   void read_body() {
+    // A large body of known length (already checked against the body limit) is read straight
+    // into place; the parser has the header, and release() hands over the message with it.
+    const auto length = parser_->content_length();
+    if (length && *length >= detail::kDirectBodyMin) {
+      std::string& body = parser_->get().body();
+      const size_t buffered = detail::begin_direct_body(buffer_, body, *length);
+      asio::async_read(stream_, asio::buffer(body.data() + buffered, *length - buffered),
+                       [self = self()](beast::error_code ec, size_t) {
+                         if (ec) return self->on_read_error(ec);
+                         self->on_request();
+                       });
+      return;
+    }
     http::async_read(stream_, buffer_, *parser_,
                      [self = self()](beast::error_code ec, size_t) {
                        if (ec) return self->on_read_error(ec);

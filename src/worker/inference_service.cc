@@ -96,8 +96,8 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
   const auto start = Clock::now();
   const std::string model_id(model_id_view);
   MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
-  // Unauthenticated, for key lookup only; open_envelope checks these exact fields. Cheap: the
-  // strict parser's fast path skips the base64 with memchr.
+  // Unauthenticated, for key lookup only; open_envelope checks these exact fields. Cheap: a
+  // binary header is read in place, and the strict JSON parser's fast path skips the base64.
   MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_envelope_header(envelope));
   if (header.model_id != model_id) {
     return invalid_argument("the envelope is for model {}, the request names {}", header.model_id, model_id);
@@ -157,7 +157,9 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
   if (!bytes.ok()) return std::move(bytes).status().with_context("response outputs");
   crypto::EnvelopeHeader reply = header;
   reply.direction = crypto::Direction::kResponse;
-  auto sealed = crypto::seal_envelope(keys.keys->request_key.key.span(), reply, *bytes);
+  // Answered in the request's encoding.
+  auto sealed = crypto::seal_envelope(keys.keys->request_key.key.span(), reply, *bytes, {},
+                                      crypto::envelope_encoding(envelope));
   secure_wipe(*bytes);
   if (!sealed.ok()) return sealed.status();
   out.envelope = std::move(sealed).value();

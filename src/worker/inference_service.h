@@ -21,7 +21,7 @@
 namespace moss::worker {
 
 struct InferResult {
-  std::string envelope;  // the response envelope JSON
+  std::string envelope;  // the response envelope, in the request envelope's encoding
   RunKind kind = RunKind::kWarm;
   Timing timing;
 };

@@ -4,8 +4,10 @@
 
 #include "common/encoding.h"
 #include "common/logging.h"
+#include "crypto/envelope.h"
 #include "crypto/random.h"
 #include "net/error_response.h"
+#include "worker/worker_api.h"
 
 namespace moss::worker {
 
@@ -135,14 +137,8 @@ net::Response WorkerApp::handle_init(const net::Request& request) {
   return net::Response::json(200, R"({"ok":true})");
 }
 
-Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, const std::string& endpoint) {
-  if (!request.is_object()) return invalid_argument("the request must be a JSON object");
-  if (!request.contains("model_id") || !request["model_id"].is_string()) {
-    return invalid_argument("the request needs a string 'model_id'");
-  }
-  if (!request.contains("envelope") || !request["envelope"].is_string()) {
-    return invalid_argument("the request needs a string 'envelope' (the request envelope JSON text)");
-  }
+Result<InferResult> WorkerApp::run_envelope(std::string_view model_id, std::string_view envelope,
+                                            const std::string& endpoint) {
   auto svc = service();
   if (!svc) return unavailable("the worker is not configured yet: POST /init or set MOSS_WORKER_* settings");
   size_t max_concurrency;
@@ -157,15 +153,43 @@ Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, c
   if (++in_flight_ > max_concurrency) {
     return resource_exhausted("the worker is serving its maximum of {} concurrent requests", max_concurrency);
   }
-  auto r = svc->infer(request["model_id"].get<std::string>(), request["envelope"].get<std::string>());
-  if (!r.ok()) return r.status();
-  metrics_.record_success(endpoint, r->kind, r->timing);
+  auto r = svc->infer(model_id, envelope);
+  if (r.ok()) metrics_.record_success(endpoint, r->kind, r->timing);
+  return r;
+}
+
+Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, const std::string& endpoint) {
+  if (!request.is_object()) return invalid_argument("the request must be a JSON object");
+  if (!request.contains("model_id") || !request["model_id"].is_string()) {
+    return invalid_argument("the request needs a string 'model_id'");
+  }
+  if (!request.contains("envelope") || !request["envelope"].is_string()) {
+    return invalid_argument("the request needs a string 'envelope' (the request envelope JSON text)");
+  }
+  MOSS_ASSIGN_OR_RETURN(InferResult r, run_envelope(request["model_id"].get_ref<const std::string&>(),
+                                                    request["envelope"].get_ref<const std::string&>(), endpoint));
   nlohmann::ordered_json out;
-  out["envelope"] = std::move(r->envelope);
-  out["run"] = run_kind_name(r->kind);
-  out["timing_ms"] = nlohmann::ordered_json::parse(timing_json_text(r->timing));
+  out["envelope"] = std::move(r.envelope);
+  out["run"] = run_kind_name(r.kind);
+  out["timing_ms"] = nlohmann::ordered_json::parse(timing_json_text(r.timing));
   out["instance"] = status_json();
   return out;
+}
+
+Result<net::Response> WorkerApp::serve_binary(const net::Request& request) {
+  if (crypto::envelope_encoding(request.body) != crypto::EnvelopeEncoding::kBinary) {
+    return invalid_argument("a {} body must be a binary envelope", crypto::kEnvelopeMediaType);
+  }
+  // Unauthenticated, for routing only: the service opens the envelope under exactly this header.
+  MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_envelope_header(request.body));
+  MOSS_ASSIGN_OR_RETURN(InferResult r, run_envelope(header.model_id, request.body, "infer"));
+  net::Response resp;
+  resp.status = 200;
+  resp.headers.set("Content-Type", crypto::kEnvelopeMediaType);
+  resp.headers.set(kRunHeader, run_kind_name(r.kind));
+  resp.headers.set(kTimingHeader, timing_json_text(r.timing));
+  resp.body = std::move(r.envelope);
+  return resp;
 }
 
 net::Response WorkerApp::handle_run(const net::Request& request) {
@@ -189,15 +213,20 @@ net::Response WorkerApp::handle_run(const net::Request& request) {
 
 net::Response WorkerApp::handle_infer(const net::Request& request) {
   const auto start = Clock::now();
+  auto failed = [&](const Status& status) {
+    metrics_.record_error("infer", error_code_name(status.code()),
+                          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    log::get("worker")->info("/v1/infer error: {}", status.to_string());
+    return net::error_response(status);
+  };
+  if (request.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
+    auto result = serve_binary(request);
+    return result.ok() ? std::move(result).value() : failed(result.status());
+  }
   auto body = parse_body(request);
   Result<nlohmann::ordered_json> result =
       body.ok() ? serve(*body, "infer") : Result<nlohmann::ordered_json>(body.status());
-  if (!result.ok()) {
-    metrics_.record_error("infer", error_code_name(result.status().code()),
-                          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-    log::get("worker")->info("/v1/infer error: {}", result.status().to_string());
-    return net::error_response(result.status());
-  }
+  if (!result.ok()) return failed(result.status());
   return net::Response::json(200, result->dump());
 }
 

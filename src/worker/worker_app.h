@@ -2,7 +2,9 @@
 //
 //   POST /init      OpenWhisk: accepted once; its `value` may carry configuration
 //   POST /run       OpenWhisk: the C3 request in `value`; the result object, or {"error": "..."}
-//   POST /v1/infer  plain endpoint (Knative, FnPacker); errors in net's error shape
+//   POST /v1/infer  plain endpoint (Knative, FnPacker); the JSON request, or a binary envelope
+//                   body (Content-Type application/vnd.moss.envelope) answered in kind;
+//                   errors in net's error shape
 //   GET  /v1/status, /healthz, /metrics
 //
 // The serving parts (key client, model store, caches) are built by a factory from the effective
@@ -48,8 +50,14 @@ class WorkerApp {
 
  private:
   std::shared_ptr<InferenceService> service() const;
+  // Runs one envelope within the concurrency limit and records it in the metrics.
+  Result<InferResult> run_envelope(std::string_view model_id, std::string_view envelope,
+                                   const std::string& endpoint);
   // Parses the C3 request object and runs it; the response object on success.
   Result<nlohmann::ordered_json> serve(const nlohmann::json& request, const std::string& endpoint);
+  // A binary envelope body: the response is the binary response envelope, run and timing in
+  // headers.
+  Result<net::Response> serve_binary(const net::Request& request);
 
   const std::string instance_id_;
   ServiceFactory factory_;

@@ -283,6 +283,17 @@ TEST_F(WorkerE2ETest, MossInferEqualsModelRunBitForBit) {
                    " --output-dir " + quote((dir_ / "out2").string()) + " --endpoint " + endpoint() + " -v");
   ASSERT_EQ(warm.exit_code, 0) << warm.output;
   EXPECT_NE(warm.output.find("run: warm"), std::string::npos) << warm.output;
+  // `moss infer` sends a worker a binary envelope body; the JSON request gives the same bytes.
+  auto as_json = moss("infer --config " + cfg("user") + " --model " + owner_ + "/linear --input x=" + quote(in) +
+                      " --output-dir " + quote((dir_ / "out3").string()) + " --endpoint " + endpoint() +
+                      " --wire json --save-request " + quote((dir_ / "req.json").string()));
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.output;
+  EXPECT_EQ(read_file(dir_ / "out3" / "y.npy", 1 << 20).value_or_die(), want);
+  EXPECT_EQ(read_file(dir_ / "req.json", 1 << 20).value_or_die().at(0), '{');
+  auto bad_wire = moss("infer --config " + cfg("user") + " --model " + owner_ + "/linear --input x=" + quote(in) +
+                       " --output-dir " + quote((dir_ / "out4").string()) + " --endpoint " + endpoint() +
+                       " --wire xml");
+  EXPECT_NE(bad_wire.exit_code, 0);
 }
 
 // OpenWhisk protocol on the real binary: /run before /init, /init with the configuration in its
@@ -323,7 +334,7 @@ TEST_F(WorkerE2ETest, OpenWhiskProtocol) {
     const std::string name = i % 2 ? "mlp" : "linear";
     auto rk = client::read_request_key_file(config, owner_ + "/" + name).value_or_die();
     auto opened = client::open_infer_response(
-        rk.key.span(), {owner_ + "/" + name, user_, "r" + std::to_string(i), crypto::Direction::kRequest}, out[i].body);
+        rk.key.span(), {owner_ + "/" + name, user_, "r" + std::to_string(i), crypto::Direction::kRequest}, out[i]);
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     EXPECT_TRUE(opened->outputs.find("y")->equals(reference(name, static_cast<float>(i))));
   }
@@ -366,11 +377,11 @@ TEST_F(WorkerE2ETest, Refusals) {
   auto config = client::load_client_config(dir_ / "user" / "client.json").value_or_die();
   auto rk = client::read_request_key_file(config, owner_ + "/mlp").value_or_die();
   auto replay = client::open_infer_response(rk.key.span(),
-                                            {owner_ + "/mlp", user_, "req-B", crypto::Direction::kRequest}, first.body);
+                                            {owner_ + "/mlp", user_, "req-B", crypto::Direction::kRequest}, first);
   ASSERT_FALSE(replay.ok());
   EXPECT_EQ(replay.status().code(), ErrorCode::kUnauthenticated);
   EXPECT_TRUE(client::open_infer_response(rk.key.span(),
-                                          {owner_ + "/mlp", user_, "req-A", crypto::Direction::kRequest}, first.body)
+                                          {owner_ + "/mlp", user_, "req-A", crypto::Direction::kRequest}, first)
                   .ok());
 }
 

@@ -1,5 +1,6 @@
 // Tests for crypto/envelope.h: round trip, and rejection of every header mismatch, altered
-// ciphertext or nonce, malformed JSON and base64, unknown fields and oversize input.
+// ciphertext or nonce, malformed JSON and base64, unknown fields and oversize input; the binary
+// form: round trip, every byte altered, every truncation, bad framing.
 #include "crypto/envelope.h"
 
 #include "common/strict_json.h"
@@ -163,6 +164,89 @@ TEST_F(EnvelopeTest, FreshNoncesMakeEveryEnvelopeDistinct) {
   auto again = seal_envelope(key_.span(), header_, plain_);
   ASSERT_TRUE(again.ok());
   EXPECT_NE(*again, json_);
+}
+
+class BinaryEnvelopeTest : public EnvelopeTest {
+ protected:
+  void SetUp() override {
+    EnvelopeTest::SetUp();
+    bin_ = std::move(seal_envelope(key_.span(), header_, plain_, {}, EnvelopeEncoding::kBinary)).value_or_die();
+  }
+  std::string bin_;
+};
+
+TEST_F(BinaryEnvelopeTest, RoundTripsAndPeeksLikeTheJsonForm) {
+  EXPECT_EQ(envelope_encoding(bin_), EnvelopeEncoding::kBinary);
+  EXPECT_EQ(envelope_encoding(json_), EnvelopeEncoding::kJson);
+  EXPECT_EQ(envelope_encoding(""), EnvelopeEncoding::kJson);
+  auto plain = open_envelope(key_.span(), header_, bin_);
+  ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+  EXPECT_TRUE(plain->equals(plain_));
+  auto peeked = peek_envelope_header(bin_);
+  ASSERT_TRUE(peeked.ok());
+  EXPECT_EQ(*peeked, header_);
+  // No base64: the framing is 10 + 6 + ids + nonce(12) + tag(16) bytes around the plaintext.
+  EXPECT_EQ(bin_.size(), plain_.size() + 10 + 6 + header_.model_id.size() + header_.user_id.size() +
+                             header_.request_id.size() + 12 + 16);
+  // An empty response.
+  EnvelopeHeader resp = header_;
+  resp.direction = Direction::kResponse;
+  auto sealed = seal_envelope(key_.span(), resp, {}, {}, EnvelopeEncoding::kBinary);
+  ASSERT_TRUE(sealed.ok());
+  auto opened = open_envelope(key_.span(), resp, *sealed);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_TRUE(opened->empty());
+  // A request does not open as its response, nor under another request id.
+  EXPECT_EQ(open(resp, bin_).code(), ErrorCode::kUnauthenticated);
+  EnvelopeHeader other = header_;
+  other.request_id = "req-43";
+  EXPECT_EQ(open(other, bin_).code(), ErrorCode::kUnauthenticated);
+}
+
+TEST_F(BinaryEnvelopeTest, EveryAlteredByteIsRejected) {
+  // Framing bytes fail as malformed or mismatched; header, nonce, ciphertext and tag bytes fail
+  // authentication. Never a plaintext.
+  for (size_t i = 0; i < bin_.size(); ++i) {
+    std::string bad = bin_;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    Status s = open(header_, bad);
+    ASSERT_FALSE(s.ok()) << "byte " << i;
+    EXPECT_TRUE(s.code() == ErrorCode::kUnauthenticated || s.code() == ErrorCode::kInvalidArgument ||
+                s.code() == ErrorCode::kUnimplemented)
+        << i << ": " << s.to_string();
+  }
+}
+
+TEST_F(BinaryEnvelopeTest, EveryTruncationIsRejected) {
+  for (size_t n = 0; n < bin_.size(); ++n) {
+    Status s = open(header_, std::string_view(bin_).substr(0, n));
+    ASSERT_FALSE(s.ok()) << n;
+  }
+  // Appended bytes are ciphertext as far as the framing knows, so the tag fails.
+  EXPECT_EQ(open(header_, bin_ + "x").code(), ErrorCode::kUnauthenticated);
+}
+
+TEST_F(BinaryEnvelopeTest, BadFramingIsNamed) {
+  std::string v2 = bin_;
+  v2[8] = 2;
+  EXPECT_EQ(open(header_, v2).code(), ErrorCode::kUnimplemented);
+  std::string dir = bin_;
+  dir[9] = 3;
+  EXPECT_EQ(open(header_, dir).code(), ErrorCode::kInvalidArgument);
+  std::string magic = bin_;
+  magic[3] = 'X';
+  EXPECT_EQ(open(header_, magic).code(), ErrorCode::kInvalidArgument);
+  // A model id length running past the end.
+  std::string longer = bin_.substr(0, 12);
+  longer[10] = '\x7f';
+  EXPECT_EQ(peek_envelope_header(longer).status().code(), ErrorCode::kInvalidArgument);
+  // An id outside the allowed characters.
+  std::string spaced = bin_;
+  spaced[12] = ' ';
+  EXPECT_EQ(peek_envelope_header(spaced).status().code(), ErrorCode::kInvalidArgument);
+  // Over the size bound.
+  EXPECT_EQ(open_envelope(key_.span(), header_, bin_, bin_.size() - 1).status().code(),
+            ErrorCode::kResourceExhausted);
 }
 
 }  // namespace

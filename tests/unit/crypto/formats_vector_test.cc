@@ -73,5 +73,21 @@ TEST(FormatsVectorTest, EnvelopesMatchTheDocumentedJson) {
   EXPECT_EQ(as_chars(opened->span()), "world");
 }
 
+TEST(FormatsVectorTest, BinaryEnvelopeMatchesTheDocumentedBytes) {
+  // The same request in the binary form: same ciphertext and tag, framed instead of JSON.
+  auto key = range_bytes(0, 32), nonce = range_bytes(0, 12);
+  EnvelopeHeader h{"owner/demo", "fedcba9876543210fedcba9876543210", "req-1",
+                   Direction::kRequest};
+  auto req = seal_envelope(key, h, as_bytes("hello"), nonce, EnvelopeEncoding::kBinary);
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(hex_encode(as_bytes(*req)),
+            "894d4f5353454e560101000a6f776e65722f64656d6f002066656463626139383736353433323130666564"
+            "6362613938373635343332313000057265712d31000102030405060708090a0be38f1383f08045bfb07f2e"
+            "04bcd07f7c498ed70530");
+  auto opened = open_envelope(key, h, *req);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(as_chars(opened->span()), "hello");
+}
+
 }  // namespace
 }  // namespace moss::crypto

@@ -43,6 +43,16 @@ def envelope(key, model_id, user_id, request_id, direction, nonce, plain):
                        "ciphertext": base64.b64encode(ct).decode()}, separators=(",", ":"))
 
 
+def envelope_binary(key, model_id, user_id, request_id, direction, nonce, plain):
+    sub = hkdf(key, b"", ("moss envelope v1 " + direction).encode(), 32)
+    fields = b""
+    for f in (model_id, user_id, request_id):
+        fields += struct.pack(">H", len(f)) + f.encode()
+    d = 1 if direction == "request" else 2
+    ct = AESGCM(sub).encrypt(nonce, plain, b"moss envelope v1\x00" + fields + bytes([d]))
+    return b"\x89MOSSENV" + bytes([1, d]) + fields + nonce + ct
+
+
 key = bytes(range(32))
 file_random = bytes(range(0x20, 0x40))
 print("== model file, empty model")
@@ -59,3 +69,6 @@ print(envelope(key, "owner/demo", "fedcba9876543210fedcba9876543210", "req-1", "
                bytes(range(12)), b"hello"))
 print(envelope(key, "owner/demo", "fedcba9876543210fedcba9876543210", "req-1", "response",
                bytes(range(12)), b"world"))
+print("== envelope, binary form")
+print(envelope_binary(key, "owner/demo", "fedcba9876543210fedcba9876543210", "req-1", "request",
+                      bytes(range(12)), b"hello").hex())

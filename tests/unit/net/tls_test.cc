@@ -70,6 +70,23 @@ TEST_F(TlsFixture, AnswersGetAndPostOverTls13WithCaVerification) {
   EXPECT_EQ(post->status, 200);
 }
 
+TEST_F(TlsFixture, MovesLargeBodiesIntactOverTls) {
+  // The direct read of large bodies goes through the TLS stream: 2 MiB each way, twice.
+  auto server = start(testing::server_tls(server_creds), [](const Request& r) {
+    return Response::text(200, std::string(r.body.rbegin(), r.body.rend()));
+  });
+  Client client(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  std::string body(2 << 20, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>((i * 7 + (i >> 12)) & 0xff);
+  for (int round = 0; round < 2; ++round) {
+    auto r = client.post("/p", body, "application/octet-stream");
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_EQ(r->body.size(), body.size());
+    EXPECT_TRUE(std::equal(body.rbegin(), body.rend(), r->body.begin()));
+  }
+  EXPECT_EQ(client.connections_opened(), 1u);
+}
+
 TEST_F(TlsFixture, KeepsOneTlsConnectionForManyRequests) {
   // Keep-alive over TLS: 30 requests, one connection, one handshake.
   auto server = start(testing::server_tls(server_creds));

@@ -1,5 +1,6 @@
 #include "net/client.h"
 #include "net/server.h"
+#include "worker/worker_api.h"
 #include "worker/worker_app.h"
 #include "worker_fixture.h"
 
@@ -128,6 +129,52 @@ TEST_F(WorkerAppTest, InferReturnsSealedOutputTimingAndRunKind) {
   EXPECT_NE(metrics.find("moss_worker_request_duration_seconds_bucket{phase=\"total\",le=\"+Inf\"} 3"),
             std::string::npos);
   EXPECT_EQ(c.get("/healthz").value_or_die().status, 200);
+}
+
+// A binary envelope body is answered with a binary response envelope, run and timing in
+// headers; the outputs equal the JSON path's. Malformed binary bodies are 400s in net's shape.
+TEST_F(WorkerAppTest, BinaryEnvelopeBodyIsAnsweredInKind) {
+  start(true);
+  auto c = client();
+  auto send = [&](std::string body) {
+    return c.request(net::Request::make("POST", "/v1/infer", std::move(body), crypto::kEnvelopeMediaType))
+        .value_or_die();
+  };
+  auto sealed = [&](const std::string& request_id, float seed) {
+    auto bytes = write_safetensors(one_input("x", input_tensor(seed))).value_or_die();
+    return crypto::seal_envelope(request_key_.span(), {"o/mlp", kUser, request_id, crypto::Direction::kRequest},
+                                 bytes, {}, crypto::EnvelopeEncoding::kBinary)
+        .value_or_die();
+  };
+  for (int i = 0; i < 2; ++i) {
+    const std::string id = "bin-" + std::to_string(i);
+    auto r = send(sealed(id, 0.5f + static_cast<float>(i)));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.headers.get_or("Content-Type", ""), crypto::kEnvelopeMediaType);
+    EXPECT_EQ(r.headers.get_or(kRunHeader, ""), i == 0 ? "cold" : "warm");
+    auto timing = nlohmann::json::parse(r.headers.get_or(kTimingHeader, ""));
+    for (const char* k : {"key_fetch", "model_fetch", "decrypt", "compile", "inference", "encrypt", "total"}) {
+      EXPECT_TRUE(timing.contains(k)) << k;
+    }
+    EXPECT_EQ(crypto::envelope_encoding(r.body), crypto::EnvelopeEncoding::kBinary);
+    auto out = open_response(request_key_, "o/mlp", kUser, id, r.body);
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    EXPECT_TRUE(out->find("y")->equals(reference_output("mlp", input_tensor(0.5f + static_cast<float>(i)))));
+  }
+  // The same request over JSON gives the same output.
+  auto j = nlohmann::json::parse(post("/v1/infer", request_body("o/mlp", "json-1", 0.5f)).body);
+  expect_correct(j, "o/mlp", "mlp", "json-1", 0.5f);
+
+  auto not_binary = send(request_body("o/mlp", "x-1", 1.0f));
+  EXPECT_EQ(not_binary.status, 400);
+  EXPECT_EQ(nlohmann::json::parse(not_binary.body)["error"]["code"], "invalid-argument");
+  std::string truncated = sealed("x-2", 1.0f);
+  truncated.resize(20);
+  EXPECT_EQ(send(truncated).status, 400);
+  std::string tampered = sealed("x-3", 1.0f);
+  tampered[tampered.size() - 1] ^= 1;
+  EXPECT_EQ(send(tampered).status, 401);
+  EXPECT_EQ(send("").status, 400);
 }
 
 // OpenWhisk: /run before /init is refused; /init is accepted once; the second is refused with
