@@ -7,7 +7,8 @@
 //    pooled context, seal, HTTP, open) over the in-process run of the same compiled model, same
 //    thread count (1), interleaved in rounds in the same run; p50 ratio, goal < 1.10. Both wires:
 //    the binary envelope body (what `moss infer` sends a worker) and the JSON request (FnPacker,
-//    OpenWhisk).
+//    OpenWhisk). Anchor: the same payloads through a raw-socket encrypted call around a busy wait
+//    as long as the in-process run, i.e. the floor any encrypted remote call has on this machine.
 // 2. Cold start of a fresh instance: process start to listening (includes attestation), then the
 //    first request's breakdown (key fetch, model fetch, decrypt, compile, inference).
 // 3. Throughput with 1, 2, 4, 8 concurrent clients on one instance (MobileNetV2).
@@ -27,7 +28,11 @@
 #include "engine/runtime/execution_context.h"
 #include "net/client.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
@@ -243,6 +248,90 @@ struct Requester {
   }
 };
 
+// The floor of any encrypted call across a process boundary on this machine, as the anchor for
+// the warm ratio: raw blocking loopback sockets, one thread per side, no HTTP; the client seals
+// `in_bytes`, the server opens them, busy-waits `work_ms` (the in-process run), seals
+// `out_bytes`, the client opens them. Returns the p50 round trip.
+double transport_floor(size_t in_bytes, size_t out_bytes, double work_ms, int iters) {
+  auto busy = [](double m) {
+    const auto t = Clock::now();
+    while (ms_since(t) < m) {
+    }
+  };
+  auto send_all = [](int fd, const void* p, size_t n) {
+    for (size_t off = 0; off < n;) {
+      ssize_t k = ::send(fd, static_cast<const char*>(p) + off, n - off, MSG_NOSIGNAL);
+      if (k <= 0) return false;
+      off += static_cast<size_t>(k);
+    }
+    return true;
+  };
+  auto recv_all = [](int fd, void* p, size_t n) {
+    for (size_t got = 0; got < n;) {
+      ssize_t k = ::recv(fd, static_cast<char*>(p) + got, n - got, 0);
+      if (k <= 0) return false;
+      got += static_cast<size_t>(k);
+    }
+    return true;
+  };
+  auto send_msg = [&](int fd, const std::string& m) {
+    const uint64_t n = m.size();
+    return send_all(fd, &n, 8) && send_all(fd, m.data(), m.size());
+  };
+  auto recv_msg = [&](int fd, std::string& m) {
+    uint64_t n = 0;
+    if (!recv_all(fd, &n, 8) || n > (size_t{1} << 30)) return false;
+    m.resize(n);
+    return recv_all(fd, m.data(), n);
+  };
+  std::vector<uint8_t> key(32, 7), in(in_bytes, 3), out(out_bytes, 5);
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("worker_bench: floor socket");
+    std::exit(1);
+  }
+  const int one = 1;
+  std::thread server([&] {
+    int c = ::accept(listener, nullptr, nullptr);
+    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::string m;
+    for (int i = 0; recv_msg(c, m); ++i) {
+      crypto::EnvelopeHeader h{"o/m", "u", "r" + std::to_string(i), crypto::Direction::kRequest};
+      (void)crypto::open_envelope(key, h, m).value_or_die();
+      busy(work_ms);
+      h.direction = crypto::Direction::kResponse;
+      if (!send_msg(c, crypto::seal_envelope(key, h, out, {}, crypto::EnvelopeEncoding::kBinary).value_or_die())) break;
+    }
+    ::close(c);
+  });
+  int c = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::perror("worker_bench: floor connect");
+    std::exit(1);
+  }
+  ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::vector<double> rt;
+  std::string reply;
+  for (int i = 0; i < iters; ++i) {
+    crypto::EnvelopeHeader h{"o/m", "u", "r" + std::to_string(i), crypto::Direction::kRequest};
+    const auto t = Clock::now();
+    send_msg(c, crypto::seal_envelope(key, h, in, {}, crypto::EnvelopeEncoding::kBinary).value_or_die());
+    if (!recv_msg(c, reply)) std::exit(1);
+    h.direction = crypto::Direction::kResponse;
+    (void)crypto::open_envelope(key, h, reply).value_or_die();
+    rt.push_back(ms_since(t));
+  }
+  ::close(c);
+  server.join();
+  ::close(listener);
+  return p50(rt);
+}
+
 Tensor model_input(const std::string& name) {
   return read_npy_file(g_models / name / "inputs" / "input.npy").value_or_die();
 }
@@ -256,7 +345,12 @@ void warm_latency(const Stack& s, const std::string& name) {
   auto model = engine::CompiledModel::compile(bytes).value_or_die();
   engine::ExecutionContext ctx(model);
   std::vector<NamedTensor> in = {{"input", input}};
-  (void)ctx.run(in).value_or_die();
+  size_t reply_bytes = 0;
+  {
+    TensorBundle outputs;
+    for (auto& o : ctx.run(in).value_or_die()) outputs.add(o.name, std::move(o.tensor)).check();
+    reply_bytes = write_safetensors(outputs).value_or_die().size();
+  }
   struct Series {
     std::vector<double> client, total, decrypt, inference, encrypt;
   } wire[2];  // [0] binary body, [1] JSON body
@@ -277,6 +371,10 @@ void warm_latency(const Stack& s, const std::string& name) {
     local_ms.push_back(ms_since(t));
   }
   const double local = p50(local_ms);
+  const double floor = transport_floor(req.plain.size(), reply_bytes, local, g_iters);
+  std::printf("floor %-13s raw-socket encrypted call (%zu B in, %zu B out, %.2f ms busy work): p50 %8.2f ms  "
+              "ratio %.3f (the least any encrypted remote call costs here)\n",
+              name.c_str(), req.plain.size(), reply_bytes, local, floor, floor / local);
   for (int k = 0; k < 2; ++k) {
     const Series& x = wire[k];
     std::printf("warm %-13s %-6s client round trip p50 %8.2f ms (worker total %.2f: decrypt %.2f inference %.2f "
