@@ -8,8 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +25,68 @@ extern char** environ;
 namespace moss::packer {
 
 namespace {
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the process: a worker forked
+// from a request or prewarm thread would get SIGTERM as soon as that thread ended. So every fork
+// runs on this one thread, which lives until the packer exits (and then the signal is wanted).
+class ForkThread {
+ public:
+  static ForkThread& get() {
+    static ForkThread instance;
+    return instance;
+  }
+  pid_t run(const std::function<pid_t()>& fork_child) {
+    std::packaged_task<pid_t()> task(fork_child);
+    auto result = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result.get();
+  }
+  ~ForkThread() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  ForkThread() : thread_([this] { loop(); }) {}
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<pid_t()>> tasks_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members it uses
+};
+
+// Runs `fork_child` (which forks; the child never returns from it) on the lasting thread and
+// returns what it returned in the parent: the child's pid, or -1 with errno.
+pid_t fork_on_lasting_thread(const std::function<pid_t()>& fork_child) {
+  int saved_errno = 0;
+  const pid_t pid = ForkThread::get().run([&] {
+    const pid_t p = fork_child();
+    saved_errno = errno;
+    return p;
+  });
+  errno = saved_errno;
+  return pid;
+}
 
 // A port the kernel just gave out on 127.0.0.1 and released; the worker binds it right after.
 // Another process could take it in between: start() then fails and the pool reports it.
@@ -114,13 +181,10 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start_once(const WorkerPro
                             std::strerror(errno));
     }
   }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    if (log_fd >= 0) ::close(log_fd);
-    return internal_error("fork: {}", std::strerror(errno));
-  }
-  if (pid == 0) {
+  const pid_t parent = ::getpid();
+  const pid_t pid = fork_on_lasting_thread([&]() -> pid_t {
+    const pid_t child = ::fork();
+    if (child != 0) return child;
     // The worker must not outlive the packer (it would hold a port and decrypted models).
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(1);
@@ -130,6 +194,10 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start_once(const WorkerPro
     }
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
+  });
+  if (pid < 0) {
+    if (log_fd >= 0) ::close(log_fd);
+    return internal_error("fork: {}", std::strerror(errno));
   }
   if (log_fd >= 0) ::close(log_fd);
   std::unique_ptr<WorkerProcess> proc(new WorkerProcess(pid, port));

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "packer_test_util.h"
 
@@ -43,6 +44,21 @@ TEST(LocalBackendTest, ColdStartThenReuse) {
   // The pool's concurrency and memory budget reach the worker.
   EXPECT_EQ(b["instance"]["max_concurrency"], 4);
   EXPECT_EQ(b["instance"]["memory_budget_bytes"], 256ull << 20);
+}
+
+// A worker started from a thread that then ends keeps running: the parent-death signal that
+// stops workers with the packer is tied to the forking thread, so forks happen on one thread
+// that lives as long as the packer (a prewarm thread's worker used to get SIGTERM at once).
+TEST(LocalBackendTest, WorkerOutlivesTheThreadThatStartedIt) {
+  LocalBackend backend(stand_in_options());
+  Result<InstancePtr> inst = unavailable("not started");
+  std::thread([&] { inst = backend.start("i0"); }).join();
+  ASSERT_TRUE(inst.ok()) << inst.status().to_string();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto r = (*inst)->invoke(request("o/a"), std::chrono::seconds(5));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(json::parse(*r)["run"], "cold");
+  EXPECT_EQ((*inst)->restarts(), 0);
 }
 
 // A crashed worker is restarted; the request that found it dead never reached it and is served.
