@@ -27,6 +27,7 @@
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
 #include "net/client.h"
+#include "support/service_process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -82,54 +83,18 @@ std::string sh(const std::string& cmd) {
   return out;
 }
 
-struct Proc {
-  pid_t pid = -1;
-  uint16_t port = 0;
-  std::string url;
-};
+using Proc = test_support::ServiceProcess;
 
 Proc spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, const fs::path& log) {
-  int out[2];
-  if (::pipe(out) != 0) std::exit(1);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) ::dup2(fd, STDERR_FILENO);
-    ::close(out[0]);
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string line;
-  char c;
-  while (::read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-  ::close(out[0]);
-  Proc p;
-  p.pid = pid;
-  auto at = line.find("://");
-  if (at == std::string::npos) {
+  Proc p = test_support::spawn_service(argv, env, log);
+  if (p.port == 0) {
     std::fprintf(stderr, "worker_bench: %s did not start (see %s)\n", argv[0].c_str(), log.c_str());
     std::exit(1);
   }
-  auto start = line.rfind(' ', at) + 1;
-  p.url = line.substr(start, line.find(' ', at) - start);
-  p.port = static_cast<uint16_t>(std::atoi(p.url.c_str() + p.url.rfind(':') + 1));
   return p;
 }
 
-void stop(Proc& p) {
-  if (p.pid > 0) {
-    ::kill(p.pid, SIGTERM);
-    int st;
-    ::waitpid(p.pid, &st, 0);
-    p.pid = -1;
-  }
-}
+void stop(Proc& p) { p.stop(SIGTERM); }
 
 uint64_t rss_kb(pid_t pid, const char* field) {
   // procfs files report size 0, so read them as streams.

@@ -17,6 +17,7 @@
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
 #include "net/client.h"
+#include "support/service_process.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -70,53 +71,12 @@ CommandResult run(const std::string& command) {
   return r;
 }
 
-// A service process whose first stdout line is "... listening on http(s)://host:port ...".
-struct Service {
-  pid_t pid = -1;
-  uint16_t port = 0;
-  std::string url;
-  void stop() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      int st;
-      ::waitpid(pid, &st, 0);
-      pid = -1;
-    }
-  }
-};
+using Service = test_support::ServiceProcess;
 
 Service spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
               const fs::path& log) {
-  int out[2];
-  EXPECT_EQ(::pipe(out), 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) ::dup2(fd, STDERR_FILENO);
-    ::close(out[0]);
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string line;
-  char c;
-  while (::read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
-  ::close(out[0]);
-  Service s;
-  s.pid = pid;
-  auto at = line.find("://");
-  if (at != std::string::npos) {
-    auto end = line.find(' ', at);
-    s.url = line.substr(0, end).substr(line.rfind(' ', at) + 1);
-    auto colon = s.url.rfind(':');
-    s.port = static_cast<uint16_t>(std::atoi(s.url.c_str() + colon + 1));
-  }
-  EXPECT_NE(s.port, 0) << "no listening line from " << argv[0] << ": '" << line << "'";
+  Service s = test_support::spawn_service(argv, env, log);
+  EXPECT_NE(s.port, 0) << "no listening line from " << argv[0] << ": '" << s.first_line << "'";
   return s;
 }
 
@@ -162,8 +122,8 @@ class WorkerE2ETest : public ::testing::Test {
     }
   }
   void TearDown() override {
-    worker_.stop();
-    keyservice_.stop();
+    worker_.stop(SIGKILL);
+    keyservice_.stop(SIGKILL);
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
@@ -411,7 +371,7 @@ TEST_F(WorkerE2ETest, KeyServiceRestartAndCorruptedModel) {
   start_worker(true, /*key_ttl_s=*/0);  // every request asks the KeyService
   ASSERT_TRUE(infer("linear", 1).ok());
   const std::string listen = "127.0.0.1:" + std::to_string(keyservice_.port);
-  keyservice_.stop();
+  keyservice_.stop(SIGKILL);
   auto down = infer("linear", 2);
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.status().code(), ErrorCode::kUnavailable) << down.status().to_string();

@@ -1,26 +1,8 @@
-// A fresh directory under $TMPDIR, removed with everything in it when the test ends.
+// The attest tests' temp dir: the shared one.
 #pragma once
 
-#include <cstdlib>
-#include <filesystem>
-#include <string>
+#include "support/temp_dir.h"
 
 namespace moss::attest::testing {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moss-attest-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
+using moss::test_support::TempDir;
 }  // namespace moss::attest::testing

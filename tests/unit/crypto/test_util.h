@@ -1,6 +1,8 @@
 // Helpers shared by the crypto tests: hex literals and a scratch directory removed on exit.
 #pragma once
 
+#include "support/temp_dir.h"
+
 #include "common/encoding.h"
 
 #include <gtest/gtest.h>
@@ -25,20 +27,6 @@ inline std::vector<uint8_t> pattern_bytes(size_t n, uint32_t seed = 1) {
   return b;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moss-crypto-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using moss::test_support::TempDir;
 
 }  // namespace moss::crypto::testing

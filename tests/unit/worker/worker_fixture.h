@@ -3,6 +3,8 @@
 // tests/integration), and request/response helpers.
 #pragma once
 
+#include "support/temp_dir.h"
+
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/safetensors.h"
@@ -33,21 +35,7 @@ inline std::vector<uint8_t> test_model(const std::string& name) {
   return read_file(source_dir() / "tests/data/worker" / (name + ".onnx"), 1 << 20).value_or_die();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moss-worker-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using moss::test_support::TempDir;
 
 inline SecretBytes fresh_key() { return crypto::random_secret(32).value_or_die(); }
 
