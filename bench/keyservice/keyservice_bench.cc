@@ -10,6 +10,7 @@
 // with one keep-alive worker connection per thread, and prints requests/s, p50/p99 and the ratio
 // to the anchor. Rate limits are off for the measurement (the service default is 50/s per worker).
 #include "attest/attested_tls.h"
+#include "bench/common/closed_loop.h"
 #include "client/keyservice_client.h"
 #include "common/encoding.h"
 #include "common/file_util.h"
@@ -60,52 +61,7 @@ net::ClientTlsContextPtr worker_tls(const fs::path& sim_key, const std::string& 
       .value_or_die();
 }
 
-struct Figures {
-  double rps = 0, p50_us = 0, p99_us = 0;
-  uint64_t errors = 0;
-};
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
-Figures run(const net::ClientOptions& opt, const net::Request& req, int threads, double seconds) {
-  std::vector<std::vector<double>> lat(static_cast<size_t>(threads));
-  std::atomic<uint64_t> errors{0};
-  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  std::vector<std::thread> ts;
-  auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    ts.emplace_back([&, t] {
-      net::Client client(opt);
-      (void)client.connect();  // handshake outside the measurement: keep-alive figures only
-      auto& mine = lat[static_cast<size_t>(t)];
-      while (Clock::now() < deadline) {
-        auto t0 = Clock::now();
-        auto r = client.request(req);
-        auto t1 = Clock::now();
-        if (!r.ok() || r->status != 200) {
-          ++errors;
-          continue;
-        }
-        mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      }
-    });
-  }
-  for (auto& t : ts) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  Figures f;
-  f.rps = static_cast<double>(all.size()) / elapsed;
-  f.p50_us = percentile(all, 0.50);
-  f.p99_us = percentile(all, 0.99);
-  f.errors = errors.load();
-  return f;
-}
+using Figures = bench::LoadFigures;
 
 }  // namespace
 
@@ -166,8 +122,8 @@ int main(int argc, char** argv) {
   std::printf("%-8s %-9s %12s %10s %10s %8s %12s\n", "threads", "endpoint", "requests/s", "p50_us",
               "p99_us", "errors", "rps_vs_noop");
   for (int threads : thread_counts) {
-    Figures anchor = run(opt, noop, threads, seconds);
-    Figures rel = run(opt, release, threads, seconds);
+    Figures anchor = bench::closed_loop(opt, noop, threads, seconds);
+    Figures rel = bench::closed_loop(opt, release, threads, seconds);
     std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12s\n", threads, "noop", anchor.rps,
                 anchor.p50_us, anchor.p99_us, static_cast<unsigned long long>(anchor.errors), "1.00");
     std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/common/closed_loop.h"
 #include "common/logging.h"
 #include "net/client.h"
 #include "net/server.h"
@@ -26,48 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Figures {
-  double rps = 0, p50_us = 0, p99_us = 0;
-  uint64_t errors = 0;
-};
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
-Figures run_keepalive(const ClientOptions& opt, int threads, double seconds) {
-  std::vector<std::vector<double>> lat(static_cast<size_t>(threads));
-  std::atomic<uint64_t> errors{0};
-  auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  std::vector<std::thread> ts;
-  auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    ts.emplace_back([&, t] {
-      Client client(opt);
-      auto& mine = lat[static_cast<size_t>(t)];
-      while (Clock::now() < deadline) {
-        auto t0 = Clock::now();
-        auto r = client.get("/noop");
-        auto t1 = Clock::now();
-        if (!r.ok() || r->status != 200) { ++errors; continue; }
-        mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      }
-    });
-  }
-  for (auto& t : ts) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  Figures f;
-  f.rps = static_cast<double>(all.size()) / elapsed;
-  f.p50_us = percentile(all, 0.50);
-  f.p99_us = percentile(all, 0.99);
-  f.errors = errors.load();
-  return f;
-}
+using bench::percentile;
+using Figures = bench::LoadFigures;
 
 Figures run_handshakes(const ClientOptions& opt, int count) {
   std::vector<double> lat;
@@ -134,7 +95,7 @@ int main(int argc, char** argv) {
       ClientOptions opt;
       opt.port = use_tls ? tls->port() : plain->port();
       if (use_tls) opt.tls = client_tls;
-      Figures f = run_keepalive(opt, n, seconds);
+      Figures f = bench::closed_loop(opt, Request::make("GET", "/noop"), n, seconds);
       std::printf("%-6s %8d %12.0f %10.1f %10.1f %7llu\n", use_tls ? "https" : "http", n, f.rps, f.p50_us,
                   f.p99_us, static_cast<unsigned long long>(f.errors));
     }

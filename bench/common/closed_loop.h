@@ -1,0 +1,70 @@
+// Closed-loop load for the benches: `threads` clients, each on its own keep-alive connection,
+// send one request back to back for `seconds`; requests/s and latency percentiles. Shared by
+// net_bench (the HTTP stack's no-op anchor) and keyservice_bench (release vs the same anchor).
+#pragma once
+
+#include "net/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace moss::bench {
+
+struct LoadFigures {
+  double rps = 0, p50_us = 0, p99_us = 0;
+  uint64_t errors = 0;  // transport failures and non-200 answers (not in the latencies)
+};
+
+// The p-quantile (0..1) of `v` (reordered in place); 0 for an empty set.
+inline double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+// Connections (and TLS handshakes) are made before the clock starts: keep-alive figures only.
+inline LoadFigures closed_loop(const net::ClientOptions& options, const net::Request& request, int threads,
+                               double seconds) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(threads));
+  std::vector<net::Client> clients;
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back(options);
+    (void)clients.back().connect();
+  }
+  std::atomic<uint64_t> errors{0};
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto& mine = latencies[static_cast<size_t>(t)];
+      while (Clock::now() < deadline) {
+        const auto t0 = Clock::now();
+        auto r = clients[static_cast<size_t>(t)].request(request);
+        const auto t1 = Clock::now();
+        if (!r.ok() || r->status != 200) {
+          ++errors;
+          continue;
+        }
+        mine.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::vector<double> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  LoadFigures f;
+  f.rps = static_cast<double>(all.size()) / elapsed;
+  f.p50_us = percentile(all, 0.50);
+  f.p99_us = percentile(all, 0.99);
+  f.errors = errors.load();
+  return f;
+}
+
+}  // namespace moss::bench
