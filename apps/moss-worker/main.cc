@@ -11,8 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <pthread.h>
 
 namespace {
@@ -80,6 +83,12 @@ int main(int argc, char** argv) {
   if (!settings.ok()) return fail(settings.status());
   auto config = worker_config_from(*settings);
   if (!config.ok()) return fail(config.status());
+
+  if (const char* t = std::getenv("GLIBC_TUNABLES"); t == nullptr || std::strstr(t, "glibc.malloc.hugetlb") == nullptr) {
+    log::get("worker")->info(
+        "GLIBC_TUNABLES=glibc.malloc.hugetlb=1 is not set: cold starts of large models pay a page "
+        "fault per 4 KiB (docs/worker.md)");
+  }
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop_signals;

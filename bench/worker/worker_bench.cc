@@ -165,7 +165,10 @@ Stack setup(const std::vector<std::string>& models) {
                   {"MOSS_WORKER_SIM_KEY_FILE", s.sim_key.string()},
                   {"MOSS_WORKER_ALLOW_SIMULATED", "true"},
                   {"MOSS_WORKER_MAX_CONCURRENCY", "16"},
-                  {"MOSS_WORKER_MEMORY_BUDGET_MB", "4096"}};
+                  {"MOSS_WORKER_MEMORY_BUDGET_MB", "4096"},
+                  // As FnPacker's local backend and the worker image start it (docs/worker.md).
+                  {"OMP_WAIT_POLICY", "passive"},
+                  {"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"}};
   return s;
 }
 
