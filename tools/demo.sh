@@ -162,7 +162,7 @@ while read -r file label; do
   name=$(basename "$file" .npy)
   out="$WORK/user/out/$name"
   save=()
-  [[ $total -eq 0 ]] && save=(--save-request "$WORK/request.json" --save-response "$WORK/response.json")
+  [[ $total -eq 0 ]] && save=(--save-request "$WORK/request.bin" --save-response "$WORK/response.bin")
   t=$(now_ns)
   "$MOSS" infer --config "$WORK/user/client.json" --model "$MODEL_ID" \
     --input "image=$EXAMPLE/$file" --output-dir "$out" --endpoint "$INVOKE_URL" \
@@ -188,10 +188,11 @@ for phase in key_fetch model_fetch decrypt compile inference encrypt total; do
     awk -v p="$phase" '{ printf "     %-12s %9.2f ms\n", p, $1 }'
 done
 echo
-note "what FnPacker and the platform saw of that request ($(stat -c %s "$WORK/request.json") bytes; first 368):"
-head -c 368 "$WORK/request.json" | fold -w 92 | sed 's/^/     /'; echo " ..."
-note "and of the response ($(stat -c %s "$WORK/response.json") bytes; first 368):"
-head -c 368 "$WORK/response.json" | fold -w 92 | sed 's/^/     /'; echo " ..."
+note "what FnPacker and the platform saw of that request: a binary envelope of $(stat -c %s "$WORK/request.bin")"
+note "bytes (docs/formats.md), its first 128 in hex with the printable bytes on the right:"
+od -A d -t x1z -N 128 "$WORK/request.bin" | sed 's/^/     /'
+note "and of the response ($(stat -c %s "$WORK/response.bin") bytes):"
+od -A d -t x1z -N 128 "$WORK/response.bin" | sed 's/^/     /'
 note "(model id, user id, request id and nonce in the clear for routing; pixels and logits only"
 note " as AES-256-GCM ciphertext under the user's request key)"
 

@@ -9,7 +9,7 @@ namespace moss::cli {
 
 void register_infer_commands(CLI::App& root) {
   struct Flags {
-    std::string config, model, output_dir, endpoint, token, save_request, save_response, wire = "auto";
+    std::string config, model, output_dir, endpoint, token, save_request, save_response, wire = "binary";
     std::vector<std::string> inputs;
     bool verbose = false;
     int timeout_s = 120;
@@ -25,7 +25,7 @@ void register_infer_commands(CLI::App& root) {
   cmd->add_option("--timeout", f->timeout_s, "seconds to wait for the result")->capture_default_str();
   cmd->add_flag("--verbose,-v", f->verbose, "print the run kind and the worker's timing breakdown");
   cmd->add_option("--wire", f->wire,
-                  "request encoding: auto (binary envelope body to a worker, JSON to FnPacker), json, binary")
+                  "request encoding: binary (the envelope as the body) or json (the C3/C4 JSON request)")
       ->capture_default_str();
   cmd->add_option("--save-request", f->save_request, "write the request body as sent (ciphertext) to FILE");
   cmd->add_option("--save-response", f->save_response, "write the response body as received (ciphertext) to FILE");

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "client/client_config.h"
+#include "client/infer_client.h"
 #include "client/request_key_file.h"
 #include "common/encoding.h"
 #include "common/file_util.h"
@@ -72,9 +73,9 @@ class Packer {
     o.read_timeout = std::chrono::seconds(60);
     clients_ = std::make_unique<net::ClientPool>(o, 200);
   }
-  Result<net::Response> call(std::string method, std::string target, std::string body = {}) {
-    net::Request r = net::Request::make(std::move(method), std::move(target), std::move(body),
-                                        "application/json");
+  Result<net::Response> call(std::string method, std::string target, std::string body = {},
+                             std::string_view content_type = "application/json") {
+    net::Request r = net::Request::make(std::move(method), std::move(target), std::move(body), content_type);
     r.headers.set("Authorization", "Bearer " + token_);
     return clients_->request(r);
   }
@@ -138,11 +139,17 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
       std::vector<uint8_t> rid(16);
       crypto::random_bytes(rid).check();
       h.request_id = hex_encode(rid);
-      std::string envelope = crypto::seal_envelope(key.key.span(), h, plaintext).value_or_die();
+      // Both invoke wires, alternately (docs/packer-api.md): the JSON request and the binary body.
+      const bool binary = idx % 2 == 0;
+      std::string envelope =
+          crypto::seal_envelope(key.key.span(), h, plaintext, {},
+                                binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson)
+              .value_or_die();
       std::string pool = per_model ? "bench-m" + std::to_string(req.model) : "bench-" + mode;
-      auto r = packer.call(
-          "POST", "/v1/pools/" + pool + "/invoke",
-          json{{"model_id", model}, {"envelope", envelope}, {"deadline_ms", 5000}}.dump());
+      auto r = binary ? packer.call("POST", "/v1/pools/" + pool + "/invoke", std::move(envelope),
+                                    crypto::kEnvelopeMediaType)
+                      : packer.call("POST", "/v1/pools/" + pool + "/invoke",
+                                    json{{"model_id", model}, {"envelope", envelope}, {"deadline_ms", 5000}}.dump());
       double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - req.at_ms;
       std::lock_guard lock(mu);
       if (!r.ok() || r->status != 200) {
@@ -151,16 +158,13 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
           row.first_error = r.ok() ? r->body.substr(0, 200) : r.status().to_string();
         continue;
       }
-      json j = json::parse(r->body, nullptr, false);
-      crypto::EnvelopeHeader rh = h;
-      rh.direction = crypto::Direction::kResponse;
-      auto opened = crypto::open_envelope(key.key.span(), rh, j.value("envelope", ""));
-      if (!opened.ok()) {
+      auto reply = client::open_infer_response(key.key.span(), h, *r);
+      if (!reply.ok()) {
         ++row.wrong;
-        if (row.first_error.empty()) row.first_error = opened.status().to_string();
+        if (row.first_error.empty()) row.first_error = reply.status().to_string();
         continue;
       }
-      std::string run = j.value("run", "");
+      const std::string& run = reply->run;
       row.cold += run == "cold";
       row.switches += run == "switch";
       latencies.push_back(ms);

@@ -49,10 +49,9 @@ Result<std::string> infer_target(std::string_view endpoint) {
 }
 
 Result<Wire> parse_wire(std::string_view name) {
-  if (name == "auto") return Wire::kAuto;
   if (name == "json") return Wire::kJson;
   if (name == "binary") return Wire::kBinary;
-  return invalid_argument("--wire must be auto, json or binary, not '{}'", name);
+  return invalid_argument("--wire must be binary or json, not '{}'", name);
 }
 
 Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
@@ -68,6 +67,10 @@ Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
     envelope = response.body;
     out.run = std::string(response.headers.get_or(worker::kRunHeader, ""));
     out.timing_ms = nlohmann::json::parse(response.headers.get_or(worker::kTimingHeader, "null"), nullptr, false);
+    if (auto packer = response.headers.get(worker::kPackerHeader)) {
+      out.packer = nlohmann::json::parse(*packer, nullptr, false);
+      if (out.packer.is_discarded()) out.packer = nullptr;
+    }
   } else {
     nlohmann::json j = nlohmann::json::parse(response.body, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("envelope") || !j["envelope"].is_string()) {
@@ -101,9 +104,7 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
   MOSS_RETURN_IF_ERROR(crypto::random_bytes(rid));
   crypto::EnvelopeHeader header{o.model_id, identity.principal_id(), hex_encode(rid),
                                 crypto::Direction::kRequest};
-  const bool to_packer = target.ends_with("/invoke");
-  const bool binary = o.wire == Wire::kBinary || (o.wire == Wire::kAuto && !to_packer);
-  if (binary && to_packer) return invalid_argument("FnPacker takes JSON requests: use --wire json or auto");
+  const bool binary = o.wire == Wire::kBinary;
   MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> plain, write_safetensors(inputs));
   auto sealed = crypto::seal_envelope(rk.key.span(), header, plain, {},
                                       binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson);

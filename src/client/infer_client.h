@@ -2,8 +2,8 @@
 // registered for (model, worker measurement), send the C3 request to a worker (POST /v1/infer) or
 // through FnPacker (POST .../invoke, contract C4), check that the response envelope answers
 // exactly this request, decrypt it and write each output as <output dir>/<name>.npy.
-// To a worker the request travels as a binary envelope body (no base64, no JSON); to FnPacker as
-// the JSON request of C4 (docs/worker-api.md, "Binary requests").
+// By default the request travels as a binary envelope body (no base64, no JSON), to a worker and
+// to FnPacker alike (docs/worker-api.md, "Binary requests"); --wire json sends the JSON request.
 // Stateless: thread-safe.
 #pragma once
 
@@ -29,9 +29,8 @@ namespace moss::client {
 inline constexpr char kPackerTokenEnv[] = "MOSS_PACKER_TOKEN";
 
 enum class Wire {
-  kAuto,    // binary to a worker's /v1/infer, JSON to FnPacker's /invoke
+  kBinary,  // the binary envelope as the body
   kJson,    // {"model_id", "envelope": "<envelope JSON text>"}
-  kBinary,  // the binary envelope as the body (workers only)
 };
 Result<Wire> parse_wire(std::string_view name);
 
@@ -43,7 +42,7 @@ struct InferOptions {
   std::string endpoint;  // worker base URL, or a FnPacker URL ending in /invoke
   std::string token;     // FnPacker bearer token; empty: $MOSS_PACKER_TOKEN
   std::chrono::milliseconds timeout{120'000};
-  Wire wire = Wire::kAuto;
+  Wire wire = Wire::kBinary;
   // When set, the exact request and response bodies (what FnPacker and the platform see: model id
   // and ciphertext envelopes) are written there, for inspection.
   std::filesystem::path save_request;

@@ -269,6 +269,16 @@ Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
   return plain;
 }
 
+Result<std::string> convert_envelope(std::string_view message, EnvelopeEncoding to, size_t max_bytes) {
+  Parsed m;
+  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/true, m));
+  if (m.sealed.size() < kAesGcmTagSize) return invalid_argument("envelope: ciphertext too short");
+  if (to == EnvelopeEncoding::kJson) return json_text(m.header, m.nonce, m.sealed);
+  std::string out = binary_prefix(m.header, m.nonce, m.sealed.size());
+  out.append(reinterpret_cast<const char*>(m.sealed.data()), m.sealed.size());
+  return out;
+}
+
 Result<EnvelopeHeader> peek_envelope_header(std::string_view message, size_t max_bytes) {
   Parsed m;
   MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/false, m));

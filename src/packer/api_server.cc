@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "crypto/envelope.h"
+#include "packer/wire.h"
 #include "net/error_response.h"
 
 namespace moss::packer {
@@ -46,9 +48,38 @@ Status check_model_id(const json& j) {
   return Status::Ok();
 }
 
+Result<std::optional<int64_t>> deadline_of(const json& value) {
+  if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 3'600'000) {
+    return invalid_argument("'deadline_ms' must be an integer in [0, 3600000]");
+  }
+  return std::optional<int64_t>(value.get<int64_t>());
+}
+
+// A binary request envelope as the body (docs/packer-api.md): the model is the one it names, the
+// deadline in a header; answered in binary, FnPacker's annotation in a header.
+Response invoke_binary(Pool& pool, const Request& r) {
+  auto header = crypto::peek_envelope_header(r.body);
+  if (!header.ok()) return net::error_response(header.status());
+  if (header->direction != crypto::Direction::kRequest) {
+    return net::error_response(invalid_argument("the envelope is a response, not a request"));
+  }
+  std::optional<int64_t> deadline;
+  if (auto d = r.headers.get(kDeadlineHeader)) {
+    auto parsed = deadline_of(json::parse(*d, nullptr, false));
+    if (!parsed.ok()) return net::error_response(parsed.status());
+    deadline = *parsed;
+  }
+  auto reply = pool.invoke(header->model_id, r.body, deadline);
+  if (!reply.ok()) return net::error_response(reply.status());
+  auto answer = binary_answer_from_json(json::parse(*reply, nullptr, false));
+  if (!answer.ok()) return net::error_response(answer.status());
+  return std::move(answer).value();
+}
+
 Response invoke(PoolManager& pools, const Request& r) {
   auto pool = pools.get(r.param("pool"));
   if (!pool.ok()) return net::error_response(pool.status());
+  if (r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) return invoke_binary(**pool, r);
   auto body = parse_body(r);
   if (!body.ok()) return net::error_response(body.status());
   const json& j = *body;
@@ -63,12 +94,9 @@ Response invoke(PoolManager& pools, const Request& r) {
   }
   std::optional<int64_t> deadline;
   if (j.contains("deadline_ms")) {
-    if (!j["deadline_ms"].is_number_integer() || j["deadline_ms"].get<int64_t>() < 0 ||
-        j["deadline_ms"].get<int64_t>() > 3'600'000) {
-      return net::error_response(
-          invalid_argument("'deadline_ms' must be an integer in [0, 3600000]"));
-    }
-    deadline = j["deadline_ms"].get<int64_t>();
+    auto parsed = deadline_of(j["deadline_ms"]);
+    if (!parsed.ok()) return net::error_response(parsed.status());
+    deadline = *parsed;
   }
   auto reply = (*pool)->invoke(j["model_id"].get<std::string>(),
                                j["envelope"].get_ref<const std::string&>(), deadline);

@@ -7,8 +7,10 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "crypto/envelope.h"
 #include "net/client.h"
 #include "net/error_response.h"
+#include "packer/wire.h"
 #include "packer/worker_process.h"
 
 namespace moss::packer {
@@ -61,10 +63,14 @@ class LocalInstance final : public Instance {
       // replays a request whose reused connection failed, and then a refused connect would no
       // longer prove that the request never reached the worker.
       net::Client client(options);
-      Result<net::Response> resp = client.post("/v1/infer", std::string(body));
+      // A binary envelope goes to the worker as it is (docs/worker-api.md, "Binary requests").
+      const bool binary = crypto::envelope_encoding(body) == crypto::EnvelopeEncoding::kBinary;
+      Result<net::Response> resp =
+          client.post("/v1/infer", std::string(body), binary ? crypto::kEnvelopeMediaType : "application/json");
       if (resp.ok()) {
-        if (resp->status == 200) return std::move(resp->body);
-        return net::status_from_response(*resp);
+        if (resp->status != 200) return net::status_from_response(*resp);
+        if (binary) return json_result_from_binary(*resp);
+        return std::move(resp->body);
       }
       // A transport failure usually means the worker is exiting; give it a moment to be reaped
       // so this and the next request see it dead and restart it, rather than reach a dying one.

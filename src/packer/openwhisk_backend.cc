@@ -7,9 +7,11 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "crypto/envelope.h"
 #include "net/client.h"
 #include "net/client_pool.h"
 #include "net/url.h"
+#include "packer/wire.h"
 
 namespace moss::packer {
 
@@ -121,6 +123,12 @@ class OpenWhiskInstance final : public Instance {
   Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string what = "invoking action " + action_;
+    // OpenWhisk's /run is JSON only: a binary envelope travels in its JSON form.
+    std::string json_body;
+    if (crypto::envelope_encoding(body) == crypto::EnvelopeEncoding::kBinary) {
+      MOSS_ASSIGN_OR_RETURN(json_body, json_request_from_binary(body));
+      body = json_body;
+    }
     MOSS_ASSIGN_OR_RETURN(net::Response r,
                           shared_->call("POST",
                                         shared_->base + "/actions/" + percent_encode(action_) +

@@ -1,3 +1,4 @@
+#include "crypto/envelope.h"
 #include "packer/pool.h"
 
 #include <algorithm>
@@ -209,7 +210,10 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
   const TimeMs t0 = clock_.now_ms();
   const auto deadline =
       steady::now() + std::chrono::milliseconds(max_wait_ms.value_or(spec_.queue_timeout_ms));
-  const std::string body = json{{"model_id", model_id}, {"envelope", envelope}}.dump();
+  // A binary envelope is its own C3 request body (docs/worker-api.md).
+  const std::string body = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
+                               ? std::string(envelope)
+                               : json{{"model_id", model_id}, {"envelope", envelope}}.dump();
 
   std::unique_lock lock(mu_);
   policy_->on_arrival(model_id, t0);

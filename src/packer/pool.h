@@ -50,7 +50,8 @@ class Pool {
 
   const PoolSpec& spec() const { return spec_; }
 
-  // Serves one request: `envelope` is the request envelope text, passed on untouched.
+  // Serves one request: `envelope` is the request envelope (JSON text or binary form), passed on
+  // untouched.
   // `max_wait_ms`: how long the request may wait for an instance (default spec.queue_timeout_ms).
   // Returns the worker's C3 response with a "packer" object added.
   Result<std::string> invoke(std::string_view model_id, std::string_view envelope,

@@ -188,6 +188,7 @@ Result<net::Response> WorkerApp::serve_binary(const net::Request& request) {
   resp.headers.set("Content-Type", crypto::kEnvelopeMediaType);
   resp.headers.set(kRunHeader, run_kind_name(r.kind));
   resp.headers.set(kTimingHeader, timing_json_text(r.timing));
+  resp.headers.set(kInstanceHeader, status_json().dump());
   resp.body = std::move(r.envelope);
   return resp;
 }

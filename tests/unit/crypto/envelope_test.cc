@@ -203,6 +203,28 @@ TEST_F(BinaryEnvelopeTest, RoundTripsAndPeeksLikeTheJsonForm) {
   EXPECT_EQ(open(other, bin_).code(), ErrorCode::kUnauthenticated);
 }
 
+TEST_F(BinaryEnvelopeTest, ConvertsBetweenFormsWithoutTheKey) {
+  // Re-encoding keeps what the AEAD authenticates: both conversions open to the plaintext, the
+  // round trip is byte-identical, and a converted envelope is still bound to its header.
+  auto as_json = convert_envelope(bin_, EnvelopeEncoding::kJson);
+  ASSERT_TRUE(as_json.ok()) << as_json.status().to_string();
+  EXPECT_EQ(envelope_encoding(*as_json), EnvelopeEncoding::kJson);
+  auto opened = open_envelope(key_.span(), header_, *as_json);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_TRUE(opened->equals(plain_));
+  auto back = convert_envelope(*as_json, EnvelopeEncoding::kBinary);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, bin_);
+  auto json_to_binary = convert_envelope(json_, EnvelopeEncoding::kBinary);
+  ASSERT_TRUE(json_to_binary.ok());
+  EXPECT_EQ(convert_envelope(*json_to_binary, EnvelopeEncoding::kJson).value_or_die(), json_);
+  EnvelopeHeader other = header_;
+  other.user_id = "someone-else";
+  EXPECT_EQ(open(other, *as_json).code(), ErrorCode::kUnauthenticated);
+  EXPECT_FALSE(convert_envelope(bin_.substr(0, 20), EnvelopeEncoding::kJson).ok());
+  EXPECT_FALSE(convert_envelope("{}", EnvelopeEncoding::kBinary).ok());
+}
+
 TEST_F(BinaryEnvelopeTest, EveryAlteredByteIsRejected) {
   // Framing bytes fail as malformed or mismatched; header, nonce, ciphertext and tag bytes fail
   // authentication. Never a plaintext.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/envelope.h"
 #include "fake_openwhisk.h"
 
 namespace moss::packer {
@@ -64,6 +65,32 @@ TEST(OpenWhiskBackendTest, InvokesBlockingAndReturnsResult) {
   EXPECT_EQ(j["run"], "warm");
   EXPECT_EQ(ow.last_params()["model_id"], "o/m");
   EXPECT_EQ(ow.polls(), 0);
+}
+
+// OpenWhisk's /run is JSON only: a binary request envelope reaches the action in its JSON form,
+// with the model id it names, and still opens under the request key.
+TEST(OpenWhiskBackendTest, SendsABinaryEnvelopeInItsJsonForm) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0").value_or_die();
+  std::vector<uint8_t> key(32, 9);
+  const crypto::EnvelopeHeader h{"o/m", "user-1", "req-9", crypto::Direction::kRequest};
+  const std::string plain = "tensors";
+  const std::string binary =
+      crypto::seal_envelope(key, h, std::span(reinterpret_cast<const uint8_t*>(plain.data()), plain.size()), {},
+                            crypto::EnvelopeEncoding::kBinary)
+          .value_or_die();
+  auto reply = inst->invoke(binary, std::chrono::seconds(5));
+  ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+  const json params = ow.last_params();
+  EXPECT_EQ(params["model_id"], "o/m");
+  const std::string sent = params["envelope"];
+  EXPECT_EQ(crypto::envelope_encoding(sent), crypto::EnvelopeEncoding::kJson);
+  auto opened = crypto::open_envelope(key, h, sent);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  EXPECT_EQ(std::string(opened->span().begin(), opened->span().end()), plain);
+  // The fake echoes the envelope back as the result's envelope: JSON, as the pool expects.
+  EXPECT_EQ(json::parse(*reply)["envelope"], sent);
 }
 
 // When the blocking wait times out (202 + activationId) the backend polls the activation.

@@ -156,6 +156,7 @@ TEST_F(WorkerAppTest, BinaryEnvelopeBodyIsAnsweredInKind) {
     for (const char* k : {"key_fetch", "model_fetch", "decrypt", "compile", "inference", "encrypt", "total"}) {
       EXPECT_TRUE(timing.contains(k)) << k;
     }
+    EXPECT_EQ(nlohmann::json::parse(r.headers.get_or(kInstanceHeader, "{}"))["instance_id"], app_->instance_id());
     EXPECT_EQ(crypto::envelope_encoding(r.body), crypto::EnvelopeEncoding::kBinary);
     auto out = open_response(request_key_, "o/mlp", kUser, id, r.body);
     ASSERT_TRUE(out.ok()) << out.status().to_string();
