@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "crypto/envelope.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "packer_test_util.h"
@@ -113,6 +114,44 @@ TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
       call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/deny","envelope":"x"})");
   EXPECT_EQ(denied.status, 403);
   EXPECT_NE(denied.body.find("no grant"), std::string::npos);
+}
+
+// A binary envelope body is routed by the model it names and answered in binary, FnPacker's
+// annotation in a header; malformed binary requests are refused before any routing.
+TEST_F(ApiServerTest, BinaryInvoke) {
+  ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 2, 4).dump()).status, 201);
+  std::vector<uint8_t> key(32, 3);
+  auto sealed = [&](crypto::Direction d) {
+    return crypto::seal_envelope(key, {"owner/model", "user-1", "r-1", d}, {}, {}, crypto::EnvelopeEncoding::kBinary)
+        .value_or_die();
+  };
+  auto send = [&](std::string body, std::string deadline = {}) {
+    net::ClientOptions o;
+    o.port = server_->port();
+    net::Client client(o);
+    net::Request req = net::Request::make("POST", "/v1/pools/p/invoke", std::move(body), crypto::kEnvelopeMediaType);
+    req.headers.set("Authorization", "Bearer " + kToken);
+    if (!deadline.empty()) req.headers.set(kDeadlineHeader, deadline);
+    return client.request(req).value_or_die();
+  };
+  const std::string request = sealed(crypto::Direction::kRequest);
+  net::Response r = send(request, "5000");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers.get_or("Content-Type", ""), crypto::kEnvelopeMediaType);
+  EXPECT_EQ(r.body, request);  // the stand-in echoes; converted to JSON and back, byte for byte
+  EXPECT_EQ(r.headers.get_or("Moss-Run", ""), "cold");
+  json packer = json::parse(r.headers.get_or("Moss-Packer", "{}"));
+  EXPECT_EQ(packer["decision"], "cold");
+  EXPECT_EQ(packer["instance"], "i0");
+  EXPECT_TRUE(json::parse(r.headers.get_or("Moss-Timing-Ms", "{}")).contains("inference"));
+  json status = json::parse(call("GET", "/v1/pools/p/status").body);
+  EXPECT_EQ(status["instances"][0]["models"][0]["model_id"], "owner/model");
+
+  EXPECT_EQ(send(request.substr(0, 30)).status, 400);
+  EXPECT_EQ(send("{\"model_id\":\"owner/model\"}").status, 400);
+  EXPECT_EQ(send(sealed(crypto::Direction::kResponse)).status, 400);
+  EXPECT_EQ(send(request, "-1").status, 400);
+  EXPECT_EQ(send(request, "soon").status, 400);
 }
 
 // Pools survive a restart of the packer (saved in the state directory, 0600).

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "crypto/envelope.h"
 #include "common/logging.h"
 #include "net/error_response.h"
 #include "net/server.h"
@@ -60,7 +61,16 @@ class StandInWorker {
 
   net::Response infer(const net::Request& r) {
     const auto t0 = steady::now();
-    json req = json::parse(r.body, nullptr, false);
+    // A binary envelope body (docs/worker-api.md) is echoed back in binary, with default costs.
+    const bool binary = r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType;
+    json req;
+    if (binary) {
+      auto header = crypto::peek_envelope_header(r.body);
+      if (!header.ok()) return net::error_response(header.status());
+      req = {{"model_id", header->model_id}, {"envelope", ""}};
+    } else {
+      req = json::parse(r.body, nullptr, false);
+    }
     if (!req.is_object() || !req.contains("model_id") || !req["model_id"].is_string() ||
         !req.contains("envelope") || !req["envelope"].is_string()) {
       return net::error_response(invalid_argument("body must be {{model_id, envelope}}"));
@@ -137,6 +147,15 @@ class StandInWorker {
                     {"encrypt", 0},
                     {"total", ms_since(t0)}}},
                   {"instance", status}};
+    if (binary) {
+      net::Response out;
+      out.body = r.body;
+      out.headers.set("Content-Type", crypto::kEnvelopeMediaType);
+      out.headers.set("Moss-Run", run);
+      out.headers.set("Moss-Timing-Ms", reply["timing_ms"].dump());
+      out.headers.set("Moss-Instance", status.dump());
+      return out;
+    }
     return net::Response::json(200, reply.dump());
   }
 
