@@ -165,7 +165,9 @@ Result<Response> Client::Impl::exchange_on(Stream& stream, const Request& req, b
   ec = run([&](auto handler) { http::async_read_header(stream, buffer, parser, std::move(handler)); });
   if (!ec && !parser.is_done()) {
     const auto length = parser.content_length();
-    if (length && *length >= detail::kDirectBodyMin) {
+    if (length && *length > options.max_response_body_bytes) {
+      ec = http::error::body_limit;  // checked before the direct read sizes a buffer from it
+    } else if (length && *length >= detail::kDirectBodyMin) {
       std::string& body = parser.get().body();
       const size_t buffered = detail::begin_direct_body(buffer, body, *length);
       ec = run([&](auto handler) {

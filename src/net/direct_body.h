@@ -13,7 +13,8 @@
 
 namespace moss::net::detail {
 
-// Bodies from this size on (with Content-Length, after the header passed the body limit).
+// Bodies from this size on (with Content-Length; callers check it against their body limit
+// first, since the buffer is sized from it).
 inline constexpr uint64_t kDirectBodyMin = 64 * 1024;
 
 // Sizes `body` to `length`, moves in what `buffer` already holds of it, and returns how many

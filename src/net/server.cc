@@ -207,9 +207,12 @@ class Session : public SessionBase {
   }
 
   void read_body() {
-    // A large body of known length (already checked against the body limit) is read straight
-    // into place; the parser has the header, and release() hands over the message with it.
+    // A large body of known length is read straight into place; the parser has the header, and
+    // release() hands over the message with it.
     const auto length = parser_->content_length();
+    // Checked here too: Beast does not always apply the body limit to the Content-Length before
+    // the first body byte, and the direct read sizes the buffer from it.
+    if (length && *length > server_.options.max_body_bytes) return on_read_error(http::error::body_limit);
     if (length && *length >= detail::kDirectBodyMin) {
       std::string& body = parser_->get().body();
       const size_t buffered = detail::begin_direct_body(buffer_, body, *length);

@@ -87,6 +87,20 @@ TEST(ServerTest, RefusesOversizeBodyWith413) {
   EXPECT_EQ(small->status, 200);
 }
 
+TEST(ServerTest, RefusesAHugeContentLengthBeforeReadingOrAllocating) {
+  // A header claiming 1 TB (sent together with some body bytes, in one packet) is answered 413
+  // at once: the large-body path never sizes a buffer from an unchecked Content-Length.
+  ServerOptions opt;
+  opt.max_body_bytes = 1 << 20;
+  auto server = start_plain(echo, std::move(opt));
+  RawSocket s(server->port());
+  ASSERT_TRUE(s.connected());
+  ASSERT_TRUE(s.send_all("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n" +
+                         std::string(70000, 'z')));
+  std::string reply = s.read_until_close(2s);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 413", 0), 0u) << reply.substr(0, 200);
+}
+
 TEST(ServerTest, RefusesOversizeChunkedBodyWith413) {
   // A chunked body (no Content-Length) is cut off at the limit too.
   ServerOptions opt;
