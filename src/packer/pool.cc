@@ -1,10 +1,10 @@
-#include "crypto/envelope.h"
 #include "packer/pool.h"
 
 #include <algorithm>
 #include <chrono>
 
 #include "common/logging.h"
+#include "crypto/envelope.h"
 
 namespace moss::packer {
 
