@@ -20,4 +20,4 @@ run attest_bench
 run packer_trace_bench --quick
 run keyservice_bench --seconds 2 --threads 1,4
 OMP_WAIT_POLICY=passive run onednn_chain_bench --threads 1 --ms 300
-run worker_bench --bin-dir "$BIN_DIR" --models "$(dirname "$0")/../models"
+OMP_WAIT_POLICY=passive run worker_bench --bin-dir "$BIN_DIR" --models "$(dirname "$0")/../models"
