@@ -211,8 +211,8 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start_once(const WorkerPro
     if (!proc->alive()) {
       // Also what losing the race for the port looks like (the bind failed): worth another try.
       *port_lost = true;
-      return unavailable("worker {} exited during start-up (see its log{})", binary,
-                         spec.log_path.empty() ? "" : " " + spec.log_path.string());
+      return unavailable("worker {} exited during start-up (see {})", binary,
+                         spec.log_path.empty() ? std::string("its output") : spec.log_path.string());
     }
     net::Client client(options);
     auto r = client.get("/healthz");
