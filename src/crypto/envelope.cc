@@ -285,4 +285,11 @@ Result<EnvelopeHeader> peek_envelope_header(std::string_view message, size_t max
   return std::move(m.header);
 }
 
+Result<EnvelopeHeader> peek_binary_envelope_header(std::string_view body, size_t max_bytes) {
+  if (envelope_encoding(body) != EnvelopeEncoding::kBinary) {
+    return invalid_argument("a {} body must be a binary envelope", kEnvelopeMediaType);
+  }
+  return peek_envelope_header(body, max_bytes);
+}
+
 }  // namespace moss::crypto

@@ -77,6 +77,11 @@ Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
 Result<EnvelopeHeader> peek_envelope_header(std::string_view message,
                                             size_t max_bytes = kDefaultMaxEnvelopeBytes);
 
+// The same, for a body declared as a binary envelope (kEnvelopeMediaType): anything else, JSON
+// text included, is invalid-argument.
+Result<EnvelopeHeader> peek_binary_envelope_header(std::string_view body,
+                                                   size_t max_bytes = kDefaultMaxEnvelopeBytes);
+
 // Re-encodes an envelope in the other form, without any key: the framing is public and the
 // ciphertext, nonce and header it authenticates are carried over unchanged, so the result opens
 // exactly as the original did. For relays that must change the wire (FnPacker in front of

@@ -58,10 +58,7 @@ Result<std::optional<int64_t>> deadline_of(const json& value) {
 // A binary request envelope as the body (docs/packer-api.md): the model is the one it names, the
 // deadline in a header; answered in binary, FnPacker's annotation in a header.
 Response invoke_binary(Pool& pool, const Request& r) {
-  if (crypto::envelope_encoding(r.body) != crypto::EnvelopeEncoding::kBinary) {
-    return net::error_response(invalid_argument("a {} body must be a binary envelope", crypto::kEnvelopeMediaType));
-  }
-  auto header = crypto::peek_envelope_header(r.body);
+  auto header = crypto::peek_binary_envelope_header(r.body);
   if (!header.ok()) return net::error_response(header.status());
   if (header->direction != crypto::Direction::kRequest) {
     return net::error_response(invalid_argument("the envelope is a response, not a request"));

@@ -177,11 +177,8 @@ Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, c
 }
 
 Result<net::Response> WorkerApp::serve_binary(const net::Request& request) {
-  if (crypto::envelope_encoding(request.body) != crypto::EnvelopeEncoding::kBinary) {
-    return invalid_argument("a {} body must be a binary envelope", crypto::kEnvelopeMediaType);
-  }
   // Unauthenticated, for routing only: the service opens the envelope under exactly this header.
-  MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_envelope_header(request.body));
+  MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_binary_envelope_header(request.body));
   MOSS_ASSIGN_OR_RETURN(InferResult r, run_envelope(header.model_id, request.body, "infer"));
   net::Response resp;
   resp.status = 200;

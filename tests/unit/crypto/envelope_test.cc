@@ -185,6 +185,9 @@ TEST_F(BinaryEnvelopeTest, RoundTripsAndPeeksLikeTheJsonForm) {
   auto peeked = peek_envelope_header(bin_);
   ASSERT_TRUE(peeked.ok());
   EXPECT_EQ(*peeked, header_);
+  // A body declared binary must be binary: the JSON form is refused there.
+  EXPECT_EQ(peek_binary_envelope_header(bin_).value_or_die(), header_);
+  EXPECT_EQ(peek_binary_envelope_header(json_).status().code(), ErrorCode::kInvalidArgument);
   // No base64: the framing is 10 + 6 + ids + nonce(12) + tag(16) bytes around the plaintext.
   EXPECT_EQ(bin_.size(), plain_.size() + 10 + 6 + header_.model_id.size() + header_.user_id.size() +
                              header_.request_id.size() + 12 + 16);

@@ -65,7 +65,7 @@ class StandInWorker {
     const bool binary = r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType;
     json req;
     if (binary) {
-      auto header = crypto::peek_envelope_header(r.body);
+      auto header = crypto::peek_binary_envelope_header(r.body);
       if (!header.ok()) return net::error_response(header.status());
       req = {{"model_id", header->model_id}, {"envelope", ""}};
     } else {
