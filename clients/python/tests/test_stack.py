@@ -1,0 +1,189 @@
+"""A Python owner and a Python user against the real local stack (`moss up`: KeyService,
+FnPacker, workers on demand; simulated TEE): publish the example digit classifier, grant,
+classify the committed test digits, and the refusals a client must see as typed exceptions."""
+import json
+import os
+import shutil
+import unittest
+
+import numpy as np
+
+from support import DIGITS, LocalStack, TempDirCase, binary, need_binaries, run
+from moss_client import (AttestationError, ClientConfig, EnvelopeHeader, Identity,
+                         KeyServiceClient, NotFound, PermissionDenied, Unauthenticated,
+                         encrypt_model_file, infer, save_key)
+from moss_client import formats
+from moss_client.infer import open_infer_response
+
+LABELS = json.loads((DIGITS / "labels.json").read_text())
+
+
+class LocalStackFlows(TempDirCase):
+    """One stack for the whole class (each test still gets its own principals where it matters)."""
+
+    @classmethod
+    def setUpClass(cls):
+        need_binaries("moss", "moss-keyservice", "moss-worker", "moss-packer")
+        import tempfile
+        from pathlib import Path
+        cls.root = Path(tempfile.mkdtemp(prefix="moss-py-stack-"))
+        cls.stack = LocalStack(cls.root)
+        # The owner publishes the model once.
+        owner_dir = cls.stack.principal_dir(cls.root, "owner")
+        cls.owner = KeyServiceClient(ClientConfig.load(owner_dir / "client.json"),
+                                     Identity.new(owner_dir))
+        cls.owner.register()
+        cls.model_id = f"{cls.owner.principal_id}/digits"
+        store = cls.stack.dir / "models" / cls.owner.principal_id
+        store.mkdir(parents=True, exist_ok=True)
+        cls.model_key = encrypt_model_file(DIGITS / "digits.onnx", store / "digits.moss", cls.model_id)
+        save_key(cls.model_key, owner_dir / "digits.key", cls.model_id)
+        cls.owner.upload_key(cls.model_id, cls.model_key)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.owner.close()
+        cls.stack.stop()
+        shutil.rmtree(cls.root, True)
+
+    def user(self, name):
+        d = self.stack.principal_dir(self.root, name)
+        ks = KeyServiceClient(ClientConfig.load(d / "client.json"), Identity.new(d))
+        self.addCleanup(ks.close)
+        ks.register()
+        return ks, d
+
+    def digits(self):
+        for item in LABELS["inputs"]:
+            yield item["label"], np.load(DIGITS / item["file"])
+
+    def fail_with_logs(self, e):
+        self.fail(f"{e}\n{self.stack.logs()}")
+
+    def test_owner_and_user_classify_the_digits(self):
+        ks, d = self.user("user")
+        self.assertEqual(ks.claims.tee, "simulated")
+        self.owner.grant(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        self.assertIn(ks.principal_id, [g["user_id"] for g in self.owner.list_grants(self.model_id)])
+        ks.add_request_key(self.model_id, self.stack.worker_measurement)
+        correct, runs = 0, []
+        try:
+            for i, (label, x) in enumerate(self.digits()):
+                r = infer(self.model_id, {"image": x}, self.stack.invoke_url,
+                          config=str(d / "client.json"), token=self.stack.token, binary=i % 2 == 0)
+                logits = r.outputs["logits"]
+                self.assertEqual(logits.dtype, np.float32)
+                correct += int(np.argmax(logits)) == label
+                runs.append(r.run)
+                self.assertIn("inference", r.timing_ms)
+                self.assertIsNotNone(r.packer)
+        except Exception as e:  # noqa: BLE001 -- show the stack's logs
+            self.fail_with_logs(e)
+        self.assertEqual(correct, len(LABELS["inputs"]), runs)
+        self.assertEqual(runs[0], "cold")
+        self.assertIn("warm", runs[1:])
+        # The C++ client reads the request-key file Python wrote and gets the same answer.
+        out = self.tmp / "cpp"
+        first = LABELS["inputs"][0]
+        run(binary("moss"), "infer", "--config", d / "client.json", "--model", self.model_id,
+            "--input", f"image={DIGITS / first['file']}", "--output-dir", out,
+            "--endpoint", self.stack.invoke_url, "--token", self.stack.token)
+        self.assertEqual(int(np.argmax(np.load(out / "logits.npy"))), first["label"])
+        # The owner's audit shows the releases to the worker.
+        types = [e["type"] for e in self.owner.audit(self.model_id)["events"]]
+        self.assertIn("key.release", types)
+        self.assertIn("grant.add", types)
+
+    def test_wrong_request_key_is_unauthenticated(self):
+        ks, d = self.user("wrongkey")
+        self.owner.grant(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        ks.add_request_key(self.model_id, self.stack.worker_measurement)
+        label, x = next(self.digits())
+        with self.assertRaises(Unauthenticated) as cm:
+            infer(self.model_id, {"image": x}, self.stack.invoke_url, identity=ks.identity,
+                  request_key=os.urandom(32), token=self.stack.token)
+        self.assertEqual(cm.exception.http_status, 401)
+
+    def test_tampered_envelope_is_unauthenticated(self):
+        ks, d = self.user("tamper")
+        self.owner.grant(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        key = ks.add_request_key(self.model_id, self.stack.worker_measurement)
+        _, x = next(self.digits())
+        from moss_client import safetensors
+        import http.client
+        from urllib.parse import urlsplit
+        h = EnvelopeHeader(self.model_id, ks.principal_id, "tamper-1", "request")
+        env = bytearray(formats.seal_envelope(key, h, safetensors.encode({"image": x})))
+        env[-30] ^= 1
+        u = urlsplit(self.stack.invoke_url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        conn.request("POST", u.path, body=bytes(env), headers={
+            "Content-Type": formats.ENVELOPE_MEDIA_TYPE, "Authorization": f"Bearer {self.stack.token}"})
+        resp = conn.getresponse()
+        with self.assertRaises(Unauthenticated):
+            open_infer_response(key, h, resp.status, dict(resp.getheaders()), resp.read(), "packer")
+        # and a response altered on its way back fails to open on the client
+        good = formats.seal_envelope(key, h.response(), safetensors.encode({"logits": x}))
+        bad = bytearray(good)
+        bad[-1] ^= 1
+        with self.assertRaises(Unauthenticated):
+            open_infer_response(key, h, 200, {"Content-Type": formats.ENVELOPE_MEDIA_TYPE}, bytes(bad), "t")
+        with self.assertRaises(Unauthenticated):  # a response to another request
+            other = EnvelopeHeader(self.model_id, ks.principal_id, "tamper-2", "request")
+            open_infer_response(key, other, 200, {"Content-Type": formats.ENVELOPE_MEDIA_TYPE}, good, "t")
+
+    def test_revoked_grant_is_permission_denied(self):
+        ks, d = self.user("revoked")
+        self.owner.grant(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        ks.add_request_key(self.model_id, self.stack.worker_measurement)
+        self.owner.revoke(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        with self.assertRaises(NotFound) as cm:  # revoking twice: the grant is gone
+            self.owner.revoke(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        self.assertEqual(cm.exception.reason, "unknown-grant")
+        _, x = next(self.digits())
+        with self.assertRaises(PermissionDenied) as cm:
+            infer(self.model_id, {"image": x}, self.stack.invoke_url,
+                  config=str(d / "client.json"), token=self.stack.token)
+        self.assertEqual(cm.exception.http_status, 403)
+        self.assertIn("key.release.denied", [e["type"] for e in self.owner.audit(self.model_id)["events"]])
+
+    def test_not_owner_and_unknown_model(self):
+        ks, _ = self.user("intruder")
+        with self.assertRaises(PermissionDenied) as cm:
+            ks.grant(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        self.assertEqual(cm.exception.reason, "not-owner")
+        with self.assertRaises(NotFound) as cm:
+            ks.add_request_key(f"{ks.principal_id}/nothing", self.stack.worker_measurement)
+
+    def test_untrusted_keyservice_gets_nothing(self):
+        d = self.stack.principal_dir(self.root, "wary")
+        Identity.new(d)
+        cfg = json.loads((d / "client.json").read_text())
+        policy = json.loads((self.stack.dir / "policies" / "trust-keyservice.json").read_text())
+        # 1. a policy naming another measurement
+        policy["measurements"] = [{"tee": "simulated", "measurement": "00" * 32}]
+        (d / "other-policy.json").write_text(json.dumps(policy))
+        cfg1 = dict(cfg, keyservice_policy=str(d / "other-policy.json"))
+        (d / "c1.json").write_text(json.dumps(cfg1))
+        # 2. a client that does not allow simulated evidence
+        cfg2 = dict(cfg, allow_simulated=False)
+        (d / "c2.json").write_text(json.dumps(cfg2))
+        # 3. another simulated platform key
+        fd = os.open(d / "other.key", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        cfg3 = dict(cfg, sim_key_file=str(d / "other.key"))
+        (d / "c3.json").write_text(json.dumps(cfg3))
+        for name, check in (("c1.json", "measurement"), ("c2.json", "simulated"), ("c3.json", "simulated")):
+            ks = KeyServiceClient(ClientConfig.load(d / name))
+            with self.subTest(config=name), self.assertRaises(AttestationError) as cm:
+                ks.register()
+            self.assertEqual(cm.exception.check, check)
+            self.assertIsNone(ks.claims)
+        # none of those requests was sent: registering with the right config creates the principal
+        ks = KeyServiceClient(ClientConfig.load(d / "client.json"))
+        self.addCleanup(ks.close)
+        self.assertTrue(ks.register()["created"])
+
+if __name__ == "__main__":
+    unittest.main()
