@@ -155,6 +155,14 @@ class LocalStackFlows(TempDirCase):
         with self.assertRaises(NotFound) as cm:
             ks.add_request_key(f"{ks.principal_id}/nothing", self.stack.worker_measurement)
 
+    def test_example_script(self):
+        """examples/python/moss_quickstart.py works against this stack."""
+        from support import ROOT
+        r = run("/usr/bin/python3", ROOT / "examples" / "python" / "moss_quickstart.py",
+                "--stack-dir", self.stack.dir, check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("8 of 8 digits classified correctly", r.stdout)
+
     def test_untrusted_keyservice_gets_nothing(self):
         d = self.stack.principal_dir(self.root, "wary")
         Identity.new(d)
