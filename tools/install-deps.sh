@@ -14,7 +14,7 @@ pkgs=(
   libonnx-testdata
   # the Python client (clients/python) and its tests, the dashboard check, bench plots
   python3-cryptography python3-numpy python3-setuptools python3-pip
-  python3-matplotlib prometheus
+  python3-matplotlib python3-yaml prometheus
 )
 if [[ "${1:-}" == "--models" ]]; then
   pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-sklearn)

@@ -24,6 +24,7 @@ PROMETHEUS = Path("/usr/bin/prometheus")
 DASHBOARD = ROOT / "deploy" / "grafana" / "moss-dashboard.json"
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 TARGETS_SCRIPT = ROOT / "deploy" / "prometheus" / "moss_worker_targets.py"
+RELAY_SCRIPT = ROOT / "deploy" / "prometheus" / "keyservice_metrics_relay.py"
 
 
 def dashboard_queries():
@@ -85,20 +86,25 @@ class DashboardQueriesReturnData(unittest.TestCase):
         cfg = yaml.safe_load(SCRAPE_CONFIG.read_text())
         cfg["global"]["scrape_interval"] = "1s"
         cfg["global"]["evaluation_interval"] = "1s"
-        ks = urllib.parse.urlsplit(self.stack.info["keyservice_url"]).netloc
+        relay = f"127.0.0.1:{free_port()}"
+        self.spawn("relay", ["/usr/bin/python3", str(RELAY_SCRIPT), "--keyservice",
+                             self.stack.info["keyservice_url"], "--listen", relay])
         for job in cfg["scrape_configs"]:
             if job["job_name"] == "moss-keyservice":
-                job["static_configs"] = [{"targets": [ks]}]
+                job["static_configs"] = [{"targets": [relay]}]
             if job["job_name"] == "moss-worker":
                 job["file_sd_configs"] = [{"files": [str(targets)], "refresh_interval": "1s"}]
         (self.tmp / "prometheus.yml").write_text(yaml.safe_dump(cfg))
         self.port = free_port()
-        log = open(self.tmp / "prometheus.log", "w")
+        self.spawn("prometheus", [str(PROMETHEUS), f"--config.file={self.tmp / 'prometheus.yml'}",
+                                  f"--web.listen-address=127.0.0.1:{self.port}",
+                                  f"--storage.tsdb.path={self.tmp / 'tsdb'}"])
+
+    def spawn(self, name, argv):
+        """Starts a process we stop (by its handle) when the test ends; output in NAME.log."""
+        log = open(self.tmp / f"{name}.log", "w")
         self.addCleanup(log.close)
-        proc = subprocess.Popen([str(PROMETHEUS), f"--config.file={self.tmp / 'prometheus.yml'}",
-                                 f"--web.listen-address=127.0.0.1:{self.port}",
-                                 f"--storage.tsdb.path={self.tmp / 'tsdb'}"],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
         def stop():
             proc.terminate()
@@ -117,7 +123,7 @@ class DashboardQueriesReturnData(unittest.TestCase):
             return json.loads(r.read())["data"]
 
     def wait_for_scrapes(self, timeout=30.0):
-        deadline = time.time() + timeout
+        deadline, active = time.time() + timeout, []
         while time.time() < deadline:
             try:
                 active = self.api("targets")["activeTargets"]
@@ -127,8 +133,9 @@ class DashboardQueriesReturnData(unittest.TestCase):
             except OSError:
                 pass
             time.sleep(0.3)
-        log = (self.tmp / "prometheus.log").read_text()[-3000:]
-        self.fail(f"prometheus did not scrape both jobs within {timeout} s\n{log}")
+        targets = [(t["labels"]["job"], t["health"], t["lastError"]) for t in active]
+        log = (self.tmp / "prometheus.log").read_text()[-2000:]
+        self.fail(f"prometheus did not scrape both jobs within {timeout} s: {targets}\n{log}")
 
     def test_every_dashboard_query_returns_data(self):
         queries = dashboard_queries()
@@ -144,6 +151,16 @@ class DashboardQueriesReturnData(unittest.TestCase):
             if not data["result"]:
                 empty.append(f"{title}: {expr}")
         self.assertEqual(empty, [], "dashboard queries without data")
+        # and the traffic above is what the metrics say
+        def value(expr):
+            r = self.api("query", query=expr)["result"]
+            return float(r[0]["value"][1]) if r else 0.0
+        self.assertGreaterEqual(value("sum(moss_keyservice_releases_total)"), 1)
+        self.assertGreaterEqual(value("sum(moss_keyservice_release_denied_total)"), 1)
+        self.assertGreaterEqual(value('sum(moss_worker_errors_total{code="unauthenticated"})'), 1)
+        self.assertGreaterEqual(value('sum(moss_worker_errors_total{code="permission-denied"})'), 1)
+        self.assertGreaterEqual(value('sum(moss_worker_runs_total{kind="warm"})'), 4)
+        self.assertEqual(value('count by (pool) (up{job="moss-worker"} == 1)'), 1)
         print(f"dashboard check: {len(queries)} queries of "
               f"{len(json.loads(DASHBOARD.read_text())['panels'])} panels returned data")
 

@@ -80,7 +80,7 @@ class LocalStackFlows(TempDirCase):
         except Exception as e:  # noqa: BLE001 -- show the stack's logs
             self.fail_with_logs(e)
         self.assertEqual(correct, len(LABELS["inputs"]), runs)
-        self.assertEqual(runs[0], "cold")
+        self.assertIn(runs[0], ("cold", "switch"))  # switch: another test's model came first
         self.assertIn("warm", runs[1:])
         # The C++ client reads the request-key file Python wrote and gets the same answer.
         out = self.tmp / "cpp"
