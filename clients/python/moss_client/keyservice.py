@@ -219,3 +219,29 @@ class KeyServiceClient:
             validate_model_id(model_id)
             target += "&model_id=" + quote(model_id, safe="/")
         return self.call("GET", target)
+
+
+def audit_event_hash(event: Dict[str, Any]) -> str:
+    """The chain hash of one audit event (docs/keyservice-api.md): SHA-256("moss-audit-v1" 0x00
+    || prev_hash || field*), each field (seq, time_ms, type, actor, model_id, user_id,
+    measurement, detail) as a 4-byte big-endian length and its bytes."""
+    buf = b"moss-audit-v1\x00" + bytes.fromhex(event["prev_hash"])
+    for f in (str(event["seq"]), str(event["time_ms"]), event["type"], event["actor"],
+              event["model_id"], event["user_id"], event["measurement"], event["detail"]):
+        b = f.encode()
+        buf += len(b).to_bytes(4, "big") + b
+    return hashlib.sha256(buf).hexdigest()
+
+
+def verify_audit_events(events: List[Dict[str, Any]]) -> None:
+    """Checks each event's hash, and the links between events with consecutive sequence numbers
+    (a principal sees a filtered view of the chain, so gaps are expected). Raises DataLoss naming
+    the first event that does not verify."""
+    from .errors import DataLoss
+    prev: Optional[Dict[str, Any]] = None
+    for e in events:
+        if audit_event_hash(e) != e["hash"]:
+            raise DataLoss(f"audit event {e['seq']}: hash does not match its fields")
+        if prev is not None and e["seq"] == prev["seq"] + 1 and e["prev_hash"] != prev["hash"]:
+            raise DataLoss(f"audit event {e['seq']}: does not chain to event {prev['seq']}")
+        prev = e

@@ -13,7 +13,9 @@ from moss_client import (AttestationError, ClientConfig, EnvelopeHeader, Identit
                          KeyServiceClient, NotFound, PermissionDenied, Unauthenticated,
                          encrypt_model_file, infer, save_key)
 from moss_client import formats
+from moss_client.errors import DataLoss
 from moss_client.infer import open_infer_response
+from moss_client.keyservice import verify_audit_events
 
 LABELS = json.loads((DIGITS / "labels.json").read_text())
 
@@ -89,8 +91,14 @@ class LocalStackFlows(TempDirCase):
             "--input", f"image={DIGITS / first['file']}", "--output-dir", out,
             "--endpoint", self.stack.invoke_url, "--token", self.stack.token)
         self.assertEqual(int(np.argmax(np.load(out / "logits.npy"))), first["label"])
-        # The owner's audit shows the releases to the worker.
-        types = [e["type"] for e in self.owner.audit(self.model_id)["events"]]
+        # The owner's audit shows the releases to the worker, and every event's hash verifies.
+        events = self.owner.audit(self.model_id)["events"]
+        verify_audit_events(events)
+        forged = [dict(e) for e in events]
+        forged[-1]["detail"] += " (edited)"
+        with self.assertRaises(DataLoss):
+            verify_audit_events(forged)
+        types = [e["type"] for e in events]
         self.assertIn("key.release", types)
         self.assertIn("grant.add", types)
 
