@@ -25,8 +25,13 @@ test: build
 demo: build
 	@tools/demo.sh $(BUILD_DIR)/bin
 
+# The log feeds bench/plot_results.py, which redraws the SVGs docs/benchmarks.md and
+# docs/performance.md embed (docs/img/); the engine plot when bench/engine/compare_ort.py ran.
 bench: build
-	@bench/run_all.sh $(BUILD_DIR)/bin
+	@mkdir -p bench/out
+	@bash -o pipefail -c 'bench/run_all.sh $(BUILD_DIR)/bin | tee bench/out/run_all.log'
+	@/usr/bin/python3 bench/plot_results.py --log bench/out/run_all.log \
+	  --engine-summary bench/out/engine/summary.json --out docs/img
 
 # libFuzzer targets with AddressSanitizer (clang), in their own build tree.
 fuzz: deps
