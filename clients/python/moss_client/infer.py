@@ -63,6 +63,11 @@ def open_infer_response(key: bytes, request: EnvelopeHeader, status: int,
       bound to ``request`` with direction ``response`` and open under ``key``; otherwise
       Unauthenticated (a replayed, redirected or altered answer).
     - otherwise: the server's category as a typed exception (net's error shape or OpenWhisk's).
+
+    Errors raised by the worker after it opened the request are to come back sealed in the
+    response envelope (an error form of the response plaintext, being defined in
+    docs/formats.md); when that lands, it is decoded here, after ``open_envelope``, and raised
+    with the sealed detail -- callers need not change.
     """
     if status != 200:
         raise error_from_response(status, body, where)
@@ -135,7 +140,7 @@ def infer(model_id: str, inputs: Mapping[str, np.ndarray], endpoint: str, *,
         conn.request("POST", infer_target(endpoint), body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read(MAX_RESPONSE_BYTES + 1)
-    except OSError as e:
+    except (http.client.HTTPException, OSError) as e:
         raise Unavailable(f"{endpoint}: {e}") from None
     finally:
         conn.close()

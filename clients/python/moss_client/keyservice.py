@@ -136,6 +136,9 @@ class KeyServiceClient:
                 self.close()
                 if attempt:
                     raise Unavailable(f"KeyService: {e}") from None
+            except (http.client.HTTPException, OSError) as e:
+                self.close()
+                raise Unavailable(f"KeyService {self.config.keyservice_url}: {e}") from None
         if len(payload) > MAX_RESPONSE_BYTES:
             raise InvalidArgument("KeyService answer larger than 16 MiB")
         if not 200 <= resp.status < 300:

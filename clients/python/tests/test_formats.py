@@ -250,6 +250,30 @@ class KeyFiles(TempDirCase):
         self.assertEqual([p.name for p in self.tmp.iterdir() if p.name.startswith(".")], [])
 
 
+class SignedRequests(unittest.TestCase):
+    """docs/keyservice-api.md, "Signed requests" (the real KeyService accepting these signatures
+    is tested in test_stack.py)."""
+
+    def test_message_and_headers(self):
+        from moss_client.identity import Identity
+        from moss_client.keyservice import sign_request, signing_message
+        import base64
+        self.assertEqual(signing_message("GET", "/v1/audit?after=0", "ab", 17, "cd", "ef"),
+                         b"moss-request-v1\nGET\n/v1/audit?after=0\nab\n17\ncd\nef")
+        ident = Identity.generate()
+        h = sign_request(ident, "POST", "/v1/principals", b"{}", timestamp=1700000000)
+        self.assertEqual(h["X-Moss-Principal"], ident.principal_id)
+        self.assertEqual(h["X-Moss-Body-Sha256"], hashlib.sha256(b"{}").hexdigest())
+        self.assertRegex(h["X-Moss-Nonce"], r"^[0-9a-f]{32}$")
+        self.assertEqual(h["X-Moss-Timestamp"], "1700000000")
+        msg = signing_message("POST", "/v1/principals", h["X-Moss-Body-Sha256"], 1700000000,
+                              h["X-Moss-Nonce"], ident.principal_id)
+        ident._key.public_key().verify(base64.b64decode(h["X-Moss-Signature"]), msg)
+        self.assertNotEqual(sign_request(ident, "POST", "/x", b"")["X-Moss-Nonce"],
+                            sign_request(ident, "POST", "/x", b"")["X-Moss-Nonce"])
+        self.assertEqual(ident.principal_id, hashlib.sha256(ident.public_key_raw).hexdigest()[:32])
+
+
 class Safetensors(unittest.TestCase):
     def test_round_trip(self):
         t = {"image": np.arange(784, dtype=np.float32).reshape(1, 1, 28, 28),
