@@ -167,6 +167,7 @@ def plot_engine(summary, out: Path) -> None:
                 ax.annotate(f"x{r[f'ratio_t{t}']:.2f}", (x, max(r[f"moss_p50_ms_t{t}"], r[f"ort_p50_ms_t{t}"])),
                             ha="center", va="bottom", fontsize=7)
         ax.set_xticks(list(xs), [r["model"] for r in rows])
+        ax.margins(y=0.12)
         ax.set_ylabel("p50 latency (ms)")
         ax.set_title(f"{t} thread{'s' if t > 1 else ''}")
         ax.legend(fontsize=7)
