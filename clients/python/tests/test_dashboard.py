@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from support import DIGITS, ROOT, LocalStack, binary, free_port, need_binaries, run
+from support import DIGITS, ROOT, LocalStack, free_port, need_binaries, run
 from moss_client import (ClientConfig, Identity, KeyServiceClient, MossError, encrypt_model_file,
                          infer)
 

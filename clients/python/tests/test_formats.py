@@ -1,7 +1,6 @@
 """docs/formats.md test vectors against moss_client, and the same values recomputed by the
 independent tests/unit/crypto/formats_vectors.py; plus tamper, truncation and key-file cases."""
 import hashlib
-import io
 import json
 import re
 import subprocess
