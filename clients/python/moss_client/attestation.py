@@ -485,24 +485,47 @@ def _der_items(b: bytes) -> List[tuple]:
     return items
 
 
-def certificate_evidence_and_spki(cert_der: bytes) -> tuple:
-    """(evidence bytes, SubjectPublicKeyInfo DER) of an attested certificate. Parsed with a small
-    DER walker: the evidence OID has a 128-bit UUID arc that older pyca/cryptography cannot parse."""
-    (tag, _, cert), = _der_items(cert_der)[:1] or [(0, b"", b"")]
-    if tag != 0x30:
-        raise AttestationError("evidence", "the peer certificate is not a DER SEQUENCE")
-    tbs = _der_items(cert)[0]
-    fields = _der_items(tbs[2])
-    idx = 1 if fields and fields[0][0] == 0xA0 else 0  # [0] version
-    spki = fields[idx + 5][1]
+def _der_time(tag: int, value: bytes) -> int:
+    text = value.decode("ascii")
+    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ
+        year = int(text[:2])
+        text = str(1900 + year if year >= 50 else 2000 + year) + text[2:]
+    return int(datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=timezone.utc).timestamp())
+
+
+@dataclass(frozen=True)
+class AttestedCertificate:
+    """What an attested TLS certificate carries: the evidence, the key it is bound to, and the
+    certificate's validity window (its lifetime is the evidence's freshness)."""
+    evidence: bytes
+    spki_der: bytes
+    not_before: int
+    not_after: int
+
+
+def parse_attested_certificate(cert_der: bytes) -> AttestedCertificate:
+    """Parses an attested certificate with a small DER walker: the evidence OID has a 128-bit
+    UUID arc that older pyca/cryptography (and Go) cannot parse."""
+    try:
+        (tag, _, cert), = _der_items(cert_der)[:1] or [(0, b"", b"")]
+        if tag != 0x30:
+            raise AttestationError("evidence", "the peer certificate is not a DER SEQUENCE")
+        tbs = _der_items(cert)[0]
+        fields = _der_items(tbs[2])
+        idx = 1 if fields and fields[0][0] == 0xA0 else 0  # [0] version
+        validity = _der_items(fields[idx + 3][2])
+        not_before = _der_time(validity[0][0], validity[0][2])
+        not_after = _der_time(validity[1][0], validity[1][2])
+        spki = fields[idx + 5][1]
+        exts = [f for f in fields[idx + 6:] if f[0] == 0xA3]  # [3] extensions
+    except (IndexError, ValueError, UnicodeDecodeError):
+        raise AttestationError("evidence", "malformed peer certificate") from None
     oid = _encode_oid(ATTESTED_TLS_OID)
-    for f in fields[idx + 6:]:
-        if f[0] != 0xA3:  # [3] extensions
-            continue
+    for f in exts:
         for ext in _der_items(_der_items(f[2])[0][2]):
             parts = _der_items(ext[2])
             if parts and parts[0][1] == oid and parts[-1][0] == 0x04:
-                return bytes(parts[-1][2]), bytes(spki)
+                return AttestedCertificate(bytes(parts[-1][2]), bytes(spki), not_before, not_after)
     raise AttestationError("evidence", "the peer certificate carries no attestation evidence")
 
 
@@ -513,7 +536,12 @@ def verify_attested_certificate(cert_der: bytes, purpose: str, policy: Policy, *
     """Verifies the evidence inside an attested TLS certificate: the evidence itself, that its
     report data binds this certificate's key and ``purpose``, and the policy. The TLS handshake
     (TLS 1.3 CertificateVerify) is what proves the peer holds that key."""
-    evidence, spki = certificate_evidence_and_spki(cert_der)
+    cert = parse_attested_certificate(cert_der)
+    now = int(at if at is not None else time.time())
+    if not cert.not_before <= now <= cert.not_after:
+        raise AttestationError("certificate-validity", "the attested certificate is not valid now "
+                               f"(valid {cert.not_before}..{cert.not_after} Unix time)")
+    evidence, spki = cert.evidence, cert.spki_der
     claims = verify_evidence(evidence, allow_simulated=allow_simulated and policy.allow_simulated,
                              sim_platform_key=sim_platform_key, at=at)
     if claims.report_data != attested_tls_report_data(spki, purpose):

@@ -122,7 +122,8 @@ class KeyServiceClient:
     def call(self, method: str, target: str, body: Optional[Dict[str, Any]] = None) -> Any:
         """A signed request; the JSON answer of a 2xx response, else the typed error."""
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        for attempt in (0, 1):  # one retry on a keep-alive connection the server closed
+        for attempt in (0, 1):
+            reused = self._conn is not None
             self.connect()
             assert self._conn is not None
             headers = sign_request(self.identity, method, target, data)
@@ -133,9 +134,11 @@ class KeyServiceClient:
                 payload = resp.read(MAX_RESPONSE_BYTES + 1)
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                # Retry once, on a fresh connection, only when a kept-alive connection turned out
+                # closed by the server (idle timeout): the request never reached it.
                 self.close()
-                if attempt:
-                    raise Unavailable(f"KeyService: {e}") from None
+                if attempt or not reused:
+                    raise Unavailable(f"KeyService {self.config.keyservice_url}: {e}") from None
             except (http.client.HTTPException, OSError) as e:
                 self.close()
                 raise Unavailable(f"KeyService {self.config.keyservice_url}: {e}") from None

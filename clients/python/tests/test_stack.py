@@ -171,6 +171,41 @@ class LocalStackFlows(TempDirCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("8 of 8 digits classified correctly", r.stdout)
 
+    def test_attested_certificate_checks(self):
+        """The real KeyService certificate: verifies for its purpose and now; refused for another
+        purpose (report data), after its lifetime, and with its evidence copied into another cert
+        (report data binds the key)."""
+        import socket
+        import ssl
+        from urllib.parse import urlsplit
+        from moss_client import attestation as A
+        u = urlsplit(self.stack.info["keyservice_url"])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection((u.hostname, u.port), timeout=10) as raw, \
+                ctx.wrap_socket(raw) as tls:
+            der = tls.getpeercert(binary_form=True)
+        policy = A.Policy.load(self.stack.dir / "policies" / "trust-keyservice.json")
+        key = A.sim_platform_public_key(self.stack.dir / "sim" / "platform.key")
+        kw = dict(allow_simulated=True, sim_platform_key=key)
+        claims = A.verify_attested_certificate(der, "moss-keyservice", policy, **kw)
+        self.assertEqual(claims.tee, "simulated")
+        cert = A.parse_attested_certificate(der)
+        self.assertLess(cert.not_before, cert.not_after)
+        with self.assertRaises(AttestationError) as cm:
+            A.verify_attested_certificate(der, "moss-worker", policy, **kw)
+        self.assertEqual(cm.exception.check, "report-data")
+        with self.assertRaises(AttestationError) as cm:
+            A.verify_attested_certificate(der, "moss-keyservice", policy, at=cert.not_after + 1, **kw)
+        self.assertEqual(cm.exception.check, "certificate-validity")
+        # the same evidence under another key: a byte of the SPKI's key bits changed
+        spki_at = der.find(cert.spki_der)
+        forged = bytearray(der)
+        forged[spki_at + len(cert.spki_der) - 1] ^= 1
+        with self.assertRaises(AttestationError) as cm:
+            A.verify_attested_certificate(bytes(forged), "moss-keyservice", policy, **kw)
+        self.assertEqual(cm.exception.check, "report-data")
+
     def test_untrusted_keyservice_gets_nothing(self):
         d = self.stack.principal_dir(self.root, "wary")
         Identity.new(d)
