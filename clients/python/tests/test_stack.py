@@ -84,9 +84,18 @@ class LocalStackFlows(TempDirCase):
         self.assertEqual(correct, len(LABELS["inputs"]), runs)
         self.assertIn(runs[0], ("cold", "switch"))  # switch: another test's model came first
         self.assertIn("warm", runs[1:])
+        # Straight to the worker FnPacker started (its /v1/infer), both wires.
+        endpoint = next(i["endpoint"] for i in self.stack.pool_status()["instances"]
+                        if i["state"] == "ready")
+        first = LABELS["inputs"][0]
+        for binary_wire in (True, False):
+            r = infer(self.model_id, {"image": np.load(DIGITS / first["file"])},
+                      f"http://{endpoint}", config=str(d / "client.json"), binary=binary_wire)
+            self.assertEqual(int(np.argmax(r.outputs["logits"])), first["label"])
+            self.assertEqual(r.run, "warm")
+            self.assertIsNone(r.packer)
         # The C++ client reads the request-key file Python wrote and gets the same answer.
         out = self.tmp / "cpp"
-        first = LABELS["inputs"][0]
         run(binary("moss"), "infer", "--config", d / "client.json", "--model", self.model_id,
             "--input", f"image={DIGITS / first['file']}", "--output-dir", out,
             "--endpoint", self.stack.invoke_url, "--token", self.stack.token)
