@@ -123,6 +123,7 @@ def plot_keyservice(rows, out: Path) -> None:
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style,
                     label="release (attested mTLS, audit commit)" if ep == "release" else "no-op anchor")
+    ax.set_xticks(sorted({r["threads"] for r in rows}))
     ax.set_xlabel("client threads")
     ax.set_ylabel("requests/s")
     ax.set_title("KeyService throughput")
