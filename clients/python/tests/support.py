@@ -85,5 +85,25 @@ class LocalStack:
             out.append(f"--- {f.name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-20:]))
         return "\n".join(out)
 
+    def principal(self, root: Path, name: str):
+        """A new registered principal (identity in ``root/name``) and its KeyService client."""
+        from moss_client import ClientConfig, Identity, KeyServiceClient
+        d = self.principal_dir(root, name)
+        ks = KeyServiceClient(ClientConfig.load(d / "client.json"), Identity.new(d))
+        ks.register()
+        return ks, d
+
+    def publish_digits(self, root: Path):
+        """An owner encrypts examples/digits into the stack's model store and uploads the key.
+        Returns (owner client, model id, model key)."""
+        from moss_client import encrypt_model_file
+        owner, _ = self.principal(root, "owner")
+        model_id = f"{owner.principal_id}/digits"
+        store = self.dir / "models" / owner.principal_id
+        store.mkdir(parents=True, exist_ok=True)
+        key = encrypt_model_file(DIGITS / "digits.onnx", store / "digits.moss", model_id)
+        owner.upload_key(model_id, key)
+        return owner, model_id, key
+
     def stop(self) -> None:
         run(binary("moss"), "down", "--state-dir", self.dir, check=False)

@@ -17,8 +17,7 @@ import numpy as np
 import yaml
 
 from support import DIGITS, ROOT, LocalStack, free_port, need_binaries, run
-from moss_client import (ClientConfig, Identity, KeyServiceClient, MossError, encrypt_model_file,
-                         infer)
+from moss_client import MossError, infer
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 DASHBOARD = ROOT / "deploy" / "grafana" / "moss-dashboard.json"
@@ -53,18 +52,10 @@ class DashboardQueriesReturnData(unittest.TestCase):
 
     def publish_and_use(self):
         s = self.stack
-        od, ud, rd = (s.principal_dir(self.tmp, n) for n in ("owner", "user", "revoked"))
-        owner = KeyServiceClient(ClientConfig.load(od / "client.json"), Identity.new(od))
-        user = KeyServiceClient(ClientConfig.load(ud / "client.json"), Identity.new(ud))
-        revoked = KeyServiceClient(ClientConfig.load(rd / "client.json"), Identity.new(rd))
+        owner, self.model_id, _ = s.publish_digits(self.tmp)
+        (user, ud), (revoked, rd) = s.principal(self.tmp, "user"), s.principal(self.tmp, "revoked")
         for c in (owner, user, revoked):
             self.addCleanup(c.close)
-            c.register()
-        self.model_id = f"{owner.principal_id}/digits"
-        (s.dir / "models" / owner.principal_id).mkdir(parents=True, exist_ok=True)
-        key = encrypt_model_file(DIGITS / "digits.onnx",
-                                 s.dir / "models" / owner.principal_id / "digits.moss", self.model_id)
-        owner.upload_key(self.model_id, key)
         for c in (user, revoked):
             owner.grant(self.model_id, c.principal_id, s.worker_measurement)
             c.add_request_key(self.model_id, s.worker_measurement)

@@ -11,7 +11,7 @@ import numpy as np
 from support import DIGITS, LocalStack, TempDirCase, binary, need_binaries, run
 from moss_client import (AttestationError, ClientConfig, EnvelopeHeader, Identity,
                          KeyServiceClient, NotFound, PermissionDenied, Unauthenticated,
-                         encrypt_model_file, infer, save_key)
+                         infer, save_key)
 from moss_client import formats
 from moss_client.errors import DataLoss
 from moss_client.infer import open_infer_response
@@ -30,17 +30,9 @@ class LocalStackFlows(TempDirCase):
         from pathlib import Path
         cls.root = Path(tempfile.mkdtemp(prefix="moss-py-stack-"))
         cls.stack = LocalStack(cls.root)
-        # The owner publishes the model once.
-        owner_dir = cls.stack.principal_dir(cls.root, "owner")
-        cls.owner = KeyServiceClient(ClientConfig.load(owner_dir / "client.json"),
-                                     Identity.new(owner_dir))
-        cls.owner.register()
-        cls.model_id = f"{cls.owner.principal_id}/digits"
-        store = cls.stack.dir / "models" / cls.owner.principal_id
-        store.mkdir(parents=True, exist_ok=True)
-        cls.model_key = encrypt_model_file(DIGITS / "digits.onnx", store / "digits.moss", cls.model_id)
-        save_key(cls.model_key, owner_dir / "digits.key", cls.model_id)
-        cls.owner.upload_key(cls.model_id, cls.model_key)
+        # The owner publishes the model once; its key file is the one `moss model encrypt` writes.
+        cls.owner, cls.model_id, cls.model_key = cls.stack.publish_digits(cls.root)
+        save_key(cls.model_key, cls.root / "owner" / "digits.key", cls.model_id)
 
     @classmethod
     def tearDownClass(cls):
@@ -49,10 +41,8 @@ class LocalStackFlows(TempDirCase):
         shutil.rmtree(cls.root, True)
 
     def user(self, name):
-        d = self.stack.principal_dir(self.root, name)
-        ks = KeyServiceClient(ClientConfig.load(d / "client.json"), Identity.new(d))
+        ks, d = self.stack.principal(self.root, name)
         self.addCleanup(ks.close)
-        ks.register()
         return ks, d
 
     def digits(self):
