@@ -400,7 +400,10 @@ class Policy:
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Policy":
-        data = Path(path).read_bytes()
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no policy file at {path}") from None
         if len(data) > 1 << 20:
             raise InvalidArgument(f"policy {path}: larger than 1 MiB")
         return cls.parse(data)

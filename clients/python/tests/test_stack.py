@@ -90,6 +90,9 @@ class LocalStackFlows(TempDirCase):
             "--input", f"image={DIGITS / first['file']}", "--output-dir", out,
             "--endpoint", self.stack.invoke_url, "--token", self.stack.token)
         self.assertEqual(int(np.argmax(np.load(out / "logits.npy"))), first["label"])
+        # ... and signs with the identity file Python wrote (the KeyService accepts it).
+        r = run(binary("moss"), "audit", "--config", d / "client.json", "--model", self.model_id)
+        self.assertIn("request-key.set", r.stdout)
         # The owner's audit shows the releases to the worker, and every event's hash verifies.
         events = self.owner.audit(self.model_id)["events"]
         verify_audit_events(events)
