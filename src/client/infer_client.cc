@@ -4,6 +4,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/npy.h"
+#include "common/reply_error.h"
 #include "common/safetensors.h"
 #include "common/tensor_file.h"
 #include "crypto/identity.h"
@@ -34,6 +35,15 @@ Status check_output_name(const std::string& name) {
     }
   }
   return Status::Ok();
+}
+
+// A non-200 answer that carries the worker's sealed error envelope (docs/worker-api.md, "Errors").
+bool is_sealed_error(const net::Response& r) {
+  if (r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
+    return r.headers.get(worker::kErrorCategoryHeader).has_value();
+  }
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  return !j.is_discarded() && j.is_object() && j.contains("envelope") && j["envelope"].is_string();
 }
 
 }  // namespace
@@ -89,6 +99,13 @@ Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
                       plain.status().message());
   }
   MOSS_ASSIGN_OR_RETURN(out.outputs, read_safetensors(plain->span()));
+  plain->wipe();
+  // The worker's sealed error: its detail was for this user's eyes only.
+  MOSS_ASSIGN_OR_RETURN(std::optional<ReplyError> error, reply_error_of(out.outputs));
+  if (error) {
+    return Status(error_code_from_name(error->code),
+                  fmt::format("the worker refused the request ({}): {}", error->category, error->message));
+  }
   return out;
 }
 
@@ -138,6 +155,13 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
   if (!resp.ok()) return Status(resp.status().code(), o.endpoint + ": " + resp.status().message());
   if (!o.save_response.empty()) MOSS_RETURN_IF_ERROR(write_text_file(o.save_response, resp->body));
   if (resp->status != 200) {
+    if (is_sealed_error(*resp)) {
+      // Opened and failed at the worker: the detail is in the envelope, sealed for us.
+      auto opened = open_infer_response(rk.key.span(), header, *resp);
+      if (opened.ok()) return internal_error("{} answered HTTP {} with a result", o.endpoint, resp->status);
+      return Status(opened.status().code(),
+                    fmt::format("{} answered HTTP {}: {}", o.endpoint, resp->status, opened.status().message()));
+    }
     Status s = net::status_from_response(*resp);
     // OpenWhisk-style {"error": "..."} bodies are not net's shape; show their text.
     nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, false);
@@ -166,7 +190,8 @@ Status run_infer_command(const InferOptions& o, bool verbose, std::ostream& out)
   std::filesystem::create_directories(o.output_dir, ec);
   if (ec) return internal_error("cannot create {}: {}", o.output_dir.string(), ec.message());
   for (const auto& nt : r.outputs.tensors()) {
-    MOSS_RETURN_IF_ERROR(write_npy_file(o.output_dir / (nt.name + ".npy"), nt.tensor));
+    // Decrypted outputs are the user's secrets: 0600, like `moss model decrypt`.
+    MOSS_RETURN_IF_ERROR(write_npy_file(o.output_dir / (nt.name + ".npy"), nt.tensor, 0600));
     out << (o.output_dir / (nt.name + ".npy")).string() << "\n";
   }
   if (verbose) {

@@ -61,9 +61,11 @@ struct InferOutcome {
 // The HTTP target for `endpoint`: its path when it ends with /invoke, else <path>/v1/infer.
 Result<std::string> infer_target(std::string_view endpoint);
 
-// Opens a 200 response to request (model, user, request id), JSON result or binary envelope
+// Opens a response to request (model, user, request id), JSON result or binary envelope
 // (by Content-Type): the envelope must be a response to exactly that request under
-// `request_key` (a replayed or redirected response fails).
+// `request_key` (a replayed or redirected response fails). A sealed error (the worker opened the
+// request and failed, docs/formats.md "Response plaintext") fails with its code, category and
+// detail.
 Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
                                          const crypto::EnvelopeHeader& request,
                                          const net::Response& response);

@@ -1,6 +1,7 @@
 #include "common/npy.h"
 
 #include "common/file_util.h"
+#include "common/secret_bytes.h"
 
 #include <algorithm>
 #include <bit>
@@ -377,9 +378,11 @@ Result<std::vector<uint8_t>> write_npy(const Tensor& tensor) {
   return out;
 }
 
-Status write_npy_file(const std::filesystem::path& path, const Tensor& tensor) {
+Status write_npy_file(const std::filesystem::path& path, const Tensor& tensor, unsigned mode) {
   MOSS_ASSIGN_OR_RETURN(auto bytes, write_npy(tensor));
-  return write_file(path, bytes);
+  Status s = write_file(path, bytes, mode);
+  secure_wipe(bytes);
+  return s;
 }
 
 }  // namespace moss

@@ -28,7 +28,7 @@ Result<Tensor> read_npy_file(const std::filesystem::path& path);
 
 // Fails (unimplemented) only for bfloat16, which .npy cannot describe.
 Result<std::vector<uint8_t>> write_npy(const Tensor& tensor);
-// Atomic write (common/file_util.h).
-Status write_npy_file(const std::filesystem::path& path, const Tensor& tensor);
+// Atomic write (common/file_util.h); `mode` applies from creation (0600 for decrypted outputs: the file is never readable by others).
+Status write_npy_file(const std::filesystem::path& path, const Tensor& tensor, unsigned mode = 0644);
 
 }  // namespace moss

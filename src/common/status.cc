@@ -25,6 +25,14 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown";
 }
 
+ErrorCode error_code_from_name(std::string_view name) {
+  for (int i = 1; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    if (error_code_name(code) == name) return code;
+  }
+  return ErrorCode::kInternal;
+}
+
 std::string Status::to_string() const {
   if (ok()) return "ok";
   return fmt::format("{}: {}", error_code_name(code_), message_);

@@ -35,6 +35,8 @@ enum class ErrorCode {
 
 // Short stable name, e.g. "invalid-argument"; used in JSON error bodies and logs.
 std::string_view error_code_name(ErrorCode code);
+// The inverse; kInternal for a name it does not know (an error from elsewhere stays an error).
+ErrorCode error_code_from_name(std::string_view name);
 
 class [[nodiscard]] Status {
  public:

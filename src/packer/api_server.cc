@@ -101,7 +101,8 @@ Response invoke(PoolManager& pools, const Request& r) {
   auto reply = (*pool)->invoke(j["model_id"].get<std::string>(),
                                j["envelope"].get_ref<const std::string&>(), deadline);
   if (!reply.ok()) return net::error_response(reply.status());
-  return Response::json(200, std::move(*reply));
+  const int status = result_http_status(*reply);
+  return Response::json(status, std::move(*reply));
 }
 
 json describe(const Pool& p) {

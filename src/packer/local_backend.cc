@@ -68,7 +68,11 @@ class LocalInstance final : public Instance {
       Result<net::Response> resp =
           client.post("/v1/infer", std::string(body), binary ? crypto::kEnvelopeMediaType : "application/json");
       if (resp.ok()) {
-        if (resp->status != 200) return net::status_from_response(*resp);
+        if (resp->status != 200) {
+          // A sealed error is the worker's answer to the user: passed on, not turned into ours.
+          if (auto sealed = sealed_error_result(*resp)) return std::move(*sealed);
+          return net::status_from_response(*resp);
+        }
         if (binary) return json_result_from_binary(*resp);
         return std::move(resp->body);
       }

@@ -287,7 +287,7 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
       cv_.wait_for(lock, std::chrono::milliseconds(20));
       continue;
     }
-    if (!reply.ok()) {
+    auto record_failure = [&] {
       ++counters_.failed;
       Completion c;
       c.model_id = std::string(model_id);
@@ -295,6 +295,9 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
       c.ok = false;
       c.now = clock_.now_ms();
       policy_->on_complete(c);
+    };
+    if (!reply.ok()) {
+      record_failure();
       return reply.status();
     }
     json j = json::parse(*reply, nullptr, false);
@@ -302,6 +305,11 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
       ++counters_.failed;
       return internal_error("instance {} of pool '{}' returned a malformed response", slot->id,
                             spec_.name);
+    }
+    if (j.contains("error")) {
+      // The worker opened the request and sealed its error for the user: passed on unchanged.
+      record_failure();
+      return std::move(reply).value();
     }
     learn_locked(slot, model_id, j);
     ++counters_.served;

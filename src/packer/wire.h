@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,8 +20,17 @@ namespace moss::packer {
 // {"envelope": <JSON form>, "run", "timing_ms", "instance"}.
 Result<std::string> json_result_from_binary(const net::Response& response);
 
-// The JSON result (with FnPacker's "packer" object) -> a 200 binary answer for the client.
+// The JSON result (with FnPacker's "packer" object) -> a 200 binary answer for the client (a
+// sealed error keeps its status, its category in a header).
 Result<net::Response> binary_answer_from_json(const nlohmann::json& result);
+
+// An opened request that failed (docs/worker-api.md, "Errors") is answered by the worker with a
+// non-200 status and the sealed error envelope: FnPacker passes it on unchanged, status and body.
+// Internally it is the JSON error result {"error":{"code","category","message"},"envelope"}.
+// The worker's non-200 answer -> that JSON text, or nullopt when it is not a sealed error.
+std::optional<std::string> sealed_error_result(const net::Response& response);
+// The HTTP status a JSON result text is answered with: 200, or the sealed error's.
+int result_http_status(std::string_view result_text);
 
 // The JSON C3 request for a binary request envelope (OpenWhisk /run takes JSON only).
 Result<std::string> json_request_from_binary(std::string_view envelope);

@@ -1,9 +1,11 @@
 #include "worker/inference_service.h"
 
+#include "common/reply_error.h"
 #include "common/safetensors.h"
 #include "crypto/envelope.h"
 #include "crypto/ids.h"
 #include "crypto/model_file.h"
+#include "worker/worker_api.h"
 
 #include <nlohmann/json.hpp>
 
@@ -48,7 +50,10 @@ InferenceService::InferenceService(const WorkerConfig& config, std::unique_ptr<K
       keys_(std::move(keys)),
       store_(std::move(store)),
       key_cache_(*keys_, config.key_ttl),
-      models_(cache_options(config)) {}
+      models_(cache_options(config)),
+      // Replays are detected while the request key could still be cached here, and at least a
+      // minute; the bound keeps memory flat under any request rate.
+      replays_(std::max<std::chrono::milliseconds>(config.key_ttl, std::chrono::minutes(1)), 1 << 16) {}
 
 Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(const std::string& model_id,
                                                                             const ReleasedKeys& keys,
@@ -106,48 +111,107 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
     return invalid_argument("the envelope is a response, not a request");
   }
   InferResult out;
+  out.request_id = header.request_id;
 
   auto t0 = Clock::now();
-  MOSS_ASSIGN_OR_RETURN(KeyCache::Lookup keys, key_cache_.get(model_id, header.user_id));
+  // Before the KeyService is asked on behalf of a user nobody has authenticated yet, the whole
+  // envelope must at least be well formed (framing, base64, a tag's worth of ciphertext).
+  const auto well_formed = [&]() -> Status {
+    const auto other = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
+                           ? crypto::EnvelopeEncoding::kJson
+                           : crypto::EnvelopeEncoding::kBinary;
+    return crypto::convert_envelope(envelope, other).status();
+  };
+  MOSS_ASSIGN_OR_RETURN(KeyCache::Lookup keys, key_cache_.get(model_id, header.user_id, well_formed));
   metrics_.record_key_lookup(keys.hit);
   out.timing.key_fetch_ms = ms_since(t0);
 
   t0 = Clock::now();
   MOSS_ASSIGN_OR_RETURN(SecretBytes plaintext,
                         crypto::open_envelope(keys.keys->request_key.key.span(), header, envelope));
+  out.timing.decrypt_ms = ms_since(t0);
+
+  // Opened: from here on every answer is sealed for the user.
+  std::string_view category;
+  Result<std::vector<uint8_t>> reply = std::vector<uint8_t>();
+  if (!replays_.first_use(header.user_id, model_id, header.request_id)) {
+    category = kCategoryReplayed;
+    reply = already_exists("request {} was already received by this worker (a replayed envelope)",
+                           header.request_id);
+    plaintext.wipe();
+  } else {
+    reply = run_opened(model_id, *keys.keys, std::move(plaintext), out, category);
+    // A request that did not run may be sent again as it is (e.g. after the budget freed up).
+    if (!reply.ok()) replays_.forget(header.user_id, model_id, header.request_id);
+  }
+  if (!reply.ok()) {
+    out.failure = SealedFailure{category, reply.status().code()};
+    reply = write_reply_error({std::string(category), std::string(error_code_name(reply.status().code())),
+                               reply.status().message()});
+    if (!reply.ok()) return internal_error("cannot write the error response");  // nothing of the detail
+  }
+
+  t0 = Clock::now();
+  crypto::EnvelopeHeader response = header;
+  response.direction = crypto::Direction::kResponse;
+  // Answered in the request's encoding.
+  auto sealed = crypto::seal_envelope(keys.keys->request_key.key.span(), response, *reply, {},
+                                      crypto::envelope_encoding(envelope));
+  secure_wipe(*reply);
+  if (!sealed.ok()) return internal_error("cannot seal the response: {}", error_code_name(sealed.status().code()));
+  out.envelope = std::move(sealed).value();
+  out.timing.encrypt_ms = ms_since(t0);
+  out.timing.total_ms = ms_since(start);
+  return out;
+}
+
+Result<std::vector<uint8_t>> InferenceService::run_opened(const std::string& model_id, const ReleasedKeys& keys,
+                                                          SecretBytes plaintext, InferResult& out,
+                                                          std::string_view& category) {
+  category = kCategoryBadInput;
+  auto t0 = Clock::now();
   auto bundle = read_safetensors(plaintext.span());
   plaintext.wipe();
-  if (!bundle.ok()) return std::move(bundle).status().with_context("request inputs");
+  if (!bundle.ok()) {
+    // Unreadable inputs are the caller's, whatever the reader calls them (a shape whose element
+    // count overflows is not a capacity problem).
+    return invalid_argument("request inputs: {}", bundle.status().message());
+  }
   std::vector<NamedTensor> inputs;
   std::vector<std::string> names;
   for (const auto& nt : bundle->tensors()) names.push_back(nt.name);
   for (auto& name : names) inputs.push_back({name, std::move(bundle->take(name)).value()});
-  double input_decrypt_ms = ms_since(t0);
+  out.timing.decrypt_ms += ms_since(t0);
 
-  auto acquired = models_.acquire(model_id, [&](LoadTiming& t) { return load(model_id, *keys.keys, t); });
+  category = kCategoryModelUnavailable;
+  auto acquired = models_.acquire(
+      model_id, [&](LoadTiming& t) { return load(model_id, keys, t); }, model_key_generation(keys));
   if (!acquired.ok()) {
     wipe_tensors(inputs);
     return acquired.status();
   }
   out.kind = acquired->kind;
   out.timing.model_fetch_ms = acquired->timing.model_fetch_ms;
-  out.timing.decrypt_ms = acquired->timing.decrypt_ms + input_decrypt_ms;
+  out.timing.decrypt_ms += acquired->timing.decrypt_ms;
   out.timing.compile_ms = acquired->timing.compile_ms;
 
   t0 = Clock::now();
   auto outputs = acquired->lease.context().run(inputs);
   wipe_tensors(inputs);
   if (!outputs.ok()) {
-    Status s = outputs.status();
-    // Inputs the model cannot take are the caller's error, whatever the engine calls them.
-    if (s.code() != ErrorCode::kResourceExhausted && s.code() != ErrorCode::kInternal) {
-      return invalid_argument("inference on {}: {}", model_id, s.message());
+    const Status& s = outputs.status();
+    if (s.code() == ErrorCode::kInternal) {
+      category = kCategoryInferenceFailed;
+      return s.with_context("inference on " + model_id);
     }
-    return s.with_context("inference on " + model_id);
+    // Inputs the model cannot take (names, types, shapes, values such as an index out of range,
+    // sizes beyond what a context may hold) are the caller's error, whatever the engine calls them.
+    category = kCategoryBadInput;
+    return invalid_argument("inference on {}: {}", model_id, s.message());
   }
   out.timing.inference_ms = ms_since(t0);
 
-  t0 = Clock::now();
+  category = kCategoryInferenceFailed;
   TensorBundle result;
   for (auto& o : *outputs) MOSS_RETURN_IF_ERROR(result.add(o.name, std::move(o.tensor)));
   auto bytes = write_safetensors(result);
@@ -155,17 +219,7 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
     if (Tensor* t = result.find(o.name)) secure_wipe(t->bytes().data(), t->nbytes());
   }
   if (!bytes.ok()) return std::move(bytes).status().with_context("response outputs");
-  crypto::EnvelopeHeader reply = header;
-  reply.direction = crypto::Direction::kResponse;
-  // Answered in the request's encoding.
-  auto sealed = crypto::seal_envelope(keys.keys->request_key.key.span(), reply, *bytes, {},
-                                      crypto::envelope_encoding(envelope));
-  secure_wipe(*bytes);
-  if (!sealed.ok()) return sealed.status();
-  out.envelope = std::move(sealed).value();
-  out.timing.encrypt_ms = ms_since(t0);
-  out.timing.total_ms = ms_since(start);
-  return out;
+  return bytes;
 }
 
 }  // namespace moss::worker

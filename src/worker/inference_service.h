@@ -5,25 +5,39 @@
 //   fetch from the store, decrypt in memory trying each released model key, compile) -> run in a
 //   pooled execution context -> seal the outputs under the request key as the response.
 //
-// Plaintext inputs, outputs and their serialised bytes are wiped before returning. Every failure
-// is a Status naming what went wrong; nothing secret is in a message. Thread-safe.
+// Before the envelope is opened a failure is a Status (its message holds nothing from the
+// plaintext: only the envelope's public header, the KeyService's answer). Once it is opened,
+// every answer is sealed for the user: a failure becomes an error-form response envelope
+// (common/reply_error.h) and InferResult::failure carries only its fixed category and code, which
+// is all the cleartext answer and the log may show. Plaintext inputs, outputs and their
+// serialised bytes are wiped before returning. Thread-safe.
 #pragma once
 
 #include "worker/key_cache.h"
 #include "worker/metrics.h"
 #include "worker/model_cache.h"
 #include "worker/model_store.h"
+#include "worker/replay_cache.h"
 #include "worker/worker_config.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace moss::worker {
+
+// Why an opened request failed, as much as may be said in cleartext.
+struct SealedFailure {
+  std::string_view category;  // worker_api.h kCategory*
+  ErrorCode code;             // decides the HTTP status
+};
 
 struct InferResult {
   std::string envelope;  // the response envelope, in the request envelope's encoding
   RunKind kind = RunKind::kWarm;
   Timing timing;
+  std::string request_id;                // from the envelope's header
+  std::optional<SealedFailure> failure;  // set: `envelope` seals the error detail instead of outputs
 };
 
 class InferenceService {
@@ -40,6 +54,11 @@ class InferenceService {
  private:
   Result<std::shared_ptr<const engine::CompiledModel>> load(const std::string& model_id,
                                                             const ReleasedKeys& keys, LoadTiming& t);
+  // After the envelope opened: inputs -> model -> outputs, the response plaintext (safetensors)
+  // or the failure with its category.
+  Result<std::vector<uint8_t>> run_opened(const std::string& model_id, const ReleasedKeys& keys,
+                                          SecretBytes plaintext, InferResult& out,
+                                          std::string_view& category);
 
   const int intra_op_threads_;
   Metrics& metrics_;
@@ -47,6 +66,7 @@ class InferenceService {
   std::unique_ptr<ModelStore> store_;
   KeyCache key_cache_;
   ModelCache models_;
+  ReplayCache replays_;
 };
 
 // Serialisation shared by the HTTP front and tests.

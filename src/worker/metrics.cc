@@ -42,10 +42,12 @@ void Metrics::record_success(const std::string& endpoint, RunKind kind, const Ti
   encrypt_.observe(t.encrypt_ms);
 }
 
-void Metrics::record_error(const std::string& endpoint, std::string_view code, double total_ms) {
+void Metrics::record_error(const std::string& endpoint, std::string_view code, double total_ms,
+                           std::string_view category) {
   std::lock_guard lock(mu_);
   ++requests_[{endpoint, "error"}];
   ++errors_[std::string(code)];
+  if (!category.empty()) ++sealed_errors_[std::string(category)];
   (void)total_ms;
 }
 
@@ -65,6 +67,11 @@ std::string Metrics::render(const ModelCache::Snapshot& cache, size_t in_flight)
     out += "# TYPE moss_worker_errors_total counter\n";
     for (const auto& [code, v] : errors_) {
       out += fmt::format("moss_worker_errors_total{{code=\"{}\"}} {}\n", code, v);
+    }
+    out += "# HELP moss_worker_sealed_errors_total Failed opened requests (detail sealed for the user) by category.\n";
+    out += "# TYPE moss_worker_sealed_errors_total counter\n";
+    for (const auto& [category, v] : sealed_errors_) {
+      out += fmt::format("moss_worker_sealed_errors_total{{category=\"{}\"}} {}\n", category, v);
     }
     out += "# HELP moss_worker_runs_total Successful requests by run kind.\n";
     out += "# TYPE moss_worker_runs_total counter\n";
@@ -95,6 +102,12 @@ std::string Metrics::render(const ModelCache::Snapshot& cache, size_t in_flight)
   out += fmt::format("moss_worker_model_loads_total {}\n", cache.loads);
   out += "# TYPE moss_worker_model_load_failures_total counter\n";
   out += fmt::format("moss_worker_model_load_failures_total {}\n", cache.load_failures);
+  out += "# HELP moss_worker_model_load_failures_remembered_total Requests answered by a recent failed load (no reload).\n";
+  out += "# TYPE moss_worker_model_load_failures_remembered_total counter\n";
+  out += fmt::format("moss_worker_model_load_failures_remembered_total {}\n", cache.failures_remembered);
+  out += "# HELP moss_worker_log_lines_suppressed_total Repeated log lines dropped by rate limiting.\n";
+  out += "# TYPE moss_worker_log_lines_suppressed_total counter\n";
+  out += fmt::format("moss_worker_log_lines_suppressed_total {}\n", log_suppressed_.load());
   out += "# TYPE moss_worker_model_evictions_total counter\n";
   out += fmt::format("moss_worker_model_evictions_total {}\n", cache.evictions);
   out += "# HELP moss_worker_resident_models Models compiled and resident.\n";

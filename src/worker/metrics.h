@@ -37,7 +37,11 @@ class Metrics {
   // One finished request on `endpoint` ("infer" or "run"): ok with its timing and kind, or the
   // error code name.
   void record_success(const std::string& endpoint, RunKind kind, const Timing& timing);
-  void record_error(const std::string& endpoint, std::string_view code, double total_ms);
+  // `category`: set for an opened request whose error was sealed (worker_api.h kCategory*).
+  void record_error(const std::string& endpoint, std::string_view code, double total_ms,
+                    std::string_view category = {});
+  // Log lines a LogThrottle dropped (the failures themselves are counted above).
+  void record_log_suppressed(uint64_t n) { log_suppressed_.fetch_add(n); }
   void record_key_lookup(bool hit);
 
   std::string render(const ModelCache::Snapshot& cache, size_t in_flight) const;
@@ -46,8 +50,9 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, uint64_t> requests_;  // (endpoint, outcome)
   std::map<std::string, uint64_t> errors_;                            // by code
+  std::map<std::string, uint64_t> sealed_errors_;                     // by category
   std::array<uint64_t, 3> runs_{};                                    // by RunKind
-  std::atomic<uint64_t> key_hits_{0}, key_misses_{0};
+  std::atomic<uint64_t> key_hits_{0}, key_misses_{0}, log_suppressed_{0};
   Histogram total_, key_fetch_, model_fetch_, decrypt_, compile_, inference_, encrypt_;
 };
 

@@ -8,6 +8,15 @@ namespace moss::worker {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+std::string cache_key(std::string_view model_id, std::string_view generation) {
+  std::string k(model_id);
+  k.push_back('\n');
+  k.append(generation);
+  return k;
+}
+}  // namespace
+
 std::string_view run_kind_name(RunKind kind) {
   switch (kind) {
     case RunKind::kCold: return "cold";
@@ -18,6 +27,7 @@ std::string_view run_kind_name(RunKind kind) {
 }
 
 struct ModelCache::Entry {
+  std::string key;  // cache_key(model_id, generation)
   std::string model_id;
   std::shared_ptr<const engine::CompiledModel> model;  // null while loading
   std::shared_future<Status> loading;                  // valid while loading
@@ -67,13 +77,22 @@ ModelCache::Lease::~Lease() {
   if (cache_ && entry_) cache_->release(*this);
 }
 
-Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, const Loader& loader) {
+Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, const Loader& loader,
+                                                 std::string_view generation) {
+  const std::string key = cache_key(model_id, generation);
   std::unique_lock lock(mu_);
+  if (auto f = failures_.find(key); f != failures_.end()) {
+    if (Clock::now() < f->second.retry_at) {
+      ++failures_remembered_;
+      return f->second.status;
+    }
+    failures_.erase(f);
+  }
   bool waited = false;
   RunKind waited_kind = RunKind::kWarm;
   LoadTiming waited_timing;
   while (true) {
-    auto it = entries_.find(model_id);
+    auto it = entries_.find(key);
     if (it == entries_.end()) break;
     std::shared_ptr<Entry> e = it->second;
     if (e->model) {
@@ -106,12 +125,13 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
   // This request loads the model.
   ++misses_;
   auto e = std::make_shared<Entry>();
+  e->key = key;
   e->model_id = model_id;
+  // Only a load that succeeded counts: after a failed first load the next success is cold.
   e->load_kind = loads_ == 0 ? RunKind::kCold : RunKind::kSwitch;
-  ++loads_;
   std::promise<Status> done;
   e->loading = done.get_future().share();
-  entries_[model_id] = e;
+  entries_[key] = e;
   lock.unlock();
 
   LoadTiming timing;
@@ -125,8 +145,16 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
   lock.lock();
   if (compiled.ok()) {
     const uint64_t need = (*compiled)->weights_bytes() + ctx->arena_bytes();
-    admitted = make_room(need, model_id, lock);
+    // Other generations of this model were loaded under keys the KeyService no longer releases
+    // (deleted, retired, re-keyed): never serve them again, and make room with them first.
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      auto next = std::next(it);
+      if (it->second->model_id == model_id && it->first != key && it->second->model) drop_locked(it->first);
+      it = next;
+    }
+    admitted = make_room(need, key, lock);
     if (admitted.ok()) {
+      ++loads_;
       e->model = *compiled;
       e->weights_bytes = (*compiled)->weights_bytes();
       e->arena_bytes = ctx->arena_bytes();
@@ -141,7 +169,12 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
   }
   if (!admitted.ok()) {
     ++load_failures_;
-    entries_.erase(model_id);
+    entries_.erase(key);
+    if (admitted.code() != ErrorCode::kResourceExhausted && options_.failure_backoff.count() > 0) {
+      const auto now = Clock::now();
+      if (failures_.size() >= 1024) std::erase_if(failures_, [&](const auto& f) { return f.second.retry_at <= now; });
+      if (failures_.size() < 1024) failures_[key] = Failure{admitted, now + options_.failure_backoff};
+    }
     lock.unlock();
     done.set_value(admitted);
     return admitted;
@@ -155,9 +188,10 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
 }
 
 Status ModelCache::make_room(uint64_t need, const std::string& keep, std::unique_lock<std::mutex>& lock) {
+  const std::string_view model_id = std::string_view(keep).substr(0, keep.find('\n'));
   if (need > options_.budget_bytes) {
     return resource_exhausted("model {} needs {} bytes, more than the whole memory budget of {} bytes",
-                              keep, need, options_.budget_bytes);
+                              model_id, need, options_.budget_bytes);
   }
   const auto deadline = Clock::now() + options_.wait_for_room;
   while (used_ + need > options_.budget_bytes) {
@@ -171,13 +205,13 @@ Status ModelCache::make_room(uint64_t need, const std::string& keep, std::unique
       ++evictions_;
       log::get("worker")->info("model evicted model={} freed={}", victim->model_id,
                                victim->weights_bytes + victim->arena_bytes);
-      entries_.erase(victim->model_id);
+      entries_.erase(victim->key);
       continue;
     }
     if (room_.wait_until(lock, deadline) == std::cv_status::timeout &&
         used_ + need > options_.budget_bytes) {
       return resource_exhausted(
-          "memory budget full: model {} needs {} bytes, {} of {} held by models in use", keep, need,
+          "memory budget full: model {} needs {} bytes, {} of {} held by models in use", model_id, need,
           used_, options_.budget_bytes);
     }
   }
@@ -194,15 +228,24 @@ void ModelCache::evict_over_budget() {
     if (!victim) return;
     used_ -= victim->weights_bytes + victim->arena_bytes;
     ++evictions_;
-    entries_.erase(victim->model_id);
+    entries_.erase(victim->key);
   }
+}
+
+void ModelCache::drop_locked(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  used_ -= it->second->weights_bytes + it->second->arena_bytes;
+  log::get("worker")->info("model dropped model={} reason=keys-changed", it->second->model_id);
+  entries_.erase(it);
 }
 
 void ModelCache::release(Lease& lease) {
   std::lock_guard lock(mu_);
   Entry& e = *lease.entry_;
   const uint64_t now_arena = lease.context_->arena_bytes();
-  const bool resident = entries_.count(e.model_id) && entries_[e.model_id] == lease.entry_;
+  auto it = entries_.find(e.key);
+  const bool resident = it != entries_.end() && it->second == lease.entry_;
   e.arena_bytes = e.arena_bytes + now_arena - lease.arena_at_acquire_;
   if (resident) used_ = used_ + now_arena - lease.arena_at_acquire_;
   --e.in_use;
@@ -229,6 +272,7 @@ ModelCache::Snapshot ModelCache::snapshot() const {
   s.loads = loads_;
   s.load_failures = load_failures_;
   s.evictions = evictions_;
+  s.failures_remembered = failures_remembered_;
   const auto now = Clock::now();
   std::vector<const Entry*> resident;
   for (const auto& [id, e] : entries_) {

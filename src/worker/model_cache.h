@@ -6,7 +6,14 @@
 // (fetch, decrypt, compile); concurrent misses of one model share that single load. Room for a
 // new model is made by evicting the least recently used models one at a time, never a model that
 // a request is using; when only models in use stand in the way, the load waits for them (up to
-// `wait_for_room`) and then fails with resource-exhausted. Thread-safe.
+// `wait_for_room`) and then fails with resource-exhausted.
+//
+// A model is resident per (model id, key generation): the generation names the model keys the
+// KeyService released (InferenceService passes a fingerprint of versions and key bytes), so after
+// a delete, retire or re-key the next request, holding the new keys, loads the model afresh and
+// the old copy is dropped; it is never served again. A failed load is remembered for
+// `failure_backoff` (the file is not re-read and re-decrypted for every request) and does not
+// count as a load. Thread-safe.
 #pragma once
 
 #include "engine/runtime/compiled_model.h"
@@ -37,10 +44,14 @@ struct LoadTiming {
 
 class ModelCache {
  public:
+  using Clock = std::chrono::steady_clock;
   struct Options {
     uint64_t budget_bytes = uint64_t{4} << 30;
     size_t max_idle_contexts = 8;  // per model; more are freed when returned
     std::chrono::milliseconds wait_for_room{30'000};
+    // How long a failed load answers from memory before the next request tries again (not for
+    // resource-exhausted: room may free up at any moment).
+    std::chrono::milliseconds failure_backoff{2'000};
   };
   // Fills `timing` as it goes; returns the compiled model or why it could not be loaded.
   using Loader = std::function<Result<std::shared_ptr<const engine::CompiledModel>>(LoadTiming& timing)>;
@@ -73,7 +84,9 @@ class ModelCache {
     RunKind kind;
     LoadTiming timing;  // zero for warm runs
   };
-  Result<Acquired> acquire(const std::string& model_id, const Loader& loader);
+  // `generation`: which keys the model is loaded under (see above); "" for callers with one.
+  Result<Acquired> acquire(const std::string& model_id, const Loader& loader,
+                           std::string_view generation = {});
 
   struct ModelInfo {
     std::string model_id;
@@ -88,6 +101,7 @@ class ModelCache {
     uint64_t used_bytes = 0;
     std::vector<ModelInfo> models;  // most recently used first
     uint64_t hits = 0, misses = 0, loads = 0, load_failures = 0, evictions = 0;
+    uint64_t failures_remembered = 0;  // requests answered by a remembered failure (no load)
   };
   Snapshot snapshot() const;
 
@@ -97,13 +111,22 @@ class ModelCache {
   // fit; waits for pinned ones up to the deadline.
   Status make_room(uint64_t need, const std::string& keep, std::unique_lock<std::mutex>& lock);
   void evict_over_budget();  // lock held; no waiting
+  // Lock held: removes a resident entry and its bytes from the budget.
+  void drop_locked(const std::string& key);
 
   const Options options_;
   mutable std::mutex mu_;
   std::condition_variable room_;
-  std::map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
-  uint64_t used_ = 0;                                      // guarded by mu_
-  uint64_t hits_ = 0, misses_ = 0, loads_ = 0, load_failures_ = 0, evictions_ = 0;
+  // By model id + '\n' + generation (model ids have no newline). Guarded by mu_.
+  std::map<std::string, std::shared_ptr<Entry>> entries_;
+  struct Failure {
+    Status status;
+    Clock::time_point retry_at;
+  };
+  std::map<std::string, Failure> failures_;  // guarded by mu_; same keys
+  uint64_t used_ = 0;                        // guarded by mu_
+  uint64_t hits_ = 0, misses_ = 0, loads_ = 0, load_failures_ = 0, evictions_ = 0,
+           failures_remembered_ = 0;
 };
 
 }  // namespace moss::worker

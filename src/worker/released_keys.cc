@@ -2,6 +2,7 @@
 
 #include "common/encoding.h"
 #include "common/strict_json.h"
+#include "crypto/hash.h"
 
 #include <nlohmann/json.hpp>
 
@@ -57,6 +58,19 @@ Result<ReleasedKeys> parse_release_response(std::string_view body, std::string_v
   if (!j.contains("request_key")) return invalid_argument("release response: no 'request_key'");
   MOSS_ASSIGN_OR_RETURN(out.request_key, parse_key(j["request_key"], "request key"));
   return out;
+}
+
+std::string model_key_generation(const ReleasedKeys& keys) {
+  constexpr std::string_view kLabel = "moss worker model key generation v1";
+  std::vector<uint8_t> material(kLabel.begin(), kLabel.end());
+  for (const VersionedKey& k : keys.model_keys) {
+    for (int shift = 24; shift >= 0; shift -= 8) material.push_back(static_cast<uint8_t>(k.version >> shift));
+    auto key = k.key.span();
+    material.insert(material.end(), key.begin(), key.end());
+  }
+  auto digest = crypto::sha256(material);
+  secure_wipe(material);
+  return hex_encode(std::span<const uint8_t>(digest.data(), 16));
 }
 
 }  // namespace moss::worker

@@ -25,6 +25,11 @@ struct ReleasedKeys {
   VersionedKey request_key;
 };
 
+// Names the model keys released (versions and key bytes, not retired ones): the model cache's
+// generation, so a model loaded under keys that changed (deleted and re-created, retired,
+// re-keyed) is never served again. A one-way hash (hex, 32 chars): it reveals no key.
+std::string model_key_generation(const ReleasedKeys& keys);
+
 // Thread-safe.
 class KeySource {
  public:

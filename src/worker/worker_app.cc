@@ -48,6 +48,7 @@ Status WorkerApp::configure_if_complete() {
   MOSS_ASSIGN_OR_RETURN(config_, worker_config_from(settings_));
   if (!config_.complete()) return Status::Ok();
   MOSS_ASSIGN_OR_RETURN(service_, factory_(config_, metrics_));
+  configured_at_start_ = true;
   return Status::Ok();
 }
 
@@ -100,12 +101,29 @@ nlohmann::ordered_json WorkerApp::status_json() const {
 net::Response WorkerApp::handle_init(const net::Request& request) {
   std::lock_guard lock(mu_);
   if (initialized_) {
-    log::get("worker")->warn("/init refused: already initialized");
+    log_failure("/init", "refused: already initialized", "");
     return openwhisk_error(403, kInitTwiceMessage);
   }
   auto body = parse_body(request);
   if (!body.ok()) return openwhisk_error(body.status());
   nlohmann::json value = body->contains("value") ? (*body)["value"] : nlohmann::json::object();
+  // A worker configured by its operator (flags, environment, file) is not reconfigured by
+  // whoever reaches its port first; OpenWhisk's own /init (no worker setting) just marks it
+  // initialized.
+  if (configured_at_start_) {
+    if (value.is_object()) {
+      for (const auto& [name, v] : value.items()) {
+        if (!is_openwhisk_init_field(name)) {
+          log_failure("/init", "refused: configured at start", "");
+          return openwhisk_error(403, "the worker was configured at start (flags or environment): /init may not "
+                                      "change its settings");
+        }
+      }
+    }
+    initialized_ = true;
+    log::get("worker")->info("/init accepted instance={} (configured at start)", instance_id_);
+    return net::Response::json(200, R"({"ok":true})");
+  }
   Status applied = apply_init_value(settings_, value);
   if (!applied.ok()) return openwhisk_error(applied);
   auto config = worker_config_from(settings_);
@@ -119,22 +137,26 @@ net::Response WorkerApp::handle_init(const net::Request& request) {
                                               return s;
                                             }()));
   }
-  bool changed = false;
-  for (const auto& [name, v] : value.items()) {
-    if (name != "name" && name != "main" && name != "code" && name != "binary" && name != "env") changed = true;
+  auto svc = factory_(*config, metrics_);
+  if (!svc.ok()) {
+    log::get("worker")->error("/init failed: {}", svc.status().to_string());
+    return openwhisk_error(svc.status());
   }
-  if (!service_ || changed) {
-    auto svc = factory_(*config, metrics_);
-    if (!svc.ok()) {
-      log::get("worker")->error("/init failed: {}", svc.status().to_string());
-      return openwhisk_error(svc.status());
-    }
-    service_ = std::move(svc).value();
-  }
+  service_ = std::move(svc).value();
   config_ = std::move(config).value();
   initialized_ = true;
   log::get("worker")->info("/init accepted instance={}", instance_id_);
   return net::Response::json(200, R"({"ok":true})");
+}
+
+void WorkerApp::log_failure(std::string_view endpoint, std::string_view what, std::string_view request_id) {
+  auto admitted = failure_log_.admit();
+  if (!admitted) {
+    metrics_.record_log_suppressed(1);
+    return;
+  }
+  log::get("worker")->info("{} failed: {} request={} suppressed={}", endpoint, what,
+                           request_id.empty() ? "-" : request_id, *admitted);
 }
 
 Result<InferResult> WorkerApp::run_envelope(std::string_view model_id, std::string_view envelope,
@@ -154,11 +176,16 @@ Result<InferResult> WorkerApp::run_envelope(std::string_view model_id, std::stri
     return resource_exhausted("the worker is serving its maximum of {} concurrent requests", max_concurrency);
   }
   auto r = svc->infer(model_id, envelope);
-  if (r.ok()) metrics_.record_success(endpoint, r->kind, r->timing);
+  if (r.ok() && !r->failure) metrics_.record_success(endpoint, r->kind, r->timing);
+  if (r.ok() && r->failure) {
+    metrics_.record_error(endpoint, error_code_name(r->failure->code), r->timing.total_ms, r->failure->category);
+    log_failure(endpoint == "run" ? "/run" : "/v1/infer", fmt::format("category={}", r->failure->category),
+                r->request_id);
+  }
   return r;
 }
 
-Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, const std::string& endpoint) {
+Result<InferResult> WorkerApp::serve(const nlohmann::json& request, const std::string& endpoint) {
   if (!request.is_object()) return invalid_argument("the request must be a JSON object");
   if (!request.contains("model_id") || !request["model_id"].is_string()) {
     return invalid_argument("the request needs a string 'model_id'");
@@ -166,8 +193,11 @@ Result<nlohmann::ordered_json> WorkerApp::serve(const nlohmann::json& request, c
   if (!request.contains("envelope") || !request["envelope"].is_string()) {
     return invalid_argument("the request needs a string 'envelope' (the request envelope JSON text)");
   }
-  MOSS_ASSIGN_OR_RETURN(InferResult r, run_envelope(request["model_id"].get_ref<const std::string&>(),
-                                                    request["envelope"].get_ref<const std::string&>(), endpoint));
+  return run_envelope(request["model_id"].get_ref<const std::string&>(),
+                      request["envelope"].get_ref<const std::string&>(), endpoint);
+}
+
+nlohmann::ordered_json WorkerApp::result_json(InferResult r) const {
   nlohmann::ordered_json out;
   out["envelope"] = std::move(r.envelope);
   out["run"] = run_kind_name(r.kind);
@@ -181,11 +211,16 @@ Result<net::Response> WorkerApp::serve_binary(const net::Request& request) {
   MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_binary_envelope_header(request.body));
   MOSS_ASSIGN_OR_RETURN(InferResult r, run_envelope(header.model_id, request.body, "infer"));
   net::Response resp;
-  resp.status = 200;
   resp.headers.set("Content-Type", crypto::kEnvelopeMediaType);
-  resp.headers.set(kRunHeader, run_kind_name(r.kind));
-  resp.headers.set(kTimingHeader, timing_json_text(r.timing));
-  resp.headers.set(kInstanceHeader, status_json().dump());
+  if (r.failure) {
+    resp.status = net::http_status_for(r.failure->code);
+    resp.headers.set(kErrorCategoryHeader, std::string(r.failure->category));
+  } else {
+    resp.status = 200;
+    resp.headers.set(kRunHeader, run_kind_name(r.kind));
+    resp.headers.set(kTimingHeader, timing_json_text(r.timing));
+    resp.headers.set(kInstanceHeader, status_json().dump());
+  }
   resp.body = std::move(r.envelope);
   return resp;
 }
@@ -197,16 +232,23 @@ net::Response WorkerApp::handle_run(const net::Request& request) {
     if (!initialized_) return openwhisk_error(500, "not initialized: POST /init before /run");
   }
   auto body = parse_body(request);
-  Result<nlohmann::ordered_json> result =
-      body.ok() ? serve(body->contains("value") ? (*body)["value"] : nlohmann::json(), "run")
-                : Result<nlohmann::ordered_json>(body.status());
+  Result<InferResult> result = body.ok() ? serve(body->contains("value") ? (*body)["value"] : nlohmann::json(), "run")
+                                         : Result<InferResult>(body.status());
   if (!result.ok()) {
     metrics_.record_error("run", error_code_name(result.status().code()),
                           std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-    log::get("worker")->info("/run error: {}", result.status().to_string());
+    log_failure("/run", result.status().to_string(), "");
     return openwhisk_error(result.status());
   }
-  return net::Response::json(200, result->dump());
+  if (result->failure) {
+    nlohmann::ordered_json j;
+    j["error"] = sealed_failure_message(result->failure->category);
+    j["category"] = result->failure->category;
+    j["code"] = error_code_name(result->failure->code);
+    j["envelope"] = std::move(result->envelope);
+    return net::Response::json(net::http_status_for(result->failure->code), j.dump());
+  }
+  return net::Response::json(200, result_json(std::move(result).value()).dump());
 }
 
 net::Response WorkerApp::handle_infer(const net::Request& request) {
@@ -214,7 +256,7 @@ net::Response WorkerApp::handle_infer(const net::Request& request) {
   auto failed = [&](const Status& status) {
     metrics_.record_error("infer", error_code_name(status.code()),
                           std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-    log::get("worker")->info("/v1/infer error: {}", status.to_string());
+    log_failure("/v1/infer", status.to_string(), "");
     return net::error_response(status);
   };
   if (request.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
@@ -222,10 +264,17 @@ net::Response WorkerApp::handle_infer(const net::Request& request) {
     return result.ok() ? std::move(result).value() : failed(result.status());
   }
   auto body = parse_body(request);
-  Result<nlohmann::ordered_json> result =
-      body.ok() ? serve(*body, "infer") : Result<nlohmann::ordered_json>(body.status());
+  Result<InferResult> result = body.ok() ? serve(*body, "infer") : Result<InferResult>(body.status());
   if (!result.ok()) return failed(result.status());
-  return net::Response::json(200, result->dump());
+  if (result->failure) {
+    nlohmann::ordered_json j;
+    j["error"] = {{"code", error_code_name(result->failure->code)},
+                  {"category", result->failure->category},
+                  {"message", sealed_failure_message(result->failure->category)}};
+    j["envelope"] = std::move(result->envelope);
+    return net::Response::json(net::http_status_for(result->failure->code), j.dump());
+  }
+  return net::Response::json(200, result_json(std::move(result).value()).dump());
 }
 
 net::Router WorkerApp::router() {

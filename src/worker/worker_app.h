@@ -1,6 +1,7 @@
 // WorkerApp: the worker's HTTP surface (contract C3).
 //
-//   POST /init      OpenWhisk: accepted once; its `value` may carry configuration
+//   POST /init      OpenWhisk: accepted once; its `value` may carry configuration, but only when
+//                   the worker was started unconfigured, and only the settings /init may set
 //   POST /run       OpenWhisk: the C3 request in `value`; the result object, or {"error": "..."}
 //   POST /v1/infer  plain endpoint (Knative, FnPacker); the JSON request, or a binary envelope
 //                   body (Content-Type application/vnd.moss.envelope) answered in kind;
@@ -9,10 +10,15 @@
 //
 // The serving parts (key client, model store, caches) are built by a factory from the effective
 // configuration: at start-up when the environment and flags already configure the worker, else
-// at /init. At most max_concurrency inference requests run at once; more get 429. Thread-safe.
+// at /init. At most max_concurrency inference requests run at once; more get 429.
+//
+// An opened request that failed is answered with its sealed error envelope and, in cleartext,
+// only a fixed category (worker_api.h). Failures are counted in the metrics; log lines about them
+// are rate-limited (and never carry request data). Thread-safe.
 #pragma once
 
 #include "common/config.h"
+#include "common/log_throttle.h"
 #include "net/router.h"
 #include "worker/inference_service.h"
 #include "worker/metrics.h"
@@ -53,11 +59,15 @@ class WorkerApp {
   // Runs one envelope within the concurrency limit and records it in the metrics.
   Result<InferResult> run_envelope(std::string_view model_id, std::string_view envelope,
                                    const std::string& endpoint);
-  // Parses the C3 request object and runs it; the response object on success.
-  Result<nlohmann::ordered_json> serve(const nlohmann::json& request, const std::string& endpoint);
-  // A binary envelope body: the response is the binary response envelope, run and timing in
-  // headers.
+  // Parses the C3 request object and runs it.
+  Result<InferResult> serve(const nlohmann::json& request, const std::string& endpoint);
+  // The 200 result object.
+  nlohmann::ordered_json result_json(InferResult r) const;
+  // A binary envelope body: the response is the binary response envelope (a result, or a sealed
+  // error with its category in a header), run and timing in headers.
   Result<net::Response> serve_binary(const net::Request& request);
+  // A failed request's log line, rate-limited; `what` must hold no request data.
+  void log_failure(std::string_view endpoint, std::string_view what, std::string_view request_id);
 
   const std::string instance_id_;
   ServiceFactory factory_;
@@ -67,7 +77,9 @@ class WorkerApp {
   WorkerConfig config_;                        // guarded by mu_
   std::shared_ptr<InferenceService> service_;  // guarded by mu_
   bool initialized_ = false;                   // guarded by mu_: /init succeeded
+  bool configured_at_start_ = false;           // guarded by mu_: flags/environment configured it
   std::atomic<size_t> in_flight_{0};
+  log::LogThrottle failure_log_{10, std::chrono::seconds(10)};
 };
 
 }  // namespace moss::worker

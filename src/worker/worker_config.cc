@@ -129,17 +129,31 @@ Result<Config> load_worker_settings(const std::string& config_file,
   return config;
 }
 
+bool is_openwhisk_init_field(std::string_view name) {
+  static const std::set<std::string, std::less<>> kOpenWhiskFields = {"name", "main", "code", "binary", "env"};
+  return kOpenWhiskFields.contains(name);
+}
+
 Status apply_init_value(Config& settings, const nlohmann::json& value) {
   if (value.is_null()) return Status::Ok();
   if (!value.is_object()) return invalid_argument("/init: 'value' must be a JSON object");
-  static const std::set<std::string, std::less<>> kOpenWhiskFields = {"name", "main", "code",
-                                                                      "binary", "env"};
+  // What an unauthenticated /init may set. Not: host and port (the worker already listens); tee,
+  // sim_key_file and sim_identity (how the worker proves what it is; a sim_key_file path would
+  // even make it create files); allow_simulated (which KeyService it trusts).
+  static const std::set<std::string, std::less<>> kInitSettings = {
+      "keyservice_url", "keyservice_policy", "model_store",      "memory_budget_mb",
+      "key_ttl_s",      "max_concurrency",   "intra_op_threads", "max_model_mb"};
+  // Names first, so a refused /init sets nothing.
   for (const auto& [name, v] : value.items()) {
-    if (kOpenWhiskFields.contains(name)) continue;
+    if (is_openwhisk_init_field(name)) continue;
     if (!find_setting(name)) return invalid_argument("/init: unknown setting '{}'", name);
-    if (name == "port" || name == "host") {
-      return invalid_argument("/init: '{}' cannot change once the worker listens", name);
+    if (!kInitSettings.contains(name)) {
+      return permission_denied("/init may not set '{}': give it as a flag or MOSS_WORKER_ environment variable",
+                               name);
     }
+  }
+  for (const auto& [name, v] : value.items()) {
+    if (is_openwhisk_init_field(name)) continue;
     MOSS_ASSIGN_OR_RETURN(std::string text, json_value_text(v, name));
     MOSS_RETURN_IF_ERROR(settings.set_flag(key_of(name), text, "/init value." + name));
   }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moss::worker {
@@ -51,9 +52,12 @@ Result<Config> load_worker_settings(const std::string& config_file,
                                     const EnvLookup& env = nullptr);
 
 // Applies an OpenWhisk /init `value` on top (the highest layer). OpenWhisk's own fields (name,
-// main, code, binary, env) are ignored; other unknown names are refused. Values may be JSON
-// strings, numbers or booleans.
+// main, code, binary, env) are ignored; unknown names are refused (invalid-argument), and so are
+// settings /init may not set (permission-denied): host, port, tee, sim_key_file, sim_identity,
+// allow_simulated. Values may be JSON strings, numbers or booleans.
 Status apply_init_value(Config& settings, const nlohmann::json& value);
+// OpenWhisk's own /init fields, which carry no worker setting.
+bool is_openwhisk_init_field(std::string_view name);
 
 // The typed configuration; the memory budget defaults to 3/4 of the container's memory limit
 // (cgroup v2 memory.max or v1 limit_in_bytes), else 4 GiB.

@@ -239,6 +239,19 @@ TEST_F(WorkerE2ETest, MossInferEqualsModelRunBitForBit) {
   auto got = read_file(dir_ / "out" / "y.npy", 1 << 20).value_or_die();
   auto want = read_file(dir_ / "ref" / "y.npy", 1 << 20).value_or_die();
   EXPECT_EQ(got, want);
+  // Decrypted outputs are the user's: 0600, like `moss model decrypt`.
+  EXPECT_EQ(std::filesystem::status(dir_ / "out" / "y.npy").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // An error after the worker opened the request is sealed: `moss infer` opens it, prints the
+  // category and the detail (here the input name the model does not take), and exits non-zero.
+  for (const char* wire : {"binary", "json"}) {
+    auto wrong = moss("infer --config " + cfg("user") + " --model " + owner_ + "/linear --input not_an_input=" +
+                      quote(in) + " --output-dir " + quote((dir_ / "out-err").string()) + " --endpoint " +
+                      endpoint() + " --wire " + wire);
+    EXPECT_NE(wrong.exit_code, 0) << wrong.output;
+    EXPECT_NE(wrong.output.find("bad-input"), std::string::npos) << wrong.output;
+    EXPECT_NE(wrong.output.find("not_an_input"), std::string::npos) << wrong.output;
+  }
   auto warm = moss("infer --config " + cfg("user") + " --model " + owner_ + "/linear --input x=" + quote(in) +
                    " --output-dir " + quote((dir_ / "out2").string()) + " --endpoint " + endpoint() + " -v");
   ASSERT_EQ(warm.exit_code, 0) << warm.output;
@@ -388,7 +401,13 @@ TEST_F(WorkerE2ETest, KeyServiceRestartAndCorruptedModel) {
   auto bad = infer("mlp", 1);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kDataLoss) << bad.status().to_string();
+  // The detail was sealed for the user: the client opened it and shows its category.
+  EXPECT_NE(bad.status().message().find("model-unavailable"), std::string::npos) << bad.status().to_string();
   write_file(file, original).check();
+  // The failed load is remembered for 2 s (not re-read and re-decrypted per request), then retried.
+  auto remembered = infer("mlp", 1);
+  EXPECT_EQ(remembered.status().code(), ErrorCode::kDataLoss) << remembered.status().to_string();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   auto good = infer("mlp", 1);
   ASSERT_TRUE(good.ok()) << good.status().to_string();
   EXPECT_TRUE(good->outputs.find("y")->equals(reference("mlp", 1)));

@@ -154,6 +154,38 @@ TEST_F(ApiServerTest, BinaryInvoke) {
   EXPECT_EQ(send(request, "soon").status, 400);
 }
 
+// A worker's sealed error (it opened the request and failed) reaches the client unchanged: status,
+// body (JSON byte for byte; binary envelope and its category header), no FnPacker annotation.
+TEST_F(ApiServerTest, SealedWorkerErrorPassesThroughUnchanged) {
+  ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 2, 4).dump()).status, 201);
+  const std::string worker_body =
+      json{{"error", {{"code", "invalid-argument"}, {"category", "bad-input"}, {"message", "bad-input: sealed"}}},
+           {"envelope", "sealed-bytes"}}
+          .dump();
+  net::Response r = call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/sealed","envelope":"sealed-bytes"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, worker_body);
+
+  std::vector<uint8_t> key(32, 3);
+  const std::string request =
+      crypto::seal_envelope(key, {"test/sealed", "user-1", "r-1", crypto::Direction::kRequest}, {}, {},
+                            crypto::EnvelopeEncoding::kBinary)
+          .value_or_die();
+  net::ClientOptions o;
+  o.port = server_->port();
+  net::Client client(o);
+  net::Request req = net::Request::make("POST", "/v1/pools/p/invoke", request, crypto::kEnvelopeMediaType);
+  req.headers.set("Authorization", "Bearer " + kToken);
+  net::Response b = client.request(req).value_or_die();
+  EXPECT_EQ(b.status, 400);
+  EXPECT_EQ(b.headers.get_or("Content-Type", ""), crypto::kEnvelopeMediaType);
+  EXPECT_EQ(b.headers.get_or("Moss-Error-Category", ""), "bad-input");
+  EXPECT_EQ(b.body, request);
+  EXPECT_FALSE(b.headers.contains("Moss-Packer"));
+  json status = json::parse(call("GET", "/v1/pools/p/status").body);
+  EXPECT_EQ(status["counters"]["failed"], 2);
+}
+
 // Pools survive a restart of the packer (saved in the state directory, 0600).
 TEST_F(ApiServerTest, PoolsArePersisted) {
   ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("keep", 2, 4).dump()).status, 201);

@@ -9,7 +9,8 @@
 // (delay before listening, a process start cost). A request's "envelope" may be a JSON object
 // {"service_ms":N,"load_ms":N,"mb":N} setting the model's costs (defaults 10, 200, 50); it is
 // echoed back as the response envelope. Model "test/crash" makes the process exit at once;
-// "test/deny" answers 403.
+// "test/deny" answers 403; "test/sealed" answers like a worker whose opened request failed: 400,
+// category bad-input, the request envelope echoed as the sealed error envelope.
 #include <unistd.h>
 
 #include <chrono>
@@ -79,6 +80,20 @@ class StandInWorker {
     if (model_id == "test/crash") ::_exit(3);
     if (model_id == "test/deny")
       return net::error_response(permission_denied("no grant for {}", model_id));
+    if (model_id == "test/sealed") {
+      net::Response sealed;
+      sealed.status = 400;
+      if (binary) {
+        sealed.headers.set("Content-Type", crypto::kEnvelopeMediaType);
+        sealed.headers.set("Moss-Error-Category", "bad-input");
+        sealed.body = r.body;
+        return sealed;
+      }
+      return net::Response::json(400, json{{"error", {{"code", "invalid-argument"}, {"category", "bad-input"},
+                                                      {"message", "bad-input: sealed"}}},
+                                           {"envelope", req["envelope"]}}
+                                          .dump());
+    }
     json costs = json::parse(req["envelope"].get<std::string>(), nullptr, false);
     double service_ms = 10, load_ms = 200, mb = 50;
     if (costs.is_object()) {

@@ -63,6 +63,48 @@ TEST_F(KeyCacheTest, ErrorsAreNotCached) {
   EXPECT_EQ(cache.size(), 1u);
 }
 
+// Finding 5: refusals are remembered briefly per (model, user), the caller's check runs before any
+// fetch, and fetches per claimed user are rate-limited while other users are not affected.
+TEST_F(KeyCacheTest, RefusalsRememberedChecksFirstAndPerUserLimit) {
+  KeyCache::Limits limits;
+  limits.refusal_ttl = std::chrono::seconds(5);
+  limits.user_burst = 3;
+  limits.user_refill_per_s = 1;
+  KeyCache cache(source, std::chrono::seconds(300), 64, clock.fn(), limits);
+  const std::string victim = "fedcba9876543210fedcba9876543210";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(cache.get("o/m", victim).status().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(source.calls.load(), 1);
+  clock.now += std::chrono::seconds(6);
+  EXPECT_EQ(cache.get("o/m", victim).status().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(source.calls.load(), 2);
+
+  // The check refuses: the KeyService is not asked.
+  int checks = 0;
+  auto junk = [&] {
+    ++checks;
+    return invalid_argument("malformed envelope");
+  };
+  EXPECT_EQ(cache.get("o/other", victim, junk).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(checks, 1);
+  EXPECT_EQ(source.calls.load(), 2);
+
+  // Distinct unknown models for one user: the bucket (3, refilled by the 6 s, one spent since)
+  // runs dry after 2.
+  int refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = cache.get("o/x" + std::to_string(i), victim);
+    if (r.status().code() == ErrorCode::kResourceExhausted) ++refused;
+  }
+  EXPECT_EQ(source.calls.load(), 2 + 2);
+  EXPECT_EQ(refused, 8);
+  // Another user is not limited; a cached hit needs no token.
+  EXPECT_TRUE(cache.get("o/m", kUser).ok());
+  EXPECT_TRUE(cache.get("o/m", kUser).ok());
+  EXPECT_EQ(source.calls.load(), 5);
+  clock.now += std::chrono::seconds(1);
+  EXPECT_EQ(cache.get("o/x9", victim).status().code(), ErrorCode::kNotFound);  // refilled
+}
+
 // Concurrent misses for one (model, user) share one release call.
 TEST_F(KeyCacheTest, ConcurrentMissesFetchOnce) {
   KeyCache cache(source, std::chrono::seconds(300));

@@ -161,7 +161,9 @@ TEST(ModelCacheTest, TooLargeAndFailedLoads) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted);
 
-  ModelCache cache({});
+  ModelCache::Options quick;
+  quick.failure_backoff = std::chrono::milliseconds(0);
+  ModelCache cache(quick);
   Loader bad{"linear"};
   bad.fail = true;
   EXPECT_EQ(cache.acquire("o/a", bad.fn()).status().code(), ErrorCode::kDataLoss);
@@ -169,6 +171,49 @@ TEST(ModelCacheTest, TooLargeAndFailedLoads) {
   EXPECT_TRUE(cache.acquire("o/a", bad.fn()).ok());
   EXPECT_EQ(bad.calls.load(), 2);
   EXPECT_EQ(cache.snapshot().load_failures, 1u);
+}
+
+// Finding 12: a failed load is remembered for the backoff (the loader — fetch and decrypt — is not
+// run again per request), then retried; it does not count as a load, so the first success is cold.
+TEST(ModelCacheTest, FailedLoadIsRememberedAndIsNoLoad) {
+  ModelCache::Options o;
+  o.failure_backoff = std::chrono::milliseconds(200);
+  ModelCache cache(o);
+  Loader bad{"linear"};
+  bad.fail = true;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(cache.acquire("o/a", bad.fn()).status().code(), ErrorCode::kDataLoss);
+  EXPECT_EQ(bad.calls.load(), 1);
+  auto s = cache.snapshot();
+  EXPECT_EQ(s.load_failures, 1u);
+  EXPECT_EQ(s.failures_remembered, 9u);
+  EXPECT_EQ(s.loads, 0u);
+  bad.fail = false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  auto ok = cache.acquire("o/a", bad.fn());
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->kind, RunKind::kCold);
+  EXPECT_EQ(bad.calls.load(), 2);
+  EXPECT_EQ(cache.snapshot().loads, 1u);
+}
+
+// Finding 3: the model is resident per key generation: new keys load the model afresh and the
+// copy loaded under the old keys is dropped, never served again.
+TEST(ModelCacheTest, NewKeyGenerationReloadsAndDropsTheOld) {
+  ModelCache cache({});
+  Loader lin{"linear"}, mlp{"mlp"};
+  { auto a = cache.acquire("o/m", lin.fn(), "gen-1").value_or_die(); }
+  { EXPECT_EQ(cache.acquire("o/m", lin.fn(), "gen-1").value_or_die().kind, RunKind::kWarm); }
+  {
+    auto b = cache.acquire("o/m", mlp.fn(), "gen-2").value_or_die();
+    EXPECT_EQ(b.kind, RunKind::kSwitch);
+    EXPECT_EQ(mlp.calls.load(), 1);
+  }
+  auto s = cache.snapshot();
+  ASSERT_EQ(s.models.size(), 1u);
+  EXPECT_EQ(s.used_bytes, s.models[0].weights_bytes + s.models[0].arena_bytes);
+  // The old generation is gone: asking for it loads again.
+  { auto c = cache.acquire("o/m", lin.fn(), "gen-1").value_or_die(); }
+  EXPECT_EQ(lin.calls.load(), 2);
 }
 
 }  // namespace

@@ -1,10 +1,17 @@
+#include "client/infer_client.h"
+#include "common/logging.h"
+#include "common/reply_error.h"
 #include "net/client.h"
 #include "net/server.h"
+#include "unit/engine/model_builder.h"
 #include "worker/worker_api.h"
 #include "worker/worker_app.h"
 #include "worker_fixture.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
 
 namespace moss::worker {
 namespace {
@@ -300,9 +307,11 @@ TEST_F(WorkerAppTest, ErrorsAreMappedAndWorkerRecovers) {
   EXPECT_EQ(post("/v1/infer", request_body("o/unknown", "r", 1)).status, 404);
   keys_.set_model_key("o/secret", fresh_key());
   EXPECT_EQ(post("/v1/infer", request_body("o/secret", "r", 1)).status, 403);
-  // Model missing from the store although the KeyService knows it.
-  keys_.grant("o/secret", kUser, request_key_);
-  EXPECT_EQ(post("/v1/infer", request_body("o/secret", "r", 1)).status, 404);
+  // Model missing from the store although the KeyService knows it (the refusal above is
+  // remembered for a few seconds, so another model).
+  keys_.set_model_key("o/secret2", fresh_key());
+  keys_.grant("o/secret2", kUser, request_key_);
+  EXPECT_EQ(post("/v1/infer", request_body("o/secret2", "r", 1)).status, 404);
 
   auto metrics = client().get("/metrics").value_or_die().body;
   EXPECT_NE(metrics.find("moss_worker_errors_total{code=\"unauthenticated\"} 2"), std::string::npos) << metrics;
@@ -325,6 +334,8 @@ TEST_F(WorkerAppTest, CorruptedModelFileAndKeyServiceOutage) {
   EXPECT_EQ(r.status, 500) << r.body;
   EXPECT_NE(r.body.find("data-loss"), std::string::npos) << r.body;
   write_file(path, original).check();
+  // The failed load is remembered for ModelCache's failure backoff (2 s), then retried.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   EXPECT_EQ(post("/v1/infer", request_body("o/mlp", "r2", 1)).status, 200);
 
   keys_.down = true;
@@ -342,6 +353,334 @@ TEST_F(WorkerAppTest, RefusesBeyondMaxConcurrency) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(post("/v1/infer", request_body("o/linear", "b", 1)).status, 429);
   slow.join();
+}
+
+
+// Captures what the worker's component loggers write (every level) while alive.
+class LogCapture {
+ public:
+  explicit LogCapture(const char* level = "trace")
+      : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    log::set_level(level);
+    for (const char* c : {"worker", "engine", "net"}) log::get(c)->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    for (const char* c : {"worker", "engine", "net"}) {
+      auto& sinks = log::get(c)->sinks();
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+    }
+    log::set_level("info");
+  }
+  std::string text() {
+    sink_->flush();
+    return out_.str();
+  }
+  size_t lines() {
+    std::string t = text();
+    return static_cast<size_t>(std::count(t.begin(), t.end(), '\n'));
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+// A model whose Gather index is the user's input: out of range, the engine's error quotes it.
+std::vector<uint8_t> gather_model() {
+  engine::testing::ModelBuilder b(13);
+  b.init_f("table", {3}, {10, 20, 30});
+  b.input("secret_token_ids", onnx::TensorProto::INT64, {1}).output("y");
+  b.node("Gather", {"table", "secret_token_ids"}, {"y"}, "lookup");
+  return b.bytes();
+}
+
+class WorkerHardeningTest : public WorkerAppTest {
+ protected:
+  void publish_bytes(const std::string& model_id, const std::vector<uint8_t>& plain, const SecretBytes& key) {
+    auto enc = crypto::encrypt_model(key.span(), model_id, plain).value_or_die();
+    auto path = store_.path() / (model_id + ".moss");
+    std::filesystem::create_directories(path.parent_path());
+    write_file(path, enc).check();
+    keys_.set_model_key(model_id, key);
+    keys_.grant(model_id, kUser, request_key_);
+  }
+  std::string sealed(const std::string& model, const std::string& request_id, const TensorBundle& in,
+                     crypto::EnvelopeEncoding enc, const std::string& user = kUser,
+                     const SecretBytes* key = nullptr) {
+    auto bytes = write_safetensors(in).value_or_die();
+    return crypto::seal_envelope((key ? *key : request_key_).span(),
+                                 {model, user, request_id, crypto::Direction::kRequest}, bytes, {}, enc)
+        .value_or_die();
+  }
+  net::Response send_binary(std::string body) {
+    auto c = client();
+    return c.request(net::Request::make("POST", "/v1/infer", std::move(body), crypto::kEnvelopeMediaType))
+        .value_or_die();
+  }
+  std::string metrics() { return client().get("/metrics").value_or_die().body; }
+};
+
+// Finding 1: an engine error quoting request data (the index, the input's name) never leaves the
+// worker in cleartext nor reaches its log; the user opens the sealed error and reads it.
+TEST_F(WorkerHardeningTest, EngineErrorIsSealedForTheUserOnly) {
+  start(true);
+  publish_bytes("o/gather", gather_model(), fresh_key());
+  const std::string secret = "987654321";
+  const TensorBundle in = one_input("secret_token_ids", Tensor::from_vector<int64_t>({1}, {987654321}));
+  LogCapture log;
+  auto check_clear = [&](const net::Response& r) {
+    std::string clear = r.body;
+    for (const auto& [k, v] : r.headers.fields()) clear += k + ": " + v + "\n";
+    EXPECT_EQ(clear.find(secret), std::string::npos) << clear;
+    EXPECT_EQ(clear.find("secret_token_ids"), std::string::npos) << clear;
+    EXPECT_EQ(clear.find("lookup"), std::string::npos) << clear;
+  };
+  const crypto::EnvelopeHeader json_header{"o/gather", kUser, "g-json", crypto::Direction::kRequest};
+  const crypto::EnvelopeHeader bin_header{"o/gather", kUser, "g-bin", crypto::Direction::kRequest};
+
+  // JSON wire.
+  auto j = post("/v1/infer", nlohmann::json{{"model_id", "o/gather"},
+                                            {"envelope", sealed("o/gather", "g-json", in, crypto::EnvelopeEncoding::kJson)}}
+                                 .dump());
+  EXPECT_EQ(j.status, 400) << j.body;
+  check_clear(j);
+  auto jb = nlohmann::json::parse(j.body);
+  EXPECT_EQ(jb["error"]["category"], "bad-input");
+  EXPECT_EQ(jb["error"]["code"], "invalid-argument");
+  auto opened = client::open_infer_response(request_key_.span(), json_header, j);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find(secret), std::string::npos) << opened.status().to_string();
+  EXPECT_NE(opened.status().message().find("bad-input"), std::string::npos) << opened.status().to_string();
+
+  // Binary wire.
+  auto b = send_binary(sealed("o/gather", "g-bin", in, crypto::EnvelopeEncoding::kBinary));
+  EXPECT_EQ(b.status, 400);
+  EXPECT_EQ(b.headers.get_or(kErrorCategoryHeader, ""), "bad-input");
+  check_clear(b);
+  opened = client::open_infer_response(request_key_.span(), bin_header, b);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find(secret), std::string::npos) << opened.status().to_string();
+
+  // Wrong input name: the error names the tensor, sealed too.
+  auto named = post("/v1/infer", nlohmann::json{{"model_id", "o/gather"},
+                                                {"envelope", sealed("o/gather", "g-name",
+                                                                    one_input("secret_token_ids_typo",
+                                                                              Tensor::from_vector<int64_t>({1}, {1})),
+                                                                    crypto::EnvelopeEncoding::kJson)}}
+                                     .dump());
+  EXPECT_EQ(named.status, 400);
+  EXPECT_EQ(named.body.find("secret_token_ids"), std::string::npos) << named.body;
+
+  const std::string logged = log.text();
+  EXPECT_EQ(logged.find(secret), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("secret_token_ids"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("g-json"), std::string::npos) << logged;  // the request id is logged
+  EXPECT_NE(metrics().find("moss_worker_sealed_errors_total{category=\"bad-input\"} 3"), std::string::npos);
+}
+
+// Finding 1 on /run: the OpenWhisk error shape carries the category and the sealed envelope.
+TEST_F(WorkerHardeningTest, RunAnswersSealedErrorInOpenWhiskShape) {
+  start(false);
+  ASSERT_EQ(post("/init", init_body()).status, 200);
+  publish_bytes("o/gather", gather_model(), fresh_key());
+  const TensorBundle in = one_input("secret_token_ids", Tensor::from_vector<int64_t>({1}, {987654321}));
+  auto r = post("/run", nlohmann::json{{"value", {{"model_id", "o/gather"},
+                                                  {"envelope", sealed("o/gather", "run-1", in,
+                                                                      crypto::EnvelopeEncoding::kJson)}}}}
+                            .dump());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.find("987654321"), std::string::npos) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_TRUE(j["error"].is_string());
+  EXPECT_EQ(j["category"], "bad-input");
+  auto opened = client::open_infer_response(request_key_.span(),
+                                            {"o/gather", kUser, "run-1", crypto::Direction::kRequest}, r);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find("987654321"), std::string::npos);
+}
+
+// Finding 3: after the owner re-keys a model (new key, new file), a warm worker serves the new
+// model once the key cache expires, never the old one again.
+TEST_F(WorkerHardeningTest, RekeyedModelIsServedAfterKeyTtl) {
+  start(true, {{"key_ttl_s", "1"}});
+  auto before = post("/v1/infer", request_body("o/linear", "k1", 1.0f));
+  ASSERT_EQ(before.status, 200);
+  expect_correct(nlohmann::json::parse(before.body), "o/linear", "linear", "k1", 1.0f);
+  // Deleted and re-created under a new key, with another model in the file.
+  publish(store_.path(), keys_, "o/linear", "mlp");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = fmt::format("k2-{}", i);
+    auto after = post("/v1/infer", request_body("o/linear", id, 2.0f));
+    ASSERT_EQ(after.status, 200) << after.body;
+    expect_correct(nlohmann::json::parse(after.body), "o/linear", "mlp", id, 2.0f);
+  }
+  auto status = nlohmann::json::parse(client().get("/v1/status").value_or_die().body);
+  EXPECT_EQ(status["models"].size(), 1u);  // the old copy was dropped
+}
+
+// Finding 5: junk naming a victim user costs a bounded number of KeyService calls (malformed
+// envelopes none at all), and another user's valid requests keep succeeding meanwhile.
+TEST_F(WorkerHardeningTest, JunkNamingAVictimIsBoundedAtTheKeyService) {
+  start(true, {{"max_concurrency", "64"}});
+  const std::string victim = "fedcba9876543210fedcba9876543210";
+  const TensorBundle in = one_input("x", input_tensor(1));
+  // Malformed: a well-formed header over a ciphertext shorter than a tag.
+  std::string broken = sealed("o/linear", "j", in, crypto::EnvelopeEncoding::kBinary, victim);
+  broken.resize(69 + 5);  // header (magic 8, version, direction, three ids) 69 bytes, nonce cut short
+  const int calls_before = keys_.calls.load();
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(send_binary(broken).status, 400);
+  EXPECT_EQ(keys_.calls.load(), calls_before);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> good_ok{0}, good_total{0};
+  std::thread good([&] {
+    for (int i = 0; !stop; ++i) {
+      ++good_total;
+      if (post("/v1/infer", request_body("o/linear", fmt::format("good-{}", i), 1.0f)).status == 200) ++good_ok;
+    }
+  });
+  const auto junk_start = std::chrono::steady_clock::now();
+  std::vector<std::thread> junk;
+  for (int t = 0; t < 3; ++t) {
+    junk.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        // Well formed, under a key nobody registered, for models the victim has no grant on.
+        SecretBytes k = fresh_key();
+        const std::string model = i % 2 ? "o/linear" : fmt::format("o/absent{}", t * 100 + i);
+        auto r = send_binary(sealed(model, fmt::format("j{}", i), in, crypto::EnvelopeEncoding::kBinary, victim, &k));
+        EXPECT_NE(r.status, 200);
+      }
+    });
+  }
+  for (auto& t : junk) t.join();
+  stop = true;
+  good.join();
+  // 300 junk requests: at most the per-user burst (10) plus one refill a second reach the
+  // KeyService, plus the good user's single release.
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - junk_start);
+  EXPECT_LE(keys_.calls.load() - calls_before, 10 + seconds.count() + 2) << keys_.calls.load();
+  EXPECT_GT(good_total.load(), 0);
+  EXPECT_EQ(good_ok.load(), good_total.load());
+}
+
+// Finding 7: /init cannot change a worker that flags or the environment configured; OpenWhisk's
+// own /init (no settings) only marks it initialized, once.
+TEST_F(WorkerHardeningTest, InitRefusedWhenConfiguredAtStart) {
+  start(true);
+  auto other = nlohmann::json::parse(init_body());
+  other["value"]["model_store"] = "/elsewhere";
+  auto r = post("/init", other.dump());
+  EXPECT_EQ(r.status, 403) << r.body;
+  auto status = nlohmann::json::parse(client().get("/v1/status").value_or_die().body);
+  EXPECT_EQ(status["initialized"], false);
+  EXPECT_EQ(post("/init", R"({"value":{"name":"moss","main":"main"}})").status, 200);
+  EXPECT_EQ(post("/init", R"({"value":{"name":"moss","main":"main"}})").status, 403);
+  // Still serving from the store it was started with.
+  EXPECT_EQ(post("/v1/infer", request_body("o/linear", "after-init", 1.0f)).status, 200);
+}
+
+// Finding 7: /init may not set how the worker proves itself or whom it trusts, and never names a
+// file for it to create; a refused /init leaves the worker unconfigured and /init still open.
+TEST_F(WorkerHardeningTest, InitRefusesFieldsBeyondItsOwn) {
+  start(false);
+  const auto planted = store_.path() / "planted" / "dir" / "sim.key";
+  for (const auto& [name, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"sim_key_file", planted.string()},
+           {"allow_simulated", true},
+           {"tee", "sim"},
+           {"sim_identity", "evil"},
+           {"port", 1}}) {
+    auto body = nlohmann::json::parse(init_body());
+    body["value"][name] = value;
+    auto r = post("/init", body.dump());
+    EXPECT_EQ(r.status, 403) << name << ": " << r.body;
+  }
+  EXPECT_FALSE(std::filesystem::exists(planted.parent_path().parent_path()));
+  auto unknown = nlohmann::json::parse(init_body());
+  unknown["value"]["no_such_setting"] = 1;
+  EXPECT_EQ(post("/init", unknown.dump()).status, 400);
+  EXPECT_FALSE(app_->configured());
+  EXPECT_EQ(post("/init", init_body()).status, 200);
+  EXPECT_EQ(post("/init", init_body()).status, 403);
+}
+
+// Finding 9: an input whose shape's element count overflows is the caller's error (400), not a
+// capacity refusal (429).
+TEST_F(WorkerHardeningTest, ShapeOverflowIsBadInput) {
+  start(true);
+  std::string header = R"({"x":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,0]}})";
+  std::vector<uint8_t> bytes(8);
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(header.size() >> (8 * i));
+  bytes.insert(bytes.end(), header.begin(), header.end());
+  auto env = crypto::seal_envelope(request_key_.span(), {"o/linear", kUser, "ovf", crypto::Direction::kRequest}, bytes)
+                 .value_or_die();
+  auto r = post("/v1/infer", nlohmann::json{{"model_id", "o/linear"}, {"envelope", env}}.dump());
+  EXPECT_EQ(r.status, 400) << r.body;
+}
+
+// Finding 9: a replayed request envelope is detected (within the key-cache window) and not run
+// again; the answer is sealed like any other.
+TEST_F(WorkerHardeningTest, ReplayedEnvelopeIsRefused) {
+  start(true);
+  const std::string body = request_body("o/linear", "once", 1.0f);
+  auto first = post("/v1/infer", body);
+  ASSERT_EQ(first.status, 200);
+  auto replay = post("/v1/infer", body);
+  EXPECT_EQ(replay.status, 409) << replay.body;
+  EXPECT_EQ(nlohmann::json::parse(replay.body)["error"]["category"], "replayed");
+  const std::string bin = sealed("o/linear", "once-bin", one_input("x", input_tensor(1)), crypto::EnvelopeEncoding::kBinary);
+  EXPECT_EQ(send_binary(bin).status, 200);
+  auto bin_replay = send_binary(bin);
+  EXPECT_EQ(bin_replay.status, 409);
+  EXPECT_EQ(bin_replay.headers.get_or(kErrorCategoryHeader, ""), "replayed");
+  // A request that failed before it ran may be sent again as it is.
+  const std::string bad = request_body("o/linear", "retry", 1.0f, "nope");
+  EXPECT_EQ(post("/v1/infer", bad).status, 400);
+  EXPECT_EQ(post("/v1/infer", bad).status, 400);
+}
+
+// Finding 11: a flood of failing requests writes a bounded number of log lines; the metrics count
+// every one.
+TEST_F(WorkerHardeningTest, FailureFloodLogsBoundedLinesAndCountsAll) {
+  start(true);
+  ASSERT_EQ(post("/v1/infer", request_body("o/linear", "warm", 1.0f)).status, 200);
+  LogCapture log("info");
+  const int kFailures = 300;
+  for (int i = 0; i < kFailures / 3; ++i) {
+    EXPECT_EQ(post("/v1/infer", request_body("o/linear", fmt::format("bad-{}", i), 1.0f, "nope")).status, 400);
+    EXPECT_EQ(post("/v1/infer", "{").status, 400);
+    EXPECT_EQ(send_binary("junk").status, 400);
+  }
+  EXPECT_LE(log.lines(), 12u) << log.text();
+  const std::string m = metrics();
+  EXPECT_NE(m.find("moss_worker_requests_total{endpoint=\"infer\",outcome=\"error\"} 300"), std::string::npos) << m;
+  EXPECT_NE(m.find("moss_worker_log_lines_suppressed_total"), std::string::npos);
+}
+
+// Finding 12: a corrupted model file is not re-read and re-decrypted for every request: the
+// failure is remembered briefly; once it passes, the restored file loads.
+TEST_F(WorkerHardeningTest, FailedLoadIsRememberedNotRetriedPerRequest) {
+  start(true);
+  const auto path = store_.path() / "o/mlp.moss";
+  auto original = read_file(path, 1 << 20).value_or_die();
+  auto corrupted = original;
+  corrupted[corrupted.size() / 2] ^= 0x40;
+  write_file(path, corrupted).check();
+  for (int i = 0; i < 5; ++i) {
+    auto r = post("/v1/infer", request_body("o/mlp", fmt::format("c{}", i), 1));
+    EXPECT_EQ(r.status, 500) << r.body;
+  }
+  const std::string m = metrics();
+  EXPECT_NE(m.find("moss_worker_model_load_failures_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("moss_worker_model_load_failures_remembered_total 4\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("moss_worker_model_loads_total 0\n"), std::string::npos) << m;
+  write_file(path, original).check();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  auto ok = post("/v1/infer", request_body("o/mlp", "c-ok", 1));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(nlohmann::json::parse(ok.body)["run"], "cold");  // the failed load was no load
 }
 
 }  // namespace

@@ -76,6 +76,11 @@ TEST(WorkerConfigTest, RefusesUnknownAndBadValues) {
   auto s = load_worker_settings("", {}, env_of({})).value_or_die();
   EXPECT_FALSE(apply_init_value(s, nlohmann::json::parse(R"({"typo":1})")).ok());
   EXPECT_FALSE(apply_init_value(s, nlohmann::json::parse(R"({"port":1})")).ok());
+  // Finding 7: what /init may not set (permission-denied), a file path above all.
+  for (const char* v : {R"({"sim_key_file":"/tmp/x/y.key"})", R"({"allow_simulated":true})", R"({"tee":"sim"})",
+                        R"({"sim_identity":"x"})", R"({"host":"0.0.0.0"})"}) {
+    EXPECT_EQ(apply_init_value(s, nlohmann::json::parse(v)).code(), ErrorCode::kPermissionDenied) << v;
+  }
   EXPECT_FALSE(apply_init_value(s, nlohmann::json::parse(R"([1])")).ok());
   auto bad = load_worker_settings("", {{"max_concurrency", "0"}}, env_of({})).value_or_die();
   EXPECT_FALSE(worker_config_from(bad).ok());
