@@ -3,7 +3,7 @@
 The inputs are packed as safetensors, sealed under the user's request key in a request envelope
 (binary wire by default) and posted to a worker (``/v1/infer``) or to FnPacker's invoke URL; the
 answer is opened in :func:`open_infer_response` -- the one place that turns an HTTP answer into
-outputs or a typed exception (so the worker's sealed error form, when it comes, is added there).
+outputs or a typed exception (results and the worker's sealed errors alike).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ import numpy as np
 
 from . import safetensors
 from .config import ClientConfig
-from .errors import InvalidArgument, MossError, Unavailable, error_from_response
+from .errors import (InvalidArgument, MossError, Unavailable, error_for_code,
+                     error_from_response)
 from .formats import ENVELOPE_MEDIA_TYPE, EnvelopeHeader, open_envelope, seal_envelope
 from .identity import Identity
 
@@ -55,6 +56,40 @@ def _json_header(value: Optional[str]) -> Any:
         return None
 
 
+ERROR_CATEGORY_KEY = "moss.error.category"
+ERROR_HEADER = "Moss-Error-Category"
+
+
+def _sealed_error_envelope(status: int, ctype: str, headers: Mapping[str, str],
+                           body: bytes) -> Optional[bytes]:
+    """The response envelope of a failed request the worker had opened, else None: a binary
+    body with ``Moss-Error-Category``, or a JSON error (``/v1/infer`` or ``/run`` shape) that
+    carries ``"envelope"`` (docs/worker-api.md, "Errors")."""
+    if status == 200:
+        return None
+    if ctype == ENVELOPE_MEDIA_TYPE and headers.get(ERROR_HEADER):
+        return body
+    try:
+        j = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(j, dict) and isinstance(j.get("envelope"), str):
+        return j["envelope"].encode()
+    return None
+
+
+def _raise_sealed_error(plain: bytes, status: int, where: str) -> None:
+    """Raises the error a sealed error plaintext holds (docs/formats.md, "Response plaintext")."""
+    meta = safetensors.metadata(plain)
+    if set(meta) != {ERROR_CATEGORY_KEY, "moss.error.code", "moss.error.message"} or \
+            safetensors.decode(plain):
+        raise InvalidArgument(f"{where}: malformed sealed error in the response envelope")
+    category = meta[ERROR_CATEGORY_KEY]
+    cls = error_for_code(meta["moss.error.code"])
+    raise cls(f"the worker refused the request ({category}): {meta['moss.error.message']}",
+              http_status=status, detail={"category": category})
+
+
 def open_infer_response(key: bytes, request: EnvelopeHeader, status: int,
                         headers: Mapping[str, str], body: bytes, where: str) -> InferResult:
     """Turns a worker/FnPacker answer into an :class:`InferResult`, or raises.
@@ -62,18 +97,19 @@ def open_infer_response(key: bytes, request: EnvelopeHeader, status: int,
     - 200: the response envelope (binary body, or ``"envelope"`` in the JSON result) must be
       bound to ``request`` with direction ``response`` and open under ``key``; otherwise
       Unauthenticated (a replayed, redirected or altered answer).
+    - a failure after the worker opened the request: the sealed error form; raised as the typed
+      exception of its code, with the sealed detail in the message and the category in
+      ``detail["category"]``.
     - otherwise: the server's category as a typed exception (net's error shape or OpenWhisk's).
-
-    Errors raised by the worker after it opened the request are to come back sealed in the
-    response envelope (an error form of the response plaintext, being defined in
-    docs/formats.md); when that lands, it is decoded here, after ``open_envelope``, and raised
-    with the sealed detail -- callers need not change.
     """
-    if status != 200:
-        raise error_from_response(status, body, where)
     ctype = headers.get("Content-Type", "").split(";")[0].strip()
+    sealed = _sealed_error_envelope(status, ctype, headers, body)
+    if status != 200 and sealed is None:
+        raise error_from_response(status, body, where)
     result = InferResult(outputs={}, request_id=request.request_id)
-    if ctype == ENVELOPE_MEDIA_TYPE:
+    if sealed is not None:
+        envelope = sealed
+    elif ctype == ENVELOPE_MEDIA_TYPE:
         envelope = body
         result.run = headers.get("Moss-Run", "")
         result.timing_ms = _json_header(headers.get("Moss-Timing-Ms")) or {}
@@ -94,6 +130,10 @@ def open_infer_response(key: bytes, request: EnvelopeHeader, status: int,
     except MossError as e:
         raise type(e)("the response does not answer this request (replayed, redirected or "
                       f"altered): {e.message}") from None
+    if ERROR_CATEGORY_KEY in safetensors.metadata(plain):
+        _raise_sealed_error(plain, status, where)
+    if sealed is not None:
+        raise InvalidArgument(f"{where}: HTTP {status} carried a result, not a sealed error")
     result.outputs = safetensors.decode(plain)
     return result
 

@@ -42,8 +42,7 @@ def encode(tensors: Mapping[str, np.ndarray]) -> bytes:
     return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 
 
-def decode(data: bytes) -> Dict[str, np.ndarray]:
-    """The named arrays of a safetensors buffer (validated; InvalidArgument on any violation)."""
+def _header(data: bytes) -> dict:
     if len(data) < 8:
         raise InvalidArgument("safetensors: shorter than its header length")
     n = struct.unpack("<Q", data[:8])[0]
@@ -55,6 +54,22 @@ def decode(data: bytes) -> Dict[str, np.ndarray]:
         raise InvalidArgument("safetensors: header is not JSON") from None
     if not isinstance(header, dict):
         raise InvalidArgument("safetensors: header is not an object")
+    return header
+
+
+def metadata(data: bytes) -> Dict[str, str]:
+    """The ``__metadata__`` string map of a safetensors buffer ({} when absent)."""
+    meta = _header(data).get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in meta.items()):
+        raise InvalidArgument("safetensors: __metadata__ is not a map of strings")
+    return meta
+
+
+def decode(data: bytes) -> Dict[str, np.ndarray]:
+    """The named arrays of a safetensors buffer (validated; InvalidArgument on any violation)."""
+    header = _header(data)
+    n = struct.unpack("<Q", data[:8])[0]
     buf = memoryview(data)[8 + n:]
     entries = []
     for name, v in header.items():

@@ -3,6 +3,7 @@ independent tests/unit/crypto/formats_vectors.py; plus tamper, truncation and ke
 import hashlib
 import json
 import re
+import struct
 import subprocess
 import unittest
 
@@ -292,6 +293,31 @@ class Safetensors(unittest.TestCase):
                 safetensors.decode(bad)
         with self.assertRaises(errors.InvalidArgument):
             safetensors.encode({"x": np.zeros(2, np.complex64)})
+
+
+class SealedErrorForm(unittest.TestCase):
+    """The error form of the response plaintext (docs/formats.md, "Response plaintext")."""
+
+    DOC_EXAMPLE = (struct.pack("<Q", 120) + b'{"__metadata__":{"moss.error.category":"bad-input",'
+                   b'"moss.error.code":"invalid-argument","moss.error.message":"m"}}' + b" " * 6)
+
+    def test_doc_example_raises_its_code_with_category_and_detail(self):
+        from moss_client.errors import InvalidArgument
+        from moss_client.infer import _raise_sealed_error
+        self.assertEqual(len(self.DOC_EXAMPLE), 128)
+        with self.assertRaises(InvalidArgument) as cm:
+            _raise_sealed_error(self.DOC_EXAMPLE, 400, "worker")
+        self.assertEqual(cm.exception.detail["category"], "bad-input")
+        self.assertTrue(cm.exception.message.endswith("(bad-input): m"))
+
+    def test_error_form_with_a_missing_key_is_malformed(self):
+        from moss_client.errors import InvalidArgument
+        from moss_client.infer import _raise_sealed_error
+        text = b'{"__metadata__":{"moss.error.category":"x"}}'
+        plain = struct.pack("<Q", len(text)) + text
+        with self.assertRaises(InvalidArgument) as cm:
+            _raise_sealed_error(plain, 400, "worker")
+        self.assertIn("malformed sealed error", cm.exception.message)
 
 
 if __name__ == "__main__":

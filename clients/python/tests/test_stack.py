@@ -9,7 +9,7 @@ import unittest
 import numpy as np
 
 from support import DIGITS, LocalStack, TempDirCase, binary, need_binaries, run
-from moss_client import (AttestationError, ClientConfig, EnvelopeHeader, Identity,
+from moss_client import (AttestationError, ClientConfig, EnvelopeHeader, Identity, InvalidArgument,
                          KeyServiceClient, NotFound, PermissionDenied, Unauthenticated,
                          infer, save_key)
 from moss_client import formats
@@ -113,6 +113,21 @@ class LocalStackFlows(TempDirCase):
             infer(self.model_id, {"image": x}, self.stack.invoke_url, identity=ks.identity,
                   request_key=os.urandom(32), token=self.stack.token)
         self.assertEqual(cm.exception.http_status, 401)
+
+    def test_failure_after_opening_comes_back_sealed(self):
+        # The input's name is request data: the worker's error names it only inside the sealed
+        # response; the cleartext carries the fixed category alone (docs/worker-api.md, "Errors").
+        ks, d = self.user("sealed")
+        self.owner.grant(self.model_id, ks.principal_id, self.stack.worker_measurement)
+        key = ks.add_request_key(self.model_id, self.stack.worker_measurement)
+        _, x = next(self.digits())
+        for use_binary in (True, False):
+            with self.assertRaises(InvalidArgument) as cm:
+                infer(self.model_id, {"secret_input_name": x}, self.stack.invoke_url,
+                      identity=ks.identity, request_key=key, token=self.stack.token, binary=use_binary)
+            self.assertEqual(cm.exception.http_status, 400)
+            self.assertEqual(cm.exception.detail.get("category"), "bad-input")
+            self.assertIn("secret_input_name", cm.exception.message)
 
     def test_tampered_envelope_is_unauthenticated(self):
         ks, d = self.user("tamper")
