@@ -95,6 +95,19 @@ std::string compare_values(const Tensor& got, const Tensor& want, double rtol, d
   return "";
 }
 
+template <typename T>
+std::string compare_exact(const Tensor& got, const Tensor& want) {
+  const T* g = got.data<T>();
+  const T* w = want.data<T>();
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    if (g[i] != w[i]) {
+      return "element " + std::to_string(i) + ": got " + std::to_string(g[i]) + ", want " +
+             std::to_string(w[i]);
+    }
+  }
+  return "";
+}
+
 std::string compare(const Tensor& got, const Tensor& want, double rtol, double atol) {
   if (got.dtype() != want.dtype()) {
     return std::string("dtype ") + std::string(dtype_name(got.dtype())) + " vs " +
@@ -108,6 +121,10 @@ std::string compare(const Tensor& got, const Tensor& want, double rtol, double a
     case DType::kFloat64: return compare_values<double>(got, want, rtol, atol);
     case DType::kFloat16: return compare_values<Float16>(got, want, rtol, atol);
     case DType::kBFloat16: return compare_values<BFloat16>(got, want, rtol, atol);
+    case DType::kUInt8: return compare_exact<uint8_t>(got, want);
+    case DType::kInt8: return compare_exact<int8_t>(got, want);
+    case DType::kInt32: return compare_exact<int32_t>(got, want);
+    case DType::kInt64: return compare_exact<int64_t>(got, want);
     default: return got.equals(want) ? "" : "bytes differ";
   }
 }

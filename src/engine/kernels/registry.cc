@@ -18,7 +18,9 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::softmax_loss_kernels(), ref::gather_scatter_kernels(),
                       ref::index_kernels(), ref::normalization_kernels(),
                       ref::quantize_kernels(), ref::topk_kernels(),
-                      ref::einsum_kernels()}) {
+                      ref::einsum_kernels(), ref::conv_transpose_kernels(),
+                      ref::signal_kernels(), ref::det_kernels(),
+                      ref::conv_integer_kernels(), ref::max_unpool_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()

@@ -44,7 +44,8 @@ TEST(EngineOpsBreadth, TriluKeepsUpperOrLowerTriangleWithOffset) {
   b.node("Trilu", {"x", "k"}, {"up"});
   auto model = CompiledModel::compile(b.bytes()).value_or_die();
   ExecutionContext ctx(model);
-  auto out = ctx.run({{"x", Tensor::from_vector<float>({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}}).value_or_die();
+  std::vector<NamedTensor> in{{"x", Tensor::from_vector<float>({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}};
+  auto out = ctx.run(in).value_or_die();
   EXPECT_EQ(values<float>(out[0].tensor), (std::vector<float>{1, 0, 0, 4, 5, 0, 7, 8, 9}));
   EXPECT_EQ(values<float>(out[1].tensor), (std::vector<float>{0, 2, 3, 0, 0, 6, 0, 0, 0}));
 }

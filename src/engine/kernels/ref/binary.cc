@@ -11,27 +11,49 @@
 namespace moss::engine::ref {
 namespace {
 
-Status check_legacy_broadcast(const Node& node) {
-  if (node.attr("broadcast") || node.attr("axis")) {
-    return unimplemented("{}: legacy 'broadcast'/'axis' attributes (opset < 7) are not supported",
-                         node.label());
+// Before opset 7 broadcasting was opt-in: with broadcast=1, B's dims align with A's from `axis`
+// (default: the trailing dims). Returns B's shape in numpy terms (unchanged otherwise).
+Result<std::vector<int64_t>> b_shape(const Node& node, std::span<const int64_t> a,
+                                     std::span<const int64_t> b) {
+  std::vector<int64_t> s(b.begin(), b.end());
+  if (node.opset >= 7) {
+    if (node.attr("broadcast") || node.attr("axis")) {
+      return invalid_argument("{}: 'broadcast'/'axis' attributes are not valid from opset 7", node.label());
+    }
+    return s;
   }
-  return Status::Ok();
+  if (node.attr_int("broadcast", 0) == 0) return s;
+  const int64_t ra = static_cast<int64_t>(a.size()), rb = static_cast<int64_t>(b.size());
+  const int64_t axis = node.attr("axis") ? node.attr_int("axis", 0) : ra - rb;
+  if (axis < 0 || axis + rb > ra) {
+    return invalid_argument("{}: axis {} does not place B {} within A {}", node.label(), axis,
+                            shape_to_string(b), shape_to_string(a));
+  }
+  s.insert(s.begin(), static_cast<size_t>(axis), 1);
+  s.resize(static_cast<size_t>(ra), 1);
+  return s;
+}
+
+// in[1] viewed with b_shape() (storage holds the shape the view points to).
+View b_view(const Node& node, std::span<const View> in, std::vector<int64_t>& storage) {
+  auto s = b_shape(node, in[0].shape, in[1].shape);
+  storage = s.ok() ? *s : std::vector<int64_t>(in[1].shape.begin(), in[1].shape.end());
+  return View{in[1].dtype, storage, in[1].data, in[1].numel};
 }
 
 Status infer_binary(const Node& node, std::span<const TensorInfo* const> in,
                     std::vector<TensorInfo>& out, DType out_dtype) {
   MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[0], *in[1], "input B"));
+  MOSS_ASSIGN_OR_RETURN(auto b, b_shape(node, in[0]->shape, in[1]->shape));
   out.resize(1);
   out[0].dtype = out_dtype;
-  MOSS_ASSIGN_OR_RETURN(out[0].shape, broadcast_shapes(node, in[0]->shape, in[1]->shape));
+  MOSS_ASSIGN_OR_RETURN(out[0].shape, broadcast_shapes(node, in[0]->shape, b));
   return Status::Ok();
 }
 
 Status infer_arith(const Node& node, std::span<const TensorInfo* const> in,
                    std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 2));
-  MOSS_RETURN_IF_ERROR(check_legacy_broadcast(node));
   MOSS_RETURN_IF_ERROR(require_numeric(node, *in[0], "input A"));
   return infer_binary(node, in, out, in[0]->dtype);
 }
@@ -39,7 +61,6 @@ Status infer_arith(const Node& node, std::span<const TensorInfo* const> in,
 Status infer_compare(const Node& node, std::span<const TensorInfo* const> in,
                      std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 2));
-  MOSS_RETURN_IF_ERROR(check_legacy_broadcast(node));
   if (node.op_type != "Equal") MOSS_RETURN_IF_ERROR(require_numeric(node, *in[0], "input A"));
   return infer_binary(node, in, out, DType::kBool);
 }
@@ -47,7 +68,6 @@ Status infer_compare(const Node& node, std::span<const TensorInfo* const> in,
 Status infer_logical(const Node& node, std::span<const TensorInfo* const> in,
                      std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 2));
-  MOSS_RETURN_IF_ERROR(check_legacy_broadcast(node));
   MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kBool}, "input A"));
   return infer_binary(node, in, out, DType::kBool);
 }
@@ -88,10 +108,12 @@ Status infer_Mod(const Node& node, std::span<const TensorInfo* const> in,
 // out = op(a, b) over the compute type of a numeric T.
 template <typename Op>
 Status run_numeric(const Node& node, std::span<const View> in, std::span<const View> out, Op op) {
+  std::vector<int64_t> bs;
+  const View rhs = b_view(node, in, bs);
   return dispatch_numeric(node, in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     using C = compute_t<T>;
-    binary_broadcast<T, T, T>(in[0], in[1], out[0],
+    binary_broadcast<T, T, T>(in[0], rhs, out[0],
                               [op](T a, T b) { return T(op(static_cast<C>(a), static_cast<C>(b))); });
     return Status::Ok();
   });
@@ -144,21 +166,23 @@ Status run_Mod(const Node& n, std::span<const View> in, std::span<const View> ou
 Status infer_Pow(const Node& node, std::span<const TensorInfo* const> in,
                  std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 2));
-  MOSS_RETURN_IF_ERROR(check_legacy_broadcast(node));
   MOSS_RETURN_IF_ERROR(require_numeric(node, *in[0], "base"));
   MOSS_RETURN_IF_ERROR(require_numeric(node, *in[1], "exponent"));
+  MOSS_ASSIGN_OR_RETURN(auto b, b_shape(node, in[0]->shape, in[1]->shape));
   out.resize(1);
   out[0].dtype = in[0]->dtype;
-  MOSS_ASSIGN_OR_RETURN(out[0].shape, broadcast_shapes(node, in[0]->shape, in[1]->shape));
+  MOSS_ASSIGN_OR_RETURN(out[0].shape, broadcast_shapes(node, in[0]->shape, b));
   return Status::Ok();
 }
 
 Status run_Pow(const Node& node, std::span<const View> in, std::span<const View> out) {
+  std::vector<int64_t> bs;
+  const View rhs = b_view(node, in, bs);
   return dispatch_numeric(node, in[0].dtype, [&](auto base_tag) {
     using TB = decltype(base_tag);
     return dispatch_numeric(node, in[1].dtype, [&](auto exp_tag) {
       using TE = decltype(exp_tag);
-      binary_broadcast<TB, TE, TB>(in[0], in[1], out[0], [](TB a, TE b) {
+      binary_broadcast<TB, TE, TB>(in[0], rhs, out[0], [](TB a, TE b) {
         if constexpr (std::is_same_v<TB, float> && std::is_same_v<TE, float>) {
           return b == 2.0f ? a * a : std::pow(a, b);
         } else if constexpr (std::is_integral_v<TB>) {
@@ -176,11 +200,13 @@ Status run_Pow(const Node& node, std::span<const View> in, std::span<const View>
 
 template <typename Op>
 Status run_compare(const Node& node, std::span<const View> in, std::span<const View> out, Op op) {
+  std::vector<int64_t> bs;
+  const View rhs = b_view(node, in, bs);
   return dispatch_all(node, in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     using C = compute_t<T>;
-    binary_broadcast<T, T, bool>(in[0], in[1], out[0], [op](T a, T b) {
-      return op(static_cast<C>(a), static_cast<C>(b));
+    binary_broadcast<T, T, bool>(in[0], rhs, out[0], [op](T x, T y) {
+      return op(static_cast<C>(x), static_cast<C>(y));
     });
     return Status::Ok();
   });
@@ -202,16 +228,19 @@ Status run_GreaterOrEqual(const Node& n, std::span<const View> in, std::span<con
   return run_compare(n, in, out, [](auto a, auto b) { return a >= b; });
 }
 
-Status run_And(const Node&, std::span<const View> in, std::span<const View> out) {
-  binary_broadcast<bool, bool, bool>(in[0], in[1], out[0], [](bool a, bool b) { return a && b; });
+Status run_And(const Node& node, std::span<const View> in, std::span<const View> out) {
+  std::vector<int64_t> bs;
+  binary_broadcast<bool, bool, bool>(in[0], b_view(node, in, bs), out[0], [](bool a, bool b) { return a && b; });
   return Status::Ok();
 }
-Status run_Or(const Node&, std::span<const View> in, std::span<const View> out) {
-  binary_broadcast<bool, bool, bool>(in[0], in[1], out[0], [](bool a, bool b) { return a || b; });
+Status run_Or(const Node& node, std::span<const View> in, std::span<const View> out) {
+  std::vector<int64_t> bs;
+  binary_broadcast<bool, bool, bool>(in[0], b_view(node, in, bs), out[0], [](bool a, bool b) { return a || b; });
   return Status::Ok();
 }
-Status run_Xor(const Node&, std::span<const View> in, std::span<const View> out) {
-  binary_broadcast<bool, bool, bool>(in[0], in[1], out[0], [](bool a, bool b) { return a != b; });
+Status run_Xor(const Node& node, std::span<const View> in, std::span<const View> out) {
+  std::vector<int64_t> bs;
+  binary_broadcast<bool, bool, bool>(in[0], b_view(node, in, bs), out[0], [](bool a, bool b) { return a != b; });
   return Status::Ok();
 }
 

@@ -74,7 +74,7 @@ Status run_GatherElements(const Node& node, std::span<const View> in, std::span<
   });
 }
 
-Status check_reduction(const Node& node) {
+Status check_scatter_reduction(const Node& node) {
   const std::string r = node.attr_string("reduction", "none");
   if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min") {
     return invalid_argument("{}: reduction must be none, add, mul, max or min, got '{}'", node.label(), r);
@@ -85,7 +85,7 @@ Status check_reduction(const Node& node) {
 Status infer_ScatterElements(const Node& node, std::span<const TensorInfo* const> in,
                              std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 3, 3));
-  MOSS_RETURN_IF_ERROR(check_reduction(node));
+  MOSS_RETURN_IF_ERROR(check_scatter_reduction(node));
   int64_t axis = 0;
   MOSS_RETURN_IF_ERROR(check_elements(node, *in[0], *in[1], axis));
   MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[0], *in[2], "updates"));
@@ -209,7 +209,7 @@ Status run_GatherND(const Node& node, std::span<const View> in, std::span<const 
 Status infer_ScatterND(const Node& node, std::span<const TensorInfo* const> in,
                        std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 3, 3));
-  MOSS_RETURN_IF_ERROR(check_reduction(node));
+  MOSS_RETURN_IF_ERROR(check_scatter_reduction(node));
   MOSS_RETURN_IF_ERROR(require_dtype(node, *in[1], {DType::kInt64}, "indices"));
   MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[0], *in[2], "updates"));
   MOSS_ASSIGN_OR_RETURN(NdSpec s, nd_spec(node, in[0]->shape, in[1]->shape, 0));

@@ -339,7 +339,17 @@ Status infer_Dropout(const Node& node, std::span<const TensorInfo* const> in,
     if (!in[2]->value || in[2]->value->dtype() != DType::kBool) {
       return unimplemented("{}: training_mode must be a bool constant", node.label());
     }
-    if (in[2]->value->data<bool>()[0]) {
+    // Training mode drops at random, which an inference engine does not do; with ratio 0 it is
+    // the identity, so that case is served.
+    bool zero_ratio = false;
+    if (in[1] && in[1]->value && in[1]->value->numel() == 1) {
+      (void)dispatch_float(node, in[1]->value->dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        zero_ratio = static_cast<float>(in[1]->value->data<T>()[0]) == 0.0f;
+        return Status::Ok();
+      });
+    }
+    if (in[2]->value->data<bool>()[0] && !zero_ratio) {
       return unimplemented("{}: training_mode=true (random dropout) is not supported", node.label());
     }
   }
@@ -372,7 +382,7 @@ std::vector<OpKernel> index_kernels() {
       {"SpaceToDepth", infer_space_depth, run_space_depth},
       {"ReverseSequence", infer_ReverseSequence, run_ReverseSequence},
       {"Size", infer_Size, run_Size, true},
-      {"Dropout", infer_Dropout, run_Dropout, false, 0b100},
+      {"Dropout", infer_Dropout, run_Dropout, false, 0b110},
   };
 }
 

@@ -54,9 +54,11 @@ Status infer_QuantizeLinear(const Node& node, std::span<const TensorInfo* const>
   return set_out(out, out_dt, in[0]->shape);
 }
 
+// saturate(round_half_even(v) + zp): rounding before adding the zero point matters at halves
+// (-127.5 + 153 rounds to 25, not 26).
 template <typename Q>
-Q saturate_round(double v) {
-  v = std::nearbyint(v);
+Q saturate_round(double v, double zp = 0) {
+  v = std::nearbyint(v) + zp;
   v = std::clamp(v, static_cast<double>(std::numeric_limits<Q>::lowest()),
                  static_cast<double>(std::numeric_limits<Q>::max()));
   return static_cast<Q>(v);
@@ -91,7 +93,7 @@ Status run_QuantizeLinear(const Node& node, std::span<const View> in, std::span<
           const double q = in[0].dtype == DType::kFloat64
                                ? read_double(node, in[0], p) / sc
                                : static_cast<double>(static_cast<float>(read_double(node, in[0], p)) / static_cast<float>(sc));
-          y[p] = saturate_round<Q>(q + zp);
+          y[p] = saturate_round<Q>(q, zp);
         }
       }
     }
@@ -159,7 +161,7 @@ Status run_DynamicQuantizeLinear(const Node&, std::span<const View> in, std::spa
   const uint8_t zp = scale == 0 ? 0 : saturate_round<uint8_t>(0.0 - static_cast<double>(mn / scale));
   uint8_t* y = out[0].as<uint8_t>();
   for (int64_t i = 0; i < in[0].numel; ++i) {
-    y[i] = scale == 0 ? zp : saturate_round<uint8_t>(static_cast<double>(x[i] / scale) + zp);
+    y[i] = scale == 0 ? zp : saturate_round<uint8_t>(static_cast<double>(x[i] / scale), zp);
   }
   if (out.size() > 1 && out[1].data) out[1].as<float>()[0] = scale;
   if (out.size() > 2 && out[2].data) out[2].as<uint8_t>()[0] = zp;
@@ -298,7 +300,7 @@ Status run_QLinearMatMul(const Node& node, std::span<const View> in, std::span<c
       using Q = decltype(ty);
       Q* y = out[0].as<Q>();
       int_matmul<decltype(ta), decltype(tb)>(in[0], in[3], za, zb, out[0].shape, [&](int64_t i, int32_t v) {
-        y[i] = saturate_round<Q>(static_cast<double>(static_cast<float>(v) * mult) + zy);
+        y[i] = saturate_round<Q>(static_cast<double>(static_cast<float>(v) * mult), zy);
       });
       return Status::Ok();
     };

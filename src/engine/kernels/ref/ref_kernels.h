@@ -23,6 +23,11 @@ std::vector<OpKernel> index_kernels();        // Trilu, Range, OneHot, CumSum, T
 std::vector<OpKernel> normalization_kernels();  // Instance/Group/MVN/Lp normalization, LRN
 std::vector<OpKernel> topk_kernels();         // TopK
 std::vector<OpKernel> einsum_kernels();       // Einsum
+std::vector<OpKernel> conv_transpose_kernels();  // ConvTranspose
+std::vector<OpKernel> signal_kernels();       // window functions, DFT, STFT
+std::vector<OpKernel> det_kernels();          // Det
+std::vector<OpKernel> conv_integer_kernels(); // ConvInteger, QLinearConv
+std::vector<OpKernel> max_unpool_kernels();   // MaxUnpool
 std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, integer MatMuls
 
 }  // namespace moss::engine::ref

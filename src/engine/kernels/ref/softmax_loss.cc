@@ -84,7 +84,7 @@ Status run_Hardmax(const Node& node, std::span<const View> in, std::span<const V
 
 // ---- losses ---------------------------------------------------------------------------------
 
-Status check_reduction(const Node& node) {
+Status check_loss_reduction(const Node& node) {
   const std::string r = node.attr_string("reduction", "mean");
   if (r != "none" && r != "sum" && r != "mean") {
     return invalid_argument("{}: reduction must be none, sum or mean, got '{}'", node.label(), r);
@@ -98,7 +98,7 @@ Status infer_loss(const Node& node, std::span<const TensorInfo* const> in,
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 3));
   MOSS_RETURN_IF_ERROR(require_float(node, *in[0], "input"));
   MOSS_RETURN_IF_ERROR(require_dtype(node, *in[1], {DType::kInt32, DType::kInt64}, "target"));
-  MOSS_RETURN_IF_ERROR(check_reduction(node));
+  MOSS_RETURN_IF_ERROR(check_loss_reduction(node));
   const auto& x = in[0]->shape;
   const auto& t = in[1]->shape;
   if (x.size() < 2 || t.size() != x.size() - 1 || t[0] != x[0] ||
