@@ -138,9 +138,7 @@ template <typename T>
 using compute_t = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>,
                                      float, T>;
 
-// Element-type sets for require_dtype.
-inline constexpr std::initializer_list<DType> kFloatTypes = {DType::kFloat32, DType::kFloat64,
-                                                             DType::kFloat16, DType::kBFloat16};
+// Element-type classes.
 bool is_float_dtype(DType d);
 bool is_integer_dtype(DType d);
 bool is_signed_dtype(DType d);  // floats and signed integers

@@ -20,7 +20,8 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::quantize_kernels(), ref::topk_kernels(),
                       ref::einsum_kernels(), ref::conv_transpose_kernels(),
                       ref::signal_kernels(), ref::det_kernels(),
-                      ref::conv_integer_kernels(), ref::max_unpool_kernels()}) {
+                      ref::conv_integer_kernels(), ref::max_unpool_kernels(),
+                      ref::grid_sample_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
@@ -44,8 +45,8 @@ const OpKernel* find_kernel(const Node& node) {
 Result<const OpKernel*> kernel_for(const Node& node) {
   if (const OpKernel* k = find_kernel(node)) return k;
   if (!node.domain.empty()) {
-    return unimplemented("{}: operator '{}' of domain '{}' (opset {}) is not supported: domain '{}' is not supported",
-                         node.label(), node.op_type, node.domain, node.opset, node.domain);
+    return unimplemented("{}: operator '{}' of domain '{}' (opset {}) is not supported (unknown domain)",
+                         node.label(), node.op_type, node.domain, node.opset);
   }
   return unimplemented("{}: operator '{}' of domain 'ai.onnx' (opset {}) is not supported",
                        node.label(), node.op_type, node.opset);

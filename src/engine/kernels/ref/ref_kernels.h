@@ -28,6 +28,7 @@ std::vector<OpKernel> signal_kernels();       // window functions, DFT, STFT
 std::vector<OpKernel> det_kernels();          // Det
 std::vector<OpKernel> conv_integer_kernels(); // ConvInteger, QLinearConv
 std::vector<OpKernel> max_unpool_kernels();   // MaxUnpool
+std::vector<OpKernel> grid_sample_kernels();  // GridSample
 std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, integer MatMuls
 
 }  // namespace moss::engine::ref
