@@ -4,6 +4,7 @@
 // A value type: copyable, movable, not thread-safe.
 #pragma once
 
+#include "common/half.h"
 #include "common/status.h"
 
 #include <cstddef>
@@ -48,6 +49,8 @@ template <> constexpr DType dtype_of<uint16_t>() { return DType::kUInt16; }
 template <> constexpr DType dtype_of<uint32_t>() { return DType::kUInt32; }
 template <> constexpr DType dtype_of<uint64_t>() { return DType::kUInt64; }
 template <> constexpr DType dtype_of<bool>() { return DType::kBool; }
+template <> constexpr DType dtype_of<Float16>() { return DType::kFloat16; }
+template <> constexpr DType dtype_of<BFloat16>() { return DType::kBFloat16; }
 
 // Upper bound on one tensor's size in bytes; readers of untrusted files refuse anything larger.
 inline constexpr size_t kMaxTensorBytes = size_t{16} << 30;

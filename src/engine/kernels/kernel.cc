@@ -29,6 +29,55 @@ Status require_dtype(const Node& node, const TensorInfo& t, std::initializer_lis
                        dtype_name(t.dtype));
 }
 
+bool is_float_dtype(DType d) {
+  return d == DType::kFloat32 || d == DType::kFloat64 || d == DType::kFloat16 ||
+         d == DType::kBFloat16;
+}
+
+bool is_integer_dtype(DType d) { return !is_float_dtype(d) && d != DType::kBool; }
+
+bool is_signed_dtype(DType d) {
+  return is_float_dtype(d) || d == DType::kInt8 || d == DType::kInt16 || d == DType::kInt32 ||
+         d == DType::kInt64;
+}
+
+Status require_float(const Node& node, const TensorInfo& t, const char* what) {
+  if (is_float_dtype(t.dtype)) return Status::Ok();
+  return unimplemented("{}: {} has unsupported element type {} (a float type is required)",
+                       node.label(), what, dtype_name(t.dtype));
+}
+
+Status require_numeric(const Node& node, const TensorInfo& t, const char* what) {
+  if (t.dtype != DType::kBool) return Status::Ok();
+  return unimplemented("{}: {} has unsupported element type bool", node.label(), what);
+}
+
+Status require_same_dtype(const Node& node, const TensorInfo& a, const TensorInfo& b,
+                          const char* what) {
+  if (a.dtype == b.dtype) return Status::Ok();
+  return invalid_argument("{}: {} has type {}, expected {}", node.label(), what,
+                          dtype_name(b.dtype), dtype_name(a.dtype));
+}
+
+Result<DType> dtype_from_onnx_number(const Node& node, int64_t t) {
+  switch (t) {
+    case 1: return DType::kFloat32;
+    case 2: return DType::kUInt8;
+    case 3: return DType::kInt8;
+    case 4: return DType::kUInt16;
+    case 5: return DType::kInt16;
+    case 6: return DType::kInt32;
+    case 7: return DType::kInt64;
+    case 9: return DType::kBool;
+    case 10: return DType::kFloat16;
+    case 11: return DType::kFloat64;
+    case 12: return DType::kUInt32;
+    case 13: return DType::kUInt64;
+    case 16: return DType::kBFloat16;
+    default: return unimplemented("{}: ONNX element type {} is not supported", node.label(), t);
+  }
+}
+
 Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) {
     return invalid_argument("{}: axis {} is out of range for rank {}", node.label(), axis, rank);
@@ -65,6 +114,16 @@ Result<std::vector<float>> const_floats(const Node& node, const TensorInfo* t, c
   }
   const float* p = t->value->data<float>();
   return std::vector<float>(p, p + t->value->numel());
+}
+
+Result<TensorInfo> info_with_value(const View& v) {
+  TensorInfo t;
+  t.dtype = v.dtype;
+  t.shape.assign(v.shape.begin(), v.shape.end());
+  MOSS_ASSIGN_OR_RETURN(Tensor c, Tensor::from_bytes(v.dtype, t.shape,
+                                                     {v.data, static_cast<size_t>(v.numel) * dtype_size(v.dtype)}));
+  t.value = std::make_shared<const Tensor>(std::move(c));
+  return t;
 }
 
 Result<std::vector<int64_t>> broadcast_shapes(const Node& node, std::span<const int64_t> a,

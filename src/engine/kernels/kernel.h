@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace moss::engine {
@@ -87,14 +88,33 @@ struct OpKernel {
 
 // ---- helpers shared by kernels --------------------------------------------------------------
 
-// Calls f(T{}) for the C++ type of dtype among the engine's types, or returns unimplemented.
+// Calls f(T{}) for the C++ type of dtype, or returns unimplemented. The families:
+//   dispatch_all      every element type (float16/bfloat16 as moss::Float16/BFloat16)
+//   dispatch_numeric  every type but bool
+//   dispatch_float    float32, float64, float16, bfloat16
+//   dispatch_integer  signed and unsigned integers (8 to 64 bits)
 template <typename F>
-Status dispatch_all(const Node& node, DType dt, F&& f) {
+Status dispatch_integer(const Node& node, DType dt, F&& f) {
+  switch (dt) {
+    case DType::kInt8: return f(int8_t{});
+    case DType::kInt16: return f(int16_t{});
+    case DType::kInt32: return f(int32_t{});
+    case DType::kInt64: return f(int64_t{});
+    case DType::kUInt8: return f(uint8_t{});
+    case DType::kUInt16: return f(uint16_t{});
+    case DType::kUInt32: return f(uint32_t{});
+    case DType::kUInt64: return f(uint64_t{});
+    default:
+      return unimplemented("{}: element type {} is not supported", node.label(), dtype_name(dt));
+  }
+}
+template <typename F>
+Status dispatch_float(const Node& node, DType dt, F&& f) {
   switch (dt) {
     case DType::kFloat32: return f(float{});
-    case DType::kInt64: return f(int64_t{});
-    case DType::kInt32: return f(int32_t{});
-    case DType::kBool: return f(bool{});
+    case DType::kFloat64: return f(double{});
+    case DType::kFloat16: return f(Float16{});
+    case DType::kBFloat16: return f(BFloat16{});
     default:
       return unimplemented("{}: element type {} is not supported", node.label(), dtype_name(dt));
   }
@@ -102,13 +122,35 @@ Status dispatch_all(const Node& node, DType dt, F&& f) {
 template <typename F>
 Status dispatch_numeric(const Node& node, DType dt, F&& f) {
   switch (dt) {
-    case DType::kFloat32: return f(float{});
-    case DType::kInt64: return f(int64_t{});
-    case DType::kInt32: return f(int32_t{});
-    default:
-      return unimplemented("{}: element type {} is not supported", node.label(), dtype_name(dt));
+    case DType::kFloat32: case DType::kFloat64: case DType::kFloat16: case DType::kBFloat16:
+      return dispatch_float(node, dt, f);
+    default: return dispatch_integer(node, dt, f);
   }
 }
+template <typename F>
+Status dispatch_all(const Node& node, DType dt, F&& f) {
+  if (dt == DType::kBool) return f(bool{});
+  return dispatch_numeric(node, dt, f);
+}
+
+// The arithmetic type a kernel computes T in: float for 16-bit floats, T otherwise.
+template <typename T>
+using compute_t = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>,
+                                     float, T>;
+
+// Element-type classes.
+bool is_float_dtype(DType d);
+bool is_integer_dtype(DType d);
+bool is_signed_dtype(DType d);  // floats and signed integers
+// Fails unless t is a float type (what), naming the node.
+Status require_float(const Node& node, const TensorInfo& t, const char* what);
+// Fails unless t is numeric (not bool).
+Status require_numeric(const Node& node, const TensorInfo& t, const char* what);
+// Fails unless b has a's element type.
+Status require_same_dtype(const Node& node, const TensorInfo& a, const TensorInfo& b,
+                          const char* what);
+// ONNX TensorProto.DataType number -> DType (unsupported numbers fail naming the node).
+Result<DType> dtype_from_onnx_number(const Node& node, int64_t t);
 
 Status require_inputs(const Node& node, std::span<const TensorInfo* const> in, size_t min,
                       size_t max);
@@ -119,6 +161,9 @@ Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank);
 // Reads an int64/int32 constant input as a vector, or fails when it is not known at plan time.
 Result<std::vector<int64_t>> const_ints(const Node& node, const TensorInfo* t, const char* what);
 Result<std::vector<float>> const_floats(const Node& node, const TensorInfo* t, const char* what);
+// A run-time view as a TensorInfo holding a copy of its contents (for kernels whose run() re-reads
+// a small constant input, e.g. axes, through the same parser as infer()).
+Result<TensorInfo> info_with_value(const View& v);
 // numpy broadcasting of two shapes.
 Result<std::vector<int64_t>> broadcast_shapes(const Node& node, std::span<const int64_t> a,
                                               std::span<const int64_t> b);

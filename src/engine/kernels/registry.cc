@@ -12,8 +12,16 @@ namespace {
 const std::map<std::string, std::vector<OpKernel>>& table() {
   static const auto* t = [] {
     auto* m = new std::map<std::string, std::vector<OpKernel>>();
-    for (auto list : {ref::elementwise_kernels(), ref::shape_kernels(), ref::conv_pool_kernels(),
-                      ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels()}) {
+    for (auto list : {ref::elementwise_kernels(), ref::unary_kernels(), ref::binary_kernels(),
+                      ref::cast_kernels(), ref::shape_kernels(), ref::conv_pool_kernels(),
+                      ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels(),
+                      ref::softmax_loss_kernels(), ref::gather_scatter_kernels(),
+                      ref::index_kernels(), ref::normalization_kernels(),
+                      ref::quantize_kernels(), ref::topk_kernels(),
+                      ref::einsum_kernels(), ref::conv_transpose_kernels(),
+                      ref::signal_kernels(), ref::det_kernels(),
+                      ref::conv_integer_kernels(), ref::max_unpool_kernels(),
+                      ref::grid_sample_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
@@ -37,9 +45,11 @@ const OpKernel* find_kernel(const Node& node) {
 Result<const OpKernel*> kernel_for(const Node& node) {
   if (const OpKernel* k = find_kernel(node)) return k;
   if (!node.domain.empty()) {
-    return unimplemented("{}: operator domain '{}' is not supported", node.label(), node.domain);
+    return unimplemented("{}: operator '{}' of domain '{}' (opset {}) is not supported (unknown domain)",
+                         node.label(), node.op_type, node.domain, node.opset);
   }
-  return unimplemented("{}: operator '{}' is not supported", node.label(), node.op_type);
+  return unimplemented("{}: operator '{}' of domain 'ai.onnx' (opset {}) is not supported",
+                       node.label(), node.op_type, node.opset);
 }
 
 std::vector<std::string> supported_operators() {

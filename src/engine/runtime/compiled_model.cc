@@ -40,10 +40,6 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   for (int in : g.inputs) {
     const Value& v = g.values[in];
     if (!v.type) return invalid_argument("input '{}' has no type", v.name);
-    const DType dt = v.type->dtype;
-    if (dt != DType::kFloat32 && dt != DType::kInt64 && dt != DType::kInt32 && dt != DType::kBool) {
-      return unimplemented("input '{}' has unsupported element type {}", v.name, dtype_name(dt));
-    }
   }
   // Every operator must be known before any work is done, so the error names the first one.
   for (const Node& node : g.nodes) MOSS_RETURN_IF_ERROR(kernel_for(node).status());

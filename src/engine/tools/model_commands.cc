@@ -159,18 +159,33 @@ Status model_info(const std::filesystem::path& model, std::ostream& out) {
     IoInfo io = io_of(g, v);
     out << "  " << io.name << " " << dtype_name(io.dtype) << " " << dims_string(io) << "\n";
   }
-  std::map<std::string, int> ops;
-  std::set<std::string> unsupported;
+  // One line per operator: domain, the opset the model imports for it, count, and whether the
+  // engine runs it (the same lookup compile() uses).
+  struct OpUse {
+    int count = 0;
+    int opset = 0;
+    bool supported = false;
+  };
+  std::map<std::pair<std::string, std::string>, OpUse> ops;  // (domain, op) -> use
+  int unsupported = 0;
   for (const Node& n : g.nodes) {
-    const std::string name = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
-    ++ops[name];
-    if (!find_kernel(n)) unsupported.insert(name);
+    OpUse& u = ops[{n.domain.empty() ? "ai.onnx" : n.domain, n.op_type}];
+    if (u.count++ == 0) {
+      u.opset = n.opset;
+      u.supported = find_kernel(n) != nullptr;
+      unsupported += u.supported ? 0 : 1;
+    }
   }
   out << "operators:\n";
-  for (const auto& [op, count] : ops) out << "  " << op << " x" << count << "\n";
+  for (const auto& [key, u] : ops) {
+    out << fmt::format("  {:<28} {:<10} opset {:<3} x{:<5} {}\n", key.second, key.first, u.opset,
+                       u.count, u.supported ? "supported" : "UNSUPPORTED");
+  }
   out << "unsupported:";
-  if (unsupported.empty()) out << " none";
-  for (const auto& op : unsupported) out << " " << op;
+  if (unsupported == 0) out << " none";
+  for (const auto& [key, u] : ops) {
+    if (!u.supported) out << " " << (key.first == "ai.onnx" ? "" : key.first + ".") << key.second;
+  }
   out << "\n";
   return Status::Ok();
 }

@@ -8,11 +8,27 @@
 
 namespace moss::engine::ref {
 
-std::vector<OpKernel> elementwise_kernels();  // unary, binary, Where, Clip, Cast, Identity
+std::vector<OpKernel> elementwise_kernels();  // Where, Clip, Identity
+std::vector<OpKernel> unary_kernels();        // math functions, activations, Not, IsNaN, ...
+std::vector<OpKernel> binary_kernels();       // arithmetic, comparisons, logic, Max/Min/Sum/Mean
+std::vector<OpKernel> cast_kernels();         // Cast, CastLike
 std::vector<OpKernel> shape_kernels();        // Reshape, Transpose, Concat, Slice, Gather, ...
 std::vector<OpKernel> conv_pool_kernels();    // Conv, MaxPool, AveragePool, GlobalAveragePool
 std::vector<OpKernel> nn_kernels();           // Gemm, MatMul, norms, Softmax
-std::vector<OpKernel> reduce_kernels();       // ReduceMean, ReduceSum
+std::vector<OpKernel> reduce_kernels();       // Reduce*, ArgMax, ArgMin
 std::vector<OpKernel> resize_kernels();       // Resize
+std::vector<OpKernel> softmax_loss_kernels(); // LogSoftmax, Hardmax, NLL and cross-entropy losses
+std::vector<OpKernel> gather_scatter_kernels();  // GatherElements/ND, ScatterElements/ND
+std::vector<OpKernel> index_kernels();        // Trilu, Range, OneHot, CumSum, Tile, Size, ...
+std::vector<OpKernel> normalization_kernels();  // Instance/Group/MVN/Lp normalization, LRN
+std::vector<OpKernel> topk_kernels();         // TopK
+std::vector<OpKernel> einsum_kernels();       // Einsum
+std::vector<OpKernel> conv_transpose_kernels();  // ConvTranspose
+std::vector<OpKernel> signal_kernels();       // window functions, DFT, STFT
+std::vector<OpKernel> det_kernels();          // Det
+std::vector<OpKernel> conv_integer_kernels(); // ConvInteger, QLinearConv
+std::vector<OpKernel> max_unpool_kernels();   // MaxUnpool
+std::vector<OpKernel> grid_sample_kernels();  // GridSample
+std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, integer MatMuls
 
 }  // namespace moss::engine::ref

@@ -3,6 +3,7 @@
 // bytes, so they work for every element type.
 #include "engine/kernels/ref/broadcast.h"
 #include "engine/kernels/ref/ref_kernels.h"
+#include "engine/kernels/ref/ref_util.h"
 
 #include <algorithm>
 #include <cstring>
@@ -15,13 +16,6 @@ namespace {
 Status run_copy(const Node&, std::span<const View> in, std::span<const View> out) {
   size_t bytes = static_cast<size_t>(out[0].numel) * dtype_size(out[0].dtype);
   if (bytes > 0 && in[0].data != out[0].data) std::memcpy(out[0].data, in[0].data, bytes);
-  return Status::Ok();
-}
-
-Status set_out(std::vector<TensorInfo>& out, DType dt, std::vector<int64_t> shape) {
-  out.resize(1);
-  out[0].dtype = dt;
-  out[0].shape = std::move(shape);
   return Status::Ok();
 }
 
@@ -172,12 +166,6 @@ void strided_copy(DType dt, const uint8_t* src, uint8_t* dst, std::span<const in
     case 4: gather_strided(reinterpret_cast<const uint32_t*>(src), reinterpret_cast<uint32_t*>(dst), out_shape, in_strides); break;
     default: gather_strided(reinterpret_cast<const uint64_t*>(src), reinterpret_cast<uint64_t*>(dst), out_shape, in_strides); break;
   }
-}
-
-std::vector<int64_t> dense_strides(std::span<const int64_t> shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
-  return s;
 }
 
 Status run_Transpose(const Node& node, std::span<const View> in, std::span<const View> out) {
@@ -579,7 +567,6 @@ Result<PadSpec> pad_spec(const Node& node, std::span<const TensorInfo* const> in
 Status infer_Pad(const Node& node, std::span<const TensorInfo* const> in,
                  std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 1, node.opset < 11 ? 1 : 4));
-  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kFloat32, DType::kInt64, DType::kInt32, DType::kBool}, "data"));
   MOSS_ASSIGN_OR_RETURN(auto spec, pad_spec(node, in));
   const auto& s = in[0]->shape;
   const size_t r = s.size();
