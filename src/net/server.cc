@@ -225,6 +225,10 @@ class Session : public SessionBase {
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     end_pending();
+    // The peer was verified at the handshake; once its (short-lived) certificate has expired, a
+    // keep-alive connection serves no further request: it closes unanswered and the client
+    // reconnects, presenting a current certificate.
+    if (verify_.peer_certificate_expired(std::time(nullptr))) return close();
     auto& req = parser_->get();
     if (!parser_->is_done() && iequals(req[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, req.version());
