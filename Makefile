@@ -33,11 +33,15 @@ bench: build
 	@/usr/bin/python3 bench/plot_results.py --log bench/out/run_all.log \
 	  --engine-summary bench/out/engine/summary.json --out docs/img
 
-# libFuzzer targets with AddressSanitizer (clang), in their own build tree.
+# libFuzzer targets with AddressSanitizer and UBSan (clang), in their own build tree.
+# FUZZ_SECONDS=0 (default): build, then replay each target's seed corpus once (seconds);
+# FUZZ_SECONDS=N: build, then fuzz every target for N seconds, one after the other.
+FUZZ_SECONDS ?= 0
 fuzz: deps
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMOSS_FUZZ=ON -DMOSS_SANITIZE=ON \
 	  -DMOSS_TESTS=OFF -DMOSS_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-	@cmake --build build-fuzz -j $(JOBS)
+	@cmake --build build-fuzz -j $(JOBS) --target moss_fuzz_targets
+	@tools/run-fuzz.sh build-fuzz/fuzz $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD_DIR) build-fuzz

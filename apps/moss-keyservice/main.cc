@@ -34,6 +34,7 @@ const std::vector<SettingSpec> kSettings = {
     {"keyservice.threads", SettingType::kInt, "8", "request handler threads"},
     {"keyservice.max-body", SettingType::kBytes, "64KiB", "largest request body (413 above)"},
     {"keyservice.request-window", SettingType::kDuration, "5m", "accepted clock skew of signed requests"},
+    {"keyservice.certificate-lifetime", SettingType::kDuration, "6h", "lifetime of the attested TLS certificate (renewed at half)"},
     {"keyservice.rate-limit", SettingType::kInt, "50", "requests per second per principal (0: off)"},
     {"keyservice.rate-burst", SettingType::kInt, "100", "burst per principal"},
     {"keyservice.log-level", SettingType::kString, "info", "trace, debug, info, warn, error or off"},
@@ -77,6 +78,9 @@ Result<keyservice::KeyServerOptions> options_from(const Config& c) {
   o.max_body_bytes = max_body;
   MOSS_ASSIGN_OR_RETURN(auto window, c.get_duration("keyservice.request-window"));
   o.service.request_window_s = std::max<int64_t>(1, window.count() / 1000);
+  MOSS_ASSIGN_OR_RETURN(auto lifetime, c.get_duration("keyservice.certificate-lifetime"));
+  if (lifetime < std::chrono::minutes(1)) return invalid_argument("certificate-lifetime must be at least 1m");
+  o.certificate_lifetime = std::chrono::duration_cast<std::chrono::seconds>(lifetime);
   MOSS_ASSIGN_OR_RETURN(int64_t rate, c.get_int("keyservice.rate-limit"));
   MOSS_ASSIGN_OR_RETURN(int64_t burst, c.get_int("keyservice.rate-burst"));
   o.service.rate_per_s = static_cast<double>(rate);

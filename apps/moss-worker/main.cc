@@ -31,10 +31,13 @@ Result<std::shared_ptr<InferenceService>> make_service(const WorkerConfig& c, Me
   pc.sim_identity = c.sim_identity;
   pc.allow_simulated_fallback = !c.sim_key_file.empty();
   MOSS_ASSIGN_OR_RETURN(attest::EvidenceProducerPtr producer, attest::make_producer(pc));
+  const std::string producer_name(producer->name());
+  // Short-lived, renewed in place for as long as the key client lives.
   attest::AttestedCredentialOptions co;
   co.purpose = kWorkerPurpose;
   co.certificate.common_name = "moss-worker";
-  MOSS_ASSIGN_OR_RETURN(net::TlsCredentials credentials, attest::make_attested_credentials(*producer, co));
+  MOSS_ASSIGN_OR_RETURN(net::RenewableCredentialsPtr credentials,
+                        attest::make_renewing_attested_credentials(std::move(producer), co));
 
   KeyClientOptions ko;
   ko.url = c.keyservice_url;
@@ -47,7 +50,7 @@ Result<std::shared_ptr<InferenceService>> make_service(const WorkerConfig& c, Me
   MOSS_ASSIGN_OR_RETURN(auto keys, KeyClient::create(std::move(ko), std::move(credentials)));
   MOSS_ASSIGN_OR_RETURN(auto store, make_model_store(c.model_store, c.max_model_bytes));
   log::get("worker")->info("serving tee={} keyservice={} store={} budget={} concurrency={}",
-                           producer->name(), c.keyservice_url, store->describe(),
+                           producer_name, c.keyservice_url, store->describe(),
                            c.memory_budget_bytes, c.max_concurrency);
   return std::make_shared<InferenceService>(c, std::move(keys), std::move(store), metrics);
 }

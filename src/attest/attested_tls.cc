@@ -38,9 +38,25 @@ Result<net::TlsCredentials> make_attested_credentials(EvidenceProducer& producer
   return out;
 }
 
+Result<net::RenewableCredentialsPtr> make_renewing_attested_credentials(
+    std::shared_ptr<EvidenceProducer> producer, AttestedCredentialOptions options) {
+  if (!producer) return invalid_argument("renewing attested credentials need an evidence producer");
+  MOSS_ASSIGN_OR_RETURN(auto first, make_attested_credentials(*producer, options));
+  MOSS_ASSIGN_OR_RETURN(auto renewable, net::RenewableCredentials::create(std::move(first)));
+  const auto every = std::chrono::duration_cast<std::chrono::milliseconds>(options.certificate.lifetime) / 2;
+  MOSS_RETURN_IF_ERROR(renewable->start_renewing(
+      [producer, options] { return make_attested_credentials(*producer, options); }, every));
+  return renewable;
+}
+
 Result<std::shared_ptr<const AttestedPeerIdentity>> verify_attested_certificate(
     std::span<const uint8_t> cert_der, const EvidenceVerifier& verifier,
     const AttestedPeerConfig& config) {
+  // The certificate's lifetime is the evidence's freshness (see the header): an expired or
+  // not-yet-valid certificate is refused whatever its evidence says.
+  const std::time_t at = config.verify.at.value_or(std::time(nullptr));
+  if (Status valid = net::check_certificate_validity(cert_der, at); !valid.ok())
+    return unauthenticated("attested-tls: {}", valid.message());
   MOSS_ASSIGN_OR_RETURN(auto ext, net::certificate_extension(cert_der, kAttestedTlsEvidenceOid));
   if (!ext) return unauthenticated("attested-tls: peer certificate carries no evidence");
   if (ext->value.size() > kMaxCertEvidenceBytes)
@@ -80,6 +96,20 @@ net::TlsServerConfig attested_server_config(net::TlsCredentials credentials,
   c.key_pem = std::move(credentials.key_pem);
   c.require_client_cert = static_cast<bool>(client_verifier);
   c.verify_peer = std::move(client_verifier);
+  return c;
+}
+
+net::TlsServerConfig attested_server_config(net::RenewableCredentialsPtr credentials,
+                                            net::PeerVerifier client_verifier) {
+  net::TlsServerConfig c = attested_server_config(net::TlsCredentials{}, std::move(client_verifier));
+  c.renewable = std::move(credentials);
+  return c;
+}
+
+net::TlsClientConfig attested_client_config(net::PeerVerifier server_verifier,
+                                            net::RenewableCredentialsPtr credentials) {
+  net::TlsClientConfig c = attested_client_config(std::move(server_verifier));
+  c.renewable = std::move(credentials);
   return c;
 }
 

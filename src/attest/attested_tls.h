@@ -7,7 +7,9 @@
 //   [32, 64) SHA-256("moss-attested-tls-v1" || 0x00 || purpose)
 // so the evidence vouches for this key and this use (a KeyService certificate cannot be replayed
 // as a worker's). The TLS handshake proves possession of the key. Freshness is the certificate's
-// lifetime: services regenerate their attested credentials periodically (see docs/attestation.md).
+// lifetime: attested certificates are short-lived (kAttestedCertificateLifetime by default), their
+// validity dates are checked on every verification, and running services renew them in place
+// (make_renewing_attested_credentials; see docs/attestation.md for what this does not prove).
 //
 // The peer verifier runs as net's verification hook on either side and returns an
 // AttestedPeerIdentity holding the verified claims; handlers read it from Request::peer, clients
@@ -17,9 +19,11 @@
 #include "attest/evidence_producer.h"
 #include "attest/evidence_verifier.h"
 #include "net/peer_identity.h"
+#include "net/renewable_credentials.h"
 #include "net/tls_config.h"
 #include "net/tls_credentials.h"
 
+#include <chrono>
 #include <memory>
 
 namespace moss::attest {
@@ -31,14 +35,28 @@ inline constexpr size_t kMaxCertEvidenceBytes = 64 * 1024;
 std::array<uint8_t, 64> attested_tls_report_data(const std::array<uint8_t, 32>& spki_sha256,
                                                  std::string_view purpose);
 
+// How long an attested certificate is valid by default; renewed at half of it.
+inline constexpr std::chrono::seconds kAttestedCertificateLifetime = std::chrono::hours(6);
+
 struct AttestedCredentialOptions {
   std::string purpose = "moss";
-  net::CertificateOptions certificate;  // the evidence extension is appended to these
+  // The evidence extension is appended to these; lifetime kAttestedCertificateLifetime.
+  net::CertificateOptions certificate = [] {
+    net::CertificateOptions c;
+    c.lifetime = kAttestedCertificateLifetime;
+    return c;
+  }();
 };
 
 // A fresh P-256 key and a self-signed certificate carrying evidence bound to it.
 Result<net::TlsCredentials> make_attested_credentials(EvidenceProducer& producer,
                                                       const AttestedCredentialOptions& options);
+
+// The same, made now and remade with fresh evidence and a fresh key every half lifetime for as
+// long as the returned object lives (servers and clients configured with it pick up each new
+// certificate at their next handshake). Fails if the first credentials cannot be made.
+Result<net::RenewableCredentialsPtr> make_renewing_attested_credentials(
+    std::shared_ptr<EvidenceProducer> producer, AttestedCredentialOptions options);
 
 // What a verified peer is. Immutable.
 struct AttestedPeerIdentity : net::PeerIdentity {
@@ -67,9 +85,13 @@ Result<net::PeerVerifier> make_attested_peer_verifier(AttestedPeerConfig config)
 // attested certificate too (mutual attested TLS).
 net::TlsServerConfig attested_server_config(net::TlsCredentials credentials,
                                             net::PeerVerifier client_verifier = nullptr);
+net::TlsServerConfig attested_server_config(net::RenewableCredentialsPtr credentials,
+                                            net::PeerVerifier client_verifier = nullptr);
 // Client configuration verifying the server with `server_verifier`; with `credentials`, the
 // client presents its own attested certificate.
 net::TlsClientConfig attested_client_config(net::PeerVerifier server_verifier,
                                             std::optional<net::TlsCredentials> credentials = std::nullopt);
+net::TlsClientConfig attested_client_config(net::PeerVerifier server_verifier,
+                                            net::RenewableCredentialsPtr credentials);
 
 }  // namespace moss::attest

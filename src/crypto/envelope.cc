@@ -76,8 +76,8 @@ Result<Direction> direction_from(std::string_view name) {
   return invalid_argument("envelope: direction must be 'request' or 'response'");
 }
 
-// JSON form. Without `payload` only the header is read (peek: no base64 decoding).
-Status parse_json(std::string_view json, size_t max_bytes, bool payload, Parsed& out) {
+// JSON form.
+Status parse_json(std::string_view json, size_t max_bytes, Parsed& out) {
   MOSS_ASSIGN_OR_RETURN(auto j, parse_json_strict(json, "envelope", 4));
   if (!j.is_object()) return invalid_argument("envelope: not a JSON object");
   static const char* const kFields[] = {"v",         "model_id", "user_id",   "request_id",
@@ -98,7 +98,6 @@ Status parse_json(std::string_view json, size_t max_bytes, bool payload, Parsed&
   MOSS_ASSIGN_OR_RETURN(std::string dir, string_field(j, "direction"));
   MOSS_ASSIGN_OR_RETURN(h.direction, direction_from(dir));
   MOSS_RETURN_IF_ERROR(validate_header(h));
-  if (!payload) return Status::Ok();
   MOSS_ASSIGN_OR_RETURN(std::string nonce_text, string_field(j, "nonce"));
   MOSS_ASSIGN_OR_RETURN(std::string ct_text, string_field(j, "ciphertext"));
   MOSS_ASSIGN_OR_RETURN(auto nonce, base64_decode(nonce_text, kAesGcmNonceSize));
@@ -144,13 +143,18 @@ Status parse_binary(std::string_view msg, Parsed& out) {
   return Status::Ok();
 }
 
-Status parse(std::string_view msg, size_t max_bytes, bool payload, Parsed& out) {
+// The one framing check behind peek, convert and open, so that they accept exactly the same
+// messages (the JSON form's base64 is decoded even to peek: a peek that passed what conversion
+// refuses let a relay route a message it could then not forward).
+Status parse(std::string_view msg, size_t max_bytes, Parsed& out) {
   if (msg.size() > max_bytes) {
     return resource_exhausted("envelope of {} bytes exceeds the limit of {}", msg.size(), max_bytes);
   }
-  return envelope_encoding(msg) == EnvelopeEncoding::kBinary
-             ? parse_binary(msg, out)
-             : parse_json(msg, max_bytes, payload, out);
+  MOSS_RETURN_IF_ERROR(envelope_encoding(msg) == EnvelopeEncoding::kBinary
+                           ? parse_binary(msg, out)
+                           : parse_json(msg, max_bytes, out));
+  if (out.sealed.size() < kAesGcmTagSize) return invalid_argument("envelope: ciphertext too short");
+  return Status::Ok();
 }
 
 void put_u16_field(std::string& out, std::string_view s) {
@@ -248,12 +252,11 @@ Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
                                   size_t max_bytes) {
   MOSS_RETURN_IF_ERROR(validate_header(expected));
   Parsed m;
-  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/true, m));
+  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, m));
   if (!(m.header == expected)) {
     return unauthenticated("envelope header does not match the expected model, user, request "
                            "or direction");
   }
-  if (m.sealed.size() < kAesGcmTagSize) return invalid_argument("envelope: ciphertext too short");
   MOSS_ASSIGN_OR_RETURN(AesGcm aead, direction_cipher(request_key, expected.direction));
   const size_t n = m.sealed.size() - kAesGcmTagSize;
   SecretBytes plain(n);
@@ -271,8 +274,7 @@ Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
 
 Result<std::string> convert_envelope(std::string_view message, EnvelopeEncoding to, size_t max_bytes) {
   Parsed m;
-  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/true, m));
-  if (m.sealed.size() < kAesGcmTagSize) return invalid_argument("envelope: ciphertext too short");
+  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, m));
   if (to == EnvelopeEncoding::kJson) return json_text(m.header, m.nonce, m.sealed);
   std::string out = binary_prefix(m.header, m.nonce, m.sealed.size());
   out.append(reinterpret_cast<const char*>(m.sealed.data()), m.sealed.size());
@@ -281,7 +283,7 @@ Result<std::string> convert_envelope(std::string_view message, EnvelopeEncoding 
 
 Result<EnvelopeHeader> peek_envelope_header(std::string_view message, size_t max_bytes) {
   Parsed m;
-  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, /*payload=*/false, m));
+  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, m));
   return std::move(m.header);
 }
 

@@ -73,7 +73,9 @@ Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
                                   size_t max_bytes = kDefaultMaxEnvelopeBytes);
 
 // Reads the header fields without authenticating them: for routing and key lookup only (which
-// model, which user); trust nothing until open_envelope succeeds with that header.
+// model, which user); trust nothing until open_envelope succeeds with that header. Checks the
+// whole framing exactly as convert_envelope and open_envelope do (nonce present, ciphertext at
+// least a tag long, the JSON form's base64 valid), so a message peek accepts is one they parse.
 Result<EnvelopeHeader> peek_envelope_header(std::string_view message,
                                             size_t max_bytes = kDefaultMaxEnvelopeBytes);
 

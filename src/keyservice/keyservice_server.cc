@@ -52,11 +52,13 @@ Result<std::unique_ptr<KeyServer>> KeyServer::start(KeyServerOptions o) {
   ks->producer_name_ = std::string(producer->name());
   MOSS_ASSIGN_OR_RETURN(ks->state_, open_key_state(o, ks->producer_name_, &ks->sealing_));
 
-  // Our certificate: fresh key, evidence binding it to the KeyService purpose.
+  // Our certificate: fresh key, evidence binding it to the KeyService purpose; short-lived and
+  // renewed in place while the server runs.
   attest::AttestedCredentialOptions cred;
   cred.purpose = kKeyServicePurpose;
   cred.certificate.common_name = "moss-keyservice";
-  MOSS_ASSIGN_OR_RETURN(auto credentials, attest::make_attested_credentials(*producer, cred));
+  cred.certificate.lifetime = o.certificate_lifetime;
+  MOSS_ASSIGN_OR_RETURN(auto credentials, attest::make_renewing_attested_credentials(std::move(producer), cred));
 
   // Workers: attested certificates for the worker purpose, judged by the worker policy.
   attest::AttestedPeerConfig peer;

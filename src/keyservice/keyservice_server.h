@@ -8,6 +8,7 @@
 // Thread-safe.
 #pragma once
 
+#include "attest/attested_tls.h"
 #include "attest/evidence_producer.h"
 #include "attest/policy.h"
 #include "keyservice/key_state.h"
@@ -28,6 +29,7 @@ struct KeyServerOptions {
   uint16_t port = 0;
   std::filesystem::path state_dir;         // keyservice.db (+ sealing.key under the file source)
   attest::ProducerConfig producer;         // this KeyService's own evidence
+  std::chrono::seconds certificate_lifetime = attest::kAttestedCertificateLifetime;  // renewed at half
   std::string sealing = "auto";            // auto | gramine | file
   std::filesystem::path sealing_key_file;  // "file": default <state_dir>/sealing.key
   attest::Policy worker_policy;            // what a worker must be to receive keys

@@ -198,6 +198,8 @@ Result<Response> Client::Impl::exchange_on(Stream& stream, const Request& req, b
 
 Result<Response> Client::Impl::exchange(const Request& req, bool* retryable) {
   *retryable = false;
+  // A connection verified with a (short-lived) certificate that has since expired is not reused.
+  if (is_open() && verify && verify->peer_certificate_expired(std::time(nullptr))) close();
   if (!is_open()) MOSS_RETURN_IF_ERROR(connect());
   Result<Response> r = tls ? exchange_on(*tls, req, retryable) : exchange_on(*plain, req, retryable);
   if (!r.ok() && r.status().code() != ErrorCode::kInvalidArgument) close();

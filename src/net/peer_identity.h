@@ -32,8 +32,8 @@ struct PeerCertificate {
 };
 
 // Must be thread-safe: a server calls it concurrently for different connections.
-// Neither the TLS library's own CA check nor validity dates are applied unless a CA bundle is also
-// configured: with a hook alone, the hook is the whole verification.
+// The leaf's validity dates are always checked before the hook runs (with kCertificateClockSkew);
+// the TLS library's CA check only when a CA bundle is also configured.
 using PeerVerifier =
     std::function<Result<std::shared_ptr<const PeerIdentity>>(const PeerCertificate&)>;
 

@@ -21,9 +21,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/log_throttle.h"
 #include "common/logging.h"
 #include "net/direct_body.h"
 #include "net/error_response.h"
+#include "net/request_parser_beast.h"
 #include "net/tls_context.h"
 
 namespace moss::net {
@@ -66,9 +68,12 @@ struct Server::Impl {
   std::atomic<size_t> open{0};
   std::atomic<bool> stopping{false};
 
-  std::mutex mu;  // guards sessions, stopped
+  std::mutex mu;  // guards sessions, stopped, per_peer
   std::condition_variable all_closed;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+  std::unordered_map<std::string, size_t> per_peer;  // open connections per remote IP address
+  std::atomic<size_t> pending{0};                    // connections before their handshake
+  moss::log::LogThrottle refusal_log{5, std::chrono::seconds(10)};
   bool stopped = false;
 
   // Declared after the registry: destroying the io_context destroys queued handlers that still
@@ -90,14 +95,29 @@ struct Server::Impl {
     std::lock_guard lock(mu);
     sessions[s.get()] = s;
   }
-  void session_closed(SessionBase* s) {
+  void session_closed(SessionBase* s, const std::string& peer_address) {
     {
       // Under the lock, so stop() cannot miss the wake-up between its check and its wait.
       std::lock_guard lock(mu);
       sessions.erase(s);
+      if (auto it = per_peer.find(peer_address); it != per_peer.end() && --it->second == 0) per_peer.erase(it);
       open.fetch_sub(1);
     }
     all_closed.notify_all();
+  }
+  // Admits a new connection from `peer_address` against the limits, counting it open and
+  // pending; the reason for a refusal otherwise.
+  std::optional<std::string_view> admit(const std::string& peer_address) {
+    std::lock_guard lock(mu);
+    if (open.load() >= options.max_connections) return "max_connections";
+    const size_t reserve = std::min(options.reserved_connections, options.max_connections / 4);
+    if (pending.load() >= options.max_connections - reserve) return "handshake_reserve";
+    size_t& from_peer = per_peer[peer_address];
+    if (from_peer >= options.max_connections_per_peer) return "max_connections_per_peer";
+    ++from_peer;
+    open.fetch_add(1);
+    pending.fetch_add(1);
+    return std::nullopt;
   }
   std::vector<std::shared_ptr<SessionBase>> live_sessions() {
     std::vector<std::shared_ptr<SessionBase>> out;
@@ -117,9 +137,13 @@ class Session : public SessionBase {
  public:
   using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
 
-  Session(Server::Impl& server, tcp::socket&& socket, std::string remote)
-      : server_(server), stream_(make_stream(server, std::move(socket))), remote_(std::move(remote)) {}
-  ~Session() override { server_.session_closed(this); }
+  Session(Server::Impl& server, tcp::socket&& socket, std::string remote, std::string peer_address)
+      : server_(server), stream_(make_stream(server, std::move(socket))), remote_(std::move(remote)),
+        peer_address_(std::move(peer_address)) {}
+  ~Session() override {
+    end_pending();
+    server_.session_closed(this, peer_address_);
+  }
 
   void start() {
     server_.register_session(shared_from_this());
@@ -154,7 +178,15 @@ class Session : public SessionBase {
   std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
+  // The connection leaves the pre-handshake phase (TLS handshake done, or for plain HTTP its
+  // first request header read); only then may it use the reserved slots.
+  void end_pending() {
+    if (pending_) server_.pending.fetch_sub(1);
+    pending_ = false;
+  }
+
   void on_handshake(beast::error_code ec) {
+    if (!ec) end_pending();
     if (ec) {
       server_.log->debug("tls handshake failed peer={} error={}{}", remote_, ec.message(),
                          verify_.error.empty() ? "" : " verify=" + verify_.error);
@@ -166,8 +198,7 @@ class Session : public SessionBase {
   void read_request() {
     if (server_.stopping.load() || phase_ == Phase::kClosed) return close();
     parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(server_.options.max_header_bytes, UINT32_MAX)));
-    parser_->body_limit(server_.options.max_body_bytes);
+    detail::limit_request_parser(*parser_, server_.options.max_header_bytes, server_.options.max_body_bytes);
     if (!first_request_ && buffer_.size() == 0) {
       // Keep-alive: wait for the next request's first byte under the idle timeout.
       phase_ = Phase::kIdle;
@@ -193,6 +224,11 @@ class Session : public SessionBase {
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
+    end_pending();
+    // The peer was verified at the handshake; once its (short-lived) certificate has expired, a
+    // keep-alive connection serves no further request: it closes unanswered and the client
+    // reconnects, presenting a current certificate.
+    if (verify_.peer_certificate_expired(std::time(nullptr))) return close();
     auto& req = parser_->get();
     if (!parser_->is_done() && iequals(req[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, req.version());
@@ -247,16 +283,11 @@ class Session : public SessionBase {
   void on_request() {
     phase_ = Phase::kHandling;
     auto msg = parser_->release();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    std::tie(req.path, req.query) = split_target(req.target);
-    for (const auto& field : msg) req.headers.add(field.name_string(), field.value());
-    req.body = std::move(msg.body());
+    const bool keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+    Request req = detail::request_from_message(std::move(msg));
     req.remote_address = remote_;
     req.peer = verify_.identity;
-    bool keep_alive = msg.keep_alive();
-    unsigned version = msg.version();
     asio::post(*server_.pool, [self = self(), req = std::move(req), keep_alive, version]() mutable {
       Response res = self->server_.run_handler(req);
       asio::post(self->stream_.get_executor(),
@@ -342,9 +373,11 @@ class Session : public SessionBase {
   Server::Impl& server_;
   Stream stream_;
   std::string remote_;
+  std::string peer_address_;
+  bool pending_ = true;  // counted in Server::Impl::pending
   detail::PeerVerifyState verify_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<detail::BeastRequestParser> parser_;
   std::optional<http::response<http::empty_body>> continue_;
   http::response<http::string_body> response_;
   Phase phase_ = Phase::kReading;
@@ -388,22 +421,24 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  if (open.load() >= options.max_connections) {
+  beast::error_code rec;
+  auto ep = socket.remote_endpoint(rec);
+  std::string address = rec ? "unknown" : ep.address().to_string();
+  if (auto refusal = admit(address)) {
     refused.fetch_add(1);
-    log->warn("connection refused server={} reason=max_connections limit={}", options.name,
-              options.max_connections);
+    // A flood produces one of these per connection: throttled, with the count of those dropped.
+    if (auto suppressed = refusal_log.admit())
+      log->warn("connection refused server={} reason={} peer={} suppressed={}", options.name, *refusal,
+                address, *suppressed);
     beast::error_code ignored;
     socket.close(ignored);
     return do_accept();
   }
-  beast::error_code rec;
   socket.set_option(tcp::no_delay(true), rec);  // responses are single writes; do not wait for ACKs
-  auto ep = socket.remote_endpoint(rec);
-  std::string remote = rec ? "unknown" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+  std::string remote = rec ? "unknown" : fmt::format("{}:{}", address, ep.port());
   accepted.fetch_add(1);
-  open.fetch_add(1);
-  if (tls) std::make_shared<Session<true>>(*this, std::move(socket), std::move(remote))->start();
-  else std::make_shared<Session<false>>(*this, std::move(socket), std::move(remote))->start();
+  if (tls) std::make_shared<Session<true>>(*this, std::move(socket), std::move(remote), std::move(address))->start();
+  else std::make_shared<Session<false>>(*this, std::move(socket), std::move(remote), std::move(address))->start();
   do_accept();
 }
 
@@ -455,7 +490,8 @@ Result<ServerPtr> Server::Impl::launch(ServerOptions options,
                                        std::function<Response(Request&)> handler) {
   if (options.worker_threads == 0 || options.io_threads == 0)
     return invalid_argument("server needs at least one worker and one I/O thread");
-  if (options.max_connections == 0) return invalid_argument("server max_connections must be > 0");
+  if (options.max_connections == 0 || options.max_connections_per_peer == 0)
+    return invalid_argument("server max_connections and max_connections_per_peer must be > 0");
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->handler = std::move(handler);
   if (impl->options.tls) {

@@ -8,7 +8,10 @@
 //  - a request must arrive completely within read_timeout of its first byte (a client trickling
 //    bytes is disconnected); a keep-alive connection may sit idle for idle_timeout between
 //    requests; writing a response may take write_timeout; a TLS handshake handshake_timeout;
-//  - at most max_connections open connections; further connections are closed on accept;
+//  - at most max_connections open connections, at most max_connections_per_peer from one address,
+//    and at most max_connections - reserved_connections still before their TLS handshake (or, for
+//    plain HTTP, their first request): a flood of idle connections cannot fill the server, and
+//    clients past the handshake always find room; further connections are closed on accept;
 //  - a handler that throws answers 500 with a JSON error body; the process survives.
 // Thread-safe: every method may be called from any thread. Handlers run concurrently on the
 // worker pool and must be thread-safe.
@@ -33,12 +36,15 @@ struct ServerOptions {
   size_t worker_threads = 4;       // handler pool
   size_t io_threads = 1;           // accept/TLS/read/write; 1 is plenty below ~10k req/s
   size_t max_connections = 1024;
+  size_t max_connections_per_peer = 64;  // per remote IP address
+  size_t reserved_connections = 256;     // kept for connections past their handshake (at most a quarter)
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
-  std::chrono::milliseconds handshake_timeout{10'000};
+  // Short: until the handshake completes the peer has proven nothing and holds a slot.
+  std::chrono::milliseconds handshake_timeout{3'000};
   std::optional<TlsServerConfig> tls;  // absent: plain HTTP
   std::string name = "moss";           // logger context and Server header
 };
@@ -69,7 +75,7 @@ class Server {
 
   // Counters, mainly for tests and /metrics.
   uint64_t connections_accepted() const;  // total since start (refused ones excluded)
-  uint64_t connections_refused() const;   // closed on accept because of max_connections
+  uint64_t connections_refused() const;   // closed on accept because of a connection limit
   size_t connections_open() const;
   uint64_t requests_served() const;       // handler responses handed to the connection
 

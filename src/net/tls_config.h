@@ -8,12 +8,15 @@
 
 #include "common/secret_bytes.h"
 #include "net/peer_identity.h"
+#include "net/renewable_credentials.h"
 
 namespace moss::net {
 
 struct TlsServerConfig {
   std::string cert_chain_pem;  // leaf first, then intermediates
   SecretBytes key_pem;         // the leaf's private key
+  // Instead of the two above: credentials replaced while the server runs (short-lived certificates).
+  RenewableCredentialsPtr renewable;
 
   // Mutual TLS: when true, a client that presents no certificate fails the handshake.
   bool require_client_cert = false;
@@ -30,9 +33,10 @@ struct TlsClientConfig {
   bool verify_hostname = true;  // with ca_pem: the certificate must match the host (DNS or IP SAN)
   PeerVerifier verify_peer;
 
-  // Optional client certificate for mutual TLS.
+  // Optional client certificate for mutual TLS: fixed, or renewable (replaced while in use).
   std::string cert_chain_pem;
   SecretBytes key_pem;
+  RenewableCredentialsPtr renewable;
 };
 
 }  // namespace moss::net

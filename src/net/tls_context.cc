@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "common/logging.h"
+#include "net/tls_credentials.h"
 
 namespace moss::net::detail {
 namespace {
@@ -64,6 +65,14 @@ int verify_certificate(X509_STORE_CTX* store, void* arg) {
     return 0;
   }
   cert.leaf_der = to_der(leaf);
+  // Without a CA bundle OpenSSL checks no dates: the hook alone would accept a certificate that
+  // expired long ago (or is not valid yet), so the validity window is checked here for every hook.
+  if (Status valid = check_certificate_validity(cert.leaf_der, std::time(nullptr)); !valid.ok()) {
+    state->error = fmt::format("peer certificate rejected: {}", valid.message());
+    X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_HAS_EXPIRED);
+    return 0;
+  }
+  if (auto validity = certificate_validity(cert.leaf_der); validity.ok()) state->not_after = validity->not_after;
   if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_untrusted(store)) {
     for (int i = 0; i < sk_X509_num(chain); ++i) {
       X509* c = sk_X509_value(chain, i);
@@ -128,6 +137,18 @@ Status load_ca_bundle(SSL_CTX* ctx, const std::string& pem) {
   return Status::Ok();
 }
 
+// SSL_CTX_set_cert_cb: runs in every handshake before the certificate is sent (server: after
+// the ClientHello; client: when the server asks for one), so each handshake takes the latest
+// generation of renewable credentials.
+int select_renewable_certificate(SSL* ssl, void* arg) {
+  return install_credentials(ssl, *static_cast<const RenewableCredentials*>(arg));
+}
+
+void use_renewable(SSL_CTX* ctx, TlsContext& tls, RenewableCredentialsPtr renewable) {
+  tls.renewable = std::move(renewable);
+  SSL_CTX_set_cert_cb(ctx, select_renewable_certificate, tls.renewable.get());
+}
+
 void restrict_to_tls13(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   // No session resumption: a resumed session skips certificate verification, so the hook would
@@ -150,6 +171,10 @@ std::string openssl_errors() {
   return out.empty() ? "no OpenSSL detail" : out;
 }
 
+bool PeerVerifyState::peer_certificate_expired(std::time_t now) const {
+  return not_after != 0 && now > not_after + static_cast<std::time_t>(kCertificateClockSkew.count());
+}
+
 void attach_verify_state(SSL* ssl, PeerVerifyState* state) {
   SSL_set_ex_data(ssl, verify_state_index(), state);
 }
@@ -158,8 +183,12 @@ Result<TlsContextPtr> make_server_tls(const TlsServerConfig& config) {
   auto tls = std::make_unique<TlsContext>(boost::asio::ssl::context::tls_server);
   SSL_CTX* ctx = tls->ctx.native_handle();
   restrict_to_tls13(ctx);
-  MOSS_RETURN_IF_ERROR(use_cert_chain(ctx, config.cert_chain_pem).with_context("server TLS"));
-  MOSS_RETURN_IF_ERROR(use_private_key(ctx, config.key_pem).with_context("server TLS"));
+  if (config.renewable) {
+    use_renewable(ctx, *tls, config.renewable);
+  } else {
+    MOSS_RETURN_IF_ERROR(use_cert_chain(ctx, config.cert_chain_pem).with_context("server TLS"));
+    MOSS_RETURN_IF_ERROR(use_private_key(ctx, config.key_pem).with_context("server TLS"));
+  }
   if (!config.client_ca_pem.empty()) {
     MOSS_RETURN_IF_ERROR(load_ca_bundle(ctx, config.client_ca_pem).with_context("server TLS client CA"));
     tls->use_ca = true;
@@ -187,7 +216,9 @@ Result<TlsContextPtr> make_client_tls(const TlsClientConfig& config) {
   tls->hook = config.verify_peer;
   if (!tls->use_ca && !tls->hook)
     return invalid_argument("client TLS: a CA bundle or a verification hook is required");
-  if (!config.cert_chain_pem.empty() || !config.key_pem.empty()) {
+  if (config.renewable) {
+    use_renewable(ctx, *tls, config.renewable);
+  } else if (!config.cert_chain_pem.empty() || !config.key_pem.empty()) {
     MOSS_RETURN_IF_ERROR(use_cert_chain(ctx, config.cert_chain_pem).with_context("client TLS"));
     MOSS_RETURN_IF_ERROR(use_private_key(ctx, config.key_pem).with_context("client TLS"));
   }

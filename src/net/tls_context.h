@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
+#include <ctime>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,7 @@ struct TlsContext {
   bool use_ca = false;        // run OpenSSL's chain check against the configured CA bundle
   bool verify_hostname = false;
   PeerVerifier hook;          // may be empty
+  RenewableCredentialsPtr renewable;  // may be null; kept alive for the certificate callback
 };
 using TlsContextPtr = std::unique_ptr<TlsContext>;
 
@@ -32,6 +34,11 @@ struct PeerVerifyState {
   std::shared_ptr<const PeerIdentity> identity;
   std::string error;  // why verification failed (empty if it did not run or passed)
   bool verified = false;
+  std::time_t not_after = 0;  // the peer certificate's notAfter (hook path; 0: not recorded)
+
+  // A keep-alive connection must not outlive the certificate it was verified with: true once the
+  // peer's notAfter (plus the clock-skew allowance) has passed.
+  bool peer_certificate_expired(std::time_t now) const;
 };
 
 Result<TlsContextPtr> make_server_tls(const TlsServerConfig& config);
@@ -42,6 +49,9 @@ void attach_verify_state(SSL* ssl, PeerVerifyState* state);
 
 // Client connections: SNI for DNS names, and with CA checking the host-name/IP match.
 Status configure_client_ssl(SSL* ssl, const TlsContext& tls, const std::string& host);
+
+// Sets the current certificate, chain and key of `credentials` on a connection (1 on success).
+int install_credentials(SSL* ssl, const RenewableCredentials& credentials);
 
 // The queued OpenSSL errors as one line (and clears the queue).
 std::string openssl_errors();

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <memory>
 
 #include "common/file_util.h"
@@ -117,17 +118,37 @@ Status add_extension(X509* cert, const CertificateExtension& ext) {
   return Status::Ok();
 }
 
-Status set_serial_and_validity(X509* cert, int valid_days) {
+Status set_serial_and_validity(X509* cert, const CertificateOptions& options) {
   uint8_t serial[16];
   if (RAND_bytes(serial, sizeof(serial)) != 1) return internal_error("RAND_bytes failed");
   serial[0] &= 0x7f;  // positive INTEGER
   serial[0] |= 0x01;  // and non-zero
   BnPtr bn(BN_bin2bn(serial, sizeof(serial), nullptr));
   if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert))) return internal_error("serial number");
-  // One minute in the past absorbs small clock differences between peers.
-  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
-  X509_time_adj_ex(X509_getm_notAfter(cert), valid_days, 0, nullptr);
+  // By default valid from one minute in the past (absorbs small clock differences between
+  // peers) until `lifetime` from now.
+  const std::time_t now = std::time(nullptr);
+  std::time_t from = options.not_before.value_or(now - 60);
+  std::time_t until = options.not_before.value_or(now) + static_cast<std::time_t>(options.lifetime.count());
+  if (!X509_time_adj_ex(X509_getm_notBefore(cert), 0, 0, &from) ||
+      !X509_time_adj_ex(X509_getm_notAfter(cert), 0, 0, &until))
+    return invalid_argument("certificate validity not representable");
   return Status::Ok();
+}
+
+// An ASN1_TIME as seconds since the epoch (UTC).
+Result<std::time_t> epoch_seconds(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return invalid_argument("certificate carries a malformed time");
+  return timegm(&tm);
+}
+
+std::string utc_text(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace
@@ -161,11 +182,11 @@ Result<std::array<uint8_t, 32>> public_key_sha256(const SecretBytes& key_pem) {
 }
 
 Result<std::string> self_signed_certificate_pem(const SecretBytes& key_pem, const CertificateOptions& options) {
-  if (options.valid_days <= 0) return invalid_argument("certificate validity must be at least one day");
+  if (options.lifetime.count() <= 0) return invalid_argument("certificate lifetime must be positive");
   MOSS_ASSIGN_OR_RETURN(PkeyPtr key, parse_private_key(key_pem));
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);  // v3
-  MOSS_RETURN_IF_ERROR(set_serial_and_validity(cert.get(), options.valid_days));
+  MOSS_RETURN_IF_ERROR(set_serial_and_validity(cert.get(), options));
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
   if (!options.common_name.empty() &&
@@ -250,6 +271,26 @@ Result<std::optional<CertificateExtension>> certificate_extension(std::span<cons
   const uint8_t* bytes = ASN1_STRING_get0_data(data);
   out.value.assign(bytes, bytes + ASN1_STRING_length(data));
   return std::optional<CertificateExtension>(std::move(out));
+}
+
+Result<CertificateValidity> certificate_validity(std::span<const uint8_t> cert_der) {
+  MOSS_ASSIGN_OR_RETURN(X509Ptr cert, parse_der(cert_der));
+  CertificateValidity v;
+  MOSS_ASSIGN_OR_RETURN(v.not_before, epoch_seconds(X509_get0_notBefore(cert.get())));
+  MOSS_ASSIGN_OR_RETURN(v.not_after, epoch_seconds(X509_get0_notAfter(cert.get())));
+  return v;
+}
+
+Status check_certificate_validity(std::span<const uint8_t> cert_der, std::time_t at,
+                                  std::chrono::seconds skew) {
+  auto v = certificate_validity(cert_der);
+  if (!v.ok()) return unauthenticated("certificate validity unreadable: {}", v.status().message());
+  const auto s = static_cast<std::time_t>(skew.count());
+  if (at < v->not_before - s)
+    return unauthenticated("certificate not yet valid (valid from {}, now {})", utc_text(v->not_before), utc_text(at));
+  if (at > v->not_after + s)
+    return unauthenticated("certificate expired (valid until {}, now {})", utc_text(v->not_after), utc_text(at));
+  return Status::Ok();
 }
 
 Result<std::string> certificate_common_name(std::span<const uint8_t> cert_der) {

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,8 +38,21 @@ struct CertificateOptions {
   std::string common_name = "localhost";
   std::vector<std::string> dns_names = {"localhost"};
   std::vector<std::string> ip_addresses = {"127.0.0.1"};
-  int valid_days = 365;
+  // Validity: from `not_before` until `not_before + lifetime`; by default from one minute ago (to
+  // absorb clock skew between peers) until `lifetime` from now. Attested certificates are
+  // short-lived (attest/attested_tls.h).
+  std::chrono::seconds lifetime = std::chrono::hours(24 * 365);
+  std::optional<std::time_t> not_before;
   std::vector<CertificateExtension> extensions;
+};
+
+// How far a peer's clock may be off when checking a certificate's validity window.
+inline constexpr std::chrono::seconds kCertificateClockSkew{300};
+
+// The validity window of a DER certificate (seconds since the epoch, UTC).
+struct CertificateValidity {
+  std::time_t not_before = 0;
+  std::time_t not_after = 0;
 };
 
 // A certificate and its private key, both PEM.
@@ -53,8 +68,8 @@ Result<SecretBytes> generate_private_key_pem(KeyType type = KeyType::kEcdsaP256)
 Result<std::vector<uint8_t>> public_key_spki_der(const SecretBytes& key_pem);
 Result<std::array<uint8_t, 32>> public_key_sha256(const SecretBytes& key_pem);
 
-// A self-signed X.509 v3 certificate for `key_pem` (serial random, notBefore one minute ago to
-// absorb clock skew, SANs from the options, basicConstraints CA:FALSE, extra extensions appended).
+// A self-signed X.509 v3 certificate for `key_pem` (serial random, validity from the options,
+// SANs from the options, basicConstraints CA:FALSE, extra extensions appended).
 Result<std::string> self_signed_certificate_pem(const SecretBytes& key_pem,
                                                 const CertificateOptions& options = {});
 
@@ -74,6 +89,12 @@ Result<std::array<uint8_t, 32>> certificate_public_key_sha256(std::span<const ui
 // does not parse or carries the extension twice (ambiguous evidence is refused).
 Result<std::optional<CertificateExtension>> certificate_extension(std::span<const uint8_t> cert_der,
                                                                   std::string_view oid);
+
+// The validity window of an (untrusted) DER certificate.
+Result<CertificateValidity> certificate_validity(std::span<const uint8_t> cert_der);
+// unauthenticated unless notBefore - skew <= at <= notAfter + skew; names the dates it compared.
+Status check_certificate_validity(std::span<const uint8_t> cert_der, std::time_t at,
+                                  std::chrono::seconds skew = kCertificateClockSkew);
 
 // The subject common name of a DER certificate ("" when it has none).
 Result<std::string> certificate_common_name(std::span<const uint8_t> cert_der);

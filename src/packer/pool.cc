@@ -90,8 +90,9 @@ PoolView Pool::view_locked() const {
       iv.models.push_back(std::move(m));
     }
     for (const auto& [model_id, n] : s->dispatched) {
+      // An init-capture: clang 14 (the fuzz build) cannot capture a structured binding.
       bool known = std::any_of(iv.models.begin(), iv.models.end(),
-                               [&](const ResidentModel& m) { return m.model_id == model_id; });
+                               [&id = model_id](const ResidentModel& m) { return m.model_id == id; });
       if (known) continue;
       ResidentModel m;
       m.model_id = model_id;

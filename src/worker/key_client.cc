@@ -32,6 +32,12 @@ Result<attest::Policy> load_keyservice_policy(const std::string& path_or_json) {
 
 Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
                                                      net::TlsCredentials credentials) {
+  MOSS_ASSIGN_OR_RETURN(auto renewable, net::RenewableCredentials::create(std::move(credentials)));
+  return create(std::move(options), std::move(renewable));
+}
+
+Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
+                                                     net::RenewableCredentialsPtr credentials) {
   MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(options.url));
   if (!url.tls()) {
     return invalid_argument("keyservice_url {}: keys are released only over attested TLS (https)",

@@ -37,6 +37,9 @@ class KeyClient : public KeySource {
   // purpose kWorkerPurpose).
   static Result<std::unique_ptr<KeyClient>> create(KeyClientOptions options,
                                                    net::TlsCredentials credentials);
+  // The same with credentials renewed while the client lives (make_renewing_attested_credentials).
+  static Result<std::unique_ptr<KeyClient>> create(KeyClientOptions options,
+                                                   net::RenewableCredentialsPtr credentials);
 
   Result<ReleasedKeys> release(std::string_view model_id, std::string_view user_id) override;
 

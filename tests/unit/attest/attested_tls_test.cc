@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace moss::attest {
 namespace {
 
@@ -97,6 +99,58 @@ TEST_F(AttestedTlsTest, HandshakeFailsWhenEvidenceBoundToAnotherKey) {
   auto r = get(server->port(), attested_client_config(verifier));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("report-data"), std::string::npos) << r.status().message();
+}
+
+// Issue 20 item 4: genuine evidence in a certificate that expired in 2020 or is valid only from
+// 2099 is refused, by verify_attested_certificate itself and in the handshake.
+TEST_F(AttestedTlsTest, ExpiredOrNotYetValidAttestedCertificateIsRefused) {
+  for (std::time_t from : {std::time_t{1577836800}, std::time_t{4070908800}}) {
+    AttestedCredentialOptions o;
+    o.purpose = "keyservice";
+    o.certificate.not_before = from;
+    o.certificate.lifetime = std::chrono::hours(24);
+    auto creds = make_attested_credentials(*producer("keyservice"), o).value_or_die();
+    auto der = net::certificate_pem_to_der(creds.cert_pem).value_or_die();
+    auto verifier = EvidenceVerifier::create().value_or_die();
+    auto direct = verify_attested_certificate(der, verifier, peer_config("keyservice", "keyservice"));
+    ASSERT_FALSE(direct.ok());
+    EXPECT_EQ(direct.status().code(), ErrorCode::kUnauthenticated);
+    EXPECT_NE(direct.status().message().find(from < std::time(nullptr) ? "expired" : "not yet valid"),
+              std::string::npos) << direct.status().message();
+    // The same certificate is fine at a time inside its window (the check uses verify.at).
+    auto inside = peer_config("keyservice", "keyservice");
+    inside.verify.at = from + 3600;
+    EXPECT_TRUE(verify_attested_certificate(der, verifier, inside).ok());
+    auto server = serve(attested_server_config(std::move(creds)));
+    auto hook = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+    EXPECT_FALSE(get(server->port(), attested_client_config(hook)).ok());
+  }
+}
+
+// Short-lived attested certificates renew in place: with a 2 s lifetime the credentials are remade
+// (fresh key, fresh evidence) every second while the server keeps running, new clients see the
+// new key, and the certificate's validity ends within its lifetime.
+TEST_F(AttestedTlsTest, AttestedCredentialsRenewBeforeExpiry) {
+  AttestedCredentialOptions o;
+  o.purpose = "keyservice";
+  o.certificate.lifetime = std::chrono::seconds(2);
+  auto live = make_renewing_attested_credentials(std::shared_ptr<EvidenceProducer>(producer("keyservice")), o).value_or_die();
+  auto validity = net::certificate_validity(live->certificate_der()).value_or_die();
+  EXPECT_LE(validity.not_after - std::time(nullptr), 2);
+  EXPECT_LE(kAttestedCertificateLifetime, std::chrono::hours(24));  // short-lived by default
+  auto server = serve(attested_server_config(live));
+  auto verifier = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  auto spki_of_server = [&] {
+    std::shared_ptr<const net::PeerIdentity> peer;
+    auto r = get(server->port(), attested_client_config(verifier), &peer);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    auto id = std::dynamic_pointer_cast<const AttestedPeerIdentity>(peer);
+    return id ? id->spki_sha256 : std::array<uint8_t, 32>{};
+  };
+  auto before = spki_of_server();
+  for (int i = 0; i < 60 && live->generation() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GE(live->generation(), 2u);
+  EXPECT_NE(spki_of_server(), before);
 }
 
 // Evidence bound to another purpose (a worker certificate presented as a KeyService) is refused.

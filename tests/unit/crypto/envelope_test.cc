@@ -251,6 +251,36 @@ TEST_F(BinaryEnvelopeTest, EveryTruncationIsRejected) {
   EXPECT_EQ(open(header_, bin_ + "x").code(), ErrorCode::kUnauthenticated);
 }
 
+TEST_F(BinaryEnvelopeTest, PeekRefusesWhatConversionRefuses) {
+  // Issue 20 item 15 (found by fuzzing): a binary envelope whose ciphertext is shorter than the
+  // tag passed peek but failed conversion, although conversion must fail exactly when peek does.
+  // The fuzz input, kept as tests/fuzz/corpus/crypto_envelope_fuzz/short-ciphertext.bin too.
+  const size_t framing = bin_.size() - plain_.size() - 16;
+  for (size_t sealed : {size_t{0}, size_t{1}, size_t{15}}) {
+    std::string shorter = bin_.substr(0, framing + sealed);
+    EXPECT_EQ(peek_envelope_header(shorter).status().code(), ErrorCode::kInvalidArgument) << sealed;
+    EXPECT_EQ(peek_binary_envelope_header(shorter).status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(convert_envelope(shorter, EnvelopeEncoding::kJson).status().code(),
+              ErrorCode::kInvalidArgument);
+  }
+  // Exactly a tag (an empty plaintext) is a valid envelope for all three.
+  std::string tag_only = bin_.substr(0, framing + 16);
+  EXPECT_TRUE(peek_envelope_header(tag_only).ok());
+  EXPECT_TRUE(convert_envelope(tag_only, EnvelopeEncoding::kJson).ok());
+  // The JSON form: a missing nonce, bad base64 or a short ciphertext fail peek as they fail
+  // conversion.
+  auto j = nlohmann::ordered_json::parse(json_);
+  for (auto [field, value] : {std::pair<const char*, const char*>{"nonce", nullptr},
+                              {"ciphertext", "!!!!"},
+                              {"ciphertext", "AAAA"}}) {
+    auto bad = j;
+    if (value) bad[field] = value;
+    else bad.erase(field);
+    EXPECT_FALSE(peek_envelope_header(bad.dump()).ok()) << field;
+    EXPECT_FALSE(convert_envelope(bad.dump(), EnvelopeEncoding::kBinary).ok()) << field;
+  }
+}
+
 TEST_F(BinaryEnvelopeTest, BadFramingIsNamed) {
   std::string v2 = bin_;
   v2[8] = 2;

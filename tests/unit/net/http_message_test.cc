@@ -3,6 +3,7 @@
 
 #include "net/error_response.h"
 #include "net/http_message.h"
+#include "net/request_parser.h"
 #include "net/router.h"
 #include "net/url.h"
 
@@ -97,6 +98,24 @@ TEST(ErrorResponseTest, MapsErrorCodesToHttpStatuses) {
   Response proxy{502, {}, "<html>bad gateway</html>"};
   EXPECT_EQ(status_from_response(proxy).code(), ErrorCode::kUnavailable);
   EXPECT_TRUE(status_from_response(Response::text(204, "")).ok());
+}
+
+TEST(HttpMessageTest, ParseRequestReadsWhatTheServerReads) {
+  // parse_request (what the HTTP fuzz target drives) splits, limits and fails like the server.
+  auto r = parse_request("POST /v1/x?a=1%202 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", 1024, 1024);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->method, "POST");
+  EXPECT_EQ(r->path, "/v1/x");
+  EXPECT_EQ(r->query_param("a").value_or(""), "1 2");
+  EXPECT_EQ(r->headers.get_or("host", ""), "h");
+  EXPECT_EQ(r->body, "abc");
+  EXPECT_EQ(parse_request("GET / HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 1024, 1024).status().code(),
+            ErrorCode::kResourceExhausted);
+  EXPECT_EQ(parse_request("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 1024, 1024).status().code(),
+            ErrorCode::kResourceExhausted);
+  EXPECT_EQ(parse_request("GARBAGE\r\n\r\n", 1024, 1024).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(parse_request("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", 1024, 1024).status().code(),
+            ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -18,8 +18,16 @@ namespace moss::net::testing {
 // A blocking TCP socket to 127.0.0.1:port; closed on destruction.
 class RawSocket {
  public:
-  explicit RawSocket(uint16_t port) {
+  // `source`: the local address to connect from (any 127.0.0.0/8 address works on loopback, so
+  // tests can play several peers).
+  explicit RawSocket(uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return;
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);

@@ -74,9 +74,38 @@ TEST(TlsCredentialsTest, RejectsBadOptions) {
   CertificateOptions bad_ip;
   bad_ip.ip_addresses = {"999.1.1.1"};
   EXPECT_EQ(self_signed_certificate_pem(key, bad_ip).status().code(), ErrorCode::kInvalidArgument);
-  CertificateOptions bad_days;
-  bad_days.valid_days = 0;
-  EXPECT_EQ(self_signed_certificate_pem(key, bad_days).status().code(), ErrorCode::kInvalidArgument);
+  CertificateOptions bad_lifetime;
+  bad_lifetime.lifetime = std::chrono::seconds(0);
+  EXPECT_EQ(self_signed_certificate_pem(key, bad_lifetime).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(TlsCredentialsTest, ValidityWindowIsWrittenAndChecked) {
+  // notBefore/notAfter follow the options and check_certificate_validity applies them with skew.
+  auto key = generate_private_key_pem().value_or_die();
+  CertificateOptions opt;
+  opt.not_before = 1577836800;  // 2020-01-01
+  opt.lifetime = std::chrono::hours(24);
+  auto der = certificate_pem_to_der(self_signed_certificate_pem(key, opt).value_or_die()).value_or_die();
+  auto v = certificate_validity(der).value_or_die();
+  EXPECT_EQ(v.not_before, 1577836800);
+  EXPECT_EQ(v.not_after, 1577836800 + 86400);
+  EXPECT_TRUE(check_certificate_validity(der, 1577836800 + 3600).ok());
+  EXPECT_TRUE(check_certificate_validity(der, 1577836800 - 60).ok());         // within the skew
+  EXPECT_TRUE(check_certificate_validity(der, 1577836800 + 86400 + 60).ok());
+  auto early = check_certificate_validity(der, 1577836800 - 3600);
+  EXPECT_EQ(early.code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(early.message().find("not yet valid (valid from 2020-01-01T00:00:00Z"), std::string::npos) << early.message();
+  auto late = check_certificate_validity(der, std::time(nullptr));
+  EXPECT_EQ(late.code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(late.message().find("expired (valid until 2020-01-02T00:00:00Z"), std::string::npos) << late.message();
+  // By default: valid from a minute ago until `lifetime` from now.
+  CertificateOptions now_opt;
+  now_opt.lifetime = std::chrono::hours(1);
+  auto fresh = certificate_pem_to_der(self_signed_certificate_pem(key, now_opt).value_or_die()).value_or_die();
+  auto fv = certificate_validity(fresh).value_or_die();
+  const std::time_t now = std::time(nullptr);
+  EXPECT_NEAR(static_cast<double>(fv.not_before), static_cast<double>(now - 60), 5);
+  EXPECT_NEAR(static_cast<double>(fv.not_after), static_cast<double>(now + 3600), 5);
 }
 
 TEST(TlsCredentialsTest, PrivateKeyPemParsesBack) {

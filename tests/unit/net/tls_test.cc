@@ -1,6 +1,8 @@
 // HTTPS on loopback: TLS 1.3 only, CA and host-name verification, the peer-verification hook on
 // both sides, and mutual TLS.
 #include <gtest/gtest.h>
+
+#include <thread>
 #include <openssl/ssl.h>
 
 #include "net/client.h"
@@ -147,6 +149,184 @@ TEST_F(TlsFixture, ClientHookRejectionFailsTheHandshake) {
   EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated);
   EXPECT_NE(r.status().message().find("measurement not allowed"), std::string::npos) << r.status().message();
   EXPECT_EQ(server->requests_served(), 0u);
+}
+
+TEST_F(TlsFixture, HookPathRefusesExpiredAndNotYetValidCertificates) {
+  // Issue 20 item 4: with a hook and no CA bundle, OpenSSL checks no dates, so a certificate that
+  // expired in 2020 or is valid only from 2099 passed whenever the hook did. Both sides refuse it.
+  struct Window {
+    std::time_t from;
+    std::chrono::seconds lifetime;
+    const char* why;
+  };
+  for (const Window& w : {Window{1577836800 /*2020-01-01*/, std::chrono::hours(24), "expired"},
+                          Window{4070908800 /*2099-01-01*/, std::chrono::hours(24), "not yet valid"}}) {
+    CertificateOptions opt;
+    opt.common_name = "moss-server";
+    opt.not_before = w.from;
+    opt.lifetime = w.lifetime;
+    TlsCredentials bad = generate_self_signed(opt).value_or_die();
+    // Client side: the server presents the out-of-date certificate.
+    auto server = start(testing::server_tls(bad));
+    TlsClientConfig c;
+    c.verify_peer = accept_and_name();
+    Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+    auto r = client.get("/");
+    ASSERT_FALSE(r.ok()) << w.why;
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated);
+    EXPECT_NE(r.status().message().find(w.why), std::string::npos) << r.status().message();
+    // Server side: a client presents it.
+    TlsServerConfig tls = testing::server_tls(server_creds);
+    tls.require_client_cert = true;
+    tls.verify_peer = accept_and_name();
+    auto mtls = start(std::move(tls));
+    TlsClientConfig cc = client_config_with_cert(accept_and_name());
+    cc.cert_chain_pem = bad.cert_pem;
+    cc.key_pem = bad.key_pem.clone();
+    Client client2(testing::client_options(mtls->port(), ClientTlsContext::create(std::move(cc)).value_or_die()));
+    EXPECT_FALSE(client2.get("/whoami").ok()) << w.why;
+    EXPECT_EQ(mtls->requests_served(), 0u);
+  }
+  // Within the clock-skew allowance a certificate is still accepted.
+  CertificateOptions opt;
+  opt.common_name = "moss-server";
+  opt.not_before = std::time(nullptr) + 60;
+  auto early = start(testing::server_tls(generate_self_signed(opt).value_or_die()));
+  TlsClientConfig c;
+  c.verify_peer = accept_and_name();
+  Client client(testing::client_options(early->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  EXPECT_TRUE(client.get("/").ok());
+}
+
+// Issue 20 item 13: idle TCP connections that never start a TLS handshake, from one peer, filled
+// max_connections and locked every other client out for the handshake timeout. Now one address
+// gets at most max_connections_per_peer of them, and a legitimate client is served at once.
+TEST_F(TlsFixture, IdleConnectionFloodFromOnePeerDoesNotLockOutOthers) {
+  ServerOptions opt;
+  opt.tls = testing::server_tls(server_creds);
+  opt.max_connections = 128;
+  auto server = Server::start(std::move(opt), whoami).value_or_die();
+  std::vector<std::unique_ptr<testing::RawSocket>> flood;
+  for (int i = 0; i < 300; ++i) flood.push_back(std::make_unique<testing::RawSocket>(server->port(), "127.0.0.2"));
+  for (int i = 0; i < 200 && server->connections_accepted() + server->connections_refused() < 300; ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_LE(server->connections_open(), ServerOptions{}.max_connections_per_peer);
+  EXPECT_GT(server->connections_refused(), 0u);
+  auto started = std::chrono::steady_clock::now();
+  Client client(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  auto r = client.get("/");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+// Many peers, each under its own cap, together fill only the pre-handshake share of the slots:
+// a client already past its handshake keeps being served, and idle connections are dropped after
+// the (short) handshake timeout, after which new clients get in again.
+TEST_F(TlsFixture, DistributedIdleFloodLeavesReserveAndExpiresQuickly) {
+  ServerOptions opt;
+  opt.tls = testing::server_tls(server_creds);
+  opt.max_connections = 64;
+  opt.max_connections_per_peer = 16;
+  opt.handshake_timeout = 1500ms;
+  auto server = Server::start(std::move(opt), whoami).value_or_die();
+  Client established(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  ASSERT_TRUE(established.get("/").ok());
+  std::vector<std::unique_ptr<testing::RawSocket>> flood;
+  for (const char* peer : {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"})
+    for (int i = 0; i < 16; ++i) flood.push_back(std::make_unique<testing::RawSocket>(server->port(), peer));
+  for (int i = 0; i < 200 && server->connections_accepted() + server->connections_refused() < 81; ++i)
+    std::this_thread::sleep_for(5ms);
+  // 48 pre-handshake slots (64 minus a quarter reserved), plus the established connection.
+  EXPECT_EQ(server->connections_open(), 49u);
+  EXPECT_EQ(server->connections_refused(), 32u);
+  auto again = established.get("/");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(established.connections_opened(), 1u);
+  std::this_thread::sleep_for(2s);  // the idle ones hit the handshake timeout
+  Client late(testing::client_options(server->port(), testing::client_trusting(server_creds)));
+  auto r = late.get("/");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+}
+
+// A keep-alive connection does not outlive the certificate it was verified with: a certificate
+// that expired 298 s ago still passes the handshake (5 minutes of skew), and 3 s later neither the
+// server (mutual TLS) nor the client serves another request on that connection; the reconnect
+// then fails verification.
+TEST_F(TlsFixture, KeepAliveConnectionEndsWhenPeerCertificateExpires) {
+  CertificateOptions opt;
+  opt.common_name = "expiring";
+  opt.not_before = std::time(nullptr) - 3600;
+  opt.lifetime = std::chrono::seconds(3600 - 298);
+  TlsCredentials expiring = generate_self_signed(opt).value_or_die();
+  // Server side: the client's certificate expires.
+  TlsServerConfig tls = testing::server_tls(server_creds);
+  tls.require_client_cert = true;
+  tls.verify_peer = accept_and_name();
+  auto server = start(std::move(tls));
+  TlsClientConfig cc = client_config_with_cert(accept_and_name());
+  cc.cert_chain_pem = expiring.cert_pem;
+  cc.key_pem = expiring.key_pem.clone();
+  Client client(testing::client_options(server->port(), ClientTlsContext::create(std::move(cc)).value_or_die()));
+  ASSERT_TRUE(client.get("/whoami").ok());
+  // Client side: the server's certificate expires.
+  auto expiring_server = start(testing::server_tls(expiring));
+  TlsClientConfig c;
+  c.verify_peer = accept_and_name();
+  Client client2(testing::client_options(expiring_server->port(), ClientTlsContext::create(std::move(c)).value_or_die()));
+  ASSERT_TRUE(client2.get("/").ok());
+  std::this_thread::sleep_for(3s);
+  EXPECT_FALSE(client.get("/whoami").ok());
+  EXPECT_EQ(server->requests_served(), 1u);
+  auto again = client2.get("/");  // not sent on the old connection; the new handshake refuses
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("expired"), std::string::npos) << again.status().message();
+  EXPECT_EQ(expiring_server->requests_served(), 1u);
+}
+
+// Renewable credentials: after replace(), new handshakes on both sides present the new
+// certificate while an established connection keeps working; the server is never restarted.
+TEST_F(TlsFixture, RenewableCredentialsSwapWithoutRestart) {
+  auto server_live = RenewableCredentials::create(testing::make_credentials("server-1")).value_or_die();
+  auto client_live = RenewableCredentials::create(testing::make_credentials("client-1")).value_or_die();
+  TlsServerConfig tls;
+  tls.renewable = server_live;
+  tls.require_client_cert = true;
+  tls.verify_peer = accept_and_name();
+  auto server = start(std::move(tls));
+  TlsClientConfig c;
+  c.verify_peer = accept_and_name();
+  c.renewable = client_live;
+  auto ctx = ClientTlsContext::create(std::move(c)).value_or_die();
+  auto server_name = [](const Client& cl) {
+    auto id = std::dynamic_pointer_cast<const TestIdentity>(cl.peer());
+    return id ? id->common_name : "";
+  };
+  Client first(testing::client_options(server->port(), ctx));
+  auto r = first.get("/whoami");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, "peer=client-1");
+  EXPECT_EQ(server_name(first), "server-1");
+  ASSERT_TRUE(server_live->replace(testing::make_credentials("server-2")).ok());
+  ASSERT_TRUE(client_live->replace(testing::make_credentials("client-2")).ok());
+  EXPECT_EQ(server_live->generation(), 1u);
+  Client second(testing::client_options(server->port(), ctx));
+  r = second.get("/whoami");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->body, "peer=client-2");
+  EXPECT_EQ(server_name(second), "server-2");
+  // The first connection is still the one it was.
+  r = first.get("/whoami");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "peer=client-1");
+  EXPECT_EQ(first.connections_opened(), 1u);
+  // A replacement whose key does not match its certificate is refused; the current one stays.
+  TlsCredentials mismatched = testing::make_credentials("server-3");
+  mismatched.key_pem = testing::make_credentials("other").key_pem.clone();
+  EXPECT_FALSE(server_live->replace(std::move(mismatched)).ok());
+  Client third(testing::client_options(server->port(), ctx));
+  ASSERT_TRUE(third.get("/whoami").ok());
+  EXPECT_EQ(server_name(third), "server-2");
 }
 
 TEST_F(TlsFixture, ThrowingHookCountsAsRejection) {
