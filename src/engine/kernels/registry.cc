@@ -13,7 +13,9 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
   static const auto* t = [] {
     auto* m = new std::map<std::string, std::vector<OpKernel>>();
     for (auto list : {ref::elementwise_kernels(), ref::shape_kernels(), ref::conv_pool_kernels(),
-                      ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels()}) {
+                      ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels(),
+                      ref::control_flow_kernels(), ref::data_dependent_kernels(),
+                      ref::recurrent_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
