@@ -198,6 +198,7 @@ Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
     carried.push_back(std::move(t));
   }
   std::vector<std::vector<Tensor>> scans(k);
+  size_t scan_bytes = 0;
   Tensor iter = Tensor::from_vector<int64_t>({}, {0});
   Tensor cond_t = Tensor::from_vector<bool>({}, {true});
   std::vector<View> body_in(n + 2);
@@ -217,7 +218,15 @@ Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
       }
       carried[c] = std::move(outs[1 + c]);
     }
-    for (size_t s = 0; s < k; ++s) scans[s].push_back(std::move(outs[1 + n + s]));
+    for (size_t s = 0; s < k; ++s) {
+      scan_bytes += outs[1 + n + s].nbytes();
+      scans[s].push_back(std::move(outs[1 + n + s]));
+    }
+    // A loop that never ends stops at the tensor size limit instead of exhausting memory.
+    if (scan_bytes > kMaxTensorBytes) {
+      return resource_exhausted("{}: scan outputs exceed {} bytes after {} iterations",
+                                node.label(), kMaxTensorBytes, i + 1);
+    }
   }
   std::vector<Tensor> result = std::move(carried);
   for (size_t s = 0; s < k; ++s) {
