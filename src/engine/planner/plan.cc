@@ -373,22 +373,19 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
     // A node joins the tail (run by the interpreter after the static steps) when its kernel's
     // outputs depend on data, when it reads a tail value, or when a shape-determining input is
     // computed at run time (Reshape of a computed shape, ...).
-    bool dynamic = k.run_dynamic != nullptr;
-    for (int v : node.inputs) dynamic |= v != kNoValue && unknown[v];
+    bool reads_tail = false;
+    for (int v : node.inputs) reads_tail |= v != kNoValue && unknown[v];
+    bool dynamic = k.run_dynamic != nullptr || reads_tail;
     std::vector<TensorInfo> out;
-    Status inferred = Status::Ok();
-    if (!dynamic || k.run_dynamic) {
-      bool any_unknown = false;
-      for (int v : node.inputs) any_unknown |= v != kNoValue && unknown[v];
-      // With every input known, infer() checks attributes here (errors at compile time).
-      if (!any_unknown) inferred = k.infer(node, in, out);
-      if (!inferred.ok() && !dynamic) {
-        for (size_t i = 0; i < in.size() && i < 32; ++i) {
-          if (in[i] && !in[i]->value && ((k.value_inputs >> i) & 1u)) dynamic = true;
-        }
+    // With every input known, infer() checks attributes here (errors at compile time).
+    const Status inferred = reads_tail ? Status::Ok() : k.infer(node, in, out);
+    if (!inferred.ok()) {
+      bool computed = false;
+      for (size_t i = 0; i < in.size() && i < 32; ++i) {
+        computed |= in[i] && !in[i]->value && ((k.value_inputs >> i) & 1u);
       }
-      if (!inferred.ok() && !dynamic) return inferred;
-      if (!inferred.ok() && k.run_dynamic) return inferred;
+      if (k.run_dynamic || !computed) return inferred;
+      dynamic = true;
     }
     if (dynamic) {
       p.tail.push_back(static_cast<int>(n));
