@@ -126,6 +126,42 @@ TEST(EngineControlFlow, NonZeroOutputShapeFollowsTheDataOnOneContext) {
   EXPECT_EQ((*z)[0].tensor.shape(), (std::vector<int64_t>{0, 2}));
 }
 
+TEST(EngineControlFlow, ValuesTheTailReadsOutliveTheStaticSteps) {
+  // r feeds NonZero (tail, runs last) and a chain of static Negs whose buffers could reuse r's
+  // once r's last static reader ran: the tail must still see r intact.
+  ModelBuilder b;
+  b.input("x", F, {4}).output("nz", I64).output("d");
+  b.node("Relu", {"x"}, {"r"});
+  b.node("NonZero", {"r"}, {"nz"});
+  b.node("Neg", {"r"}, {"a"});
+  b.node("Neg", {"a"}, {"b2"});
+  b.node("Neg", {"b2"}, {"c"});
+  b.node("Neg", {"c"}, {"d"});
+  auto model = CompiledModel::compile(b.bytes());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  ExecutionContext ctx(*model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"x", Tensor::from_vector<float>({4}, {0, 2, 0, 3})}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  ASSERT_NE(ctx.plan(), nullptr);
+  EXPECT_EQ(ctx.plan()->tail.size(), 1u);   // NonZero only
+  EXPECT_EQ(ctx.plan()->steps.size(), 5u);  // Relu and the Negs stay static steps
+  const Tensor& nz = (*out)[0].tensor;
+  ASSERT_EQ(nz.shape(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(nz.data<int64_t>()[0], 1);
+  EXPECT_EQ(nz.data<int64_t>()[1], 3);
+  EXPECT_EQ(floats((*out)[1].tensor), (std::vector<float>{0, 2, 0, 3}));
+}
+
+TEST(EngineControlFlow, StaticModelsHaveNoTail) {
+  ModelBuilder b;
+  b.input("x", F, {4}).output("y");
+  b.node("Relu", {"x"}, {"y"});
+  auto model = CompiledModel::compile(b.bytes()).value_or_die();
+  ExecutionContext ctx(model);
+  ASSERT_TRUE(ctx.run(std::vector<NamedTensor>{{"x", Tensor::from_vector<float>({4}, {1, 2, 3, 4})}}).ok());
+  EXPECT_TRUE(ctx.plan()->tail.empty());
+}
+
 TEST(EngineControlFlow, ReshapeOfAComputedShapeRunsInsteadOfBeingRefused) {
   // The target shape is computed from an input's contents (s + 0): not known when planning.
   ModelBuilder b;
