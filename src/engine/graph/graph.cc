@@ -32,6 +32,11 @@ std::vector<int64_t> Node::attr_ints(const std::string& key) const {
   return {};
 }
 
+const Graph* Node::attr_graph(const std::string& key) const {
+  const Attribute* a = attr(key);
+  return a && a->kind == Attribute::Kind::kGraph ? a->g.get() : nullptr;
+}
+
 std::string Node::label() const { return fmt::format("node '{}' ({})", name, op_type); }
 
 int Graph::add_value(std::string name) {
@@ -85,6 +90,7 @@ Status Graph::validate() const {
     if (out < 0 || out >= nv) return invalid_argument("graph output id out of range");
     bool is_input = false;
     for (int in : inputs) is_input |= in == out;
+    for (int in : captures) is_input |= in == out;
     if (producers[out] == 0 && !values[out].constant && !is_input) {
       return invalid_argument("graph output '{}' is never produced", values[out].name);
     }
@@ -98,6 +104,7 @@ Status Graph::topo_sort() {
   const size_t n = nodes.size();
   std::vector<bool> defined(values.size(), false);
   for (int in : inputs) defined[in] = true;
+  for (int in : captures) defined[in] = true;
   for (size_t v = 0; v < values.size(); ++v) {
     if (values[v].constant) defined[v] = true;
   }

@@ -31,9 +31,12 @@ struct TensorType {
   std::vector<Dim> dims;
 };
 
-// An ONNX attribute, converted to plain C++ (tensor attributes become Tensors).
+class Graph;
+
+// An ONNX attribute, converted to plain C++ (tensor attributes become Tensors, graph attributes
+// -- If's branches, Loop's and Scan's bodies -- become Graphs).
 struct Attribute {
-  enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings };
+  enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings, kGraph };
   Kind kind = Kind::kInt;
   float f = 0;
   int64_t i = 0;
@@ -42,6 +45,7 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
+  std::shared_ptr<const Graph> g;
 };
 
 struct Node {
@@ -52,6 +56,9 @@ struct Node {
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::map<std::string, Attribute> attrs;
+  // The last `implicit_inputs` inputs are values of this graph that the node's subgraphs read
+  // from the enclosing scope (Graph::captures of each subgraph, in the same order).
+  int implicit_inputs = 0;
 
   const Attribute* attr(const std::string& key) const {
     auto it = attrs.find(key);
@@ -60,6 +67,8 @@ struct Node {
   int64_t attr_int(const std::string& key, int64_t def) const;
   float attr_float(const std::string& key, float def) const;
   std::string attr_string(const std::string& key, const std::string& def) const;
+  const Graph* attr_graph(const std::string& key) const;  // null when absent
+  size_t explicit_inputs() const { return inputs.size() - static_cast<size_t>(implicit_inputs); }
   std::vector<int64_t> attr_ints(const std::string& key) const;  // empty when absent
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != kNoValue; }
   // "node 'name' (Op)" for error messages.
@@ -81,6 +90,9 @@ class Graph {
   std::vector<int> outputs;
   int64_t ir_version = 0;
   std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version
+  // Subgraphs only: values read from the enclosing scope by name. captures[i] receives the
+  // owning node's implicit input i. Defined before any node runs, like inputs.
+  std::vector<int> captures;
 
   int add_value(std::string name);
   // Value id by name, or -1.

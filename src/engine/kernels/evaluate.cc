@@ -6,6 +6,11 @@ View view_of(const Tensor& t) {
   return View{t.dtype(), t.shape(), const_cast<uint8_t*>(t.raw()), t.numel()};
 }
 
+Result<Tensor> tensor_of(const View& v) {
+  return Tensor::from_bytes(v.dtype, std::vector<int64_t>(v.shape.begin(), v.shape.end()),
+                            {v.data, static_cast<size_t>(v.numel) * dtype_size(v.dtype)});
+}
+
 Result<std::vector<std::shared_ptr<const Tensor>>> evaluate_node(
     const Node& node, const OpKernel& kernel, std::span<const TensorInfo* const> in,
     const std::vector<TensorInfo>& out_info) {

@@ -14,5 +14,7 @@ Result<std::vector<std::shared_ptr<const Tensor>>> evaluate_node(
 
 // A view over a constant tensor.
 View view_of(const Tensor& t);
+// A tensor copied out of a view.
+Result<Tensor> tensor_of(const View& v);
 
 }  // namespace moss::engine

@@ -72,6 +72,21 @@ using PrepareFn = std::unique_ptr<const PreparedKernel> (*)(const Node& node,
                                                             const std::vector<TensorInfo>& out,
                                                             int threads);
 
+// Operators whose output shapes depend on input contents (NonZero, Compress, ...) or that run
+// subgraphs (If, Loop, Scan) cannot be planned statically: run_dynamic allocates their outputs
+// per request. The planner runs them, and every node that depends on them, after the static
+// steps (Plan::tail). infer() still checks attributes and gives output dtypes (shapes unused).
+class SubgraphRunner {
+ public:
+  virtual ~SubgraphRunner() = default;
+  // Runs g (a subgraph of the node being run) on inputs (g.inputs order) and captures
+  // (g.captures order, the node's implicit inputs); returns g.outputs.
+  virtual Result<std::vector<Tensor>> run(const Graph& g, std::span<const View> inputs,
+                                          std::span<const View> captures) = 0;
+};
+using DynamicRunFn = Result<std::vector<Tensor>> (*)(const Node& node, std::span<const View> in,
+                                                     SubgraphRunner& subgraphs);
+
 struct OpKernel {
   const char* op_type;
   InferFn infer;
@@ -84,6 +99,7 @@ struct OpKernel {
   // the plan binding.
   uint32_t value_inputs = 0;
   PrepareFn prepare = nullptr;  // fast implementations tried before run() (registry order)
+  DynamicRunFn run_dynamic = nullptr;  // set: data-dependent outputs (run is unused)
 };
 
 // ---- helpers shared by kernels --------------------------------------------------------------

@@ -21,7 +21,8 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::einsum_kernels(), ref::conv_transpose_kernels(),
                       ref::signal_kernels(), ref::det_kernels(),
                       ref::conv_integer_kernels(), ref::max_unpool_kernels(),
-                      ref::grid_sample_kernels()}) {
+                      ref::grid_sample_kernels(), ref::control_flow_kernels(),
+                      ref::data_dependent_kernels(), ref::recurrent_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()

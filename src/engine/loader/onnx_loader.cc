@@ -4,6 +4,8 @@
 
 #include <onnx/onnx.pb.h>
 
+#include <algorithm>
+
 namespace moss::engine {
 namespace {
 
@@ -63,7 +65,45 @@ Result<TensorType> convert_type(const onnx::TypeProto& type, const std::string& 
   return out;
 }
 
-Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const std::string& node) {
+// Subgraphs nest (an If inside a Loop body ...): depth and total node count are bounded across
+// all of them, since every level is loaded recursively.
+inline constexpr int kMaxSubgraphDepth = 16;
+
+struct LoadState {
+  const LoadLimits& limits;
+  size_t nodes = 0;
+  size_t values = 0;
+  int depth = 0;
+};
+
+Status load_graph(const onnx::GraphProto& gp, Graph& g, LoadState& st, bool subgraph);
+
+Result<std::shared_ptr<Graph>> load_subgraph(const onnx::GraphProto& gp, const Graph& parent,
+                                             LoadState& st) {
+  if (st.depth >= kMaxSubgraphDepth) {
+    return invalid_argument("subgraphs nest deeper than {} levels", kMaxSubgraphDepth);
+  }
+  auto sub = std::make_shared<Graph>();
+  sub->ir_version = parent.ir_version;
+  sub->opsets = parent.opsets;
+  ++st.depth;
+  Status s = load_graph(gp, *sub, st, true);
+  --st.depth;
+  MOSS_RETURN_IF_ERROR(s);
+  // Whatever the subgraph reads but does not define comes from the enclosing scope.
+  sub->index_producers();
+  std::vector<bool> is_input(sub->values.size(), false);
+  for (int in : sub->inputs) is_input[in] = true;
+  for (size_t v = 0; v < sub->values.size(); ++v) {
+    const Value& val = sub->values[v];
+    if (val.producer < 0 && !val.constant && !is_input[v]) sub->captures.push_back(static_cast<int>(v));
+  }
+  MOSS_RETURN_IF_ERROR(sub->topo_sort());
+  return sub;
+}
+
+Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& parent, LoadState& st,
+                                    std::vector<std::shared_ptr<Graph>>& subgraphs) {
   Attribute out;
   using A = onnx::AttributeProto;
   switch (a.type()) {
@@ -87,8 +127,18 @@ Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const std::st
       out.kind = Attribute::Kind::kStrings;
       out.strings.assign(a.strings().begin(), a.strings().end());
       break;
+    case A::GRAPH: {
+      out.kind = Attribute::Kind::kGraph;
+      auto sub = load_subgraph(a.g(), parent, st);
+      if (!sub.ok()) {
+        return sub.status().with_context(fmt::format("subgraph '{}'", a.name()));
+      }
+      subgraphs.push_back(*sub);
+      out.g = std::move(sub).value();
+      break;
+    }
     default:
-      return unimplemented("node '{}': attribute '{}' has unsupported type {}", node, a.name(),
+      return unimplemented("attribute '{}' has unsupported type {}", a.name(),
                            static_cast<int>(a.type()));
   }
   return out;
@@ -100,9 +150,33 @@ int value_for(Graph& g, const std::string& name) {
   return id >= 0 ? id : g.add_value(name);
 }
 
-Status load_graph(const onnx::GraphProto& gp, Graph& g, const LoadLimits& limits) {
-  if (static_cast<size_t>(gp.node_size()) > limits.max_nodes) {
-    return resource_exhausted("model has {} nodes (limit {})", gp.node_size(), limits.max_nodes);
+// Every subgraph's captures in one order, each name once; the node reads them as its implicit
+// inputs. Subgraphs that do not read a name get an unused value for it (aligned indices).
+void bind_captures(Node& node, Graph& g, const std::vector<std::shared_ptr<Graph>>& subgraphs) {
+  std::vector<std::string> names;
+  for (const auto& sub : subgraphs) {
+    for (int c : sub->captures) {
+      const std::string& name = sub->values[c].name;
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  for (const auto& sub : subgraphs) {
+    std::vector<int> aligned;
+    for (const std::string& name : names) {
+      const int id = sub->find_value(name);
+      aligned.push_back(id >= 0 ? id : sub->add_value(name));
+    }
+    sub->captures = std::move(aligned);
+  }
+  for (const std::string& name : names) node.inputs.push_back(value_for(g, name));
+  node.implicit_inputs = static_cast<int>(names.size());
+}
+
+Status load_graph(const onnx::GraphProto& gp, Graph& g, LoadState& st, bool subgraph) {
+  const LoadLimits& limits = st.limits;
+  st.nodes += static_cast<size_t>(gp.node_size());
+  if (st.nodes > limits.max_nodes) {
+    return resource_exhausted("model has {} nodes (limit {})", st.nodes, limits.max_nodes);
   }
   for (const auto& init : gp.initializer()) {
     if (init.name().empty()) return invalid_argument("an initializer has no name");
@@ -117,6 +191,10 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, const LoadLimits& limits
     int id = value_for(g, in.name());
     if (in.name().empty()) return invalid_argument("a graph input has no name");
     if (g.values[id].constant) continue;  // old exporters list initializers as inputs too
+    if (subgraph && !in.has_type()) {  // a body's inputs may leave their type to the operator
+      g.inputs.push_back(id);
+      continue;
+    }
     MOSS_ASSIGN_OR_RETURN(auto type, convert_type(in.type(), in.name()));
     g.values[id].type = std::move(type);
     g.inputs.push_back(id);
@@ -143,16 +221,19 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, const LoadLimits& limits
     for (const auto& out : np.output()) {
       node.outputs.push_back(out.empty() ? kNoValue : value_for(g, out));
     }
+    std::vector<std::shared_ptr<Graph>> subgraphs;
     for (const auto& a : np.attribute()) {
       if (!a.ref_attr_name().empty()) {
         return unimplemented("{}: attribute references (functions) are not supported", node.label());
       }
-      MOSS_ASSIGN_OR_RETURN(auto attr, convert_attribute(a, node.name));
-      if (!node.attrs.emplace(a.name(), std::move(attr)).second) {
+      auto attr = convert_attribute(a, g, st, subgraphs);
+      if (!attr.ok()) return attr.status().with_context(node.label());
+      if (!node.attrs.emplace(a.name(), std::move(attr).value()).second) {
         return invalid_argument("{}: attribute '{}' given twice", node.label(), a.name());
       }
     }
-    if (g.values.size() > limits.max_values) {
+    if (!subgraphs.empty()) bind_captures(node, g, subgraphs);
+    if (g.values.size() > limits.max_values || st.values + g.values.size() > limits.max_values) {
       return resource_exhausted("model has more than {} values", limits.max_values);
     }
     g.nodes.push_back(std::move(node));
@@ -160,6 +241,7 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, const LoadLimits& limits
   if (gp.output_size() == 0) return invalid_argument("graph has no outputs");
   for (const auto& out : gp.output()) {
     int id = g.find_value(out.name());
+    if (id < 0 && subgraph && !out.name().empty()) id = g.add_value(out.name());  // outer value
     if (id < 0) return invalid_argument("graph output '{}' is never produced", out.name());
     if (out.has_type() && out.type().has_tensor_type()) {
       auto type = convert_type(out.type(), out.name());
@@ -167,6 +249,7 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, const LoadLimits& limits
     }
     g.outputs.push_back(id);
   }
+  st.values += g.values.size();
   return Status::Ok();
 }
 
@@ -190,7 +273,8 @@ Result<Graph> load_onnx(std::span<const uint8_t> bytes, const LoadLimits& limits
   }
   // IR version 3+ models must import ai.onnx; older ones implied opset 1..
   if (g.opsets.find("") == g.opsets.end()) g.opsets[""] = 1;
-  MOSS_RETURN_IF_ERROR(load_graph(model.graph(), g, limits));
+  LoadState st{limits};
+  MOSS_RETURN_IF_ERROR(load_graph(model.graph(), g, st, false));
   MOSS_RETURN_IF_ERROR(g.topo_sort());
   return g;
 }

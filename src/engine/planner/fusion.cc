@@ -11,14 +11,15 @@ using onednn::PostOp;
 
 class Matcher {
  public:
-  Matcher(const Graph& g, const std::vector<TensorInfo>& info, const std::vector<int>& live)
+  Matcher(const Graph& g, const std::vector<TensorInfo>& info, const std::vector<int>& live,
+          const std::vector<int>& outputs)
       : g_(g), info_(info), uses_(g.values.size()), is_output_(g.values.size(), false) {
     for (int n : live) {
       for (int v : g.nodes[n].inputs) {
         if (v != kNoValue) uses_[v].push_back(n);
       }
     }
-    for (int v : g.outputs) is_output_[v] = true;
+    for (int v : outputs) is_output_[v] = true;
   }
 
   // The single consumer of v that can absorb it, or -1.
@@ -217,8 +218,8 @@ class Matcher {
 }  // namespace
 
 std::vector<Fusion> find_fusions(const Graph& g, const std::vector<TensorInfo>& info,
-                                 const std::vector<int>& live) {
-  Matcher m(g, info, live);
+                                 const std::vector<int>& live, const std::vector<int>& outputs) {
+  Matcher m(g, info, live, outputs);
   std::vector<Fusion> out;
   for (int n : live) {
     if (auto f = m.match(n)) out.push_back(std::move(*f));

@@ -28,9 +28,10 @@ struct Fusion {
   std::string label;        // e.g. "Add+Relu", for profiles
 };
 
-// `live`: node indices that run (not folded), in order; info: per value. Returns fusions with
-// disjoint node sets.
+// `live`: node indices that run (not folded), in order; info: per value; outputs: values read
+// after the steps (graph outputs, values the plan's tail reads), never fused away. Returns
+// fusions with disjoint node sets.
 std::vector<Fusion> find_fusions(const Graph& g, const std::vector<TensorInfo>& info,
-                                 const std::vector<int>& live);
+                                 const std::vector<int>& live, const std::vector<int>& outputs);
 
 }  // namespace moss::engine

@@ -51,8 +51,10 @@ Status bind_inputs(const Graph& g, const Binding& b, Plan& p) {
 // when the residual dies there: oneDNN's sum post-op then accumulates in place).
 class Scheduler {
  public:
-  Scheduler(const Graph& g, const std::vector<const OpKernel*>& kernels, int threads, Plan& p)
+  Scheduler(const Graph& g, const std::vector<const OpKernel*>& kernels, int threads,
+            const std::vector<int>& outputs, Plan& p)
       : g_(g),
+        outputs_(outputs),
         kernels_(kernels),
         threads_(threads),
         p_(p),
@@ -62,7 +64,7 @@ class Scheduler {
         uses_(g.values.size()),
         absorbed_by_(g.nodes.size(), -1),
         fusion_of_(g.nodes.size(), -1) {
-    for (int v : g.outputs) is_output_[v] = true;
+    for (int v : outputs_) is_output_[v] = true;
   }
 
   Status run(const std::vector<int>& live) {
@@ -71,7 +73,7 @@ class Scheduler {
         if (v != kNoValue) uses_[v].push_back(n);
       }
     }
-    if (dnnl_) fusions_ = find_fusions(g_, p_.info, live);
+    if (dnnl_) fusions_ = find_fusions(g_, p_.info, live, outputs_);
     // A fused step runs where its last absorbed node was: the residual is ready by then.
     std::map<int, int> fused_at;  // node index of last absorbed -> fusion
     for (size_t i = 0; i < fusions_.size(); ++i) {
@@ -131,7 +133,7 @@ class Scheduler {
       for (size_t i = 0; i + 1 < ins.size(); ++i) {
         read_later |= ins[i] != kNoValue && !p_.info[ins[i]].value && root(ins[i]) == r;
       }
-      for (int o : g_.outputs) read_later |= root(o) == r;
+      for (int o : outputs_) read_later |= root(o) == r;
       for (int64_t t = s + 1; t < end && !read_later; ++t) {
         for (int in : p_.step_inputs[t])
           read_later |= in != kNoValue && !p_.info[in].value && root(in) == r;
@@ -141,7 +143,7 @@ class Scheduler {
         first[out] = -2;
       }
     }
-    for (int o : g_.outputs) read(o, end);
+    for (int o : outputs_) read(o, end);
     std::vector<Interval> items;
     std::vector<int> ids;
     for (size_t v = 0; v < nv; ++v) {
@@ -307,6 +309,7 @@ class Scheduler {
   }
 
   const Graph& g_;
+  const std::vector<int>& outputs_;  // graph outputs and values the tail reads
   const std::vector<const OpKernel*>& kernels_;
   const int threads_;
   Plan& p_;
@@ -354,6 +357,7 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
   }
   MOSS_RETURN_IF_ERROR(bind_inputs(g, binding, p));
   std::vector<int> live;  // nodes left to run after folding, in order
+  std::vector<bool> unknown(g.values.size(), false);  // produced by the tail
 
   // Shape inference in topological order; nodes whose inputs are all known fold right here.
   for (size_t n = 0; n < g.nodes.size(); ++n) {
@@ -366,8 +370,34 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
       in[i] = &p.info[node.inputs[i]];
       known &= in[i]->value != nullptr || k.reads_shapes_only;
     }
+    // A node joins the tail (run by the interpreter after the static steps) when its kernel's
+    // outputs depend on data, when it reads a tail value, or when a shape-determining input is
+    // computed at run time (Reshape of a computed shape, ...).
+    bool reads_tail = false;
+    for (int v : node.inputs) reads_tail |= v != kNoValue && unknown[v];
+    bool dynamic = k.run_dynamic != nullptr || reads_tail;
     std::vector<TensorInfo> out;
-    MOSS_RETURN_IF_ERROR(k.infer(node, in, out));
+    // With every input known, infer() checks attributes here (errors at compile time).
+    const Status inferred = reads_tail ? Status::Ok() : k.infer(node, in, out);
+    if (!inferred.ok()) {
+      bool computed = false;
+      for (size_t i = 0; i < in.size() && i < 32; ++i) {
+        computed |= in[i] && !in[i]->value && ((k.value_inputs >> i) & 1u);
+      }
+      if (k.run_dynamic || !computed) return inferred;
+      dynamic = true;
+    }
+    if (dynamic) {
+      p.tail.push_back(static_cast<int>(n));
+      for (size_t i = 0; i < node.outputs.size(); ++i) {
+        const int o = node.outputs[i];
+        if (o == kNoValue) continue;
+        unknown[o] = true;
+        p.info[o] = TensorInfo{};
+        if (inferred.ok() && i < out.size()) p.info[o].dtype = out[i].dtype;
+      }
+      continue;
+    }
     if (out.size() < node.outputs.size()) {
       for (size_t i = out.size(); i < node.outputs.size(); ++i) {
         if (node.outputs[i] != kNoValue) {
@@ -398,12 +428,25 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
       if (node.outputs[i] != kNoValue) p.info[node.outputs[i]] = std::move(out[i]);
     }
   }
-  Scheduler scheduler(g, kernels, threads, p);
+  // Values the tail reads from the static part stay alive (and plain) to the end of the steps.
+  std::vector<bool> pinned(g.values.size(), false);
+  for (int n : p.tail) {
+    for (int v : g.nodes[n].inputs) {
+      if (v != kNoValue && !unknown[v] && !pinned[v]) {
+        pinned[v] = true;
+        p.tail_reads.push_back(v);
+      }
+    }
+  }
+  std::vector<int> kept_outputs = g.outputs;
+  for (int v : p.tail_reads) kept_outputs.push_back(v);
+  Scheduler scheduler(g, kernels, threads, kept_outputs, p);
   MOSS_RETURN_IF_ERROR(scheduler.run(live));
   MOSS_RETURN_IF_ERROR(scheduler.assign_arena());
   // Constants that no step reads at run time.
   std::vector<bool> read(p.info.size(), false);
   for (int o : g.outputs) read[o] = true;
+  for (int v : p.tail_reads) read[v] = true;
   for (size_t s = 0; s < p.steps.size(); ++s) {
     const uint32_t packed = p.prepared[s] ? p.prepared[s]->packed_inputs() : 0;
     for (size_t i = 0; i < p.step_inputs[s].size(); ++i) {

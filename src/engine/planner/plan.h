@@ -40,6 +40,11 @@ struct Plan {
   // Constants no step reads at run time (packed into a kernel, or only read by fused nodes):
   // with release_packed, build_plan dropped them from info (offset -1, data null at run time).
   std::vector<int> packed_constants;
+  // Nodes whose output shapes depend on data (NonZero, If, ...) and every node downstream of
+  // them, in order: run by the interpreter after the static steps, with per-request tensors.
+  // tail_reads: the static values (arena or constant) they read. Empty for static models.
+  std::vector<int> tail;
+  std::vector<int> tail_reads;
   size_t fused_nodes = 0;     // nodes absorbed into oneDNN post-ops
   size_t blocked_values = 0;  // values kept in a oneDNN blocked layout between steps
   size_t scratch_bytes = 0;       // max over prepared kernels (per-context oneDNN scratchpad)

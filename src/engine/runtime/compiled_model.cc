@@ -30,6 +30,19 @@ IoInfo io_info(const Value& v) {
   return io;
 }
 
+// Every operator of g and of its subgraphs has a kernel (the error names the first that does not).
+Status check_operators(const Graph& g) {
+  for (const Node& node : g.nodes) {
+    MOSS_RETURN_IF_ERROR(kernel_for(node).status());
+    for (const auto& [name, a] : node.attrs) {
+      if (a.kind != Attribute::Kind::kGraph) continue;
+      Status s = check_operators(*a.g);
+      if (!s.ok()) return s.with_context(fmt::format("{}: subgraph '{}'", node.label(), name));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<const uint8_t> bytes,
@@ -42,7 +55,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     if (!v.type) return invalid_argument("input '{}' has no type", v.name);
   }
   // Every operator must be known before any work is done, so the error names the first one.
-  for (const Node& node : g.nodes) MOSS_RETURN_IF_ERROR(kernel_for(node).status());
+  MOSS_RETURN_IF_ERROR(check_operators(g));
   MOSS_RETURN_IF_ERROR(fold_constants(g));
   MOSS_RETURN_IF_ERROR(remove_dead_nodes(g));
   for (const Node& node : g.nodes) {

@@ -2,9 +2,11 @@
 
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/onednn/onednn_ops.h"
+#include "engine/runtime/interpreter.h"
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 namespace moss::engine {
 
@@ -110,7 +112,23 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
     }
   }
   std::vector<NamedTensor> outputs;
+  std::optional<Env> env;
+  if (!p.tail.empty()) {
+    // Data-dependent shapes: the rest runs node by node on per-request tensors.
+    env.emplace(g);
+    for (int v : p.tail_reads) {
+      env->bind(v, view(v));
+      env->owned[v] = p.info[v].value;
+    }
+    Interpreter interpreter;
+    MOSS_RETURN_IF_ERROR(interpreter.run_nodes(g, p.tail, *env));
+  }
   for (int v : g.outputs) {
+    if (env && env->set[v]) {
+      MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(env->views[v]));
+      outputs.push_back(NamedTensor{g.values[v].name, std::move(t)});
+      continue;
+    }
     View ov = view(v);
     MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::from_bytes(ov.dtype, p.info[v].shape,
                                                        {ov.data, static_cast<size_t>(ov.numel) * dtype_size(ov.dtype)}));

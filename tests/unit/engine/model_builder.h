@@ -73,6 +73,15 @@ class ModelBuilder {
     a->set_type(onnx::AttributeProto::STRING);
     a->set_s(v);
   }
+  // A graph-valued attribute (If's branches, Loop's and Scan's body).
+  static void attr_g(onnx::NodeProto& n, const std::string& k, const onnx::GraphProto& g) {
+    auto* a = n.add_attribute();
+    a->set_name(k);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = g;
+  }
+  // The model's graph, e.g. to build a subgraph with the same helpers and move it out.
+  onnx::GraphProto& graph() { return *model_.mutable_graph(); }
   onnx::ModelProto& proto() { return model_; }
   std::vector<uint8_t> bytes() const {
     std::string s = model_.SerializeAsString();

@@ -30,5 +30,15 @@ std::vector<OpKernel> conv_integer_kernels(); // ConvInteger, QLinearConv
 std::vector<OpKernel> max_unpool_kernels();   // MaxUnpool
 std::vector<OpKernel> grid_sample_kernels();  // GridSample
 std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, integer MatMuls
+std::vector<OpKernel> control_flow_kernels();  // If, Loop, Scan (subgraphs; dynamic)
+std::vector<OpKernel> data_dependent_kernels();  // NonZero, Compress, NonMaxSuppression, ...
+std::vector<OpKernel> recurrent_kernels();     // LSTM, GRU, RNN
+
+// An operator with data-dependent outputs (kernel.h: run_dynamic).
+inline OpKernel dynamic_kernel(const char* op, InferFn infer, DynamicRunFn run) {
+  OpKernel k{op, infer, nullptr};
+  k.run_dynamic = run;
+  return k;
+}
 
 }  // namespace moss::engine::ref

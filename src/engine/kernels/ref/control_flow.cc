@@ -1,0 +1,416 @@
+// If, Loop and Scan: operators that run subgraphs. Their output shapes depend on data (which
+// branch, how many iterations), so they are dynamic kernels (kernel.h): the planner puts them in
+// the plan's tail and the interpreter runs their subgraphs with the node's implicit inputs (the
+// outer-scope values the subgraphs read) as captures. Element types are whatever the subgraphs
+// produce; slicing and stacking move bytes.
+#include "engine/kernels/evaluate.h"
+#include "engine/kernels/ref/ref_kernels.h"
+
+#include <cstring>
+#include <limits>
+
+namespace moss::engine::ref {
+namespace {
+
+std::span<const View> captures_of(const Node& node, std::span<const View> in) {
+  return in.subspan(node.explicit_inputs());
+}
+
+// Output dtypes from the subgraph's declared outputs (float32 where undeclared: the value only
+// matters to readers planned before the tail, and those never read tail values).
+void declared_outputs(const Graph& g, size_t skip, size_t count, std::vector<TensorInfo>& out) {
+  for (size_t i = 0; i < count && skip + i < g.outputs.size(); ++i) {
+    const Value& v = g.values[g.outputs[skip + i]];
+    TensorInfo t;
+    if (v.type) t.dtype = v.type->dtype;
+    out.push_back(std::move(t));
+  }
+}
+
+Result<const Graph*> subgraph(const Node& node, const char* key) {
+  const Graph* g = node.attr_graph(key);
+  if (!g) return invalid_argument("{}: graph attribute '{}' is missing", node.label(), key);
+  return g;
+}
+
+Result<bool> scalar_bool(const Node& node, const View& v, const char* what) {
+  if (v.dtype != DType::kBool || v.numel != 1) {
+    return invalid_argument("{}: {} must be one bool, got {} {}", node.label(), what,
+                            dtype_name(v.dtype), shape_to_string(v.shape));
+  }
+  return v.as<bool>()[0];
+}
+
+// ---- If ----------------------------------------------------------------------------------------
+
+Status infer_If(const Node& node, std::span<const TensorInfo* const> in,
+                std::vector<TensorInfo>& out) {
+  if (node.explicit_inputs() != 1 || !in[0]) {
+    return invalid_argument("{}: takes exactly one input (cond)", node.label());
+  }
+  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kBool}, "cond"));
+  MOSS_ASSIGN_OR_RETURN(const Graph* then_g, subgraph(node, "then_branch"));
+  MOSS_ASSIGN_OR_RETURN(const Graph* else_g, subgraph(node, "else_branch"));
+  for (const Graph* g : {then_g, else_g}) {
+    if (!g->inputs.empty()) return invalid_argument("{}: a branch must take no inputs", node.label());
+    if (g->outputs.size() != node.outputs.size()) {
+      return invalid_argument("{}: a branch has {} outputs, the node {}", node.label(),
+                              g->outputs.size(), node.outputs.size());
+    }
+  }
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    const auto& a = then_g->values[then_g->outputs[i]].type;
+    const auto& b = else_g->values[else_g->outputs[i]].type;
+    if (a && b && a->dtype != b->dtype) {
+      return invalid_argument("{}: output {} is {} in then_branch and {} in else_branch",
+                              node.label(), i, dtype_name(a->dtype), dtype_name(b->dtype));
+    }
+  }
+  declared_outputs(*then_g, 0, node.outputs.size(), out);
+  return Status::Ok();
+}
+
+Result<std::vector<Tensor>> run_If(const Node& node, std::span<const View> in,
+                                   SubgraphRunner& runner) {
+  MOSS_ASSIGN_OR_RETURN(bool cond, scalar_bool(node, in[0], "cond"));
+  MOSS_ASSIGN_OR_RETURN(const Graph* g, subgraph(node, cond ? "then_branch" : "else_branch"));
+  return runner.run(*g, {}, captures_of(node, in));
+}
+
+// ---- stacking along an axis (Loop and Scan outputs, Scan input slices) -----------------------
+
+struct AxisSplit {
+  int64_t outer = 1, len = 1, inner_bytes = 0;
+};
+
+AxisSplit split_at(std::span<const int64_t> shape, size_t axis, DType dt) {
+  AxisSplit s;
+  int64_t inner = 1;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (d < axis) s.outer *= shape[d];
+    else if (d == axis) s.len = shape[d];
+    else inner *= shape[d];
+  }
+  s.inner_bytes = inner * static_cast<int64_t>(dtype_size(dt));
+  return s;
+}
+
+// Slice t of `src` along axis (the axis removed).
+Result<Tensor> slice_axis(const View& src, size_t axis, int64_t t) {
+  std::vector<int64_t> shape(src.shape.begin(), src.shape.end());
+  const AxisSplit s = split_at(shape, axis, src.dtype);
+  shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(axis));
+  MOSS_ASSIGN_OR_RETURN(Tensor out, Tensor::zeros(src.dtype, shape));
+  for (int64_t o = 0; o < s.outer; ++o) {
+    if (s.inner_bytes == 0) break;
+    std::memcpy(out.raw() + o * s.inner_bytes, src.data + (o * s.len + t) * s.inner_bytes,
+                static_cast<size_t>(s.inner_bytes));
+  }
+  return out;
+}
+
+// Stacks equally shaped slices along a new axis; slice i goes to position i (or T-1-i reversed).
+// With no slices, the element shape comes from `declared` when it is fully known.
+Result<Tensor> stack_axis(const Node& node, const std::vector<Tensor>& slices, size_t axis,
+                          bool reverse, DType dtype, const std::optional<TensorType>& declared) {
+  std::vector<int64_t> elem;
+  if (!slices.empty()) {
+    elem = slices[0].shape();
+    dtype = slices[0].dtype();
+  } else if (declared && declared->has_shape) {
+    for (const Dim& d : declared->dims) elem.push_back(std::max<int64_t>(d.value, 0));
+  }
+  if (axis > elem.size()) {
+    return invalid_argument("{}: output axis {} is out of range for rank {}", node.label(), axis,
+                            elem.size());
+  }
+  std::vector<int64_t> shape = elem;
+  const int64_t T = static_cast<int64_t>(slices.size());
+  shape.insert(shape.begin() + static_cast<std::ptrdiff_t>(axis), T);
+  MOSS_ASSIGN_OR_RETURN(Tensor out, Tensor::zeros(dtype, shape));
+  const AxisSplit s = split_at(shape, axis, dtype);
+  for (int64_t i = 0; i < T; ++i) {
+    const Tensor& x = slices[static_cast<size_t>(i)];
+    if (x.shape() != elem || x.dtype() != dtype) {
+      return invalid_argument("{}: scan output changes shape across iterations ({} then {})",
+                              node.label(), shape_to_string(elem), shape_to_string(x.shape()));
+    }
+    const int64_t pos = reverse ? T - 1 - i : i;
+    for (int64_t o = 0; o < s.outer; ++o) {
+      if (s.inner_bytes == 0) break;
+      std::memcpy(out.raw() + (o * s.len + pos) * s.inner_bytes, x.raw() + o * s.inner_bytes,
+                  static_cast<size_t>(s.inner_bytes));
+    }
+  }
+  return out;
+}
+
+// ---- Loop --------------------------------------------------------------------------------------
+
+Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
+                  std::vector<TensorInfo>& out) {
+  const size_t ni = node.explicit_inputs();
+  if (ni < 2) return invalid_argument("{}: needs inputs M and cond (either may be empty)", node.label());
+  if (in[0]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kInt64}, "M"));
+  if (in[1]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[1], {DType::kBool}, "cond"));
+  MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
+  const size_t n = ni - 2;
+  if (body->inputs.size() != n + 2) {
+    return invalid_argument("{}: body takes {} inputs, the loop carries {} (+2)", node.label(),
+                            body->inputs.size(), n);
+  }
+  if (body->outputs.size() < n + 1 || node.outputs.size() != body->outputs.size() - 1) {
+    return invalid_argument("{}: body has {} outputs, the node {} (carried {})", node.label(),
+                            body->outputs.size(), node.outputs.size(), n);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!in[2 + i]) return invalid_argument("{}: loop-carried input {} is missing", node.label(), i);
+    const auto& t = body->values[body->inputs[2 + i]].type;
+    if (t && t->dtype != in[2 + i]->dtype) {
+      return invalid_argument("{}: loop-carried value {} is {}, the body takes {}", node.label(), i,
+                              dtype_name(in[2 + i]->dtype), dtype_name(t->dtype));
+    }
+  }
+  for (size_t i = 0; i < n; ++i) out.push_back(TensorInfo{in[2 + i]->dtype, {}, nullptr});
+  declared_outputs(*body, 1 + n, node.outputs.size() - n, out);
+  return Status::Ok();
+}
+
+Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
+                                     SubgraphRunner& runner) {
+  MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
+  const size_t n = node.explicit_inputs() - 2;
+  const size_t k = node.outputs.size() - n;
+  int64_t trips = std::numeric_limits<int64_t>::max();
+  if (in[0].present()) {
+    if (in[0].dtype != DType::kInt64 || in[0].numel != 1) {
+      return invalid_argument("{}: M must be one int64", node.label());
+    }
+    trips = in[0].as<int64_t>()[0];
+  }
+  bool cond = true;
+  if (in[1].present()) {
+    MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, in[1], "cond"));
+  }
+  std::vector<Tensor> carried;
+  for (size_t i = 0; i < n; ++i) {
+    MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(in[2 + i]));
+    carried.push_back(std::move(t));
+  }
+  std::vector<std::vector<Tensor>> scans(k);
+  size_t scan_bytes = 0;
+  Tensor iter = Tensor::from_vector<int64_t>({}, {0});
+  Tensor cond_t = Tensor::from_vector<bool>({}, {true});
+  std::vector<View> body_in(n + 2);
+  for (int64_t i = 0; i < trips && cond; ++i) {
+    iter.data<int64_t>()[0] = i;
+    cond_t.data<bool>()[0] = cond;
+    body_in[0] = view_of(iter);
+    body_in[1] = view_of(cond_t);
+    for (size_t c = 0; c < n; ++c) body_in[2 + c] = view_of(carried[c]);
+    MOSS_ASSIGN_OR_RETURN(auto outs, runner.run(*body, body_in, captures_of(node, in)));
+    MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(outs[0]), "body's cond output"));
+    for (size_t c = 0; c < n; ++c) {
+      if (outs[1 + c].dtype() != carried[c].dtype()) {
+        return invalid_argument("{}: body changes loop-carried value {} from {} to {}",
+                                node.label(), c, dtype_name(carried[c].dtype()),
+                                dtype_name(outs[1 + c].dtype()));
+      }
+      carried[c] = std::move(outs[1 + c]);
+    }
+    for (size_t s = 0; s < k; ++s) {
+      scan_bytes += outs[1 + n + s].nbytes();
+      scans[s].push_back(std::move(outs[1 + n + s]));
+    }
+    // A loop that never ends stops at the tensor size limit instead of exhausting memory.
+    if (scan_bytes > kMaxTensorBytes) {
+      return resource_exhausted("{}: scan outputs exceed {} bytes after {} iterations",
+                                node.label(), kMaxTensorBytes, i + 1);
+    }
+  }
+  std::vector<Tensor> result = std::move(carried);
+  for (size_t s = 0; s < k; ++s) {
+    const Value& decl = body->values[body->outputs[1 + n + s]];
+    const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
+    MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, scans[s], 0, false, dt, decl.type));
+    result.push_back(std::move(t));
+  }
+  return result;
+}
+
+// ---- Scan --------------------------------------------------------------------------------------
+// Opset 9+: inputs are N states then M scan inputs, each scanned along its own axis. Opset 8:
+// an optional sequence_lens first, and every state and scan input has a leading batch axis; the
+// body runs per batch entry over axis 1 and outputs are stacked back along the batch.
+
+struct ScanAttrs {
+  size_t first = 0;  // 1 for opset 8 (sequence_lens)
+  size_t states = 0, scan_in = 0, scan_out = 0;
+  std::vector<int64_t> in_axes, in_dirs, out_axes, out_dirs;
+};
+
+Result<ScanAttrs> scan_attrs(const Node& node, const Graph& body) {
+  ScanAttrs a;
+  a.first = node.opset < 9 ? 1 : 0;
+  const int64_t m = node.attr_int("num_scan_inputs", -1);
+  const size_t ni = node.explicit_inputs();
+  if (m < 1 || static_cast<size_t>(m) + a.first > ni) {
+    return invalid_argument("{}: num_scan_inputs {} does not fit {} inputs", node.label(), m, ni);
+  }
+  a.scan_in = static_cast<size_t>(m);
+  a.states = ni - a.first - a.scan_in;
+  if (body.inputs.size() != ni - a.first || body.outputs.size() != node.outputs.size() ||
+      node.outputs.size() < a.states) {
+    return invalid_argument("{}: body has {} inputs and {} outputs, the node {} and {}",
+                            node.label(), body.inputs.size(), body.outputs.size(), ni - a.first,
+                            node.outputs.size());
+  }
+  a.scan_out = node.outputs.size() - a.states;
+  auto list = [&](const char* key, size_t count, std::vector<int64_t>& v) -> Status {
+    v = node.attr_ints(key);
+    if (v.empty()) v.assign(count, 0);
+    if (v.size() != count) {
+      return invalid_argument("{}: {} has {} entries, expected {}", node.label(), key, v.size(),
+                              count);
+    }
+    return Status::Ok();
+  };
+  if (a.first) {
+    a.in_axes.assign(a.scan_in, 0);
+    a.out_axes.assign(a.scan_out, 0);
+    a.out_dirs.assign(a.scan_out, 0);
+    MOSS_RETURN_IF_ERROR(list("directions", a.scan_in, a.in_dirs));
+    return a;
+  }
+  MOSS_RETURN_IF_ERROR(list("scan_input_axes", a.scan_in, a.in_axes));
+  MOSS_RETURN_IF_ERROR(list("scan_input_directions", a.scan_in, a.in_dirs));
+  MOSS_RETURN_IF_ERROR(list("scan_output_axes", a.scan_out, a.out_axes));
+  MOSS_RETURN_IF_ERROR(list("scan_output_directions", a.scan_out, a.out_dirs));
+  return a;
+}
+
+Status infer_Scan(const Node& node, std::span<const TensorInfo* const> in,
+                  std::vector<TensorInfo>& out) {
+  MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
+  MOSS_ASSIGN_OR_RETURN(ScanAttrs a, scan_attrs(node, *body));
+  for (size_t i = a.first; i < node.explicit_inputs(); ++i) {
+    if (!in[i]) return invalid_argument("{}: input {} is missing", node.label(), i);
+    if (a.first && in[i]->shape.size() < (i < a.first + a.states ? 1u : 2u)) {
+      return invalid_argument("{}: input {} lacks the batch (and sequence) axes", node.label(), i);
+    }
+  }
+  if (a.first && in[0]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kInt64}, "sequence_lens"));
+  for (size_t i = 0; i < a.states; ++i) {
+    out.push_back(TensorInfo{in[a.first + i]->dtype, {}, nullptr});
+  }
+  declared_outputs(*body, a.states, a.scan_out, out);
+  return Status::Ok();
+}
+
+// One scan over states and scan inputs (no batch axis); returns final states then scan outputs.
+Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const ScanAttrs& a,
+                                      std::span<const View> states_in,
+                                      std::span<const View> scan_in,
+                                      std::span<const View> captures, SubgraphRunner& runner) {
+  std::vector<int64_t> axes(a.scan_in);
+  int64_t len = 0;
+  for (size_t j = 0; j < a.scan_in; ++j) {
+    const View& v = scan_in[j];
+    MOSS_ASSIGN_OR_RETURN(axes[j], normalize_axis(node, a.in_axes[j],
+                                                  static_cast<int64_t>(v.shape.size())));
+    const int64_t l = v.shape[static_cast<size_t>(axes[j])];
+    if (j > 0 && l != len) return invalid_argument("{}: scan inputs differ in length", node.label());
+    len = l;
+  }
+  std::vector<Tensor> states;
+  for (const View& v : states_in) {
+    MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(v));
+    states.push_back(std::move(t));
+  }
+  std::vector<std::vector<Tensor>> scans(a.scan_out);
+  std::vector<Tensor> slices(a.scan_in);
+  std::vector<View> body_in(a.states + a.scan_in);
+  for (int64_t t = 0; t < len; ++t) {
+    for (size_t j = 0; j < a.scan_in; ++j) {
+      const int64_t pos = a.in_dirs[j] ? len - 1 - t : t;
+      MOSS_ASSIGN_OR_RETURN(slices[j], slice_axis(scan_in[j], static_cast<size_t>(axes[j]), pos));
+      body_in[a.states + j] = view_of(slices[j]);
+    }
+    for (size_t i = 0; i < a.states; ++i) body_in[i] = view_of(states[i]);
+    MOSS_ASSIGN_OR_RETURN(auto outs, runner.run(body, body_in, captures));
+    for (size_t i = 0; i < a.states; ++i) {
+      if (outs[i].dtype() != states[i].dtype() || outs[i].shape() != states[i].shape()) {
+        return invalid_argument("{}: body changes state {} from {} {} to {} {}", node.label(), i,
+                                dtype_name(states[i].dtype()), shape_to_string(states[i].shape()),
+                                dtype_name(outs[i].dtype()), shape_to_string(outs[i].shape()));
+      }
+      states[i] = std::move(outs[i]);
+    }
+    for (size_t s = 0; s < a.scan_out; ++s) scans[s].push_back(std::move(outs[a.states + s]));
+  }
+  std::vector<Tensor> result = std::move(states);
+  for (size_t s = 0; s < a.scan_out; ++s) {
+    const Value& decl = body.values[body.outputs[a.states + s]];
+    const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
+    const int64_t rank = scans[s].empty()
+                             ? (decl.type ? static_cast<int64_t>(decl.type->dims.size()) : 0)
+                             : static_cast<int64_t>(scans[s][0].rank());
+    MOSS_ASSIGN_OR_RETURN(int64_t ax, normalize_axis(node, a.out_axes[s], rank + 1));
+    MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, scans[s], static_cast<size_t>(ax),
+                                               a.out_dirs[s] != 0, dt, decl.type));
+    result.push_back(std::move(t));
+  }
+  return result;
+}
+
+Result<std::vector<Tensor>> run_Scan(const Node& node, std::span<const View> in,
+                                     SubgraphRunner& runner) {
+  MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
+  MOSS_ASSIGN_OR_RETURN(ScanAttrs a, scan_attrs(node, *body));
+  const auto states = in.subspan(a.first, a.states);
+  const auto scans = in.subspan(a.first + a.states, a.scan_in);
+  if (!a.first) return scan_once(node, *body, a, states, scans, captures_of(node, in), runner);
+  const int64_t batch = scans[0].shape[0];
+  for (const View& v : in.subspan(a.first, a.states + a.scan_in)) {
+    if (v.shape[0] != batch) return invalid_argument("{}: inputs differ in batch size", node.label());
+  }
+  if (in[0].present()) {
+    for (int64_t b = 0; b < in[0].numel; ++b) {
+      if (in[0].numel != batch || in[0].as<int64_t>()[b] != scans[0].shape[1]) {
+        return unimplemented("{}: sequence_lens shorter than the sequence are not supported",
+                             node.label());
+      }
+    }
+  }
+  std::vector<std::vector<Tensor>> per_output(node.outputs.size());
+  std::vector<Tensor> slices(a.states + a.scan_in);
+  std::vector<View> views(a.states + a.scan_in);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (size_t i = 0; i < views.size(); ++i) {
+      MOSS_ASSIGN_OR_RETURN(slices[i], slice_axis(in[a.first + i], 0, b));
+      views[i] = view_of(slices[i]);
+    }
+    MOSS_ASSIGN_OR_RETURN(auto outs, scan_once(node, *body, a,
+                                               std::span<const View>(views).first(a.states),
+                                               std::span<const View>(views).subspan(a.states),
+                                               captures_of(node, in), runner));
+    for (size_t o = 0; o < outs.size(); ++o) per_output[o].push_back(std::move(outs[o]));
+  }
+  std::vector<Tensor> result;
+  for (size_t o = 0; o < per_output.size(); ++o) {
+    const Value& decl = body->values[body->outputs[o]];
+    const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
+    MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, per_output[o], 0, false, dt, std::nullopt));
+    result.push_back(std::move(t));
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<OpKernel> control_flow_kernels() {
+  return {dynamic_kernel("If", infer_If, run_If), dynamic_kernel("Loop", infer_Loop, run_Loop),
+          dynamic_kernel("Scan", infer_Scan, run_Scan)};
+}
+
+}  // namespace moss::engine::ref

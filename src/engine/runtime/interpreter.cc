@@ -1,0 +1,131 @@
+#include "engine/runtime/interpreter.h"
+
+#include "engine/kernels/evaluate.h"
+#include "engine/kernels/registry.h"
+
+#include <numeric>
+
+namespace moss::engine {
+namespace {
+
+// Subgraph calls nest as deep as the loader allows subgraphs to nest; a bound in case a kernel
+// recurses unexpectedly.
+inline constexpr int kMaxRunDepth = 32;
+
+Result<View> lookup(const Graph& g, Env& env, int v) {
+  if (env.set[v]) return env.views[v];
+  if (const auto& c = g.values[v].constant) {
+    env.bind(v, view_of(*c));
+    return env.views[v];
+  }
+  return internal_error("value '{}' is not computed before use", g.values[v].name);
+}
+
+}  // namespace
+
+Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& env) {
+  std::vector<View> in, out;
+  std::vector<TensorInfo> infos;
+  std::vector<const TensorInfo*> ptrs;
+  for (int n : nodes) {
+    const Node& node = g.nodes[n];
+    MOSS_ASSIGN_OR_RETURN(const OpKernel* k, kernel_for(node));
+    const size_t ni = node.inputs.size();
+    in.assign(ni, View{});
+    infos.assign(ni, TensorInfo{});
+    ptrs.assign(ni, nullptr);
+    for (size_t i = 0; i < ni; ++i) {
+      const int v = node.inputs[i];
+      if (v == kNoValue) continue;
+      MOSS_ASSIGN_OR_RETURN(in[i], lookup(g, env, v));
+      TensorInfo& ti = infos[i];
+      ti.dtype = in[i].dtype;
+      ti.shape.assign(in[i].shape.begin(), in[i].shape.end());
+      if (env.owned[v]) {
+        ti.value = env.owned[v];
+      } else if (g.values[v].constant) {
+        ti.value = g.values[v].constant;
+      } else if (i < 32 && ((k->value_inputs >> i) & 1u)) {
+        MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(in[i]));
+        ti.value = std::make_shared<const Tensor>(std::move(t));
+      }
+      ptrs[i] = &ti;
+    }
+    std::vector<std::shared_ptr<const Tensor>> results;
+    if (k->run_dynamic) {
+      std::vector<TensorInfo> check;
+      MOSS_RETURN_IF_ERROR(k->infer(node, ptrs, check));
+      if (depth_ >= kMaxRunDepth) {
+        return resource_exhausted("{}: subgraphs nest deeper than {}", node.label(), kMaxRunDepth);
+      }
+      ++depth_;
+      auto outs = k->run_dynamic(node, in, *this);
+      --depth_;
+      if (!outs.ok()) return outs.status();
+      for (Tensor& t : *outs) results.push_back(std::make_shared<const Tensor>(std::move(t)));
+    } else {
+      std::vector<TensorInfo> oi;
+      MOSS_RETURN_IF_ERROR(k->infer(node, ptrs, oi));
+      bool all_values = oi.size() >= node.outputs.size();
+      for (const TensorInfo& o : oi) all_values &= o.value != nullptr;
+      if (all_values) {
+        for (TensorInfo& o : oi) results.push_back(std::move(o.value));
+      } else {
+        out.clear();
+        for (const TensorInfo& o : oi) {
+          auto t = Tensor::zeros(o.dtype, o.shape);
+          if (!t.ok()) return t.status().with_context(node.label());
+          auto owned = std::make_shared<Tensor>(std::move(t).value());
+          out.push_back(View{owned->dtype(), owned->shape(), owned->raw(), owned->numel()});
+          results.push_back(std::move(owned));
+        }
+        MOSS_RETURN_IF_ERROR(k->run(node, in, out));
+      }
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      const int v = node.outputs[i];
+      if (v == kNoValue) continue;
+      if (i >= results.size() || !results[i]) {
+        return unimplemented("{}: output {} is not produced", node.label(), i);
+      }
+      env.owned[v] = std::move(results[i]);
+      env.bind(v, view_of(*env.owned[v]));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const View> inputs,
+                                             std::span<const View> captures) {
+  if (inputs.size() != g.inputs.size() || captures.size() != g.captures.size()) {
+    return internal_error("subgraph called with {} inputs and {} captures, it has {} and {}",
+                          inputs.size(), captures.size(), g.inputs.size(), g.captures.size());
+  }
+  Env env(g);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = g.values[g.inputs[i]];
+    if (v.type && inputs[i].dtype != v.type->dtype) {
+      return invalid_argument("subgraph input '{}' is {}, the subgraph declares {}", v.name,
+                              dtype_name(inputs[i].dtype), dtype_name(v.type->dtype));
+    }
+    env.bind(g.inputs[i], inputs[i]);
+  }
+  for (size_t i = 0; i < captures.size(); ++i) env.bind(g.captures[i], captures[i]);
+  std::vector<int> all(g.nodes.size());
+  std::iota(all.begin(), all.end(), 0);
+  MOSS_RETURN_IF_ERROR(run_nodes(g, all, env));
+  std::vector<Tensor> outs;
+  for (int o : g.outputs) {
+    MOSS_ASSIGN_OR_RETURN(View v, lookup(g, env, o));
+    const Value& val = g.values[o];
+    if (val.type && v.dtype != val.type->dtype) {
+      return invalid_argument("subgraph output '{}' is {}, the subgraph declares {}", val.name,
+                              dtype_name(v.dtype), dtype_name(val.type->dtype));
+    }
+    MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(v));
+    outs.push_back(std::move(t));
+  }
+  return outs;
+}
+
+}  // namespace moss::engine
