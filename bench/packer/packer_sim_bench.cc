@@ -210,6 +210,7 @@ class Simulation {
     v.max_concurrency = s_.max_concurrency;
     v.parallelism = s_.parallelism;
     v.memory_budget_bytes = s_.memory_mb << 20;
+    v.queued = static_cast<int>(queue_.size());
     for (int idx : live_) {
       const SimInstance& i = instances_[static_cast<size_t>(idx)];
       packer::InstanceView iv;

@@ -74,6 +74,7 @@ PoolView Pool::view_locked() const {
   v.max_concurrency = spec_.max_concurrency;
   v.parallelism = spec_.parallelism;
   v.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+  v.queued = waiting_;
   for (const SlotPtr& s : slots_) {
     if (s->state == SlotState::kFailed) continue;
     InstanceView iv;
@@ -202,6 +203,15 @@ Pool::WorkerReport Pool::parse_report(std::string_view model_id, const json& rep
 Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs deadline_ms,
                                    bool* queued) {
   std::unique_lock lock(mu_);
+  // Counted in waiting_ (the backlog policies see) while this call waits in the queue.
+  bool waiting = false;
+  struct LeaveQueue {
+    bool& waiting;
+    int& count;
+    ~LeaveQueue() {
+      if (waiting) --count;
+    }
+  } leave{waiting, waiting_};  // runs with the lock held: declared after it
   while (true) {
     if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
     const TimeMs now = clock_.now_ms();
@@ -215,6 +225,8 @@ Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs 
     if (d.kind == DecisionKind::kQueue) {
       if (!*queued) ++counters_.queued;
       *queued = true;
+      if (!waiting) ++waiting_;
+      waiting = true;
       if (now >= deadline_ms) {
         ++counters_.timed_out;
         return deadline_exceeded(
@@ -230,6 +242,8 @@ Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs 
     }
     SlotPtr slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
     if (!slot) continue;
+    if (waiting) --waiting_;
+    waiting = false;
     ++slot->in_flight;
     ++slot->dispatched[std::string(model_id)];
     Ticket t;

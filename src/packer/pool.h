@@ -140,6 +140,7 @@ class Pool {
   PoolCounters counters_;            // guarded by mu_
   std::deque<double> latencies_ms_;  // guarded by mu_; most recent last
   uint64_t peak_memory_ = 0;         // guarded by mu_
+  int waiting_ = 0;                  // guarded by mu_: requests in the queue now
   double stopped_instance_ms_ = 0;   // guarded by mu_: running time of stopped instances
   bool shutting_down_ = false;       // guarded by mu_
   struct Background {

@@ -48,6 +48,7 @@ struct PoolView {
   int max_concurrency = 1;           // per instance (the worker enforces it too)
   int parallelism = 1;               // requests an instance runs at full speed at once (cores)
   uint64_t memory_budget_bytes = 0;  // per instance; 0: unlimited
+  int queued = 0;                    // requests waiting in the pool's queue (not dispatched)
   bool can_grow() const { return instances.size() < max_instances; }
   const InstanceView* find(std::string_view id) const;
 };
