@@ -428,6 +428,7 @@ void print(const SimResult& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each row as it is measured (long runs)
   bench::TraceOptions t;
   t.models = 20;
   t.duration_s = 1'800;  // 30 simulated minutes
@@ -474,7 +475,7 @@ int main(int argc, char** argv) {
   if (scale) {
     t.models = 1'000;
     t.mean_rate_per_s = 1'000;
-    t.duration_s = std::min(t.duration_s, 300.0);
+    t.duration_s = std::min(t.duration_s, 60.0);
     t.diurnal_period_s = t.duration_s;
     pools = {100};
   }
