@@ -17,7 +17,8 @@ pkgs=(
   python3-matplotlib python3-yaml prometheus
 )
 if [[ "${1:-}" == "--models" ]]; then
-  pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-sklearn)
+  pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-sklearn
+        python3-matplotlib)
 fi
 
 missing=()

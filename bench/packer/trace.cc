@@ -29,6 +29,14 @@ Trace generate_trace(const TraceOptions& o) {
   // Quiet periods carry what busy periods do not, so each model keeps its mean rate.
   const double quiet_rate_scale =
       std::max(0.0, (1.0 - o.busy_fraction * busy_rate_scale) / (1.0 - o.busy_fraction));
+  // Diurnal swing by thinning: draw at the peak rate, keep an arrival with the swing's share.
+  const double peak = 1.0 + o.diurnal_amplitude;
+  auto keep = [&](double at_ms) {
+    if (o.diurnal_amplitude <= 0) return true;
+    const double phase = 2 * M_PI * at_ms / (o.diurnal_period_s * 1000);
+    return std::uniform_real_distribution<double>(0, peak)(rng) <
+           1.0 + o.diurnal_amplitude * std::sin(phase);
+  };
   for (int i = 0; i < o.models; ++i) {
     const double mean_per_ms = o.mean_rate_per_s * t.models[i].share / 1000.0;
     std::exponential_distribution<double> busy_len(1.0 /
@@ -41,10 +49,12 @@ Trace generate_trace(const TraceOptions& o) {
     while (now < duration_ms) {
       double len = busy ? busy_len(rng) : quiet_len(rng);
       double end = std::min(duration_ms, now + len);
-      double rate = mean_per_ms * (busy ? busy_rate_scale : quiet_rate_scale);
+      double rate = mean_per_ms * (busy ? busy_rate_scale : quiet_rate_scale) * peak;
       if (rate > 0) {
         std::exponential_distribution<double> gap(rate);
-        for (double at = now + gap(rng); at < end; at += gap(rng)) t.requests.push_back({at, i});
+        for (double at = now + gap(rng); at < end; at += gap(rng)) {
+          if (keep(at)) t.requests.push_back({at, i});
+        }
       }
       now = end;
       busy = !busy;

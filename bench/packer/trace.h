@@ -32,6 +32,10 @@ struct TraceOptions {
   double burst_factor = 6;      // a busy period's rate over the model's mean
   double busy_fraction = 0.15;  // share of time a model is busy
   double mean_period_s = 4;     // mean length of one busy+quiet cycle
+  // Diurnal swing: the rate follows 1 + amplitude * sin(2 pi t / period) (0: none). 1/3 gives a
+  // peak twice the trough.
+  double diurnal_amplitude = 0;
+  double diurnal_period_s = 86'400;
   uint64_t seed = 2019;
 };
 

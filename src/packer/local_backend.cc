@@ -1,8 +1,7 @@
 #include "packer/local_backend.h"
 
-#include <cstdlib>
-
 #include <cctype>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -50,13 +49,11 @@ class LocalInstance final : public Instance {
 
   Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
     for (int attempt = 0;; ++attempt) {
+      Result<std::shared_ptr<WorkerProcess>> live = live_process();
+      if (!live.ok()) return live.status();
+      const std::shared_ptr<WorkerProcess>& process = *live;
       net::ClientOptions options;
-      {
-        std::lock_guard lock(mu_);
-        if (stopped_) return unavailable("instance {} was stopped", id_);
-        if (!process_->alive()) MOSS_RETURN_IF_ERROR(restart_locked("it had exited"));
-        options.port = process_->port();
-      }
+      options.port = process->port();
       options.connect_timeout = std::chrono::milliseconds(2'000);
       options.read_timeout = timeout;
       // A fresh connection per request (loopback: tens of microseconds): a keep-alive client
@@ -65,8 +62,8 @@ class LocalInstance final : public Instance {
       net::Client client(options);
       // A binary envelope goes to the worker as it is (docs/worker-api.md, "Binary requests").
       const bool binary = crypto::envelope_encoding(body) == crypto::EnvelopeEncoding::kBinary;
-      Result<net::Response> resp =
-          client.post("/v1/infer", std::string(body), binary ? crypto::kEnvelopeMediaType : "application/json");
+      Result<net::Response> resp = client.post(
+          "/v1/infer", std::string(body), binary ? crypto::kEnvelopeMediaType : "application/json");
       if (resp.ok()) {
         if (resp->status != 200) {
           // A sealed error is the worker's answer to the user: passed on, not turned into ours.
@@ -78,25 +75,20 @@ class LocalInstance final : public Instance {
       }
       // A transport failure usually means the worker is exiting; give it a moment to be reaped
       // so this and the next request see it dead and restart it, rather than reach a dying one.
-      std::lock_guard lock(mu_);
-      if (stopped_) return unavailable("instance {} was stopped", id_);
-      for (int i = 0;
-           resp.status().code() == ErrorCode::kUnavailable && i < 50 && process_->alive(); ++i) {
+      // No lock is held while waiting.
+      for (int i = 0; resp.status().code() == ErrorCode::kUnavailable && i < 50 && process->alive();
+           ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      if (attempt == 0 && never_reached(resp.status())) {
-        // Only a dead process is restarted; a live one that refused is reported as is.
-        if (!process_->alive()) {
-          MOSS_RETURN_IF_ERROR(restart_locked("it crashed"));
-          continue;
-        }
-      }
+      // Only a dead process is restarted (by live_process on the next attempt); a live one that
+      // refused is reported as is.
+      if (attempt == 0 && never_reached(resp.status()) && !process->alive()) continue;
       return resp.status();
     }
   }
 
   void stop() override {
-    std::unique_ptr<WorkerProcess> p;
+    std::shared_ptr<WorkerProcess> p;
     {
       std::lock_guard lock(mu_);
       stopped_ = true;
@@ -108,22 +100,44 @@ class LocalInstance final : public Instance {
  private:
   void adopt(std::unique_ptr<WorkerProcess> process) { process_ = std::move(process); }
 
-  Status restart_locked(std::string_view why) {
-    log::get("packer")->warn("worker restart instance={} pid={} reason=\"{}\"", id_,
-                             process_->pid(), why);
-    process_->stop();
-    auto p = WorkerProcess::start(spec_, start_timeout_);
-    if (!p.ok()) return p.status().with_context("restarting instance " + id_);
-    ++restarts_;
-    adopt(std::move(*p));
-    return Status::Ok();
+  // The running process, restarted first if it has exited. A restart (up to the start timeout)
+  // holds only restart_mu_: endpoint(), restarts(), stop() and so the pool's status never wait
+  // for it; concurrent requests to this instance wait for the one restart.
+  Result<std::shared_ptr<WorkerProcess>> live_process() {
+    auto current = [&]() -> Result<std::shared_ptr<WorkerProcess>> {
+      std::lock_guard lock(mu_);
+      if (stopped_ || !process_) return unavailable("instance {} was stopped", id_);
+      return process_;
+    };
+    Result<std::shared_ptr<WorkerProcess>> p = current();
+    if (!p.ok() || (*p)->alive()) return p;
+    std::lock_guard restart(restart_mu_);
+    p = current();
+    if (!p.ok() || (*p)->alive()) return p;  // another request restarted it meanwhile
+    log::get("packer")->warn("worker restart instance={} pid={} reason=\"it exited\"", id_,
+                             (*p)->pid());
+    (*p)->stop();
+    auto started = WorkerProcess::start(spec_, start_timeout_);
+    if (!started.ok()) return started.status().with_context("restarting instance " + id_);
+    std::shared_ptr<WorkerProcess> fresh(std::move(*started));
+    {
+      std::lock_guard lock(mu_);
+      if (!stopped_) {
+        process_ = fresh;
+        ++restarts_;
+        return fresh;
+      }
+    }
+    fresh->stop();
+    return unavailable("instance {} was stopped", id_);
   }
 
   const std::string id_;
   const WorkerProcessSpec spec_;
   const std::chrono::milliseconds start_timeout_;
   mutable std::mutex mu_;
-  std::unique_ptr<WorkerProcess> process_;  // guarded by mu_
+  std::mutex restart_mu_;                   // held through a restart only
+  std::shared_ptr<WorkerProcess> process_;  // guarded by mu_
   int restarts_ = 0;                        // guarded by mu_
   bool stopped_ = false;                    // guarded by mu_
 };

@@ -93,6 +93,12 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     if (!best || o.cost < best->cost - 1e-9) best = std::move(o);
   };
   int holders = 0;
+  // Waiting in the queue also means waiting behind the requests queued before this one: spread
+  // over the instances, each takes about a service time per parallel slot. Without this term a
+  // burst queues hundreds of requests, each priced at one service time, and the pool never grows.
+  const double backlog_ms = static_cast<double>(pool.queued) /
+                            static_cast<double>(std::max<size_t>(1, pool.instances.size())) *
+                            service / par;
   for (const InstanceView& inst : pool.instances) {
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
@@ -107,7 +113,8 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       double cost = starting + (resident->loaded ? 0.0 : load * 0.5) + wait + service;
       if (full) {
         // Waiting here for a running request to finish is often cheaper than a cold start.
-        consider({DecisionKind::kQueue, inst.id, cost + service, "wait for warm instance"});
+        consider({DecisionKind::kQueue, inst.id, cost + service + backlog_ms,
+                  "wait for warm instance"});
       } else {
         consider(
             {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kWarm,
@@ -122,7 +129,8 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     double cost = starting + load + wait + service + *evict;
     if (full) {
       // Waiting for a slot on a busy instance and switching there can still beat a cold start.
-      consider({DecisionKind::kQueue, inst.id, cost + service, "wait for a slot, then switch"});
+      consider({DecisionKind::kQueue, inst.id, cost + service + backlog_ms,
+                "wait for a slot, then switch"});
       continue;
     }
     consider(

@@ -74,6 +74,7 @@ PoolView Pool::view_locked() const {
   v.max_concurrency = spec_.max_concurrency;
   v.parallelism = spec_.parallelism;
   v.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+  v.queued = waiting_;
   for (const SlotPtr& s : slots_) {
     if (s->state == SlotState::kFailed) continue;
     InstanceView iv;
@@ -167,161 +168,210 @@ void Pool::account_memory_locked() {
   peak_memory_ = std::max(peak_memory_, total);
 }
 
-void Pool::learn_locked(const SlotPtr& slot, std::string_view model_id, const json& reply) {
-  Completion c;
-  c.model_id = std::string(model_id);
-  c.instance_id = slot->id;
-  c.now = clock_.now_ms();
-  c.run = reply.value("run", std::string());
+Pool::WorkerReport Pool::parse_report(std::string_view model_id, const json& reply) {
+  WorkerReport r;
+  r.run = reply.value("run", std::string());
   if (auto t = reply.find("timing_ms"); t != reply.end() && t->is_object()) {
-    c.inference_ms = number_or(*t, "inference", number_or(*t, "total", 0));
-    c.load_ms = number_or(*t, "key_fetch", 0) + number_or(*t, "model_fetch", 0) +
+    r.inference_ms = number_or(*t, "inference", number_or(*t, "total", 0));
+    r.load_ms = number_or(*t, "key_fetch", 0) + number_or(*t, "model_fetch", 0) +
                 number_or(*t, "decrypt", 0) + number_or(*t, "compile", 0);
+    r.activation_ms = number_or(*t, "total", r.inference_ms + r.load_ms);
   }
-  if (c.run == "cold") ++counters_.runs_cold;
-  if (c.run == "switch") ++counters_.runs_switch;
-  if (c.run == "warm") ++counters_.runs_warm;
   if (auto inst = reply.find("instance"); inst != reply.end() && inst->is_object()) {
-    slot->memory_used = static_cast<uint64_t>(number_or(*inst, "memory_used_bytes", 0));
+    r.has_instance = true;
+    r.memory_used = static_cast<uint64_t>(number_or(*inst, "memory_used_bytes", 0));
     std::vector<std::pair<double, ResidentModel>> models;
     if (auto ms = inst->find("models"); ms != inst->end() && ms->is_array()) {
       for (const json& m : *ms) {
         if (!m.is_object() || !m.contains("model_id") || !m["model_id"].is_string()) continue;
-        ResidentModel r;
-        r.model_id = m["model_id"].get<std::string>();
-        r.bytes = static_cast<uint64_t>(number_or(m, "weights_bytes", 0) +
-                                        number_or(m, "arena_bytes", 0));
-        r.in_use = static_cast<int>(number_or(m, "in_use", 0));
-        if (r.model_id == model_id) c.model_bytes = r.bytes;
-        models.emplace_back(number_or(m, "last_used_ms_ago", 0), std::move(r));
+        ResidentModel rm;
+        rm.model_id = m["model_id"].get<std::string>();
+        rm.bytes = static_cast<uint64_t>(number_or(m, "weights_bytes", 0) +
+                                         number_or(m, "arena_bytes", 0));
+        rm.in_use = static_cast<int>(number_or(m, "in_use", 0));
+        if (rm.model_id == model_id) r.model_bytes = rm.bytes;
+        models.emplace_back(number_or(m, "last_used_ms_ago", 0), std::move(rm));
       }
     }
     // Least recently used first: the order in which the worker evicts.
     std::stable_sort(models.begin(), models.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
-    slot->reported.clear();
-    for (auto& [ago, r] : models) slot->reported.push_back(std::move(r));
-    account_memory_locked();
+    for (auto& [ago, rm] : models) r.resident.push_back(std::move(rm));
   }
-  policy_->on_complete(c);
+  return r;
 }
+
+Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs deadline_ms,
+                                   bool* queued) {
+  std::unique_lock lock(mu_);
+  // Counted in waiting_ (the backlog policies see) while this call waits in the queue.
+  bool waiting = false;
+  struct LeaveQueue {
+    bool& waiting;
+    int& count;
+    ~LeaveQueue() {
+      if (waiting) --count;
+    }
+  } leave{waiting, waiting_};  // runs with the lock held: declared after it
+  while (true) {
+    if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
+    const TimeMs now = clock_.now_ms();
+    Decision d = policy_->route(model_id, view_locked(), now);
+    if (d.prewarm) start_in_background_locked();
+    if (d.kind == DecisionKind::kReject) {
+      ++counters_.rejected;
+      return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name, model_id,
+                                d.reason);
+    }
+    if (d.kind == DecisionKind::kQueue) {
+      if (!*queued) ++counters_.queued;
+      *queued = true;
+      if (!waiting) ++waiting_;
+      waiting = true;
+      if (now >= deadline_ms) {
+        ++counters_.timed_out;
+        return deadline_exceeded(
+            "no instance of pool '{}' could take a request for {} within {:.0f} ms ({})",
+            spec_.name, model_id, deadline_ms - t0, d.reason);
+      }
+      // Woken when a request finishes or an instance starts (or by wake()); the slice re-routes
+      // regardless, so statistics moving on alone (decay) are seen too. The deadline is on the
+      // pool's clock; the slice is real time (a manual clock does not move while we wait).
+      auto slice = std::chrono::duration<double, std::milli>(std::min(200.0, deadline_ms - now));
+      cv_.wait_for(lock, slice);
+      continue;
+    }
+    SlotPtr slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
+    if (!slot) continue;
+    if (waiting) --waiting_;
+    waiting = false;
+    ++slot->in_flight;
+    ++slot->dispatched[std::string(model_id)];
+    Ticket t;
+    t.slot = slot;
+    t.sent_ms = clock_.now_ms();
+    t.queued_ms = t.sent_ms - t0;
+    policy_->on_dispatch(model_id, slot->id, t.sent_ms);
+    t.decision = std::move(d);
+    if (t.decision.kind == DecisionKind::kCold) {
+      lock.unlock();
+      start_slot(slot);  // takes the lock itself to record the outcome
+      lock.lock();
+    }
+    cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
+    t.instance = slot->instance;
+    return t;
+  }
+}
+
+void Pool::release_locked(const Ticket& t, std::string_view model_id, const WorkerReport* report) {
+  const SlotPtr& slot = t.slot;
+  --slot->in_flight;
+  if (--slot->dispatched[std::string(model_id)] <= 0) slot->dispatched.erase(std::string(model_id));
+  slot->last_used_ms = clock_.now_ms();
+  Completion c;
+  c.model_id = std::string(model_id);
+  c.instance_id = slot->id;
+  c.sent_ms = t.sent_ms;
+  c.now = clock_.now_ms();
+  c.ok = report != nullptr;
+  if (report) {
+    c.run = report->run;
+    c.inference_ms = report->inference_ms;
+    c.load_ms = report->load_ms;
+    c.activation_ms = report->activation_ms;
+    c.model_bytes = report->model_bytes;
+    if (c.run == "cold") ++counters_.runs_cold;
+    if (c.run == "switch") ++counters_.runs_switch;
+    if (c.run == "warm") ++counters_.runs_warm;
+    if (report->has_instance) {
+      slot->memory_used = report->memory_used;
+      slot->reported = report->resident;
+      account_memory_locked();
+    }
+  }
+  // A request that did not run ends for the policy too (the original rule counts it in use).
+  policy_->on_complete(c);
+  cv_.notify_all();
+}
+
+void Pool::wake() { cv_.notify_all(); }
 
 Result<std::string> Pool::invoke(std::string_view model_id, std::string_view envelope,
                                  std::optional<int64_t> max_wait_ms) {
   const TimeMs t0 = clock_.now_ms();
-  const auto deadline =
-      steady::now() + std::chrono::milliseconds(max_wait_ms.value_or(spec_.queue_timeout_ms));
+  const TimeMs deadline_ms = t0 + static_cast<double>(max_wait_ms.value_or(spec_.queue_timeout_ms));
   // A binary envelope is its own C3 request body (docs/worker-api.md).
   const std::string body = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
                                ? std::string(envelope)
                                : json{{"model_id", model_id}, {"envelope", envelope}}.dump();
-
-  std::unique_lock lock(mu_);
-  policy_->on_arrival(model_id, t0);
+  {
+    std::lock_guard lock(mu_);
+    policy_->on_arrival(model_id, t0);
+  }
   bool queued = false;
   // A worker that refuses a request (429: at its limit, or the model does not fit next to busy
   // ones) never ran it: route it again, within the deadline.
   for (int attempt = 0;; ++attempt) {
-    Decision d;
-    SlotPtr slot;
-    while (true) {
-      if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
-      d = policy_->route(model_id, view_locked(), clock_.now_ms());
-      if (d.prewarm) start_in_background_locked();
-      if (d.kind == DecisionKind::kReject) {
-        ++counters_.rejected;
-        return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name, model_id,
-                                  d.reason);
-      }
-      if (d.kind == DecisionKind::kQueue) {
-        if (!queued) ++counters_.queued;
-        queued = true;
-        if (steady::now() >= deadline) {
-          ++counters_.timed_out;
-          return deadline_exceeded(
-              "no instance of pool '{}' could take a request for {} within "
-              "{} ms ({})",
-              spec_.name, model_id, max_wait_ms.value_or(spec_.queue_timeout_ms), d.reason);
-        }
-        // Woken when a request finishes or an instance starts; the timeout re-routes regardless,
-        // so statistics moving on alone (decay) are seen too.
-        cv_.wait_until(lock, std::min(deadline, steady::now() + std::chrono::milliseconds(200)));
-        continue;
-      }
-      slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
-      if (slot) break;
-    }
-    ++slot->in_flight;
-    ++slot->dispatched[std::string(model_id)];
-    policy_->on_dispatch(model_id, slot->id, clock_.now_ms());
-    const double queued_ms = clock_.now_ms() - t0;
-
-    if (d.kind == DecisionKind::kCold) {
-      lock.unlock();
-      start_slot(slot);
-      lock.lock();
-    }
-    cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
-
-    auto release = [&] {
-      --slot->in_flight;
-      if (--slot->dispatched[std::string(model_id)] <= 0)
-        slot->dispatched.erase(std::string(model_id));
-      slot->last_used_ms = clock_.now_ms();
-      cv_.notify_all();
-    };
-    if (slot->state == SlotState::kFailed) {
-      release();
+    // acquire: route (and queue) under the lock; a cold start runs outside it.
+    Result<Ticket> ticket = acquire(model_id, t0, deadline_ms, &queued);
+    if (!ticket.ok()) return ticket.status();
+    Ticket& t = *ticket;
+    if (t.slot->state == SlotState::kFailed) {
+      std::lock_guard lock(mu_);
+      release_locked(t, model_id, nullptr);
       ++counters_.failed;
-      return unavailable("instance {} of pool '{}' failed to start: {}", slot->id, spec_.name,
-                         slot->start_error);
+      return unavailable("instance {} of pool '{}' failed to start: {}", t.slot->id, spec_.name,
+                         t.slot->start_error);
     }
-    std::shared_ptr<Instance> instance = slot->instance;
-    lock.unlock();
+    // send: no pool lock held (the worker's answer, a crash restart, a slow network).
     Result<std::string> reply =
-        instance->invoke(body, std::chrono::milliseconds(spec_.request_timeout_ms));
-    lock.lock();
-    release();
+        t.instance->invoke(body, std::chrono::milliseconds(spec_.request_timeout_ms));
+    // complete: parse outside the lock, then record under it.
+    json j;
+    WorkerReport report;
+    if (reply.ok()) {
+      j = json::parse(*reply, nullptr, false);
+      if (j.is_object()) report = parse_report(model_id, j);
+    }
+    std::unique_lock lock(mu_);
+    const bool answered = reply.ok() && j.is_object();
+    // The worker opened the request and sealed its error for the user: a failed request for the
+    // policy, passed on unchanged (docs/worker-api.md, "Errors").
+    const bool sealed_error = answered && j.contains("error");
+    release_locked(t, model_id, answered && !sealed_error ? &report : nullptr);
     if (!reply.ok() && reply.status().code() == ErrorCode::kResourceExhausted && attempt < 50 &&
-        steady::now() < deadline) {
+        clock_.now_ms() < deadline_ms) {
       ++counters_.worker_refusals;
       cv_.wait_for(lock, std::chrono::milliseconds(20));
       continue;
     }
-    auto record_failure = [&] {
-      ++counters_.failed;
-      Completion c;
-      c.model_id = std::string(model_id);
-      c.instance_id = slot->id;
-      c.ok = false;
-      c.now = clock_.now_ms();
-      policy_->on_complete(c);
-    };
     if (!reply.ok()) {
-      record_failure();
-      return reply.status();
-    }
-    json j = json::parse(*reply, nullptr, false);
-    if (!j.is_object()) {
       ++counters_.failed;
-      return internal_error("instance {} of pool '{}' returned a malformed response", slot->id,
+      return reply.status();  // the worker's status and message, as it gave them
+    }
+    if (!answered) {
+      ++counters_.failed;
+      return internal_error("instance {} of pool '{}' returned a malformed response", t.slot->id,
                             spec_.name);
     }
-    if (j.contains("error")) {
-      // The worker opened the request and sealed its error for the user: passed on unchanged.
-      record_failure();
+    if (sealed_error) {
+      ++counters_.failed;
       return std::move(reply).value();
     }
-    learn_locked(slot, model_id, j);
     ++counters_.served;
     const double total_ms = clock_.now_ms() - t0;
     latencies_ms_.push_back(total_ms);
     if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
-    j["packer"] = {
-        {"instance", slot->id}, {"queued_ms", queued_ms},    {"decision", decision_name(d.kind)},
-        {"reason", d.reason},   {"policy", policy_->name()}, {"estimated_ms", d.estimated_ms},
-        {"total_ms", total_ms}};
+    const std::string_view policy_name = policy_->name();
     lock.unlock();
+    j["packer"] = {{"instance", t.slot->id},
+                   {"queued_ms", t.queued_ms},
+                   {"decision", decision_name(t.decision.kind)},
+                   {"reason", t.decision.reason},
+                   {"policy", policy_name},
+                   {"estimated_ms", t.decision.estimated_ms},
+                   {"total_ms", total_ms}};
     return j.dump();
   }
 }
@@ -347,51 +397,61 @@ double Pool::instance_seconds() const {
 }
 
 json Pool::status() const {
-  std::lock_guard lock(mu_);
-  TimeMs now = clock_.now_ms();
-  PoolView view = view_locked();
-  json instances = json::array();
-  for (const SlotPtr& s : slots_) {
-    const InstanceView* iv = view.find(s->id);
-    if (!iv) continue;
-    json models = json::array();
-    for (const ResidentModel& m : iv->models) {
-      models.push_back({{"model_id", m.model_id},
-                        {"bytes", m.bytes},
-                        {"in_flight", m.in_use},
-                        {"loaded", m.loaded}});
+  std::vector<std::shared_ptr<Instance>> backing;  // per entry of "instances", asked after unlock
+  json out;
+  {
+    std::lock_guard lock(mu_);
+    TimeMs now = clock_.now_ms();
+    PoolView view = view_locked();
+    json instances = json::array();
+    for (const SlotPtr& s : slots_) {
+      const InstanceView* iv = view.find(s->id);
+      if (!iv) continue;
+      json models = json::array();
+      for (const ResidentModel& m : iv->models) {
+        models.push_back({{"model_id", m.model_id},
+                          {"bytes", m.bytes},
+                          {"in_flight", m.in_use},
+                          {"loaded", m.loaded}});
+      }
+      instances.push_back({{"id", s->id},
+                           {"state", s->state == SlotState::kReady ? "ready" : "starting"},
+                           {"in_flight", s->in_flight},
+                           {"memory_used_bytes", s->memory_used},
+                           {"idle_ms", s->in_flight > 0 ? 0.0 : now - s->last_used_ms},
+                           {"models", models}});
+      backing.push_back(s->instance);
     }
-    instances.push_back({{"id", s->id},
-                         {"state", s->state == SlotState::kReady ? "ready" : "starting"},
-                         {"endpoint", s->instance ? s->instance->endpoint() : std::string()},
-                         {"in_flight", s->in_flight},
-                         {"memory_used_bytes", s->memory_used},
-                         {"restarts", s->instance ? s->instance->restarts() : 0},
-                         {"idle_ms", s->in_flight > 0 ? 0.0 : now - s->last_used_ms},
-                         {"models", models}});
+    json model_stats = json::array();
+    for (const auto& [id, m] : policy_->stats().models()) {
+      model_stats.push_back({{"model_id", id},
+                             {"rate_per_s", m.arrivals.per_second(now)},
+                             {"service_ms", m.service_ms.mean(now)},
+                             {"load_ms", m.load_ms.mean(now)},
+                             {"bytes", m.bytes}});
+    }
+    std::vector<double> lat(latencies_ms_.begin(), latencies_ms_.end());
+    std::vector<double> recent(lat.end() - std::min<size_t>(lat.size(), 20), lat.end());
+    out = {{"name", spec_.name},
+           {"backend", spec_.backend},
+           {"policy", policy_->name()},
+           {"instances", instances},
+           {"counters", counters_.to_json()},
+           {"latency_ms",
+            {{"count", lat.size()},
+             {"p50", percentile(lat, 0.5)},
+             {"p99", percentile(lat, 0.99)},
+             {"recent", recent}}},
+           {"models", model_stats},
+           {"cold_start_ms", policy_->stats().cold_start_ms(now)}};
   }
-  json model_stats = json::array();
-  for (const auto& [id, m] : policy_->stats().models()) {
-    model_stats.push_back({{"model_id", id},
-                           {"rate_per_s", m.arrivals.per_second(now)},
-                           {"service_ms", m.service_ms.mean(now)},
-                           {"load_ms", m.load_ms.mean(now)},
-                           {"bytes", m.bytes}});
+  // An instance may hold its own lock for a while (a crash restart): never ask it under ours.
+  json& instances = out["instances"];
+  for (size_t i = 0; i < backing.size(); ++i) {
+    instances[i]["endpoint"] = backing[i] ? backing[i]->endpoint() : std::string();
+    instances[i]["restarts"] = backing[i] ? backing[i]->restarts() : 0;
   }
-  std::vector<double> lat(latencies_ms_.begin(), latencies_ms_.end());
-  std::vector<double> recent(lat.end() - std::min<size_t>(lat.size(), 20), lat.end());
-  return {{"name", spec_.name},
-          {"backend", spec_.backend},
-          {"policy", policy_->name()},
-          {"instances", instances},
-          {"counters", counters_.to_json()},
-          {"latency_ms",
-           {{"count", lat.size()},
-            {"p50", percentile(lat, 0.5)},
-            {"p99", percentile(lat, 0.99)},
-            {"recent", recent}}},
-          {"models", model_stats},
-          {"cold_start_ms", policy_->stats().cold_start_ms(now)}};
+  return out;
 }
 
 void Pool::reap_idle() {

@@ -2,7 +2,10 @@
 // out on its Backend: starts instances (for a request, or ahead of demand for a hot model), waits
 // in a queue with the request's deadline, forwards the request, learns from the worker's reply
 // (run kind, timings, resident models with their weights and arena) and stops idle instances.
-// Thread-safe: invoke() is called concurrently by the API server's handler threads.
+// Thread-safe: invoke() is called concurrently by the API server's handler threads. The pool lock
+// guards routing state only: no I/O and no wait on an instance happens under it (invoke is
+// acquire under the lock, send without it, complete under it again), so one slow or restarting
+// worker never stalls routing or status(). Time comes from the injected clock.
 #pragma once
 
 #include <atomic>
@@ -68,6 +71,8 @@ class Pool {
   // Stops instances idle for idle_timeout_s (keeping min_instances); the manager calls it
   // periodically.
   void reap_idle();
+  // Wakes queued requests to route again now (tests on a manual clock, after advancing it).
+  void wake();
   // Starts instances in the background up to min_instances.
   void ensure_min_instances();
   // Fails queued requests, waits for background starts and (up to 10 s) for requests already
@@ -97,7 +102,30 @@ class Pool {
   void start_in_background_locked();
   void start_slot(const SlotPtr& slot);  // without the lock held
   void remove_slot_locked(const SlotPtr& slot);
-  void learn_locked(const SlotPtr& slot, std::string_view model_id, const nlohmann::json& reply);
+  // What a worker's reply says, parsed without the lock.
+  struct WorkerReport {
+    std::string run;
+    double inference_ms = 0, load_ms = 0, activation_ms = 0;
+    uint64_t model_bytes = 0;
+    bool has_instance = false;
+    uint64_t memory_used = 0;
+    std::vector<ResidentModel> resident;  // least recently used first
+  };
+  static WorkerReport parse_report(std::string_view model_id, const nlohmann::json& reply);
+  // A request's place on an instance, from acquire() to release_locked().
+  struct Ticket {
+    SlotPtr slot;
+    Decision decision;
+    std::shared_ptr<Instance> instance;
+    TimeMs sent_ms = 0;
+    double queued_ms = 0;
+  };
+  // Routes under the lock, queueing up to `deadline_ms` (pool clock), and reserves a place; a
+  // cold decision's instance is started without the lock. Returns once the instance is up (or
+  // its start failed).
+  Result<Ticket> acquire(std::string_view model_id, TimeMs t0, TimeMs deadline_ms, bool* queued);
+  // Gives the place back and tells the policy how the request ended (`report` null: not run).
+  void release_locked(const Ticket& t, std::string_view model_id, const WorkerReport* report);
   void account_memory_locked();
 
   const PoolSpec spec_;
@@ -112,6 +140,7 @@ class Pool {
   PoolCounters counters_;            // guarded by mu_
   std::deque<double> latencies_ms_;  // guarded by mu_; most recent last
   uint64_t peak_memory_ = 0;         // guarded by mu_
+  int waiting_ = 0;                  // guarded by mu_: requests in the queue now
   double stopped_instance_ms_ = 0;   // guarded by mu_: running time of stopped instances
   bool shutting_down_ = false;       // guarded by mu_
   struct Background {

@@ -93,8 +93,9 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
     return invalid_argument("min_instances {} exceeds max_instances {}", s.min_instances,
                             s.max_instances);
   }
-  if (s.policy != "moss" && s.policy != "original") {
-    return invalid_argument("unknown policy '{}' (expected moss or original)", s.policy);
+  if (s.policy != "moss" && s.policy != "original" && s.policy != "original+queue") {
+    return invalid_argument("unknown policy '{}' (expected moss, original or original+queue)",
+                            s.policy);
   }
   if (j.contains("worker_config")) {
     const json& wc = j["worker_config"];

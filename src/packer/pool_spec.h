@@ -25,7 +25,7 @@ struct OpenWhiskSpec {
 struct PoolSpec {
   std::string name;
   std::string backend = "local";  // "local" | "openwhisk"
-  std::string policy = "moss";    // "moss" | "original"
+  std::string policy = "moss";    // "moss" | "original" | "original+queue"
   std::string worker_binary;      // local: path to moss-worker
   // Worker settings (C3: keyservice_url, keyservice_policy, model_store, tee, ...): local workers
   // get them as MOSS_WORKER_<KEY> environment variables, OpenWhisk actions as parameters.

@@ -55,7 +55,11 @@ void RoutingPolicy::on_instance_stopped(std::string_view) {}
 Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors) {
   if (name == "moss") return RoutingPolicyPtr(std::make_unique<MossPolicy>(priors));
   if (name == "original") return RoutingPolicyPtr(std::make_unique<OriginalPolicy>(priors));
-  return invalid_argument("unknown routing policy '{}' (expected moss or original)", name);
+  if (name == "original+queue") {
+    return RoutingPolicyPtr(std::make_unique<OriginalPolicy>(priors, /*queue_when_busy=*/true));
+  }
+  return invalid_argument("unknown routing policy '{}' (expected moss, original or original+queue)",
+                          name);
 }
 
 }  // namespace moss::packer

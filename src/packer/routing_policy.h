@@ -5,7 +5,8 @@
 // starts nothing and sends nothing; Pool carries the decision out. Two policies exist:
 //  - "moss" (moss_policy.h): affinity, cost estimates from decaying statistics, dedicated
 //    instances for hot models, queueing instead of failing;
-//  - "original" (original_policy.h): the first FnPacker's rule, kept as a baseline.
+//  - "original" (original_policy.h): the seed FnPacker's rule, reproduced as a baseline, and
+//    "original+queue", the same rule waiting instead of failing when no function is free.
 // Not thread-safe: its Pool calls it under the pool's lock.
 #pragma once
 
@@ -47,6 +48,7 @@ struct PoolView {
   int max_concurrency = 1;           // per instance (the worker enforces it too)
   int parallelism = 1;               // requests an instance runs at full speed at once (cores)
   uint64_t memory_budget_bytes = 0;  // per instance; 0: unlimited
+  int queued = 0;                    // requests waiting in the pool's queue (not dispatched)
   bool can_grow() const { return instances.size() < max_instances; }
   const InstanceView* find(std::string_view id) const;
 };
@@ -78,6 +80,8 @@ struct Completion {
   double inference_ms = 0;   // the worker's service time
   double load_ms = 0;        // key fetch + model fetch + decrypt + compile (switch/cold)
   uint64_t model_bytes = 0;  // weights + arena, 0 when not reported
+  double activation_ms = 0;  // the worker's whole time for the request (load included); 0: unknown
+  TimeMs sent_ms = -1;       // when the pool dispatched it; -1: unknown
   TimeMs now = 0;
 };
 
@@ -104,7 +108,7 @@ class RoutingPolicy {
 
 using RoutingPolicyPtr = std::unique_ptr<RoutingPolicy>;
 
-// "moss" or "original".
+// "moss", "original" or "original+queue".
 Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors = {});
 
 }  // namespace moss::packer

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -33,7 +34,7 @@ class WorkerProcess {
 
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
-  // False once the process has exited (reaped without blocking).
+  // False once the process has exited (reaped without blocking). Thread-safe.
   bool alive();
   // SIGTERM, up to 3 s grace, then SIGKILL. Idempotent.
   void stop();
@@ -46,7 +47,7 @@ class WorkerProcess {
                                                            bool* port_lost);
   pid_t pid_;
   uint16_t port_;
-  bool reaped_ = false;
+  std::atomic<bool> reaped_{false};  // alive() may be called from several threads
 };
 
 }  // namespace moss::packer

@@ -163,3 +163,21 @@ TEST(MossPolicyTest, HotnessDecaysWhenModelGoesQuiet) {
 
 }  // namespace
 }  // namespace moss::packer
+
+namespace moss::packer {
+namespace {
+
+// Queueing is priced by the backlog ahead: with few requests waiting, a full warm instance is
+// worth waiting for; with hundreds waiting (a burst), the pool grows instead.
+TEST(MossPolicyTest, QueueOptionCountsTheBacklogAhead) {
+  MossPolicy p;
+  testing::teach(p, "o/a", 20, 200, 0);
+  auto view = testing::pool({testing::instance("i0", 4, {testing::resident("o/a", 0, 4)})}, 4,
+                            /*max_concurrency=*/4, /*parallelism=*/2);
+  EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kQueue);
+  view.queued = 400;  // 400 x 20 ms / 2 slots = 4 s ahead, more than a cold start
+  EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kCold);
+}
+
+}  // namespace
+}  // namespace moss::packer

@@ -18,17 +18,25 @@ using nlohmann::json;
 
 class PoolTest : public ::testing::Test {
  protected:
-  PoolPtr make(json spec) {
+  // `clock`: the pool's time. Tests of timeouts use manual_ and move it instead of sleeping;
+  // routing tests whose workers take real time use steady_.
+  PoolPtr make(json spec, const Clock* clock = nullptr) {
     PoolManagerOptions o;
     o.reap_interval = std::chrono::hours(1);  // tests call reap_idle() themselves
-    manager_ = std::make_unique<PoolManager>(o, clock_);
+    manager_ = std::make_unique<PoolManager>(o, clock ? *clock : steady_);
     auto pool = manager_->create(spec);
     EXPECT_TRUE(pool.ok()) << pool.status().to_string();
     return *pool;
   }
-  SteadyClock clock_;
+  SteadyClock steady_;
+  ManualClock manual_{1'000'000};
   std::unique_ptr<PoolManager> manager_;
 };
+
+using steady = std::chrono::steady_clock;
+double ms_since(steady::time_point t) {
+  return std::chrono::duration<double, std::milli>(steady::now() - t).count();
+}
 
 // Requests for a model go back to the instance that holds it; another model gets its own.
 TEST_F(PoolTest, RoutesBackToTheInstanceHoldingTheModel) {
@@ -70,16 +78,26 @@ TEST_F(PoolTest, QueuesBeyondTheConcurrencyLimit) {
   EXPECT_EQ(k.instance_starts, 1u);
 }
 
-// A request that cannot get an instance within its deadline fails with deadline-exceeded.
-TEST_F(PoolTest, QueueHonoursTheDeadline) {
-  PoolPtr pool = make(testing::local_pool_json("p", 1, 1));
+// A request that cannot get an instance within its deadline fails with deadline-exceeded. The
+// deadline is on the pool's clock: it passes when the clock moves, not after real waiting.
+TEST_F(PoolTest, QueueHonoursTheDeadlineOnThePoolClock) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 1), &manual_);
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
   auto slow =
-      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(800)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  auto late = pool->invoke("o/b", testing::costs(1), 50);
-  ASSERT_FALSE(late.ok());
-  EXPECT_EQ(late.status().code(), ErrorCode::kDeadlineExceeded);
+      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(3'000)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it take the only slot
+  // A 60 s deadline on the pool clock: still queued after real time passes.
+  auto late = std::async(std::launch::async,
+                         [&] { return pool->invoke("o/b", testing::costs(1), 60'000); });
+  EXPECT_EQ(late.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  auto moved = steady::now();
+  manual_.advance(60'001);
+  pool->wake();
+  ASSERT_EQ(late.wait_for(std::chrono::milliseconds(1'000)), std::future_status::ready);
+  EXPECT_LT(ms_since(moved), 1'000.0);
+  auto r = late.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDeadlineExceeded);
   EXPECT_TRUE(slow.get().ok());
   EXPECT_EQ(pool->counters().timed_out, 1u);
 }
@@ -102,11 +120,12 @@ TEST_F(PoolTest, OriginalRuleFailsWhenAllBusy) {
 TEST_F(PoolTest, StopsIdleInstances) {
   json spec = testing::local_pool_json("p", 2, 4);
   spec["idle_timeout_s"] = 1;
-  PoolPtr pool = make(spec);
+  PoolPtr pool = make(spec, &manual_);
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  manual_.advance(900);
   pool->reap_idle();
   EXPECT_EQ(pool->status()["instances"].size(), 1u);  // not idle long enough yet
-  std::this_thread::sleep_for(std::chrono::milliseconds(1'100));
+  manual_.advance(200);
   pool->reap_idle();
   EXPECT_EQ(pool->status()["instances"].size(), 0u);
   EXPECT_EQ(pool->counters().instance_stops, 1u);
@@ -119,12 +138,12 @@ TEST_F(PoolTest, KeepsMinimumInstances) {
   json spec = testing::local_pool_json("p", 2, 4);
   spec["min_instances"] = 1;
   spec["idle_timeout_s"] = 1;
-  PoolPtr pool = make(spec);
+  PoolPtr pool = make(spec, &manual_);
   for (int i = 0; i < 200 && pool->counters().instance_starts == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a real process starting
   }
   EXPECT_EQ(pool->counters().instance_starts, 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1'100));
+  manual_.advance(10'000);
   pool->reap_idle();
   EXPECT_EQ(pool->status()["instances"].size(), 1u);
 }
@@ -166,6 +185,43 @@ TEST_F(PoolTest, StatusShowsResidentModelsAndMemory) {
   EXPECT_EQ(s["latency_ms"]["count"], 2);
   EXPECT_EQ(pool->peak_memory_bytes(), 100ull << 20);
   EXPECT_GT(pool->instance_seconds(), 0.0);
+}
+
+// A crashed worker being restarted (its instance busy for the whole start) blocks neither
+// status() nor routing: the pool lock is never held while an instance is asked anything.
+TEST_F(PoolTest, CrashedWorkerUnderRestartBlocksNeitherRoutingNorStatus) {
+  // The original rule: its decisions here do not depend on timing (o/b finds i0 busy and starts
+  // i1), so the test shows routing going on rather than a policy's estimate.
+  json spec = testing::local_pool_json("p", 2, 4, "original");
+  spec["worker_config"]["sim_start_ms"] = 2'000;  // every start, and so the restart, takes 2 s
+  PoolPtr pool = make(spec);
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  ASSERT_FALSE(pool->invoke("test/crash", testing::costs(1)).ok());  // the worker exits
+  // The next request for o/a goes to its instance, finds the process dead and restarts it.
+  auto restarted =
+      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(1)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the restart is under way
+  ASSERT_EQ(restarted.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  auto t = steady::now();
+  json s = pool->status();
+  EXPECT_LT(ms_since(t), 500.0);
+  EXPECT_EQ(s["instances"].size(), 1u);
+  // Routing goes on: a request for another model is decided at once (a cold start on a second
+  // instance, whose own 2 s start is not under the pool lock either) while the restart runs.
+  t = steady::now();
+  auto other =
+      std::async(std::launch::async, [&] { return pool->invoke("o/b", testing::costs(1)); });
+  for (int i = 0; i < 50 && pool->status()["instances"].size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LT(ms_since(t), 500.0);
+  EXPECT_EQ(pool->status()["instances"].size(), 2u);
+  EXPECT_EQ(restarted.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  auto r = restarted.get();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(json::parse(*r)["run"], "cold");  // a fresh process
+  EXPECT_TRUE(other.get().ok());
+  EXPECT_EQ(pool->status()["instances"][0]["restarts"], 1);
 }
 
 }  // namespace

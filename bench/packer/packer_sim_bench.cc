@@ -1,0 +1,532 @@
+// packer_sim_bench: the trace bench's simulation mode. Replays a long Azure-Functions-2019-shaped
+// trace (trace.h) in simulated time against a simulated pool driven by the real routing policies
+// (src/packer: the same RoutingPolicy objects, PoolView snapshots and hooks Pool uses), so tens of
+// minutes of traffic and 1,000 models x 100 instances run in seconds on a shared machine.
+//
+// The simulated pool follows Pool (src/packer/pool.cc): kCold starts an instance (start_ms) and
+// sends the request to it; kQueue waits and routes again whenever a request finishes or an instance
+// comes up, and every 200 ms, until the request's deadline; kReject fails at once. An instance has
+// `parallelism` cores (requests beyond them wait for a core, FIFO) and a memory budget (loading a
+// model evicts idle ones, least recently used first); a model not resident costs its load time
+// before its service time. `--one-model`: every instance holds one model at a time (the original
+// system's worker). Idle instances stop after idle_timeout.
+//
+// Figures per policy: failures (rejected + deadline passed while queued) and their rate; cold
+// starts (requests that waited for an instance start); switches (loads on a running instance);
+// p50/p99 over ALL requests, a failed one counted as the deadline; instance-seconds; decision
+// latency (PoolView snapshot + route(), p50/p99, wall clock); RSS growth of the process over the
+// run. `--csv FILE` writes cold starts and p99 per simulated minute (bench/packer/plot_sim.py).
+//
+// Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
+//                         [--pools A,B,C] [--scale] [--csv FILE]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <queue>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "packer/routing_policy.h"
+#include "trace.h"
+
+using namespace moss;
+using packer::Decision;
+using packer::DecisionKind;
+using packer::TimeMs;
+
+namespace {
+
+struct PoolSettings {
+  int max_instances = 4;
+  int max_concurrency = 4;
+  int parallelism = 2;
+  uint64_t memory_mb = 512;
+  double start_ms = 1'000;           // instance start (process, attestation) before any model load
+  double idle_timeout_ms = 180'000;  // the original deployment's 3 minutes
+  double deadline_ms = 5'000;        // longest wait for an instance
+  bool one_model = false;            // one model per instance (the original worker)
+};
+
+struct SimModel {
+  std::string id;
+  double service_ms, load_ms;
+  uint64_t bytes;
+};
+
+struct Resident {
+  int model;
+  TimeMs loaded_at;  // usable from then on
+  int in_use = 0;
+  TimeMs last_used = 0;
+};
+
+struct SimInstance {
+  std::string id;
+  TimeMs started_at = 0, ready_at = 0, last_used = 0;
+  int in_flight = 0;
+  std::vector<Resident> models;  // least recently used first
+  std::vector<TimeMs> core_free;
+  bool stopped = false;
+  TimeMs stopped_at = 0;
+  bool announced = false;  // on_instance_started called
+};
+
+struct SimResult {
+  std::string name;
+  size_t requests = 0, failed = 0, rejected = 0, timed_out = 0;
+  uint64_t cold = 0, switches = 0, instance_starts = 0;
+  double p50 = 0, p99 = 0, instance_seconds = 0;
+  double decide_p50_us = 0, decide_p99_us = 0;
+  size_t decisions = 0;
+  long rss_growth_kb = 0;
+  std::vector<uint64_t> cold_per_min;
+  std::vector<double> p99_per_min;
+};
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  size_t k =
+      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+long rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return 0;
+}
+
+class Simulation {
+ public:
+  Simulation(const bench::Trace& trace, PoolSettings s, std::string policy)
+      : trace_(trace), s_(s), policy_name_(std::move(policy)) {
+    for (const auto& m : trace.models) {
+      models_.push_back(
+          {m.model_id, m.service_ms, m.load_ms, static_cast<uint64_t>(m.mb * 1048576)});
+    }
+  }
+
+  SimResult run(const std::string& label) {
+    long rss0 = rss_kb();
+    policy_ = packer::make_routing_policy(policy_name_).value_or_die();
+    const size_t n = trace_.requests.size();
+    latency_.assign(n, -1);
+    arrive_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      arrive_[i] = trace_.requests[i].at_ms;
+      push(arrive_[i], kArrive, static_cast<int>(i));
+    }
+    push(1'000, kReap, 0);
+    while (!events_.empty()) {
+      Event e = events_.top();
+      events_.pop();
+      now_ = e.at;
+      switch (e.kind) {
+        case kArrive:
+          policy_->on_arrival(models_[model_of(e.req)].id, now_);
+          if (!try_route(e.req)) queue_.push_back(e.req);
+          break;
+        case kFinish:
+          finish(e.req, e.inst);
+          route_queued();
+          break;
+        case kReady:
+          ready(e.inst);
+          route_queued();
+          break;
+        case kTick:
+          tick_pending_ = false;
+          route_queued();
+          break;
+        case kReap:
+          reap();
+          if (!events_.empty() || !queue_.empty()) push(now_ + 1'000, kReap, 0);
+          break;
+      }
+      if (!queue_.empty() && !tick_pending_) {
+        tick_pending_ = true;
+        push(now_ + 200, kTick, 0);
+      }
+    }
+    SimResult r;
+    r.name = label;
+    r.requests = n;
+    r.rejected = rejected_;
+    r.timed_out = timed_out_;
+    r.failed = rejected_ + timed_out_;
+    r.cold = cold_;
+    r.switches = switches_;
+    r.instance_starts = instances_.size();
+    for (const SimInstance& i : instances_) {
+      r.instance_seconds += ((i.stopped ? i.stopped_at : now_) - i.started_at) / 1000.0;
+    }
+    std::vector<double> all;
+    all.reserve(n);
+    size_t minutes = static_cast<size_t>(now_ / 60'000) + 1;
+    std::vector<std::vector<double>> per_min(minutes);
+    for (size_t i = 0; i < n; ++i) {
+      double l =
+          latency_[i] < 0 ? s_.deadline_ms : latency_[i];  // a failure counts as the deadline
+      all.push_back(l);
+      per_min[static_cast<size_t>(arrive_[i] / 60'000)].push_back(l);
+    }
+    r.p50 = pct(all, 0.5);
+    r.p99 = pct(all, 0.99);
+    for (auto& v : per_min) r.p99_per_min.push_back(pct(v, 0.99));
+    r.cold_per_min.assign(minutes, 0);
+    for (TimeMs t : cold_times_) ++r.cold_per_min[static_cast<size_t>(t / 60'000)];
+    r.decisions = decide_ns_.size();
+    r.decide_p50_us = pct(decide_ns_, 0.5) / 1000;
+    r.decide_p99_us = pct(decide_ns_, 0.99) / 1000;
+    r.rss_growth_kb = rss_kb() - rss0;
+    return r;
+  }
+
+ private:
+  enum Kind { kArrive, kFinish, kReady, kTick, kReap };
+  struct Event {
+    TimeMs at;
+    uint64_t seq;
+    Kind kind;
+    int req, inst;
+    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  void push(TimeMs at, Kind k, int req, int inst = -1) { events_.push({at, seq_++, k, req, inst}); }
+  int model_of(int req) const { return trace_.requests[static_cast<size_t>(req)].model; }
+
+  packer::PoolView view() const {
+    packer::PoolView v;
+    v.max_instances = static_cast<size_t>(s_.max_instances);
+    v.max_concurrency = s_.max_concurrency;
+    v.parallelism = s_.parallelism;
+    v.memory_budget_bytes = s_.memory_mb << 20;
+    v.queued = static_cast<int>(queue_.size());
+    for (int idx : live_) {
+      const SimInstance& i = instances_[static_cast<size_t>(idx)];
+      packer::InstanceView iv;
+      iv.id = i.id;
+      iv.state =
+          now_ < i.ready_at ? packer::InstanceState::kStarting : packer::InstanceState::kReady;
+      iv.in_flight = i.in_flight;
+      iv.started_ms = i.started_at;
+      iv.last_used_ms = i.last_used;
+      uint64_t used = 0;
+      for (const Resident& r : i.models) {
+        packer::ResidentModel m;
+        m.model_id = models_[static_cast<size_t>(r.model)].id;
+        m.bytes = models_[static_cast<size_t>(r.model)].bytes;
+        m.in_use = r.in_use;
+        m.loaded = r.loaded_at <= now_;
+        used += m.bytes;
+        iv.models.push_back(std::move(m));
+      }
+      iv.memory_used_bytes = used;
+      v.instances.push_back(std::move(iv));
+    }
+    return v;
+  }
+
+  int new_instance() {
+    SimInstance i;
+    i.id = std::string(1, 'i');  // not "i" + ...: GCC 12 warns falsely (-Wrestrict)
+    i.id += std::to_string(instances_.size());
+    i.started_at = now_;
+    i.ready_at = now_ + s_.start_ms;
+    i.last_used = now_;
+    i.core_free.assign(static_cast<size_t>(s_.parallelism), i.ready_at);
+    instances_.push_back(std::move(i));
+    int idx = static_cast<int>(instances_.size()) - 1;
+    live_.push_back(idx);
+    push(instances_.back().ready_at, kReady, -1, idx);
+    return idx;
+  }
+
+  int find(const std::string& id) const {
+    for (int idx : live_) {
+      if (instances_[static_cast<size_t>(idx)].id == id) return idx;
+    }
+    return -1;
+  }
+
+  // Routes one request; false when it must wait (queued).
+  bool try_route(int req) {
+    const SimModel& m = models_[static_cast<size_t>(model_of(req))];
+    auto t0 = std::chrono::steady_clock::now();
+    packer::PoolView v = view();
+    Decision d = policy_->route(m.id, v, now_);
+    decide_ns_.push_back(
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
+    if (d.prewarm && static_cast<int>(live_.size()) < s_.max_instances) new_instance();
+    if (d.kind == DecisionKind::kReject) {
+      ++rejected_;
+      return true;  // failed: latency stays -1
+    }
+    if (d.kind == DecisionKind::kQueue) {
+      if (now_ - arrive_[static_cast<size_t>(req)] >= s_.deadline_ms) {
+        ++timed_out_;
+        return true;
+      }
+      return false;
+    }
+    int idx = d.kind == DecisionKind::kCold ? new_instance() : find(d.instance_id);
+    if (idx < 0) return false;
+    dispatch(req, idx);
+    return true;
+  }
+
+  void route_queued() {
+    std::vector<int> waiting;
+    waiting.swap(queue_);
+    for (int req : waiting) {
+      if (!try_route(req)) queue_.push_back(req);
+    }
+  }
+
+  void dispatch(int req, int idx) {
+    SimInstance& i = instances_[static_cast<size_t>(idx)];
+    const int mi = model_of(req);
+    const SimModel& m = models_[static_cast<size_t>(mi)];
+    policy_->on_dispatch(m.id, i.id, now_);
+    ++i.in_flight;
+    sent_[req] = now_;
+    // The earliest free core, not before the instance is up.
+    auto core = std::min_element(i.core_free.begin(), i.core_free.end());
+    TimeMs begin = std::max({now_, i.ready_at, *core});
+    const bool cold = now_ < i.ready_at;
+    double load = 0;
+    auto res = std::find_if(i.models.begin(), i.models.end(),
+                            [&](const Resident& r) { return r.model == mi; });
+    if (res != i.models.end()) {
+      begin = std::max(begin, res->loaded_at);  // loaded, or being loaded by another request
+      Resident keep = *res;
+      i.models.erase(res);
+      i.models.push_back(keep);
+    } else {
+      load = m.load_ms;
+      // Make room: one model per instance, or the memory budget (idle models, LRU first).
+      uint64_t used = 0;
+      for (const Resident& r : i.models) used += models_[static_cast<size_t>(r.model)].bytes;
+      for (auto it = i.models.begin(); it != i.models.end();) {
+        bool over = s_.one_model || used + m.bytes > (s_.memory_mb << 20);
+        if (!over) break;
+        if (it->in_use > 0 && !s_.one_model) {
+          ++it;
+          continue;
+        }
+        used -= models_[static_cast<size_t>(it->model)].bytes;
+        it = i.models.erase(it);
+      }
+      i.models.push_back({mi, begin + load, 0, now_});
+      if (!cold) {
+        ++switches_;
+      }
+    }
+    if (cold) {
+      ++cold_;
+      cold_times_.push_back(now_);
+    }
+    Resident& r = *std::find_if(i.models.begin(), i.models.end(),
+                                [&](const Resident& x) { return x.model == mi; });
+    ++r.in_use;
+    const TimeMs end = begin + load + m.service_ms;
+    *core = end;
+    run_[req] = cold ? "cold" : load > 0 ? "switch" : "warm";
+    load_[req] = load;
+    push(end, kFinish, req, idx);
+  }
+
+  void finish(int req, int idx) {
+    SimInstance& i = instances_[static_cast<size_t>(idx)];
+    const int mi = model_of(req);
+    const SimModel& m = models_[static_cast<size_t>(mi)];
+    --i.in_flight;
+    i.last_used = now_;
+    for (Resident& r : i.models) {
+      if (r.model == mi && r.in_use > 0) --r.in_use;
+    }
+    latency_[static_cast<size_t>(req)] = now_ - arrive_[static_cast<size_t>(req)];
+    packer::Completion c{.model_id = m.id, .instance_id = i.id, .ok = true, .run = run_[req]};
+    c.inference_ms = m.service_ms;
+    c.load_ms = load_[req];
+    c.activation_ms = m.service_ms + load_[req];
+    c.model_bytes = m.bytes;
+    c.sent_ms = sent_[req];
+    c.now = now_;
+    policy_->on_complete(c);
+    run_.erase(req);
+    load_.erase(req);
+    sent_.erase(req);
+  }
+
+  void ready(int idx) {
+    SimInstance& i = instances_[static_cast<size_t>(idx)];
+    if (i.stopped || i.announced) return;
+    i.announced = true;
+    policy_->on_instance_started(i.id, s_.start_ms, now_);
+  }
+
+  void reap() {
+    for (auto it = live_.begin(); it != live_.end();) {
+      SimInstance& i = instances_[static_cast<size_t>(*it)];
+      if (i.in_flight == 0 && now_ >= i.ready_at && now_ - i.last_used >= s_.idle_timeout_ms) {
+        i.stopped = true;
+        i.stopped_at = now_;
+        policy_->on_instance_stopped(i.id);
+        it = live_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  const bench::Trace& trace_;
+  const PoolSettings s_;
+  const std::string policy_name_;
+  std::vector<SimModel> models_;
+  packer::RoutingPolicyPtr policy_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  uint64_t seq_ = 0;
+  TimeMs now_ = 0;
+  std::vector<SimInstance> instances_;
+  std::vector<int> live_;
+  std::vector<int> queue_;
+  bool tick_pending_ = false;
+  std::vector<double> latency_, arrive_, decide_ns_;
+  std::vector<TimeMs> cold_times_;
+  std::map<int, std::string> run_;
+  std::map<int, double> load_, sent_;
+  size_t rejected_ = 0, timed_out_ = 0;
+  uint64_t cold_ = 0, switches_ = 0;
+};
+
+void print_header() {
+  std::printf("%-30s %8s %7s %7s %6s %8s %8s %9s %9s %10s %9s %9s\n", "policy", "requests",
+              "failed", "fail %", "cold", "starts", "switches", "p50 ms", "p99 ms", "inst-s",
+              "dec p50us", "dec p99us");
+}
+
+void print(const SimResult& r) {
+  std::printf(
+      "%-30s %8zu %7zu %7.2f %6lu %8lu %8lu %9.1f %9.1f %10.0f %9.2f %9.2f\n", r.name.c_str(),
+      r.requests, r.failed,
+      100.0 * static_cast<double>(r.failed) / static_cast<double>(std::max<size_t>(1, r.requests)),
+      static_cast<unsigned long>(r.cold), static_cast<unsigned long>(r.instance_starts),
+      static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds, r.decide_p50_us,
+      r.decide_p99_us);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each row as it is measured (long runs)
+  bench::TraceOptions t;
+  t.models = 20;
+  t.duration_s = 1'800;  // 30 simulated minutes
+  t.mean_rate_per_s = 20;
+  t.mean_period_s = 120;          // busy/quiet cycles of minutes
+  t.diurnal_amplitude = 1.0 / 3;  // peak twice the trough
+  t.diurnal_period_s = 1'800;     // one compressed "day" over the trace
+  PoolSettings base;
+  std::vector<int> pools;
+  bool scale = false;
+  std::string csv;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--models")
+      t.models = std::atoi(next());
+    else if (a == "--duration")
+      t.duration_s = std::atof(next());
+    else if (a == "--rate")
+      t.mean_rate_per_s = std::atof(next());
+    else if (a == "--seed")
+      t.seed = std::strtoull(next(), nullptr, 10);
+    else if (a == "--deadline")
+      base.deadline_ms = std::atof(next());
+    else if (a == "--csv")
+      csv = next();
+    else if (a == "--scale")
+      scale = true;
+    else if (a == "--pools") {
+      std::stringstream ss(next());
+      std::string part;
+      while (std::getline(ss, part, ',')) pools.push_back(std::atoi(part.c_str()));
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (scale) {
+    t.models = 1'000;
+    t.mean_rate_per_s = 1'000;
+    t.duration_s = std::min(t.duration_s, 60.0);
+    t.diurnal_period_s = t.duration_s;
+    pools = {100};
+  }
+  if (pools.empty()) pools = {t.models / 4, t.models, t.models * 2};
+  bench::Trace trace = bench::generate_trace(t);
+  std::printf(
+      "trace: %zu requests, %d models (most popular %.1f%%), %.0f simulated s, mean %.0f req/s, "
+      "bursts x%.0f %.0f%% of the time (cycles ~%.0f s), diurnal +-%.0f%%; instances x%d "
+      "concurrent, %d cores, %lu MiB, start %.0f ms, idle stop %.0f s, deadline %.0f ms\n",
+      trace.requests.size(), t.models, trace.models.empty() ? 0 : 100 * trace.models[0].share,
+      t.duration_s, t.mean_rate_per_s, t.burst_factor, 100 * t.busy_fraction, t.mean_period_s,
+      100 * t.diurnal_amplitude, base.max_concurrency, base.parallelism,
+      static_cast<unsigned long>(base.memory_mb), base.start_ms, base.idle_timeout_ms / 1000,
+      base.deadline_ms);
+  struct Run {
+    std::string label, policy;
+    bool one_model;
+  };
+  const std::vector<Run> runs = {{"MOSS", "moss", false},
+                                 {"original (one model/worker)", "original", true},
+                                 {"original", "original", false},
+                                 {"original+queue", "original+queue", false}};
+  std::ofstream out;
+  if (!csv.empty()) {
+    out.open(csv);
+    out << "pool,policy,minute,cold_starts,p99_ms\n";
+  }
+  for (int size : pools) {
+    std::printf("\n-- pool of %d instances, %d models (%s)\n", size, t.models,
+                size < t.models    ? "smaller than the models"
+                : size == t.models ? "equal"
+                                   : "larger");
+    print_header();
+    for (const Run& run : runs) {
+      PoolSettings s = base;
+      s.max_instances = size;
+      s.one_model = run.one_model;
+      Simulation sim(trace, s, run.policy);
+      SimResult r = sim.run(run.label);
+      print(r);
+      if (scale) {
+        std::printf("    decisions %zu, RSS growth over the run %ld KiB\n", r.decisions,
+                    r.rss_growth_kb);
+      }
+      if (out.is_open()) {
+        for (size_t m = 0; m < r.p99_per_min.size(); ++m) {
+          out << size << ',' << run.label << ',' << m << ',' << r.cold_per_min[m] << ','
+              << r.p99_per_min[m] << '\n';
+        }
+      }
+    }
+  }
+  return 0;
+}
