@@ -2,12 +2,14 @@
 
 #include "attest/attested_tls.h"
 #include "attest/policy.h"
+#include "client/seen_state_versions.h"
 #include "common/encoding.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "crypto/signed_request.h"
 #include "net/error_response.h"
 
+#include <charconv>
 #include <chrono>
 
 namespace moss::client {
@@ -16,8 +18,12 @@ struct KeyServiceClient::Impl {
   crypto::Identity identity;
   std::string principal_id;
   net::Client client;
-  Impl(crypto::Identity id, net::Client c)
-      : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)) {}
+  std::string url;
+  std::filesystem::path state_dir;
+  int64_t highest_version = 0;  // also kept when there is no state directory
+  Impl(crypto::Identity id, net::Client c, std::string u, std::filesystem::path dir)
+      : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)),
+        url(std::move(u)), state_dir(std::move(dir)) {}
 };
 
 KeyServiceClient::KeyServiceClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -51,7 +57,8 @@ Result<KeyServiceClient> KeyServiceClient::create(const ClientConfig& config, cr
   options.read_timeout = std::chrono::seconds(30);
   options.max_response_body_bytes = 16 * 1024 * 1024;
   MOSS_ASSIGN_OR_RETURN(auto client, net::Client::for_url(config.keyservice_url, options));
-  return KeyServiceClient(std::make_unique<Impl>(std::move(identity), std::move(client)));
+  return KeyServiceClient(std::make_unique<Impl>(std::move(identity), std::move(client),
+                                                config.keyservice_url, config.state_dir));
 }
 
 const std::string& KeyServiceClient::principal_id() const { return impl_->principal_id; }
@@ -96,9 +103,28 @@ Result<nlohmann::json> KeyServiceClient::call(std::string_view method, std::stri
                     .count();
   MOSS_ASSIGN_OR_RETURN(net::Request req,
                         sign_request(impl_->identity, method, target, std::string(body), now));
+  // The floor for this answer's state version: whatever was seen before the request left.
+  MOSS_ASSIGN_OR_RETURN(int64_t floor, highest_seen_state_version(impl_->state_dir, impl_->url));
+  floor = std::max(floor, impl_->highest_version);
   auto res = impl_->client.request(req);
   if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
   if (!res.ok()) return res.status().with_context("KeyService");
+  // Every answer of the (attested) KeyService carries its state version; one older than seen
+  // before means its host rolled the state back.
+  auto version_text = res->headers.get(crypto::kHeaderStateVersion);
+  int64_t version = -1;
+  if (version_text) {
+    auto [ptr, ec] = std::from_chars(version_text->data(), version_text->data() + version_text->size(), version);
+    if (ec != std::errc() || ptr != version_text->data() + version_text->size()) version = -1;
+  }
+  // Answers of the HTTP layer itself (413, unknown route) carry none; they are errors anyway.
+  if (version < 0) {
+    if (res->status < 200 || res->status >= 300) return net::status_from_response(*res);
+    return failed_precondition("keyservice-version-missing: the KeyService answer has no valid {} header",
+                               crypto::kHeaderStateVersion);
+  }
+  MOSS_RETURN_IF_ERROR(check_and_record_state_version(impl_->state_dir, impl_->url, floor, version));
+  impl_->highest_version = std::max(impl_->highest_version, version);
   MOSS_RETURN_IF_ERROR(net::status_from_response(*res));
   auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return internal_error("KeyService answered with invalid JSON");
@@ -177,6 +203,8 @@ Result<nlohmann::json> KeyServiceClient::delete_request_key(std::string_view mod
 Result<nlohmann::json> KeyServiceClient::delete_model(std::string_view model_id) {
   return call("DELETE", model_path(model_id));
 }
+
+Result<nlohmann::json> KeyServiceClient::audit_head() { return call("GET", "/v1/audit/head"); }
 
 Result<nlohmann::json> KeyServiceClient::audit(std::string_view model_id, int64_t after, int64_t limit) {
   std::string target = "/v1/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);

@@ -11,4 +11,8 @@ std::string request_signing_message(std::string_view method, std::string_view ta
                      timestamp, nonce, principal_id);
 }
 
+std::string audit_head_signing_message(int64_t seq, std::string_view hash_hex, int64_t state_version) {
+  return fmt::format("moss-audit-head-v1\n{}\n{}\n{}", seq, hash_hex, state_version);
+}
+
 }  // namespace moss::crypto

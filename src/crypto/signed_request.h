@@ -21,4 +21,11 @@ std::string request_signing_message(std::string_view method, std::string_view ta
                                     std::string_view body_sha256_hex, int64_t timestamp,
                                     std::string_view nonce, std::string_view principal_id);
 
+// The KeyService's signed audit head (GET /v1/audit/head), signed by its state identity:
+// "moss-audit-head-v1\n<seq>\n<hash hex>\n<state version>"
+std::string audit_head_signing_message(int64_t seq, std::string_view hash_hex, int64_t state_version);
+
+// The header every KeyService answer carries: its state version (docs/keyservice-api.md).
+inline constexpr char kHeaderStateVersion[] = "X-Moss-State-Version";
+
 }  // namespace moss::crypto
