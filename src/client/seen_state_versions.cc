@@ -50,6 +50,8 @@ Status check_and_record_state_version(const fs::path& state_dir, const std::stri
   MOSS_ASSIGN_OR_RETURN(auto j, load(state_dir / kSeenVersionsFile));
   if (version_in(j, url) >= answered) return Status::Ok();
   j[url] = answered;
+  std::error_code ec;
+  fs::create_directories(state_dir, ec);  // the client's own directory; the write reports failure
   return write_text_file(state_dir / kSeenVersionsFile, j.dump(1) + "\n", 0600);
 }
 
