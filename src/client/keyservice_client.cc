@@ -204,7 +204,23 @@ Result<nlohmann::json> KeyServiceClient::delete_model(std::string_view model_id)
   return call("DELETE", model_path(model_id));
 }
 
-Result<nlohmann::json> KeyServiceClient::audit_head() { return call("GET", "/v1/audit/head"); }
+Result<nlohmann::json> KeyServiceClient::audit_head() {
+  MOSS_ASSIGN_OR_RETURN(auto j, call("GET", "/v1/audit/head"));
+  auto bad = [] { return data_loss("audit-head-signature-invalid: the signed audit head does not verify"); };
+  if (!j.is_object() || !j["seq"].is_number_integer() || !j["hash"].is_string() ||
+      !j["state_version"].is_number_integer() || !j["keyservice_key"].is_string() ||
+      !j["signature"].is_string()) {
+    return bad();
+  }
+  auto raw = base64_decode(j["keyservice_key"].get<std::string>(), crypto::kEd25519PublicKeySize);
+  auto sig = base64_decode(j["signature"].get<std::string>(), crypto::kEd25519SignatureSize);
+  if (!raw.ok() || !sig.ok()) return bad();
+  auto key = crypto::PublicKey::from_raw(*raw);
+  std::string message = crypto::audit_head_signing_message(
+      j["seq"].get<int64_t>(), j["hash"].get<std::string>(), j["state_version"].get<int64_t>());
+  if (!key.ok() || !key->verify(as_bytes(message), *sig).ok()) return bad();
+  return j;
+}
 
 Result<nlohmann::json> KeyServiceClient::audit(std::string_view model_id, int64_t after, int64_t limit) {
   std::string target = "/v1/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit);

@@ -63,7 +63,8 @@ class KeyServiceClient {
   Result<nlohmann::json> delete_request_key(std::string_view model_id, std::string_view measurement);
   Result<nlohmann::json> delete_model(std::string_view model_id);
   Result<nlohmann::json> audit(std::string_view model_id, int64_t after, int64_t limit);
-  // The audit head signed by the KeyService's state identity (seq, hash, state_version, ...).
+  // The audit head signed by the KeyService's state identity (seq, hash, state_version,
+  // keyservice_key, signature), its signature checked ("audit-head-signature-invalid").
   Result<nlohmann::json> audit_head();
 
  private:
