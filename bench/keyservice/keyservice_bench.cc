@@ -1,6 +1,6 @@
 // keyservice_bench: what a key release costs on this machine.
 //
-//   keyservice_bench [--seconds S] [--threads 1,4] [--audit-poll 1] [--prefill-seconds P]
+//   keyservice_bench [--seconds S] [--threads 1,4] [--audit-poll RATE] [--prefill-seconds P]
 //
 // Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
 // disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
@@ -9,8 +9,9 @@
 //   release:  POST /v1/release (access rule, unseal 2 keys, one durable audit commit)
 // with one keep-alive worker connection per thread, and prints requests/s, p50/p99 and the ratio
 // to the anchor. Rate limits are off for the measurement (the service default is 50/s per worker).
-// With --audit-poll 1, the release run is repeated while another principal (registered, with no
-// events of its own: the query that used to scan the whole log) polls GET /v1/audit in a loop;
+// With --audit-poll RATE, the release run is repeated while another principal (registered, with no
+// events of its own: the query that used to scan the whole log) polls GET /v1/audit RATE times a
+// second (below its rate limit; a negative RATE: as fast as it can);
 // --prefill-seconds first runs releases for that long so the audit log is large.
 #include "attest/attested_tls.h"
 #include "bench/common/closed_loop.h"
@@ -71,11 +72,11 @@ using Figures = bench::LoadFigures;
 int main(int argc, char** argv) {
   double seconds = 2;
   std::vector<int> thread_counts = {1, 4};
-  bool audit_poll = false;
+  double audit_poll = 0;
   double prefill_seconds = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--audit-poll")) audit_poll = std::atoi(argv[i + 1]) != 0;
+    if (!std::strcmp(argv[i], "--audit-poll")) audit_poll = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--prefill-seconds")) prefill_seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) {
       thread_counts.clear();
@@ -137,17 +138,22 @@ int main(int argc, char** argv) {
     std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,
                 rel.p99_us, static_cast<unsigned long long>(rel.errors),
                 anchor.rps > 0 ? rel.rps / anchor.rps : 0.0);
-    if (!audit_poll) continue;
+    if (audit_poll == 0) continue;
     auto poller = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
     (void)poller.register_self().value_or_die();
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> polls{0}, poll_errors{0};
     std::thread poll([&] {
+      auto next = Clock::now();
       while (!stop.load()) {
         if (poller.audit("", 0, 100).ok()) {
           polls.fetch_add(1);
         } else {
           poll_errors.fetch_add(1);
+        }
+        if (audit_poll > 0) {
+          next += std::chrono::microseconds(static_cast<int64_t>(1e6 / audit_poll));
+          std::this_thread::sleep_until(next);
         }
       }
     });
