@@ -9,7 +9,6 @@
 #include "crypto/signed_request.h"
 #include "net/error_response.h"
 
-#include <charconv>
 #include <chrono>
 
 namespace moss::client {
@@ -111,12 +110,7 @@ Result<nlohmann::json> KeyServiceClient::call(std::string_view method, std::stri
   if (!res.ok()) return res.status().with_context("KeyService");
   // Every answer of the (attested) KeyService carries its state version; one older than seen
   // before means its host rolled the state back.
-  auto version_text = res->headers.get(crypto::kHeaderStateVersion);
-  int64_t version = -1;
-  if (version_text) {
-    auto [ptr, ec] = std::from_chars(version_text->data(), version_text->data() + version_text->size(), version);
-    if (ec != std::errc() || ptr != version_text->data() + version_text->size()) version = -1;
-  }
+  int64_t version = crypto::parse_state_version(res->headers.get(crypto::kHeaderStateVersion));
   // Answers of the HTTP layer itself (413, unknown route) carry none; they are errors anyway.
   if (version < 0) {
     if (res->status < 200 || res->status >= 300) return net::status_from_response(*res);

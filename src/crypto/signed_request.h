@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,7 @@ std::string audit_head_signing_message(int64_t seq, std::string_view hash_hex, i
 
 // The header every KeyService answer carries: its state version (docs/keyservice-api.md).
 inline constexpr char kHeaderStateVersion[] = "X-Moss-State-Version";
+// The header's value as a non-negative integer; -1 when absent or malformed.
+int64_t parse_state_version(std::optional<std::string_view> header);
 
 }  // namespace moss::crypto

@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <charconv>
 #include <thread>
 
 namespace moss::worker {
@@ -74,12 +73,7 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
     if (resp.ok()) {
       // The KeyService's state version must never go backwards: an older one means its host put
       // back an older copy of its state (a revoked grant would be granted again).
-      auto text = resp->headers.get(crypto::kHeaderStateVersion);
-      int64_t version = -1;
-      if (text) {
-        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), version);
-        if (ec != std::errc() || ptr != text->data() + text->size()) version = -1;
-      }
+      int64_t version = crypto::parse_state_version(resp->headers.get(crypto::kHeaderStateVersion));
       if (version < 0 && resp->status == 200) {
         return failed_precondition("keyservice-version-missing: KeyService at {} sent no state version",
                                    options_.url);
