@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
   bool verify_audit = false;
   bool print_config = false;
   app.add_option("--config", config_file, "JSON configuration file (else $MOSS_CONFIG)");
-  app.add_flag("--verify-audit", verify_audit, "verify the audit log's hash chain and exit");
+  app.add_flag("--verify-audit", verify_audit,
+               "verify the state (every row, the keyed audit chain, its sealed head) and exit");
   app.add_flag("--print-config", print_config, "print the effective configuration and exit");
   std::map<std::string, std::string> text;
   std::map<std::string, CLI::Option*> options;
@@ -139,10 +140,12 @@ int main(int argc, char** argv) {
     std::string kind = opts->producer.kind == "auto" ? "" : opts->producer.kind;
     auto state = keyservice::open_key_state(*opts, kind);
     if (!state.ok()) return fail(state.status());
+    // Opening the state already checked every row, the keyed audit chain and its sealed head.
     auto head = (*state)->verify_audit();
     if (!head.ok()) return fail(head.status());
-    std::printf("audit log verifies: %lld events, head %s\n", static_cast<long long>(head->seq),
-                hex_encode(head->hash).c_str());
+    std::printf("audit log verifies: %lld events, head %s, state version %lld\n",
+                static_cast<long long>(head->seq), hex_encode(head->hash).c_str(),
+                static_cast<long long>((*state)->state_version()));
     return 0;
   }
 

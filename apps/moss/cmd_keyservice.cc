@@ -1,5 +1,6 @@
 // KeyService commands (docs/keyservice.md): `moss user register`, `moss model upload-key |
-// rotate-key | retire-key | grant | revoke | grants`, `moss request-key add | delete`, `moss audit`.
+// rotate-key | retire-key | grant | revoke | grants`, `moss request-key add | delete`,
+// `moss audit [--head]`.
 // Each takes --config (else $MOSS_CLIENT_CONFIG, else ~/.config/moss/client.json); the KeyService
 // is attested against the config's policy before anything is sent.
 #include "apps/moss/command.h"
@@ -178,14 +179,23 @@ void register_audit(CLI::App& root) {
   auto model_id = std::make_shared<std::string>();
   auto after = std::make_shared<int64_t>(0);
   auto limit = std::make_shared<int64_t>(100);
+  auto head = std::make_shared<bool>(false);
   CLI::App* audit = root.add_subcommand("audit", "Audit events about your models and your keys (JSON)");
   add_config_option(audit, *c);
   audit->add_option("--model", *model_id, "Only this model id");
   audit->add_option("--after", *after, "Events after this sequence number")->capture_default_str();
   audit->add_option("--limit", *limit, "At most this many events (1..1000)")->capture_default_str();
-  bind(audit, [c, model_id, after, limit]() -> Status {
+  audit->add_flag("--head", *head,
+                  "Print the audit head signed by the KeyService (signature checked); keep it to "
+                  "detect a log rewritten or cut later");
+  bind(audit, [c, model_id, after, limit, head]() -> Status {
     MOSS_ASSIGN_OR_RETURN(auto config, load(*c));
     MOSS_ASSIGN_OR_RETURN(auto ks, connect(config));
+    if (*head) {
+      MOSS_ASSIGN_OR_RETURN(auto h, ks.audit_head());
+      print(h);
+      return Status::Ok();
+    }
     MOSS_ASSIGN_OR_RETURN(auto j, ks.audit(*model_id, *after, *limit));
     print(j);
     return Status::Ok();

@@ -1,6 +1,6 @@
 // keyservice_bench: what a key release costs on this machine.
 //
-//   keyservice_bench [--seconds S] [--threads 1,4]
+//   keyservice_bench [--seconds S] [--threads 1,4] [--audit-poll RATE] [--prefill-seconds P]
 //
 // Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
 // disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
@@ -9,6 +9,10 @@
 //   release:  POST /v1/release (access rule, unseal 2 keys, one durable audit commit)
 // with one keep-alive worker connection per thread, and prints requests/s, p50/p99 and the ratio
 // to the anchor. Rate limits are off for the measurement (the service default is 50/s per worker).
+// With --audit-poll RATE, the release run is repeated while another principal (registered, with no
+// events of its own: the query that used to scan the whole log) polls GET /v1/audit RATE times a
+// second (below its rate limit; a negative RATE: as fast as it can);
+// --prefill-seconds first runs releases for that long so the audit log is large.
 #include "attest/attested_tls.h"
 #include "bench/common/closed_loop.h"
 #include "client/keyservice_client.h"
@@ -68,8 +72,12 @@ using Figures = bench::LoadFigures;
 int main(int argc, char** argv) {
   double seconds = 2;
   std::vector<int> thread_counts = {1, 4};
+  double audit_poll = 0;
+  double prefill_seconds = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--audit-poll")) audit_poll = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--prefill-seconds")) prefill_seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) {
       thread_counts.clear();
       std::stringstream ss(argv[i + 1]);
@@ -117,6 +125,7 @@ int main(int argc, char** argv) {
       "POST", "/v1/release",
       R"({"model_id":")" + model + R"(","user_id":")" + user.principal_id() + R"("})", "application/json");
 
+  if (prefill_seconds > 0) (void)bench::closed_loop(opt, release, 4, prefill_seconds);
   std::printf("keyservice_bench: %.1f s per run, keep-alive mutually attested TLS 1.3 (simulated TEE), "
               "audit commits with synchronous=FULL on %s\n", seconds, dir.c_str());
   std::printf("%-8s %-9s %12s %10s %10s %8s %12s\n", "threads", "endpoint", "requests/s", "p50_us",
@@ -129,6 +138,35 @@ int main(int argc, char** argv) {
     std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,
                 rel.p99_us, static_cast<unsigned long long>(rel.errors),
                 anchor.rps > 0 ? rel.rps / anchor.rps : 0.0);
+    if (audit_poll == 0) continue;
+    auto poller = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
+    (void)poller.register_self().value_or_die();
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> polls{0}, poll_errors{0};
+    std::thread poll([&] {
+      auto next = Clock::now();
+      while (!stop.load()) {
+        if (poller.audit("", 0, 100).ok()) {
+          polls.fetch_add(1);
+        } else {
+          poll_errors.fetch_add(1);
+        }
+        if (audit_poll > 0) {
+          next += std::chrono::microseconds(static_cast<int64_t>(1e6 / audit_poll));
+          std::this_thread::sleep_until(next);
+        }
+      }
+    });
+    Figures polled = bench::closed_loop(opt, release, threads, seconds);
+    stop = true;
+    poll.join();
+    std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f   (while %.0f audit polls/s, %llu failed, "
+                "audit log %lld events)\n",
+                threads, "rel+poll", polled.rps, polled.p50_us, polled.p99_us,
+                static_cast<unsigned long long>(polled.errors),
+                anchor.rps > 0 ? polled.rps / anchor.rps : 0.0, static_cast<double>(polls.load()) / seconds,
+                static_cast<unsigned long long>(poll_errors.load()),
+                static_cast<long long>(server->state().verify_audit().value_or_die().seq));
   }
   std::fflush(stdout);
   server.reset();

@@ -2,6 +2,7 @@
 
 #include "attest/attested_tls.h"
 #include "attest/policy.h"
+#include "client/seen_state_versions.h"
 #include "common/encoding.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -16,8 +17,12 @@ struct KeyServiceClient::Impl {
   crypto::Identity identity;
   std::string principal_id;
   net::Client client;
-  Impl(crypto::Identity id, net::Client c)
-      : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)) {}
+  std::string url;
+  std::filesystem::path state_dir;
+  int64_t highest_version = 0;  // also kept when there is no state directory
+  Impl(crypto::Identity id, net::Client c, std::string u, std::filesystem::path dir)
+      : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)),
+        url(std::move(u)), state_dir(std::move(dir)) {}
 };
 
 KeyServiceClient::KeyServiceClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -51,7 +56,8 @@ Result<KeyServiceClient> KeyServiceClient::create(const ClientConfig& config, cr
   options.read_timeout = std::chrono::seconds(30);
   options.max_response_body_bytes = 16 * 1024 * 1024;
   MOSS_ASSIGN_OR_RETURN(auto client, net::Client::for_url(config.keyservice_url, options));
-  return KeyServiceClient(std::make_unique<Impl>(std::move(identity), std::move(client)));
+  return KeyServiceClient(std::make_unique<Impl>(std::move(identity), std::move(client),
+                                                config.keyservice_url, config.state_dir));
 }
 
 const std::string& KeyServiceClient::principal_id() const { return impl_->principal_id; }
@@ -96,9 +102,23 @@ Result<nlohmann::json> KeyServiceClient::call(std::string_view method, std::stri
                     .count();
   MOSS_ASSIGN_OR_RETURN(net::Request req,
                         sign_request(impl_->identity, method, target, std::string(body), now));
+  // The floor for this answer's state version: whatever was seen before the request left.
+  MOSS_ASSIGN_OR_RETURN(int64_t floor, highest_seen_state_version(impl_->state_dir, impl_->url));
+  floor = std::max(floor, impl_->highest_version);
   auto res = impl_->client.request(req);
   if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
   if (!res.ok()) return res.status().with_context("KeyService");
+  // Every answer of the (attested) KeyService carries its state version; one older than seen
+  // before means its host rolled the state back.
+  int64_t version = crypto::parse_state_version(res->headers.get(crypto::kHeaderStateVersion));
+  // Answers of the HTTP layer itself (413, unknown route) carry none; they are errors anyway.
+  if (version < 0) {
+    if (res->status < 200 || res->status >= 300) return net::status_from_response(*res);
+    return failed_precondition("keyservice-version-missing: the KeyService answer has no valid {} header",
+                               crypto::kHeaderStateVersion);
+  }
+  MOSS_RETURN_IF_ERROR(check_and_record_state_version(impl_->state_dir, impl_->url, floor, version));
+  impl_->highest_version = std::max(impl_->highest_version, version);
   MOSS_RETURN_IF_ERROR(net::status_from_response(*res));
   auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return internal_error("KeyService answered with invalid JSON");
@@ -176,6 +196,24 @@ Result<nlohmann::json> KeyServiceClient::delete_request_key(std::string_view mod
 
 Result<nlohmann::json> KeyServiceClient::delete_model(std::string_view model_id) {
   return call("DELETE", model_path(model_id));
+}
+
+Result<nlohmann::json> KeyServiceClient::audit_head() {
+  MOSS_ASSIGN_OR_RETURN(auto j, call("GET", "/v1/audit/head"));
+  auto bad = [] { return data_loss("audit-head-signature-invalid: the signed audit head does not verify"); };
+  if (!j.is_object() || !j["seq"].is_number_integer() || !j["hash"].is_string() ||
+      !j["state_version"].is_number_integer() || !j["keyservice_key"].is_string() ||
+      !j["signature"].is_string()) {
+    return bad();
+  }
+  auto raw = base64_decode(j["keyservice_key"].get<std::string>(), crypto::kEd25519PublicKeySize);
+  auto sig = base64_decode(j["signature"].get<std::string>(), crypto::kEd25519SignatureSize);
+  if (!raw.ok() || !sig.ok()) return bad();
+  auto key = crypto::PublicKey::from_raw(*raw);
+  std::string message = crypto::audit_head_signing_message(
+      j["seq"].get<int64_t>(), j["hash"].get<std::string>(), j["state_version"].get<int64_t>());
+  if (!key.ok() || !key->verify(as_bytes(message), *sig).ok()) return bad();
+  return j;
 }
 
 Result<nlohmann::json> KeyServiceClient::audit(std::string_view model_id, int64_t after, int64_t limit) {

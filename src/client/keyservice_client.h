@@ -43,7 +43,8 @@ class KeyServiceClient {
   const attest::Claims* keyservice_claims() const;
 
   // A signed request; the JSON answer of a 2xx response, else the server's refusal as a Status
-  // (message "<reason>: ...").
+  // (message "<reason>: ..."). Every answer's state version is checked against the highest seen
+  // for this KeyService (seen_state_versions.h): an older one is refused ("keyservice-rollback").
   Result<nlohmann::json> call(std::string_view method, std::string_view target,
                               std::string_view body = {});
 
@@ -62,6 +63,9 @@ class KeyServiceClient {
   Result<nlohmann::json> delete_request_key(std::string_view model_id, std::string_view measurement);
   Result<nlohmann::json> delete_model(std::string_view model_id);
   Result<nlohmann::json> audit(std::string_view model_id, int64_t after, int64_t limit);
+  // The audit head signed by the KeyService's state identity (seq, hash, state_version,
+  // keyservice_key, signature), its signature checked ("audit-head-signature-invalid").
+  Result<nlohmann::json> audit_head();
 
  private:
   struct Impl;

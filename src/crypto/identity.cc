@@ -21,7 +21,51 @@ Result<Ed25519PublicRaw> raw_public_of(EVP_PKEY* pkey) {
   }
   return raw;
 }
+// The y coordinates (sign bit cleared) of the eight points of small order: 0 (order 4, both
+// signs), 1 (the identity), p-1 (order 2) and the two order-8 y values (both signs each). With
+// canonical encodings enforced, these are all small-order encodings (cf. libsodium's list).
+constexpr uint8_t kSmallOrderY[][32] = {
+    {0},
+    {1},
+    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+     0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+     0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+};
+
+// L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+constexpr uint8_t kGroupOrder[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+                                     0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
+
+// Little-endian a < b over 32 bytes.
+bool less_than(const uint8_t* a, const uint8_t* b) {
+  for (int i = 31; i >= 0; --i) {
+    if (a[i] != b[i]) return a[i] < b[i];
+  }
+  return false;
+}
+
 }  // namespace
+
+bool is_strict_ed25519_point(std::span<const uint8_t, 32> encoded) {
+  uint8_t y[32];
+  std::copy(encoded.begin(), encoded.end(), y);
+  y[31] &= 0x7f;
+  // Canonical: y < p = 2^255 - 19 (p's little-endian bytes are ed ff .. ff 7f).
+  static constexpr uint8_t kP[32] = {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+  if (!less_than(y, kP)) return false;
+  // x = 0 has only one encoding: the sign bit set with y = 1 or y = p-1 is not canonical (and
+  // those are small-order points anyway).
+  for (const auto& small : kSmallOrderY) {
+    if (std::equal(y, y + 32, small)) return false;
+  }
+  return true;
+}
 
 std::string principal_id_of(std::span<const uint8_t, kEd25519PublicKeySize> raw_public_key) {
   Sha256Digest digest = sha256(raw_public_key);
@@ -41,6 +85,9 @@ bool is_principal_id(std::string_view id) {
 Result<PublicKey> PublicKey::from_raw(std::span<const uint8_t> raw) {
   if (raw.size() != kEd25519PublicKeySize) {
     return invalid_argument("Ed25519 public key must be 32 bytes, got {}", raw.size());
+  }
+  if (!is_strict_ed25519_point(std::span<const uint8_t, 32>(raw.data(), 32))) {
+    return invalid_argument("Ed25519 public key is non-canonical or of small order");
   }
   // Parse through OpenSSL so that a malformed point is caught here, not at first use.
   detail::PkeyPtr pkey(
@@ -67,6 +114,9 @@ Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
     return invalid_argument("public key is not Ed25519");
   }
   MOSS_ASSIGN_OR_RETURN(Ed25519PublicRaw raw, raw_public_of(pkey.get()));
+  if (!is_strict_ed25519_point(raw)) {
+    return invalid_argument("Ed25519 public key is non-canonical or of small order");
+  }
   return PublicKey(raw);
 }
 
@@ -93,6 +143,13 @@ Status PublicKey::verify(std::span<const uint8_t> message,
                          std::span<const uint8_t> signature) const {
   if (signature.size() != kEd25519SignatureSize) {
     return unauthenticated("Ed25519 signature must be 64 bytes, got {}", signature.size());
+  }
+  // Strict verification: R a canonical point of large order, S < L, and a strict key (checked
+  // again here, since a PublicKey can also come from a PEM file).
+  if (!is_strict_ed25519_point(std::span<const uint8_t, 32>(raw_.data(), 32)) ||
+      !is_strict_ed25519_point(std::span<const uint8_t, 32>(signature.data(), 32)) ||
+      !less_than(signature.data() + 32, kGroupOrder)) {
+    return unauthenticated("Ed25519 signature or key is non-canonical or of small order");
   }
   detail::PkeyPtr pkey(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw_.data(), raw_.size()));

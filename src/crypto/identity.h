@@ -34,8 +34,15 @@ std::string principal_id_of(std::span<const uint8_t, kEd25519PublicKeySize> raw_
 // True when `id` has the principal id shape (32 lowercase hex characters).
 bool is_principal_id(std::string_view id);
 
+// True when `encoded` is a canonical encoding (y < p) of a point outside the small-order
+// subgroup (not one of the 8 torsion points). Strict verification refuses anything else as a
+// public key or as a signature's R: with a small-order key one constant signature verifies for
+// every message.
+bool is_strict_ed25519_point(std::span<const uint8_t, 32> encoded);
+
 class PublicKey {
  public:
+  // Strict: a non-canonical or small-order key is refused (invalid-argument).
   static Result<PublicKey> from_raw(std::span<const uint8_t> raw);
   // Parses an SPKI PEM ("BEGIN PUBLIC KEY") holding an Ed25519 key; anything else fails.
   static Result<PublicKey> from_pem(std::string_view pem);
@@ -46,6 +53,7 @@ class PublicKey {
   Result<std::string> to_pem() const;
 
   // ok, or unauthenticated when the signature does not verify (any length other than 64 fails).
+  // Strict: R must be a canonical point of large order and S < L (no malleable encodings).
   Status verify(std::span<const uint8_t> message, std::span<const uint8_t> signature) const;
 
  private:

@@ -1,6 +1,7 @@
 #include "keyservice/key_state.h"
 
 #include "common/encoding.h"
+#include "crypto/signed_request.h"
 #include "keyservice/refusal.h"
 
 #include <chrono>
@@ -10,11 +11,17 @@ namespace moss::keyservice {
 
 namespace {
 
-const std::string_view kSchemaV1 = R"sql(
+using store::Column;
+using store::Row;
+
+// Every table carries row_version and mac (store/state_store.h).
+const std::string_view kSchema = R"sql(
 CREATE TABLE principals (
   id TEXT PRIMARY KEY,
   public_key BLOB NOT NULL,
-  created_ms INTEGER NOT NULL
+  created_ms INTEGER NOT NULL,
+  row_version INTEGER NOT NULL,
+  mac BLOB NOT NULL
 );
 CREATE TABLE model_keys (
   model_id TEXT NOT NULL,
@@ -22,6 +29,8 @@ CREATE TABLE model_keys (
   sealed_key BLOB NOT NULL,
   retired INTEGER NOT NULL DEFAULT 0,
   created_ms INTEGER NOT NULL,
+  row_version INTEGER NOT NULL,
+  mac BLOB NOT NULL,
   PRIMARY KEY (model_id, version)
 );
 CREATE TABLE grants (
@@ -29,6 +38,8 @@ CREATE TABLE grants (
   user_id TEXT NOT NULL,
   measurement TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
+  row_version INTEGER NOT NULL,
+  mac BLOB NOT NULL,
   PRIMARY KEY (model_id, user_id, measurement)
 );
 CREATE TABLE request_keys (
@@ -38,16 +49,38 @@ CREATE TABLE request_keys (
   version INTEGER NOT NULL,
   sealed_key BLOB NOT NULL,
   created_ms INTEGER NOT NULL,
+  row_version INTEGER NOT NULL,
+  mac BLOB NOT NULL,
   PRIMARY KEY (user_id, model_id, measurement)
 );
 CREATE TABLE nonces (
   principal_id TEXT NOT NULL,
   nonce TEXT NOT NULL,
   time_s INTEGER NOT NULL,
+  row_version INTEGER NOT NULL,
+  mac BLOB NOT NULL,
   PRIMARY KEY (principal_id, nonce)
 );
 CREATE INDEX nonces_time ON nonces(time_s);
 )sql";
+
+const store::Table kPrincipals{"principals",
+                               {{"id", Column::kText}, {"public_key", Column::kBlob},
+                                {"created_ms", Column::kInt}}};
+const store::Table kModelKeys{"model_keys",
+                              {{"model_id", Column::kText}, {"version", Column::kInt},
+                               {"sealed_key", Column::kBlob}, {"retired", Column::kInt},
+                               {"created_ms", Column::kInt}}};
+const store::Table kGrants{"grants",
+                           {{"model_id", Column::kText}, {"user_id", Column::kText},
+                            {"measurement", Column::kText}, {"created_ms", Column::kInt}}};
+const store::Table kRequestKeys{"request_keys",
+                                {{"user_id", Column::kText}, {"model_id", Column::kText},
+                                 {"measurement", Column::kText}, {"version", Column::kInt},
+                                 {"sealed_key", Column::kBlob}, {"created_ms", Column::kInt}}};
+const store::Table kNonces{"nonces",
+                           {{"principal_id", Column::kText}, {"nonce", Column::kText},
+                            {"time_s", Column::kInt}}};
 
 std::string model_key_aad(std::string_view model_id, uint32_t version) {
   std::string a = "model-key";
@@ -70,6 +103,11 @@ std::string request_key_aad(std::string_view user, std::string_view model, std::
   return a;
 }
 
+std::span<const uint8_t> blob(const std::string& s) { return as_bytes(s); }
+std::string to_blob(std::span<const uint8_t> b) { return std::string(as_chars(b)); }
+uint32_t to_u32(const std::string& s) { return static_cast<uint32_t>(std::stoul(s)); }
+int64_t to_i64(const std::string& s) { return std::stoll(s); }
+
 }  // namespace
 
 int64_t system_clock_ms() {
@@ -78,17 +116,35 @@ int64_t system_clock_ms() {
       .count();
 }
 
+KeyState::KeyState(std::unique_ptr<store::StateStore> store, store::DatabasePtr reader,
+                   crypto::Identity identity, ClockMs clock)
+    : store_(std::move(store)),
+      reader_(std::move(reader)),
+      identity_(std::move(identity)),
+      clock_(std::move(clock)) {
+  state_version_.store(store_->version());
+}
+
 Result<std::unique_ptr<KeyState>> KeyState::open(const std::filesystem::path& db_path,
                                                  store::Sealer sealer, ClockMs clock) {
-  MOSS_ASSIGN_OR_RETURN(auto db, store::Database::open(db_path));
-  std::string v1 = std::string(kSchemaV1) + std::string(store::kAuditLogSchemaSql);
-  const store::Migration migrations[] = {{1, v1}};
-  MOSS_RETURN_IF_ERROR(db->migrate(migrations));
-  return std::unique_ptr<KeyState>(new KeyState(std::move(db), std::move(sealer), std::move(clock)));
+  MOSS_ASSIGN_OR_RETURN(auto store, store::StateStore::open(
+                                        db_path, kSchema,
+                                        {kPrincipals, kModelKeys, kGrants, kRequestKeys, kNonces},
+                                        std::move(sealer)));
+  MOSS_ASSIGN_OR_RETURN(auto identity, crypto::Identity::from_private_raw(store->identity_seed().span()));
+  MOSS_ASSIGN_OR_RETURN(auto reader, store::Database::open_reader(db_path));
+  return std::unique_ptr<KeyState>(new KeyState(std::move(store), std::move(reader),
+                                                std::move(identity), std::move(clock)));
+}
+
+Status KeyState::write(const std::function<Status()>& body) {
+  Status s = store_->write(body);
+  if (s.ok()) state_version_.store(store_->version(), std::memory_order_release);
+  return s;
 }
 
 Status KeyState::audit(const store::AuditEvent& event) {
-  MOSS_RETURN_IF_ERROR(store::append_audit_event(*db_, event, clock_()).status());
+  MOSS_RETURN_IF_ERROR(store_->audit(event, clock_()));
   audit_events_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }
@@ -96,35 +152,28 @@ Status KeyState::audit(const store::AuditEvent& event) {
 uint64_t KeyState::audit_events_written() const { return audit_events_.load(); }
 
 Result<bool> KeyState::model_exists(const std::string& model_id) {
-  MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare("SELECT 1 FROM model_keys WHERE model_id = ? LIMIT 1"));
-  st.bind(1, model_id);
-  return st.step();
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1 LIMIT 1", {model_id}));
+  return !rows.empty();
 }
 
 Result<bool> KeyState::principal_exists(const std::string& id) {
-  MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare("SELECT 1 FROM principals WHERE id = ?"));
-  st.bind(1, id);
-  return st.step();
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, "id = ?1", {id}));
+  return !rows.empty();
 }
 
 Result<bool> KeyState::register_principal(const std::string& id, std::span<const uint8_t> public_key) {
   std::lock_guard lock(mu_);
   bool created = false;
-  MOSS_RETURN_IF_ERROR(db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare("SELECT public_key FROM principals WHERE id = ?"));
-    st.bind(1, id);
-    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-    if (row) {
-      if (st.column_blob(0) != std::vector<uint8_t>(public_key.begin(), public_key.end())) {
+  MOSS_RETURN_IF_ERROR(write([&]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, "id = ?1", {id}));
+    if (!rows.empty()) {
+      if (rows[0][1] != to_blob(public_key)) {
         return refuse(ErrorCode::kAlreadyExists, "principal-exists",
                       "principal registered with another key");
       }
       return Status::Ok();
     }
-    MOSS_ASSIGN_OR_RETURN(auto ins, db_->prepare(
-        "INSERT INTO principals (id, public_key, created_ms) VALUES (?, ?, ?)"));
-    ins.bind(1, id).bind_blob(2, public_key).bind(3, clock_());
-    MOSS_RETURN_IF_ERROR(ins.run());
+    MOSS_RETURN_IF_ERROR(store_->insert(kPrincipals, {id, to_blob(public_key), std::to_string(clock_())}));
     created = true;
     return audit({"principal.register", id, "", "", "", ""});
   }));
@@ -133,33 +182,28 @@ Result<bool> KeyState::register_principal(const std::string& id, std::span<const
 
 Result<std::optional<std::array<uint8_t, 32>>> KeyState::principal_key(const std::string& id) {
   std::lock_guard lock(mu_);
-  MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare("SELECT public_key FROM principals WHERE id = ?"));
-  st.bind(1, id);
-  MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-  if (!row) return std::optional<std::array<uint8_t, 32>>();
-  auto blob = st.column_blob(0);
-  if (blob.size() != 32) return data_loss("principal {}: stored key of {} bytes", id, blob.size());
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, "id = ?1", {id}));
+  if (rows.empty()) return std::optional<std::array<uint8_t, 32>>();
+  const std::string& raw = rows[0][1];
+  if (raw.size() != 32) return data_loss("principal {}: stored key of {} bytes", id, raw.size());
   std::array<uint8_t, 32> key{};
-  std::memcpy(key.data(), blob.data(), 32);
+  std::memcpy(key.data(), raw.data(), 32);
   return std::optional<std::array<uint8_t, 32>>(key);
 }
 
 Status KeyState::use_nonce(const std::string& principal, const std::string& nonce, int64_t retain_s) {
   std::lock_guard lock(mu_);
   int64_t now_s = clock_() / 1000;
-  return db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "INSERT OR IGNORE INTO nonces (principal_id, nonce, time_s) VALUES (?, ?, ?)"));
-    st.bind(1, principal).bind(2, nonce).bind(3, now_s);
-    MOSS_RETURN_IF_ERROR(st.run());
-    if (db_->changes() == 0) {
+  return write([&]() -> Status {
+    Status s = store_->insert(kNonces, {principal, nonce, std::to_string(now_s)});
+    if (s.code() == ErrorCode::kAlreadyExists) {
       return refuse(ErrorCode::kUnauthenticated, "nonce-replayed", "nonce already used");
     }
+    MOSS_RETURN_IF_ERROR(s);
     // Prune now and then: a nonce older than the retention can no longer pass the time window.
     if (++nonce_inserts_ % 256 == 0) {
-      MOSS_ASSIGN_OR_RETURN(auto del, db_->prepare("DELETE FROM nonces WHERE time_s < ?"));
-      del.bind(1, now_s - retain_s);
-      MOSS_RETURN_IF_ERROR(del.run());
+      MOSS_RETURN_IF_ERROR(
+          store_->remove(kNonces, "time_s < ?1", {std::to_string(now_s - retain_s)}).status());
     }
     return Status::Ok();
   });
@@ -169,19 +213,16 @@ Result<PutKeyResult> KeyState::put_model_key(const std::string& actor, const std
                                              std::span<const uint8_t> key, bool rotate) {
   std::lock_guard lock(mu_);
   PutKeyResult out;
-  MOSS_RETURN_IF_ERROR(db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "SELECT version, sealed_key FROM model_keys WHERE model_id = ? ORDER BY version DESC"));
-    st.bind(1, model_id);
+  MOSS_RETURN_IF_ERROR(write([&]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1 ORDER BY version DESC",
+                                                    {model_id}));
     uint32_t latest = 0;
     bool same_key_present = false;
-    while (true) {
-      MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-      if (!row) break;
-      auto version = static_cast<uint32_t>(st.column_int(0));
-      if (latest == 0) latest = version;
+    for (const Row& r : rows) {
+      uint32_t version = to_u32(r[1]);
+      latest = std::max(latest, version);
       MOSS_ASSIGN_OR_RETURN(SecretBytes existing,
-                            sealer_.open(model_key_aad(model_id, version), st.column_blob(1)));
+                            store_->sealer().open(model_key_aad(model_id, version), blob(r[2])));
       if (existing.equals(key)) {
         same_key_present = true;
         out.version = version;
@@ -194,11 +235,9 @@ Result<PutKeyResult> KeyState::put_model_key(const std::string& actor, const std
     }
     out.version = latest + 1;
     out.created = true;
-    MOSS_ASSIGN_OR_RETURN(auto sealed, sealer_.seal(model_key_aad(model_id, out.version), key));
-    MOSS_ASSIGN_OR_RETURN(auto ins, db_->prepare(
-        "INSERT INTO model_keys (model_id, version, sealed_key, created_ms) VALUES (?, ?, ?, ?)"));
-    ins.bind(1, model_id).bind(2, out.version).bind_blob(3, sealed).bind(4, clock_());
-    MOSS_RETURN_IF_ERROR(ins.run());
+    MOSS_ASSIGN_OR_RETURN(auto sealed, store_->sealer().seal(model_key_aad(model_id, out.version), key));
+    MOSS_RETURN_IF_ERROR(store_->insert(kModelKeys, {model_id, std::to_string(out.version),
+                                                     to_blob(sealed), "0", std::to_string(clock_())}));
     return audit({latest == 0 ? "model.key.set" : "model.key.rotate", actor, model_id, "", "",
                   fmt::format("version={}", out.version)});
   }));
@@ -208,22 +247,14 @@ Result<PutKeyResult> KeyState::put_model_key(const std::string& actor, const std
 Status KeyState::retire_model_key(const std::string& actor, const std::string& model_id,
                                   uint32_t version) {
   std::lock_guard lock(mu_);
-  return db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "SELECT version, retired FROM model_keys WHERE model_id = ?"));
-    st.bind(1, model_id);
-    bool found = false;
-    bool already = false;
+  return write([&]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1", {model_id}));
+    const Row* found = nullptr;
     int live_others = 0;
-    while (true) {
-      MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-      if (!row) break;
-      auto v = static_cast<uint32_t>(st.column_int(0));
-      bool retired = st.column_int(1) != 0;
-      if (v == version) {
-        found = true;
-        already = retired;
-      } else if (!retired) {
+    for (const Row& r : rows) {
+      if (to_u32(r[1]) == version) {
+        found = &r;
+      } else if (r[3] == "0") {
         ++live_others;
       }
     }
@@ -231,45 +262,37 @@ Status KeyState::retire_model_key(const std::string& actor, const std::string& m
       return refuse(ErrorCode::kNotFound, "unknown-key-version",
                     fmt::format("model {} has no key version {}", model_id, version));
     }
-    if (already) return Status::Ok();
+    if ((*found)[3] != "0") return Status::Ok();
     if (live_others == 0) {
       return refuse(ErrorCode::kFailedPrecondition, "last-key-version",
                     "cannot retire the only live key version (rotate first, or delete the model)");
     }
-    MOSS_ASSIGN_OR_RETURN(auto up, db_->prepare(
-        "UPDATE model_keys SET retired = 1 WHERE model_id = ? AND version = ?"));
-    up.bind(1, model_id).bind(2, version);
-    MOSS_RETURN_IF_ERROR(up.run());
+    Row retired = *found;
+    retired[3] = std::to_string(1);  // (not = "1": GCC 12 -Wrestrict false positive)
+    MOSS_RETURN_IF_ERROR(store_->remove(kModelKeys, "model_id = ?1 AND version = ?2",
+                                        {model_id, std::to_string(version)}).status());
+    MOSS_RETURN_IF_ERROR(store_->insert(kModelKeys, retired));
     return audit({"model.key.retire", actor, model_id, "", "", fmt::format("version={}", version)});
   });
 }
 
 Result<std::vector<KeyVersionInfo>> KeyState::list_model_keys(const std::string& model_id) {
   std::lock_guard lock(mu_);
-  MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-      "SELECT version, retired, created_ms FROM model_keys WHERE model_id = ? ORDER BY version DESC"));
-  st.bind(1, model_id);
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1 ORDER BY version DESC",
+                                                  {model_id}));
   std::vector<KeyVersionInfo> out;
-  while (true) {
-    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-    if (!row) break;
-    out.push_back({static_cast<uint32_t>(st.column_int(0)), st.column_int(1) != 0, st.column_int(2)});
-  }
+  for (const Row& r : rows) out.push_back({to_u32(r[1]), r[3] != "0", to_i64(r[4])});
   if (out.empty()) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
   return out;
 }
 
 Status KeyState::delete_model(const std::string& actor, const std::string& model_id) {
   std::lock_guard lock(mu_);
-  return db_->transaction([&]() -> Status {
+  return write([&]() -> Status {
     MOSS_ASSIGN_OR_RETURN(bool exists, model_exists(model_id));
     if (!exists) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
-    for (const char* sql : {"DELETE FROM model_keys WHERE model_id = ?",
-                            "DELETE FROM grants WHERE model_id = ?",
-                            "DELETE FROM request_keys WHERE model_id = ?"}) {
-      MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(sql));
-      st.bind(1, model_id);
-      MOSS_RETURN_IF_ERROR(st.run());
+    for (const store::Table* t : {&kModelKeys, &kGrants, &kRequestKeys}) {
+      MOSS_RETURN_IF_ERROR(store_->remove(*t, "model_id = ?1", {model_id}).status());
     }
     return audit({"model.delete", actor, model_id, "", "", ""});
   });
@@ -279,17 +302,16 @@ Result<bool> KeyState::add_grant(const std::string& actor, const std::string& mo
                                  const std::string& user_id, const std::string& measurement) {
   std::lock_guard lock(mu_);
   bool created = false;
-  MOSS_RETURN_IF_ERROR(db_->transaction([&]() -> Status {
+  MOSS_RETURN_IF_ERROR(write([&]() -> Status {
     MOSS_ASSIGN_OR_RETURN(bool model, model_exists(model_id));
     if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id + " has no key");
     MOSS_ASSIGN_OR_RETURN(bool user, principal_exists(user_id));
     if (!user) return refuse(ErrorCode::kNotFound, "unknown-user", "user " + user_id + " is not registered");
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "INSERT OR IGNORE INTO grants (model_id, user_id, measurement, created_ms) VALUES (?, ?, ?, ?)"));
-    st.bind(1, model_id).bind(2, user_id).bind(3, measurement).bind(4, clock_());
-    MOSS_RETURN_IF_ERROR(st.run());
-    created = db_->changes() > 0;
-    if (!created) return Status::Ok();
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(
+        kGrants, "model_id = ?1 AND user_id = ?2 AND measurement = ?3", {model_id, user_id, measurement}));
+    if (!rows.empty()) return Status::Ok();
+    MOSS_RETURN_IF_ERROR(store_->insert(kGrants, {model_id, user_id, measurement, std::to_string(clock_())}));
+    created = true;
     return audit({"grant.add", actor, model_id, user_id, measurement, ""});
   }));
   return created;
@@ -298,14 +320,10 @@ Result<bool> KeyState::add_grant(const std::string& actor, const std::string& mo
 Status KeyState::revoke_grant(const std::string& actor, const std::string& model_id,
                               const std::string& user_id, const std::string& measurement) {
   std::lock_guard lock(mu_);
-  return db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "DELETE FROM grants WHERE model_id = ? AND user_id = ? AND measurement = ?"));
-    st.bind(1, model_id).bind(2, user_id).bind(3, measurement);
-    MOSS_RETURN_IF_ERROR(st.run());
-    if (db_->changes() == 0) {
-      return refuse(ErrorCode::kNotFound, "unknown-grant", "no such grant");
-    }
+  return write([&]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(int64_t n, store_->remove(
+        kGrants, "model_id = ?1 AND user_id = ?2 AND measurement = ?3", {model_id, user_id, measurement}));
+    if (n == 0) return refuse(ErrorCode::kNotFound, "unknown-grant", "no such grant");
     return audit({"grant.revoke", actor, model_id, user_id, measurement, ""});
   });
 }
@@ -314,15 +332,10 @@ Result<std::vector<GrantInfo>> KeyState::list_grants(const std::string& model_id
   std::lock_guard lock(mu_);
   MOSS_ASSIGN_OR_RETURN(bool model, model_exists(model_id));
   if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
-  MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-      "SELECT user_id, measurement, created_ms FROM grants WHERE model_id = ? ORDER BY user_id, measurement"));
-  st.bind(1, model_id);
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kGrants, "model_id = ?1 ORDER BY user_id, measurement",
+                                                  {model_id}));
   std::vector<GrantInfo> out;
-  while (true) {
-    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-    if (!row) break;
-    out.push_back({st.column_text(0), st.column_text(1), st.column_int(2)});
-  }
+  for (const Row& r : rows) out.push_back({r[1], r[2], to_i64(r[3])});
   return out;
 }
 
@@ -331,33 +344,27 @@ Result<PutKeyResult> KeyState::put_request_key(const std::string& user_id, const
                                                std::span<const uint8_t> key) {
   std::lock_guard lock(mu_);
   PutKeyResult out;
-  MOSS_RETURN_IF_ERROR(db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(bool model, model_exists(model_id));
-    if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "SELECT version, sealed_key FROM request_keys WHERE user_id = ? AND model_id = ? AND measurement = ?"));
-    st.bind(1, user_id).bind(2, model_id).bind(3, measurement);
-    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-    uint32_t previous = row ? static_cast<uint32_t>(st.column_int(0)) : 0;
-    if (row) {
+  const char* where = "user_id = ?1 AND model_id = ?2 AND measurement = ?3";
+  MOSS_RETURN_IF_ERROR(write([&]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kRequestKeys, where, {user_id, model_id, measurement}));
+    uint32_t previous = rows.empty() ? 0 : to_u32(rows[0][3]);
+    if (!rows.empty()) {
       MOSS_ASSIGN_OR_RETURN(SecretBytes existing,
-                            sealer_.open(request_key_aad(user_id, model_id, measurement, previous),
-                                         st.column_blob(1)));
+                            store_->sealer().open(request_key_aad(user_id, model_id, measurement, previous),
+                                         blob(rows[0][4])));
       if (existing.equals(key)) {  // a retried upload: idempotent
         out.version = previous;
         return Status::Ok();
       }
+      MOSS_RETURN_IF_ERROR(store_->remove(kRequestKeys, where, {user_id, model_id, measurement}).status());
     }
     out.version = previous + 1;
     out.created = true;
-    MOSS_ASSIGN_OR_RETURN(auto sealed, sealer_.seal(request_key_aad(user_id, model_id, measurement,
+    MOSS_ASSIGN_OR_RETURN(auto sealed, store_->sealer().seal(request_key_aad(user_id, model_id, measurement,
                                                                     out.version), key));
-    MOSS_ASSIGN_OR_RETURN(auto up, db_->prepare(
-        "INSERT OR REPLACE INTO request_keys (user_id, model_id, measurement, version, sealed_key, "
-        "created_ms) VALUES (?, ?, ?, ?, ?, ?)"));
-    up.bind(1, user_id).bind(2, model_id).bind(3, measurement).bind(4, out.version);
-    up.bind_blob(5, sealed).bind(6, clock_());
-    MOSS_RETURN_IF_ERROR(up.run());
+    MOSS_RETURN_IF_ERROR(store_->insert(kRequestKeys, {user_id, model_id, measurement,
+                                                       std::to_string(out.version), to_blob(sealed),
+                                                       std::to_string(clock_())}));
     return audit({previous == 0 ? "request-key.set" : "request-key.rotate", user_id, model_id,
                   user_id, measurement, fmt::format("version={}", out.version)});
   }));
@@ -367,47 +374,52 @@ Result<PutKeyResult> KeyState::put_request_key(const std::string& user_id, const
 Status KeyState::delete_request_key(const std::string& user_id, const std::string& model_id,
                                     const std::string& measurement) {
   std::lock_guard lock(mu_);
-  return db_->transaction([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto st, db_->prepare(
-        "DELETE FROM request_keys WHERE user_id = ? AND model_id = ? AND measurement = ?"));
-    st.bind(1, user_id).bind(2, model_id).bind(3, measurement);
-    MOSS_RETURN_IF_ERROR(st.run());
-    if (db_->changes() == 0) {
-      return refuse(ErrorCode::kNotFound, "unknown-request-key", "no such request key");
-    }
+  return write([&]() -> Status {
+    MOSS_ASSIGN_OR_RETURN(int64_t n, store_->remove(
+        kRequestKeys, "user_id = ?1 AND model_id = ?2 AND measurement = ?3",
+        {user_id, model_id, measurement}));
+    if (n == 0) return refuse(ErrorCode::kNotFound, "unknown-request-key", "no such request key");
     return audit({"request-key.delete", user_id, model_id, user_id, measurement, ""});
   });
 }
 
 Result<Release> KeyState::release(const std::string& model_id, const std::string& user_id,
-                                  const std::string& measurement) {
-  std::unique_lock lock(mu_);
-  auto result = release_locked(model_id, user_id, measurement);
-  lock.unlock();
-  const std::string actor = "worker:" + measurement;
-  if (result.ok()) {
-    std::string versions;
-    for (const auto& k : result->model_keys) {
-      if (!versions.empty()) versions.push_back(',');
-      versions.append(std::to_string(k.version));
+                                  const std::string& measurement, const std::string& worker_id) {
+  // fmt, not operator+: GCC 12 warns falsely (-Wrestrict) on these concatenations.
+  const std::string actor = fmt::format("worker:{}", measurement);
+  const std::string worker = worker_id.empty() ? std::string() : fmt::format(" worker={}", worker_id);
+  Result<Release> result = internal_error("release did not run");
+  // The grant is read and the outcome recorded in one transaction: a revoke committed before it
+  // is seen, and one committed after it is also after it in the log.
+  MOSS_RETURN_IF_ERROR(group_commit([&]() -> Status {
+    result = release_locked(model_id, user_id, measurement);
+    if (result.ok()) {
+      std::string versions;
+      for (const auto& k : result->model_keys) {
+        if (!versions.empty()) versions.push_back(',');
+        versions.append(std::to_string(k.version));
+      }
+      return audit({"key.release", actor, model_id, user_id, measurement,
+                    fmt::format("model_versions={} request_version={}{}", versions,
+                                result->request_key.version, worker)});
     }
-    // The keys leave only after the release is durably on record.
-    MOSS_RETURN_IF_ERROR(audit_group_commit(
-        {"key.release", actor, model_id, user_id, measurement,
-         fmt::format("model_versions={} request_version={}", versions, result->request_key.version)}));
-    return result;
-  }
-  // A refusal about an existing model is worth recording: owners see who tried.
-  if (result.status().code() == ErrorCode::kPermissionDenied ||
-      reason_of(result.status()) == "unknown-user") {
-    MOSS_RETURN_IF_ERROR(audit_group_commit({"key.release.denied", actor, model_id, user_id,
-                                             measurement, std::string(reason_of(result.status()))}));
-  }
+    const Status& s = result.status();
+    if (s.code() == ErrorCode::kDataLoss || s.code() == ErrorCode::kInternal) return Status::Ok();
+    // A refusal about an existing model is worth recording: owners see which worker tried. The
+    // worker asks on behalf of a request nobody has authenticated yet, so the user is only the one
+    // it claims; the event does not name it as its user.
+    if (s.code() == ErrorCode::kPermissionDenied || reason_of(s) == "unknown-user") {
+      return audit({"key.release.denied", actor, model_id, "", measurement,
+                    fmt::format("reason={} claimed_user={} requester=unauthenticated{}",
+                                reason_of(s), user_id, worker)});
+    }
+    return Status::Ok();
+  }));
   return result;
 }
 
-Status KeyState::audit_group_commit(store::AuditEvent event) {
-  PendingAudit me{std::move(event), Status::Ok(), false};
+Status KeyState::group_commit(std::function<Status()> work) {
+  PendingAudit me{std::move(work), Status::Ok(), false};
   std::unique_lock lk(batch_mu_);
   batch_.push_back(&me);
   while (!me.done) {
@@ -415,7 +427,7 @@ Status KeyState::audit_group_commit(store::AuditEvent event) {
       batch_cv_.wait(lk);
       continue;
     }
-    // Leader: commit everything queued so far (ours included) in one transaction.
+    // Leader: run everything queued so far (ours included) in one transaction.
     committing_ = true;
     std::vector<PendingAudit*> mine;
     mine.swap(batch_);
@@ -423,8 +435,8 @@ Status KeyState::audit_group_commit(store::AuditEvent event) {
     Status s;
     {
       std::lock_guard db_lock(mu_);
-      s = db_->transaction([&]() -> Status {
-        for (PendingAudit* p : mine) MOSS_RETURN_IF_ERROR(audit(p->event));
+      s = write([&]() -> Status {
+        for (PendingAudit* p : mine) MOSS_RETURN_IF_ERROR(p->work());
         return Status::Ok();
       });
     }
@@ -445,50 +457,58 @@ Result<Release> KeyState::release_locked(const std::string& model_id, const std:
   if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
   MOSS_ASSIGN_OR_RETURN(bool user, principal_exists(user_id));
   if (!user) return refuse(ErrorCode::kNotFound, "unknown-user", "user " + user_id);
-  MOSS_ASSIGN_OR_RETURN(auto g, db_->prepare(
-      "SELECT 1 FROM grants WHERE model_id = ? AND user_id = ? AND measurement = ?"));
-  g.bind(1, model_id).bind(2, user_id).bind(3, measurement);
-  MOSS_ASSIGN_OR_RETURN(bool granted, g.step());
-  if (!granted) {
+  MOSS_ASSIGN_OR_RETURN(auto grants, store_->select(
+      kGrants, "model_id = ?1 AND user_id = ?2 AND measurement = ?3", {model_id, user_id, measurement}));
+  if (grants.empty()) {
     return refuse(ErrorCode::kPermissionDenied, "no-grant",
                   "the owner has not granted this user access to this model for this measurement");
   }
-  MOSS_ASSIGN_OR_RETURN(auto r, db_->prepare(
-      "SELECT version, sealed_key FROM request_keys WHERE user_id = ? AND model_id = ? AND measurement = ?"));
-  r.bind(1, user_id).bind(2, model_id).bind(3, measurement);
-  MOSS_ASSIGN_OR_RETURN(bool has_request_key, r.step());
-  if (!has_request_key) {
+  MOSS_ASSIGN_OR_RETURN(auto rk, store_->select(
+      kRequestKeys, "user_id = ?1 AND model_id = ?2 AND measurement = ?3", {user_id, model_id, measurement}));
+  if (rk.empty()) {
     return refuse(ErrorCode::kPermissionDenied, "no-request-key",
                   "the user has no request key for this model and measurement");
   }
   Release out;
-  out.request_key.version = static_cast<uint32_t>(r.column_int(0));
+  out.request_key.version = to_u32(rk[0][3]);
   MOSS_ASSIGN_OR_RETURN(out.request_key.key,
-                        sealer_.open(request_key_aad(user_id, model_id, measurement,
+                        store_->sealer().open(request_key_aad(user_id, model_id, measurement,
                                                      out.request_key.version),
-                                     r.column_blob(1)));
-  MOSS_ASSIGN_OR_RETURN(auto k, db_->prepare(
-      "SELECT version, sealed_key FROM model_keys WHERE model_id = ? AND retired = 0 ORDER BY version DESC"));
-  k.bind(1, model_id);
-  while (true) {
-    MOSS_ASSIGN_OR_RETURN(bool row, k.step());
-    if (!row) break;
-    ReleasedKey rk;
-    rk.version = static_cast<uint32_t>(k.column_int(0));
-    MOSS_ASSIGN_OR_RETURN(rk.key, sealer_.open(model_key_aad(model_id, rk.version), k.column_blob(1)));
-    out.model_keys.push_back(std::move(rk));
+                                     blob(rk[0][4])));
+  MOSS_ASSIGN_OR_RETURN(auto keys, store_->select(
+      kModelKeys, "model_id = ?1 AND retired = 0 ORDER BY version DESC", {model_id}));
+  for (const Row& r : keys) {
+    ReleasedKey k;
+    k.version = to_u32(r[1]);
+    MOSS_ASSIGN_OR_RETURN(k.key, store_->sealer().open(model_key_aad(model_id, k.version), blob(r[2])));
+    out.model_keys.push_back(std::move(k));
   }
   return out;
 }
 
 Result<std::vector<store::AuditRecord>> KeyState::query_audit(const store::AuditQuery& query) {
-  std::lock_guard lock(mu_);
-  return store::query_audit(*db_, query);
+  // The reader connection: a long query never holds the mutex releases and writes take.
+  std::lock_guard lock(reader_mu_);
+  return store::query_audit(*reader_, store_->audit_key(), query);
 }
 
 Result<store::AuditHead> KeyState::verify_audit() {
   std::lock_guard lock(mu_);
-  return store::verify_audit_chain(*db_);
+  MOSS_RETURN_IF_ERROR(store_->verify_all());
+  return store_->audit_head();
+}
+
+Result<KeyState::SignedHead> KeyState::signed_audit_head() {
+  SignedHead out;
+  {
+    std::lock_guard lock(mu_);
+    out.head = store_->audit_head();
+    out.state_version = store_->version();
+  }
+  out.message = crypto::audit_head_signing_message(out.head.seq, hex_encode(out.head.hash),
+                                                   out.state_version);
+  MOSS_ASSIGN_OR_RETURN(out.signature, identity_.sign(as_bytes(out.message)));
+  return out;
 }
 
 }  // namespace moss::keyservice

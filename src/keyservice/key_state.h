@@ -1,11 +1,16 @@
 // KeyState: everything the KeyService remembers, in one SQLite database: principals, model key
 // versions, grants, request keys (key material sealed), used request nonces, and the audit log.
 //
-// Every change commits in one transaction together with its audit event, so the log and the state
-// never disagree; a call returns only after its commit is durable (store/database.h).
+// Every row is authenticated and the state carries a version (store/state_store.h): an edited,
+// inserted or deleted row is refused with a named reason. Every change commits in one transaction
+// together with its audit event, so the log and the state never disagree; a call returns only
+// after its commit is durable (store/database.h). A release reads the grant and commits its audit
+// event in the same transaction, so the log orders releases and revokes as they happened.
+// Audit queries run on a second, read-only connection: they never wait for, or hold up, the
+// writer's mutex.
 // Authorisation (who may call what) is the caller's job: KeyState enforces the data rules (a grant
 // needs a model and a registered user; release needs a grant and a request key).
-// Thread-safe: one mutex serialises the connection.
+// Thread-safe: one mutex serialises the writing connection.
 #pragma once
 
 #include "common/secret_bytes.h"
@@ -13,6 +18,8 @@
 #include "store/audit_log.h"
 #include "store/database.h"
 #include "store/sealer.h"
+#include "store/state_store.h"
+#include "crypto/identity.h"
 
 #include <array>
 #include <atomic>
@@ -87,42 +94,63 @@ class KeyState {
                       const std::string& user_id, const std::string& measurement);
   Result<std::vector<GrantInfo>> list_grants(const std::string& model_id);
 
-  // Request keys: version 1 on first set, +1 on each later set (rotation).
+  // Request keys: version 1 on first set, +1 on each later set (rotation). Accepted whether or not
+  // the model exists (the same answer either way: no oracle for which models exist).
   Result<PutKeyResult> put_request_key(const std::string& user_id, const std::string& model_id,
                                        const std::string& measurement, std::span<const uint8_t> key);
   Status delete_request_key(const std::string& user_id, const std::string& model_id,
                             const std::string& measurement);
 
-  // The access rule (design: KeyService). Every outcome for a known model is audited.
+  // The access rule (design: KeyService). Every outcome for a known model is audited, with the
+  // asking worker (`worker_id`: its certificate key hash) and, for refusals, the user only as
+  // claimed: the worker has not authenticated the requester when it asks.
   Result<Release> release(const std::string& model_id, const std::string& user_id,
-                          const std::string& measurement);
+                          const std::string& measurement, const std::string& worker_id = "");
 
   Result<std::vector<store::AuditRecord>> query_audit(const store::AuditQuery& query);
+  // Re-verifies the whole state and the audit chain against the sealed head.
   Result<store::AuditHead> verify_audit();
   uint64_t audit_events_written() const;
 
+  // The state version: +1 with every committed change; sent with every answer.
+  int64_t state_version() const { return state_version_.load(std::memory_order_acquire); }
+  // The audit head signed by the KeyService's identity (created with the state, sealed in it).
+  struct SignedHead {
+    store::AuditHead head;
+    int64_t state_version = 0;
+    std::string message;  // what was signed (crypto::audit_head_signing_message)
+    crypto::Ed25519Signature signature{};
+  };
+  Result<SignedHead> signed_audit_head();
+  const crypto::PublicKey& identity() const { return identity_.public_key(); }
+
  private:
-  KeyState(store::DatabasePtr db, store::Sealer sealer, ClockMs clock)
-      : db_(std::move(db)), sealer_(std::move(sealer)), clock_(std::move(clock)) {}
-  Status audit(const store::AuditEvent& event);  // inside a transaction, mu_ held
-  // Commits `event` in its own transaction, sharing one commit (one fsync) with the events other
-  // threads queue meanwhile (group commit: releases are frequent, each needs a durable event).
-  // Returns once the event is durable. mu_ must NOT be held.
-  Status audit_group_commit(store::AuditEvent event);
+  KeyState(std::unique_ptr<store::StateStore> store, store::DatabasePtr reader,
+           crypto::Identity identity, ClockMs clock);
+  // Runs `body` as one committed state change (mu_ held) and publishes the new version.
+  Status write(const std::function<Status()>& body);
+  Status audit(const store::AuditEvent& event);  // inside write()
+  // Runs `work` inside a transaction shared with the work other threads queue meanwhile (group
+  // commit: releases are frequent, each needs a durable event, and one fsync serves the batch).
+  // Returns once that transaction committed. mu_ must NOT be held.
+  Status group_commit(std::function<Status()> work);
   Result<bool> model_exists(const std::string& model_id);
   Result<bool> principal_exists(const std::string& id);
   Result<Release> release_locked(const std::string& model_id, const std::string& user_id,
                                  const std::string& measurement);
 
   std::mutex mu_;
-  store::DatabasePtr db_;  // guarded by mu_
-  const store::Sealer sealer_;
+  std::unique_ptr<store::StateStore> store_;  // guarded by mu_
+  std::mutex reader_mu_;                      // ordered after nothing; never with mu_
+  store::DatabasePtr reader_;                 // guarded by reader_mu_
+  const crypto::Identity identity_;
   const ClockMs clock_;
   uint64_t nonce_inserts_ = 0;  // guarded by mu_
   std::atomic<uint64_t> audit_events_{0};
+  std::atomic<int64_t> state_version_{0};
 
   struct PendingAudit {
-    store::AuditEvent event;
+    std::function<Status()> work;
     Status result;
     bool done = false;
   };

@@ -27,6 +27,8 @@ std::string Metrics::render(uint64_t audit_events, size_t connections_open) cons
   counter("moss_keyservice_release_denied_total", "Refused key releases.", release_denied.load());
   counter("moss_keyservice_rate_limited_total", "Requests refused by a rate limit.",
           rate_limited.load());
+  counter("moss_keyservice_integrity_errors_total",
+          "Stored values that did not unseal or authenticate (answered 500).", integrity_errors.load());
   counter("moss_keyservice_audit_events_total", "Audit events written since start.", audit_events);
   out += fmt::format(
       "# HELP moss_keyservice_connections_open Open connections.\n"

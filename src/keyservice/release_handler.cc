@@ -32,7 +32,9 @@ Result<net::Response> KeyService::release(const net::Request& req) {
   MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"model_id", "user_id"}));
   MOSS_ASSIGN_OR_RETURN(std::string model_id, model_id_field(body, "model_id"));
   MOSS_ASSIGN_OR_RETURN(std::string user, principal_field(body, "user_id"));
-  MOSS_ASSIGN_OR_RETURN(Release rel, state_.release(model_id, user, measurement));
+  // The worker's identity in the audit: the hash of its attested certificate key (shortened).
+  MOSS_ASSIGN_OR_RETURN(Release rel, state_.release(model_id, user, measurement,
+                                                    hex_encode(peer->spki_sha256).substr(0, 32)));
   metrics_.releases.fetch_add(1);
 
   // Built by hand into one buffer reserved up front (no reallocation leaves a stray copy), so

@@ -1,9 +1,11 @@
 #include "keyservice/service.h"
 
 #include "common/encoding.h"
+#include "common/log_throttle.h"
 #include "common/logging.h"
 #include "crypto/identity.h"
 #include "crypto/ids.h"
+#include "crypto/signed_request.h"
 #include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
 
@@ -18,18 +20,31 @@ KeyService::KeyService(KeyState& state, ServiceOptions options, ClockMs clock)
       limiter_(options.rate_per_s, options.rate_burst) {}
 
 net::Response KeyService::finish(const std::string& endpoint, Result<net::Response> result) {
+  // Refusals are counted per request in /metrics; the log gets a throttled sample of them (a
+  // flood of bad requests must not become a flood of log lines), and none for rate limiting.
+  static log::LogThrottle refusal_lines(20, std::chrono::seconds(10));
+  static log::LogThrottle error_lines(20, std::chrono::seconds(10));
   net::Response response;
   if (result.ok()) {
     response = std::move(result).value();
   } else {
     const Status& s = result.status();
     if (s.code() == ErrorCode::kInternal || s.code() == ErrorCode::kDataLoss) {
-      log::get("keyservice")->error("endpoint={} error=\"{}\"", endpoint, s.to_string());
-    } else {
-      log::get("keyservice")->info("endpoint={} refused=\"{}\"", endpoint, s.message());
+      // A value that does not unseal or authenticate is the state's fault, never the client's.
+      if (s.code() == ErrorCode::kDataLoss) metrics_.integrity_errors.fetch_add(1);
+      if (auto dropped = error_lines.admit()) {
+        log::get("keyservice")->error("endpoint={} error=\"{}\" suppressed={}", endpoint,
+                                      s.to_string(), *dropped);
+      }
+    } else if (s.code() != ErrorCode::kResourceExhausted) {
+      if (auto dropped = refusal_lines.admit()) {
+        log::get("keyservice")->info("endpoint={} refused=\"{}\" suppressed={}", endpoint,
+                                     s.message(), *dropped);
+      }
     }
     response = refusal_response(s);
   }
+  response.headers.set(crypto::kHeaderStateVersion, std::to_string(state_.state_version()));
   metrics_.count_request(endpoint, response.status);
   return response;
 }
@@ -51,9 +66,12 @@ net::Handler KeyService::signed_endpoint(std::string endpoint, Signed handler) {
 Result<std::string> KeyService::owned_model(const net::Request& request,
                                             const std::string& principal) const {
   std::string owner(request.param("owner"));
-  std::string model_id = owner + "/" + std::string(request.param("name"));
+  std::string name(request.param("name"));
+  std::string model_id = owner + "/" + name;
   Status s = crypto::validate_model_id(model_id);
-  if (!s.ok() || !crypto::is_principal_id(owner)) {
+  // The name arrives percent-decoded: "a%2Fb" would make a model id with two '/', which no
+  // release (model_id_field) could ever name.
+  if (!s.ok() || !crypto::is_principal_id(owner) || name.find('/') != std::string::npos) {
     return bad_request("model id in the path must be <owner principal id>/<name>");
   }
   if (owner != principal) {
@@ -71,6 +89,11 @@ net::Response KeyService::handle_register(const net::Request& req) {
     if (!raw.ok() || raw->size() != 32) return bad_request("public_key must be base64 of 32 bytes");
     std::array<uint8_t, 32> key{};
     std::copy(raw->begin(), raw->end(), key.begin());
+    // Strict keys only: a small-order key lets one constant signature verify for any message.
+    if (!crypto::PublicKey::from_raw(key).ok()) {
+      return refuse(ErrorCode::kInvalidArgument, "weak-public-key",
+                    "public_key is not a canonical Ed25519 point of large order");
+    }
     MOSS_ASSIGN_OR_RETURN(std::string id, auth_.authenticate(req, &key));
     if (!limiter_.allow(id)) {
       metrics_.rate_limited.fetch_add(1);
@@ -101,7 +124,7 @@ Result<net::Response> KeyService::query_audit(const std::string& p, const net::R
     return out;
   };
   MOSS_ASSIGN_OR_RETURN(q.after_seq, int_param("after", 0, 0, INT64_MAX));
-  MOSS_ASSIGN_OR_RETURN(q.limit, int_param("limit", 100, 1, 1000));
+  MOSS_ASSIGN_OR_RETURN(q.limit, int_param("limit", 100, 1, store::kMaxAuditPage));
   MOSS_ASSIGN_OR_RETURN(auto records, state_.query_audit(q));
   nlohmann::json events = nlohmann::json::array();
   for (const auto& r : records) {
@@ -111,7 +134,19 @@ Result<net::Response> KeyService::query_audit(const std::string& p, const net::R
                       {"detail", r.event.detail}, {"prev_hash", hex_encode(r.prev_hash)},
                       {"hash", hex_encode(r.hash)}});
   }
-  nlohmann::json j = {{"events", std::move(events)}};
+  // The cursor for the next page: the last sequence number returned (or the one given).
+  int64_t next = records.empty() ? q.after_seq : records.back().seq;
+  nlohmann::json j = {{"events", std::move(events)}, {"next_after", next}};
+  return net::Response::json(200, j.dump());
+}
+
+Result<net::Response> KeyService::audit_head(const std::string&, const net::Request&) {
+  MOSS_ASSIGN_OR_RETURN(auto head, state_.signed_audit_head());
+  nlohmann::json j = {{"seq", head.head.seq},
+                      {"hash", hex_encode(head.head.hash)},
+                      {"state_version", head.state_version},
+                      {"keyservice_key", base64_encode(state_.identity().raw())},
+                      {"signature", base64_encode(head.signature)}};
   return net::Response::json(200, j.dump());
 }
 
@@ -148,6 +183,7 @@ net::Router KeyService::make_router() {
   r.post("/v1/request-keys/delete",
          signed_endpoint("request_key_delete", bind(&KeyService::delete_request_key)));
   r.get("/v1/audit", signed_endpoint("audit", bind(&KeyService::query_audit)));
+  r.get("/v1/audit/head", signed_endpoint("audit_head", bind(&KeyService::audit_head)));
   return r;
 }
 

@@ -55,6 +55,7 @@ class KeyService {
   Result<net::Response> put_request_key(const std::string& p, const net::Request& request);
   Result<net::Response> delete_request_key(const std::string& p, const net::Request& request);
   Result<net::Response> query_audit(const std::string& p, const net::Request& request);
+  Result<net::Response> audit_head(const std::string& p, const net::Request& request);
 
   KeyState& state_;
   const ServiceOptions options_;

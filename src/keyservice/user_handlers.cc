@@ -12,6 +12,7 @@ Result<net::Response> KeyService::put_request_key(const std::string& p, const ne
   MOSS_ASSIGN_OR_RETURN(SecretBytes key, key_field(body, "key"));
   MOSS_ASSIGN_OR_RETURN(auto put, state_.put_request_key(p, model_id, m, key.span()));
   nlohmann::json j = {{"model_id", model_id}, {"measurement", m}, {"version", put.version}};
+  // The same answer whether or not the model exists (no oracle for which models exist).
   return net::Response::json(put.version == 1 && put.created ? 201 : 200, j.dump());
 }
 

@@ -2,11 +2,16 @@
 
 #include "common/encoding.h"
 #include "crypto/hash.h"
+#include "store/state_auth.h"
 
 #include <cstring>
+#include <map>
 
 namespace moss::store {
 
+// model_owner (the part of model_id before '/') is stored so that "events on this party's models"
+// is an index lookup, not a prefix scan. seq is the rowid, so each index below is in effect
+// (column, seq): a filter plus a cursor is one range scan.
 const std::string_view kAuditLogSchemaSql = R"sql(
 CREATE TABLE audit_log (
   seq INTEGER PRIMARY KEY,
@@ -14,6 +19,7 @@ CREATE TABLE audit_log (
   type TEXT NOT NULL,
   actor TEXT NOT NULL,
   model_id TEXT NOT NULL,
+  model_owner TEXT NOT NULL,
   user_id TEXT NOT NULL,
   measurement TEXT NOT NULL,
   detail TEXT NOT NULL,
@@ -21,19 +27,14 @@ CREATE TABLE audit_log (
   hash BLOB NOT NULL
 );
 CREATE INDEX audit_log_model ON audit_log(model_id);
+CREATE INDEX audit_log_owner ON audit_log(model_owner);
 CREATE INDEX audit_log_user ON audit_log(user_id);
+CREATE INDEX audit_log_user_model ON audit_log(user_id, model_id);
+CREATE INDEX audit_log_actor ON audit_log(actor);
+CREATE INDEX audit_log_actor_model ON audit_log(actor, model_id);
 )sql";
 
 namespace {
-
-void put_field(std::string& out, std::string_view field) {
-  uint32_t n = static_cast<uint32_t>(field.size());
-  out.push_back(static_cast<char>(n >> 24));
-  out.push_back(static_cast<char>(n >> 16));
-  out.push_back(static_cast<char>(n >> 8));
-  out.push_back(static_cast<char>(n));
-  out.append(field);
-}
 
 std::array<uint8_t, 32> to_hash(const std::vector<uint8_t>& blob) {
   std::array<uint8_t, 32> h{};
@@ -59,21 +60,33 @@ AuditRecord read_record(const Statement& st) {
 constexpr char kColumns[] =
     "seq, time_ms, type, actor, model_id, user_id, measurement, detail, prev_hash, hash";
 
+std::string owner_of(std::string_view model_id) {
+  size_t slash = model_id.find('/');
+  return slash == std::string_view::npos ? std::string() : std::string(model_id.substr(0, slash));
+}
+
+Status broken(int64_t seq, std::string_view what) {
+  return Status(ErrorCode::kDataLoss,
+                fmt::format("audit-chain-broken: audit log event {} {}", seq, what));
+}
+
 }  // namespace
 
-std::array<uint8_t, 32> audit_record_hash(const std::array<uint8_t, 32>& prev_hash, int64_t seq,
-                                          int64_t time_ms, const AuditEvent& e) {
-  std::string buf("moss-audit-v1", 13);
+Result<std::array<uint8_t, 32>> audit_record_hash(std::span<const uint8_t> key,
+                                                  const std::array<uint8_t, 32>& prev_hash,
+                                                  int64_t seq, int64_t time_ms,
+                                                  const AuditEvent& e) {
+  std::string buf("moss-audit-v2", 13);
   buf.push_back('\0');
   buf.append(as_chars(prev_hash));
-  put_field(buf, std::to_string(seq));
-  put_field(buf, std::to_string(time_ms));
+  append_field(buf, std::to_string(seq));
+  append_field(buf, std::to_string(time_ms));
   for (std::string_view f : {std::string_view(e.type), std::string_view(e.actor),
                              std::string_view(e.model_id), std::string_view(e.user_id),
                              std::string_view(e.measurement), std::string_view(e.detail)}) {
-    put_field(buf, f);
+    append_field(buf, f);
   }
-  return crypto::sha256(as_bytes(buf));
+  return crypto::hmac_sha256(key, as_bytes(buf));
 }
 
 Result<AuditHead> audit_head(Database& db) {
@@ -87,24 +100,25 @@ Result<AuditHead> audit_head(Database& db) {
   return head;
 }
 
-Result<AuditRecord> append_audit_event(Database& db, const AuditEvent& event, int64_t time_ms) {
-  MOSS_ASSIGN_OR_RETURN(AuditHead head, audit_head(db));
+Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> key,
+                                       const AuditHead& head, const AuditEvent& event,
+                                       int64_t time_ms) {
   AuditRecord r;
   r.seq = head.seq + 1;
   r.time_ms = time_ms;
   r.event = event;
   r.prev_hash = head.hash;
-  r.hash = audit_record_hash(r.prev_hash, r.seq, r.time_ms, r.event);
+  MOSS_ASSIGN_OR_RETURN(r.hash, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
   MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("INSERT INTO audit_log (") + kColumns +
-                                            ") VALUES (?,?,?,?,?,?,?,?,?,?)"));
+                                            ", model_owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
   st.bind(1, r.seq).bind(2, r.time_ms).bind(3, event.type).bind(4, event.actor);
   st.bind(5, event.model_id).bind(6, event.user_id).bind(7, event.measurement).bind(8, event.detail);
-  st.bind_blob(9, r.prev_hash).bind_blob(10, r.hash);
+  st.bind_blob(9, r.prev_hash).bind_blob(10, r.hash).bind(11, owner_of(event.model_id));
   MOSS_RETURN_IF_ERROR(st.run());
   return r;
 }
 
-Result<AuditHead> verify_audit_chain(Database& db) {
+Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key) {
   MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
                                             " FROM audit_log ORDER BY seq"));
   AuditHead head;
@@ -112,35 +126,50 @@ Result<AuditHead> verify_audit_chain(Database& db) {
     MOSS_ASSIGN_OR_RETURN(bool row, st.step());
     if (!row) break;
     AuditRecord r = read_record(st);
-    if (r.seq != head.seq + 1) {
-      return data_loss("audit log: event {} follows {} (events missing)", r.seq, head.seq);
-    }
-    if (r.prev_hash != head.hash) {
-      return data_loss("audit log: event {} does not link to event {}", r.seq, head.seq);
-    }
-    if (audit_record_hash(r.prev_hash, r.seq, r.time_ms, r.event) != r.hash) {
-      return data_loss("audit log: event {} was altered (hash mismatch)", r.seq);
-    }
+    if (r.seq != head.seq + 1) return broken(r.seq, fmt::format("follows {} (events missing)", head.seq));
+    if (r.prev_hash != head.hash) return broken(r.seq, fmt::format("does not link to event {}", head.seq));
+    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
+    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
     head.seq = r.seq;
     head.hash = r.hash;
   }
   return head;
 }
 
-Result<std::vector<AuditRecord>> query_audit(Database& db, const AuditQuery& q) {
-  std::string sql = std::string("SELECT ") + kColumns +
-                    " FROM audit_log WHERE seq > ?1 AND (substr(model_id, 1, length(?2) + 1) = "
-                    "?2 || '/' OR user_id = ?2 OR actor = ?2)";
-  if (!q.model_id.empty()) sql += " AND model_id = ?3";
-  sql += " ORDER BY seq LIMIT ?4";
-  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(sql));
-  st.bind(1, q.after_seq).bind(2, q.party).bind(4, q.limit);
-  if (!q.model_id.empty()) st.bind(3, q.model_id);
+Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,
+                                             const AuditQuery& q) {
+  if (q.limit < 1 || q.limit > kMaxAuditPage) {
+    return invalid_argument("audit page size must be 1..{}", kMaxAuditPage);
+  }
+  // The party's events are the union of three indexed filters; each is read from the cursor up to
+  // the page size, and the union's first `limit` events by sequence are the page.
+  std::vector<std::string> filters;
+  if (q.model_id.empty()) {
+    filters = {"model_owner = ?1", "user_id = ?1", "actor = ?1"};
+  } else if (owner_of(q.model_id) == q.party) {
+    filters = {"model_id = ?2"};  // every event on the party's own model
+  } else {
+    filters = {"user_id = ?1 AND model_id = ?2", "actor = ?1 AND model_id = ?2"};
+  }
+  std::map<int64_t, AuditRecord> page;
+  for (const std::string& filter : filters) {
+    MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
+                                              " FROM audit_log WHERE " + filter +
+                                              " AND seq > ?3 ORDER BY seq LIMIT ?4"));
+    st.bind(1, q.party).bind(2, q.model_id).bind(3, q.after_seq).bind(4, q.limit);
+    while (true) {
+      MOSS_ASSIGN_OR_RETURN(bool row, st.step());
+      if (!row) break;
+      AuditRecord r = read_record(st);
+      page.emplace(r.seq, std::move(r));
+    }
+  }
   std::vector<AuditRecord> out;
-  while (true) {
-    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-    if (!row) break;
-    out.push_back(read_record(st));
+  for (auto& [seq, r] : page) {
+    if (static_cast<int64_t>(out.size()) == q.limit) break;
+    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
+    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    out.push_back(std::move(r));
   }
   return out;
 }

@@ -1,12 +1,14 @@
-// The append-only, hash-chained audit log (one SQLite table, written inside the caller's
+// The append-only, keyed hash-chained audit log (one SQLite table, written inside the caller's
 // transaction so an event commits atomically with the change it records).
 //
-//   hash(n) = SHA-256("moss-audit-v1" 0x00 || hash(n-1) || field*)
+//   hash(n) = HMAC-SHA256(audit key, "moss-audit-v2" 0x00 || hash(n-1) || field*)
 // with each field (seq, time_ms as decimal, type, actor, model_id, user_id, measurement, detail)
-// encoded as a 4-byte big-endian length and its bytes; hash(0) is 32 zero bytes. Editing,
-// removing or reordering any event breaks the chain from there on, and verify_audit_chain() says
-// where. (Cutting events off the end is detectable only against a head recorded elsewhere, e.g.
-// one an owner read earlier.)
+// encoded as a 4-byte big-endian length and its bytes; hash(0) is 32 zero bytes. The audit key is
+// derived from the sealing key (StateAuth), so whoever holds the disk can neither edit an event
+// nor recompute the chain after one: editing, removing or reordering any event breaks the chain
+// from there on, and verify_audit_chain() says where. Cutting events off the end is caught against
+// the head the owner of the log keeps elsewhere (the KeyService keeps it in its sealed state meta
+// and signs it for clients: keyservice/state_meta.h).
 // Stateless functions over a Database: not thread-safe beyond the Database's own rule.
 #pragma once
 
@@ -14,12 +16,13 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace moss::store {
 
-// The table; include in the owner's migrations.
+// The table and its indexes (one per filter the query offers); include in the owner's migrations.
 extern const std::string_view kAuditLogSchemaSql;
 
 struct AuditEvent {
@@ -42,26 +45,38 @@ struct AuditRecord {
 struct AuditHead {
   int64_t seq = 0;  // 0: empty log
   std::array<uint8_t, 32> hash{};
+  bool operator==(const AuditHead&) const = default;
 };
 
-std::array<uint8_t, 32> audit_record_hash(const std::array<uint8_t, 32>& prev_hash, int64_t seq,
-                                          int64_t time_ms, const AuditEvent& event);
+Result<std::array<uint8_t, 32>> audit_record_hash(std::span<const uint8_t> key,
+                                                  const std::array<uint8_t, 32>& prev_hash,
+                                                  int64_t seq, int64_t time_ms,
+                                                  const AuditEvent& event);
 
-// Appends (call inside a transaction). `time_ms` is Unix time in milliseconds.
-Result<AuditRecord> append_audit_event(Database& db, const AuditEvent& event, int64_t time_ms);
+// Appends after `head` (call inside a transaction) and returns the record (its seq and hash are
+// the new head). `time_ms` is Unix time in milliseconds.
+Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> key,
+                                       const AuditHead& head, const AuditEvent& event,
+                                       int64_t time_ms);
 
 // Walks the whole log: sequence numbers 1..n without gaps, every prev_hash and hash recomputed.
-// data-loss naming the first bad sequence number.
-Result<AuditHead> verify_audit_chain(Database& db);
+// data-loss with reason "audit-chain-broken" naming the first bad sequence number.
+Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key);
 
+// The last record as stored (not verified).
 Result<AuditHead> audit_head(Database& db);
+
+inline constexpr int64_t kMaxAuditPage = 1000;
 
 struct AuditQuery {
   std::string party;     // events whose model belongs to party, or naming it as user or actor
   std::string model_id;  // optional: only this model
-  int64_t after_seq = 0;
-  int64_t limit = 100;
+  int64_t after_seq = 0;  // cursor: events with a larger sequence number
+  int64_t limit = 100;    // 1..kMaxAuditPage
 };
-Result<std::vector<AuditRecord>> query_audit(Database& db, const AuditQuery& query);
+// Each filter runs as an index range scan from the cursor (never a scan of the whole log); every
+// returned record's hash is recomputed under `key` (data-loss "audit-chain-broken" if altered).
+Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,
+                                             const AuditQuery& query);
 
 }  // namespace moss::store

@@ -117,6 +117,16 @@ Result<DatabasePtr> Database::open(const std::filesystem::path& path) {
   return db;
 }
 
+Result<DatabasePtr> Database::open_reader(const std::filesystem::path& path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  DatabasePtr db(new Database(raw));
+  if (rc != SQLITE_OK) return sqlite_error(raw, rc, "opening " + path.string() + " to read");
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, 5000);
+  return db;
+}
+
 Database::~Database() {
   if (db_) sqlite3_close_v2(db_);
 }

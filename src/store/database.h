@@ -71,6 +71,9 @@ class Database {
   // Opens (creating) the database file, enables WAL, synchronous=FULL, foreign keys and a busy
   // timeout. The file and its WAL are created with mode 0600.
   static Result<std::unique_ptr<Database>> open(const std::filesystem::path& path);
+  // A second, read-only connection to a database another connection opened (WAL lets it read
+  // while that one writes): for long queries that must not hold the writer's lock.
+  static Result<std::unique_ptr<Database>> open_reader(const std::filesystem::path& path);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

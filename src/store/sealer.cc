@@ -2,6 +2,7 @@
 
 #include "common/encoding.h"
 #include "crypto/aead.h"
+#include "crypto/hkdf.h"
 #include "crypto/random.h"
 
 namespace moss::store {
@@ -32,7 +33,7 @@ Result<std::vector<uint8_t>> Sealer::seal(std::string_view aad,
 
 Result<SecretBytes> Sealer::open(std::string_view aad, std::span<const uint8_t> sealed) const {
   if (sealed.size() < kOverhead || sealed[0] != kSealVersion) {
-    return data_loss("sealed value is malformed");
+    return Status(ErrorCode::kDataLoss, "sealed-value-invalid: sealed value is malformed");
   }
   MOSS_ASSIGN_OR_RETURN(auto gcm, crypto::AesGcm::create(key_.span()));
   size_t n = sealed.size() - kOverhead;
@@ -42,8 +43,15 @@ Result<SecretBytes> Sealer::open(std::string_view aad, std::span<const uint8_t> 
   auto tag = std::span<const uint8_t, crypto::kAesGcmTagSize>(ct + n, crypto::kAesGcmTagSize);
   SecretBytes out(n);
   Status s = gcm.open(nonce, as_bytes(aad), std::span<const uint8_t>(ct, n), tag, out.span());
-  if (!s.ok()) return unauthenticated("sealed value does not open (wrong sealing key or altered)");
+  if (!s.ok()) {
+    return Status(ErrorCode::kDataLoss,
+                  "sealed-value-invalid: sealed value does not open (wrong sealing key or altered)");
+  }
   return out;
+}
+
+Result<SecretBytes> Sealer::derive_subkey(std::string_view info) const {
+  return crypto::hkdf_sha256(key_.span(), {}, as_bytes(info), 32);
 }
 
 }  // namespace moss::store

@@ -23,8 +23,12 @@ class Sealer {
   static Result<Sealer> create(SecretBytes key);
 
   Result<std::vector<uint8_t>> seal(std::string_view aad, std::span<const uint8_t> plaintext) const;
-  // unauthenticated when the value was altered, sealed under another key or for another aad.
+  // data-loss with reason "sealed-value-invalid" when the value was altered, sealed under another
+  // key or for another aad: the state is damaged or not ours, never the caller's mistake.
   Result<SecretBytes> open(std::string_view aad, std::span<const uint8_t> sealed) const;
+
+  // A 32-byte key for another purpose, HKDF-derived from the sealing key with `info`.
+  Result<SecretBytes> derive_subkey(std::string_view info) const;
 
  private:
   explicit Sealer(SecretBytes key) : key_(std::move(key)) {}

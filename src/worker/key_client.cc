@@ -1,6 +1,7 @@
 #include "worker/key_client.h"
 
 #include "common/logging.h"
+#include "crypto/signed_request.h"
 #include "net/error_response.h"
 #include "net/url.h"
 
@@ -76,6 +77,19 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
     auto resp = client_.post("/v1/release", body);
     if (resp.ok()) {
+      // The KeyService's state version must never go backwards: an older one means its host put
+      // back an older copy of its state (a revoked grant would be granted again).
+      int64_t version = crypto::parse_state_version(resp->headers.get(crypto::kHeaderStateVersion));
+      if (version < 0 && resp->status == 200) {
+        return failed_precondition("keyservice-version-missing: KeyService at {} sent no state version",
+                                   options_.url);
+      }
+      if (version >= 0 && version < highest_version_) {
+        return failed_precondition(
+            "keyservice-rollback: KeyService at {} answered with state version {}, older than {} "
+            "seen before (its state was rolled back)", options_.url, version, highest_version_);
+      }
+      highest_version_ = std::max(highest_version_, version);
       if (resp->status == 200) return parse_release_response(resp->body, model_id, user_id);
       Status refused = net::status_from_response(*resp);
       if (!transient(refused)) {

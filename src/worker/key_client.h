@@ -5,7 +5,8 @@
 // One keep-alive connection is reused for every release (calls are serialised on it; the key
 // cache makes them rare). Transport failures are retried a bounded number of times with backoff,
 // then reported as one unavailable error naming the KeyService; refusals (403/404/401) are not
-// retried. Thread-safe.
+// retried. The KeyService's state version (sent with every answer) is remembered, and an answer
+// with an older one is refused ("keyservice-rollback"). Thread-safe.
 #pragma once
 
 #include "attest/attested_tls.h"
@@ -50,7 +51,8 @@ class KeyClient : public KeySource {
   KeyClient(KeyClientOptions options, net::Client client);
   const KeyClientOptions options_;
   mutable std::mutex mu_;
-  net::Client client_;  // guarded by mu_
+  net::Client client_;           // guarded by mu_
+  int64_t highest_version_ = 0;  // guarded by mu_
 };
 
 // The policy setting: JSON text when it starts with '{', else a file path.

@@ -84,3 +84,69 @@ TEST(IdentityTest, MalformedKeysAreRejected) {
 
 }  // namespace
 }  // namespace moss::crypto
+
+namespace moss::crypto {
+namespace {
+
+std::array<uint8_t, 32> from_hex32(std::string_view hex) {
+  auto b = hex_decode(hex, 32).value_or_die();
+  std::array<uint8_t, 32> a{};
+  std::copy(b.begin(), b.end(), a.begin());
+  return a;
+}
+
+// The eight small-order points (each y with both signs), and non-canonical encodings (y >= p),
+// are refused as public keys; with the identity as key, the constant forged signature
+// (R = identity, S = 0) does not verify either way.
+TEST(IdentityTest, SmallOrderAndNonCanonicalKeysAreRefused) {
+  const char* small_order_y[] = {
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+      "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+      "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  };
+  for (const char* hex : small_order_y) {
+    for (uint8_t sign : {0, 0x80}) {
+      auto key = from_hex32(hex);
+      key[31] |= sign;
+      EXPECT_FALSE(PublicKey::from_raw(key).ok()) << hex << " sign " << int(sign);
+      EXPECT_FALSE(is_strict_ed25519_point(key));
+    }
+  }
+  for (const char* hex : {"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                          "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                          "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"}) {
+    EXPECT_FALSE(PublicKey::from_raw(from_hex32(hex)).ok()) << hex;
+  }
+  auto good = Identity::generate().value_or_die();
+  EXPECT_TRUE(is_strict_ed25519_point(good.public_key().raw()));
+}
+
+// A valid signature with L added to S (the malleable twin) and one whose R is small-order are
+// refused; the original verifies.
+TEST(IdentityTest, StrictVerificationRefusesMalleableAndSmallOrderSignatures) {
+  auto id = Identity::generate().value_or_die();
+  std::string msg = "message";
+  auto sig = id.sign(as_bytes(msg)).value_or_die();
+  ASSERT_TRUE(id.public_key().verify(as_bytes(msg), sig).ok());
+  // S + L (little-endian add; S < L < 2^253 so it cannot overflow 256 bits).
+  static constexpr uint8_t kL[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+                                     0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                     0, 0, 0, 0x10};
+  auto twin = sig;
+  unsigned carry = 0;
+  for (int i = 0; i < 32; ++i) {
+    unsigned v = twin[32 + i] + kL[i] + carry;
+    twin[32 + i] = static_cast<uint8_t>(v);
+    carry = v >> 8;
+  }
+  EXPECT_FALSE(id.public_key().verify(as_bytes(msg), twin).ok());
+  auto small_r = sig;
+  std::fill(small_r.begin(), small_r.begin() + 32, 0);
+  small_r[0] = 1;
+  EXPECT_FALSE(id.public_key().verify(as_bytes(msg), small_r).ok());
+}
+
+}  // namespace
+}  // namespace moss::crypto

@@ -4,12 +4,16 @@
 
 #include "client/keyservice_client.h"
 #include "common/file_util.h"
+#include "crypto/hash.h"
 #include "crypto/random.h"
+#include "crypto/signed_request.h"
 #include "unit/keyservice/keyservice_fixture.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 namespace moss::keyservice {
 namespace {
@@ -349,6 +353,260 @@ TEST_F(KeyServiceTest, ReplayAfterRestartIsStillRefused) {
   auto res = w.release(model_, user.principal_id());
   ASSERT_EQ(res->status, 200);
   EXPECT_EQ(nlohmann::json::parse(res->body)["model_keys"][0]["key"], base64_encode(model_key_.span()));
+}
+
+}  // namespace
+}  // namespace moss::keyservice
+
+// ---- Hardening (issue 20) ----
+namespace moss::keyservice {
+namespace {
+
+class KeyServiceHardeningTest : public KeyServiceTest {
+ protected:
+  net::Client raw_client() {
+    attest::AttestedPeerConfig peer;
+    peer.purpose = "moss-keyservice";
+    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
+    peer.verify.allow_simulated = true;
+    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+    net::ClientOptions o;
+    o.port = server_->port();
+    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
+        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
+    return net::Client(o);
+  }
+  static int64_t now_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+  net::Response send_signed(const crypto::Identity& id, const std::string& method,
+                            const std::string& target, const std::string& body) {
+    auto req = client::sign_request(id, method, target, body, now_s()).value_or_die();
+    return raw_client().request(req).value_or_die();
+  }
+};
+
+// A small-order public key (here the identity point) would let one constant signature (R = the
+// identity, S = 0) verify for every message: registration refuses it, whatever the signature.
+TEST_F(KeyServiceHardeningTest, RegistrationRefusesSmallOrderKeysAndTheForgedSignature) {
+  start();
+  std::array<uint8_t, 32> identity_point{};
+  identity_point[0] = 1;
+  std::string id = crypto::principal_id_of(identity_point);
+  std::string body = nlohmann::json({{"public_key", base64_encode(identity_point)}}).dump();
+  net::Request req = net::Request::make("POST", "/v1/principals", body, "application/json");
+  std::array<uint8_t, 64> forged{};
+  forged[0] = 1;  // R = identity (encoded y = 1), S = 0
+  req.headers.set(crypto::kHeaderPrincipal, id);
+  req.headers.set(crypto::kHeaderTimestamp, std::to_string(now_s()));
+  req.headers.set(crypto::kHeaderNonce, std::string(32, 'a'));
+  req.headers.set(crypto::kHeaderBodySha256, hex_encode(crypto::sha256(as_bytes(body))));
+  req.headers.set(crypto::kHeaderSignature, base64_encode(forged));
+  auto res = raw_client().request(req).value_or_die();
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_EQ(reason_of(res), "weak-public-key");
+  // Non-canonical encodings of a point (y >= p) are refused too.
+  std::array<uint8_t, 32> non_canonical{};
+  non_canonical.fill(0xff);
+  non_canonical[31] = 0x7f;
+  EXPECT_FALSE(crypto::PublicKey::from_raw(non_canonical).ok());
+}
+
+// "%2F" in the path would make a model id with two '/' that no release could name: refused.
+TEST_F(KeyServiceHardeningTest, ModelIdWithEncodedSlashIsRefused) {
+  start();
+  auto owner = principal();
+  std::string b64 = base64_encode(key().span());
+  auto r = owner.call("POST", "/v1/models/" + owner.principal_id() + "/a%2Fb/keys",
+                      "{\"key\":\"" + b64 + "\"}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+}
+
+// Registering a request key answers the same whether the model exists or not.
+TEST_F(KeyServiceHardeningTest, RequestKeyAnswerIsNoOracleForModelExistence) {
+  start();
+  auto owner = principal(), user = principal();
+  setup_flow(owner, user);
+  std::string present = owner.principal_id() + "/other-present";
+  ASSERT_TRUE(owner.put_model_key(present, key().span(), false).ok());
+  std::string absent = owner.principal_id() + "/absent";
+  auto a1 = user.put_request_key(present, worker_b_, key().span());
+  auto b1 = user.put_request_key(absent, worker_b_, key().span());
+  ASSERT_TRUE(a1.ok()) << a1.status().to_string();
+  ASSERT_TRUE(b1.ok()) << b1.status().to_string();
+  EXPECT_EQ((*a1)["version"], (*b1)["version"]);
+  auto a2 = user.put_request_key(present, worker_b_, key().span());
+  auto b2 = user.put_request_key(absent, worker_b_, key().span());
+  ASSERT_TRUE(a2.ok() && b2.ok());
+  EXPECT_EQ((*a2)["version"], (*b2)["version"]);
+}
+
+// A release and a revoke racing: in the audit log, no release of the triple appears between a
+// revoke and the next grant (the release read the grant and recorded itself in one transaction).
+TEST_F(KeyServiceHardeningTest, ReleaseAndRevokeAreOrderedInTheAuditLog) {
+  start();
+  KeyState& s = server_->state();
+  auto owner = crypto::Identity::generate().value_or_die();
+  auto user = crypto::Identity::generate().value_or_die();
+  ASSERT_TRUE(s.register_principal(owner.principal_id(), owner.public_key().raw()).ok());
+  ASSERT_TRUE(s.register_principal(user.principal_id(), user.public_key().raw()).ok());
+  std::string model = owner.principal_id() + "/m";
+  std::string o = owner.principal_id(), u = user.principal_id(), m = worker_a_;
+  ASSERT_TRUE(s.put_model_key(o, model, key().span(), false).ok());
+  ASSERT_TRUE(s.put_request_key(u, model, m, key().span()).ok());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> releasers;
+  for (int t = 0; t < 4; ++t) {
+    releasers.emplace_back([&] {
+      while (!stop.load()) (void)s.release(model, u, m, "w");
+    });
+  }
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(s.add_grant(o, model, u, m).ok());
+    std::this_thread::yield();
+    ASSERT_TRUE(s.revoke_grant(o, model, u, m).ok());
+  }
+  stop = true;
+  for (auto& t : releasers) t.join();
+  bool granted = false;
+  int releases = 0, out_of_order = 0;
+  int64_t after = 0;
+  while (true) {
+    auto page = s.query_audit({o, model, after, 1000}).value_or_die();
+    if (page.empty()) break;
+    for (const auto& r : page) {
+      if (r.event.type == "grant.add") granted = true;
+      if (r.event.type == "grant.revoke") granted = false;
+      if (r.event.type == "key.release") {
+        ++releases;
+        if (!granted) ++out_of_order;
+      }
+    }
+    after = page.back().seq;
+  }
+  EXPECT_GT(releases, 0);
+  EXPECT_EQ(out_of_order, 0) << "releases recorded after the revoke that preceded them";
+}
+
+// A refused release names the worker and says the requester was not authenticated; it is not
+// filed under the user the worker named (who may never have sent anything).
+TEST_F(KeyServiceHardeningTest, DeniedReleaseIsNotBlamedOnTheNamedUser) {
+  start();
+  auto owner = principal(), user = principal();
+  setup_flow(owner, user);
+  auto b = worker("worker-b");
+  ASSERT_EQ(b.release(model_, user.principal_id())->status, 403);
+  auto mine = user.audit("", 0, 100).value_or_die();
+  for (const auto& e : mine["events"]) EXPECT_NE(e["type"], "key.release.denied") << e.dump();
+  auto owners = owner.audit(model_, 0, 100).value_or_die();
+  bool found = false;
+  for (const auto& e : owners["events"]) {
+    if (e["type"] != "key.release.denied") continue;
+    found = true;
+    EXPECT_EQ(e["user_id"], "");
+    std::string detail = e["detail"];
+    EXPECT_NE(detail.find("requester=unauthenticated"), std::string::npos) << detail;
+    EXPECT_NE(detail.find("claimed_user=" + user.principal_id()), std::string::npos) << detail;
+    EXPECT_NE(detail.find("worker="), std::string::npos) << detail;
+    EXPECT_EQ(e["actor"], "worker:" + worker_b_);
+  }
+  EXPECT_TRUE(found);
+}
+
+// Every answer carries the state version, which only grows; the signed audit head verifies
+// under the KeyService's state identity, and that identity survives a restart.
+TEST_F(KeyServiceHardeningTest, StateVersionIsSentAndTheAuditHeadIsSigned) {
+  start();
+  auto owner = principal();
+  auto c = raw_client();
+  auto h1 = c.get("/healthz").value_or_die();
+  auto r1 = owner.list_grants(owner.principal_id() + "/none");  // a refusal carries it too
+  EXPECT_FALSE(r1.ok());
+  auto head = owner.audit_head().value_or_die();
+  auto pub = crypto::PublicKey::from_raw(base64_decode(head["keyservice_key"].get<std::string>(), 32).value_or_die()).value_or_die();
+  std::string msg = crypto::audit_head_signing_message(head["seq"], head["hash"].get<std::string>(), head["state_version"]);
+  EXPECT_TRUE(pub.verify(as_bytes(msg), base64_decode(head["signature"].get<std::string>(), 64).value_or_die()).ok());
+  EXPECT_GT(head["state_version"].get<int64_t>(), 0);
+  int64_t v1 = server_->state().state_version();
+  server_.reset();
+  start();
+  EXPECT_EQ(server_->state().state_version(), v1);
+  EXPECT_EQ(server_->state().identity().raw(), pub.raw());
+}
+
+// Every endpoint refuses every wrong principal, with the reason.
+TEST_F(KeyServiceHardeningTest, AuthorizationMatrix) {
+  start();
+  auto owner = principal(), user = principal(), other = principal();
+  setup_flow(owner, user);
+  auto unregistered = crypto::Identity::generate().value_or_die();
+  const std::string mp = "/v1/models/" + model_;
+  const std::string grant = nlohmann::json({{"user_id", user.principal_id()}, {"measurement", worker_a_}}).dump();
+  const std::string keybody = "{\"key\":\"" + base64_encode(key().span()) + "\"}";
+  const std::string rk = nlohmann::json({{"model_id", model_}, {"measurement", worker_a_}}).dump();
+  struct Endpoint {
+    std::string method, target, body;
+    bool owner_only;
+  };
+  const std::vector<Endpoint> endpoints = {
+      {"POST", mp + "/keys", keybody, true},
+      {"GET", mp + "/keys", "", true},
+      {"POST", mp + "/keys/1/retire", "{}", true},
+      {"DELETE", mp, "", true},
+      {"POST", mp + "/grants", grant, true},
+      {"GET", mp + "/grants", "", true},
+      {"POST", mp + "/grants/revoke", grant, true},
+      {"POST", "/v1/request-keys", nlohmann::json({{"model_id", model_}, {"measurement", worker_a_}, {"key", base64_encode(key().span())}}).dump(), false},
+      {"POST", "/v1/request-keys/delete", rk, false},
+      {"GET", "/v1/audit", "", false},
+      {"GET", "/v1/audit/head", "", false},
+  };
+  auto c = raw_client();
+  for (const auto& e : endpoints) {
+    SCOPED_TRACE(e.method + " " + e.target);
+    // Unsigned.
+    auto res = c.request(net::Request::make(e.method, e.target, e.body, "application/json")).value_or_die();
+    EXPECT_EQ(res.status, 401);
+    EXPECT_EQ(reason_of(res), "signature-missing");
+    // Signed by a principal that never registered.
+    res = send_signed(unregistered, e.method, e.target, e.body);
+    EXPECT_EQ(res.status, 401);
+    EXPECT_EQ(reason_of(res), "unknown-principal");
+    if (e.owner_only) {
+      // Another owner, and the granted user instead of the owner.
+      for (auto* who : {&other, &user}) {
+        auto r = who->call(e.method, e.target, e.body);
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.status().code(), ErrorCode::kPermissionDenied);
+        EXPECT_NE(r.status().message().find("not-owner"), std::string::npos) << r.status().message();
+      }
+    }
+  }
+  // Request keys are per user: another user cannot delete this user's key.
+  auto del = other.call("POST", "/v1/request-keys/delete", rk);
+  EXPECT_EQ(del.status().code(), ErrorCode::kNotFound);
+  // Audit: another principal sees none of the owner's model events.
+  auto seen = other.audit(model_, 0, 100).value_or_die();
+  EXPECT_TRUE(seen["events"].empty());
+  // Release: no worker certificate (unsigned, or signed by the owner or the user), and a worker
+  // whose measurement has no grant.
+  const std::string rel = nlohmann::json({{"model_id", model_}, {"user_id", user.principal_id()}}).dump();
+  auto res = c.request(net::Request::make("POST", "/v1/release", rel, "application/json")).value_or_die();
+  EXPECT_EQ(res.status, 401);
+  EXPECT_EQ(reason_of(res), "worker-attestation-required");
+  for (auto* who : {&owner, &user}) {
+    auto r = who->call("POST", "/v1/release", rel);
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated);
+    EXPECT_NE(r.status().message().find("worker-attestation-required"), std::string::npos);
+  }
+  auto b = worker("worker-b");
+  res = b.release(model_, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 403);
+  EXPECT_EQ(reason_of(res), "no-grant");
+  // And the granted worker still gets the keys (the matrix refused only the wrong ones).
+  EXPECT_EQ(worker("worker-a").release(model_, user.principal_id())->status, 200);
 }
 
 }  // namespace
