@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   auto plain = Server::start(std::move(plain_opt), noop).value_or_die();
   ServerOptions tls_opt;
   tls_opt.worker_threads = workers;
-  tls_opt.tls = TlsServerConfig{creds.cert_pem, creds.key_pem.clone(), false, {}, {}};
+  tls_opt.tls = TlsServerConfig{creds.cert_pem, creds.key_pem.clone(), nullptr, false, {}, {}};
   auto tls = Server::start(std::move(tls_opt), noop).value_or_die();
 
   TlsClientConfig cc;

@@ -21,23 +21,18 @@ struct CliRun {
   std::string out, err;
 };
 
-class KeyServiceCliTest : public ::testing::Test {
+class KeyServiceCliTest : public kstest::SimKeyServiceTest {
  protected:
+  KeyServiceCliTest() : SimKeyServiceTest("moss-kscli") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "moss-kscli-XXXXXX").string();
-    dir_ = mkdtemp(tmpl.data());
-    sim_key_ = dir_ / "sim.key";
-    ASSERT_TRUE(attest::SimPlatformKey::load_or_create(sim_key_).ok());
-    ks_m_ = kstest::sim_measurement(kstest::bin_dir() / "moss-keyservice", "moss-keyservice");
-    worker_m_ = kstest::sim_measurement("/proc/self/exe", "worker");
-    ASSERT_TRUE(write_text_file(dir_ / "ks-policy.json", kstest::sim_policy_json({ks_m_})).ok());
-    ASSERT_TRUE(write_text_file(dir_ / "worker-policy.json", kstest::sim_policy_json({worker_m_})).ok());
+    kstest::SimKeyServiceTest::SetUp();
+    if (HasFatalFailure()) return;
     port_ = ks_.start(dir_ / "state", sim_key_, dir_ / "worker-policy.json", dir_ / "ks.log");
     ASSERT_NE(port_, 0) << slurp(dir_ / "ks.log");
   }
   void TearDown() override {
     ks_.stop();
-    fs::remove_all(dir_);
+    kstest::SimKeyServiceTest::TearDown();
   }
   CliRun moss(const std::string& args) {
     fs::path out = dir_ / ".out", err = dir_ / ".err";
@@ -60,8 +55,6 @@ class KeyServiceCliTest : public ::testing::Test {
   }
   std::string cfg(const std::string& name) { return "--config " + (dir_ / name / "client.json").string(); }
 
-  fs::path dir_, sim_key_;
-  std::string ks_m_, worker_m_;
   kstest::KeyServiceProcess ks_;
   uint16_t port_ = 0;
 };

@@ -20,19 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using kstest::slurp;
 
-class KeyServiceDurabilityTest : public ::testing::Test {
+class KeyServiceDurabilityTest : public kstest::SimKeyServiceTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "moss-ksdur-XXXXXX").string();
-    dir_ = mkdtemp(tmpl.data());
-    sim_key_ = dir_ / "sim.key";
-    ASSERT_TRUE(attest::SimPlatformKey::load_or_create(sim_key_).ok());
-    ks_m_ = kstest::sim_measurement(kstest::bin_dir() / "moss-keyservice", "moss-keyservice");
-    worker_m_ = kstest::sim_measurement("/proc/self/exe", "worker");
-    ASSERT_TRUE(write_text_file(dir_ / "ks-policy.json", kstest::sim_policy_json({ks_m_})).ok());
-    ASSERT_TRUE(write_text_file(dir_ / "worker-policy.json", kstest::sim_policy_json({worker_m_})).ok());
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  KeyServiceDurabilityTest() : SimKeyServiceTest("moss-ksdur") {}
 
   uint16_t start(kstest::KeyServiceProcess& p, const std::vector<std::string>& extra = {}) {
     uint16_t port = p.start(dir_ / "state", sim_key_, dir_ / "worker-policy.json", dir_ / "ks.log", extra);
@@ -50,8 +40,6 @@ class KeyServiceDurabilityTest : public ::testing::Test {
     return c;
   }
 
-  fs::path dir_, sim_key_;
-  std::string ks_m_, worker_m_;
 };
 
 // Grants written in a loop while the KeyService is killed with SIGKILL at random moments: every

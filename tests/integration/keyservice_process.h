@@ -3,6 +3,8 @@
 // SIGKILL. The process is measured like any simulated service: its binary plus its identity.
 #pragma once
 
+#include "unit/keyservice/keyservice_fixture.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -87,6 +89,32 @@ class KeyServiceProcess {
     pid_ = -1;
   }
   pid_t pid_ = -1;
+};
+
+// What every KeyService process test starts from: a temp dir, a simulated platform key, the
+// measurements of the KeyService binary and of this process (as the worker), and the policies
+// admitting each (ks-policy.json, worker-policy.json). Fixtures derive and call SetUp() first.
+class SimKeyServiceTest : public ::testing::Test {
+ protected:
+  explicit SimKeyServiceTest(std::string dir_prefix) : prefix_(std::move(dir_prefix)) {}
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix_ + "-XXXXXX")).string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    sim_key_ = dir_ / "sim.key";
+    ASSERT_TRUE(attest::SimPlatformKey::load_or_create(sim_key_).ok());
+    ks_m_ = sim_measurement(bin_dir() / "moss-keyservice", "moss-keyservice");
+    worker_m_ = sim_measurement("/proc/self/exe", "worker");
+    ASSERT_TRUE(write_text_file(dir_ / "ks-policy.json", sim_policy_json({ks_m_})).ok());
+    ASSERT_TRUE(write_text_file(dir_ / "worker-policy.json", sim_policy_json({worker_m_})).ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_, sim_key_;
+  std::string ks_m_, worker_m_;
+
+ private:
+  std::string prefix_;
 };
 
 }  // namespace moss::kstest

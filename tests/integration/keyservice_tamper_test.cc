@@ -30,17 +30,12 @@ void edit(const fs::path& db, const std::string& sql) {
   ASSERT_EQ(rc, SQLITE_OK) << sql << ": " << msg;
 }
 
-class KeyServiceTamperTest : public ::testing::Test {
+class KeyServiceTamperTest : public kstest::SimKeyServiceTest {
  protected:
+  KeyServiceTamperTest() : SimKeyServiceTest("moss-kstamper") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "moss-kstamper-XXXXXX").string();
-    dir_ = mkdtemp(tmpl.data());
-    sim_key_ = dir_ / "sim.key";
-    ASSERT_TRUE(attest::SimPlatformKey::load_or_create(sim_key_).ok());
-    ks_m_ = kstest::sim_measurement(kstest::bin_dir() / "moss-keyservice", "moss-keyservice");
-    worker_m_ = kstest::sim_measurement("/proc/self/exe", "worker");
-    ASSERT_TRUE(write_text_file(dir_ / "ks-policy.json", kstest::sim_policy_json({ks_m_})).ok());
-    ASSERT_TRUE(write_text_file(dir_ / "worker-policy.json", kstest::sim_policy_json({worker_m_})).ok());
+    kstest::SimKeyServiceTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(client::create_identity(dir_ / "owner", false).ok());
     ASSERT_TRUE(client::create_identity(dir_ / "user", false).ok());
     // A state with an owner, a user, a model key, a grant and a request key.
@@ -59,7 +54,7 @@ class KeyServiceTamperTest : public ::testing::Test {
   }
   void TearDown() override {
     ks_.kill_hard();
-    fs::remove_all(dir_);
+    kstest::SimKeyServiceTest::TearDown();
   }
 
   uint16_t start() {
@@ -98,8 +93,7 @@ class KeyServiceTamperTest : public ::testing::Test {
   }
   fs::path db() const { return dir_ / "state" / "keyservice.db"; }
 
-  fs::path dir_, sim_key_;
-  std::string ks_m_, worker_m_, model_, user_id_;
+  std::string model_, user_id_;
   kstest::KeyServiceProcess ks_;
 };
 

@@ -226,28 +226,38 @@ class KeyServiceClient:
             target += "&model_id=" + quote(model_id, safe="/")
         return self.call("GET", target)
 
+    def audit_head(self) -> Dict[str, Any]:
+        """The audit head signed by the KeyService's state identity (``GET /v1/audit/head``),
+        signature checked: ``{"seq", "hash", "state_version", "keyservice_key", "signature"}``.
+        Keep it to prove later what the log said (:func:`verify_audit_events`). DataLoss when
+        the signature does not verify."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from .errors import DataLoss
+        h = self.call("GET", "/v1/audit/head")
+        try:
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(h["keyservice_key"], validate=True))
+            message = f"moss-audit-head-v1\n{int(h['seq'])}\n{h['hash']}\n{int(h['state_version'])}"
+            key.verify(base64.b64decode(h["signature"], validate=True), message.encode())
+        except (KeyError, TypeError, ValueError, InvalidSignature):
+            raise DataLoss("the KeyService's audit head is malformed or its signature does not "
+                           "verify") from None
+        return h
 
-def audit_event_hash(event: Dict[str, Any]) -> str:
-    """The chain hash of one audit event (docs/keyservice-api.md): SHA-256("moss-audit-v1" 0x00
-    || prev_hash || field*), each field (seq, time_ms, type, actor, model_id, user_id,
-    measurement, detail) as a 4-byte big-endian length and its bytes."""
-    buf = b"moss-audit-v1\x00" + bytes.fromhex(event["prev_hash"])
-    for f in (str(event["seq"]), str(event["time_ms"]), event["type"], event["actor"],
-              event["model_id"], event["user_id"], event["measurement"], event["detail"]):
-        b = f.encode()
-        buf += len(b).to_bytes(4, "big") + b
-    return hashlib.sha256(buf).hexdigest()
 
-
-def verify_audit_events(events: List[Dict[str, Any]]) -> None:
-    """Checks each event's hash, and the links between events with consecutive sequence numbers
-    (a principal sees a filtered view of the chain, so gaps are expected). Raises DataLoss naming
-    the first event that does not verify."""
+def verify_audit_events(events: List[Dict[str, Any]],
+                        head: Optional[Dict[str, Any]] = None) -> None:
+    """Checks the links between events with consecutive sequence numbers (a principal sees a
+    filtered view of the chain, so gaps are expected) and, given a head from
+    :meth:`KeyServiceClient.audit_head`, that an event at the head's sequence number carries the
+    head's hash. The chain hash itself is an HMAC under a key only the KeyService holds
+    (docs/keyservice-api.md), so a client checks links and signed heads, not each hash. Raises
+    DataLoss naming the first event that does not verify."""
     from .errors import DataLoss
     prev: Optional[Dict[str, Any]] = None
     for e in events:
-        if audit_event_hash(e) != e["hash"]:
-            raise DataLoss(f"audit event {e['seq']}: hash does not match its fields")
         if prev is not None and e["seq"] == prev["seq"] + 1 and e["prev_hash"] != prev["hash"]:
             raise DataLoss(f"audit event {e['seq']}: does not chain to event {prev['seq']}")
+        if head is not None and e["seq"] == head["seq"] and e["hash"] != head["hash"]:
+            raise DataLoss(f"audit event {e['seq']}: differs from the signed audit head")
         prev = e
