@@ -53,14 +53,6 @@ Response error_response(const Status& status, int http_status) {
   return error_response(http_status, error_code_name(status.code()), status.message());
 }
 
-static ErrorCode error_code_from_name(std::string_view name) {
-  for (int i = 1; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
-    auto code = static_cast<ErrorCode>(i);
-    if (error_code_name(code) == name) return code;
-  }
-  return ErrorCode::kInternal;
-}
-
 Status status_from_response(const Response& response) {
   if (response.status >= 200 && response.status < 300) return Status::Ok();
   auto parsed = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
