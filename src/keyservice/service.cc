@@ -22,8 +22,6 @@ KeyService::KeyService(KeyState& state, ServiceOptions options, ClockMs clock)
 net::Response KeyService::finish(const std::string& endpoint, Result<net::Response> result) {
   // Refusals are counted per request in /metrics; the log gets a throttled sample of them (a
   // flood of bad requests must not become a flood of log lines), and none for rate limiting.
-  static log::LogThrottle refusal_lines(20, std::chrono::seconds(10));
-  static log::LogThrottle error_lines(20, std::chrono::seconds(10));
   net::Response response;
   if (result.ok()) {
     response = std::move(result).value();
@@ -32,12 +30,12 @@ net::Response KeyService::finish(const std::string& endpoint, Result<net::Respon
     if (s.code() == ErrorCode::kInternal || s.code() == ErrorCode::kDataLoss) {
       // A value that does not unseal or authenticate is the state's fault, never the client's.
       if (s.code() == ErrorCode::kDataLoss) metrics_.integrity_errors.fetch_add(1);
-      if (auto dropped = error_lines.admit()) {
+      if (auto dropped = error_lines_.admit()) {
         log::get("keyservice")->error("endpoint={} error=\"{}\" suppressed={}", endpoint,
                                       s.to_string(), *dropped);
       }
     } else if (s.code() != ErrorCode::kResourceExhausted) {
-      if (auto dropped = refusal_lines.admit()) {
+      if (auto dropped = refusal_lines_.admit()) {
         log::get("keyservice")->info("endpoint={} refused=\"{}\" suppressed={}", endpoint,
                                      s.message(), *dropped);
       }

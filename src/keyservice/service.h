@@ -8,6 +8,7 @@
 // Thread-safe; must outlive the server that dispatches to its router.
 #pragma once
 
+#include "common/log_throttle.h"
 #include "keyservice/key_state.h"
 #include "keyservice/metrics.h"
 #include "keyservice/rate_limiter.h"
@@ -63,6 +64,9 @@ class KeyService {
   RateLimiter limiter_;
   Metrics metrics_;
   std::function<size_t()> connections_;
+  // A throttled sample of refusals and errors reaches the log (each is counted in metrics).
+  log::LogThrottle refusal_lines_{20, std::chrono::seconds(10)};
+  log::LogThrottle error_lines_{20, std::chrono::seconds(10)};
 };
 
 }  // namespace moss::keyservice
