@@ -83,6 +83,20 @@ class KeyServiceTest : public ::testing::Test {
     ASSERT_TRUE(user.put_request_key(model_, worker_a_, request_key_.span()).ok());
   }
 
+  // A client that attests the KeyService but sends requests as given (signed or not).
+  net::Client raw_client() {
+    attest::AttestedPeerConfig peer;
+    peer.purpose = "moss-keyservice";
+    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
+    peer.verify.allow_simulated = true;
+    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+    net::ClientOptions o;
+    o.port = server_->port();
+    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
+        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
+    return net::Client(o);
+  }
+
   fs::path dir_, sim_key_;
   std::string ks_measurement_, worker_a_, worker_b_, model_;
   SecretBytes model_key_ = key(), request_key_ = key();
@@ -194,17 +208,7 @@ TEST_F(KeyServiceTest, RefusesUnsignedReplayedLateAndTamperedRequests) {
   auto owner = principal(), user = principal();
   setup_flow(owner, user);
   auto id = crypto::Identity::generate().value_or_die();
-  attest::AttestedPeerConfig peer;
-  peer.purpose = "moss-keyservice";
-  peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
-  peer.verify.allow_simulated = true;
-  peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-  auto tls = net::ClientTlsContext::create(
-      attest::attested_client_config(attest::make_attested_peer_verifier(peer).value_or_die()));
-  net::ClientOptions o;
-  o.port = server_->port();
-  o.tls = *tls;
-  net::Client c(o);
+  net::Client c = raw_client();
   int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count();
   std::string body = nlohmann::json({{"public_key", base64_encode(id.public_key().raw())}}).dump();
@@ -330,19 +334,7 @@ TEST_F(KeyServiceTest, ReplayAfterRestartIsStillRefused) {
   auto req = client::sign_request(id, "POST", "/v1/principals",
                                   nlohmann::json({{"public_key", base64_encode(id.public_key().raw())}}).dump(),
                                   now).value_or_die();
-  auto send = [&](const net::Request& r) {
-    attest::AttestedPeerConfig peer;
-    peer.purpose = "moss-keyservice";
-    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
-    peer.verify.allow_simulated = true;
-    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-    net::ClientOptions o;
-    o.port = server_->port();
-    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
-        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
-    net::Client c(o);
-    return c.request(r).value_or_die();
-  };
+  auto send = [&](const net::Request& r) { return raw_client().request(r).value_or_die(); };
   EXPECT_EQ(send(req).status, 201);
   server_.reset();
   start();
@@ -364,18 +356,6 @@ namespace {
 
 class KeyServiceHardeningTest : public KeyServiceTest {
  protected:
-  net::Client raw_client() {
-    attest::AttestedPeerConfig peer;
-    peer.purpose = "moss-keyservice";
-    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
-    peer.verify.allow_simulated = true;
-    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-    net::ClientOptions o;
-    o.port = server_->port();
-    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
-        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
-    return net::Client(o);
-  }
   static int64_t now_s() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch()).count();
