@@ -29,16 +29,6 @@ class KeyServiceDurabilityTest : public kstest::SimKeyServiceTest {
     EXPECT_NE(port, 0) << slurp(dir_ / "ks.log");
     return port;
   }
-  client::ClientConfig config(uint16_t port, const std::string& who) {
-    client::ClientConfig c;
-    c.keyservice_url = "https://127.0.0.1:" + std::to_string(port);
-    c.keyservice_policy = dir_ / "ks-policy.json";
-    c.identity = dir_ / who / "identity.pem";
-    c.state_dir = dir_ / who;
-    c.allow_simulated = true;
-    c.sim_key_file = sim_key_;
-    return c;
-  }
 
 };
 

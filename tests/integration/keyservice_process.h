@@ -3,6 +3,7 @@
 // SIGKILL. The process is measured like any simulated service: its binary plus its identity.
 #pragma once
 
+#include "client/client_config.h"
 #include "unit/keyservice/keyservice_fixture.h"
 
 #include <gtest/gtest.h>
@@ -109,6 +110,18 @@ class SimKeyServiceTest : public ::testing::Test {
     ASSERT_TRUE(write_text_file(dir_ / "worker-policy.json", sim_policy_json({worker_m_})).ok());
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Client settings for principal `who` (files under dir_/who) against the KeyService on `port`.
+  client::ClientConfig config(uint16_t port, const std::string& who) const {
+    client::ClientConfig c;
+    c.keyservice_url = "https://127.0.0.1:" + std::to_string(port);
+    c.keyservice_policy = dir_ / "ks-policy.json";
+    c.identity = dir_ / who / "identity.pem";
+    c.state_dir = dir_ / who;
+    c.allow_simulated = true;
+    c.sim_key_file = sim_key_;
+    return c;
+  }
 
   std::filesystem::path dir_, sim_key_;
   std::string ks_m_, worker_m_;

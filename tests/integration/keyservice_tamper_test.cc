@@ -82,14 +82,7 @@ class KeyServiceTamperTest : public kstest::SimKeyServiceTest {
     }
   }
   client::KeyServiceClient client(uint16_t port, const std::string& who) {
-    client::ClientConfig c;
-    c.keyservice_url = "https://127.0.0.1:" + std::to_string(port);
-    c.keyservice_policy = dir_ / "ks-policy.json";
-    c.identity = dir_ / who / "identity.pem";
-    c.state_dir = dir_ / who;
-    c.allow_simulated = true;
-    c.sim_key_file = sim_key_;
-    return client::KeyServiceClient::create(c).value_or_die();
+    return client::KeyServiceClient::create(config(port, who)).value_or_die();
   }
   fs::path db() const { return dir_ / "state" / "keyservice.db"; }
 
