@@ -81,6 +81,27 @@ TEST(EngineControlFlow, LoopCarriesValuesAndStacksScanOutputs) {
   EXPECT_EQ(floats((*out)[1].tensor), (std::vector<float>{1, 5, 2, 10, 3, 15}));
 }
 
+TEST(EngineControlFlow, LoopTripCountFromTheRequestIsBounded) {
+  // M comes from the request: a huge trip count ends with an error, not a thread held for ever.
+  ModelBuilder body;
+  body.input("i", I64, {}).input("cin", BOOL, {}).input("s", F, {1});
+  body.output("cout", BOOL).output("s2");
+  body.node("Identity", {"cin"}, {"cout"});
+  body.node("Identity", {"s"}, {"s2"});
+  ModelBuilder b;
+  b.input("M", I64, {}).input("x", F, {1}).output("y");
+  auto& n = b.node("Loop", {"M", "", "x"}, {"y"}, "loop");
+  ModelBuilder::attr_g(n, "body", graph_of(body));
+  auto model = CompiledModel::compile(b.bytes());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  ExecutionContext ctx(*model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"M", Tensor::from_vector<int64_t>({}, {int64_t{1} << 40})},
+                                              {"x", Tensor::from_vector<float>({1}, {1})}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(out.status().message().find("iterations"), std::string::npos);
+}
+
 TEST(EngineControlFlow, ScanRunsItsBodyOverSlicesInBothDirections) {
   // Running sum over the rows of x, forward; the scan output is written reversed.
   ModelBuilder body;

@@ -176,6 +176,9 @@ Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
   return Status::Ok();
 }
 
+// Far beyond any exported model's loop (beam search, decoding steps, NMS over boxes).
+constexpr int64_t kMaxLoopIterations = int64_t{1} << 22;
+
 Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
                                      SubgraphRunner& runner) {
   MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
@@ -203,6 +206,11 @@ Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
   Tensor cond_t = Tensor::from_vector<bool>({}, {true});
   std::vector<View> body_in(n + 2);
   for (int64_t i = 0; i < trips && cond; ++i) {
+    // M and cond may come from request data: a bounded loop holds a request thread for a bounded
+    // time, and its (possibly empty) scan slices stay bounded in count.
+    if (i >= kMaxLoopIterations) {
+      return resource_exhausted("{}: more than {} iterations", node.label(), kMaxLoopIterations);
+    }
     iter.data<int64_t>()[0] = i;
     cond_t.data<bool>()[0] = cond;
     body_in[0] = view_of(iter);
