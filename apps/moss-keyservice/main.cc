@@ -79,8 +79,7 @@ Result<keyservice::KeyServerOptions> options_from(const Config& c) {
   MOSS_ASSIGN_OR_RETURN(auto window, c.get_duration("keyservice.request-window"));
   o.service.request_window_s = std::max<int64_t>(1, window.count() / 1000);
   MOSS_ASSIGN_OR_RETURN(auto lifetime, c.get_duration("keyservice.certificate-lifetime"));
-  if (lifetime < std::chrono::minutes(1)) return invalid_argument("certificate-lifetime must be at least 1m");
-  o.certificate_lifetime = std::chrono::duration_cast<std::chrono::seconds>(lifetime);
+  MOSS_ASSIGN_OR_RETURN(o.certificate_lifetime, attest::attested_certificate_lifetime(lifetime, "certificate-lifetime"));
   MOSS_ASSIGN_OR_RETURN(int64_t rate, c.get_int("keyservice.rate-limit"));
   MOSS_ASSIGN_OR_RETURN(int64_t burst, c.get_int("keyservice.rate-burst"));
   o.service.rate_per_s = static_cast<double>(rate);

@@ -30,17 +30,21 @@ Result<std::shared_ptr<InferenceService>> make_service(const WorkerConfig& c, Me
   pc.sim_key_file = c.sim_key_file;
   pc.sim_identity = c.sim_identity;
   pc.allow_simulated_fallback = !c.sim_key_file.empty();
-  MOSS_ASSIGN_OR_RETURN(attest::EvidenceProducerPtr producer, attest::make_producer(pc));
+  MOSS_ASSIGN_OR_RETURN(attest::EvidenceProducerPtr made, attest::make_producer(pc));
+  // Shared by certificate renewal and the key client's per-connection evidence.
+  std::shared_ptr<attest::EvidenceProducer> producer = attest::make_shared_producer(std::move(made));
   const std::string producer_name(producer->name());
   // Short-lived, renewed in place for as long as the key client lives.
   attest::AttestedCredentialOptions co;
   co.purpose = kWorkerPurpose;
   co.certificate.common_name = "moss-worker";
+  co.certificate.lifetime = c.certificate_lifetime;
   MOSS_ASSIGN_OR_RETURN(net::RenewableCredentialsPtr credentials,
-                        attest::make_renewing_attested_credentials(std::move(producer), co));
+                        attest::make_renewing_attested_credentials(producer, co));
 
   KeyClientOptions ko;
   ko.url = c.keyservice_url;
+  ko.producer = producer;
   MOSS_ASSIGN_OR_RETURN(ko.server.policy, load_keyservice_policy(c.keyservice_policy));
   ko.server.verify.allow_simulated = c.allow_simulated;
   if (c.allow_simulated && !c.sim_key_file.empty()) {

@@ -1,6 +1,7 @@
 // keyservice_bench: what a key release costs on this machine.
 //
 //   keyservice_bench [--seconds S] [--threads 1,4] [--audit-poll RATE] [--prefill-seconds P]
+//                    [--connections N]
 //
 // Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
 // disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
@@ -13,7 +14,11 @@
 // events of its own: the query that used to scan the whole log) polls GET /v1/audit RATE times a
 // second (below its rate limit; a negative RATE: as fast as it can);
 // --prefill-seconds first runs releases for that long so the audit log is large.
+// Last, the per-connection cost: N new connections (default 50) opened one after another, with
+// the mutually attested handshake only ("connect") and with the connection attestation a worker
+// does before its first release ("connect+attest": simulated evidence produced, sent, verified).
 #include "attest/attested_tls.h"
+#include "attest/connection_attestation.h"
 #include "bench/common/closed_loop.h"
 #include "client/keyservice_client.h"
 #include "common/encoding.h"
@@ -46,15 +51,19 @@ std::string sim_measurement(const std::string& identity) {
   return hex_encode(attest::simulated_measurement("/proc/self/exe", identity).value_or_die());
 }
 
-net::ClientTlsContextPtr worker_tls(const fs::path& sim_key, const std::string& ks_measurement) {
+std::shared_ptr<attest::EvidenceProducer> worker_producer(const fs::path& sim_key) {
   attest::ProducerConfig pc;
   pc.kind = "sim";
   pc.sim_key_file = sim_key;
   pc.sim_identity = "bench-worker";
-  auto producer = attest::make_producer(pc).value_or_die();
+  return attest::make_shared_producer(attest::make_producer(pc).value_or_die());
+}
+
+net::ClientTlsContextPtr worker_tls(attest::EvidenceProducer& producer, const std::string& ks_measurement,
+                                    const fs::path& sim_key) {
   attest::AttestedCredentialOptions co;
   co.purpose = "moss-worker";
-  auto creds = attest::make_attested_credentials(*producer, co).value_or_die();
+  auto creds = attest::make_attested_credentials(producer, co).value_or_die();
   attest::AttestedPeerConfig peer;
   peer.purpose = "moss-keyservice";
   peer.policy = attest::Policy::parse(policy_json(ks_measurement)).value_or_die();
@@ -73,11 +82,13 @@ int main(int argc, char** argv) {
   double seconds = 2;
   std::vector<int> thread_counts = {1, 4};
   double audit_poll = 0;
+  int connections = 50;
   double prefill_seconds = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--audit-poll")) audit_poll = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--prefill-seconds")) prefill_seconds = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--connections")) connections = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) {
       thread_counts.clear();
       std::stringstream ss(argv[i + 1]);
@@ -119,7 +130,9 @@ int main(int argc, char** argv) {
 
   net::ClientOptions opt;
   opt.port = server->port();
-  opt.tls = worker_tls(sim_key, ks_m);
+  auto producer = worker_producer(sim_key);
+  opt.tls = worker_tls(*producer, ks_m, sim_key);
+  opt.on_connect = attest::make_connection_attestation_hook(producer, "moss-worker", "/v1/attest-connection");
   net::Request noop = net::Request::make("GET", "/healthz");
   net::Request release = net::Request::make(
       "POST", "/v1/release",
@@ -167,6 +180,24 @@ int main(int argc, char** argv) {
                 anchor.rps > 0 ? polled.rps / anchor.rps : 0.0, static_cast<double>(polls.load()) / seconds,
                 static_cast<unsigned long long>(poll_errors.load()),
                 static_cast<long long>(server->state().verify_audit().value_or_die().seq));
+  }
+  for (bool attest : {false, true}) {
+    net::ClientOptions o = opt;
+    if (!attest) o.on_connect = nullptr;
+    std::vector<double> us;
+    uint64_t failed = 0;
+    for (int i = 0; i < connections; ++i) {
+      net::Client c(o);
+      const auto t0 = Clock::now();
+      if (!c.connect().ok()) ++failed;
+      else us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    double mean = 0;
+    for (double v : us) mean += v;
+    mean = us.empty() ? 0 : mean / static_cast<double>(us.size());
+    std::printf("%-16s %d connections: mean %.0f us, p50 %.0f us, p99 %.0f us, %llu failed\n",
+                attest ? "connect+attest" : "connect", connections, mean, bench::percentile(us, 0.5),
+                bench::percentile(us, 0.99), static_cast<unsigned long long>(failed));
   }
   std::fflush(stdout);
   server.reset();

@@ -21,6 +21,13 @@ std::array<uint8_t, 64> attested_tls_report_data(const std::array<uint8_t, 32>& 
   return rd;
 }
 
+Result<std::chrono::seconds> attested_certificate_lifetime(std::chrono::milliseconds configured,
+                                                          std::string_view setting) {
+  if (configured < std::chrono::minutes(1))
+    return invalid_argument("{} must be at least 1m", setting);
+  return std::chrono::duration_cast<std::chrono::seconds>(configured);
+}
+
 Result<net::TlsCredentials> make_attested_credentials(EvidenceProducer& producer,
                                                       const AttestedCredentialOptions& options) {
   MOSS_ASSIGN_OR_RETURN(SecretBytes key, net::generate_private_key_pem(net::KeyType::kEcdsaP256));

@@ -9,7 +9,8 @@
 // as a worker's). The TLS handshake proves possession of the key. Freshness is the certificate's
 // lifetime: attested certificates are short-lived (kAttestedCertificateLifetime by default), their
 // validity dates are checked on every verification, and running services renew them in place
-// (make_renewing_attested_credentials; see docs/attestation.md for what this does not prove).
+// (make_renewing_attested_credentials); and, where it matters, fresh evidence bound to each
+// connection (connection_attestation.h).
 //
 // The peer verifier runs as net's verification hook on either side and returns an
 // AttestedPeerIdentity holding the verified claims; handlers read it from Request::peer, clients
@@ -37,6 +38,11 @@ std::array<uint8_t, 64> attested_tls_report_data(const std::array<uint8_t, 32>& 
 
 // How long an attested certificate is valid by default; renewed at half of it.
 inline constexpr std::chrono::seconds kAttestedCertificateLifetime = std::chrono::hours(6);
+
+// The certificate-lifetime settings of the KeyService and the worker: a duration of at least
+// one minute (shorter would renew faster than a handshake and clock skew allow), as seconds.
+Result<std::chrono::seconds> attested_certificate_lifetime(std::chrono::milliseconds configured,
+                                                          std::string_view setting);
 
 struct AttestedCredentialOptions {
   std::string purpose = "moss";

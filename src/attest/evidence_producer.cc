@@ -7,8 +7,30 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace moss::attest {
+namespace {
+
+class SerializedProducer final : public EvidenceProducer {
+ public:
+  explicit SerializedProducer(EvidenceProducerPtr inner) : inner_(std::move(inner)) {}
+  std::string_view name() const override { return inner_->name(); }
+  Result<Evidence> produce(std::span<const uint8_t, 64> report_data) override {
+    std::lock_guard lock(mu_);
+    return inner_->produce(report_data);
+  }
+
+ private:
+  std::mutex mu_;
+  EvidenceProducerPtr inner_;
+};
+
+}  // namespace
+
+std::shared_ptr<EvidenceProducer> make_shared_producer(EvidenceProducerPtr producer) {
+  return std::make_shared<SerializedProducer>(std::move(producer));
+}
 
 Status write_special_file(const std::filesystem::path& path, std::span<const uint8_t> bytes) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_CREAT, 0600);

@@ -52,6 +52,10 @@ struct ProducerConfig {
 
 Result<EvidenceProducerPtr> make_producer(const ProducerConfig& config);
 
+// `producer` behind a mutex, for sharing by several threads (e.g. certificate renewal and the
+// per-connection attestation hook; attest/connection_attestation.h). Thread-safe.
+std::shared_ptr<EvidenceProducer> make_shared_producer(EvidenceProducerPtr producer);
+
 Result<EvidenceProducerPtr> make_sim_producer(const ProducerConfig& config);
 Result<EvidenceProducerPtr> make_gramine_producer(const ProducerConfig& config);
 Result<EvidenceProducerPtr> make_tsm_producer(const ProducerConfig& config);

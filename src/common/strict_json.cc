@@ -1,5 +1,6 @@
 #include "common/strict_json.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -176,8 +177,18 @@ Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, std::str
     // E.g. out_of_range for a number too large for a double ("1e99999").
     return invalid_argument("{}: unrepresentable JSON value (error {})", what, e.id);
   }
-  if (!duplicate.empty()) return invalid_argument("{}: duplicate key '{}'", what, duplicate);
+  if (!duplicate.empty()) return invalid_argument("{}: duplicate key {}", what, quote_input_name(duplicate));
   return json;
+}
+
+std::string quote_input_name(std::string_view name) {
+  const bool plain = !name.empty() && name.size() <= 64 &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                              c == '_' || c == '.' || c == '-';
+                     });
+  if (plain) return "'" + std::string(name) + "'";
+  return fmt::format("(a name of {} bytes)", name.size());
 }
 
 }  // namespace moss

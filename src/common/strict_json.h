@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <string_view>
 
 namespace moss {
@@ -16,5 +17,10 @@ namespace moss {
 // deeper than `max_depth`. Object key order is kept (ordered_json).
 Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, std::string_view what,
                                                  int max_depth = 32);
+
+// A key name from untrusted input, fit to quote in an error message that may reach a log line:
+// "'name'" when it is 1..64 characters of [A-Za-z0-9_.-], else "(a name of N bytes)", so a name
+// carrying quotes, spaces, newlines or control bytes cannot forge or split a log line.
+std::string quote_input_name(std::string_view name);
 
 }  // namespace moss

@@ -13,6 +13,16 @@
 #include <cstring>
 
 namespace moss::crypto {
+
+// A message split into its parts. `sealed` points into the message (binary form) or into
+// `decoded` (JSON form: the base64 decoded).
+struct ParsedEnvelope::Parts {
+  EnvelopeHeader header;
+  std::array<uint8_t, kAesGcmNonceSize> nonce{};
+  std::vector<uint8_t> decoded;
+  std::span<const uint8_t> sealed;
+};
+
 namespace {
 constexpr char kLabel[] = "moss envelope v1";
 constexpr int kVersion = 1;
@@ -61,14 +71,7 @@ Result<std::string> string_field(const nlohmann::ordered_json& j, const char* na
 constexpr uint8_t kMagic[8] = {0x89, 'M', 'O', 'S', 'S', 'E', 'N', 'V'};
 constexpr uint8_t kDirRequest = 1, kDirResponse = 2;
 
-// A message split into its parts. `sealed` points into the message (binary form) or into
-// `decoded` (JSON form: the base64 decoded).
-struct Parsed {
-  EnvelopeHeader header;
-  std::array<uint8_t, kAesGcmNonceSize> nonce{};
-  std::vector<uint8_t> decoded;
-  std::span<const uint8_t> sealed;
-};
+using Parsed = ParsedEnvelope::Parts;
 
 Result<Direction> direction_from(std::string_view name) {
   if (name == "request") return Direction::kRequest;
@@ -85,7 +88,7 @@ Status parse_json(std::string_view json, size_t max_bytes, Parsed& out) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = false;
     for (const char* f : kFields) known = known || it.key() == f;
-    if (!known) return invalid_argument("envelope: unknown field '{}'", it.key());
+    if (!known) return invalid_argument("envelope: unknown field {}", quote_input_name(it.key()));
   }
   auto v = j.find("v");
   if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != kVersion) {
@@ -250,9 +253,27 @@ Result<std::string> seal_envelope(std::span<const uint8_t> request_key,
 Result<SecretBytes> open_envelope(std::span<const uint8_t> request_key,
                                   const EnvelopeHeader& expected, std::string_view message,
                                   size_t max_bytes) {
+  MOSS_ASSIGN_OR_RETURN(ParsedEnvelope parsed, ParsedEnvelope::parse(message, max_bytes));
+  return parsed.open(request_key, expected);
+}
+
+ParsedEnvelope::ParsedEnvelope(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+ParsedEnvelope::~ParsedEnvelope() = default;
+ParsedEnvelope::ParsedEnvelope(ParsedEnvelope&&) noexcept = default;
+ParsedEnvelope& ParsedEnvelope::operator=(ParsedEnvelope&&) noexcept = default;
+
+Result<ParsedEnvelope> ParsedEnvelope::parse(std::string_view message, size_t max_bytes) {
+  auto parts = std::make_unique<Parts>();
+  MOSS_RETURN_IF_ERROR(crypto::parse(message, max_bytes, *parts));
+  return ParsedEnvelope(std::move(parts));
+}
+
+const EnvelopeHeader& ParsedEnvelope::header() const { return parts_->header; }
+
+Result<SecretBytes> ParsedEnvelope::open(std::span<const uint8_t> request_key,
+                                         const EnvelopeHeader& expected) const {
   MOSS_RETURN_IF_ERROR(validate_header(expected));
-  Parsed m;
-  MOSS_RETURN_IF_ERROR(parse(message, max_bytes, m));
+  const Parts& m = *parts_;
   if (!(m.header == expected)) {
     return unauthenticated("envelope header does not match the expected model, user, request "
                            "or direction");

@@ -26,6 +26,7 @@
 #include "common/status.h"
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,30 @@ Result<EnvelopeHeader> peek_envelope_header(std::string_view message,
 // text included, is invalid-argument.
 Result<EnvelopeHeader> peek_binary_envelope_header(std::string_view body,
                                                    size_t max_bytes = kDefaultMaxEnvelopeBytes);
+
+// A message parsed once: framing checked exactly as peek_envelope_header does and, for the JSON
+// form, the ciphertext's base64 decoded once, so a reader that routes on the header and then
+// opens (the worker) parses and decodes the message once, not twice. For the binary form it
+// refers into `message`, which must outlive it. Holds only public bytes.
+class ParsedEnvelope {
+ public:
+  static Result<ParsedEnvelope> parse(std::string_view message,
+                                      size_t max_bytes = kDefaultMaxEnvelopeBytes);
+  ~ParsedEnvelope();
+  ParsedEnvelope(ParsedEnvelope&&) noexcept;
+  ParsedEnvelope& operator=(ParsedEnvelope&&) noexcept;
+
+  // Unauthenticated, as peek_envelope_header's.
+  const EnvelopeHeader& header() const;
+  // As open_envelope on the message.
+  Result<SecretBytes> open(std::span<const uint8_t> request_key, const EnvelopeHeader& expected) const;
+
+  struct Parts;  // internal (envelope.cc)
+
+ private:
+  explicit ParsedEnvelope(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
 
 // Re-encodes an envelope in the other form, without any key: the framing is public and the
 // ciphertext, nonce and header it authenticates are carried over unchanged, so the result opens

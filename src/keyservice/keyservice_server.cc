@@ -74,11 +74,14 @@ Result<std::unique_ptr<KeyServer>> KeyServer::start(KeyServerOptions o) {
     MOSS_ASSIGN_OR_RETURN(auto root, attest::intel_sgx_root_ca());
     MOSS_ASSIGN_OR_RETURN(peer.verify.collateral, attest::load_collateral_dir(o.collateral_dir, root.get()));
   }
+  // The same judgement for the fresh evidence a worker sends once per connection.
+  MOSS_ASSIGN_OR_RETURN(auto connection_verifier, attest::ConnectionEvidenceVerifier::create(peer));
   MOSS_ASSIGN_OR_RETURN(net::PeerVerifier worker_verifier, attest::make_attested_peer_verifier(std::move(peer)));
   net::TlsServerConfig tls = attest::attested_server_config(std::move(credentials), std::move(worker_verifier));
   tls.require_client_cert = false;  // users and owners present none (see the header)
 
   ks->service_ = std::make_unique<KeyService>(*ks->state_, o.service, o.clock);
+  ks->service_->set_connection_verifier(std::move(connection_verifier));
   net::ServerOptions so;
   so.host = o.host;
   so.port = o.port;

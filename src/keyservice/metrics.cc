@@ -29,6 +29,10 @@ std::string Metrics::render(uint64_t audit_events, size_t connections_open) cons
           rate_limited.load());
   counter("moss_keyservice_integrity_errors_total",
           "Stored values that did not unseal or authenticate (answered 500).", integrity_errors.load());
+  counter("moss_keyservice_connection_attestations_total",
+          "Connections on which a worker proved fresh evidence.", connection_attestations.load());
+  counter("moss_keyservice_connection_attestations_refused_total",
+          "Connection evidence that did not verify.", connection_attestations_refused.load());
   counter("moss_keyservice_audit_events_total", "Audit events written since start.", audit_events);
   out += fmt::format(
       "# HELP moss_keyservice_connections_open Open connections.\n"

@@ -16,7 +16,9 @@ class Metrics {
   std::atomic<uint64_t> releases{0};
   std::atomic<uint64_t> release_denied{0};
   std::atomic<uint64_t> rate_limited{0};
-  std::atomic<uint64_t> integrity_errors{0};  // stored values that did not unseal/authenticate
+  std::atomic<uint64_t> integrity_errors{0};
+  std::atomic<uint64_t> connection_attestations{0};          // fresh evidence verified
+  std::atomic<uint64_t> connection_attestations_refused{0};  // fresh evidence that did not verify  // stored values that did not unseal/authenticate
 
   std::string render(uint64_t audit_events, size_t connections_open) const;
 

@@ -1,5 +1,7 @@
-// POST /v1/release (contract C1): the only way key material leaves the KeyService.
+// POST /v1/release (contract C1): the only way key material leaves the KeyService; and
+// POST /v1/attest-connection, the fresh evidence a worker sends once per connection before it.
 #include "attest/attested_tls.h"
+#include "attest/connection_attestation.h"
 #include "common/encoding.h"
 #include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
@@ -28,6 +30,14 @@ Result<net::Response> KeyService::release(const net::Request& req) {
   if (!limiter_.allow("worker:" + hex_encode(peer->spki_sha256))) {
     metrics_.rate_limited.fetch_add(1);
     return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
+  }
+  // The certificate's evidence may be hours old (and replayed with a stolen key); key material
+  // leaves only on a connection where the worker proved fresh evidence for this connection.
+  auto fresh = attest::connection_attestation(req.connection);
+  if (!fresh || fresh->spki_sha256 != peer->spki_sha256) {
+    return refuse(ErrorCode::kUnauthenticated, "connection-not-attested",
+                  "key release needs fresh evidence for this connection (POST /v1/attest-connection "
+                  "first)");
   }
   MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"model_id", "user_id"}));
   MOSS_ASSIGN_OR_RETURN(std::string model_id, model_id_field(body, "model_id"));
@@ -62,6 +72,33 @@ Result<net::Response> KeyService::release(const net::Request& req) {
   auto response = net::Response::json(200, std::move(out));
   response.headers.set("Cache-Control", "no-store");
   return response;
+}
+
+net::Response KeyService::handle_attest_connection(const net::Request& req) {
+  auto run = [&]() -> Result<net::Response> {
+    auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
+    if (!peer) {
+      return refuse(ErrorCode::kUnauthenticated, "worker-attestation-required",
+                    "connection attestation needs an attested worker client certificate");
+    }
+    if (!limiter_.allow("worker:" + hex_encode(peer->spki_sha256))) {
+      metrics_.rate_limited.fetch_add(1);
+      return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
+    }
+    if (!connection_verifier_) {
+      return refuse(ErrorCode::kFailedPrecondition, "connection-attestation-unavailable",
+                    "this KeyService does not verify connection evidence");
+    }
+    auto verified = connection_verifier_->accept(req);
+    if (!verified.ok()) {
+      metrics_.connection_attestations_refused.fetch_add(1);
+      return verified.status();
+    }
+    metrics_.connection_attestations.fetch_add(1);
+    return net::Response::json(200, fmt::format(R"({{"attested":true,"measurement":"{}"}})",
+                                                (*verified)->claims.measurement));
+  };
+  return finish("attest-connection", run());
 }
 
 }  // namespace moss::keyservice

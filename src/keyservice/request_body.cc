@@ -24,7 +24,8 @@ Result<nlohmann::ordered_json> parse_body(std::string_view body,
   for (const auto& [key, value] : j.items()) {
     bool known = std::find(required.begin(), required.end(), key) != required.end() ||
                  std::find(optional.begin(), optional.end(), key) != optional.end();
-    if (!known) return bad_request(fmt::format("unknown field '{}'", key));
+    // Quoted only when harmless: the refusal's message reaches the log.
+    if (!known) return bad_request(fmt::format("unknown field {}", quote_input_name(key)));
   }
   for (std::string_view key : required) {
     if (!j.contains(std::string(key))) return bad_request(fmt::format("field '{}' is required", key));

@@ -159,6 +159,7 @@ net::Router KeyService::make_router() {
   });
   r.post("/v1/principals", [this](const net::Request& req) { return handle_register(req); });
   r.post("/v1/release", [this](const net::Request& req) { return handle_release(req); });
+  r.post("/v1/attest-connection", [this](const net::Request& req) { return handle_attest_connection(req); });
   auto bind = [this](auto method) {
     return [this, method](const std::string& p, const net::Request& req) {
       return (this->*method)(p, req);

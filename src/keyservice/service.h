@@ -3,11 +3,13 @@
 // Owner and user endpoints authenticate signed requests (request_auth.h) and apply the ownership
 // rule (only the owner named in a model id may touch it); POST /v1/release requires an attested
 // worker peer (attest::AttestedPeerIdentity with the worker purpose, verified in the handshake)
-// and takes the measurement from its claims. Each request is rate limited per principal (or per
+// that sent fresh evidence for its connection (POST /v1/attest-connection,
+// attest/connection_attestation.h), and takes the measurement from its claims. Each request is rate limited per principal (or per
 // worker certificate), counted in /metrics, and refused with a stable reason.
 // Thread-safe; must outlive the server that dispatches to its router.
 #pragma once
 
+#include "attest/connection_attestation.h"
 #include "common/log_throttle.h"
 #include "keyservice/key_state.h"
 #include "keyservice/metrics.h"
@@ -33,6 +35,11 @@ class KeyService {
   net::Router make_router();
   // Reports open connections in /metrics (set once the server exists).
   void set_connections_probe(std::function<size_t()> probe) { connections_ = std::move(probe); }
+  // How POST /v1/attest-connection judges evidence (the worker peer configuration); without it
+  // that endpoint refuses and so does every release. Set once, before serving.
+  void set_connection_verifier(attest::ConnectionEvidenceVerifier verifier) {
+    connection_verifier_ = std::move(verifier);
+  }
   const Metrics& metrics() const { return metrics_; }
 
  private:
@@ -46,6 +53,7 @@ class KeyService {
   net::Response handle_register(const net::Request& request);
   net::Response handle_release(const net::Request& request);
   Result<net::Response> release(const net::Request& request);
+  net::Response handle_attest_connection(const net::Request& request);
   Result<net::Response> put_model_key(const std::string& p, const net::Request& request);
   Result<net::Response> retire_model_key(const std::string& p, const net::Request& request);
   Result<net::Response> list_model_keys(const std::string& p, const net::Request& request);
@@ -64,6 +72,7 @@ class KeyService {
   RateLimiter limiter_;
   Metrics metrics_;
   std::function<size_t()> connections_;
+  std::optional<attest::ConnectionEvidenceVerifier> connection_verifier_;
   // A throttled sample of refusals and errors reaches the log (each is counted in metrics).
   log::LogThrottle refusal_lines_{20, std::chrono::seconds(10)};
   log::LogThrottle error_lines_{20, std::chrono::seconds(10)};

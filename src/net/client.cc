@@ -46,6 +46,7 @@ struct Client::Impl {
   std::unique_ptr<detail::PeerVerifyState> verify;
   beast::flat_buffer buffer;
   uint64_t opened = 0;
+  std::vector<uint8_t> exporter;  // of the current TLS connection
   bool reused = false;  // the current connection already carried a response
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -122,6 +123,32 @@ Status Client::Impl::connect() {
     }
   }
   ++opened;
+  if (!options.on_connect) return Status::Ok();
+  NewConnection setup;
+  std::vector<uint8_t> local_der;
+  if (tls) {
+    auto exported = detail::connection_exporter(tls->native_handle());
+    if (!exported.ok()) {
+      close();
+      return exported.status();
+    }
+    exporter = std::move(exported).value();
+    local_der = detail::local_certificate_der(tls->native_handle());
+    setup.tls_exporter = exporter;
+    setup.local_certificate_der = local_der;
+    setup.peer = verify->identity;
+  }
+  setup.send = [this](const Request& r) -> Result<Response> {
+    if (!is_open()) return unavailable("connection to {}:{} closed during set-up", options.host, options.port);
+    bool retryable = false;
+    return tls ? exchange_on(*tls, r, &retryable) : exchange_on(*plain, r, &retryable);
+  };
+  Status hooked = options.on_connect(setup);
+  if (!hooked.ok()) {
+    close();
+    return hooked;
+  }
+  if (!is_open()) return unavailable("connection to {}:{} closed during set-up", options.host, options.port);
   return Status::Ok();
 }
 

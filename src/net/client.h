@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "net/connection_context.h"
 #include "net/http_message.h"
 #include "net/tls_config.h"
 #include "net/url.h"
@@ -49,6 +50,9 @@ struct ClientOptions {
   size_t max_response_body_bytes = 64 * 1024 * 1024;
   size_t max_response_header_bytes = 64 * 1024;
   std::string user_agent = "moss";
+  // Runs on every new connection after its handshake, before its first request (e.g. to prove
+  // attestation fresh for this connection); see connection_context.h.
+  ConnectHook on_connect;
 };
 
 class Client {

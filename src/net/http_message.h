@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/connection_context.h"
 #include "net/peer_identity.h"
 
 namespace moss::net {
@@ -51,6 +52,7 @@ struct Request {
   // Server side only.
   std::string remote_address;                  // "127.0.0.1:53422"
   std::shared_ptr<const PeerIdentity> peer;    // set when the peer-verification hook accepted
+  std::shared_ptr<ConnectionContext> connection;  // the connection it arrived on (never null from Server)
   std::map<std::string, std::string> path_params;  // filled by Router for "/v1/models/{id}"
 
   // A percent-decoded query parameter ("a=1&b=x%20y"), or nullopt.

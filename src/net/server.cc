@@ -192,6 +192,14 @@ class Session : public SessionBase {
                          verify_.error.empty() ? "" : " verify=" + verify_.error);
       return close();
     }
+    if constexpr (kTls) {
+      auto exporter = detail::connection_exporter(stream_.native_handle());
+      if (!exporter.ok()) {
+        server_.log->warn("tls exporter failed peer={} error={}", remote_, exporter.status().message());
+        return close();
+      }
+      connection_ = std::make_shared<ConnectionContext>(std::move(exporter).value());
+    }
     read_request();
   }
 
@@ -288,6 +296,8 @@ class Session : public SessionBase {
     Request req = detail::request_from_message(std::move(msg));
     req.remote_address = remote_;
     req.peer = verify_.identity;
+    if (!connection_) connection_ = std::make_shared<ConnectionContext>(std::vector<uint8_t>{});
+    req.connection = connection_;
     asio::post(*server_.pool, [self = self(), req = std::move(req), keep_alive, version]() mutable {
       Response res = self->server_.run_handler(req);
       asio::post(self->stream_.get_executor(),
@@ -376,6 +386,7 @@ class Session : public SessionBase {
   std::string peer_address_;
   bool pending_ = true;  // counted in Server::Impl::pending
   detail::PeerVerifyState verify_;
+  std::shared_ptr<ConnectionContext> connection_;  // set after the handshake (or first request)
   beast::flat_buffer buffer_;
   std::optional<detail::BeastRequestParser> parser_;
   std::optional<http::response<http::empty_body>> continue_;

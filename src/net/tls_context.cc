@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "common/logging.h"
+#include "net/connection_context.h"
 #include "net/tls_credentials.h"
 
 namespace moss::net::detail {
@@ -159,6 +160,22 @@ void restrict_to_tls13(SSL_CTX* ctx) {
 }
 
 }  // namespace
+
+Result<std::vector<uint8_t>> connection_exporter(SSL* ssl) {
+  std::vector<uint8_t> out(kConnectionExporterBytes);
+  const std::string_view label = kConnectionExporterLabel;
+  // No context value (use_context 0): the label alone names MOSS's use (RFC 8446 §7.5).
+  if (SSL_export_keying_material(ssl, out.data(), out.size(), label.data(), label.size(), nullptr, 0,
+                                 0) != 1) {
+    return internal_error("TLS exporter failed: {}", openssl_errors());
+  }
+  return out;
+}
+
+std::vector<uint8_t> local_certificate_der(SSL* ssl) {
+  X509* cert = SSL_get_certificate(ssl);
+  return cert ? to_der(cert) : std::vector<uint8_t>{};
+}
 
 std::string openssl_errors() {
   std::string out;

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "net/peer_identity.h"
@@ -52,6 +53,12 @@ Status configure_client_ssl(SSL* ssl, const TlsContext& tls, const std::string& 
 
 // Sets the current certificate, chain and key of `credentials` on a connection (1 on success).
 int install_credentials(SSL* ssl, const RenewableCredentials& credentials);
+
+// The connection's exporter value (kConnectionExporterLabel, kConnectionExporterBytes); only
+// after a completed handshake.
+Result<std::vector<uint8_t>> connection_exporter(SSL* ssl);
+// The certificate this end presented on the connection (DER), or empty.
+std::vector<uint8_t> local_certificate_der(SSL* ssl);
 
 // The queued OpenSSL errors as one line (and clears the queue).
 std::string openssl_errors();

@@ -102,8 +102,11 @@ Status map_error(const net::Response& r, std::string_view what) {
 }
 
 // The worker's /run answers errors as {"error": "..."}; a 200 result carrying one is an error too.
+// A sealed error ({"error":{..., "envelope"}}) is the worker's answer to the user: passed on as
+// the JSON error result, as the local backend does, not turned into ours.
 Result<std::string> result_or_error(json result, std::string_view action) {
   if (!result.is_object()) return internal_error("action {} returned a non-object result", action);
+  if (auto sealed = sealed_error_from_action_result(result)) return std::move(*sealed);
   if (result.contains("error") && !result.contains("envelope")) {
     const json& e = result["error"];
     return unavailable("action {} failed: {}", action,
@@ -137,6 +140,10 @@ class OpenWhiskInstance final : public Instance {
     if (r.status == 200) {
       return result_or_error(json::parse(r.body, nullptr, false), action_);
     }
+    // 502: the action's result is an error (OpenWhisk's application error), possibly a sealed one.
+    if (r.status == 502) {
+      if (auto sealed = sealed_error_from_action_result(json::parse(r.body, nullptr, false))) return std::move(*sealed);
+    }
     if (r.status != 202) return map_error(r, what);
     // The blocking wait ended before the action did: poll the activation record.
     json accepted = json::parse(r.body, nullptr, false);
@@ -161,6 +168,7 @@ class OpenWhiskInstance final : public Instance {
       }
       const json& response = record["response"];
       json result = response.value("result", json::object());
+      if (auto sealed = sealed_error_from_action_result(result)) return std::move(*sealed);
       if (!response.value("success", false)) {
         std::string status = response.value("status", std::string("error"));
         return unavailable("action {} failed ({}): {}", action_, status,

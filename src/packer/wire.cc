@@ -81,6 +81,19 @@ std::optional<std::string> sealed_error_result(const net::Response& response) {
   return response.body;  // byte for byte
 }
 
+std::optional<std::string> sealed_error_from_action_result(const json& result) {
+  if (!result.is_object()) return std::nullopt;
+  auto err = result.find("error");
+  if (err == result.end() || !err->is_object()) return std::nullopt;
+  for (const char* field : {"code", "category", "message", "envelope"}) {
+    if (!err->contains(field) || !(*err)[field].is_string()) return std::nullopt;
+  }
+  json out;
+  out["error"] = {{"code", (*err)["code"]}, {"category", (*err)["category"]}, {"message", (*err)["message"]}};
+  out["envelope"] = (*err)["envelope"];
+  return out.dump();
+}
+
 int result_http_status(std::string_view result_text) {
   // Only an error result has an "error" key; an envelope (base64 in JSON text) never holds the
   // quoted word, so a result is not parsed twice.

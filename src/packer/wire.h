@@ -29,6 +29,10 @@ Result<net::Response> binary_answer_from_json(const nlohmann::json& result);
 // Internally it is the JSON error result {"error":{"code","category","message"},"envelope"}.
 // The worker's non-200 answer -> that JSON text, or nullopt when it is not a sealed error.
 std::optional<std::string> sealed_error_result(const net::Response& response);
+// The worker's /run answers a sealed error as {"error":{"code","category","message","envelope"}}
+// (OpenWhisk keeps only a result's `error` field): an OpenWhisk action result of that shape ->
+// the same JSON error result, or nullopt when it is not one.
+std::optional<std::string> sealed_error_from_action_result(const nlohmann::json& result);
 // The HTTP status a JSON result text is answered with: 200, or the sealed error's.
 int result_http_status(std::string_view result_text);
 

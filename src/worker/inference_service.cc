@@ -101,9 +101,12 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
   const auto start = Clock::now();
   const std::string model_id(model_id_view);
   MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
-  // Unauthenticated, for key lookup only; open_envelope checks these exact fields. Cheap: a
-  // binary header is read in place, and the strict JSON parser's fast path skips the base64.
-  MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_envelope_header(envelope));
+  // Parsed once: the whole framing checked (the JSON form's base64 decoded once), so the envelope
+  // is well formed before the KeyService is asked on behalf of a user nobody has authenticated
+  // yet, and opening below decodes nothing again. The header is unauthenticated, for key lookup
+  // only; opening checks these exact fields.
+  MOSS_ASSIGN_OR_RETURN(crypto::ParsedEnvelope parsed, crypto::ParsedEnvelope::parse(envelope));
+  const crypto::EnvelopeHeader& header = parsed.header();
   if (header.model_id != model_id) {
     return invalid_argument("the envelope is for model {}, the request names {}", header.model_id, model_id);
   }
@@ -114,21 +117,13 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
   out.request_id = header.request_id;
 
   auto t0 = Clock::now();
-  // Before the KeyService is asked on behalf of a user nobody has authenticated yet, the whole
-  // envelope must at least be well formed (framing, base64, a tag's worth of ciphertext).
-  const auto well_formed = [&]() -> Status {
-    const auto other = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
-                           ? crypto::EnvelopeEncoding::kJson
-                           : crypto::EnvelopeEncoding::kBinary;
-    return crypto::convert_envelope(envelope, other).status();
-  };
-  MOSS_ASSIGN_OR_RETURN(KeyCache::Lookup keys, key_cache_.get(model_id, header.user_id, well_formed));
+  MOSS_ASSIGN_OR_RETURN(KeyCache::Lookup keys, key_cache_.get(model_id, header.user_id));
   metrics_.record_key_lookup(keys.hit);
   out.timing.key_fetch_ms = ms_since(t0);
 
   t0 = Clock::now();
   MOSS_ASSIGN_OR_RETURN(SecretBytes plaintext,
-                        crypto::open_envelope(keys.keys->request_key.key.span(), header, envelope));
+                        parsed.open(keys.keys->request_key.key.span(), header));
   out.timing.decrypt_ms = ms_since(t0);
 
   // Opened: from here on every answer is sealed for the user.

@@ -1,5 +1,7 @@
 #include "worker/key_cache.h"
 
+#include <algorithm>
+
 namespace moss::worker {
 
 KeyCache::KeyCache(KeySource& source, std::chrono::milliseconds ttl, size_t max_entries, Clock clock,
@@ -15,12 +17,18 @@ bool KeyCache::take_user_token(const std::string& user_id) {
   auto it = buckets_.find(user_id);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_entries_) {
+      auto tokens_now = [&](const Bucket& b) {
+        return b.tokens + std::chrono::duration<double>(t - b.at).count() * limits_.user_refill_per_s;
+      };
       // Full buckets carry no state worth keeping: forget them first.
-      std::erase_if(buckets_, [&](const auto& b) {
-        return b.second.tokens + std::chrono::duration<double>(t - b.second.at).count() * limits_.user_refill_per_s >=
-               limits_.user_burst;
-      });
-      if (buckets_.size() >= max_entries_) buckets_.erase(buckets_.begin());
+      std::erase_if(buckets_, [&](const auto& b) { return tokens_now(b.second) >= limits_.user_burst; });
+      // Then the fullest: a drained bucket (a user being limited) is dropped last, so a flood of
+      // fresh names, each of which leaves a nearly full bucket, cannot reset it.
+      if (buckets_.size() >= max_entries_) {
+        buckets_.erase(std::max_element(buckets_.begin(), buckets_.end(), [&](const auto& a, const auto& b) {
+          return tokens_now(a.second) < tokens_now(b.second);
+        }));
+      }
     }
     it = buckets_.emplace(user_id, Bucket{limits_.user_burst, t}).first;
   }

@@ -3,8 +3,8 @@
 //
 // Concurrent misses for one (model, user) share a single release call. The user id of a request is
 // only claimed (nothing is authenticated before the keys are here), so a miss is guarded:
-//  - the caller's `before_fetch` check runs first (InferenceService: the whole envelope is well
-//    formed), so junk never reaches the KeyService;
+//  - the caller checks what it can first (InferenceService parses the whole envelope before it
+//    asks; `before_fetch` runs a check only on a miss), so junk never reaches the KeyService;
 //  - refusals (permission-denied, not-found) are remembered per (model, user) for `refusal_ttl`;
 //  - KeyService calls per claimed user are rate-limited (a token bucket of `user_burst`, refilled
 //    at `user_refill_per_s`), so junk naming a victim cannot make the worker flood the KeyService

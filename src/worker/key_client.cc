@@ -1,5 +1,6 @@
 #include "worker/key_client.h"
 
+#include "attest/connection_attestation.h"
 #include "common/logging.h"
 #include "crypto/signed_request.h"
 #include "net/error_response.h"
@@ -44,6 +45,7 @@ Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
     return invalid_argument("keyservice_url {}: keys are released only over attested TLS (https)",
                             options.url);
   }
+  if (!options.producer) return invalid_argument("the key client needs an evidence producer");
   if (options.attempts < 1) options.attempts = 1;
   options.server.purpose = kKeyServicePurpose;
   MOSS_ASSIGN_OR_RETURN(net::PeerVerifier verifier, attest::make_attested_peer_verifier(options.server));
@@ -57,6 +59,8 @@ Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
   co.read_timeout = options.read_timeout;
   co.max_response_body_bytes = 1 << 20;
   co.user_agent = "moss-worker";
+  co.on_connect = attest::make_connection_attestation_hook(options.producer, kWorkerPurpose,
+                                                           kAttestConnectionPath);
   return std::unique_ptr<KeyClient>(new KeyClient(std::move(options), net::Client(std::move(co))));
 }
 

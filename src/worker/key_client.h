@@ -2,6 +2,9 @@
 //
 // The worker presents its own attested certificate (purpose "moss-worker") and accepts only a
 // KeyService whose evidence binds purpose "moss-keyservice" and satisfies the configured policy.
+// On every new connection it first proves fresh attestation for that connection
+// (POST /v1/attest-connection with evidence over the TLS exporter; attest/connection_attestation.h):
+// one evidence production per connection, amortized by keep-alive.
 // One keep-alive connection is reused for every release (calls are serialised on it; the key
 // cache makes them rare). Transport failures are retried a bounded number of times with backoff,
 // then reported as one unavailable error naming the KeyService; refusals (403/404/401) are not
@@ -10,6 +13,7 @@
 #pragma once
 
 #include "attest/attested_tls.h"
+#include "attest/evidence_producer.h"
 #include "net/client.h"
 #include "worker/released_keys.h"
 
@@ -22,10 +26,14 @@ namespace moss::worker {
 
 inline constexpr char kWorkerPurpose[] = "moss-worker";
 inline constexpr char kKeyServicePurpose[] = "moss-keyservice";
+inline constexpr char kAttestConnectionPath[] = "/v1/attest-connection";
 
 struct KeyClientOptions {
   std::string url;                    // https://host:port
   attest::AttestedPeerConfig server;  // how the KeyService is judged (purpose set by create())
+  // Produces the per-connection evidence (required; shared with certificate renewal, so
+  // make_shared_producer).
+  std::shared_ptr<attest::EvidenceProducer> producer;
   int attempts = 3;                   // transport attempts per release
   std::chrono::milliseconds backoff{200};  // doubled after each failed attempt
   std::chrono::milliseconds connect_timeout{3'000};

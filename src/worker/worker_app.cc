@@ -241,12 +241,17 @@ net::Response WorkerApp::handle_run(const net::Request& request) {
     return openwhisk_error(result.status());
   }
   if (result->failure) {
+    // OpenWhisk keeps only the `error` field of a result that has one, and treats a non-200 /run
+    // as the action's own failure (a developer error: the container is discarded). So the sealed
+    // error is all inside `error`, answered 200: an application error carrying the envelope.
+    nlohmann::ordered_json e;
+    e["code"] = error_code_name(result->failure->code);
+    e["category"] = result->failure->category;
+    e["message"] = sealed_failure_message(result->failure->category);
+    e["envelope"] = std::move(result->envelope);
     nlohmann::ordered_json j;
-    j["error"] = sealed_failure_message(result->failure->category);
-    j["category"] = result->failure->category;
-    j["code"] = error_code_name(result->failure->code);
-    j["envelope"] = std::move(result->envelope);
-    return net::Response::json(net::http_status_for(result->failure->code), j.dump());
+    j["error"] = std::move(e);
+    return net::Response::json(200, j.dump());
   }
   return net::Response::json(200, result_json(std::move(result).value()).dump());
 }

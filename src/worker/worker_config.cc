@@ -1,5 +1,6 @@
 #include "worker/worker_config.h"
 
+#include "attest/attested_tls.h"
 #include "common/file_util.h"
 #include "common/strict_json.h"
 
@@ -39,6 +40,8 @@ const std::vector<Setting>& settings_table() {
       {"port", SettingType::kInt, "8080", "listen port (PORT is honoured too)"},
       {"intra_op_threads", SettingType::kInt, "1", "engine threads per request"},
       {"max_model_mb", SettingType::kInt, "4096", "largest encrypted model file accepted, MiB"},
+      {"certificate_lifetime", SettingType::kDuration, "6h",
+       "lifetime of the worker's attested TLS certificate (renewed at half; at least 1m)"},
   };
   return table;
 }
@@ -139,14 +142,15 @@ Status apply_init_value(Config& settings, const nlohmann::json& value) {
   if (!value.is_object()) return invalid_argument("/init: 'value' must be a JSON object");
   // What an unauthenticated /init may set. Not: host and port (the worker already listens); tee,
   // sim_key_file and sim_identity (how the worker proves what it is; a sim_key_file path would
-  // even make it create files); allow_simulated (which KeyService it trusts).
+  // even make it create files); allow_simulated (which KeyService it trusts); certificate_lifetime
+  // (how long its attestation may be replayed).
   static const std::set<std::string, std::less<>> kInitSettings = {
       "keyservice_url", "keyservice_policy", "model_store",      "memory_budget_mb",
       "key_ttl_s",      "max_concurrency",   "intra_op_threads", "max_model_mb"};
   // Names first, so a refused /init sets nothing.
   for (const auto& [name, v] : value.items()) {
     if (is_openwhisk_init_field(name)) continue;
-    if (!find_setting(name)) return invalid_argument("/init: unknown setting '{}'", name);
+    if (!find_setting(name)) return invalid_argument("/init: unknown setting {}", quote_input_name(name));
     if (!kInitSettings.contains(name)) {
       return permission_denied("/init may not set '{}': give it as a flag or MOSS_WORKER_ environment variable",
                                name);
@@ -176,6 +180,8 @@ Result<WorkerConfig> worker_config_from(const Config& s) {
   MOSS_ASSIGN_OR_RETURN(int64_t port, s.get_int("worker.port"));
   MOSS_ASSIGN_OR_RETURN(int64_t threads, s.get_int("worker.intra-op-threads"));
   MOSS_ASSIGN_OR_RETURN(int64_t max_model_mb, s.get_int("worker.max-model-mb"));
+  MOSS_ASSIGN_OR_RETURN(auto lifetime, s.get_duration("worker.certificate-lifetime"));
+  MOSS_ASSIGN_OR_RETURN(c.certificate_lifetime, attest::attested_certificate_lifetime(lifetime, "certificate_lifetime"));
 
   if (budget_mb < 0 || budget_mb > (int64_t{1} << 30)) {
     return invalid_argument("memory_budget_mb {} out of range", budget_mb);

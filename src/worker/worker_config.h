@@ -35,6 +35,8 @@ struct WorkerConfig {
   uint16_t port = 8080;
   int intra_op_threads = 1;       // engine threads per request
   uint64_t max_model_bytes = uint64_t{4} << 30;
+  // The worker's attested TLS certificate (renewed at half); same bounds as the KeyService's.
+  std::chrono::seconds certificate_lifetime{6 * 3600};
 
   // True when the worker can serve: KeyService, its policy and the model store are known.
   bool complete() const;
@@ -54,7 +56,7 @@ Result<Config> load_worker_settings(const std::string& config_file,
 // Applies an OpenWhisk /init `value` on top (the highest layer). OpenWhisk's own fields (name,
 // main, code, binary, env) are ignored; unknown names are refused (invalid-argument), and so are
 // settings /init may not set (permission-denied): host, port, tee, sim_key_file, sim_identity,
-// allow_simulated. Values may be JSON strings, numbers or booleans.
+// allow_simulated, certificate_lifetime. Values may be JSON strings, numbers or booleans.
 Status apply_init_value(Config& settings, const nlohmann::json& value);
 // OpenWhisk's own /init fields, which carry no worker setting.
 bool is_openwhisk_init_field(std::string_view name);

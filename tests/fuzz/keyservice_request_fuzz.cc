@@ -4,13 +4,15 @@
 // a real KeyState (SQLite in /dev/shm). The first byte picks the mode:
 //   0..12  a correctly signed request to endpoint N (owner-owned model paths) with the rest of the
 //          input as its body, so the fuzzer reaches the body parsers behind the signature check;
-//          POST /v1/release carries an attested worker identity, as the TLS hook would attach;
+//          POST /v1/release carries an attested worker identity, as the TLS hook would attach,
+//          on a connection that proved fresh evidence, as POST /v1/attest-connection would mark it;
 //   13     "METHOD TARGET\n" then a body, correctly signed: odd targets through router and auth;
 //   14,15  the rest as raw HTTP bytes (net::parse_request, the server's parser): forged, stale,
 //          malformed signature headers against the verifier.
 // Checks: no crash or sanitizer report, and every answer is a JSON error or success with a status
 // the API documents.
 #include "attest/attested_tls.h"
+#include "attest/connection_attestation.h"
 #include "client/keyservice_client.h"
 #include "common/encoding.h"
 #include "common/logging.h"
@@ -38,6 +40,7 @@ struct Fixture {
   crypto::Identity owner;
   std::string model_path;  // "/v1/models/<owner>/m"
   std::shared_ptr<const attest::AttestedPeerIdentity> worker;
+  std::shared_ptr<net::ConnectionContext> worker_connection;
 };
 
 int64_t now_s() {
@@ -56,7 +59,7 @@ Fixture& fixture() {
     log::set_level("off");
     char dir_template[] = "/dev/shm/moss-ks-fuzz-XXXXXX";
     if (mkdtemp(dir_template) == nullptr) std::abort();
-    auto* fx = new Fixture{nullptr, nullptr, {}, crypto::Identity::generate().value_or_die(), {}, nullptr};
+    auto* fx = new Fixture{nullptr, nullptr, {}, crypto::Identity::generate().value_or_die(), {}, nullptr, nullptr};
     auto sealer = store::Sealer::create(crypto::random_secret(32).value_or_die()).value_or_die();
     fx->state = keyservice::KeyState::open(std::filesystem::path(dir_template) / "ks.db", std::move(sealer)).value_or_die();
     keyservice::ServiceOptions options;
@@ -70,7 +73,12 @@ Fixture& fixture() {
     auto worker = std::make_shared<attest::AttestedPeerIdentity>();
     worker->claims.measurement = std::string(64, 'a');
     worker->name = "fuzz-worker";
+    auto fresh = std::make_shared<attest::ConnectionAttestation>();
+    fresh->claims = worker->claims;
     fx->worker = std::move(worker);
+    fx->worker_connection =
+        std::make_shared<net::ConnectionContext>(std::vector<uint8_t>(net::kConnectionExporterBytes, 7));
+    fx->worker_connection->attach(std::move(fresh));
     return fx;
   }();
   return *f;
@@ -111,7 +119,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto req = client::sign_request(f.owner, e.method, e.target, std::move(rest), now_s());
     if (!req.ok()) std::abort();
     std::tie(req->path, req->query) = net::split_target(req->target);
-    if (mode == 1) req->peer = f.worker;
+    if (mode == 1) {
+      req->peer = f.worker;
+      req->connection = f.worker_connection;
+    }
     check(f.router.dispatch(*req));
     return 0;
   }

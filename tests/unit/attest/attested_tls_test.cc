@@ -1,5 +1,8 @@
 #include "attest/attested_tls.h"
+#include "attest/connection_attestation.h"
 #include "net/client.h"
+#include "net/error_response.h"
+#include "net/router.h"
 #include "net/server.h"
 #include "temp_dir.h"
 
@@ -58,6 +61,21 @@ class AttestedTlsTest : public ::testing::Test {
     auto r = client.get("/");
     if (peer) *peer = client.peer();
     return r;
+  }
+  // A KeyService-like server accepting attested "worker" clients: POST /attest verifies connection
+  // evidence with `verifier` and marks the connection; GET / answers with `on_get`.
+  net::ServerPtr serve_connection_attestation(const ConnectionEvidenceVerifier& verifier, net::Handler on_get) {
+    net::Router router;
+    router.post("/attest", [&verifier](const net::Request& r) {
+      auto v = verifier.accept(r);
+      return v.ok() ? net::Response::text(200, "ok") : net::error_response(v.status());
+    });
+    router.get("/", std::move(on_get));
+    net::ServerOptions so;
+    so.tls = attested_server_config(credentials("keyservice", "keyservice"),
+                                    make_attested_peer_verifier(peer_config("worker", "worker")).value_or_die());
+    so.worker_threads = 1;
+    return net::Server::start(std::move(so), std::move(router)).value_or_die();
   }
   TempDir dir_;
 };
@@ -189,6 +207,111 @@ TEST_F(AttestedTlsTest, SimulatedServerRefusedUnlessAllowed) {
   auto r = get(server->port(), attested_client_config(verifier));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("simulated"), std::string::npos) << r.status().message();
+}
+
+// Keeps a copy of the last evidence it produced (to replay it elsewhere).
+class RecordingProducer : public EvidenceProducer {
+ public:
+  explicit RecordingProducer(EvidenceProducerPtr inner) : inner_(std::move(inner)) {}
+  std::string_view name() const override { return inner_->name(); }
+  Result<Evidence> produce(std::span<const uint8_t, 64> report_data) override {
+    auto e = inner_->produce(report_data);
+    if (e.ok()) last = e->bytes;
+    return e;
+  }
+  std::vector<uint8_t> last;
+
+ private:
+  EvidenceProducerPtr inner_;
+};
+
+// Issue 20 item 4, per-connection freshness: connection evidence binds the TLS exporter, which
+// both ends compute alike and which differs for every connection; the server marks only that
+// connection fresh, and the same evidence replayed on another connection (or the certificate's
+// own evidence) is refused with "report-data" and leaves that connection unmarked.
+TEST_F(AttestedTlsTest, ConnectionEvidenceIsFreshPerConnectionAndNotReplayable) {
+  auto verifier = ConnectionEvidenceVerifier::create(peer_config("worker", "worker")).value_or_die();
+  auto server = serve_connection_attestation(verifier, [](const net::Request& r) {
+    std::string state = connection_attestation(r.connection) ? "fresh:" : "stale:";
+    return net::Response::text(200, state + ossl::to_hex(r.connection->tls_exporter()));
+  });
+
+  auto recorder = std::make_shared<RecordingProducer>(producer("worker"));
+  AttestedCredentialOptions co;
+  co.purpose = "worker";
+  auto creds = make_attested_credentials(*recorder, co).value_or_die();
+  const std::vector<uint8_t> cert_evidence = recorder->last;
+  auto server_check = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  net::ClientOptions o;
+  o.port = server->port();
+  o.tls = net::ClientTlsContext::create(attested_client_config(server_check, std::move(creds))).value_or_die();
+  std::vector<uint8_t> exporter;
+  int evidence_sent = 0;
+  o.on_connect = [&, hook = make_connection_attestation_hook(recorder, "worker", "/attest")](
+                     const net::NewConnection& c) {
+    exporter.assign(c.tls_exporter.begin(), c.tls_exporter.end());
+    ++evidence_sent;
+    return hook(c);
+  };
+
+  net::Client a(o);
+  auto r = a.get("/");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(exporter.size(), net::kConnectionExporterBytes);
+  EXPECT_EQ(r->body, "fresh:" + ossl::to_hex(exporter));  // both ends name the connection alike
+  EXPECT_EQ(a.get("/")->body, r->body);                    // keep-alive: still fresh, no new evidence
+  EXPECT_EQ(evidence_sent, 1);
+  const std::vector<uint8_t> first_exporter = exporter, first_evidence = recorder->last;
+
+  net::Client a2(o);
+  auto r2 = a2.get("/");
+  ASSERT_TRUE(r2.ok()) << r2.status().to_string();
+  EXPECT_EQ(r2->body, "fresh:" + ossl::to_hex(exporter));
+  EXPECT_NE(exporter, first_exporter);
+
+  for (const std::vector<uint8_t>* replay : {&first_evidence, &cert_evidence}) {
+    net::ClientOptions ro = o;
+    Status answer;
+    ro.on_connect = [&](const net::NewConnection& c) -> Status {
+      auto res = c.send(net::Request::make("POST", "/attest", std::string(replay->begin(), replay->end()),
+                                           "application/octet-stream"));
+      if (!res.ok()) return res.status();
+      answer = net::status_from_response(*res);
+      return Status::Ok();
+    };
+    net::Client b(ro);
+    auto rb = b.get("/");
+    ASSERT_TRUE(rb.ok()) << rb.status().to_string();
+    EXPECT_EQ(rb->body.substr(0, 6), "stale:");
+    EXPECT_EQ(answer.code(), ErrorCode::kUnauthenticated);
+    EXPECT_NE(answer.message().find("connection-evidence-invalid"), std::string::npos) << answer.message();
+    EXPECT_NE(answer.message().find("report-data"), std::string::npos) << answer.message();
+  }
+  // No evidence at all: the connection is never fresh.
+  net::ClientOptions none = o;
+  none.on_connect = nullptr;
+  net::Client c(none);
+  EXPECT_EQ(c.get("/")->body.substr(0, 6), "stale:");
+}
+
+// A refused connection attestation fails the client's request with the server's reason.
+TEST_F(AttestedTlsTest, RefusedConnectionAttestationFailsTheRequest) {
+  // The server judges connections against another identity than the one the client runs as.
+  auto verifier = ConnectionEvidenceVerifier::create(peer_config("other", "worker")).value_or_die();
+  auto server = serve_connection_attestation(
+      verifier, [](const net::Request&) { return net::Response::text(200, "served"); });
+  auto server_check = make_attested_peer_verifier(peer_config("keyservice", "keyservice")).value_or_die();
+  net::ClientOptions o;
+  o.port = server->port();
+  o.tls = net::ClientTlsContext::create(attested_client_config(server_check, credentials("worker", "worker")))
+              .value_or_die();
+  o.on_connect = make_connection_attestation_hook(make_shared_producer(producer("worker")), "worker", "/attest");
+  net::Client client(o);
+  auto r = client.get("/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(r.status().message().find("connection attestation refused"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(client.connected());
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
+#include "attest/connection_attestation.h"
 #include "attest/evidence_producer.h"
 #include "common/file_util.h"
+#include "net/http_message.h"
+#include "net/tls_credentials.h"
 #include "temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -50,6 +53,51 @@ TEST(ProducerTest, TsmWritesInblobAndReadsOutblob) {
   EXPECT_EQ(ev.aux, bytes("AUX"));
   auto inblob = read_file(entry / "inblob", 1024).value_or_die();
   EXPECT_EQ(inblob, std::vector<uint8_t>(rd.begin(), rd.end()));
+}
+
+// Per-connection freshness works through every producer: the connection attestation hook makes
+// the Gramine and tsm producers bind the connection's report data (exporter, certificate key,
+// purpose) and sends exactly the evidence they return.
+TEST(ProducerTest, ConnectionAttestationHookDrivesGramineAndTsm) {
+  TempDir dir;
+  ASSERT_TRUE(write_text_file(dir.path() / "quote", "SGX-QUOTE").ok());
+  auto entry = dir.path() / "tsm" / "moss-test";
+  std::filesystem::create_directories(entry);
+  ASSERT_TRUE(write_text_file(entry / "outblob", "TDX-QUOTE").ok());
+  ASSERT_TRUE(write_text_file(entry / "provider", "tdx_guest\n").ok());
+  ProducerConfig gramine;
+  gramine.kind = "sgx-gramine";
+  gramine.gramine_dir = dir.path();
+  ProducerConfig tsm;
+  tsm.kind = "tsm";
+  tsm.tsm_dir = dir.path() / "tsm";
+  tsm.tsm_entry = "moss-test";
+
+  auto cert = net::generate_self_signed().value_or_die();
+  const auto der = net::certificate_pem_to_der(cert.cert_pem).value_or_die();
+  const std::vector<uint8_t> exporter(32, 0x11);
+  const auto expected = connection_report_data(exporter, net::certificate_public_key_sha256(der).value_or_die(),
+                                               "moss-worker");
+  for (const auto& [cfg, written, quote] :
+       {std::tuple{gramine, dir.path() / "user_report_data", std::string("SGX-QUOTE")},
+        std::tuple{tsm, entry / "inblob", std::string("TDX-QUOTE")}}) {
+    auto hook = make_connection_attestation_hook(make_shared_producer(make_producer(cfg).value_or_die()),
+                                                 "moss-worker", "/v1/attest-connection");
+    net::Request sent;
+    net::NewConnection c;
+    c.tls_exporter = exporter;
+    c.local_certificate_der = der;
+    c.send = [&sent](const net::Request& r) -> Result<net::Response> {
+      sent = r;
+      return net::Response::json(200, R"({"attested":true})");
+    };
+    ASSERT_TRUE(hook(c).ok()) << cfg.kind;
+    EXPECT_EQ(read_file(written, 1024).value_or_die(), std::vector<uint8_t>(expected.begin(), expected.end()))
+        << cfg.kind;
+    EXPECT_EQ(sent.target, "/v1/attest-connection");
+    EXPECT_EQ(sent.body, quote);
+    EXPECT_EQ(sent.headers.get_or("Content-Type", ""), "application/octet-stream");
+  }
 }
 
 // Auto-detection picks Gramine, then tsm, and falls back to sim only when allowed.

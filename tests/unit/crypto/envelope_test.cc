@@ -281,6 +281,35 @@ TEST_F(BinaryEnvelopeTest, PeekRefusesWhatConversionRefuses) {
   }
 }
 
+// Review finding: the worker parsed an envelope to peek (decoding the JSON form's whole base64)
+// and again to open. A ParsedEnvelope is parsed once and opens exactly as open_envelope does, in
+// both forms and after being moved; what it refuses, peek refuses.
+TEST_F(BinaryEnvelopeTest, ParsedOnceOpensLikeOpenEnvelope) {
+  for (const std::string* message : {&json_, &bin_}) {
+    auto parsed = ParsedEnvelope::parse(*message);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();
+    EXPECT_EQ(parsed->header(), header_);
+    ParsedEnvelope moved = std::move(parsed).value();
+    auto plain = moved.open(key_.span(), header_);
+    ASSERT_TRUE(plain.ok()) << plain.status().to_string();
+    EXPECT_TRUE(plain->equals(plain_));
+    EnvelopeHeader other = header_;
+    other.request_id = "req-43";
+    EXPECT_EQ(moved.open(key_.span(), other).status().code(), ErrorCode::kUnauthenticated);
+    auto wrong_key = random_secret(kRequestKeySize).value_or_die();
+    EXPECT_EQ(moved.open(wrong_key.span(), header_).status().code(), ErrorCode::kUnauthenticated);
+  }
+  const size_t framing = bin_.size() - plain_.size() - 16;
+  for (const std::string& bad : {bin_.substr(0, framing + 15), with_field("ciphertext", "!!!!"),
+                                 with_field("colour\n\"x", 1)}) {
+    auto parsed = ParsedEnvelope::parse(bad);
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.status().code(), peek_envelope_header(bad).status().code());
+    // An unknown field's name from the message is not quoted verbatim (it may reach a log).
+    EXPECT_EQ(parsed.status().message().find('\n'), std::string::npos) << parsed.status().message();
+  }
+}
+
 TEST_F(BinaryEnvelopeTest, BadFramingIsNamed) {
   std::string v2 = bin_;
   v2[8] = 2;

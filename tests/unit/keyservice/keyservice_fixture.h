@@ -3,6 +3,7 @@
 #pragma once
 
 #include "attest/attested_tls.h"
+#include "attest/connection_attestation.h"
 #include "attest/simulated.h"
 #include "common/encoding.h"
 #include "common/file_util.h"
@@ -46,14 +47,17 @@ inline void write_client_config(const fs::path& dir, uint16_t port, const fs::pa
 // An attested worker in the simulated TEE (this test binary, measured with `identity`).
 class TestWorker {
  public:
-  // `keyservice_measurement`: what the worker requires of the KeyService.
+  // `keyservice_measurement`: what the worker requires of the KeyService. Like the real worker,
+  // it proves fresh attestation on every new connection unless `attest_connections` is false.
   static Result<TestWorker> create(const fs::path& sim_key, const std::string& identity,
-                                   const std::string& keyservice_measurement, uint16_t port) {
+                                   const std::string& keyservice_measurement, uint16_t port,
+                                   bool attest_connections = true) {
     attest::ProducerConfig pc;
     pc.kind = "sim";
     pc.sim_key_file = sim_key;
     pc.sim_identity = identity;
-    MOSS_ASSIGN_OR_RETURN(auto producer, attest::make_producer(pc));
+    MOSS_ASSIGN_OR_RETURN(auto made, attest::make_producer(pc));
+    std::shared_ptr<attest::EvidenceProducer> producer = attest::make_shared_producer(std::move(made));
     attest::AttestedCredentialOptions co;
     co.purpose = "moss-worker";
     MOSS_ASSIGN_OR_RETURN(auto creds, attest::make_attested_credentials(*producer, co));
@@ -68,7 +72,10 @@ class TestWorker {
     net::ClientOptions o;
     o.port = port;
     o.tls = tls;
+    if (attest_connections)
+      o.on_connect = attest::make_connection_attestation_hook(producer, "moss-worker", "/v1/attest-connection");
     TestWorker w(net::Client(std::move(o)));
+    w.producer = producer;
     w.measurement = sim_measurement("/proc/self/exe", identity);
     return w;
   }
@@ -77,8 +84,10 @@ class TestWorker {
     nlohmann::json body = {{"model_id", model_id}, {"user_id", user_id}};
     return client_.post("/v1/release", body.dump());
   }
+  net::Client& client() { return client_; }
 
   std::string measurement;
+  std::shared_ptr<attest::EvidenceProducer> producer;
 
  private:
   explicit TestWorker(net::Client c) : client_(std::move(c)) {}

@@ -8,6 +8,7 @@
 #include "crypto/random.h"
 #include "crypto/signed_request.h"
 #include "unit/keyservice/keyservice_fixture.h"
+#include "support/log_capture.h"
 
 #include <gtest/gtest.h>
 
@@ -121,6 +122,88 @@ TEST_F(KeyServiceTest, ReleasesExactlyTheGrantedKeysToTheGrantedWorker) {
   EXPECT_EQ(j["model_keys"][0]["key"], base64_encode(model_key_.span()));
   EXPECT_EQ(j["request_key"]["key"], base64_encode(request_key_.span()));
   EXPECT_EQ(j["request_key"]["version"], 1);
+}
+
+// Issue 20 item 4, per-connection freshness: a worker certificate's evidence may be hours old, so
+// keys leave only on a connection for which the worker sent fresh evidence (bound to that
+// connection's TLS exporter); evidence made for another connection is refused.
+TEST_F(KeyServiceTest, ReleaseNeedsFreshEvidenceForItsConnection) {
+  start();
+  auto owner = principal(), user = principal();
+  setup_flow(owner, user);
+  auto silent = kstest::TestWorker::create(sim_key_, "worker-a", ks_measurement_, server_->port(),
+                                           /*attest_connections=*/false).value_or_die();
+  auto res = silent.release(model_, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 401);
+  EXPECT_EQ(reason_of(res), "connection-not-attested");
+  // Genuine evidence from the worker's TEE, but for another connection's exporter (what a replay
+  // from another connection carries): refused, and this connection stays unattested.
+  auto elsewhere = attest::connection_report_data(std::vector<uint8_t>(32, 0x5a), {}, "moss-worker");
+  auto evidence = silent.producer->produce(elsewhere).value_or_die();
+  auto att = silent.client()
+                 .post("/v1/attest-connection", std::string(evidence.bytes.begin(), evidence.bytes.end()),
+                       "application/octet-stream")
+                 .value_or_die();
+  EXPECT_EQ(att.status, 401);
+  EXPECT_EQ(reason_of(att), "connection-evidence-invalid");
+  EXPECT_NE(att.body.find("report-data"), std::string::npos) << att.body;
+  EXPECT_EQ(reason_of(silent.release(model_, user.principal_id()).value_or_die()), "connection-not-attested");
+  // A peer without a worker certificate cannot attest a connection at all.
+  auto plain = raw_client();
+  res = plain.post("/v1/attest-connection", "x", "application/octet-stream").value_or_die();
+  EXPECT_EQ(res.status, 401);
+  EXPECT_EQ(reason_of(res), "worker-attestation-required");
+  // A worker that attests its connection (once, on connect) gets keys on it, as often as it asks.
+  auto w = worker("worker-a");
+  EXPECT_EQ(w.release(model_, user.principal_id())->status, 200);
+  EXPECT_EQ(w.release(model_, user.principal_id())->status, 200);
+  EXPECT_EQ(w.client().connections_opened(), 1u);
+  const std::string m = plain.get("/metrics")->body;
+  EXPECT_NE(m.find("moss_keyservice_connection_attestations_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("moss_keyservice_connection_attestations_refused_total 1\n"), std::string::npos) << m;
+}
+
+// Finding 11: a flood of refusals leaves a bounded number of log lines; every refusal is still
+// counted in /metrics.
+TEST_F(KeyServiceTest, RefusalFloodLogsBoundedLinesAndCountsAll) {
+  start();
+  auto c = raw_client();
+  const int kRefusals = 300;
+  {
+    test_support::LogCapture log("info", {"keyservice"});
+    for (int i = 0; i < kRefusals; ++i) {
+      auto r = c.post("/v1/release", R"({"model_id":"a/b","user_id":"u"})");
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      ASSERT_EQ(r->status, 401);
+    }
+    EXPECT_GE(log.lines(), 1u);
+    EXPECT_LE(log.lines(), 21u) << log.text();  // the throttle: 20 lines per 10 s (and a summary)
+  }
+  const std::string m = c.get("/metrics")->body;
+  EXPECT_NE(m.find("moss_keyservice_requests_total{endpoint=\"release\",status=\"401\"} 300\n"),
+            std::string::npos) << m;
+}
+
+// Review finding (log injection): an unknown field's name from a request is quoted into the
+// refusal (which reaches the log) only when it is a plain identifier; a name with quotes and a
+// newline cannot forge or split a log line.
+TEST_F(KeyServiceTest, UnknownFieldNamesAreNotQuotedVerbatim) {
+  start();
+  auto w = worker("worker-a");
+  const std::string forged = "x\" refused=\"none\"\nFORGED endpoint=release";
+  test_support::LogCapture log("info", {"keyservice"});
+  auto r = w.client()
+               .post("/v1/release", nlohmann::json{{"model_id", "a/b"}, {"user_id", "u"}, {forged, 1}}.dump())
+               .value_or_die();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(reason_of(r), "bad-request");
+  EXPECT_EQ(r.body.find("FORGED"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("a name of"), std::string::npos) << r.body;
+  r = w.client().post("/v1/release", R"({"model_id":"a/b","user_id":"u","colour":1})").value_or_die();
+  EXPECT_NE(r.body.find("unknown field 'colour'"), std::string::npos) << r.body;
+  const std::string logged = log.text();
+  EXPECT_EQ(logged.find("FORGED"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("unknown field"), std::string::npos) << logged;
 }
 
 // Rotation keeps the old version released (newest first) until it is retired.

@@ -55,8 +55,15 @@ class FakeOpenWhisk {
       ++invocations_;
       last_params_ = params;
       if (throttle_) return error(429, "Too many requests in the last minute");
-      json result = params.value("model_id", "") == "test/fail"
+      const std::string model = params.value("model_id", "");
+      // "test/sealed": the worker's sealed error, as OpenWhisk records it (only `error` is kept).
+      json result = model == "test/fail"
                         ? json{{"error", "no grant for test/fail"}}
+                        : model == "test/sealed"
+                        ? json{{"error", {{"code", "invalid-argument"},
+                                          {"category", "bad-input"},
+                                          {"message", "bad-input: sealed"},
+                                          {"envelope", params.value("envelope", "")}}}}
                         : json{{"envelope", params.value("envelope", "")},
                                {"run", "warm"},
                                {"timing_ms", {{"inference", 3}, {"total", 4}}},

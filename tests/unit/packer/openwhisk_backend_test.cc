@@ -4,6 +4,7 @@
 
 #include "crypto/envelope.h"
 #include "fake_openwhisk.h"
+#include "packer/wire.h"
 
 namespace moss::packer {
 namespace {
@@ -26,6 +27,28 @@ OpenWhiskBackendOptions options_for(const testing::FakeOpenWhisk& ow, std::strin
 }
 
 const std::string kBody = R"({"model_id":"o/m","envelope":"ciphertext"})";
+
+// The worker's sealed error (its /run answer keeps everything inside `error`, the only field
+// OpenWhisk records) comes back as the worker's JSON error result, exactly as the local backend
+// passes it on (ApiServerTest.SealedWorkerErrorPassesThroughUnchanged), not as FnPacker's own
+// error; through the blocking answer (502) and through a polled activation record alike.
+TEST(OpenWhiskBackendTest, SealedWorkerErrorPassesThroughUnchanged) {
+  const std::string worker_result =
+      json{{"error", {{"code", "invalid-argument"}, {"category", "bad-input"}, {"message", "bad-input: sealed"}}},
+           {"envelope", "sealed-bytes"}}
+          .dump();
+  for (int polls : {0, 2}) {
+    testing::FakeOpenWhisk ow("u1:secret");
+    ow.set_async(polls);
+    auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+    auto inst = backend->start("i0").value_or_die();
+    auto reply = inst->invoke(R"({"model_id":"test/sealed","envelope":"sealed-bytes"})", std::chrono::seconds(5));
+    ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+    EXPECT_EQ(*reply, worker_result);
+    EXPECT_EQ(result_http_status(*reply), 400);
+    EXPECT_EQ(ow.polls(), polls);
+  }
+}
 
 // Start creates a blackbox action from the image with the pool's limits and worker settings.
 TEST(OpenWhiskBackendTest, CreatesActionWithImageLimitsAndInitParameters) {

@@ -105,6 +105,24 @@ TEST_F(KeyCacheTest, RefusalsRememberedChecksFirstAndPerUserLimit) {
   EXPECT_EQ(cache.get("o/x9", victim).status().code(), ErrorCode::kNotFound);  // refilled
 }
 
+// Review finding: when the bucket table is full, a flood of fresh claimed-user names cannot reset
+// a drained (limited) user's bucket: the fullest buckets are dropped first, a drained one last.
+TEST_F(KeyCacheTest, FreshNameFloodDoesNotResetADrainedBucket) {
+  KeyCache::Limits limits;
+  limits.user_burst = 2;
+  limits.user_refill_per_s = 0.001;
+  KeyCache cache(source, std::chrono::seconds(300), 8, clock.fn(), limits);
+  const std::string victim(32, '0');  // sorts before every flood name
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(cache.get("o/v" + std::to_string(i), victim).status().code(), ErrorCode::kNotFound);
+  }
+  EXPECT_EQ(cache.get("o/v2", victim).status().code(), ErrorCode::kResourceExhausted);
+  for (int i = 1; i <= 100; ++i) {
+    EXPECT_EQ(cache.get("o/f", fmt::format("{:032x}", i)).status().code(), ErrorCode::kNotFound);
+  }
+  EXPECT_EQ(cache.get("o/v3", victim).status().code(), ErrorCode::kResourceExhausted);
+}
+
 // Concurrent misses for one (model, user) share one release call.
 TEST_F(KeyCacheTest, ConcurrentMissesFetchOnce) {
   KeyCache cache(source, std::chrono::seconds(300));

@@ -4,12 +4,12 @@
 #include "net/client.h"
 #include "net/server.h"
 #include "unit/engine/model_builder.h"
+#include "support/log_capture.h"
 #include "worker/worker_api.h"
 #include "worker/worker_app.h"
 #include "worker_fixture.h"
 
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <sstream>
 
@@ -356,33 +356,11 @@ TEST_F(WorkerAppTest, RefusesBeyondMaxConcurrency) {
 }
 
 
-// Captures what the worker's component loggers write (every level) while alive.
-class LogCapture {
+// Captures what the worker's component loggers write (every level by default) while alive.
+class LogCapture : public test_support::LogCapture {
  public:
   explicit LogCapture(const char* level = "trace")
-      : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    log::set_level(level);
-    for (const char* c : {"worker", "engine", "net"}) log::get(c)->sinks().push_back(sink_);
-  }
-  ~LogCapture() {
-    for (const char* c : {"worker", "engine", "net"}) {
-      auto& sinks = log::get(c)->sinks();
-      sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-    }
-    log::set_level("info");
-  }
-  std::string text() {
-    sink_->flush();
-    return out_.str();
-  }
-  size_t lines() {
-    std::string t = text();
-    return static_cast<size_t>(std::count(t.begin(), t.end(), '\n'));
-  }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+      : test_support::LogCapture(level, {"worker", "engine", "net"}) {}
 };
 
 // A model whose Gather index is the user's input: out of range, the engine's error quotes it.
@@ -489,13 +467,19 @@ TEST_F(WorkerHardeningTest, RunAnswersSealedErrorInOpenWhiskShape) {
                                                   {"envelope", sealed("o/gather", "run-1", in,
                                                                       crypto::EnvelopeEncoding::kJson)}}}}
                             .dump());
-  EXPECT_EQ(r.status, 400);
+  // 200 with everything inside `error`: OpenWhisk keeps only that field (an application error).
+  EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body.find("987654321"), std::string::npos) << r.body;
   auto j = nlohmann::json::parse(r.body);
-  EXPECT_TRUE(j["error"].is_string());
-  EXPECT_EQ(j["category"], "bad-input");
+  ASSERT_TRUE(j["error"].is_object()) << r.body;
+  EXPECT_EQ(j.size(), 1u) << r.body;
+  EXPECT_EQ(j["error"]["category"], "bad-input");
+  EXPECT_EQ(j["error"]["code"], "invalid-argument");
+  EXPECT_EQ(j["error"]["message"], sealed_failure_message("bad-input"));
+  auto sealed_error = net::Response::json(400, nlohmann::json{{"envelope", j["error"]["envelope"]}}.dump());
   auto opened = client::open_infer_response(request_key_.span(),
-                                            {"o/gather", kUser, "run-1", crypto::Direction::kRequest}, r);
+                                            {"o/gather", kUser, "run-1", crypto::Direction::kRequest},
+                                            sealed_error);
   ASSERT_FALSE(opened.ok());
   EXPECT_NE(opened.status().message().find("987654321"), std::string::npos);
 }

@@ -25,6 +25,24 @@ TEST(WorkerConfigTest, DefaultsAreIncomplete) {
   EXPECT_EQ(c.key_ttl, std::chrono::seconds(300));
   EXPECT_EQ(c.sim_identity, "moss-worker");
   EXPECT_GT(c.memory_budget_bytes, 0u);
+  EXPECT_EQ(c.certificate_lifetime, std::chrono::hours(6));
+}
+
+// The attested certificate's lifetime: a duration like keyservice.certificate-lifetime, at least
+// 1m, from any layer but /init (it bounds how long the worker's attestation can be replayed).
+TEST(WorkerConfigTest, CertificateLifetimeSettingAndBounds) {
+  auto s = load_worker_settings("", {{"certificate_lifetime", "90m"}}, env_of({})).value_or_die();
+  EXPECT_EQ(worker_config_from(s).value_or_die().certificate_lifetime, std::chrono::minutes(90));
+  auto env = load_worker_settings("", {}, env_of({{"MOSS_WORKER_CERTIFICATE_LIFETIME", "1m"}})).value_or_die();
+  EXPECT_EQ(worker_config_from(env).value_or_die().certificate_lifetime, std::chrono::minutes(1));
+  auto short_one = load_worker_settings("", {{"certificate_lifetime", "59s"}}, env_of({})).value_or_die();
+  auto refused = worker_config_from(short_one);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("at least 1m"), std::string::npos) << refused.status().message();
+  auto not_duration = load_worker_settings("", {{"certificate_lifetime", "soon"}}, env_of({}));
+  EXPECT_FALSE(not_duration.ok() && worker_config_from(*not_duration).ok());
+  EXPECT_EQ(apply_init_value(s, nlohmann::json::parse(R"({"certificate_lifetime":"100h"})")).code(),
+            ErrorCode::kPermissionDenied);
 }
 
 // Environment MOSS_WORKER_* and PORT; MOSS_WORKER_PORT wins over PORT; flags win over both.
