@@ -23,7 +23,7 @@ run() {
 run model_crypt_bench
 run attest_bench
 run packer_trace_bench --quick --json "$OUT_DIR/packer_trace_bench.json"
-run packer_sim_bench --duration 900 --json "$OUT_DIR/packer_sim_bench.json"
+run packer_sim_bench --rate 60 --json "$OUT_DIR/packer_sim_bench.json"
 run keyservice_bench --seconds 2 --threads 1,4 --json "$OUT_DIR/keyservice_bench.json"
 OMP_WAIT_POLICY=passive run onednn_chain_bench --threads 1 --ms 300
 OMP_WAIT_POLICY=passive run worker_bench --bin-dir "$BIN_DIR" --models "$(dirname "$0")/../models" \
