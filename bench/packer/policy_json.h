@@ -25,7 +25,8 @@ nlohmann::ordered_json policy_result_json(const Result& r) {
 template <class SimResult>
 nlohmann::ordered_json sim_run_json(int pool, const SimResult& r) {
   nlohmann::ordered_json j = {{"pool", pool}};
-  for (auto& [k, v] : policy_result_json(r).items()) j[k] = v;
+  nlohmann::ordered_json totals = policy_result_json(r);  // named: items() does not extend it
+  for (auto& [k, v] : totals.items()) j[k] = v;
   j["cold_per_min"] = r.cold_per_min;
   j["p99_per_min"] = r.p99_per_min;
   return j;
