@@ -99,7 +99,9 @@ def plot_packer_sim(doc: Dict[str, Any], out: Path) -> None:
         for r in (r for r in runs if r["pool"] == pool):
             minutes = range(len(r["cold_per_min"]))
             axes[0][col].plot(minutes, r["cold_per_min"], label=r["policy"], drawstyle="steps-post")
-            axes[1][col].plot(range(len(r["p99_per_min"])), r["p99_per_min"], label=r["policy"])
+            # A minute with no finished request (the trace's last, partial one) has no p99.
+            pts = [(m, v) for m, v in enumerate(r["p99_per_min"]) if v > 0]
+            axes[1][col].plot([m for m, _ in pts], [v for _, v in pts], label=r["policy"])
         axes[0][col].set_title(f"pool of {pool} instances")
         axes[1][col].set_yscale("log")
         axes[1][col].set_xlabel("simulated minute")
