@@ -25,13 +25,13 @@ test: build
 demo: build
 	@tools/demo.sh $(BUILD_DIR)/bin
 
-# The log feeds bench/plot_results.py, which redraws the SVGs docs/benchmarks.md and
-# docs/performance.md embed (docs/img/); the engine plot when bench/engine/compare_ort.py ran.
+# The benches' JSON output (bench/out/<bench>.json) feeds bench/plot_results.py, which redraws the
+# SVGs docs/benchmarks.md, docs/performance.md and docs/worker.md embed (docs/img/); the engine
+# plot when bench/engine/compare_ort.py wrote bench/out/engine/summary.json.
 bench: build
 	@mkdir -p bench/out
-	@bash -o pipefail -c 'bench/run_all.sh $(BUILD_DIR)/bin | tee bench/out/run_all.log'
-	@/usr/bin/python3 bench/plot_results.py --log bench/out/run_all.log \
-	  --engine-summary bench/out/engine/summary.json --out docs/img
+	@bash -o pipefail -c 'bench/run_all.sh $(BUILD_DIR)/bin bench/out | tee bench/out/run_all.log'
+	@/usr/bin/python3 bench/plot_results.py --in bench/out --out docs/img
 
 # libFuzzer targets with AddressSanitizer and UBSan (clang), in their own build tree.
 # FUZZ_SECONDS=0 (default): build, then replay each target's seed corpus once (seconds);

@@ -1,7 +1,7 @@
 // keyservice_bench: what a key release costs on this machine.
 //
 //   keyservice_bench [--seconds S] [--threads 1,4] [--audit-poll RATE] [--prefill-seconds P]
-//                    [--connections N]
+//                    [--connections N] [--json FILE]
 //
 // Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
 // disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
@@ -17,9 +17,11 @@
 // Last, the per-connection cost: N new connections (default 50) opened one after another, with
 // the mutually attested handshake only ("connect") and with the connection attestation a worker
 // does before its first release ("connect+attest": simulated evidence produced, sent, verified).
+// --json FILE: the same rows for bench/plot_results.py (bench/common/json_output.h).
 #include "attest/attested_tls.h"
 #include "attest/connection_attestation.h"
 #include "bench/common/closed_loop.h"
+#include "bench/common/json_output.h"
 #include "client/keyservice_client.h"
 #include "common/encoding.h"
 #include "common/file_util.h"
@@ -84,11 +86,13 @@ int main(int argc, char** argv) {
   double audit_poll = 0;
   int connections = 50;
   double prefill_seconds = 0;
+  std::string json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--audit-poll")) audit_poll = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--prefill-seconds")) prefill_seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--connections")) connections = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--json")) json_path = argv[i + 1];
     if (!std::strcmp(argv[i], "--threads")) {
       thread_counts.clear();
       std::stringstream ss(argv[i + 1]);
@@ -143,6 +147,11 @@ int main(int argc, char** argv) {
               "audit commits with synchronous=FULL on %s\n", seconds, dir.c_str());
   std::printf("%-8s %-9s %12s %10s %10s %8s %12s\n", "threads", "endpoint", "requests/s", "p50_us",
               "p99_us", "errors", "rps_vs_noop");
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  auto row = [&](int threads, const char* endpoint, const Figures& f) {
+    rows.push_back({{"threads", threads}, {"endpoint", endpoint}, {"rps", f.rps},
+                    {"p50_us", f.p50_us}, {"p99_us", f.p99_us}, {"errors", f.errors}});
+  };
   for (int threads : thread_counts) {
     Figures anchor = bench::closed_loop(opt, noop, threads, seconds);
     Figures rel = bench::closed_loop(opt, release, threads, seconds);
@@ -151,6 +160,8 @@ int main(int argc, char** argv) {
     std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,
                 rel.p99_us, static_cast<unsigned long long>(rel.errors),
                 anchor.rps > 0 ? rel.rps / anchor.rps : 0.0);
+    row(threads, "noop", anchor);
+    row(threads, "release", rel);
     if (audit_poll == 0) continue;
     auto poller = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
     (void)poller.register_self().value_or_die();
@@ -180,6 +191,7 @@ int main(int argc, char** argv) {
                 anchor.rps > 0 ? polled.rps / anchor.rps : 0.0, static_cast<double>(polls.load()) / seconds,
                 static_cast<unsigned long long>(poll_errors.load()),
                 static_cast<long long>(server->state().verify_audit().value_or_die().seq));
+    row(threads, "rel+poll", polled);
   }
   for (bool attest : {false, true}) {
     net::ClientOptions o = opt;
@@ -202,5 +214,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   server.reset();
   fs::remove_all(dir);
-  return 0;
+  bool ok = bench::write_json_output(json_path, "keyservice_bench",
+                                     {{"seconds", seconds}, {"rows", std::move(rows)}});
+  std::fflush(stdout);
+  return ok ? 0 : 1;
 }

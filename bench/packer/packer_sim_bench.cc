@@ -15,10 +15,11 @@
 // starts (requests that waited for an instance start); switches (loads on a running instance);
 // p50/p99 over ALL requests, a failed one counted as the deadline; instance-seconds; decision
 // latency (PoolView snapshot + route(), p50/p99, wall clock); RSS growth of the process over the
-// run. `--csv FILE` writes cold starts and p99 per simulated minute (bench/packer/plot_sim.py).
+// run. `--csv FILE` writes cold starts and p99 per simulated minute; `--json FILE` the figures and
+// those series (bench/packer/policy_json.h) for bench/plot_results.py.
 //
 // Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
-//                         [--pools A,B,C] [--scale] [--csv FILE]
+//                         [--pools A,B,C] [--scale] [--csv FILE] [--json FILE]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -32,7 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "bench/common/json_output.h"
 #include "packer/routing_policy.h"
+#include "policy_json.h"
 #include "trace.h"
 
 using namespace moss;
@@ -439,7 +442,7 @@ int main(int argc, char** argv) {
   PoolSettings base;
   std::vector<int> pools;
   bool scale = false;
-  std::string csv;
+  std::string csv, json_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -461,6 +464,8 @@ int main(int argc, char** argv) {
       base.deadline_ms = std::atof(next());
     else if (a == "--csv")
       csv = next();
+    else if (a == "--json")
+      json_path = next();
     else if (a == "--scale")
       scale = true;
     else if (a == "--pools") {
@@ -503,6 +508,7 @@ int main(int argc, char** argv) {
     out.open(csv);
     out << "pool,policy,minute,cold_starts,p99_ms\n";
   }
+  nlohmann::ordered_json json_runs = nlohmann::ordered_json::array();
   for (int size : pools) {
     std::printf("\n-- pool of %d instances, %d models (%s)\n", size, t.models,
                 size < t.models    ? "smaller than the models"
@@ -520,6 +526,7 @@ int main(int argc, char** argv) {
         std::printf("    decisions %zu, RSS growth over the run %ld KiB\n", r.decisions,
                     r.rss_growth_kb);
       }
+      json_runs.push_back(bench::sim_run_json(size, r));
       if (out.is_open()) {
         for (size_t m = 0; m < r.p99_per_min.size(); ++m) {
           out << size << ',' << run.label << ',' << m << ',' << r.cold_per_min[m] << ','
@@ -528,5 +535,12 @@ int main(int argc, char** argv) {
       }
     }
   }
-  return 0;
+  nlohmann::ordered_json doc = {{"trace",
+                                 {{"requests", trace.requests.size()},
+                                  {"models", t.models},
+                                  {"duration_s", t.duration_s},
+                                  {"mean_rate_per_s", t.mean_rate_per_s},
+                                  {"deadline_ms", base.deadline_ms}}},
+                                {"runs", std::move(json_runs)}};
+  return bench::write_json_output(json_path, "packer_sim_bench", std::move(doc)) ? 0 : 1;
 }

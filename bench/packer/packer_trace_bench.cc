@@ -9,7 +9,8 @@
 // and service times, memory and a 2-way CPU, without crypto or inference, so the comparison
 // measures routing and nothing else and runs in a few minutes on a shared 2-core machine.
 // Usage: packer_trace_bench [--worker PATH] [--duration S] [--rate R] [--seed N]
-//                           [--max-instances N] [--quick]
+//                           [--max-instances N] [--quick] [--json FILE]
+// --json FILE: the per-policy figures for bench/plot_results.py (bench/packer/policy_json.h).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -25,8 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "bench/common/json_output.h"
 #include "common/logging.h"
 #include "packer/pool_manager.h"
+#include "policy_json.h"
 #include "trace.h"
 
 using json = nlohmann::json;
@@ -194,6 +197,7 @@ void print(const Outcome& r) {
 
 int main(int argc, char** argv) {
   Settings s;
+  std::string json_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -215,6 +219,8 @@ int main(int argc, char** argv) {
       s.max_instances = std::atoi(next());
     else if (a == "--quick")
       s.trace.duration_s = 15;
+    else if (a == "--json")
+      json_path = next();
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -257,5 +263,13 @@ int main(int argc, char** argv) {
       "MOSS beats the original on failures, cold starts and p99 at equal or lower "
       "instance-seconds: %s\n",
       better ? "yes" : "NO");
-  return 0;
+  nlohmann::ordered_json policies = nlohmann::ordered_json::array();
+  for (const Outcome* o : {&moss_r, &orig, &per_model}) policies.push_back(bench::policy_result_json(*o));
+  nlohmann::ordered_json doc = {{"trace",
+                                 {{"requests", trace.requests.size()},
+                                  {"models", s.trace.models},
+                                  {"duration_s", s.trace.duration_s},
+                                  {"max_instances", s.max_instances}}},
+                                {"policies", std::move(policies)}};
+  return bench::write_json_output(json_path, "packer_trace_bench", std::move(doc)) ? 0 : 1;
 }

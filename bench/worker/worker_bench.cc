@@ -1,7 +1,7 @@
 // worker_bench: the worker's figures, with real moss-keyservice and moss-worker processes on
 // loopback (simulated TEE) and the exported models (tools/export_models.py -> models/<name>/).
 //
-//   worker_bench [--bin-dir build/bin] [--models models] [--iters 30] [--seconds 4]
+//   worker_bench [--bin-dir build/bin] [--models models] [--iters 30] [--seconds 4] [--json FILE]
 //
 // 1. Warm latency: encrypted request through the worker (seal, HTTP, open envelope, run in a
 //    pooled context, seal, HTTP, open) over the in-process run of the same compiled model, same
@@ -13,7 +13,10 @@
 //    first request's breakdown (key fetch, model fetch, decrypt, compile, inference).
 // 3. Throughput with 1, 2, 4, 8 concurrent clients on one instance (MobileNetV2).
 // 4. RSS with 1 and with 8 concurrent requests on ResNet-50 beside its weights and arena sizes.
+// --json FILE: the cold-start breakdown per model for bench/plot_results.py
+// (bench/common/json_output.h).
 #include "attest/simulated.h"
+#include "bench/common/json_output.h"
 #include "client/client_config.h"
 #include "client/infer_client.h"
 #include "client/request_key_file.h"
@@ -62,6 +65,7 @@ using Clock = std::chrono::steady_clock;
 fs::path g_bin = "build/bin", g_models = "models", g_dir;
 int g_iters = 30;
 double g_seconds = 4;
+nlohmann::ordered_json g_cold_rows = nlohmann::ordered_json::array();  // for --json
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 double p50(std::vector<double> v) {
@@ -367,6 +371,11 @@ void cold_start(const Stack& s, const std::string& name) {
               name.c_str(), start_ms, first_ms, tm["key_fetch"].get<double>(), tm["model_fetch"].get<double>(),
               tm["decrypt"].get<double>(), tm["compile"].get<double>(), tm["inference"].get<double>(),
               tm["encrypt"].get<double>(), r["run"].get<std::string>().c_str());
+  nlohmann::ordered_json phases = nlohmann::ordered_json::object();
+  for (const char* p : {"key_fetch", "model_fetch", "decrypt", "compile", "inference", "encrypt"})
+    phases[p] = tm[p].get<double>();
+  g_cold_rows.push_back({{"model", name}, {"start_attest_ms", start_ms}, {"first_request_ms", first_ms},
+                         {"phases_ms", std::move(phases)}, {"run", r["run"].get<std::string>()}});
   stop(w);
 }
 
@@ -435,14 +444,17 @@ void memory(const Stack& s, const std::string& name) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> models = {"mobilenet_v2", "resnet50"};
+  std::string json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--bin-dir") g_bin = argv[i + 1];
     else if (a == "--models") g_models = argv[i + 1];
     else if (a == "--iters") g_iters = std::atoi(argv[i + 1]);
     else if (a == "--seconds") g_seconds = std::atof(argv[i + 1]);
+    else if (a == "--json") json_path = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--bin-dir DIR] [--models DIR] [--iters N] [--seconds S]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--bin-dir DIR] [--models DIR] [--iters N] [--seconds S] [--json FILE]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -458,6 +470,8 @@ int main(int argc, char** argv) {
   Stack s = setup(models);
   for (const auto& m : models) warm_latency(s, m);
   for (const auto& m : models) cold_start(s, m);
+  // Written now: the JSON holds the cold starts, and a later phase failing must not lose them.
+  if (!bench::write_json_output(json_path, "worker_bench", {{"cold_start", std::move(g_cold_rows)}})) return 1;
   throughput(s, "mobilenet_v2");
   memory(s, "resnet50");
   stop(s.keyservice);

@@ -6,9 +6,11 @@ the user classifies inputs with encrypted inference. Walk-through: examples/pyth
     /usr/bin/python3 examples/python/moss_quickstart.py --stack-dir /tmp/moss-stack
     build/bin/moss down --state-dir /tmp/moss-stack
 
---torchvision NAME exports a torchvision model to ONNX first (Debian's python3-torch,
-python3-torchvision, python3-onnx) and sends it one random image; without it the example digit
-classifier (examples/digits) is used and its eight test digits are checked against their labels."""
+--torchvision NAME exports a torchvision model (random weights: nothing is downloaded) to ONNX
+first (Debian's python3-torch, python3-torchvision, python3-onnx), sends it one random image and
+checks MOSS's answer against the same torch model run in this process; without it the example
+digit classifier (examples/digits) is used and its eight test digits are checked against their
+labels. Exit 1 when an answer is wrong."""
 import argparse
 import json
 import shutil
@@ -24,14 +26,22 @@ from moss_client import (ClientConfig, Identity, KeyServiceClient, encrypt_model
                          infer, save_key)
 
 
-def export_torchvision(name: str, out: Path) -> Path:
-    """Exports torchvision's ``name`` (random weights: no download) to ONNX, input ``image``."""
+def export_torchvision(name: str, out: Path):
+    """Exports torchvision's ``name`` (random weights: no download) to ONNX, input ``image``.
+    Returns the ONNX path and the torch model (the reference for MOSS's answer)."""
     import torch
     import torchvision
+    torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None).eval()
     torch.onnx.export(model, torch.zeros(1, 3, 224, 224), str(out), input_names=["image"],
                       output_names=["logits"], opset_version=13)
-    return out
+    return out, model
+
+
+def torch_reference(model, x: np.ndarray) -> np.ndarray:
+    import torch
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
 
 
 def principal(stack: dict, work: Path, name: str) -> KeyServiceClient:
@@ -58,8 +68,10 @@ def main() -> int:
 
     # 1. The owner: identity, model encryption, publication, key upload.
     owner = principal(stack, work, "owner")
-    onnx = (export_torchvision(a.torchvision, work / f"{a.torchvision}.onnx") if a.torchvision
-            else ROOT / "examples" / "digits" / "digits.onnx")
+    if a.torchvision:
+        onnx, torch_model = export_torchvision(a.torchvision, work / f"{a.torchvision}.onnx")
+    else:
+        onnx = ROOT / "examples" / "digits" / "digits.onnx"
     model_id = f"{owner.principal_id}/{onnx.stem}"
     store = a.stack_dir / "models" / owner.principal_id  # the local stack's model store
     store.mkdir(parents=True, exist_ok=True)
@@ -77,11 +89,20 @@ def main() -> int:
     # 3. Encrypted inference through FnPacker.
     cfg = str(work / "user" / "client.json")
     if a.torchvision:
-        r = infer(model_id, {"image": np.random.rand(1, 3, 224, 224).astype(np.float32)},
-                  stack["invoke_url"], config=cfg, token=token)
-        print(f"user: {a.torchvision} top class {int(np.argmax(r.outputs['logits']))} "
+        x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+        r = infer(model_id, {"image": x}, stack["invoke_url"], config=cfg, token=token)
+        got, want = r.outputs["logits"], torch_reference(torch_model, x)
+        print(f"user: {a.torchvision} top class {int(np.argmax(got))} "
               f"({r.run}, {r.round_trip_ms:.1f} ms)")
-        return 0
+        # Same model, same input: MOSS's engine and torch agree to float rounding. Tolerances are
+        # relative to the output's scale (some random-weight models answer ~1e-10 everywhere).
+        scale = float(np.max(np.abs(want)))
+        ok = got.shape == want.shape and bool(np.allclose(got, want, rtol=1e-3, atol=1e-4 * scale))
+        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+        print(f"quickstart: MOSS vs torch in this process: max abs difference {diff:.2e} (largest "
+              f"output {scale:.2e}), top class {int(np.argmax(got))} vs {int(np.argmax(want))}: "
+              f"{'match' if ok else 'MISMATCH'}")
+        return 0 if ok else 1
     labels = json.loads((ROOT / "examples" / "digits" / "labels.json").read_text())["inputs"]
     correct = 0
     for item in labels:

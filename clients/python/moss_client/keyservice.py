@@ -4,7 +4,10 @@ Before any request byte is sent, the TLS 1.3 handshake's peer certificate is che
 attestation evidence (purpose ``moss-keyservice``) must verify and satisfy the policy named in the
 client config (simulated evidence only when both the config and the policy allow it). Every
 request is then signed with the principal's Ed25519 identity. A KeyService that fails these checks
-raises :class:`~moss_client.errors.AttestationError` and receives nothing.
+raises :class:`~moss_client.errors.AttestationError` and receives nothing. Every answer's state
+version (``X-Moss-State-Version``) is checked against the highest this client has seen for the
+KeyService (:mod:`moss_client.state_versions`, a file shared with the ``moss`` CLI): an older one
+raises :class:`~moss_client.state_versions.KeyServiceRollback`.
 """
 from __future__ import annotations
 
@@ -20,9 +23,12 @@ from urllib.parse import quote, urlsplit
 
 from .attestation import Claims, Policy, sim_platform_public_key, verify_attested_certificate
 from .config import ClientConfig
-from .errors import AttestationError, InvalidArgument, Unavailable, error_from_response
+from .errors import (AttestationError, FailedPrecondition, InvalidArgument, Unavailable,
+                     error_from_response)
 from .formats import KEY_BYTES, validate_model_id
 from .identity import Identity
+from .state_versions import HEADER as STATE_VERSION_HEADER
+from .state_versions import check_and_record, highest_seen, parse_state_version
 
 PURPOSE = "moss-keyservice"
 MAX_RESPONSE_BYTES = 16 << 20
@@ -66,6 +72,7 @@ class KeyServiceClient:
         self._timeout = timeout
         self._conn: Optional[http.client.HTTPSConnection] = None
         self.claims: Optional[Claims] = None
+        self._highest_version = 0  # also kept here: a state_dir-less use still checks its own answers
 
     @classmethod
     def from_config(cls, path: Optional[str] = None) -> "KeyServiceClient":
@@ -120,8 +127,12 @@ class KeyServiceClient:
         self.close()
 
     def call(self, method: str, target: str, body: Optional[Dict[str, Any]] = None) -> Any:
-        """A signed request; the JSON answer of a 2xx response, else the typed error."""
+        """A signed request; the JSON answer of a 2xx response, else the typed error.
+        KeyServiceRollback when the answer's state version is older than one seen before."""
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        url = self.config.keyservice_url
+        # The floor for this answer's state version: whatever was seen before the request left.
+        floor = max(highest_seen(self.config.state_dir, url), self._highest_version)
         for attempt in (0, 1):
             reused = self._conn is not None
             self.connect()
@@ -144,6 +155,16 @@ class KeyServiceClient:
                 raise Unavailable(f"KeyService {self.config.keyservice_url}: {e}") from None
         if len(payload) > MAX_RESPONSE_BYTES:
             raise InvalidArgument("KeyService answer larger than 16 MiB")
+        version = parse_state_version(resp.getheader(STATE_VERSION_HEADER))
+        # Answers of the HTTP layer itself (413, unknown route) carry none; they are errors anyway.
+        if version < 0:
+            if not 200 <= resp.status < 300:
+                raise error_from_response(resp.status, payload, "KeyService")
+            raise FailedPrecondition(f"keyservice-version-missing: the KeyService answer has no "
+                                     f"valid {STATE_VERSION_HEADER} header",
+                                     reason="keyservice-version-missing")
+        check_and_record(self.config.state_dir, url, floor, version)
+        self._highest_version = max(self._highest_version, version)
         if not 200 <= resp.status < 300:
             raise error_from_response(resp.status, payload, "KeyService")
         try:

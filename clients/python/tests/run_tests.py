@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Runs the Python client's tests (unittest) and prints one summary line:
 ``python tests [PATTERN]: N run, P passed, F failed, E errors, S skipped``. Exit 1 on any failure
-or error, so ctest (and `make test`) fail with it.
+or error, so ctest (and `make test`) fail with it; 77 when every test was skipped (ctest's
+SKIP_RETURN_CODE: it lists the suite as skipped, the reason is in the output).
     run_tests.py [test_*.py pattern]"""
 import sys
 import unittest
@@ -15,4 +16,6 @@ bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses
 passed = result.testsRun - bad - len(result.skipped)
 print(f"python tests [{pattern}]: {result.testsRun} run, {passed} passed, "
       f"{len(result.failures)} failed, {len(result.errors)} errors, {len(result.skipped)} skipped")
-sys.exit(1 if bad or result.testsRun == 0 else 0)
+if bad or result.testsRun == 0:
+    sys.exit(1)
+sys.exit(77 if len(result.skipped) == result.testsRun else 0)

@@ -53,11 +53,12 @@ class TempDirCase(unittest.TestCase):
 
 
 class LocalStack:
-    """``moss up`` on free ports in a temporary state dir; ``stop()`` runs ``moss down``."""
+    """``moss up`` on free ports (or the given KeyService port) in a state dir under ``root``
+    (an existing one is started again with its state); ``stop()`` runs ``moss down``."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, port_keyservice: int = 0):
         self.dir = root / "stack"
-        run(binary("moss"), "up", "--state-dir", self.dir, "--port-keyservice", 0,
+        run(binary("moss"), "up", "--state-dir", self.dir, "--port-keyservice", port_keyservice,
             "--port-packer", 0)
         self.info: Dict[str, Any] = json.loads((self.dir / "stack.json").read_text())
         self.token = Path(self.info["token_file"]).read_text().strip()
