@@ -151,7 +151,9 @@ class Simulation {
       now_ = e.at;
       switch (e.kind) {
         case kArrive:
-          policy_->on_arrival(models_[static_cast<size_t>(model_of(e.req))].id, now_);
+          policy_->on_arrival(models_[model_of(e.req)].id, now_);
+          // The model store's metadata gives its size before the first load (ModelSizeHints).
+          policy_->learn_size(models_[model_of(e.req)].id, models_[model_of(e.req)].bytes);
           if (try_route(e.req) == kWait) {
             queue_.push(static_cast<uint64_t>(e.req), models_[model_of(e.req)].id,
                         arrive_[static_cast<size_t>(e.req)] + s_.deadline_ms);

@@ -48,6 +48,8 @@ Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clo
     : spec_(std::move(spec)),
       backend_(std::move(backend)),
       clock_(clock),
+      size_hints_(spec_.worker_config.count("model_store") ? spec_.worker_config.at("model_store")
+                                                           : std::string()),
       policy_(std::move(policy)) {}
 
 Pool::~Pool() { shutdown(); }
@@ -370,9 +372,11 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
   const std::string body = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
                                ? std::string(envelope)
                                : json{{"model_id", model_id}, {"envelope", envelope}}.dump();
+  const std::optional<uint64_t> size_hint = size_hints_.get(model_id);  // a stat, not under mu_
   {
     std::lock_guard lock(mu_);
     policy_->on_arrival(model_id, t0);
+    if (size_hint) policy_->learn_size(model_id, *size_hint);
   }
   bool queued = false;
   // A worker that refuses a request (429: at its limit, or the model does not fit next to busy

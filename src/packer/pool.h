@@ -24,6 +24,7 @@
 #include "packer/backend.h"
 #include "packer/clock.h"
 #include "packer/dispatch_queue.h"
+#include "packer/model_size_hints.h"
 #include "packer/pool_spec.h"
 #include "packer/routing_policy.h"
 
@@ -142,6 +143,7 @@ class Pool {
   const PoolSpec spec_;
   const BackendPtr backend_;
   const Clock& clock_;
+  ModelSizeHints size_hints_;  // its own lock: asked before taking mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

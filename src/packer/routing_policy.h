@@ -106,6 +106,10 @@ class RoutingPolicy {
   virtual void on_instance_started(std::string_view instance_id, double start_ms, TimeMs now);
   virtual void on_instance_stopped(std::string_view instance_id);
 
+  // A model's size (weights + arena, or a lower bound) before the worker reported it: from the
+  // model store's metadata (ModelSizeHints). Kept only while nothing better is known.
+  void learn_size(std::string_view model_id, uint64_t bytes);
+
   const StatsBook& stats() const { return stats_; }
 
  protected:
