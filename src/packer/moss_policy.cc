@@ -77,18 +77,30 @@ std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& p
   }
   std::sort(hot.begin(), hot.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::vector<size_t> holders;
-  for (const auto& [load, model_id] : hot) {
-    int need = instances_needed(*model_id, pool, now);
-    holders.clear();
-    for (size_t i = 0; i < pool.instances.size(); ++i) {
-      if (!owner[i] && find_model(pool.instances[i], *model_id)) holders.push_back(i);
+  if (hot.empty()) return owner;
+  // One pass over the instances finds every hot model's holders (a binary search per resident
+  // model over the few hot names), instead of one pass per hot model.
+  std::vector<std::pair<std::string_view, size_t>> rank;  // hot model -> index in `hot`
+  for (size_t k = 0; k < hot.size(); ++k) rank.emplace_back(*hot[k].second, k);
+  std::sort(rank.begin(), rank.end());
+  std::vector<std::vector<size_t>> holders(hot.size());
+  for (size_t i = 0; i < pool.instances.size(); ++i) {
+    for (const ResidentModel& m : pool.instances[i].models) {
+      auto it = std::lower_bound(rank.begin(), rank.end(), std::string_view(m.model_id),
+                                 [](const auto& a, std::string_view b) { return a.first < b; });
+      if (it != rank.end() && it->first == m.model_id) holders[it->second].push_back(i);
     }
-    std::stable_sort(holders.begin(), holders.end(), [&](size_t a, size_t b) {
+  }
+  for (size_t k = 0; k < hot.size(); ++k) {
+    const std::string* model_id = hot[k].second;
+    int need = instances_needed(*model_id, pool, now);
+    std::vector<size_t>& mine = holders[k];
+    std::erase_if(mine, [&](size_t i) { return owner[i] != nullptr; });
+    std::stable_sort(mine.begin(), mine.end(), [&](size_t a, size_t b) {
       return pool.instances[a].last_used_ms > pool.instances[b].last_used_ms;
     });
-    for (int k = 0; k < need && k < static_cast<int>(holders.size()); ++k) {
-      owner[holders[static_cast<size_t>(k)]] = model_id;
+    for (int j = 0; j < need && j < static_cast<int>(mine.size()); ++j) {
+      owner[mine[static_cast<size_t>(j)]] = model_id;
     }
   }
   return owner;
@@ -115,9 +127,11 @@ std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, con
   double penalty = 0;
   for (const ResidentModel& m : inst.models) {
     if (m.in_use > 0 || !m.loaded) continue;
-    double p_reuse =
-        1.0 - std::exp(-stats_.rate_per_ms(m.model_id, now) * options_.reuse_horizon_ms);
-    penalty += p_reuse * stats_.load_ms(m.model_id, now);
+    // One lookup per evicted model (statistics of a model no longer tracked: never reused soon).
+    if (const ModelStats* st = stats_.find(m.model_id)) {
+      double p_reuse = 1.0 - std::exp(-st->rate_per_ms(now) * options_.reuse_horizon_ms);
+      penalty += p_reuse * st->load_ms.mean(now);
+    }
     used -= std::min(used, m.bytes);
     if (used + bytes <= pool.memory_budget_bytes) return penalty;
   }

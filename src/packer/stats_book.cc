@@ -36,7 +36,7 @@ size_t StatsBook::prune(TimeMs now, TimeMs idle_ms) {
 
 double StatsBook::rate_per_ms(std::string_view model_id, TimeMs now) const {
   const ModelStats* m = find(model_id);
-  return m ? std::max(m->arrivals.per_ms(now), m->arrivals_short.per_ms(now)) : 0.0;
+  return m ? m->rate_per_ms(now) : 0.0;
 }
 
 double StatsBook::service_ms(std::string_view model_id, TimeMs now) const {

@@ -39,6 +39,10 @@ struct ModelStats {
   TimeMs last_arrival_ms = -1;
   DecayingMean service_ms;
   DecayingMean load_ms;
+  // Arrivals per ms: the larger of the two windows.
+  double rate_per_ms(TimeMs now) const {
+    return std::max(arrivals.per_ms(now), arrivals_short.per_ms(now));
+  }
   double last_exec_ms = 0;     // most recent service time (not averaged: the original rule)
   TimeMs last_finish_ms = -1;  // when its latest request finished; -1: never
   uint64_t bytes = 0;          // weights + arena as last reported; 0: unknown
