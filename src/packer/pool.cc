@@ -50,7 +50,12 @@ Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clo
       clock_(clock),
       size_hints_(spec_.worker_config.count("model_store") ? spec_.worker_config.at("model_store")
                                                            : std::string()),
-      policy_(std::move(policy)) {}
+      policy_(std::move(policy)) {
+  view_.max_instances = static_cast<size_t>(spec_.max_instances);
+  view_.max_concurrency = spec_.max_concurrency;
+  view_.parallelism = spec_.parallelism;
+  view_.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+}
 
 Pool::~Pool() { shutdown(); }
 

@@ -227,7 +227,7 @@ TEST(MossPolicyTest, PrewarmsSeveralInstancesWithTheHotModel) {
   EXPECT_EQ(d.prewarm_model, "o/hot");
   // The prewarmed instances are in the view as starting with the model (not loaded yet): no more.
   for (int k = 0; k < d.prewarm; ++k) {
-    InstanceView starting = testing::instance("s" + std::to_string(k));
+    InstanceView starting = testing::instance(std::string(1, 's') + std::to_string(k));
     starting.state = InstanceState::kStarting;
     starting.started_ms = t;
     ResidentModel m = testing::resident("o/hot");
