@@ -165,6 +165,12 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
     double wait = std::max(0, inst.in_flight - par + 1) * service / par;
+    // Requests ahead that are loading a model hold their core for the load too (with 1,000 rare
+    // models most requests switch: pricing them at a service time sent a burst of switches to one
+    // instance).
+    for (const ResidentModel& m : inst.models) {
+      if (!m.loaded && m.in_use > 0) wait += stats_.load_ms(m.model_id, now) / par;
+    }
     double starting = inst.state == InstanceState::kStarting
                           ? std::max(0.0, cold - (now - inst.started_ms))
                           : 0.0;
