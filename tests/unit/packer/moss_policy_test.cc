@@ -172,8 +172,7 @@ namespace {
 TEST(MossPolicyTest, QueueOptionCountsTheBacklogAhead) {
   MossPolicy p;
   testing::teach(p, "o/a", 20, 200, 0);
-  auto view = testing::pool({testing::instance("i0", 4, {testing::resident("o/a", 0, 4)})}, 4,
-                            /*max_concurrency=*/4, /*parallelism=*/2);
+  auto view = testing::one_full_instance_running("o/a", 4);
   EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kQueue);
   view.queued = 400;  // 400 x 20 ms / 2 slots = 4 s ahead, more than a cold start
   view.queued_for_model = 400;  // all of them for this model (its FIFO)
@@ -192,8 +191,7 @@ TEST(MossPolicyTest, RejectsAtOnceWhenQueueingCannotMeetTheDeadline) {
   MossPolicy p;
   testing::teach(p, "o/a", 20, 200, 0);
   // One instance at its limit holding o/a, the pool at its maximum: the only option is to wait.
-  auto view = testing::pool({testing::instance("i0", 4, {testing::resident("o/a", 0, 4)})}, 1,
-                            /*max_concurrency=*/4, /*parallelism=*/2);
+  auto view = testing::one_full_instance_running("o/a", 1);
   view.queued = view.queued_for_model = 100;  // 100 x 20 ms / 2 = 1 s ahead
   view.deadline_ms = 1'000 + 5'000;
   EXPECT_EQ(p.route("o/a", view, 1'000).kind, DecisionKind::kQueue);
