@@ -2,19 +2,28 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string_view>
 #include <vector>
 
 namespace moss::packer {
 namespace {
 
+struct Queued {
+  DispatchQueue::Id id;
+  std::string_view model;
+  TimeMs deadline_ms = 100;
+};
+
+DispatchQueue queue_of(std::initializer_list<Queued> requests) {
+  DispatchQueue q;
+  for (const Queued& r : requests) q.push(r.id, r.model, r.deadline_ms);
+  return q;
+}
+
 // One FIFO per model: sizes, the backlog ahead of a request, each model's head.
 TEST(DispatchQueueTest, KeepsOneFifoPerModel) {
-  DispatchQueue q;
-  q.push(1, "o/a", 100);
-  q.push(2, "o/b", 100);
-  q.push(3, "o/a", 100);
-  q.push(4, "o/a", 100);
+  DispatchQueue q = queue_of({{1, "o/a"}, {2, "o/b"}, {3, "o/a"}, {4, "o/a"}});
   EXPECT_EQ(q.size(), 4u);
   EXPECT_EQ(q.size_for("o/a"), 3u);
   EXPECT_EQ(q.size_for("o/c"), 0u);
@@ -34,11 +43,7 @@ TEST(DispatchQueueTest, KeepsOneFifoPerModel) {
 // A freed slot goes to the oldest request for a model the instance holds, else the oldest of all;
 // requests that declined it are skipped.
 TEST(DispatchQueueTest, HandsASlotToTheRequestItSuits) {
-  DispatchQueue q;
-  q.push(1, "o/b", 100);
-  q.push(2, "o/a", 100);
-  q.push(3, "o/c", 100);
-  q.push(4, "o/a", 100);
+  DispatchQueue q = queue_of({{1, "o/b"}, {2, "o/a"}, {3, "o/c"}, {4, "o/a"}});
   std::vector<std::string_view> holds_a{"o/x", "o/a"};
   EXPECT_EQ(q.next_for(holds_a), 2u);  // o/a's oldest, though o/b arrived first
   std::vector<std::string_view> holds_c_and_a{"o/c", "o/a"};
@@ -53,10 +58,7 @@ TEST(DispatchQueueTest, HandsASlotToTheRequestItSuits) {
 
 // Requests whose deadline passed are found oldest first; pushing an id twice is a no-op.
 TEST(DispatchQueueTest, FindsExpiredRequests) {
-  DispatchQueue q;
-  q.push(1, "o/a", 50);
-  q.push(2, "o/b", 10);
-  q.push(3, "o/a", 500);
+  DispatchQueue q = queue_of({{1, "o/a", 50}, {2, "o/b", 10}, {3, "o/a", 500}});
   q.push(3, "o/z", 1);
   EXPECT_EQ(q.size(), 3u);
   EXPECT_TRUE(q.expired(5).empty());

@@ -179,12 +179,6 @@ TEST(MossPolicyTest, QueueOptionCountsTheBacklogAhead) {
   EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kCold);
 }
 
-}  // namespace
-}  // namespace moss::packer
-
-namespace moss::packer {
-namespace {
-
 // Deadline admission: when the cheapest option is to queue longer than the request's deadline
 // allows, it is refused at once with a retry-after estimate; with time enough it queues.
 TEST(MossPolicyTest, RejectsAtOnceWhenQueueingCannotMeetTheDeadline) {
