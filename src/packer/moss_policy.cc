@@ -168,8 +168,11 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     // Requests ahead that are loading a model hold their core for the load too (with 1,000 rare
     // models most requests switch: pricing them at a service time sent a burst of switches to one
     // instance).
-    for (const ResidentModel& m : inst.models) {
-      if (!m.loaded && m.in_use > 0) wait += stats_.load_ms(m.model_id, now) / par;
+    // Only when every core is taken: with a core free the request starts at once.
+    if (inst.in_flight >= par) {
+      for (const ResidentModel& m : inst.models) {
+        if (!m.loaded && m.in_use > 0) wait += stats_.load_ms(m.model_id, now) / par;
+      }
     }
     double starting = inst.state == InstanceState::kStarting
                           ? std::max(0.0, cold - (now - inst.started_ms))
