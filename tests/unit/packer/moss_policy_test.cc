@@ -218,8 +218,10 @@ TEST(MossPolicyTest, PrewarmsSeveralInstancesWithTheHotModel) {
   EXPECT_EQ(d.prewarm, need - 1);
   EXPECT_EQ(d.prewarm_model, "o/hot");
   // The prewarmed instances are in the view as starting with the model (not loaded yet): no more.
+  const char* const names[] = {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"};
+  ASSERT_LE(d.prewarm, 8);
   for (int k = 0; k < d.prewarm; ++k) {
-    InstanceView starting = testing::instance(std::string(1, 's') + std::to_string(k));
+    InstanceView starting = testing::instance(names[k]);
     starting.state = InstanceState::kStarting;
     starting.started_ms = t;
     ResidentModel m = testing::resident("o/hot");
