@@ -4,8 +4,11 @@
 // minutes of traffic and 1,000 models x 100 instances run in seconds on a shared machine.
 //
 // The simulated pool follows Pool (src/packer/pool.cc): kCold starts an instance (start_ms) and
-// sends the request to it; kQueue waits and routes again whenever a request finishes or an instance
-// comes up, and every 200 ms, until the request's deadline; kReject fails at once. An instance has
+// sends the request to it; kQueue puts the request in its model's FIFO (DispatchQueue, shared with
+// Pool): a finished request or an instance coming up hands its free slot to the next queued
+// request it suits (the oldest for a model the instance holds, else the oldest), and every 200 ms
+// the head of each model's queue routes again, until the request's deadline; kReject fails at
+// once. Prewarmed instances load their hot model as they start. An instance has
 // `parallelism` cores (requests beyond them wait for a core, FIFO) and a memory budget (loading a
 // model evicts idle ones, least recently used first); a model not resident costs its load time
 // before its service time. `--one-model`: every instance holds one model at a time (the original
@@ -14,9 +17,10 @@
 // Figures per policy: failures (rejected + deadline passed while queued) and their rate; cold
 // starts (requests that waited for an instance start); switches (loads on a running instance);
 // p50/p99 over ALL requests, a failed one counted as the deadline; instance-seconds; decision
-// latency (PoolView snapshot + route(), p50/p99, wall clock); RSS growth of the process over the
-// run. `--csv FILE` writes cold starts and p99 per simulated minute; `--json FILE` the figures and
-// those series (bench/packer/policy_json.h) for bench/plot_results.py.
+// latency (route() on the view the simulation keeps up to date per change, as Pool does; p50/p99,
+// wall clock); RSS growth of the process over the run and the policy's statistics (models kept,
+// counted bytes). `--csv FILE` writes cold starts and p99 per simulated minute; `--json FILE` the
+// figures and those series (bench/packer/policy_json.h) for bench/plot_results.py.
 //
 // Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
 //                         [--pools A,B,C] [--scale] [--csv FILE] [--json FILE]
@@ -31,9 +35,11 @@
 #include <queue>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "bench/common/json_output.h"
+#include "packer/dispatch_queue.h"
 #include "packer/routing_policy.h"
 #include "policy_json.h"
 #include "trace.h"
@@ -88,6 +94,9 @@ struct SimResult {
   double decide_p50_us = 0, decide_p99_us = 0;
   size_t decisions = 0;
   long rss_growth_kb = 0;
+  size_t stats_models = 0;     // models the policy keeps statistics for at the end
+  size_t stats_bytes = 0;      // their counted size
+  size_t early_rejected = 0;   // of `rejected`: refused at once by deadline admission (MOSS)
   std::vector<uint64_t> cold_per_min;
   std::vector<double> p99_per_min;
 };
@@ -116,15 +125,23 @@ class Simulation {
     for (const auto& m : trace.models) {
       models_.push_back(
           {m.model_id, m.service_ms, m.load_ms, static_cast<uint64_t>(m.mb * 1048576)});
+      model_index_[m.model_id] = static_cast<int>(models_.size()) - 1;
     }
   }
 
   SimResult run(const std::string& label) {
     long rss0 = rss_kb();
     policy_ = packer::make_routing_policy(policy_name_).value_or_die();
+    view_.max_instances = static_cast<size_t>(s_.max_instances);
+    view_.max_concurrency = s_.max_concurrency;
+    view_.parallelism = s_.parallelism;
+    view_.memory_budget_bytes = s_.memory_mb << 20;
     const size_t n = trace_.requests.size();
     latency_.assign(n, -1);
     arrive_.resize(n);
+    run_.assign(n, nullptr);
+    load_.assign(n, 0);
+    sent_.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
       arrive_[i] = trace_.requests[i].at_ms;
       push(arrive_[i], kArrive, static_cast<int>(i));
@@ -137,19 +154,27 @@ class Simulation {
       switch (e.kind) {
         case kArrive:
           policy_->on_arrival(models_[model_of(e.req)].id, now_);
-          if (!try_route(e.req)) queue_.push_back(e.req);
+          // The model store's metadata gives its size before the first load (ModelSizeHints).
+          policy_->learn_size(models_[model_of(e.req)].id, models_[model_of(e.req)].bytes);
+          if (try_route(e.req) == kWait) {
+            queue_.push(static_cast<uint64_t>(e.req), models_[model_of(e.req)].id,
+                        arrive_[static_cast<size_t>(e.req)] + s_.deadline_ms);
+          }
           break;
         case kFinish:
           finish(e.req, e.inst);
-          route_queued();
+          hand_off(e.inst);
           break;
         case kReady:
           ready(e.inst);
-          route_queued();
+          hand_off(e.inst);
+          break;
+        case kLoaded:
+          sync(e.inst);
           break;
         case kTick:
           tick_pending_ = false;
-          route_queued();
+          tick();
           break;
         case kReap:
           reap();
@@ -165,6 +190,7 @@ class Simulation {
     r.name = label;
     r.requests = n;
     r.rejected = rejected_;
+    r.early_rejected = early_rejected_;
     r.timed_out = timed_out_;
     r.failed = rejected_ + timed_out_;
     r.cold = cold_;
@@ -192,11 +218,17 @@ class Simulation {
     r.decide_p50_us = pct(decide_ns_, 0.5) / 1000;
     r.decide_p99_us = pct(decide_ns_, 0.99) / 1000;
     r.rss_growth_kb = rss_kb() - rss0;
+    r.stats_models = policy_->stats().models().size();
+    // Per entry: the statistics, the key (id + string header) and a red-black tree node.
+    for (const auto& [id, m] : policy_->stats().models()) {
+      r.stats_bytes += sizeof(m) + sizeof(std::string) + id.capacity() + 4 * sizeof(void*);
+    }
     return r;
   }
 
  private:
-  enum Kind { kArrive, kFinish, kReady, kTick, kReap };
+  enum Kind { kArrive, kFinish, kReady, kLoaded, kTick, kReap };
+  enum Outcome { kDone, kWait };
   struct Event {
     TimeMs at;
     uint64_t seq;
@@ -205,41 +237,38 @@ class Simulation {
     bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   void push(TimeMs at, Kind k, int req, int inst = -1) { events_.push({at, seq_++, k, req, inst}); }
-  int model_of(int req) const { return trace_.requests[static_cast<size_t>(req)].model; }
-
-  packer::PoolView view() const {
-    packer::PoolView v;
-    v.max_instances = static_cast<size_t>(s_.max_instances);
-    v.max_concurrency = s_.max_concurrency;
-    v.parallelism = s_.parallelism;
-    v.memory_budget_bytes = s_.memory_mb << 20;
-    v.queued = static_cast<int>(queue_.size());
-    for (int idx : live_) {
-      const SimInstance& i = instances_[static_cast<size_t>(idx)];
-      packer::InstanceView iv;
-      iv.id = i.id;
-      iv.state =
-          now_ < i.ready_at ? packer::InstanceState::kStarting : packer::InstanceState::kReady;
-      iv.in_flight = i.in_flight;
-      iv.started_ms = i.started_at;
-      iv.last_used_ms = i.last_used;
-      uint64_t used = 0;
-      for (const Resident& r : i.models) {
-        packer::ResidentModel m;
-        m.model_id = models_[static_cast<size_t>(r.model)].id;
-        m.bytes = models_[static_cast<size_t>(r.model)].bytes;
-        m.in_use = r.in_use;
-        m.loaded = r.loaded_at <= now_;
-        used += m.bytes;
-        iv.models.push_back(std::move(m));
-      }
-      iv.memory_used_bytes = used;
-      v.instances.push_back(std::move(iv));
-    }
-    return v;
+  size_t model_of(int req) const {
+    return static_cast<size_t>(trace_.requests[static_cast<size_t>(req)].model);
   }
 
-  int new_instance() {
+  // Rewrites the view's entry of one instance after it changed (as Pool does per change): the
+  // policy reads a view kept current, never a copy of the whole pool per decision.
+  void sync(int idx) {
+    auto pos = std::find(live_.begin(), live_.end(), idx);
+    if (pos == live_.end()) return;
+    const SimInstance& i = instances_[static_cast<size_t>(idx)];
+    packer::InstanceView& iv = view_.instances[static_cast<size_t>(pos - live_.begin())];
+    iv.id = i.id;
+    iv.state = now_ < i.ready_at ? packer::InstanceState::kStarting : packer::InstanceState::kReady;
+    iv.in_flight = i.in_flight;
+    iv.started_ms = i.started_at;
+    iv.last_used_ms = i.last_used;
+    iv.models.resize(i.models.size());
+    uint64_t used = 0;
+    for (size_t k = 0; k < i.models.size(); ++k) {
+      const Resident& r = i.models[k];
+      packer::ResidentModel& m = iv.models[k];
+      m.model_id = models_[static_cast<size_t>(r.model)].id;
+      m.bytes = models_[static_cast<size_t>(r.model)].bytes;
+      m.in_use = r.in_use;
+      m.loaded = r.loaded_at <= now_;
+      used += m.bytes;
+    }
+    iv.memory_used_bytes = used;
+  }
+
+  // `preload`: the model a prewarmed instance loads as it starts (-1: none).
+  int new_instance(int preload = -1) {
     SimInstance i;
     i.id = std::string(1, 'i');  // not "i" + ...: GCC 12 warns falsely (-Wrestrict)
     i.id += std::to_string(instances_.size());
@@ -247,61 +276,101 @@ class Simulation {
     i.ready_at = now_ + s_.start_ms;
     i.last_used = now_;
     i.core_free.assign(static_cast<size_t>(s_.parallelism), i.ready_at);
+    const int idx = static_cast<int>(instances_.size());
+    if (preload >= 0) {
+      const TimeMs loaded = i.ready_at + models_[static_cast<size_t>(preload)].load_ms;
+      i.models.push_back({preload, loaded, 0, now_});
+      push(loaded, kLoaded, -1, idx);
+    }
     instances_.push_back(std::move(i));
-    int idx = static_cast<int>(instances_.size()) - 1;
     live_.push_back(idx);
+    view_.instances.emplace_back();
+    sync(idx);
     push(instances_.back().ready_at, kReady, -1, idx);
     return idx;
   }
 
-  int find(const std::string& id) const {
+  int find(std::string_view id) const {
     for (int idx : live_) {
       if (instances_[static_cast<size_t>(idx)].id == id) return idx;
     }
     return -1;
   }
 
-  // Routes one request; false when it must wait (queued).
-  bool try_route(int req) {
-    const SimModel& m = models_[static_cast<size_t>(model_of(req))];
+  // Routes one request (new, or queued in queue_): kWait when it must (keep) wait(ing).
+  Outcome try_route(int req) {
+    const SimModel& m = models_[model_of(req)];
+    const auto id = static_cast<uint64_t>(req);
+    const bool queued = queue_.contains(id);
+    view_.queued = static_cast<int>(queue_.size()) - (queued ? 1 : 0);
+    view_.queued_for_model =
+        static_cast<int>(queued ? queue_.ahead_of(id) : queue_.size_for(m.id));
+    view_.deadline_ms = arrive_[static_cast<size_t>(req)] + s_.deadline_ms;
     auto t0 = std::chrono::steady_clock::now();
-    packer::PoolView v = view();
-    Decision d = policy_->route(m.id, v, now_);
+    Decision d = policy_->route(m.id, view_, now_);
     decide_ns_.push_back(
         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
-    if (d.prewarm && static_cast<int>(live_.size()) < s_.max_instances) new_instance();
+    for (int k = 0; k < d.prewarm && static_cast<int>(live_.size()) < s_.max_instances; ++k) {
+      auto pm = model_index_.find(d.prewarm_model);
+      new_instance(pm == model_index_.end() ? -1 : pm->second);
+    }
     if (d.kind == DecisionKind::kReject) {
       ++rejected_;
-      return true;  // failed: latency stays -1
+      if (d.retry_after_ms > 0) ++early_rejected_;
+      return kDone;  // failed: latency stays -1
     }
     if (d.kind == DecisionKind::kQueue) {
       if (now_ - arrive_[static_cast<size_t>(req)] >= s_.deadline_ms) {
         ++timed_out_;
-        return true;
+        return kDone;
       }
-      return false;
+      return kWait;
     }
     int idx = d.kind == DecisionKind::kCold ? new_instance() : find(d.instance_id);
-    if (idx < 0) return false;
+    if (idx < 0) return kWait;
     dispatch(req, idx);
-    return true;
+    return kDone;
   }
 
-  void route_queued() {
-    std::vector<int> waiting;
-    waiting.swap(queue_);
-    for (int req : waiting) {
-      if (!try_route(req)) queue_.push_back(req);
+  // A slot freed on (or an instance came up as) `idx`: offer it to the queued requests it suits,
+  // one decision each, instead of every queued request routing again.
+  void hand_off(int idx) {
+    std::vector<uint64_t> declined;
+    std::vector<std::string_view> resident;
+    while (!queue_.empty() && declined.size() < 2) {
+      const SimInstance& i = instances_[static_cast<size_t>(idx)];
+      if (i.stopped || i.in_flight >= s_.max_concurrency) return;
+      resident.clear();
+      for (const Resident& r : i.models) resident.push_back(models_[static_cast<size_t>(r.model)].id);
+      auto next = queue_.next_for(resident, declined);
+      if (!next) return;
+      if (try_route(static_cast<int>(*next)) == kWait) {
+        declined.push_back(*next);
+      } else {
+        queue_.remove(*next);
+      }
+    }
+  }
+
+  // Every 200 ms: fail what passed its deadline, and let each model's oldest request route again
+  // (statistics moved, the pool may grow).
+  void tick() {
+    for (uint64_t id : queue_.expired(now_)) {
+      ++timed_out_;
+      queue_.remove(id);
+    }
+    for (uint64_t id : queue_.heads()) {
+      if (try_route(static_cast<int>(id)) == kDone) queue_.remove(id);
     }
   }
 
   void dispatch(int req, int idx) {
     SimInstance& i = instances_[static_cast<size_t>(idx)];
-    const int mi = model_of(req);
+    const int mi = static_cast<int>(model_of(req));
     const SimModel& m = models_[static_cast<size_t>(mi)];
     policy_->on_dispatch(m.id, i.id, now_);
     ++i.in_flight;
-    sent_[req] = now_;
+    sent_[static_cast<size_t>(req)] = now_;
     // The earliest free core, not before the instance is up.
     auto core = std::min_element(i.core_free.begin(), i.core_free.end());
     TimeMs begin = std::max({now_, i.ready_at, *core});
@@ -330,6 +399,7 @@ class Simulation {
         it = i.models.erase(it);
       }
       i.models.push_back({mi, begin + load, 0, now_});
+      push(begin + load, kLoaded, -1, idx);
       if (!cold) {
         ++switches_;
       }
@@ -343,32 +413,32 @@ class Simulation {
     ++r.in_use;
     const TimeMs end = begin + load + m.service_ms;
     *core = end;
-    run_[req] = cold ? "cold" : load > 0 ? "switch" : "warm";
-    load_[req] = load;
+    run_[static_cast<size_t>(req)] = cold ? "cold" : load > 0 ? "switch" : "warm";
+    load_[static_cast<size_t>(req)] = load;
     push(end, kFinish, req, idx);
+    sync(idx);
   }
 
   void finish(int req, int idx) {
     SimInstance& i = instances_[static_cast<size_t>(idx)];
-    const int mi = model_of(req);
+    const int mi = static_cast<int>(model_of(req));
     const SimModel& m = models_[static_cast<size_t>(mi)];
+    const auto rq = static_cast<size_t>(req);
     --i.in_flight;
     i.last_used = now_;
     for (Resident& r : i.models) {
       if (r.model == mi && r.in_use > 0) --r.in_use;
     }
-    latency_[static_cast<size_t>(req)] = now_ - arrive_[static_cast<size_t>(req)];
-    packer::Completion c{.model_id = m.id, .instance_id = i.id, .ok = true, .run = run_[req]};
+    latency_[rq] = now_ - arrive_[rq];
+    packer::Completion c{.model_id = m.id, .instance_id = i.id, .ok = true, .run = run_[rq]};
     c.inference_ms = m.service_ms;
-    c.load_ms = load_[req];
-    c.activation_ms = m.service_ms + load_[req];
+    c.load_ms = load_[rq];
+    c.activation_ms = m.service_ms + load_[rq];
     c.model_bytes = m.bytes;
-    c.sent_ms = sent_[req];
+    c.sent_ms = sent_[rq];
     c.now = now_;
     policy_->on_complete(c);
-    run_.erase(req);
-    load_.erase(req);
-    sent_.erase(req);
+    sync(idx);
   }
 
   void ready(int idx) {
@@ -376,18 +446,20 @@ class Simulation {
     if (i.stopped || i.announced) return;
     i.announced = true;
     policy_->on_instance_started(i.id, s_.start_ms, now_);
+    sync(idx);
   }
 
   void reap() {
-    for (auto it = live_.begin(); it != live_.end();) {
-      SimInstance& i = instances_[static_cast<size_t>(*it)];
+    for (size_t pos = 0; pos < live_.size();) {
+      SimInstance& i = instances_[static_cast<size_t>(live_[pos])];
       if (i.in_flight == 0 && now_ >= i.ready_at && now_ - i.last_used >= s_.idle_timeout_ms) {
         i.stopped = true;
         i.stopped_at = now_;
         policy_->on_instance_stopped(i.id);
-        it = live_.erase(it);
+        live_.erase(live_.begin() + static_cast<long>(pos));
+        view_.instances.erase(view_.instances.begin() + static_cast<long>(pos));
       } else {
-        ++it;
+        ++pos;
       }
     }
   }
@@ -396,19 +468,21 @@ class Simulation {
   const PoolSettings s_;
   const std::string policy_name_;
   std::vector<SimModel> models_;
+  std::unordered_map<std::string, int> model_index_;
   packer::RoutingPolicyPtr policy_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   uint64_t seq_ = 0;
   TimeMs now_ = 0;
   std::vector<SimInstance> instances_;
-  std::vector<int> live_;
-  std::vector<int> queue_;
+  std::vector<int> live_;       // creation order; view_.instances has the same order
+  packer::PoolView view_;
+  packer::DispatchQueue queue_;  // request index = id (arrival order)
   bool tick_pending_ = false;
   std::vector<double> latency_, arrive_, decide_ns_;
   std::vector<TimeMs> cold_times_;
-  std::map<int, std::string> run_;
-  std::map<int, double> load_, sent_;
-  size_t rejected_ = 0, timed_out_ = 0;
+  std::vector<const char*> run_;
+  std::vector<double> load_, sent_;
+  size_t rejected_ = 0, early_rejected_ = 0, timed_out_ = 0;
   uint64_t cold_ = 0, switches_ = 0;
 };
 
@@ -523,8 +597,10 @@ int main(int argc, char** argv) {
       SimResult r = sim.run(run.label);
       print(r);
       if (scale) {
-        std::printf("    decisions %zu, RSS growth over the run %ld KiB\n", r.decisions,
-                    r.rss_growth_kb);
+        std::printf(
+            "    decisions %zu, RSS growth over the run %ld KiB, policy statistics %zu models "
+            "(%zu KiB counted), early rejections %zu\n",
+            r.decisions, r.rss_growth_kb, r.stats_models, r.stats_bytes / 1024, r.early_rejected);
       }
       json_runs.push_back(bench::sim_run_json(size, r));
       if (out.is_open()) {

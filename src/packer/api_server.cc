@@ -1,5 +1,7 @@
 #include "packer/api_server.h"
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -27,6 +29,17 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 Response json_ok(int status, const json& j) { return Response::json(status, j.dump()); }
+
+// A pool's refusal; with Retry-After (whole seconds, at least 1) when the pool refused at once
+// because no instance could take the request within its deadline.
+Response invoke_error(const Status& status, double retry_after_ms) {
+  Response resp = net::error_response(status);
+  if (retry_after_ms > 0) {
+    const auto seconds = static_cast<long long>(std::ceil(std::min(retry_after_ms, 3.6e6) / 1000));
+    resp.headers.set("Retry-After", std::to_string(std::max(1LL, seconds)));
+  }
+  return resp;
+}
 
 Result<json> parse_body(const Request& r) {
   json j = json::parse(r.body, nullptr, false);
@@ -69,8 +82,9 @@ Response invoke_binary(Pool& pool, const Request& r) {
     if (!parsed.ok()) return net::error_response(parsed.status());
     deadline = *parsed;
   }
-  auto reply = pool.invoke(header->model_id, r.body, deadline);
-  if (!reply.ok()) return net::error_response(reply.status());
+  double retry_after_ms = 0;
+  auto reply = pool.invoke(header->model_id, r.body, deadline, &retry_after_ms);
+  if (!reply.ok()) return invoke_error(reply.status(), retry_after_ms);
   auto answer = binary_answer_from_json(json::parse(*reply, nullptr, false));
   if (!answer.ok()) return net::error_response(answer.status());
   return std::move(answer).value();
@@ -98,9 +112,11 @@ Response invoke(PoolManager& pools, const Request& r) {
     if (!parsed.ok()) return net::error_response(parsed.status());
     deadline = *parsed;
   }
+  double retry_after_ms = 0;
   auto reply = (*pool)->invoke(j["model_id"].get<std::string>(),
-                               j["envelope"].get_ref<const std::string&>(), deadline);
-  if (!reply.ok()) return net::error_response(reply.status());
+                               j["envelope"].get_ref<const std::string&>(), deadline,
+                               &retry_after_ms);
+  if (!reply.ok()) return invoke_error(reply.status(), retry_after_ms);
   const int status = result_http_status(*reply);
   return Response::json(status, std::move(*reply));
 }

@@ -16,15 +16,47 @@ const ResidentModel* find_model(const InstanceView& inst, std::string_view model
 
 struct Option {
   DecisionKind kind;
-  std::string instance_id;
+  std::string_view instance_id;
   double cost;
-  std::string reason;
+  const char* reason;
+  double queue_ms = 0;  // kQueue: expected wait before it is dispatched
 };
+
+// Statistics of models quiet this many half-lives are forgotten; checked every kPruneEvery
+// arrivals (amortised: the scan is O(models seen)).
+constexpr double kPruneHalfLives = 20;
+constexpr uint64_t kPruneEvery = 4096;
 
 }  // namespace
 
 MossPolicy::MossPolicy(StatsPriors priors, MossPolicyOptions options)
     : RoutingPolicy(priors), options_(options) {}
+
+void MossPolicy::note_if_hot(std::string_view model_id, TimeMs now) {
+  if (stats_.offered_load(model_id, now) >= options_.hot_threshold && !hot_.count(model_id)) {
+    hot_.emplace(model_id);
+  }
+}
+
+void MossPolicy::on_arrival(std::string_view model_id, TimeMs now) {
+  RoutingPolicy::on_arrival(model_id, now);
+  note_if_hot(model_id, now);
+  if (++arrivals_since_prune_ < kPruneEvery) return;
+  arrivals_since_prune_ = 0;
+  stats_.prune(now, kPruneHalfLives * stats_.priors().half_life_ms);
+  for (auto it = hot_.begin(); it != hot_.end();) {
+    if (stats_.offered_load(*it, now) < options_.hot_threshold) {
+      it = hot_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void MossPolicy::on_complete(const Completion& c) {
+  RoutingPolicy::on_complete(c);
+  note_if_hot(c.model_id, c.now);  // a longer service time can make a model hot too
+}
 
 int MossPolicy::instances_needed(std::string_view model_id, const PoolView& pool,
                                  TimeMs now) const {
@@ -33,28 +65,53 @@ int MossPolicy::instances_needed(std::string_view model_id, const PoolView& pool
   return std::max(1, static_cast<int>(std::ceil(load / std::max(1, pool.parallelism))));
 }
 
+std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& pool,
+                                                               TimeMs now) const {
+  std::vector<const std::string*> owner(pool.instances.size(), nullptr);
+  // Hottest model first, so a model twice as hot keeps its instances when two compete. Only the
+  // hot set is scanned (hot_ may hold models that cooled down since: skipped here).
+  std::vector<std::pair<double, const std::string*>> hot;
+  for (const std::string& id : hot_) {
+    double load = stats_.offered_load(id, now);
+    if (load >= options_.hot_threshold) hot.emplace_back(load, &id);
+  }
+  std::sort(hot.begin(), hot.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (hot.empty()) return owner;
+  // One pass over the instances finds every hot model's holders (a binary search per resident
+  // model over the few hot names), instead of one pass per hot model.
+  std::vector<std::pair<std::string_view, size_t>> rank;  // hot model -> index in `hot`
+  for (size_t k = 0; k < hot.size(); ++k) rank.emplace_back(*hot[k].second, k);
+  std::sort(rank.begin(), rank.end());
+  std::vector<std::vector<size_t>> holders(hot.size());
+  for (size_t i = 0; i < pool.instances.size(); ++i) {
+    for (const ResidentModel& m : pool.instances[i].models) {
+      auto it = std::lower_bound(rank.begin(), rank.end(), std::string_view(m.model_id),
+                                 [](const auto& a, std::string_view b) { return a.first < b; });
+      if (it != rank.end() && it->first == m.model_id) holders[it->second].push_back(i);
+    }
+  }
+  for (size_t k = 0; k < hot.size(); ++k) {
+    const std::string* model_id = hot[k].second;
+    int need = instances_needed(*model_id, pool, now);
+    std::vector<size_t>& mine = holders[k];
+    std::erase_if(mine, [&](size_t i) { return owner[i] != nullptr; });
+    std::stable_sort(mine.begin(), mine.end(), [&](size_t a, size_t b) {
+      return pool.instances[a].last_used_ms > pool.instances[b].last_used_ms;
+    });
+    for (int j = 0; j < need && j < static_cast<int>(mine.size()); ++j) {
+      owner[mine[static_cast<size_t>(j)]] = model_id;
+    }
+  }
+  return owner;
+}
+
 std::map<std::string, std::string> MossPolicy::dedicated_instances(const PoolView& pool,
                                                                    TimeMs now) const {
-  // Hottest model first, so a model twice as hot keeps its instances when two compete.
-  std::vector<std::pair<double, std::string>> hot;
-  for (const auto& [id, m] : stats_.models()) {
-    double load = stats_.offered_load(id, now);
-    if (load >= options_.hot_threshold) hot.emplace_back(load, id);
-  }
-  std::sort(hot.begin(), hot.end(), std::greater<>());
   std::map<std::string, std::string> dedicated;
-  for (const auto& [load, model_id] : hot) {
-    int need = instances_needed(model_id, pool, now);
-    std::vector<const InstanceView*> holders;
-    for (const InstanceView& inst : pool.instances) {
-      if (find_model(inst, model_id) && !dedicated.count(inst.id)) holders.push_back(&inst);
-    }
-    std::stable_sort(holders.begin(), holders.end(), [&](const auto* a, const auto* b) {
-      return a->last_used_ms > b->last_used_ms;
-    });
-    for (int i = 0; i < need && i < static_cast<int>(holders.size()); ++i) {
-      dedicated[holders[i]->id] = model_id;
-    }
+  auto owner = dedicated_by_index(pool, now);
+  for (size_t i = 0; i < owner.size(); ++i) {
+    if (owner[i]) dedicated[pool.instances[i].id] = *owner[i];
   }
   return dedicated;
 }
@@ -70,9 +127,11 @@ std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, con
   double penalty = 0;
   for (const ResidentModel& m : inst.models) {
     if (m.in_use > 0 || !m.loaded) continue;
-    double p_reuse =
-        1.0 - std::exp(-stats_.rate_per_ms(m.model_id, now) * options_.reuse_horizon_ms);
-    penalty += p_reuse * stats_.load_ms(m.model_id, now);
+    // One lookup per evicted model (statistics of a model no longer tracked: never reused soon).
+    if (const ModelStats* st = stats_.find(m.model_id)) {
+      double p_reuse = 1.0 - std::exp(-st->rate_per_ms(now) * options_.reuse_horizon_ms);
+      penalty += p_reuse * st->load_ms.mean(now);
+    }
     used -= std::min(used, m.bytes);
     if (used + bytes <= pool.memory_budget_bytes) return penalty;
   }
@@ -86,23 +145,35 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const int par = std::max(1, pool.parallelism);
   const ModelStats* ms = stats_.find(model_id);
   const uint64_t bytes = ms ? ms->bytes : 0;
-  const auto dedicated = dedicated_instances(pool, now);
+  const auto owner = dedicated_by_index(pool, now);
 
   std::optional<Option> best;
   auto consider = [&](Option o) {
-    if (!best || o.cost < best->cost - 1e-9) best = std::move(o);
+    if (!best || o.cost < best->cost - 1e-9) best = o;
   };
+  // Waiting in the queue means waiting behind the requests queued before this one. A freed slot
+  // goes first to a request for a model the instance holds (DispatchQueue::next_for), so for a
+  // warm instance the backlog ahead is this model's queue, spread over the instances holding it;
+  // for a slot to switch on it is every queued request, spread over the instances.
+  const double backlog_switch_ms = static_cast<double>(pool.queued) /
+                                   static_cast<double>(std::max<size_t>(1, pool.instances.size())) *
+                                   service / par;
   int holders = 0;
-  // Waiting in the queue also means waiting behind the requests queued before this one: spread
-  // over the instances, each takes about a service time per parallel slot. Without this term a
-  // burst queues hundreds of requests, each priced at one service time, and the pool never grows.
-  const double backlog_ms = static_cast<double>(pool.queued) /
-                            static_cast<double>(std::max<size_t>(1, pool.instances.size())) *
-                            service / par;
-  for (const InstanceView& inst : pool.instances) {
+  std::vector<std::pair<const InstanceView*, double>> full_holders;  // with their cost
+  for (size_t i = 0; i < pool.instances.size(); ++i) {
+    const InstanceView& inst = pool.instances[i];
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
     double wait = std::max(0, inst.in_flight - par + 1) * service / par;
+    // Requests ahead that are loading a model hold their core for the load too (with 1,000 rare
+    // models most requests switch: pricing them at a service time sent a burst of switches to one
+    // instance).
+    // Only when every core is taken: with a core free the request starts at once.
+    if (inst.in_flight >= par) {
+      for (const ResidentModel& m : inst.models) {
+        if (!m.loaded && m.in_use > 0) wait += stats_.load_ms(m.model_id, now) / par;
+      }
+    }
     double starting = inst.state == InstanceState::kStarting
                           ? std::max(0.0, cold - (now - inst.started_ms))
                           : 0.0;
@@ -112,9 +183,7 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       ++holders;
       double cost = starting + (resident->loaded ? 0.0 : load * 0.5) + wait + service;
       if (full) {
-        // Waiting here for a running request to finish is often cheaper than a cold start.
-        consider({DecisionKind::kQueue, inst.id, cost + service + backlog_ms,
-                  "wait for warm instance"});
+        full_holders.emplace_back(&inst, cost);  // priced below, once the holders are counted
       } else {
         consider(
             {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kWarm,
@@ -122,20 +191,26 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       }
       continue;
     }
-    auto owner = dedicated.find(inst.id);
-    if (owner != dedicated.end() && owner->second != model_id) continue;
+    if (owner[i] && *owner[i] != model_id) continue;
     std::optional<double> evict = eviction_penalty(inst, pool, bytes, now);
     if (!evict) continue;
     double cost = starting + load + wait + service + *evict;
     if (full) {
       // Waiting for a slot on a busy instance and switching there can still beat a cold start.
-      consider({DecisionKind::kQueue, inst.id, cost + service + backlog_ms,
-                "wait for a slot, then switch"});
+      consider({DecisionKind::kQueue, inst.id, cost + service + backlog_switch_ms,
+                "wait for a slot, then switch", service + backlog_switch_ms});
       continue;
     }
     consider(
         {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kSwitch,
          inst.id, cost, *evict > 0 ? "switch with eviction" : "switch"});
+  }
+  const double backlog_warm_ms = static_cast<double>(pool.queued_for_model) /
+                                 static_cast<double>(std::max(1, holders)) * service / par;
+  for (const auto& [inst, cost] : full_holders) {
+    // Waiting here for a running request to finish is often cheaper than a cold start.
+    consider({DecisionKind::kQueue, inst->id, cost + service + backlog_warm_ms,
+              "wait for warm instance", service + backlog_warm_ms});
   }
   if (pool.can_grow()) consider({DecisionKind::kCold, "", cold + load + service, "grow pool"});
 
@@ -147,19 +222,31 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     return d;
   }
   d.kind = best->kind;
-  d.instance_id = best->instance_id;
+  d.instance_id = std::string(best->instance_id);
   d.estimated_ms = best->cost;
   d.reason = best->reason;
-  // A hot model with fewer instances than its load needs: start one more in the background, so
-  // the next burst finds it running instead of queueing or paying a start.
-  int need = instances_needed(model_id, pool, now);
-  int have = holders + (d.kind == DecisionKind::kCold ? 1 : 0);
-  bool can_grow_more =
-      pool.instances.size() + (d.kind == DecisionKind::kCold ? 1 : 0) < pool.max_instances;
-  bool empty_starting = std::any_of(pool.instances.begin(), pool.instances.end(), [](auto& i) {
-    return i.state == InstanceState::kStarting && i.models.empty();
-  });
-  if (need > have && can_grow_more && !empty_starting) d.prewarm = true;
+  // Admission: the cheapest option is to wait, and the wait alone passes the deadline. Failing
+  // now (with when to retry) beats holding the request until it fails, and frees the queue.
+  // (Once the deadline has passed the pool times the request out itself.)
+  if (options_.admission && d.kind == DecisionKind::kQueue && now < pool.deadline_ms &&
+      now + best->queue_ms > pool.deadline_ms) {
+    d.kind = DecisionKind::kReject;
+    d.retry_after_ms = best->queue_ms;
+    d.reason = "no instance can take the request within its deadline";
+    return d;
+  }
+  // A hot model with fewer instances than its load needs: start the missing ones in the
+  // background now (several at once on a burst), each loading the model as it starts, so the
+  // next requests find them warm instead of queueing or paying a start.
+  const int need = instances_needed(model_id, pool, now);
+  const int grown = d.kind == DecisionKind::kCold ? 1 : 0;
+  const int have = holders + grown;
+  const int room = static_cast<int>(pool.max_instances) -
+                   static_cast<int>(pool.instances.size()) - grown;
+  if (need > have && room > 0) {
+    d.prewarm = std::min(need - have, room);
+    d.prewarm_model = std::string(model_id);
+  }
   return d;
 }
 

@@ -11,16 +11,26 @@
 //  - queue: wait for an instance at its concurrency limit (warm, or to switch there once a slot
 //    frees): often cheaper than a cold start.
 // Affinity falls out of the costs (a warm instance has no load term) and ties go to warm.
-// A hot model (arrival rate x service time >= hot_threshold) gets ceil(rate x service /
-// parallelism) dedicated instances: other models never switch onto them (which would evict it),
-// and when it has fewer than it needs the decision asks the pool to start one more (prewarm).
+// A hot model (arrival rate x service time >= hot_threshold; the rate is the larger of a short and
+// a long window, StatsBook) gets ceil(rate x service / parallelism) dedicated instances: other
+// models never switch onto them (which would evict it), and when it has fewer than it needs the
+// decision asks the pool to start the missing ones at once (prewarm, with the model loaded as they
+// start). Queueing is priced by the backlog ahead (the requests queued for the same model for a
+// warm instance, all queued requests for a slot to switch on; DispatchQueue).
 // When no instance can take the request the decision is to queue (the pool waits up to the
-// request's deadline); this policy never rejects.
+// request's deadline); with admission on, a request whose cheapest option is to queue longer
+// than its deadline allows is rejected at once with a retry-after estimate instead of waiting to
+// fail.
+// Cost per decision: O(instances x models resident on each + hot models x instances); the hot set
+// is kept as arrivals come (not found by scanning every model seen), and statistics of models
+// quiet for 20 half-lives are pruned.
 // Not thread-safe (see RoutingPolicy).
 #pragma once
 
 #include <map>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include "packer/routing_policy.h"
 
@@ -29,6 +39,7 @@ namespace moss::packer {
 struct MossPolicyOptions {
   double hot_threshold = 0.5;        // offered load (requests in service at once) to be "hot"
   TimeMs reuse_horizon_ms = 10'000;  // how far ahead an evicted model's reload cost counts
+  bool admission = true;             // reject at once when queueing cannot meet the deadline
 };
 
 class MossPolicy final : public RoutingPolicy {
@@ -36,6 +47,8 @@ class MossPolicy final : public RoutingPolicy {
   explicit MossPolicy(StatsPriors priors = {}, MossPolicyOptions options = {});
   std::string_view name() const override { return "moss"; }
   Decision route(std::string_view model_id, const PoolView& pool, TimeMs now) override;
+  void on_arrival(std::string_view model_id, TimeMs now) override;
+  void on_complete(const Completion& completion) override;
 
   // Instance id -> the hot model it is dedicated to, for this pool snapshot (exposed for tests
   // and the status endpoint).
@@ -48,8 +61,13 @@ class MossPolicy final : public RoutingPolicy {
   // cannot be made to fit.
   std::optional<double> eviction_penalty(const InstanceView& inst, const PoolView& pool,
                                          uint64_t bytes, TimeMs now) const;
+  // Per instance of `pool` (same index): the hot model it is dedicated to, or null.
+  std::vector<const std::string*> dedicated_by_index(const PoolView& pool, TimeMs now) const;
+  void note_if_hot(std::string_view model_id, TimeMs now);
 
   MossPolicyOptions options_;
+  std::set<std::string, std::less<>> hot_;  // models that were hot when last seen; may be stale
+  uint64_t arrivals_since_prune_ = 0;
 };
 
 }  // namespace moss::packer

@@ -48,7 +48,14 @@ Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clo
     : spec_(std::move(spec)),
       backend_(std::move(backend)),
       clock_(clock),
-      policy_(std::move(policy)) {}
+      size_hints_(spec_.worker_config.count("model_store") ? spec_.worker_config.at("model_store")
+                                                           : std::string()),
+      policy_(std::move(policy)) {
+  view_.max_instances = static_cast<size_t>(spec_.max_instances);
+  view_.max_concurrency = spec_.max_concurrency;
+  view_.parallelism = spec_.parallelism;
+  view_.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+}
 
 Pool::~Pool() { shutdown(); }
 
@@ -65,47 +72,68 @@ Pool::SlotPtr Pool::new_slot_locked() {
   slot->started_ms = clock_.now_ms();
   slot->last_used_ms = slot->started_ms;
   slots_.push_back(slot);
+  view_.instances.emplace_back();
+  sync_locked(slot);
   return slot;
 }
 
-PoolView Pool::view_locked() const {
-  PoolView v;
-  v.max_instances = static_cast<size_t>(spec_.max_instances);
-  v.max_concurrency = spec_.max_concurrency;
-  v.parallelism = spec_.parallelism;
-  v.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
-  v.queued = waiting_;
-  for (const SlotPtr& s : slots_) {
-    if (s->state == SlotState::kFailed) continue;
-    InstanceView iv;
-    iv.id = s->id;
-    iv.state = s->state == SlotState::kReady ? InstanceState::kReady : InstanceState::kStarting;
-    iv.in_flight = s->in_flight;
-    iv.memory_used_bytes = s->memory_used;
-    iv.started_ms = s->started_ms;
-    iv.last_used_ms = s->last_used_ms;
-    for (ResidentModel m : s->reported) {
-      // Our own count of dispatched requests is authoritative; the report may be stale.
-      auto d = s->dispatched.find(m.model_id);
-      m.in_use = d == s->dispatched.end() ? 0 : d->second;
-      iv.models.push_back(std::move(m));
-    }
-    for (const auto& [model_id, n] : s->dispatched) {
-      // An init-capture: clang 14 (the fuzz build) cannot capture a structured binding.
-      bool known = std::any_of(iv.models.begin(), iv.models.end(),
-                               [&id = model_id](const ResidentModel& m) { return m.model_id == id; });
-      if (known) continue;
-      ResidentModel m;
-      m.model_id = model_id;
-      const ModelStats* st = policy_->stats().find(model_id);
-      m.bytes = st ? st->bytes : 0;
-      m.in_use = n;
-      m.loaded = false;
-      iv.models.push_back(std::move(m));
-    }
-    v.instances.push_back(std::move(iv));
+InstanceView Pool::instance_view_locked(const Slot& s) const {
+  InstanceView iv;
+  iv.id = s.id;
+  iv.state = s.state == SlotState::kReady ? InstanceState::kReady : InstanceState::kStarting;
+  iv.in_flight = s.in_flight;
+  iv.memory_used_bytes = s.memory_used;
+  iv.started_ms = s.started_ms;
+  iv.last_used_ms = s.last_used_ms;
+  for (ResidentModel m : s.reported) {
+    // Our own count of dispatched requests is authoritative; the report may be stale.
+    auto d = s.dispatched.find(m.model_id);
+    m.in_use = d == s.dispatched.end() ? 0 : d->second;
+    iv.models.push_back(std::move(m));
   }
-  return v;
+  auto add_unloaded = [&](const std::string& model_id, int in_use) {
+    bool known = std::any_of(iv.models.begin(), iv.models.end(),
+                             [&](const ResidentModel& m) { return m.model_id == model_id; });
+    if (known) return;
+    ResidentModel m;
+    m.model_id = model_id;
+    const ModelStats* st = policy_->stats().find(model_id);
+    m.bytes = st ? st->bytes : 0;
+    m.in_use = in_use;
+    m.loaded = false;
+    iv.models.push_back(std::move(m));
+  };
+  for (const auto& [model_id, n] : s.dispatched) add_unloaded(model_id, n);
+  // A prewarm for a hot model counts as holding it (so the policy does not start yet another).
+  if (!s.preload.empty() && s.reported.empty()) add_unloaded(s.preload, 0);
+  return iv;
+}
+
+void Pool::sync_locked(const SlotPtr& slot) {
+  auto it = std::find(slots_.begin(), slots_.end(), slot);
+  if (it == slots_.end()) return;
+  view_.instances[static_cast<size_t>(it - slots_.begin())] = instance_view_locked(*slot);
+}
+
+void Pool::hand_off_locked(const Slot& slot) {
+  if (queue_.empty() || slot.state != SlotState::kReady) return;
+  std::vector<std::string_view> resident;
+  for (const ResidentModel& m : slot.reported) resident.push_back(m.model_id);
+  for (const auto& [model_id, n] : slot.dispatched) resident.push_back(model_id);
+  // Waiters already offered a slot and not yet back are not offered another.
+  std::vector<DispatchQueue::Id> skip;
+  for (const auto& [id, w] : waiters_) {
+    if (w->handed) skip.push_back(id);
+  }
+  for (int free = spec_.max_concurrency - slot.in_flight; free > 0; --free) {
+    auto next = queue_.next_for(resident, skip);
+    if (!next) return;
+    auto w = waiters_.find(*next);
+    if (w == waiters_.end()) return;
+    w->second->handed = true;
+    w->second->cv.notify_one();
+    skip.push_back(*next);
+  }
 }
 
 void Pool::start_slot(const SlotPtr& slot) {
@@ -119,6 +147,8 @@ void Pool::start_slot(const SlotPtr& slot) {
     slot->last_used_ms = slot->ready_ms;
     ++counters_.instance_starts;
     policy_->on_instance_started(slot->id, slot->ready_ms - t0, slot->ready_ms);
+    sync_locked(slot);
+    hand_off_locked(*slot);
     log::get("packer")->info("instance started pool={} instance={} endpoint={} ms={:.0f}",
                              spec_.name, slot->id, slot->instance->endpoint(), slot->ready_ms - t0);
   } else {
@@ -135,6 +165,7 @@ void Pool::start_slot(const SlotPtr& slot) {
 void Pool::remove_slot_locked(const SlotPtr& slot) {
   auto it = std::find(slots_.begin(), slots_.end(), slot);
   if (it == slots_.end()) return;
+  view_.instances.erase(view_.instances.begin() + (it - slots_.begin()));
   slots_.erase(it);
   if (slot->state == SlotState::kReady) {
     stopped_instance_ms_ += clock_.now_ms() - slot->ready_ms;
@@ -142,7 +173,7 @@ void Pool::remove_slot_locked(const SlotPtr& slot) {
   policy_->on_instance_stopped(slot->id);
 }
 
-void Pool::start_in_background_locked() {
+void Pool::start_in_background_locked(std::string preload) {
   if (shutting_down_) return;
   // Join starts that have finished, so a long-lived pool does not collect thread handles.
   for (auto it = background_.begin(); it != background_.end();) {
@@ -154,6 +185,10 @@ void Pool::start_in_background_locked() {
     }
   }
   SlotPtr slot = new_slot_locked();
+  if (!preload.empty()) {
+    slot->preload = std::move(preload);
+    sync_locked(slot);
+  }
   auto done = std::make_shared<std::atomic<bool>>(false);
   background_.push_back({std::thread([this, slot, done] {
                            start_slot(slot);
@@ -202,65 +237,94 @@ Pool::WorkerReport Pool::parse_report(std::string_view model_id, const json& rep
 }
 
 Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs deadline_ms,
-                                   bool* queued) {
+                                   bool* queued, double* retry_after_ms) {
   std::unique_lock lock(mu_);
-  // Counted in waiting_ (the backlog policies see) while this call waits in the queue.
-  bool waiting = false;
+  const DispatchQueue::Id id = next_request_++;
+  // While it waits, the request is in its model's FIFO (the backlog policies see, and the order
+  // freed slots are handed out in); it leaves it however this call ends.
+  Waiter waiter;
   struct LeaveQueue {
-    bool& waiting;
-    int& count;
+    Pool& pool;
+    DispatchQueue::Id id;
     ~LeaveQueue() {
-      if (waiting) --count;
+      pool.queue_.remove(id);
+      pool.waiters_.erase(id);
     }
-  } leave{waiting, waiting_};  // runs with the lock held: declared after it
+  } leave{*this, id};  // runs with the lock held: declared after it
+  bool routed_once = false;
   while (true) {
     if (shutting_down_) return unavailable("pool '{}' is shutting down", spec_.name);
     const TimeMs now = clock_.now_ms();
-    Decision d = policy_->route(model_id, view_locked(), now);
-    if (d.prewarm) start_in_background_locked();
-    if (d.kind == DecisionKind::kReject) {
-      ++counters_.rejected;
-      return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name, model_id,
-                                d.reason);
-    }
-    if (d.kind == DecisionKind::kQueue) {
+    const bool in_queue = queue_.contains(id);
+    // A queued request routes again when handed a slot (or woken), and on its time slice only if
+    // it is its model's oldest: the others could not go ahead of it anyway.
+    if (routed_once && in_queue && !waiter.handed && queue_.ahead_of(id) > 0) {
+      if (now >= deadline_ms) {
+        ++counters_.timed_out;
+        return deadline_exceeded("no instance of pool '{}' could take a request for {} within "
+                                 "{:.0f} ms (queued behind older requests)",
+                                 spec_.name, model_id, deadline_ms - t0);
+      }
+    } else {
+      waiter.handed = false;
+      routed_once = true;
+      view_.queued = static_cast<int>(queue_.size()) - (in_queue ? 1 : 0);
+      view_.queued_for_model =
+          static_cast<int>(in_queue ? queue_.ahead_of(id) : queue_.size_for(model_id));
+      view_.deadline_ms = deadline_ms;
+      Decision d = policy_->route(model_id, view_, now);
+      for (int k = 0; k < d.prewarm && slots_.size() < static_cast<size_t>(spec_.max_instances);
+           ++k) {
+        start_in_background_locked(d.prewarm_model);
+      }
+      if (d.kind == DecisionKind::kReject) {
+        ++counters_.rejected;
+        if (retry_after_ms) *retry_after_ms = d.retry_after_ms;
+        return resource_exhausted("pool '{}' has no free instance for {}: {}", spec_.name,
+                                  model_id, d.reason);
+      }
+      if (d.kind != DecisionKind::kQueue) {
+        SlotPtr slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
+        if (slot) {
+          queue_.remove(id);
+          ++slot->in_flight;
+          ++slot->dispatched[std::string(model_id)];
+          sync_locked(slot);
+          Ticket t;
+          t.slot = slot;
+          t.sent_ms = clock_.now_ms();
+          t.queued_ms = t.sent_ms - t0;
+          policy_->on_dispatch(model_id, slot->id, t.sent_ms);
+          t.decision = std::move(d);
+          if (t.decision.kind == DecisionKind::kCold) {
+            lock.unlock();
+            start_slot(slot);  // takes the lock itself to record the outcome
+            lock.lock();
+          }
+          cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
+          t.instance = slot->instance;
+          return t;
+        }
+      }
       if (!*queued) ++counters_.queued;
       *queued = true;
-      if (!waiting) ++waiting_;
-      waiting = true;
+      if (!in_queue) {
+        queue_.push(id, model_id, deadline_ms);
+        waiters_[id] = &waiter;
+      }
       if (now >= deadline_ms) {
         ++counters_.timed_out;
         return deadline_exceeded(
             "no instance of pool '{}' could take a request for {} within {:.0f} ms ({})",
             spec_.name, model_id, deadline_ms - t0, d.reason);
       }
-      // Woken when a request finishes or an instance starts (or by wake()); the slice re-routes
-      // regardless, so statistics moving on alone (decay) are seen too. The deadline is on the
-      // pool's clock; the slice is real time (a manual clock does not move while we wait).
-      auto slice = std::chrono::duration<double, std::milli>(std::min(200.0, deadline_ms - now));
-      cv_.wait_for(lock, slice);
-      continue;
     }
-    SlotPtr slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
-    if (!slot) continue;
-    if (waiting) --waiting_;
-    waiting = false;
-    ++slot->in_flight;
-    ++slot->dispatched[std::string(model_id)];
-    Ticket t;
-    t.slot = slot;
-    t.sent_ms = clock_.now_ms();
-    t.queued_ms = t.sent_ms - t0;
-    policy_->on_dispatch(model_id, slot->id, t.sent_ms);
-    t.decision = std::move(d);
-    if (t.decision.kind == DecisionKind::kCold) {
-      lock.unlock();
-      start_slot(slot);  // takes the lock itself to record the outcome
-      lock.lock();
-    }
-    cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
-    t.instance = slot->instance;
-    return t;
+    // Woken when handed a freed slot (or by wake()); the slice re-routes the model's oldest
+    // request regardless, so statistics moving on alone (decay) are seen too. The deadline is on
+    // the pool's clock; the slice is real time (a manual clock does not move while we wait).
+    auto slice = std::chrono::duration<double, std::milli>(
+        std::clamp(deadline_ms - clock_.now_ms(), 0.0, 200.0));
+    waiter.cv.wait_for(lock, slice, [&] { return waiter.handed || shutting_down_; });
   }
 }
 
@@ -292,29 +356,39 @@ void Pool::release_locked(const Ticket& t, std::string_view model_id, const Work
   }
   // A request that did not run ends for the policy too (the original rule counts it in use).
   policy_->on_complete(c);
-  cv_.notify_all();
+  sync_locked(slot);
+  hand_off_locked(*slot);
+  cv_.notify_all();  // shutdown waits for in-flight requests on it
 }
 
-void Pool::wake() { cv_.notify_all(); }
+void Pool::wake() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, w] : waiters_) {
+    w->handed = true;
+    w->cv.notify_one();
+  }
+}
 
 Result<std::string> Pool::invoke(std::string_view model_id, std::string_view envelope,
-                                 std::optional<int64_t> max_wait_ms) {
+                                 std::optional<int64_t> max_wait_ms, double* retry_after_ms) {
   const TimeMs t0 = clock_.now_ms();
   const TimeMs deadline_ms = t0 + static_cast<double>(max_wait_ms.value_or(spec_.queue_timeout_ms));
   // A binary envelope is its own C3 request body (docs/worker-api.md).
   const std::string body = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
                                ? std::string(envelope)
                                : json{{"model_id", model_id}, {"envelope", envelope}}.dump();
+  const std::optional<uint64_t> size_hint = size_hints_.get(model_id);  // a stat, not under mu_
   {
     std::lock_guard lock(mu_);
     policy_->on_arrival(model_id, t0);
+    if (size_hint) policy_->learn_size(model_id, *size_hint);
   }
   bool queued = false;
   // A worker that refuses a request (429: at its limit, or the model does not fit next to busy
   // ones) never ran it: route it again, within the deadline.
   for (int attempt = 0;; ++attempt) {
     // acquire: route (and queue) under the lock; a cold start runs outside it.
-    Result<Ticket> ticket = acquire(model_id, t0, deadline_ms, &queued);
+    Result<Ticket> ticket = acquire(model_id, t0, deadline_ms, &queued, retry_after_ms);
     if (!ticket.ok()) return ticket.status();
     Ticket& t = *ticket;
     if (t.slot->state == SlotState::kFailed) {
@@ -402,7 +476,7 @@ json Pool::status() const {
   {
     std::lock_guard lock(mu_);
     TimeMs now = clock_.now_ms();
-    PoolView view = view_locked();
+    const PoolView& view = view_;
     json instances = json::array();
     for (const SlotPtr& s : slots_) {
       const InstanceView* iv = view.find(s->id);
@@ -425,7 +499,7 @@ json Pool::status() const {
     json model_stats = json::array();
     for (const auto& [id, m] : policy_->stats().models()) {
       model_stats.push_back({{"model_id", id},
-                             {"rate_per_s", m.arrivals.per_second(now)},
+                             {"rate_per_s", policy_->stats().rate_per_ms(id, now) * 1000.0},
                              {"service_ms", m.service_ms.mean(now)},
                              {"load_ms", m.load_ms.mean(now)},
                              {"bytes", m.bytes}});
@@ -490,6 +564,7 @@ void Pool::shutdown() {
     shutting_down_ = true;
     threads.swap(background_);
     cv_.notify_all();
+    for (auto& [id, w] : waiters_) w->cv.notify_one();
   }
   for (Background& b : threads) b.thread.join();
   std::vector<SlotPtr> slots;
@@ -508,6 +583,7 @@ void Pool::shutdown() {
       }
     }
     slots_.clear();
+    view_.instances.clear();
   }
   for (const SlotPtr& s : slots) {
     if (s->instance) s->instance->stop();

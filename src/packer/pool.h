@@ -23,6 +23,8 @@
 #include "common/status.h"
 #include "packer/backend.h"
 #include "packer/clock.h"
+#include "packer/dispatch_queue.h"
+#include "packer/model_size_hints.h"
 #include "packer/pool_spec.h"
 #include "packer/routing_policy.h"
 
@@ -57,8 +59,11 @@ class Pool {
   // untouched.
   // `max_wait_ms`: how long the request may wait for an instance (default spec.queue_timeout_ms).
   // Returns the worker's C3 response with a "packer" object added.
+  // `retry_after_ms` (optional): set when the request is refused at once because no instance can
+  // take it within its deadline (resource-exhausted; the API answers 429 with Retry-After).
   Result<std::string> invoke(std::string_view model_id, std::string_view envelope,
-                             std::optional<int64_t> max_wait_ms = std::nullopt);
+                             std::optional<int64_t> max_wait_ms = std::nullopt,
+                             double* retry_after_ms = nullptr);
 
   // Instances, resident models, in-flight requests, counters, recent latencies, model statistics.
   nlohmann::json status() const;
@@ -71,7 +76,7 @@ class Pool {
   // Stops instances idle for idle_timeout_s (keeping min_instances); the manager calls it
   // periodically.
   void reap_idle();
-  // Wakes queued requests to route again now (tests on a manual clock, after advancing it).
+  // Wakes every queued request to route again now (tests on a manual clock, after advancing it).
   void wake();
   // Starts instances in the background up to min_instances.
   void ensure_min_instances();
@@ -93,13 +98,19 @@ class Pool {
     TimeMs started_ms = 0;
     TimeMs ready_ms = 0;
     TimeMs last_used_ms = 0;
+    std::string preload;  // a prewarm for this hot model: listed (not loaded) until a report
   };
   using SlotPtr = std::shared_ptr<Slot>;
 
-  PoolView view_locked() const;
+  // The view the policy reads is kept up to date per change of a slot (sync_locked), never
+  // rebuilt from the whole pool per decision.
+  InstanceView instance_view_locked(const Slot& s) const;
+  void sync_locked(const SlotPtr& slot);
   SlotPtr find_locked(std::string_view id) const;
   SlotPtr new_slot_locked();
-  void start_in_background_locked();
+  void start_in_background_locked(std::string preload = {});
+  // A slot freed on `slot` (or it came up): hand it to the queued requests it suits, one each.
+  void hand_off_locked(const Slot& slot);
   void start_slot(const SlotPtr& slot);  // without the lock held
   void remove_slot_locked(const SlotPtr& slot);
   // What a worker's reply says, parsed without the lock.
@@ -123,7 +134,8 @@ class Pool {
   // Routes under the lock, queueing up to `deadline_ms` (pool clock), and reserves a place; a
   // cold decision's instance is started without the lock. Returns once the instance is up (or
   // its start failed).
-  Result<Ticket> acquire(std::string_view model_id, TimeMs t0, TimeMs deadline_ms, bool* queued);
+  Result<Ticket> acquire(std::string_view model_id, TimeMs t0, TimeMs deadline_ms, bool* queued,
+                         double* retry_after_ms);
   // Gives the place back and tells the policy how the request ended (`report` null: not run).
   void release_locked(const Ticket& t, std::string_view model_id, const WorkerReport* report);
   void account_memory_locked();
@@ -131,6 +143,7 @@ class Pool {
   const PoolSpec spec_;
   const BackendPtr backend_;
   const Clock& clock_;
+  ModelSizeHints size_hints_;  // its own lock: asked before taking mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -140,7 +153,14 @@ class Pool {
   PoolCounters counters_;            // guarded by mu_
   std::deque<double> latencies_ms_;  // guarded by mu_; most recent last
   uint64_t peak_memory_ = 0;         // guarded by mu_
-  int waiting_ = 0;                  // guarded by mu_: requests in the queue now
+  PoolView view_;                    // guarded by mu_; one entry per slot, same order
+  DispatchQueue queue_;              // guarded by mu_: requests waiting for an instance
+  struct Waiter {
+    std::condition_variable cv;
+    bool handed = false;  // offered a freed slot (or woken): route again now
+  };
+  std::map<DispatchQueue::Id, Waiter*> waiters_;  // guarded by mu_; the queued ones
+  DispatchQueue::Id next_request_ = 0;             // guarded by mu_
   double stopped_instance_ms_ = 0;   // guarded by mu_: running time of stopped instances
   bool shutting_down_ = false;       // guarded by mu_
   struct Background {

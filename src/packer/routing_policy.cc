@@ -31,7 +31,12 @@ std::string_view decision_name(DecisionKind kind) {
 }
 
 void RoutingPolicy::on_arrival(std::string_view model_id, TimeMs now) {
-  stats_.model(model_id).arrivals.add_event(now);
+  stats_.add_arrival(model_id, now);
+}
+
+void RoutingPolicy::learn_size(std::string_view model_id, uint64_t bytes) {
+  ModelStats& m = stats_.model(model_id);
+  if (m.bytes == 0) m.bytes = bytes;
 }
 
 void RoutingPolicy::on_dispatch(std::string_view, std::string_view, TimeMs) {}

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,10 @@ struct PoolView {
   int parallelism = 1;               // requests an instance runs at full speed at once (cores)
   uint64_t memory_budget_bytes = 0;  // per instance; 0: unlimited
   int queued = 0;                    // requests waiting in the pool's queue (not dispatched)
+  // About the request being routed (set by the caller per decision; the rest of the view is kept
+  // up to date incrementally, not copied per decision):
+  int queued_for_model = 0;  // requests for the same model queued ahead of it (DispatchQueue)
+  TimeMs deadline_ms = std::numeric_limits<double>::infinity();  // its wait limit, pool clock
   bool can_grow() const { return instances.size() < max_instances; }
   const InstanceView* find(std::string_view id) const;
 };
@@ -59,7 +64,7 @@ enum class DecisionKind {
   kStarting,  // an instance already starting; it will load the model
   kCold,      // start a new instance for this request
   kQueue,     // wait (until something finishes, or the deadline) and route again
-  kReject,    // fail now (only the original rule does this)
+  kReject,    // fail now (original rule: all busy; MOSS: no option meets the deadline)
 };
 std::string_view decision_name(DecisionKind kind);
 
@@ -68,7 +73,9 @@ struct Decision {
   std::string instance_id;  // kWarm/kSwitch/kStarting; kQueue: the instance waited for, if any
   double estimated_ms = 0;  // the policy's estimate of this request's latency
   std::string reason;       // for logs and the invoke response
-  bool prewarm = false;     // also start another instance now (a hot model needs more)
+  int prewarm = 0;          // also start this many instances now (a hot model needs more)
+  std::string prewarm_model;  // the model the prewarmed instances are for (loaded as they start)
+  double retry_after_ms = 0;  // kReject: when a retry may find room (the Retry-After header)
 };
 
 // What a finished request taught: fed back into the statistics.
@@ -98,6 +105,10 @@ class RoutingPolicy {
   // An instance finished starting (how long the start took) or went away.
   virtual void on_instance_started(std::string_view instance_id, double start_ms, TimeMs now);
   virtual void on_instance_stopped(std::string_view instance_id);
+
+  // A model's size (weights + arena, or a lower bound) before the worker reported it: from the
+  // model store's metadata (ModelSizeHints). Kept only while nothing better is known.
+  void learn_size(std::string_view model_id, uint64_t bytes);
 
   const StatsBook& stats() const { return stats_; }
 

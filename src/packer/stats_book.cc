@@ -13,9 +13,30 @@ const ModelStats* StatsBook::find(std::string_view model_id) const {
   return it == models_.end() ? nullptr : &it->second;
 }
 
+void StatsBook::add_arrival(std::string_view model_id, TimeMs now) {
+  ModelStats& m = model(model_id);
+  m.arrivals.add_event(now);
+  m.arrivals_short.add_event(now);
+  m.last_arrival_ms = std::max(m.last_arrival_ms, now);
+}
+
+size_t StatsBook::prune(TimeMs now, TimeMs idle_ms) {
+  size_t dropped = 0;
+  for (auto it = models_.begin(); it != models_.end();) {
+    const ModelStats& m = it->second;
+    if (std::max(m.last_arrival_ms, m.last_finish_ms) < now - idle_ms) {
+      it = models_.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  return dropped;
+}
+
 double StatsBook::rate_per_ms(std::string_view model_id, TimeMs now) const {
   const ModelStats* m = find(model_id);
-  return m ? m->arrivals.per_ms(now) : 0.0;
+  return m ? m->rate_per_ms(now) : 0.0;
 }
 
 double StatsBook::service_ms(std::string_view model_id, TimeMs now) const {

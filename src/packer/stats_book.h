@@ -1,12 +1,15 @@
 // StatsBook: the decaying statistics one pool keeps, per model and for the pool as a whole.
 //
-// Per model: arrival rate, service time (the worker's inference time), load time (what a model
+// Per model: arrival rate on two time scales (a short window that sees a burst within seconds, the
+// long one that forgets slowly: the rate read is the larger, so capacity grows on a burst and
+// shrinks only once the long window agrees), service time (the worker's inference time), load time (what a model
 // switch costs on a running instance: key fetch, model fetch, decrypt, compile), last execution
 // time (the original rule's claim lapse uses it), and resident size (weights + arena, as the
 // worker reports them). Per pool: instance start time (cold start without the model load).
 // Not thread-safe (owned by a policy under its pool's lock).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -22,16 +25,24 @@ struct StatsPriors {
   double load_ms = 500;         // model switch before the first measurement
   double cold_start_ms = 1000;  // instance start before the first measurement
   TimeMs half_life_ms = 60'000;
+  TimeMs short_half_life_ms = 5'000;  // the burst window (at most half_life_ms)
 };
 
 struct ModelStats {
   explicit ModelStats(const StatsPriors& p)
       : arrivals(p.half_life_ms),
+        arrivals_short(std::min(p.short_half_life_ms, p.half_life_ms)),
         service_ms(p.service_ms, p.half_life_ms),
         load_ms(p.load_ms, p.half_life_ms) {}
-  DecayingRate arrivals;
+  DecayingRate arrivals;        // long window
+  DecayingRate arrivals_short;  // short window
+  TimeMs last_arrival_ms = -1;
   DecayingMean service_ms;
   DecayingMean load_ms;
+  // Arrivals per ms: the larger of the two windows.
+  double rate_per_ms(TimeMs now) const {
+    return std::max(arrivals.per_ms(now), arrivals_short.per_ms(now));
+  }
   double last_exec_ms = 0;     // most recent service time (not averaged: the original rule)
   TimeMs last_finish_ms = -1;  // when its latest request finished; -1: never
   uint64_t bytes = 0;          // weights + arena as last reported; 0: unknown
@@ -43,6 +54,12 @@ class StatsBook {
       : priors_(priors), cold_start_ms_(priors.cold_start_ms, priors.half_life_ms) {}
 
   ModelStats& model(std::string_view model_id);
+  // Counts an arrival on both windows.
+  void add_arrival(std::string_view model_id, TimeMs now);
+  // Forgets models with no arrival and no finish for `idle_ms` (their statistics have decayed to
+  // the priors anyway), so the book holds the models of the last while, not every model ever
+  // seen. Returns how many were dropped.
+  size_t prune(TimeMs now, TimeMs idle_ms);
   const ModelStats* find(std::string_view model_id) const;
 
   // Little's law: the average number of this model's requests in service at once.

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "crypto/envelope.h"
@@ -114,6 +116,22 @@ TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
       call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/deny","envelope":"x"})");
   EXPECT_EQ(denied.status, 403);
   EXPECT_NE(denied.body.find("no grant"), std::string::npos);
+}
+
+// A request no instance can take within its deadline is refused at once: 429 with Retry-After.
+TEST_F(ApiServerTest, RefusalForTheDeadlineCarriesRetryAfter) {
+  ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 1, 1).dump()).status, 201);
+  json warm = {{"model_id", "o/a"}, {"envelope", testing::costs(1)}};
+  ASSERT_EQ(call("POST", "/v1/pools/p/invoke", warm.dump()).status, 200);
+  json slow = {{"model_id", "o/a"}, {"envelope", testing::costs(1'500)}};
+  auto busy = std::async(std::launch::async,
+                         [&] { return call("POST", "/v1/pools/p/invoke", slow.dump()).status; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it holds the only slot
+  json hurried = {{"model_id", "o/b"}, {"envelope", testing::costs(1)}, {"deadline_ms", 5}};
+  net::Response r = call("POST", "/v1/pools/p/invoke", hurried.dump());
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers.get_or("Retry-After", ""), "1");
+  EXPECT_EQ(busy.get(), 200);
 }
 
 // A binary envelope body is routed by the model it names and answered in binary, FnPacker's

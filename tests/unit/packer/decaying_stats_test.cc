@@ -56,5 +56,30 @@ TEST(StatsBookTest, OfferedLoadIsRateTimesServiceTime) {
   EXPECT_EQ(book.service_ms("a/unknown", 0), 50);
 }
 
+// Two time scales: a burst shows within seconds (short window), and the rate shrinks back only as
+// the long window forgets it.
+TEST(StatsBookTest, ArrivalRateGrowsOnABurstAndShrinksSlowly) {
+  StatsBook book({.half_life_ms = 60'000, .short_half_life_ms = 5'000});
+  TimeMs t = 0;
+  for (int i = 0; i < 120; ++i, t += 1'000) book.add_arrival("a/m", t);  // 1/s for 2 minutes
+  EXPECT_NEAR(book.rate_per_ms("a/m", t) * 1000, 1.0, 0.3);
+  for (int i = 0; i < 100; ++i, t += 20) book.add_arrival("a/m", t);  // 50/s for 2 s
+  const double burst = book.rate_per_ms("a/m", t) * 1000;
+  EXPECT_GT(burst, 8.0);  // the long window alone reads about 2/s here
+  const double later = book.rate_per_ms("a/m", t + 30'000) * 1000;
+  EXPECT_GT(later, 1.0);  // 30 s later the short window is near 0; the long one still remembers
+  EXPECT_LT(later, burst);
+}
+
+// Models quiet for longer than the pruning age are forgotten; recent ones stay.
+TEST(StatsBookTest, PrunesModelsQuietForLong) {
+  StatsBook book;
+  book.add_arrival("a/old", 0);
+  book.add_arrival("a/new", 500'000);
+  EXPECT_EQ(book.prune(600'000, 300'000), 1u);
+  EXPECT_EQ(book.find("a/old"), nullptr);
+  EXPECT_NE(book.find("a/new"), nullptr);
+}
+
 }  // namespace
 }  // namespace moss::packer

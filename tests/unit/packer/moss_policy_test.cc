@@ -172,11 +172,80 @@ namespace {
 TEST(MossPolicyTest, QueueOptionCountsTheBacklogAhead) {
   MossPolicy p;
   testing::teach(p, "o/a", 20, 200, 0);
-  auto view = testing::pool({testing::instance("i0", 4, {testing::resident("o/a", 0, 4)})}, 4,
-                            /*max_concurrency=*/4, /*parallelism=*/2);
+  auto view = testing::one_full_instance_running("o/a", 4);
   EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kQueue);
   view.queued = 400;  // 400 x 20 ms / 2 slots = 4 s ahead, more than a cold start
+  view.queued_for_model = 400;  // all of them for this model (its FIFO)
   EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kCold);
+}
+
+// Deadline admission: when the cheapest option is to queue longer than the request's deadline
+// allows, it is refused at once with a retry-after estimate; with time enough it queues.
+TEST(MossPolicyTest, RejectsAtOnceWhenQueueingCannotMeetTheDeadline) {
+  MossPolicy p;
+  testing::teach(p, "o/a", 20, 200, 0);
+  // One instance at its limit holding o/a, the pool at its maximum: the only option is to wait.
+  auto view = testing::one_full_instance_running("o/a", 1);
+  view.queued = view.queued_for_model = 100;  // 100 x 20 ms / 2 = 1 s ahead
+  view.deadline_ms = 1'000 + 5'000;
+  EXPECT_EQ(p.route("o/a", view, 1'000).kind, DecisionKind::kQueue);
+  view.deadline_ms = 1'000 + 300;
+  Decision d = p.route("o/a", view, 1'000);
+  EXPECT_EQ(d.kind, DecisionKind::kReject);
+  EXPECT_GT(d.retry_after_ms, 300);
+  // Once the deadline has passed the pool times the request out itself (deadline-exceeded).
+  EXPECT_EQ(p.route("o/a", view, 2'000).kind, DecisionKind::kQueue);
+  // With admission off it waits (and would time out).
+  MossPolicy q(StatsPriors{}, MossPolicyOptions{.admission = false});
+  testing::teach(q, "o/a", 20, 200, 0);
+  EXPECT_EQ(q.route("o/a", view, 1'000).kind, DecisionKind::kQueue);
+}
+
+// A burst makes a model hot within seconds (short window) and the decision asks for every
+// missing instance at once, loaded with the model; an instance already starting for it counts.
+TEST(MossPolicyTest, PrewarmsSeveralInstancesWithTheHotModel) {
+  MossPolicy p;  // long half-life 60 s: alone it would read the burst as a trickle
+  TimeMs t = 0;
+  for (int i = 0; i < 1000; ++i, t += 10) p.on_arrival("o/hot", t);  // 100/s for 10 s
+  // Short window ~75/s x 50 ms: load ~3.8 (the long window alone: ~11/s, load ~0.5).
+  testing::teach(p, "o/hot", 50, 300, t);
+  auto view = testing::pool({testing::instance("i0", 1, {testing::resident("o/hot", 0, 1)})}, 10,
+                            4, 1);
+  const int need = p.instances_needed("o/hot", view, t);
+  ASSERT_GE(need, 3);
+  Decision d = p.route("o/hot", view, t);
+  EXPECT_EQ(d.kind, DecisionKind::kWarm);
+  EXPECT_EQ(d.prewarm, need - 1);
+  EXPECT_EQ(d.prewarm_model, "o/hot");
+  // The prewarmed instances are in the view as starting with the model (not loaded yet): no more.
+  const char* const names[] = {"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"};
+  ASSERT_LE(d.prewarm, 8);
+  for (int k = 0; k < d.prewarm; ++k) {
+    InstanceView starting = testing::instance(names[k]);
+    starting.state = InstanceState::kStarting;
+    starting.started_ms = t;
+    ResidentModel m = testing::resident("o/hot");
+    m.loaded = false;
+    starting.models.push_back(m);
+    view.instances.push_back(starting);
+  }
+  EXPECT_EQ(p.route("o/hot", view, t).prewarm, 0);
+  // Never more than the pool may grow.
+  auto small = testing::pool({testing::instance("i0", 1, {testing::resident("o/hot", 0, 1)})}, 2,
+                             4, 1);
+  EXPECT_EQ(p.route("o/hot", small, t).prewarm, 1);
+}
+
+// The hot set is kept as arrivals come: a model that was never hot is never scanned, and statistics
+// of models quiet for long are pruned (decisions cost O(instances), not O(models ever seen)).
+TEST(MossPolicyTest, ForgetsModelsQuietForLong) {
+  MossPolicy p(StatsPriors{.half_life_ms = 1'000, .short_half_life_ms = 500});
+  for (int m = 0; m < 5000; ++m) p.on_arrival("o/m" + std::to_string(m), m);
+  EXPECT_GT(p.stats().models().size(), 4000u);
+  // 20 half-lives later, enough arrivals of one model trigger the amortised prune.
+  for (int i = 0; i < 5000; ++i) p.on_arrival("o/live", 100'000 + i);
+  EXPECT_LT(p.stats().models().size(), 10u);
+  EXPECT_NE(p.stats().find("o/live"), nullptr);
 }
 
 }  // namespace

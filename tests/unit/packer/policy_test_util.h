@@ -37,6 +37,13 @@ inline PoolView pool(std::vector<InstanceView> instances, size_t max_instances,
   return p;
 }
 
+// One instance at its concurrency limit (4, 2-way) running `model` (4 requests), in a pool that
+// may grow to `max_instances`.
+inline PoolView one_full_instance_running(const std::string& model, size_t max_instances) {
+  return pool({instance("i0", 4, {resident(model, 0, 4)})}, max_instances, /*max_concurrency=*/4,
+              /*parallelism=*/2);
+}
+
 // Teaches a policy that `model` runs in `service_ms` and loads in `load_ms`.
 inline void teach(RoutingPolicy& p, const std::string& model, double service_ms, double load_ms,
                   TimeMs now, uint64_t bytes = 0) {

@@ -102,6 +102,58 @@ TEST_F(PoolTest, QueueHonoursTheDeadlineOnThePoolClock) {
   EXPECT_EQ(pool->counters().timed_out, 1u);
 }
 
+// Deadline admission on the pool clock: a request whose only option is to wait longer than its
+// deadline allows is refused at once (resource-exhausted with a retry-after), not held until it
+// times out; with a deadline it can meet it queues.
+TEST_F(PoolTest, RefusesAtOnceWhatCannotMeetItsDeadline) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 1), &manual_);
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  auto slow =
+      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(1'000)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it take the only slot
+  // The clock does not move: only the estimate (a service time at least) can refuse it.
+  double retry_after_ms = 0;
+  auto refused = pool->invoke("o/b", testing::costs(1), /*max_wait_ms=*/5, &retry_after_ms);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_GT(retry_after_ms, 5.0);
+  EXPECT_EQ(pool->counters().rejected, 1u);
+  EXPECT_EQ(pool->counters().timed_out, 0u);
+  // A deadline it can meet: it waits for the slot and is served.
+  auto waits = std::async(std::launch::async,
+                          [&] { return pool->invoke("o/b", testing::costs(1), 60'000); });
+  EXPECT_TRUE(slow.get().ok());
+  auto served = waits.get();
+  EXPECT_TRUE(served.ok()) << served.status().to_string();
+}
+
+// A finished request hands its slot to the next queued request the instance suits: the oldest one
+// for a model it holds goes before an older request that would have to switch it.
+TEST_F(PoolTest, FreedSlotGoesToTheQueuedRequestForAResidentModel) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 1));
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+  auto slow =
+      std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(600)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto other = std::async(std::launch::async, [&] {
+    auto r = pool->invoke("o/b", testing::costs(1));
+    return std::make_pair(std::move(r), steady::now());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // o/b queues first
+  auto same = std::async(std::launch::async, [&] {
+    auto r = pool->invoke("o/a", testing::costs(1));
+    return std::make_pair(std::move(r), steady::now());
+  });
+  ASSERT_TRUE(slow.get().ok());
+  auto [a, a_done] = same.get();
+  auto [b, b_done] = other.get();
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_EQ(json::parse(*a)["run"], "warm");
+  EXPECT_LT(a_done, b_done);
+  EXPECT_EQ(pool->counters().queued, 2u);
+}
+
 // The original rule fails a request when every function is busy; MOSS would have queued it.
 TEST_F(PoolTest, OriginalRuleFailsWhenAllBusy) {
   PoolPtr pool = make(testing::local_pool_json("p", 1, 4, "original"));
