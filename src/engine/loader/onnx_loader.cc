@@ -1,6 +1,7 @@
 #include "engine/loader/onnx_loader.h"
 
 #include "common/tensor_proto.h"
+#include "engine/graph/object.h"
 
 #include <onnx/onnx.pb.h>
 
@@ -38,13 +39,35 @@ Result<std::shared_ptr<const Tensor>> convert_tensor(const onnx::TensorProto& pr
   return std::make_shared<const Tensor>(std::move(t).value());
 }
 
+// A tensor type, or sequences/optionals of one (graph/object.h); maps are refused.
 Result<TensorType> convert_type(const onnx::TypeProto& type, const std::string& name) {
-  if (!type.has_tensor_type()) {
-    return unimplemented("value '{}' is not a tensor (sequences, maps, optionals unsupported)", name);
+  std::vector<Container> containers;
+  const onnx::TypeProto* t = &type;
+  while (t->has_sequence_type() || t->has_optional_type()) {
+    if (containers.size() >= kMaxContainerDepth) {
+      return invalid_argument("value '{}' nests more than {} sequence/optional types", name,
+                              kMaxContainerDepth);
+    }
+    const bool seq = t->has_sequence_type();
+    containers.push_back(seq ? Container::kSequence : Container::kOptional);
+    const auto& inner = seq ? t->sequence_type().elem_type() : t->optional_type().elem_type();
+    if ((seq && !t->sequence_type().has_elem_type()) || (!seq && !t->optional_type().has_elem_type())) {
+      return invalid_argument("value '{}': a sequence/optional type has no element type", name);
+    }
+    t = &inner;
   }
-  const auto& tt = type.tensor_type();
+  if (!t->has_tensor_type()) {
+    return unimplemented("value '{}' is not a tensor, sequence or optional (maps and sparse "
+                         "tensors are unsupported)", name);
+  }
+  const auto& tt = t->tensor_type();
   TensorType out;
-  MOSS_ASSIGN_OR_RETURN(out.dtype, dtype_from_onnx(tt.elem_type()));
+  out.containers = std::move(containers);
+  if (tt.elem_type() == onnx::TensorProto::STRING) {
+    out.is_string = true;
+  } else {
+    MOSS_ASSIGN_OR_RETURN(out.dtype, dtype_from_onnx(tt.elem_type()));
+  }
   if (tt.has_shape()) {
     if (static_cast<size_t>(tt.shape().dim_size()) > kMaxTensorRank) {
       return invalid_argument("value '{}' has rank {} > {}", name, tt.shape().dim_size(),
@@ -127,6 +150,12 @@ Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& 
       out.kind = Attribute::Kind::kStrings;
       out.strings.assign(a.strings().begin(), a.strings().end());
       break;
+    case A::TYPE_PROTO: {
+      out.kind = Attribute::Kind::kType;
+      MOSS_ASSIGN_OR_RETURN(auto type, convert_type(a.tp(), a.name()));
+      out.type = std::make_shared<const TensorType>(std::move(type));
+      break;
+    }
     case A::GRAPH: {
       out.kind = Attribute::Kind::kGraph;
       auto sub = load_subgraph(a.g(), parent, st);
@@ -243,7 +272,7 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, LoadState& st, bool subg
     int id = g.find_value(out.name());
     if (id < 0 && subgraph && !out.name().empty()) id = g.add_value(out.name());  // outer value
     if (id < 0) return invalid_argument("graph output '{}' is never produced", out.name());
-    if (out.has_type() && out.type().has_tensor_type()) {
+    if (out.has_type() && out.type().value_case() != onnx::TypeProto::VALUE_NOT_SET) {
       auto type = convert_type(out.type(), out.name());
       if (type.ok()) g.values[id].type = std::move(type).value();
     }
