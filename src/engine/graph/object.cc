@@ -59,9 +59,15 @@ TensorType type_of(const Object& o) {
 namespace {
 
 // Below `depth` containers of `declared`. An empty container matches whatever its element type
-// (its producer may not know it: SequenceEmpty defaults to float).
+// (its producer may not know it: SequenceEmpty defaults to float). Where an optional is declared,
+// a present value may also come unwrapped, as ONNX Runtime treats them (a Loop carrying
+// optional(seq) whose body returns the seq).
 bool matches_at(const Object& o, const TensorType& declared, size_t depth) {
   const size_t n = declared.containers.size();
+  if (depth < n && declared.containers[depth] == Container::kOptional &&
+      o.kind != Object::Kind::kOptional) {
+    return matches_at(o, declared, depth + 1);
+  }
   switch (o.kind) {
     case Object::Kind::kTensor:
       return depth == n && !declared.is_string && o.tensor->dtype() == declared.dtype;

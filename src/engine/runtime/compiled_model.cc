@@ -108,6 +108,10 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   bool all_static = true;
   for (size_t i = 0; i < m->inputs_.size(); ++i) {
     const IoInfo& io = m->inputs_[i];
+    if (io.object_type) {  // bound in the plan's tail, not by shape (run_impl binds it as [])
+      binding.shapes.emplace_back();
+      continue;
+    }
     all_static &= io.has_shape && !m->value_bound_[i];
     for (int64_t d : io.dims) all_static &= d >= 0;
     binding.shapes.push_back(io.dims);

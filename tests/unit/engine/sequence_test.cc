@@ -64,7 +64,7 @@ TEST(EngineSequence, SequenceAtChecksThePositionAgainstTheLength) {
     ASSERT_TRUE(ok.ok()) << ok.status().message();
     EXPECT_EQ(floats((*ok)[0].tensor), (std::vector<float>{pos < 0 ? 10.0f : 30.0f}));
   }
-  for (int64_t pos : {3, -4, int64_t{1} << 62}) {
+  for (int64_t pos : {int64_t{3}, int64_t{-4}, int64_t{1} << 62}) {
     auto bad = ctx.run(std::vector<NamedTensor>{{"x", x}, {"pos", Tensor::from_vector<int64_t>({}, {pos})}});
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.status().code(), ErrorCode::kOutOfRange);

@@ -205,8 +205,10 @@ Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
 // Far beyond any exported model's loop (beam search, decoding steps, NMS over boxes).
 constexpr int64_t kMaxLoopIterations = int64_t{1} << 22;
 
-// Whether b may replace a as a loop-carried value (same kind; same dtype for tensors).
+// Whether b may replace a as a loop-carried value (same kind, same dtype for tensors; an optional
+// may come back as its element and the other way round, object.h: type_matches).
 bool same_kind(const Object& a, const Object& b) {
+  if (a.kind == Object::Kind::kOptional || b.kind == Object::Kind::kOptional) return true;
   if (a.kind != b.kind) return false;
   return !a.is_tensor() || a.tensor->dtype() == b.tensor->dtype();
 }
