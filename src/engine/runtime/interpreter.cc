@@ -21,6 +21,15 @@ Result<View> lookup(const Graph& g, Env& env, int v) {
   return internal_error("value '{}' is not computed before use", g.values[v].name);
 }
 
+// A subgraph call passes one value per input and per capture.
+Status check_call(const Graph& g, size_t inputs, size_t captures) {
+  if (inputs != g.inputs.size() || captures != g.captures.size()) {
+    return internal_error("subgraph called with {} inputs and {} captures, it has {} and {}",
+                          inputs, captures, g.inputs.size(), g.captures.size());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void Env::bind_object(int v, ObjectPtr o) {
@@ -162,10 +171,7 @@ Status Interpreter::run_all(const Graph& g, Env& env) {
 
 Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const View> inputs,
                                              std::span<const View> captures) {
-  if (inputs.size() != g.inputs.size() || captures.size() != g.captures.size()) {
-    return internal_error("subgraph called with {} inputs and {} captures, it has {} and {}",
-                          inputs.size(), captures.size(), g.inputs.size(), g.captures.size());
-  }
+  MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
   Env env(g);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
@@ -198,10 +204,7 @@ Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const Vie
 Result<std::vector<ObjectPtr>> Interpreter::run_objects(const Graph& g,
                                                         std::span<const ObjectPtr> inputs,
                                                         std::span<const ObjectPtr> captures) {
-  if (inputs.size() != g.inputs.size() || captures.size() != g.captures.size()) {
-    return internal_error("subgraph called with {} inputs and {} captures, it has {} and {}",
-                          inputs.size(), captures.size(), g.inputs.size(), g.captures.size());
-  }
+  MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
   Env env(g);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];

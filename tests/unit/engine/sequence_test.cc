@@ -10,9 +10,8 @@ namespace moss::engine {
 namespace {
 
 using testing::ModelBuilder;
-constexpr int F = onnx::TensorProto::FLOAT;
-constexpr int I64 = onnx::TensorProto::INT64;
-constexpr int STR = onnx::TensorProto::STRING;
+constexpr int F = onnx::TensorProto::FLOAT, I64 = onnx::TensorProto::INT64,
+              STR = onnx::TensorProto::STRING;
 
 std::vector<float> floats(const Tensor& t) {
   return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
