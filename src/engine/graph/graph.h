@@ -39,6 +39,7 @@ struct TensorType {
 };
 
 class Graph;
+struct StringTensor;  // graph/object.h
 
 // An ONNX attribute, converted to plain C++ (tensor attributes become Tensors, graph attributes
 // -- If's branches, Loop's and Scan's bodies -- become Graphs).
@@ -54,6 +55,8 @@ struct Attribute {
   std::vector<std::string> strings;
   std::shared_ptr<const Graph> g;
   std::shared_ptr<const TensorType> type;  // kType (Optional's `type`)
+  // kTensor of element type string (Constant's `value` only; t is then null).
+  std::shared_ptr<const StringTensor> strings_t;
 };
 
 struct Node {

@@ -24,8 +24,10 @@ struct StringTensor {
 
 // Bounds for values built from request data: strings total at most kMaxTensorBytes per tensor
 // (like any tensor), a sequence holds at most kMaxSequenceLength elements and nests at most
-// kMaxContainerDepth containers.
-inline constexpr size_t kMaxSequenceLength = size_t{1} << 22;
+// kMaxContainerDepth containers. Values are immutable, so SequenceInsert/Erase copy the element
+// pointers: a loop building a sequence one element at a time does O(n^2) pointer copies, which
+// this length keeps to about a second.
+inline constexpr size_t kMaxSequenceLength = size_t{1} << 16;
 inline constexpr size_t kMaxContainerDepth = 8;
 
 struct Object;

@@ -2,6 +2,7 @@
 
 #include "common/tensor_proto.h"
 #include "engine/graph/object.h"
+#include "engine/runtime/object_proto.h"
 
 #include <onnx/onnx.pb.h>
 
@@ -125,8 +126,11 @@ Result<std::shared_ptr<Graph>> load_subgraph(const onnx::GraphProto& gp, const G
   return sub;
 }
 
+// string_tensor_allowed: a string tensor attribute becomes Attribute::strings_t (Constant's value,
+// run by its object kernel); elsewhere it is refused like a string initializer.
 Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& parent, LoadState& st,
-                                    std::vector<std::shared_ptr<Graph>>& subgraphs) {
+                                    std::vector<std::shared_ptr<Graph>>& subgraphs,
+                                    bool string_tensor_allowed) {
   Attribute out;
   using A = onnx::AttributeProto;
   switch (a.type()) {
@@ -135,6 +139,11 @@ Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& 
     case A::STRING: out.kind = Attribute::Kind::kString; out.s = a.s(); break;
     case A::TENSOR: {
       out.kind = Attribute::Kind::kTensor;
+      if (a.t().data_type() == onnx::TensorProto::STRING && string_tensor_allowed) {
+        MOSS_ASSIGN_OR_RETURN(auto s, strings_from_proto(a.t()));
+        out.strings_t = std::make_shared<const StringTensor>(std::move(s));
+        break;
+      }
       MOSS_ASSIGN_OR_RETURN(out.t, convert_tensor(a.t()));
       break;
     }
@@ -255,7 +264,8 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, LoadState& st, bool subg
       if (!a.ref_attr_name().empty()) {
         return unimplemented("{}: attribute references (functions) are not supported", node.label());
       }
-      auto attr = convert_attribute(a, g, st, subgraphs);
+      auto attr = convert_attribute(a, g, st, subgraphs,
+                                    node.op_type == "Constant" && node.domain.empty());
       if (!attr.ok()) return attr.status().with_context(node.label());
       if (!node.attrs.emplace(a.name(), std::move(attr).value()).second) {
         return invalid_argument("{}: attribute '{}' given twice", node.label(), a.name());

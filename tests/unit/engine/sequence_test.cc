@@ -72,6 +72,20 @@ TEST(EngineSequence, SequenceAtChecksThePositionAgainstTheLength) {
   }
 }
 
+TEST(EngineSequence, SequencesAreBoundedInLength) {
+  ModelBuilder b(17);
+  b.input("x", F, {70000}).output("n", I64);
+  b.node("SplitToSequence", {"x"}, {"s"}, "split");
+  b.node("SequenceLength", {"s"}, {"n"});
+  auto out = run(b.bytes(), {{"x", Tensor::from_vector<float>({70000}, std::vector<float>(70000))}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(out.status().message().find("node 'split' (SplitToSequence): a sequence of more than "
+                                        "65536 elements"),
+            std::string::npos)
+      << out.status().message();
+}
+
 TEST(EngineSequence, ElementsOfDifferentTypesAreRefused) {
   ModelBuilder b(17);
   b.input("x", F, {2}).input("i", I64, {2}).output("y");
@@ -238,6 +252,25 @@ TEST(EngineStrings, AStringThatIsNotANumberIsRefusedWithoutItsText) {
             std::string::npos)
       << out.status().message();
   EXPECT_EQ(out.status().message().find("1.25"), std::string::npos);
+}
+
+TEST(EngineStrings, AStringConstantFeedsACast) {
+  ModelBuilder b(17);
+  b.input("x", F, {2}).output("y");
+  auto& c = b.node("Constant", {}, {"s"});
+  auto* a = c.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  a->mutable_t()->set_data_type(STR);
+  a->mutable_t()->add_dims(2);
+  a->mutable_t()->add_string_data("3");
+  a->mutable_t()->add_string_data("-0.5");
+  auto& cast = b.node("Cast", {"s"}, {"n"});
+  ModelBuilder::attr_i(cast, "to", F);
+  b.node("Add", {"x", "n"}, {"y"});
+  auto out = run(b.bytes(), {{"x", Tensor::from_vector<float>({2}, {1, 1})}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(floats((*out)[0].tensor), (std::vector<float>{4, 0.5f}));
 }
 
 TEST(EngineStrings, StringNormalizerFiltersAndChangesCase) {

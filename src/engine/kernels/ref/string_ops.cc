@@ -1,5 +1,5 @@
-// String tensors (graph/object.h: StringTensor): Cast and CastLike to and from string, Identity
-// of strings (sequence_ops.cc), StringNormalizer, and TfIdfVectorizer over int32/int64 (a plain
+// String tensors (graph/object.h: StringTensor): Cast and CastLike to and from string, Constant
+// of strings, Identity of strings (sequence_ops.cc), StringNormalizer, and TfIdfVectorizer over int32/int64 (a plain
 // tensor kernel) or string tokens. Strings come from requests: their contents never appear in an
 // error message or a log line, and every count and size is bounded by the tensor limits.
 #include "engine/kernels/ref/ref_kernels.h"
@@ -149,6 +149,21 @@ Result<Objects> run_CastLike(const Node& node, std::span<const ObjectPtr> in, Su
     return invalid_argument("{}: target_type is a {}", node.label(), type_name(type_of(*in[1])));
   }
   return cast_object(node, in[0], false, in[1]->tensor->dtype());
+}
+
+// ---- Constant of strings -------------------------------------------------------------------------
+
+const Attribute* string_value(const Node& node) {
+  const Attribute* a = node.attr("value");
+  return a && a->strings_t ? a : nullptr;
+}
+
+bool constant_makes_strings(const Node& node) { return string_value(node) != nullptr; }
+
+Result<Objects> run_Constant(const Node& node, std::span<const ObjectPtr>, SubgraphRunner&) {
+  const Attribute* a = string_value(node);
+  if (!a) return invalid_argument("{}: 'value' is not a string tensor", node.label());
+  return Objects{strings_object(*a->strings_t)};
 }
 
 // ---- StringNormalizer ----------------------------------------------------------------------------
@@ -393,7 +408,9 @@ std::vector<OpKernel> string_kernels() {
 std::vector<OpKernel> object_variant_kernels() {
   OpKernel cast = object_kernel("Cast", infer_Cast, run_Cast);
   cast.makes_objects = cast_makes_strings;
-  return {identity_object_kernel(), cast,
+  OpKernel constant = object_kernel("Constant", infer_object_outputs, run_Constant);
+  constant.makes_objects = constant_makes_strings;
+  return {identity_object_kernel(), cast, constant,
           object_kernel("CastLike", infer_object_outputs, run_CastLike),
           object_kernel("TfIdfVectorizer", infer_object_outputs, run_TfIdfVectorizer_strings)};
 }
