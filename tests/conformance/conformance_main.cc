@@ -9,6 +9,7 @@
 #include "common/tensor_proto.h"
 #include "engine/kernels/registry.h"
 #include "engine/runtime/execution_context.h"
+#include "engine/runtime/object_proto.h"
 
 #include <fnmatch.h>
 #include <onnx/onnx.pb.h>
@@ -129,10 +130,81 @@ std::string compare(const Tensor& got, const Tensor& want, double rtol, double a
   }
 }
 
+// Sequences, optionals and string tensors (engine/graph/object.h): kinds, lengths and elements.
+std::string compare_objects(const engine::Object& got, const engine::Object& want) {
+  using K = engine::Object::Kind;
+  if (got.kind != want.kind) {
+    return "kind " + engine::type_name(engine::type_of(got)) + " vs " +
+           engine::type_name(engine::type_of(want));
+  }
+  switch (got.kind) {
+    case K::kTensor: return compare(*got.tensor, *want.tensor, 1e-3, 1e-7);
+    case K::kStrings:
+      if (got.strings->shape != want.strings->shape) {
+        return "shape " + shape_to_string(got.strings->shape) + " vs " +
+               shape_to_string(want.strings->shape);
+      }
+      for (size_t i = 0; i < got.strings->data.size(); ++i) {
+        if (got.strings->data[i] != want.strings->data[i]) {
+          return "string " + std::to_string(i) + ": got '" + got.strings->data[i] + "', want '" +
+                 want.strings->data[i] + "'";
+        }
+      }
+      return "";
+    default:
+      if (got.items.size() != want.items.size()) {
+        return std::to_string(got.items.size()) + " elements vs " + std::to_string(want.items.size());
+      }
+      for (size_t i = 0; i < got.items.size(); ++i) {
+        std::string d = compare_objects(*got.items[i], *want.items[i]);
+        if (!d.empty()) return "element " + std::to_string(i) + ": " + d;
+      }
+      return "";
+  }
+}
+
+// A case whose inputs or outputs are sequences, optionals or strings: run through run_objects.
+std::string run_object_case(const engine::CompiledModel& model, engine::ExecutionContext& ctx,
+                            const fs::path& set) {
+  std::vector<engine::NamedObject> inputs;
+  const auto& decl = model.inputs();
+  for (size_t i = 0;; ++i) {
+    fs::path p = set / ("input_" + std::to_string(i) + ".pb");
+    if (!fs::exists(p)) break;
+    if (i >= decl.size()) return "more input files than model inputs";
+    engine::TensorType type;
+    type.dtype = decl[i].dtype;
+    if (decl[i].object_type) type = *decl[i].object_type;
+    auto o = engine::read_object_proto(read_all(p), type);
+    if (!o.ok()) return "input: " + o.status().message();
+    inputs.push_back(engine::NamedObject{decl[i].name, o->value});
+  }
+  auto outs = ctx.run_objects(inputs);
+  if (!outs.ok()) return "run: " + outs.status().message();
+  for (size_t i = 0;; ++i) {
+    fs::path p = set / ("output_" + std::to_string(i) + ".pb");
+    if (!fs::exists(p)) break;
+    if (i >= outs->size()) return "missing output " + std::to_string(i);
+    engine::TensorType type;
+    type.dtype = model.outputs()[i].dtype;
+    if (model.outputs()[i].object_type) type = *model.outputs()[i].object_type;
+    auto want = engine::read_object_proto(read_all(p), type);
+    if (!want.ok()) return "expected output: " + want.status().message();
+    std::string diff = compare_objects(*(*outs)[i].value, *want->value);
+    if (!diff.empty()) return "output " + std::to_string(i) + " (" + (*outs)[i].name + "): " + diff;
+  }
+  return "";
+}
+
 // Runs one case; returns "" on success or a one-line reason.
 std::string run_case(const fs::path& dir, const std::vector<uint8_t>& bytes) {
-  auto model = engine::CompiledModel::compile(bytes);
+  engine::CompileOptions options;
+  options.allow_non_tensor_io = true;
+  auto model = engine::CompiledModel::compile(bytes, options);
   if (!model.ok()) return "compile: " + model.status().message();
+  bool objects = false;
+  for (const auto& io : (*model)->inputs()) objects |= io.object_type.has_value();
+  for (const auto& io : (*model)->outputs()) objects |= io.object_type.has_value();
   std::vector<fs::path> sets;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) sets.push_back(e.path());
@@ -141,6 +213,11 @@ std::string run_case(const fs::path& dir, const std::vector<uint8_t>& bytes) {
   if (sets.empty()) return "no test data";
   engine::ExecutionContext ctx(*model);
   for (const auto& set : sets) {
+    if (objects) {
+      std::string err = run_object_case(**model, ctx, set);
+      if (!err.empty()) return err;
+      continue;
+    }
     std::vector<NamedTensor> inputs;
     const auto& decl = (*model)->inputs();
     for (size_t i = 0;; ++i) {

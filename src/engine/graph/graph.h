@@ -25,18 +25,26 @@ struct Dim {
   std::string param;
 };
 
+// A tensor type, or a sequence/optional wrapping one (graph/object.h: values of those kinds run
+// only in the interpreter). dtype/dims describe the innermost tensor.
+enum class Container : uint8_t { kSequence, kOptional };
 struct TensorType {
   DType dtype = DType::kFloat32;
   bool has_shape = false;
   std::vector<Dim> dims;
+  bool is_string = false;               // element type string (dtype unused)
+  std::vector<Container> containers;    // outermost first; empty for a plain tensor
+  // A plain tensor of numbers: what the arena plan, the worker and `moss model run` handle.
+  bool is_plain() const { return !is_string && containers.empty(); }
 };
 
 class Graph;
+struct StringTensor;  // graph/object.h
 
 // An ONNX attribute, converted to plain C++ (tensor attributes become Tensors, graph attributes
 // -- If's branches, Loop's and Scan's bodies -- become Graphs).
 struct Attribute {
-  enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings, kGraph };
+  enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings, kGraph, kType };
   Kind kind = Kind::kInt;
   float f = 0;
   int64_t i = 0;
@@ -46,6 +54,9 @@ struct Attribute {
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
   std::shared_ptr<const Graph> g;
+  std::shared_ptr<const TensorType> type;  // kType (Optional's `type`)
+  // kTensor of element type string (Constant's `value` only; t is then null).
+  std::shared_ptr<const StringTensor> strings_t;
 };
 
 struct Node {

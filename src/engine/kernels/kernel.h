@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "common/tensor.h"
 #include "engine/graph/graph.h"
+#include "engine/graph/object.h"
 
 #include <cstdint>
 #include <memory>
@@ -83,7 +84,17 @@ class SubgraphRunner {
   // (g.captures order, the node's implicit inputs); returns g.outputs.
   virtual Result<std::vector<Tensor>> run(const Graph& g, std::span<const View> inputs,
                                           std::span<const View> captures) = 0;
+  // The same for values of any kind (graph/object.h: sequences, optionals, string tensors).
+  virtual Result<std::vector<ObjectPtr>> run_objects(const Graph& g,
+                                                     std::span<const ObjectPtr> inputs,
+                                                     std::span<const ObjectPtr> captures) = 0;
 };
+// Operators on sequences, optionals or string tensors (and If/Loop, which may carry them): the
+// interpreter passes every input as an Object (a tensor input wrapped without a copy where it
+// can) and stores the outputs. Such nodes always run in the plan's tail.
+using ObjectRunFn = Result<std::vector<ObjectPtr>> (*)(const Node& node,
+                                                       std::span<const ObjectPtr> in,
+                                                       SubgraphRunner& subgraphs);
 using DynamicRunFn = Result<std::vector<Tensor>> (*)(const Node& node, std::span<const View> in,
                                                      SubgraphRunner& subgraphs);
 
@@ -100,6 +111,10 @@ struct OpKernel {
   uint32_t value_inputs = 0;
   PrepareFn prepare = nullptr;  // fast implementations tried before run() (registry order)
   DynamicRunFn run_dynamic = nullptr;  // set: data-dependent outputs (run is unused)
+  ObjectRunFn run_object = nullptr;    // set: runs on Objects (run and run_dynamic unused)
+  // Only for an object variant of a tensor operator (registry.h: object_kernel_for): whether the
+  // node produces a non-tensor value from tensor inputs (Cast to string).
+  bool (*makes_objects)(const Node& node) = nullptr;
 };
 
 // ---- helpers shared by kernels --------------------------------------------------------------

@@ -22,7 +22,8 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::signal_kernels(), ref::det_kernels(),
                       ref::conv_integer_kernels(), ref::max_unpool_kernels(),
                       ref::grid_sample_kernels(), ref::control_flow_kernels(),
-                      ref::data_dependent_kernels(), ref::recurrent_kernels()}) {
+                      ref::data_dependent_kernels(), ref::recurrent_kernels(),
+                      ref::sequence_kernels(), ref::string_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
@@ -35,7 +36,25 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
   return *t;
 }
 
+const std::map<std::string, OpKernel>& object_variants() {
+  static const auto* t = [] {
+    auto* m = new std::map<std::string, OpKernel>();
+    for (const OpKernel& k : ref::object_variant_kernels()) m->emplace(k.op_type, k);
+    return m;
+  }();
+  return *t;
+}
+
 }  // namespace
+
+const OpKernel* object_kernel_for(const Node& node, const OpKernel& k, bool object_in) {
+  if (k.run_object) return &k;
+  if (!node.domain.empty()) return nullptr;
+  auto it = object_variants().find(node.op_type);
+  if (it == object_variants().end()) return nullptr;
+  const OpKernel& alt = it->second;
+  return object_in || (alt.makes_objects && alt.makes_objects(node)) ? &alt : nullptr;
+}
 
 const OpKernel* find_kernel(const Node& node) {
   if (!node.domain.empty()) return nullptr;

@@ -14,6 +14,10 @@ namespace moss::engine {
 const OpKernel* find_kernel(const Node& node);
 // Error naming the node and operator when unsupported.
 Result<const OpKernel*> kernel_for(const Node& node);
+// The Object implementation (kernel.h: run_object) a node runs with, or nullptr for the tensor
+// path: k itself when it runs on Objects, else the object variant of a tensor operator (Identity,
+// Cast, CastLike) when an input is a non-tensor value (object_in) or the node makes one.
+const OpKernel* object_kernel_for(const Node& node, const OpKernel& k, bool object_in);
 // Sorted operator names the engine claims.
 std::vector<std::string> supported_operators();
 

@@ -1,6 +1,8 @@
 #include "engine/loader/onnx_loader.h"
 
 #include "common/tensor_proto.h"
+#include "engine/graph/object.h"
+#include "engine/runtime/object_proto.h"
 
 #include <onnx/onnx.pb.h>
 
@@ -38,13 +40,35 @@ Result<std::shared_ptr<const Tensor>> convert_tensor(const onnx::TensorProto& pr
   return std::make_shared<const Tensor>(std::move(t).value());
 }
 
+// A tensor type, or sequences/optionals of one (graph/object.h); maps are refused.
 Result<TensorType> convert_type(const onnx::TypeProto& type, const std::string& name) {
-  if (!type.has_tensor_type()) {
-    return unimplemented("value '{}' is not a tensor (sequences, maps, optionals unsupported)", name);
+  std::vector<Container> containers;
+  const onnx::TypeProto* t = &type;
+  while (t->has_sequence_type() || t->has_optional_type()) {
+    if (containers.size() >= kMaxContainerDepth) {
+      return invalid_argument("value '{}' nests more than {} sequence/optional types", name,
+                              kMaxContainerDepth);
+    }
+    const bool seq = t->has_sequence_type();
+    containers.push_back(seq ? Container::kSequence : Container::kOptional);
+    const auto& inner = seq ? t->sequence_type().elem_type() : t->optional_type().elem_type();
+    if ((seq && !t->sequence_type().has_elem_type()) || (!seq && !t->optional_type().has_elem_type())) {
+      return invalid_argument("value '{}': a sequence/optional type has no element type", name);
+    }
+    t = &inner;
   }
-  const auto& tt = type.tensor_type();
+  if (!t->has_tensor_type()) {
+    return unimplemented("value '{}' is not a tensor, sequence or optional (maps and sparse "
+                         "tensors are unsupported)", name);
+  }
+  const auto& tt = t->tensor_type();
   TensorType out;
-  MOSS_ASSIGN_OR_RETURN(out.dtype, dtype_from_onnx(tt.elem_type()));
+  out.containers = std::move(containers);
+  if (tt.elem_type() == onnx::TensorProto::STRING) {
+    out.is_string = true;
+  } else {
+    MOSS_ASSIGN_OR_RETURN(out.dtype, dtype_from_onnx(tt.elem_type()));
+  }
   if (tt.has_shape()) {
     if (static_cast<size_t>(tt.shape().dim_size()) > kMaxTensorRank) {
       return invalid_argument("value '{}' has rank {} > {}", name, tt.shape().dim_size(),
@@ -102,8 +126,11 @@ Result<std::shared_ptr<Graph>> load_subgraph(const onnx::GraphProto& gp, const G
   return sub;
 }
 
+// string_tensor_allowed: a string tensor attribute becomes Attribute::strings_t (Constant's value,
+// run by its object kernel); elsewhere it is refused like a string initializer.
 Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& parent, LoadState& st,
-                                    std::vector<std::shared_ptr<Graph>>& subgraphs) {
+                                    std::vector<std::shared_ptr<Graph>>& subgraphs,
+                                    bool string_tensor_allowed) {
   Attribute out;
   using A = onnx::AttributeProto;
   switch (a.type()) {
@@ -112,6 +139,11 @@ Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& 
     case A::STRING: out.kind = Attribute::Kind::kString; out.s = a.s(); break;
     case A::TENSOR: {
       out.kind = Attribute::Kind::kTensor;
+      if (a.t().data_type() == onnx::TensorProto::STRING && string_tensor_allowed) {
+        MOSS_ASSIGN_OR_RETURN(auto s, strings_from_proto(a.t()));
+        out.strings_t = std::make_shared<const StringTensor>(std::move(s));
+        break;
+      }
       MOSS_ASSIGN_OR_RETURN(out.t, convert_tensor(a.t()));
       break;
     }
@@ -127,6 +159,12 @@ Result<Attribute> convert_attribute(const onnx::AttributeProto& a, const Graph& 
       out.kind = Attribute::Kind::kStrings;
       out.strings.assign(a.strings().begin(), a.strings().end());
       break;
+    case A::TYPE_PROTO: {
+      out.kind = Attribute::Kind::kType;
+      MOSS_ASSIGN_OR_RETURN(auto type, convert_type(a.tp(), a.name()));
+      out.type = std::make_shared<const TensorType>(std::move(type));
+      break;
+    }
     case A::GRAPH: {
       out.kind = Attribute::Kind::kGraph;
       auto sub = load_subgraph(a.g(), parent, st);
@@ -226,7 +264,8 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, LoadState& st, bool subg
       if (!a.ref_attr_name().empty()) {
         return unimplemented("{}: attribute references (functions) are not supported", node.label());
       }
-      auto attr = convert_attribute(a, g, st, subgraphs);
+      auto attr = convert_attribute(a, g, st, subgraphs,
+                                    node.op_type == "Constant" && node.domain.empty());
       if (!attr.ok()) return attr.status().with_context(node.label());
       if (!node.attrs.emplace(a.name(), std::move(attr).value()).second) {
         return invalid_argument("{}: attribute '{}' given twice", node.label(), a.name());
@@ -243,7 +282,7 @@ Status load_graph(const onnx::GraphProto& gp, Graph& g, LoadState& st, bool subg
     int id = g.find_value(out.name());
     if (id < 0 && subgraph && !out.name().empty()) id = g.add_value(out.name());  // outer value
     if (id < 0) return invalid_argument("graph output '{}' is never produced", out.name());
-    if (out.has_type() && out.type().has_tensor_type()) {
+    if (out.has_type() && out.type().value_case() != onnx::TypeProto::VALUE_NOT_SET) {
       auto type = convert_type(out.type(), out.name());
       if (type.ok()) g.values[id].type = std::move(type).value();
     }

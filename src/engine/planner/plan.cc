@@ -5,6 +5,7 @@
 
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/onednn_bridge.h"
+#include "engine/kernels/registry.h"
 #include "engine/planner/fusion.h"
 
 namespace moss::engine {
@@ -18,6 +19,7 @@ Status bind_inputs(const Graph& g, const Binding& b, Plan& p) {
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
     TensorInfo& ti = p.info[g.inputs[i]];
+    if (v.type && !v.type->is_plain()) continue;  // an Object, bound in the tail (object.h)
     ti.dtype = v.type ? v.type->dtype : DType::kFloat32;
     ti.shape = shapes[i];
     if (i < b.values.size() && b.values[i]) {
@@ -358,6 +360,7 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
   MOSS_RETURN_IF_ERROR(bind_inputs(g, binding, p));
   std::vector<int> live;  // nodes left to run after folding, in order
   std::vector<bool> unknown(g.values.size(), false);  // produced by the tail
+  for (int v : g.inputs) unknown[v] = g.values[v].type && !g.values[v].type->is_plain();
 
   // Shape inference in topological order; nodes whose inputs are all known fold right here.
   for (size_t n = 0; n < g.nodes.size(); ++n) {
@@ -375,16 +378,18 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
     // computed at run time (Reshape of a computed shape, ...).
     bool reads_tail = false;
     for (int v : node.inputs) reads_tail |= v != kNoValue && unknown[v];
-    bool dynamic = k.run_dynamic != nullptr || reads_tail;
+    // Sequences, optionals and strings (object.h) exist only in the tail.
+    const OpKernel* objects = object_kernel_for(node, k, false);
+    bool dynamic = k.run_dynamic != nullptr || objects || reads_tail;
     std::vector<TensorInfo> out;
     // With every input known, infer() checks attributes here (errors at compile time).
-    const Status inferred = reads_tail ? Status::Ok() : k.infer(node, in, out);
+    const Status inferred = reads_tail ? Status::Ok() : (objects ? *objects : k).infer(node, in, out);
     if (!inferred.ok()) {
       bool computed = false;
       for (size_t i = 0; i < in.size() && i < 32; ++i) {
         computed |= in[i] && !in[i]->value && ((k.value_inputs >> i) & 1u);
       }
-      if (k.run_dynamic || !computed) return inferred;
+      if (k.run_dynamic || objects || !computed) return inferred;
       dynamic = true;
     }
     if (dynamic) {

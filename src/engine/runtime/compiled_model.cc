@@ -15,6 +15,7 @@ IoInfo io_info(const Value& v) {
   IoInfo io;
   io.name = v.name;
   if (v.type) {
+    if (!v.type->is_plain()) io.object_type = *v.type;
     io.dtype = v.type->dtype;
     io.has_shape = v.type->has_shape;
     for (const Dim& d : v.type->dims) {
@@ -53,6 +54,18 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   for (int in : g.inputs) {
     const Value& v = g.values[in];
     if (!v.type) return invalid_argument("input '{}' has no type", v.name);
+  }
+  if (!options.allow_non_tensor_io) {
+    for (const auto& [ids, what] : {std::pair{&g.inputs, "input"}, std::pair{&g.outputs, "output"}}) {
+      for (int id : *ids) {
+        const Value& v = g.values[id];
+        if (v.type && !v.type->is_plain()) {
+          return unimplemented("model {} '{}' is a {}: model inputs and outputs must be tensors of "
+                               "numbers (sequences, optionals and strings are supported inside "
+                               "the model only)", what, v.name, type_name(*v.type));
+        }
+      }
+    }
   }
   // Every operator must be known before any work is done, so the error names the first one.
   MOSS_RETURN_IF_ERROR(check_operators(g));
@@ -95,6 +108,10 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   bool all_static = true;
   for (size_t i = 0; i < m->inputs_.size(); ++i) {
     const IoInfo& io = m->inputs_[i];
+    if (io.object_type) {  // bound in the plan's tail, not by shape (run_impl binds it as [])
+      binding.shapes.emplace_back();
+      continue;
+    }
     all_static &= io.has_shape && !m->value_bound_[i];
     for (int64_t d : io.dims) all_static &= d >= 0;
     binding.shapes.push_back(io.dims);

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct IoInfo {
   bool has_shape = false;
   std::vector<int64_t> dims;
   std::vector<std::string> dim_params;
+  // A sequence, optional or string tensor (graph/object.h): only with
+  // CompileOptions::allow_non_tensor_io, passed to ExecutionContext::run_objects. dtype and dims
+  // then describe the innermost tensor.
+  std::optional<TensorType> object_type;
 };
 
 struct CompileOptions {
@@ -39,6 +44,10 @@ struct CompileOptions {
   // OpenMP threads each oneDNN kernel uses within one request (fixed per kernel, so results do
   // not depend on which thread runs it). Reference kernels are single-threaded.
   int intra_op_threads = 1;
+  // Accept graph inputs and outputs that are sequences, optionals or string tensors (run with
+  // ExecutionContext::run_objects). Off for the worker and the CLI, whose requests and tensor
+  // bundles carry numeric tensors only: such a model is refused at compile, naming the value.
+  bool allow_non_tensor_io = false;
 };
 
 class CompiledModel {

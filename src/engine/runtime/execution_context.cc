@@ -50,6 +50,46 @@ Status ExecutionContext::bind(const Binding& binding) {
 }
 
 Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTensor> inputs) {
+  return run_impl(inputs, {}, nullptr);
+}
+
+Result<std::vector<NamedObject>> ExecutionContext::run_objects(std::span<const NamedObject> inputs) {
+  const auto& decl = model_->inputs();
+  std::vector<NamedTensor> tensors;
+  std::vector<ObjectPtr> objects(decl.size());
+  for (const NamedObject& no : inputs) {
+    size_t i = 0;
+    while (i < decl.size() && decl[i].name != no.name) ++i;
+    if (i == decl.size()) return invalid_argument("model has no input named '{}'", no.name);
+    if (!no.value) return invalid_argument("input '{}' has no value", no.name);
+    if (decl[i].object_type) {
+      if (objects[i]) return invalid_argument("input '{}' given twice", no.name);
+      if (!type_matches(*no.value, *decl[i].object_type)) {
+        return invalid_argument("input '{}' is a {}, the model expects {}", no.name,
+                                type_name(type_of(*no.value)), type_name(*decl[i].object_type));
+      }
+      objects[i] = no.value;
+    } else if (no.value->is_tensor()) {
+      tensors.push_back(NamedTensor{no.name, *no.value->tensor});
+    } else {
+      return invalid_argument("input '{}' is a {}, the model expects a tensor", no.name,
+                              type_name(type_of(*no.value)));
+    }
+  }
+  std::vector<ObjectPtr> object_out;
+  MOSS_ASSIGN_OR_RETURN(auto outs, run_impl(tensors, objects, &object_out));
+  std::vector<NamedObject> result;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    ObjectPtr o = object_out[i] ? object_out[i]
+                                : tensor_object(std::make_shared<const Tensor>(std::move(outs[i].tensor)));
+    result.push_back(NamedObject{std::move(outs[i].name), std::move(o)});
+  }
+  return result;
+}
+
+Result<std::vector<NamedTensor>> ExecutionContext::run_impl(std::span<const NamedTensor> inputs,
+                                                            std::span<const ObjectPtr> object_in,
+                                                            std::vector<ObjectPtr>* object_out) {
   const Graph& g = model_->graph();
   const auto& decl = model_->inputs();
   std::vector<const Tensor*> ordered(decl.size(), nullptr);
@@ -67,6 +107,14 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
   Binding binding;
   binding.values.resize(decl.size());
   for (size_t i = 0; i < decl.size(); ++i) {
+    if (decl[i].object_type) {  // bound in the tail
+      if (i >= object_in.size() || !object_in[i]) {
+        return invalid_argument("input '{}' ({}) is missing", decl[i].name,
+                                type_name(*decl[i].object_type));
+      }
+      binding.shapes.emplace_back();
+      continue;
+    }
     if (!ordered[i]) return invalid_argument("input '{}' is missing", decl[i].name);
     binding.shapes.push_back(ordered[i]->shape());
     if (model_->value_bound()[i]) binding.values[i] = std::make_shared<const Tensor>(*ordered[i]);
@@ -76,7 +124,7 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
   uint8_t* base = arena();
   for (size_t i = 0; i < decl.size(); ++i) {
     const int v = g.inputs[i];
-    if (p.offset[v] >= 0 && ordered[i]->nbytes() > 0) {
+    if (ordered[i] && p.offset[v] >= 0 && ordered[i]->nbytes() > 0) {
       std::memcpy(base + p.offset[v], ordered[i]->raw(), ordered[i]->nbytes());
     }
   }
@@ -113,17 +161,31 @@ Result<std::vector<NamedTensor>> ExecutionContext::run(std::span<const NamedTens
   }
   std::vector<NamedTensor> outputs;
   std::optional<Env> env;
-  if (!p.tail.empty()) {
+  if (!p.tail.empty() || !object_in.empty()) {
     // Data-dependent shapes: the rest runs node by node on per-request tensors.
     env.emplace(g);
     for (int v : p.tail_reads) {
       env->bind(v, view(v));
       env->owned[v] = p.info[v].value;
     }
+    for (size_t i = 0; i < object_in.size(); ++i) {
+      if (object_in[i]) env->bind_object(g.inputs[i], object_in[i]);
+    }
     Interpreter interpreter;
     MOSS_RETURN_IF_ERROR(interpreter.run_nodes(g, p.tail, *env));
   }
-  for (int v : g.outputs) {
+  if (object_out) object_out->assign(g.outputs.size(), nullptr);
+  for (size_t o = 0; o < g.outputs.size(); ++o) {
+    const int v = g.outputs[o];
+    if (env && env->objects[v]) {
+      if (!object_out) {
+        return invalid_argument("output '{}' is a {}: model outputs must be tensors of numbers",
+                                g.values[v].name, type_name(type_of(*env->objects[v])));
+      }
+      (*object_out)[o] = env->objects[v];
+      outputs.push_back(NamedTensor{g.values[v].name, Tensor{}});
+      continue;
+    }
     if (env && env->set[v]) {
       MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(env->views[v]));
       outputs.push_back(NamedTensor{g.values[v].name, std::move(t)});

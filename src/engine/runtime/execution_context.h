@@ -15,6 +15,12 @@
 
 namespace moss::engine {
 
+// A model input or output of any kind (run_objects).
+struct NamedObject {
+  std::string name;
+  ObjectPtr value;
+};
+
 class ExecutionContext {
  public:
   explicit ExecutionContext(std::shared_ptr<const CompiledModel> model);
@@ -29,6 +35,9 @@ class ExecutionContext {
   // Runs with inputs matched by name (every model input exactly once); returns the model's
   // outputs in declaration order.
   Result<std::vector<NamedTensor>> run(std::span<const NamedTensor> inputs);
+  // The same for a model compiled with allow_non_tensor_io: inputs and outputs of any kind
+  // (graph/object.h). Not for the worker: strings and sequences have no tensor bundle form.
+  Result<std::vector<NamedObject>> run_objects(std::span<const NamedObject> inputs);
 
   // Bytes of the arena for the currently bound shapes (0 before the first bind).
   size_t arena_bytes() const { return plan_ ? plan_->arena_bytes : 0; }
@@ -41,6 +50,12 @@ class ExecutionContext {
   void set_step_timer(std::vector<double>* ns) { step_ns_ = ns; }
 
  private:
+  // object_in: per model input, the value of an input of non-tensor type (or empty);
+  // object_out: when set, receives per model output the non-tensor value (the tensor list then
+  // holds an empty tensor at its place).
+  Result<std::vector<NamedTensor>> run_impl(std::span<const NamedTensor> inputs,
+                                            std::span<const ObjectPtr> object_in,
+                                            std::vector<ObjectPtr>* object_out);
   uint8_t* arena() { return reinterpret_cast<uint8_t*>(arena_.get()); }
 
   std::shared_ptr<const CompiledModel> model_;

@@ -21,7 +21,62 @@ Result<View> lookup(const Graph& g, Env& env, int v) {
   return internal_error("value '{}' is not computed before use", g.values[v].name);
 }
 
+// A subgraph call passes one value per input and per capture.
+Status check_call(const Graph& g, size_t inputs, size_t captures) {
+  if (inputs != g.inputs.size() || captures != g.captures.size()) {
+    return internal_error("subgraph called with {} inputs and {} captures, it has {} and {}",
+                          inputs, captures, g.inputs.size(), g.captures.size());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+void Env::bind_object(int v, ObjectPtr o) {
+  if (o->is_tensor()) {
+    objects[v].reset();
+    owned[v] = o->tensor;
+    bind(v, view_of(*owned[v]));
+    return;
+  }
+  objects[v] = std::move(o);
+  owned[v].reset();
+  bind(v, View{});
+}
+
+Result<ObjectPtr> object_of(const Graph& g, Env& env, int v) {
+  if (env.objects[v]) return env.objects[v];
+  if (env.owned[v]) return tensor_object(env.owned[v]);
+  if (const auto& c = g.values[v].constant; c && !env.set[v]) return tensor_object(c);
+  MOSS_ASSIGN_OR_RETURN(View view, lookup(g, env, v));
+  if (const auto& c = g.values[v].constant; c && view.data == c->raw()) return tensor_object(c);
+  MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(view));
+  return tensor_object(std::make_shared<const Tensor>(std::move(t)));
+}
+
+Status Interpreter::run_object_node(const Graph& g, const Node& node, const OpKernel& k, Env& env) {
+  std::vector<ObjectPtr> in(node.inputs.size());
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    if (node.inputs[i] == kNoValue) continue;
+    MOSS_ASSIGN_OR_RETURN(in[i], object_of(g, env, node.inputs[i]));
+  }
+  if (depth_ >= kMaxRunDepth) {
+    return resource_exhausted("{}: subgraphs nest deeper than {}", node.label(), kMaxRunDepth);
+  }
+  ++depth_;
+  auto outs = k.run_object(node, in, *this);
+  --depth_;
+  if (!outs.ok()) return outs.status();
+  for (size_t i = 0; i < node.outputs.size(); ++i) {
+    const int v = node.outputs[i];
+    if (v == kNoValue) continue;
+    if (i >= outs->size() || !(*outs)[i]) {
+      return unimplemented("{}: output {} is not produced", node.label(), i);
+    }
+    env.bind_object(v, std::move((*outs)[i]));
+  }
+  return Status::Ok();
+}
 
 Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& env) {
   std::vector<View> in, out;
@@ -30,6 +85,19 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
   for (int n : nodes) {
     const Node& node = g.nodes[n];
     MOSS_ASSIGN_OR_RETURN(const OpKernel* k, kernel_for(node));
+    int object_in = -1;  // first input that is not a tensor
+    for (size_t i = 0; i < node.inputs.size() && object_in < 0; ++i) {
+      if (node.inputs[i] != kNoValue && env.objects[node.inputs[i]]) object_in = static_cast<int>(i);
+    }
+    if (const OpKernel* ok = object_kernel_for(node, *k, object_in >= 0)) {
+      MOSS_RETURN_IF_ERROR(run_object_node(g, node, *ok, env));
+      continue;
+    }
+    if (object_in >= 0) {
+      return invalid_argument("{}: input {} is a {}, the operator takes tensors of numbers",
+                              node.label(), object_in,
+                              type_name(type_of(*env.objects[node.inputs[object_in]])));
+    }
     const size_t ni = node.inputs.size();
     in.assign(ni, View{});
     infos.assign(ni, TensorInfo{});
@@ -95,35 +163,68 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
   return Status::Ok();
 }
 
+Status Interpreter::run_all(const Graph& g, Env& env) {
+  std::vector<int> all(g.nodes.size());
+  std::iota(all.begin(), all.end(), 0);
+  return run_nodes(g, all, env);
+}
+
 Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const View> inputs,
                                              std::span<const View> captures) {
-  if (inputs.size() != g.inputs.size() || captures.size() != g.captures.size()) {
-    return internal_error("subgraph called with {} inputs and {} captures, it has {} and {}",
-                          inputs.size(), captures.size(), g.inputs.size(), g.captures.size());
-  }
+  MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
   Env env(g);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
-    if (v.type && inputs[i].dtype != v.type->dtype) {
+    if (v.type && (!v.type->is_plain() || inputs[i].dtype != v.type->dtype)) {
       return invalid_argument("subgraph input '{}' is {}, the subgraph declares {}", v.name,
-                              dtype_name(inputs[i].dtype), dtype_name(v.type->dtype));
+                              dtype_name(inputs[i].dtype), type_name(*v.type));
     }
     env.bind(g.inputs[i], inputs[i]);
   }
   for (size_t i = 0; i < captures.size(); ++i) env.bind(g.captures[i], captures[i]);
-  std::vector<int> all(g.nodes.size());
-  std::iota(all.begin(), all.end(), 0);
-  MOSS_RETURN_IF_ERROR(run_nodes(g, all, env));
+  MOSS_RETURN_IF_ERROR(run_all(g, env));
   std::vector<Tensor> outs;
   for (int o : g.outputs) {
-    MOSS_ASSIGN_OR_RETURN(View v, lookup(g, env, o));
     const Value& val = g.values[o];
-    if (val.type && v.dtype != val.type->dtype) {
+    if (env.objects[o]) {
+      return invalid_argument("subgraph output '{}' is a {}, a tensor is expected", val.name,
+                              type_name(type_of(*env.objects[o])));
+    }
+    MOSS_ASSIGN_OR_RETURN(View v, lookup(g, env, o));
+    if (val.type && (!val.type->is_plain() || v.dtype != val.type->dtype)) {
       return invalid_argument("subgraph output '{}' is {}, the subgraph declares {}", val.name,
-                              dtype_name(v.dtype), dtype_name(val.type->dtype));
+                              dtype_name(v.dtype), type_name(*val.type));
     }
     MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(v));
     outs.push_back(std::move(t));
+  }
+  return outs;
+}
+
+Result<std::vector<ObjectPtr>> Interpreter::run_objects(const Graph& g,
+                                                        std::span<const ObjectPtr> inputs,
+                                                        std::span<const ObjectPtr> captures) {
+  MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
+  Env env(g);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = g.values[g.inputs[i]];
+    if (v.type && !type_matches(*inputs[i], *v.type)) {
+      return invalid_argument("subgraph input '{}' is a {}, the subgraph declares {}", v.name,
+                              type_name(type_of(*inputs[i])), type_name(*v.type));
+    }
+    env.bind_object(g.inputs[i], inputs[i]);
+  }
+  for (size_t i = 0; i < captures.size(); ++i) env.bind_object(g.captures[i], captures[i]);
+  MOSS_RETURN_IF_ERROR(run_all(g, env));
+  std::vector<ObjectPtr> outs;
+  for (int o : g.outputs) {
+    MOSS_ASSIGN_OR_RETURN(ObjectPtr obj, object_of(g, env, o));
+    const Value& val = g.values[o];
+    if (val.type && !type_matches(*obj, *val.type)) {
+      return invalid_argument("subgraph output '{}' is a {}, the subgraph declares {}", val.name,
+                              type_name(type_of(*obj)), type_name(*val.type));
+    }
+    outs.push_back(std::move(obj));
   }
   return outs;
 }

@@ -16,15 +16,22 @@ namespace moss::engine {
 // Per value of one graph: where its data is for this run.
 struct Env {
   explicit Env(const Graph& g)
-      : views(g.values.size()), owned(g.values.size()), set(g.values.size(), false) {}
+      : views(g.values.size()), owned(g.values.size()), objects(g.values.size()),
+        set(g.values.size(), false) {}
   void bind(int v, View view) {
     views[v] = view;
     set[v] = true;
   }
+  // A value of any kind: a tensor is stored as a view (owned), anything else in objects.
+  void bind_object(int v, ObjectPtr o);
   std::vector<View> views;
   std::vector<std::shared_ptr<const Tensor>> owned;  // produced by the interpreter
+  std::vector<ObjectPtr> objects;  // non-tensor values (sequences, optionals, strings)
   std::vector<bool> set;
 };
+
+// Value v of env as an Object (a tensor wrapped without a copy when env or the graph owns it).
+Result<ObjectPtr> object_of(const Graph& g, Env& env, int v);
 
 class Interpreter final : public SubgraphRunner {
  public:
@@ -34,8 +41,13 @@ class Interpreter final : public SubgraphRunner {
 
   Result<std::vector<Tensor>> run(const Graph& g, std::span<const View> inputs,
                                   std::span<const View> captures) override;
+  Result<std::vector<ObjectPtr>> run_objects(const Graph& g, std::span<const ObjectPtr> inputs,
+                                             std::span<const ObjectPtr> captures) override;
 
  private:
+  Status run_all(const Graph& g, Env& env);
+  Status run_object_node(const Graph& g, const Node& node, const OpKernel& k, Env& env);
+
   int depth_ = 0;
 };
 

@@ -30,10 +30,16 @@ std::string dims_string(const IoInfo& io) {
   return s + "]";
 }
 
+// "float32", or "seq(tensor(float32))" for a value the engine refuses as a model input/output.
+std::string type_text(const IoInfo& io) {
+  return io.object_type ? type_name(*io.object_type) : std::string(dtype_name(io.dtype));
+}
+
 IoInfo io_of(const Graph& g, int v) {
   IoInfo io;
   io.name = g.values[v].name;
   if (g.values[v].type) {
+    if (!g.values[v].type->is_plain()) io.object_type = *g.values[v].type;
     io.dtype = g.values[v].type->dtype;
     io.has_shape = g.values[v].type->has_shape;
     for (const Dim& d : g.values[v].type->dims) {
@@ -152,12 +158,12 @@ Status model_info(const std::filesystem::path& model, std::ostream& out) {
   out << "inputs:\n";
   for (int v : g.inputs) {
     IoInfo io = io_of(g, v);
-    out << "  " << io.name << " " << dtype_name(io.dtype) << " " << dims_string(io) << "\n";
+    out << "  " << io.name << " " << type_text(io) << " " << dims_string(io) << "\n";
   }
   out << "outputs:\n";
   for (int v : g.outputs) {
     IoInfo io = io_of(g, v);
-    out << "  " << io.name << " " << dtype_name(io.dtype) << " " << dims_string(io) << "\n";
+    out << "  " << io.name << " " << type_text(io) << " " << dims_string(io) << "\n";
   }
   // One line per operator: domain, the opset the model imports for it, count, and whether the
   // engine runs it (the same lookup compile() uses).

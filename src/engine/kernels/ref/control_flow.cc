@@ -2,7 +2,9 @@
 // branch, how many iterations), so they are dynamic kernels (kernel.h): the planner puts them in
 // the plan's tail and the interpreter runs their subgraphs with the node's implicit inputs (the
 // outer-scope values the subgraphs read) as captures. Element types are whatever the subgraphs
-// produce; slicing and stacking move bytes.
+// produce; slicing and stacking move bytes. If and Loop run on Objects (kernel.h: run_object), so
+// a branch may return and a loop may carry sequences and optionals (graph/object.h); Scan's
+// states and scan values are tensors by the spec.
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/ref/ref_kernels.h"
 
@@ -12,7 +14,8 @@
 namespace moss::engine::ref {
 namespace {
 
-std::span<const View> captures_of(const Node& node, std::span<const View> in) {
+template <typename T>
+std::span<const T> captures_of(const Node& node, std::span<const T> in) {
   return in.subspan(node.explicit_inputs());
 }
 
@@ -43,12 +46,12 @@ Result<bool> scalar_bool(const Node& node, const View& v, const char* what) {
 
 // ---- If ----------------------------------------------------------------------------------------
 
-Status infer_If(const Node& node, std::span<const TensorInfo* const> in,
-                std::vector<TensorInfo>& out) {
-  if (node.explicit_inputs() != 1 || !in[0]) {
+// The branches agree with each other and with the node (also checked at run time: a branch in a
+// subgraph is never planned).
+Status check_If(const Node& node) {
+  if (node.explicit_inputs() != 1 || node.inputs[0] == kNoValue) {
     return invalid_argument("{}: takes exactly one input (cond)", node.label());
   }
-  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kBool}, "cond"));
   MOSS_ASSIGN_OR_RETURN(const Graph* then_g, subgraph(node, "then_branch"));
   MOSS_ASSIGN_OR_RETURN(const Graph* else_g, subgraph(node, "else_branch"));
   for (const Graph* g : {then_g, else_g}) {
@@ -61,20 +64,30 @@ Status infer_If(const Node& node, std::span<const TensorInfo* const> in,
   for (size_t i = 0; i < node.outputs.size(); ++i) {
     const auto& a = then_g->values[then_g->outputs[i]].type;
     const auto& b = else_g->values[else_g->outputs[i]].type;
-    if (a && b && a->dtype != b->dtype) {
+    if (a && b && type_name(*a) != type_name(*b)) {
       return invalid_argument("{}: output {} is {} in then_branch and {} in else_branch",
-                              node.label(), i, dtype_name(a->dtype), dtype_name(b->dtype));
+                              node.label(), i, type_name(*a), type_name(*b));
     }
   }
-  declared_outputs(*then_g, 0, node.outputs.size(), out);
   return Status::Ok();
 }
 
-Result<std::vector<Tensor>> run_If(const Node& node, std::span<const View> in,
-                                   SubgraphRunner& runner) {
-  MOSS_ASSIGN_OR_RETURN(bool cond, scalar_bool(node, in[0], "cond"));
+Status infer_If(const Node& node, std::span<const TensorInfo* const> in,
+                std::vector<TensorInfo>& out) {
+  MOSS_RETURN_IF_ERROR(check_If(node));
+  if (in[0]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kBool}, "cond"));
+  declared_outputs(*node.attr_graph("then_branch"), 0, node.outputs.size(), out);
+  return Status::Ok();
+}
+
+Result<std::vector<ObjectPtr>> run_If(const Node& node, std::span<const ObjectPtr> in,
+                                      SubgraphRunner& runner) {
+  MOSS_RETURN_IF_ERROR(check_If(node));
+  MOSS_ASSIGN_OR_RETURN(const Tensor* c, object_tensor(node, in[0], "cond"));
+  if (!c) return invalid_argument("{}: cond is missing", node.label());
+  MOSS_ASSIGN_OR_RETURN(bool cond, scalar_bool(node, view_of(*c), "cond"));
   MOSS_ASSIGN_OR_RETURN(const Graph* g, subgraph(node, cond ? "then_branch" : "else_branch"));
-  return runner.run(*g, {}, captures_of(node, in));
+  return runner.run_objects(*g, {}, captures_of(node, in));
 }
 
 // ---- stacking along an axis (Loop and Scan outputs, Scan input slices) -----------------------
@@ -111,12 +124,13 @@ Result<Tensor> slice_axis(const View& src, size_t axis, int64_t t) {
 
 // Stacks equally shaped slices along a new axis; slice i goes to position i (or T-1-i reversed).
 // With no slices, the element shape comes from `declared` when it is fully known.
-Result<Tensor> stack_axis(const Node& node, const std::vector<Tensor>& slices, size_t axis,
-                          bool reverse, DType dtype, const std::optional<TensorType>& declared) {
+using Slices = std::vector<std::shared_ptr<const Tensor>>;
+Result<Tensor> stack_axis(const Node& node, const Slices& slices, size_t axis, bool reverse,
+                          DType dtype, const std::optional<TensorType>& declared) {
   std::vector<int64_t> elem;
   if (!slices.empty()) {
-    elem = slices[0].shape();
-    dtype = slices[0].dtype();
+    elem = slices[0]->shape();
+    dtype = slices[0]->dtype();
   } else if (declared && declared->has_shape) {
     for (const Dim& d : declared->dims) elem.push_back(std::max<int64_t>(d.value, 0));
   }
@@ -130,7 +144,7 @@ Result<Tensor> stack_axis(const Node& node, const std::vector<Tensor>& slices, s
   MOSS_ASSIGN_OR_RETURN(Tensor out, Tensor::zeros(dtype, shape));
   const AxisSplit s = split_at(shape, axis, dtype);
   for (int64_t i = 0; i < T; ++i) {
-    const Tensor& x = slices[static_cast<size_t>(i)];
+    const Tensor& x = *slices[static_cast<size_t>(i)];
     if (x.shape() != elem || x.dtype() != dtype) {
       return invalid_argument("{}: scan output changes shape across iterations ({} then {})",
                               node.label(), shape_to_string(elem), shape_to_string(x.shape()));
@@ -147,12 +161,10 @@ Result<Tensor> stack_axis(const Node& node, const std::vector<Tensor>& slices, s
 
 // ---- Loop --------------------------------------------------------------------------------------
 
-Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
-                  std::vector<TensorInfo>& out) {
+// The body agrees with the node (also checked at run time: a Loop in a subgraph is never planned).
+Status check_Loop(const Node& node) {
   const size_t ni = node.explicit_inputs();
   if (ni < 2) return invalid_argument("{}: needs inputs M and cond (either may be empty)", node.label());
-  if (in[0]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kInt64}, "M"));
-  if (in[1]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[1], {DType::kBool}, "cond"));
   MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
   const size_t n = ni - 2;
   if (body->inputs.size() != n + 2) {
@@ -164,9 +176,23 @@ Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
                             body->outputs.size(), node.outputs.size(), n);
   }
   for (size_t i = 0; i < n; ++i) {
-    if (!in[2 + i]) return invalid_argument("{}: loop-carried input {} is missing", node.label(), i);
+    if (node.inputs[2 + i] == kNoValue) {
+      return invalid_argument("{}: loop-carried input {} is missing", node.label(), i);
+    }
+  }
+  return Status::Ok();
+}
+
+Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
+                  std::vector<TensorInfo>& out) {
+  MOSS_RETURN_IF_ERROR(check_Loop(node));
+  if (in[0]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kInt64}, "M"));
+  if (in[1]) MOSS_RETURN_IF_ERROR(require_dtype(node, *in[1], {DType::kBool}, "cond"));
+  const Graph* body = node.attr_graph("body");
+  const size_t n = node.explicit_inputs() - 2;
+  for (size_t i = 0; i < n; ++i) {
     const auto& t = body->values[body->inputs[2 + i]].type;
-    if (t && t->dtype != in[2 + i]->dtype) {
+    if (t && t->is_plain() && t->dtype != in[2 + i]->dtype) {
       return invalid_argument("{}: loop-carried value {} is {}, the body takes {}", node.label(), i,
                               dtype_name(in[2 + i]->dtype), dtype_name(t->dtype));
     }
@@ -179,56 +205,61 @@ Status infer_Loop(const Node& node, std::span<const TensorInfo* const> in,
 // Far beyond any exported model's loop (beam search, decoding steps, NMS over boxes).
 constexpr int64_t kMaxLoopIterations = int64_t{1} << 22;
 
-Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
-                                     SubgraphRunner& runner) {
-  MOSS_ASSIGN_OR_RETURN(const Graph* body, subgraph(node, "body"));
+// Whether b may replace a as a loop-carried value (same kind, same dtype for tensors; an optional
+// may come back as its element and the other way round, object.h: type_matches).
+bool same_kind(const Object& a, const Object& b) {
+  if (a.kind == Object::Kind::kOptional || b.kind == Object::Kind::kOptional) return true;
+  if (a.kind != b.kind) return false;
+  return !a.is_tensor() || a.tensor->dtype() == b.tensor->dtype();
+}
+
+Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const ObjectPtr> in,
+                                        SubgraphRunner& runner) {
+  MOSS_RETURN_IF_ERROR(check_Loop(node));
+  const Graph* body = node.attr_graph("body");
   const size_t n = node.explicit_inputs() - 2;
   const size_t k = node.outputs.size() - n;
   int64_t trips = std::numeric_limits<int64_t>::max();
-  if (in[0].present()) {
-    if (in[0].dtype != DType::kInt64 || in[0].numel != 1) {
+  MOSS_ASSIGN_OR_RETURN(const Tensor* m, object_tensor(node, in[0], "M"));
+  if (m) {
+    if (m->dtype() != DType::kInt64 || m->numel() != 1) {
       return invalid_argument("{}: M must be one int64", node.label());
     }
-    trips = in[0].as<int64_t>()[0];
+    trips = m->data<int64_t>()[0];
   }
   bool cond = true;
-  if (in[1].present()) {
-    MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, in[1], "cond"));
+  MOSS_ASSIGN_OR_RETURN(const Tensor* c, object_tensor(node, in[1], "cond"));
+  if (c) {
+    MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(*c), "cond"));
   }
-  std::vector<Tensor> carried;
-  for (size_t i = 0; i < n; ++i) {
-    MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(in[2 + i]));
-    carried.push_back(std::move(t));
-  }
-  std::vector<std::vector<Tensor>> scans(k);
+  std::vector<ObjectPtr> carried(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(n));
+  std::vector<Slices> scans(k);
   size_t scan_bytes = 0;
-  Tensor iter = Tensor::from_vector<int64_t>({}, {0});
-  Tensor cond_t = Tensor::from_vector<bool>({}, {true});
-  std::vector<View> body_in(n + 2);
+  std::vector<ObjectPtr> body_in(n + 2);
   for (int64_t i = 0; i < trips && cond; ++i) {
     // M and cond may come from request data: a bounded loop holds a request thread for a bounded
     // time, and its (possibly empty) scan slices stay bounded in count.
     if (i >= kMaxLoopIterations) {
       return resource_exhausted("{}: more than {} iterations", node.label(), kMaxLoopIterations);
     }
-    iter.data<int64_t>()[0] = i;
-    cond_t.data<bool>()[0] = cond;
-    body_in[0] = view_of(iter);
-    body_in[1] = view_of(cond_t);
-    for (size_t c = 0; c < n; ++c) body_in[2 + c] = view_of(carried[c]);
-    MOSS_ASSIGN_OR_RETURN(auto outs, runner.run(*body, body_in, captures_of(node, in)));
-    MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(outs[0]), "body's cond output"));
-    for (size_t c = 0; c < n; ++c) {
-      if (outs[1 + c].dtype() != carried[c].dtype()) {
+    body_in[0] = tensor_object(std::make_shared<const Tensor>(Tensor::from_vector<int64_t>({}, {i})));
+    body_in[1] = tensor_object(std::make_shared<const Tensor>(Tensor::from_vector<bool>({}, {cond})));
+    for (size_t j = 0; j < n; ++j) body_in[2 + j] = carried[j];
+    MOSS_ASSIGN_OR_RETURN(auto outs, runner.run_objects(*body, body_in, captures_of(node, in)));
+    MOSS_ASSIGN_OR_RETURN(const Tensor* next, object_tensor(node, outs[0], "body's cond output"));
+    MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(*next), "body's cond output"));
+    for (size_t j = 0; j < n; ++j) {
+      if (!same_kind(*carried[j], *outs[1 + j])) {
         return invalid_argument("{}: body changes loop-carried value {} from {} to {}",
-                                node.label(), c, dtype_name(carried[c].dtype()),
-                                dtype_name(outs[1 + c].dtype()));
+                                node.label(), j, type_name(type_of(*carried[j])),
+                                type_name(type_of(*outs[1 + j])));
       }
-      carried[c] = std::move(outs[1 + c]);
+      carried[j] = std::move(outs[1 + j]);
     }
     for (size_t s = 0; s < k; ++s) {
-      scan_bytes += outs[1 + n + s].nbytes();
-      scans[s].push_back(std::move(outs[1 + n + s]));
+      MOSS_ASSIGN_OR_RETURN(const Tensor* t, object_tensor(node, outs[1 + n + s], "a scan output"));
+      scan_bytes += t->nbytes();
+      scans[s].push_back(outs[1 + n + s]->tensor);
     }
     // A loop that never ends stops at the tensor size limit instead of exhausting memory.
     if (scan_bytes > kMaxTensorBytes) {
@@ -236,12 +267,12 @@ Result<std::vector<Tensor>> run_Loop(const Node& node, std::span<const View> in,
                                 node.label(), kMaxTensorBytes, i + 1);
     }
   }
-  std::vector<Tensor> result = std::move(carried);
+  std::vector<ObjectPtr> result = std::move(carried);
   for (size_t s = 0; s < k; ++s) {
     const Value& decl = body->values[body->outputs[1 + n + s]];
     const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
     MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, scans[s], 0, false, dt, decl.type));
-    result.push_back(std::move(t));
+    result.push_back(tensor_object(std::make_shared<const Tensor>(std::move(t))));
   }
   return result;
 }
@@ -335,7 +366,7 @@ Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const
     MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(v));
     states.push_back(std::move(t));
   }
-  std::vector<std::vector<Tensor>> scans(a.scan_out);
+  std::vector<Slices> scans(a.scan_out);
   std::vector<Tensor> slices(a.scan_in);
   std::vector<View> body_in(a.states + a.scan_in);
   for (int64_t t = 0; t < len; ++t) {
@@ -354,7 +385,9 @@ Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const
       }
       states[i] = std::move(outs[i]);
     }
-    for (size_t s = 0; s < a.scan_out; ++s) scans[s].push_back(std::move(outs[a.states + s]));
+    for (size_t s = 0; s < a.scan_out; ++s) {
+      scans[s].push_back(std::make_shared<const Tensor>(std::move(outs[a.states + s])));
+    }
   }
   std::vector<Tensor> result = std::move(states);
   for (size_t s = 0; s < a.scan_out; ++s) {
@@ -362,7 +395,7 @@ Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const
     const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
     const int64_t rank = scans[s].empty()
                              ? (decl.type ? static_cast<int64_t>(decl.type->dims.size()) : 0)
-                             : static_cast<int64_t>(scans[s][0].rank());
+                             : static_cast<int64_t>(scans[s][0]->rank());
     MOSS_ASSIGN_OR_RETURN(int64_t ax, normalize_axis(node, a.out_axes[s], rank + 1));
     MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, scans[s], static_cast<size_t>(ax),
                                                a.out_dirs[s] != 0, dt, decl.type));
@@ -390,7 +423,7 @@ Result<std::vector<Tensor>> run_Scan(const Node& node, std::span<const View> in,
       }
     }
   }
-  std::vector<std::vector<Tensor>> per_output(node.outputs.size());
+  std::vector<Slices> per_output(node.outputs.size());
   std::vector<Tensor> slices(a.states + a.scan_in);
   std::vector<View> views(a.states + a.scan_in);
   for (int64_t b = 0; b < batch; ++b) {
@@ -402,7 +435,9 @@ Result<std::vector<Tensor>> run_Scan(const Node& node, std::span<const View> in,
                                                std::span<const View>(views).first(a.states),
                                                std::span<const View>(views).subspan(a.states),
                                                captures_of(node, in), runner));
-    for (size_t o = 0; o < outs.size(); ++o) per_output[o].push_back(std::move(outs[o]));
+    for (size_t o = 0; o < outs.size(); ++o) {
+      per_output[o].push_back(std::make_shared<const Tensor>(std::move(outs[o])));
+    }
   }
   std::vector<Tensor> result;
   for (size_t o = 0; o < per_output.size(); ++o) {
@@ -417,7 +452,7 @@ Result<std::vector<Tensor>> run_Scan(const Node& node, std::span<const View> in,
 }  // namespace
 
 std::vector<OpKernel> control_flow_kernels() {
-  return {dynamic_kernel("If", infer_If, run_If), dynamic_kernel("Loop", infer_Loop, run_Loop),
+  return {object_kernel("If", infer_If, run_If), object_kernel("Loop", infer_Loop, run_Loop),
           dynamic_kernel("Scan", infer_Scan, run_Scan)};
 }
 

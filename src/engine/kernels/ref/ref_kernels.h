@@ -33,12 +33,44 @@ std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, inte
 std::vector<OpKernel> control_flow_kernels();  // If, Loop, Scan (subgraphs; dynamic)
 std::vector<OpKernel> data_dependent_kernels();  // NonZero, Compress, NonMaxSuppression, ...
 std::vector<OpKernel> recurrent_kernels();     // LSTM, GRU, RNN
+std::vector<OpKernel> sequence_kernels();      // Sequence*, SplitToSequence, Optional*, ...
+std::vector<OpKernel> string_kernels();        // StringNormalizer, TfIdfVectorizer
+// Object variants of tensor operators for string/sequence/optional values (registry.h:
+// object_kernel_for): Identity, Cast, CastLike.
+std::vector<OpKernel> object_variant_kernels();
+OpKernel identity_object_kernel();  // sequence_ops.cc
 
 // An operator with data-dependent outputs (kernel.h: run_dynamic).
 inline OpKernel dynamic_kernel(const char* op, InferFn infer, DynamicRunFn run) {
   OpKernel k{op, infer, nullptr};
   k.run_dynamic = run;
   return k;
+}
+
+// An operator on Objects (kernel.h: run_object).
+inline OpKernel object_kernel(const char* op, InferFn infer, ObjectRunFn run) {
+  OpKernel k{op, infer, nullptr};
+  k.run_object = run;
+  return k;
+}
+
+// infer() of an operator on Objects: such nodes run in the plan's tail, where only the output
+// count matters; their values are checked when they run.
+inline Status infer_object_outputs(const Node& node, std::span<const TensorInfo* const>,
+                                   std::vector<TensorInfo>& out) {
+  out.assign(node.outputs.size(), TensorInfo{});
+  return Status::Ok();
+}
+
+// A tensor input of a run_object kernel (kernel.h): null when omitted, an error naming the node
+// and the value's type when it is a sequence, optional or string tensor.
+inline Result<const Tensor*> object_tensor(const Node& node, const ObjectPtr& o, const char* what) {
+  if (!o) return static_cast<const Tensor*>(nullptr);
+  if (!o->is_tensor()) {
+    return invalid_argument("{}: {} must be a tensor of numbers, got {}", node.label(), what,
+                            type_name(type_of(*o)));
+  }
+  return o->tensor.get();
 }
 
 }  // namespace moss::engine::ref
