@@ -100,7 +100,13 @@ struct OpKernel {
   uint32_t value_inputs = 0;
   PrepareFn prepare = nullptr;  // fast implementations tried before run() (registry order)
   DynamicRunFn run_dynamic = nullptr;  // set: data-dependent outputs (run is unused)
+  // A random generator: a node without a 'seed' attribute draws new values on every run, so it is
+  // never folded into a constant (seeded nodes fold: their output is a function of the seed).
+  bool random = false;
 };
+
+// Whether a node's output may be computed once and reused (false for unseeded random nodes).
+inline bool foldable(const OpKernel& k, const Node& node) { return !k.random || node.attr("seed"); }
 
 // ---- helpers shared by kernels --------------------------------------------------------------
 

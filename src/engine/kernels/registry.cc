@@ -22,7 +22,9 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::signal_kernels(), ref::det_kernels(),
                       ref::conv_integer_kernels(), ref::max_unpool_kernels(),
                       ref::grid_sample_kernels(), ref::control_flow_kernels(),
-                      ref::data_dependent_kernels(), ref::recurrent_kernels()}) {
+                      ref::data_dependent_kernels(), ref::recurrent_kernels(),
+                      ref::roi_align_kernels(), ref::random_kernels(),
+                      ref::mel_weight_matrix_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
@@ -35,9 +37,23 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
   return *t;
 }
 
+// com.microsoft operators (ONNX Runtime's contrib set), looked up only for that domain.
+const std::map<std::string, OpKernel>& contrib_table() {
+  static const auto* t = [] {
+    auto* m = new std::map<std::string, OpKernel>();
+    for (const OpKernel& k : ref::contrib_kernels()) m->emplace(k.op_type, k);
+    return m;
+  }();
+  return *t;
+}
+
 }  // namespace
 
 const OpKernel* find_kernel(const Node& node) {
+  if (node.domain == "com.microsoft") {
+    auto it = contrib_table().find(node.op_type);
+    return it == contrib_table().end() ? nullptr : &it->second;
+  }
   if (!node.domain.empty()) return nullptr;
   auto it = table().find(node.op_type);
   return it == table().end() || it->second.empty() ? nullptr : &it->second.front();

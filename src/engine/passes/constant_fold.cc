@@ -13,7 +13,7 @@ Status fold_constants(Graph& g, size_t max_bytes) {
       if (in != kNoValue && !g.values[in].constant) all_const = false;
     }
     const OpKernel* k = find_kernel(node);
-    if (!all_const || !k || k->run_dynamic) {
+    if (!all_const || !k || k->run_dynamic || !foldable(*k, node)) {
       kept.push_back(std::move(node));
       continue;
     }

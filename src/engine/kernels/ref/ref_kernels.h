@@ -33,6 +33,10 @@ std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, inte
 std::vector<OpKernel> control_flow_kernels();  // If, Loop, Scan (subgraphs; dynamic)
 std::vector<OpKernel> data_dependent_kernels();  // NonZero, Compress, NonMaxSuppression, ...
 std::vector<OpKernel> recurrent_kernels();     // LSTM, GRU, RNN
+std::vector<OpKernel> roi_align_kernels();     // RoiAlign
+std::vector<OpKernel> random_kernels();        // RandomNormal/Uniform[Like], Bernoulli, Multinomial
+std::vector<OpKernel> mel_weight_matrix_kernels();  // MelWeightMatrix
+std::vector<OpKernel> contrib_kernels();       // com.microsoft: Gelu family, attention, ... (contrib.cc)
 
 // An operator with data-dependent outputs (kernel.h: run_dynamic).
 inline OpKernel dynamic_kernel(const char* op, InferFn infer, DynamicRunFn run) {
