@@ -5,6 +5,9 @@
 // (lines: `<glob>  <reason>`).
 //   default  cases with an unclaimed operator are skipped (the CTest run: fast, gates regressions)
 //   --all    every case runs; an unclaimed operator counts as a failure (the coverage figure)
+// Besides ONNX's suites under --root, the suite "cases" is the engine's own data under --cases
+// (default: tests/conformance/cases of the source tree; opset 18-21 and contrib operators, made by
+// tools/make_conformance_cases.py with ONNX Runtime's outputs).
 #include "common/file_util.h"
 #include "common/tensor_proto.h"
 #include "engine/kernels/registry.h"
@@ -61,10 +64,11 @@ std::vector<uint8_t> read_all(const fs::path& p) {
 bool claimed(const std::vector<uint8_t>& bytes, std::string& missing) {
   onnx::ModelProto m;
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return true;  // loader must reject
-  static const auto ops = engine::supported_operators();
   for (const auto& n : m.graph().node()) {
-    const bool onnx_domain = n.domain().empty() || n.domain() == "ai.onnx";
-    if (!onnx_domain || !std::binary_search(ops.begin(), ops.end(), n.op_type())) {
+    engine::Node probe;
+    probe.op_type = n.op_type();
+    probe.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+    if (!engine::find_kernel(probe)) {
       missing = n.domain().empty() ? n.op_type() : n.domain() + "." + n.op_type();
       return false;
     }
@@ -263,6 +267,7 @@ std::string run_case(const fs::path& dir, const std::vector<uint8_t>& bytes) {
 
 int main(int argc, char** argv) {
   std::string root = "/usr/share/libonnx-testdata/data";
+  std::string cases_root = MOSS_CONFORMANCE_CASES;
   std::string exceptions_path;
   bool verbose = false;
   bool all = false;
@@ -272,6 +277,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--exceptions" && i + 1 < argc) exceptions_path = argv[++i];
     else if (a == "--root" && i + 1 < argc) root = argv[++i];
+    else if (a == "--cases" && i + 1 < argc) cases_root = argv[++i];
     else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "-v") verbose = true;
     else if (a == "--all") all = true;
@@ -279,8 +285,8 @@ int main(int argc, char** argv) {
   auto exceptions = read_exceptions(exceptions_path);
   int passed = 0, failed = 0, skipped = 0, excepted = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (const char* suite : {"node", "simple", "pytorch-converted", "pytorch-operator"}) {
-    fs::path sdir = fs::path(root) / suite;
+  for (const char* suite : {"node", "simple", "pytorch-converted", "pytorch-operator", "cases"}) {
+    fs::path sdir = std::string(suite) == "cases" ? fs::path(cases_root) : fs::path(root) / suite;
     if (!fs::exists(sdir)) continue;
     std::vector<fs::path> cases;
     for (const auto& e : fs::directory_iterator(sdir)) {

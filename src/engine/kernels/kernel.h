@@ -115,7 +115,13 @@ struct OpKernel {
   // Only for an object variant of a tensor operator (registry.h: object_kernel_for): whether the
   // node produces a non-tensor value from tensor inputs (Cast to string).
   bool (*makes_objects)(const Node& node) = nullptr;
+  // A random generator: a node without a 'seed' attribute draws new values on every run, so it is
+  // never folded into a constant (seeded nodes fold: their output is a function of the seed).
+  bool random = false;
 };
+
+// Whether a node's output may be computed once and reused (false for unseeded random nodes).
+inline bool foldable(const OpKernel& k, const Node& node) { return !k.random || node.attr("seed"); }
 
 // ---- helpers shared by kernels --------------------------------------------------------------
 

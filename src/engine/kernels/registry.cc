@@ -23,7 +23,9 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::conv_integer_kernels(), ref::max_unpool_kernels(),
                       ref::grid_sample_kernels(), ref::control_flow_kernels(),
                       ref::data_dependent_kernels(), ref::recurrent_kernels(),
-                      ref::sequence_kernels(), ref::string_kernels()}) {
+                      ref::sequence_kernels(), ref::string_kernels(),
+                      ref::roi_align_kernels(), ref::random_kernels(),
+                      ref::mel_weight_matrix_kernels()}) {
       for (const OpKernel& k : list) (*m)[k.op_type].push_back(k);
     }
     // oneDNN first, reference last: the reference run() is the fallback whenever prepare()
@@ -45,6 +47,16 @@ const std::map<std::string, OpKernel>& object_variants() {
   return *t;
 }
 
+// com.microsoft operators (ONNX Runtime's contrib set), looked up only for that domain.
+const std::map<std::string, OpKernel>& contrib_table() {
+  static const auto* t = [] {
+    auto* m = new std::map<std::string, OpKernel>();
+    for (const OpKernel& k : ref::contrib_kernels()) m->emplace(k.op_type, k);
+    return m;
+  }();
+  return *t;
+}
+
 }  // namespace
 
 const OpKernel* object_kernel_for(const Node& node, const OpKernel& k, bool object_in) {
@@ -57,6 +69,10 @@ const OpKernel* object_kernel_for(const Node& node, const OpKernel& k, bool obje
 }
 
 const OpKernel* find_kernel(const Node& node) {
+  if (node.domain == "com.microsoft") {
+    auto it = contrib_table().find(node.op_type);
+    return it == contrib_table().end() ? nullptr : &it->second;
+  }
   if (!node.domain.empty()) return nullptr;
   auto it = table().find(node.op_type);
   return it == table().end() || it->second.empty() ? nullptr : &it->second.front();

@@ -13,8 +13,9 @@ Status fold_constants(Graph& g, size_t max_bytes) {
       if (in != kNoValue && !g.values[in].constant) all_const = false;
     }
     const OpKernel* k = find_kernel(node);
-    // Sequences, optionals and strings (object.h) are never constants.
-    if (!all_const || !k || k->run_dynamic || object_kernel_for(node, *k, false)) {
+    // Sequences, optionals and strings (object.h) are never constants; nor are unseeded random nodes.
+    if (!all_const || !k || k->run_dynamic || !foldable(*k, node) ||
+        object_kernel_for(node, *k, false)) {
       kept.push_back(std::move(node));
       continue;
     }

@@ -420,7 +420,7 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
       bytes += static_cast<size_t>(*numel) * dtype_size(o.dtype);
     }
     const bool has_values = !out.empty() && out[0].value != nullptr;
-    if (known && !has_values && bytes <= (size_t{16} << 20)) {
+    if (known && !has_values && bytes <= (size_t{16} << 20) && foldable(k, node)) {
       MOSS_ASSIGN_OR_RETURN(auto values, evaluate_node(node, k, in, out));
       for (size_t i = 0; i < out.size(); ++i) out[i].value = values[i];
     }

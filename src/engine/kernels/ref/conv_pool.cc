@@ -122,7 +122,12 @@ Result<Window> pool_window(const Node& node, std::span<const int64_t> x) {
 Status infer_pool(const Node& node, std::span<const TensorInfo* const> in,
                   std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 1, 1));
-  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kFloat32}, "X"));
+  // MaxPool-12 adds int8/uint8; the float types everywhere.
+  if (node.op_type == "MaxPool" && node.opset >= 12 &&
+      (in[0]->dtype == DType::kInt8 || in[0]->dtype == DType::kUInt8)) {
+  } else {
+    MOSS_RETURN_IF_ERROR(require_float(node, *in[0], "X"));
+  }
   const auto& x = in[0]->shape;
   MOSS_ASSIGN_OR_RETURN(Window g, pool_window(node, x));
   if (node.op_type == "MaxPool") {
@@ -132,7 +137,7 @@ Status infer_pool(const Node& node, std::span<const TensorInfo* const> in,
   std::vector<int64_t> shape{x[0], x[1]};
   for (int i = 3 - g.nd; i < 3; ++i) shape.push_back(g.out[i]);
   out.resize(node.outputs.size() > 1 && node.op_type == "MaxPool" ? 2 : 1);
-  out[0].dtype = DType::kFloat32;
+  out[0].dtype = in[0]->dtype;
   out[0].shape = shape;
   if (out.size() > 1) {
     out[1].dtype = DType::kInt64;
@@ -141,8 +146,9 @@ Status infer_pool(const Node& node, std::span<const TensorInfo* const> in,
   return Status::Ok();
 }
 
-template <bool kMax>
-Status run_pool(const Node& node, std::span<const View> in, std::span<const View> out) {
+template <bool kMax, typename T>
+Status run_pool_typed(const Node& node, std::span<const View> in, std::span<const View> out) {
+  using C = compute_t<T>;
   const auto x = in[0].shape;
   MOSS_ASSIGN_OR_RETURN(Window g, pool_window(node, x));
   const int64_t NC = x[0] * x[1];
@@ -150,11 +156,11 @@ Status run_pool(const Node& node, std::span<const View> in, std::span<const View
   const int64_t out_sp = g.out[0] * g.out[1] * g.out[2];
   const bool include_pad = node.attr_int("count_include_pad", 0) != 0;
   const bool col_major = node.attr_int("storage_order", 0) != 0;
-  const float* X = in[0].as<float>();
-  float* Y = out[0].as<float>();
+  const T* X = in[0].as<T>();
+  T* Y = out[0].as<T>();
   int64_t* I = out.size() > 1 && out[1].data ? out[1].as<int64_t>() : nullptr;
   for (int64_t nc = 0; nc < NC; ++nc) {
-    const float* xc = X + nc * in_sp;
+    const T* xc = X + nc * in_sp;
     for (int64_t od = 0; od < g.out[0]; ++od)
       for (int64_t oh = 0; oh < g.out[1]; ++oh)
         for (int64_t ow = 0; ow < g.out[2]; ++ow) {
@@ -175,7 +181,9 @@ Status run_pool(const Node& node, std::span<const View> in, std::span<const View
             lo[d] = first;
             hi[d] = last + 1;
           }
-          float acc = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+          C acc = kMax ? (std::numeric_limits<C>::has_infinity ? -std::numeric_limits<C>::infinity()
+                                                               : std::numeric_limits<C>::lowest())
+                       : C{0};
           int64_t count = 0, best = -1;
           if (lo[0] >= 0 && lo[1] >= 0 && lo[2] >= 0) {
             for (int64_t kd = lo[0]; kd < hi[0]; ++kd) {
@@ -185,7 +193,7 @@ Status run_pool(const Node& node, std::span<const View> in, std::span<const View
                 for (int64_t kw = lo[2]; kw < hi[2]; ++kw) {
                   const int64_t iw = ow * g.stride[2] - g.pad_b[2] + kw * g.dil[2];
                   const int64_t idx = (id * g.in[1] + ih) * g.in[2] + iw;
-                  const float v = xc[idx];
+                  const C v = static_cast<C>(xc[idx]);
                   if constexpr (kMax) {
                     if (v > acc || best < 0) {
                       acc = v;
@@ -201,15 +209,24 @@ Status run_pool(const Node& node, std::span<const View> in, std::span<const View
           }
           const int64_t oi = nc * out_sp + (od * g.out[1] + oh) * g.out[2] + ow;
           if constexpr (kMax) {
-            Y[oi] = acc;
+            Y[oi] = T(acc);
             if (I) I[oi] = nc * in_sp + std::max<int64_t>(best, 0);
           } else {
             const int64_t div = include_pad ? padded : count;
-            Y[oi] = div > 0 ? acc / static_cast<float>(div) : 0.0f;
+            Y[oi] = T(div > 0 ? acc / static_cast<C>(div) : C{0});
           }
         }
   }
   return Status::Ok();
+}
+
+template <bool kMax>
+Status run_pool(const Node& node, std::span<const View> in, std::span<const View> out) {
+  return dispatch_numeric(node, in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (kMax || !std::is_integral_v<T>) return run_pool_typed<kMax, T>(node, in, out);
+    return Status::Ok();  // infer() admits integers for MaxPool only
+  });
 }
 
 Status infer_GlobalAveragePool(const Node& node, std::span<const TensorInfo* const> in,

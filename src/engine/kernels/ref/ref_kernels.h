@@ -39,6 +39,10 @@ std::vector<OpKernel> string_kernels();        // StringNormalizer, TfIdfVectori
 // object_kernel_for): Identity, Cast, CastLike.
 std::vector<OpKernel> object_variant_kernels();
 OpKernel identity_object_kernel();  // sequence_ops.cc
+std::vector<OpKernel> roi_align_kernels();     // RoiAlign
+std::vector<OpKernel> random_kernels();        // RandomNormal/Uniform[Like], Bernoulli, Multinomial
+std::vector<OpKernel> mel_weight_matrix_kernels();  // MelWeightMatrix
+std::vector<OpKernel> contrib_kernels();       // com.microsoft: Gelu family, attention, ... (contrib.cc)
 
 // An operator with data-dependent outputs (kernel.h: run_dynamic).
 inline OpKernel dynamic_kernel(const char* op, InferFn infer, DynamicRunFn run) {

@@ -1,6 +1,9 @@
-// Resize (opset 10, 11, 13, 18, 19): nearest and (n-)linear modes with every
-// coordinate_transformation_mode and nearest_mode. Per-dimension source tables are computed once
-// per call; the output loop then only combines table entries.
+// Resize (opset 10, 11, 13, 18, 19) and the deprecated Upsample (opset 7-9): nearest, (n-)linear
+// and (n-)cubic modes with every coordinate_transformation_mode and nearest_mode, cubic_coeff_a,
+// exclude_outside and antialias (opset 18: linear/cubic filters widened by 1/scale when
+// downsampling, as ONNX's reference and ONNX Runtime do). Per dimension, every output index gets
+// a list of (source index, weight) taps computed once per call; the output loop only combines
+// table entries.
 #include "engine/kernels/ref/ref_kernels.h"
 
 #include <algorithm>
@@ -16,6 +19,8 @@ struct ResizeSpec {
   std::vector<float> roi;              // 2*r, tf_crop_and_resize only
   std::string mode, coord, nearest;
   float extrapolation = 0;
+  float cubic_a = -0.75f;
+  bool antialias = false, exclude_outside = false;
 };
 
 Result<ResizeSpec> resize_spec(const Node& node, std::span<const TensorInfo* const> in) {
@@ -23,10 +28,18 @@ Result<ResizeSpec> resize_spec(const Node& node, std::span<const TensorInfo* con
   const auto& x = in[0]->shape;
   const size_t r = x.size();
   sp.mode = node.attr_string("mode", "nearest");
-  if (sp.mode != "nearest" && sp.mode != "linear") {
-    return unimplemented("{}: mode '{}' is not supported (nearest, linear)", node.label(), sp.mode);
+  // Upsample-7/9 and Resize-10 spell it "bilinear"/"linear"; opset 11 added "cubic".
+  if (sp.mode == "bilinear" && node.op_type == "Upsample") sp.mode = "linear";
+  if (sp.mode != "nearest" && sp.mode != "linear" && (sp.mode != "cubic" || node.opset < 11)) {
+    return invalid_argument("{}: mode '{}' is not valid (nearest, linear{})", node.label(), sp.mode,
+                            node.opset < 11 ? "" : ", cubic");
   }
-  if (node.attr_int("antialias", 0) != 0) return unimplemented("{}: antialias is not supported", node.label());
+  sp.antialias = node.attr_int("antialias", 0) != 0;
+  if (sp.antialias && sp.mode == "nearest") {
+    return invalid_argument("{}: antialias applies to linear and cubic modes only", node.label());
+  }
+  sp.cubic_a = node.attr_float("cubic_coeff_a", -0.75f);
+  sp.exclude_outside = node.attr_int("exclude_outside", 0) != 0;
   if (node.opset < 11) {
     sp.coord = "asymmetric";
     sp.nearest = "floor";
@@ -45,7 +58,10 @@ Result<ResizeSpec> resize_spec(const Node& node, std::span<const TensorInfo* con
   sp.extrapolation = node.attr_float("extrapolation_value", 0.0f);
   std::vector<float> scales;
   std::vector<int64_t> sizes;
-  if (node.opset < 11) {
+  if (node.op_type == "Upsample" && node.opset < 9) {
+    if (const Attribute* a = node.attr("scales")) scales = a->floats;
+    if (scales.empty()) return invalid_argument("{}: attribute 'scales' is required", node.label());
+  } else if (node.opset < 11) {
     MOSS_ASSIGN_OR_RETURN(scales, const_floats(node, in.size() > 1 ? in[1] : nullptr, "scales"));
   } else {
     MOSS_ASSIGN_OR_RETURN(sp.roi, const_floats(node, in.size() > 1 ? in[1] : nullptr, "roi"));
@@ -128,10 +144,17 @@ Result<ResizeSpec> resize_spec(const Node& node, std::span<const TensorInfo* con
 
 Status infer_Resize(const Node& node, std::span<const TensorInfo* const> in,
                     std::vector<TensorInfo>& out) {
-  MOSS_RETURN_IF_ERROR(require_inputs(node, in, node.opset < 11 ? 2 : 1, node.opset < 11 ? 2 : 4));
-  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[0], {DType::kFloat32}, "X"));
+  const bool attr_scales = node.op_type == "Upsample" && node.opset < 9;
+  const size_t min_in = attr_scales ? 1 : node.opset < 11 ? 2 : 1;
+  MOSS_RETURN_IF_ERROR(require_inputs(node, in, min_in, node.opset < 11 ? min_in : 4));
+  MOSS_RETURN_IF_ERROR(require_numeric(node, *in[0], "X"));
   MOSS_ASSIGN_OR_RETURN(auto sp, resize_spec(node, in));
+  if (!is_float_dtype(in[0]->dtype) && sp.mode != "nearest") {
+    return unimplemented("{}: mode '{}' on {} is not supported (integer input: nearest only)",
+                         node.label(), sp.mode, dtype_name(in[0]->dtype));
+  }
   out.resize(1);
+  out[0].dtype = in[0]->dtype;
   out[0].shape = sp.out;
   return Status::Ok();
 }
@@ -170,6 +193,90 @@ int64_t nearest_index(const std::string& mode, float c) {
   return static_cast<int64_t>(std::round(c));
 }
 
+// Interpolation filter weights (ONNX reference: _linear_coeffs[_antialias], _cubic_coeffs[_antialias])
+// for the taps first..first+n-1 around source coordinate c, where first = floor(c) + start.
+float cubic_weight(float x, float a) {
+  x = std::fabs(x);
+  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0;
+}
+
+struct Tap { int64_t i; float w; };
+
+// Taps of one output index along one dimension of length len.
+void filter_taps(const ResizeSpec& sp, float c, float scale, int64_t len, std::vector<Tap>& taps) {
+  taps.clear();
+  const bool cubic = sp.mode == "cubic";
+  // Antialias widens the filter by 1/scale when downsampling.
+  const float s = sp.antialias ? std::min(scale, 1.0f) : 1.0f;
+  const int64_t start = cubic ? static_cast<int64_t>(std::floor(-2.0f / s)) + 1
+                              : static_cast<int64_t>(std::floor(-1.0f / s)) + 1;
+  const int64_t end = (cubic ? 2 : 1) - start + (cubic ? 0 : 1);  // exclusive
+  const float f = std::floor(c);
+  const float ratio = c - f;
+  float sum = 0;
+  for (int64_t k = start; k < end; ++k) {
+    const float x = (static_cast<float>(k) - ratio) * s;
+    float w = cubic ? cubic_weight(x, sp.cubic_a) : std::clamp(1.0f - std::fabs(x), 0.0f, 1.0f);
+    const int64_t i = static_cast<int64_t>(f) + k;
+    if (sp.exclude_outside && (i < 0 || i >= len)) w = 0;
+    sum += w;
+    taps.push_back({std::clamp<int64_t>(i, 0, len - 1), w});
+  }
+  // Antialias and exclude_outside normalise the weights (the plain filters already sum to 1).
+  if ((sp.antialias || sp.exclude_outside) && sum != 0) {
+    for (Tap& t : taps) t.w /= sum;
+  }
+}
+
+template <typename T>
+void resize_loop(const ResizeSpec& sp, std::span<const int64_t> x,
+                 const std::vector<std::vector<std::vector<Tap>>>& taps,
+                 const std::vector<std::vector<char>>& outside, const T* X, T* Y, int64_t numel) {
+  using C = compute_t<T>;
+  const size_t r = x.size();
+  std::vector<int64_t> st(r, 1);
+  for (size_t i = r; i-- > 1;) st[i - 1] = st[i] * x[i];
+  std::vector<int64_t> idx(r, 0), k(r, 0);
+  const bool nearest = sp.mode == "nearest";
+  for (int64_t o = 0; o < numel; ++o) {
+    bool out_of_roi = false;
+    for (size_t d = 0; d < r; ++d) out_of_roi |= outside[d][idx[d]] != 0;
+    double v = sp.extrapolation;
+    if (!out_of_roi && nearest) {
+      int64_t off = 0;
+      for (size_t d = 0; d < r; ++d) off += taps[d][idx[d]][0].i * st[d];
+      Y[o] = X[off];  // exact for every type (no trip through double)
+    } else if (!out_of_roi) {
+      // Sum over the product of every dimension's taps (odometer over k).
+      v = 0;
+      std::fill(k.begin(), k.end(), 0);
+      for (;;) {
+        double w = 1;
+        int64_t off = 0;
+        for (size_t d = 0; d < r; ++d) {
+          const Tap& t = taps[d][idx[d]][k[d]];
+          w *= t.w;
+          off += t.i * st[d];
+        }
+        if (w != 0) v += w * static_cast<double>(static_cast<C>(X[off]));
+        size_t d = r;
+        while (d-- > 0) {
+          if (++k[d] < static_cast<int64_t>(taps[d][idx[d]].size())) break;
+          k[d] = 0;
+        }
+        if (d == static_cast<size_t>(-1)) break;
+      }
+    }
+    if (out_of_roi || !nearest) Y[o] = T(static_cast<C>(v));
+    for (size_t d = r; d-- > 0;) {
+      if (++idx[d] < sp.out[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
 Status run_Resize(const Node& node, std::span<const View> in, std::span<const View> out) {
   std::vector<TensorInfo> infos(in.size());
   std::vector<const TensorInfo*> ptrs(in.size(), nullptr);
@@ -186,62 +293,47 @@ Status run_Resize(const Node& node, std::span<const View> in, std::span<const Vi
   MOSS_ASSIGN_OR_RETURN(auto sp, resize_spec(node, ptrs));
   const auto x = in[0].shape;
   const size_t r = x.size();
-  const bool linear = sp.mode == "linear";
-  // Per dim, per output index: two source indices, the weight of the second, and an outside flag.
-  struct Tap { int64_t i0, i1; float w; bool outside; };
-  std::vector<std::vector<Tap>> taps(r);
+  // Per dim, per output index: its taps and whether it lies outside tf_crop_and_resize's roi.
+  std::vector<std::vector<std::vector<Tap>>> taps(r);
+  std::vector<std::vector<char>> outside(r);
   for (size_t d = 0; d < r; ++d) {
     taps[d].resize(sp.out[d]);
+    outside[d].assign(sp.out[d], 0);
     for (int64_t o = 0; o < sp.out[d]; ++o) {
-      bool outside = false;
-      float c = source_coord(sp, d, r, o, x[d], sp.out_len[d], outside);
-      Tap t{0, 0, 0.0f, outside};
-      if (linear) {
+      bool out_of_roi = false;
+      float c = source_coord(sp, d, r, o, x[d], sp.out_len[d], out_of_roi);
+      outside[d][o] = out_of_roi;
+      auto& t = taps[d][o];
+      const bool identity = x[d] == sp.out[d] && sp.scale[d] == 1.0f &&
+                            (sp.coord == "half_pixel" || sp.coord == "pytorch_half_pixel" ||
+                             sp.coord == "asymmetric" || sp.coord == "half_pixel_symmetric");
+      if (sp.mode == "nearest" || identity) {
+        // An unresized dimension maps each index to itself for every filter.
+        const int64_t i = sp.mode == "nearest" ? nearest_index(sp.nearest, c) : o;
+        t.push_back({std::clamp<int64_t>(i, 0, x[d] - 1), 1.0f});
+      } else if (sp.mode == "linear" && !sp.antialias) {
         c = std::clamp(c, 0.0f, static_cast<float>(x[d] - 1));
-        t.i0 = static_cast<int64_t>(std::floor(c));
-        t.i1 = std::min(t.i0 + 1, x[d] - 1);
-        t.w = c - static_cast<float>(t.i0);
+        const int64_t i0 = static_cast<int64_t>(std::floor(c));
+        const float w = c - static_cast<float>(i0);
+        t.push_back({i0, 1 - w});
+        if (w != 0) t.push_back({std::min(i0 + 1, x[d] - 1), w});
       } else {
-        t.i0 = t.i1 = std::clamp<int64_t>(nearest_index(sp.nearest, c), 0, x[d] - 1);
-      }
-      taps[d][o] = t;
-    }
-  }
-  std::vector<int64_t> st(r, 1);
-  for (size_t i = r; i-- > 1;) st[i - 1] = st[i] * x[i];
-  const float* X = in[0].as<float>();
-  float* Y = out[0].as<float>();
-  std::vector<int64_t> idx(r, 0);
-  const int corners = linear ? (1 << r) : 1;
-  for (int64_t o = 0; o < out[0].numel; ++o) {
-    bool outside = false;
-    for (size_t d = 0; d < r; ++d) outside |= taps[d][idx[d]].outside;
-    float v = sp.extrapolation;
-    if (!outside) {
-      v = 0;
-      for (int c = 0; c < corners; ++c) {
-        float w = 1;
-        int64_t off = 0;
-        for (size_t d = 0; d < r && w != 0; ++d) {
-          const Tap& t = taps[d][idx[d]];
-          const bool hi = linear && ((c >> d) & 1);
-          w *= linear ? (hi ? t.w : 1 - t.w) : 1.0f;
-          off += (hi ? t.i1 : t.i0) * st[d];
-        }
-        if (w != 0) v += w * X[off];
+        filter_taps(sp, c, sp.scale[d], x[d], t);
       }
     }
-    Y[o] = v;
-    for (size_t d = r; d-- > 0;) {
-      if (++idx[d] < sp.out[d]) break;
-      idx[d] = 0;
-    }
   }
-  return Status::Ok();
+  return dispatch_numeric(node, in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    resize_loop<T>(sp, x, taps, outside, in[0].as<T>(), out[0].as<T>(), out[0].numel);
+    return Status::Ok();
+  });
 }
 
 }  // namespace
 
-std::vector<OpKernel> resize_kernels() { return {{"Resize", infer_Resize, run_Resize, false, 0b1110}}; }
+std::vector<OpKernel> resize_kernels() {
+  return {{"Resize", infer_Resize, run_Resize, false, 0b1110},
+          {"Upsample", infer_Resize, run_Resize, false, 0b10}};
+}
 
 }  // namespace moss::engine::ref
