@@ -3,6 +3,7 @@
 // GRU linear_before_reset, clip and the activation list with its alpha/beta. Float32; batches
 // run independently (a sequence shorter than the input stops early, its later outputs are 0).
 #include "engine/kernels/onednn/onednn_ops.h"
+#include "engine/kernels/ref/fast_math.h"
 #include "engine/kernels/ref/ref_kernels.h"
 
 #include <algorithm>
@@ -40,12 +41,12 @@ struct Activation {
   float operator()(float x) const {
     switch (kind) {
       case Kind::kRelu: return std::max(x, 0.f);
-      case Kind::kTanh: return std::tanh(x);
-      case Kind::kSigmoid: return 1.f / (1.f + std::exp(-x));
+      case Kind::kTanh: return fast_tanh(x);
+      case Kind::kSigmoid: return fast_sigmoid(x);
       case Kind::kAffine: return alpha * x + beta;
       case Kind::kLeakyRelu: return x >= 0 ? x : alpha * x;
       case Kind::kThresholdedRelu: return x > alpha ? x : 0.f;
-      case Kind::kScaledTanh: return alpha * std::tanh(beta * x);
+      case Kind::kScaledTanh: return alpha * fast_tanh(beta * x);
       case Kind::kHardSigmoid: return std::clamp(alpha * x + beta, 0.f, 1.f);
       case Kind::kElu: return x >= 0 ? x : alpha * (std::exp(x) - 1.f);
       case Kind::kSoftsign: return x / (1.f + std::fabs(x));
