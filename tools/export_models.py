@@ -8,11 +8,27 @@ Writes, per model, into OUT/<name>/:
     model.onnx                 the exported graph (never commit it; models/ is git-ignored)
     inputs/<input name>.npy    fixed random inputs (same seed every run)
     torch/<output name>.npy    PyTorch's own outputs on those inputs, for a sanity check
-Models: mobilenet_v2, resnet50 (torchvision, 224x224, batch 1) and bert4 (a BERT-style encoder:
-4 layers, hidden 256, 4 heads, FFN 1024, sequence 128, Erf-based GELU and LayerNormalization as
-torch exports them at opset 17; inputs input_ids [1,128] int64 and attention_mask [1,128] int64).
+    meta.json                  how compare_ort.py compares outputs (elementwise or detection)
+Models (batch 1), one per architecture family people deploy:
+    mobilenet_v2, resnet50   torchvision classic CNNs, 224x224
+    bert4                    BERT-style encoder: 4 layers, hidden 256, 4 heads, FFN 1024, seq 128,
+                             Erf GELU, LayerNormalization; input_ids + attention_mask int64
+    ssdlite                  torchvision SSDlite320 MobileNetV3 with its post-processing (If,
+                             NonMaxSuppression, TopK...); image [3,320,320]; boxes/scores/labels
+    gpt4                     GPT-style decoder: 4 pre-norm layers, hidden 256, causal mask from
+                             torch.tril (Trilu), tanh GELU, LM head over 8192 tokens; seq 128
+    bilstm, gru              taggers: embedding, 2-layer bidirectional LSTM / unidirectional GRU
+                             (hidden 256), per-token linear; seq 64
+    swin_t                   torchvision Swin-T (shifted windows: Mod, ScatterND, Where), 224x224
+    unet                     diffusion-style U-Net: GroupNorm (InstanceNormalization at opset 17),
+                             SiLU, ConvTranspose upsampling, sinusoidal timestep; x [1,3,64,64], t [1]
+    textcnn                  Kim text CNN: Conv1d widths 3/4/5, max over time (ReduceMax); seq 256
+    qresnet18                torchvision quantizable ResNet-18, eager static quantization
+                             (QNNPACK), exported as QuantizeLinear/DequantizeLinear around float ops
+torch 1.13's exporter stops at opset 17 (opset 18 is refused), so every model is opset 17.
 """
 import argparse
+import json
 import math
 import os
 import sys
@@ -86,6 +102,199 @@ class Bert(nn.Module):
         return x
 
 
+class DecoderLayer(nn.Module):
+    """Pre-norm GPT block: causal self-attention (mask from torch.tril, exported as Trilu) + MLP."""
+
+    def __init__(self, hidden, heads, ffn):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.o = nn.Linear(hidden, hidden)
+        self.ln1 = nn.LayerNorm(hidden)
+        self.ln2 = nn.LayerNorm(hidden)
+        self.ff1 = nn.Linear(hidden, ffn)
+        self.ff2 = nn.Linear(ffn, hidden)
+        self.act = nn.GELU(approximate="tanh")
+
+    def forward(self, x):
+        b, s, h = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(h, dim=-1)
+        q, k, v = (t.view(b, s, self.heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        # Built from the scores themselves, so the mask stays a Trilu node instead of a folded
+        # constant (what a variable-length export emits).
+        causal = torch.ones_like(scores).tril().bool()
+        scores = scores.masked_fill(~causal, float("-inf"))
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, s, h)
+        x = x + self.o(ctx)
+        return x + self.ff2(self.act(self.ff1(self.ln2(x))))
+
+
+class Gpt(nn.Module):
+    def __init__(self, vocab=8192, hidden=256, heads=4, ffn=1024, layers=4, max_len=512):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, hidden)
+        self.pos = nn.Embedding(max_len, hidden)
+        self.layers = nn.ModuleList(DecoderLayer(hidden, heads, ffn) for _ in range(layers))
+        self.ln = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, vocab, bias=False)
+
+    def forward(self, input_ids):
+        pos = torch.arange(input_ids.shape[1], dtype=torch.int64).unsqueeze(0)
+        x = self.tok(input_ids) + self.pos(pos)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(self.ln(x))
+
+
+class RnnTagger(nn.Module):
+    """Embedding, a 2-layer recurrent stack (LSTM bidirectional or GRU), per-token classifier."""
+
+    def __init__(self, cell, vocab=8192, emb=128, hidden=256, tags=32, bidirectional=True):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(emb, hidden, num_layers=2, batch_first=True, bidirectional=bidirectional)
+        self.out = nn.Linear(hidden * (2 if bidirectional else 1), tags)
+
+    def forward(self, input_ids):
+        y, _ = self.rnn(self.emb(input_ids))
+        return self.out(y)
+
+
+class TextCnn(nn.Module):
+    """Kim-style text CNN: parallel Conv1d widths 3/4/5, max over time (ReduceMax), classifier."""
+
+    def __init__(self, vocab=8192, emb=128, channels=128, classes=8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, emb)
+        self.convs = nn.ModuleList(nn.Conv1d(emb, channels, k) for k in (3, 4, 5))
+        self.fc = nn.Linear(3 * channels, classes)
+
+    def forward(self, input_ids):
+        x = self.emb(input_ids).transpose(1, 2)
+        pooled = [torch.amax(torch.relu(c(x)), dim=2) for c in self.convs]
+        return self.fc(torch.cat(pooled, dim=1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, tdim, groups=8):
+        super().__init__()
+        self.n1 = nn.GroupNorm(groups, cin)
+        self.c1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.t = nn.Linear(tdim, cout)
+        self.n2 = nn.GroupNorm(groups, cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, temb):
+        h = self.c1(nn.functional.silu(self.n1(x)))
+        h = h + self.t(temb)[:, :, None, None]
+        h = self.c2(nn.functional.silu(self.n2(h)))
+        return h + self.skip(x)
+
+
+class UNet(nn.Module):
+    """Diffusion-style U-Net: GroupNorm + SiLU residual blocks, a sinusoidal timestep embedding,
+    strided-conv downsampling and ConvTranspose upsampling with skip concatenation."""
+
+    def __init__(self, ch=(32, 64, 128), tdim=128):
+        super().__init__()
+        self.tdim = tdim
+        self.temb = nn.Sequential(nn.Linear(tdim, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+        self.inc = nn.Conv2d(3, ch[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.pool = nn.ModuleList()
+        for i in range(len(ch)):
+            self.down.append(ResBlock(ch[max(i - 1, 0)], ch[i], tdim))
+            if i + 1 < len(ch):
+                self.pool.append(nn.Conv2d(ch[i], ch[i], 3, stride=2, padding=1))
+        self.mid = ResBlock(ch[-1], ch[-1], tdim)
+        self.upconv = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for i in reversed(range(len(ch) - 1)):
+            self.upconv.append(nn.ConvTranspose2d(ch[i + 1], ch[i], 4, stride=2, padding=1))
+            self.up.append(ResBlock(2 * ch[i], ch[i], tdim))
+        self.outn = nn.GroupNorm(8, ch[0])
+        self.outc = nn.Conv2d(ch[0], 3, 3, padding=1)
+
+    def forward(self, x, t):
+        half = self.tdim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+        args = t[:, None] * freqs[None, :]
+        temb = self.temb(torch.cat([torch.sin(args), torch.cos(args)], dim=1))
+        h = self.inc(x)
+        skips = []
+        for i, block in enumerate(self.down):
+            h = block(h, temb)
+            if i < len(self.pool):
+                skips.append(h)
+                h = self.pool[i](h)
+        h = self.mid(h, temb)
+        for upconv, block in zip(self.upconv, self.up):
+            h = block(torch.cat([upconv(h), skips.pop()], dim=1), temb)
+        return self.outc(nn.functional.silu(self.outn(h)))
+
+
+def randomize_groupnorm(model, gen):
+    for m in model.modules():
+        if isinstance(m, nn.GroupNorm):
+            m.weight.data.copy_(torch.rand(m.num_channels, generator=gen) * 0.5 + 0.75)
+            m.bias.data.copy_(torch.randn(m.num_channels, generator=gen) * 0.1)
+
+
+def quantized_resnet18(gen):
+    """torchvision's quantizable ResNet-18, eager-mode static quantization (qnnpack): BN folded,
+    observers calibrated on fixed random images, converted to quantized ops; torch exports those
+    as QuantizeLinear/DequantizeLinear around float Conv/Gemm (the QDQ form)."""
+    from torchvision.models.quantization import resnet18
+    model = resnet18(weights=None, quantize=False).eval()
+    randomize_batchnorm(model, gen)
+    model.fuse_model()
+    # Debian's torch is built without FBGEMM; QNNPACK quantizes the same way for export (per-tensor
+    # weights, uint8 activations), which is also what ONNX Runtime's quantizer writes by default.
+    torch.backends.quantized.engine = "qnnpack"
+    model.qconfig = torch.ao.quantization.get_default_qconfig("qnnpack")
+    torch.ao.quantization.prepare(model, inplace=True)
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.randn(1, 3, 224, 224, generator=gen))
+    torch.ao.quantization.convert(model, inplace=True)
+    return model
+
+
+class Detector(nn.Module):
+    """One image in, (boxes, scores, labels) out: the list-of-dicts API flattened for export."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        d = self.model([image])[0]
+        return d["boxes"], d["scores"], d["labels"]
+
+
+# name -> output names (a model with one output writes "output")
+MODELS = {
+    "mobilenet_v2": ["output"],
+    "resnet50": ["output"],
+    "bert4": ["output"],
+    "ssdlite": ["boxes", "scores", "labels"],
+    "gpt4": ["output"],
+    "bilstm": ["output"],
+    "gru": ["output"],
+    "swin_t": ["output"],
+    "unet": ["output"],
+    "textcnn": ["output"],
+    "qresnet18": ["output"],
+}
+
+
+DETECTION = {"ssdlite"}
+
+
 def build(name, gen):
     torch.manual_seed(SEED)
     if name == "mobilenet_v2":
@@ -102,6 +311,32 @@ def build(name, gen):
         mask = torch.ones(1, 128, dtype=torch.int64)
         mask[:, 120:] = 0  # padded tail, so the mask path is exercised
         inputs = {"input_ids": ids, "attention_mask": mask}
+    elif name == "ssdlite":
+        from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+        det = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None)
+        randomize_batchnorm(det, gen)
+        model = Detector(det)
+        inputs = {"image": torch.rand(3, 320, 320, generator=gen)}
+    elif name == "gpt4":
+        model = Gpt()
+        inputs = {"input_ids": torch.randint(0, 8192, (1, 128), generator=gen, dtype=torch.int64)}
+    elif name in ("bilstm", "gru"):
+        model = RnnTagger("lstm" if name == "bilstm" else "gru", bidirectional=name == "bilstm")
+        inputs = {"input_ids": torch.randint(0, 8192, (1, 64), generator=gen, dtype=torch.int64)}
+    elif name == "swin_t":
+        model = torchvision.models.swin_t(weights=None)
+        inputs = {"input": torch.randn(1, 3, 224, 224, generator=gen)}
+    elif name == "unet":
+        model = UNet()
+        randomize_groupnorm(model, gen)
+        inputs = {"x": torch.randn(1, 3, 64, 64, generator=gen),
+                  "t": torch.tensor([417.0], dtype=torch.float32)}
+    elif name == "textcnn":
+        model = TextCnn()
+        inputs = {"input_ids": torch.randint(0, 8192, (1, 256), generator=gen, dtype=torch.int64)}
+    elif name == "qresnet18":
+        model = quantized_resnet18(gen)
+        inputs = {"input": torch.randn(1, 3, 224, 224, generator=gen)}
     else:
         raise ValueError(f"unknown model {name}")
     return model.eval(), inputs
@@ -110,18 +345,34 @@ def build(name, gen):
 def export(name, out_dir, opset):
     gen = torch.Generator().manual_seed(SEED)
     model, inputs = build(name, gen)
+    output_names = MODELS[name]
     d = os.path.join(out_dir, name)
     os.makedirs(os.path.join(d, "inputs"), exist_ok=True)
     os.makedirs(os.path.join(d, "torch"), exist_ok=True)
     path = os.path.join(d, "model.onnx")
     with torch.no_grad():
         torch.onnx.export(model, tuple(inputs.values()), path, opset_version=opset,
-                          input_names=list(inputs.keys()), output_names=["output"],
+                          input_names=list(inputs.keys()), output_names=output_names,
                           do_constant_folding=True)
         out = model(*inputs.values())
+    outs = out if isinstance(out, (tuple, list)) else (out,)
     for k, v in inputs.items():
         np.save(os.path.join(d, "inputs", f"{k}.npy"), v.numpy())
-    np.save(os.path.join(d, "torch", "output.npy"), out.numpy())
+    for k, v in zip(output_names, outs):
+        np.save(os.path.join(d, "torch", f"{k}.npy"), v.numpy())
+    # How bench/engine/compare_ort.py compares outputs: detection outputs are a set of boxes whose
+    # order (and, at the score cut-off, membership) may legitimately differ between runtimes.
+    # A quantized model's output moves in steps of its output scale; runtimes that round an
+    # intermediate value differently (float accumulation order at a .5 tie, fused integer kernels)
+    # land one or two steps apart, as ONNX Runtime does against itself across optimization levels.
+    if name in DETECTION:
+        meta = {"compare": "detection", "boxes": "boxes", "scores": "scores", "labels": "labels"}
+    elif name == "qresnet18":
+        meta = {"compare": "quantized", "step": float(model.fc.scale), "steps": 2}
+    else:
+        meta = {"compare": "elementwise"}
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(meta, f)
     import onnx
     m = onnx.load(path)
     onnx.checker.check_model(m)
@@ -134,10 +385,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="models")
     ap.add_argument("--opset", type=int, default=17)
-    ap.add_argument("--only", action="append", choices=["mobilenet_v2", "resnet50", "bert4"])
+    ap.add_argument("--only", action="append", choices=list(MODELS))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    for name in args.only or ["mobilenet_v2", "resnet50", "bert4"]:
+    for name in args.only or list(MODELS):
         export(name, args.out, args.opset)
     return 0
 

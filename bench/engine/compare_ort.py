@@ -10,8 +10,11 @@ Run:
         [--threads 1,2] [--iters 50] [--rounds 3] [--out bench/out/engine] [--ort-only] [--no-spin]
 
 For each model: ONNX Runtime (CPU, intra-op threads T, sequential) writes its outputs (threads 1)
-and p50 latency; MOSS runs `moss model run` on the same inputs and `moss model bench --threads T`.
-Prints max abs error per model (pass: |moss - ort| <= 1e-4 + 1e-3 * |ort| everywhere) and
+and p50 latency; MOSS runs `moss model run` on the same inputs and `moss model bench --threads T
+--input ...` on the same input files.
+Prints max abs error per model (pass: |moss - ort| <= 1e-4 + 1e-3 * |ort| everywhere; a model
+whose meta.json says "detection" is compared as a set of boxes, see compare_detection; "quantized"
+widens atol by `steps` output quantization steps) and
 MOSS p50 / ORT p50 per thread count; writes OUT/summary.json. Exit 1 if any model fails or errors.
 Runs are interleaved per model and thread count so both see the same machine load; with
 --rounds N each pair (ORT, then MOSS) is repeated N times and the best p50 of each side is kept
@@ -64,21 +67,27 @@ def ort_run(model_dir, threads, iters, out_dir=None):
 
 
 def moss_run(moss, model_dir, out_dir):
-    cmd = [moss, "model", "run", "--model", os.path.join(model_dir, "model.onnx"),
-           "--output-dir", out_dir]
+    run([moss, "model", "run", "--model", os.path.join(model_dir, "model.onnx"),
+         "--output-dir", out_dir] + input_flags(model_dir))
+
+
+def input_flags(model_dir):
+    flags = []
     for f in sorted(glob.glob(os.path.join(model_dir, "inputs", "*.npy"))):
-        cmd += ["--input", f"{os.path.splitext(os.path.basename(f))[0]}={f}"]
-    run(cmd)
+        flags += ["--input", f"{os.path.splitext(os.path.basename(f))[0]}={f}"]
+    return flags
 
 
 def moss_bench(moss, model_dir, threads, iters):
+    # The same input files ORT times (detection post-processing and token ids depend on them).
     return last_json_line(run([moss, "model", "bench", "--model",
                                os.path.join(model_dir, "model.onnx"), "--threads", str(threads),
-                               "--iters", str(iters)]))
+                               "--iters", str(iters)] + input_flags(model_dir)))
 
 
-def compare(got_dir, want_dir):
-    """Max abs error over every output ORT wrote, and whether all are within tolerance."""
+def compare(got_dir, want_dir, extra_atol=0.0):
+    """Max abs error over every output ORT wrote, and whether all are within tolerance (widened by
+    extra_atol for a quantized output)."""
     worst, ok = 0.0, True
     for want_file in sorted(glob.glob(os.path.join(want_dir, "*.npy"))):
         got_file = os.path.join(got_dir, os.path.basename(want_file))
@@ -89,8 +98,62 @@ def compare(got_dir, want_dir):
             return float("inf"), False
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
         worst = max(worst, float(diff.max()) if diff.size else 0.0)
-        ok &= bool(np.all(diff <= ATOL + RTOL * np.abs(want.astype(np.float64))))
+        ok &= bool(np.all(diff <= ATOL + extra_atol + RTOL * np.abs(want.astype(np.float64))))
     return worst, ok
+
+
+def iou(a, b):
+    """IoU of every box in a [N,4] with every box in b [M,4] (x1, y1, x2, y2)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
+
+
+def compare_detection(got_dir, want_dir, meta):
+    """Detections as a set: each ORT detection (highest score first) is matched to an unused MOSS
+    detection of the same label whose box and score agree within tolerance (IoU >= 0.99 as well).
+    Order is free, and a detection whose score is within tolerance of the lowest kept score may be
+    missing on either side (the cut-off of a top-k or score threshold is a tie at that precision).
+    Returns (worst box/score error of matched pairs, pass)."""
+    def load(d):
+        try:
+            return tuple(np.load(os.path.join(d, f"{meta[k]}.npy")) for k in ("boxes", "scores", "labels"))
+        except (OSError, ValueError):
+            return None
+    got, want = load(got_dir), load(want_dir)
+    if got is None or want is None:
+        return float("inf"), False
+    (gb, gs, gl), (wb, ws, wl) = got, want
+    gb, gs, wb, ws = (x.astype(np.float64) for x in (gb, gs, wb, ws))
+    cut = min(ws.min() if ws.size else np.inf, gs.min() if gs.size else np.inf)
+    near_cut = lambda s: s <= cut + ATOL + RTOL * abs(cut)
+    used = np.zeros(len(gs), dtype=bool)
+    overlap = iou(wb, gb) if len(wb) and len(gb) else np.zeros((len(wb), len(gb)))
+    worst, ok = 0.0, True
+    for i in np.argsort(-ws, kind="stable"):
+        box_ok = np.all(np.abs(gb - wb[i]) <= ATOL + RTOL * np.abs(wb[i]), axis=1) if len(gb) else []
+        cand = [j for j in range(len(gs)) if not used[j] and gl[j] == wl[i] and box_ok[j] and
+                overlap[i, j] >= 0.99 and abs(gs[j] - ws[i]) <= ATOL + RTOL * abs(ws[i])]
+        if not cand:
+            ok &= bool(near_cut(ws[i]))
+            continue
+        j = min(cand, key=lambda j: abs(gs[j] - ws[i]))
+        used[j] = True
+        worst = max(worst, float(np.abs(gb[j] - wb[i]).max()), float(abs(gs[j] - ws[i])))
+    ok &= all(near_cut(gs[j]) for j in np.flatnonzero(~used))
+    return worst, ok
+
+
+def compare_dirs(got_dir, want_dir, model_dir):
+    meta_path = os.path.join(model_dir, "meta.json")
+    meta = json.load(open(meta_path)) if os.path.exists(meta_path) else {}
+    if meta.get("compare") == "detection":
+        return compare_detection(got_dir, want_dir, meta)
+    if meta.get("compare") == "quantized":
+        return compare(got_dir, want_dir, meta["step"] * meta["steps"] * (1 + RTOL))
+    return compare(got_dir, want_dir)
 
 
 def main():
@@ -141,13 +204,13 @@ def main():
                     row[f"moss_p50_ms_t{t}"] = min(moss_p50)
                     row[f"ratio_t{t}"] = round(min(moss_p50) / min(ort_p50), 3)
                     row[f"round_ratios_t{t}"] = rounds
-            torch_err, _ = compare(ort_out, os.path.join(model_dir, "torch"))
+            torch_err, _ = compare_dirs(ort_out, os.path.join(model_dir, "torch"), model_dir)
             row["ort_vs_torch_max_abs"] = torch_err
             if have_moss:
                 moss_out = os.path.join(out, "moss")
                 os.makedirs(moss_out, exist_ok=True)
                 moss_run(args.moss, model_dir, moss_out)
-                err, ok = compare(moss_out, ort_out)
+                err, ok = compare_dirs(moss_out, ort_out, model_dir)
                 row["max_abs_err"], row["pass"] = err, ok
                 failed |= not ok
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:

@@ -1,6 +1,9 @@
 // Runs one ONNX model with ONNX Runtime (onnxruntime-node, CPU) on .npy inputs, writes the outputs
 // as .npy and prints one JSON line with latency figures. Used by bench/engine/compare_ort.py.
 //   node run_ort.js --model M.onnx --inputs DIR --threads T --iters N [--out DIR] [--spin 0|1]
+//                   [--opt all|extended|basic|disabled]
+// --opt disabled runs the graph node by node as written (a QDQ model then computes in float exactly
+// as the operator specs say; with 'all' ORT fuses QDQ into integer kernels that round differently).
 // --spin 0 turns off ORT's intra-op spin-waiting (session.intra_op.allow_spinning), the
 // counterpart of OMP_WAIT_POLICY=passive for MOSS; on a loaded host spinning threads collapse.
 'use strict';
@@ -9,14 +12,14 @@ const path = require('path');
 const ort = require('onnxruntime-node');
 
 function parseArgs(argv) {
-  const a = { threads: 1, iters: 50, warmup: 5, spin: '1' };
+  const a = { threads: 1, iters: 50, warmup: 5, spin: '1', opt: 'all' };
   for (let i = 2; i + 1 < argv.length; i += 2) a[argv[i].replace(/^--/, '')] = argv[i + 1];
   a.threads = Number(a.threads); a.iters = Number(a.iters); a.warmup = Number(a.warmup);
   if (!a.model || !a.inputs) throw new Error('usage: --model M.onnx --inputs DIR [--threads T] [--iters N] [--out DIR]');
   return a;
 }
 
-const NPY_TYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array],
+const NPY_TYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array], '|u1': ['uint8', Uint8Array], '|i1': ['int8', Int8Array],
                     '<i4': ['int32', Int32Array], '|b1': ['bool', Uint8Array] };
 
 function readNpy(file) {
@@ -39,7 +42,8 @@ function readNpy(file) {
 }
 
 function writeNpy(file, tensor) {
-  const descr = { float32: '<f4', int64: '<i8', int32: '<i4', bool: '|b1' }[tensor.type];
+  const descr = { float32: '<f4', int64: '<i8', int32: '<i4', bool: '|b1', uint8: '|u1', int8: '|i1' }[tensor.type];
+  if (!descr) throw new Error(`output type ${tensor.type} not supported`);
   const shape = tensor.dims.length === 1 ? `(${tensor.dims[0]},)` : `(${tensor.dims.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   const pad = 64 - ((10 + header.length + 1) % 64);
@@ -56,7 +60,7 @@ function pct(sorted, p) { return sorted[Math.min(sorted.length - 1, Math.floor(p
 async function main() {
   const a = parseArgs(process.argv);
   const opts = { executionProviders: ['cpu'], intraOpNumThreads: a.threads, interOpNumThreads: 1,
-                 executionMode: 'sequential', graphOptimizationLevel: 'all',
+                 executionMode: 'sequential', graphOptimizationLevel: a.opt,
                  extra: { session: { intra_op: { allow_spinning: String(a.spin) } } } };
   const t0 = process.hrtime.bigint();
   const session = await ort.InferenceSession.create(a.model, opts);
@@ -73,7 +77,8 @@ async function main() {
   }
   if (a.out) {
     fs.mkdirSync(a.out, { recursive: true });
-    for (const [name, t] of Object.entries(out)) writeNpy(path.join(a.out, `${name}.npy`), t);
+    // Same file naming as `moss model run` (a '/' in an output name is not a directory).
+    for (const [name, t] of Object.entries(out)) writeNpy(path.join(a.out, `${name.replace(/[/\\]/g, '_')}.npy`), t);
   }
   times.sort((x, y) => x - y);
   console.log(JSON.stringify({ model: a.model, runtime: 'onnxruntime-node', version: ort.env.versions ? ort.env.versions.common : undefined,

@@ -148,6 +148,52 @@ OnednnStep prepare_conv(const OnednnStepRequest& r) {
   return step;
 }
 
+// ConvTranspose with explicit pads (auto_pad and output_shape stay on the reference kernel). The
+// output shape was inferred by the reference kernel's infer; the oneDNN kernel must agree with it.
+OnednnStep prepare_conv_transpose(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  const auto in = r.in;
+  if (in.size() < 2 || !in[1]->value || (in.size() > 2 && in[2] && !in[2]->value)) return {};
+  if (!r.post_ops.empty() || !r.batch_norm.empty() || r.residual) return {};
+  if (node.attr_string("auto_pad", "NOTSET") != "NOTSET" || node.attr("output_shape")) return {};
+  const auto& x = in[0]->shape;
+  const auto& w = in[1]->shape;
+  if (x.size() < 3 || x.size() > 5 || w.size() != x.size()) return {};
+  const size_t sp = x.size() - 2;
+  auto ints = [&](const char* name, size_t n, int64_t fill) {
+    return node.attr(name) ? node.attr_ints(name) : std::vector<int64_t>(n, fill);
+  };
+  ConvParams p;
+  p.transposed = true;
+  p.src_dims = x;
+  p.weight_dims = w;
+  p.strides = ints("strides", sp, 1);
+  p.dilations = ints("dilations", sp, 1);
+  const auto pads = ints("pads", 2 * sp, 0);
+  const auto out_pad = ints("output_padding", sp, 0);
+  if (pads.size() != 2 * sp || out_pad.size() != sp) return {};
+  for (size_t i = 0; i < sp; ++i) {
+    p.pads_begin.push_back(pads[i]);
+    p.pads_end.push_back(pads[sp + i] - out_pad[i]);
+    if (p.pads_end.back() < 0) return {};
+  }
+  if (node.attr("kernel_shape") && node.attr_ints("kernel_shape") != std::vector<int64_t>(w.begin() + 2, w.end())) {
+    return {};
+  }
+  p.group = node.attr_int("group", 1);
+  p.has_bias = in.size() > 2 && in[2];
+  p.options.threads = r.threads;
+  p.src = choice_for(r.src_layout);
+  p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
+  auto k = OnednnConv::create(p, in[1]->value->data<float>(),
+                              p.has_bias ? in[2]->value->data<float>() : nullptr);
+  if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  OnednnStep step;
+  if (!(*k)->dst_layout().is_plain()) step.dst_layout = (*k)->dst_layout();
+  step.kernel = std::make_shared<ConvKernel>(std::move(k).value(), false, p.has_bias ? 0b110u : 0b010u);
+  return step;
+}
+
 OnednnStep prepare_matmul(const OnednnStepRequest& r) {
   const Node& node = *r.node;
   const auto in = r.in;
@@ -395,7 +441,7 @@ bool onednn_takes_blocked(const std::string& op) {
 
 bool onednn_serves(const std::string& op) {
   return onednn_takes_blocked(op) || op == "MatMul" || op == "Gemm" || op == "Softmax" ||
-         op == "LayerNormalization" || op == "Transpose";
+         op == "LayerNormalization" || op == "Transpose" || op == "ConvTranspose";
 }
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
@@ -405,6 +451,7 @@ OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
   if ((*r.out)[0].dtype != DType::kFloat32) return {};
   const std::string& op = r.node->op_type;
   if (op == "Conv") return prepare_conv(r);
+  if (op == "ConvTranspose") return prepare_conv_transpose(r);
   if (op == "MatMul" || op == "Gemm") return prepare_matmul(r);
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
       op == "GlobalMaxPool") {

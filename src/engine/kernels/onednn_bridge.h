@@ -47,7 +47,8 @@ struct OnednnStep {
 
 // Ops whose oneDNN kernel reads input 0 in a blocked layout (Conv, pools, BatchNormalization).
 bool onednn_takes_blocked(const std::string& op_type);
-// Ops prepare_onednn_step serves (those, MatMul, Gemm, Softmax, LayerNormalization, Transpose).
+// Ops prepare_onednn_step serves (those, MatMul, Gemm, Softmax, LayerNormalization, Transpose,
+// ConvTranspose).
 bool onednn_serves(const std::string& op_type);
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& request);

@@ -148,6 +148,17 @@ void print_profile(const CompiledModel& m, const Plan& plan, const std::vector<d
   }
 }
 
+Result<std::vector<NamedTensor>> read_inputs(
+    const std::vector<std::pair<std::string, std::filesystem::path>>& inputs) {
+  std::vector<NamedTensor> tensors;
+  for (const auto& [name, path] : inputs) {
+    auto t = read_tensor_file(path);
+    if (!t.ok()) return t.status().with_context(fmt::format("input '{}'", name));
+    tensors.push_back(NamedTensor{name, std::move(t).value()});
+  }
+  return tensors;
+}
+
 }  // namespace
 
 Status model_info(const std::filesystem::path& model, std::ostream& out) {
@@ -201,12 +212,7 @@ Status model_run(const std::filesystem::path& model,
                  const std::filesystem::path& output_dir, std::ostream& out) {
   MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
   MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes));
-  std::vector<NamedTensor> tensors;
-  for (const auto& [name, path] : inputs) {
-    auto t = read_tensor_file(path);
-    if (!t.ok()) return t.status().with_context(fmt::format("input '{}'", name));
-    tensors.push_back(NamedTensor{name, std::move(t).value()});
-  }
+  MOSS_ASSIGN_OR_RETURN(auto tensors, read_inputs(inputs));
   ExecutionContext ctx(compiled);
   MOSS_ASSIGN_OR_RETURN(auto outputs, ctx.run(tensors));
   std::error_code ec;
@@ -231,11 +237,20 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   copts.intra_op_threads = o.threads;
   MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes, copts));
   const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  MOSS_ASSIGN_OR_RETURN(auto given, read_inputs(o.inputs));
   std::vector<NamedTensor> inputs;
   for (size_t i = 0; i < compiled->inputs().size(); ++i) {
+    const std::string& name = compiled->inputs()[i].name;
+    auto it = std::find_if(given.begin(), given.end(), [&](const NamedTensor& g) { return g.name == name; });
+    if (it != given.end()) {
+      inputs.push_back(std::move(*it));
+      given.erase(it);
+      continue;
+    }
     MOSS_ASSIGN_OR_RETURN(Tensor t, synthetic_input(*compiled, i, o));
-    inputs.push_back(NamedTensor{compiled->inputs()[i].name, std::move(t)});
+    inputs.push_back(NamedTensor{name, std::move(t)});
   }
+  if (!given.empty()) return invalid_argument("--input '{}': the model has no such input", given[0].name);
   ExecutionContext ctx(compiled);
   for (int i = 0; i < o.warmup; ++i) MOSS_RETURN_IF_ERROR(ctx.run(inputs).status());
   std::vector<double> step_ns;

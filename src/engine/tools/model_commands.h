@@ -28,9 +28,12 @@ struct BenchOptions {
   int64_t batch = 1;       // for symbolic first dimensions
   int64_t sequence = 128;  // for other symbolic dimensions
   bool profile = false;    // print time per operator type (and the slowest steps) first
+  // NAME=FILE inputs to time instead of synthetic ones (the rest stay synthetic), so a comparison
+  // with another runtime times the same data (detection post-processing depends on it).
+  std::vector<std::pair<std::string, std::filesystem::path>> inputs;
 };
 
-// Compiles, runs warmup + iters on synthetic inputs and ends with the one JSON line
+// Compiles, runs warmup + iters on the given or synthetic inputs and ends with the one JSON line
 // {"model","threads","compile_ms","p50_ms","p90_ms","weights_mb","arena_mb","peak_rss_mb"}.
 Status model_bench(const std::filesystem::path& model, const BenchOptions& options,
                    std::ostream& out);

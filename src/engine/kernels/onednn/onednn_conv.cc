@@ -1,5 +1,6 @@
 // OnednnConv: ONNX Conv (1-3 spatial dims, grouped, depthwise) on oneDNN's convolution primitive,
-// with bias and post-ops fused and the weights reordered once into the format oneDNN chose.
+// and ConvTranspose on its deconvolution primitive, with bias and post-ops fused and the weights
+// reordered once into the format oneDNN chose.
 #include <cstring>
 
 #include "engine/kernels/onednn/onednn_common.h"
@@ -7,7 +8,7 @@
 namespace moss::engine::onednn {
 
 struct OnednnConv::Impl {
-  dnnl::convolution_forward prim;
+  dnnl::primitive prim;  // convolution_forward or deconvolution_forward
   dnnl::memory::desc scratchpad_md;  // the convolution's own scratchpad
   dnnl::memory weights;
   dnnl::memory bias;  // empty without bias
@@ -46,10 +47,13 @@ Status check_conv(ConvParams& p, Dims& dst_dims) {
       p.pads_end.size() != sp) {
     return invalid_argument("Conv: strides/dilations/pads need {} values", sp);
   }
-  const int64_t g = p.group, c = p.src_dims[1], m = p.weight_dims[0];
-  if (g <= 0 || m % g != 0 || c != p.weight_dims[1] * g) {
+  const int64_t g = p.group, c = p.src_dims[1];
+  const int64_t m = p.transposed ? p.weight_dims[1] * g : p.weight_dims[0];
+  const bool fits = p.transposed ? g > 0 && c % g == 0 && c == p.weight_dims[0]
+                                 : g > 0 && m % g == 0 && c == p.weight_dims[1] * g;
+  if (!fits) {
     return invalid_argument("Conv: group {} does not fit input channels {} and weights {}x{}", g, c,
-                            m, p.weight_dims[1]);
+                            p.weight_dims[0], p.weight_dims[1]);
   }
   dst_dims = {p.src_dims[0], m};
   for (size_t i = 0; i < sp; ++i) {
@@ -59,6 +63,12 @@ Status check_conv(ConvParams& p, Dims& dst_dims) {
       return invalid_argument("Conv: bad stride {}, dilation {} or pads {},{}", s, d, pb, pe);
     }
     const int64_t span = (p.weight_dims[i + 2] - 1) * d + 1;
+    if (p.transposed) {
+      const int64_t out = (p.src_dims[i + 2] - 1) * s + span - pb - pe;
+      if (out <= 0) return invalid_argument("ConvTranspose: pads leave no output");
+      dst_dims.push_back(out);
+      continue;
+    }
     const int64_t padded = p.src_dims[i + 2] + pb + pe;
     if (padded < span) return invalid_argument("Conv: kernel larger than padded input");
     dst_dims.push_back((padded - span) / s + 1);
@@ -138,37 +148,72 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
                         conv_dst_md(q, impl->dst_dims, impl->has_residual && !plain_dst));
 
   // oneDNN wants grouped weights as [G, M/G, C/G, k...]; the bytes are the same as ONNX's.
+  // ConvTranspose weights are ONNX [C, M/G, k...] = [G][C/G][M/G][k...] in memory: the same
+  // logical dims with the two channel strides swapped.
   Dims wdims = p.weight_dims;
-  if (p.group > 1) {
-    wdims[0] /= p.group;
-    wdims.insert(wdims.begin(), p.group);
+  dnnl::memory::desc user_w;
+  if (p.transposed) {
+    const int64_t cg = p.weight_dims[0] / p.group, mg = p.weight_dims[1];
+    const int64_t k = numel(Dims(p.weight_dims.begin() + 2, p.weight_dims.end()));
+    wdims = {p.group, mg, cg};
+    wdims.insert(wdims.end(), p.weight_dims.begin() + 2, p.weight_dims.end());
+    Dims strides = {cg * mg * k, k, mg * k};
+    for (size_t i = 3; i < wdims.size(); ++i) {
+      int64_t inner = 1;
+      for (size_t j = i + 1; j < wdims.size(); ++j) inner *= wdims[j];
+      strides.push_back(inner);
+    }
+    if (p.group == 1) {
+      wdims.erase(wdims.begin());
+      strides.erase(strides.begin());
+    }
+    user_w = dnnl::memory::desc(to_dnnl(wdims), dnnl::memory::data_type::f32, to_dnnl(strides));
+  } else {
+    if (p.group > 1) {
+      wdims[0] /= p.group;
+      wdims.insert(wdims.begin(), p.group);
+    }
+    user_w = plain_md(wdims);
   }
-  const dnnl::memory::desc user_w = plain_md(wdims);
   const dnnl::memory::desc any_w(to_dnnl(wdims), dnnl::memory::data_type::f32,
                                  dnnl::memory::format_tag::any);
   const dnnl::memory::desc bias_md =
-      p.has_bias ? plain_md({p.weight_dims[0]}) : dnnl::memory::desc();
+      p.has_bias ? plain_md({impl->dst_dims[1]}) : dnnl::memory::desc();
   dnnl::memory::dims dil;
   for (int64_t d : p.dilations) dil.push_back(d - 1);  // oneDNN counts skipped elements
 
   impl->threads = resolve_threads(p.options.threads);
   ThreadScope scope(impl->threads);
-  dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, any_w,
-      bias_md, dst_md, to_dnnl(p.strides), dil, to_dnnl(p.pads_begin), to_dnnl(p.pads_end));
-  dnnl::convolution_forward::primitive_desc pd(desc, make_attr(ops), cpu_engine());
-  impl->prim = dnnl::convolution_forward(pd);
-  impl->scratchpad_md = pd.scratchpad_desc();
-  impl->weights = pack(user_w, weights, pd.weights_desc());
-  if (p.has_bias) impl->bias = pack(bias_md, bias, pd.bias_desc());
-  impl->conv_src_md = pd.src_desc();
-  impl->conv_dst_md = pd.dst_desc();
-  plan_reorders(*impl, plain_src ? plain_md(p.src_dims) : impl->conv_src_md,
-                plain_dst ? plain_md(impl->dst_dims) : impl->conv_dst_md);
-  impl->impl_name = pd.impl_info_str();
-  // MACs = out elements * (C/G * kernel volume).
-  impl->flops = 2.0 * static_cast<double>(numel(impl->dst_dims)) *
-                static_cast<double>(numel(p.weight_dims) / p.weight_dims[0]);
+  auto finish = [&](const auto& pd, dnnl::primitive prim) {
+    impl->prim = std::move(prim);
+    impl->scratchpad_md = pd.scratchpad_desc();
+    impl->weights = pack(user_w, weights, pd.weights_desc());
+    if (p.has_bias) impl->bias = pack(bias_md, bias, pd.bias_desc());
+    impl->conv_src_md = pd.src_desc();
+    impl->conv_dst_md = pd.dst_desc();
+    plan_reorders(*impl, plain_src ? plain_md(p.src_dims) : impl->conv_src_md,
+                  plain_dst ? plain_md(impl->dst_dims) : impl->conv_dst_md);
+    impl->impl_name = pd.impl_info_str();
+  };
+  if (p.transposed) {
+    dnnl::deconvolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src_md, any_w,
+        bias_md, dst_md, to_dnnl(p.strides), dil, to_dnnl(p.pads_begin), to_dnnl(p.pads_end));
+    dnnl::deconvolution_forward::primitive_desc pd(desc, make_attr(ops), cpu_engine());
+    finish(pd, dnnl::deconvolution_forward(pd));
+    // MACs = input elements * (M/G * kernel volume).
+    impl->flops = 2.0 * static_cast<double>(numel(p.src_dims)) *
+                  static_cast<double>(numel(p.weight_dims) / p.weight_dims[0]);
+  } else {
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, any_w,
+        bias_md, dst_md, to_dnnl(p.strides), dil, to_dnnl(p.pads_begin), to_dnnl(p.pads_end));
+    dnnl::convolution_forward::primitive_desc pd(desc, make_attr(ops), cpu_engine());
+    finish(pd, dnnl::convolution_forward(pd));
+    // MACs = out elements * (C/G * kernel volume).
+    impl->flops = 2.0 * static_cast<double>(numel(impl->dst_dims)) *
+                  static_cast<double>(numel(p.weight_dims) / p.weight_dims[0]);
+  }
   return impl;
 }
 

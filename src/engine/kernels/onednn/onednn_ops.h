@@ -149,13 +149,16 @@ struct KernelOptions {
 // Conv (ONNX Conv, 1-D/2-D/3-D, grouped and depthwise). Weights [M, C/group, k...] f32.
 struct ConvParams {
   Dims src_dims;     // N, C, spatial...
-  Dims weight_dims;  // M, C/group, kernel...
+  Dims weight_dims;  // M, C/group, kernel... (transposed: C, M/group, kernel..., ONNX's order)
   Dims strides;      // per spatial dim (default 1s if empty)
   Dims pads_begin;   // explicit pads (resolve auto_pad before calling)
   Dims pads_end;
   Dims dilations;  // ONNX convention: 1 = dense (default 1s if empty)
   int64_t group = 1;
   bool has_bias = false;  // bias [M]
+  // ConvTranspose (oneDNN's deconvolution): out = (in - 1) * stride + span - pads; an ONNX
+  // output_padding is a smaller pads_end (the caller refuses what would make it negative).
+  bool transposed = false;
   LayoutChoice src = LayoutChoice::plain();
   LayoutChoice dst = LayoutChoice::plain();
   Layout residual_layout;  // required layout of the residual when post_ops has kAddResidual
@@ -370,5 +373,12 @@ class OnednnReorder {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Row-major C[m, n] = op(A)[m, k] * op(B)[k, n] + beta * C on the calling thread (one OpenMP
+// thread), for reference kernels built from matrix products (LSTM/GRU/RNN). op = transpose when
+// trans_*; lda/ldb/ldc are row strides of the stored matrices.
+Status sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace moss::engine::onednn

@@ -1,10 +1,12 @@
 // Element-wise unary operators: math functions and activations (float types, 16-bit floats
 // computed in float), Abs/Neg/Sign/Relu/Shrink (every numeric type), Not, BitwiseNot, IsNaN, IsInf.
+#include "engine/kernels/ref/fast_math.h"
 #include "engine/kernels/ref/ref_kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace moss::engine::ref {
 namespace {
@@ -100,6 +102,16 @@ Status map_numeric(const Node& node, std::span<const View> in, std::span<const V
   });
 }
 
+// float (and 16-bit floats, computed in float) takes the fast form; double stays exact.
+template <typename C, typename Fast, typename Exact>
+C fast_or_exact(C x, Fast fast, Exact exact) {
+  if constexpr (std::is_same_v<C, float>) {
+    return fast(x);
+  } else {
+    return exact(x);
+  }
+}
+
 template <typename C>
 C softplus(C x) {
   return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
@@ -117,7 +129,7 @@ MOSS_FLOAT_UNARY(Exp, std::exp(x))
 MOSS_FLOAT_UNARY(Log, std::log(x))
 MOSS_FLOAT_UNARY(Sqrt, std::sqrt(x))
 MOSS_FLOAT_UNARY(Erf, std::erf(x))
-MOSS_FLOAT_UNARY(Tanh, std::tanh(x))
+MOSS_FLOAT_UNARY(Tanh, fast_or_exact(x, fast_tanh, [](auto v) { return std::tanh(v); }))
 MOSS_FLOAT_UNARY(Sin, std::sin(x))
 MOSS_FLOAT_UNARY(Cos, std::cos(x))
 MOSS_FLOAT_UNARY(Tan, std::tan(x))
@@ -133,7 +145,9 @@ MOSS_FLOAT_UNARY(Reciprocal, C(1) / x)
 MOSS_FLOAT_UNARY(Ceil, std::ceil(x))
 MOSS_FLOAT_UNARY(Floor, std::floor(x))
 MOSS_FLOAT_UNARY(Round, std::nearbyint(x))  // halves to even (default rounding mode)
-MOSS_FLOAT_UNARY(Sigmoid, x >= C(0) ? C(1) / (C(1) + std::exp(-x)) : std::exp(x) / (C(1) + std::exp(x)))
+MOSS_FLOAT_UNARY(Sigmoid, fast_or_exact(x, fast_sigmoid, [](auto v) {
+                   return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v));
+                 }))
 MOSS_FLOAT_UNARY(Softplus, softplus(x))
 MOSS_FLOAT_UNARY(Softsign, x / (C(1) + std::fabs(x)))
 MOSS_FLOAT_UNARY(Mish, x * std::tanh(softplus(x)))

@@ -1,0 +1,82 @@
+// `moss model bench` with given inputs: a comparison with another runtime must time the same data
+// (bench/engine/compare_ort.py), so a NAME=FILE input replaces the synthetic one of that name.
+#include "common/npy.h"
+#include "engine/tools/model_commands.h"
+#include "model_builder.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace moss::engine {
+namespace {
+
+using testing::ModelBuilder;
+constexpr int F = onnx::TensorProto::FLOAT;
+
+class ModelBenchInputs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("moss_model_bench_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    ModelBuilder b(17);
+    b.input("x", F, {-1, 2}).input("y", F, {-1, 2}).output("z");
+    b.node("Add", {"x", "y"}, {"z"});
+    const auto bytes = b.bytes();
+    std::ofstream f(model(), std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path model() const { return dir_ / "add.onnx"; }
+  std::filesystem::path npy(const std::string& name, std::vector<int64_t> shape) const {
+    auto t = Tensor::zeros(DType::kFloat32, std::move(shape)).value_or_die();
+    const auto path = dir_ / (name + ".npy");
+    EXPECT_TRUE(write_npy_file(path, t).ok());
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ModelBenchInputs, GivenInputReplacesSyntheticOneOfThatName) {
+  BenchOptions o;
+  o.iters = 2;
+  o.batch = 3;                            // synthetic y: [3, 2]
+  o.inputs = {{"x", npy("x", {3, 2})}};  // given x: same shape, file data
+  std::ostringstream out;
+  const Status s = model_bench(model(), o, out);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_NE(out.str().find("inputs: x[3, 2] y[3, 2]"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\"p50_ms\""), std::string::npos) << out.str();
+}
+
+TEST_F(ModelBenchInputs, GivenInputShapeIsTheFilesNotTheSyntheticDefault) {
+  BenchOptions o;
+  o.iters = 1;
+  o.batch = 1;
+  o.inputs = {{"x", npy("x", {4, 2})}, {"y", npy("y", {4, 2})}};
+  std::ostringstream out;
+  const Status s = model_bench(model(), o, out);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_NE(out.str().find("inputs: x[4, 2] y[4, 2]"), std::string::npos) << out.str();
+}
+
+TEST_F(ModelBenchInputs, UnknownOrUnreadableInputIsRefused) {
+  BenchOptions o;
+  o.iters = 1;
+  o.inputs = {{"nope", npy("x", {1, 2})}};
+  std::ostringstream out;
+  Status s = model_bench(model(), o, out);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("no such input"), std::string::npos) << s.message();
+  o.inputs = {{"x", dir_ / "missing.npy"}};
+  s = model_bench(model(), o, out);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("input 'x'"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace moss::engine
