@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from export_quant import QUANT_MODELS, export_quant
+
 SEED = 20261128
 
 
@@ -134,11 +136,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="models")
     ap.add_argument("--opset", type=int, default=17)
-    ap.add_argument("--only", action="append", choices=["mobilenet_v2", "resnet50", "bert4"])
+    ap.add_argument("--only", action="append",
+                    choices=["mobilenet_v2", "resnet50", "bert4"] + QUANT_MODELS)
     args = ap.parse_args()
     torch.set_num_threads(1)
     for name in args.only or ["mobilenet_v2", "resnet50", "bert4"]:
-        export(name, args.out, args.opset)
+        if name in QUANT_MODELS:
+            export_quant(name, args.out, args.opset, SEED, randomize_batchnorm,
+                         lambda base: export(base, args.out, args.opset))
+        else:
+            export(name, args.out, args.opset)
     return 0
 
 

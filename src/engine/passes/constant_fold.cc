@@ -4,7 +4,7 @@
 
 namespace moss::engine {
 
-Status fold_constants(Graph& g, size_t max_bytes) {
+Status fold_constants(Graph& g, size_t max_bytes, bool keep_dequantize) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
   for (Node& node : g.nodes) {
@@ -13,7 +13,8 @@ Status fold_constants(Graph& g, size_t max_bytes) {
       if (in != kNoValue && !g.values[in].constant) all_const = false;
     }
     const OpKernel* k = find_kernel(node);
-    if (!all_const || !k || k->run_dynamic) {
+    const bool keep_dq = keep_dequantize && node.op_type == "DequantizeLinear" && node.domain.empty();
+    if (!all_const || !k || k->run_dynamic || keep_dq) {
       kept.push_back(std::move(node));
       continue;
     }
