@@ -137,24 +137,23 @@ def export_fp16(base, float_dir, out_dir):
             for a in n.attribute:
                 if a.name == "to" and a.i == TensorProto.FLOAT:
                     a.i = TensorProto.FLOAT16
-    edge = []
-    for i in g.input:
-        if i.type.tensor_type.elem_type == TensorProto.FLOAT:
-            half = i.name + "_fp16"
+    def rename(values, field):
+        """Float32 graph inputs/outputs get a float16 twin that the nodes use instead."""
+        renamed = []
+        for v in values:
+            if v.type.tensor_type.elem_type != TensorProto.FLOAT:
+                continue
             for n in g.node:
-                for k, v in enumerate(n.input):
-                    if v == i.name:
-                        n.input[k] = half
-            edge.append(helper.make_node("Cast", [i.name], [half], to=TensorProto.FLOAT16))
-    tail = []
-    for o in g.output:
-        if o.type.tensor_type.elem_type == TensorProto.FLOAT:
-            half = o.name + "_fp16"
-            for n in g.node:
-                for k, v in enumerate(n.output):
-                    if v == o.name:
-                        n.output[k] = half
-            tail.append(helper.make_node("Cast", [half], [o.name], to=TensorProto.FLOAT))
+                names = getattr(n, field)
+                for k, x in enumerate(names):
+                    if x == v.name:
+                        names[k] = v.name + "_fp16"
+            renamed.append(v.name)
+        return renamed
+    edge = [helper.make_node("Cast", [v], [v + "_fp16"], to=TensorProto.FLOAT16)
+            for v in rename(g.input, "input")]
+    tail = [helper.make_node("Cast", [v + "_fp16"], [v], to=TensorProto.FLOAT)
+            for v in rename(g.output, "output")]
     nodes = edge + list(g.node) + tail
     del g.node[:]
     g.node.extend(nodes)
