@@ -41,6 +41,19 @@ def _report(name, path):
           f"ops: {' '.join(ops)}")
 
 
+def _save_rewritten(m, name, float_dir, out_dir):
+    """Writes a model rewritten from the float export, with the float model's inputs."""
+    import onnx
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(m, path)
+    inputs = {os.path.splitext(f)[0]: np.load(os.path.join(float_dir, "inputs", f))
+              for f in os.listdir(os.path.join(float_dir, "inputs"))}
+    _save(d, inputs, None)
+    _report(name, path)
+
+
 def export_static_int8(base, out_dir, opset, seed, randomize_batchnorm):
     """Eager-mode static quantization of a torchvision quantizable model, QDQ export."""
     from torchvision.models import quantization as tq
@@ -109,15 +122,8 @@ def export_dynamic_bert(float_dir, out_dir):
     del g.value_info[:]
     if not any(o.domain in ("", "ai.onnx") and o.version >= 11 for o in m.opset_import):
         raise RuntimeError("bert4 export: opset below 11")
-    d = os.path.join(out_dir, "bert4_int8")
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, "model.onnx")
-    onnx.save(m, path)
-    inputs = {os.path.splitext(f)[0]: np.load(os.path.join(float_dir, "inputs", f))
-              for f in os.listdir(os.path.join(float_dir, "inputs"))}
-    _save(d, inputs, None)
     print(f"bert4_int8: {count} MatMuls quantized dynamically")
-    _report("bert4_int8", path)
+    _save_rewritten(m, "bert4_int8", float_dir, out_dir)
 
 
 def export_fp16(base, float_dir, out_dir):
@@ -158,15 +164,7 @@ def export_fp16(base, float_dir, out_dir):
     del g.node[:]
     g.node.extend(nodes)
     del g.value_info[:]
-    name = f"{base}_fp16"
-    d = os.path.join(out_dir, name)
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, "model.onnx")
-    onnx.save(m, path)
-    inputs = {os.path.splitext(f)[0]: np.load(os.path.join(float_dir, "inputs", f))
-              for f in os.listdir(os.path.join(float_dir, "inputs"))}
-    _save(d, inputs, None)
-    _report(name, path)
+    _save_rewritten(m, f"{base}_fp16", float_dir, out_dir)
 
 
 def export_quant(name, out_dir, opset, seed, randomize_batchnorm, export_float):
