@@ -24,16 +24,6 @@ int32_t int_of(const Tensor& t, int64_t i) {
   return t.dtype() == DType::kUInt8 ? t.data<uint8_t>()[k] : t.data<int8_t>()[k];
 }
 
-dnnl::reorder layout_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, attr);
-  if (pd.scratchpad_desc().get_size() != 0) {
-    throw dnnl::error(dnnl_unimplemented, "int8 reorder needs a scratchpad");
-  }
-  return dnnl::reorder(pd);
-}
-
 dnnl::memory s32_scalar(int32_t v) {
   dnnl::memory m({{1}, dt::s32, tag::x}, cpu_engine());
   *static_cast<int32_t*>(m.get_data_handle()) = v;
