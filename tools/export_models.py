@@ -38,6 +38,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from export_quant import QUANT_MODELS, export_quant
+
 SEED = 20261128
 
 
@@ -385,11 +387,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="models")
     ap.add_argument("--opset", type=int, default=17)
-    ap.add_argument("--only", action="append", choices=list(MODELS))
+    ap.add_argument("--only", action="append", choices=list(MODELS) + QUANT_MODELS)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    # Default: every family; the int8/fp16 variants (issue 14) only when named with --only.
     for name in args.only or list(MODELS):
-        export(name, args.out, args.opset)
+        if name in QUANT_MODELS:
+            export_quant(name, args.out, args.opset, SEED, randomize_batchnorm,
+                         lambda base: export(base, args.out, args.opset))
+        else:
+            export(name, args.out, args.opset)
     return 0
 
 

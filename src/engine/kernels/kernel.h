@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -61,6 +62,9 @@ class PreparedKernel {
   // Bit i set: input i (a constant) was copied into the kernel at prepare time and run() never
   // reads it, so the planner may release the original (weights held once).
   virtual uint32_t packed_inputs() const { return 0; }
+  // The precision this kernel computes in when it is not float32 ("int8", "bf16"), shown in plan
+  // step labels and `moss model info`; empty for float32.
+  virtual std::string_view kind() const { return {}; }
 };
 
 using InferFn = Status (*)(const Node& node, std::span<const TensorInfo* const> in,

@@ -2,6 +2,7 @@
 
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/ref/ref_kernels.h"
+#include "engine/quant/quant_kernels.h"
 
 #include <algorithm>
 #include <map>
@@ -32,6 +33,7 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
     // declines (attribute combination, non-constant weights, creation failure).
     for (auto& [op, list] : *m) {
       if (PrepareFn p = onednn_prepare_for(op)) list.front().prepare = p;
+      if (PrepareFn p = quant_prepare_for(op)) list.front().prepare = p;
     }
     return m;
   }();

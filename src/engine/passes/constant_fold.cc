@@ -4,7 +4,7 @@
 
 namespace moss::engine {
 
-Status fold_constants(Graph& g, size_t max_bytes) {
+Status fold_constants(Graph& g, size_t max_bytes, bool keep_dequantize) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
   for (Node& node : g.nodes) {
@@ -13,8 +13,9 @@ Status fold_constants(Graph& g, size_t max_bytes) {
       if (in != kNoValue && !g.values[in].constant) all_const = false;
     }
     const OpKernel* k = find_kernel(node);
+    const bool keep_dq = keep_dequantize && node.op_type == "DequantizeLinear" && node.domain.empty();
     // Sequences, optionals and strings (object.h) are never constants; nor are unseeded random nodes.
-    if (!all_const || !k || k->run_dynamic || !foldable(*k, node) ||
+    if (!all_const || !k || k->run_dynamic || keep_dq || !foldable(*k, node) ||
         object_kernel_for(node, *k, false)) {
       kept.push_back(std::move(node));
       continue;

@@ -8,8 +8,9 @@ namespace moss::engine {
 
 // Evaluates every node whose inputs are all constants (Constant nodes included) and turns its
 // outputs into constants; the node is removed. Results larger than max_bytes stay computed at run
-// time so that folding never inflates the weights much.
-Status fold_constants(Graph& g, size_t max_bytes = size_t{64} << 20);
+// time so that folding never inflates the weights much. keep_dequantize: DequantizeLinear nodes
+// stay (quant/qdq_rewrite.h reads the quantized weights behind them, then folds again).
+Status fold_constants(Graph& g, size_t max_bytes = size_t{64} << 20, bool keep_dequantize = false);
 
 // Removes nodes none of whose outputs reach a graph output.
 Status remove_dead_nodes(Graph& g);

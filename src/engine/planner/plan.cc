@@ -286,6 +286,26 @@ class Scheduler {
       k = std::move(step.kernel);
       dst = std::move(step.dst_layout);
     }
+    const PrepareFn prepare = kernels_[n]->prepare;
+    if (!k && !f && dnnl_ && prepare && !onednn_serves(node.op_type)) {
+      // Kernels outside the bridge (quant/: int8 QLinearConv, MatMulInteger) on plain inputs.
+      for (int& v : in) {
+        if (v == kNoValue) continue;
+        MOSS_ASSIGN_OR_RETURN(v, plain_of(v, n));
+      }
+      std::vector<const TensorInfo*> infos(in.size(), nullptr);
+      for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != kNoValue) infos[i] = &p_.info[in[i]];
+      }
+      std::vector<TensorInfo> outs;
+      for (int o : out) outs.push_back(o == kNoValue ? TensorInfo{} : p_.info[o]);
+      k = prepare(node, infos, outs, threads_);
+      if (k) {
+        std::string label(k->kind());
+        emit(n, std::move(k), std::move(in), std::move(out), std::move(label));
+        return Status::Ok();
+      }
+    }
     if (!k && f) {
       // oneDNN declined the fused form: run the nodes one by one, here (all inputs are ready).
       MOSS_RETURN_IF_ERROR(unit(n, nullptr));

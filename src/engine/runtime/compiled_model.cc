@@ -4,6 +4,7 @@
 #include "engine/kernels/registry.h"
 #include "common/logging.h"
 #include "engine/passes/passes.h"
+#include "engine/quant/qdq_rewrite.h"
 
 #include <cstdlib>
 #include <set>
@@ -69,6 +70,9 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   }
   // Every operator must be known before any work is done, so the error names the first one.
   MOSS_RETURN_IF_ERROR(check_operators(g));
+  // QDQ chains become QLinearConv before the weights' DequantizeLinear nodes are folded away.
+  MOSS_RETURN_IF_ERROR(fold_constants(g, size_t{64} << 20, true));
+  MOSS_ASSIGN_OR_RETURN(m->qdq_, rewrite_qdq(g));
   MOSS_RETURN_IF_ERROR(fold_constants(g));
   MOSS_RETURN_IF_ERROR(remove_dead_nodes(g));
   for (const Node& node : g.nodes) {

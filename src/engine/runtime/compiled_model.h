@@ -13,6 +13,7 @@
 #include "engine/kernels/kernel.h"
 #include "engine/loader/onnx_loader.h"
 #include "engine/planner/plan.h"
+#include "engine/quant/qdq_rewrite.h"
 
 #include <cstdint>
 #include <map>
@@ -64,6 +65,8 @@ class CompiledModel {
   // Operator types that remain after folding, sorted, with counts.
   std::map<std::string, int> operator_counts() const;
   const Graph& graph() const { return graph_; }
+  // QDQ chains rewritten into int8 operators, and those kept in float with the reason.
+  const QdqReport& qdq_report() const { return qdq_; }
 
   // Inputs whose contents determine shapes (an int tensor feeding Reshape's shape, Slice's
   // starts, ...): their values become part of the plan binding. Per input, like inputs().
@@ -86,6 +89,7 @@ class CompiledModel {
   bool packed_only_ = false;   // static model: the compile-time plan is the only one
   size_t max_cached_plans_ = 16;
   int threads_ = 1;
+  QdqReport qdq_;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::shared_ptr<const Plan>> plans_;
 };

@@ -281,4 +281,14 @@ void OnednnScratch::reserve(size_t bytes) {
 
 size_t OnednnScratch::capacity() const { return impl_->capacity; }
 
+dnnl::reorder layout_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, attr);
+  if (pd.scratchpad_desc().get_size() != 0) {
+    throw dnnl::error(dnnl_unimplemented, "reorder needs a scratchpad");
+  }
+  return dnnl::reorder(pd);
+}
+
 }  // namespace moss::engine::onednn

@@ -90,6 +90,10 @@ inline dnnl::memory wrap(const dnnl::memory::desc& md, const void* data) {
   return dnnl::memory(md, cpu_engine(), const_cast<void*>(data));
 }
 
+// A reorder between two layouts that needs no scratchpad (layout changes of plain types);
+// throws dnnl::error (unimplemented) otherwise, so callers never share an unsized region.
+dnnl::reorder layout_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+
 // Copies `data` (in `from` layout) into a new engine-owned memory in `to` layout.
 dnnl::memory pack(const dnnl::memory::desc& from, const void* data, const dnnl::memory::desc& to);
 

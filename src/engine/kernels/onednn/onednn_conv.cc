@@ -91,17 +91,6 @@ Result<dnnl::memory::desc> conv_dst_md(const ConvParams& p, const Dims& dst_dims
   return choose_md(p.dst, dst_dims, "Conv output");
 }
 
-dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, attr);
-  if (pd.scratchpad_desc().get_size() != 0) {
-    // f32 layout reorders need none; refuse rather than share a region we did not size.
-    throw dnnl::error(dnnl_unimplemented, "reorder needs a scratchpad");
-  }
-  return dnnl::reorder(pd);
-}
-
 // Scratch area: [conv scratchpad | blocked copy of src | blocked dst], each 64-byte aligned.
 void plan_reorders(OnednnConv::Impl& impl, const dnnl::memory::desc& user_src,
                    const dnnl::memory::desc& user_dst) {
@@ -111,14 +100,14 @@ void plan_reorders(OnednnConv::Impl& impl, const dnnl::memory::desc& user_src,
   size_t offset = align(impl.scratchpad_md.get_size());
   impl.reorder_src = user_src != impl.conv_src_md;
   if (impl.reorder_src) {
-    impl.src_in = make_reorder(user_src, impl.conv_src_md);
+    impl.src_in = layout_reorder(user_src, impl.conv_src_md);
     impl.tmp_src_offset = offset;
     offset += align(impl.conv_src_md.get_size());
   }
   impl.reorder_dst = user_dst != impl.conv_dst_md;
   if (impl.reorder_dst) {
-    impl.dst_out = make_reorder(impl.conv_dst_md, user_dst);
-    if (impl.has_residual) impl.dst_in = make_reorder(user_dst, impl.conv_dst_md);
+    impl.dst_out = layout_reorder(impl.conv_dst_md, user_dst);
+    if (impl.has_residual) impl.dst_in = layout_reorder(user_dst, impl.conv_dst_md);
     impl.tmp_dst_offset = offset;
     offset += align(impl.conv_dst_md.get_size());
   }

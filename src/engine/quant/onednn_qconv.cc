@@ -1,0 +1,199 @@
+// QLinearConv on oneDNN's int8 convolution (u8 or s8 activations, s8 weights, VNNI on AVX-512):
+//   y = saturate(round(x_scale*w_scale[m]/y_scale * (sum (x - x_zp) * (w - w_zp[m]) + B[m])) + y_zp)
+// oneDNN 2.x applies the bias before the output scales, so B (int32, in accumulator units) is
+// passed as f32 unchanged and the output scale per channel is x_scale*w_scale[m]/y_scale. Weight
+// zero points are folded into the weights (w - w_zp[m] must fit int8, else the reference kernel
+// runs). Activations are plain NCHW outside the kernel and reordered into oneDNN's choice inside.
+#include <cstring>
+
+#include "engine/kernels/onednn/onednn_common.h"
+#include "engine/kernels/ref/window.h"
+#include "engine/quant/quant_kernels.h"
+
+namespace moss::engine {
+namespace {
+
+using namespace onednn;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+dt dnnl_type(DType d) { return d == DType::kUInt8 ? dt::u8 : dt::s8; }
+
+int32_t int_of(const Tensor& t, int64_t i) {
+  const int64_t k = t.numel() == 1 ? 0 : i;
+  return t.dtype() == DType::kUInt8 ? t.data<uint8_t>()[k] : t.data<int8_t>()[k];
+}
+
+dnnl::memory s32_scalar(int32_t v) {
+  dnnl::memory m({{1}, dt::s32, tag::x}, cpu_engine());
+  *static_cast<int32_t*>(m.get_data_handle()) = v;
+  return m;
+}
+
+class QConvKernel final : public PreparedKernel {
+ public:
+  dnnl::convolution_forward prim;
+  dnnl::memory::desc scratchpad_md, user_src, user_dst, conv_src, conv_dst;
+  dnnl::memory weights, bias, src_zp, dst_zp;
+  dnnl::reorder src_in, dst_out;
+  bool reorder_src = false, reorder_dst = false;
+  size_t src_offset = 0, dst_offset = 0, total = 0;
+  int threads = 1;
+
+  size_t scratch_bytes() const override { return total; }
+  size_t weights_bytes() const override {
+    return weights.get_desc().get_size() + (bias ? bias.get_desc().get_size() : 0);
+  }
+  uint32_t packed_inputs() const override { return 0b111111110u; }  // all but x
+  std::string_view kind() const override { return kInt8Kind; }
+
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
+    if (!s.dnnl) return internal_error("QLinearConv: no oneDNN scratch in this context");
+    return dnnl_guard("QLinearConv", [&]() -> Status {
+      OnednnScratch& scratch = *s.dnnl;
+      if (scratch.capacity() < total) scratch.reserve(total);
+      char* base = static_cast<char*>(scratch.impl().buffer);
+      dnnl::stream& stream = scratch.impl().stream;
+      ThreadScope scope(threads);
+      dnnl::memory src = wrap(user_src, in[0].data), dst = wrap(user_dst, out[0].data);
+      dnnl::memory csrc = src, cdst = dst;
+      if (reorder_src) {
+        csrc = wrap(conv_src, base + src_offset);
+        src_in.execute(stream, src, csrc);
+      }
+      if (reorder_dst) cdst = wrap(conv_dst, base + dst_offset);
+      std::unordered_map<int, dnnl::memory> args;
+      args.reserve(8);
+      args.emplace(DNNL_ARG_SRC, csrc);
+      args.emplace(DNNL_ARG_WEIGHTS, weights);
+      if (bias) args.emplace(DNNL_ARG_BIAS, bias);
+      args.emplace(DNNL_ARG_DST, cdst);
+      args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, src_zp);
+      args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dst_zp);
+      if (scratchpad_md.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, wrap(scratchpad_md, base));
+      prim.execute(stream, args);
+      if (reorder_dst) dst_out.execute(stream, cdst, dst);
+      stream.wait();
+      return Status::Ok();
+    });
+  }
+};
+
+std::unique_ptr<const PreparedKernel> build_qconv(const Node& node,
+                                                  std::span<const TensorInfo* const> in,
+                                                  const std::vector<TensorInfo>& out,
+                                                  int threads) {
+  if (in.size() < 8 || !in[0] || out.empty()) return nullptr;
+  for (size_t i = 1; i < in.size(); ++i) {
+    if (i < 8 && (!in[i] || !in[i]->value)) return nullptr;
+    if (i == 8 && in[i] && !in[i]->value) return nullptr;
+  }
+  const TensorInfo& X = *in[0];
+  const Tensor& W = *in[3]->value;
+  const Tensor& ws = *in[4]->value;
+  const Tensor& wzp = *in[5]->value;
+  const auto& x = X.shape;
+  const auto& w = W.shape();
+  if (x.size() != 4 || w.size() != 4) return nullptr;  // 2-D convolutions
+  const int64_t m = w[0], per = W.numel() / m, group = node.attr_int("group", 1);
+  const float xs = in[1]->value->data<float>()[0], ys = in[6]->value->data<float>()[0];
+  const int32_t xzp = int_of(*in[2]->value, 0), yzp = int_of(*in[7]->value, 0);
+  if (!(xs > 0) || !(ys > 0)) return nullptr;
+  // Weights minus their zero point, as int8.
+  std::vector<int8_t> wq(static_cast<size_t>(W.numel()));
+  for (int64_t o = 0; o < m; ++o) {
+    const int32_t z = int_of(wzp, o);
+    for (int64_t i = 0; i < per; ++i) {
+      const int32_t v = int_of(W, o * per + i) - z;
+      if (v < -128 || v > 127) return nullptr;
+      wq[static_cast<size_t>(o * per + i)] = static_cast<int8_t>(v);
+    }
+  }
+  std::vector<float> scales(static_cast<size_t>(ws.numel() == 1 ? 1 : m));
+  for (size_t o = 0; o < scales.size(); ++o) scales[o] = xs * ws.data<float>()[o] / ys;
+  std::vector<float> bias;
+  if (in.size() > 8 && in[8]) {
+    const int32_t* b = in[8]->value->data<int32_t>();
+    bias.assign(b, b + m);
+  }
+  std::vector<int64_t> kernel(w.begin() + 2, w.end());
+  auto win = ref::window_geometry(node, std::span<const int64_t>(x).subspan(2), kernel, false, true);
+  if (!win.ok()) return nullptr;
+  Dims strides, pads_b, pads_e, dil;
+  for (int i = 1; i < 3; ++i) {
+    strides.push_back(win->stride[i]);
+    pads_b.push_back(win->pad_b[i]);
+    pads_e.push_back(win->pad_e[i]);
+    dil.push_back(win->dil[i] - 1);
+  }
+  const auto& y = out[0].shape;
+  auto k = std::make_unique<QConvKernel>();
+  auto built = dnnl_guard("QLinearConv", [&]() -> Status {
+    Dims wdims = w;
+    if (group > 1) {
+      wdims[0] /= group;
+      wdims.insert(wdims.begin(), group);
+    }
+    const dt sdt = dnnl_type(X.dtype), ddt = dnnl_type(out[0].dtype);
+    k->user_src = dnnl::memory::desc(to_dnnl(x), sdt, tag::nchw);
+    k->user_dst = dnnl::memory::desc(to_dnnl(y), ddt, tag::nchw);
+    const dnnl::memory::desc src_any(to_dnnl(x), sdt, tag::any), dst_any(to_dnnl(y), ddt, tag::any),
+        w_any(to_dnnl(wdims), dt::s8, tag::any), w_user(to_dnnl(wdims), dt::s8,
+                                                         group > 1 ? tag::goihw : tag::oihw);
+    const dnnl::memory::desc b_md = bias.empty() ? dnnl::memory::desc()
+                                                 : dnnl::memory::desc({m}, dt::f32, tag::x);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    k->threads = resolve_threads(threads);
+    ThreadScope scope(k->threads);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
+                                         dst_any, to_dnnl(strides), to_dnnl(dil), to_dnnl(pads_b),
+                                         to_dnnl(pads_e));
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+    k->prim = dnnl::convolution_forward(pd);
+    k->scratchpad_md = pd.scratchpad_desc();
+    k->weights = pack(w_user, wq.data(), pd.weights_desc());
+    if (!bias.empty()) k->bias = pack(b_md, bias.data(), pd.bias_desc());
+    k->src_zp = s32_scalar(xzp);
+    k->dst_zp = s32_scalar(yzp);
+    k->conv_src = pd.src_desc();
+    k->conv_dst = pd.dst_desc();
+    auto align = [](size_t n) { return (n + 63) / 64 * 64; };
+    size_t offset = align(k->scratchpad_md.get_size());
+    k->reorder_src = k->conv_src != k->user_src;
+    if (k->reorder_src) {
+      k->src_in = layout_reorder(k->user_src, k->conv_src);
+      k->src_offset = offset;
+      offset += align(k->conv_src.get_size());
+    }
+    k->reorder_dst = k->conv_dst != k->user_dst;
+    if (k->reorder_dst) {
+      k->dst_out = layout_reorder(k->conv_dst, k->user_dst);
+      k->dst_offset = offset;
+      offset += align(k->conv_dst.get_size());
+    }
+    k->total = offset;
+    return Status::Ok();
+  });
+  if (!built.ok()) return nullptr;
+  return k;
+}
+
+}  // namespace
+
+std::unique_ptr<const PreparedKernel> prepare_qmatmul_integer(const Node& node,
+                                                              std::span<const TensorInfo* const> in,
+                                                              const std::vector<TensorInfo>& out,
+                                                              int threads);
+
+PrepareFn quant_prepare_for(const std::string& op) {
+  if (op == "QLinearConv") return build_qconv;
+  if (op == "MatMulInteger") return prepare_qmatmul_integer;
+  return nullptr;
+}
+
+}  // namespace moss::engine

@@ -1,0 +1,233 @@
+// int8 execution of quantized models (quant/): a QDQ Conv chain becomes one QLinearConv step on
+// oneDNN int8 (the plan says so) and agrees within one quantization step with the QDQ float
+// semantics and the reference kernel; malformed QDQ patterns are refused at compile; MatMulInteger
+// on oneDNN is exact.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "engine/runtime/execution_context.h"
+#include "model_builder.h"
+
+namespace moss::engine {
+namespace {
+
+using testing::ModelBuilder;
+constexpr int F = onnx::TensorProto::FLOAT;
+
+template <typename T>
+void init_raw(ModelBuilder& b, const std::string& name, int elem, std::vector<int64_t> dims,
+              const std::vector<T>& v) {
+  auto* t = b.graph().add_initializer();
+  t->set_name(name);
+  t->set_data_type(elem);
+  for (auto d : dims) t->add_dims(d);
+  t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+}
+
+constexpr int64_t kC = 4, kM = 6, kH = 7;
+constexpr float kXs = 0.05f, kYs = 0.08f;
+constexpr uint8_t kXzp = 120;
+
+std::vector<int8_t> weights() {
+  std::vector<int8_t> w(kM * kC * 9);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i * 37 + 11) % 255 - 127);
+  return w;
+}
+std::vector<float> w_scales() {
+  std::vector<float> s(kM);
+  for (int64_t m = 0; m < kM; ++m) s[m] = 0.002f + 0.0005f * static_cast<float>(m);
+  return s;
+}
+std::vector<int32_t> bias_q() {
+  std::vector<int32_t> b(kM);
+  for (int64_t m = 0; m < kM; ++m) b[m] = static_cast<int32_t>(m * 301) - 700;
+  return b;
+}
+
+struct QdqOptions {
+  std::vector<int64_t> w_scale_dims{kM};
+  bool w_zp_uint8 = false;  // malformed: zero point type differs from the weights'
+  bool relu = true;
+};
+
+// x -> Q -> DQ -> Conv(3x3, pad 1, DQ(w int8 per channel), DQ(b int32)) -> Relu -> Q -> DQ -> y
+std::vector<uint8_t> qdq_conv(const QdqOptions& o = {}) {
+  ModelBuilder b(13);
+  b.input("x", F, {1, kC, kH, kH}).output("y");
+  b.init_f("xs", {}, {kXs}).init_f("ys", {}, {kYs});
+  init_raw<uint8_t>(b, "xzp", onnx::TensorProto::UINT8, {}, {kXzp});
+  init_raw<uint8_t>(b, "yzp", onnx::TensorProto::UINT8, {}, {0});
+  init_raw<int8_t>(b, "w", onnx::TensorProto::INT8, {kM, kC, 3, 3}, weights());
+  std::vector<float> ws = w_scales();
+  ws.resize(static_cast<size_t>(o.w_scale_dims[0]), 0.002f);
+  b.init_f("ws", o.w_scale_dims, ws);
+  if (o.w_zp_uint8) {
+    init_raw<uint8_t>(b, "wzp", onnx::TensorProto::UINT8, o.w_scale_dims,
+                      std::vector<uint8_t>(static_cast<size_t>(o.w_scale_dims[0]), 0));
+  } else {
+    init_raw<int8_t>(b, "wzp", onnx::TensorProto::INT8, o.w_scale_dims,
+                     std::vector<int8_t>(static_cast<size_t>(o.w_scale_dims[0]), 0));
+  }
+  init_raw<int32_t>(b, "bq", onnx::TensorProto::INT32, {kM}, bias_q());
+  std::vector<float> bs = w_scales();
+  for (float& s : bs) s *= kXs;
+  b.init_f("bs", {kM}, bs);
+  b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
+  b.node("DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"});
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"w", "ws", "wzp"}, {"wd"}), "axis", 0);
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"bq", "bs"}, {"bd"}), "axis", 0);
+  ModelBuilder::attr_ints(b.node("Conv", {"xd", "wd", "bd"}, {"c"}, "conv"), "pads", {1, 1, 1, 1});
+  if (o.relu) b.node("Relu", {"c"}, {"r"});
+  b.node("QuantizeLinear", {o.relu ? "r" : "c", "ys", "yzp"}, {"yq"});
+  b.node("DequantizeLinear", {"yq", "ys", "yzp"}, {"y"});
+  return b.bytes();
+}
+
+Tensor input() {
+  Tensor x = Tensor::zeros(DType::kFloat32, {1, kC, kH, kH}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 4.0f * std::sin(0.37f * i);
+  return x;
+}
+
+Tensor run(const std::vector<uint8_t>& bytes, const Tensor& x, bool reference) {
+  if (reference) setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  ExecutionContext ctx(model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
+  return out[0].tensor;
+}
+
+// The QDQ graph's float semantics, computed directly (double accumulation).
+std::vector<float> qdq_expected(const Tensor& x) {
+  std::vector<double> xd(static_cast<size_t>(x.numel()));
+  for (size_t i = 0; i < xd.size(); ++i) {
+    const double q = std::clamp(std::nearbyint(static_cast<double>(x.data<float>()[i]) / kXs) + kXzp, 0.0, 255.0);
+    xd[i] = (q - kXzp) * kXs;
+  }
+  const auto w = weights();
+  const auto ws = w_scales();
+  const auto bq = bias_q();
+  std::vector<float> y(kM * kH * kH);
+  for (int64_t m = 0; m < kM; ++m) {
+    for (int64_t oy = 0; oy < kH; ++oy) {
+      for (int64_t ox = 0; ox < kH; ++ox) {
+        double acc = bq[m] * static_cast<double>(kXs * ws[m]);
+        for (int64_t c = 0; c < kC; ++c) {
+          for (int64_t ky = 0; ky < 3; ++ky) {
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              const int64_t iy = oy + ky - 1, ix = ox + kx - 1;
+              if (iy < 0 || ix < 0 || iy >= kH || ix >= kH) continue;
+              acc += xd[(c * kH + iy) * kH + ix] * w[((m * kC + c) * 3 + ky) * 3 + kx] * ws[m];
+            }
+          }
+        }
+        const double q = std::clamp(std::nearbyint(std::max(acc, 0.0) / kYs), 0.0, 255.0);
+        y[(m * kH + oy) * kH + ox] = static_cast<float>(q * kYs);
+      }
+    }
+  }
+  return y;
+}
+
+TEST(EngineQuant, QdqConvRunsAsOneInt8StepAndAgreesWithinOneStep) {
+  const auto bytes = qdq_conv();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  EXPECT_EQ(model->qdq_report().rewritten, 1);
+  EXPECT_TRUE(model->qdq_report().kept.empty());
+  auto plan = model->plan_for(Binding{{{1, kC, kH, kH}}, {}}).value_or_die();
+  // QuantizeLinear(x), the int8 convolution (Conv, Relu, QuantizeLinear, weight and bias
+  // DequantizeLinear all in it), DequantizeLinear(y).
+  ASSERT_EQ(plan->steps.size(), 3u);
+  const Node& conv = model->graph().nodes[plan->steps[1]];
+  EXPECT_EQ(conv.op_type, "QLinearConv");
+  EXPECT_EQ(plan->step_labels[1], "int8");
+  ASSERT_TRUE(plan->prepared[1]);
+  // Weights held as int8 in the kernel: no float32 copy of them remains in the graph.
+  for (const Value& v : model->graph().values) {
+    if (v.constant) EXPECT_FALSE(v.constant->dtype() == DType::kFloat32 && v.constant->numel() == kM * kC * 9) << v.name;
+  }
+
+  const Tensor x = input();
+  const Tensor fast = run(bytes, x, false), ref = run(bytes, x, true);
+  const auto want = qdq_expected(x);
+  ASSERT_EQ(fast.numel(), static_cast<int64_t>(want.size()));
+  int exact = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_LE(std::fabs(fast.data<float>()[i] - want[i]), kYs * 1.001f) << i;
+    EXPECT_LE(std::fabs(ref.data<float>()[i] - want[i]), kYs * 1.001f) << i;
+    exact += fast.data<float>()[i] == want[i];
+  }
+  EXPECT_GT(exact, static_cast<int>(want.size() * 9 / 10));  // off by one step only at ties
+}
+
+TEST(EngineQuant, ReluBeforeNonzeroZeroPointOrMissingRequantizeStaysFloat) {
+  QdqOptions o;
+  o.relu = false;  // Conv -> QuantizeLinear directly: still int8
+  EXPECT_EQ(CompiledModel::compile(qdq_conv(o)).value_or_die()->qdq_report().rewritten, 1);
+  // A Conv whose output is read by a float op stays float (dequantize -> Conv -> ...), reported.
+  ModelBuilder b(13);
+  b.input("x", F, {1, kC, kH, kH}).output("c");
+  b.init_f("xs", {}, {kXs});
+  init_raw<int8_t>(b, "w", onnx::TensorProto::INT8, {kM, kC, 3, 3}, weights());
+  b.init_f("ws", {}, {0.01f});
+  b.node("QuantizeLinear", {"x", "xs"}, {"xq"});
+  b.node("DequantizeLinear", {"xq", "xs"}, {"xd"});
+  b.node("DequantizeLinear", {"w", "ws"}, {"wd"});
+  b.node("Conv", {"xd", "wd"}, {"c"}, "conv");
+  auto model = CompiledModel::compile(b.bytes()).value_or_die();
+  EXPECT_EQ(model->qdq_report().rewritten, 0);
+  ASSERT_EQ(model->qdq_report().kept.size(), 1u);
+  EXPECT_NE(model->qdq_report().kept[0].find("not requantized"), std::string::npos);
+}
+
+TEST(EngineQuant, MalformedQdqPatternsAreRefusedAtCompile) {
+  QdqOptions wrong_shape;
+  wrong_shape.w_scale_dims = {kM - 1};
+  auto a = CompiledModel::compile(qdq_conv(wrong_shape));
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("per-axis scale of 5 elements"), std::string::npos)
+      << a.status().message();
+  QdqOptions wrong_type;
+  wrong_type.w_zp_uint8 = true;
+  auto b = CompiledModel::compile(qdq_conv(wrong_type));
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("zero point type uint8 differs"), std::string::npos)
+      << b.status().message();
+}
+
+TEST(EngineQuant, MatMulIntegerRunsOnInt8AndIsExact) {
+  constexpr int64_t kK = 32, kN = 24, kRows = 5;
+  ModelBuilder b(13);
+  b.input("a", onnx::TensorProto::UINT8, {1, kRows, kK})
+      .input("azp", onnx::TensorProto::UINT8, {})
+      .output("y", onnx::TensorProto::INT32);
+  std::vector<int8_t> w(kK * kN);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i * 53 + 7) % 255 - 127);
+  init_raw<int8_t>(b, "b", onnx::TensorProto::INT8, {kK, kN}, w);
+  b.node("MatMulInteger", {"a", "b", "azp"}, {"y"});
+  auto model = CompiledModel::compile(b.bytes()).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, kRows, kK}, {}}, {}}).value_or_die();
+  ASSERT_EQ(plan->steps.size(), 1u);
+  EXPECT_EQ(plan->step_labels[0], "int8");
+  Tensor a = Tensor::zeros(DType::kUInt8, {1, kRows, kK}).value_or_die();
+  for (int64_t i = 0; i < a.numel(); ++i) a.data<uint8_t>()[i] = static_cast<uint8_t>(i * 29 % 256);
+  Tensor zp = Tensor::zeros(DType::kUInt8, {}).value_or_die();
+  zp.data<uint8_t>()[0] = 131;
+  ExecutionContext ctx(model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"a", a}, {"azp", zp}}).value_or_die();
+  const Tensor& y = out[0].tensor;
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int64_t n = 0; n < kN; ++n) {
+      int32_t want = 0;
+      for (int64_t k = 0; k < kK; ++k) want += (a.data<uint8_t>()[r * kK + k] - 131) * w[k * kN + n];
+      EXPECT_EQ(y.data<int32_t>()[r * kN + n], want) << r << "," << n;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace moss::engine
