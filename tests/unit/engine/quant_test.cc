@@ -148,7 +148,9 @@ TEST(EngineQuant, QdqConvRunsAsOneInt8StepAndAgreesWithinOneStep) {
   ASSERT_TRUE(plan->prepared[1]);
   // Weights held as int8 in the kernel: no float32 copy of them remains in the graph.
   for (const Value& v : model->graph().values) {
-    if (v.constant) EXPECT_FALSE(v.constant->dtype() == DType::kFloat32 && v.constant->numel() == kM * kC * 9) << v.name;
+    if (v.constant) {
+      EXPECT_FALSE(v.constant->dtype() == DType::kFloat32 && v.constant->numel() == kM * kC * 9) << v.name;
+    }
   }
 
   const Tensor x = input();
