@@ -121,11 +121,11 @@ TEST(EngineOps, GroupedConvMatchesHandComputation) {
 }
 
 TEST(EngineOps, UnsupportedAttributeValueIsAClearError) {
-  // Resize mode 'cubic' is refused at compile time with the node and operator named.
+  // An unknown Resize mode is refused at compile time with the node and operator named.
   ModelBuilder b(13);
   b.input("x", F, {1, 2}).output("y");
   b.init_f("scales", {2}, {1.0f, 2.0f});
-  ModelBuilder::attr_s(b.node("Resize", {"x", "", "scales"}, {"y"}, "rs"), "mode", "cubic");
+  ModelBuilder::attr_s(b.node("Resize", {"x", "", "scales"}, {"y"}, "rs"), "mode", "bicubic");
   auto m = CompiledModel::compile(b.bytes());
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("'rs' (Resize)"), std::string::npos);
