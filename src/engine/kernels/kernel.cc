@@ -104,6 +104,12 @@ Result<std::vector<int64_t>> const_ints(const Node& node, const TensorInfo* t, c
   return out;
 }
 
+Result<int64_t> const_int_scalar(const Node& node, const TensorInfo* t, const char* what) {
+  MOSS_ASSIGN_OR_RETURN(auto v, const_ints(node, t, what));
+  if (v.size() != 1) return invalid_argument("{}: '{}' must be a scalar", node.label(), what);
+  return v[0];
+}
+
 Result<std::vector<float>> const_floats(const Node& node, const TensorInfo* t, const char* what) {
   if (!t) return std::vector<float>{};
   if (!t->value) {

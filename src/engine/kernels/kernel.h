@@ -201,6 +201,8 @@ Status require_dtype(const Node& node, const TensorInfo& t, std::initializer_lis
 Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank);
 // Reads an int64/int32 constant input as a vector, or fails when it is not known at plan time.
 Result<std::vector<int64_t>> const_ints(const Node& node, const TensorInfo* t, const char* what);
+// The same for an input that must hold exactly one value.
+Result<int64_t> const_int_scalar(const Node& node, const TensorInfo* t, const char* what);
 Result<std::vector<float>> const_floats(const Node& node, const TensorInfo* t, const char* what);
 // A run-time view as a TensorInfo holding a copy of its contents (for kernels whose run() re-reads
 // a small constant input, e.g. axes, through the same parser as infer()).

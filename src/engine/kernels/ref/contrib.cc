@@ -277,6 +277,18 @@ struct KeyMask {
   }
 };
 
+// The mask of Attention (input 3) and MultiHeadAttention (input 4), when given.
+KeyMask key_mask_of(const Node& node, std::span<const View> in, size_t index, int64_t B) {
+  KeyMask m;
+  if (in.size() > index && in[index].data) {
+    m.data = in[index].as<int32_t>();
+    m.shape.assign(in[index].shape.begin(), in[index].shape.end());
+  }
+  m.B = B;
+  m.filter = node.attr_float("mask_filter_value", -10000.0f);
+  return m;
+}
+
 Status check_key_mask(const Node& node, const TensorInfo* m, int64_t B, int64_t S, int64_t L) {
   if (!m) return Status::Ok();
   MOSS_RETURN_IF_ERROR(require_dtype(node, *m, {DType::kInt32}, "mask"));
@@ -339,13 +351,7 @@ Status run_Attention(const Node& node, std::span<const View> in, std::span<const
   const int64_t heads = node.attr_int("num_heads", 1);
   AttentionShape a{B, S, S, heads, H / heads, H / heads, 0, node.attr_int("unidirectional", 0) != 0};
   a.scale = node.attr_float("scale", 1.0f / std::sqrt(static_cast<float>(a.hq)));
-  KeyMask m;
-  if (in.size() > 3 && in[3].data) {
-    m.data = in[3].as<int32_t>();
-    m.shape.assign(in[3].shape.begin(), in[3].shape.end());
-  }
-  m.B = B;
-  m.filter = node.attr_float("mask_filter_value", -10000.0f);
+  const KeyMask m = key_mask_of(node, in, 3, B);
   auto mask_at = [&](int64_t b, int64_t i, int64_t j) {
     return m.at(b, i, j, S, S) + (a.causal && j > i ? m.filter : 0.0f);
   };
@@ -390,13 +396,7 @@ Status run_MultiHeadAttention(const Node& node, std::span<const View> in, std::s
   const int64_t heads = node.attr_int("num_heads", 1);
   AttentionShape a{B, S, L, heads, H / heads, Hv / heads, 0, node.attr_int("unidirectional", 0) != 0};
   a.scale = node.attr_float("scale", 1.0f / std::sqrt(static_cast<float>(a.hq)));
-  KeyMask m;
-  if (in.size() > 4 && in[4].data) {
-    m.data = in[4].as<int32_t>();
-    m.shape.assign(in[4].shape.begin(), in[4].shape.end());
-  }
-  m.B = B;
-  m.filter = node.attr_float("mask_filter_value", -10000.0f);
+  const KeyMask m = key_mask_of(node, in, 4, B);
   auto mask_at = [&](int64_t b, int64_t i, int64_t j) {
     return m.at(b, i, j, S, L) + (a.causal && j > i + (L - S) ? m.filter : 0.0f);
   };

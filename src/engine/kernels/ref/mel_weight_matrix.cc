@@ -10,19 +10,13 @@
 namespace moss::engine::ref {
 namespace {
 
-Result<int64_t> scalar_int(const Node& node, const TensorInfo* t, const char* what) {
-  MOSS_ASSIGN_OR_RETURN(auto v, const_ints(node, t, what));
-  if (v.size() != 1) return invalid_argument("{}: '{}' must be a scalar", node.label(), what);
-  return v[0];
-}
-
 constexpr int64_t kMaxBins = int64_t{1} << 16;
 
 Status infer_MelWeightMatrix(const Node& node, std::span<const TensorInfo* const> in,
                              std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 5, 5));
-  MOSS_ASSIGN_OR_RETURN(int64_t mel_bins, scalar_int(node, in[0], "num_mel_bins"));
-  MOSS_ASSIGN_OR_RETURN(int64_t dft_length, scalar_int(node, in[1], "dft_length"));
+  MOSS_ASSIGN_OR_RETURN(int64_t mel_bins, const_int_scalar(node, in[0], "num_mel_bins"));
+  MOSS_ASSIGN_OR_RETURN(int64_t dft_length, const_int_scalar(node, in[1], "dft_length"));
   MOSS_RETURN_IF_ERROR(require_dtype(node, *in[2], {DType::kInt32, DType::kInt64}, "sample_rate"));
   MOSS_RETURN_IF_ERROR(require_float(node, *in[3], "lower_edge_hertz"));
   MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[3], *in[4], "upper_edge_hertz"));

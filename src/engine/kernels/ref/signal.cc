@@ -12,18 +12,12 @@
 namespace moss::engine::ref {
 namespace {
 
-Result<int64_t> scalar_const(const Node& node, const TensorInfo* t, const char* what) {
-  MOSS_ASSIGN_OR_RETURN(auto v, const_ints(node, t, what));
-  if (v.size() != 1) return invalid_argument("{}: '{}' must be a scalar", node.label(), what);
-  return v[0];
-}
-
 // ---- windows --------------------------------------------------------------------------------
 
 Status infer_window(const Node& node, std::span<const TensorInfo* const> in,
                     std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 1, 1));
-  MOSS_ASSIGN_OR_RETURN(int64_t n, scalar_const(node, in[0], "size"));
+  MOSS_ASSIGN_OR_RETURN(int64_t n, const_int_scalar(node, in[0], "size"));
   if (n < 0) return invalid_argument("{}: size must be >= 0, got {}", node.label(), n);
   MOSS_ASSIGN_OR_RETURN(DType dt, dtype_from_onnx_number(node, node.attr_int("output_datatype", 1)));
   if (dt == DType::kBool) return invalid_argument("{}: output_datatype must be numeric", node.label());
@@ -82,13 +76,13 @@ Result<DftSpec> dft_spec(const Node& node, std::span<const int64_t> x, const Ten
   if (node.opset >= 20) {
     axis = -2;
     if (axis_in) {
-      MOSS_ASSIGN_OR_RETURN(axis, scalar_const(node, axis_in, "axis"));
+      MOSS_ASSIGN_OR_RETURN(axis, const_int_scalar(node, axis_in, "axis"));
     }
   }
   MOSS_ASSIGN_OR_RETURN(s.axis, normalize_axis(node, axis, r - 1));
   s.len = x[static_cast<size_t>(s.axis)];
   if (length) {
-    MOSS_ASSIGN_OR_RETURN(s.len, scalar_const(node, length, "dft_length"));
+    MOSS_ASSIGN_OR_RETURN(s.len, const_int_scalar(node, length, "dft_length"));
   }
   if (s.len < 1) return invalid_argument("{}: dft_length must be >= 1", node.label());
   s.inverse = node.attr_int("inverse", 0) != 0;
@@ -158,9 +152,9 @@ Result<StftSpec> stft_spec(const Node& node, std::span<const int64_t> x, const T
     return invalid_argument("{}: signal must be [batch, length, 1 or 2]", node.label());
   }
   StftSpec s;
-  MOSS_ASSIGN_OR_RETURN(s.step, scalar_const(node, step, "frame_step"));
+  MOSS_ASSIGN_OR_RETURN(s.step, const_int_scalar(node, step, "frame_step"));
   if (frame) {
-    MOSS_ASSIGN_OR_RETURN(s.frame, scalar_const(node, frame, "frame_length"));
+    MOSS_ASSIGN_OR_RETURN(s.frame, const_int_scalar(node, frame, "frame_length"));
   } else if (window.size() == 1) {
     s.frame = window[0];
   } else {
