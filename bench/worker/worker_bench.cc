@@ -201,8 +201,10 @@ struct Requester {
     client = std::make_unique<net::Client>(o);
   }
   // The result object: {"run", "timing_ms"} (binary wire: from the response headers).
-  json once(int i, bool binary = true) {
-    crypto::EnvelopeHeader h{model_id, user, "b" + std::to_string(i) + "-" + std::to_string(::getpid()),
+  // Request ids are unique per process: the worker refuses a replayed id (409 `replayed`).
+  json once(bool binary = true) {
+    static std::atomic<uint64_t> next_id{0};
+    crypto::EnvelopeHeader h{model_id, user, "b" + std::to_string(next_id++) + "-" + std::to_string(::getpid()),
                              crypto::Direction::kRequest};
     auto env = crypto::seal_envelope(key.span(), h, plain, {},
                                      binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson)
@@ -312,7 +314,7 @@ void warm_latency(const Stack& s, const std::string& name) {
   Proc w = start_worker(s);
   Tensor input = model_input(name);
   Requester req(s, name, w.port, input);
-  req.once(0);  // load
+  req.once();  // load
   auto bytes = read_file(g_models / name / "model.onnx", size_t{1} << 31).value_or_die();
   auto model = engine::CompiledModel::compile(bytes).value_or_die();
   engine::ExecutionContext ctx(model);
@@ -330,7 +332,7 @@ void warm_latency(const Stack& s, const std::string& name) {
   for (int i = 0; i < g_iters; ++i) {
     for (int k = 0; k < 2; ++k) {
       auto t = Clock::now();
-      json r = req.once(2 * i + k + 1, /*binary=*/k == 0);
+      json r = req.once(/*binary=*/k == 0);
       wire[k].client.push_back(ms_since(t));
       const json& tm = r["timing_ms"];
       wire[k].total.push_back(tm["total"].get<double>());
@@ -364,7 +366,7 @@ void cold_start(const Stack& s, const std::string& name) {
   const double start_ms = ms_since(t);  // exec, config, attestation, credentials, listen
   Requester req(s, name, w.port, model_input(name));
   t = Clock::now();
-  json r = req.once(0);
+  json r = req.once();
   const double first_ms = ms_since(t);
   const json& tm = r["timing_ms"];
   std::printf("cold %-13s process start+attestation %7.1f ms | first request %7.1f ms: key_fetch %.1f model_fetch %.1f decrypt %.1f compile %.1f inference %.1f encrypt %.2f (run=%s)\n",
@@ -382,17 +384,17 @@ void cold_start(const Stack& s, const std::string& name) {
 void throughput(const Stack& s, const std::string& name) {
   Proc w = start_worker(s);
   Tensor input = model_input(name);
-  { Requester(s, name, w.port, input).once(0); }
+  { Requester(s, name, w.port, input).once(); }
   double base = 0;
   for (int clients : {1, 2, 4, 8}) {
     std::atomic<int> done{0};
     std::atomic<bool> stop_flag{false};
     std::vector<std::thread> threads;
     for (int c = 0; c < clients; ++c) {
-      threads.emplace_back([&, c] {
+      threads.emplace_back([&] {
         Requester r(s, name, w.port, input);
-        for (int i = 0; !stop_flag; ++i) {
-          r.once(c * 1000000 + i);
+        while (!stop_flag) {
+          r.once();
           ++done;
         }
       });
@@ -412,14 +414,14 @@ void memory(const Stack& s, const std::string& name) {
   Proc w = start_worker(s);
   Tensor input = model_input(name);
   const uint64_t idle_kb = rss_kb(w.pid, "VmRSS:");
-  { Requester(s, name, w.port, input).once(0); }
-  for (int i = 1; i < 4; ++i) Requester(s, name, w.port, input).once(i);
+  { Requester(s, name, w.port, input).once(); }
+  for (int i = 1; i < 4; ++i) Requester(s, name, w.port, input).once();
   const uint64_t one_kb = rss_kb(w.pid, "VmHWM:"), one_now_kb = rss_kb(w.pid, "VmRSS:");
   std::vector<std::thread> threads;
   for (int c = 0; c < 8; ++c) {
-    threads.emplace_back([&, c] {
+    threads.emplace_back([&] {
       Requester r(s, name, w.port, input);
-      for (int i = 0; i < 3; ++i) r.once(100 + c * 10 + i);
+      for (int i = 0; i < 3; ++i) r.once();
     });
   }
   for (auto& t : threads) t.join();
