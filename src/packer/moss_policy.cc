@@ -20,6 +20,9 @@ struct Option {
   double cost;
   const char* reason;
   double queue_ms = 0;  // kQueue: expected wait before it is dispatched
+  const InstanceView* inst = nullptr;  // a switch there: where to evict
+  uint64_t evict_bytes = 0;            // how much it must free
+  bool adds = false;                   // loads the model somewhere: its bytes join the pool's
 };
 
 // Statistics of models quiet this many half-lives are forgotten; checked every kPruneEvery
@@ -56,6 +59,30 @@ void MossPolicy::on_arrival(std::string_view model_id, TimeMs now) {
 void MossPolicy::on_complete(const Completion& c) {
   RoutingPolicy::on_complete(c);
   note_if_hot(c.model_id, c.now);  // a longer service time can make a model hot too
+}
+
+TimeMs MossPolicy::keep_alive_ms(std::string_view model_id, TimeMs idle_timeout_ms) const {
+  if (!options_.adaptive_keep_alive) return idle_timeout_ms;
+  const ModelStats* st = stats_.find(model_id);
+  if (!st) return idle_timeout_ms;
+  std::optional<TimeMs> gap =
+      st->gaps.percentile(options_.keep_alive_percentile, options_.keep_alive_min_gaps);
+  if (!gap) return idle_timeout_ms;
+  return std::clamp(*gap * options_.keep_alive_margin, options_.keep_alive_min_ms,
+                    options_.keep_alive_max_ms);
+}
+
+TimeMs MossPolicy::keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const {
+  if (!options_.adaptive_keep_alive || inst.models.empty()) {
+    return RoutingPolicy::keep_until(inst, idle_timeout_ms);
+  }
+  // From the instance's own last use: of several instances holding a busy model, those it no
+  // longer sends requests to go after its (short) keep-alive.
+  TimeMs keep = 0;
+  for (const ResidentModel& m : inst.models) {
+    keep = std::max(keep, keep_alive_ms(m.model_id, idle_timeout_ms));
+  }
+  return inst.last_used_ms + keep;
 }
 
 int MossPolicy::instances_needed(std::string_view model_id, const PoolView& pool,
@@ -116,25 +143,37 @@ std::map<std::string, std::string> MossPolicy::dedicated_instances(const PoolVie
   return dedicated;
 }
 
-std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, const PoolView& pool,
-                                                   uint64_t bytes, TimeMs now) const {
-  if (pool.memory_budget_bytes == 0) return 0.0;
-  uint64_t used = 0;
-  for (const ResidentModel& m : inst.models) used += m.bytes;
-  used = std::max(used, inst.memory_used_bytes);
-  if (used + bytes <= pool.memory_budget_bytes) return 0.0;
-  // The worker evicts least recently used idle models first; models are listed in that order.
-  double penalty = 0;
+std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, uint64_t need,
+                                                   TimeMs now,
+                                                   std::vector<std::string>* victims) const {
+  if (need == 0) return 0.0;
+  // By value, not recency: an idle model's value is its expected reload cost within the reuse
+  // horizon (a model likely to return soon and slow to load is worth keeping), per byte it frees.
+  scratch_.clear();
   for (const ResidentModel& m : inst.models) {
-    if (m.in_use > 0 || !m.loaded) continue;
-    // One lookup per evicted model (statistics of a model no longer tracked: never reused soon).
+    if (m.in_use > 0 || !m.loaded || m.bytes == 0) continue;
+    double value = 0;
+    // One lookup per candidate (statistics of a model no longer tracked: never reused soon).
     if (const ModelStats* st = stats_.find(m.model_id)) {
       double p_reuse = 1.0 - std::exp(-st->rate_per_ms(now) * options_.reuse_horizon_ms);
-      penalty += p_reuse * st->load_ms.mean(now);
+      value = p_reuse * st->load_ms.mean(now);
     }
-    used -= std::min(used, m.bytes);
-    if (used + bytes <= pool.memory_budget_bytes) return penalty;
+    scratch_.push_back({&m, value});
   }
+  // Stable: equal value per byte goes least recently used first (the list's order).
+  std::stable_sort(scratch_.begin(), scratch_.end(), [](const Candidate& a, const Candidate& b) {
+    return a.value / static_cast<double>(a.model->bytes) <
+           b.value / static_cast<double>(b.model->bytes);
+  });
+  double penalty = 0;
+  uint64_t freed = 0;
+  for (const Candidate& c : scratch_) {
+    penalty += c.value;
+    freed += c.model->bytes;
+    if (victims) victims->push_back(c.model->model_id);
+    if (freed >= need) return penalty;
+  }
+  if (victims) victims->clear();
   return std::nullopt;
 }
 
@@ -146,6 +185,18 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const ModelStats* ms = stats_.find(model_id);
   const uint64_t bytes = ms ? ms->bytes : 0;
   const auto owner = dedicated_by_index(pool, now);
+  // Memory: a placement may not plan more bytes than the instance's budget nor, all instances
+  // together, than the pool's; a model larger than either can be placed nowhere.
+  const uint64_t inst_budget = pool.memory_budget_bytes;
+  const uint64_t pool_budget = pool.pool_memory_budget_bytes;
+  const bool fits_at_all =
+      (inst_budget == 0 || bytes <= inst_budget) && (pool_budget == 0 || bytes <= pool_budget);
+  uint64_t pool_used = 0;
+  if (pool_budget > 0) {
+    for (const InstanceView& inst : pool.instances) pool_used += planned_bytes(inst);
+  }
+  const uint64_t pool_excess =
+      pool_budget > 0 && pool_used + bytes > pool_budget ? pool_used + bytes - pool_budget : 0;
 
   std::optional<Option> best;
   auto consider = [&](Option o) {
@@ -192,18 +243,25 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       continue;
     }
     if (owner[i] && *owner[i] != model_id) continue;
-    std::optional<double> evict = eviction_penalty(inst, pool, bytes, now);
+    if (!fits_at_all) continue;
+    uint64_t need = pool_excess;
+    if (inst_budget > 0) {
+      const uint64_t used = planned_bytes(inst);
+      if (used + bytes > inst_budget) need = std::max(need, used + bytes - inst_budget);
+    }
+    std::optional<double> evict = eviction_penalty(inst, need, now);
     if (!evict) continue;
     double cost = starting + load + wait + service + *evict;
     if (full) {
       // Waiting for a slot on a busy instance and switching there can still beat a cold start.
+      // (Its evictions are planned when it routes again, on what is idle then.)
       consider({DecisionKind::kQueue, inst.id, cost + service + backlog_switch_ms,
                 "wait for a slot, then switch", service + backlog_switch_ms});
       continue;
     }
     consider(
         {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kSwitch,
-         inst.id, cost, *evict > 0 ? "switch with eviction" : "switch"});
+         inst.id, cost, need > 0 ? "switch with eviction" : "switch", 0, &inst, need, true});
   }
   const double backlog_warm_ms = static_cast<double>(pool.queued_for_model) /
                                  static_cast<double>(std::max(1, holders)) * service / par;
@@ -212,9 +270,16 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     consider({DecisionKind::kQueue, inst->id, cost + service + backlog_warm_ms,
               "wait for warm instance", service + backlog_warm_ms});
   }
-  if (pool.can_grow()) consider({DecisionKind::kCold, "", cold + load + service, "grow pool"});
+  if (pool.can_grow() && fits_at_all && pool_excess == 0) {
+    consider({DecisionKind::kCold, "", cold + load + service, "grow pool", 0, nullptr, 0, true});
+  }
 
   Decision d;
+  if (!best && !fits_at_all) {
+    d.kind = DecisionKind::kReject;  // no retry helps: nothing to wait for
+    d.reason = "the model is larger than the memory budget";
+    return d;
+  }
   if (!best) {
     d.kind = DecisionKind::kQueue;
     d.reason = "every instance is at its limit and the pool is at its maximum";
@@ -225,6 +290,15 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   d.instance_id = std::string(best->instance_id);
   d.estimated_ms = best->cost;
   d.reason = best->reason;
+  uint64_t freed = 0;
+  if (best->evict_bytes > 0) {
+    eviction_penalty(*best->inst, best->evict_bytes, now, &d.evict);
+    for (const std::string& victim : d.evict) {
+      for (const ResidentModel& m : best->inst->models) {
+        if (m.model_id == victim) freed += m.bytes;
+      }
+    }
+  }
   // Admission: the cheapest option is to wait, and the wait alone passes the deadline. Failing
   // now (with when to retry) beats holding the request until it fails, and frees the queue.
   // (Once the deadline has passed the pool times the request out itself.)
@@ -243,8 +317,17 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const int have = holders + grown;
   const int room = static_cast<int>(pool.max_instances) -
                    static_cast<int>(pool.instances.size()) - grown;
-  if (need > have && room > 0) {
-    d.prewarm = std::min(need - have, room);
+  int prewarm = std::min(need - have, room);
+  // Each prewarmed instance holds the model: only as many as the pool's budget has room for
+  // after this decision (which adds the model unless it is warm, minus what it evicts).
+  if (pool_budget > 0 && bytes > 0 && prewarm > 0) {
+    const uint64_t added = pool_used + (best->adds ? bytes : 0);
+    const uint64_t after = added - std::min(added, freed);
+    const uint64_t left = after < pool_budget ? pool_budget - after : 0;
+    prewarm = std::min<int>(prewarm, static_cast<int>(left / bytes));
+  }
+  if (prewarm > 0 && fits_at_all) {
+    d.prewarm = prewarm;
     d.prewarm_model = std::string(model_id);
   }
   return d;

@@ -55,6 +55,7 @@ Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clo
   view_.max_concurrency = spec_.max_concurrency;
   view_.parallelism = spec_.parallelism;
   view_.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+  view_.pool_memory_budget_bytes = spec_.pool_memory_budget_mb * 1024 * 1024;
 }
 
 Pool::~Pool() { shutdown(); }
@@ -539,7 +540,8 @@ void Pool::reap_idle() {
     for (const SlotPtr& s : std::vector<SlotPtr>(slots_)) {
       if (live <= static_cast<size_t>(spec_.min_instances)) break;
       if (s->state != SlotState::kReady || s->in_flight > 0) continue;
-      if (now - s->last_used_ms < idle_ms) continue;
+      const InstanceView* iv = view_.find(s->id);
+      if (!iv || now < policy_->keep_until(*iv, idle_ms)) continue;
       log::get("packer")->info("instance idle, stopping pool={} instance={} idle_ms={:.0f}",
                                spec_.name, s->id, now - s->last_used_ms);
       to_stop.push_back(s->instance);

@@ -1,5 +1,7 @@
 #include "packer/routing_policy.h"
 
+#include <algorithm>
+
 #include "packer/moss_policy.h"
 #include "packer/original_policy.h"
 
@@ -10,6 +12,12 @@ const InstanceView* PoolView::find(std::string_view id) const {
     if (i.id == id) return &i;
   }
   return nullptr;
+}
+
+uint64_t planned_bytes(const InstanceView& inst) {
+  uint64_t sum = 0;
+  for (const ResidentModel& m : inst.models) sum += m.bytes;
+  return std::max(sum, inst.memory_used_bytes);
 }
 
 std::string_view decision_name(DecisionKind kind) {
@@ -56,6 +64,10 @@ void RoutingPolicy::on_instance_started(std::string_view, double start_ms, TimeM
 }
 
 void RoutingPolicy::on_instance_stopped(std::string_view) {}
+
+TimeMs RoutingPolicy::keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const {
+  return inst.last_used_ms + idle_timeout_ms;
+}
 
 Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors) {
   if (name == "moss") return RoutingPolicyPtr(std::make_unique<MossPolicy>(priors));
