@@ -258,7 +258,8 @@ class Simulation {
     auto pos = std::find(live_.begin(), live_.end(), idx);
     if (pos == live_.end()) return;
     const SimInstance& i = instances_[static_cast<size_t>(idx)];
-    packer::InstanceView& iv = view_.instances[static_cast<size_t>(pos - live_.begin())];
+    const auto at = static_cast<size_t>(pos - live_.begin());
+    packer::InstanceView iv = view_.instances[at];  // a copy: set() unindexes the old entry
     iv.id = i.id;
     iv.state = now_ < i.ready_at ? packer::InstanceState::kStarting : packer::InstanceState::kReady;
     iv.in_flight = i.in_flight;
@@ -276,6 +277,7 @@ class Simulation {
       used += m.bytes;
     }
     iv.memory_used_bytes = used;
+    view_.set(at, std::move(iv));
   }
 
   // `preload`: the model a prewarmed instance loads as it starts (-1: none).
@@ -296,17 +298,16 @@ class Simulation {
     }
     instances_.push_back(std::move(i));
     live_.push_back(idx);
-    view_.instances.emplace_back();
+    by_id_[instances_.back().id] = idx;
+    view_.add({});
     sync(idx);
     push(instances_.back().ready_at, kReady, -1, idx);
     return idx;
   }
 
-  int find(std::string_view id) const {
-    for (int idx : live_) {
-      if (instances_[static_cast<size_t>(idx)].id == id) return idx;
-    }
-    return -1;
+  int find(const std::string& id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? -1 : it->second;
   }
 
   // Routes one request (new, or queued in queue_): kWait when it must (keep) wait(ing).
@@ -488,7 +489,8 @@ class Simulation {
         for (const Resident& r : i.models) pool_bytes_ -= models_[static_cast<size_t>(r.model)].bytes;
         policy_->on_instance_stopped(i.id);
         live_.erase(live_.begin() + static_cast<long>(pos));
-        view_.instances.erase(view_.instances.begin() + static_cast<long>(pos));
+        by_id_.erase(i.id);
+        view_.erase(pos);
       } else {
         ++pos;
       }
@@ -506,6 +508,7 @@ class Simulation {
   TimeMs now_ = 0;
   std::vector<SimInstance> instances_;
   std::vector<int> live_;       // creation order; view_.instances has the same order
+  std::unordered_map<std::string, int> by_id_;  // the live ones
   packer::PoolView view_;
   packer::DispatchQueue queue_;  // request index = id (arrival order)
   bool tick_pending_ = false;

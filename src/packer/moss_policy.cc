@@ -29,6 +29,9 @@ struct Option {
 // arrivals (amortised: the scan is O(models seen)).
 constexpr double kPruneHalfLives = 20;
 constexpr uint64_t kPruneEvery = 4096;
+// An indexed view: how many of the least loaded instances (not holding the model) a decision
+// prices as switch or queue-then-switch candidates.
+constexpr size_t kSwitchCandidates = 16;
 
 }  // namespace
 
@@ -105,17 +108,25 @@ std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& p
   std::sort(hot.begin(), hot.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
   if (hot.empty()) return owner;
-  // One pass over the instances finds every hot model's holders (a binary search per resident
-  // model over the few hot names), instead of one pass per hot model.
+  // An indexed view lists every hot model's holders; otherwise one pass over the instances finds
+  // them (a binary search per resident model over the few hot names).
   std::vector<std::pair<std::string_view, size_t>> rank;  // hot model -> index in `hot`
   for (size_t k = 0; k < hot.size(); ++k) rank.emplace_back(*hot[k].second, k);
   std::sort(rank.begin(), rank.end());
   std::vector<std::vector<size_t>> holders(hot.size());
-  for (size_t i = 0; i < pool.instances.size(); ++i) {
-    for (const ResidentModel& m : pool.instances[i].models) {
-      auto it = std::lower_bound(rank.begin(), rank.end(), std::string_view(m.model_id),
-                                 [](const auto& a, std::string_view b) { return a.first < b; });
-      if (it != rank.end() && it->first == m.model_id) holders[it->second].push_back(i);
+  if (pool.indexed()) {
+    for (size_t k = 0; k < hot.size(); ++k) {
+      if (const std::vector<uint32_t>* h = pool.holders(*hot[k].second)) {
+        holders[k].assign(h->begin(), h->end());
+      }
+    }
+  } else {
+    for (size_t i = 0; i < pool.instances.size(); ++i) {
+      for (const ResidentModel& m : pool.instances[i].models) {
+        auto it = std::lower_bound(rank.begin(), rank.end(), std::string_view(m.model_id),
+                                   [](const auto& a, std::string_view b) { return a.first < b; });
+        if (it != rank.end() && it->first == m.model_id) holders[it->second].push_back(i);
+      }
     }
   }
   for (size_t k = 0; k < hot.size(); ++k) {
@@ -192,7 +203,9 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const bool fits_at_all =
       (inst_budget == 0 || bytes <= inst_budget) && (pool_budget == 0 || bytes <= pool_budget);
   uint64_t pool_used = 0;
-  if (pool_budget > 0) {
+  if (pool_budget > 0 && pool.indexed()) {
+    pool_used = pool.planned_total();
+  } else if (pool_budget > 0) {
     for (const InstanceView& inst : pool.instances) pool_used += planned_bytes(inst);
   }
   const uint64_t pool_excess =
@@ -211,7 +224,7 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
                                    service / par;
   int holders = 0;
   std::vector<std::pair<const InstanceView*, double>> full_holders;  // with their cost
-  for (size_t i = 0; i < pool.instances.size(); ++i) {
+  auto visit = [&](size_t i) {
     const InstanceView& inst = pool.instances[i];
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
@@ -240,28 +253,49 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
             {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kWarm,
              inst.id, cost, "holds model"});
       }
-      continue;
+      return;
     }
-    if (owner[i] && *owner[i] != model_id) continue;
-    if (!fits_at_all) continue;
+    if (owner[i] && *owner[i] != model_id) return;
+    if (!fits_at_all) return;
+    const double extra = full ? service + backlog_switch_ms : 0;  // queueing for a slot first
+    double cost = starting + load + wait + service + extra;
+    if (best && cost >= best->cost - 1e-9) return;  // cannot win, whatever it must evict
     uint64_t need = pool_excess;
     if (inst_budget > 0) {
       const uint64_t used = planned_bytes(inst);
       if (used + bytes > inst_budget) need = std::max(need, used + bytes - inst_budget);
     }
     std::optional<double> evict = eviction_penalty(inst, need, now);
-    if (!evict) continue;
-    double cost = starting + load + wait + service + *evict;
+    if (!evict) return;
+    cost += *evict;
     if (full) {
       // Waiting for a slot on a busy instance and switching there can still beat a cold start.
       // (Its evictions are planned when it routes again, on what is idle then.)
-      consider({DecisionKind::kQueue, inst.id, cost + service + backlog_switch_ms,
-                "wait for a slot, then switch", service + backlog_switch_ms});
-      continue;
+      consider({DecisionKind::kQueue, inst.id, cost, "wait for a slot, then switch", extra});
+      return;
     }
     consider(
         {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kSwitch,
          inst.id, cost, need > 0 ? "switch with eviction" : "switch", 0, &inst, need, true});
+  };
+  if (pool.indexed()) {
+    // The holders of the model, then the least loaded other instances (fewest requests in
+    // flight, then fewest planned bytes: a switch there waits least and evicts least); further
+    // down that order a switch waits longer or evicts more, so they are not visited.
+    const std::vector<uint32_t>* mine = pool.holders(model_id);
+    if (mine) {
+      for (uint32_t i : *mine) visit(i);
+    }
+    size_t visited = 0;
+    for (const auto& [in_flight, planned, i] : pool.by_load()) {
+      if (visited >= kSwitchCandidates) break;
+      if (mine && std::find(mine->begin(), mine->end(), i) != mine->end()) continue;
+      if (owner[i] && *owner[i] != model_id) continue;
+      visit(i);
+      ++visited;
+    }
+  } else {
+    for (size_t i = 0; i < pool.instances.size(); ++i) visit(i);
   }
   const double backlog_warm_ms = static_cast<double>(pool.queued_for_model) /
                                  static_cast<double>(std::max(1, holders)) * service / par;

@@ -12,10 +12,13 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "common/status.h"
@@ -63,6 +66,34 @@ struct PoolView {
   TimeMs deadline_ms = std::numeric_limits<double>::infinity();  // its wait limit, pool clock
   bool can_grow() const { return instances.size() < max_instances; }
   const InstanceView* find(std::string_view id) const;
+
+  // Pool and the simulation change `instances` only through add/set/erase, which keep an index
+  // (the instances holding each model, the instances by load, the planned bytes), so a decision
+  // visits the holders of its model and a few of the least loaded instances instead of all of
+  // them (10,000 models x 1,000 instances). A view whose `instances` were assigned directly
+  // (policy tests) has no index and is scanned whole.
+  void add(InstanceView v);
+  void set(size_t pos, InstanceView v);
+  void erase(size_t pos);
+  void clear();
+  bool indexed() const { return indexed_ && planned_.size() == instances.size(); }
+  // Positions of the instances listing `model_id` (null: none). Indexed views only.
+  const std::vector<uint32_t>* holders(std::string_view model_id) const;
+  // (requests in flight, planned bytes, position), least loaded first. Indexed views only.
+  using LoadKey = std::tuple<int, uint64_t, uint32_t>;
+  const std::set<LoadKey>& by_load() const { return by_load_; }
+  // Sum of planned_bytes over the instances. Indexed views only.
+  uint64_t planned_total() const { return planned_total_; }
+
+ private:
+  void index(uint32_t pos);
+  void unindex(uint32_t pos);
+  void reindex();
+  bool indexed_ = false;
+  std::map<std::string, std::vector<uint32_t>, std::less<>> holders_;  // no empty vectors
+  std::set<LoadKey> by_load_;
+  std::vector<uint64_t> planned_;  // per position
+  uint64_t planned_total_ = 0;
 };
 
 enum class DecisionKind {
