@@ -27,6 +27,7 @@
 //
 // Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
 //                         [--pools A,B,C] [--pool-memory MB] [--scale [MxI]] [--csv FILE]
+//                         [--keep-alive-pct P] [--keep-alive-min S]
 //                         [--json FILE]
 #include <algorithm>
 #include <chrono>
@@ -551,6 +552,7 @@ int main(int argc, char** argv) {
   PoolSettings base;
   std::vector<int> pools;
   bool scale = false;
+  packer::MossPolicyOptions keep_alive;  // MOSS's per-model keep-alive settings
   int scale_models = 1'000, scale_instances = 100;
   std::string csv, json_path;
   for (int i = 1; i < argc; ++i) {
@@ -572,6 +574,10 @@ int main(int argc, char** argv) {
       t.seed = std::strtoull(next(), nullptr, 10);
     else if (a == "--deadline")
       base.deadline_ms = std::atof(next());
+    else if (a == "--keep-alive-pct")
+      keep_alive.keep_alive_percentile = std::atof(next());
+    else if (a == "--keep-alive-min")
+      keep_alive.keep_alive_min_ms = 1000 * std::atof(next());
     else if (a == "--pool-memory")
       base.pool_memory_mb = std::strtoull(next(), nullptr, 10);
     else if (a == "--csv")
@@ -633,7 +639,11 @@ int main(int argc, char** argv) {
     return packer::RoutingPolicyPtr(std::make_unique<packer::MossPolicy>(
         packer::StatsPriors{}, packer::MossPolicyOptions{.adaptive_keep_alive = false}));
   };
-  const std::vector<Run> runs = {{"MOSS", named("moss"), false},
+  auto moss = [keep_alive] {
+    return packer::RoutingPolicyPtr(
+        std::make_unique<packer::MossPolicy>(packer::StatsPriors{}, keep_alive));
+  };
+  const std::vector<Run> runs = {{"MOSS", moss, false},
                                  {"MOSS (fixed keep-alive)", moss_fixed_keep_alive, false},
                                  {"original (one model/worker)", named("original"), true},
                                  {"original", named("original"), false},

@@ -144,6 +144,36 @@ std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& p
   return owner;
 }
 
+const std::string* MossPolicy::dedicated_to(const PoolView& pool, size_t i, TimeMs now) const {
+  const InstanceView& inst = pool.instances[i];
+  const std::string* owner = nullptr;
+  double owner_load = 0;
+  for (const ResidentModel& m : inst.models) {
+    auto h = hot_.find(m.model_id);
+    if (h == hot_.end()) continue;
+    const double load = stats_.offered_load(*h, now);
+    if (load < options_.hot_threshold || load <= owner_load) continue;
+    const std::vector<uint32_t>* holders = pool.holders(*h);
+    if (!holders) continue;
+    const int need = std::max(1, static_cast<int>(std::ceil(load / std::max(1, pool.parallelism))));
+    // Its rank among the holders, most recently used first (ties: creation order), as in
+    // dedicated_by_index.
+    int ahead = 0;
+    for (uint32_t j : *holders) {
+      const InstanceView& o = pool.instances[j];
+      if (j != i && (o.last_used_ms > inst.last_used_ms ||
+                     (o.last_used_ms == inst.last_used_ms && j < i))) {
+        ++ahead;
+      }
+    }
+    if (ahead < need) {
+      owner = &*h;
+      owner_load = load;
+    }
+  }
+  return owner;
+}
+
 std::map<std::string, std::string> MossPolicy::dedicated_instances(const PoolView& pool,
                                                                    TimeMs now) const {
   std::map<std::string, std::string> dedicated;
@@ -195,7 +225,14 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const int par = std::max(1, pool.parallelism);
   const ModelStats* ms = stats_.find(model_id);
   const uint64_t bytes = ms ? ms->bytes : 0;
-  const auto owner = dedicated_by_index(pool, now);
+  // The hot model each instance is dedicated to: for the whole pool at once when it must be
+  // scanned anyway, per visited instance when the view is indexed.
+  std::vector<const std::string*> owner_all;
+  if (!pool.indexed()) owner_all = dedicated_by_index(pool, now);
+  auto kept_for_another = [&](size_t i) {
+    const std::string* o = pool.indexed() ? dedicated_to(pool, i, now) : owner_all[i];
+    return o != nullptr && *o != model_id;
+  };
   // Memory: a placement may not plan more bytes than the instance's budget nor, all instances
   // together, than the pool's; a model larger than either can be placed nowhere.
   const uint64_t inst_budget = pool.memory_budget_bytes;
@@ -224,7 +261,8 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
                                    service / par;
   int holders = 0;
   std::vector<std::pair<const InstanceView*, double>> full_holders;  // with their cost
-  auto visit = [&](size_t i) {
+  // Prices instance `i`'s options; false if it is kept for another (hot) model.
+  auto visit = [&](size_t i) -> bool {
     const InstanceView& inst = pool.instances[i];
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
@@ -253,30 +291,31 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
             {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kWarm,
              inst.id, cost, "holds model"});
       }
-      return;
+      return true;
     }
-    if (owner[i] && *owner[i] != model_id) return;
-    if (!fits_at_all) return;
+    if (kept_for_another(i)) return false;
+    if (!fits_at_all) return true;
     const double extra = full ? service + backlog_switch_ms : 0;  // queueing for a slot first
     double cost = starting + load + wait + service + extra;
-    if (best && cost >= best->cost - 1e-9) return;  // cannot win, whatever it must evict
+    if (best && cost >= best->cost - 1e-9) return true;  // cannot win, whatever it evicts
     uint64_t need = pool_excess;
     if (inst_budget > 0) {
       const uint64_t used = planned_bytes(inst);
       if (used + bytes > inst_budget) need = std::max(need, used + bytes - inst_budget);
     }
     std::optional<double> evict = eviction_penalty(inst, need, now);
-    if (!evict) return;
+    if (!evict) return true;
     cost += *evict;
     if (full) {
       // Waiting for a slot on a busy instance and switching there can still beat a cold start.
       // (Its evictions are planned when it routes again, on what is idle then.)
       consider({DecisionKind::kQueue, inst.id, cost, "wait for a slot, then switch", extra});
-      return;
+      return true;
     }
     consider(
         {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kSwitch,
          inst.id, cost, need > 0 ? "switch with eviction" : "switch", 0, &inst, need, true});
+    return true;
   };
   if (pool.indexed()) {
     // The holders of the model, then the least loaded other instances (fewest requests in
@@ -290,9 +329,7 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     for (const auto& [in_flight, planned, i] : pool.by_load()) {
       if (visited >= kSwitchCandidates) break;
       if (mine && std::find(mine->begin(), mine->end(), i) != mine->end()) continue;
-      if (owner[i] && *owner[i] != model_id) continue;
-      visit(i);
-      ++visited;
+      if (visit(i)) ++visited;
     }
   } else {
     for (size_t i = 0; i < pool.instances.size(); ++i) visit(i);

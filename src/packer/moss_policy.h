@@ -28,9 +28,12 @@
 // together than the pool's (pool_memory_budget_bytes, the host's EPC share); to make room it
 // evicts idle models by value (expected reload cost per byte), cold starts and prewarms only
 // where the pool's budget has room, and a model larger than a budget is rejected.
-// Cost per decision: O(instances x models resident on each + hot models x instances); the hot set
-// is kept as arrivals come (not found by scanning every model seen), and statistics of models
-// quiet for 20 half-lives are pruned.
+// Cost per decision on an indexed view (PoolView::add/set/erase: Pool and the simulation): the
+// model's holders and the 16 least loaded other instances are visited, each costing its resident
+// models (and, for a resident hot model, its holders), not the whole pool; on a view filled by
+// hand, O(instances x models resident on each + hot models x instances). The hot set is kept as
+// arrivals come (not found by scanning every model seen), and statistics of models quiet for 20
+// half-lives are pruned.
 // Not thread-safe (see RoutingPolicy).
 #pragma once
 
@@ -84,6 +87,11 @@ class MossPolicy final : public RoutingPolicy {
                                          std::vector<std::string>* victims = nullptr) const;
   // Per instance of `pool` (same index): the hot model it is dedicated to, or null.
   std::vector<const std::string*> dedicated_by_index(const PoolView& pool, TimeMs now) const;
+  // Indexed views: the hot model instance `i` is dedicated to, from that instance alone (among
+  // its resident hot models, hottest first, one for which it is among the most recently used
+  // holders it needs). Unlike dedicated_by_index it does not pass a holder a hotter model claims
+  // on to the next one, so two hot models sharing instances may keep one fewer each.
+  const std::string* dedicated_to(const PoolView& pool, size_t i, TimeMs now) const;
   void note_if_hot(std::string_view model_id, TimeMs now);
 
   MossPolicyOptions options_;

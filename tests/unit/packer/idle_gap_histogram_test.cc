@@ -32,7 +32,7 @@ TEST(IdleGapHistogramTest, NoAnswerWithoutEnoughHistory) {
   for (int i = 0; i < 20; ++i) rare.add(6 * 3'600'000.0);  // every 6 hours
   EXPECT_FALSE(rare.percentile(0.5, 10));
   h.add(-5);  // a clock that moved back is not a gap
-  EXPECT_EQ(h.count(), 5);
+  EXPECT_EQ(h.count(), 5u);
 }
 
 // Counts halve past a limit, so a model whose pattern changed is followed, not averaged forever.

@@ -342,5 +342,63 @@ TEST(MossPolicyTest, KeepAliveFollowsEachModelsOwnGaps) {
   EXPECT_EQ(fixed_policy.keep_until(often, fixed), t + fixed);
 }
 
+// The index PoolView keeps through add/set/erase (Pool and the simulation) follows every change:
+// holders per model, instances by load, planned bytes.
+TEST(PoolViewTest, IndexFollowsAddSetErase) {
+  PoolView v;
+  v.add(instance("i0", 2, {resident("o/a", 100), resident("o/b", 50)}));
+  v.add(instance("i1", 0, {resident("o/a", 100)}));
+  v.add(instance("i2", 1));
+  ASSERT_TRUE(v.indexed());
+  ASSERT_NE(v.holders("o/a"), nullptr);
+  EXPECT_EQ(*v.holders("o/a"), (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(v.planned_total(), 250u);
+  EXPECT_EQ(std::get<2>(*v.by_load().begin()), 1u);  // fewest in flight
+  v.set(0, instance("i0", 0, {resident("o/c", 10)}));
+  EXPECT_EQ(v.holders("o/b"), nullptr);
+  EXPECT_EQ(*v.holders("o/a"), (std::vector<uint32_t>{1}));
+  EXPECT_EQ(v.planned_total(), 110u);
+  v.erase(0);  // positions shift
+  EXPECT_EQ(*v.holders("o/a"), (std::vector<uint32_t>{0}));
+  EXPECT_EQ(v.holders("o/c"), nullptr);
+  EXPECT_EQ(v.planned_total(), 100u);
+  EXPECT_EQ(v.by_load().size(), 2u);
+  // A view filled by hand has no index (and is scanned whole).
+  PoolView hand = pool({instance("i0")}, 1);
+  EXPECT_FALSE(hand.indexed());
+}
+
+// On an indexed view the policy visits the model's holders and the least loaded instances only,
+// and decides as the whole-pool scan does: here 200 busy instances and one idle one far down.
+TEST(MossPolicyTest, IndexedViewDecidesAsTheFullScan) {
+  MossPolicy p;
+  TimeMs t = 0;
+  for (int i = 0; i < 1000; ++i, t += 10) p.on_arrival("o/hot", t);
+  teach(p, "o/hot", 50, 300, t, 10 * kMiB);
+  teach(p, "o/a", 20, 400, t, 10 * kMiB);
+  std::vector<InstanceView> all;
+  for (int i = 0; i < 200; ++i) {
+    std::string id(1, 'b');  // not "b" + ...: GCC 12 warns falsely (-Wrestrict)
+    id += std::to_string(i);
+    all.push_back(instance(id, 3, {resident(id + "-model", kMiB, 3)}));
+  }
+  all.push_back(instance("warm", 3, {resident("o/a", 10 * kMiB, 3)}));  // holds o/a, busy
+  all.push_back(instance("idle"));
+  all.push_back(instance("hot0", 0, {resident("o/hot", 10 * kMiB)}));  // kept for o/hot
+  PoolView scanned = pool(all, 300, 4, 1, 512 * kMiB);
+  PoolView indexed = pool({}, 300, 4, 1, 512 * kMiB);
+  for (const InstanceView& i : all) indexed.add(i);
+  ASSERT_TRUE(indexed.indexed());
+  ASSERT_FALSE(scanned.indexed());
+  for (const char* model : {"o/a", "o/new", "o/hot"}) {
+    Decision a = p.route(model, scanned, t);
+    Decision b = p.route(model, indexed, t);
+    EXPECT_EQ(a.kind, b.kind) << model;
+    EXPECT_EQ(a.instance_id, b.instance_id) << model;
+    EXPECT_EQ(a.prewarm, b.prewarm) << model;
+  }
+  EXPECT_EQ(p.route("o/new", indexed, t).instance_id, "idle");  // not the hot model's instance
+}
+
 }  // namespace
 }  // namespace moss::packer
