@@ -27,7 +27,7 @@
 //
 // Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
 //                         [--pools A,B,C] [--pool-memory MB] [--scale [MxI]] [--csv FILE]
-//                         [--keep-alive-pct P] [--keep-alive-min S]
+//                         [--keep-alive-pct P] [--keep-alive-min S] [--switch-candidates K]
 //                         [--json FILE]
 #include <algorithm>
 #include <chrono>
@@ -552,7 +552,7 @@ int main(int argc, char** argv) {
   PoolSettings base;
   std::vector<int> pools;
   bool scale = false;
-  packer::MossPolicyOptions keep_alive;  // MOSS's per-model keep-alive settings
+  packer::MossPolicyOptions moss_options;  // MOSS's keep-alive and candidate settings
   int scale_models = 1'000, scale_instances = 100;
   std::string csv, json_path;
   for (int i = 1; i < argc; ++i) {
@@ -575,9 +575,11 @@ int main(int argc, char** argv) {
     else if (a == "--deadline")
       base.deadline_ms = std::atof(next());
     else if (a == "--keep-alive-pct")
-      keep_alive.keep_alive_percentile = std::atof(next());
+      moss_options.keep_alive_percentile = std::atof(next());
     else if (a == "--keep-alive-min")
-      keep_alive.keep_alive_min_ms = 1000 * std::atof(next());
+      moss_options.keep_alive_min_ms = 1000 * std::atof(next());
+    else if (a == "--switch-candidates")
+      moss_options.switch_candidates = std::strtoull(next(), nullptr, 10);
     else if (a == "--pool-memory")
       base.pool_memory_mb = std::strtoull(next(), nullptr, 10);
     else if (a == "--csv")
@@ -635,13 +637,15 @@ int main(int argc, char** argv) {
     return [name] { return packer::make_routing_policy(name).value_or_die(); };
   };
   // MOSS with the fixed keep-alive every other policy uses: the per-model keep-alive's effect.
-  auto moss_fixed_keep_alive = [] {
-    return packer::RoutingPolicyPtr(std::make_unique<packer::MossPolicy>(
-        packer::StatsPriors{}, packer::MossPolicyOptions{.adaptive_keep_alive = false}));
-  };
-  auto moss = [keep_alive] {
+  auto moss_fixed_keep_alive = [moss_options] {
+    packer::MossPolicyOptions o = moss_options;
+    o.adaptive_keep_alive = false;
     return packer::RoutingPolicyPtr(
-        std::make_unique<packer::MossPolicy>(packer::StatsPriors{}, keep_alive));
+        std::make_unique<packer::MossPolicy>(packer::StatsPriors{}, o));
+  };
+  auto moss = [moss_options] {
+    return packer::RoutingPolicyPtr(
+        std::make_unique<packer::MossPolicy>(packer::StatsPriors{}, moss_options));
   };
   const std::vector<Run> runs = {{"MOSS", moss, false},
                                  {"MOSS (fixed keep-alive)", moss_fixed_keep_alive, false},

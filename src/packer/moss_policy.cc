@@ -29,9 +29,6 @@ struct Option {
 // arrivals (amortised: the scan is O(models seen)).
 constexpr double kPruneHalfLives = 20;
 constexpr uint64_t kPruneEvery = 4096;
-// An indexed view: how many of the least loaded instances (not holding the model) a decision
-// prices as switch or queue-then-switch candidates.
-constexpr size_t kSwitchCandidates = 16;
 
 }  // namespace
 
@@ -327,7 +324,7 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     }
     size_t visited = 0;
     for (const auto& [in_flight, planned, i] : pool.by_load()) {
-      if (visited >= kSwitchCandidates) break;
+      if (visited >= options_.switch_candidates) break;
       if (mine && std::find(mine->begin(), mine->end(), i) != mine->end()) continue;
       if (visit(i)) ++visited;
     }

@@ -29,7 +29,7 @@
 // evicts idle models by value (expected reload cost per byte), cold starts and prewarms only
 // where the pool's budget has room, and a model larger than a budget is rejected.
 // Cost per decision on an indexed view (PoolView::add/set/erase: Pool and the simulation): the
-// model's holders and the 16 least loaded other instances are visited, each costing its resident
+// model's holders and the `switch_candidates` (16) least loaded other instances are visited, each costing its resident
 // models (and, for a resident hot model, its holders), not the whole pool; on a view filled by
 // hand, O(instances x models resident on each + hot models x instances). The hot set is kept as
 // arrivals come (not found by scanning every model seen), and statistics of models quiet for 20
@@ -50,6 +50,9 @@ struct MossPolicyOptions {
   double hot_threshold = 0.5;        // offered load (requests in service at once) to be "hot"
   TimeMs reuse_horizon_ms = 10'000;  // how far ahead an evicted model's reload cost counts
   bool admission = true;             // reject at once when queueing cannot meet the deadline
+  // An indexed view: how many of the least loaded instances not holding the model a decision
+  // prices as switch (or queue-then-switch) candidates.
+  size_t switch_candidates = 16;
   // Per-model keep-alive (IdleGapHistogram): an idle instance stays up for the longest keep-alive
   // of the models it holds, each `keep_alive_percentile` of that model's gaps between arrivals
   // (x keep_alive_margin), within [keep_alive_min_ms, keep_alive_max_ms]; a model with fewer than
