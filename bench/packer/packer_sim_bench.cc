@@ -1,7 +1,8 @@
 // packer_sim_bench: the trace bench's simulation mode. Replays a long Azure-Functions-2019-shaped
 // trace (trace.h) in simulated time against a simulated pool driven by the real routing policies
 // (src/packer: the same RoutingPolicy objects, PoolView snapshots and hooks Pool uses), so tens of
-// minutes of traffic and 1,000 models x 100 instances run in seconds on a shared machine.
+// minutes of traffic and 1,000 models x 100 instances (`--scale`; `--scale 10000x1000`) run in
+// seconds on a shared machine.
 //
 // The simulated pool follows Pool (src/packer/pool.cc): kCold starts an instance (start_ms) and
 // sends the request to it; kQueue puts the request in its model's FIFO (DispatchQueue, shared with
@@ -11,8 +12,10 @@
 // once. Prewarmed instances load their hot model as they start. An instance has
 // `parallelism` cores (requests beyond them wait for a core, FIFO) and a memory budget (loading a
 // model evicts idle ones, least recently used first); a model not resident costs its load time
-// before its service time. `--one-model`: every instance holds one model at a time (the original
-// system's worker). Idle instances stop after idle_timeout.
+// before its service time. `--pool-memory MB` caps the model bytes of all instances together (the
+// pool's EPC share; the policy plans within it, evicting by value; peak MiB shows what was held).
+// `--one-model`: every instance holds one model at a time (the original system's worker). Idle
+// instances stop after the policy's keep-alive.
 //
 // Figures per policy: failures (rejected + deadline passed while queued) and their rate; cold
 // starts (requests that waited for an instance start); switches (loads on a running instance);
@@ -23,7 +26,9 @@
 // figures and those series (bench/packer/policy_json.h) for bench/plot_results.py.
 //
 // Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
-//                         [--pools A,B,C] [--scale] [--csv FILE] [--json FILE]
+//                         [--pools A,B,C] [--pool-memory MB] [--scale [MxI]] [--csv FILE]
+//                         [--keep-alive-pct P] [--keep-alive-min S] [--switch-candidates K]
+//                         [--json FILE]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -31,6 +36,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <queue>
 #include <sstream>
@@ -40,6 +46,7 @@
 
 #include "bench/common/json_output.h"
 #include "packer/dispatch_queue.h"
+#include "packer/moss_policy.h"
 #include "packer/routing_policy.h"
 #include "policy_json.h"
 #include "trace.h"
@@ -55,7 +62,8 @@ struct PoolSettings {
   int max_instances = 4;
   int max_concurrency = 4;
   int parallelism = 2;
-  uint64_t memory_mb = 512;
+  uint64_t memory_mb = 512;          // per instance
+  uint64_t pool_memory_mb = 0;       // all instances together (EPC share); 0: unlimited
   double start_ms = 1'000;           // instance start (process, attestation) before any model load
   double idle_timeout_ms = 180'000;  // the original deployment's 3 minutes
   double deadline_ms = 5'000;        // longest wait for an instance
@@ -97,6 +105,7 @@ struct SimResult {
   size_t stats_models = 0;     // models the policy keeps statistics for at the end
   size_t stats_bytes = 0;      // their counted size
   size_t early_rejected = 0;   // of `rejected`: refused at once by deadline admission (MOSS)
+  uint64_t peak_pool_bytes = 0;  // most model bytes resident or loading in the pool at once
   std::vector<uint64_t> cold_per_min;
   std::vector<double> p99_per_min;
 };
@@ -120,8 +129,9 @@ long rss_kb() {
 
 class Simulation {
  public:
-  Simulation(const bench::Trace& trace, PoolSettings s, std::string policy)
-      : trace_(trace), s_(s), policy_name_(std::move(policy)) {
+  using PolicyFactory = std::function<packer::RoutingPolicyPtr()>;
+  Simulation(const bench::Trace& trace, PoolSettings s, PolicyFactory make_policy)
+      : trace_(trace), s_(s), make_policy_(std::move(make_policy)) {
     for (const auto& m : trace.models) {
       models_.push_back(
           {m.model_id, m.service_ms, m.load_ms, static_cast<uint64_t>(m.mb * 1048576)});
@@ -131,11 +141,12 @@ class Simulation {
 
   SimResult run(const std::string& label) {
     long rss0 = rss_kb();
-    policy_ = packer::make_routing_policy(policy_name_).value_or_die();
+    policy_ = make_policy_();
     view_.max_instances = static_cast<size_t>(s_.max_instances);
     view_.max_concurrency = s_.max_concurrency;
     view_.parallelism = s_.parallelism;
     view_.memory_budget_bytes = s_.memory_mb << 20;
+    view_.pool_memory_budget_bytes = s_.pool_memory_mb << 20;
     const size_t n = trace_.requests.size();
     latency_.assign(n, -1);
     arrive_.resize(n);
@@ -196,6 +207,7 @@ class Simulation {
     r.cold = cold_;
     r.switches = switches_;
     r.instance_starts = instances_.size();
+    r.peak_pool_bytes = peak_pool_bytes_;
     for (const SimInstance& i : instances_) {
       r.instance_seconds += ((i.stopped ? i.stopped_at : now_) - i.started_at) / 1000.0;
     }
@@ -247,7 +259,8 @@ class Simulation {
     auto pos = std::find(live_.begin(), live_.end(), idx);
     if (pos == live_.end()) return;
     const SimInstance& i = instances_[static_cast<size_t>(idx)];
-    packer::InstanceView& iv = view_.instances[static_cast<size_t>(pos - live_.begin())];
+    const auto at = static_cast<size_t>(pos - live_.begin());
+    packer::InstanceView iv = view_.instances[at];  // a copy: set() unindexes the old entry
     iv.id = i.id;
     iv.state = now_ < i.ready_at ? packer::InstanceState::kStarting : packer::InstanceState::kReady;
     iv.in_flight = i.in_flight;
@@ -265,6 +278,7 @@ class Simulation {
       used += m.bytes;
     }
     iv.memory_used_bytes = used;
+    view_.set(at, std::move(iv));
   }
 
   // `preload`: the model a prewarmed instance loads as it starts (-1: none).
@@ -280,21 +294,21 @@ class Simulation {
     if (preload >= 0) {
       const TimeMs loaded = i.ready_at + models_[static_cast<size_t>(preload)].load_ms;
       i.models.push_back({preload, loaded, 0, now_});
+      add_pool_bytes(models_[static_cast<size_t>(preload)].bytes);
       push(loaded, kLoaded, -1, idx);
     }
     instances_.push_back(std::move(i));
     live_.push_back(idx);
-    view_.instances.emplace_back();
+    by_id_[instances_.back().id] = idx;
+    view_.add({});
     sync(idx);
     push(instances_.back().ready_at, kReady, -1, idx);
     return idx;
   }
 
-  int find(std::string_view id) const {
-    for (int idx : live_) {
-      if (instances_[static_cast<size_t>(idx)].id == id) return idx;
-    }
-    return -1;
+  int find(const std::string& id) const {
+    auto it = by_id_.find(id);
+    return it == by_id_.end() ? -1 : it->second;
   }
 
   // Routes one request (new, or queued in queue_): kWait when it must (keep) wait(ing).
@@ -328,7 +342,7 @@ class Simulation {
     }
     int idx = d.kind == DecisionKind::kCold ? new_instance() : find(d.instance_id);
     if (idx < 0) return kWait;
-    dispatch(req, idx);
+    dispatch(req, idx, d.evict);
     return kDone;
   }
 
@@ -364,7 +378,14 @@ class Simulation {
     }
   }
 
-  void dispatch(int req, int idx) {
+  void add_pool_bytes(uint64_t b) {
+    pool_bytes_ += b;
+    peak_pool_bytes_ = std::max(peak_pool_bytes_, pool_bytes_);
+  }
+
+  // `evict`: the idle models the policy chose to make room (by value); the instance then evicts
+  // least recently used idle ones as far as its own budget still needs (as the worker does).
+  void dispatch(int req, int idx, const std::vector<std::string>& evict = {}) {
     SimInstance& i = instances_[static_cast<size_t>(idx)];
     const int mi = static_cast<int>(model_of(req));
     const SimModel& m = models_[static_cast<size_t>(mi)];
@@ -385,6 +406,14 @@ class Simulation {
       i.models.push_back(keep);
     } else {
       load = m.load_ms;
+      std::erase_if(i.models, [&](const Resident& r) {
+        const SimModel& v = models_[static_cast<size_t>(r.model)];
+        if (r.in_use > 0 || std::find(evict.begin(), evict.end(), v.id) == evict.end()) {
+          return false;
+        }
+        pool_bytes_ -= v.bytes;
+        return true;
+      });
       // Make room: one model per instance, or the memory budget (idle models, LRU first).
       uint64_t used = 0;
       for (const Resident& r : i.models) used += models_[static_cast<size_t>(r.model)].bytes;
@@ -396,9 +425,11 @@ class Simulation {
           continue;
         }
         used -= models_[static_cast<size_t>(it->model)].bytes;
+        pool_bytes_ -= models_[static_cast<size_t>(it->model)].bytes;
         it = i.models.erase(it);
       }
       i.models.push_back({mi, begin + load, 0, now_});
+      add_pool_bytes(m.bytes);
       push(begin + load, kLoaded, -1, idx);
       if (!cold) {
         ++switches_;
@@ -452,12 +483,15 @@ class Simulation {
   void reap() {
     for (size_t pos = 0; pos < live_.size();) {
       SimInstance& i = instances_[static_cast<size_t>(live_[pos])];
-      if (i.in_flight == 0 && now_ >= i.ready_at && now_ - i.last_used >= s_.idle_timeout_ms) {
+      if (i.in_flight == 0 && now_ >= i.ready_at &&
+          now_ >= policy_->keep_until(view_.instances[pos], s_.idle_timeout_ms)) {
         i.stopped = true;
         i.stopped_at = now_;
+        for (const Resident& r : i.models) pool_bytes_ -= models_[static_cast<size_t>(r.model)].bytes;
         policy_->on_instance_stopped(i.id);
         live_.erase(live_.begin() + static_cast<long>(pos));
-        view_.instances.erase(view_.instances.begin() + static_cast<long>(pos));
+        by_id_.erase(i.id);
+        view_.erase(pos);
       } else {
         ++pos;
       }
@@ -466,7 +500,7 @@ class Simulation {
 
   const bench::Trace& trace_;
   const PoolSettings s_;
-  const std::string policy_name_;
+  const PolicyFactory make_policy_;
   std::vector<SimModel> models_;
   std::unordered_map<std::string, int> model_index_;
   packer::RoutingPolicyPtr policy_;
@@ -475,6 +509,7 @@ class Simulation {
   TimeMs now_ = 0;
   std::vector<SimInstance> instances_;
   std::vector<int> live_;       // creation order; view_.instances has the same order
+  std::unordered_map<std::string, int> by_id_;  // the live ones
   packer::PoolView view_;
   packer::DispatchQueue queue_;  // request index = id (arrival order)
   bool tick_pending_ = false;
@@ -484,22 +519,23 @@ class Simulation {
   std::vector<double> load_, sent_;
   size_t rejected_ = 0, early_rejected_ = 0, timed_out_ = 0;
   uint64_t cold_ = 0, switches_ = 0;
+  uint64_t pool_bytes_ = 0, peak_pool_bytes_ = 0;
 };
 
 void print_header() {
-  std::printf("%-30s %8s %7s %7s %6s %8s %8s %9s %9s %10s %9s %9s\n", "policy", "requests",
+  std::printf("%-30s %8s %7s %7s %6s %8s %8s %9s %9s %10s %9s %9s %8s\n", "policy", "requests",
               "failed", "fail %", "cold", "starts", "switches", "p50 ms", "p99 ms", "inst-s",
-              "dec p50us", "dec p99us");
+              "dec p50us", "dec p99us", "peak MiB");
 }
 
 void print(const SimResult& r) {
   std::printf(
-      "%-30s %8zu %7zu %7.2f %6lu %8lu %8lu %9.1f %9.1f %10.0f %9.2f %9.2f\n", r.name.c_str(),
+      "%-30s %8zu %7zu %7.2f %6lu %8lu %8lu %9.1f %9.1f %10.0f %9.2f %9.2f %8lu\n", r.name.c_str(),
       r.requests, r.failed,
       100.0 * static_cast<double>(r.failed) / static_cast<double>(std::max<size_t>(1, r.requests)),
       static_cast<unsigned long>(r.cold), static_cast<unsigned long>(r.instance_starts),
       static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds, r.decide_p50_us,
-      r.decide_p99_us);
+      r.decide_p99_us, static_cast<unsigned long>(r.peak_pool_bytes >> 20));
 }
 
 }  // namespace
@@ -516,6 +552,8 @@ int main(int argc, char** argv) {
   PoolSettings base;
   std::vector<int> pools;
   bool scale = false;
+  packer::MossPolicyOptions moss_options;  // MOSS's keep-alive and candidate settings
+  int scale_models = 1'000, scale_instances = 100;
   std::string csv, json_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -536,12 +574,32 @@ int main(int argc, char** argv) {
       t.seed = std::strtoull(next(), nullptr, 10);
     else if (a == "--deadline")
       base.deadline_ms = std::atof(next());
+    else if (a == "--keep-alive-pct")
+      moss_options.keep_alive_percentile = std::atof(next());
+    else if (a == "--keep-alive-min")
+      moss_options.keep_alive_min_ms = 1000 * std::atof(next());
+    else if (a == "--switch-candidates")
+      moss_options.switch_candidates = std::strtoull(next(), nullptr, 10);
+    else if (a == "--pool-memory")
+      base.pool_memory_mb = std::strtoull(next(), nullptr, 10);
     else if (a == "--csv")
       csv = next();
     else if (a == "--json")
       json_path = next();
-    else if (a == "--scale")
+    else if (a == "--scale") {
       scale = true;
+      // Optional MODELSxINSTANCES (default 1000x100).
+      if (i + 1 < argc && std::strncmp(argv[i + 1], "--", 2) != 0) {
+        const char* v = argv[++i];
+        char* end = nullptr;
+        scale_models = static_cast<int>(std::strtol(v, &end, 10));
+        scale_instances = *end == 'x' ? static_cast<int>(std::strtol(end + 1, &end, 10)) : 0;
+        if (scale_models <= 0 || scale_instances <= 0 || *end != 0) {
+          std::fprintf(stderr, "--scale takes MODELSxINSTANCES, e.g. 10000x1000\n");
+          return 2;
+        }
+      }
+    }
     else if (a == "--pools") {
       std::stringstream ss(next());
       std::string part;
@@ -552,11 +610,12 @@ int main(int argc, char** argv) {
     }
   }
   if (scale) {
-    t.models = 1'000;
-    t.mean_rate_per_s = 1'000;
+    // One request per model per second on average (heavy-tailed over the models), one minute.
+    t.models = scale_models;
+    t.mean_rate_per_s = scale_models;
     t.duration_s = std::min(t.duration_s, 60.0);
     t.diurnal_period_s = t.duration_s;
-    pools = {100};
+    pools = {scale_instances};
   }
   if (pools.empty()) pools = {t.models / 4, t.models, t.models * 2};
   bench::Trace trace = bench::generate_trace(t);
@@ -570,13 +629,29 @@ int main(int argc, char** argv) {
       static_cast<unsigned long>(base.memory_mb), base.start_ms, base.idle_timeout_ms / 1000,
       base.deadline_ms);
   struct Run {
-    std::string label, policy;
+    std::string label;
+    Simulation::PolicyFactory make;
     bool one_model;
   };
-  const std::vector<Run> runs = {{"MOSS", "moss", false},
-                                 {"original (one model/worker)", "original", true},
-                                 {"original", "original", false},
-                                 {"original+queue", "original+queue", false}};
+  auto named = [](const char* name) -> Simulation::PolicyFactory {
+    return [name] { return packer::make_routing_policy(name).value_or_die(); };
+  };
+  // MOSS with the fixed keep-alive every other policy uses: the per-model keep-alive's effect.
+  auto moss_fixed_keep_alive = [moss_options] {
+    packer::MossPolicyOptions o = moss_options;
+    o.adaptive_keep_alive = false;
+    return packer::RoutingPolicyPtr(
+        std::make_unique<packer::MossPolicy>(packer::StatsPriors{}, o));
+  };
+  auto moss = [moss_options] {
+    return packer::RoutingPolicyPtr(
+        std::make_unique<packer::MossPolicy>(packer::StatsPriors{}, moss_options));
+  };
+  const std::vector<Run> runs = {{"MOSS", moss, false},
+                                 {"MOSS (fixed keep-alive)", moss_fixed_keep_alive, false},
+                                 {"original (one model/worker)", named("original"), true},
+                                 {"original", named("original"), false},
+                                 {"original+queue", named("original+queue"), false}};
   std::ofstream out;
   if (!csv.empty()) {
     out.open(csv);
@@ -593,7 +668,7 @@ int main(int argc, char** argv) {
       PoolSettings s = base;
       s.max_instances = size;
       s.one_model = run.one_model;
-      Simulation sim(trace, s, run.policy);
+      Simulation sim(trace, s, run.make);
       SimResult r = sim.run(run.label);
       print(r);
       if (scale) {
@@ -602,7 +677,9 @@ int main(int argc, char** argv) {
             "(%zu KiB counted), early rejections %zu\n",
             r.decisions, r.rss_growth_kb, r.stats_models, r.stats_bytes / 1024, r.early_rejected);
       }
-      json_runs.push_back(bench::sim_run_json(size, r));
+      nlohmann::ordered_json row = bench::sim_run_json(size, r);
+      row["peak_pool_mib"] = r.peak_pool_bytes >> 20;
+      json_runs.push_back(std::move(row));
       if (out.is_open()) {
         for (size_t m = 0; m < r.p99_per_min.size(); ++m) {
           out << size << ',' << run.label << ',' << m << ',' << r.cold_per_min[m] << ','

@@ -20,6 +20,9 @@ struct Option {
   double cost;
   const char* reason;
   double queue_ms = 0;  // kQueue: expected wait before it is dispatched
+  const InstanceView* inst = nullptr;  // a switch there: where to evict
+  uint64_t evict_bytes = 0;            // how much it must free
+  bool adds = false;                   // loads the model somewhere: its bytes join the pool's
 };
 
 // Statistics of models quiet this many half-lives are forgotten; checked every kPruneEvery
@@ -58,6 +61,30 @@ void MossPolicy::on_complete(const Completion& c) {
   note_if_hot(c.model_id, c.now);  // a longer service time can make a model hot too
 }
 
+TimeMs MossPolicy::keep_alive_ms(std::string_view model_id, TimeMs idle_timeout_ms) const {
+  if (!options_.adaptive_keep_alive) return idle_timeout_ms;
+  const ModelStats* st = stats_.find(model_id);
+  if (!st) return idle_timeout_ms;
+  std::optional<TimeMs> gap =
+      st->gaps.percentile(options_.keep_alive_percentile, options_.keep_alive_min_gaps);
+  if (!gap) return idle_timeout_ms;
+  return std::clamp(*gap * options_.keep_alive_margin, options_.keep_alive_min_ms,
+                    options_.keep_alive_max_ms);
+}
+
+TimeMs MossPolicy::keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const {
+  if (!options_.adaptive_keep_alive || inst.models.empty()) {
+    return RoutingPolicy::keep_until(inst, idle_timeout_ms);
+  }
+  // From the instance's own last use: of several instances holding a busy model, those it no
+  // longer sends requests to go after its (short) keep-alive.
+  TimeMs keep = 0;
+  for (const ResidentModel& m : inst.models) {
+    keep = std::max(keep, keep_alive_ms(m.model_id, idle_timeout_ms));
+  }
+  return inst.last_used_ms + keep;
+}
+
 int MossPolicy::instances_needed(std::string_view model_id, const PoolView& pool,
                                  TimeMs now) const {
   double load = stats_.offered_load(model_id, now);
@@ -78,17 +105,25 @@ std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& p
   std::sort(hot.begin(), hot.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
   if (hot.empty()) return owner;
-  // One pass over the instances finds every hot model's holders (a binary search per resident
-  // model over the few hot names), instead of one pass per hot model.
+  // An indexed view lists every hot model's holders; otherwise one pass over the instances finds
+  // them (a binary search per resident model over the few hot names).
   std::vector<std::pair<std::string_view, size_t>> rank;  // hot model -> index in `hot`
   for (size_t k = 0; k < hot.size(); ++k) rank.emplace_back(*hot[k].second, k);
   std::sort(rank.begin(), rank.end());
   std::vector<std::vector<size_t>> holders(hot.size());
-  for (size_t i = 0; i < pool.instances.size(); ++i) {
-    for (const ResidentModel& m : pool.instances[i].models) {
-      auto it = std::lower_bound(rank.begin(), rank.end(), std::string_view(m.model_id),
-                                 [](const auto& a, std::string_view b) { return a.first < b; });
-      if (it != rank.end() && it->first == m.model_id) holders[it->second].push_back(i);
+  if (pool.indexed()) {
+    for (size_t k = 0; k < hot.size(); ++k) {
+      if (const std::vector<uint32_t>* h = pool.holders(*hot[k].second)) {
+        holders[k].assign(h->begin(), h->end());
+      }
+    }
+  } else {
+    for (size_t i = 0; i < pool.instances.size(); ++i) {
+      for (const ResidentModel& m : pool.instances[i].models) {
+        auto it = std::lower_bound(rank.begin(), rank.end(), std::string_view(m.model_id),
+                                   [](const auto& a, std::string_view b) { return a.first < b; });
+        if (it != rank.end() && it->first == m.model_id) holders[it->second].push_back(i);
+      }
     }
   }
   for (size_t k = 0; k < hot.size(); ++k) {
@@ -106,6 +141,36 @@ std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& p
   return owner;
 }
 
+const std::string* MossPolicy::dedicated_to(const PoolView& pool, size_t i, TimeMs now) const {
+  const InstanceView& inst = pool.instances[i];
+  const std::string* owner = nullptr;
+  double owner_load = 0;
+  for (const ResidentModel& m : inst.models) {
+    auto h = hot_.find(m.model_id);
+    if (h == hot_.end()) continue;
+    const double load = stats_.offered_load(*h, now);
+    if (load < options_.hot_threshold || load <= owner_load) continue;
+    const std::vector<uint32_t>* holders = pool.holders(*h);
+    if (!holders) continue;
+    const int need = std::max(1, static_cast<int>(std::ceil(load / std::max(1, pool.parallelism))));
+    // Its rank among the holders, most recently used first (ties: creation order), as in
+    // dedicated_by_index.
+    int ahead = 0;
+    for (uint32_t j : *holders) {
+      const InstanceView& o = pool.instances[j];
+      if (j != i && (o.last_used_ms > inst.last_used_ms ||
+                     (o.last_used_ms == inst.last_used_ms && j < i))) {
+        ++ahead;
+      }
+    }
+    if (ahead < need) {
+      owner = &*h;
+      owner_load = load;
+    }
+  }
+  return owner;
+}
+
 std::map<std::string, std::string> MossPolicy::dedicated_instances(const PoolView& pool,
                                                                    TimeMs now) const {
   std::map<std::string, std::string> dedicated;
@@ -116,25 +181,37 @@ std::map<std::string, std::string> MossPolicy::dedicated_instances(const PoolVie
   return dedicated;
 }
 
-std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, const PoolView& pool,
-                                                   uint64_t bytes, TimeMs now) const {
-  if (pool.memory_budget_bytes == 0) return 0.0;
-  uint64_t used = 0;
-  for (const ResidentModel& m : inst.models) used += m.bytes;
-  used = std::max(used, inst.memory_used_bytes);
-  if (used + bytes <= pool.memory_budget_bytes) return 0.0;
-  // The worker evicts least recently used idle models first; models are listed in that order.
-  double penalty = 0;
+std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, uint64_t need,
+                                                   TimeMs now,
+                                                   std::vector<std::string>* victims) const {
+  if (need == 0) return 0.0;
+  // By value, not recency: an idle model's value is its expected reload cost within the reuse
+  // horizon (a model likely to return soon and slow to load is worth keeping), per byte it frees.
+  scratch_.clear();
   for (const ResidentModel& m : inst.models) {
-    if (m.in_use > 0 || !m.loaded) continue;
-    // One lookup per evicted model (statistics of a model no longer tracked: never reused soon).
+    if (m.in_use > 0 || !m.loaded || m.bytes == 0) continue;
+    double value = 0;
+    // One lookup per candidate (statistics of a model no longer tracked: never reused soon).
     if (const ModelStats* st = stats_.find(m.model_id)) {
       double p_reuse = 1.0 - std::exp(-st->rate_per_ms(now) * options_.reuse_horizon_ms);
-      penalty += p_reuse * st->load_ms.mean(now);
+      value = p_reuse * st->load_ms.mean(now);
     }
-    used -= std::min(used, m.bytes);
-    if (used + bytes <= pool.memory_budget_bytes) return penalty;
+    scratch_.push_back({&m, value});
   }
+  // Stable: equal value per byte goes least recently used first (the list's order).
+  std::stable_sort(scratch_.begin(), scratch_.end(), [](const Candidate& a, const Candidate& b) {
+    return a.value / static_cast<double>(a.model->bytes) <
+           b.value / static_cast<double>(b.model->bytes);
+  });
+  double penalty = 0;
+  uint64_t freed = 0;
+  for (const Candidate& c : scratch_) {
+    penalty += c.value;
+    freed += c.model->bytes;
+    if (victims) victims->push_back(c.model->model_id);
+    if (freed >= need) return penalty;
+  }
+  if (victims) victims->clear();
   return std::nullopt;
 }
 
@@ -145,7 +222,28 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const int par = std::max(1, pool.parallelism);
   const ModelStats* ms = stats_.find(model_id);
   const uint64_t bytes = ms ? ms->bytes : 0;
-  const auto owner = dedicated_by_index(pool, now);
+  // The hot model each instance is dedicated to: for the whole pool at once when it must be
+  // scanned anyway, per visited instance when the view is indexed.
+  std::vector<const std::string*> owner_all;
+  if (!pool.indexed()) owner_all = dedicated_by_index(pool, now);
+  auto kept_for_another = [&](size_t i) {
+    const std::string* o = pool.indexed() ? dedicated_to(pool, i, now) : owner_all[i];
+    return o != nullptr && *o != model_id;
+  };
+  // Memory: a placement may not plan more bytes than the instance's budget nor, all instances
+  // together, than the pool's; a model larger than either can be placed nowhere.
+  const uint64_t inst_budget = pool.memory_budget_bytes;
+  const uint64_t pool_budget = pool.pool_memory_budget_bytes;
+  const bool fits_at_all =
+      (inst_budget == 0 || bytes <= inst_budget) && (pool_budget == 0 || bytes <= pool_budget);
+  uint64_t pool_used = 0;
+  if (pool_budget > 0 && pool.indexed()) {
+    pool_used = pool.planned_total();
+  } else if (pool_budget > 0) {
+    for (const InstanceView& inst : pool.instances) pool_used += planned_bytes(inst);
+  }
+  const uint64_t pool_excess =
+      pool_budget > 0 && pool_used + bytes > pool_budget ? pool_used + bytes - pool_budget : 0;
 
   std::optional<Option> best;
   auto consider = [&](Option o) {
@@ -160,7 +258,8 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
                                    service / par;
   int holders = 0;
   std::vector<std::pair<const InstanceView*, double>> full_holders;  // with their cost
-  for (size_t i = 0; i < pool.instances.size(); ++i) {
+  // Prices instance `i`'s options; false if it is kept for another (hot) model.
+  auto visit = [&](size_t i) -> bool {
     const InstanceView& inst = pool.instances[i];
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
@@ -189,21 +288,48 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
             {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kWarm,
              inst.id, cost, "holds model"});
       }
-      continue;
+      return true;
     }
-    if (owner[i] && *owner[i] != model_id) continue;
-    std::optional<double> evict = eviction_penalty(inst, pool, bytes, now);
-    if (!evict) continue;
-    double cost = starting + load + wait + service + *evict;
+    if (kept_for_another(i)) return false;
+    if (!fits_at_all) return true;
+    const double extra = full ? service + backlog_switch_ms : 0;  // queueing for a slot first
+    double cost = starting + load + wait + service + extra;
+    if (best && cost >= best->cost - 1e-9) return true;  // cannot win, whatever it evicts
+    uint64_t need = pool_excess;
+    if (inst_budget > 0) {
+      const uint64_t used = planned_bytes(inst);
+      if (used + bytes > inst_budget) need = std::max(need, used + bytes - inst_budget);
+    }
+    std::optional<double> evict = eviction_penalty(inst, need, now);
+    if (!evict) return true;
+    cost += *evict;
     if (full) {
       // Waiting for a slot on a busy instance and switching there can still beat a cold start.
-      consider({DecisionKind::kQueue, inst.id, cost + service + backlog_switch_ms,
-                "wait for a slot, then switch", service + backlog_switch_ms});
-      continue;
+      // (Its evictions are planned when it routes again, on what is idle then.)
+      consider({DecisionKind::kQueue, inst.id, cost, "wait for a slot, then switch", extra});
+      return true;
     }
     consider(
         {inst.state == InstanceState::kStarting ? DecisionKind::kStarting : DecisionKind::kSwitch,
-         inst.id, cost, *evict > 0 ? "switch with eviction" : "switch"});
+         inst.id, cost, need > 0 ? "switch with eviction" : "switch", 0, &inst, need, true});
+    return true;
+  };
+  if (pool.indexed()) {
+    // The holders of the model, then the least loaded other instances (fewest requests in
+    // flight, then fewest planned bytes: a switch there waits least and evicts least); further
+    // down that order a switch waits longer or evicts more, so they are not visited.
+    const std::vector<uint32_t>* mine = pool.holders(model_id);
+    if (mine) {
+      for (uint32_t i : *mine) visit(i);
+    }
+    size_t visited = 0;
+    for (const auto& [in_flight, planned, i] : pool.by_load()) {
+      if (visited >= options_.switch_candidates) break;
+      if (mine && std::find(mine->begin(), mine->end(), i) != mine->end()) continue;
+      if (visit(i)) ++visited;
+    }
+  } else {
+    for (size_t i = 0; i < pool.instances.size(); ++i) visit(i);
   }
   const double backlog_warm_ms = static_cast<double>(pool.queued_for_model) /
                                  static_cast<double>(std::max(1, holders)) * service / par;
@@ -212,9 +338,16 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
     consider({DecisionKind::kQueue, inst->id, cost + service + backlog_warm_ms,
               "wait for warm instance", service + backlog_warm_ms});
   }
-  if (pool.can_grow()) consider({DecisionKind::kCold, "", cold + load + service, "grow pool"});
+  if (pool.can_grow() && fits_at_all && pool_excess == 0) {
+    consider({DecisionKind::kCold, "", cold + load + service, "grow pool", 0, nullptr, 0, true});
+  }
 
   Decision d;
+  if (!best && !fits_at_all) {
+    d.kind = DecisionKind::kReject;  // no retry helps: nothing to wait for
+    d.reason = "the model is larger than the memory budget";
+    return d;
+  }
   if (!best) {
     d.kind = DecisionKind::kQueue;
     d.reason = "every instance is at its limit and the pool is at its maximum";
@@ -225,6 +358,15 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   d.instance_id = std::string(best->instance_id);
   d.estimated_ms = best->cost;
   d.reason = best->reason;
+  uint64_t freed = 0;
+  if (best->evict_bytes > 0) {
+    eviction_penalty(*best->inst, best->evict_bytes, now, &d.evict);
+    for (const std::string& victim : d.evict) {
+      for (const ResidentModel& m : best->inst->models) {
+        if (m.model_id == victim) freed += m.bytes;
+      }
+    }
+  }
   // Admission: the cheapest option is to wait, and the wait alone passes the deadline. Failing
   // now (with when to retry) beats holding the request until it fails, and frees the queue.
   // (Once the deadline has passed the pool times the request out itself.)
@@ -243,8 +385,17 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const int have = holders + grown;
   const int room = static_cast<int>(pool.max_instances) -
                    static_cast<int>(pool.instances.size()) - grown;
-  if (need > have && room > 0) {
-    d.prewarm = std::min(need - have, room);
+  int prewarm = std::min(need - have, room);
+  // Each prewarmed instance holds the model: only as many as the pool's budget has room for
+  // after this decision (which adds the model unless it is warm, minus what it evicts).
+  if (pool_budget > 0 && bytes > 0 && prewarm > 0) {
+    const uint64_t added = pool_used + (best->adds ? bytes : 0);
+    const uint64_t after = added - std::min(added, freed);
+    const uint64_t left = after < pool_budget ? pool_budget - after : 0;
+    prewarm = std::min<int>(prewarm, static_cast<int>(left / bytes));
+  }
+  if (prewarm > 0 && fits_at_all) {
+    d.prewarm = prewarm;
     d.prewarm_model = std::string(model_id);
   }
   return d;

@@ -21,9 +21,19 @@
 // request's deadline); with admission on, a request whose cheapest option is to queue longer
 // than its deadline allows is rejected at once with a retry-after estimate instead of waiting to
 // fail.
-// Cost per decision: O(instances x models resident on each + hot models x instances); the hot set
-// is kept as arrivals come (not found by scanning every model seen), and statistics of models
-// quiet for 20 half-lives are pruned.
+// Keep-alive: an idle instance is kept for the keep-alive of the models it holds, each from the
+// model's own inter-arrival histogram (a model that comes every second is not kept 3 minutes; one
+// that comes every 4 minutes is not stopped just before it returns).
+// Memory: a placement never plans more model bytes than the instance's budget, nor all instances
+// together than the pool's (pool_memory_budget_bytes, the host's EPC share); to make room it
+// evicts idle models by value (expected reload cost per byte), cold starts and prewarms only
+// where the pool's budget has room, and a model larger than a budget is rejected.
+// Cost per decision on an indexed view (PoolView::add/set/erase: Pool and the simulation): the
+// model's holders and the `switch_candidates` (16) least loaded other instances are visited, each costing its resident
+// models (and, for a resident hot model, its holders), not the whole pool; on a view filled by
+// hand, O(instances x models resident on each + hot models x instances). The hot set is kept as
+// arrivals come (not found by scanning every model seen), and statistics of models quiet for 20
+// half-lives are pruned.
 // Not thread-safe (see RoutingPolicy).
 #pragma once
 
@@ -40,6 +50,19 @@ struct MossPolicyOptions {
   double hot_threshold = 0.5;        // offered load (requests in service at once) to be "hot"
   TimeMs reuse_horizon_ms = 10'000;  // how far ahead an evicted model's reload cost counts
   bool admission = true;             // reject at once when queueing cannot meet the deadline
+  // An indexed view: how many of the least loaded instances not holding the model a decision
+  // prices as switch (or queue-then-switch) candidates.
+  size_t switch_candidates = 16;
+  // Per-model keep-alive (IdleGapHistogram): an idle instance stays up for the longest keep-alive
+  // of the models it holds, each `keep_alive_percentile` of that model's gaps between arrivals
+  // (x keep_alive_margin), within [keep_alive_min_ms, keep_alive_max_ms]; a model with fewer than
+  // keep_alive_min_gaps gaps (or mostly beyond the histogram) keeps the pool's fixed idle timeout.
+  bool adaptive_keep_alive = true;
+  double keep_alive_percentile = 0.99;
+  double keep_alive_margin = 1.1;
+  TimeMs keep_alive_min_ms = 10'000;
+  TimeMs keep_alive_max_ms = 600'000;
+  double keep_alive_min_gaps = 10;
 };
 
 class MossPolicy final : public RoutingPolicy {
@@ -49,6 +72,9 @@ class MossPolicy final : public RoutingPolicy {
   Decision route(std::string_view model_id, const PoolView& pool, TimeMs now) override;
   void on_arrival(std::string_view model_id, TimeMs now) override;
   void on_complete(const Completion& completion) override;
+  TimeMs keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const override;
+  // A model's own keep-alive (adaptive_keep_alive), or `idle_timeout_ms` without enough history.
+  TimeMs keep_alive_ms(std::string_view model_id, TimeMs idle_timeout_ms) const;
 
   // Instance id -> the hot model it is dedicated to, for this pool snapshot (exposed for tests
   // and the status endpoint).
@@ -57,17 +83,28 @@ class MossPolicy final : public RoutingPolicy {
   int instances_needed(std::string_view model_id, const PoolView& pool, TimeMs now) const;
 
  private:
-  // Expected cost of evicting enough idle models from `inst` to fit `bytes`; nullopt if they
-  // cannot be made to fit.
-  std::optional<double> eviction_penalty(const InstanceView& inst, const PoolView& pool,
-                                         uint64_t bytes, TimeMs now) const;
+  // Expected cost of evicting idle models from `inst` to free `need` bytes, lowest value
+  // (expected reload cost per byte) first; nullopt if its idle models cannot free that much.
+  // `victims` (optional) receives the models chosen.
+  std::optional<double> eviction_penalty(const InstanceView& inst, uint64_t need, TimeMs now,
+                                         std::vector<std::string>* victims = nullptr) const;
   // Per instance of `pool` (same index): the hot model it is dedicated to, or null.
   std::vector<const std::string*> dedicated_by_index(const PoolView& pool, TimeMs now) const;
+  // Indexed views: the hot model instance `i` is dedicated to, from that instance alone (among
+  // its resident hot models, hottest first, one for which it is among the most recently used
+  // holders it needs). Unlike dedicated_by_index it does not pass a holder a hotter model claims
+  // on to the next one, so two hot models sharing instances may keep one fewer each.
+  const std::string* dedicated_to(const PoolView& pool, size_t i, TimeMs now) const;
   void note_if_hot(std::string_view model_id, TimeMs now);
 
   MossPolicyOptions options_;
   std::set<std::string, std::less<>> hot_;  // models that were hot when last seen; may be stale
   uint64_t arrivals_since_prune_ = 0;
+  struct Candidate {
+    const ResidentModel* model;
+    double value;  // expected reload cost within the reuse horizon, ms
+  };
+  mutable std::vector<Candidate> scratch_;  // eviction_penalty's, kept to avoid an allocation
 };
 
 }  // namespace moss::packer

@@ -55,6 +55,7 @@ Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clo
   view_.max_concurrency = spec_.max_concurrency;
   view_.parallelism = spec_.parallelism;
   view_.memory_budget_bytes = spec_.memory_budget_mb * 1024 * 1024;
+  view_.pool_memory_budget_bytes = spec_.pool_memory_budget_mb * 1024 * 1024;
 }
 
 Pool::~Pool() { shutdown(); }
@@ -72,8 +73,7 @@ Pool::SlotPtr Pool::new_slot_locked() {
   slot->started_ms = clock_.now_ms();
   slot->last_used_ms = slot->started_ms;
   slots_.push_back(slot);
-  view_.instances.emplace_back();
-  sync_locked(slot);
+  view_.add(instance_view_locked(*slot));
   return slot;
 }
 
@@ -112,7 +112,7 @@ InstanceView Pool::instance_view_locked(const Slot& s) const {
 void Pool::sync_locked(const SlotPtr& slot) {
   auto it = std::find(slots_.begin(), slots_.end(), slot);
   if (it == slots_.end()) return;
-  view_.instances[static_cast<size_t>(it - slots_.begin())] = instance_view_locked(*slot);
+  view_.set(static_cast<size_t>(it - slots_.begin()), instance_view_locked(*slot));
 }
 
 void Pool::hand_off_locked(const Slot& slot) {
@@ -165,7 +165,7 @@ void Pool::start_slot(const SlotPtr& slot) {
 void Pool::remove_slot_locked(const SlotPtr& slot) {
   auto it = std::find(slots_.begin(), slots_.end(), slot);
   if (it == slots_.end()) return;
-  view_.instances.erase(view_.instances.begin() + (it - slots_.begin()));
+  view_.erase(static_cast<size_t>(it - slots_.begin()));
   slots_.erase(it);
   if (slot->state == SlotState::kReady) {
     stopped_instance_ms_ += clock_.now_ms() - slot->ready_ms;
@@ -539,7 +539,8 @@ void Pool::reap_idle() {
     for (const SlotPtr& s : std::vector<SlotPtr>(slots_)) {
       if (live <= static_cast<size_t>(spec_.min_instances)) break;
       if (s->state != SlotState::kReady || s->in_flight > 0) continue;
-      if (now - s->last_used_ms < idle_ms) continue;
+      const InstanceView* iv = view_.find(s->id);
+      if (!iv || now < policy_->keep_until(*iv, idle_ms)) continue;
       log::get("packer")->info("instance idle, stopping pool={} instance={} idle_ms={:.0f}",
                                spec_.name, s->id, now - s->last_used_ms);
       to_stop.push_back(s->instance);
@@ -583,7 +584,7 @@ void Pool::shutdown() {
       }
     }
     slots_.clear();
-    view_.instances.clear();
+    view_.clear();
   }
   for (const SlotPtr& s : slots) {
     if (s->instance) s->instance->stop();

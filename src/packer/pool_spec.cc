@@ -68,7 +68,8 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
   MOSS_RETURN_IF_ERROR(check_keys(
       j,
       {"name", "backend", "policy", "worker_binary", "worker_config", "openwhisk",
-       "max_concurrency", "parallelism", "memory_budget_mb", "min_instances", "max_instances",
+       "max_concurrency", "parallelism", "memory_budget_mb", "pool_memory_budget_mb",
+       "min_instances", "max_instances",
        "idle_timeout_s", "queue_timeout_ms", "request_timeout_ms", "stats_half_life_s"},
       "pool"));
   PoolSpec s;
@@ -83,6 +84,8 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
   MOSS_RETURN_IF_ERROR(get_int(j, "max_concurrency", s.max_concurrency, 1, 1000));
   MOSS_RETURN_IF_ERROR(get_int(j, "parallelism", s.parallelism, 1, 1024));
   MOSS_RETURN_IF_ERROR(get_int(j, "memory_budget_mb", s.memory_budget_mb, 16, 1 << 20));
+  MOSS_RETURN_IF_ERROR(
+      get_int(j, "pool_memory_budget_mb", s.pool_memory_budget_mb, 0, int64_t{1} << 30));
   MOSS_RETURN_IF_ERROR(get_int(j, "min_instances", s.min_instances, 0, 1000));
   MOSS_RETURN_IF_ERROR(get_int(j, "max_instances", s.max_instances, 1, 1000));
   MOSS_RETURN_IF_ERROR(get_int(j, "idle_timeout_s", s.idle_timeout_s, 1, 86'400));
@@ -134,6 +137,7 @@ nlohmann::json PoolSpec::to_json(bool include_secrets) const {
             {"max_concurrency", max_concurrency},
             {"parallelism", parallelism},
             {"memory_budget_mb", memory_budget_mb},
+            {"pool_memory_budget_mb", pool_memory_budget_mb},
             {"min_instances", min_instances},
             {"max_instances", max_instances},
             {"idle_timeout_s", idle_timeout_s},

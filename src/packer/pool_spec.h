@@ -34,9 +34,12 @@ struct PoolSpec {
   int max_concurrency = 10;          // per instance
   int parallelism = 2;               // requests an instance runs at full speed (its cores)
   uint64_t memory_budget_mb = 1024;  // per instance
+  uint64_t pool_memory_budget_mb = 0;  // all instances together (the host's EPC share); 0: none
   int min_instances = 0;
   int max_instances = 4;
-  int idle_timeout_s = 180;          // stop an instance idle this long (3 minutes, as the original)
+  // Stop an instance idle this long (3 minutes, as the original); the MOSS policy keeps one for
+  // its models' own keep-alives instead once it has seen enough of their arrivals.
+  int idle_timeout_s = 180;
   int queue_timeout_ms = 30'000;     // longest wait for an instance when the request names none
   int stats_half_life_s = 60;        // routing statistics lose half their weight this often
   int request_timeout_ms = 120'000;  // one request on one instance

@@ -1,5 +1,7 @@
 #include "packer/routing_policy.h"
 
+#include <algorithm>
+
 #include "packer/moss_policy.h"
 #include "packer/original_policy.h"
 
@@ -10,6 +12,78 @@ const InstanceView* PoolView::find(std::string_view id) const {
     if (i.id == id) return &i;
   }
   return nullptr;
+}
+
+void PoolView::index(uint32_t pos) {
+  const InstanceView& v = instances[pos];
+  for (const ResidentModel& m : v.models) {
+    auto it = holders_.find(m.model_id);
+    if (it == holders_.end()) it = holders_.emplace(m.model_id, std::vector<uint32_t>()).first;
+    if (std::find(it->second.begin(), it->second.end(), pos) == it->second.end()) {
+      it->second.push_back(pos);
+    }
+  }
+  planned_[pos] = planned_bytes(v);
+  planned_total_ += planned_[pos];
+  by_load_.emplace(v.in_flight, planned_[pos], pos);
+}
+
+void PoolView::unindex(uint32_t pos) {
+  const InstanceView& v = instances[pos];
+  for (const ResidentModel& m : v.models) {
+    auto it = holders_.find(m.model_id);
+    if (it == holders_.end()) continue;
+    std::erase(it->second, pos);
+    if (it->second.empty()) holders_.erase(it);
+  }
+  by_load_.erase({v.in_flight, planned_[pos], pos});
+  planned_total_ -= planned_[pos];
+  planned_[pos] = 0;
+}
+
+void PoolView::reindex() {
+  holders_.clear();
+  by_load_.clear();
+  planned_.assign(instances.size(), 0);
+  planned_total_ = 0;
+  for (size_t i = 0; i < instances.size(); ++i) index(static_cast<uint32_t>(i));
+  indexed_ = true;
+}
+
+void PoolView::add(InstanceView v) {
+  if (!indexed()) reindex();
+  instances.push_back(std::move(v));
+  planned_.push_back(0);
+  index(static_cast<uint32_t>(instances.size() - 1));
+}
+
+void PoolView::set(size_t pos, InstanceView v) {
+  if (!indexed()) reindex();
+  unindex(static_cast<uint32_t>(pos));
+  instances[pos] = std::move(v);
+  index(static_cast<uint32_t>(pos));
+}
+
+void PoolView::erase(size_t pos) {
+  // Positions after it shift: rebuilt (an instance stopping is rare next to decisions).
+  instances.erase(instances.begin() + static_cast<std::ptrdiff_t>(pos));
+  reindex();
+}
+
+void PoolView::clear() {
+  instances.clear();
+  reindex();
+}
+
+const std::vector<uint32_t>* PoolView::holders(std::string_view model_id) const {
+  auto it = holders_.find(model_id);
+  return it == holders_.end() ? nullptr : &it->second;
+}
+
+uint64_t planned_bytes(const InstanceView& inst) {
+  uint64_t sum = 0;
+  for (const ResidentModel& m : inst.models) sum += m.bytes;
+  return std::max(sum, inst.memory_used_bytes);
 }
 
 std::string_view decision_name(DecisionKind kind) {
@@ -56,6 +130,10 @@ void RoutingPolicy::on_instance_started(std::string_view, double start_ms, TimeM
 }
 
 void RoutingPolicy::on_instance_stopped(std::string_view) {}
+
+TimeMs RoutingPolicy::keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const {
+  return inst.last_used_ms + idle_timeout_ms;
+}
 
 Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors) {
   if (name == "moss") return RoutingPolicyPtr(std::make_unique<MossPolicy>(priors));

@@ -12,10 +12,13 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "common/status.h"
@@ -43,12 +46,19 @@ struct InstanceView {
   TimeMs last_used_ms = 0;
 };
 
+// The bytes an instance is planned to hold: its models (resident, loading or dispatched) at their
+// known sizes, or what the worker reported if that is more.
+uint64_t planned_bytes(const InstanceView& inst);
+
 struct PoolView {
   std::vector<InstanceView> instances;  // in creation order
   size_t max_instances = 1;
   int max_concurrency = 1;           // per instance (the worker enforces it too)
   int parallelism = 1;               // requests an instance runs at full speed at once (cores)
   uint64_t memory_budget_bytes = 0;  // per instance; 0: unlimited
+  // All instances together (the host's EPC share for this pool); 0: unlimited. Planned bytes:
+  // models resident, loading or dispatched, at their reported (or store-metadata) size.
+  uint64_t pool_memory_budget_bytes = 0;
   int queued = 0;                    // requests waiting in the pool's queue (not dispatched)
   // About the request being routed (set by the caller per decision; the rest of the view is kept
   // up to date incrementally, not copied per decision):
@@ -56,6 +66,34 @@ struct PoolView {
   TimeMs deadline_ms = std::numeric_limits<double>::infinity();  // its wait limit, pool clock
   bool can_grow() const { return instances.size() < max_instances; }
   const InstanceView* find(std::string_view id) const;
+
+  // Pool and the simulation change `instances` only through add/set/erase, which keep an index
+  // (the instances holding each model, the instances by load, the planned bytes), so a decision
+  // visits the holders of its model and a few of the least loaded instances instead of all of
+  // them (10,000 models x 1,000 instances). A view whose `instances` were assigned directly
+  // (policy tests) has no index and is scanned whole.
+  void add(InstanceView v);
+  void set(size_t pos, InstanceView v);
+  void erase(size_t pos);
+  void clear();
+  bool indexed() const { return indexed_ && planned_.size() == instances.size(); }
+  // Positions of the instances listing `model_id` (null: none). Indexed views only.
+  const std::vector<uint32_t>* holders(std::string_view model_id) const;
+  // (requests in flight, planned bytes, position), least loaded first. Indexed views only.
+  using LoadKey = std::tuple<int, uint64_t, uint32_t>;
+  const std::set<LoadKey>& by_load() const { return by_load_; }
+  // Sum of planned_bytes over the instances. Indexed views only.
+  uint64_t planned_total() const { return planned_total_; }
+
+ private:
+  void index(uint32_t pos);
+  void unindex(uint32_t pos);
+  void reindex();
+  bool indexed_ = false;
+  std::map<std::string, std::vector<uint32_t>, std::less<>> holders_;  // no empty vectors
+  std::set<LoadKey> by_load_;
+  std::vector<uint64_t> planned_;  // per position
+  uint64_t planned_total_ = 0;
 };
 
 enum class DecisionKind {
@@ -76,6 +114,10 @@ struct Decision {
   int prewarm = 0;          // also start this many instances now (a hot model needs more)
   std::string prewarm_model;  // the model the prewarmed instances are for (loaded as they start)
   double retry_after_ms = 0;  // kReject: when a retry may find room (the Retry-After header)
+  // kSwitch/kStarting: idle models on that instance to evict first to make room, lowest value
+  // (expected reload cost per byte) first. The simulation carries it out; the worker has no unload
+  // call yet and evicts least recently used within its own budget (docs/packer.md).
+  std::vector<std::string> evict;
 };
 
 // What a finished request taught: fed back into the statistics.
@@ -105,6 +147,9 @@ class RoutingPolicy {
   // An instance finished starting (how long the start took) or went away.
   virtual void on_instance_started(std::string_view instance_id, double start_ms, TimeMs now);
   virtual void on_instance_stopped(std::string_view instance_id);
+  // When an idle instance may be stopped (pool clock). By default `idle_timeout_ms` after its last
+  // use: one keep-alive for every model (the original's 3 minutes).
+  virtual TimeMs keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const;
 
   // A model's size (weights + arena, or a lower bound) before the worker reported it: from the
   // model store's metadata (ModelSizeHints). Kept only while nothing better is known.

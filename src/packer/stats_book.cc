@@ -17,6 +17,7 @@ void StatsBook::add_arrival(std::string_view model_id, TimeMs now) {
   ModelStats& m = model(model_id);
   m.arrivals.add_event(now);
   m.arrivals_short.add_event(now);
+  if (m.last_arrival_ms >= 0 && now >= m.last_arrival_ms) m.gaps.add(now - m.last_arrival_ms);
   m.last_arrival_ms = std::max(m.last_arrival_ms, now);
 }
 

@@ -1,6 +1,6 @@
 // StatsBook: the decaying statistics one pool keeps, per model and for the pool as a whole.
 //
-// Per model: arrival rate on two time scales (a short window that sees a burst within seconds, the
+// Per model: the gaps between its arrivals (IdleGapHistogram), arrival rate on two time scales (a short window that sees a burst within seconds, the
 // long one that forgets slowly: the rate read is the larger, so capacity grows on a burst and
 // shrinks only once the long window agrees), service time (the worker's inference time), load time (what a model
 // switch costs on a running instance: key fetch, model fetch, decrypt, compile), last execution
@@ -17,6 +17,7 @@
 
 #include "packer/clock.h"
 #include "packer/decaying_stats.h"
+#include "packer/idle_gap_histogram.h"
 
 namespace moss::packer {
 
@@ -37,6 +38,7 @@ struct ModelStats {
   DecayingRate arrivals;        // long window
   DecayingRate arrivals_short;  // short window
   TimeMs last_arrival_ms = -1;
+  IdleGapHistogram gaps;  // between consecutive arrivals (per-model keep-alive)
   DecayingMean service_ms;
   DecayingMean load_ms;
   // Arrivals per ms: the larger of the two windows.

@@ -248,5 +248,157 @@ TEST(MossPolicyTest, ForgetsModelsQuietForLong) {
   EXPECT_NE(p.stats().find("o/live"), nullptr);
 }
 
+// The pool's budget (all instances together): a switch evicts what the pool's budget (not only
+// the instance's) needs, and no instance is started for a model the budget has no room for.
+TEST(MossPolicyTest, NeverPlansMoreThanThePoolBudget) {
+  MossPolicy p(StatsPriors{.service_ms = 20, .load_ms = 100, .cold_start_ms = 50});
+  p.learn_size("o/a", 150 * kMiB);
+  auto view = pool({instance("i0", 0, {resident("o/b", 200 * kMiB)})}, 4, 4, 1, 1024 * kMiB);
+  Decision free = p.route("o/a", view, 1);
+  EXPECT_EQ(free.kind, DecisionKind::kSwitch);
+  EXPECT_TRUE(free.evict.empty());  // 350 MiB fit the instance's 1 GiB
+  view.pool_memory_budget_bytes = 300 * kMiB;  // 200 held + 150 does not fit the pool
+  Decision d = p.route("o/a", view, 1);
+  EXPECT_EQ(d.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(d.instance_id, "i0");
+  EXPECT_EQ(d.evict, std::vector<std::string>{"o/b"});
+  // The instance full and its model busy: without the pool's budget a new instance, within it
+  // nothing can be evicted and no instance started, so the request waits.
+  view.instances[0] = instance("i0", 4, {resident("o/b", 200 * kMiB, 4)});
+  view.pool_memory_budget_bytes = 0;
+  EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kCold);
+  view.pool_memory_budget_bytes = 300 * kMiB;
+  EXPECT_EQ(p.route("o/a", view, 1).kind, DecisionKind::kQueue);
+}
+
+// Which idle models go is decided by value (expected reload cost per byte), not by recency: the
+// least recently used model here is the popular one.
+TEST(MossPolicyTest, EvictsByValueNotRecency) {
+  MossPolicy p;
+  TimeMs t = 0;
+  for (int i = 0; i < 100; ++i, t += 100) p.on_arrival("o/popular", t);  // 10/s
+  teach(p, "o/popular", 5, 800, t, 300 * kMiB);
+  teach(p, "o/rare", 5, 800, t, 300 * kMiB);
+  p.learn_size("o/new", 300 * kMiB);
+  // Least recently used first: o/popular, then o/rare. 600 + 300 > 700: one must go.
+  auto view = pool({instance("i0", 0, {resident("o/popular", 300 * kMiB),
+                                       resident("o/rare", 300 * kMiB)})},
+                   1, 4, 1, 700 * kMiB);
+  Decision d = p.route("o/new", view, t);
+  EXPECT_EQ(d.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(d.evict, std::vector<std::string>{"o/rare"});
+}
+
+// Prewarms for a hot model are started only as far as the pool's budget holds its copies.
+TEST(MossPolicyTest, PrewarmsOnlyWhatThePoolBudgetHolds) {
+  MossPolicy p;
+  TimeMs t = 0;
+  for (int i = 0; i < 1000; ++i, t += 10) p.on_arrival("o/hot", t);
+  testing::teach(p, "o/hot", 50, 300, t, 100 * kMiB);
+  auto view = pool({instance("i0", 1, {resident("o/hot", 100 * kMiB, 1)})}, 10, 4, 1, 1024 * kMiB);
+  ASSERT_GE(p.instances_needed("o/hot", view, t), 3);
+  EXPECT_GE(p.route("o/hot", view, t).prewarm, 2);
+  view.pool_memory_budget_bytes = 250 * kMiB;  // one more copy fits, not two
+  Decision d = p.route("o/hot", view, t);
+  EXPECT_EQ(d.kind, DecisionKind::kWarm);
+  EXPECT_EQ(d.prewarm, 1);
+}
+
+// A model larger than an instance's budget can be placed nowhere: refused at once, not queued.
+TEST(MossPolicyTest, RejectsAModelLargerThanTheBudget) {
+  MossPolicy p;
+  p.learn_size("o/huge", 2048 * kMiB);
+  auto view = pool({instance("i0")}, 4, 4, 1, 1024 * kMiB);
+  Decision d = p.route("o/huge", view, 1);
+  EXPECT_EQ(d.kind, DecisionKind::kReject);
+  EXPECT_NE(d.reason.find("memory budget"), std::string::npos);
+  EXPECT_EQ(d.prewarm, 0);
+}
+
+// Keep-alive per model, from its own gaps between arrivals: a model that comes every second is
+// kept the minimum (10 s), one that comes every 4 minutes a little over 4 minutes; a model with
+// too little history keeps the pool's fixed timeout. An instance keeps the longest of its models'.
+TEST(MossPolicyTest, KeepAliveFollowsEachModelsOwnGaps) {
+  MossPolicy p;
+  TimeMs t = 0;
+  for (int i = 0; i < 100; ++i, t += 1'000) p.on_arrival("o/often", t);
+  for (int i = 0; i < 20; ++i, t += 240'000) p.on_arrival("o/seldom", t);
+  p.on_arrival("o/new", t);
+  const TimeMs fixed = 180'000;
+  EXPECT_EQ(p.keep_alive_ms("o/often", fixed), 10'000);
+  const TimeMs seldom = p.keep_alive_ms("o/seldom", fixed);
+  EXPECT_GT(seldom, 240'000);
+  EXPECT_LT(seldom, 1.3 * 240'000);
+  EXPECT_EQ(p.keep_alive_ms("o/new", fixed), fixed);
+  InstanceView often = instance("i0", 0, {resident("o/often")});
+  often.last_used_ms = t;
+  EXPECT_EQ(p.keep_until(often, fixed), t + 10'000);
+  InstanceView both = instance("i1", 0, {resident("o/often"), resident("o/seldom")});
+  both.last_used_ms = t;
+  EXPECT_EQ(p.keep_until(both, fixed), t + seldom);
+  // The fixed keep-alive (the baseline option) ignores the histograms.
+  MossPolicy fixed_policy(StatsPriors{}, MossPolicyOptions{.adaptive_keep_alive = false});
+  for (int i = 0; i < 100; ++i) fixed_policy.on_arrival("o/often", i * 1'000.0);
+  EXPECT_EQ(fixed_policy.keep_until(often, fixed), t + fixed);
+}
+
+// The index PoolView keeps through add/set/erase (Pool and the simulation) follows every change:
+// holders per model, instances by load, planned bytes.
+TEST(PoolViewTest, IndexFollowsAddSetErase) {
+  PoolView v;
+  v.add(instance("i0", 2, {resident("o/a", 100), resident("o/b", 50)}));
+  v.add(instance("i1", 0, {resident("o/a", 100)}));
+  v.add(instance("i2", 1));
+  ASSERT_TRUE(v.indexed());
+  ASSERT_NE(v.holders("o/a"), nullptr);
+  EXPECT_EQ(*v.holders("o/a"), (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(v.planned_total(), 250u);
+  EXPECT_EQ(std::get<2>(*v.by_load().begin()), 1u);  // fewest in flight
+  v.set(0, instance("i0", 0, {resident("o/c", 10)}));
+  EXPECT_EQ(v.holders("o/b"), nullptr);
+  EXPECT_EQ(*v.holders("o/a"), (std::vector<uint32_t>{1}));
+  EXPECT_EQ(v.planned_total(), 110u);
+  v.erase(0);  // positions shift
+  EXPECT_EQ(*v.holders("o/a"), (std::vector<uint32_t>{0}));
+  EXPECT_EQ(v.holders("o/c"), nullptr);
+  EXPECT_EQ(v.planned_total(), 100u);
+  EXPECT_EQ(v.by_load().size(), 2u);
+  // A view filled by hand has no index (and is scanned whole).
+  PoolView hand = pool({instance("i0")}, 1);
+  EXPECT_FALSE(hand.indexed());
+}
+
+// On an indexed view the policy visits the model's holders and the least loaded instances only,
+// and decides as the whole-pool scan does: here 200 busy instances and one idle one far down.
+TEST(MossPolicyTest, IndexedViewDecidesAsTheFullScan) {
+  MossPolicy p;
+  TimeMs t = 0;
+  for (int i = 0; i < 1000; ++i, t += 10) p.on_arrival("o/hot", t);
+  teach(p, "o/hot", 50, 300, t, 10 * kMiB);
+  teach(p, "o/a", 20, 400, t, 10 * kMiB);
+  std::vector<InstanceView> all;
+  for (int i = 0; i < 200; ++i) {
+    std::string id(1, 'b');  // not "b" + ...: GCC 12 warns falsely (-Wrestrict)
+    id += std::to_string(i);
+    all.push_back(instance(id, 3, {resident(id + "-model", kMiB, 3)}));
+  }
+  all.push_back(instance("warm", 3, {resident("o/a", 10 * kMiB, 3)}));  // holds o/a, busy
+  all.push_back(instance("idle"));
+  all.push_back(instance("hot0", 0, {resident("o/hot", 10 * kMiB)}));  // kept for o/hot
+  PoolView scanned = pool(all, 300, 4, 1, 512 * kMiB);
+  PoolView indexed = pool({}, 300, 4, 1, 512 * kMiB);
+  for (const InstanceView& i : all) indexed.add(i);
+  ASSERT_TRUE(indexed.indexed());
+  ASSERT_FALSE(scanned.indexed());
+  for (const char* model : {"o/a", "o/new", "o/hot"}) {
+    Decision a = p.route(model, scanned, t);
+    Decision b = p.route(model, indexed, t);
+    EXPECT_EQ(a.kind, b.kind) << model;
+    EXPECT_EQ(a.instance_id, b.instance_id) << model;
+    EXPECT_EQ(a.prewarm, b.prewarm) << model;
+  }
+  EXPECT_EQ(p.route("o/new", indexed, t).instance_id, "idle");  // not the hot model's instance
+}
+
 }  // namespace
 }  // namespace moss::packer

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -10,6 +12,7 @@
 
 #include "packer/pool_manager.h"
 #include "packer_test_util.h"
+#include "support/temp_dir.h"
 
 namespace moss::packer {
 namespace {
@@ -183,6 +186,44 @@ TEST_F(PoolTest, StopsIdleInstances) {
   EXPECT_EQ(pool->counters().instance_stops, 1u);
   auto again = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
   EXPECT_EQ(again["run"], "cold");
+}
+
+// Per-model keep-alive: a model that came every second keeps its instance for the minimum (10 s),
+// not the pool's fixed 180 s.
+TEST_F(PoolTest, StopsAnInstanceAfterItsModelsOwnKeepAlive) {
+  PoolPtr pool = make(testing::local_pool_json("p", 2, 4), &manual_);  // idle_timeout_s 180
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());
+    manual_.advance(1'000);
+  }
+  manual_.advance(8'000);  // 9 s since the last request
+  pool->reap_idle();
+  EXPECT_EQ(pool->status()["instances"].size(), 1u);
+  manual_.advance(2'000);
+  pool->reap_idle();
+  EXPECT_EQ(pool->status()["instances"].size(), 0u);
+  EXPECT_EQ(pool->counters().instance_stops, 1u);
+}
+
+// The pool's memory budget (all instances together): with one 50 MiB model resident, a second one
+// (its size known from the store before its first load) does not get an instance of its own in a
+// 60 MiB pool; it switches onto the running one.
+TEST_F(PoolTest, PoolMemoryBudgetKeepsASecondModelOffANewInstance) {
+  test_support::TempDir store("moss-pool-budget");
+  std::filesystem::create_directories(store.path() / "o");
+  const std::filesystem::path model_b = store.path() / "o" / "b.moss";
+  std::ofstream(model_b).close();
+  std::filesystem::resize_file(model_b, 50u << 20);  // sparse: only its size is read
+  json spec = testing::local_pool_json("p", 2, 4);
+  spec["pool_memory_budget_mb"] = 60;
+  spec["worker_config"]["model_store"] = store.path().string();
+  PoolPtr pool = make(spec, &manual_);
+  ASSERT_TRUE(pool->invoke("o/a", testing::costs(1, 10, 50)).ok());
+  manual_.advance(100);
+  auto b = json::parse(pool->invoke("o/b", testing::costs(1, 10, 50)).value_or_die());
+  EXPECT_EQ(b["packer"]["decision"], "switch");
+  EXPECT_EQ(pool->counters().instance_starts, 1u);
+  EXPECT_EQ(pool->spec().to_json()["pool_memory_budget_mb"], 60);
 }
 
 // min_instances are started ahead of demand and never reaped.
