@@ -22,6 +22,7 @@
 #include "common/logging.h"
 #include "crypto/identity.h"
 #include "crypto/keyservice_state.h"
+#include "crypto/signed_request.h"
 #include "crypto/random.h"
 #include "keyservice/key_state.h"
 #include "keyservice/service.h"
