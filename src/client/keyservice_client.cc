@@ -3,6 +3,7 @@
 #include "attest/attested_tls.h"
 #include "attest/policy.h"
 #include "client/seen_state_versions.h"
+#include "crypto/keyservice_state.h"
 #include "common/encoding.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -19,10 +20,40 @@ struct KeyServiceClient::Impl {
   net::Client client;
   std::string url;
   std::filesystem::path state_dir;
-  int64_t highest_version = 0;  // also kept when there is no state directory
+  crypto::SeenKeyServiceState seen;  // also kept when there is no state directory
   Impl(crypto::Identity id, net::Client c, std::string u, std::filesystem::path dir)
       : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)),
         url(std::move(u)), state_dir(std::move(dir)) {}
+
+  // Signs and sends one request on the (kept-alive) connection.
+  Result<net::Response> send(std::string_view method, std::string_view target, std::string_view body) {
+    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    MOSS_ASSIGN_OR_RETURN(net::Request req,
+                          sign_request(identity, method, target, std::string(body), now));
+    auto res = client.request(req);
+    if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
+    if (!res.ok()) return res.status().with_context("KeyService");
+    return res;
+  }
+
+  // Judges an answer's state against what was seen before the request left (any answer to a
+  // later request reflects at least that state); asks for the fork proof when the audit log grew.
+  // Returns what to remember.
+  Result<crypto::SeenKeyServiceState> judge(const crypto::SeenKeyServiceState& before,
+                                            const crypto::KeyServiceState& answered) {
+    auto judged = crypto::judge_keyservice_state(url, before, answered);
+    if (!judged.ok()) return with_forget_hint(judged.status(), state_dir, url);
+    if (*judged == crypto::StateJudgement::kFresh) return crypto::remember_fresh(before, answered);
+    MOSS_ASSIGN_OR_RETURN(net::Response proof, send("GET", crypto::audit_proof_target(before), ""));
+    if (proof.status < 200 || proof.status >= 300) {
+      return net::status_from_response(proof).with_context("KeyService fork check");
+    }
+    auto proven = crypto::verify_audit_proof(url, before, answered, proof.body);
+    if (!proven.ok()) return with_forget_hint(proven.status(), state_dir, url);
+    return proven;
+  }
 };
 
 KeyServiceClient::KeyServiceClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -97,30 +128,25 @@ Result<nlohmann::json> KeyServiceClient::call(std::string_view method, std::stri
                                               std::string_view body) {
   // Connect (and verify the KeyService's evidence) before any request is built and sent.
   MOSS_RETURN_IF_ERROR(connect());
-  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-  MOSS_ASSIGN_OR_RETURN(net::Request req,
-                        sign_request(impl_->identity, method, target, std::string(body), now));
-  // The floor for this answer's state version: whatever was seen before the request left.
-  MOSS_ASSIGN_OR_RETURN(int64_t floor, highest_seen_state_version(impl_->state_dir, impl_->url));
-  floor = std::max(floor, impl_->highest_version);
-  auto res = impl_->client.request(req);
-  if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
-  if (!res.ok()) return res.status().with_context("KeyService");
-  // Every answer of the (attested) KeyService carries its state version; one older than seen
-  // before means its host rolled the state back.
-  int64_t version = crypto::parse_state_version(res->headers.get(crypto::kHeaderStateVersion));
+  MOSS_ASSIGN_OR_RETURN(auto seen, seen_keyservice_state(impl_->state_dir, impl_->url));
+  if (impl_->seen.version > seen.version) seen = impl_->seen;
+  MOSS_ASSIGN_OR_RETURN(net::Response res, impl_->send(method, target, body));
+  // Every answer of the (attested) KeyService carries its state version and audit head; an older
+  // version means its host rolled the state back, another head at or before the remembered one
+  // (or one that cannot prove the remembered chain value) that it forked.
+  auto state = crypto::parse_keyservice_state(res.headers.get(crypto::kHeaderStateVersion),
+                                              res.headers.get(crypto::kHeaderAuditHead));
   // Answers of the HTTP layer itself (413, unknown route) carry none; they are errors anyway.
-  if (version < 0) {
-    if (res->status < 200 || res->status >= 300) return net::status_from_response(*res);
-    return failed_precondition("keyservice-version-missing: the KeyService answer has no valid {} header",
-                               crypto::kHeaderStateVersion);
+  if (!state) {
+    if (res.status < 200 || res.status >= 300) return net::status_from_response(res);
+    return failed_precondition("keyservice-version-missing: the KeyService answer has no valid {} and {} headers",
+                               crypto::kHeaderStateVersion, crypto::kHeaderAuditHead);
   }
-  MOSS_RETURN_IF_ERROR(check_and_record_state_version(impl_->state_dir, impl_->url, floor, version));
-  impl_->highest_version = std::max(impl_->highest_version, version);
-  MOSS_RETURN_IF_ERROR(net::status_from_response(*res));
-  auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  MOSS_ASSIGN_OR_RETURN(auto now, impl_->judge(seen, *state));
+  MOSS_RETURN_IF_ERROR(record_keyservice_state(impl_->state_dir, impl_->url, now));
+  impl_->seen = std::move(now);
+  MOSS_RETURN_IF_ERROR(net::status_from_response(res));
+  auto j = nlohmann::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return internal_error("KeyService answered with invalid JSON");
   return j;
 }
@@ -213,6 +239,14 @@ Result<nlohmann::json> KeyServiceClient::audit_head() {
   std::string message = crypto::audit_head_signing_message(
       j["seq"].get<int64_t>(), j["hash"].get<std::string>(), j["state_version"].get<int64_t>());
   if (!key.ok() || !key->verify(as_bytes(message), *sig).ok()) return bad();
+  // The state identity a fork proof pinned is the one this state signs with.
+  if (!impl_->seen.keyservice_key.empty() &&
+      impl_->seen.keyservice_key != j["keyservice_key"].get<std::string>()) {
+    return with_forget_hint(failed_precondition("keyservice-forked: the KeyService at {} signed its "
+                                                "audit head with another state identity",
+                                                impl_->url),
+                            impl_->state_dir, impl_->url);
+  }
   return j;
 }
 

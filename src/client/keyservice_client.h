@@ -43,8 +43,10 @@ class KeyServiceClient {
   const attest::Claims* keyservice_claims() const;
 
   // A signed request; the JSON answer of a 2xx response, else the server's refusal as a Status
-  // (message "<reason>: ..."). Every answer's state version is checked against the highest seen
-  // for this KeyService (seen_state_versions.h): an older one is refused ("keyservice-rollback").
+  // (message "<reason>: ..."). Every answer's state version and audit head are judged against what
+  // was seen of this KeyService (seen_state_versions.h, crypto/keyservice_state.h): an older
+  // version is refused ("keyservice-rollback"); a log that grew is proven with one more request
+  // (GET /v1/audit/head?at=<seq>) and a forked one refused ("keyservice-forked").
   Result<nlohmann::json> call(std::string_view method, std::string_view target,
                               std::string_view body = {});
 
@@ -64,7 +66,8 @@ class KeyServiceClient {
   Result<nlohmann::json> delete_model(std::string_view model_id);
   Result<nlohmann::json> audit(std::string_view model_id, int64_t after, int64_t limit);
   // The audit head signed by the KeyService's state identity (seq, hash, state_version,
-  // keyservice_key, signature), its signature checked ("audit-head-signature-invalid").
+  // keyservice_key, signature), its signature checked ("audit-head-signature-invalid") and its
+  // key against the state identity a fork proof pinned ("keyservice-forked").
   Result<nlohmann::json> audit_head();
 
  private:

@@ -122,7 +122,12 @@ KeyState::KeyState(std::unique_ptr<store::StateStore> store, store::DatabasePtr 
       reader_(std::move(reader)),
       identity_(std::move(identity)),
       clock_(std::move(clock)) {
-  state_version_.store(store_->version());
+  published_ = {store_->version(), store_->audit_head().seq, store_->audit_head().hash};
+}
+
+crypto::KeyServiceState KeyState::published_state() const {
+  std::lock_guard lock(published_mu_);
+  return published_;
 }
 
 Result<std::unique_ptr<KeyState>> KeyState::open(const std::filesystem::path& db_path,
@@ -139,7 +144,10 @@ Result<std::unique_ptr<KeyState>> KeyState::open(const std::filesystem::path& db
 
 Status KeyState::write(const std::function<Status()>& body) {
   Status s = store_->write(body);
-  if (s.ok()) state_version_.store(store_->version(), std::memory_order_release);
+  if (s.ok()) {
+    std::lock_guard lock(published_mu_);
+    published_ = {store_->version(), store_->audit_head().seq, store_->audit_head().hash};
+  }
   return s;
 }
 
@@ -498,15 +506,29 @@ Result<store::AuditHead> KeyState::verify_audit() {
   return store_->audit_head();
 }
 
-Result<KeyState::SignedHead> KeyState::signed_audit_head() {
+Result<KeyState::SignedHead> KeyState::signed_audit_head(std::optional<int64_t> at) {
   SignedHead out;
-  {
-    std::lock_guard lock(mu_);
-    out.head = store_->audit_head();
-    out.state_version = store_->version();
+  crypto::KeyServiceState now = published_state();
+  out.head = {now.audit_seq, now.audit_hash};
+  out.state_version = now.version;
+  std::string hash_hex = hex_encode(out.head.hash);
+  if (!at) {
+    out.message = crypto::audit_head_signing_message(out.head.seq, hash_hex, out.state_version);
+  } else {
+    if (*at < 0 || *at > out.head.seq) {
+      return refuse(ErrorCode::kInvalidArgument, "audit-seq-unknown",
+                    fmt::format("audit sequence {} is not in the log (head {})", *at, out.head.seq));
+    }
+    out.at = *at;
+    {
+      // The reader connection: walking from an old sequence never holds the mutex writes take.
+      std::lock_guard lock(reader_mu_);
+      MOSS_ASSIGN_OR_RETURN(out.at_hash,
+                            store::audit_chain_value_at(*reader_, store_->audit_key(), *at, out.head));
+    }
+    out.message = crypto::audit_proof_signing_message(out.head.seq, hash_hex, out.state_version,
+                                                      *at, hex_encode(out.at_hash));
   }
-  out.message = crypto::audit_head_signing_message(out.head.seq, hex_encode(out.head.hash),
-                                                   out.state_version);
   MOSS_ASSIGN_OR_RETURN(out.signature, identity_.sign(as_bytes(out.message)));
   return out;
 }

@@ -20,6 +20,7 @@
 #include "store/sealer.h"
 #include "store/state_store.h"
 #include "crypto/identity.h"
+#include "crypto/keyservice_state.h"
 
 #include <array>
 #include <atomic>
@@ -113,15 +114,23 @@ class KeyState {
   uint64_t audit_events_written() const;
 
   // The state version: +1 with every committed change; sent with every answer.
-  int64_t state_version() const { return state_version_.load(std::memory_order_acquire); }
+  int64_t state_version() const { return published_state().version; }
+  // The state version and audit head of the last committed change, read together (both go out
+  // with every answer: crypto/keyservice_state.h).
+  crypto::KeyServiceState published_state() const;
   // The audit head signed by the KeyService's identity (created with the state, sealed in it).
+  // With `at`: also the chain value at that sequence number, proven to lead to the head
+  // (store::audit_chain_value_at, on the reader connection), signed together with the head
+  // (crypto::audit_proof_signing_message); refused ("audit-seq-unknown") when not in the log.
   struct SignedHead {
     store::AuditHead head;
     int64_t state_version = 0;
-    std::string message;  // what was signed (crypto::audit_head_signing_message)
+    std::optional<int64_t> at;
+    std::array<uint8_t, 32> at_hash{};
+    std::string message;  // what was signed
     crypto::Ed25519Signature signature{};
   };
-  Result<SignedHead> signed_audit_head();
+  Result<SignedHead> signed_audit_head(std::optional<int64_t> at = std::nullopt);
   const crypto::PublicKey& identity() const { return identity_.public_key(); }
 
  private:
@@ -147,7 +156,8 @@ class KeyState {
   const ClockMs clock_;
   uint64_t nonce_inserts_ = 0;  // guarded by mu_
   std::atomic<uint64_t> audit_events_{0};
-  std::atomic<int64_t> state_version_{0};
+  mutable std::mutex published_mu_;    // ordered after mu_
+  crypto::KeyServiceState published_;  // guarded by published_mu_
 
   struct PendingAudit {
     std::function<Status()> work;

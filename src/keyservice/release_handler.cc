@@ -1,5 +1,6 @@
-// POST /v1/release (contract C1): the only way key material leaves the KeyService; and
-// POST /v1/attest-connection, the fresh evidence a worker sends once per connection before it.
+// POST /v1/release (contract C1): the only way key material leaves the KeyService; POST
+// /v1/attest-connection, the fresh evidence a worker sends once per connection before it; and the
+// worker's unsigned GET /v1/audit/head (its key client's fork check).
 #include "attest/attested_tls.h"
 #include "attest/connection_attestation.h"
 #include "common/encoding.h"
@@ -99,6 +100,22 @@ net::Response KeyService::handle_attest_connection(const net::Request& req) {
                                                 (*verified)->claims.measurement));
   };
   return finish("attest-connection", run());
+}
+
+net::Response KeyService::handle_worker_audit_head(const net::Request& req) {
+  auto run = [&]() -> Result<net::Response> {
+    auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
+    if (!peer) {
+      return refuse(ErrorCode::kUnauthenticated, "worker-attestation-required",
+                    "an unsigned audit head needs an attested worker client certificate");
+    }
+    if (!limiter_.allow("worker:" + hex_encode(peer->spki_sha256))) {
+      metrics_.rate_limited.fetch_add(1);
+      return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
+    }
+    return audit_head("", req);
+  };
+  return finish("audit_head", run());
 }
 
 }  // namespace moss::keyservice

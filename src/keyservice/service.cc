@@ -3,7 +3,9 @@
 #include "common/encoding.h"
 #include "common/log_throttle.h"
 #include "common/logging.h"
+#include "attest/attested_tls.h"
 #include "crypto/identity.h"
+#include "crypto/keyservice_state.h"
 #include "crypto/ids.h"
 #include "crypto/signed_request.h"
 #include "keyservice/refusal.h"
@@ -42,7 +44,11 @@ net::Response KeyService::finish(const std::string& endpoint, Result<net::Respon
     }
     response = refusal_response(s);
   }
-  response.headers.set(crypto::kHeaderStateVersion, std::to_string(state_.state_version()));
+  // The version and audit head of one committed state, read together: clients judge each answer
+  // by both (rollback and fork checks, crypto/keyservice_state.h).
+  crypto::KeyServiceState now = state_.published_state();
+  response.headers.set(crypto::kHeaderStateVersion, std::to_string(now.version));
+  response.headers.set(crypto::kHeaderAuditHead, crypto::audit_head_header(now.audit_seq, now.audit_hash));
   metrics_.count_request(endpoint, response.status);
   return response;
 }
@@ -104,6 +110,21 @@ net::Response KeyService::handle_register(const net::Request& req) {
   return finish("register", run());
 }
 
+namespace {
+// An optional integer query parameter in [lo, hi]; nullopt when absent.
+Result<std::optional<int64_t>> int_query_param(const net::Request& req, const char* name, int64_t lo,
+                                               int64_t hi) {
+  auto v = req.query_param(name);
+  if (!v) return std::optional<int64_t>();
+  int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || ptr != v->data() + v->size() || out < lo || out > hi) {
+    return bad_request(fmt::format("query parameter {} must be an integer in [{}, {}]", name, lo, hi));
+  }
+  return std::optional<int64_t>(out);
+}
+}  // namespace
+
 Result<net::Response> KeyService::query_audit(const std::string& p, const net::Request& req) {
   store::AuditQuery q;
   q.party = p;
@@ -111,18 +132,10 @@ Result<net::Response> KeyService::query_audit(const std::string& p, const net::R
     q.model_id = *m;
     if (!crypto::validate_model_id(q.model_id).ok()) return bad_request("bad model_id");
   }
-  auto int_param = [&req](const char* name, int64_t fallback, int64_t lo, int64_t hi) -> Result<int64_t> {
-    auto v = req.query_param(name);
-    if (!v) return fallback;
-    int64_t out = 0;
-    auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
-    if (ec != std::errc() || ptr != v->data() + v->size() || out < lo || out > hi) {
-      return bad_request(fmt::format("query parameter {} must be an integer in [{}, {}]", name, lo, hi));
-    }
-    return out;
-  };
-  MOSS_ASSIGN_OR_RETURN(q.after_seq, int_param("after", 0, 0, INT64_MAX));
-  MOSS_ASSIGN_OR_RETURN(q.limit, int_param("limit", 100, 1, store::kMaxAuditPage));
+  MOSS_ASSIGN_OR_RETURN(auto after, int_query_param(req, "after", 0, INT64_MAX));
+  MOSS_ASSIGN_OR_RETURN(auto limit, int_query_param(req, "limit", 1, store::kMaxAuditPage));
+  q.after_seq = after.value_or(0);
+  q.limit = limit.value_or(100);
   MOSS_ASSIGN_OR_RETURN(auto records, state_.query_audit(q));
   nlohmann::json events = nlohmann::json::array();
   for (const auto& r : records) {
@@ -138,13 +151,18 @@ Result<net::Response> KeyService::query_audit(const std::string& p, const net::R
   return net::Response::json(200, j.dump());
 }
 
-Result<net::Response> KeyService::audit_head(const std::string&, const net::Request&) {
-  MOSS_ASSIGN_OR_RETURN(auto head, state_.signed_audit_head());
+Result<net::Response> KeyService::audit_head(const std::string&, const net::Request& req) {
+  MOSS_ASSIGN_OR_RETURN(auto at, int_query_param(req, "at", 0, INT64_MAX));
+  MOSS_ASSIGN_OR_RETURN(auto head, state_.signed_audit_head(at));
   nlohmann::json j = {{"seq", head.head.seq},
                       {"hash", hex_encode(head.head.hash)},
                       {"state_version", head.state_version},
                       {"keyservice_key", base64_encode(state_.identity().raw())},
                       {"signature", base64_encode(head.signature)}};
+  if (head.at) {
+    j["at"] = *head.at;
+    j["at_hash"] = hex_encode(head.at_hash);
+  }
   return net::Response::json(200, j.dump());
 }
 
@@ -182,7 +200,15 @@ net::Router KeyService::make_router() {
   r.post("/v1/request-keys/delete",
          signed_endpoint("request_key_delete", bind(&KeyService::delete_request_key)));
   r.get("/v1/audit", signed_endpoint("audit", bind(&KeyService::query_audit)));
-  r.get("/v1/audit/head", signed_endpoint("audit_head", bind(&KeyService::audit_head)));
+  // Principals sign; an attested worker (no principal) is known by its certificate.
+  r.get(crypto::kAuditHeadPath,
+        [this, principal = signed_endpoint("audit_head", bind(&KeyService::audit_head))](
+            const net::Request& req) {
+          if (std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer)) {
+            return handle_worker_audit_head(req);
+          }
+          return principal(req);
+        });
   return r;
 }
 

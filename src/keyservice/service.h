@@ -54,6 +54,9 @@ class KeyService {
   net::Response handle_release(const net::Request& request);
   Result<net::Response> release(const net::Request& request);
   net::Response handle_attest_connection(const net::Request& request);
+  // GET /v1/audit/head from an attested worker (its key client's fork check): no signature, the
+  // worker certificate authenticates it.
+  net::Response handle_worker_audit_head(const net::Request& request);
   Result<net::Response> put_model_key(const std::string& p, const net::Request& request);
   Result<net::Response> retire_model_key(const std::string& p, const net::Request& request);
   Result<net::Response> list_model_keys(const std::string& p, const net::Request& request);

@@ -118,10 +118,10 @@ Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> ke
   return r;
 }
 
-Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key) {
-  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
-                                            " FROM audit_log ORDER BY seq"));
-  AuditHead head;
+namespace {
+// Walks the events from `st` (ordered by seq) after `head`: each must follow it without a gap,
+// link to it and carry its recomputed MAC; returns the last one.
+Result<AuditHead> walk_chain(Statement& st, std::span<const uint8_t> key, AuditHead head) {
   while (true) {
     MOSS_ASSIGN_OR_RETURN(bool row, st.step());
     if (!row) break;
@@ -134,6 +134,41 @@ Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key)
     head.hash = r.hash;
   }
   return head;
+}
+}  // namespace
+
+Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key) {
+  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
+                                            " FROM audit_log ORDER BY seq"));
+  return walk_chain(st, key, AuditHead{});
+}
+
+Result<std::array<uint8_t, 32>> audit_chain_value_at(Database& db, std::span<const uint8_t> key,
+                                                     int64_t at, const AuditHead& head) {
+  if (at < 0 || at > head.seq) {
+    return invalid_argument("audit sequence {} is not in the log (head {})", at, head.seq);
+  }
+  if (at == head.seq) return head.hash;
+  if (at == 0) return std::array<uint8_t, 32>{};  // the chain's fixed start
+  // Event `at` is read as stored, its MAC recomputed, then every later event is walked to the
+  // head: a row the host put in place of event `at` (even an authentic one from another copy)
+  // does not link up to the head this KeyService holds.
+  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
+                                            " FROM audit_log WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"));
+  st.bind(1, at).bind(2, head.seq);
+  MOSS_ASSIGN_OR_RETURN(bool row, st.step());
+  if (!row) return broken(at, "is missing");
+  AuditRecord first = read_record(st);
+  if (first.seq != at) return broken(at, "is missing");
+  MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, first.prev_hash, first.seq, first.time_ms, first.event));
+  if (h != first.hash) return broken(at, "was altered (MAC mismatch)");
+  MOSS_ASSIGN_OR_RETURN(AuditHead last, walk_chain(st, key, AuditHead{first.seq, first.hash}));
+  if (last != head) {
+    return Status(ErrorCode::kDataLoss,
+                  fmt::format("audit-head-mismatch: the audit log from event {} does not lead to "
+                              "the head {} (ends at {})", at, head.seq, last.seq));
+  }
+  return first.hash;
 }
 
 Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,

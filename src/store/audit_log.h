@@ -63,6 +63,14 @@ Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> ke
 // data-loss with reason "audit-chain-broken" naming the first bad sequence number.
 Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key);
 
+// The chain value (hash) of event `at` (0: the 32 zero bytes before the first event), proven part
+// of the chain that ends at `head` (the owner's authoritative head): event `at`'s MAC and every
+// event after it up to the head are checked, O(head.seq - at). invalid-argument when `at` is not
+// in 0..head.seq; data-loss "audit-chain-broken"/"audit-head-mismatch" when the stored log does
+// not lead from `at` to `head`.
+Result<std::array<uint8_t, 32>> audit_chain_value_at(Database& db, std::span<const uint8_t> key,
+                                                     int64_t at, const AuditHead& head);
+
 // The last record as stored (not verified).
 Result<AuditHead> audit_head(Database& db);
 

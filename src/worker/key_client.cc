@@ -2,6 +2,7 @@
 
 #include "attest/connection_attestation.h"
 #include "common/logging.h"
+#include "crypto/keyservice_state.h"
 #include "crypto/signed_request.h"
 #include "net/error_response.h"
 #include "net/url.h"
@@ -72,6 +73,26 @@ uint64_t KeyClient::connections_opened() const {
   return client_.connections_opened();
 }
 
+Status KeyClient::judge_locked(const crypto::KeyServiceState& answered) {
+  MOSS_ASSIGN_OR_RETURN(auto judged, crypto::judge_keyservice_state(options_.url, seen_, answered));
+  if (judged == crypto::StateJudgement::kFresh) {
+    seen_ = crypto::remember_fresh(seen_, answered);
+    return Status::Ok();
+  }
+  // The log grew since this worker last looked: the same connection (the same KeyService process)
+  // proves its chain still holds what was seen. Keys are not used until it has.
+  auto proof = client_.get(crypto::audit_proof_target(seen_));
+  if (!proof.ok()) {
+    client_.close();
+    return proof.status().with_context("KeyService at " + options_.url + " fork check");
+  }
+  if (proof->status != 200) {
+    return net::status_from_response(*proof).with_context("KeyService at " + options_.url + " fork check");
+  }
+  MOSS_ASSIGN_OR_RETURN(seen_, crypto::verify_audit_proof(options_.url, seen_, answered, proof->body));
+  return Status::Ok();
+}
+
 Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_view user_id) {
   const std::string body =
       nlohmann::json{{"model_id", model_id}, {"user_id", user_id}}.dump();
@@ -81,19 +102,16 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
     auto resp = client_.post("/v1/release", body);
     if (resp.ok()) {
-      // The KeyService's state version must never go backwards: an older one means its host put
-      // back an older copy of its state (a revoked grant would be granted again).
-      int64_t version = crypto::parse_state_version(resp->headers.get(crypto::kHeaderStateVersion));
-      if (version < 0 && resp->status == 200) {
-        return failed_precondition("keyservice-version-missing: KeyService at {} sent no state version",
-                                   options_.url);
+      // The KeyService's state must never go back or fork: an older version, or an audit log
+      // that no longer holds what this worker saw, means its host put back an older copy of its
+      // state (a revoked grant would be granted again).
+      auto state = crypto::parse_keyservice_state(resp->headers.get(crypto::kHeaderStateVersion),
+                                                  resp->headers.get(crypto::kHeaderAuditHead));
+      if (!state && resp->status == 200) {
+        return failed_precondition("keyservice-version-missing: KeyService at {} sent no state version "
+                                   "and audit head", options_.url);
       }
-      if (version >= 0 && version < highest_version_) {
-        return failed_precondition(
-            "keyservice-rollback: KeyService at {} answered with state version {}, older than {} "
-            "seen before (its state was rolled back)", options_.url, version, highest_version_);
-      }
-      highest_version_ = std::max(highest_version_, version);
+      if (state) MOSS_RETURN_IF_ERROR(judge_locked(*state));
       if (resp->status == 200) return parse_release_response(resp->body, model_id, user_id);
       Status refused = net::status_from_response(*resp);
       if (!transient(refused)) {

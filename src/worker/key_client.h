@@ -8,12 +8,16 @@
 // One keep-alive connection is reused for every release (calls are serialised on it; the key
 // cache makes them rare). Transport failures are retried a bounded number of times with backoff,
 // then reported as one unavailable error naming the KeyService; refusals (403/404/401) are not
-// retried. The KeyService's state version (sent with every answer) is remembered, and an answer
-// with an older one is refused ("keyservice-rollback"). Thread-safe.
+// retried. The KeyService's state version and audit head (sent with every answer) are remembered:
+// an answer with an older version is refused ("keyservice-rollback"), and when the audit log grew
+// the same connection must prove its chain still holds the remembered head (GET
+// /v1/audit/head?at=<seq>, one extra request), else "keyservice-forked" (crypto/keyservice_state.h).
+// Thread-safe.
 #pragma once
 
 #include "attest/attested_tls.h"
 #include "attest/evidence_producer.h"
+#include "crypto/keyservice_state.h"
 #include "net/client.h"
 #include "worker/released_keys.h"
 
@@ -59,8 +63,10 @@ class KeyClient : public KeySource {
   KeyClient(KeyClientOptions options, net::Client client);
   const KeyClientOptions options_;
   mutable std::mutex mu_;
-  net::Client client_;           // guarded by mu_
-  int64_t highest_version_ = 0;  // guarded by mu_
+  // Judges an answer's state against seen_ (fetching the fork proof when needed); mu_ held.
+  Status judge_locked(const crypto::KeyServiceState& answered);
+  net::Client client_;                // guarded by mu_
+  crypto::SeenKeyServiceState seen_;  // guarded by mu_
 };
 
 // The policy setting: JSON text when it starts with '{', else a file path.

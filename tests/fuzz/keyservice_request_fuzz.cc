@@ -6,17 +6,23 @@
 //          input as its body, so the fuzzer reaches the body parsers behind the signature check;
 //          POST /v1/release carries an attested worker identity, as the TLS hook would attach,
 //          on a connection that proved fresh evidence, as POST /v1/attest-connection would mark it;
-//   13     "METHOD TARGET\n" then a body, correctly signed: odd targets through router and auth;
-//   14,15  the rest as raw HTTP bytes (net::parse_request, the server's parser): forged, stale,
-//          malformed signature headers against the verifier.
-// Checks: no crash or sanitizer report, and every answer is a JSON error or success with a status
-// the API documents.
+//   13     "METHOD TARGET\n" then a body, correctly signed: odd targets through router and auth
+//          (among them GET /v1/audit/head?at=SEQ, the fork proof);
+//   14     the rest as raw HTTP bytes (net::parse_request, the server's parser): forged, stale,
+//          malformed signature headers against the verifier;
+//   15     the rest as the query of an unsigned GET /v1/audit/head from the attested worker (its
+//          key client's fork proof: the chain walk from ?at= to the head).
+// Checks: no crash or sanitizer report, every answer is a JSON error or success with a status
+// the API documents, and every answer of the KeyService carries a well-formed state version and
+// audit head (crypto/keyservice_state.h).
 #include "attest/attested_tls.h"
 #include "attest/connection_attestation.h"
 #include "client/keyservice_client.h"
 #include "common/encoding.h"
 #include "common/logging.h"
 #include "crypto/identity.h"
+#include "crypto/keyservice_state.h"
+#include "crypto/signed_request.h"
 #include "crypto/random.h"
 #include "keyservice/key_state.h"
 #include "keyservice/service.h"
@@ -88,6 +94,15 @@ void check(const net::Response& r) {
   if (r.status < 200 || r.status > 599) std::abort();
 }
 
+// An answer that went through the KeyService (not the router's own 404/405) carries both headers.
+void check_state_headers(const net::Response& r) {
+  check(r);
+  if (!crypto::parse_keyservice_state(r.headers.get(crypto::kHeaderStateVersion),
+                                      r.headers.get(crypto::kHeaderAuditHead))) {
+    std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -123,7 +138,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       req->peer = f.worker;
       req->connection = f.worker_connection;
     }
-    check(f.router.dispatch(*req));
+    check_state_headers(f.router.dispatch(*req));
+    return 0;
+  }
+  if (mode == 15) {
+    net::Request req = net::Request::make("GET", std::string(crypto::kAuditHeadPath) + "?" + rest, "", "");
+    std::tie(req.path, req.query) = net::split_target(req.target);
+    req.peer = f.worker;
+    req.connection = f.worker_connection;
+    net::Response r = f.router.dispatch(req);
+    check_state_headers(r);
+    // A proof names the sequence it was asked for and the chain value there.
+    if (r.status == 200 && req.query_param("at")) {
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (!j.is_object() || !j.contains("at_hash") || !j.contains("at")) std::abort();
+    }
     return 0;
   }
   if (mode == 13) {

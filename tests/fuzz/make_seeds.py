@@ -101,6 +101,11 @@ for i, body in enumerate([
         {}, {"key": KEY, "rotate": True}]):
     put("keyservice_request_fuzz", "endpoint-%02d.json" % i, bytes([i]) + json.dumps(body).encode())
 put("keyservice_request_fuzz", "signed-odd-target.txt", b"\x0dGET /v1/audit?model=a%2Fb&limit=5\n")
+# The fork proof: signed (mode 13) and from the attested worker (mode 15, the query only).
+put("keyservice_request_fuzz", "audit-head-at.txt", b"\x0dGET /v1/audit/head?at=1\n")
+put("keyservice_request_fuzz", "audit-head-at-beyond.txt", b"\x0dGET /v1/audit/head?at=9223372036854775807\n")
+put("keyservice_request_fuzz", "audit-head-worker-at.txt", b"\x0fat=0")
+put("keyservice_request_fuzz", "audit-head-worker-at-bad.txt", b"\x0fat=1&at=-2")
 put("keyservice_request_fuzz", "raw-forged.http", b"\x0e" + (
     "POST /v1/request-keys HTTP/1.1\r\nHost: k\r\nX-Moss-Principal: " + U + "\r\nX-Moss-Timestamp: 1\r\n"
     "X-Moss-Nonce: " + "0" * 32 + "\r\nX-Moss-Body-Sha256: " + "0" * 64 + "\r\nX-Moss-Signature: " + "A" * 86 + "==\r\n"

@@ -41,7 +41,8 @@ class KeyServiceProcess {
                  const std::filesystem::path& worker_policy, const std::filesystem::path& log,
                  const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {(bin_dir() / "moss-keyservice").string(),
-                                     "--listen", "127.0.0.1:0", "--state-dir", state_dir.string(),
+                                     "--listen", "127.0.0.1:" + std::to_string(listen_port),
+                                     "--state-dir", state_dir.string(),
                                      "--tee", "sim", "--sim-key-file", sim_key.string(),
                                      "--worker-policy", worker_policy.string(), "--allow-simulated",
                                      "--log-level", "warn"};
@@ -78,6 +79,7 @@ class KeyServiceProcess {
     return 0;
   }
   void kill_hard() { signal_and_wait(SIGKILL); }
+  uint16_t listen_port = 0;  // 0: a free port; set to restart on the same address (same URL)
   void stop() { signal_and_wait(SIGTERM); }
   ~KeyServiceProcess() { kill_hard(); }
 

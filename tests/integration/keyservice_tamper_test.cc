@@ -5,9 +5,11 @@
 // is a 500 internal error counted in /metrics, never a client refusal.
 #include "client/keyservice_client.h"
 #include "client/identity_files.h"
+#include "client/seen_state_versions.h"
 #include "crypto/random.h"
 #include "integration/keyservice_process.h"
 #include "unit/keyservice/keyservice_fixture.h"
+#include "worker/key_client.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -85,6 +87,25 @@ class KeyServiceTamperTest : public kstest::SimKeyServiceTest {
     return client::KeyServiceClient::create(config(port, who)).value_or_die();
   }
   fs::path db() const { return dir_ / "state" / "keyservice.db"; }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(ks_.listen_port); }
+  // The worker's key client (this process, measured as the worker the policy admits).
+  std::unique_ptr<worker::KeyClient> worker_key_client(uint16_t port) {
+    attest::ProducerConfig pc;
+    pc.kind = "sim";
+    pc.sim_key_file = sim_key_;
+    pc.sim_identity = "worker";
+    auto producer = attest::make_shared_producer(attest::make_producer(pc).value_or_die());
+    attest::AttestedCredentialOptions co;
+    co.purpose = worker::kWorkerPurpose;
+    auto creds = attest::make_attested_credentials(*producer, co).value_or_die();
+    worker::KeyClientOptions o;
+    o.url = "https://127.0.0.1:" + std::to_string(port);
+    o.server.policy = attest::Policy::load(dir_ / "ks-policy.json").value_or_die();
+    o.server.verify.allow_simulated = true;
+    o.server.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+    o.producer = producer;
+    return worker::KeyClient::create(std::move(o), std::move(creds)).value_or_die();
+  }
 
   std::string model_, user_id_;
   kstest::KeyServiceProcess ks_;
@@ -170,14 +191,62 @@ TEST_F(KeyServiceTamperTest, WholeFileRollbackIsRefusedByClients) {
   // carry the owner's memory over to the new URL as a client configured for a fixed address would.
   auto text = slurp(dir_ / "owner" / "keyservice-versions.json");
   auto j = nlohmann::json::parse(text);
-  int64_t seen = 0;
-  for (auto& [url, v] : j.items()) seen = std::max<int64_t>(seen, v.get<int64_t>());
-  nlohmann::json moved = {{"https://127.0.0.1:" + std::to_string(port), seen}};
+  nlohmann::json newest = {{"state_version", 0}};
+  for (auto& [url, e] : j.items()) {
+    if (e["state_version"].get<int64_t>() > newest["state_version"].get<int64_t>()) newest = e;
+  }
+  nlohmann::json moved = {{"https://127.0.0.1:" + std::to_string(port), newest}};
   ASSERT_TRUE(write_text_file(dir_ / "owner" / "keyservice-versions.json", moved.dump()).ok());
   auto grants = client(port, "owner").list_grants(model_);
   ASSERT_FALSE(grants.ok()) << "the rolled-back state was trusted: " << grants->dump();
   EXPECT_EQ(grants.status().code(), ErrorCode::kFailedPrecondition);
   EXPECT_EQ(grants.status().message().rfind("keyservice-rollback:", 0), 0u) << grants.status().to_string();
+}
+
+// The whole file put back to a copy from before a revoke, then written to until its state version
+// passes what every client remembers: the version check alone passes, but the audit log has forked
+// from the head the clients remember, which the restored copy cannot prove. The `moss` client (its
+// state dir) and the worker's key client (in memory, on the same URL) refuse it by name.
+TEST_F(KeyServiceTamperTest, RollbackFollowedByWritesIsRefusedAsForked) {
+  ks_.listen_port = start();
+  ASSERT_NE(ks_.listen_port, 0) << slurp(dir_ / "ks.log");
+  ks_.stop();
+  fs::copy(dir_ / "state", dir_ / "state-copy", fs::copy_options::recursive);
+  ASSERT_NE(start(), 0) << slurp(dir_ / "ks.log");
+  auto worker = worker_key_client(ks_.listen_port);
+  ASSERT_TRUE(worker->release(model_, user_id_).ok());  // the worker remembers this head
+  {
+    auto owner = client(ks_.listen_port, "owner");
+    ASSERT_TRUE(owner.revoke_grant(model_, user_id_, worker_m_).ok());  // the owner remembers this
+  }
+  auto refused = worker->release(model_, user_id_);  // the worker sees the revoke
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kPermissionDenied) << refused.status().to_string();
+  // What the owner remembers; the worker's later refusal is at least as new.
+  const int64_t remembered = client::seen_keyservice_state(dir_ / "owner", url()).value_or_die().version + 2;
+  ks_.stop();
+  fs::remove_all(dir_ / "state");
+  fs::rename(dir_ / "state-copy", dir_ / "state");
+  ASSERT_NE(start(), 0) << slurp(dir_ / "ks.log");
+  // The host's own writes (registration is open) carry the old copy past the remembered version
+  // (read from what each new principal's client saw).
+  int64_t version = 0;
+  for (int i = 0; version <= remembered + 1 && i < 100; ++i) {
+    const std::string host = "host" + std::to_string(i);
+    ASSERT_TRUE(client::create_identity(dir_ / host, false).ok());
+    ASSERT_TRUE(client(ks_.listen_port, host).register_self().ok());
+    version = client::seen_keyservice_state(dir_ / host, url()).value_or_die().version;
+  }
+  ASSERT_GT(version, remembered);  // the version alone no longer tells
+  auto grants = client(ks_.listen_port, "owner").list_grants(model_);
+  ASSERT_FALSE(grants.ok()) << "the forked state was trusted: " << grants->dump();
+  EXPECT_EQ(grants.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(grants.status().message().rfind("keyservice-forked:", 0), 0u) << grants.status().to_string();
+  auto keys = worker->release(model_, user_id_);  // the restored copy still holds the grant
+  ASSERT_FALSE(keys.ok()) << "keys released from a forked state";
+  EXPECT_EQ(keys.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(keys.status().message().find("keyservice-forked:"), std::string::npos)
+      << keys.status().to_string();
 }
 
 // Item 14: another sealing key is named at start; an old-format database is refused clearly.

@@ -15,15 +15,15 @@ from .formats import (EnvelopeHeader, decrypt_model, decrypt_model_file, encrypt
 from .identity import Identity
 from .infer import InferResult, infer
 from .keyservice import KeyServiceClient
-from .state_versions import KeyServiceRollback
+from .state_versions import KeyServiceForked, KeyServiceRollback
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists", "AttestationError", "Claims", "ClientConfig", "DataLoss",
     "DeadlineExceeded", "EnvelopeHeader", "FailedPrecondition", "Identity", "InferResult",
-    "Internal", "InvalidArgument", "KeyServiceClient", "KeyServiceRollback", "MossError",
-    "NotFound", "OutOfRange",
+    "Internal", "InvalidArgument", "KeyServiceClient", "KeyServiceForked", "KeyServiceRollback",
+    "MossError", "NotFound", "OutOfRange",
     "PermissionDenied", "Policy", "ResourceExhausted", "Unauthenticated", "Unavailable",
     "Unimplemented", "decrypt_model", "decrypt_model_file", "encrypt_model",
     "encrypt_model_file", "infer", "load_key", "open_envelope", "save_key", "seal_envelope",

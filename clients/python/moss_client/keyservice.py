@@ -5,9 +5,10 @@ attestation evidence (purpose ``moss-keyservice``) must verify and satisfy the p
 client config (simulated evidence only when both the config and the policy allow it). Every
 request is then signed with the principal's Ed25519 identity. A KeyService that fails these checks
 raises :class:`~moss_client.errors.AttestationError` and receives nothing. Every answer's state
-version (``X-Moss-State-Version``) is checked against the highest this client has seen for the
-KeyService (:mod:`moss_client.state_versions`, a file shared with the ``moss`` CLI): an older one
-raises :class:`~moss_client.state_versions.KeyServiceRollback`.
+version and audit head (``X-Moss-State-Version``, ``X-Moss-Audit-Head``) are judged against what
+this client has seen of the KeyService (:mod:`moss_client.state_versions`, a file shared with the
+``moss`` CLI): an older version raises :class:`~moss_client.state_versions.KeyServiceRollback`, a
+forked audit log :class:`~moss_client.state_versions.KeyServiceForked`.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import json
 import os
 import ssl
 import time
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlsplit
 
 from .attestation import Claims, Policy, sim_platform_public_key, verify_attested_certificate
@@ -27,8 +29,7 @@ from .errors import (AttestationError, FailedPrecondition, InvalidArgument, Unav
                      error_from_response)
 from .formats import KEY_BYTES, validate_model_id
 from .identity import Identity
-from .state_versions import HEADER as STATE_VERSION_HEADER
-from .state_versions import check_and_record, highest_seen, parse_state_version
+from . import state_versions as sv
 
 PURPOSE = "moss-keyservice"
 MAX_RESPONSE_BYTES = 16 << 20
@@ -72,7 +73,7 @@ class KeyServiceClient:
         self._timeout = timeout
         self._conn: Optional[http.client.HTTPSConnection] = None
         self.claims: Optional[Claims] = None
-        self._highest_version = 0  # also kept here: a state_dir-less use still checks its own answers
+        self._seen = sv.SeenState()  # also kept here: a state_dir-less use still checks its own answers
 
     @classmethod
     def from_config(cls, path: Optional[str] = None) -> "KeyServiceClient":
@@ -126,13 +127,8 @@ class KeyServiceClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def call(self, method: str, target: str, body: Optional[Dict[str, Any]] = None) -> Any:
-        """A signed request; the JSON answer of a 2xx response, else the typed error.
-        KeyServiceRollback when the answer's state version is older than one seen before."""
-        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        url = self.config.keyservice_url
-        # The floor for this answer's state version: whatever was seen before the request left.
-        floor = max(highest_seen(self.config.state_dir, url), self._highest_version)
+    def _send(self, method: str, target: str, data: bytes) -> Tuple[http.client.HTTPResponse, bytes]:
+        """Signs and sends one request on the kept-alive connection."""
         for attempt in (0, 1):
             reused = self._conn is not None
             self.connect()
@@ -155,16 +151,46 @@ class KeyServiceClient:
                 raise Unavailable(f"KeyService {self.config.keyservice_url}: {e}") from None
         if len(payload) > MAX_RESPONSE_BYTES:
             raise InvalidArgument("KeyService answer larger than 16 MiB")
-        version = parse_state_version(resp.getheader(STATE_VERSION_HEADER))
+        return resp, payload
+
+    def _judge(self, seen: sv.SeenState, answered: sv.AnsweredState) -> sv.SeenState:
+        """What to remember after this answer; asks for the fork proof when the log grew."""
+        url, sd = self.config.keyservice_url, self.config.state_dir
+        file = Path(sd) / sv.SEEN_VERSIONS_FILE if sd else None
+        if not sv.needs_proof(url, seen, answered, file):
+            return sv.remember_fresh(seen, answered)
+        resp, payload = self._send("GET", sv.proof_target(seen), b"")
+        if not 200 <= resp.status < 300:
+            raise error_from_response(resp.status, payload, "KeyService fork check")
+        try:
+            proof = json.loads(payload)
+        except ValueError:
+            proof = None
+        return sv.verify_proof(url, seen, answered, proof, file)
+
+    def call(self, method: str, target: str, body: Optional[Dict[str, Any]] = None) -> Any:
+        """A signed request; the JSON answer of a 2xx response, else the typed error.
+        KeyServiceRollback when the answer's state version is older than one seen before,
+        KeyServiceForked when its audit log does not hold the head seen before."""
+        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        url = self.config.keyservice_url
+        # What was seen before the request left: any answer to it reflects at least that state.
+        seen = sv.seen_state(self.config.state_dir, url)
+        if self._seen.version > seen.version:
+            seen = self._seen
+        resp, payload = self._send(method, target, data)
+        answered = sv.parse_answered_state(resp.getheader(sv.HEADER),
+                                           resp.getheader(sv.AUDIT_HEAD_HEADER))
         # Answers of the HTTP layer itself (413, unknown route) carry none; they are errors anyway.
-        if version < 0:
+        if answered is None:
             if not 200 <= resp.status < 300:
                 raise error_from_response(resp.status, payload, "KeyService")
             raise FailedPrecondition(f"keyservice-version-missing: the KeyService answer has no "
-                                     f"valid {STATE_VERSION_HEADER} header",
+                                     f"valid {sv.HEADER} and {sv.AUDIT_HEAD_HEADER} headers",
                                      reason="keyservice-version-missing")
-        check_and_record(self.config.state_dir, url, floor, version)
-        self._highest_version = max(self._highest_version, version)
+        now = self._judge(seen, answered)
+        sv.record(self.config.state_dir, url, now)
+        self._seen = now
         if not 200 <= resp.status < 300:
             raise error_from_response(resp.status, payload, "KeyService")
         try:
@@ -263,6 +289,12 @@ class KeyServiceClient:
         except (KeyError, TypeError, ValueError, InvalidSignature):
             raise DataLoss("the KeyService's audit head is malformed or its signature does not "
                            "verify") from None
+        # The state identity a fork proof pinned is the one this state signs with.
+        if self._seen.keyservice_key and self._seen.keyservice_key != h["keyservice_key"]:
+            sd = self.config.state_dir
+            raise sv.KeyServiceForked(self.config.keyservice_url,
+                                      "signed its audit head with another state identity",
+                                      Path(sd) / sv.SEEN_VERSIONS_FILE if sd else None)
         return h
 
 

@@ -3,9 +3,11 @@
 #include "keyservice/keyservice_server.h"
 
 #include "client/keyservice_client.h"
+#include "client/seen_state_versions.h"
 #include "common/file_util.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
+#include "crypto/keyservice_state.h"
 #include "crypto/signed_request.h"
 #include "unit/keyservice/keyservice_fixture.h"
 #include "support/log_capture.h"
@@ -597,6 +599,67 @@ TEST_F(KeyServiceHardeningTest, StateVersionIsSentAndTheAuditHeadIsSigned) {
   start();
   EXPECT_EQ(server_->state().state_version(), v1);
   EXPECT_EQ(server_->state().identity().raw(), pub.raw());
+}
+
+// Fork consistency (docs/keyservice.md "Rollback and forks"): every answer carries the audit head
+// with the version; GET /v1/audit/head?at=SEQ answers the chain value at SEQ (that event's hash)
+// with the head, signed together by the state identity, for a principal (signed) or an attested
+// worker (unsigned); a sequence not in the log is refused. A client that comes back after the log
+// grew gets that proof and passes (a legitimate advance), pinning the state identity.
+TEST_F(KeyServiceHardeningTest, AuditHeadAtProvesTheChainValueAndALegitimateAdvancePasses) {
+  start();
+  auto solo_config = config();
+  solo_config.state_dir = dir_ / "solo";
+  auto solo = client::KeyServiceClient::create(solo_config, crypto::Identity::generate().value_or_die())
+                  .value_or_die();
+  ASSERT_TRUE(solo.register_self().ok());
+  const std::string url = solo_config.keyservice_url;
+  auto before = client::seen_keyservice_state(dir_ / "solo", url).value_or_die();
+  EXPECT_GE(before.audit_seq, 1);
+  EXPECT_TRUE(before.keyservice_key.empty());  // no proof was needed yet
+
+  auto owner = principal(), user = principal();
+  setup_flow(owner, user);  // the log grows past what solo saw
+  auto events = owner.audit("", 0, 100).value_or_die()["events"];
+  ASSERT_GE(events.size(), 2u);
+  const auto& first = events[0];
+  auto proof = owner.call("GET", "/v1/audit/head?at=" + std::to_string(first["seq"].get<int64_t>()))
+                   .value_or_die();
+  EXPECT_EQ(proof["at"], first["seq"]);
+  EXPECT_EQ(proof["at_hash"], first["hash"]);
+  EXPECT_GE(proof["seq"].get<int64_t>(), events.back()["seq"].get<int64_t>());
+  auto pub = crypto::PublicKey::from_raw(
+                 base64_decode(proof["keyservice_key"].get<std::string>(), 32).value_or_die())
+                 .value_or_die();
+  std::string msg = crypto::audit_proof_signing_message(
+      proof["seq"], proof["hash"].get<std::string>(), proof["state_version"], proof["at"],
+      proof["at_hash"].get<std::string>());
+  EXPECT_TRUE(pub.verify(as_bytes(msg), base64_decode(proof["signature"].get<std::string>(), 64).value_or_die()).ok());
+  auto zero = owner.call("GET", "/v1/audit/head?at=0").value_or_die();
+  EXPECT_EQ(zero["at_hash"], std::string(64, '0'));
+  auto beyond = owner.call("GET", "/v1/audit/head?at=100000");
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_EQ(beyond.status().message().rfind("audit-seq-unknown:", 0), 0u) << beyond.status().to_string();
+  EXPECT_FALSE(owner.call("GET", "/v1/audit/head?at=-1").ok());
+  EXPECT_FALSE(owner.call("GET", "/v1/audit/head?at=1x").ok());
+
+  // A worker asks unsigned on its attested connection; a plain client cannot.
+  auto w = worker("worker-a");
+  auto res = w.client().get("/v1/audit/head?at=" + std::to_string(first["seq"].get<int64_t>())).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(body_of(res)["at_hash"], first["hash"]);
+  auto state = crypto::parse_keyservice_state(res.headers.get(crypto::kHeaderStateVersion),
+                                              res.headers.get(crypto::kHeaderAuditHead));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_GE(state->audit_seq, first["seq"].get<int64_t>());
+  EXPECT_EQ(raw_client().get("/v1/audit/head?at=1").value_or_die().status, 401);
+
+  // The legitimate advance: solo's next call proves the remembered head and passes.
+  ASSERT_TRUE(solo.audit("", 0, 10).ok());
+  auto after = client::seen_keyservice_state(dir_ / "solo", url).value_or_die();
+  EXPECT_GT(after.audit_seq, before.audit_seq);
+  EXPECT_GT(after.version, before.version);
+  EXPECT_EQ(after.keyservice_key, proof["keyservice_key"]);
 }
 
 // Every endpoint refuses every wrong principal, with the reason.

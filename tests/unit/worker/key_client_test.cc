@@ -6,6 +6,8 @@
 #include "attest/connection_attestation.h"
 #include "attest/simulated.h"
 #include "common/encoding.h"
+#include "crypto/identity.h"
+#include "crypto/keyservice_state.h"
 #include "crypto/signed_request.h"
 #include "net/error_response.h"
 #include "net/router.h"
@@ -51,7 +53,23 @@ class KeyClientTest : public ::testing::Test {
         res = net::Response::json(200, j.dump());
       }
       res.headers.set(crypto::kHeaderStateVersion, std::to_string(version_.load()));
+      std::lock_guard lock(chain_mu_);
+      res.headers.set(crypto::kHeaderAuditHead, crypto::audit_head_header(head_seq(), chain_.back()));
       return res;
+    });
+    // The fork proof: the chain value at ?at=, with the head, signed by the state identity.
+    router.get(crypto::kAuditHeadPath, [this](const net::Request& r) {
+      std::lock_guard lock(chain_mu_);
+      proofs_.fetch_add(1);
+      int64_t at = std::stoll(std::string(r.query_param("at").value_or("-1")));
+      if (at < 0 || at > head_seq()) return net::error_response(invalid_argument("audit-seq-unknown: no"));
+      std::string head_hex = hex_encode(chain_.back()), at_hex = hex_encode(chain_[at]);
+      std::string msg = crypto::audit_proof_signing_message(head_seq(), head_hex, version_.load(), at, at_hex);
+      nlohmann::json j = {{"seq", head_seq()}, {"hash", head_hex}, {"state_version", version_.load()},
+                          {"at", at}, {"at_hash", at_hex},
+                          {"keyservice_key", base64_encode(state_identity_.public_key().raw())},
+                          {"signature", base64_encode(state_identity_.sign(as_bytes(msg)).value_or_die())}};
+      return net::Response::json(200, j.dump());
     });
     net::ServerOptions so;
     so.tls = attest::attested_server_config(
@@ -94,7 +112,24 @@ class KeyClientTest : public ::testing::Test {
     return KeyClient::create(std::move(o), credentials("moss-worker-test", kWorkerPurpose)).value_or_die();
   }
 
+  int64_t head_seq() const { return static_cast<int64_t>(chain_.size()) - 1; }
+  // The stand-in's audit chain: chain_[seq] is the chain value after event seq (chain_[0]: start).
+  void set_chain(int events, uint8_t salt) {
+    std::lock_guard lock(chain_mu_);
+    chain_.assign(1, std::array<uint8_t, 32>{});
+    for (int i = 1; i <= events; ++i) {
+      std::array<uint8_t, 32> h{};
+      h.fill(static_cast<uint8_t>(i));
+      h[0] = salt;
+      chain_.push_back(h);
+    }
+  }
+
   test_support::TempDir dir_;
+  crypto::Identity state_identity_ = crypto::Identity::generate().value_or_die();
+  std::mutex chain_mu_;
+  std::vector<std::array<uint8_t, 32>> chain_ = {std::array<uint8_t, 32>{}, std::array<uint8_t, 32>{1}};
+  std::atomic<int> proofs_{0};
   std::filesystem::path sim_key_;
   net::ServerPtr server_;
   std::atomic<int> attestations_{0};
@@ -131,6 +166,43 @@ TEST_F(KeyClientTest, RefusesAnAnswerWithAnOlderStateVersion) {
   EXPECT_TRUE(kc->release("o/m", "u").ok());
   version_ = 7;
   EXPECT_FALSE(kc->release("o/m", "u").ok());
+}
+
+// Fork consistency: an answer with the remembered audit head is fresh without another request; a
+// log that grew is proven once (GET /v1/audit/head?at=<remembered seq>) and then remembered.
+TEST_F(KeyClientTest, LegitimateAuditAdvanceIsProvenOnce) {
+  auto kc = key_client();
+  set_chain(3, 0);
+  ASSERT_TRUE(kc->release("o/m", "u").ok());
+  version_ = 9;  // a state change without an audit event (a nonce): no proof needed
+  ASSERT_TRUE(kc->release("o/m", "u").ok());
+  EXPECT_EQ(proofs_.load(), 0);
+  set_chain(5, 0);  // the same chain, two events longer
+  version_ = 11;
+  auto keys = kc->release("o/m", "u");
+  ASSERT_TRUE(keys.ok()) << keys.status().to_string();
+  EXPECT_EQ(proofs_.load(), 1);
+  ASSERT_TRUE(kc->release("o/m", "u").ok());
+  EXPECT_EQ(proofs_.load(), 1);
+  EXPECT_EQ(kc->connections_opened(), 1u);
+}
+
+// A state put back and written to: its head at the remembered sequence differs (no proof needed),
+// or its longer log cannot prove the remembered chain value. Both "keyservice-forked"; no keys.
+TEST_F(KeyClientTest, ForkedAuditLogIsRefused) {
+  for (int fork_events : {3, 6}) {
+    SCOPED_TRACE(fork_events);
+    auto kc = key_client();
+    version_ = 5;
+    set_chain(3, 0);
+    ASSERT_TRUE(kc->release("o/m", "u").ok());
+    version_ = 20;  // past the remembered version
+    set_chain(fork_events, 1);
+    auto keys = kc->release("o/m", "u");
+    ASSERT_FALSE(keys.ok());
+    EXPECT_EQ(keys.status().code(), ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(keys.status().message().rfind("keyservice-forked:", 0), 0u) << keys.status().to_string();
+  }
 }
 
 }  // namespace
