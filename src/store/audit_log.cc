@@ -136,6 +136,33 @@ Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key)
   return head;
 }
 
+Result<std::vector<AuditRecord>> read_audit_log(Database& db, std::span<const uint8_t> key,
+                                                int64_t after_seq, int64_t limit) {
+  if (limit < 1 || limit > kMaxAuditPage) {
+    return invalid_argument("audit page size must be 1..{}", kMaxAuditPage);
+  }
+  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
+                                            " FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+  st.bind(1, after_seq).bind(2, limit);
+  std::vector<AuditRecord> out;
+  while (true) {
+    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
+    if (!row) break;
+    AuditRecord r = read_record(st);
+    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
+    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool audit_query_matches(const AuditQuery& q, const AuditRecord& r) {
+  const AuditEvent& e = r.event;
+  if (q.model_id.empty()) return owner_of(e.model_id) == q.party || e.user_id == q.party || e.actor == q.party;
+  if (e.model_id != q.model_id) return false;
+  return owner_of(q.model_id) == q.party || e.user_id == q.party || e.actor == q.party;
+}
+
 Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,
                                              const AuditQuery& q) {
   if (q.limit < 1 || q.limit > kMaxAuditPage) {

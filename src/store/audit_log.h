@@ -68,6 +68,11 @@ Result<AuditHead> audit_head(Database& db);
 
 inline constexpr int64_t kMaxAuditPage = 1000;
 
+// The log in order from after `after_seq`, at most `limit` (1..kMaxAuditPage) records, each
+// record's hash recomputed under `key` (data-loss "audit-chain-broken" if altered).
+Result<std::vector<AuditRecord>> read_audit_log(Database& db, std::span<const uint8_t> key,
+                                                int64_t after_seq, int64_t limit);
+
 struct AuditQuery {
   std::string party;     // events whose model belongs to party, or naming it as user or actor
   std::string model_id;  // optional: only this model
@@ -76,6 +81,9 @@ struct AuditQuery {
 };
 // Each filter runs as an index range scan from the cursor (never a scan of the whole log); every
 // returned record's hash is recomputed under `key` (data-loss "audit-chain-broken" if altered).
+// Whether `query`'s filters (not its cursor or page) select `record`: the rule query_audit's
+// indexed filters implement, for stores that filter in memory.
+bool audit_query_matches(const AuditQuery& query, const AuditRecord& record);
 Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,
                                              const AuditQuery& query);
 
