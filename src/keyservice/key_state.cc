@@ -3,7 +3,6 @@
 #include "common/encoding.h"
 #include "crypto/signed_request.h"
 #include "keyservice/refusal.h"
-
 #include "store/sqlite_state_store.h"
 
 #include <algorithm>
@@ -160,14 +159,25 @@ void KeyState::publish_version() {
 }
 
 Status KeyState::write(const std::function<Status()>& body) {
-  Status s = store_->write(body);
-  if (s.ok()) publish_version();
+  // The etcd store may run `body` again (another replica committed first): count the events of
+  // the run that committed.
+  uint64_t events = 0;
+  Status s = store_->write([&] {
+    events_in_write_ = 0;
+    Status b = body();
+    events = events_in_write_;
+    return b;
+  });
+  if (s.ok()) {
+    audit_events_.fetch_add(events, std::memory_order_relaxed);
+    publish_version();
+  }
   return s;
 }
 
 Status KeyState::audit(const store::AuditEvent& event) {
   MOSS_RETURN_IF_ERROR(store_->audit(event, clock_()));
-  audit_events_.fetch_add(1, std::memory_order_relaxed);
+  ++events_in_write_;
   return Status::Ok();
 }
 

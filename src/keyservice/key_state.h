@@ -152,6 +152,7 @@ class KeyState {
   store::StateStorePtr store_;  // guarded by mu_ (query_audit is thread-safe)
   const crypto::Identity identity_;
   const ClockMs clock_;
+  uint64_t events_in_write_ = 0;  // guarded by mu_: audit events of the write() running
   std::atomic<uint64_t> audit_events_{0};
   std::atomic<int64_t> state_version_{0};
 

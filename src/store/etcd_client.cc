@@ -122,8 +122,8 @@ Result<std::string> EtcdClient::call(std::string_view path, const std::string& b
       if (message.find("compacted") != std::string::npos) {
         return failed_precondition("etcd-revision-compacted: {}", message);
       }
-      return Status(res->status == 400 ? ErrorCode::kInvalidArgument : ErrorCode::kInternal,
-                    fmt::format("etcd {} {}: {}", options_.endpoints[current_], res->status, message));
+      // Our request was refused (e.g. too many operations in one txn): never the caller's fault.
+      return internal_error("etcd {} {}: {}", options_.endpoints[current_], res->status, message);
     }
     if (!res.ok() && res.status().code() != ErrorCode::kUnavailable &&
         res.status().code() != ErrorCode::kDeadlineExceeded) {

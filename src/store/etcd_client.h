@@ -4,17 +4,17 @@
 // HTTP client (net/client.h).
 //
 // Why the gateway and not gRPC: Debian 12 has libgrpc++-dev (1.51), but linking it into the TEE
-// binary adds gRPC core, abseil, c-ares, re2 and a second protobuf use (about 20 MB installed, a
-// large code base to measure and to trust inside the enclave) for three calls; the gateway is
-// served by every etcd v3.4+ member on its client port and costs the KeyService no dependency.
+// binary brings gRPC core (libgrpc29 alone is 12 MB installed), abseil, c-ares and re2: a large
+// code base to load into the enclave, measure and trust, for three calls. The gateway is served
+// by every etcd v3.4+ member on its client port and costs the KeyService no new dependency.
 //
 // Endpoints are tried in order: a call that fails with unavailable (cannot connect, connection
 // lost) or a 5xx (e.g. no leader) moves to the next endpoint and is sent again, at most once per
 // endpoint. A resent txn may have been applied the first time; callers make their txns safe to
 // resend (compare-and-swap: the resend's compare fails and the caller re-reads).
 // Errors: unavailable (every endpoint failed), failed-precondition "etcd-revision-compacted" (a
-// read at a revision etcd compacted away), internal (an answer that does not parse), or the
-// gateway's error text with its code.
+// read at a revision etcd compacted away), internal (a request etcd refused, with its message, or
+// an answer that does not parse).
 // Thread-safe (one mutex around the one connection).
 #pragma once
 

@@ -19,7 +19,7 @@
 //   state-format-unsupported (failed-precondition) a SQLite file from before row authentication
 //   state-meta-altered, state-meta-missing, state-row-altered, state-rows-changed,
 //   audit-chain-broken, audit-head-mismatch (data-loss)  the state was edited
-//   state-write-conflict (aborted... reported as unavailable)  etcd: other replicas kept winning
+//   state-write-conflict (unavailable)  etcd: other replicas committed first, attempt after attempt
 // Not thread-safe unless a method says so: the owner serialises calls with its own mutex
 // (KeyState does).
 #pragma once
