@@ -72,6 +72,12 @@ Status broken(int64_t seq, std::string_view what) {
 
 }  // namespace
 
+Status check_record(std::span<const uint8_t> key, const AuditRecord& r) {
+  MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
+  if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+  return Status::Ok();
+}
+
 Result<std::array<uint8_t, 32>> audit_record_hash(std::span<const uint8_t> key,
                                                   const std::array<uint8_t, 32>& prev_hash,
                                                   int64_t seq, int64_t time_ms,
@@ -128,8 +134,7 @@ Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key)
     AuditRecord r = read_record(st);
     if (r.seq != head.seq + 1) return broken(r.seq, fmt::format("follows {} (events missing)", head.seq));
     if (r.prev_hash != head.hash) return broken(r.seq, fmt::format("does not link to event {}", head.seq));
-    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
-    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    MOSS_RETURN_IF_ERROR(check_record(key, r));
     head.seq = r.seq;
     head.hash = r.hash;
   }
@@ -149,8 +154,9 @@ Result<std::vector<AuditRecord>> read_audit_log(Database& db, std::span<const ui
     MOSS_ASSIGN_OR_RETURN(bool row, st.step());
     if (!row) break;
     AuditRecord r = read_record(st);
-    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
-    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    const int64_t expected = after_seq + 1 + static_cast<int64_t>(out.size());
+    if (r.seq != expected) return broken(r.seq, fmt::format("follows {} (events missing)", expected - 1));
+    MOSS_RETURN_IF_ERROR(check_record(key, r));
     out.push_back(std::move(r));
   }
   return out;
@@ -194,8 +200,7 @@ Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8
   std::vector<AuditRecord> out;
   for (auto& [seq, r] : page) {
     if (static_cast<int64_t>(out.size()) == q.limit) break;
-    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
-    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    MOSS_RETURN_IF_ERROR(check_record(key, r));
     out.push_back(std::move(r));
   }
   return out;

@@ -53,6 +53,10 @@ Result<std::array<uint8_t, 32>> audit_record_hash(std::span<const uint8_t> key,
                                                   int64_t seq, int64_t time_ms,
                                                   const AuditEvent& event);
 
+// data-loss "audit-chain-broken" unless `record`'s hash is its MAC under `key` (its link to the
+// previous record is the reader's to check).
+Status check_record(std::span<const uint8_t> key, const AuditRecord& record);
+
 // Appends after `head` (call inside a transaction) and returns the record (its seq and hash are
 // the new head). `time_ms` is Unix time in milliseconds.
 Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> key,

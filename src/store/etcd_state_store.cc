@@ -344,8 +344,7 @@ Result<AuditRecord> EtcdStateStore::decode_audit(const EtcdKv& kv) const {
              std::string(f[5]), std::string(f[6]), std::string(f[7])};
   std::memcpy(r.prev_hash.data(), f[8].data(), 32);
   std::memcpy(r.hash.data(), f[9].data(), 32);
-  MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(auth_.audit_key(), r.prev_hash, r.seq, r.time_ms, r.event));
-  if (h != r.hash) return bad();
+  MOSS_RETURN_IF_ERROR(check_record(auth_.audit_key(), r));
   return r;
 }
 
