@@ -2,7 +2,8 @@
 // loopback (skipped, with the reason, when etcd is not installed): the main flows on one replica,
 // then two replicas over one etcd, as in a cluster: a write on one is seen by the other at once, a
 // revoke acknowledged by one makes the other refuse the release, a signed request replayed to the
-// other replica is refused, and both serve one audit chain.
+// other replica is refused, and both serve one audit chain; over a 3-member etcd, a replica keeps
+// serving when the member it talks to is killed.
 #include "keyservice/keyservice_server.h"
 
 #include "client/keyservice_client.h"
@@ -42,13 +43,14 @@ class KeyServiceEtcdTest : public ::testing::Test {
 
   // A replica: its own state directory, the shared sealing key (how replicas get it is not built
   // yet: docs/keyservice.md, "High availability"), the shared etcd prefix.
-  std::unique_ptr<KeyServer> start_replica(const std::string& name) {
+  std::unique_ptr<KeyServer> start_replica(const std::string& name,
+                                          std::vector<std::string> endpoints = {}) {
     KeyServerOptions o;
     o.state_dir = dir_.path() / name;
     o.sealing = "file";
     o.sealing_key_file = dir_.path() / "replica-sealing.key";
     o.store = "etcd";
-    o.etcd_endpoints = {shared_etcd()->endpoint()};
+    o.etcd_endpoints = endpoints.empty() ? std::vector<std::string>{shared_etcd()->endpoint()} : endpoints;
     o.etcd_prefix = prefix_;
     o.producer.kind = "sim";
     o.producer.sim_key_file = sim_key_;
@@ -178,6 +180,29 @@ TEST_F(KeyServiceEtcdTest, ReplicasShareWritesRevokesAndNonces) {
   EXPECT_EQ(ha.state_version, hb.state_version);
   EXPECT_TRUE(a->state().verify_audit().ok());
   EXPECT_TRUE(b->state().verify_audit().ok());
+}
+
+// Over a 3-member etcd, kill -9 of the member the replica talks to: the replica fails over to the
+// next endpoint, keeps every acknowledged write, and goes on writing and releasing.
+TEST_F(KeyServiceEtcdTest, ServesThroughTheLossOfAnEtcdMember) {
+  auto cluster = test_support::EtcdProcess::start(3);
+  ASSERT_TRUE(cluster) << "a 3-member etcd did not start";
+  auto ks = start_replica("a", cluster->endpoints());
+  ASSERT_TRUE(ks);
+  auto owner = principal(*ks), user = principal(*ks);
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, model_key_.span(), false).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_a_, request_key_.span()).ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(owner.add_grant(model, user.principal_id(), std::string(64, "abcde"[i])).ok());
+  }
+  cluster->stop_member(0, SIGKILL);
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_a_).ok());
+  auto grants = owner.list_grants(model).value_or_die();
+  EXPECT_EQ(grants["grants"].size(), 6u) << grants.dump();
+  auto res = worker(*ks).release(model, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 200) << res.body;
+  EXPECT_TRUE(ks->state().verify_audit().ok());
 }
 
 }  // namespace
