@@ -15,6 +15,8 @@ pkgs=(
   # the Python client (clients/python) and its tests, the dashboard check, bench plots
   python3-cryptography python3-numpy python3-setuptools python3-pip
   python3-matplotlib python3-yaml prometheus
+  # the KeyService's etcd state store (src/store/etcd_*) and its tests, which start a real etcd
+  etcd-server etcd-client
 )
 if [[ "${1:-}" == "--models" ]]; then
   pkgs+=(python3-torch python3-torchvision python3-onnx python3-numpy python3-sklearn

@@ -21,6 +21,9 @@ namespace {
 const std::vector<SettingSpec> kSettings = {
     {"keyservice.listen", SettingType::kString, "127.0.0.1:7443", "host:port to serve HTTPS on"},
     {"keyservice.state-dir", SettingType::kString, std::nullopt, "database and (simulated TEE) sealing key"},
+    {"keyservice.store", SettingType::kString, "sqlite", "state store: sqlite (state-dir/keyservice.db) or etcd (shared by replicas)"},
+    {"keyservice.etcd-endpoints", SettingType::kString, "", "store=etcd: comma-separated member URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379"},
+    {"keyservice.etcd-prefix", SettingType::kString, "/moss/keyservice/", "store=etcd: key prefix of this state (ends in /)"},
     {"keyservice.tee", SettingType::kString, "auto", "evidence producer: auto, sgx-gramine, tsm or sim"},
     {"keyservice.sim", SettingType::kBool, "false", "allow the simulated TEE for our own evidence (tee=auto falls back to sim)"},
     {"keyservice.sim-key-file", SettingType::kString, "", "simulated platform key (tee=sim)"},
@@ -56,6 +59,17 @@ Result<keyservice::KeyServerOptions> options_from(const Config& c) {
   o.port = static_cast<uint16_t>(port);
   MOSS_ASSIGN_OR_RETURN(std::string state_dir, c.get_string("keyservice.state-dir"));
   o.state_dir = state_dir;
+  MOSS_ASSIGN_OR_RETURN(o.store, c.get_string("keyservice.store"));
+  MOSS_ASSIGN_OR_RETURN(std::string endpoints, c.get_string("keyservice.etcd-endpoints"));
+  for (size_t at = 0; at < endpoints.size();) {
+    size_t comma = std::min(endpoints.find(',', at), endpoints.size());
+    if (comma > at) o.etcd_endpoints.push_back(endpoints.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (o.store == "etcd" && o.etcd_endpoints.empty()) {
+    return invalid_argument("store=etcd needs etcd-endpoints");
+  }
+  MOSS_ASSIGN_OR_RETURN(o.etcd_prefix, c.get_string("keyservice.etcd-prefix"));
   MOSS_ASSIGN_OR_RETURN(o.producer.kind, c.get_string("keyservice.tee"));
   MOSS_ASSIGN_OR_RETURN(o.producer.allow_simulated_fallback, c.get_bool("keyservice.sim"));
   MOSS_ASSIGN_OR_RETURN(std::string sim_key, c.get_string("keyservice.sim-key-file"));

@@ -1,7 +1,7 @@
 // keyservice_bench: what a key release costs on this machine.
 //
 //   keyservice_bench [--seconds S] [--threads 1,4] [--audit-poll RATE] [--prefill-seconds P]
-//                    [--connections N] [--json FILE]
+//                    [--connections N] [--store sqlite,etcd] [--json FILE]
 //
 // Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
 // disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
@@ -17,6 +17,9 @@
 // Last, the per-connection cost: N new connections (default 50) opened one after another, with
 // the mutually attested handshake only ("connect") and with the connection attestation a worker
 // does before its first release ("connect+attest": simulated evidence produced, sent, verified).
+// --store: the state stores to measure, one after the other in this run (default sqlite): etcd is
+// a one-member etcd started on loopback with its data in /tmp (tests/support/etcd_process.h), one
+// replica; each store's release figures stand beside its own no-op anchor.
 // --json FILE: the same rows for bench/plot_results.py (bench/common/json_output.h).
 #include "attest/attested_tls.h"
 #include "attest/connection_attestation.h"
@@ -28,6 +31,7 @@
 #include "common/logging.h"
 #include "crypto/random.h"
 #include "keyservice/keyservice_server.h"
+#include "support/etcd_process.h"
 
 #include <algorithm>
 #include <atomic>
@@ -87,12 +91,18 @@ int main(int argc, char** argv) {
   int connections = 50;
   double prefill_seconds = 0;
   std::string json_path;
+  std::vector<std::string> stores = {"sqlite"};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--audit-poll")) audit_poll = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--prefill-seconds")) prefill_seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--connections")) connections = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--json")) json_path = argv[i + 1];
+    if (!std::strcmp(argv[i], "--store")) {
+      stores.clear();
+      std::stringstream ss(argv[i + 1]);
+      for (std::string t; std::getline(ss, t, ',');) stores.push_back(t);
+    }
     if (!std::strcmp(argv[i], "--threads")) {
       thread_counts.clear();
       std::stringstream ss(argv[i + 1]);
@@ -106,92 +116,111 @@ int main(int argc, char** argv) {
   (void)attest::SimPlatformKey::load_or_create(sim_key).value_or_die();
   std::string ks_m = sim_measurement("moss-keyservice"), worker_m = sim_measurement("bench-worker");
 
-  keyservice::KeyServerOptions o;
-  o.state_dir = dir / "state";
-  o.producer.kind = "sim";
-  o.producer.sim_key_file = sim_key;
-  o.producer.sim_identity = "moss-keyservice";
-  o.worker_policy = attest::Policy::parse(policy_json(worker_m)).value_or_die();
-  o.allow_simulated_workers = true;
-  o.worker_threads = 4;
-  o.service.rate_per_s = 0;
-  auto server = keyservice::KeyServer::start(std::move(o)).value_or_die();
-
-  (void)write_text_file(dir / "ks-policy.json", policy_json(ks_m));
-  client::ClientConfig cc;
-  cc.keyservice_url = "https://127.0.0.1:" + std::to_string(server->port());
-  cc.keyservice_policy = dir / "ks-policy.json";
-  cc.allow_simulated = true;
-  cc.sim_key_file = sim_key;
-  auto owner = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
-  auto user = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
-  std::string model = owner.principal_id() + "/bench";
-  (void)owner.register_self().value_or_die();
-  (void)user.register_self().value_or_die();
-  (void)owner.put_model_key(model, crypto::random_secret(32).value_or_die().span(), false).value_or_die();
-  (void)owner.add_grant(model, user.principal_id(), worker_m).value_or_die();
-  (void)user.put_request_key(model, worker_m, crypto::random_secret(32).value_or_die().span()).value_or_die();
-
-  net::ClientOptions opt;
-  opt.port = server->port();
-  auto producer = worker_producer(sim_key);
-  opt.tls = worker_tls(*producer, ks_m, sim_key);
-  opt.on_connect = attest::make_connection_attestation_hook(producer, "moss-worker", "/v1/attest-connection");
-  net::Request noop = net::Request::make("GET", "/healthz");
-  net::Request release = net::Request::make(
-      "POST", "/v1/release",
-      R"({"model_id":")" + model + R"(","user_id":")" + user.principal_id() + R"("})", "application/json");
-
-  if (prefill_seconds > 0) (void)bench::closed_loop(opt, release, 4, prefill_seconds);
-  std::printf("keyservice_bench: %.1f s per run, keep-alive mutually attested TLS 1.3 (simulated TEE), "
-              "audit commits with synchronous=FULL on %s\n", seconds, dir.c_str());
-  std::printf("%-8s %-9s %12s %10s %10s %8s %12s\n", "threads", "endpoint", "requests/s", "p50_us",
-              "p99_us", "errors", "rps_vs_noop");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  auto row = [&](int threads, const char* endpoint, const Figures& f) {
-    rows.push_back({{"threads", threads}, {"endpoint", endpoint}, {"rps", f.rps},
-                    {"p50_us", f.p50_us}, {"p99_us", f.p99_us}, {"errors", f.errors}});
-  };
-  for (int threads : thread_counts) {
-    Figures anchor = bench::closed_loop(opt, noop, threads, seconds);
-    Figures rel = bench::closed_loop(opt, release, threads, seconds);
-    std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12s\n", threads, "noop", anchor.rps,
-                anchor.p50_us, anchor.p99_us, static_cast<unsigned long long>(anchor.errors), "1.00");
-    std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,
-                rel.p99_us, static_cast<unsigned long long>(rel.errors),
-                anchor.rps > 0 ? rel.rps / anchor.rps : 0.0);
-    row(threads, "noop", anchor);
-    row(threads, "release", rel);
-    if (audit_poll == 0) continue;
-    auto poller = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
-    (void)poller.register_self().value_or_die();
-    std::atomic<bool> stop{false};
-    std::atomic<uint64_t> polls{0}, poll_errors{0};
-    std::thread poll([&] {
-      auto next = Clock::now();
-      while (!stop.load()) {
-        if (poller.audit("", 0, 100).ok()) {
-          polls.fetch_add(1);
-        } else {
-          poll_errors.fetch_add(1);
-        }
-        if (audit_poll > 0) {
-          next += std::chrono::microseconds(static_cast<int64_t>(1e6 / audit_poll));
-          std::this_thread::sleep_until(next);
-        }
+  std::unique_ptr<test_support::EtcdProcess> etcd;
+  std::unique_ptr<keyservice::KeyServer> server;
+  net::ClientOptions opt;  // the worker connection to the latest store's server
+  auto run_store = [&](const std::string& store) -> bool {
+    keyservice::KeyServerOptions o;
+    o.state_dir = dir / ("state-" + store);
+    o.store = store;
+    if (store == "etcd") {
+      etcd = test_support::EtcdProcess::start();
+      if (!etcd) {
+        std::fprintf(stderr, "keyservice_bench: %s\n", test_support::EtcdProcess::kMissing);
+        return false;
       }
-    });
-    Figures polled = bench::closed_loop(opt, release, threads, seconds);
-    stop = true;
-    poll.join();
-    std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f   (while %.0f audit polls/s, %llu failed, "
-                "audit log %lld events)\n",
-                threads, "rel+poll", polled.rps, polled.p50_us, polled.p99_us,
-                static_cast<unsigned long long>(polled.errors),
-                anchor.rps > 0 ? polled.rps / anchor.rps : 0.0, static_cast<double>(polls.load()) / seconds,
-                static_cast<unsigned long long>(poll_errors.load()),
-                static_cast<long long>(server->state().verify_audit().value_or_die().seq));
-    row(threads, "rel+poll", polled);
+      o.etcd_endpoints = {etcd->endpoint()};
+    }
+    o.producer.kind = "sim";
+    o.producer.sim_key_file = sim_key;
+    o.producer.sim_identity = "moss-keyservice";
+    o.worker_policy = attest::Policy::parse(policy_json(worker_m)).value_or_die();
+    o.allow_simulated_workers = true;
+    o.worker_threads = 4;
+    o.service.rate_per_s = 0;
+    server = keyservice::KeyServer::start(std::move(o)).value_or_die();
+
+    (void)write_text_file(dir / "ks-policy.json", policy_json(ks_m));
+    client::ClientConfig cc;
+    cc.keyservice_url = "https://127.0.0.1:" + std::to_string(server->port());
+    cc.keyservice_policy = dir / "ks-policy.json";
+    cc.allow_simulated = true;
+    cc.sim_key_file = sim_key;
+    auto owner = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
+    auto user = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
+    std::string model = owner.principal_id() + "/bench";
+    (void)owner.register_self().value_or_die();
+    (void)user.register_self().value_or_die();
+    (void)owner.put_model_key(model, crypto::random_secret(32).value_or_die().span(), false).value_or_die();
+    (void)owner.add_grant(model, user.principal_id(), worker_m).value_or_die();
+    (void)user.put_request_key(model, worker_m, crypto::random_secret(32).value_or_die().span()).value_or_die();
+
+    opt = net::ClientOptions();
+    opt.port = server->port();
+    auto producer = worker_producer(sim_key);
+    opt.tls = worker_tls(*producer, ks_m, sim_key);
+    opt.on_connect = attest::make_connection_attestation_hook(producer, "moss-worker", "/v1/attest-connection");
+    net::Request noop = net::Request::make("GET", "/healthz");
+    net::Request release = net::Request::make(
+        "POST", "/v1/release",
+        R"({"model_id":")" + model + R"(","user_id":")" + user.principal_id() + R"("})", "application/json");
+
+    if (prefill_seconds > 0) (void)bench::closed_loop(opt, release, 4, prefill_seconds);
+    std::printf("keyservice_bench: store %s, %.1f s per run, keep-alive mutually attested TLS 1.3 "
+                "(simulated TEE), state on the disk of %s\n", store.c_str(), seconds, dir.c_str());
+    std::printf("%-8s %-9s %12s %10s %10s %8s %12s\n", "threads", "endpoint", "requests/s", "p50_us",
+                "p99_us", "errors", "rps_vs_noop");
+    auto row = [&](int threads, const char* endpoint, const Figures& f) {
+      rows.push_back({{"store", store}, {"threads", threads}, {"endpoint", endpoint}, {"rps", f.rps},
+                      {"p50_us", f.p50_us}, {"p99_us", f.p99_us}, {"errors", f.errors}});
+    };
+    for (int threads : thread_counts) {
+      Figures anchor = bench::closed_loop(opt, noop, threads, seconds);
+      Figures rel = bench::closed_loop(opt, release, threads, seconds);
+      std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12s\n", threads, "noop", anchor.rps,
+                  anchor.p50_us, anchor.p99_us, static_cast<unsigned long long>(anchor.errors), "1.00");
+      std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f\n", threads, "release", rel.rps, rel.p50_us,
+                  rel.p99_us, static_cast<unsigned long long>(rel.errors),
+                  anchor.rps > 0 ? rel.rps / anchor.rps : 0.0);
+      row(threads, "noop", anchor);
+      row(threads, "release", rel);
+      if (audit_poll == 0) continue;
+      auto poller = client::KeyServiceClient::create(cc, crypto::Identity::generate().value_or_die()).value_or_die();
+      (void)poller.register_self().value_or_die();
+      std::atomic<bool> stop{false};
+      std::atomic<uint64_t> polls{0}, poll_errors{0};
+      std::thread poll([&] {
+        auto next = Clock::now();
+        while (!stop.load()) {
+          if (poller.audit("", 0, 100).ok()) {
+            polls.fetch_add(1);
+          } else {
+            poll_errors.fetch_add(1);
+          }
+          if (audit_poll > 0) {
+            next += std::chrono::microseconds(static_cast<int64_t>(1e6 / audit_poll));
+            std::this_thread::sleep_until(next);
+          }
+        }
+      });
+      Figures polled = bench::closed_loop(opt, release, threads, seconds);
+      stop = true;
+      poll.join();
+      std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12.2f   (while %.0f audit polls/s, %llu failed, "
+                  "audit log %lld events)\n",
+                  threads, "rel+poll", polled.rps, polled.p50_us, polled.p99_us,
+                  static_cast<unsigned long long>(polled.errors),
+                  anchor.rps > 0 ? polled.rps / anchor.rps : 0.0, static_cast<double>(polls.load()) / seconds,
+                  static_cast<unsigned long long>(poll_errors.load()),
+                  static_cast<long long>(server->state().verify_audit().value_or_die().seq));
+      row(threads, "rel+poll", polled);
+    }
+    return true;
+  };
+  for (const std::string& store : stores) {
+    server.reset();  // the connection costs below are measured on the last store's server
+    if (!run_store(store)) return 1;
   }
   for (bool attest : {false, true}) {
     net::ClientOptions o = opt;

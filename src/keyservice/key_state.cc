@@ -3,7 +3,9 @@
 #include "common/encoding.h"
 #include "crypto/signed_request.h"
 #include "keyservice/refusal.h"
+#include "store/sqlite_state_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -14,7 +16,8 @@ namespace {
 using store::Column;
 using store::Row;
 
-// Every table carries row_version and mac (store/state_store.h).
+// The SQLite store's tables; each carries row_version and mac (store/sqlite_state_store.h). Used
+// request nonces are the store's own (StateStore::use_nonce).
 const std::string_view kSchema = R"sql(
 CREATE TABLE principals (
   id TEXT PRIMARY KEY,
@@ -53,34 +56,27 @@ CREATE TABLE request_keys (
   mac BLOB NOT NULL,
   PRIMARY KEY (user_id, model_id, measurement)
 );
-CREATE TABLE nonces (
-  principal_id TEXT NOT NULL,
-  nonce TEXT NOT NULL,
-  time_s INTEGER NOT NULL,
-  row_version INTEGER NOT NULL,
-  mac BLOB NOT NULL,
-  PRIMARY KEY (principal_id, nonce)
-);
-CREATE INDEX nonces_time ON nonces(time_s);
 )sql";
 
 const store::Table kPrincipals{"principals",
                                {{"id", Column::kText}, {"public_key", Column::kBlob},
-                                {"created_ms", Column::kInt}}};
+                                {"created_ms", Column::kInt}},
+                               1};
 const store::Table kModelKeys{"model_keys",
                               {{"model_id", Column::kText}, {"version", Column::kInt},
                                {"sealed_key", Column::kBlob}, {"retired", Column::kInt},
-                               {"created_ms", Column::kInt}}};
+                               {"created_ms", Column::kInt}},
+                              2};
 const store::Table kGrants{"grants",
                            {{"model_id", Column::kText}, {"user_id", Column::kText},
-                            {"measurement", Column::kText}, {"created_ms", Column::kInt}}};
+                            {"measurement", Column::kText}, {"created_ms", Column::kInt}},
+                           3};
 const store::Table kRequestKeys{"request_keys",
                                 {{"user_id", Column::kText}, {"model_id", Column::kText},
                                  {"measurement", Column::kText}, {"version", Column::kInt},
-                                 {"sealed_key", Column::kBlob}, {"created_ms", Column::kInt}}};
-const store::Table kNonces{"nonces",
-                           {{"principal_id", Column::kText}, {"nonce", Column::kText},
-                            {"time_s", Column::kInt}}};
+                                 {"sealed_key", Column::kBlob}, {"created_ms", Column::kInt}},
+                                3};
+const std::vector<store::Table> kTables = {kPrincipals, kModelKeys, kGrants, kRequestKeys};
 
 std::string model_key_aad(std::string_view model_id, uint32_t version) {
   std::string a = "model-key";
@@ -103,6 +99,15 @@ std::string request_key_aad(std::string_view user, std::string_view model, std::
   return a;
 }
 
+store::Match grant_match(const std::string& model_id, const std::string& user_id,
+                         const std::string& measurement) {
+  return {{"model_id", model_id}, {"user_id", user_id}, {"measurement", measurement}};
+}
+store::Match request_key_match(const std::string& user_id, const std::string& model_id,
+                               const std::string& measurement) {
+  return {{"user_id", user_id}, {"model_id", model_id}, {"measurement", measurement}};
+}
+
 std::span<const uint8_t> blob(const std::string& s) { return as_bytes(s); }
 std::string to_blob(std::span<const uint8_t> b) { return std::string(as_chars(b)); }
 uint32_t to_u32(const std::string& s) { return static_cast<uint32_t>(std::stoul(s)); }
@@ -116,13 +121,10 @@ int64_t system_clock_ms() {
       .count();
 }
 
-KeyState::KeyState(std::unique_ptr<store::StateStore> store, store::DatabasePtr reader,
-                   crypto::Identity identity, ClockMs clock)
-    : store_(std::move(store)),
-      reader_(std::move(reader)),
-      identity_(std::move(identity)),
-      clock_(std::move(clock)) {
-  published_ = {store_->version(), store_->audit_head().seq, store_->audit_head().hash};
+KeyState::KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock,
+                   const store::StateHeadView& head)
+    : store_(std::move(store)), identity_(std::move(identity)), clock_(std::move(clock)) {
+  published_ = {head.version, head.audit.seq, head.audit.hash};
 }
 
 crypto::KeyServiceState KeyState::published_state() const {
@@ -130,42 +132,76 @@ crypto::KeyServiceState KeyState::published_state() const {
   return published_;
 }
 
+Result<store::StateStorePtr> open_sqlite_state(const std::filesystem::path& db_path,
+                                               store::Sealer sealer) {
+  MOSS_ASSIGN_OR_RETURN(auto store, store::SqliteStateStore::open(db_path, kSchema, kTables,
+                                                                  std::move(sealer)));
+  return store::StateStorePtr(std::move(store));
+}
+
+Result<store::StateStorePtr> open_etcd_state(store::EtcdStoreOptions options, store::Sealer sealer) {
+  MOSS_ASSIGN_OR_RETURN(auto store, store::EtcdStateStore::open(std::move(options), kTables,
+                                                                std::move(sealer)));
+  return store::StateStorePtr(std::move(store));
+}
+
+Result<std::unique_ptr<KeyState>> KeyState::open(store::StateStorePtr store, ClockMs clock) {
+  MOSS_ASSIGN_OR_RETURN(auto identity, crypto::Identity::from_private_raw(store->identity_seed().span()));
+  MOSS_ASSIGN_OR_RETURN(store::StateHeadView head, store->head());
+  return std::unique_ptr<KeyState>(
+      new KeyState(std::move(store), std::move(identity), std::move(clock), head));
+}
+
 Result<std::unique_ptr<KeyState>> KeyState::open(const std::filesystem::path& db_path,
                                                  store::Sealer sealer, ClockMs clock) {
-  MOSS_ASSIGN_OR_RETURN(auto store, store::StateStore::open(
-                                        db_path, kSchema,
-                                        {kPrincipals, kModelKeys, kGrants, kRequestKeys, kNonces},
-                                        std::move(sealer)));
-  MOSS_ASSIGN_OR_RETURN(auto identity, crypto::Identity::from_private_raw(store->identity_seed().span()));
-  MOSS_ASSIGN_OR_RETURN(auto reader, store::Database::open_reader(db_path));
-  return std::unique_ptr<KeyState>(new KeyState(std::move(store), std::move(reader),
-                                                std::move(identity), std::move(clock)));
+  MOSS_ASSIGN_OR_RETURN(auto store, open_sqlite_state(db_path, std::move(sealer)));
+  return open(std::move(store), std::move(clock));
+}
+
+void KeyState::publish_head() {
+  // The version and audit head go out together with every answer; they only move forward (on
+  // etcd another replica's commit may be seen before this one's own). A failed read keeps the
+  // last published pair: it is still one this KeyService committed or saw.
+  auto head = store_->head();
+  if (!head.ok()) return;
+  std::lock_guard lock(published_mu_);
+  if (head->version > published_.version) {
+    published_ = {head->version, head->audit.seq, head->audit.hash};
+  }
 }
 
 Status KeyState::write(const std::function<Status()>& body) {
-  Status s = store_->write(body);
+  // The etcd store may run `body` again (another replica committed first): count the events of
+  // the run that committed.
+  uint64_t events = 0;
+  Status s = store_->write([&] {
+    events_in_write_ = 0;
+    Status b = body();
+    events = events_in_write_;
+    return b;
+  });
   if (s.ok()) {
-    std::lock_guard lock(published_mu_);
-    published_ = {store_->version(), store_->audit_head().seq, store_->audit_head().hash};
+    audit_events_.fetch_add(events, std::memory_order_relaxed);
+    publish_head();
   }
   return s;
 }
 
 Status KeyState::audit(const store::AuditEvent& event) {
   MOSS_RETURN_IF_ERROR(store_->audit(event, clock_()));
-  audit_events_.fetch_add(1, std::memory_order_relaxed);
+  ++events_in_write_;
   return Status::Ok();
 }
 
 uint64_t KeyState::audit_events_written() const { return audit_events_.load(); }
 
 Result<bool> KeyState::model_exists(const std::string& model_id) {
-  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1 LIMIT 1", {model_id}));
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, {{"model_id", model_id}}));
   return !rows.empty();
 }
 
 Result<bool> KeyState::principal_exists(const std::string& id) {
-  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, "id = ?1", {id}));
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, {{"id", id}}));
   return !rows.empty();
 }
 
@@ -173,7 +209,7 @@ Result<bool> KeyState::register_principal(const std::string& id, std::span<const
   std::lock_guard lock(mu_);
   bool created = false;
   MOSS_RETURN_IF_ERROR(write([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, "id = ?1", {id}));
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, {{"id", id}}));
     if (!rows.empty()) {
       if (rows[0][1] != to_blob(public_key)) {
         return refuse(ErrorCode::kAlreadyExists, "principal-exists",
@@ -190,7 +226,7 @@ Result<bool> KeyState::register_principal(const std::string& id, std::span<const
 
 Result<std::optional<std::array<uint8_t, 32>>> KeyState::principal_key(const std::string& id) {
   std::lock_guard lock(mu_);
-  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, "id = ?1", {id}));
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kPrincipals, {{"id", id}}));
   if (rows.empty()) return std::optional<std::array<uint8_t, 32>>();
   const std::string& raw = rows[0][1];
   if (raw.size() != 32) return data_loss("principal {}: stored key of {} bytes", id, raw.size());
@@ -201,20 +237,12 @@ Result<std::optional<std::array<uint8_t, 32>>> KeyState::principal_key(const std
 
 Status KeyState::use_nonce(const std::string& principal, const std::string& nonce, int64_t retain_s) {
   std::lock_guard lock(mu_);
-  int64_t now_s = clock_() / 1000;
-  return write([&]() -> Status {
-    Status s = store_->insert(kNonces, {principal, nonce, std::to_string(now_s)});
-    if (s.code() == ErrorCode::kAlreadyExists) {
-      return refuse(ErrorCode::kUnauthenticated, "nonce-replayed", "nonce already used");
-    }
-    MOSS_RETURN_IF_ERROR(s);
-    // Prune now and then: a nonce older than the retention can no longer pass the time window.
-    if (++nonce_inserts_ % 256 == 0) {
-      MOSS_RETURN_IF_ERROR(
-          store_->remove(kNonces, "time_s < ?1", {std::to_string(now_s - retain_s)}).status());
-    }
-    return Status::Ok();
-  });
+  Status s = store_->use_nonce(principal, nonce, clock_() / 1000, retain_s);
+  if (s.code() == ErrorCode::kAlreadyExists) {
+    return refuse(ErrorCode::kUnauthenticated, "nonce-replayed", "nonce already used");
+  }
+  if (s.ok() && store_->version() > published_state().version) publish_head();
+  return s;
 }
 
 Result<PutKeyResult> KeyState::put_model_key(const std::string& actor, const std::string& model_id,
@@ -222,8 +250,7 @@ Result<PutKeyResult> KeyState::put_model_key(const std::string& actor, const std
   std::lock_guard lock(mu_);
   PutKeyResult out;
   MOSS_RETURN_IF_ERROR(write([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1 ORDER BY version DESC",
-                                                    {model_id}));
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, {{"model_id", model_id}}));
     uint32_t latest = 0;
     bool same_key_present = false;
     for (const Row& r : rows) {
@@ -256,7 +283,7 @@ Status KeyState::retire_model_key(const std::string& actor, const std::string& m
                                   uint32_t version) {
   std::lock_guard lock(mu_);
   return write([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1", {model_id}));
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, {{"model_id", model_id}}));
     const Row* found = nullptr;
     int live_others = 0;
     for (const Row& r : rows) {
@@ -277,8 +304,8 @@ Status KeyState::retire_model_key(const std::string& actor, const std::string& m
     }
     Row retired = *found;
     retired[3] = std::to_string(1);  // (not = "1": GCC 12 -Wrestrict false positive)
-    MOSS_RETURN_IF_ERROR(store_->remove(kModelKeys, "model_id = ?1 AND version = ?2",
-                                        {model_id, std::to_string(version)}).status());
+    MOSS_RETURN_IF_ERROR(store_->remove(kModelKeys, {{"model_id", model_id},
+                                                    {"version", std::to_string(version)}}).status());
     MOSS_RETURN_IF_ERROR(store_->insert(kModelKeys, retired));
     return audit({"model.key.retire", actor, model_id, "", "", fmt::format("version={}", version)});
   });
@@ -286,8 +313,8 @@ Status KeyState::retire_model_key(const std::string& actor, const std::string& m
 
 Result<std::vector<KeyVersionInfo>> KeyState::list_model_keys(const std::string& model_id) {
   std::lock_guard lock(mu_);
-  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, "model_id = ?1 ORDER BY version DESC",
-                                                  {model_id}));
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kModelKeys, {{"model_id", model_id}}));
+  std::reverse(rows.begin(), rows.end());  // newest first
   std::vector<KeyVersionInfo> out;
   for (const Row& r : rows) out.push_back({to_u32(r[1]), r[3] != "0", to_i64(r[4])});
   if (out.empty()) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
@@ -300,7 +327,7 @@ Status KeyState::delete_model(const std::string& actor, const std::string& model
     MOSS_ASSIGN_OR_RETURN(bool exists, model_exists(model_id));
     if (!exists) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
     for (const store::Table* t : {&kModelKeys, &kGrants, &kRequestKeys}) {
-      MOSS_RETURN_IF_ERROR(store_->remove(*t, "model_id = ?1", {model_id}).status());
+      MOSS_RETURN_IF_ERROR(store_->remove(*t, {{"model_id", model_id}}).status());
     }
     return audit({"model.delete", actor, model_id, "", "", ""});
   });
@@ -315,8 +342,7 @@ Result<bool> KeyState::add_grant(const std::string& actor, const std::string& mo
     if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id + " has no key");
     MOSS_ASSIGN_OR_RETURN(bool user, principal_exists(user_id));
     if (!user) return refuse(ErrorCode::kNotFound, "unknown-user", "user " + user_id + " is not registered");
-    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(
-        kGrants, "model_id = ?1 AND user_id = ?2 AND measurement = ?3", {model_id, user_id, measurement}));
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kGrants, grant_match(model_id, user_id, measurement)));
     if (!rows.empty()) return Status::Ok();
     MOSS_RETURN_IF_ERROR(store_->insert(kGrants, {model_id, user_id, measurement, std::to_string(clock_())}));
     created = true;
@@ -329,8 +355,7 @@ Status KeyState::revoke_grant(const std::string& actor, const std::string& model
                               const std::string& user_id, const std::string& measurement) {
   std::lock_guard lock(mu_);
   return write([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(int64_t n, store_->remove(
-        kGrants, "model_id = ?1 AND user_id = ?2 AND measurement = ?3", {model_id, user_id, measurement}));
+    MOSS_ASSIGN_OR_RETURN(int64_t n, store_->remove(kGrants, grant_match(model_id, user_id, measurement)));
     if (n == 0) return refuse(ErrorCode::kNotFound, "unknown-grant", "no such grant");
     return audit({"grant.revoke", actor, model_id, user_id, measurement, ""});
   });
@@ -340,8 +365,7 @@ Result<std::vector<GrantInfo>> KeyState::list_grants(const std::string& model_id
   std::lock_guard lock(mu_);
   MOSS_ASSIGN_OR_RETURN(bool model, model_exists(model_id));
   if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
-  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kGrants, "model_id = ?1 ORDER BY user_id, measurement",
-                                                  {model_id}));
+  MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kGrants, {{"model_id", model_id}}));
   std::vector<GrantInfo> out;
   for (const Row& r : rows) out.push_back({r[1], r[2], to_i64(r[3])});
   return out;
@@ -352,9 +376,9 @@ Result<PutKeyResult> KeyState::put_request_key(const std::string& user_id, const
                                                std::span<const uint8_t> key) {
   std::lock_guard lock(mu_);
   PutKeyResult out;
-  const char* where = "user_id = ?1 AND model_id = ?2 AND measurement = ?3";
+  const store::Match where = request_key_match(user_id, model_id, measurement);
   MOSS_RETURN_IF_ERROR(write([&]() -> Status {
-    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kRequestKeys, where, {user_id, model_id, measurement}));
+    MOSS_ASSIGN_OR_RETURN(auto rows, store_->select(kRequestKeys, where));
     uint32_t previous = rows.empty() ? 0 : to_u32(rows[0][3]);
     if (!rows.empty()) {
       MOSS_ASSIGN_OR_RETURN(SecretBytes existing,
@@ -364,7 +388,7 @@ Result<PutKeyResult> KeyState::put_request_key(const std::string& user_id, const
         out.version = previous;
         return Status::Ok();
       }
-      MOSS_RETURN_IF_ERROR(store_->remove(kRequestKeys, where, {user_id, model_id, measurement}).status());
+      MOSS_RETURN_IF_ERROR(store_->remove(kRequestKeys, where).status());
     }
     out.version = previous + 1;
     out.created = true;
@@ -384,8 +408,7 @@ Status KeyState::delete_request_key(const std::string& user_id, const std::strin
   std::lock_guard lock(mu_);
   return write([&]() -> Status {
     MOSS_ASSIGN_OR_RETURN(int64_t n, store_->remove(
-        kRequestKeys, "user_id = ?1 AND model_id = ?2 AND measurement = ?3",
-        {user_id, model_id, measurement}));
+        kRequestKeys, request_key_match(user_id, model_id, measurement)));
     if (n == 0) return refuse(ErrorCode::kNotFound, "unknown-request-key", "no such request key");
     return audit({"request-key.delete", user_id, model_id, user_id, measurement, ""});
   });
@@ -465,14 +488,13 @@ Result<Release> KeyState::release_locked(const std::string& model_id, const std:
   if (!model) return refuse(ErrorCode::kNotFound, "unknown-model", "model " + model_id);
   MOSS_ASSIGN_OR_RETURN(bool user, principal_exists(user_id));
   if (!user) return refuse(ErrorCode::kNotFound, "unknown-user", "user " + user_id);
-  MOSS_ASSIGN_OR_RETURN(auto grants, store_->select(
-      kGrants, "model_id = ?1 AND user_id = ?2 AND measurement = ?3", {model_id, user_id, measurement}));
+  MOSS_ASSIGN_OR_RETURN(auto grants, store_->select(kGrants, grant_match(model_id, user_id, measurement)));
   if (grants.empty()) {
     return refuse(ErrorCode::kPermissionDenied, "no-grant",
                   "the owner has not granted this user access to this model for this measurement");
   }
   MOSS_ASSIGN_OR_RETURN(auto rk, store_->select(
-      kRequestKeys, "user_id = ?1 AND model_id = ?2 AND measurement = ?3", {user_id, model_id, measurement}));
+      kRequestKeys, request_key_match(user_id, model_id, measurement)));
   if (rk.empty()) {
     return refuse(ErrorCode::kPermissionDenied, "no-request-key",
                   "the user has no request key for this model and measurement");
@@ -484,7 +506,8 @@ Result<Release> KeyState::release_locked(const std::string& model_id, const std:
                                                      out.request_key.version),
                                      blob(rk[0][4])));
   MOSS_ASSIGN_OR_RETURN(auto keys, store_->select(
-      kModelKeys, "model_id = ?1 AND retired = 0 ORDER BY version DESC", {model_id}));
+      kModelKeys, {{"model_id", model_id}, {"retired", "0"}}));
+  std::reverse(keys.begin(), keys.end());  // newest first
   for (const Row& r : keys) {
     ReleasedKey k;
     k.version = to_u32(r[1]);
@@ -495,19 +518,20 @@ Result<Release> KeyState::release_locked(const std::string& model_id, const std:
 }
 
 Result<std::vector<store::AuditRecord>> KeyState::query_audit(const store::AuditQuery& query) {
-  // The reader connection: a long query never holds the mutex releases and writes take.
-  std::lock_guard lock(reader_mu_);
-  return store::query_audit(*reader_, store_->audit_key(), query);
+  // Not under mu_: the store answers audit queries without waiting for (or holding up) writes.
+  return store_->query_audit(query);
 }
 
 Result<store::AuditHead> KeyState::verify_audit() {
   std::lock_guard lock(mu_);
   MOSS_RETURN_IF_ERROR(store_->verify_all());
-  return store_->audit_head();
+  MOSS_ASSIGN_OR_RETURN(store::StateHeadView head, store_->head());
+  return head.audit;
 }
 
 Result<KeyState::SignedHead> KeyState::signed_audit_head(std::optional<int64_t> at) {
   SignedHead out;
+  publish_head();  // on etcd: what every replica committed until now
   crypto::KeyServiceState now = published_state();
   out.head = {now.audit_seq, now.audit_hash};
   out.state_version = now.version;
@@ -520,12 +544,13 @@ Result<KeyState::SignedHead> KeyState::signed_audit_head(std::optional<int64_t> 
                     fmt::format("audit sequence {} is not in the log (head {})", *at, out.head.seq));
     }
     out.at = *at;
-    {
-      // The reader connection: walking from an old sequence never holds the mutex writes take.
-      std::lock_guard lock(reader_mu_);
-      MOSS_ASSIGN_OR_RETURN(out.at_hash,
-                            store::audit_chain_value_at(*reader_, store_->audit_key(), *at, out.head));
-    }
+    // Through the store's audit reads: walking from an old sequence never holds the mutex writes
+    // take.
+    MOSS_ASSIGN_OR_RETURN(out.at_hash, store::audit_chain_value_at(
+                                           [this](int64_t after, int64_t limit) {
+                                             return store_->audit_records(after, limit);
+                                           },
+                                           *at, out.head));
     out.message = crypto::audit_proof_signing_message(out.head.seq, hash_hex, out.state_version,
                                                       *at, hex_encode(out.at_hash));
   }

@@ -1,13 +1,14 @@
-// KeyState: everything the KeyService remembers, in one SQLite database: principals, model key
-// versions, grants, request keys (key material sealed), used request nonces, and the audit log.
+// KeyState: everything the KeyService remembers, in a state store (store/state_store.h: one
+// SQLite file by default, or etcd shared by replicas): principals, model key versions, grants,
+// request keys (key material sealed), used request nonces, and the audit log.
 //
-// Every row is authenticated and the state carries a version (store/state_store.h): an edited,
-// inserted or deleted row is refused with a named reason. Every change commits in one transaction
-// together with its audit event, so the log and the state never disagree; a call returns only
-// after its commit is durable (store/database.h). A release reads the grant and commits its audit
-// event in the same transaction, so the log orders releases and revokes as they happened.
-// Audit queries run on a second, read-only connection: they never wait for, or hold up, the
-// writer's mutex.
+// Every row is authenticated and the state carries a version: an edited, inserted or deleted row
+// is refused with a named reason. Every change commits in one transaction together with its audit
+// event, so the log and the state never disagree; a call returns only after its commit is durable.
+// A release reads the grant and commits its audit event in the same transaction, so the log
+// orders releases and revokes as they happened (on etcd, across replicas: the transaction fails
+// and reruns when another replica committed in between). Audit queries never wait for, or hold
+// up, the writer's mutex.
 // Authorisation (who may call what) is the caller's job: KeyState enforces the data rules (a grant
 // needs a model and a registered user; release needs a grant and a request key).
 // Thread-safe: one mutex serialises the writing connection.
@@ -16,7 +17,7 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "store/audit_log.h"
-#include "store/database.h"
+#include "store/etcd_state_store.h"
 #include "store/sealer.h"
 #include "store/state_store.h"
 #include "crypto/identity.h"
@@ -65,8 +66,16 @@ struct Release {
   ReleasedKey request_key;
 };
 
+// The KeyService's tables in a SQLite file (the default), or in etcd (the replicated store).
+Result<store::StateStorePtr> open_sqlite_state(const std::filesystem::path& db_path,
+                                               store::Sealer sealer);
+Result<store::StateStorePtr> open_etcd_state(store::EtcdStoreOptions options, store::Sealer sealer);
+
 class KeyState {
  public:
+  static Result<std::unique_ptr<KeyState>> open(store::StateStorePtr store,
+                                                ClockMs clock = system_clock_ms);
+  // open(open_sqlite_state(db_path, sealer)).
   static Result<std::unique_ptr<KeyState>> open(const std::filesystem::path& db_path,
                                                 store::Sealer sealer, ClockMs clock = system_clock_ms);
 
@@ -120,7 +129,7 @@ class KeyState {
   crypto::KeyServiceState published_state() const;
   // The audit head signed by the KeyService's identity (created with the state, sealed in it).
   // With `at`: also the chain value at that sequence number, proven to lead to the head
-  // (store::audit_chain_value_at, on the reader connection), signed together with the head
+  // (store::audit_chain_value_at over the store's audit reads), signed together with the head
   // (crypto::audit_proof_signing_message); refused ("audit-seq-unknown") when not in the log.
   struct SignedHead {
     store::AuditHead head;
@@ -134,8 +143,9 @@ class KeyState {
   const crypto::PublicKey& identity() const { return identity_.public_key(); }
 
  private:
-  KeyState(std::unique_ptr<store::StateStore> store, store::DatabasePtr reader,
-           crypto::Identity identity, ClockMs clock);
+  KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock,
+           const store::StateHeadView& head);
+  void publish_head();  // published_ = the store's head when it is newer
   // Runs `body` as one committed state change (mu_ held) and publishes the new version.
   Status write(const std::function<Status()>& body);
   Status audit(const store::AuditEvent& event);  // inside write()
@@ -149,12 +159,10 @@ class KeyState {
                                  const std::string& measurement);
 
   std::mutex mu_;
-  std::unique_ptr<store::StateStore> store_;  // guarded by mu_
-  std::mutex reader_mu_;                      // ordered after nothing; never with mu_
-  store::DatabasePtr reader_;                 // guarded by reader_mu_
+  store::StateStorePtr store_;  // guarded by mu_ (query_audit is thread-safe)
   const crypto::Identity identity_;
   const ClockMs clock_;
-  uint64_t nonce_inserts_ = 0;  // guarded by mu_
+  uint64_t events_in_write_ = 0;  // guarded by mu_: audit events of the write() running
   std::atomic<uint64_t> audit_events_{0};
   mutable std::mutex published_mu_;    // ordered after mu_
   crypto::KeyServiceState published_;  // guarded by published_mu_

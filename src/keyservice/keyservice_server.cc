@@ -42,7 +42,19 @@ Result<std::unique_ptr<KeyState>> open_key_state(const KeyServerOptions& o,
   MOSS_ASSIGN_OR_RETURN(SecretBytes key, store::derive_sealing_key(*source));
   MOSS_ASSIGN_OR_RETURN(store::Sealer sealer, store::Sealer::create(std::move(key)));
   if (sealing_description) *sealing_description = source->describe();
-  return KeyState::open(o.state_dir / "keyservice.db", std::move(sealer), o.clock);
+  store::StateStorePtr state;
+  if (o.store == "sqlite") {
+    MOSS_ASSIGN_OR_RETURN(state, open_sqlite_state(o.state_dir / "keyservice.db", std::move(sealer)));
+  } else if (o.store == "etcd") {
+    store::EtcdStoreOptions eo;
+    eo.client.endpoints = o.etcd_endpoints;
+    eo.prefix = o.etcd_prefix;
+    MOSS_ASSIGN_OR_RETURN(state, open_etcd_state(std::move(eo), std::move(sealer)));
+  } else {
+    return invalid_argument("store must be sqlite or etcd, not '{}'", o.store);
+  }
+  log::get("keyservice")->info("state in {}", state->describe());
+  return KeyState::open(std::move(state), o.clock);
 }
 
 Result<std::unique_ptr<KeyServer>> KeyServer::start(KeyServerOptions o) {

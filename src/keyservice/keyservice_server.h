@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace moss::keyservice {
 
@@ -28,6 +29,9 @@ struct KeyServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
   std::filesystem::path state_dir;         // keyservice.db (+ sealing.key under the file source)
+  std::string store = "sqlite";            // sqlite (state_dir/keyservice.db) | etcd
+  std::vector<std::string> etcd_endpoints;  // store=etcd: "http://host:port" of the members
+  std::string etcd_prefix = "/moss/keyservice/";
   attest::ProducerConfig producer;         // this KeyService's own evidence
   std::chrono::seconds certificate_lifetime = attest::kAttestedCertificateLifetime;  // renewed at half
   std::string sealing = "auto";            // auto | gramine | file

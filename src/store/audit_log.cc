@@ -4,6 +4,7 @@
 #include "crypto/hash.h"
 #include "store/state_auth.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -72,6 +73,12 @@ Status broken(int64_t seq, std::string_view what) {
 
 }  // namespace
 
+Status check_record(std::span<const uint8_t> key, const AuditRecord& r) {
+  MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
+  if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+  return Status::Ok();
+}
+
 Result<std::array<uint8_t, 32>> audit_record_hash(std::span<const uint8_t> key,
                                                   const std::array<uint8_t, 32>& prev_hash,
                                                   int64_t seq, int64_t time_ms,
@@ -128,8 +135,7 @@ Result<AuditHead> walk_chain(Statement& st, std::span<const uint8_t> key, AuditH
     AuditRecord r = read_record(st);
     if (r.seq != head.seq + 1) return broken(r.seq, fmt::format("follows {} (events missing)", head.seq));
     if (r.prev_hash != head.hash) return broken(r.seq, fmt::format("does not link to event {}", head.seq));
-    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
-    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    MOSS_RETURN_IF_ERROR(check_record(key, r));
     head.seq = r.seq;
     head.hash = r.hash;
   }
@@ -143,32 +149,66 @@ Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key)
   return walk_chain(st, key, AuditHead{});
 }
 
-Result<std::array<uint8_t, 32>> audit_chain_value_at(Database& db, std::span<const uint8_t> key,
-                                                     int64_t at, const AuditHead& head) {
+Result<std::array<uint8_t, 32>> audit_chain_value_at(const AuditPageReader& read, int64_t at,
+                                                     const AuditHead& head) {
   if (at < 0 || at > head.seq) {
     return invalid_argument("audit sequence {} is not in the log (head {})", at, head.seq);
   }
   if (at == head.seq) return head.hash;
   if (at == 0) return std::array<uint8_t, 32>{};  // the chain's fixed start
-  // Event `at` is read as stored, its MAC recomputed, then every later event is walked to the
-  // head: a row the host put in place of event `at` (even an authentic one from another copy)
-  // does not link up to the head this KeyService holds.
-  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
-                                            " FROM audit_log WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq"));
-  st.bind(1, at).bind(2, head.seq);
-  MOSS_ASSIGN_OR_RETURN(bool row, st.step());
-  if (!row) return broken(at, "is missing");
-  AuditRecord first = read_record(st);
-  if (first.seq != at) return broken(at, "is missing");
-  MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, first.prev_hash, first.seq, first.time_ms, first.event));
-  if (h != first.hash) return broken(at, "was altered (MAC mismatch)");
-  MOSS_ASSIGN_OR_RETURN(AuditHead last, walk_chain(st, key, AuditHead{first.seq, first.hash}));
+  // Event `at` as stored (its MAC checked by the reader), then every later event linked up to the
+  // head: a record the host put in place of event `at` (even an authentic one from another copy)
+  // does not lead to the head this KeyService holds.
+  std::array<uint8_t, 32> value{};
+  AuditHead last{at - 1, {}};
+  while (last.seq < head.seq) {
+    MOSS_ASSIGN_OR_RETURN(auto page, read(last.seq, std::min(kMaxAuditPage, head.seq - last.seq)));
+    if (page.empty()) break;
+    for (const AuditRecord& r : page) {
+      if (r.seq != last.seq + 1) return broken(last.seq + 1, "is missing");
+      if (r.seq == at) {
+        value = r.hash;
+      } else if (r.prev_hash != last.hash) {
+        return broken(r.seq, fmt::format("does not link to event {}", last.seq));
+      }
+      last = {r.seq, r.hash};
+      if (last.seq == head.seq) break;
+    }
+  }
   if (last != head) {
     return Status(ErrorCode::kDataLoss,
                   fmt::format("audit-head-mismatch: the audit log from event {} does not lead to "
                               "the head {} (ends at {})", at, head.seq, last.seq));
   }
-  return first.hash;
+  return value;
+}
+
+Result<std::vector<AuditRecord>> read_audit_log(Database& db, std::span<const uint8_t> key,
+                                                int64_t after_seq, int64_t limit) {
+  if (limit < 1 || limit > kMaxAuditPage) {
+    return invalid_argument("audit page size must be 1..{}", kMaxAuditPage);
+  }
+  MOSS_ASSIGN_OR_RETURN(auto st, db.prepare(std::string("SELECT ") + kColumns +
+                                            " FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+  st.bind(1, after_seq).bind(2, limit);
+  std::vector<AuditRecord> out;
+  while (true) {
+    MOSS_ASSIGN_OR_RETURN(bool row, st.step());
+    if (!row) break;
+    AuditRecord r = read_record(st);
+    const int64_t expected = after_seq + 1 + static_cast<int64_t>(out.size());
+    if (r.seq != expected) return broken(r.seq, fmt::format("follows {} (events missing)", expected - 1));
+    MOSS_RETURN_IF_ERROR(check_record(key, r));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool audit_query_matches(const AuditQuery& q, const AuditRecord& r) {
+  const AuditEvent& e = r.event;
+  if (q.model_id.empty()) return owner_of(e.model_id) == q.party || e.user_id == q.party || e.actor == q.party;
+  if (e.model_id != q.model_id) return false;
+  return owner_of(q.model_id) == q.party || e.user_id == q.party || e.actor == q.party;
 }
 
 Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,
@@ -202,8 +242,7 @@ Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8
   std::vector<AuditRecord> out;
   for (auto& [seq, r] : page) {
     if (static_cast<int64_t>(out.size()) == q.limit) break;
-    MOSS_ASSIGN_OR_RETURN(auto h, audit_record_hash(key, r.prev_hash, r.seq, r.time_ms, r.event));
-    if (h != r.hash) return broken(r.seq, "was altered (MAC mismatch)");
+    MOSS_RETURN_IF_ERROR(check_record(key, r));
     out.push_back(std::move(r));
   }
   return out;

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -53,6 +54,10 @@ Result<std::array<uint8_t, 32>> audit_record_hash(std::span<const uint8_t> key,
                                                   int64_t seq, int64_t time_ms,
                                                   const AuditEvent& event);
 
+// data-loss "audit-chain-broken" unless `record`'s hash is its MAC under `key` (its link to the
+// previous record is the reader's to check).
+Status check_record(std::span<const uint8_t> key, const AuditRecord& record);
+
 // Appends after `head` (call inside a transaction) and returns the record (its seq and hash are
 // the new head). `time_ms` is Unix time in milliseconds.
 Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> key,
@@ -63,18 +68,27 @@ Result<AuditRecord> append_audit_event(Database& db, std::span<const uint8_t> ke
 // data-loss with reason "audit-chain-broken" naming the first bad sequence number.
 Result<AuditHead> verify_audit_chain(Database& db, std::span<const uint8_t> key);
 
+// Reads the log in order from after `after_seq`, at most `limit` records, every record's MAC
+// checked (StateStore::audit_records).
+using AuditPageReader =
+    std::function<Result<std::vector<AuditRecord>>(int64_t after_seq, int64_t limit)>;
 // The chain value (hash) of event `at` (0: the 32 zero bytes before the first event), proven part
 // of the chain that ends at `head` (the owner's authoritative head): event `at`'s MAC and every
 // event after it up to the head are checked, O(head.seq - at). invalid-argument when `at` is not
 // in 0..head.seq; data-loss "audit-chain-broken"/"audit-head-mismatch" when the stored log does
 // not lead from `at` to `head`.
-Result<std::array<uint8_t, 32>> audit_chain_value_at(Database& db, std::span<const uint8_t> key,
-                                                     int64_t at, const AuditHead& head);
+Result<std::array<uint8_t, 32>> audit_chain_value_at(const AuditPageReader& read, int64_t at,
+                                                     const AuditHead& head);
 
 // The last record as stored (not verified).
 Result<AuditHead> audit_head(Database& db);
 
 inline constexpr int64_t kMaxAuditPage = 1000;
+
+// The log in order from after `after_seq`, at most `limit` (1..kMaxAuditPage) records, each
+// record's hash recomputed under `key` (data-loss "audit-chain-broken" if altered).
+Result<std::vector<AuditRecord>> read_audit_log(Database& db, std::span<const uint8_t> key,
+                                                int64_t after_seq, int64_t limit);
 
 struct AuditQuery {
   std::string party;     // events whose model belongs to party, or naming it as user or actor
@@ -84,6 +98,9 @@ struct AuditQuery {
 };
 // Each filter runs as an index range scan from the cursor (never a scan of the whole log); every
 // returned record's hash is recomputed under `key` (data-loss "audit-chain-broken" if altered).
+// Whether `query`'s filters (not its cursor or page) select `record`: the rule query_audit's
+// indexed filters implement, for stores that filter in memory.
+bool audit_query_matches(const AuditQuery& query, const AuditRecord& record);
 Result<std::vector<AuditRecord>> query_audit(Database& db, std::span<const uint8_t> key,
                                              const AuditQuery& query);
 

@@ -1,30 +1,35 @@
-// StateStore: SQLite tables whose every row is authenticated (StateAuth), a sealed state meta row,
-// and the keyed audit log, all moving together under one monotonically increasing state version.
+// StateStore: the KeyService's durable state as authenticated tables, a sealed state head and the
+// keyed audit log, all moving together under one monotonically increasing state version. Two
+// implementations: SqliteStateStore (one file, the default; sqlite_state_store.h) and
+// EtcdStateStore (replicas over an etcd cluster; etcd_state_store.h). Both give the same answers
+// to the same calls (tests/unit/store/state_store_conformance_test.cc runs one suite on both).
 //
-// Each write transaction (write()) bumps the state version; every row it writes carries that
-// version and a MAC over (table, all columns, version), checked by every read. The sealed meta
-// row holds the version, the secret XOR accumulator of all live rows' set elements, the audit
-// head and the KeyService's signing identity; open() re-reads every row and the audit chain and
-// refuses a state that does not match it. What this cannot see by itself: the whole file put back
-// to an older consistent copy. That is why the version goes out with every answer and clients
+// The model is tables with a primary key (the first `key_columns` columns); rows are read and
+// removed by equality on named columns (Match), never by backend-specific query text. Each write
+// (write()) bumps the state version; every row it writes carries that version and a MAC over
+// (table, all columns, version) (state_auth.h), checked by every read. The sealed state head
+// (state_head.h) holds the version, the secret XOR accumulator of all live rows' set elements, the
+// audit head and the KeyService's signing identity; opening re-reads every row and the audit chain
+// and refuses a state that does not match it. What this cannot see by itself: the whole state put
+// back to an older consistent copy. That is why the version goes out with every answer and clients
 // refuse to go backwards (docs/keyservice.md, threat model).
 //
 // Failures carry a reason a program can test (message "<reason>: ..."):
 //   sealing-key-mismatch (failed-precondition)  the key check says: another sealing key
-//   state-format-unsupported (failed-precondition) a database from before row authentication
+//   state-format-unsupported (failed-precondition) a SQLite file from before row authentication
 //   state-meta-altered, state-meta-missing, state-row-altered, state-rows-changed,
-//   audit-chain-broken, audit-head-mismatch (data-loss)  the file was edited
-// Not thread-safe: the owner serialises calls with its own mutex (KeyState does).
+//   audit-chain-broken, audit-head-mismatch (data-loss)  the state was edited
+//   state-write-conflict (unavailable)  etcd: other replicas committed first, attempt after attempt
+// Not thread-safe unless a method says so: the owner serialises calls with its own mutex
+// (KeyState does).
 #pragma once
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "store/audit_log.h"
-#include "store/database.h"
 #include "store/sealer.h"
-#include "store/state_auth.h"
 
-#include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,63 +46,75 @@ struct Column {
 struct Table {
   const char* name;
   std::vector<Column> columns;
+  size_t key_columns = 1;  // the primary key: the first key_columns columns
+  // The column's index; -1 when the table has none of that name.
+  int column_index(std::string_view column) const;
 };
 // One row's values in column order: text as is, integers as decimal text, blobs as raw bytes.
 using Row = std::vector<std::string>;
 
+// Rows whose named columns equal the given values (all of them). Integers as decimal text.
+struct Eq {
+  const char* column;
+  std::string value;
+};
+using Match = std::vector<Eq>;
+
+// The state version and the audit head as of one consistent read.
+struct StateHeadView {
+  int64_t version = 0;
+  AuditHead audit;
+};
+
 class StateStore {
  public:
-  // Opens (creating) the database, applies `schema_sql` (the tables, each with the extra columns
-  // "row_version INTEGER NOT NULL, mac BLOB NOT NULL") and verifies the whole state against the
-  // sealed meta (see the header comment). `tables` lists every authenticated table.
-  static Result<std::unique_ptr<StateStore>> open(const std::filesystem::path& path,
-                                                  std::string_view schema_sql,
-                                                  std::vector<Table> tables, Sealer sealer);
+  virtual ~StateStore() = default;
 
-  // Runs `body` in one transaction that commits as the next state version (rolled back, version
-  // unchanged, when `body` or the commit fails).
-  Status write(const std::function<Status()>& body);
+  // What the state lives in, for logs ("sqlite <path>", "etcd <endpoints> prefix <p>").
+  virtual std::string describe() const = 0;
 
-  // Rows of `table` matching `where_sql` (the text after WHERE; may end in ORDER BY/LIMIT) with
-  // positional text arguments; every row's MAC is checked.
-  Result<std::vector<Row>> select(const Table& table, std::string_view where_sql,
-                                  const Row& args = {});
+  // Runs `body` as one change that commits as the next state version, atomically with its audit
+  // events (nothing of it stays when `body` or the commit fails). The etcd store may run `body`
+  // more than once (when another replica committed first); it must only read and write through
+  // this store and set results it returns.
+  virtual Status write(const std::function<Status()>& body) = 0;
+
+  // Rows of `table` matching `match`, in primary-key order (integer columns numerically); every
+  // row is authenticated. Inside write(): as of the state that write builds on.
+  virtual Result<std::vector<Row>> select(const Table& table, const Match& match) = 0;
   // Inside write(): inserts a row (already-exists when its primary key is taken); deletes the
   // matching rows and returns how many.
-  Status insert(const Table& table, const Row& row);
-  Result<int64_t> remove(const Table& table, std::string_view where_sql, const Row& args);
+  virtual Status insert(const Table& table, const Row& row) = 0;
+  virtual Result<int64_t> remove(const Table& table, const Match& match) = 0;
   // Inside write(): appends an audit event.
-  Status audit(const AuditEvent& event, int64_t time_ms);
+  virtual Status audit(const AuditEvent& event, int64_t time_ms) = 0;
 
-  int64_t version() const { return version_; }
-  const AuditHead& audit_head() const { return audit_; }
-  std::span<const uint8_t> audit_key() const { return auth_.audit_key(); }
-  // The raw Ed25519 seed of the KeyService's signing identity (created with the state).
-  const SecretBytes& identity_seed() const { return identity_seed_; }
-  Database& db() { return *db_; }
-  const Sealer& sealer() const { return sealer_; }  // immutable, thread-safe
+  // Records a request nonce of `principal` (its own write; not part of the versioned state on
+  // etcd, where it expires with a lease after `retain_s`). already-exists when it was used before,
+  // on any replica.
+  virtual Status use_nonce(std::string_view principal, std::string_view nonce, int64_t now_s,
+                           int64_t retain_s) = 0;
 
-  // Re-reads everything (as open() does): rows against the accumulator, the audit chain against
+  // Thread-safe, and never waits for a write: the audit events a party may see (audit_log.h),
+  // and the log in order from after `after_seq` (at most `limit`), every record's MAC checked.
+  // audit_records(n - 1, 1) is event n with its chain value: what a fork-consistency check reads.
+  virtual Result<std::vector<AuditRecord>> query_audit(const AuditQuery& query) = 0;
+  virtual Result<std::vector<AuditRecord>> audit_records(int64_t after_seq, int64_t limit) = 0;
+
+  // The current version and audit head. SQLite: the one writer's. etcd: read linearizably now, so
+  // a change another replica committed is included.
+  virtual Result<StateHeadView> head() = 0;
+  // The highest version this store has seen committed (no I/O; never goes backwards).
+  virtual int64_t version() const = 0;
+
+  // Re-reads everything (as opening does): rows against the accumulator, the audit chain against
   // the head.
-  Status verify_all();
+  virtual Status verify_all() = 0;
 
- private:
-  StateStore(DatabasePtr db, std::vector<Table> tables, Sealer sealer, StateAuth auth)
-      : db_(std::move(db)), tables_(std::move(tables)), sealer_(std::move(sealer)),
-        auth_(std::move(auth)) {}
-  Status load_meta();
-  Status store_meta();
-  Result<Row> read_row(const Table& table, const Statement& st, int64_t* row_version);
-
-  DatabasePtr db_;
-  std::vector<Table> tables_;
-  Sealer sealer_;
-  StateAuth auth_;
-  int64_t version_ = 0;
-  Mac digest_{};
-  AuditHead audit_;
-  SecretBytes identity_seed_;
-  bool in_write_ = false;
+  // The raw Ed25519 seed of the KeyService's signing identity (created with the state).
+  virtual const SecretBytes& identity_seed() const = 0;
+  virtual const Sealer& sealer() const = 0;  // immutable, thread-safe
 };
+using StateStorePtr = std::unique_ptr<StateStore>;
 
 }  // namespace moss::store

@@ -1,0 +1,135 @@
+// Two moss-keyservice processes over one real etcd (started on loopback; skipped, with the reason,
+// when etcd is not installed), as replicas of a cluster: what one acknowledges the other serves at
+// once, a revoke on one is a refusal on the other, a signed request replayed from one to the other
+// is refused, and after kill -9 of one the survivor still
+// has every acknowledged write and the shared audit chain verifies (moss-keyservice
+// --verify-audit on the etcd state).
+#include "client/identity_files.h"
+#include "client/keyservice_client.h"
+#include "crypto/random.h"
+#include "integration/keyservice_process.h"
+#include "support/etcd_process.h"
+#include "unit/keyservice/keyservice_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+
+namespace moss {
+namespace {
+namespace fs = std::filesystem;
+using kstest::reason_of;
+using kstest::slurp;
+
+class KeyServiceReplicasTest : public kstest::SimKeyServiceTest {
+ protected:
+  KeyServiceReplicasTest() : SimKeyServiceTest("moss-ksrep") {}
+  void SetUp() override {
+    kstest::SimKeyServiceTest::SetUp();
+    if (HasFatalFailure()) return;
+    etcd_ = test_support::EtcdProcess::start();
+    if (!etcd_) {
+      if (!test_support::EtcdProcess::binary().empty()) FAIL() << "etcd is installed but did not start";
+      GTEST_SKIP() << test_support::EtcdProcess::kMissing;
+    }
+  }
+  // The settings every replica shares: the etcd state and (until replicas provision it to each
+  // other over attested TLS) one sealing key.
+  std::vector<std::string> replica_flags() const {
+    return {"--store", "etcd", "--etcd-endpoints", etcd_->endpoint(), "--etcd-prefix", "/moss/test/",
+            "--sealing", "file", "--sealing-key-file", (dir_ / "sealing.key").string()};
+  }
+  uint16_t start(kstest::KeyServiceProcess& p, const std::string& name) {
+    uint16_t port = p.start(dir_ / name, sim_key_, dir_ / "worker-policy.json",
+                            dir_ / (name + ".log"), replica_flags());
+    EXPECT_NE(port, 0) << slurp(dir_ / (name + ".log"));
+    return port;
+  }
+  client::KeyServiceClient client(uint16_t port, const std::string& who) {
+    return client::KeyServiceClient::create(config(port, who)).value_or_die();
+  }
+  // Sends `request` as given (signed once, by the caller) to the KeyService on `port`.
+  net::Response send(uint16_t port, const net::Request& request) {
+    attest::AttestedPeerConfig peer;
+    peer.purpose = "moss-keyservice";
+    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_m_})).value_or_die();
+    peer.verify.allow_simulated = true;
+    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+    net::ClientOptions o;
+    o.port = port;
+    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
+        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
+    return net::Client(o).request(request).value_or_die();
+  }
+
+  std::unique_ptr<test_support::EtcdProcess> etcd_;
+};
+
+TEST_F(KeyServiceReplicasTest, ReplicaProcessesShareStateAndSurviveKill9) {
+  ASSERT_TRUE(client::create_identity(dir_ / "owner", false).ok());
+  ASSERT_TRUE(client::create_identity(dir_ / "user", false).ok());
+  kstest::KeyServiceProcess a, b;
+  const uint16_t port_a = start(a, "a"), port_b = start(b, "b");
+  ASSERT_TRUE(port_a && port_b);
+
+  auto owner_a = client(port_a, "owner");
+  auto user_b = client(port_b, "user");
+  ASSERT_TRUE(owner_a.register_self().ok());
+  ASSERT_TRUE(user_b.register_self().ok());  // registered on b, granted on a
+  const std::string model = owner_a.principal_id() + "/m";
+  const SecretBytes model_key = crypto::random_secret(32).value_or_die();
+  ASSERT_TRUE(owner_a.put_model_key(model, model_key.span(), false).ok());
+  ASSERT_TRUE(owner_a.add_grant(model, user_b.principal_id(), worker_m_).ok());
+  ASSERT_TRUE(user_b.put_request_key(model, worker_m_, crypto::random_secret(32).value_or_die().span()).ok());
+
+  auto w = kstest::TestWorker::create(sim_key_, "worker", ks_m_, port_b).value_or_die();
+  auto res = w.release(model, user_b.principal_id()).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(nlohmann::json::parse(res.body)["model_keys"][0]["key"], base64_encode(model_key.span()));
+  ASSERT_TRUE(owner_a.revoke_grant(model, user_b.principal_id(), worker_m_).ok());
+  res = w.release(model, user_b.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 403);
+  EXPECT_EQ(reason_of(res), "no-grant");
+
+  // A signed request a accepted is a replay at b.
+  auto id = crypto::Identity::generate().value_or_die();
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  auto signed_request = client::sign_request(
+      id, "POST", "/v1/principals",
+      nlohmann::json({{"public_key", base64_encode(id.public_key().raw())}}).dump(), now).value_or_die();
+  EXPECT_EQ(send(port_a, signed_request).status, 201);
+  auto replay = send(port_b, signed_request);
+  EXPECT_EQ(replay.status, 401);
+  EXPECT_EQ(reason_of(replay), "nonce-replayed");
+
+  // Grants acknowledged by a, then a is killed: b has every one of them.
+  std::vector<std::string> acknowledged;
+  for (int i = 0; i < 10; ++i) {
+    std::string m = std::string(64, "0123456789"[i]);
+    if (owner_a.add_grant(model, user_b.principal_id(), m).ok()) acknowledged.push_back(m);
+  }
+  ASSERT_EQ(acknowledged.size(), 10u);
+  a.kill_hard();
+  auto owner_b = client(port_b, "owner");
+  auto grants = owner_b.list_grants(model).value_or_die();
+  std::set<std::string> on_b;
+  for (const auto& g : grants["grants"]) on_b.insert(g["measurement"].get<std::string>());
+  for (const std::string& m : acknowledged) EXPECT_TRUE(on_b.count(m)) << m;
+  ASSERT_TRUE(owner_b.add_grant(model, user_b.principal_id(), worker_m_).ok());  // b still writes
+  EXPECT_EQ(w.release(model, user_b.principal_id()).value_or_die().status, 200);
+  b.stop();
+
+  // The shared state verifies, rows and audit chain, from any replica's binary.
+  std::string cmd = (kstest::bin_dir() / "moss-keyservice").string() + " --state-dir " +
+                    (dir_ / "verify").string() + " --tee sim --worker-policy " +
+                    (dir_ / "worker-policy.json").string();
+  for (const std::string& f : replica_flags()) cmd += " '" + f + "'";
+  cmd += " --verify-audit > " + (dir_ / "verify.out").string() + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << slurp(dir_ / "verify.out");
+  EXPECT_NE(slurp(dir_ / "verify.out").find("audit log verifies"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace moss

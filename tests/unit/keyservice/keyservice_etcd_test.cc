@@ -1,0 +1,209 @@
+// The KeyService over the etcd state store (store/etcd_state_store.h) with a real etcd started on
+// loopback (skipped, with the reason, when etcd is not installed): the main flows on one replica,
+// then two replicas over one etcd, as in a cluster: a write on one is seen by the other at once, a
+// revoke acknowledged by one makes the other refuse the release, a signed request replayed to the
+// other replica is refused, and both serve one audit chain; over a 3-member etcd, a replica keeps
+// serving when the member it talks to is killed.
+#include "keyservice/keyservice_server.h"
+
+#include "client/keyservice_client.h"
+#include "common/file_util.h"
+#include "crypto/random.h"
+#include "support/etcd_process.h"
+#include "support/temp_dir.h"
+#include "unit/keyservice/keyservice_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+
+namespace moss::keyservice {
+namespace {
+namespace fs = std::filesystem;
+using kstest::reason_of;
+
+test_support::EtcdProcess* shared_etcd() {
+  static std::unique_ptr<test_support::EtcdProcess> etcd = test_support::EtcdProcess::start();
+  return etcd.get();
+}
+
+class KeyServiceEtcdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!shared_etcd()) GTEST_SKIP() << test_support::EtcdProcess::kMissing;
+    static std::atomic<int> n{0};
+    prefix_ = fmt::format("/ks-test/{}-{}/", ::getpid(), n++);
+    sim_key_ = dir_.path() / "sim.key";
+    ASSERT_TRUE(attest::SimPlatformKey::load_or_create(sim_key_).ok());
+    ks_measurement_ = kstest::sim_measurement("/proc/self/exe", "moss-keyservice");
+    worker_a_ = kstest::sim_measurement("/proc/self/exe", "worker-a");
+    ASSERT_TRUE(write_text_file(dir_.path() / "ks-policy.json", kstest::sim_policy_json({ks_measurement_})).ok());
+  }
+
+  // A replica: its own state directory, the shared sealing key (how replicas get it is not built
+  // yet: docs/keyservice.md, "High availability"), the shared etcd prefix.
+  std::unique_ptr<KeyServer> start_replica(const std::string& name,
+                                          std::vector<std::string> endpoints = {}) {
+    KeyServerOptions o;
+    o.state_dir = dir_.path() / name;
+    o.sealing = "file";
+    o.sealing_key_file = dir_.path() / "replica-sealing.key";
+    o.store = "etcd";
+    o.etcd_endpoints = endpoints.empty() ? std::vector<std::string>{shared_etcd()->endpoint()} : endpoints;
+    o.etcd_prefix = prefix_;
+    o.producer.kind = "sim";
+    o.producer.sim_key_file = sim_key_;
+    o.producer.sim_identity = "moss-keyservice";
+    o.worker_policy = attest::Policy::parse(kstest::sim_policy_json({worker_a_})).value_or_die();
+    o.allow_simulated_workers = true;
+    auto s = KeyServer::start(std::move(o));
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  client::ClientConfig config(const KeyServer& ks) {
+    client::ClientConfig c;
+    c.keyservice_url = "https://127.0.0.1:" + std::to_string(ks.port());
+    c.keyservice_policy = dir_.path() / "ks-policy.json";
+    c.state_dir = dir_.path();
+    c.allow_simulated = true;
+    c.sim_key_file = sim_key_;
+    return c;
+  }
+  client::KeyServiceClient principal(const KeyServer& ks) {
+    auto c = client::KeyServiceClient::create(config(ks), crypto::Identity::generate().value_or_die());
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    auto p = std::move(c).value();
+    EXPECT_TRUE(p.register_self().ok());
+    return p;
+  }
+  kstest::TestWorker worker(const KeyServer& ks) {
+    auto w = kstest::TestWorker::create(sim_key_, "worker-a", ks_measurement_, ks.port());
+    EXPECT_TRUE(w.ok()) << w.status().to_string();
+    return std::move(w).value();
+  }
+  // A client that attests the KeyService and sends requests as given.
+  net::Client raw_client(const KeyServer& ks) {
+    attest::AttestedPeerConfig peer;
+    peer.purpose = "moss-keyservice";
+    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
+    peer.verify.allow_simulated = true;
+    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+    net::ClientOptions o;
+    o.port = ks.port();
+    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
+        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
+    return net::Client(o);
+  }
+
+  test_support::TempDir dir_{"moss-ks-etcd"};
+  std::string prefix_;
+  fs::path sim_key_;
+  std::string ks_measurement_, worker_a_;
+  SecretBytes model_key_ = crypto::random_secret(32).value_or_die();
+  SecretBytes request_key_ = crypto::random_secret(32).value_or_die();
+};
+
+// register, set key, grant, request key, release; revoke, then the release is refused; the state
+// and its audit chain verify.
+TEST_F(KeyServiceEtcdTest, MainFlowsOverEtcd) {
+  auto ks = start_replica("a");
+  ASSERT_TRUE(ks);
+  auto owner = principal(*ks), user = principal(*ks);
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, model_key_.span(), false).ok());
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_a_).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_a_, request_key_.span()).ok());
+  auto grants = owner.list_grants(model).value_or_die();
+  ASSERT_EQ(grants["grants"].size(), 1u) << grants.dump();
+
+  auto w = worker(*ks);
+  auto res = w.release(model, user.principal_id()).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto j = nlohmann::json::parse(res.body);
+  EXPECT_EQ(j["model_keys"][0]["key"], base64_encode(model_key_.span()));
+  EXPECT_EQ(j["request_key"]["key"], base64_encode(request_key_.span()));
+
+  ASSERT_TRUE(owner.revoke_grant(model, user.principal_id(), worker_a_).ok());
+  res = w.release(model, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 403);
+  EXPECT_EQ(reason_of(res), "no-grant");
+
+  auto head = ks->state().verify_audit();
+  ASSERT_TRUE(head.ok()) << head.status().to_string();
+  // register x2, key set, grant, request key, release, revoke, denied release.
+  EXPECT_EQ(head->seq, 8);
+  auto events = owner.audit(model, 0, 100).value_or_die();
+  EXPECT_GE(events["events"].size(), 5u) << events.dump();
+}
+
+// Two replicas over one etcd.
+TEST_F(KeyServiceEtcdTest, ReplicasShareWritesRevokesAndNonces) {
+  auto a = start_replica("a"), b = start_replica("b");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->state().identity().raw(), b->state().identity().raw());  // one signing identity
+  auto owner = principal(*a), user = principal(*a);
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, model_key_.span(), false).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_a_, request_key_.span()).ok());
+  auto on_b = worker(*b);
+  // Not granted yet: refused on b.
+  EXPECT_EQ(on_b.release(model, user.principal_id()).value_or_die().status, 403);
+  // Granted on a: released on b at once.
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_a_).ok());
+  auto res = on_b.release(model, user.principal_id()).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(nlohmann::json::parse(res.body)["model_keys"][0]["key"], base64_encode(model_key_.span()));
+  // Revoke acknowledged by a: b refuses at once (no cache on b).
+  ASSERT_TRUE(owner.revoke_grant(model, user.principal_id(), worker_a_).ok());
+  res = on_b.release(model, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 403);
+  EXPECT_EQ(reason_of(res), "no-grant");
+
+  // A signed request accepted by a is a replay at b.
+  auto id = crypto::Identity::generate().value_or_die();
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  auto req = client::sign_request(id, "POST", "/v1/principals",
+                                  nlohmann::json({{"public_key", base64_encode(id.public_key().raw())}}).dump(),
+                                  now).value_or_die();
+  EXPECT_EQ(raw_client(*a).request(req).value_or_die().status, 201);
+  auto replay = raw_client(*b).request(req).value_or_die();
+  EXPECT_EQ(replay.status, 401);
+  EXPECT_EQ(reason_of(replay), "nonce-replayed");
+
+  // One audit chain, signed alike by both.
+  auto ha = a->state().signed_audit_head().value_or_die();
+  auto hb = b->state().signed_audit_head().value_or_die();
+  EXPECT_EQ(ha.head, hb.head);
+  EXPECT_EQ(ha.state_version, hb.state_version);
+  EXPECT_TRUE(a->state().verify_audit().ok());
+  EXPECT_TRUE(b->state().verify_audit().ok());
+}
+
+// Over a 3-member etcd, kill -9 of the member the replica talks to: the replica fails over to the
+// next endpoint, keeps every acknowledged write, and goes on writing and releasing.
+TEST_F(KeyServiceEtcdTest, ServesThroughTheLossOfAnEtcdMember) {
+  auto cluster = test_support::EtcdProcess::start(3);
+  ASSERT_TRUE(cluster) << "a 3-member etcd did not start";
+  auto ks = start_replica("a", cluster->endpoints());
+  ASSERT_TRUE(ks);
+  auto owner = principal(*ks), user = principal(*ks);
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, model_key_.span(), false).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_a_, request_key_.span()).ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(owner.add_grant(model, user.principal_id(), std::string(64, "abcde"[i])).ok());
+  }
+  cluster->stop_member(0, SIGKILL);
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_a_).ok());
+  auto grants = owner.list_grants(model).value_or_die();
+  EXPECT_EQ(grants["grants"].size(), 6u) << grants.dump();
+  auto res = worker(*ks).release(model, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 200) << res.body;
+  EXPECT_TRUE(ks->state().verify_audit().ok());
+}
+
+}  // namespace
+}  // namespace moss::keyservice
