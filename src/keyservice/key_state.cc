@@ -531,7 +531,12 @@ Result<store::AuditHead> KeyState::verify_audit() {
 
 Result<KeyState::SignedHead> KeyState::signed_audit_head(std::optional<int64_t> at) {
   SignedHead out;
-  publish_head();  // on etcd: what every replica committed until now
+  {
+    // On etcd: what every replica committed until now. Under mu_: the store's head is only
+    // consistent between writes.
+    std::lock_guard lock(mu_);
+    publish_head();
+  }
   crypto::KeyServiceState now = published_state();
   out.head = {now.audit_seq, now.audit_hash};
   out.state_version = now.version;

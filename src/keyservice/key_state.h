@@ -145,7 +145,7 @@ class KeyState {
  private:
   KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock,
            const store::StateHeadView& head);
-  void publish_head();  // published_ = the store's head when it is newer
+  void publish_head();  // mu_ held: published_ = the store's head when it is newer
   // Runs `body` as one committed state change (mu_ held) and publishes the new version.
   Status write(const std::function<Status()>& body);
   Status audit(const store::AuditEvent& event);  // inside write()
