@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "engine/kernels/ref/window.h"
 
@@ -396,6 +397,72 @@ OnednnStep prepare_transpose(const OnednnStepRequest& r) {
   return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"),
           Layout()};
 }
+
+class AttentionKernel final : public PreparedKernel {
+ public:
+  AttentionKernel(std::unique_ptr<const OnednnAttention> k, bool runtime_mask, uint32_t packed)
+      : k_(std::move(k)), runtime_mask_(runtime_mask), packed_(packed) {}
+  uint32_t packed_inputs() const override { return packed_; }
+  size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
+  size_t weights_bytes() const override { return k_->weights_bytes(); }
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
+    MOSS_RETURN_IF_ERROR(need_scratch(s, "Attention"));
+    const float* mask = runtime_mask_ ? in[3].as<float>() : nullptr;
+    return k_->execute(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(), mask,
+                       out[0].as<float>(), *s.dnnl);
+  }
+
+ private:
+  std::unique_ptr<const OnednnAttention> k_;
+  bool runtime_mask_;
+  uint32_t packed_;
+};
+
+}  // namespace
+
+OnednnStep prepare_attention_step(const OnednnStepRequest& r, const AttentionStepRequest& a) {
+  if (!r.node || !r.out || r.out->empty() || r.in.size() != 2 || !r.in[0] || !r.in[1] || !a.v) {
+    return {};
+  }
+  for (const TensorInfo* t : {r.in[0], r.in[1], a.v}) {
+    if (t->dtype != DType::kFloat32 || t->value) return {};
+  }
+  if ((*r.out)[0].dtype != DType::kFloat32 || !r.post_ops.empty()) return {};
+  AttentionParams p;
+  p.q_dims = r.in[0]->shape;
+  p.k_dims = r.in[1]->shape;
+  p.v_dims = a.v->shape;
+  p.scale = a.scale;
+  p.options.threads = r.threads;
+  const float* mask_const = nullptr;
+  std::vector<float> additive;
+  if (a.mask) {
+    p.mask_dims = a.mask->shape;
+    if (p.mask_dims.empty()) p.mask_dims = {1};
+    if (a.mask_is_condition) {
+      // -inf added where the condition masks, 0 elsewhere: Where's result for every finite or
+      // -inf score (only a NaN or +inf score at a masked position would turn NaN instead).
+      if (!a.mask->value || a.mask->dtype != DType::kBool) return {};
+      const bool* c = a.mask->value->data<bool>();
+      additive.resize(static_cast<size_t>(a.mask->numel()));
+      for (size_t i = 0; i < additive.size(); ++i) {
+        additive[i] = c[i] == a.masked_when ? -std::numeric_limits<float>::infinity() : 0.f;
+      }
+      mask_const = additive.data();
+    } else {
+      if (a.mask->dtype != DType::kFloat32) return {};
+      if (a.mask->value) mask_const = a.mask->value->data<float>();
+    }
+  }
+  auto k = OnednnAttention::create(p, mask_const);
+  if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  const bool runtime_mask = a.mask && !mask_const;
+  return {std::make_shared<AttentionKernel>(std::move(k).value(), runtime_mask,
+                                            mask_const ? 0b1000u : 0u),
+          Layout()};
+}
+
+namespace {
 
 // The plain OpKernel::prepare hook (no fusion, plain layouts).
 template <OnednnStep (*F)(const OnednnStepRequest&)>
