@@ -75,6 +75,21 @@ class UnaryKernel final : public PreparedKernel {
   const char* op_;
 };
 
+// Threads for a memory-bound step (Softmax, LayerNorm, Transpose, Reorder, pools) over `elements`
+// floats: below 64K elements (tens of microseconds on one core) a second OpenMP thread costs more
+// to wake and join than it saves, and under OMP_WAIT_POLICY=passive on a busy host the join waits
+// for a time slice (a 9 us LayerNorm took ~1 ms at 2 threads in gpt4's profile).
+int memory_bound_threads(int64_t elements, int threads) {
+  constexpr int64_t kSmall = int64_t{1} << 16;
+  return elements < kSmall ? 1 : threads;
+}
+
+int64_t elements_of(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
 bool all_float(std::span<const TensorInfo* const> in) {
   for (const TensorInfo* t : in) {
     if (t && t->dtype != DType::kFloat32) return false;
@@ -262,7 +277,7 @@ OnednnStep prepare_pool(const OnednnStepRequest& r) {
     p.ceil_mode = node.attr_int("ceil_mode", 0) != 0;
     p.count_include_pad = node.attr_int("count_include_pad", 0) != 0;
   }
-  p.options.threads = r.threads;
+  p.options.threads = memory_bound_threads(elements_of(x), r.threads);
   p.src = choice_for(r.src_layout);
   p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
   auto k = OnednnPool::create(p);
@@ -291,7 +306,7 @@ OnednnStep prepare_softmax(const OnednnStepRequest& r) {
     p.dims = x;
     p.axis = axis;
   }
-  p.options.threads = r.threads;
+  p.options.threads = memory_bound_threads(elements_of(x), r.threads);
   auto k = OnednnSoftmax::create(p);
   if (!k.ok()) return {};
   return {std::make_shared<UnaryKernel<OnednnSoftmax>>(std::move(k).value(), "Softmax"), Layout()};
@@ -335,7 +350,7 @@ OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
   p.axis = axis;
   p.epsilon = node.attr_float("epsilon", 1e-5f);
   p.has_bias = bias != nullptr;
-  p.options.threads = r.threads;
+  p.options.threads = memory_bound_threads(elements_of(x), r.threads);
   auto k = OnednnLayerNorm::create(p, scale->value->data<float>(),
                                    bias ? bias->value->data<float>() : nullptr);
   if (!k.ok()) return {};
@@ -392,7 +407,7 @@ OnednnStep prepare_transpose(const OnednnStepRequest& r) {
   auto from = Layout::strided(y, strides);
   auto to = Layout::plain(y);
   if (!from.ok() || !to.ok()) return {};
-  auto k = OnednnReorder::create(*from, *to, r.threads);
+  auto k = OnednnReorder::create(*from, *to, memory_bound_threads(elements_of(x), r.threads));
   if (!k.ok()) return {};
   return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"),
           Layout()};
@@ -533,7 +548,7 @@ OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
 
 std::shared_ptr<const PreparedKernel> onednn_reorder_step(const Layout& from, const Layout& to,
                                                           int threads) {
-  auto k = OnednnReorder::create(from, to, threads);
+  auto k = OnednnReorder::create(from, to, memory_bound_threads(elements_of(from.dims()), threads));
   if (!k.ok()) return nullptr;
   return std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Reorder");
 }
