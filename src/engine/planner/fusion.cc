@@ -284,6 +284,30 @@ class Matcher {
     if (axis < 0) axis += rank;
     if (axis != rank - 1) return std::nullopt;  // (before opset 13 axis 1 of a 2-D is the same)
     take(n);
+    // Dropout in inference (torchvision's Swin keeps it in the export) and Identity pass the
+    // probabilities through.
+    for (int c; (c = sole_user(cur)) >= 0;) {
+      n = &g_.nodes[c];
+      if (n->op_type != "Identity" && n->op_type != "Dropout") break;
+      if (n->outputs.empty() || n->outputs[0] == kNoValue ||
+          info_[n->outputs[0]].shape != scores) {
+        return std::nullopt;
+      }
+      for (size_t i = 1; i < n->outputs.size(); ++i) {  // Dropout's mask, when nothing reads it
+        const int o = n->outputs[i];
+        if (o != kNoValue && (is_output_[o] || !uses_[o].empty())) return std::nullopt;
+      }
+      // An identity unless training_mode is set with a ratio above 0 (Swin's export: training
+      // mode true, ratio 0).
+      const int training = n->inputs.size() > 2 ? n->inputs[2] : kNoValue;
+      const bool inference =
+          training == kNoValue || (info_[training].value && info_[training].dtype == DType::kBool &&
+                                   info_[training].numel() == 1 &&
+                                   !info_[training].value->data<bool>()[0]);
+      auto ratio = scalar(n->inputs.size() > 1 ? n->inputs[1] : kNoValue);
+      if (!inference && !(ratio && *ratio == 0.f)) return std::nullopt;
+      take(n);
+    }
     const int pv = sole_user(cur);
     if (pv < 0) return std::nullopt;
     const Node& mm = g_.nodes[pv];

@@ -23,7 +23,8 @@ namespace moss::engine {
 // An attention block (the anchor is the Q x K MatMul of two computed operands): an optional
 // Mul/Div of the scores by a scalar constant, an optional mask (an Add of a float tensor that
 // broadcasts to the scores, or Where(constant bool, -inf, scores) either way round), the Softmax
-// over the last axis and the MatMul of the probabilities by V run as one step
+// over the last axis (then any inference Dropout or Identity) and the MatMul of the probabilities
+// by V run as one step
 // (onednn::OnednnAttention).
 struct AttentionFusion {
   int v = kNoValue;                // the second MatMul's other operand

@@ -80,13 +80,42 @@ TEST(OnednnAttentionTest, ConstantCausalMaskAndRectangularShapesMatchReference) 
   auto q = random_floats(count(p.q_dims), 4), k = random_floats(count(p.k_dims), 5);
   auto v = random_floats(count(p.v_dims), 6);
   auto a = OnednnAttention::create(p, mask.data()).value_or_die();
-  EXPECT_EQ(a->weights_bytes(), 35 * sizeof(float));
+  // [M, N] over [3, M, N] is not a broadcast oneDNN's fast matmul takes: expanded once.
+  EXPECT_EQ(a->weights_bytes(), 3 * 35 * sizeof(float));
   OnednnScratch scratch = OnednnScratch::create().value_or_die();
   std::vector<float> y(static_cast<size_t>(count(a->dst_dims())));
   ASSERT_TRUE(a->execute(q.data(), k.data(), v.data(), nullptr, y.data(), scratch).ok());
   expect_close(y, reference(3, 5, 6, 7, 4, q, k, v, p.scale, [&](int64_t, int64_t i, int64_t j) {
                  return double(mask[i * 7 + j]);
                }));
+}
+
+TEST(OnednnAttentionTest, MaskBroadcastOverBatchOnlyMatchesReference) {
+  // Swin: a [1, heads, M, N] bias over [windows, heads, M, N]. oneDNN's fast matmul has no such
+  // broadcast: a constant mask is expanded once; a run-time one is either declined or exact.
+  AttentionParams p;
+  p.q_dims = {3, 2, 7, 4};
+  p.k_dims = {3, 2, 4, 7};
+  p.v_dims = {3, 2, 7, 4};
+  p.scale = 0.5f;
+  p.mask_dims = {1, 2, 7, 7};
+  auto q = random_floats(count(p.q_dims), 7), k = random_floats(count(p.k_dims), 8);
+  auto v = random_floats(count(p.v_dims), 9), mask = random_floats(98, 10, -3.f, 3.f);
+  auto want = reference(6, 7, 4, 7, 4, q, k, v, p.scale, [&](int64_t h, int64_t i, int64_t j) {
+    return double(mask[((h % 2) * 7 + i) * 7 + j]);
+  });
+  OnednnScratch scratch = OnednnScratch::create().value_or_die();
+  std::vector<float> y(static_cast<size_t>(count(p.q_dims)));
+  auto constant = OnednnAttention::create(p, mask.data()).value_or_die();
+  ASSERT_TRUE(constant->execute(q.data(), k.data(), v.data(), nullptr, y.data(), scratch).ok());
+  expect_close(y, want);
+  auto runtime = OnednnAttention::create(p, nullptr);
+  if (runtime.ok()) {
+    ASSERT_TRUE((*runtime)->execute(q.data(), k.data(), v.data(), mask.data(), y.data(), scratch).ok());
+    expect_close(y, want);
+  } else {
+    EXPECT_EQ(runtime.status().code(), ErrorCode::kUnimplemented);
+  }
 }
 
 TEST(OnednnAttentionTest, RejectsMismatchedShapes) {

@@ -1,7 +1,8 @@
 // OnednnAttention: softmax(scale * Q x K + mask) x V as three oneDNN primitives run back to back
 // on one scores buffer in the scratchpad (the unfused graph writes, reads and rewrites it in five
 // steps: MatMul, Div, Add or Where, Softmax, MatMul).
-#include <cstring>
+#include <algorithm>
+#include <vector>
 
 #include "engine/kernels/onednn/onednn_common.h"
 
@@ -53,27 +54,52 @@ Status build(const AttentionParams& p, const float* mask_const, OnednnAttention:
   impl.s_md = plain_md(s_dims);
   impl.dst_md = plain_md(impl.dst_dims);
 
-  dnnl::post_ops ops;
-  if (p.scale != 1.f) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.scale, 0.f);
+  Dims aligned;  // the mask's dims right-aligned to the scores'
   if (!p.mask_dims.empty()) {
     MOSS_RETURN_IF_ERROR(check_dims(p.mask_dims, "Attention mask"));
     if (p.mask_dims.size() > rank) return invalid_argument("Attention: mask rank above scores'");
-    Dims aligned(rank - p.mask_dims.size(), 1);
+    aligned.assign(rank - p.mask_dims.size(), 1);
     aligned.insert(aligned.end(), p.mask_dims.begin(), p.mask_dims.end());
     for (size_t i = 0; i < rank; ++i) {
       if (aligned[i] != 1 && aligned[i] != s_dims[i]) {
         return invalid_argument("Attention: mask does not broadcast to the scores");
       }
     }
-    impl.mask_md = plain_md(aligned);
-    impl.mask_arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.len()) | DNNL_ARG_SRC_1;
-    ops.append_binary(dnnl::algorithm::binary_add, impl.mask_md);
     impl.has_mask = true;
   }
   impl.threads = resolve_threads(p.options.threads);
   ThreadScope scope(impl.threads);
-  dnnl::matmul::primitive_desc spd(dnnl::matmul::desc(impl.q_md, impl.k_md, impl.s_md),
-                                   make_attr(ops), cpu_engine());
+  auto scores_pd = [&](const Dims& mask_dims) {
+    dnnl::post_ops ops;
+    if (p.scale != 1.f) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, p.scale, 0.f);
+    if (impl.has_mask) {
+      impl.mask_md = plain_md(mask_dims);
+      impl.mask_arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops.len()) | DNNL_ARG_SRC_1;
+      ops.append_binary(dnnl::algorithm::binary_add, impl.mask_md);
+    }
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(impl.q_md, impl.k_md, impl.s_md),
+                                        make_attr(ops), cpu_engine());
+  };
+  // oneDNN's fast matmul takes a mask broadcast along all but the last dim, or none at all; for
+  // other broadcasts (Swin's [1, heads, M, N] bias over [windows, heads, M, N]) it falls back to
+  // its reference loop, ~1000x slower. A constant mask is then expanded to the scores' shape once;
+  // a run-time one is declined (the nodes run unfused).
+  auto is_reference = [](const auto& pd) { return std::string_view(pd.impl_info_str()).starts_with("ref"); };
+  auto spd = scores_pd(aligned);
+  std::vector<float> expanded;
+  if (impl.has_mask && is_reference(spd) && mask_const) {
+    expanded.resize(static_cast<size_t>(numel(s_dims)));
+    Dims at(rank, 0);  // index into the scores
+    for (float& out : expanded) {
+      int64_t src = 0;
+      for (size_t i = 0; i < rank; ++i) src = src * aligned[i] + (aligned[i] == 1 ? 0 : at[i]);
+      out = mask_const[src];
+      for (size_t i = rank; i-- > 0 && ++at[i] == s_dims[i];) at[i] = 0;
+    }
+    mask_const = expanded.data();
+    spd = scores_pd(s_dims);
+  }
+  if (is_reference(spd)) return unimplemented("Attention: no fast matmul for this mask");
   impl.scores = dnnl::matmul(spd);
   impl.scores_pad = spd.scratchpad_desc();
   dnnl::primitive_attr plain_attr = make_attr(dnnl::post_ops());
