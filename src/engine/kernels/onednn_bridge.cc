@@ -84,12 +84,6 @@ int memory_bound_threads(int64_t elements, int threads) {
   return elements < kSmall ? 1 : threads;
 }
 
-int64_t elements_of(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
-}
-
 bool all_float(std::span<const TensorInfo* const> in) {
   for (const TensorInfo* t : in) {
     if (t && t->dtype != DType::kFloat32) return false;
@@ -277,7 +271,7 @@ OnednnStep prepare_pool(const OnednnStepRequest& r) {
     p.ceil_mode = node.attr_int("ceil_mode", 0) != 0;
     p.count_include_pad = node.attr_int("count_include_pad", 0) != 0;
   }
-  p.options.threads = memory_bound_threads(elements_of(x), r.threads);
+  p.options.threads = memory_bound_threads(numel_of(x), r.threads);
   p.src = choice_for(r.src_layout);
   p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
   auto k = OnednnPool::create(p);
@@ -306,7 +300,7 @@ OnednnStep prepare_softmax(const OnednnStepRequest& r) {
     p.dims = x;
     p.axis = axis;
   }
-  p.options.threads = memory_bound_threads(elements_of(x), r.threads);
+  p.options.threads = memory_bound_threads(numel_of(x), r.threads);
   auto k = OnednnSoftmax::create(p);
   if (!k.ok()) return {};
   return {std::make_shared<UnaryKernel<OnednnSoftmax>>(std::move(k).value(), "Softmax"), Layout()};
@@ -350,7 +344,7 @@ OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
   p.axis = axis;
   p.epsilon = node.attr_float("epsilon", 1e-5f);
   p.has_bias = bias != nullptr;
-  p.options.threads = memory_bound_threads(elements_of(x), r.threads);
+  p.options.threads = memory_bound_threads(numel_of(x), r.threads);
   auto k = OnednnLayerNorm::create(p, scale->value->data<float>(),
                                    bias ? bias->value->data<float>() : nullptr);
   if (!k.ok()) return {};
@@ -407,7 +401,7 @@ OnednnStep prepare_transpose(const OnednnStepRequest& r) {
   auto from = Layout::strided(y, strides);
   auto to = Layout::plain(y);
   if (!from.ok() || !to.ok()) return {};
-  auto k = OnednnReorder::create(*from, *to, memory_bound_threads(elements_of(x), r.threads));
+  auto k = OnednnReorder::create(*from, *to, memory_bound_threads(numel_of(x), r.threads));
   if (!k.ok()) return {};
   return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"),
           Layout()};
@@ -548,7 +542,7 @@ OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
 
 std::shared_ptr<const PreparedKernel> onednn_reorder_step(const Layout& from, const Layout& to,
                                                           int threads) {
-  auto k = OnednnReorder::create(from, to, memory_bound_threads(elements_of(from.dims()), threads));
+  auto k = OnednnReorder::create(from, to, memory_bound_threads(numel_of(from.dims()), threads));
   if (!k.ok()) return nullptr;
   return std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Reorder");
 }

@@ -210,14 +210,11 @@ class Matcher {
     return nodes;
   }
 
-  // Right-aligned numpy broadcasting of `from` to exactly `to`.
-  static bool broadcasts(const std::vector<int64_t>& from, const std::vector<int64_t>& to) {
-    if (from.size() > to.size()) return false;
-    const size_t off = to.size() - from.size();
-    for (size_t i = 0; i < from.size(); ++i) {
-      if (from[i] != 1 && from[i] != to[off + i]) return false;
-    }
-    return true;
+  // `from` broadcasts (numpy rules) to exactly `to`.
+  static bool broadcasts(const Node& n, const std::vector<int64_t>& from,
+                         const std::vector<int64_t>& to) {
+    auto b = broadcast_shapes(n, from, to);
+    return b.ok() && *b == to;
   }
 
   // The attention block starting at a MatMul of two computed operands (see AttentionFusion).
@@ -258,7 +255,7 @@ class Matcher {
     if (n && n->op_type == "Add") {
       const int other = other_input(*n, cur);
       if (other == kNoValue || info_[other].dtype != DType::kFloat32 ||
-          !broadcasts(info_[other].shape, scores)) {
+          !broadcasts(*n, info_[other].shape, scores)) {
         return std::nullopt;
       }
       a.mask = other;
@@ -269,7 +266,7 @@ class Matcher {
       const int cond = n->inputs[0];
       auto fill = scalar(n->inputs[1] == cur ? n->inputs[2] : n->inputs[1]);
       if (!info_[cond].value || info_[cond].dtype != DType::kBool ||
-          !broadcasts(info_[cond].shape, scores) || !fill || !std::isinf(*fill) || *fill > 0) {
+          !broadcasts(*n, info_[cond].shape, scores) || !fill || !std::isinf(*fill) || *fill > 0) {
         return std::nullopt;
       }
       a.mask = cond;

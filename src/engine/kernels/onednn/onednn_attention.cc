@@ -2,6 +2,7 @@
 // on one scores buffer in the scratchpad (the unfused graph writes, reads and rewrites it in five
 // steps: MatMul, Div, Add or Where, Softmax, MatMul).
 #include <algorithm>
+#include <string_view>
 #include <vector>
 
 #include "engine/kernels/onednn/onednn_common.h"
@@ -84,7 +85,9 @@ Status build(const AttentionParams& p, const float* mask_const, OnednnAttention:
   // other broadcasts (Swin's [1, heads, M, N] bias over [windows, heads, M, N]) it falls back to
   // its reference loop, ~1000x slower. A constant mask is then expanded to the scores' shape once;
   // a run-time one is declined (the nodes run unfused).
-  auto is_reference = [](const auto& pd) { return std::string_view(pd.impl_info_str()).starts_with("ref"); };
+  auto is_reference = [](const auto& pd) {
+    return std::string_view(pd.impl_info_str()).starts_with("ref");
+  };
   auto spd = scores_pd(aligned);
   std::vector<float> expanded;
   if (impl.has_mask && is_reference(spd) && mask_const) {
