@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "engine/kernels/ref/window.h"
 
@@ -73,6 +74,15 @@ class UnaryKernel final : public PreparedKernel {
   std::unique_ptr<const K> k_;
   const char* op_;
 };
+
+// Threads for a memory-bound step (Softmax, LayerNorm, Transpose, Reorder, pools) over `elements`
+// floats: below 64K elements (tens of microseconds on one core) a second OpenMP thread costs more
+// to wake and join than it saves, and under OMP_WAIT_POLICY=passive on a busy host the join waits
+// for a time slice (a 9 us LayerNorm took ~1 ms at 2 threads in gpt4's profile).
+int memory_bound_threads(int64_t elements, int threads) {
+  constexpr int64_t kSmall = int64_t{1} << 16;
+  return elements < kSmall ? 1 : threads;
+}
 
 bool all_float(std::span<const TensorInfo* const> in) {
   for (const TensorInfo* t : in) {
@@ -261,7 +271,7 @@ OnednnStep prepare_pool(const OnednnStepRequest& r) {
     p.ceil_mode = node.attr_int("ceil_mode", 0) != 0;
     p.count_include_pad = node.attr_int("count_include_pad", 0) != 0;
   }
-  p.options.threads = r.threads;
+  p.options.threads = memory_bound_threads(numel_of(x), r.threads);
   p.src = choice_for(r.src_layout);
   p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
   auto k = OnednnPool::create(p);
@@ -290,7 +300,7 @@ OnednnStep prepare_softmax(const OnednnStepRequest& r) {
     p.dims = x;
     p.axis = axis;
   }
-  p.options.threads = r.threads;
+  p.options.threads = memory_bound_threads(numel_of(x), r.threads);
   auto k = OnednnSoftmax::create(p);
   if (!k.ok()) return {};
   return {std::make_shared<UnaryKernel<OnednnSoftmax>>(std::move(k).value(), "Softmax"), Layout()};
@@ -334,7 +344,7 @@ OnednnStep prepare_layernorm(const OnednnStepRequest& r) {
   p.axis = axis;
   p.epsilon = node.attr_float("epsilon", 1e-5f);
   p.has_bias = bias != nullptr;
-  p.options.threads = r.threads;
+  p.options.threads = memory_bound_threads(numel_of(x), r.threads);
   auto k = OnednnLayerNorm::create(p, scale->value->data<float>(),
                                    bias ? bias->value->data<float>() : nullptr);
   if (!k.ok()) return {};
@@ -391,11 +401,77 @@ OnednnStep prepare_transpose(const OnednnStepRequest& r) {
   auto from = Layout::strided(y, strides);
   auto to = Layout::plain(y);
   if (!from.ok() || !to.ok()) return {};
-  auto k = OnednnReorder::create(*from, *to, r.threads);
+  auto k = OnednnReorder::create(*from, *to, memory_bound_threads(numel_of(x), r.threads));
   if (!k.ok()) return {};
   return {std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Transpose"),
           Layout()};
 }
+
+class AttentionKernel final : public PreparedKernel {
+ public:
+  AttentionKernel(std::unique_ptr<const OnednnAttention> k, bool runtime_mask, uint32_t packed)
+      : k_(std::move(k)), runtime_mask_(runtime_mask), packed_(packed) {}
+  uint32_t packed_inputs() const override { return packed_; }
+  size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
+  size_t weights_bytes() const override { return k_->weights_bytes(); }
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
+    MOSS_RETURN_IF_ERROR(need_scratch(s, "Attention"));
+    const float* mask = runtime_mask_ ? in[3].as<float>() : nullptr;
+    return k_->execute(in[0].as<float>(), in[1].as<float>(), in[2].as<float>(), mask,
+                       out[0].as<float>(), *s.dnnl);
+  }
+
+ private:
+  std::unique_ptr<const OnednnAttention> k_;
+  bool runtime_mask_;
+  uint32_t packed_;
+};
+
+}  // namespace
+
+OnednnStep prepare_attention_step(const OnednnStepRequest& r, const AttentionStepRequest& a) {
+  if (!r.node || !r.out || r.out->empty() || r.in.size() != 2 || !r.in[0] || !r.in[1] || !a.v) {
+    return {};
+  }
+  for (const TensorInfo* t : {r.in[0], r.in[1], a.v}) {
+    if (t->dtype != DType::kFloat32 || t->value) return {};
+  }
+  if ((*r.out)[0].dtype != DType::kFloat32 || !r.post_ops.empty()) return {};
+  AttentionParams p;
+  p.q_dims = r.in[0]->shape;
+  p.k_dims = r.in[1]->shape;
+  p.v_dims = a.v->shape;
+  p.scale = a.scale;
+  p.options.threads = r.threads;
+  const float* mask_const = nullptr;
+  std::vector<float> additive;
+  if (a.mask) {
+    p.mask_dims = a.mask->shape;
+    if (p.mask_dims.empty()) p.mask_dims = {1};
+    if (a.mask_is_condition) {
+      // -inf added where the condition masks, 0 elsewhere: Where's result for every finite or
+      // -inf score (only a NaN or +inf score at a masked position would turn NaN instead).
+      if (!a.mask->value || a.mask->dtype != DType::kBool) return {};
+      const bool* c = a.mask->value->data<bool>();
+      additive.resize(static_cast<size_t>(a.mask->numel()));
+      for (size_t i = 0; i < additive.size(); ++i) {
+        additive[i] = c[i] == a.masked_when ? -std::numeric_limits<float>::infinity() : 0.f;
+      }
+      mask_const = additive.data();
+    } else {
+      if (a.mask->dtype != DType::kFloat32) return {};
+      if (a.mask->value) mask_const = a.mask->value->data<float>();
+    }
+  }
+  auto k = OnednnAttention::create(p, mask_const);
+  if (!k.ok() || (*k)->dst_dims() != (*r.out)[0].shape) return {};
+  const bool runtime_mask = a.mask && !mask_const;
+  return {std::make_shared<AttentionKernel>(std::move(k).value(), runtime_mask,
+                                            mask_const ? 0b1000u : 0u),
+          Layout()};
+}
+
+namespace {
 
 // The plain OpKernel::prepare hook (no fusion, plain layouts).
 template <OnednnStep (*F)(const OnednnStepRequest&)>
@@ -466,7 +542,7 @@ OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
 
 std::shared_ptr<const PreparedKernel> onednn_reorder_step(const Layout& from, const Layout& to,
                                                           int threads) {
-  auto k = OnednnReorder::create(from, to, threads);
+  auto k = OnednnReorder::create(from, to, memory_bound_threads(numel_of(from.dims()), threads));
   if (!k.ok()) return nullptr;
   return std::make_shared<UnaryKernel<OnednnReorder>>(std::move(k).value(), "Reorder");
 }

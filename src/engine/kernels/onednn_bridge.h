@@ -53,6 +53,19 @@ bool onednn_serves(const std::string& op_type);
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& request);
 
+// A fused attention block (planner/fusion.h): softmax(scale * A x B + mask, last axis) x V, where
+// the request's node is the A x B MatMul (in = {A, B}, plain) and the step reads {A, B, V, mask}.
+struct AttentionStepRequest {
+  const TensorInfo* v = nullptr;
+  const TensorInfo* mask = nullptr;  // null: no mask
+  float scale = 1.f;
+  // The mask is a constant bool condition instead of a float tensor added to the scores:
+  // Where(mask, -inf, scores) when masked_when, Where(mask, scores, -inf) otherwise.
+  bool mask_is_condition = false;
+  bool masked_when = true;
+};
+OnednnStep prepare_attention_step(const OnednnStepRequest& r, const AttentionStepRequest& a);
+
 // A layout conversion step (blocked -> plain before a reference kernel).
 std::shared_ptr<const PreparedKernel> onednn_reorder_step(const onednn::Layout& from,
                                                           const onednn::Layout& to, int threads);

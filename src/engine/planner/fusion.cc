@@ -1,5 +1,6 @@
 #include "engine/planner/fusion.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -117,8 +118,219 @@ class Matcher {
     return {};
   }
 
+  // A free user of v with this op and one output, or -1.
+  int user_of(int v, const char* op) const {
+    for (int u : uses_[v]) {
+      if (!taken_.count(u) && g_.nodes[u].op_type == op && g_.nodes[u].outputs.size() == 1 &&
+          g_.nodes[u].outputs[0] != kNoValue) {
+        return u;
+      }
+    }
+    return -1;
+  }
+
+  // A binary node whose inputs are {in, scalar constant c} with |c - want| <= tol.
+  bool scaled_by(const Node& n, int in, float want, float tol) const {
+    auto c = scalar(other_input(n, in));
+    return c && std::fabs(*c - want) <= tol;
+  }
+
+  // The tanh GELU torch exports (nn.GELU(approximate="tanh"), GPT-2's gelu_new) starting at x:
+  //   0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+  // with x^3 as Mul(x, Mul(x, x)) or Pow(x, 3), and 0.5 applied last or to x first. Returns the
+  // nodes in graph order, or empty. Every user of x must be one of them.
+  std::vector<int> gelu_tanh(int x) const {
+    if (is_output_[x]) return {};
+    std::vector<int> nodes;
+    int cube = kNoValue;
+    if (const int p = user_of(x, "Pow"); p >= 0 && g_.nodes[p].inputs[0] == x) {
+      auto e = scalar(g_.nodes[p].inputs.size() == 2 ? g_.nodes[p].inputs[1] : kNoValue);
+      if (e && *e == 3.0f) {
+        cube = g_.nodes[p].outputs[0];
+        nodes.push_back(p);
+      }
+    }
+    if (cube == kNoValue) {
+      int sq = -1;
+      for (int u : uses_[x]) {
+        const Node& n = g_.nodes[u];
+        if (!taken_.count(u) && n.op_type == "Mul" && n.inputs.size() == 2 && n.inputs[0] == x &&
+            n.inputs[1] == x) {
+          sq = u;
+        }
+      }
+      if (sq < 0) return {};
+      const int c = sole_user(g_.nodes[sq].outputs[0]);
+      if (c < 0 || g_.nodes[c].op_type != "Mul" ||
+          other_input(g_.nodes[c], g_.nodes[sq].outputs[0]) != x) {
+        return {};
+      }
+      cube = g_.nodes[c].outputs[0];
+      nodes.insert(nodes.end(), {sq, c});
+    }
+    auto next = [&](int v, const char* op) {
+      const int u = sole_user(v);
+      return u >= 0 && g_.nodes[u].op_type == op && g_.nodes[u].outputs.size() == 1 ? u : -1;
+    };
+    const int t = next(cube, "Mul");
+    if (t < 0 || !scaled_by(g_.nodes[t], cube, 0.044715f, 1e-6f)) return {};
+    const int a = next(g_.nodes[t].outputs[0], "Add");
+    if (a < 0 || other_input(g_.nodes[a], g_.nodes[t].outputs[0]) != x) return {};
+    const int k = next(g_.nodes[a].outputs[0], "Mul");
+    if (k < 0 || !scaled_by(g_.nodes[k], g_.nodes[a].outputs[0], 0.7978845608f, 1e-6f)) return {};
+    const int th = next(g_.nodes[k].outputs[0], "Tanh");
+    if (th < 0) return {};
+    const int one = next(g_.nodes[th].outputs[0], "Add");
+    if (one < 0 || !scaled_by(g_.nodes[one], g_.nodes[th].outputs[0], 1.0f, 0.0f)) return {};
+    const int m = next(g_.nodes[one].outputs[0], "Mul");
+    if (m < 0) return {};
+    nodes.insert(nodes.end(), {t, a, k, th, one, m});
+    const int h = other_input(g_.nodes[m], g_.nodes[one].outputs[0]);
+    if (h == x) {  // (x * (1 + tanh)) * 0.5
+      const int half = next(g_.nodes[m].outputs[0], "Mul");
+      if (half < 0 || !scaled_by(g_.nodes[half], g_.nodes[m].outputs[0], 0.5f, 0.0f)) return {};
+      nodes.push_back(half);
+    } else {  // (0.5 * x) * (1 + tanh)
+      int half = -1;
+      for (int u : uses_[x]) {
+        if (!taken_.count(u) && g_.nodes[u].outputs.size() == 1 && g_.nodes[u].outputs[0] == h) {
+          half = u;
+        }
+      }
+      if (half < 0 || g_.nodes[half].op_type != "Mul" || sole_user(h) != m ||
+          !scaled_by(g_.nodes[half], x, 0.5f, 0.0f)) {
+        return {};
+      }
+      nodes.push_back(half);
+    }
+    for (int u : uses_[x]) {
+      if (std::find(nodes.begin(), nodes.end(), u) == nodes.end()) return {};
+    }
+    std::sort(nodes.begin(), nodes.end());
+    return nodes;
+  }
+
+  // `from` broadcasts (numpy rules) to exactly `to`.
+  static bool broadcasts(const Node& n, const std::vector<int64_t>& from,
+                         const std::vector<int64_t>& to) {
+    auto b = broadcast_shapes(n, from, to);
+    return b.ok() && *b == to;
+  }
+
+  // The attention block starting at a MatMul of two computed operands (see AttentionFusion).
+  std::optional<Fusion> attention(int anchor) {
+    const Node& qk = g_.nodes[anchor];
+    if (qk.inputs.size() != 2 || qk.outputs.size() != 1) return std::nullopt;
+    if (!is_float_activation(qk.inputs[0]) || !is_float_activation(qk.inputs[1]) ||
+        !is_float_activation(qk.outputs[0])) {
+      return std::nullopt;
+    }
+    int cur = qk.outputs[0];
+    const auto scores = info_[cur].shape;
+    if (scores.size() < 2) return std::nullopt;
+    AttentionFusion a;
+    std::vector<int> nodes;
+    auto step = [&]() -> const Node* {
+      const int c = sole_user(cur);
+      if (c < 0 || g_.nodes[c].outputs.size() != 1 || g_.nodes[c].outputs[0] == kNoValue ||
+          info_[g_.nodes[c].outputs[0]].shape != scores) {
+        return nullptr;
+      }
+      return &g_.nodes[c];
+    };
+    auto take = [&](const Node* n) {
+      nodes.push_back(static_cast<int>(n - g_.nodes.data()));
+      cur = n->outputs[0];
+    };
+    const Node* n = step();
+    if (n && (n->op_type == "Mul" || n->op_type == "Div")) {
+      const int other = other_input(*n, cur);
+      auto s = scalar(other);
+      if (s && !(n->op_type == "Div" && (n->inputs[1] != other || *s == 0.f))) {
+        a.scale = n->op_type == "Mul" ? *s : 1.0f / *s;
+        take(n);
+        n = step();
+      }
+    }
+    if (n && n->op_type == "Add") {
+      const int other = other_input(*n, cur);
+      if (other == kNoValue || info_[other].dtype != DType::kFloat32 ||
+          !broadcasts(*n, info_[other].shape, scores)) {
+        return std::nullopt;
+      }
+      a.mask = other;
+      take(n);
+      n = step();
+    } else if (n && n->op_type == "Where" && n->inputs.size() == 3 && n->inputs[0] != cur &&
+               (n->inputs[1] == cur) != (n->inputs[2] == cur)) {
+      const int cond = n->inputs[0];
+      auto fill = scalar(n->inputs[1] == cur ? n->inputs[2] : n->inputs[1]);
+      if (!info_[cond].value || info_[cond].dtype != DType::kBool ||
+          !broadcasts(*n, info_[cond].shape, scores) || !fill || !std::isinf(*fill) || *fill > 0) {
+        return std::nullopt;
+      }
+      a.mask = cond;
+      a.mask_is_condition = true;
+      a.masked_when = n->inputs[2] == cur;  // Where(c, -inf, scores): -inf where c is true
+      take(n);
+      n = step();
+    }
+    if (!n || n->op_type != "Softmax") return std::nullopt;
+    const int64_t rank = static_cast<int64_t>(scores.size());
+    int64_t axis = n->attr_int("axis", n->opset < 13 ? 1 : -1);
+    if (axis < 0) axis += rank;
+    if (axis != rank - 1) return std::nullopt;  // (before opset 13 axis 1 of a 2-D is the same)
+    take(n);
+    // Dropout in inference (torchvision's Swin keeps it in the export) and Identity pass the
+    // probabilities through.
+    for (int c; (c = sole_user(cur)) >= 0;) {
+      n = &g_.nodes[c];
+      if (n->op_type != "Identity" && n->op_type != "Dropout") break;
+      if (n->outputs.empty() || n->outputs[0] == kNoValue ||
+          info_[n->outputs[0]].shape != scores) {
+        return std::nullopt;
+      }
+      for (size_t i = 1; i < n->outputs.size(); ++i) {  // Dropout's mask, when nothing reads it
+        const int o = n->outputs[i];
+        if (o != kNoValue && (is_output_[o] || !uses_[o].empty())) return std::nullopt;
+      }
+      // An identity unless training_mode is set with a ratio above 0 (Swin's export: training
+      // mode true, ratio 0).
+      const int training = n->inputs.size() > 2 ? n->inputs[2] : kNoValue;
+      const bool inference =
+          training == kNoValue || (info_[training].value && info_[training].dtype == DType::kBool &&
+                                   info_[training].numel() == 1 &&
+                                   !info_[training].value->data<bool>()[0]);
+      auto ratio = scalar(n->inputs.size() > 1 ? n->inputs[1] : kNoValue);
+      if (!inference && !(ratio && *ratio == 0.f)) return std::nullopt;
+      take(n);
+    }
+    const int pv = sole_user(cur);
+    if (pv < 0) return std::nullopt;
+    const Node& mm = g_.nodes[pv];
+    if (mm.op_type != "MatMul" || mm.inputs.size() != 2 || mm.inputs[0] != cur ||
+        mm.outputs.size() != 1 || !is_float_activation(mm.inputs[1]) ||
+        !is_float_activation(mm.outputs[0])) {
+      return std::nullopt;
+    }
+    a.v = mm.inputs[1];
+    nodes.push_back(pv);
+    Fusion f;
+    f.anchor = anchor;
+    f.absorbed = nodes;
+    f.output = mm.outputs[0];
+    f.label = "Attention";
+    f.attention = a;
+    taken_.insert(anchor);
+    taken_.insert(nodes.begin(), nodes.end());
+    return f;
+  }
+
   std::optional<Fusion> match(int anchor) {
     const Node& an = g_.nodes[anchor];
+    if (an.op_type == "MatMul") {
+      if (auto f = attention(anchor)) return f;
+    }
     const bool conv = an.op_type == "Conv";
     const bool matmul = an.op_type == "MatMul";
     if (!conv && !matmul && an.op_type != "Gemm") return std::nullopt;
@@ -141,6 +353,11 @@ class Matcher {
         add(nodes, "Gelu");
         continue;
       }
+      if (auto nodes = gelu_tanh(cur); !nodes.empty()) {
+        f.post_ops.push_back({PostOp::Kind::kGeluTanh});
+        add(nodes, "GeluTanh");
+        continue;
+      }
       const int c = sole_user(cur);
       if (c < 0) break;
       const Node& n = g_.nodes[c];
@@ -155,6 +372,10 @@ class Matcher {
       }
       if (n.op_type == "Relu") {
         f.post_ops.push_back({PostOp::Kind::kRelu});
+      } else if (n.op_type == "Gelu" && n.inputs.size() == 1) {  // opset 20
+        const std::string approx = n.attr_string("approximate", "none");
+        if (approx != "none" && approx != "tanh") break;
+        f.post_ops.push_back({approx == "tanh" ? PostOp::Kind::kGeluTanh : PostOp::Kind::kGeluErf});
       } else if (n.op_type == "LeakyRelu") {
         f.post_ops.push_back({PostOp::Kind::kLeakyRelu, n.attr_float("alpha", 0.01f)});
       } else if (n.op_type == "Sigmoid") {

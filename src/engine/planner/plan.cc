@@ -232,7 +232,42 @@ class Scheduler {
     return true;
   }
 
+  // A fused attention block on plain inputs {Q, K, V, mask}; its nodes one by one when oneDNN
+  // declines it.
+  Status attention_unit(int n, const Fusion& f) {
+    const Node& node = g_.nodes[n];
+    const AttentionFusion& a = *f.attention;
+    std::vector<int> in = {node.inputs[0], node.inputs[1], a.v};
+    if (a.mask != kNoValue) in.push_back(a.mask);
+    for (int& v : in) {
+      MOSS_ASSIGN_OR_RETURN(v, plain_of(v, n));
+    }
+    const TensorInfo* operands[] = {&p_.info[in[0]], &p_.info[in[1]]};
+    std::vector<TensorInfo> outs{p_.info[f.output]};
+    OnednnStepRequest r;
+    r.node = &node;
+    r.in = operands;
+    r.out = &outs;
+    r.threads = threads_;
+    AttentionStepRequest ar;
+    ar.v = &p_.info[a.v];
+    ar.mask = a.mask == kNoValue ? nullptr : &p_.info[a.mask];
+    ar.scale = a.scale;
+    ar.mask_is_condition = a.mask_is_condition;
+    ar.masked_when = a.masked_when;
+    std::shared_ptr<const PreparedKernel> k = prepare_attention_step(r, ar).kernel;
+    if (!k) {
+      MOSS_RETURN_IF_ERROR(unit(n, nullptr));
+      for (int x : f.absorbed) MOSS_RETURN_IF_ERROR(unit(x, nullptr));
+      return Status::Ok();
+    }
+    p_.fused_nodes += f.absorbed.size();
+    emit(n, std::move(k), std::move(in), {f.output}, f.label);
+    return Status::Ok();
+  }
+
   Status unit(int n, const Fusion* f) {
+    if (f && f->attention) return attention_unit(n, *f);
     const Node& node = g_.nodes[n];
     if (!f && view(node)) return Status::Ok();
     std::vector<int> in = node.inputs, out = node.outputs;

@@ -74,6 +74,108 @@ std::vector<uint8_t> ffn_block() {
   return b.bytes();
 }
 
+// MatMul + bias + the tanh GELU written out as torch exports it (GPT's MLP), then a MatMul.
+// pow: x^3 as Pow(x, 3) instead of Mul(x, Mul(x, x)); half_first: (0.5 * x) * (1 + tanh).
+std::vector<uint8_t> tanh_gelu_block(bool pow, bool half_first) {
+  ModelBuilder b(17);
+  b.input("x", F, {1, 8, 16}).output("y");
+  b.init_f("w1", {16, 32}, wave(512, 0.03f, 0.9f)).init_f("b1", {32}, wave(32, 0.2f, 0.3f));
+  b.init_f("w2", {32, 16}, wave(512, 0.05f, 0.3f));
+  b.init_f("c", {}, {0.044715f}).init_f("k", {}, {0.7978845608f}).init_f("three", {}, {3.0f});
+  b.init_f("one", {}, {1.0f}).init_f("half", {}, {0.5f});
+  b.node("MatMul", {"x", "w1"}, {"m1"});
+  b.node("Add", {"b1", "m1"}, {"h"});
+  if (pow) {
+    b.node("Pow", {"h", "three"}, {"h3"});
+  } else {
+    b.node("Mul", {"h", "h"}, {"h2"});
+    b.node("Mul", {"h", "h2"}, {"h3"});
+  }
+  if (half_first) b.node("Mul", {"half", "h"}, {"hh"});
+  b.node("Mul", {"c", "h3"}, {"ch3"});
+  b.node("Add", {"h", "ch3"}, {"inner"});
+  b.node("Mul", {"k", "inner"}, {"kin"});
+  b.node("Tanh", {"kin"}, {"t"});
+  b.node("Add", {"one", "t"}, {"t1"});
+  if (half_first) {
+    b.node("Mul", {"hh", "t1"}, {"g"});
+  } else {
+    b.node("Mul", {"h", "t1"}, {"g0"});
+    b.node("Mul", {"half", "g0"}, {"g"});
+  }
+  b.node("MatMul", {"g", "w2"}, {"y"});
+  return b.bytes();
+}
+
+// Self-attention over x [1, 2, 6, 6] (batch, heads, sequence, head dim) as exporters write it:
+// Q x K^T, a scale, a mask, Softmax, x V. The mask forms:
+enum class Mask {
+  kRuntimeAdd,     // Div by 2.5, Add of a computed [1, 1, 1, 6] (BERT's padding mask)
+  kConstantAdd,    // Mul by 0.4, Add of a constant [6] with -10000 entries, inference Dropout
+  kWhereKeepCausal,  // Div by 2, Where(causal, scores, -inf) (GPT's masked_fill of ~tril)
+  kWhereFillFuture, // no scale, Where(~causal, -inf, scores)
+  kSoftmaxAxis2,   // Softmax over the query axis: not an attention block, not fused
+  kRuntimePerHead, // as kRuntimeAdd with a computed [1, 2, 1, 6]: oneDNN 2.6's fast matmul has no
+                   // such broadcast, so the block may run unfused (either way, the same results)
+};
+std::vector<uint8_t> attention_block(Mask mask) {
+  ModelBuilder b(17);
+  b.input("x", F, {1, 2, 6, 6}).output("y");
+  b.init_f("wq", {6, 6}, wave(36, 0.31f, 0.8f)).init_f("wk", {6, 6}, wave(36, 0.17f, 0.8f));
+  b.init_f("wv", {6, 6}, wave(36, 0.23f, 0.5f));
+  b.node("MatMul", {"x", "wq"}, {"q"});
+  b.node("MatMul", {"x", "wk"}, {"k"});
+  b.node("MatMul", {"x", "wv"}, {"v"});
+  ModelBuilder::attr_ints(b.node("Transpose", {"k"}, {"kt"}), "perm", {0, 1, 3, 2});
+  b.node("MatMul", {"q", "kt"}, {"s"});
+  std::string scores = "s";
+  std::vector<int64_t> tril(36);
+  for (int i = 0; i < 36; ++i) tril[i] = i % 6 <= i / 6;
+  switch (mask) {
+    case Mask::kRuntimeAdd:
+    case Mask::kSoftmaxAxis2:
+    case Mask::kRuntimePerHead:
+      b.init_f("c", {}, {2.5f});
+      b.node("Div", {"s", "c"}, {"ss"});
+      ModelBuilder::attr_ints(b.node("ReduceMean", {"x"}, {"m"}), "axes",
+                              mask == Mask::kRuntimePerHead ? std::vector<int64_t>{2}
+                                                            : std::vector<int64_t>{1, 2});
+      b.node("Add", {"m", "ss"}, {"sm"});
+      scores = "sm";
+      break;
+    case Mask::kConstantAdd:
+      b.init_f("c", {}, {0.4f}).init_f("m", {6}, {0, 0, 0, 0, -10000, -10000});
+      b.node("Mul", {"c", "s"}, {"ss"});
+      b.node("Add", {"ss", "m"}, {"sm"});
+      scores = "sm";
+      break;
+    case Mask::kWhereKeepCausal:
+    case Mask::kWhereFillFuture: {
+      const bool fill_future = mask == Mask::kWhereFillFuture;
+      b.init_i("tri", {6, 6}, tril).init_f("ninf", {}, {-INFINITY}).init_f("c", {}, {2.0f});
+      ModelBuilder::attr_i(b.node("Cast", {"tri"}, {"causal"}), "to", onnx::TensorProto::BOOL);
+      b.node("Not", {"causal"}, {"future"});
+      if (fill_future) {
+        b.node("Where", {"future", "ninf", "s"}, {"sm"});
+      } else {
+        b.node("Div", {"s", "c"}, {"ss"});
+        b.node("Where", {"causal", "ss", "ninf"}, {"sm"});
+      }
+      scores = "sm";
+      break;
+    }
+  }
+  ModelBuilder::attr_i(b.node("Softmax", {scores}, {"p"}), "axis",
+                       mask == Mask::kSoftmaxAxis2 ? 2 : -1);
+  if (mask == Mask::kConstantAdd) {  // as torchvision's Swin exports it
+    b.node("Dropout", {"p"}, {"pd"});
+    b.node("MatMul", {"pd", "v"}, {"y"});
+  } else {
+    b.node("MatMul", {"p", "v"}, {"y"});
+  }
+  return b.bytes();
+}
+
 Tensor input(std::vector<int64_t> shape) {
   Tensor x = Tensor::zeros(DType::kFloat32, shape).value_or_die();
   for (int64_t i = 0; i < x.numel(); ++i)
@@ -125,6 +227,70 @@ TEST(EngineFusion, MatmulBiasGeluResidualFusesAndAgreesWithReference) {
   // Two MatMuls (bias+GELU, bias+residual) and the Transpose.
   EXPECT_EQ(plan->steps.size(), 3u);
   EXPECT_EQ(plan->fused_nodes, 8u);
+}
+
+TEST(EngineFusion, MatmulBiasTanhGeluFusesInEveryExportedFormAndAgreesWithReference) {
+  const Tensor x = input({1, 8, 16});
+  for (bool pow : {false, true}) {
+    for (bool half_first : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "pow " << pow << " half_first " << half_first);
+      const auto bytes = tanh_gelu_block(pow, half_first);
+      expect_close(run(bytes, x, false), run(bytes, x, true));
+      auto model = CompiledModel::compile(bytes).value_or_die();
+      auto plan = model->plan_for(Binding{{{1, 8, 16}}, {}}).value_or_die();
+      ASSERT_EQ(plan->steps.size(), 2u);  // MatMul+Bias+GeluTanh, MatMul
+      EXPECT_EQ(plan->step_labels[0], "Bias+GeluTanh");
+      EXPECT_EQ(plan->fused_nodes, pow ? 9u : 10u);  // the bias Add and the GELU nodes
+    }
+  }
+}
+
+TEST(EngineFusion, TanhGeluWithAnotherReaderOfItsInputIsNotFused) {
+  // h is also a graph output: the pattern's input must stay, so nothing past the bias fuses.
+  ModelBuilder b(17);
+  b.input("x", F, {1, 4, 8}).output("y").output("h");
+  b.init_f("w", {8, 8}, wave(64, 0.1f, 0.5f));
+  b.init_f("c", {}, {0.044715f}).init_f("k", {}, {0.7978845608f});
+  b.init_f("one", {}, {1.0f}).init_f("half", {}, {0.5f});
+  b.node("MatMul", {"x", "w"}, {"h"});
+  b.node("Mul", {"h", "h"}, {"h2"});
+  b.node("Mul", {"h", "h2"}, {"h3"});
+  b.node("Mul", {"c", "h3"}, {"ch3"});
+  b.node("Add", {"h", "ch3"}, {"inner"});
+  b.node("Mul", {"k", "inner"}, {"kin"});
+  b.node("Tanh", {"kin"}, {"t"});
+  b.node("Add", {"one", "t"}, {"t1"});
+  b.node("Mul", {"h", "t1"}, {"g0"});
+  b.node("Mul", {"half", "g0"}, {"y"});
+  const auto bytes = b.bytes();
+  const Tensor x = input({1, 4, 8});
+  expect_close(run(bytes, x, false), run(bytes, x, true));
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, 4, 8}}, {}}).value_or_die();
+  EXPECT_EQ(plan->fused_nodes, 0u);
+}
+
+TEST(EngineFusion, AttentionBlockFusesEveryMaskFormAndAgreesWithReference) {
+  const Tensor x = input({1, 2, 6, 6});
+  for (Mask mask : {Mask::kRuntimeAdd, Mask::kConstantAdd, Mask::kWhereKeepCausal,
+                    Mask::kWhereFillFuture, Mask::kSoftmaxAxis2, Mask::kRuntimePerHead}) {
+    SCOPED_TRACE(static_cast<int>(mask));
+    const auto bytes = attention_block(mask);
+    expect_close(run(bytes, x, false), run(bytes, x, true));
+    if (mask == Mask::kRuntimePerHead) continue;
+    auto model = CompiledModel::compile(bytes).value_or_die();
+    auto plan = model->plan_for(Binding{{{1, 2, 6, 6}}, {}}).value_or_die();
+    int attention = 0;
+    for (const auto& l : plan->step_labels) attention += l == "Attention";
+    EXPECT_EQ(attention, mask == Mask::kSoftmaxAxis2 ? 0 : 1);
+    if (mask == Mask::kSoftmaxAxis2) continue;
+    // Q, K, V projections, the Transpose, and one step for scale, mask, Softmax and x V (plus
+    // ReduceMean for the computed mask).
+    EXPECT_EQ(plan->steps.size(), mask == Mask::kRuntimeAdd ? 6u : 5u);
+    const size_t absorbed =
+        mask == Mask::kWhereFillFuture ? 3u : mask == Mask::kConstantAdd ? 5u : 4u;
+    EXPECT_EQ(plan->fused_nodes, absorbed);
+  }
 }
 
 TEST(EngineFusion, ResidualThatIsAlsoTheOperandIsNotOverwritten) {

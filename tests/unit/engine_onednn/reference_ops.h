@@ -64,6 +64,9 @@ inline float apply_post(const std::vector<PostOp>& ops, float x, float residual)
       case PostOp::Kind::kGeluErf:
         x = 0.5f * x * (1.f + std::erf(x / std::sqrt(2.f)));
         break;
+      case PostOp::Kind::kGeluTanh:
+        x = 0.5f * x * (1.f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
+        break;
       case PostOp::Kind::kLinear:
         x = op.alpha * x + op.beta;
         break;

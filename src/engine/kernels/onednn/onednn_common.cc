@@ -121,6 +121,9 @@ Status build_post_ops(const std::vector<PostOp>& ops, bool allow_residual, dnnl:
       case PostOp::Kind::kGeluErf:
         out.append_eltwise(1.f, alg::eltwise_gelu_erf, 0.f, 0.f);
         break;
+      case PostOp::Kind::kGeluTanh:
+        out.append_eltwise(1.f, alg::eltwise_gelu_tanh, 0.f, 0.f);
+        break;
       case PostOp::Kind::kLinear:
         out.append_eltwise(1.f, alg::eltwise_linear, op.alpha, op.beta);
         break;

@@ -132,6 +132,7 @@ struct PostOp {
     kHardSwish,    // x * max(0, min(1, x/6 + 1/2)) (ONNX HardSwish)
     kHardSigmoid,  // max(0, min(1, alpha*x + beta)) (ONNX HardSigmoid)
     kGeluErf,      // 0.5x(1 + erf(x/sqrt 2)), what torch exports as Erf-based Gelu
+    kGeluTanh,     // 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), GELU(approximate="tanh")
     kLinear,       // alpha*x + beta (a folded Mul/Add by scalars)
     kAddResidual,  // x + residual (full tensor in dst layout); at most once per kernel
   };
@@ -380,5 +381,46 @@ class OnednnReorder {
 // trans_*; lda/ldb/ldc are row strides of the stored matrices.
 Status sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
              int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace moss::engine::onednn
+
+namespace moss::engine::onednn {
+
+// ---------------------------------------------------------------------------------------------
+// Scaled dot-product attention as transformer exports write it out (MatMul, Div, Add/Where,
+// Softmax, MatMul): Y = softmax(scale * (Q x K) + mask, last axis) x V, in one kernel: a oneDNN
+// matmul with the scale and the mask as post-ops writes the scores into the scratchpad, oneDNN's
+// softmax normalises them in place and a second matmul multiplies by V. Batch dims (batch,
+// heads) of Q, K and V must be equal; plain layouts.
+struct AttentionParams {
+  Dims q_dims;     // [..., M, D]
+  Dims k_dims;     // [..., D, N] (K already transposed, as the graph's MatMul reads it)
+  Dims v_dims;     // [..., N, Dv]
+  float scale = 1.f;
+  Dims mask_dims;  // empty: no mask; else broadcastable to [..., M, N], added to scaled scores
+  KernelOptions options;  // threads; post_ops are not supported here
+};
+
+class OnednnAttention {
+ public:
+  // `mask_const`: numel(mask_dims) floats packed once, or null for a run-time mask (execute's
+  // `mask`) or no mask.
+  static Result<std::unique_ptr<const OnednnAttention>> create(const AttentionParams& params,
+                                                               const float* mask_const);
+  ~OnednnAttention();
+
+  const Dims& dst_dims() const;  // [..., M, Dv]
+  size_t scratchpad_bytes() const;  // the scores plus the primitives' scratchpad
+  size_t weights_bytes() const;     // a packed constant mask
+  // `mask` is read only for a run-time mask (ignored otherwise).
+  Status execute(const float* q, const float* k, const float* v, const float* mask, float* dst,
+                 OnednnScratch& scratch) const;
+
+  struct Impl;
+  explicit OnednnAttention(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace moss::engine::onednn
