@@ -474,7 +474,7 @@ std::shared_ptr<const PreparedKernel> onednn_reorder_step(const Layout& from, co
 PrepareFn onednn_prepare_for(const std::string& op) {
   if (op == "Conv") return plain_prepare<prepare_conv>;
   if (op == "MatMul" || op == "Gemm") return plain_prepare<prepare_matmul>;
-  return nullptr;
+  return onednn_recurrent_prepare(op);
 }
 
 }  // namespace moss::engine
