@@ -359,6 +359,31 @@ class OnednnLayerNorm {
 };
 
 // ---------------------------------------------------------------------------------------------
+// One element-wise activation (a PostOp kind with a single oneDNN algorithm: Relu, LeakyRelu,
+// Clip, Sigmoid, Tanh, HardSwish, GeluErf, Linear) over a plain tensor of any shape.
+struct EltwiseParams {
+  Dims dims;
+  PostOp op;
+  int threads = 0;  // as KernelOptions::threads
+};
+
+class OnednnEltwise {
+ public:
+  static Result<std::unique_ptr<const OnednnEltwise>> create(const EltwiseParams& params);
+  ~OnednnEltwise();
+  size_t scratchpad_bytes() const;
+  std::string implementation() const;
+  // src and dst plain, numel(dims) floats; dst may equal src.
+  Status execute(const float* src, float* dst, OnednnScratch& scratch) const;
+
+  struct Impl;
+  explicit OnednnEltwise(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // One recurrent layer (ONNX LSTM, GRU, RNN) on oneDNN's RNN primitives, forward inference. Every
 // tensor is in ONNX's layout and gate order; the weights are reordered once at create. What
 // oneDNN cannot do (sequence_lens, clip, input_forget, other activations) stays with the caller.
