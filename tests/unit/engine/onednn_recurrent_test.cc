@@ -183,6 +183,12 @@ TEST(EngineOnednnRecurrent, LstmPeepholesStatesNoBiasAndTwoThreadsAgreeWithRefer
   expect_twin(c, true);
   c.activations = {"Sigmoid", "Tanh", "Tanh"};  // the defaults spelled out (once for both)
   expect_twin(c, true);
+  Case big;  // steps large enough to run on both threads
+  big.batch = 4;
+  big.hidden = 512;
+  big.seq = 3;
+  big.threads = 2;
+  expect_twin(big, true);
 }
 
 TEST(EngineOnednnRecurrent, GruBothResetFormsEveryDirectionAgreesWithReference) {
