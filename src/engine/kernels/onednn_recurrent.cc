@@ -134,10 +134,7 @@ std::unique_ptr<const PreparedKernel> prepare_recurrent(const Node& node,
   // is too small to split: the primitive wakes its team at every step, and at 2 threads a
   // bidirectional LSTM tagger (batch 1, hidden 256) ran 1.4x slower than at 1
   // (bench/engine/compare_ort.py, OMP_WAIT_POLICY=passive).
-  const int64_t gates = p.cell == RnnParams::Cell::kLstm ? 4
-                        : p.cell == RnnParams::Cell::kGru || p.cell == RnnParams::Cell::kLbrGru ? 3
-                                                                                              : 1;
-  p.threads = p.batch * gates * p.hidden * p.hidden < (int64_t{1} << 22) ? 1 : threads;
+  p.threads = p.batch * p.gates() * p.hidden * p.hidden < (int64_t{1} << 22) ? 1 : threads;
   // sequence_lens: a constant one must cover every step; a run-time one is checked per run.
   bool runtime_lens = false;
   if (const TensorInfo* lens = opt(4)) {

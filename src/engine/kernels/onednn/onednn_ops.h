@@ -403,6 +403,9 @@ struct RnnParams {
   bool batch_first = false;  // ONNX layout 1: X [batch, seq, input], states [batch, dirs, hidden]
   bool has_initial_h = false, has_initial_c = false;  // absent: zeros
   int threads = 0;           // as KernelOptions::threads
+  int gates() const {        // weight blocks per direction
+    return cell == Cell::kLstm ? 4 : cell == Cell::kGru || cell == Cell::kLbrGru ? 3 : 1;
+  }
 };
 
 class OnednnRnn {

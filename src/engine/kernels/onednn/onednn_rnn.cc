@@ -17,15 +17,6 @@ using dt = dnnl::memory::data_type;
 
 size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 
-int gates_of(RnnParams::Cell c) {
-  switch (c) {
-    case RnnParams::Cell::kLstm: return 4;
-    case RnnParams::Cell::kGru:
-    case RnnParams::Cell::kLbrGru: return 3;
-    default: return 1;
-  }
-}
-
 // oneDNN gate g holds ONNX gate kLstmGate[g] (LSTM); the other cells share ONNX's order.
 constexpr int kLstmGate[4] = {0, 2, 3, 1};       // i f c o <- i o f c
 constexpr int kLstmPeephole[3] = {0, 2, 1};      // i f o <- i o f
@@ -34,7 +25,7 @@ constexpr int kLstmPeephole[3] = {0, 2, 1};      // i f o <- i o f
 
 struct OnednnRnn::Impl {
   RnnParams p;
-  int64_t dirs = 1, gates = 1;
+  int64_t dirs = 1;
   dnnl::primitive prim;
   dnnl::memory::desc src_layer_md, dst_layer_md, iter_md, scratchpad_md;
   dnnl::memory weights_layer, weights_iter, weights_peephole, bias;
@@ -56,7 +47,7 @@ Status build_rnn(const RnnParams& p, const float* w, const float* r, const float
                  const float* peep, OnednnRnn::Impl& k) {
   const int64_t T = p.seq, N = p.batch, I = p.input, H = p.hidden;
   const int64_t D = p.direction == RnnParams::Direction::kBidirectional ? 2 : 1;
-  const int64_t G = gates_of(p.cell);
+  const int64_t G = p.gates();
   MOSS_RETURN_IF_ERROR(check_dims({T, N, I}, "RNN input"));
   MOSS_RETURN_IF_ERROR(check_dims({D, G, H, std::max(I, H)}, "RNN weights"));
   if (w == nullptr || r == nullptr) return invalid_argument("RNN: weights missing");
@@ -66,7 +57,6 @@ Status build_rnn(const RnnParams& p, const float* w, const float* r, const float
   if (peep && !lstm) return invalid_argument("RNN: peepholes are LSTM only");
   k.p = p;
   k.dirs = D;
-  k.gates = G;
   k.lstm = lstm;
 
   // Weights in oneDNN gate order, still ONNX's [dirs][gate][hidden][in] (= ldgoi), and the bias.
