@@ -473,6 +473,24 @@ OnednnStep prepare_attention_step(const OnednnStepRequest& r, const AttentionSte
 
 namespace {
 
+// An activation that runs on its own (one not fused after a Conv or MatMul), float32.
+OnednnStep prepare_eltwise(const OnednnStepRequest& r) {
+  const Node& node = *r.node;
+  if (r.in.size() != 1 || !r.in[0] || !r.post_ops.empty() || !r.src_layout.is_empty()) return {};
+  if (r.in[0]->dtype != DType::kFloat32 || (*r.out)[0].dtype != DType::kFloat32) return {};
+  EltwiseParams p;
+  p.dims = r.in[0]->shape;
+  p.threads = r.threads;
+  const std::string& op = node.op_type;
+  if (op == "Sigmoid") p.op = {PostOp::Kind::kSigmoid};
+  else if (op == "Tanh") p.op = {PostOp::Kind::kTanh};
+  else if (op == "HardSwish") p.op = {PostOp::Kind::kHardSwish};
+  else return {};
+  auto k = OnednnEltwise::create(p);
+  if (!k.ok()) return {};
+  return {std::make_shared<UnaryKernel<OnednnEltwise>>(std::move(k).value(), "eltwise"), Layout()};
+}
+
 // The plain OpKernel::prepare hook (no fusion, plain layouts).
 template <OnednnStep (*F)(const OnednnStepRequest&)>
 std::unique_ptr<const PreparedKernel> plain_prepare(const Node& node,
@@ -550,7 +568,10 @@ std::shared_ptr<const PreparedKernel> onednn_reorder_step(const Layout& from, co
 PrepareFn onednn_prepare_for(const std::string& op) {
   if (op == "Conv") return plain_prepare<prepare_conv>;
   if (op == "MatMul" || op == "Gemm") return plain_prepare<prepare_matmul>;
-  return nullptr;
+  if (op == "Sigmoid" || op == "Tanh" || op == "HardSwish") {
+    return plain_prepare<prepare_eltwise>;
+  }
+  return onednn_recurrent_prepare(op);
 }
 
 }  // namespace moss::engine

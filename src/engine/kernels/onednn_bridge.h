@@ -16,6 +16,8 @@ namespace moss::engine {
 // The prepare function for an operator, or nullptr when oneDNN does not serve it (the plain
 // OpKernel::prepare hook: no fusion, plain layouts).
 PrepareFn onednn_prepare_for(const std::string& op_type);
+// LSTM, GRU and RNN on oneDNN's RNN primitives (onednn_recurrent.cc), else nullptr.
+PrepareFn onednn_recurrent_prepare(const std::string& op_type);
 
 // Disables oneDNN (MOSS_ENGINE_REFERENCE_ONLY=1 in the environment): reference kernels only,
 // for comparison runs.

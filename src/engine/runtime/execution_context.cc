@@ -172,6 +172,7 @@ Result<std::vector<NamedTensor>> ExecutionContext::run_impl(std::span<const Name
       if (object_in[i]) env->bind_object(g.inputs[i], object_in[i]);
     }
     Interpreter interpreter;
+    if (tail_ns_) interpreter.set_node_timer(tail_ns_);
     MOSS_RETURN_IF_ERROR(interpreter.run_nodes(g, p.tail, *env));
   }
   if (object_out) object_out->assign(g.outputs.size(), nullptr);

@@ -48,6 +48,8 @@ class ExecutionContext {
   // Profiling: when set, run() adds each step's wall time (ns) to (*ns)[step] (resized to the
   // plan's step count). Null turns it off. For `moss model bench --profile`.
   void set_step_timer(std::vector<double>* ns) { step_ns_ = ns; }
+  // The same for the plan's tail (data-dependent nodes run one by one): (*ns)[i] for tail[i].
+  void set_tail_timer(std::vector<double>* ns) { tail_ns_ = ns; }
 
  private:
   // object_in: per model input, the value of an input of non-tensor type (or empty);
@@ -69,6 +71,7 @@ class ExecutionContext {
   std::unique_ptr<onednn::OnednnScratch> dnnl_scratch_;
   RunScratch scratch_;
   std::vector<double>* step_ns_ = nullptr;
+  std::vector<double>* tail_ns_ = nullptr;
 };
 
 }  // namespace moss::engine

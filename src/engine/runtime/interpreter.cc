@@ -3,6 +3,7 @@
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/registry.h"
 
+#include <chrono>
 #include <numeric>
 
 namespace moss::engine {
@@ -82,8 +83,21 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
   std::vector<View> in, out;
   std::vector<TensorInfo> infos;
   std::vector<const TensorInfo*> ptrs;
-  for (int n : nodes) {
+  std::vector<double>* timer = depth_ == 0 ? node_ns_ : nullptr;
+  if (timer && timer->size() < nodes.size()) timer->resize(nodes.size(), 0.0);
+  for (size_t pos = 0; pos < nodes.size(); ++pos) {
+    const int n = nodes[pos];
     const Node& node = g.nodes[n];
+    // Adds this node's time on every way out of the iteration.
+    struct NodeTimer {
+      double* slot;
+      std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+      ~NodeTimer() {
+        if (slot) {
+          *slot += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - started).count();
+        }
+      }
+    } node_timer{timer ? &(*timer)[pos] : nullptr};
     MOSS_ASSIGN_OR_RETURN(const OpKernel* k, kernel_for(node));
     int object_in = -1;  // first input that is not a tensor
     for (size_t i = 0; i < node.inputs.size() && object_in < 0; ++i) {

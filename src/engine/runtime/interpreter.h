@@ -38,6 +38,9 @@ class Interpreter final : public SubgraphRunner {
   // Runs nodes (indices into g.nodes, in order); every input must be bound in env, be a
   // constant, or be produced by an earlier node of the list.
   Status run_nodes(const Graph& g, std::span<const int> nodes, Env& env);
+  // Profiling: when set, run_nodes adds the wall time (ns) of its i-th node to (*ns)[i] (resized
+  // to fit; nodes of subgraphs count in the node that runs them). For `moss model bench --profile`.
+  void set_node_timer(std::vector<double>* ns) { node_ns_ = ns; }
 
   Result<std::vector<Tensor>> run(const Graph& g, std::span<const View> inputs,
                                   std::span<const View> captures) override;
@@ -49,6 +52,7 @@ class Interpreter final : public SubgraphRunner {
   Status run_object_node(const Graph& g, const Node& node, const OpKernel& k, Env& env);
 
   int depth_ = 0;
+  std::vector<double>* node_ns_ = nullptr;
 };
 
 }  // namespace moss::engine

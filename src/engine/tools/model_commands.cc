@@ -117,30 +117,41 @@ std::string safe_file_name(const std::string& name) {
 }
 
 // Mean time per run by operator label (fused nodes show their fused ops), then the 10 slowest
-// steps. Step labels come from the plan, so fusions and layout reorders are visible.
+// steps. Step labels come from the plan, so fusions and layout reorders are visible; the tail's
+// nodes (data-dependent shapes, run one by one after the static steps) are marked [tail].
 void print_profile(const CompiledModel& m, const Plan& plan, const std::vector<double>& step_ns,
-                   int iters, std::ostream& out) {
+                   const std::vector<double>& tail_ns, int iters, std::ostream& out) {
   std::map<std::string, std::pair<double, int>> by_op;
   std::vector<std::pair<double, std::string>> steps;
-  double total = 0;
-  for (size_t s = 0; s < step_ns.size() && s < plan.steps.size(); ++s) {
-    const Node& n = m.graph().nodes[plan.steps[s]];
-    std::string op = n.domain.empty() ? n.op_type : n.domain + "." + n.op_type;
-    if (s < plan.step_labels.size() && !plan.step_labels[s].empty()) {
-      op = plan.step_labels[s] == "Reorder" ? "Reorder" : op + "+" + plan.step_labels[s];
-    }
-    op += plan.prepared[s] ? " [onednn]" : " [ref]";
-    const double ms = step_ns[s] / 1e6 / iters;
+  double total = 0, tail_total = 0;
+  auto add = [&](const Node& n, std::string op, double ns) {
+    const double ms = ns / 1e6 / iters;
     by_op[op].first += ms;
     ++by_op[op].second;
     steps.emplace_back(ms, n.name + " " + op);
     total += ms;
+  };
+  auto op_name = [](const Node& n) { return n.domain.empty() ? n.op_type : n.domain + "." + n.op_type; };
+  for (size_t s = 0; s < step_ns.size() && s < plan.steps.size(); ++s) {
+    const Node& n = m.graph().nodes[plan.steps[s]];
+    std::string op = op_name(n);
+    if (s < plan.step_labels.size() && !plan.step_labels[s].empty()) {
+      op = plan.step_labels[s] == "Reorder" ? "Reorder" : op + "+" + plan.step_labels[s];
+    }
+    add(n, op + (plan.prepared[s] ? " [onednn]" : " [ref]"), step_ns[s]);
+  }
+  for (size_t t = 0; t < tail_ns.size() && t < plan.tail.size(); ++t) {
+    const Node& n = m.graph().nodes[plan.tail[t]];
+    add(n, op_name(n) + " [tail]", tail_ns[t]);
+    tail_total += tail_ns[t] / 1e6 / iters;
   }
   std::vector<std::pair<double, std::string>> ops;
   for (const auto& [op, v] : by_op) ops.emplace_back(v.first, fmt::format("{} x{}", op, v.second));
   std::sort(ops.rbegin(), ops.rend());
   std::sort(steps.rbegin(), steps.rend());
-  out << fmt::format("profile: {} steps, {:.3f} ms per run (sum of steps)\n", step_ns.size(), total);
+  out << fmt::format("profile: {} steps and {} tail nodes, {:.3f} ms per run (sum; tail {:.3f} ms)\n",
+                     std::min(step_ns.size(), plan.steps.size()),
+                     std::min(tail_ns.size(), plan.tail.size()), total, tail_total);
   for (const auto& [ms, op] : ops) out << fmt::format("  {:8.3f} ms {:5.1f}%  {}\n", ms, 100 * ms / total, op);
   out << "slowest steps:\n";
   for (size_t i = 0; i < steps.size() && i < 10; ++i) {
@@ -253,8 +264,11 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   if (!given.empty()) return invalid_argument("--input '{}': the model has no such input", given[0].name);
   ExecutionContext ctx(compiled);
   for (int i = 0; i < o.warmup; ++i) MOSS_RETURN_IF_ERROR(ctx.run(inputs).status());
-  std::vector<double> step_ns;
-  if (o.profile) ctx.set_step_timer(&step_ns);
+  std::vector<double> step_ns, tail_ns;
+  if (o.profile) {
+    ctx.set_step_timer(&step_ns);
+    ctx.set_tail_timer(&tail_ns);
+  }
   std::vector<double> ms;
   for (int i = 0; i < o.iters; ++i) {
     const auto s = Clock::now();
@@ -263,7 +277,7 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   }
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * static_cast<double>(ms.size())))]; };
-  if (o.profile && ctx.plan()) print_profile(*compiled, *ctx.plan(), step_ns, o.iters, out);
+  if (o.profile && ctx.plan()) print_profile(*compiled, *ctx.plan(), step_ns, tail_ns, o.iters, out);
   out << "inputs:";
   for (const auto& in : inputs) out << " " << in.name << shape_to_string(in.tensor.shape());
   out << "\n";

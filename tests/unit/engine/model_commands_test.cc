@@ -78,5 +78,28 @@ TEST_F(ModelBenchInputs, UnknownOrUnreadableInputIsRefused) {
   EXPECT_NE(s.message().find("input 'x'"), std::string::npos) << s.message();
 }
 
+TEST_F(ModelBenchInputs, ProfileTimesTheTailNodesToo) {
+  // NonZero's output shape depends on the data: it runs in the plan's tail, where a detection
+  // model spends most of its time (NMS), so the profile must show it.
+  ModelBuilder b(17);
+  b.input("x", F, {3, 2}).output("z").output("nz", onnx::TensorProto::INT64);
+  b.init_f("y", {3, 2}, {1, 0, 2, 0, 3, 0});
+  b.node("Add", {"x", "y"}, {"z"});
+  b.node("NonZero", {"z"}, {"nz"});
+  const auto bytes = b.bytes();
+  const auto path = dir_ / "tail.onnx";
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  BenchOptions o;
+  o.iters = 2;
+  o.profile = true;
+  std::ostringstream out;
+  const Status s = model_bench(path, o, out);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_NE(out.str().find("1 steps and 1 tail nodes"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("NonZero [tail] x1"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("Add [ref] x1"), std::string::npos) << out.str();
+}
+
 }  // namespace
 }  // namespace moss::engine

@@ -112,6 +112,30 @@ TEST(OnednnConvTest, FusedPostOpsMatchReference) {
   }
 }
 
+TEST(OnednnConvTest, PlainRequestsWithSixteenChannelMultiplesMatchReference) {
+  // Channels in multiples of 16 between plain neighbours convolve in 16-channel blocks inside the
+  // kernel (where the host has such a JIT kernel); the caller still sees plain tensors.
+  ConvParams unet = conv2d({1, 32, 12, 12}, {16, 32, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1);
+  ConvParams residual = conv2d({1, 16, 9, 9}, {32, 16, 1, 1}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1,
+                               {{PostOp::Kind::kAddResidual}, {PostOp::Kind::kRelu}});
+  ConvParams text;  // a text CNN's Conv1d
+  text.src_dims = {1, 32, 40};
+  text.weight_dims = {16, 32, 5};
+  text.has_bias = true;
+  text.options.post_ops = {{PostOp::Kind::kRelu}};
+  ConvParams strided = conv2d({2, 48, 11, 10}, {16, 48, 3, 3}, {2, 2}, {1, 0}, {1, 2}, {1, 1}, 1);
+  uint32_t seed = 900;
+  for (const ConvParams& p : {unet, residual, text, strided}) {
+    SCOPED_TRACE(seed);
+    check_conv(p, seed += 10);
+    auto conv = OnednnConv::create(p, random_floats(count(p.weight_dims), 1).data(),
+                                   random_floats(p.weight_dims[0], 2).data());
+    ASSERT_TRUE(conv.ok());
+    EXPECT_TRUE((*conv)->src_layout().is_plain());
+    EXPECT_TRUE((*conv)->dst_layout().is_plain());
+  }
+}
+
 TEST(OnednnConvTest, BlockedChainMatchesPlainChain) {
   // Two convs chained in oneDNN's chosen blocked layout, with reorders only at the edges, give the
   // same numbers as the plain-layout chain.

@@ -360,6 +360,81 @@ class OnednnLayerNorm {
 };
 
 // ---------------------------------------------------------------------------------------------
+// One element-wise activation (a PostOp kind with a single oneDNN algorithm: Relu, LeakyRelu,
+// Clip, Sigmoid, Tanh, HardSwish, GeluErf, Linear) over a plain tensor of any shape.
+struct EltwiseParams {
+  Dims dims;
+  PostOp op;
+  int threads = 0;  // as KernelOptions::threads
+};
+
+class OnednnEltwise {
+ public:
+  static Result<std::unique_ptr<const OnednnEltwise>> create(const EltwiseParams& params);
+  ~OnednnEltwise();
+  size_t scratchpad_bytes() const;
+  std::string implementation() const;
+  // src and dst plain, numel(dims) floats; dst may equal src.
+  Status execute(const float* src, float* dst, OnednnScratch& scratch) const;
+
+  struct Impl;
+  explicit OnednnEltwise(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One recurrent layer (ONNX LSTM, GRU, RNN) on oneDNN's RNN primitives, forward inference. Every
+// tensor is in ONNX's layout and gate order; the weights are reordered once at create. What
+// oneDNN cannot do (sequence_lens, clip, input_forget, other activations) stays with the caller.
+struct RnnParams {
+  enum class Cell {
+    kLstm,       // gates i o f c (ONNX), sigmoid/tanh/tanh
+    kGru,        // gates z r h, linear_before_reset = 0
+    kLbrGru,     // linear_before_reset = 1 (what torch exports)
+    kRnnTanh,    // RNN with activation Tanh
+    kRnnRelu,    // Relu
+    kRnnSigmoid  // Sigmoid
+  };
+  enum class Direction { kForward, kReverse, kBidirectional };
+  Cell cell = Cell::kLstm;
+  Direction direction = Direction::kForward;
+  int64_t seq = 0, batch = 0, input = 0, hidden = 0;
+  bool batch_first = false;  // ONNX layout 1: X [batch, seq, input], states [batch, dirs, hidden]
+  bool has_initial_h = false, has_initial_c = false;  // absent: zeros
+  int threads = 0;           // as KernelOptions::threads
+  int gates() const {        // weight blocks per direction
+    return cell == Cell::kLstm ? 4 : cell == Cell::kGru || cell == Cell::kLbrGru ? 3 : 1;
+  }
+};
+
+class OnednnRnn {
+ public:
+  // W [dirs, gates*hidden, input], R [dirs, gates*hidden, hidden], B [dirs, 2*gates*hidden] or
+  // null (zeros), P [dirs, 3*hidden] (LSTM peepholes, i o f) or null.
+  static Result<std::unique_ptr<const OnednnRnn>> create(const RnnParams& params, const float* w,
+                                                         const float* r, const float* b,
+                                                         const float* p);
+  ~OnednnRnn();
+  size_t scratchpad_bytes() const;  // oneDNN's scratchpad and layout staging
+  size_t weights_bytes() const;
+  std::string implementation() const;
+
+  // x, initial states and outputs in ONNX shapes: Y [seq, dirs, batch, hidden] (batch_first:
+  // [batch, seq, dirs, hidden]), Y_h/Y_c [dirs, batch, hidden] ([batch, dirs, hidden]). h0/c0 are
+  // read only when the params said so; y, y_h and y_c may be null (not produced).
+  Status execute(const float* x, const float* h0, const float* c0, float* y, float* y_h,
+                 float* y_c, OnednnScratch& scratch) const;
+
+  struct Impl;
+  explicit OnednnRnn(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Layout conversion, for graph edges (plain <-> blocked). Dims of both layouts must match.
 class OnednnReorder {
  public:

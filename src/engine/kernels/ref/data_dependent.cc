@@ -5,6 +5,7 @@
 #include "engine/kernels/ref/ref_kernels.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -159,6 +160,68 @@ float iou(const Box& a, const Box& b) {
   return uni <= 0 ? 0 : inter / uni;
 }
 
+// The boxes of one (batch, class) that greedy NMS keeps, in selection order: highest score first
+// (ties keep the lower index first, ONNX Runtime's order), each kept unless a box kept before it
+// overlaps it by more than iou_th. With iou_th >= 0 only boxes that overlap in x can suppress, so
+// when every coordinate is finite the check visits just the kept boxes whose x1 lies within
+// [x1 - margin, x2) (x-sorted; margin exceeds every box's width). The answer is the full scan's:
+// a skipped box has iw <= 0, hence IoU 0. Detection models run NMS once over every class's
+// boxes offset apart (torchvision's batched_nms): the full scan was quadratic in all boxes.
+std::vector<int64_t> nms_one_class(std::span<const Box> boxes, const float* sc, bool has_score_th,
+                                   float score_th, float iou_th, int64_t max_out, bool windowed,
+                                   double margin) {
+  const int64_t N = static_cast<int64_t>(boxes.size());
+  std::vector<int64_t> order;
+  for (int64_t i = 0; i < N; ++i) {
+    if (!has_score_th || sc[i] > score_th) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return sc[x] > sc[y]; });
+  std::vector<int64_t> selected;
+  if (!windowed) {
+    std::vector<Box> kept;
+    for (int64_t i : order) {
+      if (static_cast<int64_t>(selected.size()) >= max_out) break;
+      const Box& bx = boxes[i];
+      bool suppressed = false;
+      for (const Box& k : kept) {
+        if (iou(bx, k) > iou_th) {
+          suppressed = true;
+          break;
+        }
+      }
+      if (suppressed) continue;
+      kept.push_back(bx);
+      selected.push_back(i);
+    }
+    return selected;
+  }
+  // Candidates by x1 (rank r holds box by_x[r]); kept[r] marks the kept ones.
+  std::vector<int64_t> by_x = order;
+  std::sort(by_x.begin(), by_x.end(), [&](int64_t a, int64_t b) {
+    return boxes[a].x1 < boxes[b].x1 || (boxes[a].x1 == boxes[b].x1 && a < b);
+  });
+  std::vector<double> x1(by_x.size());
+  for (size_t r = 0; r < by_x.size(); ++r) x1[r] = boxes[by_x[r]].x1;
+  std::vector<uint8_t> kept(by_x.size(), 0);
+  std::vector<int64_t> rank(static_cast<size_t>(N), -1);
+  for (size_t r = 0; r < by_x.size(); ++r) rank[by_x[r]] = static_cast<int64_t>(r);
+  for (int64_t i : order) {
+    if (static_cast<int64_t>(selected.size()) >= max_out) break;
+    const Box& bx = boxes[i];
+    const auto lo = std::lower_bound(x1.begin(), x1.end(), static_cast<double>(bx.x1) - margin);
+    const auto hi = std::lower_bound(lo, x1.end(), static_cast<double>(bx.x2));
+    bool suppressed = false;
+    for (auto it = lo; it != hi && !suppressed; ++it) {
+      const size_t r = static_cast<size_t>(it - x1.begin());
+      suppressed = kept[r] && iou(bx, boxes[by_x[r]]) > iou_th;
+    }
+    if (suppressed) continue;
+    kept[static_cast<size_t>(rank[i])] = 1;
+    selected.push_back(i);
+  }
+  return selected;
+}
+
 Result<std::vector<Tensor>> run_NonMaxSuppression(const Node& node, std::span<const View> in,
                                                   SubgraphRunner&) {
   const int64_t B = in[0].shape[0], N = in[0].shape[1], C = in[1].shape[1];
@@ -171,35 +234,22 @@ Result<std::vector<Tensor>> run_NonMaxSuppression(const Node& node, std::span<co
   const float score_th = has_score_th ? in[4].as<float>()[0] : 0.f;
   const bool center = node.attr_int("center_point_box", 0) == 1;
   std::vector<int64_t> sel;
-  std::vector<int64_t> order;
-  std::vector<Box> kept;
+  std::vector<Box> boxes(static_cast<size_t>(N));
   for (int64_t b = 0; b < B && max_out > 0; ++b) {
-    const float* boxes = in[0].as<float>() + b * N * 4;
+    bool finite = true;
+    double width = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const Box& bx = boxes[i] = box_at(in[0].as<float>() + (b * N + i) * 4, center);
+      finite &= std::isfinite(bx.x1) && std::isfinite(bx.x2) && std::isfinite(bx.y1) &&
+                std::isfinite(bx.y2);
+      width = std::max(width, static_cast<double>(bx.x2) - static_cast<double>(bx.x1));
+    }
+    const bool windowed = finite && iou_th >= 0;  // NaN thresholds take the full scan
     for (int64_t c = 0; c < C; ++c) {
       const float* sc = in[1].as<float>() + (b * C + c) * N;
-      order.clear();
-      for (int64_t i = 0; i < N; ++i) {
-        if (!has_score_th || sc[i] > score_th) order.push_back(i);
-      }
-      // Highest score first; ties keep the lower index first (ONNX Runtime's order).
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t x, int64_t y) { return sc[x] > sc[y]; });
-      kept.clear();
-      int64_t count = 0;
-      for (int64_t i : order) {
-        if (count >= max_out) break;
-        const Box bx = box_at(boxes + i * 4, center);
-        bool suppressed = false;
-        for (const Box& k : kept) {
-          if (iou(bx, k) > iou_th) {
-            suppressed = true;
-            break;
-          }
-        }
-        if (suppressed) continue;
-        kept.push_back(bx);
+      for (int64_t i : nms_one_class(boxes, sc, has_score_th, score_th, iou_th, max_out,
+                                     windowed, 2 * width + 1)) {
         sel.insert(sel.end(), {b, c, i});
-        ++count;
       }
     }
   }

@@ -79,7 +79,8 @@ Result<std::vector<Activation>> parse_activations(const Node& node, const CellSp
       if (spec.activations == 3) names.push_back("tanh");
     }
   } else if (names.size() == static_cast<size_t>(spec.activations) && dirs == 2) {
-    names.insert(names.end(), names.begin(), names.end());  // one list for both directions
+    const std::vector<std::string> once = names;  // one list for both directions
+    names.insert(names.end(), once.begin(), once.end());
   }
   if (names.size() != want) {
     return invalid_argument("{}: activations lists {} functions, expected {}", node.label(),

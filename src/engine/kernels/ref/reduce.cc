@@ -108,6 +108,60 @@ A reduce_final(Kind k, A acc, int64_t count) {
   }
 }
 
+// ReduceMax / ReduceMin of float32 over one run of consecutive axes ([outer, red, inner]): the
+// same answer as the general loop (max and min are exact in float; any NaN gives NaN) in a loop
+// the compiler vectorizes (the general one took half of a text CNN's run). False: not this case.
+bool reduce_extreme_f32(Kind kind, std::span<const int64_t> s, const std::vector<bool>& red,
+                        const View& x, const View& y) {
+  if ((kind != Kind::kMax && kind != Kind::kMin) || x.dtype != DType::kFloat32) return false;
+  size_t a = 0;
+  while (a < red.size() && !red[a]) ++a;
+  size_t b = a;
+  while (b < red.size() && red[b]) ++b;
+  for (size_t i = b; i < red.size(); ++i) {
+    if (red[i]) return false;  // two separate runs of reduced axes
+  }
+  int64_t outer = 1, n = 1, inner = 1;
+  for (size_t i = 0; i < s.size(); ++i) (i < a ? outer : i < b ? n : inner) *= s[i];
+  if (n == 0 || a == b) return false;
+  const float* src = x.as<float>();
+  float* dst = y.as<float>();
+  const bool is_max = kind == Kind::kMax;
+  std::vector<float> acc(static_cast<size_t>(inner));
+  std::vector<uint8_t> nan(static_cast<size_t>(inner));
+  if (inner == 1) {  // reduce rows: one accumulator, the general loop's order
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* p = src + o * n;
+      float m = p[0];
+      bool has_nan = false;
+      for (int64_t r = 0; r < n; ++r) {
+        m = is_max ? (p[r] > m ? p[r] : m) : (p[r] < m ? p[r] : m);
+        has_nan |= p[r] != p[r];
+      }
+      dst[o] = has_nan ? std::numeric_limits<float>::quiet_NaN() : m;
+    }
+    return true;
+  }
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* p = src + o * n * inner;
+    std::copy_n(p, inner, acc.begin());
+    for (int64_t j = 0; j < inner; ++j) nan[j] = std::isnan(p[j]);
+    for (int64_t r = 1; r < n; ++r) {
+      const float* q = p + r * inner;
+      if (is_max) {
+        for (int64_t j = 0; j < inner; ++j) acc[j] = q[j] > acc[j] ? q[j] : acc[j];
+      } else {
+        for (int64_t j = 0; j < inner; ++j) acc[j] = q[j] < acc[j] ? q[j] : acc[j];
+      }
+      for (int64_t j = 0; j < inner; ++j) nan[j] |= q[j] != q[j];
+    }
+    for (int64_t j = 0; j < inner; ++j) {
+      dst[o * inner + j] = nan[j] ? std::numeric_limits<float>::quiet_NaN() : acc[j];
+    }
+  }
+  return true;
+}
+
 Status run_reduce(const Node& node, std::span<const View> in, std::span<const View> out) {
   const auto s = in[0].shape;
   TensorInfo axes_info;
@@ -119,6 +173,7 @@ Status run_reduce(const Node& node, std::span<const View> in, std::span<const Vi
   bool noop = false;
   MOSS_ASSIGN_OR_RETURN(auto red, reduced_dims(node, s, axes_ptr, noop));
   const Kind kind = kind_of(node.op_type);
+  if (!noop && reduce_extreme_f32(kind, s, red, in[0], out[0])) return Status::Ok();
   // Strides of the (keepdims) output seen from the input shape: 0 along reduced dims.
   std::vector<int64_t> kshape(s.begin(), s.end());
   int64_t count = 1;
