@@ -1,7 +1,10 @@
 #include "engine/quant/qdq_rewrite.h"
 
+#include "engine/kernels/kernel.h"
+
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <set>
 
 namespace moss::engine {
@@ -40,10 +43,18 @@ class Rewriter {
 
   Result<QdqReport> run() {
     std::vector<bool> drop(g_.nodes.size(), false);
+    skip_same_type_casts(drop);
     for (size_t n = 0; n < g_.nodes.size(); ++n) {
       const Node& node = g_.nodes[n];
-      if (!node.domain.empty() || node.op_type != "Conv") continue;
-      MOSS_ASSIGN_OR_RETURN(bool done, conv(static_cast<int>(n), drop));
+      if (!node.domain.empty() || drop[n]) continue;
+      bool done = false;
+      if (node.op_type == "Conv") {
+        MOSS_ASSIGN_OR_RETURN(done, conv(static_cast<int>(n), drop));
+      } else if (node.op_type == "Add") {
+        MOSS_ASSIGN_OR_RETURN(done, add(static_cast<int>(n), drop));
+      } else if (node.op_type == "MaxPool") {
+        MOSS_ASSIGN_OR_RETURN(done, max_pool(static_cast<int>(n), drop));
+      }
       report_.rewritten += done ? 1 : 0;
     }
     std::vector<Node> kept;
@@ -113,6 +124,164 @@ class Rewriter {
     return p;
   }
 
+  // The element type a QuantizeLinear writes, when its zero point says so (else unknown).
+  std::optional<DType> quantized_type(int v) const {
+    const Node* q = producer(v, "QuantizeLinear");
+    if (!q || !q->has_input(2) || !constant(q->inputs[2])) return std::nullopt;
+    return constant(q->inputs[2])->dtype();
+  }
+
+  // torch's QDQ export puts Cast(to=uint8) between each QuantizeLinear (uint8 already) and its
+  // DequantizeLinear readers: an identity. Readers are pointed at the Cast's input, so the
+  // patterns below see QuantizeLinear -> DequantizeLinear.
+  void skip_same_type_casts(std::vector<bool>& drop) {
+    std::vector<int> replace(g_.values.size(), kNoValue);
+    bool any = false;
+    for (size_t n = 0; n < g_.nodes.size(); ++n) {
+      const Node& c = g_.nodes[n];
+      if (!c.domain.empty() || c.op_type != "Cast" || c.inputs.size() != 1 ||
+          c.outputs.size() != 1 || is_output_.count(c.outputs[0])) {
+        continue;
+      }
+      const auto t = quantized_type(c.inputs[0]);
+      auto to = dtype_from_onnx_number(c, c.attr_int("to", 0));
+      if (!t || !to.ok() || *to != *t) continue;
+      bool plain_users = true;
+      for (int u : uses_[c.outputs[0]]) plain_users &= g_.nodes[u].implicit_inputs == 0;
+      if (!plain_users) continue;
+      replace[c.outputs[0]] = c.inputs[0];
+      drop[n] = true;
+      any = true;
+    }
+    if (!any) return;
+    for (Node& node : g_.nodes) {
+      for (int& v : node.inputs) {
+        if (v != kNoValue && replace[v] != kNoValue) v = replace[v];
+      }
+    }
+    for (auto& u : uses_) u.clear();
+    for (size_t n = 0; n < g_.nodes.size(); ++n) {
+      if (drop[n]) continue;
+      for (int v : g_.nodes[n].inputs) {
+        if (v != kNoValue) uses_[v].push_back(static_cast<int>(n));
+      }
+    }
+  }
+
+  // The QuantizeLinear that requantizes node `last`'s output, directly or after a Relu that is
+  // absorbed by the saturation (zero point at the type's minimum). Every value read once.
+  struct Requantize {
+    int q = -1, relu = -1;
+    QParams y;
+  };
+  Result<Requantize> requantize(int last, const Node& anchor) {
+    Requantize r;
+    int user = only_user(g_.nodes[last].outputs[0]);
+    if (user >= 0 && g_.nodes[user].domain.empty() && g_.nodes[user].op_type == "Relu") {
+      r.relu = user;
+      last = user;
+      user = only_user(g_.nodes[user].outputs[0]);
+    }
+    if (user < 0 || !g_.nodes[user].domain.empty() ||
+        g_.nodes[user].op_type != "QuantizeLinear" ||
+        g_.nodes[user].inputs[0] != g_.nodes[last].outputs[0]) {
+      keep(anchor, "output is not requantized by one QuantizeLinear");
+      return r;
+    }
+    MOSS_ASSIGN_OR_RETURN(r.y, params(g_.nodes[user], user, 0, 0));
+    if (r.y.node < 0 || !r.y.per_tensor() || !is_8bit(r.y.qtype)) {
+      keep(anchor, "output quantization is not a constant 8-bit per-tensor one");
+      return r;
+    }
+    if (r.relu >= 0) {
+      const float qmin = r.y.qtype == DType::kUInt8 ? 0.0f : -128.0f;
+      if (r.y.zero_point(0) != qmin) {
+        keep(anchor, "Relu before an output zero point above the type's minimum");
+        return r;
+      }
+    }
+    r.q = user;
+    return r;
+  }
+
+  // A DequantizeLinear input of `anchor` with constant per-tensor 8-bit parameters, or node -1.
+  Result<QParams> activation(const Node& anchor, size_t i) {
+    QParams none;
+    const Node* d = producer(anchor.inputs[i], "DequantizeLinear");
+    if (!d) return none;
+    MOSS_ASSIGN_OR_RETURN(QParams p, params(*d, g_.values[anchor.inputs[i]].producer, 0, 0));
+    if (p.node < 0 || !p.per_tensor() || !is_8bit(p.qtype) || !p.zp) return none;
+    return p;
+  }
+
+  // The zero point input of a Q/DQ node (p), or a new zero constant of its type.
+  int zero_point_value(const QParams& p, const std::string& name, int64_t n) {
+    if (p.zp) return g_.nodes[p.node].inputs[2];
+    auto t = Tensor::zeros(p.qtype, n == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{n});
+    return add_constant(name, std::move(t).value());
+  }
+
+  // DequantizeLinear(a), DequantizeLinear(b) -> Add [-> Relu] -> QuantizeLinear, per-tensor,
+  // one 8-bit type: com.microsoft QLinearAdd (ONNX Runtime's QOperator form of the same chain).
+  Result<bool> add(int n, std::vector<bool>& drop) {
+    const Node& node = g_.nodes[n];
+    if (node.inputs.size() != 2) return false;
+    MOSS_ASSIGN_OR_RETURN(QParams a, activation(node, 0));
+    MOSS_ASSIGN_OR_RETURN(QParams b, activation(node, 1));
+    if (a.node < 0 || b.node < 0) return false;  // not a QDQ Add
+    if (a.qtype != b.qtype) {
+      keep(node, "operands of different 8-bit types");
+      return false;
+    }
+    MOSS_ASSIGN_OR_RETURN(Requantize r, requantize(n, node));
+    if (r.q < 0) return false;
+    if (r.y.qtype != a.qtype || !r.y.zp) {
+      keep(node, "output type differs from the operands'");
+      return false;
+    }
+    if (r.relu >= 0) drop[r.relu] = true;  // the saturation at zero point = minimum is the Relu
+    const Node& qy = g_.nodes[r.q];
+    Node q;
+    q.name = node.name.empty() ? qy.name : node.name;
+    q.op_type = "QLinearAdd";
+    q.domain = "com.microsoft";
+    q.opset = 1;
+    q.inputs = {a.data, g_.nodes[a.node].inputs[1], g_.nodes[a.node].inputs[2],
+                b.data, g_.nodes[b.node].inputs[1], g_.nodes[b.node].inputs[2],
+                qy.inputs[1], qy.inputs[2]};
+    q.outputs = {qy.outputs[0]};
+    drop[r.q] = true;
+    g_.nodes[n] = std::move(q);
+    return true;
+  }
+
+  // DequantizeLinear(x) -> MaxPool -> QuantizeLinear with the same scale, zero point and type:
+  // the maximum commutes with the (monotonic) quantization, so MaxPool runs on x itself.
+  Result<bool> max_pool(int n, std::vector<bool>& drop) {
+    const Node& node = g_.nodes[n];
+    if (node.outputs.size() != 1 || node.inputs.size() != 1) return false;  // no Indices
+    MOSS_ASSIGN_OR_RETURN(QParams x, activation(node, 0));
+    if (x.node < 0) return false;
+    const int user = only_user(node.outputs[0]);
+    if (user < 0 || g_.nodes[user].op_type != "QuantizeLinear" || !g_.nodes[user].domain.empty()) {
+      keep(node, "output is not requantized by one QuantizeLinear");
+      return false;
+    }
+    MOSS_ASSIGN_OR_RETURN(QParams y, params(g_.nodes[user], user, 0, 0));
+    if (y.node < 0 || !y.per_tensor() || !y.zp || y.qtype != x.qtype ||
+        y.scale_at(0) != x.scale_at(0) || y.zero_point(0) != x.zero_point(0)) {
+      keep(node, "requantized with other parameters than its input's");
+      return false;
+    }
+    Node m = node;
+    m.opset = std::max(node.opset, 12);  // MaxPool-12 takes 8-bit tensors
+    m.inputs = {x.data};
+    m.outputs = {g_.nodes[user].outputs[0]};
+    drop[user] = true;
+    g_.nodes[n] = std::move(m);
+    return true;
+  }
+
   int add_constant(const std::string& name, Tensor t) {
     const int v = g_.add_value(name);
     g_.values[v].constant = std::make_shared<const Tensor>(std::move(t));
@@ -158,33 +327,11 @@ class Rewriter {
       keep(cv, "weights quantized along an axis other than the output channels");
       return false;
     }
-    // Output: Conv [-> Relu] -> QuantizeLinear, each value read once.
-    int last = c, relu = -1;
-    int user = only_user(cv.outputs[0]);
-    if (user >= 0 && g_.nodes[user].domain.empty() && g_.nodes[user].op_type == "Relu") {
-      relu = user;
-      last = user;
-      user = only_user(g_.nodes[user].outputs[0]);
-    }
-    if (user < 0 || !g_.nodes[user].domain.empty() ||
-        g_.nodes[user].op_type != "QuantizeLinear" || g_.nodes[user].inputs[0] != g_.nodes[last].outputs[0]) {
-      keep(cv, "output is not requantized by one QuantizeLinear");
-      return false;
-    }
+    MOSS_ASSIGN_OR_RETURN(Requantize r, requantize(c, cv));
+    if (r.q < 0) return false;
+    const int user = r.q, relu = r.relu;
     const Node& qy = g_.nodes[user];
-    MOSS_ASSIGN_OR_RETURN(QParams y, params(qy, user, 0, 0));
-    if (y.node < 0 || !y.per_tensor() || !is_8bit(y.qtype)) {
-      keep(cv, "output quantization is not a constant 8-bit per-tensor one");
-      return false;
-    }
-    if (relu >= 0) {
-      // Relu before QuantizeLinear is the saturation itself when zero maps to the type's minimum.
-      const float qmin = y.qtype == DType::kUInt8 ? 0.0f : -128.0f;
-      if (y.zero_point(0) != qmin) {
-        keep(cv, "Relu before an output zero point above the type's minimum");
-        return false;
-      }
-    }
+    const QParams& y = r.y;
     // Bias: float [M] or DequantizeLinear(int32 [M]) -> int32 at scale x_scale * w_scale[m].
     std::vector<int32_t> bias;
     if (cv.has_input(2)) {
@@ -230,10 +377,8 @@ class Rewriter {
     q.op_type = "QLinearConv";
     q.opset = std::max(cv.opset, 10);
     q.attrs = cv.attrs;
-    auto zp_value = [&](const QParams& p, const std::string& what, int64_t n) -> int {
-      if (p.zp) return p.node == user ? qy.inputs[2] : g_.nodes[p.node].inputs[2];
-      auto t = Tensor::zeros(p.qtype, n == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{n});
-      return add_constant(fmt::format("{}/moss_{}_zero_point", q.name, what), std::move(t).value());
+    auto zp_value = [&](const QParams& p, const std::string& what, int64_t n) {
+      return zero_point_value(p, fmt::format("{}/moss_{}_zero_point", q.name, what), n);
     };
     const int xzp = zp_value(x, "x", 1), wzp = zp_value(w, "w", w.scale->numel()),
               yzp = zp_value(y, "y", 1);

@@ -201,6 +201,122 @@ TEST(EngineQuant, MalformedQdqPatternsAreRefusedAtCompile) {
       << b.status().message();
 }
 
+// A residual int8 block as torch's QDQ export writes it (Cast(to=uint8) after every
+// QuantizeLinear): x -> Q -> Cast -> [DQ -> Conv -> Relu -> Q] = a -> DQ -> MaxPool(3x3, pad 1)
+// -> Q = p -> [DQ -> Conv -> Q] = c; DQ(c) + DQ(p) -> Relu -> Q -> DQ -> y.
+std::vector<uint8_t> qdq_residual_block() {
+  ModelBuilder b(13);
+  b.input("x", F, {1, kC, kH, kH}).output("y");
+  b.init_f("xs", {}, {kXs}).init_f("as", {}, {0.06f}).init_f("cs", {}, {0.09f});
+  b.init_f("ys", {}, {0.11f});
+  init_raw<uint8_t>(b, "xzp", onnx::TensorProto::UINT8, {}, {kXzp});
+  init_raw<uint8_t>(b, "zero", onnx::TensorProto::UINT8, {}, {0});
+  init_raw<uint8_t>(b, "czp", onnx::TensorProto::UINT8, {}, {131});
+  const auto w1 = weights();
+  std::vector<int8_t> w2(kM * kM * 9);
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = static_cast<int8_t>((i * 29 + 5) % 255 - 127);
+  init_raw<int8_t>(b, "w1", onnx::TensorProto::INT8, {kM, kC, 3, 3}, w1);
+  init_raw<int8_t>(b, "w2", onnx::TensorProto::INT8, {kM, kM, 3, 3}, w2);
+  b.init_f("ws", {}, {0.004f});
+  b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
+  ModelBuilder::attr_i(b.node("Cast", {"xq"}, {"xc"}), "to", onnx::TensorProto::UINT8);
+  b.node("DequantizeLinear", {"xc", "xs", "xzp"}, {"xd"});
+  b.node("DequantizeLinear", {"w1", "ws"}, {"w1d"});
+  ModelBuilder::attr_ints(b.node("Conv", {"xd", "w1d"}, {"c1"}, "conv1"), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("QuantizeLinear", {"r1", "as", "zero"}, {"a"});
+  ModelBuilder::attr_i(b.node("Cast", {"a"}, {"ac"}), "to", onnx::TensorProto::UINT8);
+  b.node("DequantizeLinear", {"ac", "as", "zero"}, {"ad"});
+  auto& pool = b.node("MaxPool", {"ad"}, {"pf"}, "pool");
+  ModelBuilder::attr_ints(pool, "kernel_shape", {3, 3});
+  ModelBuilder::attr_ints(pool, "pads", {1, 1, 1, 1});
+  b.node("QuantizeLinear", {"pf", "as", "zero"}, {"p"});
+  b.node("DequantizeLinear", {"p", "as", "zero"}, {"pd"});
+  b.node("DequantizeLinear", {"w2", "ws"}, {"w2d"});
+  ModelBuilder::attr_ints(b.node("Conv", {"pd", "w2d"}, {"c2"}, "conv2"), "pads", {1, 1, 1, 1});
+  b.node("QuantizeLinear", {"c2", "cs", "czp"}, {"c"});
+  b.node("DequantizeLinear", {"c", "cs", "czp"}, {"cd"});
+  b.node("DequantizeLinear", {"p", "as", "zero"}, {"pd2"});
+  b.node("Add", {"cd", "pd2"}, {"sum"}, "add");
+  b.node("Relu", {"sum"}, {"sr"});
+  b.node("QuantizeLinear", {"sr", "ys", "zero"}, {"yq"});
+  b.node("DequantizeLinear", {"yq", "ys", "zero"}, {"y"});
+  return b.bytes();
+}
+
+TEST(EngineQuant, ResidualBlockStaysInt8BetweenStepsAndAgreesWithTheUnfusedGraph) {
+  const auto bytes = qdq_residual_block();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  // Two convolutions, the pooling and the Add (Casts skipped, Relus absorbed).
+  EXPECT_EQ(model->qdq_report().rewritten, 4);
+  auto plan = model->plan_for(Binding{{{1, kC, kH, kH}}, {}}).value_or_die();
+  std::vector<std::string> ops;
+  for (size_t s = 0; s < plan->steps.size(); ++s) {
+    const Node& n = model->graph().nodes[plan->steps[s]];
+    ops.push_back(n.op_type);
+    if (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear") {
+      EXPECT_TRUE(plan->prepared[s]) << n.op_type;
+    }
+  }
+  // No reorder and no float step between the int8 ones (NHWC from the first convolution on);
+  // the Add's operands are made plain for its plain reader (the final DequantizeLinear).
+  EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeLinear", "QLinearConv", "MaxPool",
+                                           "QLinearConv", "QLinearAdd", "QLinearAdd",
+                                           "QLinearAdd", "DequantizeLinear"}));
+  EXPECT_EQ(plan->step_labels[1], "int8");
+  EXPECT_EQ(plan->step_labels[3], "int8");
+  EXPECT_EQ(plan->step_labels[4], "Reorder");
+  EXPECT_EQ(plan->step_labels[6], "int8");
+  EXPECT_GE(plan->blocked_values, 3u);
+
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto reference = CompiledModel::compile(bytes, unfused).value_or_die();
+  EXPECT_EQ(reference->qdq_report().rewritten, 0);
+  const Tensor x = input();
+  ExecutionContext fast_ctx(model), ref_ctx(reference);
+  const Tensor fast = fast_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  const Tensor want = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  ASSERT_EQ(fast.numel(), want.numel());
+  int exact = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    // One output step (0.11), from an intermediate rounded the other way at a tie.
+    EXPECT_LE(std::fabs(fast.data<float>()[i] - want.data<float>()[i]), 0.11f * 1.001f) << i;
+    exact += fast.data<float>()[i] == want.data<float>()[i];
+  }
+  EXPECT_GT(exact, static_cast<int>(want.numel() * 9 / 10));
+}
+
+TEST(EngineQuant, QLinearAddBroadcastsOnTheReferenceKernel) {
+  // com.microsoft QLinearAdd as ONNX Runtime's quantizer writes it, B broadcast along rows.
+  ModelBuilder b(13);
+  b.input("a", onnx::TensorProto::INT8, {2, 3}).input("b", onnx::TensorProto::INT8, {3});
+  b.output("c", onnx::TensorProto::INT8);
+  b.init_f("as", {}, {0.5f}).init_f("bs", {}, {0.25f}).init_f("cs", {}, {1.0f});
+  init_raw<int8_t>(b, "az", onnx::TensorProto::INT8, {}, {2});
+  init_raw<int8_t>(b, "bz", onnx::TensorProto::INT8, {}, {-4});
+  init_raw<int8_t>(b, "cz", onnx::TensorProto::INT8, {}, {10});
+  b.node("QLinearAdd", {"a", "as", "az", "b", "bs", "bz", "cs", "cz"}, {"c"}).set_domain(
+      "com.microsoft");
+  auto* opset = b.proto().add_opset_import();
+  opset->set_domain("com.microsoft");
+  opset->set_version(1);
+  auto model = CompiledModel::compile(b.bytes()).value_or_die();
+  Tensor a = Tensor::from_vector<int8_t>({2, 3}, {0, 12, -100, 127, -128, 40});
+  Tensor bt = Tensor::from_vector<int8_t>({3}, {-4, 100, 8});
+  ExecutionContext ctx(model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"a", a}, {"b", bt}}).value_or_die();
+  const Tensor& c = out[0].tensor;
+  ASSERT_EQ(c.numel(), 6);
+  for (int64_t r = 0; r < 2; ++r) {
+    for (int64_t j = 0; j < 3; ++j) {
+      const double v = 0.5 * (a.data<int8_t>()[r * 3 + j] - 2) + 0.25 * (bt.data<int8_t>()[j] + 4);
+      const double want = std::clamp(std::nearbyint(v) + 10, -128.0, 127.0);
+      EXPECT_EQ(c.data<int8_t>()[r * 3 + j], static_cast<int8_t>(want)) << r << "," << j;
+    }
+  }
+}
+
 TEST(EngineQuant, MatMulIntegerRunsOnInt8AndIsExact) {
   constexpr int64_t kK = 32, kN = 24, kRows = 5;
   ModelBuilder b(13);
