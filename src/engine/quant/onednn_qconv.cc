@@ -68,8 +68,8 @@ class QConvKernel final : public PreparedKernel {
       args.emplace(DNNL_ARG_WEIGHTS, weights);
       if (bias) args.emplace(DNNL_ARG_BIAS, bias);
       args.emplace(DNNL_ARG_DST, cdst);
-      args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, src_zp);
-      args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dst_zp);
+      if (src_zp) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, src_zp);
+      if (dst_zp) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dst_zp);
       if (scratchpad_md.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, wrap(scratchpad_md, base));
       prim.execute(stream, args);
       if (reorder_dst) dst_out.execute(stream, cdst, dst);
@@ -149,8 +149,10 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
-    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-    attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    // Zero points only where they are not zero: oneDNN's faster brgemm convolutions take no
+    // source zero point, and torch's post-Relu activations (most 3x3 inputs) have zero.
+    if (xzp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    if (yzp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     k->threads = resolve_threads(threads);
     ThreadScope scope(k->threads);
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
@@ -162,8 +164,8 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     k->scratchpad_md = pd.scratchpad_desc();
     k->weights = pack(w_user, wq.data(), pd.weights_desc());
     if (!bias.empty()) k->bias = pack(b_md, bias.data(), pd.bias_desc());
-    k->src_zp = s32_scalar(xzp);
-    k->dst_zp = s32_scalar(yzp);
+    if (xzp != 0) k->src_zp = s32_scalar(xzp);
+    if (yzp != 0) k->dst_zp = s32_scalar(yzp);
     k->conv_src = pd.src_desc();
     k->conv_dst = pd.dst_desc();
     if (dst_any) k->user_dst = k->conv_dst;

@@ -52,6 +52,8 @@ class Rewriter {
         MOSS_ASSIGN_OR_RETURN(done, conv(static_cast<int>(n), drop));
       } else if (node.op_type == "Add") {
         MOSS_ASSIGN_OR_RETURN(done, add(static_cast<int>(n), drop));
+      } else if (node.op_type == "Gemm") {
+        MOSS_ASSIGN_OR_RETURN(done, gemm(static_cast<int>(n), drop));
       } else if (node.op_type == "MaxPool") {
         MOSS_ASSIGN_OR_RETURN(done, max_pool(static_cast<int>(n), drop));
       }
@@ -282,6 +284,106 @@ class Rewriter {
     return true;
   }
 
+  // Input b of anchor (float [M] or DequantizeLinear(int32 [M]) constant, or absent) as int32 at
+  // scale x_scale * w_scale[m]. False (reported) when it cannot be expressed.
+  Result<bool> int32_bias(const Node& cv, size_t input, const QParams& x, const QParams& w,
+                          int64_t m, std::vector<int32_t>& bias) {
+    if (!cv.has_input(input)) return true;
+    std::vector<float> bf(static_cast<size_t>(m));
+    const Tensor* b = constant(cv.inputs[input]);
+    const Node* db = producer(cv.inputs[input], "DequantizeLinear");
+    if (b && b->dtype() == DType::kFloat32 && b->numel() == m) {
+      for (int64_t i = 0; i < m; ++i) bf[i] = b->data<float>()[i];
+    } else if (db && constant(db->inputs[0]) &&
+               constant(db->inputs[0])->dtype() == DType::kInt32 &&
+               constant(db->inputs[0])->numel() == m) {
+      MOSS_ASSIGN_OR_RETURN(QParams bq, params(*db, g_.values[cv.inputs[input]].producer, 1, m));
+      if (bq.node < 0) {
+        keep(cv, "bias scale not constant");
+        return false;
+      }
+      const int32_t* bi = constant(db->inputs[0])->data<int32_t>();
+      for (int64_t i = 0; i < m; ++i) {
+        const float zp = bq.zp && bq.zp->dtype() == DType::kInt32
+                             ? static_cast<float>(bq.zp->data<int32_t>()[bq.zp->numel() == 1 ? 0 : i])
+                             : bq.zero_point(i);
+        bf[i] = (static_cast<float>(bi[i]) - zp) * bq.scale_at(i);
+      }
+    } else {
+      keep(cv, "bias is neither a float constant nor a dequantized int32 constant");
+      return false;
+    }
+    bias.resize(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+      const double q = std::nearbyint(static_cast<double>(bf[i]) /
+                                      (static_cast<double>(x.scale_at(0)) * w.scale_at(i)));
+      if (!(std::fabs(q) < 2147483647.0)) {
+        keep(cv, "bias does not fit int32 at scale x_scale * w_scale");
+        return false;
+      }
+      bias[i] = static_cast<int32_t>(q);
+    }
+    return true;
+  }
+
+  // DequantizeLinear(a), DequantizeLinear(W const) [, bias] -> Gemm(transA 0, alpha = beta = 1)
+  // [-> Relu] -> QuantizeLinear: com.microsoft QGemm (int8 matmul, W held as int8).
+  Result<bool> gemm(int n, std::vector<bool>& drop) {
+    const Node& gm = g_.nodes[n];
+    if (gm.inputs.size() < 2) return false;
+    MOSS_ASSIGN_OR_RETURN(QParams a, activation(gm, 0));
+    const Node* dw = producer(gm.inputs[1], "DequantizeLinear");
+    if (a.node < 0 || !dw) return false;  // not a QDQ Gemm
+    const Tensor* wq = constant(dw->inputs[0]);
+    if (!wq || wq->rank() != 2) {
+      keep(gm, "weights are not a 2-D constant");
+      return false;
+    }
+    if (gm.attr_int("transA", 0) != 0 || gm.attr_float("alpha", 1.0f) != 1.0f ||
+        gm.attr_float("beta", 1.0f) != 1.0f) {
+      keep(gm, "transA, alpha or beta");
+      return false;
+    }
+    const bool tb = gm.attr_int("transB", 0) != 0;
+    const int64_t n_axis = tb ? 0 : 1, cols = wq->shape()[static_cast<size_t>(n_axis)];
+    const int64_t waxis = dw->attr_int("axis", 1);
+    MOSS_ASSIGN_OR_RETURN(QParams w, params(*dw, g_.values[gm.inputs[1]].producer, 2,
+                                            waxis >= 0 && waxis < 2 ? wq->shape()[waxis] : -1));
+    if (w.node < 0 || !is_8bit(w.qtype)) {
+      keep(gm, "weight quantization not constant 8-bit");
+      return false;
+    }
+    if (!w.per_tensor() && w.axis != n_axis) {
+      keep(gm, "weights quantized along another axis than the output columns");
+      return false;
+    }
+    MOSS_ASSIGN_OR_RETURN(Requantize r, requantize(n, gm));
+    if (r.q < 0) return false;
+    std::vector<int32_t> bias;
+    MOSS_ASSIGN_OR_RETURN(bool bias_ok, int32_bias(gm, 2, a, w, cols, bias));
+    if (!bias_ok) return false;
+    const Node& qy = g_.nodes[r.q];
+    Node q;
+    q.name = gm.name.empty() ? qy.name : gm.name;
+    q.op_type = "QGemm";
+    q.domain = "com.microsoft";
+    q.opset = 1;
+    if (auto it = gm.attrs.find("transB"); it != gm.attrs.end()) q.attrs.insert(*it);
+    const int wzp = zero_point_value(w, fmt::format("{}/moss_w_zero_point", q.name),
+                                     w.scale->numel());
+    const int c = bias.empty() ? kNoValue
+                               : add_constant(fmt::format("{}/moss_bias_int32", q.name),
+                                              Tensor::from_vector<int32_t>({cols}, bias));
+    q.inputs = {a.data, g_.nodes[a.node].inputs[1], g_.nodes[a.node].inputs[2],
+                dw->inputs[0], dw->inputs[1], wzp, c, qy.inputs[1],
+                zero_point_value(r.y, fmt::format("{}/moss_y_zero_point", q.name), 1)};
+    q.outputs = {qy.outputs[0]};
+    drop[r.q] = true;
+    if (r.relu >= 0) drop[r.relu] = true;
+    g_.nodes[n] = std::move(q);
+    return true;
+  }
+
   int add_constant(const std::string& name, Tensor t) {
     const int v = g_.add_value(name);
     g_.values[v].constant = std::make_shared<const Tensor>(std::move(t));
@@ -332,44 +434,9 @@ class Rewriter {
     const int user = r.q, relu = r.relu;
     const Node& qy = g_.nodes[user];
     const QParams& y = r.y;
-    // Bias: float [M] or DequantizeLinear(int32 [M]) -> int32 at scale x_scale * w_scale[m].
     std::vector<int32_t> bias;
-    if (cv.has_input(2)) {
-      std::vector<float> bf(static_cast<size_t>(m));
-      const Tensor* b = constant(cv.inputs[2]);
-      const Node* db = producer(cv.inputs[2], "DequantizeLinear");
-      if (b && b->dtype() == DType::kFloat32 && b->numel() == m) {
-        for (int64_t i = 0; i < m; ++i) bf[i] = b->data<float>()[i];
-      } else if (db && constant(db->inputs[0]) &&
-                 constant(db->inputs[0])->dtype() == DType::kInt32 &&
-                 constant(db->inputs[0])->numel() == m) {
-        MOSS_ASSIGN_OR_RETURN(QParams bq, params(*db, g_.values[cv.inputs[2]].producer, 1, m));
-        if (bq.node < 0) {
-          keep(cv, "bias scale not constant");
-          return false;
-        }
-        const int32_t* bi = constant(db->inputs[0])->data<int32_t>();
-        for (int64_t i = 0; i < m; ++i) {
-          const float zp = bq.zp && bq.zp->dtype() == DType::kInt32
-                               ? static_cast<float>(bq.zp->data<int32_t>()[bq.zp->numel() == 1 ? 0 : i])
-                               : bq.zero_point(i);
-          bf[i] = (static_cast<float>(bi[i]) - zp) * bq.scale_at(i);
-        }
-      } else {
-        keep(cv, "bias is neither a float constant nor a dequantized int32 constant");
-        return false;
-      }
-      bias.resize(static_cast<size_t>(m));
-      for (int64_t i = 0; i < m; ++i) {
-        const double q = std::nearbyint(static_cast<double>(bf[i]) /
-                                        (static_cast<double>(x.scale_at(0)) * w.scale_at(i)));
-        if (!(std::fabs(q) < 2147483647.0)) {
-          keep(cv, "bias does not fit int32 at scale x_scale * w_scale");
-          return false;
-        }
-        bias[i] = static_cast<int32_t>(q);
-      }
-    }
+    MOSS_ASSIGN_OR_RETURN(bool bias_ok, int32_bias(cv, 2, x, w, m, bias));
+    if (!bias_ok) return false;
     // The QLinearConv node takes the Conv's place (its inputs are ready there) and writes the
     // QuantizeLinear's output.
     Node q;

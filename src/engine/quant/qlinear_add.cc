@@ -194,7 +194,9 @@ OnednnStep prepare_qlinear_add_step(const OnednnStepRequest& r) {
 }
 
 std::vector<OpKernel> quant_contrib_kernels() {
-  return {{"QLinearAdd", infer_QLinearAdd, run_QLinearAdd}};
+  std::vector<OpKernel> k{{"QLinearAdd", infer_QLinearAdd, run_QLinearAdd}};
+  for (const OpKernel& g : quant_gemm_contrib_kernels()) k.push_back(g);
+  return k;
 }
 
 }  // namespace moss::engine

@@ -22,8 +22,9 @@ OnednnStep prepare_quant_step(const OnednnStepRequest& request);
 OnednnStep prepare_qlinear_conv_step(const OnednnStepRequest& request);
 OnednnStep prepare_qlinear_add_step(const OnednnStepRequest& request);
 
-// com.microsoft operators implemented here (QLinearAdd), for the contrib registry.
+// com.microsoft operators implemented here (QLinearAdd, QGemm), for the contrib registry.
 std::vector<OpKernel> quant_contrib_kernels();
+std::vector<OpKernel> quant_gemm_contrib_kernels();  // QGemm (qgemm.cc)
 
 // What PreparedKernel::kind() says for the int8 kernels (plan step labels, `moss model info`).
 inline constexpr const char* kInt8Kind = "int8";

@@ -112,7 +112,7 @@ std::string safe_file_name(const std::string& name) {
   for (char& c : s) {
     if (c == '/' || c == '\\' || c == '\0') c = '_';
   }
-  if (s == "." || s == "..") s = "_";
+  if (s == "." || s == "..") s.assign(1, '_');  // (not = "_": GCC 12 -Wrestrict false positive)
   return s;
 }
 
@@ -157,6 +157,56 @@ Result<std::vector<NamedTensor>> read_inputs(
     tensors.push_back(NamedTensor{name, std::move(t).value()});
   }
   return tensors;
+}
+
+// What the engine runs a compiled model in, for `moss model info` (issue 14): the stored weight
+// types, and for a model whose inputs have static shapes, how many plan steps compute in each
+// precision (int8 kernels; everything else float32 or the model's own type).
+void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ostream& out) {
+  std::map<std::string, double> stored;  // the file's initializers: dtype -> MB
+  for (const Value& v : file.values) {
+    if (v.constant) stored[std::string(dtype_name(v.constant->dtype()))] += v.constant->nbytes() / 1048576.0;
+  }
+  auto compiled = CompiledModel::compile(bytes);
+  if (!compiled.ok()) {
+    out << "precision: not compiled: " << compiled.status().message() << "\n";
+    return;
+  }
+  const CompiledModel& m = **compiled;
+  Binding binding;
+  for (const IoInfo& io : m.inputs()) {
+    bool fixed = io.has_shape && !io.object_type;
+    for (int64_t d : io.dims) fixed &= d >= 0;
+    if (!fixed) {
+      out << "precision: input '" << io.name << "' has no static shape (planned per request)\n";
+      return;
+    }
+    binding.shapes.push_back(io.dims);
+  }
+  auto plan = m.plan_for(binding);
+  if (!plan.ok()) {
+    out << "precision: not planned: " << plan.status().message() << "\n";
+    return;
+  }
+  std::map<std::string, std::map<std::string, int>> steps;  // precision -> op -> count
+  for (size_t s = 0; s < (*plan)->steps.size(); ++s) {
+    const PreparedKernel* k = (*plan)->prepared[s].get();
+    if ((*plan)->step_labels[s] == "Reorder") continue;
+    const std::string_view kind = k && !k->kind().empty() ? k->kind() : std::string_view("float32");
+    ++steps[std::string(kind)][m.graph().nodes[(*plan)->steps[s]].op_type];
+  }
+  out << "precision:\n";
+  for (const auto& [kind, ops] : steps) {
+    int total = 0;
+    for (const auto& [op, n] : ops) total += n;
+    out << fmt::format("  {:<8} {} steps:", kind, total);
+    for (const auto& [op, n] : ops) out << fmt::format(" {} x{}", op, n);
+    out << "\n";
+  }
+  out << "  weights in memory: " << fmt::format("{:.1f} MB", m.weights_bytes() / 1048576.0)
+      << " (in the file:";
+  for (const auto& [dt, mb] : stored) out << fmt::format(" {} {:.1f} MB", dt, mb);
+  out << ")\n";
 }
 
 }  // namespace
@@ -204,6 +254,7 @@ Status model_info(const std::filesystem::path& model, std::ostream& out) {
     if (!u.supported) out << " " << (key.first == "ai.onnx" ? "" : key.first + ".") << key.second;
   }
   out << "\n";
+  if (unsupported == 0) print_precision(g, bytes, out);
   return Status::Ok();
 }
 

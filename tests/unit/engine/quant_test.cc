@@ -7,8 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "engine/runtime/execution_context.h"
+#include "engine/tools/model_commands.h"
 #include "model_builder.h"
 
 namespace moss::engine {
@@ -318,6 +322,76 @@ TEST(EngineQuant, Int8PicksTheUnfusedGraphsTopClassOnRandomInputs) {
     }
   }
   EXPECT_GE(agree * 100, total * 99) << agree << " of " << total;
+}
+
+TEST(EngineQuant, QdqGemmRunsAsOneInt8MatmulWithInt8Weights) {
+  // x[2, 16] -> Q -> DQ -> Gemm(transB, DQ(W int8 [8, 16] per row), DQ(b int32)) -> Q -> DQ -> y
+  constexpr int64_t kRows = 2, kK = 16, kN = 8;
+  ModelBuilder b(13);
+  b.input("x", F, {kRows, kK}).output("y");
+  b.init_f("xs", {}, {0.03f}).init_f("ys", {}, {0.05f});
+  init_raw<uint8_t>(b, "xzp", onnx::TensorProto::UINT8, {}, {128});
+  init_raw<uint8_t>(b, "yzp", onnx::TensorProto::UINT8, {}, {100});
+  std::vector<int8_t> w(kN * kK);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i * 41 + 3) % 255 - 127);
+  init_raw<int8_t>(b, "w", onnx::TensorProto::INT8, {kN, kK}, w);
+  std::vector<float> ws(kN), bs(kN);
+  for (int64_t n = 0; n < kN; ++n) ws[n] = 0.001f * static_cast<float>(n + 2);
+  for (int64_t n = 0; n < kN; ++n) bs[n] = ws[n] * 0.03f;
+  b.init_f("ws", {kN}, ws).init_f("bs", {kN}, bs);
+  std::vector<int32_t> bias(kN);
+  for (int64_t n = 0; n < kN; ++n) bias[n] = static_cast<int32_t>(n * 250) - 900;
+  init_raw<int32_t>(b, "bq", onnx::TensorProto::INT32, {kN}, bias);
+  b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
+  b.node("DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"});
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"w", "ws"}, {"wd"}), "axis", 0);
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"bq", "bs"}, {"bd"}), "axis", 0);
+  ModelBuilder::attr_i(b.node("Gemm", {"xd", "wd", "bd"}, {"g"}, "fc"), "transB", 1);
+  b.node("QuantizeLinear", {"g", "ys", "yzp"}, {"yq"});
+  b.node("DequantizeLinear", {"yq", "ys", "yzp"}, {"y"});
+  const auto bytes = b.bytes();
+
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  EXPECT_EQ(model->qdq_report().rewritten, 1);
+  auto plan = model->plan_for(Binding{{{kRows, kK}}, {}}).value_or_die();
+  ASSERT_EQ(plan->steps.size(), 3u);
+  EXPECT_EQ(model->graph().nodes[plan->steps[1]].op_type, "QGemm");
+  EXPECT_EQ(plan->step_labels[1], "int8");
+  for (const Value& v : model->graph().values) {  // no float copy of W
+    if (v.constant && v.constant->numel() == kN * kK) {
+      EXPECT_NE(v.constant->dtype(), DType::kFloat32) << v.name;
+    }
+  }
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto reference = CompiledModel::compile(bytes, unfused).value_or_die();
+  Tensor x = Tensor::zeros(DType::kFloat32, {kRows, kK}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 3.5f * std::sin(0.7f * i + 0.2f);
+  ExecutionContext fast_ctx(model), ref_ctx(reference);
+  const Tensor got = fast_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  const Tensor want = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  const Tensor slow = run(bytes, x, true);  // the QGemm reference kernel
+  ASSERT_EQ(got.numel(), kRows * kN);
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    EXPECT_LE(std::fabs(got.data<float>()[i] - want.data<float>()[i]), 0.05f * 1.001f) << i;
+    EXPECT_EQ(got.data<float>()[i], slow.data<float>()[i]) << i;
+  }
+}
+
+TEST(EngineQuant, ModelInfoShowsTheInt8StepsAndStoredWeightTypes) {
+  const auto path = std::filesystem::temp_directory_path() / "moss_quant_info.onnx";
+  {
+    const auto bytes = qdq_conv();
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  std::ostringstream out;
+  ASSERT_TRUE(model_info(path, out).ok());
+  std::filesystem::remove(path);
+  const std::string s = out.str();
+  EXPECT_NE(s.find("int8     1 steps: QLinearConv x1"), std::string::npos) << s;
+  EXPECT_NE(s.find("(in the file: float32"), std::string::npos) << s;
+  EXPECT_NE(s.find(" int8 0.0 MB"), std::string::npos) << s;
 }
 
 TEST(EngineQuant, QLinearAddBroadcastsOnTheReferenceKernel) {
