@@ -161,11 +161,18 @@ Result<std::vector<NamedTensor>> read_inputs(
 
 // What the engine runs a compiled model in, for `moss model info` (issue 14): the stored weight
 // types, and for a model whose inputs have static shapes, how many plan steps compute in each
-// precision (int8 kernels; everything else float32 or the model's own type).
+// precision (int8 kernels and 8-bit inputs; the others by the type they read).
 void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ostream& out) {
-  std::map<std::string, double> stored;  // the file's initializers: dtype -> MB
+  std::map<std::string, double> stored;  // the file's initializers and Constants: dtype -> MB
+  auto count = [&stored](const Tensor& t) {
+    stored[std::string(dtype_name(t.dtype()))] += static_cast<double>(t.nbytes()) / 1048576.0;
+  };
   for (const Value& v : file.values) {
-    if (v.constant) stored[std::string(dtype_name(v.constant->dtype()))] += v.constant->nbytes() / 1048576.0;
+    if (v.constant) count(*v.constant);
+  }
+  for (const Node& n : file.nodes) {
+    const Attribute* a = n.op_type == "Constant" && n.domain.empty() ? n.attr("value") : nullptr;
+    if (a && a->t) count(*a->t);
   }
   auto compiled = CompiledModel::compile(bytes);
   if (!compiled.ok()) {
@@ -192,8 +199,15 @@ void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ost
   for (size_t s = 0; s < (*plan)->steps.size(); ++s) {
     const PreparedKernel* k = (*plan)->prepared[s].get();
     if ((*plan)->step_labels[s] == "Reorder") continue;
-    const std::string_view kind = k && !k->kind().empty() ? k->kind() : std::string_view("float32");
-    ++steps[std::string(kind)][m.graph().nodes[(*plan)->steps[s]].op_type];
+    // The kernel's precision when it says (int8 kernels), else the type it reads (an 8-bit
+    // MaxPool is int8 too).
+    std::string kind(k ? k->kind() : std::string_view());
+    const auto& ins = (*plan)->step_inputs[s];
+    if (kind.empty() && !ins.empty() && ins[0] != kNoValue) {
+      const DType d = (*plan)->info[ins[0]].dtype;
+      kind = d == DType::kUInt8 || d == DType::kInt8 ? "int8" : std::string(dtype_name(d));
+    }
+    ++steps[kind][m.graph().nodes[(*plan)->steps[s]].op_type];
   }
   out << "precision:\n";
   for (const auto& [kind, ops] : steps) {

@@ -389,7 +389,8 @@ TEST(EngineQuant, ModelInfoShowsTheInt8StepsAndStoredWeightTypes) {
   ASSERT_TRUE(model_info(path, out).ok());
   std::filesystem::remove(path);
   const std::string s = out.str();
-  EXPECT_NE(s.find("int8     1 steps: QLinearConv x1"), std::string::npos) << s;
+  EXPECT_NE(s.find("int8     2 steps: DequantizeLinear x1 QLinearConv x1"), std::string::npos) << s;
+  EXPECT_NE(s.find("float32  1 steps: QuantizeLinear x1"), std::string::npos) << s;
   EXPECT_NE(s.find("(in the file: float32"), std::string::npos) << s;
   EXPECT_NE(s.find(" int8 0.0 MB"), std::string::npos) << s;
 }
