@@ -75,7 +75,35 @@ MOSS_AVX512 int64_t dequantize_avx512(const T* x, float* y, int64_t n, float sca
   return i;
 }
 
+MOSS_AVX512 int64_t range_avx512(const float* x, int64_t n, float& mn, float& mx) {
+  __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    lo = _mm512_min_ps(lo, v);
+    hi = _mm512_max_ps(hi, v);
+  }
+  float l[16], h[16];
+  _mm512_storeu_ps(l, lo);
+  _mm512_storeu_ps(h, hi);
+  for (int j = 0; j < 16; ++j) {
+    mn = std::min(mn, l[j]);
+    mx = std::max(mx, h[j]);
+  }
+  return i;
+}
+
 }  // namespace
+
+void range_with_zero(const float* x, int64_t n, float& mn, float& mx) {
+  mn = 0;
+  mx = 0;
+  int64_t i = has_avx512() ? range_avx512(x, n, mn, mx) : 0;
+  for (; i < n; ++i) {
+    mn = std::min(mn, x[i]);
+    mx = std::max(mx, x[i]);
+  }
+}
 
 template <typename T>
 void add_requantize(const T* a, const T* b, T* y, int64_t n, float ka, float kb, float k0) {

@@ -21,4 +21,7 @@ void quantize_f32(const float* x, T* y, int64_t n, float scale, int32_t zp);
 template <typename T>
 void dequantize_f32(const T* x, float* y, int64_t n, float scale, int32_t zp);
 
+// mn = min(0, min x), mx = max(0, max x) (DynamicQuantizeLinear's range, which includes 0).
+void range_with_zero(const float* x, int64_t n, float& mn, float& mx);
+
 }  // namespace moss::engine

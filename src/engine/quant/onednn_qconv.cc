@@ -216,6 +216,9 @@ std::unique_ptr<const PreparedKernel> prepare_quantize_linear(const Node& node,
                                                               std::span<const TensorInfo* const> in,
                                                               const std::vector<TensorInfo>& out,
                                                               int threads);
+std::unique_ptr<const PreparedKernel> prepare_dynamic_quantize_linear(
+    const Node& node, std::span<const TensorInfo* const> in, const std::vector<TensorInfo>& out,
+    int threads);
 std::unique_ptr<const PreparedKernel> prepare_qmatmul_integer(const Node& node,
                                                               std::span<const TensorInfo* const> in,
                                                               const std::vector<TensorInfo>& out,
@@ -225,6 +228,7 @@ PrepareFn quant_prepare_for(const std::string& op) {
   if (op == "QLinearConv") return prepare_qconv_plain;
   if (op == "MatMulInteger") return prepare_qmatmul_integer;
   if (op == "QuantizeLinear" || op == "DequantizeLinear") return prepare_quantize_linear;
+  if (op == "DynamicQuantizeLinear") return prepare_dynamic_quantize_linear;
   return nullptr;
 }
 

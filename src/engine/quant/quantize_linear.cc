@@ -1,7 +1,10 @@
 // QuantizeLinear (float32 -> 8-bit) and DequantizeLinear (8-bit -> float32) with a constant
-// per-tensor scale and zero point: the edges of an int8 graph (the model input, the logits) and
+// per-tensor scale and zero point, and DynamicQuantizeLinear: the edges of an int8 graph (the model input, the logits) and
 // the QDQ chains the rewriter leaves in float. Vectorized loops (int8_elementwise.h) instead of
 // the reference kernels' per-element type dispatch; the same results (half to even, x / scale).
+#include <algorithm>
+#include <cmath>
+
 #include "engine/quant/int8_elementwise.h"
 #include "engine/quant/quant_kernels.h"
 
@@ -34,7 +37,38 @@ class QuantizeKernel final : public PreparedKernel {
   int32_t zp_;
 };
 
+// DynamicQuantizeLinear: the range pass and the quantization pass vectorized; the scale and zero
+// point computed exactly as the reference kernel does.
+class DynamicQuantizeKernel final : public PreparedKernel {
+ public:
+  size_t scratch_bytes() const override { return 0; }
+  size_t weights_bytes() const override { return 0; }
+  std::string_view kind() const override { return kInt8Kind; }
+  Status run(std::span<const View> in, std::span<const View> out, RunScratch&) const override {
+    const float* x = in[0].as<float>();
+    float mn = 0, mx = 0;
+    range_with_zero(x, in[0].numel, mn, mx);
+    const float scale = (mx - mn) / 255.0f;
+    uint8_t zp = 0;
+    if (scale != 0) {
+      zp = static_cast<uint8_t>(std::clamp(std::nearbyint(-static_cast<double>(mn / scale)), 0.0, 255.0));
+      quantize_f32(x, out[0].as<uint8_t>(), in[0].numel, scale, zp);
+    } else {
+      std::fill_n(out[0].as<uint8_t>(), in[0].numel, uint8_t{0});
+    }
+    if (out.size() > 1 && out[1].data) out[1].as<float>()[0] = scale;
+    if (out.size() > 2 && out[2].data) out[2].as<uint8_t>()[0] = zp;
+    return Status::Ok();
+  }
+};
+
 }  // namespace
+
+std::unique_ptr<const PreparedKernel> prepare_dynamic_quantize_linear(
+    const Node&, std::span<const TensorInfo* const> in, const std::vector<TensorInfo>&, int) {
+  if (in.size() != 1 || !in[0] || in[0]->dtype != DType::kFloat32) return nullptr;
+  return std::make_unique<DynamicQuantizeKernel>();
+}
 
 std::unique_ptr<const PreparedKernel> prepare_quantize_linear(const Node& node,
                                                               std::span<const TensorInfo* const> in,

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -393,6 +394,39 @@ TEST(EngineQuant, ModelInfoShowsTheInt8StepsAndStoredWeightTypes) {
   EXPECT_NE(s.find("float32  1 steps: QuantizeLinear x1"), std::string::npos) << s;
   EXPECT_NE(s.find("(in the file: float32"), std::string::npos) << s;
   EXPECT_NE(s.find(" int8 0.0 MB"), std::string::npos) << s;
+}
+
+TEST(EngineQuant, VectorizedQuantizersEqualTheReferenceKernels) {
+  // DynamicQuantizeLinear -> (y, scale, zp), and QuantizeLinear -> DequantizeLinear of the input,
+  // 203 elements (not a multiple of the vector width).
+  ModelBuilder b(13);
+  b.input("x", F, {7, 29}).output("y", onnx::TensorProto::UINT8).output("s").output(
+      "z", onnx::TensorProto::UINT8).output("d");
+  b.init_f("qs", {}, {0.021f});
+  init_raw<int8_t>(b, "qz", onnx::TensorProto::INT8, {}, {-3});
+  b.node("DynamicQuantizeLinear", {"x"}, {"y", "s", "z"});
+  b.node("QuantizeLinear", {"x", "qs", "qz"}, {"q"});
+  b.node("DequantizeLinear", {"q", "qs", "qz"}, {"d"});
+  const auto bytes = b.bytes();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{7, 29}}, {}}).value_or_die();
+  for (size_t s = 0; s < plan->steps.size(); ++s) EXPECT_TRUE(plan->prepared[s]) << s;
+  Tensor x = Tensor::zeros(DType::kFloat32, {7, 29}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 3.1f * std::sin(1.3f * i) - 0.4f;
+  x.data<float>()[17] = 0.5f * 0.021f * 3;  // a tie: x / scale = 1.5
+  ExecutionContext ctx(model);
+  const auto fast = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
+  auto ref_model = CompiledModel::compile(bytes).value_or_die();
+  unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
+  ExecutionContext ref_ctx(ref_model);
+  const auto ref = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  ASSERT_EQ(fast.size(), 4u);
+  for (size_t o = 0; o < fast.size(); ++o) {
+    ASSERT_EQ(fast[o].tensor.nbytes(), ref[o].tensor.nbytes());
+    EXPECT_EQ(std::memcmp(fast[o].tensor.raw(), ref[o].tensor.raw(), fast[o].tensor.nbytes()), 0)
+        << fast[o].name;
+  }
 }
 
 TEST(EngineQuant, QLinearAddBroadcastsOnTheReferenceKernel) {
