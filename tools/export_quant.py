@@ -81,7 +81,27 @@ def export_static_int8(base, out_dir, opset, seed, randomize_batchnorm):
                           output_names=["output"], do_constant_folding=True)
         out = model(x).numpy()
     _save(d, {"input": x}, out)
+    _write_quantized_meta(d, path)
     _report(name, path)
+
+
+def _write_quantized_meta(d, path):
+    """meta.json for bench/engine/compare_ort.py: outputs compared within one step of the output
+    quantization (the scale of the DequantizeLinear that writes the graph output), the issue's
+    agreement criterion; `top1` asks for the same arg-max class as well."""
+    import json
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    consts = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Constant":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    out = m.graph.output[0].name
+    dq = next(n for n in m.graph.node if out in n.output and n.op_type == "DequantizeLinear")
+    step = float(consts[dq.input[1]].reshape(-1)[0])
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump({"compare": "quantized", "step": step, "steps": 1, "top1": True}, f)
 
 
 def export_dynamic_bert(float_dir, out_dir):

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "engine/kernels/ref/window.h"
+#include "engine/quant/quant_kernels.h"
 
 namespace moss::engine {
 namespace {
@@ -252,6 +253,9 @@ OnednnStep prepare_pool(const OnednnStepRequest& r) {
   p.kind = node.op_type.find("Max") != std::string::npos ? PoolParams::Kind::kMax
                                                          : PoolParams::Kind::kAverage;
   p.src_dims = x;
+  if (r.in[0]->dtype != DType::kFloat32) {
+    p.element = r.in[0]->dtype == DType::kUInt8 ? ElementType::kU8 : ElementType::kS8;
+  }
   if (node.op_type == "MaxPool" || node.op_type == "AveragePool") {
     if (node.op_type == "MaxPool" && node.attr_int("storage_order", 0) != 0) return {};
     auto kernel = node.attr_ints("kernel_shape");
@@ -530,7 +534,12 @@ bool onednn_disabled() {
 
 bool onednn_takes_blocked(const std::string& op) {
   return op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-         op == "GlobalMaxPool" || op == "BatchNormalization";
+         op == "GlobalMaxPool" || op == "BatchNormalization" || quant_takes_blocked(op);
+}
+
+bool onednn_takes_blocked_input(const Node& node, size_t i) {
+  if (!onednn_takes_blocked(node.op_type)) return false;
+  return i == 0 || (node.op_type == "QLinearAdd" && i == 3);
 }
 
 bool onednn_serves(const std::string& op) {
@@ -539,9 +548,14 @@ bool onednn_serves(const std::string& op) {
 }
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
-  if (!r.node || !r.out || r.out->empty() || !all_float(r.in) || r.in.empty() || !r.in[0]) {
-    return {};
+  if (!r.node || !r.out || r.out->empty() || r.in.empty() || !r.in[0]) return {};
+  if (quant_takes_blocked(r.node->op_type)) return prepare_quant_step(r);
+  const DType x = r.in[0]->dtype;
+  if (r.node->op_type == "MaxPool" && (x == DType::kUInt8 || x == DType::kInt8) &&
+      (*r.out)[0].dtype == x) {
+    return prepare_pool(r);  // int8: the maximum of quantized values (quant/qdq_rewrite.h)
   }
+  if (!all_float(r.in)) return {};
   if ((*r.out)[0].dtype != DType::kFloat32) return {};
   const std::string& op = r.node->op_type;
   if (op == "Conv") return prepare_conv(r);

@@ -38,6 +38,7 @@ struct OnednnStepRequest {
   // With a kAddResidual post-op: the residual, passed at run time as the step's last input.
   const TensorInfo* residual = nullptr;
   onednn::Layout src_layout;       // layout of input 0; empty = plain
+  std::vector<onednn::Layout> in_layouts;  // per input (empty = plain); the int8 steps read it
   onednn::Layout residual_layout;  // empty = plain
   bool dst_blocked_ok = false;     // every consumer of the output takes a blocked layout
 };
@@ -47,8 +48,11 @@ struct OnednnStep {
   onednn::Layout dst_layout;                     // empty when the output is plain
 };
 
-// Ops whose oneDNN kernel reads input 0 in a blocked layout (Conv, pools, BatchNormalization).
+// Ops whose oneDNN kernel reads input 0 in a blocked layout (Conv, pools, BatchNormalization,
+// the int8 QLinearConv and QLinearAdd).
 bool onednn_takes_blocked(const std::string& op_type);
+// Whether input i of node may be blocked (input 0 of those ops; QLinearAdd's B too).
+bool onednn_takes_blocked_input(const Node& node, size_t i);
 // Ops prepare_onednn_step serves (those, MatMul, Gemm, Softmax, LayerNormalization, Transpose,
 // ConvTranspose).
 bool onednn_serves(const std::string& op_type);

@@ -54,6 +54,7 @@ const std::map<std::string, OpKernel>& contrib_table() {
   static const auto* t = [] {
     auto* m = new std::map<std::string, OpKernel>();
     for (const OpKernel& k : ref::contrib_kernels()) m->emplace(k.op_type, k);
+    for (const OpKernel& k : quant_contrib_kernels()) m->emplace(k.op_type, k);
     return m;
   }();
   return *t;

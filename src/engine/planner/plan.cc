@@ -67,6 +67,9 @@ class Scheduler {
         absorbed_by_(g.nodes.size(), -1),
         fusion_of_(g.nodes.size(), -1) {
     for (int v : outputs_) is_output_[v] = true;
+    // plain_of appends at most one plain copy per value: with this capacity p_.info never moves,
+    // so the TensorInfo pointers a step request holds stay valid across plain_of calls.
+    p_.info.reserve(2 * p_.info.size());
   }
 
   Status run(const std::vector<int>& live) {
@@ -183,13 +186,13 @@ class Scheduler {
     if (layout_[v].is_empty()) return v;
     auto it = plain_copy_.find(v);
     if (it != plain_copy_.end()) return it->second;
-    MOSS_ASSIGN_OR_RETURN(auto plain, onednn::Layout::plain(p_.info[v].shape));
+    const onednn::Layout plain = layout_[v].plain_same_type();  // f32, or int8 for int8 steps
     auto k = onednn_reorder_step(layout_[v], plain, threads_);
     if (!k)
       return internal_error("{}: no reorder from {}", g_.nodes[node].label(),
                             layout_[v].to_string());
     const int t = static_cast<int>(p_.info.size());
-    p_.info.push_back(TensorInfo{DType::kFloat32, p_.info[v].shape, nullptr});
+    p_.info.push_back(TensorInfo{p_.info[v].dtype, p_.info[v].shape, nullptr});
     layout_.emplace_back();
     is_output_.push_back(false);
     plain_copy_[v] = t;
@@ -207,9 +210,8 @@ class Scheduler {
         if (f.residual != v || g_.nodes[f.anchor].op_type != "Conv") return false;
         continue;
       }
-      if (!onednn_takes_blocked(n.op_type) || n.inputs.empty() || n.inputs[0] != v) return false;
-      for (size_t i = 1; i < n.inputs.size(); ++i) {
-        if (n.inputs[i] == v) return false;
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (n.inputs[i] == v && !onednn_takes_blocked_input(n, i)) return false;
       }
     }
     return true;
@@ -303,6 +305,9 @@ class Scheduler {
         }
       }
       r.src_layout = in[0] == kNoValue ? onednn::Layout() : layout_[in[0]];
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        r.in_layouts.push_back(in[i] == kNoValue ? onednn::Layout() : layout_[in[i]]);
+      }
       r.dst_blocked_ok = blocked_ok(out[0]);
       if (!r.dst_blocked_ok && !r.residual_layout.is_empty()) {
         // A blocked residual would make the output blocked too; readers need it plain.
@@ -316,6 +321,7 @@ class Scheduler {
           MOSS_ASSIGN_OR_RETURN(v, plain_of(v, n));
         }
         r.src_layout = r.residual_layout = onednn::Layout();
+        r.in_layouts.assign(r.in_layouts.size(), onednn::Layout());
         step = prepare_onednn_step(r);
       }
       k = std::move(step.kernel);
@@ -361,7 +367,8 @@ class Scheduler {
       layout_[out[0]] = dst;
       ++p_.blocked_values;
     }
-    emit(n, std::move(k), std::move(in), std::move(out), f ? f->label : std::string());
+    std::string label = f ? f->label : std::string(k ? k->kind() : std::string_view());
+    emit(n, std::move(k), std::move(in), std::move(out), std::move(label));
     return Status::Ok();
   }
 

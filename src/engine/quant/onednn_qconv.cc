@@ -68,8 +68,8 @@ class QConvKernel final : public PreparedKernel {
       args.emplace(DNNL_ARG_WEIGHTS, weights);
       if (bias) args.emplace(DNNL_ARG_BIAS, bias);
       args.emplace(DNNL_ARG_DST, cdst);
-      args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, src_zp);
-      args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dst_zp);
+      if (src_zp) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, src_zp);
+      if (dst_zp) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dst_zp);
       if (scratchpad_md.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, wrap(scratchpad_md, base));
       prim.execute(stream, args);
       if (reorder_dst) dst_out.execute(stream, cdst, dst);
@@ -79,10 +79,10 @@ class QConvKernel final : public PreparedKernel {
   }
 };
 
-std::unique_ptr<const PreparedKernel> build_qconv(const Node& node,
-                                                  std::span<const TensorInfo* const> in,
-                                                  const std::vector<TensorInfo>& out,
-                                                  int threads) {
+// src: the layout of x (empty = plain NCHW); dst_any: the output may take oneDNN's layout.
+std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const TensorInfo* const> in,
+                                         const std::vector<TensorInfo>& out, int threads,
+                                         const Layout& src, bool dst_any) {
   if (in.size() < 8 || !in[0] || out.empty()) return nullptr;
   for (size_t i = 1; i < in.size(); ++i) {
     if (i < 8 && (!in[i] || !in[i]->value)) return nullptr;
@@ -135,9 +135,13 @@ std::unique_ptr<const PreparedKernel> build_qconv(const Node& node,
       wdims.insert(wdims.begin(), group);
     }
     const dt sdt = dnnl_type(X.dtype), ddt = dnnl_type(out[0].dtype);
-    k->user_src = dnnl::memory::desc(to_dnnl(x), sdt, tag::nchw);
+    k->user_src = src.is_empty() ? dnnl::memory::desc(to_dnnl(x), sdt, tag::nchw) : src.impl().md;
+    if (k->user_src.data_type() != sdt) return unimplemented("QLinearConv: layout of another type");
     k->user_dst = dnnl::memory::desc(to_dnnl(y), ddt, tag::nchw);
-    const dnnl::memory::desc src_any(to_dnnl(x), sdt, tag::any), dst_any(to_dnnl(y), ddt, tag::any),
+    // A blocked x is taken as it is when oneDNN's int8 convolution reads that layout (its own
+    // choice, NHWC, from the previous int8 step); a plain one is reordered inside the kernel.
+    const dnnl::memory::desc src_any(to_dnnl(x), sdt, tag::any),
+        dst_md(to_dnnl(y), ddt, tag::any),
         w_any(to_dnnl(wdims), dt::s8, tag::any), w_user(to_dnnl(wdims), dt::s8,
                                                          group > 1 ? tag::goihw : tag::oihw);
     const dnnl::memory::desc b_md = bias.empty() ? dnnl::memory::desc()
@@ -145,23 +149,26 @@ std::unique_ptr<const PreparedKernel> build_qconv(const Node& node,
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
-    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-    attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    // Zero points only where they are not zero: oneDNN's faster brgemm convolutions take no
+    // source zero point, and torch's post-Relu activations (most 3x3 inputs) have zero.
+    if (xzp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    if (yzp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     k->threads = resolve_threads(threads);
     ThreadScope scope(k->threads);
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
                                          dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
-                                         dst_any, to_dnnl(strides), to_dnnl(dil), to_dnnl(pads_b),
+                                         dst_md, to_dnnl(strides), to_dnnl(dil), to_dnnl(pads_b),
                                          to_dnnl(pads_e));
     dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
     k->prim = dnnl::convolution_forward(pd);
     k->scratchpad_md = pd.scratchpad_desc();
     k->weights = pack(w_user, wq.data(), pd.weights_desc());
     if (!bias.empty()) k->bias = pack(b_md, bias.data(), pd.bias_desc());
-    k->src_zp = s32_scalar(xzp);
-    k->dst_zp = s32_scalar(yzp);
+    if (xzp != 0) k->src_zp = s32_scalar(xzp);
+    if (yzp != 0) k->dst_zp = s32_scalar(yzp);
     k->conv_src = pd.src_desc();
     k->conv_dst = pd.dst_desc();
+    if (dst_any) k->user_dst = k->conv_dst;
     auto align = [](size_t n) { return (n + 63) / 64 * 64; };
     size_t offset = align(k->scratchpad_md.get_size());
     k->reorder_src = k->conv_src != k->user_src;
@@ -183,17 +190,58 @@ std::unique_ptr<const PreparedKernel> build_qconv(const Node& node,
   return k;
 }
 
+std::unique_ptr<const PreparedKernel> prepare_qconv_plain(const Node& node,
+                                                          std::span<const TensorInfo* const> in,
+                                                          const std::vector<TensorInfo>& out,
+                                                          int threads) {
+  return build_qconv(node, in, out, threads, Layout(), false);
+}
+
 }  // namespace
 
+OnednnStep prepare_qlinear_conv_step(const OnednnStepRequest& r) {
+  if (!r.post_ops.empty() || r.residual || !r.batch_norm.empty()) return {};
+  auto k = build_qconv(*r.node, r.in, *r.out, r.threads, r.src_layout, r.dst_blocked_ok);
+  if (!k) return {};
+  OnednnStep step;
+  if (r.dst_blocked_ok) {
+    Layout l = layout_from_md(k->user_dst);
+    if (!l.is_plain()) step.dst_layout = std::move(l);
+  }
+  step.kernel = std::move(k);
+  return step;
+}
+
+std::unique_ptr<const PreparedKernel> prepare_quantize_linear(const Node& node,
+                                                              std::span<const TensorInfo* const> in,
+                                                              const std::vector<TensorInfo>& out,
+                                                              int threads);
+std::unique_ptr<const PreparedKernel> prepare_dynamic_quantize_linear(
+    const Node& node, std::span<const TensorInfo* const> in, const std::vector<TensorInfo>& out,
+    int threads);
 std::unique_ptr<const PreparedKernel> prepare_qmatmul_integer(const Node& node,
                                                               std::span<const TensorInfo* const> in,
                                                               const std::vector<TensorInfo>& out,
                                                               int threads);
 
 PrepareFn quant_prepare_for(const std::string& op) {
-  if (op == "QLinearConv") return build_qconv;
+  if (op == "QLinearConv") return prepare_qconv_plain;
   if (op == "MatMulInteger") return prepare_qmatmul_integer;
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") return prepare_quantize_linear;
+  if (op == "DynamicQuantizeLinear") return prepare_dynamic_quantize_linear;
   return nullptr;
+}
+
+bool quant_takes_blocked(const std::string& op) {
+  return op == "QLinearConv" || op == "QLinearAdd";
+}
+
+OnednnStep prepare_quant_step(const OnednnStepRequest& r) {
+  if (r.node->op_type == "QLinearConv" && r.node->domain.empty()) return prepare_qlinear_conv_step(r);
+  if (r.node->op_type == "QLinearAdd" && r.node->domain == "com.microsoft") {
+    return prepare_qlinear_add_step(r);
+  }
+  return {};
 }
 
 }  // namespace moss::engine

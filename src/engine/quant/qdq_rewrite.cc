@@ -1,7 +1,10 @@
 #include "engine/quant/qdq_rewrite.h"
 
+#include "engine/kernels/kernel.h"
+
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <set>
 
 namespace moss::engine {
@@ -40,10 +43,20 @@ class Rewriter {
 
   Result<QdqReport> run() {
     std::vector<bool> drop(g_.nodes.size(), false);
+    skip_same_type_casts(drop);
     for (size_t n = 0; n < g_.nodes.size(); ++n) {
       const Node& node = g_.nodes[n];
-      if (!node.domain.empty() || node.op_type != "Conv") continue;
-      MOSS_ASSIGN_OR_RETURN(bool done, conv(static_cast<int>(n), drop));
+      if (!node.domain.empty() || drop[n]) continue;
+      bool done = false;
+      if (node.op_type == "Conv") {
+        MOSS_ASSIGN_OR_RETURN(done, conv(static_cast<int>(n), drop));
+      } else if (node.op_type == "Add") {
+        MOSS_ASSIGN_OR_RETURN(done, add(static_cast<int>(n), drop));
+      } else if (node.op_type == "Gemm") {
+        MOSS_ASSIGN_OR_RETURN(done, gemm(static_cast<int>(n), drop));
+      } else if (node.op_type == "MaxPool") {
+        MOSS_ASSIGN_OR_RETURN(done, max_pool(static_cast<int>(n), drop));
+      }
       report_.rewritten += done ? 1 : 0;
     }
     std::vector<Node> kept;
@@ -113,6 +126,264 @@ class Rewriter {
     return p;
   }
 
+  // The element type a QuantizeLinear writes, when its zero point says so (else unknown).
+  std::optional<DType> quantized_type(int v) const {
+    const Node* q = producer(v, "QuantizeLinear");
+    if (!q || !q->has_input(2) || !constant(q->inputs[2])) return std::nullopt;
+    return constant(q->inputs[2])->dtype();
+  }
+
+  // torch's QDQ export puts Cast(to=uint8) between each QuantizeLinear (uint8 already) and its
+  // DequantizeLinear readers: an identity. Readers are pointed at the Cast's input, so the
+  // patterns below see QuantizeLinear -> DequantizeLinear.
+  void skip_same_type_casts(std::vector<bool>& drop) {
+    std::vector<int> replace(g_.values.size(), kNoValue);
+    bool any = false;
+    for (size_t n = 0; n < g_.nodes.size(); ++n) {
+      const Node& c = g_.nodes[n];
+      if (!c.domain.empty() || c.op_type != "Cast" || c.inputs.size() != 1 ||
+          c.outputs.size() != 1 || is_output_.count(c.outputs[0])) {
+        continue;
+      }
+      const auto t = quantized_type(c.inputs[0]);
+      auto to = dtype_from_onnx_number(c, c.attr_int("to", 0));
+      if (!t || !to.ok() || *to != *t) continue;
+      bool plain_users = true;
+      for (int u : uses_[c.outputs[0]]) plain_users &= g_.nodes[u].implicit_inputs == 0;
+      if (!plain_users) continue;
+      replace[c.outputs[0]] = c.inputs[0];
+      drop[n] = true;
+      any = true;
+    }
+    if (!any) return;
+    for (Node& node : g_.nodes) {
+      for (int& v : node.inputs) {
+        if (v != kNoValue && replace[v] != kNoValue) v = replace[v];
+      }
+    }
+    for (auto& u : uses_) u.clear();
+    for (size_t n = 0; n < g_.nodes.size(); ++n) {
+      if (drop[n]) continue;
+      for (int v : g_.nodes[n].inputs) {
+        if (v != kNoValue) uses_[v].push_back(static_cast<int>(n));
+      }
+    }
+  }
+
+  // The QuantizeLinear that requantizes node `last`'s output, directly or after a Relu that is
+  // absorbed by the saturation (zero point at the type's minimum). Every value read once.
+  struct Requantize {
+    int q = -1, relu = -1;
+    QParams y;
+  };
+  Result<Requantize> requantize(int last, const Node& anchor) {
+    Requantize r;
+    int user = only_user(g_.nodes[last].outputs[0]);
+    if (user >= 0 && g_.nodes[user].domain.empty() && g_.nodes[user].op_type == "Relu") {
+      r.relu = user;
+      last = user;
+      user = only_user(g_.nodes[user].outputs[0]);
+    }
+    if (user < 0 || !g_.nodes[user].domain.empty() ||
+        g_.nodes[user].op_type != "QuantizeLinear" ||
+        g_.nodes[user].inputs[0] != g_.nodes[last].outputs[0]) {
+      keep(anchor, "output is not requantized by one QuantizeLinear");
+      return r;
+    }
+    MOSS_ASSIGN_OR_RETURN(r.y, params(g_.nodes[user], user, 0, 0));
+    if (r.y.node < 0 || !r.y.per_tensor() || !is_8bit(r.y.qtype)) {
+      keep(anchor, "output quantization is not a constant 8-bit per-tensor one");
+      return r;
+    }
+    if (r.relu >= 0) {
+      const float qmin = r.y.qtype == DType::kUInt8 ? 0.0f : -128.0f;
+      if (r.y.zero_point(0) != qmin) {
+        keep(anchor, "Relu before an output zero point above the type's minimum");
+        return r;
+      }
+    }
+    r.q = user;
+    return r;
+  }
+
+  // A DequantizeLinear input of `anchor` with constant per-tensor 8-bit parameters, or node -1.
+  Result<QParams> activation(const Node& anchor, size_t i) {
+    QParams none;
+    const Node* d = producer(anchor.inputs[i], "DequantizeLinear");
+    if (!d) return none;
+    MOSS_ASSIGN_OR_RETURN(QParams p, params(*d, g_.values[anchor.inputs[i]].producer, 0, 0));
+    if (p.node < 0 || !p.per_tensor() || !is_8bit(p.qtype) || !p.zp) return none;
+    return p;
+  }
+
+  // The zero point input of a Q/DQ node (p), or a new zero constant of its type.
+  int zero_point_value(const QParams& p, const std::string& name, int64_t n) {
+    if (p.zp) return g_.nodes[p.node].inputs[2];
+    auto t = Tensor::zeros(p.qtype, n == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{n});
+    return add_constant(name, std::move(t).value());
+  }
+
+  // DequantizeLinear(a), DequantizeLinear(b) -> Add [-> Relu] -> QuantizeLinear, per-tensor,
+  // one 8-bit type: com.microsoft QLinearAdd (ONNX Runtime's QOperator form of the same chain).
+  Result<bool> add(int n, std::vector<bool>& drop) {
+    const Node& node = g_.nodes[n];
+    if (node.inputs.size() != 2) return false;
+    MOSS_ASSIGN_OR_RETURN(QParams a, activation(node, 0));
+    MOSS_ASSIGN_OR_RETURN(QParams b, activation(node, 1));
+    if (a.node < 0 || b.node < 0) return false;  // not a QDQ Add
+    if (a.qtype != b.qtype) {
+      keep(node, "operands of different 8-bit types");
+      return false;
+    }
+    MOSS_ASSIGN_OR_RETURN(Requantize r, requantize(n, node));
+    if (r.q < 0) return false;
+    if (r.y.qtype != a.qtype || !r.y.zp) {
+      keep(node, "output type differs from the operands'");
+      return false;
+    }
+    if (r.relu >= 0) drop[r.relu] = true;  // the saturation at zero point = minimum is the Relu
+    const Node& qy = g_.nodes[r.q];
+    Node q;
+    q.name = node.name.empty() ? qy.name : node.name;
+    q.op_type = "QLinearAdd";
+    q.domain = "com.microsoft";
+    q.opset = 1;
+    q.inputs = {a.data, g_.nodes[a.node].inputs[1], g_.nodes[a.node].inputs[2],
+                b.data, g_.nodes[b.node].inputs[1], g_.nodes[b.node].inputs[2],
+                qy.inputs[1], qy.inputs[2]};
+    q.outputs = {qy.outputs[0]};
+    drop[r.q] = true;
+    g_.nodes[n] = std::move(q);
+    return true;
+  }
+
+  // DequantizeLinear(x) -> MaxPool -> QuantizeLinear with the same scale, zero point and type:
+  // the maximum commutes with the (monotonic) quantization, so MaxPool runs on x itself.
+  Result<bool> max_pool(int n, std::vector<bool>& drop) {
+    const Node& node = g_.nodes[n];
+    if (node.outputs.size() != 1 || node.inputs.size() != 1) return false;  // no Indices
+    MOSS_ASSIGN_OR_RETURN(QParams x, activation(node, 0));
+    if (x.node < 0) return false;
+    const int user = only_user(node.outputs[0]);
+    if (user < 0 || g_.nodes[user].op_type != "QuantizeLinear" || !g_.nodes[user].domain.empty()) {
+      keep(node, "output is not requantized by one QuantizeLinear");
+      return false;
+    }
+    MOSS_ASSIGN_OR_RETURN(QParams y, params(g_.nodes[user], user, 0, 0));
+    if (y.node < 0 || !y.per_tensor() || !y.zp || y.qtype != x.qtype ||
+        y.scale_at(0) != x.scale_at(0) || y.zero_point(0) != x.zero_point(0)) {
+      keep(node, "requantized with other parameters than its input's");
+      return false;
+    }
+    Node m = node;
+    m.opset = std::max(node.opset, 12);  // MaxPool-12 takes 8-bit tensors
+    m.inputs = {x.data};
+    m.outputs = {g_.nodes[user].outputs[0]};
+    drop[user] = true;
+    g_.nodes[n] = std::move(m);
+    return true;
+  }
+
+  // Input b of anchor (float [M] or DequantizeLinear(int32 [M]) constant, or absent) as int32 at
+  // scale x_scale * w_scale[m]. False (reported) when it cannot be expressed.
+  Result<bool> int32_bias(const Node& cv, size_t input, const QParams& x, const QParams& w,
+                          int64_t m, std::vector<int32_t>& bias) {
+    if (!cv.has_input(input)) return true;
+    std::vector<float> bf(static_cast<size_t>(m));
+    const Tensor* b = constant(cv.inputs[input]);
+    const Node* db = producer(cv.inputs[input], "DequantizeLinear");
+    if (b && b->dtype() == DType::kFloat32 && b->numel() == m) {
+      for (int64_t i = 0; i < m; ++i) bf[i] = b->data<float>()[i];
+    } else if (db && constant(db->inputs[0]) &&
+               constant(db->inputs[0])->dtype() == DType::kInt32 &&
+               constant(db->inputs[0])->numel() == m) {
+      MOSS_ASSIGN_OR_RETURN(QParams bq, params(*db, g_.values[cv.inputs[input]].producer, 1, m));
+      if (bq.node < 0) {
+        keep(cv, "bias scale not constant");
+        return false;
+      }
+      const int32_t* bi = constant(db->inputs[0])->data<int32_t>();
+      for (int64_t i = 0; i < m; ++i) {
+        const float zp = bq.zp && bq.zp->dtype() == DType::kInt32
+                             ? static_cast<float>(bq.zp->data<int32_t>()[bq.zp->numel() == 1 ? 0 : i])
+                             : bq.zero_point(i);
+        bf[i] = (static_cast<float>(bi[i]) - zp) * bq.scale_at(i);
+      }
+    } else {
+      keep(cv, "bias is neither a float constant nor a dequantized int32 constant");
+      return false;
+    }
+    bias.resize(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+      const double q = std::nearbyint(static_cast<double>(bf[i]) /
+                                      (static_cast<double>(x.scale_at(0)) * w.scale_at(i)));
+      if (!(std::fabs(q) < 2147483647.0)) {
+        keep(cv, "bias does not fit int32 at scale x_scale * w_scale");
+        return false;
+      }
+      bias[i] = static_cast<int32_t>(q);
+    }
+    return true;
+  }
+
+  // DequantizeLinear(a), DequantizeLinear(W const) [, bias] -> Gemm(transA 0, alpha = beta = 1)
+  // [-> Relu] -> QuantizeLinear: com.microsoft QGemm (int8 matmul, W held as int8).
+  Result<bool> gemm(int n, std::vector<bool>& drop) {
+    const Node& gm = g_.nodes[n];
+    if (gm.inputs.size() < 2) return false;
+    MOSS_ASSIGN_OR_RETURN(QParams a, activation(gm, 0));
+    const Node* dw = producer(gm.inputs[1], "DequantizeLinear");
+    if (a.node < 0 || !dw) return false;  // not a QDQ Gemm
+    const Tensor* wq = constant(dw->inputs[0]);
+    if (!wq || wq->rank() != 2) {
+      keep(gm, "weights are not a 2-D constant");
+      return false;
+    }
+    if (gm.attr_int("transA", 0) != 0 || gm.attr_float("alpha", 1.0f) != 1.0f ||
+        gm.attr_float("beta", 1.0f) != 1.0f) {
+      keep(gm, "transA, alpha or beta");
+      return false;
+    }
+    const bool tb = gm.attr_int("transB", 0) != 0;
+    const int64_t n_axis = tb ? 0 : 1, cols = wq->shape()[static_cast<size_t>(n_axis)];
+    const int64_t waxis = dw->attr_int("axis", 1);
+    MOSS_ASSIGN_OR_RETURN(QParams w, params(*dw, g_.values[gm.inputs[1]].producer, 2,
+                                            waxis >= 0 && waxis < 2 ? wq->shape()[waxis] : -1));
+    if (w.node < 0 || !is_8bit(w.qtype)) {
+      keep(gm, "weight quantization not constant 8-bit");
+      return false;
+    }
+    if (!w.per_tensor() && w.axis != n_axis) {
+      keep(gm, "weights quantized along another axis than the output columns");
+      return false;
+    }
+    MOSS_ASSIGN_OR_RETURN(Requantize r, requantize(n, gm));
+    if (r.q < 0) return false;
+    std::vector<int32_t> bias;
+    MOSS_ASSIGN_OR_RETURN(bool bias_ok, int32_bias(gm, 2, a, w, cols, bias));
+    if (!bias_ok) return false;
+    const Node& qy = g_.nodes[r.q];
+    Node q;
+    q.name = gm.name.empty() ? qy.name : gm.name;
+    q.op_type = "QGemm";
+    q.domain = "com.microsoft";
+    q.opset = 1;
+    if (auto it = gm.attrs.find("transB"); it != gm.attrs.end()) q.attrs.insert(*it);
+    const int wzp = zero_point_value(w, fmt::format("{}/moss_w_zero_point", q.name),
+                                     w.scale->numel());
+    const int c = bias.empty() ? kNoValue
+                               : add_constant(fmt::format("{}/moss_bias_int32", q.name),
+                                              Tensor::from_vector<int32_t>({cols}, bias));
+    q.inputs = {a.data, g_.nodes[a.node].inputs[1], g_.nodes[a.node].inputs[2],
+                dw->inputs[0], dw->inputs[1], wzp, c, qy.inputs[1],
+                zero_point_value(r.y, fmt::format("{}/moss_y_zero_point", q.name), 1)};
+    q.outputs = {qy.outputs[0]};
+    drop[r.q] = true;
+    if (r.relu >= 0) drop[r.relu] = true;
+    g_.nodes[n] = std::move(q);
+    return true;
+  }
+
   int add_constant(const std::string& name, Tensor t) {
     const int v = g_.add_value(name);
     g_.values[v].constant = std::make_shared<const Tensor>(std::move(t));
@@ -158,71 +429,14 @@ class Rewriter {
       keep(cv, "weights quantized along an axis other than the output channels");
       return false;
     }
-    // Output: Conv [-> Relu] -> QuantizeLinear, each value read once.
-    int last = c, relu = -1;
-    int user = only_user(cv.outputs[0]);
-    if (user >= 0 && g_.nodes[user].domain.empty() && g_.nodes[user].op_type == "Relu") {
-      relu = user;
-      last = user;
-      user = only_user(g_.nodes[user].outputs[0]);
-    }
-    if (user < 0 || !g_.nodes[user].domain.empty() ||
-        g_.nodes[user].op_type != "QuantizeLinear" || g_.nodes[user].inputs[0] != g_.nodes[last].outputs[0]) {
-      keep(cv, "output is not requantized by one QuantizeLinear");
-      return false;
-    }
+    MOSS_ASSIGN_OR_RETURN(Requantize r, requantize(c, cv));
+    if (r.q < 0) return false;
+    const int user = r.q, relu = r.relu;
     const Node& qy = g_.nodes[user];
-    MOSS_ASSIGN_OR_RETURN(QParams y, params(qy, user, 0, 0));
-    if (y.node < 0 || !y.per_tensor() || !is_8bit(y.qtype)) {
-      keep(cv, "output quantization is not a constant 8-bit per-tensor one");
-      return false;
-    }
-    if (relu >= 0) {
-      // Relu before QuantizeLinear is the saturation itself when zero maps to the type's minimum.
-      const float qmin = y.qtype == DType::kUInt8 ? 0.0f : -128.0f;
-      if (y.zero_point(0) != qmin) {
-        keep(cv, "Relu before an output zero point above the type's minimum");
-        return false;
-      }
-    }
-    // Bias: float [M] or DequantizeLinear(int32 [M]) -> int32 at scale x_scale * w_scale[m].
+    const QParams& y = r.y;
     std::vector<int32_t> bias;
-    if (cv.has_input(2)) {
-      std::vector<float> bf(static_cast<size_t>(m));
-      const Tensor* b = constant(cv.inputs[2]);
-      const Node* db = producer(cv.inputs[2], "DequantizeLinear");
-      if (b && b->dtype() == DType::kFloat32 && b->numel() == m) {
-        for (int64_t i = 0; i < m; ++i) bf[i] = b->data<float>()[i];
-      } else if (db && constant(db->inputs[0]) &&
-                 constant(db->inputs[0])->dtype() == DType::kInt32 &&
-                 constant(db->inputs[0])->numel() == m) {
-        MOSS_ASSIGN_OR_RETURN(QParams bq, params(*db, g_.values[cv.inputs[2]].producer, 1, m));
-        if (bq.node < 0) {
-          keep(cv, "bias scale not constant");
-          return false;
-        }
-        const int32_t* bi = constant(db->inputs[0])->data<int32_t>();
-        for (int64_t i = 0; i < m; ++i) {
-          const float zp = bq.zp && bq.zp->dtype() == DType::kInt32
-                               ? static_cast<float>(bq.zp->data<int32_t>()[bq.zp->numel() == 1 ? 0 : i])
-                               : bq.zero_point(i);
-          bf[i] = (static_cast<float>(bi[i]) - zp) * bq.scale_at(i);
-        }
-      } else {
-        keep(cv, "bias is neither a float constant nor a dequantized int32 constant");
-        return false;
-      }
-      bias.resize(static_cast<size_t>(m));
-      for (int64_t i = 0; i < m; ++i) {
-        const double q = std::nearbyint(static_cast<double>(bf[i]) /
-                                        (static_cast<double>(x.scale_at(0)) * w.scale_at(i)));
-        if (!(std::fabs(q) < 2147483647.0)) {
-          keep(cv, "bias does not fit int32 at scale x_scale * w_scale");
-          return false;
-        }
-        bias[i] = static_cast<int32_t>(q);
-      }
-    }
+    MOSS_ASSIGN_OR_RETURN(bool bias_ok, int32_bias(cv, 2, x, w, m, bias));
+    if (!bias_ok) return false;
     // The QLinearConv node takes the Conv's place (its inputs are ready there) and writes the
     // QuantizeLinear's output.
     Node q;
@@ -230,10 +444,8 @@ class Rewriter {
     q.op_type = "QLinearConv";
     q.opset = std::max(cv.opset, 10);
     q.attrs = cv.attrs;
-    auto zp_value = [&](const QParams& p, const std::string& what, int64_t n) -> int {
-      if (p.zp) return p.node == user ? qy.inputs[2] : g_.nodes[p.node].inputs[2];
-      auto t = Tensor::zeros(p.qtype, n == 1 ? std::vector<int64_t>{} : std::vector<int64_t>{n});
-      return add_constant(fmt::format("{}/moss_{}_zero_point", q.name, what), std::move(t).value());
+    auto zp_value = [&](const QParams& p, const std::string& what, int64_t n) {
+      return zero_point_value(p, fmt::format("{}/moss_{}_zero_point", q.name, what), n);
     };
     const int xzp = zp_value(x, "x", 1), wzp = zp_value(w, "w", w.scale->numel()),
               yzp = zp_value(y, "y", 1);

@@ -1,16 +1,30 @@
-// int8 fast paths on oneDNN for the QOperator form (QLinearConv, MatMulInteger): plan-time
-// kernels with the weights packed once as int8, scales and zero points baked into the primitive.
-// The registry sets them as OpKernel::prepare; the planner tries them before the reference run().
+// int8 fast paths on oneDNN for the QOperator form (QLinearConv, QLinearAdd, MatMulInteger,
+// Quantize/DequantizeLinear): plan-time kernels with the weights packed once as int8, scales and
+// zero points baked in. QLinearConv and QLinearAdd are plan steps of the oneDNN bridge (they keep
+// oneDNN's int8 layout, NHWC, between each other: no reorder between consecutive int8 steps); the
+// others are OpKernel::prepare hooks on plain tensors. The planner tries them before run().
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "engine/kernels/kernel.h"
+#include "engine/kernels/onednn_bridge.h"
 
 namespace moss::engine {
 
-// The int8 prepare function for an operator, or nullptr.
+// The int8 prepare function for an operator (plain layouts), or nullptr.
 PrepareFn quant_prepare_for(const std::string& op_type);
+
+// The int8 operators served as oneDNN bridge steps (blocked layouts in and out).
+bool quant_takes_blocked(const std::string& op_type);
+OnednnStep prepare_quant_step(const OnednnStepRequest& request);
+OnednnStep prepare_qlinear_conv_step(const OnednnStepRequest& request);
+OnednnStep prepare_qlinear_add_step(const OnednnStepRequest& request);
+
+// com.microsoft operators implemented here (QLinearAdd, QGemm), for the contrib registry.
+std::vector<OpKernel> quant_contrib_kernels();
+std::vector<OpKernel> quant_gemm_contrib_kernels();  // QGemm (qgemm.cc)
 
 // What PreparedKernel::kind() says for the int8 kernels (plan step labels, `moss model info`).
 inline constexpr const char* kInt8Kind = "int8";

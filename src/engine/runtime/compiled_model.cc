@@ -72,7 +72,9 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   MOSS_RETURN_IF_ERROR(check_operators(g));
   // QDQ chains become QLinearConv before the weights' DequantizeLinear nodes are folded away.
   MOSS_RETURN_IF_ERROR(fold_constants(g, size_t{64} << 20, true));
-  MOSS_ASSIGN_OR_RETURN(m->qdq_, rewrite_qdq(g));
+  if (options.rewrite_qdq) {
+    MOSS_ASSIGN_OR_RETURN(m->qdq_, rewrite_qdq(g));
+  }
   MOSS_RETURN_IF_ERROR(fold_constants(g));
   MOSS_RETURN_IF_ERROR(remove_dead_nodes(g));
   for (const Node& node : g.nodes) {

@@ -49,6 +49,9 @@ struct CompileOptions {
   // ExecutionContext::run_objects). Off for the worker and the CLI, whose requests and tensor
   // bundles carry numeric tensors only: such a model is refused at compile, naming the value.
   bool allow_non_tensor_io = false;
+  // Turn QDQ chains into int8 operators (quant/qdq_rewrite.h). Off: every chain runs as written
+  // (dequantize -> float -> quantize), the reference the int8 paths are tested against.
+  bool rewrite_qdq = true;
 };
 
 class CompiledModel {

@@ -112,7 +112,7 @@ std::string safe_file_name(const std::string& name) {
   for (char& c : s) {
     if (c == '/' || c == '\\' || c == '\0') c = '_';
   }
-  if (s == "." || s == "..") s = "_";
+  if (s == "." || s == "..") s.assign(1, '_');  // (not = "_": GCC 12 -Wrestrict false positive)
   return s;
 }
 
@@ -170,6 +170,70 @@ Result<std::vector<NamedTensor>> read_inputs(
   return tensors;
 }
 
+// What the engine runs a compiled model in, for `moss model info` (issue 14): the stored weight
+// types, and for a model whose inputs have static shapes, how many plan steps compute in each
+// precision (int8 kernels and 8-bit inputs; the others by the type they read).
+void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ostream& out) {
+  std::map<std::string, double> stored;  // the file's initializers and Constants: dtype -> MB
+  auto count = [&stored](const Tensor& t) {
+    stored[std::string(dtype_name(t.dtype()))] += static_cast<double>(t.nbytes()) / 1048576.0;
+  };
+  for (const Value& v : file.values) {
+    if (v.constant) count(*v.constant);
+  }
+  for (const Node& n : file.nodes) {
+    const Attribute* a = n.op_type == "Constant" && n.domain.empty() ? n.attr("value") : nullptr;
+    if (a && a->t) count(*a->t);
+  }
+  auto compiled = CompiledModel::compile(bytes);
+  if (!compiled.ok()) {
+    out << "precision: not compiled: " << compiled.status().message() << "\n";
+    return;
+  }
+  const CompiledModel& m = **compiled;
+  Binding binding;
+  for (const IoInfo& io : m.inputs()) {
+    bool fixed = io.has_shape && !io.object_type;
+    for (int64_t d : io.dims) fixed &= d >= 0;
+    if (!fixed) {
+      out << "precision: input '" << io.name << "' has no static shape (planned per request)\n";
+      return;
+    }
+    binding.shapes.push_back(io.dims);
+  }
+  auto plan = m.plan_for(binding);
+  if (!plan.ok()) {
+    out << "precision: not planned: " << plan.status().message() << "\n";
+    return;
+  }
+  std::map<std::string, std::map<std::string, int>> steps;  // precision -> op -> count
+  for (size_t s = 0; s < (*plan)->steps.size(); ++s) {
+    const PreparedKernel* k = (*plan)->prepared[s].get();
+    if ((*plan)->step_labels[s] == "Reorder") continue;
+    // The kernel's precision when it says (int8 kernels), else the type it reads (an 8-bit
+    // MaxPool is int8 too).
+    std::string kind(k ? k->kind() : std::string_view());
+    const auto& ins = (*plan)->step_inputs[s];
+    if (kind.empty() && !ins.empty() && ins[0] != kNoValue) {
+      const DType d = (*plan)->info[ins[0]].dtype;
+      kind = d == DType::kUInt8 || d == DType::kInt8 ? "int8" : std::string(dtype_name(d));
+    }
+    ++steps[kind][m.graph().nodes[(*plan)->steps[s]].op_type];
+  }
+  out << "precision:\n";
+  for (const auto& [kind, ops] : steps) {
+    int total = 0;
+    for (const auto& [op, n] : ops) total += n;
+    out << fmt::format("  {:<8} {} steps:", kind, total);
+    for (const auto& [op, n] : ops) out << fmt::format(" {} x{}", op, n);
+    out << "\n";
+  }
+  out << "  weights in memory: " << fmt::format("{:.1f} MB", m.weights_bytes() / 1048576.0)
+      << " (in the file:";
+  for (const auto& [dt, mb] : stored) out << fmt::format(" {} {:.1f} MB", dt, mb);
+  out << ")\n";
+}
+
 }  // namespace
 
 Status model_info(const std::filesystem::path& model, std::ostream& out) {
@@ -215,6 +279,7 @@ Status model_info(const std::filesystem::path& model, std::ostream& out) {
     if (!u.supported) out << " " << (key.first == "ai.onnx" ? "" : key.first + ".") << key.second;
   }
   out << "\n";
+  if (unsupported == 0) print_precision(g, bytes, out);
   return Status::Ok();
 }
 

@@ -7,8 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "engine/runtime/execution_context.h"
+#include "engine/tools/model_commands.h"
 #include "model_builder.h"
 
 namespace moss::engine {
@@ -199,6 +204,259 @@ TEST(EngineQuant, MalformedQdqPatternsAreRefusedAtCompile) {
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.status().message().find("zero point type uint8 differs"), std::string::npos)
       << b.status().message();
+}
+
+// A residual int8 block as torch's QDQ export writes it (Cast(to=uint8) after every
+// QuantizeLinear): x -> Q -> Cast -> [DQ -> Conv -> Relu -> Q] = a -> DQ -> MaxPool(3x3, pad 1)
+// -> Q = p -> [DQ -> Conv -> Q] = c; DQ(c) + DQ(p) -> Relu -> Q -> DQ -> y.
+std::vector<uint8_t> qdq_residual_block() {
+  ModelBuilder b(13);
+  b.input("x", F, {1, kC, kH, kH}).output("y");
+  b.init_f("xs", {}, {kXs}).init_f("as", {}, {0.06f}).init_f("cs", {}, {0.09f});
+  b.init_f("ys", {}, {0.11f});
+  init_raw<uint8_t>(b, "xzp", onnx::TensorProto::UINT8, {}, {kXzp});
+  init_raw<uint8_t>(b, "zero", onnx::TensorProto::UINT8, {}, {0});
+  init_raw<uint8_t>(b, "czp", onnx::TensorProto::UINT8, {}, {131});
+  const auto w1 = weights();
+  std::vector<int8_t> w2(kM * kM * 9);
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = static_cast<int8_t>((i * 29 + 5) % 255 - 127);
+  init_raw<int8_t>(b, "w1", onnx::TensorProto::INT8, {kM, kC, 3, 3}, w1);
+  init_raw<int8_t>(b, "w2", onnx::TensorProto::INT8, {kM, kM, 3, 3}, w2);
+  b.init_f("ws", {}, {0.004f});
+  b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
+  ModelBuilder::attr_i(b.node("Cast", {"xq"}, {"xc"}), "to", onnx::TensorProto::UINT8);
+  b.node("DequantizeLinear", {"xc", "xs", "xzp"}, {"xd"});
+  b.node("DequantizeLinear", {"w1", "ws"}, {"w1d"});
+  ModelBuilder::attr_ints(b.node("Conv", {"xd", "w1d"}, {"c1"}, "conv1"), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("QuantizeLinear", {"r1", "as", "zero"}, {"a"});
+  ModelBuilder::attr_i(b.node("Cast", {"a"}, {"ac"}), "to", onnx::TensorProto::UINT8);
+  b.node("DequantizeLinear", {"ac", "as", "zero"}, {"ad"});
+  auto& pool = b.node("MaxPool", {"ad"}, {"pf"}, "pool");
+  ModelBuilder::attr_ints(pool, "kernel_shape", {3, 3});
+  ModelBuilder::attr_ints(pool, "pads", {1, 1, 1, 1});
+  b.node("QuantizeLinear", {"pf", "as", "zero"}, {"p"});
+  b.node("DequantizeLinear", {"p", "as", "zero"}, {"pd"});
+  b.node("DequantizeLinear", {"w2", "ws"}, {"w2d"});
+  ModelBuilder::attr_ints(b.node("Conv", {"pd", "w2d"}, {"c2"}, "conv2"), "pads", {1, 1, 1, 1});
+  b.node("QuantizeLinear", {"c2", "cs", "czp"}, {"c"});
+  b.node("DequantizeLinear", {"c", "cs", "czp"}, {"cd"});
+  b.node("DequantizeLinear", {"p", "as", "zero"}, {"pd2"});
+  b.node("Add", {"cd", "pd2"}, {"sum"}, "add");
+  b.node("Relu", {"sum"}, {"sr"});
+  b.node("QuantizeLinear", {"sr", "ys", "zero"}, {"yq"});
+  b.node("DequantizeLinear", {"yq", "ys", "zero"}, {"y"});
+  return b.bytes();
+}
+
+TEST(EngineQuant, ResidualBlockStaysInt8BetweenStepsAndAgreesWithTheUnfusedGraph) {
+  const auto bytes = qdq_residual_block();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  // Two convolutions, the pooling and the Add (Casts skipped, Relus absorbed).
+  EXPECT_EQ(model->qdq_report().rewritten, 4);
+  auto plan = model->plan_for(Binding{{{1, kC, kH, kH}}, {}}).value_or_die();
+  std::vector<std::string> ops;
+  for (size_t s = 0; s < plan->steps.size(); ++s) {
+    const Node& n = model->graph().nodes[plan->steps[s]];
+    ops.push_back(n.op_type);
+    if (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear") {
+      EXPECT_TRUE(plan->prepared[s]) << n.op_type;
+    }
+  }
+  // No reorder and no float step between the int8 ones (NHWC from the first convolution on);
+  // the Add's operands are made plain for its plain reader (the final DequantizeLinear).
+  EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeLinear", "QLinearConv", "MaxPool",
+                                           "QLinearConv", "QLinearAdd", "QLinearAdd",
+                                           "QLinearAdd", "DequantizeLinear"}));
+  EXPECT_EQ(plan->step_labels[1], "int8");
+  EXPECT_EQ(plan->step_labels[3], "int8");
+  EXPECT_EQ(plan->step_labels[4], "Reorder");
+  EXPECT_EQ(plan->step_labels[6], "int8");
+  EXPECT_GE(plan->blocked_values, 3u);
+
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto reference = CompiledModel::compile(bytes, unfused).value_or_die();
+  EXPECT_EQ(reference->qdq_report().rewritten, 0);
+  const Tensor x = input();
+  ExecutionContext fast_ctx(model), ref_ctx(reference);
+  const Tensor fast = fast_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  const Tensor want = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  ASSERT_EQ(fast.numel(), want.numel());
+  int exact = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    // One output step (0.11), from an intermediate rounded the other way at a tie.
+    EXPECT_LE(std::fabs(fast.data<float>()[i] - want.data<float>()[i]), 0.11f * 1.001f) << i;
+    exact += fast.data<float>()[i] == want.data<float>()[i];
+  }
+  EXPECT_GT(exact, static_cast<int>(want.numel() * 9 / 10));
+}
+
+TEST(EngineQuant, Int8PicksTheUnfusedGraphsTopClassOnRandomInputs) {
+  // The classifier criterion of issue 14 on the residual block: per output position, the channel
+  // the int8 plan ranks first is a top channel of the unfused QDQ graph, on 40 random inputs.
+  const auto bytes = qdq_residual_block();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto reference = CompiledModel::compile(bytes, unfused).value_or_die();
+  ExecutionContext fast_ctx(model), ref_ctx(reference);
+  uint32_t state = 12345;
+  int agree = 0, total = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    Tensor x = Tensor::zeros(DType::kFloat32, {1, kC, kH, kH}).value_or_die();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      state = state * 1664525u + 1013904223u;
+      x.data<float>()[i] = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 12.0f;
+    }
+    const Tensor got = fast_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+    const Tensor want = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+    for (int64_t pos = 0; pos < kH * kH; ++pos) {
+      int64_t best = 0;
+      float top = -1e30f;
+      for (int64_t m = 0; m < kM; ++m) {
+        top = std::max(top, want.data<float>()[m * kH * kH + pos]);
+        if (got.data<float>()[m * kH * kH + pos] > got.data<float>()[best * kH * kH + pos]) best = m;
+      }
+      agree += want.data<float>()[best * kH * kH + pos] == top;
+      ++total;
+    }
+  }
+  EXPECT_GE(agree * 100, total * 99) << agree << " of " << total;
+}
+
+TEST(EngineQuant, QdqGemmRunsAsOneInt8MatmulWithInt8Weights) {
+  // x[2, 16] -> Q -> DQ -> Gemm(transB, DQ(W int8 [8, 16] per row), DQ(b int32)) -> Q -> DQ -> y
+  constexpr int64_t kRows = 2, kK = 16, kN = 8;
+  ModelBuilder b(13);
+  b.input("x", F, {kRows, kK}).output("y");
+  b.init_f("xs", {}, {0.03f}).init_f("ys", {}, {0.05f});
+  init_raw<uint8_t>(b, "xzp", onnx::TensorProto::UINT8, {}, {128});
+  init_raw<uint8_t>(b, "yzp", onnx::TensorProto::UINT8, {}, {100});
+  std::vector<int8_t> w(kN * kK);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i * 41 + 3) % 255 - 127);
+  init_raw<int8_t>(b, "w", onnx::TensorProto::INT8, {kN, kK}, w);
+  std::vector<float> ws(kN), bs(kN);
+  for (int64_t n = 0; n < kN; ++n) ws[n] = 0.001f * static_cast<float>(n + 2);
+  for (int64_t n = 0; n < kN; ++n) bs[n] = ws[n] * 0.03f;
+  b.init_f("ws", {kN}, ws).init_f("bs", {kN}, bs);
+  std::vector<int32_t> bias(kN);
+  for (int64_t n = 0; n < kN; ++n) bias[n] = static_cast<int32_t>(n * 250) - 900;
+  init_raw<int32_t>(b, "bq", onnx::TensorProto::INT32, {kN}, bias);
+  b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
+  b.node("DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"});
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"w", "ws"}, {"wd"}), "axis", 0);
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"bq", "bs"}, {"bd"}), "axis", 0);
+  ModelBuilder::attr_i(b.node("Gemm", {"xd", "wd", "bd"}, {"g"}, "fc"), "transB", 1);
+  b.node("QuantizeLinear", {"g", "ys", "yzp"}, {"yq"});
+  b.node("DequantizeLinear", {"yq", "ys", "yzp"}, {"y"});
+  const auto bytes = b.bytes();
+
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  EXPECT_EQ(model->qdq_report().rewritten, 1);
+  auto plan = model->plan_for(Binding{{{kRows, kK}}, {}}).value_or_die();
+  ASSERT_EQ(plan->steps.size(), 3u);
+  EXPECT_EQ(model->graph().nodes[plan->steps[1]].op_type, "QGemm");
+  EXPECT_EQ(plan->step_labels[1], "int8");
+  for (const Value& v : model->graph().values) {  // no float copy of W
+    if (v.constant && v.constant->numel() == kN * kK) {
+      EXPECT_NE(v.constant->dtype(), DType::kFloat32) << v.name;
+    }
+  }
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto reference = CompiledModel::compile(bytes, unfused).value_or_die();
+  Tensor x = Tensor::zeros(DType::kFloat32, {kRows, kK}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 3.5f * std::sin(0.7f * i + 0.2f);
+  ExecutionContext fast_ctx(model), ref_ctx(reference);
+  const Tensor got = fast_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  const Tensor want = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+  const Tensor slow = run(bytes, x, true);  // the QGemm reference kernel
+  ASSERT_EQ(got.numel(), kRows * kN);
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    EXPECT_LE(std::fabs(got.data<float>()[i] - want.data<float>()[i]), 0.05f * 1.001f) << i;
+    EXPECT_EQ(got.data<float>()[i], slow.data<float>()[i]) << i;
+  }
+}
+
+TEST(EngineQuant, ModelInfoShowsTheInt8StepsAndStoredWeightTypes) {
+  const auto path = std::filesystem::temp_directory_path() / "moss_quant_info.onnx";
+  {
+    const auto bytes = qdq_conv();
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  std::ostringstream out;
+  ASSERT_TRUE(model_info(path, out).ok());
+  std::filesystem::remove(path);
+  const std::string s = out.str();
+  EXPECT_NE(s.find("int8     2 steps: DequantizeLinear x1 QLinearConv x1"), std::string::npos) << s;
+  EXPECT_NE(s.find("float32  1 steps: QuantizeLinear x1"), std::string::npos) << s;
+  EXPECT_NE(s.find("(in the file: float32"), std::string::npos) << s;
+  EXPECT_NE(s.find(" int8 0.0 MB"), std::string::npos) << s;
+}
+
+TEST(EngineQuant, VectorizedQuantizersEqualTheReferenceKernels) {
+  // DynamicQuantizeLinear -> (y, scale, zp), and QuantizeLinear -> DequantizeLinear of the input,
+  // 203 elements (not a multiple of the vector width).
+  ModelBuilder b(13);
+  b.input("x", F, {7, 29}).output("y", onnx::TensorProto::UINT8).output("s").output(
+      "z", onnx::TensorProto::UINT8).output("d");
+  b.init_f("qs", {}, {0.021f});
+  init_raw<int8_t>(b, "qz", onnx::TensorProto::INT8, {}, {-3});
+  b.node("DynamicQuantizeLinear", {"x"}, {"y", "s", "z"});
+  b.node("QuantizeLinear", {"x", "qs", "qz"}, {"q"});
+  b.node("DequantizeLinear", {"q", "qs", "qz"}, {"d"});
+  const auto bytes = b.bytes();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  auto plan = model->plan_for(Binding{{{7, 29}}, {}}).value_or_die();
+  for (size_t s = 0; s < plan->steps.size(); ++s) EXPECT_TRUE(plan->prepared[s]) << s;
+  Tensor x = Tensor::zeros(DType::kFloat32, {7, 29}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 3.1f * std::sin(1.3f * i) - 0.4f;
+  x.data<float>()[17] = 0.5f * 0.021f * 3;  // a tie: x / scale = 1.5
+  ExecutionContext ctx(model);
+  const auto fast = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
+  auto ref_model = CompiledModel::compile(bytes).value_or_die();
+  unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
+  ExecutionContext ref_ctx(ref_model);
+  const auto ref = ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die();
+  ASSERT_EQ(fast.size(), 4u);
+  for (size_t o = 0; o < fast.size(); ++o) {
+    ASSERT_EQ(fast[o].tensor.nbytes(), ref[o].tensor.nbytes());
+    EXPECT_EQ(std::memcmp(fast[o].tensor.raw(), ref[o].tensor.raw(), fast[o].tensor.nbytes()), 0)
+        << fast[o].name;
+  }
+}
+
+TEST(EngineQuant, QLinearAddBroadcastsOnTheReferenceKernel) {
+  // com.microsoft QLinearAdd as ONNX Runtime's quantizer writes it, B broadcast along rows.
+  ModelBuilder b(13);
+  b.input("a", onnx::TensorProto::INT8, {2, 3}).input("b", onnx::TensorProto::INT8, {3});
+  b.output("c", onnx::TensorProto::INT8);
+  b.init_f("as", {}, {0.5f}).init_f("bs", {}, {0.25f}).init_f("cs", {}, {1.0f});
+  init_raw<int8_t>(b, "az", onnx::TensorProto::INT8, {}, {2});
+  init_raw<int8_t>(b, "bz", onnx::TensorProto::INT8, {}, {-4});
+  init_raw<int8_t>(b, "cz", onnx::TensorProto::INT8, {}, {10});
+  b.node("QLinearAdd", {"a", "as", "az", "b", "bs", "bz", "cs", "cz"}, {"c"}).set_domain(
+      "com.microsoft");
+  auto* opset = b.proto().add_opset_import();
+  opset->set_domain("com.microsoft");
+  opset->set_version(1);
+  auto model = CompiledModel::compile(b.bytes()).value_or_die();
+  Tensor a = Tensor::from_vector<int8_t>({2, 3}, {0, 12, -100, 127, -128, 40});
+  Tensor bt = Tensor::from_vector<int8_t>({3}, {-4, 100, 8});
+  ExecutionContext ctx(model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"a", a}, {"b", bt}}).value_or_die();
+  const Tensor& c = out[0].tensor;
+  ASSERT_EQ(c.numel(), 6);
+  for (int64_t r = 0; r < 2; ++r) {
+    for (int64_t j = 0; j < 3; ++j) {
+      const double v = 0.5 * (a.data<int8_t>()[r * 3 + j] - 2) + 0.25 * (bt.data<int8_t>()[j] + 4);
+      const double want = std::clamp(std::nearbyint(v) + 10, -128.0, 127.0);
+      EXPECT_EQ(c.data<int8_t>()[r * 3 + j], static_cast<int8_t>(want)) << r << "," << j;
+    }
+  }
 }
 
 TEST(EngineQuant, MatMulIntegerRunsOnInt8AndIsExact) {

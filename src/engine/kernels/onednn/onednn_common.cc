@@ -58,8 +58,13 @@ dnnl::memory::dims to_dnnl(const Dims& dims) {
   return dnnl::memory::dims(dims.begin(), dims.end());
 }
 
-dnnl::memory::desc plain_md(const Dims& dims) {
-  return dnnl::memory::desc(to_dnnl(dims), dnnl::memory::data_type::f32, plain_tag(dims.size()));
+dnnl::memory::desc plain_md(const Dims& dims, dnnl::memory::data_type dt) {
+  return dnnl::memory::desc(to_dnnl(dims), dt, plain_tag(dims.size()));
+}
+
+dnnl::memory::data_type dnnl_type(ElementType t) {
+  using dt = dnnl::memory::data_type;
+  return t == ElementType::kU8 ? dt::u8 : t == ElementType::kS8 ? dt::s8 : dt::f32;
 }
 
 Layout layout_from_md(const dnnl::memory::desc& md) {
@@ -70,13 +75,12 @@ Layout layout_from_md(const dnnl::memory::desc& md) {
 }
 
 Result<dnnl::memory::desc> choose_md(const LayoutChoice& choice, const Dims& dims,
-                                     std::string_view what) {
+                                     std::string_view what, dnnl::memory::data_type dt) {
   switch (choice.kind) {
     case LayoutChoice::Kind::kPlain:
-      return plain_md(dims);
+      return plain_md(dims, dt);
     case LayoutChoice::Kind::kAny:
-      return dnnl::memory::desc(to_dnnl(dims), dnnl::memory::data_type::f32,
-                                dnnl::memory::format_tag::any);
+      return dnnl::memory::desc(to_dnnl(dims), dt, dnnl::memory::format_tag::any);
     case LayoutChoice::Kind::kExact:
       if (choice.exact.is_empty() || choice.exact.dims() != dims) {
         return invalid_argument("{}: requested layout {} does not have dims {}", what,
@@ -228,7 +232,17 @@ Result<Layout> Layout::strided(std::span<const int64_t> dims, std::span<const in
 
 bool Layout::is_empty() const { return impl_ == nullptr; }
 
-bool Layout::is_plain() const { return impl_ != nullptr && impl_->md == plain_md(impl_->dims); }
+bool Layout::is_plain() const {
+  return impl_ != nullptr &&
+         impl_->md == dnnl::memory::desc(to_dnnl(impl_->dims), impl_->md.data_type(),
+                                         plain_tag(impl_->dims.size()));
+}
+
+Layout Layout::plain_same_type() const {
+  if (!impl_) return Layout();
+  return layout_from_md(dnnl::memory::desc(to_dnnl(impl_->dims), impl_->md.data_type(),
+                                           plain_tag(impl_->dims.size())));
+}
 
 const Dims& Layout::dims() const {
   static const Dims kEmpty;

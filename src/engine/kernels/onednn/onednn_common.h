@@ -29,7 +29,8 @@ struct OnednnScratch::Impl {
 };
 
 Layout layout_from_md(const dnnl::memory::desc& md);
-dnnl::memory::desc plain_md(const Dims& dims);
+dnnl::memory::desc plain_md(const Dims& dims,
+                            dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
 dnnl::memory::dims to_dnnl(const Dims& dims);
 
 // Each dim in [1, 2^31) and numel*4 under 16 GiB: what we accept from a model.
@@ -38,12 +39,16 @@ int64_t numel(const Dims& dims);
 
 // The md a LayoutChoice asks for; kAny gives format_tag::any.
 Result<dnnl::memory::desc> choose_md(const LayoutChoice& choice, const Dims& dims,
-                                     std::string_view what);
+                                     std::string_view what,
+                                     dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
 
 // Appends the post-ops; kAddResidual becomes a sum post-op when allow_residual, else
 // kUnimplemented. Sets *has_residual.
 Status build_post_ops(const std::vector<PostOp>& ops, bool allow_residual, dnnl::post_ops& out,
                       bool* has_residual);
+
+// The oneDNN type of a kernel's ElementType.
+dnnl::memory::data_type dnnl_type(ElementType t);
 
 // A primitive_attr with user-managed scratchpad (kernels stay immutable) and the post-ops.
 dnnl::primitive_attr make_attr(const dnnl::post_ops& ops);

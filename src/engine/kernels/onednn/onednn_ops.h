@@ -76,6 +76,8 @@ class Layout {
 
   bool is_empty() const;
   bool is_plain() const;          // row-major, no padding
+  // Row-major with this layout's element type (f32, or u8/s8 for the int8 kernels' layouts).
+  Layout plain_same_type() const;
   const Dims& dims() const;       // logical dims, e.g. N,C,H,W
   size_t bytes() const;           // buffer size to allocate (>= numel*4 for padded blocked layouts)
   std::string to_string() const;  // e.g. "1x64x56x56 nChw16c"
@@ -232,9 +234,13 @@ class OnednnMatmul {
   std::unique_ptr<Impl> impl_;
 };
 
+// Element type of a kernel's activations where it is not always f32 (pooling of int8 tensors).
+enum class ElementType { kF32, kU8, kS8 };
+
 // ---------------------------------------------------------------------------------------------
 // MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool.
 struct PoolParams {
+  ElementType element = ElementType::kF32;  // u8/s8: MaxPool of quantized tensors (src = dst type)
   enum class Kind { kMax, kAverage };
   Kind kind = Kind::kMax;
   Dims src_dims;    // N, C, spatial...

@@ -82,12 +82,15 @@ Status build_pool(PoolParams p, OnednnPool::Impl& impl) {
   dnnl::post_ops ops;
   bool residual = false;
   MOSS_RETURN_IF_ERROR(build_post_ops(p.options.post_ops, false, ops, &residual));
-  MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc src_md, choose_md(p.src, p.src_dims, "Pool input"));
-  if (p.src.kind == LayoutChoice::Kind::kAny) src_md = plain_md(p.src_dims);  // pooling needs it
+  const dnnl::memory::data_type dt = dnnl_type(p.element);
+  MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc src_md,
+                        choose_md(p.src, p.src_dims, "Pool input", dt));
+  if (p.src.kind == LayoutChoice::Kind::kAny) src_md = plain_md(p.src_dims, dt);  // pooling needs it
+  if (src_md.data_type() != dt) return unimplemented("Pool: input layout of another type");
   const bool plain_dst = p.dst.kind == LayoutChoice::Kind::kPlain;
   MOSS_ASSIGN_OR_RETURN(
       dnnl::memory::desc dst_md,
-      choose_md(plain_dst ? LayoutChoice::any() : p.dst, impl.dst_dims, "Pool output"));
+      choose_md(plain_dst ? LayoutChoice::any() : p.dst, impl.dst_dims, "Pool output", dt));
   dnnl::algorithm alg = dnnl::algorithm::pooling_max;
   if (p.kind == PoolParams::Kind::kAverage) {
     alg = p.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
@@ -105,7 +108,7 @@ Status build_pool(PoolParams p, OnednnPool::Impl& impl) {
   impl.scratchpad_md = pd.scratchpad_desc();
   impl.src_layout = layout_from_md(pd.src_desc());
   impl.pool_dst_md = pd.dst_desc();
-  const dnnl::memory::desc user_dst = plain_dst ? plain_md(impl.dst_dims) : impl.pool_dst_md;
+  const dnnl::memory::desc user_dst = plain_dst ? plain_md(impl.dst_dims, dt) : impl.pool_dst_md;
   impl.dst_layout = layout_from_md(user_dst);
   impl.tmp_offset = (impl.scratchpad_md.get_size() + 63) / 64 * 64;
   impl.total_scratch = impl.scratchpad_md.get_size();
