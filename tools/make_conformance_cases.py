@@ -255,6 +255,39 @@ def contrib_cases():
          [("a", f32(2, 4, 3)), ("b", f32(2, 5, 4))], ["y"], ms=True)
 
 
+# ---- more cases for Col2Im, AffineGrid and DeformConv (after the others: the shared generator's
+# draws for earlier cases stay as they were) ----------------------------------------------------
+
+def spatial_cases():
+    case("deform_conv_mask_no_bias_offset_groups",
+         [node("DeformConv", ["x", "w", "offset", "", "mask"], ["y"], pads=[0, 1, 1, 0], offset_group=3)],
+         [("x", f32(1, 3, 4, 5)), ("w", f32(2, 3, 2, 2)), ("offset", f32(1, 3 * 8, 4, 5, lo=-3, hi=3)),
+          ("mask", f32(1, 3 * 4, 4, 5, lo=-0.5, hi=1))], ["y"])
+    case("deform_conv_bias_strided_groups",
+         [node("DeformConv", ["x", "w", "offset", "b"], ["y"], kernel_shape=[1, 3], strides=[2, 2], group=3,
+               offset_group=1)],
+         [("x", f32(2, 3, 5, 7)), ("w", f32(6, 1, 1, 3)), ("offset", f32(2, 6, 3, 3, lo=-4, hi=4)), ("b", f32(6))],
+         ["y"])
+    # Col2Im beyond 2-D (ONNX Runtime computes 1-D and 3-D with its Col2imNd)
+    case("col2im_1d", [node("Col2Im", ["x", "image", "block"], ["y"], strides=[2], pads=[1, 2])],
+         [("x", f32(2, 3 * 3, 6))], ["y"],
+         inits=[const("image", np.array([10], np.int64)), const("block", np.array([3], np.int64))])
+    case("col2im_3d_dilations", [node("Col2Im", ["x", "image", "block"], ["y"], dilations=[1, 2, 1])],
+         [("x", f32(1, 2 * 8, 3 * 2 * 2))], ["y"],
+         inits=[const("image", np.array([4, 4, 3], np.int64)), const("block", np.array([2, 2, 2], np.int64))])
+    case("col2im_3d_pads", [node("Col2Im", ["x", "image", "block"], ["y"], pads=[0, 1, 1, 1, 0, 0])],
+         [("x", f32(1, 2 * 8, 4 * 4 * 3))], ["y"],
+         inits=[const("image", np.array([4, 4, 3], np.int64)), const("block", np.array([2, 2, 2], np.int64))])
+    # AffineGrid with single-point axes (ONNX Runtime's base grid is 1 there with align_corners, 0 without)
+    # and in double precision
+    for ac in (0, 1):
+        case(f"affine_grid_single_points_align{ac}",
+             [node("AffineGrid", ["theta", "size"], ["grid"], align_corners=ac)],
+             [("theta", f32(1, 3, 4))], ["grid"], inits=[const("size", np.array([1, 2, 1, 3, 1], np.int64))])
+    case("affine_grid_2d_double", [node("AffineGrid", ["theta", "size"], ["grid"])],
+         [("theta", f32(3, 2, 3).astype(np.float64))], ["grid"], inits=[const("size", np.array([3, 1, 4, 2], np.int64))])
+
+
 # ---- writing -------------------------------------------------------------------------------------
 
 def build_model(c):
@@ -291,6 +324,7 @@ def main():
     opset18_21_cases()
     extra_cases()
     contrib_cases()
+    spatial_cases()
     todo = [c for c in CASES if fnmatch.fnmatch(c["name"], args.only)]
     staged = []
     for c in todo:

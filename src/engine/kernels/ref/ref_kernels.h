@@ -29,6 +29,9 @@ std::vector<OpKernel> det_kernels();          // Det
 std::vector<OpKernel> conv_integer_kernels(); // ConvInteger, QLinearConv
 std::vector<OpKernel> max_unpool_kernels();   // MaxUnpool
 std::vector<OpKernel> grid_sample_kernels();  // GridSample
+std::vector<OpKernel> affine_grid_kernels();  // AffineGrid
+std::vector<OpKernel> col2im_kernels();       // Col2Im
+std::vector<OpKernel> deform_conv_kernels();  // DeformConv
 std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, integer MatMuls
 std::vector<OpKernel> control_flow_kernels();  // If, Loop, Scan (subgraphs; dynamic)
 std::vector<OpKernel> data_dependent_kernels();  // NonZero, Compress, NonMaxSuppression, ...
