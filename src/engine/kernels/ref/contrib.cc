@@ -23,9 +23,15 @@ Status require_f32(const Node& node, std::span<const TensorInfo* const> in) {
   return Status::Ok();
 }
 
-Status require_absent(const Node& node, std::span<const TensorInfo* const> in, size_t from, const char* what) {
+// Inputs from `from` on, named in order by `names`, are optional forms the kernel does not
+// implement: refused naming the first one given.
+Status require_absent(const Node& node, std::span<const TensorInfo* const> in, size_t from,
+                      std::initializer_list<const char*> names) {
   for (size_t i = from; i < in.size(); ++i) {
-    if (in[i]) return unimplemented("{}: input {} ({}) is not supported", node.label(), i, what);
+    if (!in[i]) continue;
+    const size_t k = i - from;
+    return unimplemented("{}: input {} ('{}') is not supported", node.label(), i,
+                         k < names.size() ? names.begin()[k] : "unknown");
   }
   return Status::Ok();
 }
@@ -313,7 +319,7 @@ Result<int64_t> heads_of(const Node& node, int64_t hidden) {
 Status infer_Attention(const Node& node, std::span<const TensorInfo* const> in, std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 7));
   MOSS_RETURN_IF_ERROR(require_f32(node, in));
-  MOSS_RETURN_IF_ERROR(require_absent(node, in, 4, "past, attention_bias, past_sequence_length"));
+  MOSS_RETURN_IF_ERROR(require_absent(node, in, 4, {"past", "attention_bias", "past_sequence_length"}));
   if (node.outputs.size() > 1 && node.outputs[1] != kNoValue) {
     return unimplemented("{}: output 'present' (key/value cache) is not supported", node.label());
   }
@@ -363,7 +369,7 @@ Status infer_MultiHeadAttention(const Node& node, std::span<const TensorInfo* co
                                 std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 3, 10));
   MOSS_RETURN_IF_ERROR(require_f32(node, in));
-  MOSS_RETURN_IF_ERROR(require_absent(node, in, 5, "attention_bias, past_key, past_value, ..."));
+  MOSS_RETURN_IF_ERROR(require_absent(node, in, 5, {"attention_bias", "past_key", "past_value", "past_sequence_length", "cache_indirection"}));
   for (size_t i = 1; i < node.outputs.size(); ++i) {
     if (node.outputs[i] != kNoValue) return unimplemented("{}: present key/value outputs are not supported", node.label());
   }
