@@ -288,6 +288,26 @@ def spatial_cases():
          [("theta", f32(3, 2, 3).astype(np.float64))], ["grid"], inits=[const("size", np.array([3, 1, 4, 2], np.int64))])
 
 
+
+# ---- string tensors through Gather, Concat, Equal and other data movement ---------------------
+
+def string_cases():
+    def words(*shape):
+        pool = np.array(["", "a", "the", "cat", "Sat", "naïve", "x y", "9"], dtype=object)
+        return pool[rng.integers(0, len(pool), shape)].astype(object)
+    case("string_gather_concat_reshape",
+         [node("Gather", ["vocab", "ids"], ["g"], axis=0), node("Concat", ["g", "tail"], ["c"], axis=0),
+          node("Reshape", ["c", "shape"], ["y"])],
+         [("vocab", words(5)), ("tail", words(3))], ["g", "y"], opset=19,
+         inits=[const("ids", np.array([4, -1, 0, 2, 2], np.int64)), const("shape", np.array([2, 4], np.int64))])
+    case("string_equal_broadcast", [node("Equal", ["a", "b"], ["y"])], [("a", words(3, 4)), ("b", words(4))], ["y"],
+         opset=19)
+    case("string_transpose_slice_where",
+         [node("Transpose", ["a"], ["t"], perm=[1, 0]), node("Slice", ["t", "st", "en"], ["s"]),
+          node("Where", ["cond", "s", "b"], ["y"])],
+         [("a", words(3, 4)), ("b", words(1, 3)), ("cond", rng.integers(0, 2, (2, 3)).astype(np.bool_))], ["y"],
+         opset=19, inits=[const("st", np.array([1], np.int64)), const("en", np.array([3], np.int64))])
+
 # ---- writing -------------------------------------------------------------------------------------
 
 def build_model(c):
@@ -304,10 +324,21 @@ def build_model(c):
     return m
 
 
+def ort_tensor(a):
+    if a.dtype == object:  # strings
+        return {"type": "string", "dims": list(a.shape), "strings": [str(x) for x in a.reshape(-1)]}
+    return {"type": NP_TO_ORT[a.dtype.type], "dims": list(a.shape),
+            "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+
+
+def np_of(o):
+    if o["type"] == "string":
+        return np.array(o["strings"], dtype=object).reshape(o["dims"])
+    return np.frombuffer(base64.b64decode(o["b64"]), ORT_TO_NP[o["type"]]).reshape(o["dims"])
+
+
 def ort_eval(models, modules):
-    req = [{"model": path, "inputs": {n: {"type": NP_TO_ORT[a.dtype.type], "dims": list(a.shape),
-                                          "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
-                                      for n, a in inputs}} for path, inputs in models]
+    req = [{"model": path, "inputs": {n: ort_tensor(a) for n, a in inputs}} for path, inputs in models]
     env = dict(os.environ, NODE_PATH=modules)
     p = subprocess.run(["node", os.path.join(ROOT, "tools", "ort_eval.js")], input=json.dumps(req),
                        capture_output=True, text=True, env=env, timeout=600)
@@ -325,6 +356,7 @@ def main():
     extra_cases()
     contrib_cases()
     spatial_cases()
+    string_cases()
     todo = [c for c in CASES if fnmatch.fnmatch(c["name"], args.only)]
     staged = []
     for c in todo:
@@ -344,14 +376,15 @@ def main():
             continue
         # Declare the output types ORT produced (shapes left open), then save the data.
         for o, vi in zip(r["outputs"], m.graph.output):
-            vi.CopyFrom(helper.make_tensor_value_info(o["name"], mapping.NP_TYPE_TO_TENSOR_TYPE[
-                np.dtype(ORT_TO_NP[o["type"]])], None))
+            vi.CopyFrom(helper.make_tensor_value_info(o["name"], TensorProto.STRING if o["type"] == "string" else
+                                                      mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(ORT_TO_NP[o["type"]])],
+                                                      None))
         onnx.save(m, os.path.join(d, "model.onnx"))
         for i, (n, a) in enumerate(c["inputs"]):
             with open(os.path.join(d, "test_data_set_0", f"input_{i}.pb"), "wb") as f:
                 f.write(numpy_helper.from_array(a, n).SerializeToString())
         for i, o in enumerate(r["outputs"]):
-            a = np.frombuffer(base64.b64decode(o["b64"]), ORT_TO_NP[o["type"]]).reshape(o["dims"])
+            a = np_of(o)
             with open(os.path.join(d, "test_data_set_0", f"output_{i}.pb"), "wb") as f:
                 f.write(numpy_helper.from_array(a, o["name"]).SerializeToString())
         print(f"{c['name']}: ok")

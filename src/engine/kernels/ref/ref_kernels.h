@@ -41,6 +41,9 @@ std::vector<OpKernel> string_kernels();        // StringNormalizer, TfIdfVectori
 // Object variants of tensor operators for string/sequence/optional values (registry.h:
 // object_kernel_for): Identity, Cast, CastLike.
 std::vector<OpKernel> object_variant_kernels();
+// String tensors through tensor kernels via int64 stand-ins (string_stand_ins.cc): Gather,
+// Concat, Reshape, Slice, Where, ..., Shape, Size, Equal. Part of object_variant_kernels().
+std::vector<OpKernel> string_stand_in_kernels();
 OpKernel identity_object_kernel();  // sequence_ops.cc
 std::vector<OpKernel> roi_align_kernels();     // RoiAlign
 std::vector<OpKernel> random_kernels();        // RandomNormal/Uniform[Like], Bernoulli, Multinomial
