@@ -308,6 +308,37 @@ def string_cases():
          [("a", words(3, 4)), ("b", words(1, 3)), ("cond", rng.integers(0, 2, (2, 3)).astype(np.bool_))], ["y"],
          opset=19, inits=[const("st", np.array([1], np.int64)), const("en", np.array([3], np.int64))])
 
+
+# ---- com.microsoft operators on float16 (those ONNX Runtime's CPU provider runs in float16) --------
+
+def contrib_half_cases():
+    def h(*shape, lo=-1.0, hi=1.0):
+        return f32(*shape, lo=lo, hi=hi).astype(np.float16)
+    x = h(2, 3, 8, lo=-3, hi=3)
+    hidden, heads = 8, 2
+    case("ms_gelu_f16", [node("Gelu", ["x"], ["y"], domain=MS)], [("x", x)], ["y"], ms=True)
+    case("ms_fast_gelu_bias_f16", [node("FastGelu", ["x", "b"], ["y"], domain=MS)], [("x", x), ("b", h(8))], ["y"],
+         ms=True)
+    case("ms_bias_gelu_f16", [node("BiasGelu", ["x", "b"], ["y"], domain=MS)], [("x", x), ("b", h(8))], ["y"], ms=True)
+    case("ms_quick_gelu_f16", [node("QuickGelu", ["x"], ["y"], domain=MS, alpha=1.702)], [("x", x)], ["y"], ms=True)
+    case("ms_skip_layer_norm_f16",
+         [node("SkipLayerNormalization", ["x", "skip", "g", "b", "sb"], ["y"], domain=MS, epsilon=1e-5)],
+         [("x", x), ("skip", h(2, 3, 8)), ("g", h(hidden)), ("b", h(hidden)), ("sb", h(hidden))], ["y"], ms=True)
+    ids = rng.integers(0, 11, (2, 3)).astype(np.int32)
+    case("ms_embed_layer_norm_f16",
+         [node("EmbedLayerNormalization", ["ids", "seg", "we", "pe", "se", "g", "b"], ["y", "mask_index"],
+               domain=MS, epsilon=1e-5)],
+         [("ids", ids), ("seg", rng.integers(0, 2, (2, 3)).astype(np.int32)), ("we", h(11, hidden)),
+          ("pe", h(6, hidden)), ("se", h(2, hidden)), ("g", h(hidden)), ("b", h(hidden))], ["y", "mask_index"],
+         ms=True)
+    case("ms_attention_f16", [node("Attention", ["x", "w", "b"], ["y"], domain=MS, num_heads=heads)],
+         [("x", x), ("w", h(hidden, 3 * hidden, lo=-0.5, hi=0.5)), ("b", h(3 * hidden))], ["y"], ms=True)
+    case("ms_multihead_attention_f16",
+         [node("MultiHeadAttention", ["q", "k", "v"], ["y"], domain=MS, num_heads=heads)],
+         [("q", h(2, 3, hidden)), ("k", h(2, 4, hidden)), ("v", h(2, 4, hidden))], ["y"], ms=True)
+    case("ms_fused_matmul_f16", [node("FusedMatMul", ["a", "b"], ["y"], domain=MS, alpha=0.5, transB=1)],
+         [("a", h(2, 3, 4)), ("b", h(5, 4))], ["y"], ms=True)
+
 # ---- writing -------------------------------------------------------------------------------------
 
 def build_model(c):
@@ -357,6 +388,7 @@ def main():
     contrib_cases()
     spatial_cases()
     string_cases()
+    contrib_half_cases()
     todo = [c for c in CASES if fnmatch.fnmatch(c["name"], args.only)]
     staged = []
     for c in todo:

@@ -105,6 +105,15 @@ TEST(EngineOpsRefusal, FusedMatMulTransBatch) {
   }
 }
 
+TEST(EngineOpsRefusal, ContribMixingFloat16AndFloat32) {
+  // float16 runs (widened to float32); a float16 input with a float32 bias is refused.
+  ModelBuilder b(17);
+  use_contrib_domain(b);
+  b.input("x", onnx::TensorProto::FLOAT16, {2, 4}).input("bias", F, {4}).output("y", onnx::TensorProto::FLOAT16);
+  b.node("BiasGelu", {"x", "bias"}, {"y"}, "bg").set_domain("com.microsoft");
+  EXPECT_REFUSED(b, ErrorCode::kInvalidArgument, "'bg' (BiasGelu): float16 and float32 inputs are mixed");
+}
+
 TEST(EngineOpsRefusal, CastToFloat8) {
   // Every float8 type, with and without opset 19's saturate (which only concerns float8).
   const std::pair<int, const char*> types[] = {
