@@ -95,6 +95,10 @@ Result<Objects> run_stand_in(const Node& node, std::span<const ObjectPtr> in, Su
     if (strings[i]) {
       const StringTensor& st = *strings[i];
       MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(DType::kInt64, st.shape));
+      if (static_cast<size_t>(t.numel()) != st.data.size()) {
+        return invalid_argument("{}: input {} holds {} strings for shape {}", node.label(), i, st.data.size(),
+                                shape_to_string(st.shape));
+      }
       int64_t* d = t.data<int64_t>();
       for (size_t j = 0; j < st.data.size(); ++j) {
         d[j] = s.compare ? std::lower_bound(sorted.begin(), sorted.end(), std::string_view(st.data[j])) - sorted.begin()
