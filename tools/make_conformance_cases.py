@@ -255,6 +255,90 @@ def contrib_cases():
          [("a", f32(2, 4, 3)), ("b", f32(2, 5, 4))], ["y"], ms=True)
 
 
+# ---- more cases for Col2Im, AffineGrid and DeformConv (after the others: the shared generator's
+# draws for earlier cases stay as they were) ----------------------------------------------------
+
+def spatial_cases():
+    case("deform_conv_mask_no_bias_offset_groups",
+         [node("DeformConv", ["x", "w", "offset", "", "mask"], ["y"], pads=[0, 1, 1, 0], offset_group=3)],
+         [("x", f32(1, 3, 4, 5)), ("w", f32(2, 3, 2, 2)), ("offset", f32(1, 3 * 8, 4, 5, lo=-3, hi=3)),
+          ("mask", f32(1, 3 * 4, 4, 5, lo=-0.5, hi=1))], ["y"])
+    case("deform_conv_bias_strided_groups",
+         [node("DeformConv", ["x", "w", "offset", "b"], ["y"], kernel_shape=[1, 3], strides=[2, 2], group=3,
+               offset_group=1)],
+         [("x", f32(2, 3, 5, 7)), ("w", f32(6, 1, 1, 3)), ("offset", f32(2, 6, 3, 3, lo=-4, hi=4)), ("b", f32(6))],
+         ["y"])
+    # Col2Im beyond 2-D (ONNX Runtime computes 1-D and 3-D with its Col2imNd)
+    case("col2im_1d", [node("Col2Im", ["x", "image", "block"], ["y"], strides=[2], pads=[1, 2])],
+         [("x", f32(2, 3 * 3, 6))], ["y"],
+         inits=[const("image", np.array([10], np.int64)), const("block", np.array([3], np.int64))])
+    case("col2im_3d_dilations", [node("Col2Im", ["x", "image", "block"], ["y"], dilations=[1, 2, 1])],
+         [("x", f32(1, 2 * 8, 3 * 2 * 2))], ["y"],
+         inits=[const("image", np.array([4, 4, 3], np.int64)), const("block", np.array([2, 2, 2], np.int64))])
+    case("col2im_3d_pads", [node("Col2Im", ["x", "image", "block"], ["y"], pads=[0, 1, 1, 1, 0, 0])],
+         [("x", f32(1, 2 * 8, 4 * 4 * 3))], ["y"],
+         inits=[const("image", np.array([4, 4, 3], np.int64)), const("block", np.array([2, 2, 2], np.int64))])
+    # AffineGrid with single-point axes (ONNX Runtime's base grid is 1 there with align_corners, 0 without)
+    # and in double precision
+    for ac in (0, 1):
+        case(f"affine_grid_single_points_align{ac}",
+             [node("AffineGrid", ["theta", "size"], ["grid"], align_corners=ac)],
+             [("theta", f32(1, 3, 4))], ["grid"], inits=[const("size", np.array([1, 2, 1, 3, 1], np.int64))])
+    case("affine_grid_2d_double", [node("AffineGrid", ["theta", "size"], ["grid"])],
+         [("theta", f32(3, 2, 3).astype(np.float64))], ["grid"], inits=[const("size", np.array([3, 1, 4, 2], np.int64))])
+
+
+
+# ---- string tensors through Gather, Concat, Equal and other data movement ---------------------
+
+def string_cases():
+    def words(*shape):
+        pool = np.array(["", "a", "the", "cat", "Sat", "naïve", "x y", "9"], dtype=object)
+        return pool[rng.integers(0, len(pool), shape)].astype(object)
+    case("string_gather_concat_reshape",
+         [node("Gather", ["vocab", "ids"], ["g"], axis=0), node("Concat", ["g", "tail"], ["c"], axis=0),
+          node("Reshape", ["c", "shape"], ["y"])],
+         [("vocab", words(5)), ("tail", words(3))], ["g", "y"], opset=19,
+         inits=[const("ids", np.array([4, -1, 0, 2, 2], np.int64)), const("shape", np.array([2, 4], np.int64))])
+    case("string_equal_broadcast", [node("Equal", ["a", "b"], ["y"])], [("a", words(3, 4)), ("b", words(4))], ["y"],
+         opset=19)
+    case("string_transpose_slice_where",
+         [node("Transpose", ["a"], ["t"], perm=[1, 0]), node("Slice", ["t", "st", "en"], ["s"]),
+          node("Where", ["cond", "s", "b"], ["y"])],
+         [("a", words(3, 4)), ("b", words(1, 3)), ("cond", rng.integers(0, 2, (2, 3)).astype(np.bool_))], ["y"],
+         opset=19, inits=[const("st", np.array([1], np.int64)), const("en", np.array([3], np.int64))])
+
+
+# ---- com.microsoft operators on float16 (those ONNX Runtime's CPU provider runs in float16) --------
+
+def contrib_half_cases():
+    def h(*shape, lo=-1.0, hi=1.0):
+        return f32(*shape, lo=lo, hi=hi).astype(np.float16)
+    x = h(2, 3, 8, lo=-3, hi=3)
+    hidden, heads = 8, 2
+    case("ms_gelu_f16", [node("Gelu", ["x"], ["y"], domain=MS)], [("x", x)], ["y"], ms=True)
+    case("ms_fast_gelu_bias_f16", [node("FastGelu", ["x", "b"], ["y"], domain=MS)], [("x", x), ("b", h(8))], ["y"],
+         ms=True)
+    case("ms_bias_gelu_f16", [node("BiasGelu", ["x", "b"], ["y"], domain=MS)], [("x", x), ("b", h(8))], ["y"], ms=True)
+    case("ms_quick_gelu_f16", [node("QuickGelu", ["x"], ["y"], domain=MS, alpha=1.702)], [("x", x)], ["y"], ms=True)
+    case("ms_skip_layer_norm_f16",
+         [node("SkipLayerNormalization", ["x", "skip", "g", "b", "sb"], ["y"], domain=MS, epsilon=1e-5)],
+         [("x", x), ("skip", h(2, 3, 8)), ("g", h(hidden)), ("b", h(hidden)), ("sb", h(hidden))], ["y"], ms=True)
+    ids = rng.integers(0, 11, (2, 3)).astype(np.int32)
+    case("ms_embed_layer_norm_f16",
+         [node("EmbedLayerNormalization", ["ids", "seg", "we", "pe", "se", "g", "b"], ["y", "mask_index"],
+               domain=MS, epsilon=1e-5)],
+         [("ids", ids), ("seg", rng.integers(0, 2, (2, 3)).astype(np.int32)), ("we", h(11, hidden)),
+          ("pe", h(6, hidden)), ("se", h(2, hidden)), ("g", h(hidden)), ("b", h(hidden))], ["y", "mask_index"],
+         ms=True)
+    case("ms_attention_f16", [node("Attention", ["x", "w", "b"], ["y"], domain=MS, num_heads=heads)],
+         [("x", x), ("w", h(hidden, 3 * hidden, lo=-0.5, hi=0.5)), ("b", h(3 * hidden))], ["y"], ms=True)
+    case("ms_multihead_attention_f16",
+         [node("MultiHeadAttention", ["q", "k", "v"], ["y"], domain=MS, num_heads=heads)],
+         [("q", h(2, 3, hidden)), ("k", h(2, 4, hidden)), ("v", h(2, 4, hidden))], ["y"], ms=True)
+    case("ms_fused_matmul_f16", [node("FusedMatMul", ["a", "b"], ["y"], domain=MS, alpha=0.5, transB=1)],
+         [("a", h(2, 3, 4)), ("b", h(5, 4))], ["y"], ms=True)
+
 # ---- writing -------------------------------------------------------------------------------------
 
 def build_model(c):
@@ -271,10 +355,21 @@ def build_model(c):
     return m
 
 
+def ort_tensor(a):
+    if a.dtype == object:  # strings
+        return {"type": "string", "dims": list(a.shape), "strings": [str(x) for x in a.reshape(-1)]}
+    return {"type": NP_TO_ORT[a.dtype.type], "dims": list(a.shape),
+            "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
+
+
+def np_of(o):
+    if o["type"] == "string":
+        return np.array(o["strings"], dtype=object).reshape(o["dims"])
+    return np.frombuffer(base64.b64decode(o["b64"]), ORT_TO_NP[o["type"]]).reshape(o["dims"])
+
+
 def ort_eval(models, modules):
-    req = [{"model": path, "inputs": {n: {"type": NP_TO_ORT[a.dtype.type], "dims": list(a.shape),
-                                          "b64": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()}
-                                      for n, a in inputs}} for path, inputs in models]
+    req = [{"model": path, "inputs": {n: ort_tensor(a) for n, a in inputs}} for path, inputs in models]
     env = dict(os.environ, NODE_PATH=modules)
     p = subprocess.run(["node", os.path.join(ROOT, "tools", "ort_eval.js")], input=json.dumps(req),
                        capture_output=True, text=True, env=env, timeout=600)
@@ -291,6 +386,9 @@ def main():
     opset18_21_cases()
     extra_cases()
     contrib_cases()
+    spatial_cases()
+    string_cases()
+    contrib_half_cases()
     todo = [c for c in CASES if fnmatch.fnmatch(c["name"], args.only)]
     staged = []
     for c in todo:
@@ -310,14 +408,15 @@ def main():
             continue
         # Declare the output types ORT produced (shapes left open), then save the data.
         for o, vi in zip(r["outputs"], m.graph.output):
-            vi.CopyFrom(helper.make_tensor_value_info(o["name"], mapping.NP_TYPE_TO_TENSOR_TYPE[
-                np.dtype(ORT_TO_NP[o["type"]])], None))
+            vi.CopyFrom(helper.make_tensor_value_info(o["name"], TensorProto.STRING if o["type"] == "string" else
+                                                      mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(ORT_TO_NP[o["type"]])],
+                                                      None))
         onnx.save(m, os.path.join(d, "model.onnx"))
         for i, (n, a) in enumerate(c["inputs"]):
             with open(os.path.join(d, "test_data_set_0", f"input_{i}.pb"), "wb") as f:
                 f.write(numpy_helper.from_array(a, n).SerializeToString())
         for i, o in enumerate(r["outputs"]):
-            a = np.frombuffer(base64.b64decode(o["b64"]), ORT_TO_NP[o["type"]]).reshape(o["dims"])
+            a = np_of(o)
             with open(os.path.join(d, "test_data_set_0", f"output_{i}.pb"), "wb") as f:
                 f.write(numpy_helper.from_array(a, o["name"]).SerializeToString())
         print(f"{c['name']}: ok")

@@ -1,6 +1,7 @@
 // Evaluates ONNX models with ONNX Runtime (onnxruntime-node, CPU, no graph optimisation) for
 // tools/make_conformance_cases.py. Reads one JSON request from stdin:
 //   [{"model": "path/model.onnx", "inputs": {"name": {"type": "float32", "dims": [..], "b64": ".."}}}, ...]
+// (a string tensor has "strings": [..] instead of "b64", in requests and results)
 // and prints one JSON array with, per model, {"outputs": [{"name","type","dims","b64"}...]} or
 // {"error": "message"}. Run with NODE_PATH pointing at a node_modules holding onnxruntime-node.
 'use strict';
@@ -12,6 +13,7 @@ const ARRAYS = { float32: Float32Array, float64: Float64Array, int8: Int8Array, 
                  int64: BigInt64Array, uint64: BigUint64Array, bool: Uint8Array, float16: Uint16Array };
 
 function toTensor(t) {
+  if (t.type === 'string') return new ort.Tensor('string', t.strings, t.dims);
   const buf = Buffer.from(t.b64, 'base64');
   const copy = new Uint8Array(buf.length); copy.set(buf);
   const Arr = ARRAYS[t.type];
@@ -20,6 +22,7 @@ function toTensor(t) {
 }
 
 function fromTensor(name, t) {
+  if (t.type === 'string') return { name, type: t.type, dims: t.dims, strings: Array.from(t.data) };
   const d = t.data;
   const b = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
   return { name, type: t.type, dims: t.dims, b64: b.toString('base64') };

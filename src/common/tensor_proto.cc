@@ -5,6 +5,7 @@
 #include <onnx/onnx.pb.h>
 
 #include <bit>
+#include <iterator>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -15,25 +16,6 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "tensor I/O assumes a little-endian host");
 
 using P = onnx::TensorProto;
-
-std::optional<DType> dtype_from_onnx(int32_t t) {
-  switch (t) {
-    case P::FLOAT: return DType::kFloat32;
-    case P::DOUBLE: return DType::kFloat64;
-    case P::FLOAT16: return DType::kFloat16;
-    case P::BFLOAT16: return DType::kBFloat16;
-    case P::INT8: return DType::kInt8;
-    case P::INT16: return DType::kInt16;
-    case P::INT32: return DType::kInt32;
-    case P::INT64: return DType::kInt64;
-    case P::UINT8: return DType::kUInt8;
-    case P::UINT16: return DType::kUInt16;
-    case P::UINT32: return DType::kUInt32;
-    case P::UINT64: return DType::kUInt64;
-    case P::BOOL: return DType::kBool;
-    default: return std::nullopt;
-  }
-}
 
 // Which typed field the ONNX spec assigns to each type.
 enum class Field { kFloat, kInt32, kInt64, kDouble, kUInt64 };
@@ -140,7 +122,7 @@ Result<Tensor> convert(const P& p) {
     if (p.data_type() == P::UNDEFINED || !P::DataType_IsValid(p.data_type())) {
       return invalid_argument("invalid tensor data type {}", p.data_type());
     }
-    return unimplemented("{} tensors are not supported", P::DataType_Name(static_cast<P::DataType>(p.data_type())));
+    return unimplemented("{} tensors are not supported", onnx_type_name(p.data_type()));
   }
   std::vector<int64_t> shape(p.dims().begin(), p.dims().end());
   MOSS_ASSIGN_OR_RETURN(int64_t numel, checked_numel(shape, *dtype));
@@ -179,6 +161,36 @@ Result<Tensor> convert(const P& p) {
 }
 
 }  // namespace
+
+std::optional<DType> dtype_from_onnx(int64_t t) {
+  switch (t) {
+    case P::FLOAT: return DType::kFloat32;
+    case P::DOUBLE: return DType::kFloat64;
+    case P::FLOAT16: return DType::kFloat16;
+    case P::BFLOAT16: return DType::kBFloat16;
+    case P::INT8: return DType::kInt8;
+    case P::INT16: return DType::kInt16;
+    case P::INT32: return DType::kInt32;
+    case P::INT64: return DType::kInt64;
+    case P::UINT8: return DType::kUInt8;
+    case P::UINT16: return DType::kUInt16;
+    case P::UINT32: return DType::kUInt32;
+    case P::UINT64: return DType::kUInt64;
+    case P::BOOL: return DType::kBool;
+    default: return std::nullopt;
+  }
+}
+
+std::string_view onnx_type_name(int64_t t) {
+  // By number: the types after bfloat16 (16) are newer than some onnx.proto versions.
+  static constexpr std::string_view kNames[] = {
+      "undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool",
+      "float16", "double", "uint32", "uint64", "complex64", "complex128", "bfloat16",
+      "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4", "int4",
+      "float4e2m1", "float8e8m0"};
+  if (t < 0 || t >= static_cast<int64_t>(std::size(kNames))) return kNames[0];
+  return kNames[t];
+}
 
 Result<Tensor> tensor_from_proto(const onnx::TensorProto& proto) {
   auto t = convert(proto);

@@ -18,7 +18,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
+#include <string_view>
 
 namespace onnx {
 class TensorProto;
@@ -28,6 +30,13 @@ namespace moss {
 
 // Largest serialized TensorProto accepted (protobuf parses at most 2 GiB in one message).
 inline constexpr size_t kMaxTensorProtoBytes = (size_t{2} << 30) - 1;
+
+// The DType of an ONNX TensorProto.DataType number (1 = float, 7 = int64, ...), or nullopt for a
+// type the engine's tensors cannot hold (string, complex, float8, 4-bit) or an unknown number.
+std::optional<DType> dtype_from_onnx(int64_t data_type);
+// The ONNX name of a TensorProto.DataType number ("float", "float8e4m3fn", "string"), for errors
+// about types that have no DType; "undefined" for 0 and unknown numbers.
+std::string_view onnx_type_name(int64_t data_type);
 
 // Converts an already parsed proto (e.g. a model initializer). The proto's name is not used.
 Result<Tensor> tensor_from_proto(const onnx::TensorProto& proto);

@@ -1,5 +1,5 @@
 // Runs one node on owned Tensors: used by constant folding (at compile time and when input
-// shapes are bound), never on the request path.
+// shapes are bound) and by string stand-ins (kernels/ref/string_stand_ins.cc).
 #pragma once
 
 #include "engine/kernels/kernel.h"

@@ -1,5 +1,7 @@
 #include "engine/kernels/kernel.h"
 
+#include "common/tensor_proto.h"
+
 #include <algorithm>
 
 namespace moss::engine {
@@ -60,22 +62,8 @@ Status require_same_dtype(const Node& node, const TensorInfo& a, const TensorInf
 }
 
 Result<DType> dtype_from_onnx_number(const Node& node, int64_t t) {
-  switch (t) {
-    case 1: return DType::kFloat32;
-    case 2: return DType::kUInt8;
-    case 3: return DType::kInt8;
-    case 4: return DType::kUInt16;
-    case 5: return DType::kInt16;
-    case 6: return DType::kInt32;
-    case 7: return DType::kInt64;
-    case 9: return DType::kBool;
-    case 10: return DType::kFloat16;
-    case 11: return DType::kFloat64;
-    case 12: return DType::kUInt32;
-    case 13: return DType::kUInt64;
-    case 16: return DType::kBFloat16;
-    default: return unimplemented("{}: ONNX element type {} is not supported", node.label(), t);
-  }
+  if (auto d = dtype_from_onnx(t)) return *d;
+  return unimplemented("{}: element type {} (ONNX type {}) is not supported", node.label(), onnx_type_name(t), t);
 }
 
 Result<int64_t> normalize_axis(const Node& node, int64_t axis, int64_t rank) {

@@ -92,6 +92,10 @@ class SubgraphRunner {
   virtual Result<std::vector<ObjectPtr>> run_objects(const Graph& g,
                                                      std::span<const ObjectPtr> inputs,
                                                      std::span<const ObjectPtr> captures) = 0;
+  // A zero-filled tensor for a value the calling kernel makes between subgraph runs (a Loop's
+  // iteration number): a released buffer of the same type and shape when there is one, so a
+  // steady loop does not allocate per iteration.
+  virtual Result<std::shared_ptr<Tensor>> buffer(DType dtype, std::span<const int64_t> shape) = 0;
 };
 // Operators on sequences, optionals or string tensors (and If/Loop, which may carry them): the
 // interpreter passes every input as an Object (a tensor input wrapped without a copy where it

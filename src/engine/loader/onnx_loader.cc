@@ -11,23 +11,9 @@
 namespace moss::engine {
 namespace {
 
-Result<DType> dtype_from_onnx(int32_t t) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT: return DType::kFloat32;
-    case onnx::TensorProto::DOUBLE: return DType::kFloat64;
-    case onnx::TensorProto::FLOAT16: return DType::kFloat16;
-    case onnx::TensorProto::BFLOAT16: return DType::kBFloat16;
-    case onnx::TensorProto::INT8: return DType::kInt8;
-    case onnx::TensorProto::INT16: return DType::kInt16;
-    case onnx::TensorProto::INT32: return DType::kInt32;
-    case onnx::TensorProto::INT64: return DType::kInt64;
-    case onnx::TensorProto::UINT8: return DType::kUInt8;
-    case onnx::TensorProto::UINT16: return DType::kUInt16;
-    case onnx::TensorProto::UINT32: return DType::kUInt32;
-    case onnx::TensorProto::UINT64: return DType::kUInt64;
-    case onnx::TensorProto::BOOL: return DType::kBool;
-    default: return unimplemented("ONNX element type {} is not supported", t);
-  }
+Result<DType> element_dtype(int32_t t) {
+  if (auto d = dtype_from_onnx(t)) return *d;
+  return unimplemented("ONNX element type {} ({}) is not supported", t, onnx_type_name(t));
 }
 
 Result<std::shared_ptr<const Tensor>> convert_tensor(const onnx::TensorProto& proto) {
@@ -67,7 +53,7 @@ Result<TensorType> convert_type(const onnx::TypeProto& type, const std::string& 
   if (tt.elem_type() == onnx::TensorProto::STRING) {
     out.is_string = true;
   } else {
-    MOSS_ASSIGN_OR_RETURN(out.dtype, dtype_from_onnx(tt.elem_type()));
+    MOSS_ASSIGN_OR_RETURN(out.dtype, element_dtype(tt.elem_type()));
   }
   if (tt.has_shape()) {
     if (static_cast<size_t>(tt.shape().dim_size()) > kMaxTensorRank) {

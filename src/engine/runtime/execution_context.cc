@@ -161,6 +161,7 @@ Result<std::vector<NamedTensor>> ExecutionContext::run_impl(std::span<const Name
   }
   std::vector<NamedTensor> outputs;
   std::optional<Env> env;
+  tail_buffers_ = 0;
   if (!p.tail.empty() || !object_in.empty()) {
     // Data-dependent shapes: the rest runs node by node on per-request tensors.
     env.emplace(g);
@@ -173,7 +174,9 @@ Result<std::vector<NamedTensor>> ExecutionContext::run_impl(std::span<const Name
     }
     Interpreter interpreter;
     if (tail_ns_) interpreter.set_node_timer(tail_ns_);
-    MOSS_RETURN_IF_ERROR(interpreter.run_nodes(g, p.tail, *env));
+    const Status st = interpreter.run_nodes(g, p.tail, *env);
+    tail_buffers_ = interpreter.buffers_allocated();
+    MOSS_RETURN_IF_ERROR(st);
   }
   if (object_out) object_out->assign(g.outputs.size(), nullptr);
   for (size_t o = 0; o < g.outputs.size(); ++o) {

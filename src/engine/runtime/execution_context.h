@@ -45,6 +45,11 @@ class ExecutionContext {
   // The plan of the current binding (null before the first bind), e.g. to name profiled steps.
   const Plan* plan() const { return plan_.get(); }
 
+  // Tensor buffers the last run allocated in the plan's tail and in subgraph bodies (runtime/
+  // buffer_pool.h: a buffer reused for a later value is counted once). A Loop whose body keeps its
+  // shapes allocates the same number for 3 iterations as for 300. For tests and profiling.
+  size_t tail_buffer_allocations() const { return tail_buffers_; }
+
   // Profiling: when set, run() adds each step's wall time (ns) to (*ns)[step] (resized to the
   // plan's step count). Null turns it off. For `moss model bench --profile`.
   void set_step_timer(std::vector<double>* ns) { step_ns_ = ns; }
@@ -72,6 +77,7 @@ class ExecutionContext {
   RunScratch scratch_;
   std::vector<double>* step_ns_ = nullptr;
   std::vector<double>* tail_ns_ = nullptr;
+  size_t tail_buffers_ = 0;
 };
 
 }  // namespace moss::engine

@@ -155,9 +155,9 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
       } else {
         out.clear();
         for (const TensorInfo& o : oi) {
-          auto t = Tensor::zeros(o.dtype, o.shape);
+          auto t = pool_.acquire(o.dtype, o.shape);
           if (!t.ok()) return t.status().with_context(node.label());
-          auto owned = std::make_shared<Tensor>(std::move(t).value());
+          std::shared_ptr<Tensor> owned = std::move(t).value();
           out.push_back(View{owned->dtype(), owned->shape(), owned->raw(), owned->numel()});
           results.push_back(std::move(owned));
         }

@@ -1,11 +1,13 @@
 // Runs nodes one at a time with shapes taken from the actual tensors: the part of a plan that
 // follows a data-dependent shape (Plan::tail) and the subgraphs of If, Loop and Scan. Each output
-// is a tensor allocated for this run; kernels are the reference ones (shapes are only known here).
+// is a tensor of this run, taken from a BufferPool (a loop body reuses the buffers its earlier
+// iterations released); kernels are the reference ones (shapes are only known here).
 // One Interpreter per ExecutionContext run; not thread-safe.
 #pragma once
 
 #include "engine/graph/graph.h"
 #include "engine/kernels/kernel.h"
+#include "engine/runtime/buffer_pool.h"
 
 #include <memory>
 #include <span>
@@ -46,6 +48,12 @@ class Interpreter final : public SubgraphRunner {
                                   std::span<const View> captures) override;
   Result<std::vector<ObjectPtr>> run_objects(const Graph& g, std::span<const ObjectPtr> inputs,
                                              std::span<const ObjectPtr> captures) override;
+  Result<std::shared_ptr<Tensor>> buffer(DType dtype, std::span<const int64_t> shape) override {
+    return pool_.acquire(dtype, shape);
+  }
+  // Tensor buffers allocated so far for node outputs and loop bookkeeping (reuses not counted;
+  // operators with data-dependent outputs allocate their own and are not counted).
+  size_t buffers_allocated() const { return pool_.allocations(); }
 
  private:
   Status run_all(const Graph& g, Env& env);
@@ -53,6 +61,7 @@ class Interpreter final : public SubgraphRunner {
 
   int depth_ = 0;
   std::vector<double>* node_ns_ = nullptr;
+  BufferPool pool_;
 };
 
 }  // namespace moss::engine

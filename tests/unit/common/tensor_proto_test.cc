@@ -119,7 +119,7 @@ TEST(TensorProtoTest, RefusesStringTensorsClearly) {
   EXPECT_EQ(r.status().code(), ErrorCode::kUnimplemented);
   EXPECT_NE(r.status().message().find("string tensors are not supported"), std::string::npos);
   auto c = read_tensor_proto(ProtoWriter().dims({1}).varint_field(kDataType, kCOMPLEX64).bytes_field(kRawData, "abcdefgh").bytes());
-  EXPECT_EQ(c.status().message(), "TensorProto: COMPLEX64 tensors are not supported");
+  EXPECT_EQ(c.status().message(), "TensorProto: complex64 tensors are not supported");
 }
 
 // Tensors whose data lives in an external file are refused (decrypted models never touch disk).

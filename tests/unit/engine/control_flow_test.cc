@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace moss::engine {
@@ -100,6 +101,74 @@ TEST(EngineControlFlow, LoopTripCountFromTheRequestIsBounded) {
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), ErrorCode::kResourceExhausted);
   EXPECT_NE(out.status().message().find("iterations"), std::string::npos);
+}
+
+TEST(EngineControlFlow, LoopBodyReusesItsBuffersInTheSteadyState) {
+  // s = s * a + x over M trips (a, x from the outer scope), with a scan output and a body
+  // condition computed each trip. After the first iterations every value of the body lands in a
+  // buffer an earlier iteration released: the run allocates as many buffers for 300 trips as for 3.
+  ModelBuilder body;
+  body.input("i", I64, {}).input("cin", BOOL, {}).input("s", F, {4});
+  body.output("cout", BOOL).output("s2").output("scan");
+  body.init_i("limit", {}, {1000});
+  body.node("Less", {"i", "limit"}, {"cout"});
+  body.node("Mul", {"s", "a"}, {"t"});
+  body.node("Add", {"t", "x"}, {"s2"});
+  body.node("Relu", {"s2"}, {"scan"});
+  ModelBuilder b;
+  b.input("M", I64, {}).input("x", F, {4}).output("final").output("all");
+  b.init_f("a", {4}, {0.5f, 0.5f, 0.5f, 0.5f}).init_f("s0", {4}, {0, 0, 0, 0});
+  auto& n = b.node("Loop", {"M", "", "s0"}, {"final", "all"}, "loop");
+  ModelBuilder::attr_g(n, "body", graph_of(body));
+  auto model = CompiledModel::compile(b.bytes());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  auto run = [&](int64_t trips) {
+    ExecutionContext ctx(*model);
+    auto out = ctx.run(std::vector<NamedTensor>{{"M", Tensor::from_vector<int64_t>({}, {trips})},
+                                                {"x", Tensor::from_vector<float>({4}, {1, 2, -1, 4})}});
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    // s converges to 2x; the last scan row is Relu(s).
+    if (out.ok()) {
+      const auto& all = (*out)[1].tensor;
+      EXPECT_EQ(all.shape(), (std::vector<int64_t>{trips, 4}));
+      const float* last = all.data<float>() + (trips - 1) * 4;
+      const std::vector<float> final_s = floats((*out)[0].tensor);
+      for (int j = 0; j < 4; ++j) EXPECT_EQ(last[j], std::max(final_s[static_cast<size_t>(j)], 0.0f));
+      if (trips >= 30) {
+        EXPECT_NEAR(final_s[0], 2.0f, 1e-6);
+      }
+    }
+    return ctx.tail_buffer_allocations();
+  };
+  const size_t three = run(3), many = run(300);
+  EXPECT_GT(three, 0u);
+  EXPECT_EQ(many, three) << "buffers allocated: " << three << " for 3 trips, " << many << " for 300";
+}
+
+TEST(EngineControlFlow, LoopWithGrowingCarriedValueStaysCorrect) {
+  // The carried value grows every trip (no buffer fits twice): values stay right.
+  ModelBuilder body;
+  body.input("i", I64, {}).input("cin", BOOL, {}).input("s", F, {-1});
+  body.output("cout", BOOL).output("s2");
+  body.node("Identity", {"cin"}, {"cout"});
+  body.node("Cast", {"i"}, {"fi"});
+  ModelBuilder::attr_i(body.graph().mutable_node(1)[0], "to", F);
+  body.node("Unsqueeze", {"fi", "zero"}, {"v"});
+  body.init_i("zero", {1}, {0});
+  ModelBuilder::attr_i(body.node("Concat", {"s", "v"}, {"s2"}), "axis", 0);
+  ModelBuilder b(13);
+  b.input("M", I64, {}).output("y");
+  b.init_f("s0", {0}, {});
+  auto& n = b.node("Loop", {"M", "", "s0"}, {"y"}, "loop");
+  ModelBuilder::attr_g(n, "body", graph_of(body));
+  auto model = CompiledModel::compile(b.bytes());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  ExecutionContext ctx(*model);
+  auto out = ctx.run(std::vector<NamedTensor>{{"M", Tensor::from_vector<int64_t>({}, {50})}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  const auto y = floats((*out)[0].tensor);
+  ASSERT_EQ(y.size(), 50u);
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], static_cast<float>(i));
 }
 
 TEST(EngineControlFlow, ScanRunsItsBodyOverSlicesInBothDirections) {

@@ -169,5 +169,60 @@ TEST(EngineOpsBreadth, ModelInfoListsEveryOperatorWithSupport) {
   EXPECT_NE(s.find("unsupported: FancyOp"), std::string::npos) << s;
 }
 
+TEST(EngineOpsBreadth, DeformConvSamplesAtOffsetPositions) {
+  // X 3x3 = 1..9, a 2x2 kernel of ones: with zero offsets it is a plain convolution; an offset of
+  // +0.5 along x samples between columns (bilinear); the mask scales each tap.
+  auto run = [](float dx, float mask) {
+    ModelBuilder b(19);
+    b.input("x", F, {1, 1, 3, 3}).output("y");
+    b.init_f("w", {1, 1, 2, 2}, {1, 1, 1, 1});
+    std::vector<float> off(8 * 4, 0.0f);
+    for (int k = 0; k < 4; ++k) {
+      for (int p = 0; p < 4; ++p) off[(2 * k + 1) * 4 + p] = dx;  // channel 2k: dy, 2k+1: dx
+    }
+    b.init_f("off", {1, 8, 2, 2}, off);
+    b.init_f("b", {1}, {0.25f});
+    b.init_f("m", {1, 4, 2, 2}, std::vector<float>(16, mask));
+    b.node("DeformConv", {"x", "w", "off", "b", "m"}, {"y"});
+    return values<float>(run_one(b, {{"x", Tensor::from_vector<float>({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}}));
+  };
+  EXPECT_EQ(run(0.0f, 1.0f), (std::vector<float>{12.25f, 16.25f, 24.25f, 28.25f}));
+  EXPECT_EQ(run(0.0f, 0.5f), (std::vector<float>{6.25f, 8.25f, 12.25f, 14.25f}));
+  // (0,0): taps at x = 0.5 and 1.5 of rows 0 and 1: 1.5 + 2.5 + 4.5 + 5.5; (0,1): x = 2.5 is
+  // half outside the image (blends with 0): 2.5 + 1.5 + 5.5 + 3.
+  EXPECT_EQ(run(0.5f, 1.0f), (std::vector<float>{14.25f, 12.75f, 26.25f, 21.75f}));
+}
+
+TEST(EngineOpsBreadth, Col2ImSumsOverlappingBlocks) {
+  // 2x2 blocks of ones over a 3x3 image: each pixel counts the blocks covering it.
+  ModelBuilder b(18);
+  b.input("x", F, {1, 4, 4}).output("y");
+  b.init_i("image", {2}, {3, 3}).init_i("block", {2}, {2, 2});
+  b.node("Col2Im", {"x", "image", "block"}, {"y"});
+  auto y = run_one(b, {{"x", Tensor::from_vector<float>({1, 4, 4}, std::vector<float>(16, 1.0f))}});
+  EXPECT_EQ(y.shape(), (std::vector<int64_t>{1, 1, 3, 3}));
+  EXPECT_EQ(values<float>(y), (std::vector<float>{1, 2, 1, 2, 4, 2, 1, 2, 1}));
+  // The column count must match the blocks the geometry implies.
+  ModelBuilder c(18);
+  c.input("x", F, {1, 4, 5}).output("y");
+  c.init_i("image", {2}, {3, 3}).init_i("block", {2}, {2, 2});
+  c.node("Col2Im", {"x", "image", "block"}, {"y"}, "c2i");
+  EXPECT_NE(compile_error(c).find("'c2i' (Col2Im): input [1, 4, 5] must be [N, C * 4, 4]"), std::string::npos)
+      << compile_error(c);
+}
+
+TEST(EngineOpsBreadth, AffineGridOfIdentityIsTheBaseGrid) {
+  for (int64_t align : {0, 1}) {
+    ModelBuilder b(20);
+    b.input("theta", F, {1, 2, 3}).output("grid");
+    b.init_i("size", {4}, {1, 1, 2, 2});
+    ModelBuilder::attr_i(b.node("AffineGrid", {"theta", "size"}, {"grid"}), "align_corners", align);
+    auto g = run_one(b, {{"theta", Tensor::from_vector<float>({1, 2, 3}, {1, 0, 0, 0, 1, 0})}});
+    EXPECT_EQ(g.shape(), (std::vector<int64_t>{1, 2, 2, 2}));
+    const float e = align ? 1.0f : 0.5f;  // corners, or pixel centres
+    EXPECT_EQ(values<float>(g), (std::vector<float>{-e, -e, e, -e, -e, e, e, e})) << "align_corners " << align;
+  }
+}
+
 }  // namespace
 }  // namespace moss::engine

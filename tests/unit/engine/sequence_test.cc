@@ -318,6 +318,80 @@ TEST(EngineStrings, TfIdfVectorizerCountsPooledNgrams) {
   EXPECT_TRUE(ctx.plan()->tail.empty());  // integer tokens: a plain planned step
 }
 
+// A model with string inputs a and b (shapes given) for the string stand-in tests.
+ModelBuilder string_model(std::vector<std::pair<std::string, std::vector<int64_t>>> inputs) {
+  ModelBuilder b(19);
+  for (const auto& [name, dims] : inputs) {
+    auto* in = b.graph().add_input();
+    in->set_name(name);
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(STR);
+    for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  return b;
+}
+
+Result<std::vector<NamedObject>> run_strings(ModelBuilder& b, std::vector<NamedObject> in) {
+  CompileOptions allow;
+  allow.allow_non_tensor_io = true;
+  MOSS_ASSIGN_OR_RETURN(auto model, CompiledModel::compile(b.bytes(), allow));
+  ExecutionContext ctx(model);
+  return ctx.run_objects(in);
+}
+
+TEST(EngineStrings, GatherConcatAndReshapeMoveStrings) {
+  // A vocabulary lookup (Gather with negative indices), then Concat with another string tensor
+  // and a Reshape: the tensor kernels' own checks and semantics, on strings.
+  ModelBuilder b = string_model({{"vocab", {4}}, {"tail", {2}}});
+  b.output("words", STR).output("grid", STR);
+  b.init_i("ids", {4}, {2, 0, -1, 2});
+  b.init_i("shape", {2}, {3, 2});
+  b.node("Gather", {"vocab", "ids"}, {"words"});
+  ModelBuilder::attr_i(b.node("Concat", {"words", "tail"}, {"all"}), "axis", 0);
+  b.node("Reshape", {"all", "shape"}, {"grid"});
+  auto out = run_strings(b, {{"vocab", strings_object(StringTensor{{4}, {"the", "cat", "sat", "down"}})},
+                             {"tail", strings_object(StringTensor{{2}, {"", "end"}})}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ((*out)[0].value->strings->data, (std::vector<std::string>{"sat", "the", "down", "sat"}));
+  EXPECT_EQ((*out)[1].value->strings->shape, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ((*out)[1].value->strings->data,
+            (std::vector<std::string>{"sat", "the", "down", "sat", "", "end"}));
+  // An index out of range fails like Gather on numbers, naming the node.
+  ModelBuilder c = string_model({{"vocab", {2}}});
+  c.output("w", STR);
+  c.init_i("ids", {1}, {5});
+  c.node("Gather", {"vocab", "ids"}, {"w"}, "lookup");
+  auto bad = run_strings(c, {{"vocab", strings_object(StringTensor{{2}, {"a", "b"}})}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'lookup' (Gather)"), std::string::npos) << bad.status().message();
+}
+
+TEST(EngineStrings, EqualComparesStringsWithBroadcasting) {
+  ModelBuilder b = string_model({{"a", {2, 2}}, {"b", {2}}});
+  b.output("eq", onnx::TensorProto::BOOL).output("n", I64);
+  b.node("Equal", {"a", "b"}, {"eq"});
+  b.node("Size", {"a"}, {"n"});
+  auto out = run_strings(b, {{"a", strings_object(StringTensor{{2, 2}, {"x", "yy", "yy", "x"}})},
+                             {"b", strings_object(StringTensor{{2}, {"x", "y"}})}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  const Tensor& eq = *(*out)[0].value->tensor;
+  EXPECT_EQ(std::vector<bool>(eq.data<bool>(), eq.data<bool>() + 4), (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ((*out)[1].value->tensor->data<int64_t>()[0], 4);
+}
+
+TEST(EngineStrings, MixingStringsAndNumbersIsRefusedNamingTheInput) {
+  ModelBuilder b = string_model({{"a", {2}}});
+  b.input("x", I64, {2}).output("y", STR);
+  ModelBuilder::attr_i(b.node("Concat", {"a", "x"}, {"y"}, "cat"), "axis", 0);
+  auto out = run_strings(b, {{"a", strings_object(StringTensor{{2}, {"p", "q"}})},
+                             {"x", tensor_object(std::make_shared<const Tensor>(
+                                       Tensor::from_vector<int64_t>({2}, {1, 2})))}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("'cat' (Concat): input 1 is a tensor(int64), expected a string tensor like input 0"),
+            std::string::npos)
+      << out.status().message();
+}
+
 TEST(EngineSequence, TensorOnlyModelsKeepAnEmptyTail) {
   // Cast and Identity have object variants; on numbers they stay planned arena steps.
   ModelBuilder b(17);

@@ -1,5 +1,6 @@
 // com.microsoft contrib operators written by ONNX Runtime's transformer optimizer and quantizer
-// (spec: onnxruntime docs/ContribOperators.md), float32 as ONNX Runtime's CPU provider runs them:
+// (spec: onnxruntime docs/ContribOperators.md), float32 as ONNX Runtime's CPU provider runs them
+// and float16 (computed in float32, below):
 // Gelu, FastGelu, BiasGelu, QuickGelu, SkipLayerNormalization, EmbedLayerNormalization,
 // Attention, MultiHeadAttention, FusedMatMul. Forms ONNX Runtime's CPU kernels have but these do
 // not (past/present key-value caches, attention_bias, rotary embeddings, packed QKV inputs,
@@ -23,9 +24,15 @@ Status require_f32(const Node& node, std::span<const TensorInfo* const> in) {
   return Status::Ok();
 }
 
-Status require_absent(const Node& node, std::span<const TensorInfo* const> in, size_t from, const char* what) {
+// Inputs from `from` on, named in order by `names`, are optional forms the kernel does not
+// implement: refused naming the first one given.
+Status require_absent(const Node& node, std::span<const TensorInfo* const> in, size_t from,
+                      std::initializer_list<const char*> names) {
   for (size_t i = from; i < in.size(); ++i) {
-    if (in[i]) return unimplemented("{}: input {} ({}) is not supported", node.label(), i, what);
+    if (!in[i]) continue;
+    const size_t k = i - from;
+    return unimplemented("{}: input {} ('{}') is not supported", node.label(), i,
+                         k < names.size() ? names.begin()[k] : "unknown");
   }
   return Status::Ok();
 }
@@ -313,7 +320,7 @@ Result<int64_t> heads_of(const Node& node, int64_t hidden) {
 Status infer_Attention(const Node& node, std::span<const TensorInfo* const> in, std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 2, 7));
   MOSS_RETURN_IF_ERROR(require_f32(node, in));
-  MOSS_RETURN_IF_ERROR(require_absent(node, in, 4, "past, attention_bias, past_sequence_length"));
+  MOSS_RETURN_IF_ERROR(require_absent(node, in, 4, {"past", "attention_bias", "past_sequence_length"}));
   if (node.outputs.size() > 1 && node.outputs[1] != kNoValue) {
     return unimplemented("{}: output 'present' (key/value cache) is not supported", node.label());
   }
@@ -363,7 +370,7 @@ Status infer_MultiHeadAttention(const Node& node, std::span<const TensorInfo* co
                                 std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 3, 10));
   MOSS_RETURN_IF_ERROR(require_f32(node, in));
-  MOSS_RETURN_IF_ERROR(require_absent(node, in, 5, "attention_bias, past_key, past_value, ..."));
+  MOSS_RETURN_IF_ERROR(require_absent(node, in, 5, {"attention_bias", "past_key", "past_value", "past_sequence_length", "cache_indirection"}));
   for (size_t i = 1; i < node.outputs.size(); ++i) {
     if (node.outputs[i] != kNoValue) return unimplemented("{}: present key/value outputs are not supported", node.label());
   }
@@ -462,18 +469,89 @@ Status run_FusedMatMul(const Node& node, std::span<const View> in, std::span<con
   return Status::Ok();
 }
 
+// ---- float16 ------------------------------------------------------------------------------------
+// Models optimized for half precision carry these operators on float16. They run the float32
+// kernels: float16 inputs widened, float outputs rounded back to nearest even (ONNX Runtime's
+// half-precision kernels also accumulate in float). Mixing float16 and float32 is refused.
+
+bool is_half(DType d) { return d == DType::kFloat16; }
+
+template <InferFn Infer>
+Status infer_half_too(const Node& node, std::span<const TensorInfo* const> in, std::vector<TensorInfo>& out) {
+  bool half = false, single = false;
+  for (const TensorInfo* t : in) {
+    half |= t && is_half(t->dtype);
+    single |= t && t->dtype == DType::kFloat32;
+  }
+  if (!half) return Infer(node, in, out);
+  if (single) return invalid_argument("{}: float16 and float32 inputs are mixed", node.label());
+  std::vector<TensorInfo> widened(in.size());
+  std::vector<const TensorInfo*> ptrs(in.size(), nullptr);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i]) continue;
+    widened[i] = *in[i];
+    if (is_half(in[i]->dtype)) {
+      widened[i].dtype = DType::kFloat32;
+      widened[i].value.reset();  // shapes are all infer() reads of float inputs
+    }
+    ptrs[i] = &widened[i];
+  }
+  MOSS_RETURN_IF_ERROR(Infer(node, ptrs, out));
+  for (TensorInfo& o : out) {
+    if (o.dtype == DType::kFloat32) o.dtype = DType::kFloat16;
+  }
+  return Status::Ok();
+}
+
+template <RunFn Run>
+Status run_half_too(const Node& node, std::span<const View> in, std::span<const View> out) {
+  bool half = false;
+  for (const View& v : in) half |= v.present() && is_half(v.dtype);
+  if (!half) return Run(node, in, out);
+  std::vector<std::vector<float>> buffers;
+  buffers.reserve(in.size() + out.size());  // views below point into these
+  auto widen = [&](const View& v, bool copy) {
+    buffers.emplace_back(static_cast<size_t>(v.numel));
+    if (copy) {
+      const Float16* h = v.as<Float16>();
+      for (int64_t i = 0; i < v.numel; ++i) buffers.back()[static_cast<size_t>(i)] = static_cast<float>(h[i]);
+    }
+    return View{DType::kFloat32, v.shape, reinterpret_cast<uint8_t*>(buffers.back().data()), v.numel};
+  };
+  std::vector<View> win(in.begin(), in.end()), wout(out.begin(), out.end());
+  for (View& v : win) {
+    if (v.present() && is_half(v.dtype)) v = widen(v, true);
+  }
+  for (View& v : wout) {
+    if (v.present() && is_half(v.dtype)) v = widen(v, false);
+  }
+  MOSS_RETURN_IF_ERROR(Run(node, win, wout));
+  for (size_t o = 0; o < out.size(); ++o) {
+    if (!out[o].present() || !is_half(out[o].dtype)) continue;
+    const float* f = wout[o].as<float>();
+    Float16* h = out[o].as<Float16>();
+    for (int64_t i = 0; i < out[o].numel; ++i) h[i] = Float16(f[i]);
+  }
+  return Status::Ok();
+}
+
+template <InferFn Infer, RunFn Run>
+OpKernel half_too(const char* op) {
+  return {op, infer_half_too<Infer>, run_half_too<Run>};
+}
+
 }  // namespace
 
 std::vector<OpKernel> contrib_kernels() {
-  return {{"Gelu", infer_gelu_family, run_gelu_family},
-          {"FastGelu", infer_gelu_family, run_gelu_family},
-          {"BiasGelu", infer_gelu_family, run_gelu_family},
-          {"QuickGelu", infer_gelu_family, run_gelu_family},
-          {"SkipLayerNormalization", infer_SkipLayerNormalization, run_SkipLayerNormalization},
-          {"EmbedLayerNormalization", infer_EmbedLayerNormalization, run_EmbedLayerNormalization},
-          {"Attention", infer_Attention, run_Attention},
-          {"MultiHeadAttention", infer_MultiHeadAttention, run_MultiHeadAttention},
-          {"FusedMatMul", infer_FusedMatMul, run_FusedMatMul}};
+  return {half_too<infer_gelu_family, run_gelu_family>("Gelu"),
+          half_too<infer_gelu_family, run_gelu_family>("FastGelu"),
+          half_too<infer_gelu_family, run_gelu_family>("BiasGelu"),
+          half_too<infer_gelu_family, run_gelu_family>("QuickGelu"),
+          half_too<infer_SkipLayerNormalization, run_SkipLayerNormalization>("SkipLayerNormalization"),
+          half_too<infer_EmbedLayerNormalization, run_EmbedLayerNormalization>("EmbedLayerNormalization"),
+          half_too<infer_Attention, run_Attention>("Attention"),
+          half_too<infer_MultiHeadAttention, run_MultiHeadAttention>("MultiHeadAttention"),
+          half_too<infer_FusedMatMul, run_FusedMatMul>("FusedMatMul")};
 }
 
 }  // namespace moss::engine::ref

@@ -213,6 +213,38 @@ bool same_kind(const Object& a, const Object& b) {
   return !a.is_tensor() || a.tensor->dtype() == b.tensor->dtype();
 }
 
+// A Loop scan output: each iteration's value is copied in as it comes (the value's buffer goes
+// back to the pool for the next iteration) and the result is stacked along a new first axis.
+class ScanOutput {
+ public:
+  Status append(const Node& node, const Tensor& t) {
+    if (count_ == 0) {
+      dtype_ = t.dtype();
+      elem_ = t.shape();
+    } else if (t.dtype() != dtype_ || t.shape() != elem_) {
+      return invalid_argument("{}: scan output changes shape across iterations ({} then {})", node.label(),
+                              shape_to_string(elem_), shape_to_string(t.shape()));
+    }
+    bytes_.insert(bytes_.end(), t.raw(), t.raw() + t.nbytes());  // grows geometrically
+    ++count_;
+    return Status::Ok();
+  }
+  // [iterations, element shape...]; with no iterations the element shape comes from the body's
+  // declared output (stack_axis).
+  Result<Tensor> stacked(const Node& node, DType declared_dtype, const std::optional<TensorType>& declared) const {
+    if (count_ == 0) return stack_axis(node, {}, 0, false, declared_dtype, declared);
+    std::vector<int64_t> shape{count_};
+    shape.insert(shape.end(), elem_.begin(), elem_.end());
+    return Tensor::from_bytes(dtype_, std::move(shape), bytes_);
+  }
+
+ private:
+  DType dtype_ = DType::kFloat32;
+  std::vector<int64_t> elem_;
+  std::vector<uint8_t> bytes_;
+  int64_t count_ = 0;
+};
+
 Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const ObjectPtr> in,
                                         SubgraphRunner& runner) {
   MOSS_RETURN_IF_ERROR(check_Loop(node));
@@ -233,7 +265,7 @@ Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const Object
     MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(*c), "cond"));
   }
   std::vector<ObjectPtr> carried(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(n));
-  std::vector<Slices> scans(k);
+  std::vector<ScanOutput> scans(k);
   size_t scan_bytes = 0;
   std::vector<ObjectPtr> body_in(n + 2);
   for (int64_t i = 0; i < trips && cond; ++i) {
@@ -242,8 +274,15 @@ Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const Object
     if (i >= kMaxLoopIterations) {
       return resource_exhausted("{}: more than {} iterations", node.label(), kMaxLoopIterations);
     }
-    body_in[0] = tensor_object(std::make_shared<const Tensor>(Tensor::from_vector<int64_t>({}, {i})));
-    body_in[1] = tensor_object(std::make_shared<const Tensor>(Tensor::from_vector<bool>({}, {cond})));
+    // The iteration number and condition go in buffers the previous iteration released.
+    body_in[0].reset();
+    body_in[1].reset();
+    MOSS_ASSIGN_OR_RETURN(auto iter, runner.buffer(DType::kInt64, {}));
+    iter->data<int64_t>()[0] = i;
+    MOSS_ASSIGN_OR_RETURN(auto cond_in, runner.buffer(DType::kBool, {}));
+    cond_in->data<bool>()[0] = cond;
+    body_in[0] = tensor_object(std::move(iter));
+    body_in[1] = tensor_object(std::move(cond_in));
     for (size_t j = 0; j < n; ++j) body_in[2 + j] = carried[j];
     MOSS_ASSIGN_OR_RETURN(auto outs, runner.run_objects(*body, body_in, captures_of(node, in)));
     MOSS_ASSIGN_OR_RETURN(const Tensor* next, object_tensor(node, outs[0], "body's cond output"));
@@ -259,19 +298,19 @@ Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const Object
     for (size_t s = 0; s < k; ++s) {
       MOSS_ASSIGN_OR_RETURN(const Tensor* t, object_tensor(node, outs[1 + n + s], "a scan output"));
       scan_bytes += t->nbytes();
-      scans[s].push_back(outs[1 + n + s]->tensor);
-    }
-    // A loop that never ends stops at the tensor size limit instead of exhausting memory.
-    if (scan_bytes > kMaxTensorBytes) {
-      return resource_exhausted("{}: scan outputs exceed {} bytes after {} iterations",
-                                node.label(), kMaxTensorBytes, i + 1);
+      // A loop that never ends stops at the tensor size limit instead of exhausting memory.
+      if (scan_bytes > kMaxTensorBytes) {
+        return resource_exhausted("{}: scan outputs exceed {} bytes after {} iterations",
+                                  node.label(), kMaxTensorBytes, i + 1);
+      }
+      MOSS_RETURN_IF_ERROR(scans[s].append(node, *t));
     }
   }
   std::vector<ObjectPtr> result = std::move(carried);
   for (size_t s = 0; s < k; ++s) {
     const Value& decl = body->values[body->outputs[1 + n + s]];
     const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
-    MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, scans[s], 0, false, dt, decl.type));
+    MOSS_ASSIGN_OR_RETURN(Tensor t, scans[s].stacked(node, dt, decl.type));
     result.push_back(tensor_object(std::make_shared<const Tensor>(std::move(t))));
   }
   return result;

@@ -29,6 +29,9 @@ std::vector<OpKernel> det_kernels();          // Det
 std::vector<OpKernel> conv_integer_kernels(); // ConvInteger, QLinearConv
 std::vector<OpKernel> max_unpool_kernels();   // MaxUnpool
 std::vector<OpKernel> grid_sample_kernels();  // GridSample
+std::vector<OpKernel> affine_grid_kernels();  // AffineGrid
+std::vector<OpKernel> col2im_kernels();       // Col2Im
+std::vector<OpKernel> deform_conv_kernels();  // DeformConv
 std::vector<OpKernel> quantize_kernels();     // Quantize/DequantizeLinear, integer MatMuls
 std::vector<OpKernel> control_flow_kernels();  // If, Loop, Scan (subgraphs; dynamic)
 std::vector<OpKernel> data_dependent_kernels();  // NonZero, Compress, NonMaxSuppression, ...
@@ -38,6 +41,9 @@ std::vector<OpKernel> string_kernels();        // StringNormalizer, TfIdfVectori
 // Object variants of tensor operators for string/sequence/optional values (registry.h:
 // object_kernel_for): Identity, Cast, CastLike.
 std::vector<OpKernel> object_variant_kernels();
+// String tensors through tensor kernels via int64 stand-ins (string_stand_ins.cc): Gather,
+// Concat, Reshape, Slice, Where, ..., Shape, Size, Equal. Part of object_variant_kernels().
+std::vector<OpKernel> string_stand_in_kernels();
 OpKernel identity_object_kernel();  // sequence_ops.cc
 std::vector<OpKernel> roi_align_kernels();     // RoiAlign
 std::vector<OpKernel> random_kernels();        // RandomNormal/Uniform[Like], Bernoulli, Multinomial

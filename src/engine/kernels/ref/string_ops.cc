@@ -410,9 +410,11 @@ std::vector<OpKernel> object_variant_kernels() {
   cast.makes_objects = cast_makes_strings;
   OpKernel constant = object_kernel("Constant", infer_object_outputs, run_Constant);
   constant.makes_objects = constant_makes_strings;
-  return {identity_object_kernel(), cast, constant,
-          object_kernel("CastLike", infer_object_outputs, run_CastLike),
-          object_kernel("TfIdfVectorizer", infer_object_outputs, run_TfIdfVectorizer_strings)};
+  std::vector<OpKernel> ks = {identity_object_kernel(), cast, constant,
+                              object_kernel("CastLike", infer_object_outputs, run_CastLike),
+                              object_kernel("TfIdfVectorizer", infer_object_outputs, run_TfIdfVectorizer_strings)};
+  for (OpKernel& k : string_stand_in_kernels()) ks.push_back(k);
+  return ks;
 }
 
 }  // namespace moss::engine::ref
