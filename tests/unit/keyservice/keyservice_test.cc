@@ -522,15 +522,28 @@ TEST_F(KeyServiceHardeningTest, ReleaseAndRevokeAreOrderedInTheAuditLog) {
   ASSERT_TRUE(s.put_model_key(o, model, key().span(), false).ok());
   ASSERT_TRUE(s.put_request_key(u, model, m, key().span()).ok());
   std::atomic<bool> stop{false};
+  std::atomic<int> released{0};
   std::vector<std::thread> releasers;
   for (int t = 0; t < 4; ++t) {
     releasers.emplace_back([&] {
-      while (!stop.load()) (void)s.release(model, u, m, "w");
+      while (!stop.load()) {
+        if (s.release(model, u, m, "w").ok()) ++released;
+      }
     });
   }
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(s.add_grant(o, model, u, m).ok());
-    std::this_thread::yield();
+    if (i % 20 == 0) {
+      // Now and then wait for a release under this grant, so that releases happen however the
+      // threads are scheduled; the revoke below still races the releases in flight.
+      const int seen = released.load();
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (released.load() == seen && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    } else {
+      std::this_thread::yield();
+    }
     ASSERT_TRUE(s.revoke_grant(o, model, u, m).ok());
   }
   stop = true;
