@@ -51,16 +51,7 @@ class KeyServiceReplicasTest : public kstest::SimKeyServiceTest {
   }
   // Sends `request` as given (signed once, by the caller) to the KeyService on `port`.
   net::Response send(uint16_t port, const net::Request& request) {
-    attest::AttestedPeerConfig peer;
-    peer.purpose = "moss-keyservice";
-    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_m_})).value_or_die();
-    peer.verify.allow_simulated = true;
-    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-    net::ClientOptions o;
-    o.port = port;
-    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
-        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
-    return net::Client(o).request(request).value_or_die();
+    return kstest::attested_raw_client(port, ks_m_, sim_key_).request(request).value_or_die();
   }
 
   std::unique_ptr<test_support::EtcdProcess> etcd_;

@@ -275,17 +275,7 @@ TEST_F(KeyServiceTamperTest, ValueThatFailsToAuthenticateIsAnInternalError) {
   ASSERT_TRUE(res.ok());
   EXPECT_EQ(res->status, 500);
   EXPECT_EQ(kstest::reason_of(*res), "internal");
-  net::ClientOptions o;
-  o.port = port;
-  auto policy = attest::Policy::parse(kstest::sim_policy_json({ks_m_})).value_or_die();
-  attest::AttestedPeerConfig peer;
-  peer.purpose = "moss-keyservice";
-  peer.policy = policy;
-  peer.verify.allow_simulated = true;
-  peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-  o.tls = net::ClientTlsContext::create(attest::attested_client_config(
-      attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
-  net::Client c(o);
+  net::Client c = kstest::attested_raw_client(port, ks_m_, sim_key_);
   auto metrics = c.get("/metrics");
   ASSERT_TRUE(metrics.ok());
   EXPECT_NE(metrics->body.find("moss_keyservice_integrity_errors_total 1"), std::string::npos)

@@ -85,16 +85,7 @@ class KeyServiceEtcdTest : public ::testing::Test {
   }
   // A client that attests the KeyService and sends requests as given.
   net::Client raw_client(const KeyServer& ks) {
-    attest::AttestedPeerConfig peer;
-    peer.purpose = "moss-keyservice";
-    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
-    peer.verify.allow_simulated = true;
-    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-    net::ClientOptions o;
-    o.port = ks.port();
-    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
-        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
-    return net::Client(o);
+    return kstest::attested_raw_client(ks.port(), ks_measurement_, sim_key_);
   }
 
   test_support::TempDir dir_{"moss-ks-etcd"};

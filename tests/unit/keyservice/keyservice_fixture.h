@@ -32,6 +32,22 @@ inline std::string sim_policy_json(const std::vector<std::string>& measurements)
   return j.dump();
 }
 
+// A client that attests the KeyService (simulated TEE, exactly `keyservice_measurement`) but has
+// no identity of its own: it sends requests as given, signed or not.
+inline net::Client attested_raw_client(uint16_t port, const std::string& keyservice_measurement,
+                                       const fs::path& sim_key) {
+  attest::AttestedPeerConfig peer;
+  peer.purpose = "moss-keyservice";
+  peer.policy = attest::Policy::parse(sim_policy_json({keyservice_measurement})).value_or_die();
+  peer.verify.allow_simulated = true;
+  peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key).value_or_die();
+  net::ClientOptions o;
+  o.port = port;
+  o.tls = net::ClientTlsContext::create(attest::attested_client_config(
+      attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
+  return net::Client(o);
+}
+
 // A client config file for a principal in `dir` (identity.pem there).
 inline void write_client_config(const fs::path& dir, uint16_t port, const fs::path& policy,
                                 const fs::path& sim_key, bool allow_simulated = true) {

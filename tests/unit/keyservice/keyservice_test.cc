@@ -88,16 +88,7 @@ class KeyServiceTest : public ::testing::Test {
 
   // A client that attests the KeyService but sends requests as given (signed or not).
   net::Client raw_client() {
-    attest::AttestedPeerConfig peer;
-    peer.purpose = "moss-keyservice";
-    peer.policy = attest::Policy::parse(kstest::sim_policy_json({ks_measurement_})).value_or_die();
-    peer.verify.allow_simulated = true;
-    peer.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-    net::ClientOptions o;
-    o.port = server_->port();
-    o.tls = net::ClientTlsContext::create(attest::attested_client_config(
-        attest::make_attested_peer_verifier(peer).value_or_die())).value_or_die();
-    return net::Client(o);
+    return kstest::attested_raw_client(server_->port(), ks_measurement_, sim_key_);
   }
 
   fs::path dir_, sim_key_;
