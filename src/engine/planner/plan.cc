@@ -304,18 +304,6 @@ class Scheduler {
           r.residual_layout = layout_[f->residual];
         }
       }
-      // plain_of() appends to p_.info: the request's pointers into it are taken again after it.
-      auto point_at_info = [&] {
-        for (size_t i = 0; i < node.inputs.size(); ++i) {
-          if (node.inputs[i] != kNoValue) infos[i] = &p_.info[node.inputs[i]];  // r.in views infos
-        }
-        if (f && f->bias != kNoValue) r.bias = &p_.info[f->bias];
-        if (f && f->batch_norm >= 0) {
-          const Node& bn = g_.nodes[f->batch_norm];
-          for (size_t i = 1; i < 5; ++i) r.batch_norm[i - 1] = &p_.info[bn.inputs[i]];
-        }
-        if (f && f->residual != kNoValue) r.residual = &p_.info[f->residual];
-      };
       r.src_layout = in[0] == kNoValue ? onednn::Layout() : layout_[in[0]];
       for (size_t i = 0; i < node.inputs.size(); ++i) {
         r.in_layouts.push_back(in[i] == kNoValue ? onednn::Layout() : layout_[in[i]]);
@@ -324,7 +312,6 @@ class Scheduler {
       if (!r.dst_blocked_ok && !r.residual_layout.is_empty()) {
         // A blocked residual would make the output blocked too; readers need it plain.
         MOSS_ASSIGN_OR_RETURN(in.back(), plain_of(in.back(), n));
-        point_at_info();
         r.residual_layout = onednn::Layout();
       }
       OnednnStep step = prepare_onednn_step(r);
@@ -333,7 +320,6 @@ class Scheduler {
           if (v == kNoValue) continue;
           MOSS_ASSIGN_OR_RETURN(v, plain_of(v, n));
         }
-        point_at_info();
         r.src_layout = r.residual_layout = onednn::Layout();
         r.in_layouts.assign(r.in_layouts.size(), onednn::Layout());
         step = prepare_onednn_step(r);
