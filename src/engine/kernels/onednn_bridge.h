@@ -37,6 +37,10 @@ struct OnednnStepRequest {
   float batch_norm_epsilon = 1e-5f;
   // With a kAddResidual post-op: the residual, passed at run time as the step's last input.
   const TensorInfo* residual = nullptr;
+  // QLinearConv with a fused com.microsoft QLinearAdd (kAddResidual): the Add and its inputs
+  // (constant scales and zero points; the conv's output is one operand, the residual the other).
+  const Node* quantized_add = nullptr;
+  std::vector<const TensorInfo*> quantized_add_in;
   onednn::Layout src_layout;       // layout of input 0; empty = plain
   std::vector<onednn::Layout> in_layouts;  // per input (empty = plain); the int8 steps read it
   onednn::Layout residual_layout;  // empty = plain

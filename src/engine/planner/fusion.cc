@@ -326,11 +326,48 @@ class Matcher {
     return f;
   }
 
+  // QLinearConv -> com.microsoft QLinearAdd(conv output, residual): one int8 convolution with a
+  // sum post-op (quant/onednn_qconv.cc), the residual an int8 tensor of the output's shape.
+  std::optional<Fusion> quantized_residual(int anchor) {
+    const Node& an = g_.nodes[anchor];
+    if (an.outputs.size() != 1 || an.outputs[0] == kNoValue) return std::nullopt;
+    const int cur = an.outputs[0];
+    const int c = sole_user(cur);
+    if (c < 0) return std::nullopt;
+    const Node& add = g_.nodes[c];
+    if (add.op_type != "QLinearAdd" || add.domain != "com.microsoft" || add.inputs.size() < 7 ||
+        add.outputs.size() != 1 || add.outputs[0] == kNoValue) {
+      return std::nullopt;
+    }
+    int other = kNoValue;
+    if (add.inputs[0] == cur && add.inputs[3] != cur) other = add.inputs[3];
+    if (add.inputs[3] == cur && add.inputs[0] != cur) other = add.inputs[0];
+    if (other == kNoValue || info_[other].value || info_[other].dtype != info_[cur].dtype ||
+        info_[other].shape != info_[cur].shape || info_[add.outputs[0]].shape != info_[cur].shape) {
+      return std::nullopt;
+    }
+    for (size_t i = 1; i < add.inputs.size(); ++i) {  // scales and zero points constant
+      if (i != 3 && add.inputs[i] != kNoValue && !info_[add.inputs[i]].value) return std::nullopt;
+    }
+    Fusion f;
+    f.anchor = anchor;
+    f.absorbed = {c};
+    f.post_ops = {{PostOp::Kind::kAddResidual}};
+    f.residual = other;
+    f.quantized_add = c;
+    f.output = add.outputs[0];
+    f.label = "QLinearAdd";
+    taken_.insert(anchor);
+    taken_.insert(c);
+    return f;
+  }
+
   std::optional<Fusion> match(int anchor) {
     const Node& an = g_.nodes[anchor];
     if (an.op_type == "MatMul") {
       if (auto f = attention(anchor)) return f;
     }
+    if (an.op_type == "QLinearConv" && an.domain.empty()) return quantized_residual(anchor);
     const bool conv = an.op_type == "Conv";
     const bool matmul = an.op_type == "MatMul";
     if (!conv && !matmul && an.op_type != "Gemm") return std::nullopt;

@@ -6,7 +6,9 @@
 //   Add of a constant [N] (MatMul bias, before any post-op),
 //   the Erf GELU torch exports: Div(x, sqrt 2) -> Erf -> Add 1 -> Mul x -> Mul 0.5,
 //   the tanh GELU: 0.5x(1 + Tanh(sqrt(2/pi)(x + 0.044715x^3))) written out in Mul/Pow/Add/Tanh,
-//   and the opset-20 Gelu node (either approximation).
+//   and the opset-20 Gelu node (either approximation);
+// and an int8 QLinearConv absorbs the com.microsoft QLinearAdd that adds its output to another
+// int8 tensor of its shape (the residual of a quantized ResNet block: oneDNN's sum post-op).
 // Only values used by nothing else (and not graph outputs) are fused away.
 #pragma once
 
@@ -42,6 +44,7 @@ struct Fusion {
   int bias = kNoValue;      // MatMul: constant bias value
   int residual = kNoValue;  // value added by the kAddResidual post-op
   int output = kNoValue;    // the value the fused step writes (the last absorbed node's)
+  int quantized_add = -1;   // QLinearConv: the QLinearAdd node absorbed (residual = its other operand)
   std::string label;        // e.g. "Add+Relu", for profiles
   std::optional<AttentionFusion> attention;  // set: an attention block (no post-ops)
 };

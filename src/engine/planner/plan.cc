@@ -207,7 +207,8 @@ class Scheduler {
       const Node& n = g_.nodes[c];
       if (absorbed_by_[c] >= 0) {
         const Fusion& f = fusions_[absorbed_by_[c]];
-        if (f.residual != v || g_.nodes[f.anchor].op_type != "Conv") return false;
+        const std::string& anchor = g_.nodes[f.anchor].op_type;
+        if (f.residual != v || (anchor != "Conv" && anchor != "QLinearConv")) return false;
         continue;
       }
       for (size_t i = 0; i < n.inputs.size(); ++i) {
@@ -302,6 +303,12 @@ class Scheduler {
         if (f->residual != kNoValue) {
           r.residual = &p_.info[f->residual];
           r.residual_layout = layout_[f->residual];
+        }
+        if (f->quantized_add >= 0) {
+          r.quantized_add = &g_.nodes[f->quantized_add];
+          for (int v : r.quantized_add->inputs) {
+            r.quantized_add_in.push_back(v == kNoValue ? nullptr : &p_.info[v]);
+          }
         }
       }
       r.src_layout = in[0] == kNoValue ? onednn::Layout() : layout_[in[0]];

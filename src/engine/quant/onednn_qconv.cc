@@ -4,7 +4,17 @@
 // passed as f32 unchanged and the output scale per channel is x_scale*w_scale[m]/y_scale. Weight
 // zero points are folded into the weights (w - w_zp[m] must fit int8, else the reference kernel
 // runs). Activations are plain NCHW outside the kernel and reordered into oneDNN's choice inside.
+//
+// A fused com.microsoft QLinearAdd (the residual of a quantized ResNet block, planner/fusion.h)
+// becomes post-ops that repeat what the two steps compute, so the result is the same:
+//   c = clip(round(acc * x_scale*w_scale[m]/c_scale), qmin - c_zp, qmax - c_zp)   (the conv's
+//       quantized output minus its zero point: the zero point folded into the clip bounds, since
+//       two eltwise_linear post-ops are mis-computed by Debian's oneDNN 2.6)
+//   y = saturate(round(c * c_scale/y_scale + (r - r_zp) * r_scale/y_scale) + y_zp)
+// with oneDNN's sum post-op (scale, zero point) reading the residual r from dst.
+#include <climits>
 #include <cstring>
+#include <optional>
 
 #include "engine/kernels/onednn/onednn_common.h"
 #include "engine/kernels/ref/window.h"
@@ -35,8 +45,9 @@ class QConvKernel final : public PreparedKernel {
   dnnl::convolution_forward prim;
   dnnl::memory::desc scratchpad_md, user_src, user_dst, conv_src, conv_dst;
   dnnl::memory weights, bias, src_zp, dst_zp;
-  dnnl::reorder src_in, dst_out;
+  dnnl::reorder src_in, dst_out, residual_in;
   bool reorder_src = false, reorder_dst = false;
+  bool residual = false;  // the step's last input is added by the sum post-op
   size_t src_offset = 0, dst_offset = 0, total = 0;
   int threads = 1;
 
@@ -62,6 +73,17 @@ class QConvKernel final : public PreparedKernel {
         src_in.execute(stream, src, csrc);
       }
       if (reorder_dst) cdst = wrap(conv_dst, base + dst_offset);
+      if (residual) {
+        // The sum post-op accumulates onto dst: start it from the residual (in place when the
+        // planner gave dst the residual's buffer).
+        const void* r = in.back().data;
+        if (reorder_dst) {
+          dnnl::memory rm = wrap(user_dst, r);
+          residual_in.execute(stream, rm, cdst);
+        } else if (r != out[0].data) {
+          std::memcpy(out[0].data, r, user_dst.get_size());
+        }
+      }
       std::unordered_map<int, dnnl::memory> args;
       args.reserve(8);
       args.emplace(DNNL_ARG_SRC, csrc);
@@ -79,10 +101,51 @@ class QConvKernel final : public PreparedKernel {
   }
 };
 
-// src: the layout of x (empty = plain NCHW); dst_any: the output may take oneDNN's layout.
+// The fused QLinearAdd's parameters as the sum post-op needs them.
+struct ResidualSum {
+  float c_scale = 1;     // the conv's own output scale (the Add's operand scale)
+  int32_t c_zp = 0;
+  float r_scale = 1;     // the residual's scale and zero point
+  int32_t r_zp = 0;
+  float y_scale = 1;     // the Add's output
+  int32_t y_zp = 0;
+  Layout layout;         // the residual's layout (empty = plain NCHW)
+};
+
+std::optional<ResidualSum> residual_sum(const OnednnStepRequest& r) {
+  const Node& add = *r.quantized_add;
+  const auto& in = r.quantized_add_in;
+  const int conv_out = r.node->outputs[0];
+  if (in.size() < 7 || add.inputs.size() != in.size()) return std::nullopt;
+  const size_t c = add.inputs[0] == conv_out ? 0 : 3, res = 3 - c;
+  for (size_t i : {size_t{1}, size_t{4}, size_t{6}}) {
+    if (!in[i] || !in[i]->value || in[i]->dtype != DType::kFloat32 || in[i]->numel() != 1) {
+      return std::nullopt;
+    }
+  }
+  auto zp = [&](size_t i) -> int32_t {
+    if (i >= in.size() || !in[i]) return 0;
+    return in[i]->value && in[i]->numel() == 1 ? int_of(*in[i]->value, 0) : INT32_MIN;
+  };
+  ResidualSum s;
+  s.c_scale = in[c + 1]->value->data<float>()[0];
+  s.r_scale = in[res + 1]->value->data<float>()[0];
+  s.y_scale = in[6]->value->data<float>()[0];
+  s.c_zp = zp(c + 2);
+  s.r_zp = zp(res + 2);
+  s.y_zp = zp(7);
+  if (s.c_zp == INT32_MIN || s.r_zp == INT32_MIN || s.y_zp == INT32_MIN) return std::nullopt;
+  if (!(s.c_scale > 0) || !(s.r_scale > 0) || !(s.y_scale > 0)) return std::nullopt;
+  s.layout = r.residual_layout;
+  return s;
+}
+
+// src: the layout of x (empty = plain NCHW); dst_any: the output may take oneDNN's layout;
+// sum: a fused QLinearAdd (the output is then the Add's: its type, scale and zero point).
 std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const TensorInfo* const> in,
                                          const std::vector<TensorInfo>& out, int threads,
-                                         const Layout& src, bool dst_any) {
+                                         const Layout& src, bool dst_any,
+                                         const std::optional<ResidualSum>& sum = std::nullopt) {
   if (in.size() < 8 || !in[0] || out.empty()) return nullptr;
   for (size_t i = 1; i < in.size(); ++i) {
     if (i < 8 && (!in[i] || !in[i]->value)) return nullptr;
@@ -97,7 +160,8 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
   if (x.size() != 4 || w.size() != 4) return nullptr;  // 2-D convolutions
   const int64_t m = w[0], per = W.numel() / m, group = node.attr_int("group", 1);
   const float xs = in[1]->value->data<float>()[0], ys = in[6]->value->data<float>()[0];
-  const int32_t xzp = int_of(*in[2]->value, 0), yzp = int_of(*in[7]->value, 0);
+  const int32_t xzp = int_of(*in[2]->value, 0);
+  const int32_t yzp = sum ? sum->y_zp : int_of(*in[7]->value, 0);
   if (!(xs > 0) || !(ys > 0)) return nullptr;
   // Weights minus their zero point, as int8.
   std::vector<int8_t> wq(static_cast<size_t>(W.numel()));
@@ -109,6 +173,7 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
       wq[static_cast<size_t>(o * per + i)] = static_cast<int8_t>(v);
     }
   }
+  // With a fused Add the output scales stop at the conv's own quantized units.
   std::vector<float> scales(static_cast<size_t>(ws.numel() == 1 ? 1 : m));
   for (size_t o = 0; o < scales.size(); ++o) scales[o] = xs * ws.data<float>()[o] / ys;
   std::vector<float> bias;
@@ -138,10 +203,16 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     k->user_src = src.is_empty() ? dnnl::memory::desc(to_dnnl(x), sdt, tag::nchw) : src.impl().md;
     if (k->user_src.data_type() != sdt) return unimplemented("QLinearConv: layout of another type");
     k->user_dst = dnnl::memory::desc(to_dnnl(y), ddt, tag::nchw);
+    if (sum && !sum->layout.is_empty()) {
+      // The residual is blocked: dst takes its layout (the sum reads it there).
+      if (sum->layout.impl().md.data_type() != ddt) return unimplemented("QLinearConv: residual type");
+      k->user_dst = sum->layout.impl().md;
+    }
     // A blocked x is taken as it is when oneDNN's int8 convolution reads that layout (its own
     // choice, NHWC, from the previous int8 step); a plain one is reordered inside the kernel.
     const dnnl::memory::desc src_any(to_dnnl(x), sdt, tag::any),
-        dst_md(to_dnnl(y), ddt, tag::any),
+        dst_md = sum && !sum->layout.is_empty() ? k->user_dst
+                                                : dnnl::memory::desc(to_dnnl(y), ddt, tag::any),
         w_any(to_dnnl(wdims), dt::s8, tag::any), w_user(to_dnnl(wdims), dt::s8,
                                                          group > 1 ? tag::goihw : tag::oihw);
     const dnnl::memory::desc b_md = bias.empty() ? dnnl::memory::desc()
@@ -153,6 +224,17 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     // source zero point, and torch's post-Relu activations (most 3x3 inputs) have zero.
     if (xzp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     if (yzp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    if (sum) {
+      const float qmin = ddt == dt::u8 ? 0.f : -128.f, qmax = ddt == dt::u8 ? 255.f : 127.f;
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_round, 0.f, 0.f);
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, qmin - static_cast<float>(sum->c_zp),
+                         qmax - static_cast<float>(sum->c_zp));
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, sum->c_scale / sum->y_scale, 0.f);
+      ops.append_sum(sum->r_scale / sum->y_scale, sum->r_zp, ddt);
+      attr.set_post_ops(ops);
+      k->residual = true;
+    }
     k->threads = resolve_threads(threads);
     ThreadScope scope(k->threads);
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
@@ -168,7 +250,7 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     if (yzp != 0) k->dst_zp = s32_scalar(yzp);
     k->conv_src = pd.src_desc();
     k->conv_dst = pd.dst_desc();
-    if (dst_any) k->user_dst = k->conv_dst;
+    if (dst_any && !sum) k->user_dst = k->conv_dst;
     auto align = [](size_t n) { return (n + 63) / 64 * 64; };
     size_t offset = align(k->scratchpad_md.get_size());
     k->reorder_src = k->conv_src != k->user_src;
@@ -180,6 +262,7 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     k->reorder_dst = k->conv_dst != k->user_dst;
     if (k->reorder_dst) {
       k->dst_out = layout_reorder(k->conv_dst, k->user_dst);
+      if (sum) k->residual_in = layout_reorder(k->user_dst, k->conv_dst);
       k->dst_offset = offset;
       offset += align(k->conv_dst.get_size());
     }
@@ -200,8 +283,19 @@ std::unique_ptr<const PreparedKernel> prepare_qconv_plain(const Node& node,
 }  // namespace
 
 OnednnStep prepare_qlinear_conv_step(const OnednnStepRequest& r) {
-  if (!r.post_ops.empty() || r.residual || !r.batch_norm.empty()) return {};
-  auto k = build_qconv(*r.node, r.in, *r.out, r.threads, r.src_layout, r.dst_blocked_ok);
+  if (!r.batch_norm.empty()) return {};
+  std::optional<ResidualSum> sum;
+  if (r.quantized_add) {
+    if (!r.residual || r.post_ops.size() != 1 ||
+        r.post_ops[0].kind != PostOp::Kind::kAddResidual) {
+      return {};
+    }
+    sum = residual_sum(r);
+    if (!sum) return {};
+  } else if (!r.post_ops.empty() || r.residual) {
+    return {};
+  }
+  auto k = build_qconv(*r.node, r.in, *r.out, r.threads, r.src_layout, r.dst_blocked_ok, sum);
   if (!k) return {};
   OnednnStep step;
   if (r.dst_blocked_ok) {

@@ -209,7 +209,11 @@ TEST(EngineQuant, MalformedQdqPatternsAreRefusedAtCompile) {
 // A residual int8 block as torch's QDQ export writes it (Cast(to=uint8) after every
 // QuantizeLinear): x -> Q -> Cast -> [DQ -> Conv -> Relu -> Q] = a -> DQ -> MaxPool(3x3, pad 1)
 // -> Q = p -> [DQ -> Conv -> Q] = c; DQ(c) + DQ(p) -> Relu -> Q -> DQ -> y.
-std::vector<uint8_t> qdq_residual_block() {
+struct ResidualOptions {
+  bool residual_is_pool = true;  // the residual is p (also the conv's input), else a
+  bool tail_conv = false;        // the sum feeds one more int8 convolution (a blocked output)
+};
+std::vector<uint8_t> qdq_residual_block(const ResidualOptions& o = {}) {
   ModelBuilder b(13);
   b.input("x", F, {1, kC, kH, kH}).output("y");
   b.init_f("xs", {}, {kXs}).init_f("as", {}, {0.06f}).init_f("cs", {}, {0.09f});
@@ -241,11 +245,19 @@ std::vector<uint8_t> qdq_residual_block() {
   ModelBuilder::attr_ints(b.node("Conv", {"pd", "w2d"}, {"c2"}, "conv2"), "pads", {1, 1, 1, 1});
   b.node("QuantizeLinear", {"c2", "cs", "czp"}, {"c"});
   b.node("DequantizeLinear", {"c", "cs", "czp"}, {"cd"});
-  b.node("DequantizeLinear", {"p", "as", "zero"}, {"pd2"});
+  b.node("DequantizeLinear", {o.residual_is_pool ? "p" : "a", "as", "zero"}, {"pd2"});
   b.node("Add", {"cd", "pd2"}, {"sum"}, "add");
   b.node("Relu", {"sum"}, {"sr"});
   b.node("QuantizeLinear", {"sr", "ys", "zero"}, {"yq"});
-  b.node("DequantizeLinear", {"yq", "ys", "zero"}, {"y"});
+  if (o.tail_conv) {
+    b.node("DequantizeLinear", {"yq", "ys", "zero"}, {"yd"});
+    b.node("DequantizeLinear", {"w2", "ws"}, {"w3d"});
+    ModelBuilder::attr_ints(b.node("Conv", {"yd", "w3d"}, {"c3"}, "conv3"), "pads", {1, 1, 1, 1});
+    b.node("QuantizeLinear", {"c3", "cs", "czp"}, {"tq"});
+    b.node("DequantizeLinear", {"tq", "cs", "czp"}, {"y"});
+  } else {
+    b.node("DequantizeLinear", {"yq", "ys", "zero"}, {"y"});
+  }
   return b.bytes();
 }
 
@@ -264,15 +276,16 @@ TEST(EngineQuant, ResidualBlockStaysInt8BetweenStepsAndAgreesWithTheUnfusedGraph
     }
   }
   // No reorder and no float step between the int8 ones (NHWC from the first convolution on);
-  // the Add's operands are made plain for its plain reader (the final DequantizeLinear).
+  // the Add runs inside the second convolution (sum post-op), whose residual is made plain for
+  // the plain reader of the sum (the final DequantizeLinear).
   EXPECT_EQ(ops, (std::vector<std::string>{"QuantizeLinear", "QLinearConv", "MaxPool",
-                                           "QLinearConv", "QLinearAdd", "QLinearAdd",
-                                           "QLinearAdd", "DequantizeLinear"}));
+                                           "QLinearConv", "QLinearConv", "DequantizeLinear"}));
   EXPECT_EQ(plan->step_labels[1], "int8");
-  EXPECT_EQ(plan->step_labels[3], "int8");
-  EXPECT_EQ(plan->step_labels[4], "Reorder");
-  EXPECT_EQ(plan->step_labels[6], "int8");
-  EXPECT_GE(plan->blocked_values, 3u);
+  EXPECT_EQ(plan->step_labels[3], "Reorder");
+  EXPECT_EQ(plan->step_labels[4], "QLinearAdd");
+  EXPECT_EQ(plan->prepared[4]->kind(), "int8");
+  EXPECT_EQ(plan->fused_nodes, 1u);
+  EXPECT_GE(plan->blocked_values, 2u);
 
   CompileOptions unfused;
   unfused.rewrite_qdq = false;
@@ -290,6 +303,54 @@ TEST(EngineQuant, ResidualBlockStaysInt8BetweenStepsAndAgreesWithTheUnfusedGraph
     exact += fast.data<float>()[i] == want.data<float>()[i];
   }
   EXPECT_GT(exact, static_cast<int>(want.numel() * 9 / 10));
+}
+
+TEST(EngineQuant, ResidualAddRunsInsideTheInt8ConvolutionInEveryLayout) {
+  // The residual blocked (the sum feeds another int8 convolution) or plain, read by the
+  // convolution too or only by the Add (then the output takes its buffer): the same results as
+  // the unfused graph, where the conv's output is rounded and clipped before the Add.
+  for (const bool pool : {true, false}) {
+    for (const bool tail : {true, false}) {
+      SCOPED_TRACE(fmt::format("residual {} tail conv {}", pool ? "p" : "a", tail));
+      const auto bytes = qdq_residual_block({pool, tail});
+      auto model = CompiledModel::compile(bytes).value_or_die();
+      auto plan = model->plan_for(Binding{{{1, kC, kH, kH}}, {}}).value_or_die();
+      int fused = 0, reorders = 0;
+      for (size_t s = 0; s < plan->steps.size(); ++s) {
+        fused += plan->step_labels[s] == "QLinearAdd";
+        reorders += plan->step_labels[s] == "Reorder";
+      }
+      EXPECT_EQ(fused, 1);
+      EXPECT_EQ(reorders, tail ? 0 : 1);  // the plain residual for the plain reader of the sum
+      CompileOptions unfused;
+      unfused.rewrite_qdq = false;
+      auto reference = CompiledModel::compile(bytes, unfused).value_or_die();
+      ExecutionContext fast_ctx(model), ref_ctx(reference);
+      uint32_t state = 777;
+      for (int trial = 0; trial < 5; ++trial) {
+        Tensor x = Tensor::zeros(DType::kFloat32, {1, kC, kH, kH}).value_or_die();
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          state = state * 1664525u + 1013904223u;
+          x.data<float>()[i] = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 12.0f;
+        }
+        // Twice through the same context: the in-place sum must start from the residual anew.
+        Tensor got;
+        for (int rep = 0; rep < 2; ++rep) {
+          got = fast_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+        }
+        const Tensor want =
+            ref_ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+        ASSERT_EQ(got.numel(), want.numel());
+        const float step = tail ? 0.09f : 0.11f;
+        int exact = 0;
+        for (int64_t i = 0; i < want.numel(); ++i) {
+          EXPECT_LE(std::fabs(got.data<float>()[i] - want.data<float>()[i]), step * 1.001f) << i;
+          exact += got.data<float>()[i] == want.data<float>()[i];
+        }
+        EXPECT_GT(exact, static_cast<int>(want.numel() * 9 / 10));
+      }
+    }
+  }
 }
 
 TEST(EngineQuant, Int8PicksTheUnfusedGraphsTopClassOnRandomInputs) {
