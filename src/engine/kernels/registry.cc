@@ -17,7 +17,7 @@ const std::map<std::string, std::vector<OpKernel>>& table() {
                       ref::cast_kernels(), ref::shape_kernels(), ref::conv_pool_kernels(),
                       ref::nn_kernels(), ref::reduce_kernels(), ref::resize_kernels(),
                       ref::softmax_loss_kernels(), ref::gather_scatter_kernels(),
-                      ref::index_kernels(), ref::normalization_kernels(),
+                      ref::index_kernels(), ref::dropout_kernels(), ref::normalization_kernels(),
                       ref::quantize_kernels(), ref::topk_kernels(),
                       ref::einsum_kernels(), ref::conv_transpose_kernels(),
                       ref::signal_kernels(), ref::det_kernels(),

@@ -1,5 +1,5 @@
 // Operators that generate or rearrange by position: Trilu, EyeLike, Range, OneHot, CumSum, Tile,
-// DepthToSpace, SpaceToDepth, ReverseSequence, TopK, Size, Dropout (inference: identity).
+// DepthToSpace, SpaceToDepth, ReverseSequence, TopK, Size.
 #include "engine/kernels/ref/ref_kernels.h"
 #include "engine/kernels/ref/ref_util.h"
 
@@ -315,7 +315,7 @@ Status run_ReverseSequence(const Node& node, std::span<const View> in, std::span
   return Status::Ok();
 }
 
-// ---- Size, Dropout ---------------------------------------------------------------------------
+// ---- Size ----------------------------------------------------------------------------------
 
 Status infer_Size(const Node& node, std::span<const TensorInfo* const> in,
                   std::vector<TensorInfo>& out) {
@@ -325,46 +325,6 @@ Status infer_Size(const Node& node, std::span<const TensorInfo* const> in,
 
 Status run_Size(const Node&, std::span<const View> in, std::span<const View> out) {
   out[0].as<int64_t>()[0] = numel_of(in[0].shape);
-  return Status::Ok();
-}
-
-Status infer_Dropout(const Node& node, std::span<const TensorInfo* const> in,
-                     std::vector<TensorInfo>& out) {
-  MOSS_RETURN_IF_ERROR(require_inputs(node, in, 1, node.opset < 12 ? 1 : 3));
-  MOSS_RETURN_IF_ERROR(require_float(node, *in[0], "data"));
-  if (node.opset < 7 && node.attr_int("is_test", 0) == 0) {
-    return unimplemented("{}: training-mode dropout (is_test=0) is not supported", node.label());
-  }
-  if (in.size() > 2 && in[2]) {
-    if (!in[2]->value || in[2]->value->dtype() != DType::kBool) {
-      return unimplemented("{}: training_mode must be a bool constant", node.label());
-    }
-    // Training mode drops at random, which an inference engine does not do; with ratio 0 it is
-    // the identity, so that case is served.
-    bool zero_ratio = false;
-    if (in[1] && in[1]->value && in[1]->value->numel() == 1) {
-      (void)dispatch_float(node, in[1]->value->dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        zero_ratio = static_cast<float>(in[1]->value->data<T>()[0]) == 0.0f;
-        return Status::Ok();
-      });
-    }
-    if (in[2]->value->data<bool>()[0] && !zero_ratio) {
-      return unimplemented("{}: training_mode=true (random dropout) is not supported", node.label());
-    }
-  }
-  out.resize(2);
-  out[0].dtype = in[0]->dtype;
-  out[0].shape = in[0]->shape;
-  out[1].dtype = DType::kBool;
-  out[1].shape = in[0]->shape;
-  return Status::Ok();
-}
-
-Status run_Dropout(const Node&, std::span<const View> in, std::span<const View> out) {
-  const size_t bytes = static_cast<size_t>(in[0].numel) * dtype_size(in[0].dtype);
-  if (bytes && out[0].data != in[0].data) std::memcpy(out[0].data, in[0].data, bytes);
-  if (out.size() > 1 && out[1].data) std::memset(out[1].data, 1, static_cast<size_t>(out[1].numel));
   return Status::Ok();
 }
 
@@ -382,7 +342,6 @@ std::vector<OpKernel> index_kernels() {
       {"SpaceToDepth", infer_space_depth, run_space_depth},
       {"ReverseSequence", infer_ReverseSequence, run_ReverseSequence},
       {"Size", infer_Size, run_Size, true},
-      {"Dropout", infer_Dropout, run_Dropout, false, 0b110},
   };
 }
 

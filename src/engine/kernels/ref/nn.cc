@@ -139,19 +139,28 @@ Status run_MatMul(const Node&, std::span<const View> in, std::span<const View> o
 
 // ---- BatchNormalization ---------------------------------------------------------------------
 
+// training_mode=1 (opset 14+) normalizes with the batch's own statistics (mean and biased
+// variance over every axis but the channel) and, when asked, outputs the updated running
+// statistics: running = input_running * momentum + batch * (1 - momentum), as the spec's reference.
+bool bn_training(const Node& node) { return node.opset >= 14 && node.attr_int("training_mode", 0) != 0; }
+
 Status infer_BatchNormalization(const Node& node, std::span<const TensorInfo* const> in,
                                 std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_inputs(node, in, 5, 5));
-  if (node.attr_int("training_mode", 0) != 0) {
-    return unimplemented("{}: training_mode=1 is not supported (inference only)", node.label());
+  if (node.attr_int("training_mode", 0) != 0 && node.opset < 14) {
+    return invalid_argument("{}: training_mode exists from opset 14", node.label());
   }
   if (node.opset < 9 && node.attr_int("spatial", 1) != 1) {
     return unimplemented("{}: spatial=0 is not supported", node.label());
   }
+  const bool training = bn_training(node);
   for (size_t i = 1; i < node.outputs.size(); ++i) {
-    if (node.outputs[i] != kNoValue) {
-      return unimplemented("{}: training outputs (mean/var) are not supported", node.label());
+    if (node.outputs[i] == kNoValue) continue;
+    if (!training) {
+      return unimplemented("{}: output {} (statistics) exists only with training_mode=1 (opset 14+)",
+                           node.label(), i);
     }
+    if (i > 2) return invalid_argument("{}: at most 3 outputs in training mode", node.label());
   }
   for (const TensorInfo* t : in) MOSS_RETURN_IF_ERROR(require_dtype(node, *t, {DType::kFloat32}, "input"));
   const auto& x = in[0]->shape;
@@ -159,8 +168,9 @@ Status infer_BatchNormalization(const Node& node, std::span<const TensorInfo* co
   for (size_t i = 1; i < 5; ++i) {
     if (in[i]->numel() != x[1]) return invalid_argument("{}: input {} must have {} elements", node.label(), i, x[1]);
   }
-  out.resize(1);
+  out.resize(training ? std::max<size_t>(1, node.outputs.size()) : 1);
   out[0].shape = x;
+  for (size_t i = 1; i < out.size(); ++i) out[i].shape = {x[1]};
   return Status::Ok();
 }
 
@@ -171,9 +181,29 @@ Status run_BatchNormalization(const Node& node, std::span<const View> in, std::s
   const float *X = in[0].as<float>(), *S = in[1].as<float>(), *B = in[2].as<float>();
   const float *Mn = in[3].as<float>(), *V = in[4].as<float>();
   float* Y = out[0].as<float>();
+  const bool training = bn_training(node);
+  const float momentum = node.attr_float("momentum", 0.9f);
   for (int64_t c = 0; c < C; ++c) {
-    const float k = S[c] / std::sqrt(V[c] + eps);
-    const float b = B[c] - Mn[c] * k;
+    float mean = Mn[c], var = V[c];
+    if (training) {
+      // Two passes in double: the batch may be large and the variance is a small difference.
+      double sum = 0, sq = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* xs = X + (n * C + c) * sp;
+        for (int64_t i = 0; i < sp; ++i) sum += xs[i];
+      }
+      const double count = static_cast<double>(N * sp), m = count > 0 ? sum / count : 0.0;
+      for (int64_t n = 0; n < N; ++n) {
+        const float* xs = X + (n * C + c) * sp;
+        for (int64_t i = 0; i < sp; ++i) sq += (xs[i] - m) * (xs[i] - m);
+      }
+      mean = static_cast<float>(m);
+      var = static_cast<float>(count > 0 ? sq / count : 0.0);
+      if (out.size() > 1 && out[1].data) out[1].as<float>()[c] = Mn[c] * momentum + mean * (1 - momentum);
+      if (out.size() > 2 && out[2].data) out[2].as<float>()[c] = V[c] * momentum + var * (1 - momentum);
+    }
+    const float k = S[c] / std::sqrt(var + eps);
+    const float b = B[c] - mean * k;
     for (int64_t n = 0; n < N; ++n) {
       const float* xs = X + (n * C + c) * sp;
       float* ys = Y + (n * C + c) * sp;

@@ -20,6 +20,7 @@ std::vector<OpKernel> resize_kernels();       // Resize
 std::vector<OpKernel> softmax_loss_kernels(); // LogSoftmax, Hardmax, NLL and cross-entropy losses
 std::vector<OpKernel> gather_scatter_kernels();  // GatherElements/ND, ScatterElements/ND
 std::vector<OpKernel> index_kernels();        // Trilu, Range, OneHot, CumSum, Tile, Size, ...
+std::vector<OpKernel> dropout_kernels();      // Dropout (inference and seeded training mode)
 std::vector<OpKernel> normalization_kernels();  // Instance/Group/MVN/Lp normalization, LRN
 std::vector<OpKernel> topk_kernels();         // TopK
 std::vector<OpKernel> einsum_kernels();       // Einsum
