@@ -1,8 +1,10 @@
 // LSTM, GRU and RNN nodes on oneDNN's RNN primitives (kernels/onednn/onednn_rnn.cc) when the node
 // has a form oneDNN computes: constant weights, default activations (RNN: one of Tanh, Relu,
 // Sigmoid for both directions), no clip, no input_forget. Everything else stays with the reference
-// kernel (ref/recurrent.cc), which infer() has already validated the node against. sequence_lens
+// kernel (ref/recurrent.cc), which infer() has already validated the node against. A batch-1
+// LSTM runs our own cell instead (lstm_batch1.h). sequence_lens
 // is checked at run time: a batch whose length is not the full sequence runs the reference kernel.
+#include "engine/kernels/lstm_batch1.h"
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/registry.h"
 
@@ -146,14 +148,19 @@ std::unique_ptr<const PreparedKernel> prepare_recurrent(const Node& node,
     }
   }
   const float* peep = op == "LSTM" && opt(7) ? opt(7)->value->data<float>() : nullptr;
-  auto k = OnednnRnn::create(p, in[1]->value->data<float>(), in[2]->value->data<float>(),
-                             opt(3) ? opt(3)->value->data<float>() : nullptr, peep);
-  if (!k.ok()) return nullptr;
-  const OpKernel* reference = find_kernel(node);
-  if (!reference || !reference->run) return nullptr;
+  const float* w = in[1]->value->data<float>();
+  const float* r = in[2]->value->data<float>();
+  const float* b = opt(3) ? opt(3)->value->data<float>() : nullptr;
   // W, R, B and P live in the kernel, unless the reference may still need them at run time.
   uint32_t packed = 0;
   if (!runtime_lens) packed = 0b110u | (opt(3) ? 0b1000u : 0u) | (peep ? 0b10000000u : 0u);
+  if (p.cell == RnnParams::Cell::kLstm && p.batch == 1 && !runtime_lens) {
+    if (auto k = make_lstm_batch1(p, w, r, b, peep, packed)) return k;
+  }
+  auto k = OnednnRnn::create(p, w, r, b, peep);
+  if (!k.ok()) return nullptr;
+  const OpKernel* reference = find_kernel(node);
+  if (!reference || !reference->run) return nullptr;
   return std::make_unique<RecurrentKernel>(std::move(k).value(), node, reference->run, p.seq,
                                            runtime_lens, packed);
 }

@@ -1,7 +1,9 @@
 // LSTM, GRU and RNN on oneDNN's RNN primitives agree with the reference kernel in every form
 // oneDNN takes (directions, layouts, batch sizes, initial states, bias, peepholes, GRU
 // linear_before_reset, RNN activations, 1 and 2 threads), and the forms it does not take (clip,
-// input_forget, other activations, short sequence_lens) stay on the reference kernel.
+// input_forget, other activations, short sequence_lens) stay on the reference kernel. A batch-1
+// LSTM runs our own cell (kernels/lstm_batch1.h) where the host has AVX-512, against the same twin.
+#include "engine/kernels/lstm_batch1.h"
 #include "engine/runtime/execution_context.h"
 #include "model_builder.h"
 
@@ -105,8 +107,10 @@ Tensor filled(std::vector<int64_t> shape, float step) {
   return t;
 }
 
-// Outputs and whether the node ran a prepared (oneDNN) kernel.
-std::pair<std::vector<Tensor>, bool> run(const Case& c, const std::vector<uint8_t>& bytes) {
+// Outputs and whether the node ran a prepared (oneDNN) kernel; batch1: whether that kernel was
+// the batch-1 LSTM cell.
+std::pair<std::vector<Tensor>, bool> run(const Case& c, const std::vector<uint8_t>& bytes,
+                                         bool* batch1 = nullptr) {
   CompileOptions options;
   options.intra_op_threads = c.threads;
   auto m = CompiledModel::compile(bytes, options).value_or_die();
@@ -125,13 +129,16 @@ std::pair<std::vector<Tensor>, bool> run(const Case& c, const std::vector<uint8_
   std::vector<Tensor> outs;
   for (auto& o : ctx.run(inputs).value_or_die()) outs.push_back(std::move(o.tensor));
   bool prepared = false;
-  for (const auto& k : ctx.plan()->prepared) prepared |= k != nullptr;
+  for (const auto& k : ctx.plan()->prepared) {
+    prepared |= k != nullptr;
+    if (batch1 && k) *batch1 = is_lstm_batch1(k.get());
+  }
   return {std::move(outs), prepared};
 }
 
-void expect_twin(const Case& c, bool want_onednn) {
+void expect_twin(const Case& c, bool want_onednn, bool* batch1 = nullptr) {
   const auto bytes = model(c);
-  auto [fast, prepared] = run(c, bytes);
+  auto [fast, prepared] = run(c, bytes, batch1);
   setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
   auto [ref, ref_prepared] = run(c, bytes);
   unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
@@ -189,6 +196,36 @@ TEST(EngineOnednnRecurrent, LstmPeepholesStatesNoBiasAndTwoThreadsAgreeWithRefer
   big.seq = 3;
   big.threads = 2;
   expect_twin(big, true);
+}
+
+TEST(EngineOnednnRecurrent, LstmBatch1CellAgreesWithReferenceInEveryForm) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "the batch-1 cell needs AVX-512";
+  // Hidden sizes below, at and across the 16-lane gates and the 128-row panels of R; sequences
+  // of one step and of a tagger's length.
+  for (int64_t hidden : {8, 37, 128, 200}) {
+    for (const char* dir : {"forward", "reverse", "bidirectional"}) {
+      SCOPED_TRACE(::testing::Message() << dir << " hidden " << hidden);
+      Case c;
+      c.batch = 1;
+      c.direction = dir;
+      c.hidden = hidden;
+      c.seq = hidden == 37 ? 1 : 23;
+      c.input = 19;
+      c.layout = hidden == 128 ? 1 : 0;
+      c.peephole = hidden != 200;
+      c.initial_h = c.initial_c = hidden != 8;
+      c.bias = hidden != 37;
+      bool batch1 = false;
+      expect_twin(c, true, &batch1);
+      EXPECT_TRUE(batch1);
+    }
+  }
+  Case lens;  // a run-time sequence_lens may shorten the sequence: the oneDNN kernel decides per run
+  lens.batch = 1;
+  lens.sequence_lens = std::vector<int32_t>{5};
+  bool batch1 = true;
+  expect_twin(lens, true, &batch1);
+  EXPECT_FALSE(batch1);
 }
 
 TEST(EngineOnednnRecurrent, GruBothResetFormsEveryDirectionAgreesWithReference) {
