@@ -109,8 +109,9 @@ def plot_packer_sim(doc: Dict[str, Any], out: Path) -> None:
     axes[1][0].set_ylabel("p99 latency, ms\n(a failure counts as the deadline)")
     axes[0][0].legend(fontsize=7)
     t = doc.get("trace", {})
+    backend = f", {t['backend']} backend" if "backend" in t else ""
     fig.suptitle(f"FnPacker policies over time (simulated: {t.get('models', '?')} models, "
-                 f"{t.get('requests', '?')} requests)")
+                 f"{t.get('requests', '?')} requests{backend})")
     _save(fig, out / "packer_sim.svg")
     plt.close(fig)
 

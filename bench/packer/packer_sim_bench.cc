@@ -14,8 +14,18 @@
 // model evicts idle ones, least recently used first); a model not resident costs its load time
 // before its service time. `--pool-memory MB` caps the model bytes of all instances together (the
 // pool's EPC share; the policy plans within it, evicting by value; peak MiB shows what was held).
-// `--one-model`: every instance holds one model at a time (the original system's worker). Idle
-// instances stop after the policy's keep-alive.
+// "original (one model/worker)": every instance holds one model at a time (the original system's
+// worker). Idle instances stop after the policy's keep-alive.
+//
+// Backend (`--backend openwhisk|local`, default openwhisk). openwhisk: an instance is an
+// OpenWhisk action, and a request sent to an action whose containers are all at their
+// concurrency limit gets a new container of that action (a cold start: container start + model
+// load; its own cores, budget and residency), which OpenWhisk stops after the idle timeout. That
+// is how the original rule, with no concurrency limit at the packer for an active model
+// (controller.go 213-214), ran; MOSS never sends an instance more than its limit, so it never
+// adds a container. local: an instance is one worker process and requests beyond its cores wait
+// for one there, however many (on one 2-core worker the original piles a hot model's burst up).
+// Extra containers count as starts and instance-seconds like instances.
 //
 // Figures per policy: failures (rejected + deadline passed while queued) and their rate; cold
 // starts (requests that waited for an instance start); switches (loads on a running instance);
@@ -28,7 +38,7 @@
 // Usage: packer_sim_bench [--models N] [--duration S] [--rate R] [--seed N] [--deadline MS]
 //                         [--pools A,B,C] [--pool-memory MB] [--scale [MxI]] [--csv FILE]
 //                         [--keep-alive-pct P] [--keep-alive-min S] [--switch-candidates K]
-//                         [--json FILE]
+//                         [--backend openwhisk|local] [--json FILE]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -68,6 +78,7 @@ struct PoolSettings {
   double idle_timeout_ms = 180'000;  // the original deployment's 3 minutes
   double deadline_ms = 5'000;        // longest wait for an instance
   bool one_model = false;            // one model per instance (the original worker)
+  bool action_scaling = true;        // openwhisk backend: a full action gets another container
 };
 
 struct SimModel {
@@ -92,12 +103,21 @@ struct SimInstance {
   bool stopped = false;
   TimeMs stopped_at = 0;
   bool announced = false;  // on_instance_started called
+  // openwhisk backend: an instance is an action; `extra` are its containers beyond the first
+  // (indices into the simulation's instances, not in the policy's view), `function` the action an
+  // extra container belongs to (-1: this is an action's first container).
+  std::vector<int> extra;
+  int function = -1;
 };
 
 struct SimResult {
   std::string name;
   size_t requests = 0, failed = 0, rejected = 0, timed_out = 0;
   uint64_t cold = 0, switches = 0, instance_starts = 0;
+  uint64_t extra_containers = 0;  // of instance_starts: containers OpenWhisk added to a full action
+  uint64_t prewarms = 0;          // of instance_starts: started by Decision::prewarm (hot models)
+  double max_offered_load = 0;    // MOSS: the highest offered load a routed model had
+  size_t hot_decisions = 0;       // MOSS: decisions for a model hot at that moment
   double p50 = 0, p99 = 0, instance_seconds = 0;
   double decide_p50_us = 0, decide_p99_us = 0;
   size_t decisions = 0;
@@ -174,14 +194,14 @@ class Simulation {
           break;
         case kFinish:
           finish(e.req, e.inst);
-          hand_off(e.inst);
+          hand_off(function_of(e.inst));
           break;
         case kReady:
           ready(e.inst);
           hand_off(e.inst);
           break;
         case kLoaded:
-          sync(e.inst);
+          sync(function_of(e.inst));
           break;
         case kTick:
           tick_pending_ = false;
@@ -207,6 +227,10 @@ class Simulation {
     r.cold = cold_;
     r.switches = switches_;
     r.instance_starts = instances_.size();
+    r.extra_containers = extra_containers_;
+    r.prewarms = prewarms_;
+    r.max_offered_load = max_load_;
+    r.hot_decisions = hot_decisions_;
     r.peak_pool_bytes = peak_pool_bytes_;
     for (const SimInstance& i : instances_) {
       r.instance_seconds += ((i.stopped ? i.stopped_at : now_) - i.started_at) / 1000.0;
@@ -252,6 +276,11 @@ class Simulation {
   size_t model_of(int req) const {
     return static_cast<size_t>(trace_.requests[static_cast<size_t>(req)].model);
   }
+  // The instance (action) a container belongs to: itself unless it is an extra container.
+  int function_of(int idx) const {
+    const int f = instances_[static_cast<size_t>(idx)].function;
+    return f < 0 ? idx : f;
+  }
 
   // Rewrites the view's entry of one instance after it changed (as Pool does per change): the
   // policy reads a view kept current, never a copy of the whole pool per decision.
@@ -281,8 +310,8 @@ class Simulation {
     view_.set(at, std::move(iv));
   }
 
-  // `preload`: the model a prewarmed instance loads as it starts (-1: none).
-  int new_instance(int preload = -1) {
+  // A worker (an instance, or a container OpenWhisk adds to one) starting now.
+  SimInstance new_worker() const {
     SimInstance i;
     i.id = std::string(1, 'i');  // not "i" + ...: GCC 12 warns falsely (-Wrestrict)
     i.id += std::to_string(instances_.size());
@@ -290,6 +319,34 @@ class Simulation {
     i.ready_at = now_ + s_.start_ms;
     i.last_used = now_;
     i.core_free.assign(static_cast<size_t>(s_.parallelism), i.ready_at);
+    return i;
+  }
+
+  // openwhisk backend: the container of action `f` a request goes to: the first one below its
+  // concurrency limit (OpenWhisk's container pool does not know which models a container holds),
+  // else a new one.
+  int container_for(int f) {
+    if (!s_.action_scaling) return f;
+    auto has_room = [&](int c) {
+      const SimInstance& i = instances_[static_cast<size_t>(c)];
+      return !i.stopped && i.in_flight < s_.max_concurrency;
+    };
+    if (has_room(f)) return f;
+    for (int c : instances_[static_cast<size_t>(f)].extra) {
+      if (has_room(c)) return c;
+    }
+    SimInstance c = new_worker();
+    c.function = f;
+    const int idx = static_cast<int>(instances_.size());
+    instances_.push_back(std::move(c));
+    instances_[static_cast<size_t>(f)].extra.push_back(idx);
+    ++extra_containers_;
+    return idx;
+  }
+
+  // `preload`: the model a prewarmed instance loads as it starts (-1: none).
+  int new_instance(int preload = -1) {
+    SimInstance i = new_worker();
     const int idx = static_cast<int>(instances_.size());
     if (preload >= 0) {
       const TimeMs loaded = i.ready_at + models_[static_cast<size_t>(preload)].load_ms;
@@ -324,9 +381,15 @@ class Simulation {
     Decision d = policy_->route(m.id, view_, now_);
     decide_ns_.push_back(
         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
+    // Whether MOSS's hot-model logic acts on this trace (outside the timed decision).
+    if (const auto* moss = dynamic_cast<const packer::MossPolicy*>(policy_.get())) {
+      max_load_ = std::max(max_load_, moss->stats().offered_load(m.id, now_));
+      if (moss->instances_needed(m.id, view_, now_) > 0) ++hot_decisions_;
+    }
     for (int k = 0; k < d.prewarm && static_cast<int>(live_.size()) < s_.max_instances; ++k) {
       auto pm = model_index_.find(d.prewarm_model);
       new_instance(pm == model_index_.end() ? -1 : pm->second);
+      ++prewarms_;
     }
     if (d.kind == DecisionKind::kReject) {
       ++rejected_;
@@ -385,11 +448,16 @@ class Simulation {
 
   // `evict`: the idle models the policy chose to make room (by value); the instance then evicts
   // least recently used idle ones as far as its own budget still needs (as the worker does).
-  void dispatch(int req, int idx, const std::vector<std::string>& evict = {}) {
-    SimInstance& i = instances_[static_cast<size_t>(idx)];
+  // `fn`: the instance the policy chose; on the openwhisk backend the request may run on another
+  // container of it (one the policy does not see: its `evict` does not apply there).
+  void dispatch(int req, int fn, const std::vector<std::string>& policy_evict = {}) {
     const int mi = static_cast<int>(model_of(req));
     const SimModel& m = models_[static_cast<size_t>(mi)];
-    policy_->on_dispatch(m.id, i.id, now_);
+    policy_->on_dispatch(m.id, instances_[static_cast<size_t>(fn)].id, now_);
+    const int idx = container_for(fn);
+    static const std::vector<std::string> kNone;
+    const std::vector<std::string>& evict = idx == fn ? policy_evict : kNone;
+    SimInstance& i = instances_[static_cast<size_t>(idx)];
     ++i.in_flight;
     sent_[static_cast<size_t>(req)] = now_;
     // The earliest free core, not before the instance is up.
@@ -447,7 +515,7 @@ class Simulation {
     run_[static_cast<size_t>(req)] = cold ? "cold" : load > 0 ? "switch" : "warm";
     load_[static_cast<size_t>(req)] = load;
     push(end, kFinish, req, idx);
-    sync(idx);
+    sync(fn);
   }
 
   void finish(int req, int idx) {
@@ -461,7 +529,11 @@ class Simulation {
       if (r.model == mi && r.in_use > 0) --r.in_use;
     }
     latency_[rq] = now_ - arrive_[rq];
-    packer::Completion c{.model_id = m.id, .instance_id = i.id, .ok = true, .run = run_[rq]};
+    const int fn = function_of(idx);
+    packer::Completion c{.model_id = m.id,
+                         .instance_id = instances_[static_cast<size_t>(fn)].id,
+                         .ok = true,
+                         .run = run_[rq]};
     c.inference_ms = m.service_ms;
     c.load_ms = load_[rq];
     c.activation_ms = m.service_ms + load_[rq];
@@ -469,7 +541,7 @@ class Simulation {
     c.sent_ms = sent_[rq];
     c.now = now_;
     policy_->on_complete(c);
-    sync(idx);
+    sync(fn);
   }
 
   void ready(int idx) {
@@ -480,14 +552,32 @@ class Simulation {
     sync(idx);
   }
 
+  void stop(SimInstance& i) {
+    i.stopped = true;
+    i.stopped_at = now_;
+    for (const Resident& r : i.models) pool_bytes_ -= models_[static_cast<size_t>(r.model)].bytes;
+  }
+
   void reap() {
     for (size_t pos = 0; pos < live_.size();) {
       SimInstance& i = instances_[static_cast<size_t>(live_[pos])];
-      if (i.in_flight == 0 && now_ >= i.ready_at &&
+      // OpenWhisk stops an action's extra containers after its idle timeout; the action goes
+      // (with them) when the policy stops the instance and none of them runs a request.
+      bool extra_busy = false;
+      std::erase_if(i.extra, [&](int c) {
+        SimInstance& x = instances_[static_cast<size_t>(c)];
+        extra_busy = extra_busy || x.in_flight > 0;
+        if (x.in_flight > 0 || now_ < x.ready_at || now_ < x.last_used + s_.idle_timeout_ms) {
+          return false;
+        }
+        stop(x);
+        return true;
+      });
+      if (i.in_flight == 0 && !extra_busy && now_ >= i.ready_at &&
           now_ >= policy_->keep_until(view_.instances[pos], s_.idle_timeout_ms)) {
-        i.stopped = true;
-        i.stopped_at = now_;
-        for (const Resident& r : i.models) pool_bytes_ -= models_[static_cast<size_t>(r.model)].bytes;
+        for (int c : i.extra) stop(instances_[static_cast<size_t>(c)]);
+        i.extra.clear();
+        stop(i);
         policy_->on_instance_stopped(i.id);
         live_.erase(live_.begin() + static_cast<long>(pos));
         by_id_.erase(i.id);
@@ -518,22 +608,25 @@ class Simulation {
   std::vector<const char*> run_;
   std::vector<double> load_, sent_;
   size_t rejected_ = 0, early_rejected_ = 0, timed_out_ = 0;
-  uint64_t cold_ = 0, switches_ = 0;
+  uint64_t cold_ = 0, switches_ = 0, extra_containers_ = 0, prewarms_ = 0;
+  double max_load_ = 0;
+  size_t hot_decisions_ = 0;
   uint64_t pool_bytes_ = 0, peak_pool_bytes_ = 0;
 };
 
 void print_header() {
-  std::printf("%-30s %8s %7s %7s %6s %8s %8s %9s %9s %10s %9s %9s %8s\n", "policy", "requests",
-              "failed", "fail %", "cold", "starts", "switches", "p50 ms", "p99 ms", "inst-s",
-              "dec p50us", "dec p99us", "peak MiB");
+  std::printf("%-30s %8s %7s %7s %6s %8s %6s %7s %8s %9s %9s %10s %9s %9s %8s\n", "policy",
+              "requests", "failed", "fail %", "cold", "starts", "extra", "prewarm", "switches",
+              "p50 ms", "p99 ms", "inst-s", "dec p50us", "dec p99us", "peak MiB");
 }
 
 void print(const SimResult& r) {
   std::printf(
-      "%-30s %8zu %7zu %7.2f %6lu %8lu %8lu %9.1f %9.1f %10.0f %9.2f %9.2f %8lu\n", r.name.c_str(),
-      r.requests, r.failed,
+      "%-30s %8zu %7zu %7.2f %6lu %8lu %6lu %7lu %8lu %9.1f %9.1f %10.0f %9.2f %9.2f %8lu\n",
+      r.name.c_str(), r.requests, r.failed,
       100.0 * static_cast<double>(r.failed) / static_cast<double>(std::max<size_t>(1, r.requests)),
       static_cast<unsigned long>(r.cold), static_cast<unsigned long>(r.instance_starts),
+      static_cast<unsigned long>(r.extra_containers), static_cast<unsigned long>(r.prewarms),
       static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds, r.decide_p50_us,
       r.decide_p99_us, static_cast<unsigned long>(r.peak_pool_bytes >> 20));
 }
@@ -580,7 +673,14 @@ int main(int argc, char** argv) {
       moss_options.keep_alive_min_ms = 1000 * std::atof(next());
     else if (a == "--switch-candidates")
       moss_options.switch_candidates = std::strtoull(next(), nullptr, 10);
-    else if (a == "--pool-memory")
+    else if (a == "--backend") {
+      const std::string b = next();
+      if (b != "openwhisk" && b != "local") {
+        std::fprintf(stderr, "--backend takes openwhisk or local\n");
+        return 2;
+      }
+      base.action_scaling = b == "openwhisk";
+    } else if (a == "--pool-memory")
       base.pool_memory_mb = std::strtoull(next(), nullptr, 10);
     else if (a == "--csv")
       csv = next();
@@ -622,12 +722,15 @@ int main(int argc, char** argv) {
   std::printf(
       "trace: %zu requests, %d models (most popular %.1f%%), %.0f simulated s, mean %.0f req/s, "
       "bursts x%.0f %.0f%% of the time (cycles ~%.0f s), diurnal +-%.0f%%; instances x%d "
-      "concurrent, %d cores, %lu MiB, start %.0f ms, idle stop %.0f s, deadline %.0f ms\n",
+      "concurrent, %d cores, %lu MiB, start %.0f ms, idle stop %.0f s, deadline %.0f ms; "
+      "backend %s\n",
       trace.requests.size(), t.models, trace.models.empty() ? 0 : 100 * trace.models[0].share,
       t.duration_s, t.mean_rate_per_s, t.burst_factor, 100 * t.busy_fraction, t.mean_period_s,
       100 * t.diurnal_amplitude, base.max_concurrency, base.parallelism,
       static_cast<unsigned long>(base.memory_mb), base.start_ms, base.idle_timeout_ms / 1000,
-      base.deadline_ms);
+      base.deadline_ms,
+      base.action_scaling ? "openwhisk (a full action gets another container)"
+                          : "local (one worker per instance)");
   struct Run {
     std::string label;
     Simulation::PolicyFactory make;
@@ -664,13 +767,22 @@ int main(int argc, char** argv) {
                 : size == t.models ? "equal"
                                    : "larger");
     print_header();
-    for (const Run& run : runs) {
+    for (const Run &run : runs) {
       PoolSettings s = base;
       s.max_instances = size;
       s.one_model = run.one_model;
       Simulation sim(trace, s, run.make);
       SimResult r = sim.run(run.label);
       print(r);
+      if (r.hot_decisions > 0 || r.max_offered_load > 0) {
+        std::printf(
+            "    hot models: highest offered load %.2f (threshold %.2f), %.1f %% of decisions for "
+            "a hot model; failed: %zu refused at once (admission), %zu timed out\n",
+            r.max_offered_load, packer::MossPolicyOptions{}.hot_threshold,
+            100.0 * static_cast<double>(r.hot_decisions) /
+                static_cast<double>(std::max<size_t>(1, r.decisions)),
+            r.early_rejected, r.timed_out);
+      }
       if (scale) {
         std::printf(
             "    decisions %zu, RSS growth over the run %ld KiB, policy statistics %zu models "
@@ -679,6 +791,9 @@ int main(int argc, char** argv) {
       }
       nlohmann::ordered_json row = bench::sim_run_json(size, r);
       row["peak_pool_mib"] = r.peak_pool_bytes >> 20;
+      row["extra_containers"] = r.extra_containers;
+      row["prewarms"] = r.prewarms;
+      row["hot_decisions"] = r.hot_decisions;
       json_runs.push_back(std::move(row));
       if (out.is_open()) {
         for (size_t m = 0; m < r.p99_per_min.size(); ++m) {
@@ -693,7 +808,8 @@ int main(int argc, char** argv) {
                                   {"models", t.models},
                                   {"duration_s", t.duration_s},
                                   {"mean_rate_per_s", t.mean_rate_per_s},
-                                  {"deadline_ms", base.deadline_ms}}},
+                                  {"deadline_ms", base.deadline_ms},
+                                  {"backend", base.action_scaling ? "openwhisk" : "local"}}},
                                 {"runs", std::move(json_runs)}};
   return bench::write_json_output(json_path, "packer_sim_bench", std::move(doc)) ? 0 : 1;
 }
