@@ -419,7 +419,7 @@ class Simulation {
       if (i.stopped || i.in_flight >= s_.max_concurrency) return;
       resident.clear();
       for (const Resident& r : i.models) resident.push_back(models_[static_cast<size_t>(r.model)].id);
-      auto next = queue_.next_for(resident, declined);
+      auto next = queue_.next_for(resident, declined, now_);
       if (!next) return;
       if (try_route(static_cast<int>(*next)) == kWait) {
         declined.push_back(*next);

@@ -40,8 +40,13 @@ size_t DispatchQueue::ahead_of(Id id) const {
 }
 
 std::optional<DispatchQueue::Id> DispatchQueue::next_for(std::span<const std::string_view> resident,
-                                                         std::span<const Id> skip) const {
+                                                         std::span<const Id> skip,
+                                                         TimeMs now) const {
   auto skipped = [&](Id id) { return std::find(skip.begin(), skip.end(), id) != skip.end(); };
+  for (const auto& [deadline, id] : by_deadline_) {
+    if (deadline > now + kUrgentMs) break;
+    if (!skipped(id)) return id;
+  }
   std::optional<Id> best;
   for (std::string_view model : resident) {
     auto m = per_model_.find(model);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -38,11 +39,18 @@ class DispatchQueue {
   // Requests of the same model queued ahead of `id`.
   size_t ahead_of(Id id) const;
 
-  // The request a slot freed on an instance holding `resident` models suits best: the oldest one
-  // queued for a resident model, else the oldest of all; nullopt when the queue is empty.
-  // `skip`: ids already offered this slot (they chose to keep waiting).
+  // The request a slot freed on an instance holding `resident` models suits best: the one with
+  // the earliest deadline if that is within kUrgentMs of `now`, else the oldest one queued for a
+  // resident model, else the oldest of all; nullopt when the queue is empty. Without the first
+  // rule a request for a rare model starved behind a hot model's burst (every freed slot went to
+  // the hot model's queue) until it failed. `skip`: ids already offered this slot (they chose to
+  // keep waiting).
   std::optional<Id> next_for(std::span<const std::string_view> resident,
-                             std::span<const Id> skip = {}) const;
+                             std::span<const Id> skip = {},
+                             TimeMs now = -std::numeric_limits<double>::infinity()) const;
+  // How close to its deadline a request goes ahead of affinity: room for a model switch (a load)
+  // and a service time.
+  static constexpr TimeMs kUrgentMs = 2'000;
   // The head (oldest request) of each model's queue, oldest first.
   std::vector<Id> heads() const;
   // Requests whose deadline is at or before `now`, oldest first.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "packer/dispatch_queue.h"
+
 namespace moss::packer {
 
 namespace {
@@ -258,6 +260,8 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
                                    service / par;
   int holders = 0;
   std::vector<std::pair<const InstanceView*, double>> full_holders;  // with their cost
+  std::vector<size_t> kept;  // visited instances kept for another (hot) model
+  bool rescue = false;       // pricing `kept` too (see below)
   // Prices instance `i`'s options; false if it is kept for another (hot) model.
   auto visit = [&](size_t i) -> bool {
     const InstanceView& inst = pool.instances[i];
@@ -290,7 +294,10 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
       }
       return true;
     }
-    if (kept_for_another(i)) return false;
+    if (!rescue && kept_for_another(i)) {
+      kept.push_back(i);
+      return false;
+    }
     if (!fits_at_all) return true;
     const double extra = full ? service + backlog_switch_ms : 0;  // queueing for a slot first
     double cost = starting + load + wait + service + extra;
@@ -340,6 +347,18 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   }
   if (pool.can_grow() && fits_at_all && pool_excess == 0) {
     consider({DecisionKind::kCold, "", cold + load + service, "grow pool", 0, nullptr, 0, true});
+  }
+  // Instances are kept for a hot model, but not at the price of a request that can go nowhere
+  // else: in an overload every instance can be full and kept for the hottest models, and a rare
+  // model waited until it failed. When the cheapest option would pass the deadline, or there is
+  // none and the deadline is near (as near as DispatchQueue hands such a request a slot first),
+  // switching onto them is priced too.
+  const bool misses =
+      best ? best->kind == DecisionKind::kQueue && now + best->queue_ms > pool.deadline_ms
+           : now + DispatchQueue::kUrgentMs >= pool.deadline_ms;
+  if (misses && !kept.empty()) {
+    rescue = true;
+    for (size_t i : kept) visit(i);
   }
 
   Decision d;

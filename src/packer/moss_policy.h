@@ -13,10 +13,11 @@
 // Affinity falls out of the costs (a warm instance has no load term) and ties go to warm.
 // A hot model (arrival rate x service time >= hot_threshold; the rate is the larger of a short and
 // a long window, StatsBook) gets ceil(rate x service / parallelism) dedicated instances: other
-// models never switch onto them (which would evict it), and when it has fewer than it needs the
-// decision asks the pool to start the missing ones at once (prewarm, with the model loaded as they
-// start). Queueing is priced by the backlog ahead (the requests queued for the same model for a
-// warm instance, all queued requests for a slot to switch on; DispatchQueue).
+// models do not switch onto them (which would evict it) unless they would otherwise miss their
+// deadline, and when it has fewer than it needs the decision asks the pool to start the missing
+// ones at once (prewarm, with the model loaded as they start). Queueing is priced by the backlog
+// ahead (the requests queued for the same model for a warm instance, all queued requests for a
+// slot to switch on; DispatchQueue).
 // When no instance can take the request the decision is to queue (the pool waits up to the
 // request's deadline); with admission on, a request whose cheapest option is to queue longer
 // than its deadline allows is rejected at once with a retry-after estimate instead of waiting to

@@ -126,7 +126,7 @@ void Pool::hand_off_locked(const Slot& slot) {
     if (w->handed) skip.push_back(id);
   }
   for (int free = spec_.max_concurrency - slot.in_flight; free > 0; --free) {
-    auto next = queue_.next_for(resident, skip);
+    auto next = queue_.next_for(resident, skip, clock_.now_ms());
     if (!next) return;
     auto w = waiters_.find(*next);
     if (w == waiters_.end()) return;

@@ -56,6 +56,18 @@ TEST(DispatchQueueTest, HandsASlotToTheRequestItSuits) {
   EXPECT_FALSE(empty.next_for(holds_a).has_value());
 }
 
+// A request within kUrgentMs of its deadline gets the slot before the resident models' queues
+// (a rare model's request starved behind a hot model's burst until it failed).
+TEST(DispatchQueueTest, AnUrgentRequestGoesAheadOfAffinity) {
+  DispatchQueue q = queue_of({{1, "o/hot", 9'000}, {2, "o/rare", 3'000}, {3, "o/hot", 9'000}});
+  std::vector<std::string_view> holds_hot{"o/hot"};
+  EXPECT_EQ(q.next_for(holds_hot, {}, 0), 1u);  // 3 s left: not urgent yet
+  EXPECT_EQ(q.next_for(holds_hot, {}, 3'000 - DispatchQueue::kUrgentMs), 2u);
+  std::vector<DispatchQueue::Id> declined{2};
+  EXPECT_EQ(q.next_for(holds_hot, declined, 2'500), 1u);  // it declined: affinity again
+  EXPECT_EQ(q.next_for(holds_hot), 1u);                   // no time given: affinity only
+}
+
 // Requests whose deadline passed are found oldest first; pushing an id twice is a no-op.
 TEST(DispatchQueueTest, FindsExpiredRequests) {
   DispatchQueue q = queue_of({{1, "o/a", 50}, {2, "o/b", 10}, {3, "o/a", 500}});

@@ -101,6 +101,34 @@ TEST(MossPolicyTest, DedicatesInstancesToHotModel) {
   EXPECT_EQ(p.route("o/new", no_room, t).kind, DecisionKind::kQueue);
 }
 
+// Instances kept for a hot model stay off-limits to other models only while waiting still meets
+// their deadline: a request that would otherwise fail switches onto one.
+TEST(MossPolicyTest, SwitchesOntoAHotModelsInstanceRatherThanMissItsDeadline) {
+  MossPolicy p(StatsPriors{.half_life_ms = 5'000});
+  TimeMs t = 0;
+  for (int i = 0; i < 3000; ++i, t += 10) p.on_arrival("o/hot", t);  // 100/s
+  teach(p, "o/hot", 25, 300, t);                                     // load 2.5: needs 3
+  // Both instances are kept for o/hot (one running it, one idle) and the pool cannot grow.
+  auto view = pool(
+      {instance("i0", 1, {resident("o/hot", 0, 1)}), instance("i1", 0, {resident("o/hot")})}, 2,
+      4, 1);
+  ASSERT_EQ(p.dedicated_instances(view, t).size(), 2u);
+  view.deadline_ms = t + 4'000;  // time to wait for the pool to change
+  EXPECT_EQ(p.route("o/rare", view, t).kind, DecisionKind::kQueue);
+  view.deadline_ms = t + 1'000;  // near: take the idle one
+  Decision d = p.route("o/rare", view, t);
+  EXPECT_EQ(d.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(d.instance_id, "i1");
+  // Both full: waiting for a slot on one of them (then switching) beats refusing it.
+  auto full = pool({instance("i0", 4, {resident("o/hot", 0, 4)}),
+                    instance("i1", 4, {resident("o/hot", 0, 4)})},
+                   2, 4, 1);
+  full.deadline_ms = t + 1'000;
+  Decision w = p.route("o/rare", full, t);
+  EXPECT_EQ(w.kind, DecisionKind::kQueue);
+  EXPECT_FALSE(w.instance_id.empty());
+}
+
 // Memory: a model that does not fit next to busy models is not switched onto that instance.
 TEST(MossPolicyTest, AccountsMemoryFromReportedWeightsAndArena) {
   MossPolicy p;
