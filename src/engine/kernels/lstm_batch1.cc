@@ -4,12 +4,8 @@
 // 16-wide accumulators; the gates run 16 hidden units at a time with a polynomial exp.
 #include "engine/kernels/lstm_batch1.h"
 
+#include "engine/kernels/avx512_math.h"
 #include "engine/kernels/onednn/onednn_common.h"
-
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which -Wmaybe-uninitialized
-// reports as a false positive when they are inlined into a target("avx512f") function.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,47 +16,11 @@ namespace {
 
 constexpr int64_t kPanel = 128;  // gate rows per panel: eight zmm accumulators
 
-#define MOSS_AVX512 __attribute__((target("avx512f,fma")))
-
-bool host_has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-  return yes;
-}
-
-// e^x for x in [-87, 88]: 2^n * e^r with |r| <= ln2/2, degree-7 Taylor (relative error ~5e-9
-// before rounding: within 1-2 float ulps, like expf).
-MOSS_AVX512 inline __m512 exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.f)), _mm512_set1_ps(88.f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
-}
-
-MOSS_AVX512 inline __m512 sigmoid16(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.f);
-  return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-// tanh x = 1 - 2 / (e^2x + 1); |x| past 9 rounds to +-1 in float anyway.
-MOSS_AVX512 inline __m512 tanh16(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.f);
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-9.f)), _mm512_set1_ps(9.f));
-  const __m512 e = exp16(_mm512_add_ps(x, x));
-  return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.f), _mm512_add_ps(e, one)));
-}
+using avx512::sigmoid16;
+using avx512::tanh16;
 
 // g[0, panels*128) = gx + R h, R packed as [panel][k][128].
-MOSS_AVX512 void recurrent_product(const float* rp, int64_t panels, int64_t hidden,
+MOSS_AVX512F void recurrent_product(const float* rp, int64_t panels, int64_t hidden,
                                    const float* h, const float* gx, float* g) {
   for (int64_t q = 0; q < panels; ++q) {
     const float* r = rp + q * hidden * kPanel;
@@ -93,9 +53,9 @@ MOSS_AVX512 void recurrent_product(const float* rp, int64_t panels, int64_t hidd
 }
 
 // ONNX gate blocks i o f c in g; peepholes p (i o f) or null. Updates c and h in place.
-MOSS_AVX512 void lstm_gates(const float* g, const float* p, int64_t hidden, float* c, float* h) {
+MOSS_AVX512F void lstm_gates(const float* g, const float* p, int64_t hidden, float* c, float* h) {
   for (int64_t k = 0; k < hidden; k += 16) {
-    const __mmask16 m = hidden - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (hidden - k)) - 1);
+    const __mmask16 m = avx512::lanes(hidden - k);
     const __m512 c0 = _mm512_maskz_loadu_ps(m, c + k);
     __m512 gi = _mm512_maskz_loadu_ps(m, g + k);
     __m512 go = _mm512_maskz_loadu_ps(m, g + hidden + k);
@@ -221,7 +181,7 @@ class LstmBatch1 final : public PreparedKernel {
 std::unique_ptr<const PreparedKernel> make_lstm_batch1(const onednn::RnnParams& p, const float* w,
                                                        const float* r, const float* b,
                                                        const float* peep, uint32_t packed_inputs) {
-  if (!host_has_avx512() || p.cell != onednn::RnnParams::Cell::kLstm || p.batch != 1) return nullptr;
+  if (!avx512::host_has_avx512() || p.cell != onednn::RnnParams::Cell::kLstm || p.batch != 1) return nullptr;
   if (p.seq <= 0 || p.input <= 0 || p.hidden <= 0 || !w || !r) return nullptr;
   return std::make_unique<LstmBatch1>(p, w, r, b, peep, packed_inputs);
 }

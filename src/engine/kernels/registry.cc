@@ -1,5 +1,6 @@
 #include "engine/kernels/registry.h"
 
+#include "engine/kernels/group_norm.h"
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/ref/ref_kernels.h"
 #include "engine/quant/quant_kernels.h"
@@ -57,6 +58,7 @@ const std::map<std::string, OpKernel>& contrib_table() {
     auto* m = new std::map<std::string, OpKernel>();
     for (const OpKernel& k : ref::contrib_kernels()) m->emplace(k.op_type, k);
     for (const OpKernel& k : quant_contrib_kernels()) m->emplace(k.op_type, k);
+    for (const OpKernel& k : group_norm_kernels()) m->emplace(k.op_type, k);
     return m;
   }();
   return *t;

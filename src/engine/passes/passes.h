@@ -12,6 +12,10 @@ namespace moss::engine {
 // stay (quant/qdq_rewrite.h reads the quantized weights behind them, then folds again).
 Status fold_constants(Graph& g, size_t max_bytes = size_t{64} << 20, bool keep_dequantize = false);
 
+// Rewrites torch's opset <= 17 GroupNorm export (Reshape, InstanceNormalization, Reshape, Mul,
+// Add, optionally Sigmoid and Mul) into one com.microsoft GroupNorm node (group_norm_fusion.cc).
+Status fuse_group_norm(Graph& g);
+
 // Removes nodes none of whose outputs reach a graph output.
 Status remove_dead_nodes(Graph& g);
 

@@ -76,6 +76,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     MOSS_ASSIGN_OR_RETURN(m->qdq_, rewrite_qdq(g));
   }
   MOSS_RETURN_IF_ERROR(fold_constants(g));
+  MOSS_RETURN_IF_ERROR(fuse_group_norm(g));
   MOSS_RETURN_IF_ERROR(remove_dead_nodes(g));
   for (const Node& node : g.nodes) {
     MOSS_ASSIGN_OR_RETURN(const OpKernel* k, kernel_for(node));
