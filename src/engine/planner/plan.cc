@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 
+#include "engine/kernels/compile_clock.h"
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/registry.h"
@@ -181,13 +182,22 @@ class Scheduler {
     p_.step_labels.push_back(std::move(label));
   }
 
+  static OnednnStep timed_prepare(const OnednnStepRequest& r) {
+    ClockScope timed(compile_clock().kernel_ns);
+    return prepare_onednn_step(r);
+  }
+
   // A plain copy of v (v itself when it is plain), made by a reorder step before `node`.
   Result<int> plain_of(int v, int node) {
     if (layout_[v].is_empty()) return v;
     auto it = plain_copy_.find(v);
     if (it != plain_copy_.end()) return it->second;
     const onednn::Layout plain = layout_[v].plain_same_type();  // f32, or int8 for int8 steps
-    auto k = onednn_reorder_step(layout_[v], plain, threads_);
+    std::shared_ptr<const PreparedKernel> k;
+    {
+      ClockScope timed(compile_clock().kernel_ns);
+      k = onednn_reorder_step(layout_[v], plain, threads_);
+    }
     if (!k)
       return internal_error("{}: no reorder from {}", g_.nodes[node].label(),
                             layout_[v].to_string());
@@ -258,7 +268,11 @@ class Scheduler {
     ar.scale = a.scale;
     ar.mask_is_condition = a.mask_is_condition;
     ar.masked_when = a.masked_when;
-    std::shared_ptr<const PreparedKernel> k = prepare_attention_step(r, ar).kernel;
+    std::shared_ptr<const PreparedKernel> k;
+    {
+      ClockScope timed(compile_clock().kernel_ns);
+      k = prepare_attention_step(r, ar).kernel;
+    }
     if (!k) {
       MOSS_RETURN_IF_ERROR(unit(n, nullptr));
       for (int x : f.absorbed) MOSS_RETURN_IF_ERROR(unit(x, nullptr));
@@ -321,7 +335,7 @@ class Scheduler {
         MOSS_ASSIGN_OR_RETURN(in.back(), plain_of(in.back(), n));
         r.residual_layout = onednn::Layout();
       }
-      OnednnStep step = prepare_onednn_step(r);
+      OnednnStep step = timed_prepare(r);
       if (!step.kernel && (!r.src_layout.is_empty() || !r.residual_layout.is_empty())) {
         for (int& v : in) {
           if (v == kNoValue) continue;
@@ -329,7 +343,7 @@ class Scheduler {
         }
         r.src_layout = r.residual_layout = onednn::Layout();
         r.in_layouts.assign(r.in_layouts.size(), onednn::Layout());
-        step = prepare_onednn_step(r);
+        step = timed_prepare(r);
       }
       k = std::move(step.kernel);
       dst = std::move(step.dst_layout);
@@ -347,7 +361,10 @@ class Scheduler {
       }
       std::vector<TensorInfo> outs;
       for (int o : out) outs.push_back(o == kNoValue ? TensorInfo{} : p_.info[o]);
-      k = prepare(node, infos, outs, threads_);
+      {
+        ClockScope timed(compile_clock().kernel_ns);
+        k = prepare(node, infos, outs, threads_);
+      }
       if (k) {
         std::string label(k->kind());
         emit(n, std::move(k), std::move(in), std::move(out), std::move(label));

@@ -1,11 +1,13 @@
 #include "engine/runtime/compiled_model.h"
 
+#include "engine/kernels/compile_clock.h"
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/kernels/registry.h"
 #include "common/logging.h"
 #include "engine/passes/passes.h"
 #include "engine/quant/qdq_rewrite.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <set>
 
@@ -45,12 +47,20 @@ Status check_operators(const Graph& g) {
   return Status::Ok();
 }
 
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<const uint8_t> bytes,
                                                                     const CompileOptions& options) {
+  const auto t_start = Clock::now();
   std::shared_ptr<CompiledModel> m(new CompiledModel());
   MOSS_ASSIGN_OR_RETURN(m->graph_, load_onnx(bytes, options.limits));
+  const auto t_parsed = Clock::now();
   Graph& g = m->graph_;
   for (int in : g.inputs) {
     const Value& v = g.values[in];
@@ -111,6 +121,8 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     (void)warned;
   }
   // With fully static inputs, plan now: shape and attribute errors surface at compile time.
+  const auto t_passed = Clock::now();
+  const CompileClock clock_before = compile_clock();
   Binding binding;
   bool all_static = true;
   for (size_t i = 0; i < m->inputs_.size(); ++i) {
@@ -133,6 +145,15 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   } else if (all_static) {
     MOSS_RETURN_IF_ERROR(m->plan_for(binding).status());
   }
+  const auto t_planned = Clock::now();
+  const CompileClock& clock_after = compile_clock();
+  const double kernel_ms = static_cast<double>(clock_after.kernel_ns - clock_before.kernel_ns) / 1e6;
+  m->timing_.parse_ms = ms_between(t_start, t_parsed);
+  m->timing_.passes_ms = ms_between(t_parsed, t_passed);
+  m->timing_.pack_ms = static_cast<double>(clock_after.pack_ns - clock_before.pack_ns) / 1e6;
+  m->timing_.kernels_ms = kernel_ms - m->timing_.pack_ms;
+  m->timing_.plan_ms = ms_between(t_passed, t_planned) - kernel_ms;
+  m->timing_.total_ms = ms_between(t_start, t_planned);
   m->weights_bytes_ = 0;
   counted.clear();
   for (const Value& v : g.values) {

@@ -54,6 +54,16 @@ struct CompileOptions {
   bool rewrite_qdq = true;
 };
 
+// Where compile() spent its time, in milliseconds (`moss model bench`, bench/engine/compile_bench).
+struct CompileTiming {
+  double parse_ms = 0;    // ONNX bytes -> graph (protobuf parse, initializers copied out)
+  double passes_ms = 0;   // operator check, constant folding, QDQ rewrite, dead nodes
+  double kernels_ms = 0;  // oneDNN primitive descriptors and primitives (packing excluded)
+  double pack_ms = 0;     // weights reordered into the layouts the kernels chose
+  double plan_ms = 0;     // the rest of the plan: shape inference, fusion, scheduling, arena
+  double total_ms = 0;
+};
+
 class CompiledModel {
  public:
   static Result<std::shared_ptr<const CompiledModel>> compile(std::span<const uint8_t> bytes,
@@ -70,6 +80,7 @@ class CompiledModel {
   const Graph& graph() const { return graph_; }
   // QDQ chains rewritten into int8 operators, and those kept in float with the reason.
   const QdqReport& qdq_report() const { return qdq_; }
+  const CompileTiming& compile_timing() const { return timing_; }
 
   // Inputs whose contents determine shapes (an int tensor feeding Reshape's shape, Slice's
   // starts, ...): their values become part of the plan binding. Per input, like inputs().
@@ -93,6 +104,7 @@ class CompiledModel {
   size_t max_cached_plans_ = 16;
   int threads_ = 1;
   QdqReport qdq_;
+  CompileTiming timing_;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::shared_ptr<const Plan>> plans_;
 };

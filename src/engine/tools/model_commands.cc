@@ -350,6 +350,10 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   j["model"] = model.filename().string();
   j["threads"] = o.threads;
   j["compile_ms"] = compile_ms;
+  const CompileTiming& ct = compiled->compile_timing();
+  j["compile_breakdown_ms"] = {{"parse", ct.parse_ms},     {"passes", ct.passes_ms},
+                               {"kernels", ct.kernels_ms}, {"pack", ct.pack_ms},
+                               {"plan", ct.plan_ms}};
   j["p50_ms"] = pct(0.5);
   j["p90_ms"] = pct(0.9);
   j["weights_mb"] = static_cast<double>(compiled->weights_bytes()) / (1 << 20);

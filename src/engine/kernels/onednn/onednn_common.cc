@@ -1,5 +1,7 @@
 #include "engine/kernels/onednn/onednn_common.h"
 
+#include "engine/kernels/compile_clock.h"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -180,6 +182,7 @@ Status status_from_dnnl(const dnnl::error& e, std::string_view what) {
 }
 
 dnnl::memory pack(const dnnl::memory::desc& from, const void* data, const dnnl::memory::desc& to) {
+  ClockScope timed(compile_clock().pack_ns);
   dnnl::memory src = wrap(from, data);
   dnnl::memory dst(to, cpu_engine());
   dnnl::stream stream(cpu_engine());
