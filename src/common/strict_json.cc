@@ -181,6 +181,116 @@ Result<nlohmann::ordered_json> parse_json_strict(std::string_view text, std::str
   return json;
 }
 
+Status check_object_keys(const nlohmann::ordered_json& j,
+                         std::initializer_list<std::string_view> required,
+                         std::initializer_list<std::string_view> optional) {
+  if (!j.is_object()) return invalid_argument("expected a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    const bool known = std::find(required.begin(), required.end(), key) != required.end() ||
+                       std::find(optional.begin(), optional.end(), key) != optional.end();
+    if (!known) return invalid_argument("unknown field {}", quote_input_name(key));
+  }
+  for (std::string_view key : required) {
+    if (!j.contains(key)) return invalid_argument("field '{}' is required", key);
+  }
+  return Status::Ok();
+}
+
+Result<nlohmann::ordered_json> parse_json_object(std::string_view text, std::string_view what,
+                                                 std::initializer_list<std::string_view> required,
+                                                 std::initializer_list<std::string_view> optional,
+                                                 int max_depth) {
+  MOSS_ASSIGN_OR_RETURN(auto j, parse_json_strict(text, what, max_depth));
+  MOSS_RETURN_IF_ERROR(check_object_keys(j, required, optional).with_context(what));
+  return j;
+}
+
+namespace {
+
+// The field's value, or an error saying it is required. `j` must be an object.
+Result<const nlohmann::ordered_json*> find_field(const nlohmann::ordered_json& j,
+                                                 std::string_view name) {
+  if (!j.is_object()) return invalid_argument("expected a JSON object with field '{}'", name);
+  auto it = j.find(name);
+  if (it == j.end()) return invalid_argument("field '{}' is required", name);
+  return &*it;
+}
+
+}  // namespace
+
+Result<std::string> string_field(const nlohmann::ordered_json& j, std::string_view name,
+                                 size_t max_bytes) {
+  MOSS_ASSIGN_OR_RETURN(const auto* v, find_field(j, name));
+  if (!v->is_string()) return invalid_argument("field '{}' must be a string", name);
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.size() > max_bytes) {
+    return invalid_argument("field '{}' is longer than {} bytes", name, max_bytes);
+  }
+  return s;
+}
+
+Result<std::string> string_field_or(const nlohmann::ordered_json& j, std::string_view name,
+                                    size_t max_bytes, std::string fallback) {
+  if (j.is_object() && !j.contains(name)) return fallback;
+  return string_field(j, name, max_bytes);
+}
+
+Result<int64_t> integer_field(const nlohmann::ordered_json& j, std::string_view name, int64_t min,
+                              int64_t max) {
+  MOSS_ASSIGN_OR_RETURN(const auto* v, find_field(j, name));
+  // nlohmann types a non-negative literal as unsigned; one above INT64_MAX must not wrap.
+  bool in_range = false;
+  int64_t n = 0;
+  if (v->is_number_unsigned()) {
+    const uint64_t u = v->get<uint64_t>();
+    in_range = max >= 0 && u <= static_cast<uint64_t>(max);
+    n = in_range ? static_cast<int64_t>(u) : 0;
+    in_range = in_range && n >= min;
+  } else if (v->is_number_integer()) {
+    n = v->get<int64_t>();
+    in_range = n >= min && n <= max;
+  }
+  if (!in_range) return invalid_argument("field '{}' must be an integer in [{}, {}]", name, min, max);
+  return n;
+}
+
+Result<int64_t> integer_field_or(const nlohmann::ordered_json& j, std::string_view name,
+                                 int64_t min, int64_t max, int64_t fallback) {
+  if (j.is_object() && !j.contains(name)) return fallback;
+  return integer_field(j, name, min, max);
+}
+
+Result<bool> bool_field(const nlohmann::ordered_json& j, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(const auto* v, find_field(j, name));
+  if (!v->is_boolean()) return invalid_argument("field '{}' must be a boolean", name);
+  return v->get<bool>();
+}
+
+Result<bool> bool_field_or(const nlohmann::ordered_json& j, std::string_view name, bool fallback) {
+  if (j.is_object() && !j.contains(name)) return fallback;
+  return bool_field(j, name);
+}
+
+Result<const nlohmann::ordered_json*> array_field(const nlohmann::ordered_json& j,
+                                                  std::string_view name, size_t max_items) {
+  MOSS_ASSIGN_OR_RETURN(const auto* v, find_field(j, name));
+  if (!v->is_array()) return invalid_argument("field '{}' must be an array", name);
+  if (v->size() > max_items) {
+    return invalid_argument("field '{}' has more than {} items", name, max_items);
+  }
+  return v;
+}
+
+Result<const nlohmann::ordered_json*> object_field(const nlohmann::ordered_json& j,
+                                                   std::string_view name, size_t max_keys) {
+  MOSS_ASSIGN_OR_RETURN(const auto* v, find_field(j, name));
+  if (!v->is_object()) return invalid_argument("field '{}' must be an object", name);
+  if (v->size() > max_keys) {
+    return invalid_argument("field '{}' has more than {} keys", name, max_keys);
+  }
+  return v;
+}
+
 std::string quote_input_name(std::string_view name) {
   const bool plain = !name.empty() && name.size() <= 64 &&
                      std::all_of(name.begin(), name.end(), [](char c) {

@@ -10,11 +10,7 @@ namespace moss::keyservice {
 Result<net::Response> KeyService::put_model_key(const std::string& p, const net::Request& req) {
   MOSS_ASSIGN_OR_RETURN(std::string model_id, owned_model(req, p));
   MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"key"}, {"rotate"}));
-  bool rotate = false;
-  if (body.contains("rotate")) {
-    if (!body["rotate"].is_boolean()) return bad_request("field 'rotate' must be a boolean");
-    rotate = body["rotate"].get<bool>();
-  }
+  MOSS_ASSIGN_OR_RETURN(bool rotate, flag_field_or(body, "rotate", false));
   MOSS_ASSIGN_OR_RETURN(SecretBytes key, key_field(body, "key"));
   MOSS_ASSIGN_OR_RETURN(auto put, state_.put_model_key(p, model_id, key.span(), rotate));
   nlohmann::json j = {{"model_id", model_id}, {"version", put.version}, {"created", put.created}};

@@ -16,16 +16,20 @@ namespace moss::keyservice {
 
 inline constexpr size_t kKeyBytes = 32;
 inline constexpr size_t kMaxMeasurementHex = 128;
+// Every text field (ids, measurements, public keys) is far shorter; its own rule checks exactly.
+inline constexpr size_t kMaxTextFieldBytes = 1024;
 
 Status bad_request(std::string_view message);
+// A failed Status as a bad-request refusal with the same message (Ok stays Ok).
+Status as_bad_request(const Status& s);
 
-// Parses `body` as an object whose keys are all in `required` or `optional`, and which has every
-// key in `required`.
+// common/strict_json's parse_json_object and field readers, failing as bad-request refusals.
 Result<nlohmann::ordered_json> parse_body(std::string_view body,
                                           std::initializer_list<std::string_view> required,
                                           std::initializer_list<std::string_view> optional = {});
 
-Result<std::string> string_field(const nlohmann::ordered_json& j, std::string_view name);
+Result<std::string> text_field(const nlohmann::ordered_json& j, std::string_view name);
+Result<bool> flag_field_or(const nlohmann::ordered_json& j, std::string_view name, bool fallback);
 // A base64 32-byte key; the JSON copy of the text is wiped.
 Result<SecretBytes> key_field(nlohmann::ordered_json& j, std::string_view name);
 // Lowercase hex, even length, 2..128 characters.

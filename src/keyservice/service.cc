@@ -88,7 +88,7 @@ Result<std::string> KeyService::owned_model(const net::Request& request,
 net::Response KeyService::handle_register(const net::Request& req) {
   auto run = [&]() -> Result<net::Response> {
     MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"public_key"}));
-    MOSS_ASSIGN_OR_RETURN(std::string b64, string_field(body, "public_key"));
+    MOSS_ASSIGN_OR_RETURN(std::string b64, text_field(body, "public_key"));
     auto raw = base64_decode(b64, 32);
     if (!raw.ok() || raw->size() != 32) return bad_request("public_key must be base64 of 32 bytes");
     std::array<uint8_t, 32> key{};
