@@ -195,6 +195,39 @@ TEST(EngineControlFlow, ScanRunsItsBodyOverSlicesInBothDirections) {
   EXPECT_EQ(floats((*out)[1].tensor), (std::vector<float>{9, 12, 4, 6, 1, 2}));
 }
 
+TEST(EngineControlFlow, ScanSlicesRowsAsViewsAndColumnsAsCopies) {
+  // The same running sum over rows (axis 0: each slice a view of x) and over columns (axis 1:
+  // each slice copied into one reused buffer), the columns read in reverse.
+  for (int64_t axis : {0, 1}) {
+    SCOPED_TRACE(::testing::Message() << "scan input axis " << axis);
+    ModelBuilder body;
+    body.input("acc", F, {2}).input("slice", F, {2});
+    body.output("acc2").output("out");
+    body.node("Add", {"acc", "slice"}, {"acc2"});
+    body.node("Identity", {"slice"}, {"out"});
+    ModelBuilder b(16);
+    b.input("x", F, {2, 2}).output("sum").output("ys");
+    b.init_f("zero", {2}, {0, 0});
+    auto& n = b.node("Scan", {"zero", "x"}, {"sum", "ys"}, "scan");
+    ModelBuilder::attr_g(n, "body", graph_of(body));
+    ModelBuilder::attr_i(n, "num_scan_inputs", 1);
+    ModelBuilder::attr_ints(n, "scan_input_axes", {axis});
+    ModelBuilder::attr_ints(n, "scan_input_directions", {axis});
+    auto model = CompiledModel::compile(b.bytes());
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    ExecutionContext ctx(*model);
+    auto out = ctx.run(std::vector<NamedTensor>{{"x", Tensor::from_vector<float>({2, 2}, {1, 2, 3, 4})}});
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    if (axis == 0) {  // rows [1 2], [3 4]
+      EXPECT_EQ(floats((*out)[0].tensor), (std::vector<float>{4, 6}));
+      EXPECT_EQ(floats((*out)[1].tensor), (std::vector<float>{1, 2, 3, 4}));
+    } else {  // columns [2 4], then [1 3]
+      EXPECT_EQ(floats((*out)[0].tensor), (std::vector<float>{3, 7}));
+      EXPECT_EQ(floats((*out)[1].tensor), (std::vector<float>{2, 4, 1, 3}));
+    }
+  }
+}
+
 TEST(EngineControlFlow, NonZeroOutputShapeFollowsTheDataOnOneContext) {
   // Relu (static step) -> NonZero (data-dependent) -> Transpose (after it, in the tail).
   ModelBuilder b;

@@ -108,19 +108,42 @@ AxisSplit split_at(std::span<const int64_t> shape, size_t axis, DType dt) {
   return s;
 }
 
-// Slice t of `src` along axis (the axis removed).
-Result<Tensor> slice_axis(const View& src, size_t axis, int64_t t) {
-  std::vector<int64_t> shape(src.shape.begin(), src.shape.end());
-  const AxisSplit s = split_at(shape, axis, src.dtype);
-  shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(axis));
-  MOSS_ASSIGN_OR_RETURN(Tensor out, Tensor::zeros(src.dtype, shape));
-  for (int64_t o = 0; o < s.outer; ++o) {
-    if (s.inner_bytes == 0) break;
-    std::memcpy(out.raw() + o * s.inner_bytes, src.data + (o * s.len + t) * s.inner_bytes,
-                static_cast<size_t>(s.inner_bytes));
+// Slices of one tensor along an axis (the axis removed), one at a time. When every dim before the
+// axis is 1 (the usual time-major scan axis 0, opset 8's batch axis) a slice is contiguous and
+// is handed out as a view of the source; otherwise it is copied into one buffer from the runner's
+// pool, reused for every slice. Either way a step allocates nothing.
+class AxisSlicer {
+ public:
+  Status init(const View& src, size_t axis, SubgraphRunner& runner) {
+    src_ = src;
+    shape_.assign(src.shape.begin(), src.shape.end());
+    split_ = split_at(shape_, axis, src.dtype);
+    shape_.erase(shape_.begin() + static_cast<std::ptrdiff_t>(axis));
+    numel_ = numel_of(shape_);
+    if (split_.outer != 1) {
+      MOSS_ASSIGN_OR_RETURN(copy_, runner.buffer(src.dtype, shape_));
+    }
+    return Status::Ok();
   }
-  return out;
-}
+  // Slice t; valid until the next call.
+  View slice(int64_t t) const {
+    if (split_.outer == 1) {
+      return View{src_.dtype, shape_, src_.data + t * split_.inner_bytes, numel_};
+    }
+    for (int64_t o = 0; o < split_.outer && split_.inner_bytes > 0; ++o) {
+      std::memcpy(copy_->raw() + o * split_.inner_bytes, src_.data + (o * split_.len + t) * split_.inner_bytes,
+                  static_cast<size_t>(split_.inner_bytes));
+    }
+    return view_of(*copy_);
+  }
+
+ private:
+  View src_;
+  std::vector<int64_t> shape_;
+  AxisSplit split_;
+  int64_t numel_ = 0;
+  std::shared_ptr<Tensor> copy_;
+};
 
 // Stacks equally shaped slices along a new axis; slice i goes to position i (or T-1-i reversed).
 // With no slices, the element shape comes from `declared` when it is fully known.
@@ -406,13 +429,14 @@ Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const
     states.push_back(std::move(t));
   }
   std::vector<Slices> scans(a.scan_out);
-  std::vector<Tensor> slices(a.scan_in);
+  std::vector<AxisSlicer> slicers(a.scan_in);
+  for (size_t j = 0; j < a.scan_in; ++j) {
+    MOSS_RETURN_IF_ERROR(slicers[j].init(scan_in[j], static_cast<size_t>(axes[j]), runner));
+  }
   std::vector<View> body_in(a.states + a.scan_in);
   for (int64_t t = 0; t < len; ++t) {
     for (size_t j = 0; j < a.scan_in; ++j) {
-      const int64_t pos = a.in_dirs[j] ? len - 1 - t : t;
-      MOSS_ASSIGN_OR_RETURN(slices[j], slice_axis(scan_in[j], static_cast<size_t>(axes[j]), pos));
-      body_in[a.states + j] = view_of(slices[j]);
+      body_in[a.states + j] = slicers[j].slice(a.in_dirs[j] ? len - 1 - t : t);
     }
     for (size_t i = 0; i < a.states; ++i) body_in[i] = view_of(states[i]);
     MOSS_ASSIGN_OR_RETURN(auto outs, runner.run(body, body_in, captures));
@@ -463,13 +487,13 @@ Result<std::vector<Tensor>> run_Scan(const Node& node, std::span<const View> in,
     }
   }
   std::vector<Slices> per_output(node.outputs.size());
-  std::vector<Tensor> slices(a.states + a.scan_in);
+  std::vector<AxisSlicer> slicers(a.states + a.scan_in);
+  for (size_t i = 0; i < slicers.size(); ++i) {
+    MOSS_RETURN_IF_ERROR(slicers[i].init(in[a.first + i], 0, runner));
+  }
   std::vector<View> views(a.states + a.scan_in);
   for (int64_t b = 0; b < batch; ++b) {
-    for (size_t i = 0; i < views.size(); ++i) {
-      MOSS_ASSIGN_OR_RETURN(slices[i], slice_axis(in[a.first + i], 0, b));
-      views[i] = view_of(slices[i]);
-    }
+    for (size_t i = 0; i < views.size(); ++i) views[i] = slicers[i].slice(b);
     MOSS_ASSIGN_OR_RETURN(auto outs, scan_once(node, *body, a,
                                                std::span<const View>(views).first(a.states),
                                                std::span<const View>(views).subspan(a.states),
