@@ -56,8 +56,9 @@ struct MossPolicyOptions {
   size_t switch_candidates = 16;
   // Per-model keep-alive (IdleGapHistogram): an idle instance stays up for the longest keep-alive
   // of the models it holds, each `keep_alive_percentile` of that model's gaps between arrivals
-  // (x keep_alive_margin), within [keep_alive_min_ms, keep_alive_max_ms]; a model with fewer than
-  // keep_alive_min_gaps gaps (or mostly beyond the histogram) keeps the pool's fixed idle timeout.
+  // (x keep_alive_margin), within [min(keep_alive_min_ms, the pool's fixed idle timeout),
+  // keep_alive_max_ms]; a model with fewer than keep_alive_min_gaps gaps (or mostly beyond the
+  // histogram) keeps the pool's fixed idle timeout.
   bool adaptive_keep_alive = true;
   double keep_alive_percentile = 0.99;
   double keep_alive_margin = 1.1;

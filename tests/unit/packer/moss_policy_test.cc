@@ -358,6 +358,8 @@ TEST(MossPolicyTest, KeepAliveFollowsEachModelsOwnGaps) {
   EXPECT_GT(seldom, 240'000);
   EXPECT_LT(seldom, 1.3 * 240'000);
   EXPECT_EQ(p.keep_alive_ms("o/new", fixed), fixed);
+  // A pool idle timeout below the 10 s floor lowers the floor: never longer than the fixed one.
+  EXPECT_EQ(p.keep_alive_ms("o/often", 5'000), 5'000);
   InstanceView often = instance("i0", 0, {resident("o/often")});
   often.last_used_ms = t;
   EXPECT_EQ(p.keep_until(often, fixed), t + 10'000);
