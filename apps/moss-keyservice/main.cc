@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 
 using namespace moss;
 
@@ -24,6 +25,10 @@ const std::vector<SettingSpec> kSettings = {
     {"keyservice.store", SettingType::kString, "sqlite", "state store: sqlite (state-dir/keyservice.db) or etcd (shared by replicas)"},
     {"keyservice.etcd-endpoints", SettingType::kString, "", "store=etcd: comma-separated member URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379"},
     {"keyservice.etcd-prefix", SettingType::kString, "/moss/keyservice/", "store=etcd: key prefix of this state (ends in /)"},
+    {"keyservice.join", SettingType::kString, "", "store=etcd: https://host:port of a running replica's replica port, to obtain the state key from"},
+    {"keyservice.replica-listen", SettingType::kString, "", "store=etcd: host:port of the replica port (other replicas join here)"},
+    {"keyservice.replica-policy", SettingType::kString, "", "store=etcd: attestation policy other replicas must meet (JSON file), both ways"},
+    {"keyservice.recovery-public-key", SettingType::kString, "", "store=etcd: the operator's RSA recovery public key (PEM); the first replica seals the state key to it"},
     {"keyservice.tee", SettingType::kString, "auto", "evidence producer: auto, sgx-gramine, tsm or sim"},
     {"keyservice.sim", SettingType::kBool, "false", "allow the simulated TEE for our own evidence (tee=auto falls back to sim)"},
     {"keyservice.sim-key-file", SettingType::kString, "", "simulated platform key (tee=sim)"},
@@ -48,15 +53,18 @@ int fail(const Status& s) {
   return 1;
 }
 
+Result<std::pair<std::string, uint16_t>> host_port(const std::string& text, std::string_view setting) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return invalid_argument("{} must be host:port, got '{}'", setting, text);
+  MOSS_ASSIGN_OR_RETURN(int64_t port, parse_config_int(text.substr(colon + 1)));
+  if (port < 0 || port > 65535) return invalid_argument("{} port out of range in '{}'", setting, text);
+  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+}
+
 Result<keyservice::KeyServerOptions> options_from(const Config& c) {
   keyservice::KeyServerOptions o;
   MOSS_ASSIGN_OR_RETURN(std::string listen, c.get_string("keyservice.listen"));
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return invalid_argument("listen must be host:port, got '{}'", listen);
-  o.host = listen.substr(0, colon);
-  MOSS_ASSIGN_OR_RETURN(int64_t port, parse_config_int(listen.substr(colon + 1)));
-  if (port < 0 || port > 65535) return invalid_argument("listen port out of range in '{}'", listen);
-  o.port = static_cast<uint16_t>(port);
+  MOSS_ASSIGN_OR_RETURN(std::tie(o.host, o.port), host_port(listen, "listen"));
   MOSS_ASSIGN_OR_RETURN(std::string state_dir, c.get_string("keyservice.state-dir"));
   o.state_dir = state_dir;
   MOSS_ASSIGN_OR_RETURN(o.store, c.get_string("keyservice.store"));
@@ -70,6 +78,17 @@ Result<keyservice::KeyServerOptions> options_from(const Config& c) {
     return invalid_argument("store=etcd needs etcd-endpoints");
   }
   MOSS_ASSIGN_OR_RETURN(o.etcd_prefix, c.get_string("keyservice.etcd-prefix"));
+  MOSS_ASSIGN_OR_RETURN(o.join_url, c.get_string("keyservice.join"));
+  MOSS_ASSIGN_OR_RETURN(std::string replica_listen, c.get_string("keyservice.replica-listen"));
+  if (!replica_listen.empty()) {
+    MOSS_ASSIGN_OR_RETURN(o.replica_listen, host_port(replica_listen, "replica-listen"));
+  }
+  MOSS_ASSIGN_OR_RETURN(std::string replica_policy, c.get_string("keyservice.replica-policy"));
+  if (!replica_policy.empty()) {
+    MOSS_ASSIGN_OR_RETURN(o.replica_policy, attest::Policy::load(replica_policy));
+  }
+  MOSS_ASSIGN_OR_RETURN(std::string recovery_public_key, c.get_string("keyservice.recovery-public-key"));
+  o.recovery_public_key = recovery_public_key;
   MOSS_ASSIGN_OR_RETURN(o.producer.kind, c.get_string("keyservice.tee"));
   MOSS_ASSIGN_OR_RETURN(o.producer.allow_simulated_fallback, c.get_bool("keyservice.sim"));
   MOSS_ASSIGN_OR_RETURN(std::string sim_key, c.get_string("keyservice.sim-key-file"));
@@ -110,10 +129,16 @@ int main(int argc, char** argv) {
   std::string config_file;
   bool verify_audit = false;
   bool print_config = false;
+  std::string recover_key, recovery_export;
   app.add_option("--config", config_file, "JSON configuration file (else $MOSS_CONFIG)");
   app.add_flag("--verify-audit", verify_audit,
                "verify the state (every row, the keyed audit chain, its sealed head) and exit");
   app.add_flag("--print-config", print_config, "print the effective configuration and exit");
+  app.add_option("--recover", recover_key,
+                 "store=etcd, after losing every replica: the operator's recovery private key "
+                 "(PEM) that opens the state key's recovery export");
+  app.add_option("--recovery-export", recovery_export,
+                 "with --recover: the operator's copy of recovery.json (default: the one in etcd)");
   std::map<std::string, std::string> text;
   std::map<std::string, CLI::Option*> options;
   for (const auto& s : config->specs()) {
@@ -148,6 +173,8 @@ int main(int argc, char** argv) {
   if (!level.ok() || !log::set_level(*level)) return fail(invalid_argument("bad log level"));
   auto opts = options_from(*config);
   if (!opts.ok()) return fail(opts.status());
+  opts->recover_private_key = recover_key;
+  opts->recovery_export = recovery_export;
 
   if (verify_audit) {
     std::string kind = opts->producer.kind == "auto" ? "" : opts->producer.kind;
@@ -170,8 +197,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::string host = opts->host;
+  std::string replica_host = opts->replica_listen ? opts->replica_listen->first : "";
   auto server = keyservice::KeyServer::start(std::move(opts).value());
   if (!server.ok()) return fail(server.status());
+  if ((*server)->replica_port() != 0) {
+    std::printf("moss-keyservice replica port https://%s:%u\n", replica_host.c_str(),
+                (*server)->replica_port());
+  }
   std::printf("moss-keyservice listening on https://%s:%u (tee=%s%s)\n", host.c_str(),
               (*server)->port(), (*server)->producer_name().c_str(),
               (*server)->producer_name() == "sim" ? ", SIMULATED: no hardware protection" : "");

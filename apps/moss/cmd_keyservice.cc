@@ -1,6 +1,7 @@
 // KeyService commands (docs/keyservice.md): `moss user register`, `moss model upload-key |
 // rotate-key | retire-key | grant | revoke | grants`, `moss request-key add | delete`,
-// `moss audit [--head]`.
+// `moss audit [--head]`, `moss keyservice recovery-key new | recover` (the operator's recovery
+// path of a replicated KeyService).
 // Each takes --config (else $MOSS_CLIENT_CONFIG, else ~/.config/moss/client.json); the KeyService
 // is attested against the config's policy before anything is sent.
 #include "apps/moss/command.h"
@@ -8,7 +9,9 @@
 #include "client/keyservice_client.h"
 #include "client/request_key_file.h"
 #include "crypto/model_key_file.h"
+#include "common/file_util.h"
 #include "crypto/random.h"
+#include "crypto/recovery_export.h"
 
 #include <cstdio>
 
@@ -202,9 +205,72 @@ void register_audit(CLI::App& root) {
   });
 }
 
+// The operator's side of a replicated KeyService's recovery path (docs/keyservice.md,
+// "Recovery"): the recovery key pair, and checking or re-sealing an export with it. Restoring
+// service is `moss-keyservice --recover <private key>`; the state key never leaves a process here.
+void register_recovery(CLI::App& root) {
+  CLI::App* ks = root.add_subcommand("keyservice", "Operating a replicated KeyService");
+  ks->require_subcommand(1);
+  CLI::App* rk = ks->add_subcommand("recovery-key", "The operator's recovery key pair");
+  rk->require_subcommand(1);
+  auto out = std::make_shared<std::string>();
+  auto bits = std::make_shared<int>(crypto::kMinRecoveryKeyBits);
+  CLI::App* made = rk->add_subcommand(
+      "new", "Make an RSA recovery key pair: DIR/recovery-private.pem (0600; keep it offline) and "
+             "DIR/recovery-public.pem (give it to the first replica: --recovery-public-key)");
+  made->add_option("--out", *out, "Directory to write the key pair to")->required();
+  made->add_option("--bits", *bits, "RSA modulus size (at least 3072)")->capture_default_str();
+  bind(made, [out, bits]() -> Status {
+    const std::filesystem::path dir = *out;
+    if (std::filesystem::exists(dir / "recovery-private.pem")) {
+      return already_exists("{} exists; not overwriting a recovery key", (dir / "recovery-private.pem").string());
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    MOSS_ASSIGN_OR_RETURN(auto key, crypto::RecoveryPrivateKey::generate(*bits));
+    MOSS_ASSIGN_OR_RETURN(SecretBytes pem, key.private_pem());
+    MOSS_RETURN_IF_ERROR(write_file(dir / "recovery-private.pem", pem.span(), 0600));
+    MOSS_ASSIGN_OR_RETURN(std::string public_pem, key.public_pem());
+    MOSS_RETURN_IF_ERROR(write_text_file(dir / "recovery-public.pem", public_pem));
+    std::printf("%s\n", key.fingerprint().c_str());
+    return Status::Ok();
+  });
+
+  auto private_key = std::make_shared<std::string>();
+  auto export_file = std::make_shared<std::string>();
+  auto reseal_to = std::make_shared<std::string>();
+  auto reseal_out = std::make_shared<std::string>();
+  CLI::App* recover = ks->add_subcommand(
+      "recover", "Check that a recovery export opens with the recovery private key (prints its "
+                 "prefix and key fingerprint), or re-seal it to a new recovery public key");
+  recover->add_option("--recovery-key", *private_key, "The recovery private key (PEM)")->required();
+  recover->add_option("--export", *export_file, "recovery.json written by the first replica")->required();
+  recover->add_option("--reseal-to", *reseal_to, "A new recovery public key (PEM) to seal the state key to");
+  recover->add_option("--out", *reseal_out, "With --reseal-to: where to write the new export");
+  bind(recover, [private_key, export_file, reseal_to, reseal_out]() -> Status {
+    if (reseal_to->empty() != reseal_out->empty()) return invalid_argument("--reseal-to and --out go together");
+    MOSS_ASSIGN_OR_RETURN(auto key, crypto::RecoveryPrivateKey::load(*private_key));
+    MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(*export_file, 64 * 1024));
+    MOSS_ASSIGN_OR_RETURN(auto exported, crypto::RecoveryExport::parse(text));
+    MOSS_ASSIGN_OR_RETURN(SecretBytes state_key, exported.open(key));
+    if (!reseal_to->empty()) {
+      MOSS_ASSIGN_OR_RETURN(auto next, crypto::RecoveryPublicKey::load(*reseal_to));
+      MOSS_ASSIGN_OR_RETURN(auto resealed, crypto::RecoveryExport::seal(next, exported.prefix, state_key));
+      MOSS_RETURN_IF_ERROR(write_text_file(*reseal_out, resealed.to_json()));
+      std::printf("prefix %s: re-sealed to recovery key %s\n", exported.prefix.c_str(),
+                  next.fingerprint().c_str());
+      return Status::Ok();
+    }
+    std::printf("prefix %s: the export opens with recovery key %s\n", exported.prefix.c_str(),
+                key.fingerprint().c_str());
+    return Status::Ok();
+  });
+}
+
 }  // namespace
 
 void register_keyservice_commands(CLI::App& root, CLI::App& model) {
+  register_recovery(root);
   register_user(root);
   register_model_keys(model);
   register_grants(model);

@@ -16,6 +16,8 @@
 #include "net/server.h"
 
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +34,17 @@ struct KeyServerOptions {
   std::string store = "sqlite";            // sqlite (state_dir/keyservice.db) | etcd
   std::vector<std::string> etcd_endpoints;  // store=etcd: "http://host:port" of the members
   std::string etcd_prefix = "/moss/keyservice/";
+  // store=etcd replicas share one state key (replica_state_key.h). The first replica creates it;
+  // a new one joins: it obtains the key from a running replica's replica port (join_url) over
+  // mutually attested TLS, both sides judging the other by replica_policy
+  // (replica_provisioning.h); after losing every replica, recover_private_key opens the export
+  // sealed at setup to recovery_public_key.
+  std::string join_url;                       // https://host:port of a running replica's replica port
+  std::optional<std::pair<std::string, uint16_t>> replica_listen;  // serve the replica port here
+  std::optional<attest::Policy> replica_policy;  // required with join_url or replica_listen
+  std::filesystem::path recovery_public_key;     // setup: seal the new state key to it
+  std::filesystem::path recover_private_key;     // recovery: open the export with it
+  std::filesystem::path recovery_export;  // recovery: the operator's copy (default: <prefix>recovery)
   attest::ProducerConfig producer;         // this KeyService's own evidence
   std::chrono::seconds certificate_lifetime = attest::kAttestedCertificateLifetime;  // renewed at half
   std::string sealing = "auto";            // auto | gramine | file
@@ -52,23 +65,38 @@ class KeyServer {
   ~KeyServer();
 
   uint16_t port() const { return server_->port(); }
+  // The replica port (0 when the options named none).
+  uint16_t replica_port() const { return replica_server_ ? replica_server_->port() : 0; }
   const std::string& sealing_description() const { return sealing_; }
   const std::string& producer_name() const { return producer_name_; }
   KeyState& state() { return *state_; }
-  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) { server_->stop(grace); }
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5)) {
+    if (replica_server_) replica_server_->stop(grace);
+    server_->stop(grace);
+  }
 
  private:
   KeyServer() = default;
   std::unique_ptr<KeyState> state_;
   std::unique_ptr<KeyService> service_;
   net::ServerPtr server_;
+  net::ServerPtr replica_server_;
   std::string sealing_;
   std::string producer_name_;
 };
 
+// How a replica without a local copy of the state key asks a running one for it (etcd prefix ->
+// key); null: it cannot (then it is refused with "replica-join-required").
+using StateKeyJoin = std::function<Result<SecretBytes>(std::string_view prefix)>;
+
 // Opens the state of `state_dir` with the sealing source the options name (for --verify-audit).
+// store=etcd: the state key is the local sealed copy, else the recovery export (with
+// recover_private_key), else `join`'s, else a new one when etcd holds no state yet; `state_key`
+// (when given) receives it.
 Result<std::unique_ptr<KeyState>> open_key_state(const KeyServerOptions& options,
                                                  std::string_view producer_name,
-                                                 std::string* sealing_description = nullptr);
+                                                 std::string* sealing_description = nullptr,
+                                                 const StateKeyJoin& join = nullptr,
+                                                 SecretBytes* state_key = nullptr);
 
 }  // namespace moss::keyservice

@@ -5,6 +5,8 @@
 // other replica is refused, and both serve one audit chain; over a 3-member etcd, a replica keeps
 // serving when the member it talks to is killed.
 #include "keyservice/keyservice_server.h"
+#include "keyservice/refusal.h"
+#include "keyservice/replica_state_key.h"
 
 #include "client/keyservice_client.h"
 #include "common/file_util.h"
@@ -41,23 +43,36 @@ class KeyServiceEtcdTest : public ::testing::Test {
     ASSERT_TRUE(write_text_file(dir_.path() / "ks-policy.json", kstest::sim_policy_json({ks_measurement_})).ok());
   }
 
-  // A replica: its own state directory, the shared sealing key (how replicas get it is not built
-  // yet: docs/keyservice.md, "High availability"), the shared etcd prefix.
-  std::unique_ptr<KeyServer> start_replica(const std::string& name,
-                                          std::vector<std::string> endpoints = {}) {
+  // A replica: its own state directory and sealing key, the shared etcd prefix, a replica port;
+  // it joins `join` (its replica port) for the state key, or is the first replica. `identity`:
+  // its simulated identity (another one is another measurement); `replica_policy`: whom it
+  // accepts as a replica (default: the KeyService measurement).
+  Result<std::unique_ptr<KeyServer>> try_start_replica(const std::string& name,
+                                                       std::vector<std::string> endpoints = {},
+                                                       const KeyServer* join = nullptr,
+                                                       const std::string& identity = "moss-keyservice",
+                                                       std::optional<std::string> replica_policy = {}) {
     KeyServerOptions o;
     o.state_dir = dir_.path() / name;
     o.sealing = "file";
-    o.sealing_key_file = dir_.path() / "replica-sealing.key";
     o.store = "etcd";
     o.etcd_endpoints = endpoints.empty() ? std::vector<std::string>{shared_etcd()->endpoint()} : endpoints;
     o.etcd_prefix = prefix_;
+    o.replica_listen = std::make_pair(std::string("127.0.0.1"), uint16_t{0});
+    o.replica_policy = attest::Policy::parse(replica_policy.value_or(
+        kstest::sim_policy_json({ks_measurement_}))).value_or_die();
+    if (join) o.join_url = fmt::format("https://127.0.0.1:{}", join->replica_port());
     o.producer.kind = "sim";
     o.producer.sim_key_file = sim_key_;
-    o.producer.sim_identity = "moss-keyservice";
+    o.producer.sim_identity = identity;
     o.worker_policy = attest::Policy::parse(kstest::sim_policy_json({worker_a_})).value_or_die();
     o.allow_simulated_workers = true;
-    auto s = KeyServer::start(std::move(o));
+    return KeyServer::start(std::move(o));
+  }
+  std::unique_ptr<KeyServer> start_replica(const std::string& name,
+                                          std::vector<std::string> endpoints = {},
+                                          const KeyServer* join = nullptr) {
+    auto s = try_start_replica(name, std::move(endpoints), join);
     EXPECT_TRUE(s.ok()) << s.status().to_string();
     return s.ok() ? std::move(s).value() : nullptr;
   }
@@ -131,8 +146,10 @@ TEST_F(KeyServiceEtcdTest, MainFlowsOverEtcd) {
 
 // Two replicas over one etcd.
 TEST_F(KeyServiceEtcdTest, ReplicasShareWritesRevokesAndNonces) {
-  auto a = start_replica("a"), b = start_replica("b");
-  ASSERT_TRUE(a && b);
+  auto a = start_replica("a");
+  ASSERT_TRUE(a);
+  auto b = start_replica("b", {}, a.get());
+  ASSERT_TRUE(b);
   EXPECT_EQ(a->state().identity().raw(), b->state().identity().raw());  // one signing identity
   auto owner = principal(*a), user = principal(*a);
   const std::string model = owner.principal_id() + "/m";
@@ -194,6 +211,66 @@ TEST_F(KeyServiceEtcdTest, ServesThroughTheLossOfAnEtcdMember) {
   auto res = worker(*ks).release(model, user.principal_id()).value_or_die();
   EXPECT_EQ(res.status, 200) << res.body;
   EXPECT_TRUE(ks->state().verify_audit().ok());
+}
+
+// Replica key provisioning: the first replica creates the state key; a second one with no copy
+// of it is refused unless it joins; joined over mutually attested TLS, it serves the shared state,
+// keeps the key sealed under its own sealing key, and restarts from that copy without joining.
+TEST_F(KeyServiceEtcdTest, ANewReplicaJoinsByAttestedProvisioningAndServes) {
+  auto a = start_replica("a");
+  ASSERT_TRUE(a);
+  ASSERT_NE(a->replica_port(), 0);
+  auto owner = principal(*a), user = principal(*a);
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, model_key_.span(), false).ok());
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_a_).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_a_, request_key_.span()).ok());
+
+  auto alone = try_start_replica("b");
+  ASSERT_FALSE(alone.ok());
+  EXPECT_EQ(alone.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(moss::keyservice::reason_of(alone.status()), "replica-join-required") << alone.status().to_string();
+
+  auto b = start_replica("b", {}, a.get());
+  ASSERT_TRUE(b);
+  EXPECT_EQ(a->state().identity().raw(), b->state().identity().raw());
+  auto res = worker(*b).release(model, user.principal_id()).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(nlohmann::json::parse(res.body)["model_keys"][0]["key"], base64_encode(model_key_.span()));
+  // b keeps the key only sealed: under its own sealing key, not a's.
+  const auto sealed_a = read_file(dir_.path() / "a" / kStateKeyFile, 1024).value_or_die();
+  const auto sealed_b = read_file(dir_.path() / "b" / kStateKeyFile, 1024).value_or_die();
+  EXPECT_NE(sealed_a, sealed_b);
+  EXPECT_NE(read_file(dir_.path() / "a" / "sealing.key", 64).value_or_die(),
+            read_file(dir_.path() / "b" / "sealing.key", 64).value_or_die());
+
+  // With a gone, b restarts from its sealed copy, no join needed, and writes.
+  a.reset();
+  b.reset();
+  b = start_replica("b");
+  ASSERT_TRUE(b);
+  auto owner_b = client::KeyServiceClient::create(config(*b), crypto::Identity::generate().value_or_die()).value_or_die();
+  ASSERT_TRUE(owner_b.register_self().ok());
+  EXPECT_TRUE(b->state().verify_audit().ok());
+}
+
+// A replica the policy does not admit gets no key, and a joiner refuses a replica its own policy
+// does not admit: either way it does not start.
+TEST_F(KeyServiceEtcdTest, AReplicaFailingTheReplicaPolicyIsRefused) {
+  auto a = start_replica("a");
+  ASSERT_TRUE(a);
+  // Another simulated identity: another measurement, which a's replica policy does not list.
+  auto impostor = try_start_replica("b", {}, a.get(), "not-the-keyservice",
+                                    kstest::sim_policy_json({ks_measurement_}));
+  ASSERT_FALSE(impostor.ok());
+  EXPECT_EQ(moss::keyservice::reason_of(impostor.status()), "replica-join-failed") << impostor.status().to_string();
+  // A joiner whose policy names another measurement refuses a in the handshake.
+  auto wary = try_start_replica("c", {}, a.get(), "moss-keyservice",
+                                kstest::sim_policy_json({std::string(64, 'e')}));
+  ASSERT_FALSE(wary.ok());
+  EXPECT_EQ(moss::keyservice::reason_of(wary.status()), "replica-join-failed") << wary.status().to_string();
+  EXPECT_FALSE(fs::exists(dir_.path() / "b" / kStateKeyFile));
+  EXPECT_FALSE(fs::exists(dir_.path() / "c" / kStateKeyFile));
 }
 
 }  // namespace

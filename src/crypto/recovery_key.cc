@@ -1,0 +1,196 @@
+#include "crypto/recovery_key.h"
+
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "crypto/hash.h"
+#include "crypto/ossl_util.h"
+
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <cstring>
+
+namespace moss::crypto {
+
+namespace {
+
+constexpr size_t kMaxPemBytes = 16 * 1024;
+constexpr char kOaepLabel[] = "moss-keyservice-recovery-v1";
+
+struct PkeyCtxFree { void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); } };
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+
+Status check_rsa(EVP_PKEY* pkey) {
+  if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
+    return invalid_argument("recovery-key-weak: the recovery key is not an RSA key");
+  }
+  if (EVP_PKEY_get_bits(pkey) < kMinRecoveryKeyBits) {
+    return invalid_argument("recovery-key-weak: the recovery key has {} bits (at least {} needed)",
+                            EVP_PKEY_get_bits(pkey), kMinRecoveryKeyBits);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> fingerprint_of(EVP_PKEY* pkey) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(pkey, &der);
+  if (len <= 0) return detail::ossl_error("recovery public key DER");
+  Sha256Digest d = sha256(std::span<const uint8_t>(der, static_cast<size_t>(len)));
+  OPENSSL_free(der);
+  return hex_encode(d);
+}
+
+// OAEP parameters on an encrypt or decrypt context: SHA-256, MGF1-SHA-256, our label.
+Status set_oaep(EVP_PKEY_CTX* ctx) {
+  // The label is handed over (OpenSSL frees it), so it is a copy.
+  void* label = OPENSSL_memdup(kOaepLabel, sizeof(kOaepLabel) - 1);
+  if (!label || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) != 1 ||
+      EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, sizeof(kOaepLabel) - 1) != 1) {
+    OPENSSL_free(label);
+    return detail::ossl_error("RSA-OAEP parameters");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct RecoveryPublicKey::Impl {
+  detail::PkeyPtr pkey;
+};
+struct RecoveryPrivateKey::Impl {
+  detail::PkeyPtr pkey;
+};
+
+RecoveryPublicKey::RecoveryPublicKey(std::unique_ptr<Impl> impl, std::string fingerprint, std::string pem)
+    : impl_(std::move(impl)), fingerprint_(std::move(fingerprint)), pem_(std::move(pem)) {}
+RecoveryPublicKey::RecoveryPublicKey(RecoveryPublicKey&&) noexcept = default;
+RecoveryPublicKey& RecoveryPublicKey::operator=(RecoveryPublicKey&&) noexcept = default;
+RecoveryPublicKey::~RecoveryPublicKey() = default;
+
+Result<RecoveryPublicKey> RecoveryPublicKey::from_pem(std::string_view pem) {
+  if (pem.size() > kMaxPemBytes) return invalid_argument("recovery public key PEM too large");
+  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return detail::ossl_error("memory BIO");
+  detail::PkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (!pkey) {
+    detail::ossl_clear();
+    return invalid_argument("not a PEM public key");
+  }
+  MOSS_RETURN_IF_ERROR(check_rsa(pkey.get()));
+  MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
+  auto impl = std::make_unique<Impl>();
+  impl->pkey = std::move(pkey);
+  return RecoveryPublicKey(std::move(impl), std::move(fp), std::string(pem));
+}
+
+Result<RecoveryPublicKey> RecoveryPublicKey::load(const std::filesystem::path& path) {
+  MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(path, kMaxPemBytes));
+  auto key = from_pem(text);
+  if (!key.ok()) return key.status().with_context(path.string());
+  return key;
+}
+
+Result<std::vector<uint8_t>> RecoveryPublicKey::seal(std::span<const uint8_t> secret) const {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1) return detail::ossl_error("RSA-OAEP encrypt");
+  MOSS_RETURN_IF_ERROR(set_oaep(ctx.get()));
+  size_t len = 0;
+  if (EVP_PKEY_encrypt(ctx.get(), nullptr, &len, secret.data(), secret.size()) != 1) {
+    return detail::ossl_error("RSA-OAEP encrypt");
+  }
+  std::vector<uint8_t> out(len);
+  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &len, secret.data(), secret.size()) != 1) {
+    return detail::ossl_error("RSA-OAEP encrypt");
+  }
+  out.resize(len);
+  return out;
+}
+
+RecoveryPrivateKey::RecoveryPrivateKey(std::unique_ptr<Impl> impl, std::string fingerprint)
+    : impl_(std::move(impl)), fingerprint_(std::move(fingerprint)) {}
+RecoveryPrivateKey::RecoveryPrivateKey(RecoveryPrivateKey&&) noexcept = default;
+RecoveryPrivateKey& RecoveryPrivateKey::operator=(RecoveryPrivateKey&&) noexcept = default;
+RecoveryPrivateKey::~RecoveryPrivateKey() = default;
+
+Result<RecoveryPrivateKey> RecoveryPrivateKey::generate(int bits) {
+  if (bits < kMinRecoveryKeyBits) {
+    return invalid_argument("recovery-key-weak: at least {} bits, not {}", kMinRecoveryKeyBits, bits);
+  }
+  EVP_PKEY* raw = EVP_RSA_gen(static_cast<unsigned>(bits));
+  if (!raw) return detail::ossl_error("RSA key generation");
+  detail::PkeyPtr pkey(raw);
+  MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
+  auto impl = std::make_unique<Impl>();
+  impl->pkey = std::move(pkey);
+  return RecoveryPrivateKey(std::move(impl), std::move(fp));
+}
+
+Result<RecoveryPrivateKey> RecoveryPrivateKey::from_pem(std::span<const uint8_t> pem) {
+  if (pem.size() > kMaxPemBytes) return invalid_argument("recovery private key PEM too large");
+  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return detail::ossl_error("memory BIO");
+  // No passphrase callback: an encrypted PEM fails rather than prompting on a terminal.
+  static pem_password_cb* const kNoPrompt = [](char*, int, int, void*) { return -1; };
+  detail::PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, kNoPrompt, nullptr));
+  if (!pkey) {
+    detail::ossl_clear();
+    return invalid_argument("not an unencrypted PEM private key");
+  }
+  MOSS_RETURN_IF_ERROR(check_rsa(pkey.get()));
+  MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
+  auto impl = std::make_unique<Impl>();
+  impl->pkey = std::move(pkey);
+  return RecoveryPrivateKey(std::move(impl), std::move(fp));
+}
+
+Result<RecoveryPrivateKey> RecoveryPrivateKey::load(const std::filesystem::path& path) {
+  MOSS_ASSIGN_OR_RETURN(SecretBytes pem, read_secret_file(path, kMaxPemBytes));
+  auto key = from_pem(pem.span());
+  if (!key.ok()) return key.status().with_context(path.string());
+  return key;
+}
+
+Result<SecretBytes> RecoveryPrivateKey::open(std::span<const uint8_t> sealed) const {
+  auto refused = [] {
+    detail::ossl_clear();
+    return unauthenticated("recovery-open-failed: the export was not sealed to this recovery key "
+                           "(or was altered)");
+  };
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1) return detail::ossl_error("RSA-OAEP decrypt");
+  MOSS_RETURN_IF_ERROR(set_oaep(ctx.get()));
+  size_t len = 0;
+  if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, sealed.data(), sealed.size()) != 1) return refused();
+  SecretBytes out(len);
+  if (EVP_PKEY_decrypt(ctx.get(), out.data(), &len, sealed.data(), sealed.size()) != 1) return refused();
+  SecretBytes exact(out.span().first(len));
+  return exact;
+}
+
+Result<SecretBytes> RecoveryPrivateKey::private_pem() const {
+  // The secure-heap BIO wipes its buffer when freed.
+  detail::BioPtr bio(BIO_new(BIO_s_secmem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0,
+                                       nullptr, nullptr) != 1) {
+    return detail::ossl_error("writing recovery private key PEM");
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return SecretBytes(std::span<const uint8_t>(reinterpret_cast<uint8_t*>(data), static_cast<size_t>(len)));
+}
+
+Result<std::string> RecoveryPrivateKey::public_pem() const {
+  detail::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get()) != 1) {
+    return detail::ossl_error("writing recovery public key PEM");
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+}  // namespace moss::crypto
