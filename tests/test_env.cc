@@ -8,6 +8,9 @@ namespace {
 const bool kTestEnvironmentSet = [] {
   setenv("MOSS_BIN_DIR", MOSS_TEST_BIN_DIR, /*overwrite=*/0);
   setenv("MOSS_SOURCE_DIR", MOSS_TEST_SOURCE_DIR, /*overwrite=*/0);
+  // Workers started by tests keep no compiled-plan cache in the shared temporary directory;
+  // tests of the cache give their own directory.
+  setenv("MOSS_WORKER_PLAN_CACHE_DIR", "off", /*overwrite=*/0);
   return true;
 }();
 

@@ -1,5 +1,6 @@
 #include "worker/inference_service.h"
 
+#include "common/logging.h"
 #include "common/reply_error.h"
 #include "common/safetensors.h"
 #include "crypto/envelope.h"
@@ -49,6 +50,7 @@ InferenceService::InferenceService(const WorkerConfig& config, std::unique_ptr<K
       metrics_(metrics),
       keys_(std::move(keys)),
       store_(std::move(store)),
+      plan_cache_(config.plan_cache_dir),
       key_cache_(*keys_, config.key_ttl),
       models_(cache_options(config)),
       // Replays are detected while the request key could still be cached here, and at least a
@@ -64,10 +66,12 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
 
   t0 = Clock::now();
   std::optional<SecretBytes> plain;
+  const VersionedKey* model_key = nullptr;
   for (const VersionedKey& k : keys.model_keys) {
     auto r = crypto::decrypt_model(k.key.span(), model_id, file);
     if (r.ok()) {
       plain = std::move(r).value();
+      model_key = &k;
       break;
     }
     // A wrong key fails authentication of chunk 0; anything else (truncated, bad header) is the
@@ -87,6 +91,21 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
   t0 = Clock::now();
   engine::CompileOptions options;
   options.intra_op_threads = intra_op_threads_;
+  // The plan cache entry is tied to this authenticated file (its header's random bytes and size).
+  PlanCacheKey cache_key;
+  if (plan_cache_.enabled()) {
+    auto header = crypto::parse_model_header(file);
+    if (header.ok()) {
+      cache_key.model_id = model_id;
+      cache_key.model_file_random = header->file_random;
+      cache_key.model_file_size = file.size();
+      cache_key.threads = intra_op_threads_;
+      options.packed_weights = plan_cache_.load(cache_key, model_key->key.span());
+      options.record_packed_weights = options.packed_weights == nullptr;
+    }
+  }
+  // The encrypted file is not needed any more: free it before compile allocates.
+  std::vector<uint8_t>().swap(file);
   auto compiled = engine::CompiledModel::compile(plain->span(), options);
   if (!compiled.ok()) {
     return Status(compiled.status().code() == ErrorCode::kUnimplemented ? ErrorCode::kUnimplemented
@@ -94,6 +113,15 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
                   "model " + model_id + " does not compile: " + compiled.status().message());
   }
   t.compile_ms = ms_since(t0);
+  if (options.packed_weights && !(*compiled)->packed_weights_replayed()) {
+    // Only a bug could get here (the key names everything packing depends on): drop the entry,
+    // so the next cold start records a fresh one.
+    log::get("worker")->warn("plan cache entry for {} did not match this compile; removed", model_id);
+    plan_cache_.remove(model_id);
+  }
+  if (auto recorded = (*compiled)->packed_weights()) {
+    plan_cache_.store_in_background(cache_key, model_key->key.clone(), std::move(recorded));
+  }
   return compiled;
 }
 

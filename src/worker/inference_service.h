@@ -17,6 +17,7 @@
 #include "worker/metrics.h"
 #include "worker/model_cache.h"
 #include "worker/model_store.h"
+#include "worker/plan_cache.h"
 #include "worker/replay_cache.h"
 #include "worker/worker_config.h"
 
@@ -64,6 +65,7 @@ class InferenceService {
   Metrics& metrics_;
   std::unique_ptr<KeySource> keys_;
   std::unique_ptr<ModelStore> store_;
+  PlanCache plan_cache_;
   KeyCache key_cache_;
   ModelCache models_;
   ReplayCache replays_;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 namespace moss::worker {
@@ -40,6 +41,8 @@ const std::vector<Setting>& settings_table() {
       {"port", SettingType::kInt, "8080", "listen port (PORT is honoured too)"},
       {"intra_op_threads", SettingType::kInt, "1", "engine threads per request"},
       {"max_model_mb", SettingType::kInt, "4096", "largest encrypted model file accepted, MiB"},
+      {"plan_cache_dir", SettingType::kString, "",
+       "compiled-plan cache directory (default $TMPDIR/moss-worker-plan-cache; off: none)"},
       {"certificate_lifetime", SettingType::kDuration, "6h",
        "lifetime of the worker's attested TLS certificate (renewed at half; at least 1m)"},
   };
@@ -180,6 +183,7 @@ Result<WorkerConfig> worker_config_from(const Config& s) {
   MOSS_ASSIGN_OR_RETURN(int64_t port, s.get_int("worker.port"));
   MOSS_ASSIGN_OR_RETURN(int64_t threads, s.get_int("worker.intra-op-threads"));
   MOSS_ASSIGN_OR_RETURN(int64_t max_model_mb, s.get_int("worker.max-model-mb"));
+  MOSS_ASSIGN_OR_RETURN(c.plan_cache_dir, s.get_string("worker.plan-cache-dir"));
   MOSS_ASSIGN_OR_RETURN(auto lifetime, s.get_duration("worker.certificate-lifetime"));
   MOSS_ASSIGN_OR_RETURN(c.certificate_lifetime, attest::attested_certificate_lifetime(lifetime, "certificate_lifetime"));
 
@@ -209,6 +213,12 @@ Result<WorkerConfig> worker_config_from(const Config& s) {
   c.port = static_cast<uint16_t>(port);
   c.intra_op_threads = static_cast<int>(threads);
   c.max_model_bytes = static_cast<uint64_t>(max_model_mb) << 20;
+  if (c.plan_cache_dir == "off") {
+    c.plan_cache_dir.clear();
+  } else if (c.plan_cache_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    c.plan_cache_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/moss-worker-plan-cache";
+  }
   return c;
 }
 

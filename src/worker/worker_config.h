@@ -34,6 +34,9 @@ struct WorkerConfig {
   std::string host = "0.0.0.0";
   uint16_t port = 8080;
   int intra_op_threads = 1;       // engine threads per request
+  // Compiled-plan cache directory (worker/plan_cache.h); empty: off. The setting's default is
+  // $TMPDIR/moss-worker-plan-cache (else /tmp/...); "off" turns it off.
+  std::string plan_cache_dir;
   uint64_t max_model_bytes = uint64_t{4} << 30;
   // The worker's attested TLS certificate (renewed at half); same bounds as the KeyService's.
   std::chrono::seconds certificate_lifetime{6 * 3600};

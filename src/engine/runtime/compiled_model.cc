@@ -138,7 +138,15 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   if (all_static && m->max_cached_plans_ > 0 && !onednn_disabled()) {
     // The only plan this model can have, cached for good: weights its kernels packed are held
     // once (the originals are dropped from the plan and the graph).
-    MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(g, m->kernels_, binding, m->threads_, true));
+    auto recorded = options.record_packed_weights ? std::make_shared<PackedWeights>() : nullptr;
+    std::shared_ptr<const Plan> plan;
+    {
+      PackSession session(options.packed_weights.get(), recorded.get());
+      MOSS_ASSIGN_OR_RETURN(plan, build_plan(g, m->kernels_, binding, m->threads_, true));
+      m->replayed_all_ = session.replayed_all();
+      if (session.taken() > 0) m->replayed_ = options.packed_weights;
+    }
+    m->recorded_ = std::move(recorded);
     for (int v : plan->packed_constants) g.values[v].constant.reset();
     m->plans_.emplace(plan->key, plan);
     m->packed_only_ = true;

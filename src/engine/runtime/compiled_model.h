@@ -13,6 +13,7 @@
 #include "engine/kernels/kernel.h"
 #include "engine/loader/onnx_loader.h"
 #include "engine/planner/plan.h"
+#include "engine/runtime/packed_weights.h"
 #include "engine/quant/qdq_rewrite.h"
 
 #include <cstdint>
@@ -52,6 +53,11 @@ struct CompileOptions {
   // Turn QDQ chains into int8 operators (quant/qdq_rewrite.h). Off: every chain runs as written
   // (dequantize -> float -> quantize), the reference the int8 paths are tested against.
   bool rewrite_qdq = true;
+  // Compiled-plan cache (packed_weights.h), for models whose input shapes are all static: keep
+  // the weights the compile packed (packed_weights()), and/or take them from an earlier compile
+  // of the same model with the same engine build, CPU features and intra_op_threads.
+  bool record_packed_weights = false;
+  std::shared_ptr<const PackedWeights> packed_weights;
 };
 
 // Where compile() spent its time, in milliseconds (`moss model bench`, bench/engine/compile_bench).
@@ -81,6 +87,11 @@ class CompiledModel {
   // QDQ chains rewritten into int8 operators, and those kept in float with the reason.
   const QdqReport& qdq_report() const { return qdq_; }
   const CompileTiming& compile_timing() const { return timing_; }
+  // With record_packed_weights: every weight buffer the compile packed, in order (null for a
+  // model with dynamic input shapes, whose plans are built per request).
+  std::shared_ptr<const PackedWeights> packed_weights() const { return recorded_; }
+  // With CompileOptions::packed_weights: whether every packed weight came from it.
+  bool packed_weights_replayed() const { return replayed_all_; }
 
   // Inputs whose contents determine shapes (an int tensor feeding Reshape's shape, Slice's
   // starts, ...): their values become part of the plan binding. Per input, like inputs().
@@ -105,6 +116,9 @@ class CompiledModel {
   int threads_ = 1;
   QdqReport qdq_;
   CompileTiming timing_;
+  std::shared_ptr<const PackedWeights> recorded_;
+  std::shared_ptr<const PackedWeights> replayed_;  // its bytes back kernels' weights
+  bool replayed_all_ = false;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::shared_ptr<const Plan>> plans_;
 };

@@ -1,0 +1,216 @@
+#include "worker/plan_cache.h"
+
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "crypto/hash.h"
+#include "crypto/hkdf.h"
+#include "crypto/model_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace moss::worker {
+namespace {
+
+constexpr char kMagic[8] = {'M', 'O', 'S', 'S', 'P', 'L', 'A', 'N'};
+constexpr uint16_t kVersion = 1;
+constexpr size_t kPrefix = 8 + 2 + 4;
+constexpr uint32_t kMaxHeader = 64 << 10;
+constexpr uint64_t kMaxEntry = uint64_t{16} << 30;
+constexpr std::string_view kInfo = "moss plan cache v1";
+
+std::string header_text(const PlanCacheKey& k) {
+  nlohmann::ordered_json j = {{"model_id", k.model_id},
+                              {"model_file_random", hex_encode(k.model_file_random)},
+                              {"model_file_size", k.model_file_size},
+                              {"threads", k.threads},
+                              {"build_id", k.build_id},
+                              {"cpu_features", k.cpu_features}};
+  return j.dump();
+}
+
+std::vector<uint8_t> prefix_for(std::string_view header) {
+  std::vector<uint8_t> out(kMagic, kMagic + 8);
+  out.push_back(kVersion >> 8);
+  out.push_back(kVersion & 0xff);
+  const auto n = static_cast<uint32_t>(header.size());
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(n >> s));
+  out.insert(out.end(), header.begin(), header.end());
+  return out;
+}
+
+Result<SecretBytes> payload_key(std::span<const uint8_t> model_key, std::span<const uint8_t> head) {
+  const crypto::Sha256Digest salt = crypto::sha256(head);
+  return crypto::hkdf_sha256(model_key, salt,
+                             {reinterpret_cast<const uint8_t*>(kInfo.data()), kInfo.size()},
+                             crypto::kModelKeySize);
+}
+
+// Which field of the entry's header differs from what this load needs ("" when none).
+std::string mismatch(const nlohmann::json& h, const PlanCacheKey& k) {
+  auto str = [&](const char* f) { return h.contains(f) && h[f].is_string() ? h[f].get<std::string>() : ""; };
+  auto num = [&](const char* f) -> int64_t {
+    return h.contains(f) && h[f].is_number_integer() ? h[f].get<int64_t>() : -1;
+  };
+  if (str("model_id") != k.model_id) return "it is for another model";
+  if (str("model_file_random") != hex_encode(k.model_file_random) ||
+      num("model_file_size") != static_cast<int64_t>(k.model_file_size)) {
+    return "it was compiled from another model file (the file was replaced or re-encrypted)";
+  }
+  if (num("threads") != k.threads) return "it was compiled for another thread count";
+  if (str("build_id") != k.build_id) return "it was compiled by another engine build";
+  if (str("cpu_features") != k.cpu_features) return "it was compiled on a CPU with other features";
+  return "";
+}
+
+// A read-only mapping of a whole file.
+struct Mapping {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (data) munmap(const_cast<uint8_t*>(data), size);
+  }
+};
+
+// 64-byte aligned plaintext that is wiped when freed (packed weights are the owner's secret).
+struct AlignedSecret {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  explicit AlignedSecret(size_t n) : size(n) {
+    data = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(64, (n + 63) / 64 * 64)));
+    if (!data) throw std::bad_alloc();
+  }
+  ~AlignedSecret() {
+    secure_wipe(data, size);
+    std::free(data);
+  }
+  AlignedSecret(const AlignedSecret&) = delete;
+  AlignedSecret& operator=(const AlignedSecret&) = delete;
+};
+
+}  // namespace
+
+PlanCache::PlanCache(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+PlanCache::~PlanCache() { wait(); }
+
+std::filesystem::path PlanCache::path_for(const std::string& model_id) const {
+  const auto d = crypto::sha256({reinterpret_cast<const uint8_t*>(model_id.data()), model_id.size()});
+  return dir_ / (hex_encode(d) + ".plan");
+}
+
+std::shared_ptr<const engine::PackedWeights> PlanCache::load(const PlanCacheKey& key,
+                                                             std::span<const uint8_t> model_key,
+                                                             std::string* reason) const {
+  if (reason) reason->clear();
+  if (!enabled()) return nullptr;
+  const auto path = path_for(key.model_id);
+  auto ignore = [&](const std::string& why) -> std::shared_ptr<const engine::PackedWeights> {
+    log::get("worker")->warn("plan cache entry for {} ignored, compiling afresh: {}", key.model_id, why);
+    if (reason) *reason = why;
+    return nullptr;
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;  // no entry yet: not worth a log line
+  struct stat st {};
+  Mapping map;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return ignore("not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxEntry) {
+    ::close(fd);
+    return ignore("larger than the 16 GiB limit");
+  }
+  map.size = static_cast<size_t>(st.st_size);
+  if (map.size > 0) {
+    void* p = mmap(nullptr, map.size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) map.data = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);
+  if (!map.data) return ignore("cannot map it");
+  madvise(const_cast<uint8_t*>(map.data), map.size, MADV_SEQUENTIAL);
+  if (map.size < kPrefix || std::memcmp(map.data, kMagic, 8) != 0) return ignore("not a plan file");
+  const uint16_t version = static_cast<uint16_t>(map.data[8] << 8 | map.data[9]);
+  if (version != kVersion) return ignore("another format version");
+  uint32_t hlen = 0;
+  for (int i = 10; i < 14; ++i) hlen = (hlen << 8) | map.data[i];
+  if (hlen > kMaxHeader || hlen > map.size - kPrefix) return ignore("truncated header");
+  const std::span<const uint8_t> head(map.data, kPrefix + hlen);
+  const auto header = nlohmann::json::parse(head.begin() + kPrefix, head.end(), nullptr, false);
+  if (!header.is_object()) return ignore("unreadable header");
+  if (std::string m = mismatch(header, key); !m.empty()) return ignore(m);
+  auto k = payload_key(model_key, head);
+  if (!k.ok()) return ignore(k.status().message());
+  const std::span<const uint8_t> payload(map.data + head.size(), map.size - head.size());
+  auto size = crypto::decrypted_model_size(payload);
+  if (!size.ok()) return ignore("truncated: " + size.status().message());
+  std::shared_ptr<AlignedSecret> plain;
+  try {
+    plain = std::make_shared<AlignedSecret>(*size);
+  } catch (const std::bad_alloc&) {
+    return ignore("out of memory");
+  }
+  Status s = crypto::decrypt_model_into(k->span(), key.model_id, payload, {plain->data, plain->size});
+  if (!s.ok()) return ignore("it does not authenticate (tampered, truncated or another key): " + s.message());
+  auto weights = engine::PackedWeights::parse(plain, {plain->data, plain->size});
+  if (!weights.ok()) return ignore(weights.status().message());
+  return *weights;
+}
+
+Status PlanCache::store(const PlanCacheKey& key, std::span<const uint8_t> model_key,
+                        const engine::PackedWeights& weights) const {
+  if (!enabled()) return Status::Ok();
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return unavailable("plan cache: cannot create {}: {}", dir_.string(), ec.message());
+  std::vector<uint8_t> file = prefix_for(header_text(key));
+  const size_t head = file.size();
+  MOSS_ASSIGN_OR_RETURN(SecretBytes k, payload_key(model_key, file));
+  std::vector<uint8_t> plain = weights.serialize();
+  const uint64_t n = crypto::encrypted_model_size(key.model_id, plain.size(), crypto::kDefaultChunkSize);
+  file.resize(head + n);
+  crypto::ModelEncryptOptions options;
+  Status s = crypto::encrypt_model_into(k.span(), key.model_id, plain, options,
+                                        {file.data() + head, static_cast<size_t>(n)});
+  secure_wipe(plain);
+  MOSS_RETURN_IF_ERROR(s);
+  return write_file(path_for(key.model_id), file, 0600);
+}
+
+void PlanCache::store_in_background(PlanCacheKey key, SecretBytes model_key,
+                                    std::shared_ptr<const engine::PackedWeights> weights) {
+  if (!enabled() || !weights) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  writers_.emplace_back([this, key = std::move(key), model_key = std::move(model_key),
+                         weights = std::move(weights)]() mutable {
+    Status s = store(key, model_key.span(), *weights);
+    if (!s.ok()) log::get("worker")->warn("plan cache: {} not written: {}", key.model_id, s.message());
+    weights.reset();
+  });
+}
+
+void PlanCache::remove(const std::string& model_id) const {
+  if (!enabled()) return;
+  std::error_code ec;
+  std::filesystem::remove(path_for(model_id), ec);
+}
+
+void PlanCache::wait() {
+  std::vector<std::thread> writers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writers.swap(writers_);
+  }
+  for (auto& t : writers) t.join();
+}
+
+}  // namespace moss::worker

@@ -1,0 +1,188 @@
+// PlanCache: an entry written for a compile is found again and replayed to the same outputs; an
+// entry for another model, model file, thread count, build or CPU, or truncated, tampered, under
+// another key or with an edited header is ignored with its reason.
+#include "worker/plan_cache.h"
+
+#include "common/file_util.h"
+#include "engine/runtime/compiled_model.h"
+#include "engine/runtime/execution_context.h"
+#include "support/temp_dir.h"
+
+#include <gtest/gtest.h>
+#include <onnx/onnx.pb.h>
+
+#include <cmath>
+
+namespace moss::worker {
+namespace {
+
+// Conv -> Relu -> Gemm on a static input: a static model whose weights are packed.
+std::vector<uint8_t> small_cnn() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  auto value = [](onnx::ValueInfoProto* v, const char* name, std::vector<int64_t> dims) {
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  value(g->add_input(), "x", {1, 16, 8, 8});
+  value(g->add_output(), "y", {1, 4});
+  auto init = [&](const char* name, std::vector<int64_t> dims) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) t->add_dims(d), n *= d;
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(0.1f * std::sin(0.3f * static_cast<float>(i)));
+  };
+  init("w", {32, 16, 3, 3});
+  init("g", {4, 32});
+  auto node = [&](const char* op, std::vector<const char*> in, const char* out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    for (const char* i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  node("Conv", {"x", "w"}, "c");
+  node("Relu", {"c"}, "r");
+  node("GlobalAveragePool", {"r"}, "p");
+  node("Flatten", {"p"}, "f");
+  auto* gemm = node("Gemm", {"f", "g"}, "y");
+  auto* a = gemm->add_attribute();
+  a->set_name("transB");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(1);
+  const std::string s = m.SerializeAsString();
+  return {s.begin(), s.end()};
+}
+
+Tensor run(const std::shared_ptr<const engine::CompiledModel>& m) {
+  Tensor x = Tensor::zeros(DType::kFloat32, {1, 16, 8, 8}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::cos(0.05f * static_cast<float>(i));
+  engine::ExecutionContext ctx(m);
+  const std::vector<NamedTensor> in{{"x", x}};
+  return ctx.run(in).value_or_die().at(0).tensor;
+}
+
+class PlanCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_.model_id = "alice/cnn";
+    key_.model_file_random.fill(7);
+    key_.model_file_size = 12345;
+    model_key_.assign(32, 0x42);
+    engine::CompileOptions o;
+    o.record_packed_weights = true;
+    compiled_ = engine::CompiledModel::compile(model_, o).value_or_die();
+    ASSERT_TRUE(compiled_->packed_weights());
+    ASSERT_TRUE(cache_.store(key_, model_key_, *compiled_->packed_weights()).ok());
+  }
+
+  // The reason the entry is ignored under `key` and `model_key` ("" for a hit).
+  std::string reason(const PlanCacheKey& key, const std::vector<uint8_t>& model_key) {
+    std::string why;
+    auto w = cache_.load(key, model_key, &why);
+    if (w) {
+      EXPECT_EQ(why, "");
+    }
+    return w ? "" : why;
+  }
+  std::vector<uint8_t> file() { return read_file(cache_.path_for(key_.model_id), 1 << 30).value_or_die(); }
+  void put(const std::vector<uint8_t>& bytes) {
+    ASSERT_TRUE(write_file(cache_.path_for(key_.model_id), bytes, 0600).ok());
+  }
+
+  test_support::TempDir dir_{"moss-plan-cache-test"};
+  PlanCache cache_{dir_.path()};
+  PlanCacheKey key_;
+  std::vector<uint8_t> model_key_;
+  const std::vector<uint8_t> model_ = small_cnn();
+  std::shared_ptr<const engine::CompiledModel> compiled_;
+};
+
+TEST_F(PlanCacheTest, HitReplaysToTheOutputsOfAFreshCompile) {
+  auto weights = cache_.load(key_, model_key_);
+  ASSERT_TRUE(weights);
+  EXPECT_EQ(weights->bytes(), compiled_->packed_weights()->bytes());
+  engine::CompileOptions o;
+  o.packed_weights = weights;
+  auto hit = engine::CompiledModel::compile(model_, o).value_or_die();
+  EXPECT_TRUE(hit->packed_weights_replayed());
+  EXPECT_TRUE(run(hit).equals(run(engine::CompiledModel::compile(model_).value_or_die())));
+}
+
+TEST_F(PlanCacheTest, NoEntryAndDisabledCacheFindNothing) {
+  PlanCacheKey other = key_;
+  other.model_id = "bob/none";
+  EXPECT_EQ(reason(other, model_key_), "");  // no file: silently nothing
+  EXPECT_FALSE(cache_.load(other, model_key_));
+  PlanCache off{""};
+  EXPECT_FALSE(off.enabled());
+  EXPECT_FALSE(off.load(key_, model_key_));
+  EXPECT_TRUE(off.store(key_, model_key_, *compiled_->packed_weights()).ok());
+}
+
+TEST_F(PlanCacheTest, EntriesForSomethingElseAreIgnored) {
+  auto with = [&](auto change) {
+    PlanCacheKey k = key_;
+    change(k);
+    return reason(k, model_key_);
+  };
+  EXPECT_NE(with([](PlanCacheKey& k) { k.model_file_random[0] ^= 1; }).find("another model file"),
+            std::string::npos);
+  EXPECT_NE(with([](PlanCacheKey& k) { k.model_file_size += 1; }).find("another model file"),
+            std::string::npos);
+  EXPECT_NE(with([](PlanCacheKey& k) { k.threads = 2; }).find("thread count"), std::string::npos);
+  EXPECT_NE(with([](PlanCacheKey& k) { k.build_id += "x"; }).find("engine build"), std::string::npos);
+  EXPECT_NE(with([](PlanCacheKey& k) { k.cpu_features += " avx9"; }).find("CPU"), std::string::npos);
+  // Another model's entry copied over this model's file name.
+  PlanCacheKey bob = key_;
+  bob.model_id = "bob/cnn";
+  ASSERT_TRUE(cache_.store(bob, model_key_, *compiled_->packed_weights()).ok());
+  put(read_file(cache_.path_for(bob.model_id), 1 << 30).value_or_die());
+  EXPECT_NE(reason(key_, model_key_).find("another model"), std::string::npos);
+}
+
+TEST_F(PlanCacheTest, WrongKeyTamperedTruncatedAndEditedHeaderAreIgnored) {
+  std::vector<uint8_t> other_key(32, 0x43);
+  EXPECT_NE(reason(key_, other_key).find("does not authenticate"), std::string::npos);
+  const std::vector<uint8_t> good = file();
+  std::vector<uint8_t> tampered = good;
+  tampered[tampered.size() - 100] ^= 0x01;
+  put(tampered);
+  EXPECT_NE(reason(key_, model_key_).find("does not authenticate"), std::string::npos);
+  put({good.begin(), good.end() - 1000});
+  EXPECT_FALSE(reason(key_, model_key_).empty());
+  put({good.begin(), good.begin() + 20});
+  EXPECT_FALSE(reason(key_, model_key_).empty());
+  // An edited header that names exactly what this load asks for still fails: the header is
+  // bound into the payload key.
+  std::string text(good.begin(), good.end());
+  const size_t at = text.find("\"threads\":1");
+  ASSERT_NE(at, std::string::npos);
+  text[at + 10] = '2';
+  put({text.begin(), text.end()});
+  PlanCacheKey two = key_;
+  two.threads = 2;
+  EXPECT_NE(reason(two, model_key_).find("does not authenticate"), std::string::npos);
+  put(good);
+  EXPECT_EQ(reason(key_, model_key_), "");
+}
+
+TEST_F(PlanCacheTest, BackgroundWriteIsFoundAfterWait) {
+  PlanCacheKey k = key_;
+  k.model_id = "carol/cnn";
+  cache_.store_in_background(k, SecretBytes(std::span<const uint8_t>(model_key_)),
+                             compiled_->packed_weights());
+  cache_.wait();
+  EXPECT_TRUE(cache_.load(k, model_key_));
+  cache_.remove(k.model_id);
+  EXPECT_FALSE(cache_.load(k, model_key_));
+}
+
+}  // namespace
+}  // namespace moss::worker
