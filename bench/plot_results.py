@@ -13,7 +13,8 @@ Writes, for whatever is present (and says what is missing):
                              policy, one column per pool size
   keyservice_throughput.svg  keyservice_bench.json: requests/s per thread count, release vs the
                              no-op anchor
-  worker_cold_start.svg      worker_bench.json: a worker's cold start per model, stacked by phase
+  worker_cold_start.svg      worker_bench.json: a worker's cold start per model (and plan-cache
+                             mode: none, miss, hit), stacked by phase
                              (start+attestation, key fetch, model fetch, decrypt, compile,
                              inference, the rest of the first request)
   engine_vs_ort.svg          summary.json: MOSS engine p50 vs ONNX Runtime p50 per model and
@@ -154,6 +155,8 @@ def cold_start_segments(row: Dict[str, Any]) -> List[Tuple[str, float]]:
 def plot_worker_cold(doc: Dict[str, Any], out: Path) -> None:
     rows = _rows(doc, "cold_start", ("model", "start_attest_ms", "first_request_ms", "phases_ms"),
                  "worker_bench")
+    # With --cold-rounds, one bar per model and plan-cache mode: the first round's.
+    rows = [r for r in rows if r.get("round", 0) == 0]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(rows) + 1.9))
     segs = [cold_start_segments(r) for r in rows]
@@ -165,7 +168,8 @@ def plot_worker_cold(doc: Dict[str, Any], out: Path) -> None:
     for y, total in enumerate(left):
         ax.annotate(f"{total:.0f} ms", (total, y), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=7)
-    ax.set_yticks(range(len(rows)), [r["model"] for r in rows])
+    ax.set_yticks(range(len(rows)), [r["model"] + (f" ({r['plan_cache']})" if "plan_cache" in r else "")
+                                     for r in rows])
     ax.invert_yaxis()
     ax.margins(x=0.12)
     ax.set_xlabel("ms from process start to the first answer")

@@ -1,7 +1,8 @@
 // worker_bench: the worker's figures, with real moss-keyservice and moss-worker processes on
 // loopback (simulated TEE) and the exported models (tools/export_models.py -> models/<name>/).
 //
-//   worker_bench [--bin-dir build/bin] [--models models] [--iters 30] [--seconds 4] [--json FILE]
+//   worker_bench [--bin-dir build/bin] [--models models] [--iters 30] [--seconds 4]
+//                [--cold-rounds N] [--json FILE]
 //
 // 1. Warm latency: encrypted request through the worker (seal, HTTP, open envelope, run in a
 //    pooled context, seal, HTTP, open) over the in-process run of the same compiled model, same
@@ -10,7 +11,10 @@
 //    OpenWhisk). Anchor: the same payloads through a raw-socket encrypted call around a busy wait
 //    as long as the in-process run, i.e. the floor any encrypted remote call has on this machine.
 // 2. Cold start of a fresh instance: process start to listening (includes attestation), then the
-//    first request's breakdown (key fetch, model fetch, decrypt, compile, inference).
+//    first request's breakdown (key fetch, model fetch, decrypt, compile, inference), without the
+//    compiled-plan cache and with it (a first instance writes the entry, the next one hits it),
+//    each beside the warm binary round trip of phase 1 (cold / warm); --cold-rounds N repeats
+//    the three and adds a median line per model and mode.
 // 3. Throughput with 1, 2, 4, 8 concurrent clients on one instance (MobileNetV2).
 // 4. RSS with 1 and with 8 concurrent requests on ResNet-50 beside its weights and arena sizes.
 // --json FILE: the cold-start breakdown per model for bench/plot_results.py
@@ -63,8 +67,9 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 fs::path g_bin = "build/bin", g_models = "models", g_dir;
-int g_iters = 30;
+int g_iters = 30, g_cold_rounds = 1;
 double g_seconds = 4;
+std::map<std::string, double> g_warm_ms;  // per model: warm binary client round trip p50
 nlohmann::ordered_json g_cold_rows = nlohmann::ordered_json::array();  // for --json
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
@@ -172,13 +177,17 @@ Stack setup(const std::vector<std::string>& models) {
                   {"MOSS_WORKER_MEMORY_BUDGET_MB", "4096"},
                   // As FnPacker's local backend and the worker image start it (docs/worker.md).
                   {"OMP_WAIT_POLICY", "passive"},
-                  {"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"}};
+                  {"GLIBC_TUNABLES", "glibc.malloc.hugetlb=1"},
+                  // The bench's own plan cache (the cold phase chooses per instance).
+                  {"MOSS_WORKER_PLAN_CACHE_DIR", (g_dir / "plan-cache").string()}};
   return s;
 }
 
-Proc start_worker(const Stack& s) {
+Proc start_worker(const Stack& s, const std::string& plan_cache_dir = "") {
+  auto env = s.worker_env;
+  if (!plan_cache_dir.empty()) env["MOSS_WORKER_PLAN_CACHE_DIR"] = plan_cache_dir;
   return spawn({(g_bin / "moss-worker").string(), "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"},
-               s.worker_env, g_dir / "worker.log");
+               env, g_dir / "worker.log");
 }
 
 // One encrypted request; returns the client-side latency and the worker's result object.
@@ -349,6 +358,7 @@ void warm_latency(const Stack& s, const std::string& name) {
   std::printf("floor %-13s raw-socket encrypted call (%zu B in, %zu B out, %.2f ms busy work): p50 %8.2f ms  "
               "ratio %.3f (the least any encrypted remote call costs here)\n",
               name.c_str(), req.plain.size(), reply_bytes, local, floor, floor / local);
+  g_warm_ms[name] = p50(wire[0].client);
   for (int k = 0; k < 2; ++k) {
     const Series& x = wire[k];
     std::printf("warm %-13s %-6s client round trip p50 %8.2f ms (worker total %.2f: decrypt %.2f inference %.2f "
@@ -360,25 +370,61 @@ void warm_latency(const Stack& s, const std::string& name) {
   stop(w);
 }
 
-void cold_start(const Stack& s, const std::string& name) {
+// One fresh instance's first request. mode: "no cache" (plan cache off), "cache miss" (an empty
+// cache directory: the instance writes the entry), "cache hit" (the entry the miss wrote).
+double cold_start(const Stack& s, const std::string& name, const std::string& mode, int round) {
+  const fs::path cache_dir = g_dir / ("plan-cache-" + name);
+  if (mode == "cache miss") fs::remove_all(cache_dir);
   auto t = Clock::now();
-  Proc w = start_worker(s);
+  Proc w = start_worker(s, mode == "no cache" ? "off" : cache_dir.string());
   const double start_ms = ms_since(t);  // exec, config, attestation, credentials, listen
   Requester req(s, name, w.port, model_input(name));
   t = Clock::now();
   json r = req.once();
   const double first_ms = ms_since(t);
   const json& tm = r["timing_ms"];
-  std::printf("cold %-13s process start+attestation %7.1f ms | first request %7.1f ms: key_fetch %.1f model_fetch %.1f decrypt %.1f compile %.1f inference %.1f encrypt %.2f (run=%s)\n",
-              name.c_str(), start_ms, first_ms, tm["key_fetch"].get<double>(), tm["model_fetch"].get<double>(),
-              tm["decrypt"].get<double>(), tm["compile"].get<double>(), tm["inference"].get<double>(),
-              tm["encrypt"].get<double>(), r["run"].get<std::string>().c_str());
+  const double warm = g_warm_ms.count(name) ? g_warm_ms[name] : 0;
+  std::printf("cold %-13s %-10s process start+attestation %7.1f ms | first request %7.1f ms: key_fetch %.1f model_fetch %.1f decrypt %.1f compile %.1f inference %.1f encrypt %.2f (run=%s) | warm %.2f ms, cold/warm %.2f\n",
+              name.c_str(), mode.c_str(), start_ms, first_ms, tm["key_fetch"].get<double>(),
+              tm["model_fetch"].get<double>(), tm["decrypt"].get<double>(), tm["compile"].get<double>(),
+              tm["inference"].get<double>(), tm["encrypt"].get<double>(), r["run"].get<std::string>().c_str(),
+              warm, warm > 0 ? first_ms / warm : 0.0);
   nlohmann::ordered_json phases = nlohmann::ordered_json::object();
   for (const char* p : {"key_fetch", "model_fetch", "decrypt", "compile", "inference", "encrypt"})
     phases[p] = tm[p].get<double>();
-  g_cold_rows.push_back({{"model", name}, {"start_attest_ms", start_ms}, {"first_request_ms", first_ms},
-                         {"phases_ms", std::move(phases)}, {"run", r["run"].get<std::string>()}});
+  g_cold_rows.push_back({{"model", name}, {"plan_cache", mode}, {"round", round}, {"start_attest_ms", start_ms},
+                         {"first_request_ms", first_ms}, {"warm_ms", warm}, {"phases_ms", std::move(phases)},
+                         {"run", r["run"].get<std::string>()}});
+  if (mode == "cache miss") {
+    // The entry is written in the background after the compile: wait for it (up to 60 s).
+    bool written = false;
+    for (int i = 0; i < 600 && !written; ++i) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(cache_dir, ec)) written |= e.path().extension() == ".plan";
+      if (!written) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!written) std::printf("cold %-13s the plan cache entry was not written\n", name.c_str());
+  }
   stop(w);
+  return first_ms;
+}
+
+void cold_starts(const Stack& s, const std::vector<std::string>& models) {
+  static const char* kModes[] = {"no cache", "cache miss", "cache hit"};
+  std::map<std::string, std::vector<double>> firsts;  // model + mode -> first request ms
+  for (int round = 0; round < g_cold_rounds; ++round) {
+    for (const auto& m : models) {
+      for (const char* mode : kModes) firsts[m + "|" + mode].push_back(cold_start(s, m, mode, round));
+    }
+  }
+  if (g_cold_rounds < 2) return;
+  for (const auto& m : models) {
+    for (const char* mode : kModes) {
+      const double med = p50(firsts[m + "|" + mode]), warm = g_warm_ms[m];
+      std::printf("cold %-13s %-10s median of %d: first request %7.1f ms, warm %.2f ms, cold/warm %.2f\n",
+                  m.c_str(), mode, g_cold_rounds, med, warm, warm > 0 ? med / warm : 0.0);
+    }
+  }
 }
 
 void throughput(const Stack& s, const std::string& name) {
@@ -453,9 +499,10 @@ int main(int argc, char** argv) {
     else if (a == "--models") g_models = argv[i + 1];
     else if (a == "--iters") g_iters = std::atoi(argv[i + 1]);
     else if (a == "--seconds") g_seconds = std::atof(argv[i + 1]);
+    else if (a == "--cold-rounds") g_cold_rounds = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--json") json_path = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: %s [--bin-dir DIR] [--models DIR] [--iters N] [--seconds S] [--json FILE]\n",
+      std::fprintf(stderr, "usage: %s [--bin-dir DIR] [--models DIR] [--iters N] [--seconds S] [--cold-rounds N] [--json FILE]\n",
                    argv[0]);
       return 2;
     }
@@ -471,7 +518,7 @@ int main(int argc, char** argv) {
   g_dir = ::mkdtemp(tmpl);
   Stack s = setup(models);
   for (const auto& m : models) warm_latency(s, m);
-  for (const auto& m : models) cold_start(s, m);
+  cold_starts(s, models);
   // Written now: the JSON holds the cold starts, and a later phase failing must not lose them.
   if (!bench::write_json_output(json_path, "worker_bench", {{"cold_start", std::move(g_cold_rows)}})) return 1;
   throughput(s, "mobilenet_v2");

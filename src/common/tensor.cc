@@ -69,12 +69,20 @@ std::string shape_to_string(std::span<const int64_t> shape) {
   return s + "]";
 }
 
-Result<Tensor> Tensor::zeros(DType dtype, std::vector<int64_t> shape) {
-  // A zero dimension ends checked_numel early; still validate the remaining dimensions.
+namespace {
+
+// A zero dimension ends checked_numel early; this still validates the remaining dimensions.
+Result<int64_t> tensor_numel(std::span<const int64_t> shape, DType dtype) {
   for (int64_t d : shape) {
     if (d < 0) return invalid_argument("negative dimension in shape {}", shape_to_string(shape));
   }
-  MOSS_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape, dtype));
+  return checked_numel(shape, dtype);
+}
+
+}  // namespace
+
+Result<Tensor> Tensor::zeros(DType dtype, std::vector<int64_t> shape) {
+  MOSS_ASSIGN_OR_RETURN(int64_t n, tensor_numel(shape, dtype));
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
@@ -85,13 +93,18 @@ Result<Tensor> Tensor::zeros(DType dtype, std::vector<int64_t> shape) {
 
 Result<Tensor> Tensor::from_bytes(DType dtype, std::vector<int64_t> shape,
                                   std::span<const uint8_t> bytes) {
-  MOSS_ASSIGN_OR_RETURN(Tensor t, zeros(dtype, std::move(shape)));
-  if (bytes.size() != t.nbytes()) {
+  MOSS_ASSIGN_OR_RETURN(int64_t n, tensor_numel(shape, dtype));
+  const size_t need = static_cast<size_t>(n) * dtype_size(dtype);
+  if (bytes.size() != need) {
     return invalid_argument("tensor of shape {} and type {} needs {} bytes, got {}",
-                            shape_to_string(t.shape_), dtype_name(dtype), t.nbytes(),
-                            bytes.size());
+                            shape_to_string(shape), dtype_name(dtype), need, bytes.size());
   }
-  if (!bytes.empty()) std::memcpy(t.bytes_.data(), bytes.data(), bytes.size());
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = n;
+  // One pass over fresh memory (not zero-filled first): model weights come through here.
+  t.bytes_.assign(bytes.begin(), bytes.end());
   return t;
 }
 

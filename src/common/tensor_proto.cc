@@ -138,8 +138,6 @@ Result<Tensor> convert(const P& p) {
     return invalid_argument("{} holds {} values but {} {} needs {}", field_name(f), field_size(p, f),
                             dtype_name(*dtype), shape_to_string(shape), numel);
   }
-  MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(*dtype, std::move(shape)));
-
   for (Field other : {Field::kFloat, Field::kInt32, Field::kInt64, Field::kDouble, Field::kUInt64}) {
     if (other != f && field_size(p, other) > 0) {
       return invalid_argument("{} is set but a {} tensor keeps its values in {}", field_name(other),
@@ -148,7 +146,11 @@ Result<Tensor> convert(const P& p) {
   }
   if (p.has_raw_data()) {
     if (field_size(p, f) > 0) return invalid_argument("both raw_data and {} are set", field_name(f));
-    if (t.nbytes() > 0) std::memcpy(t.raw(), p.raw_data().data(), t.nbytes());
+    // Copied once into place (a zero-filled tensor then overwritten would touch it twice).
+    const std::string& raw = p.raw_data();
+    MOSS_ASSIGN_OR_RETURN(
+        Tensor t, Tensor::from_bytes(*dtype, std::move(shape),
+                                     {reinterpret_cast<const uint8_t*>(raw.data()), raw.size()}));
     if (*dtype == DType::kBool) {
       for (uint8_t b : t.bytes()) {
         if (b > 1) return invalid_argument("bool element with value {}", b);
@@ -156,6 +158,7 @@ Result<Tensor> convert(const P& p) {
     }
     return t;
   }
+  MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(*dtype, std::move(shape)));
   MOSS_RETURN_IF_ERROR(fill_typed(t, p, f));
   return t;
 }
