@@ -3,6 +3,7 @@
 #include "engine/kernels/evaluate.h"
 #include "engine/kernels/registry.h"
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 
@@ -45,6 +46,38 @@ void Env::bind_object(int v, ObjectPtr o) {
   bind(v, View{});
 }
 
+void Env::reset() {
+  std::fill(set.begin(), set.end(), false);
+  for (auto& o : owned) o.reset();
+  for (auto& o : objects) o.reset();
+}
+
+// Whether cache holds infer()'s result for these inputs; otherwise records them (valid stays
+// false until the caller stores the result).
+bool same_inputs(InferCache& cache, std::span<const TensorInfo* const> in) {
+  bool same = cache.valid && cache.dtypes.size() == in.size();
+  size_t at = 0;
+  for (size_t i = 0; same && i < in.size(); ++i) {
+    const TensorInfo* t = in[i];
+    const int dt = t ? static_cast<int>(t->dtype) : -1;
+    const size_t rank = t ? t->shape.size() : 0;
+    same = cache.dtypes[i] == dt && cache.ranks[i] == rank && at + rank <= cache.dims.size() &&
+           (rank == 0 || std::equal(t->shape.begin(), t->shape.end(), cache.dims.begin() + static_cast<std::ptrdiff_t>(at)));
+    at += rank;
+  }
+  if (same) return true;
+  cache.valid = false;
+  cache.dtypes.clear();
+  cache.ranks.clear();
+  cache.dims.clear();
+  for (const TensorInfo* t : in) {
+    cache.dtypes.push_back(t ? static_cast<int>(t->dtype) : -1);
+    cache.ranks.push_back(t ? t->shape.size() : 0);
+    if (t) cache.dims.insert(cache.dims.end(), t->shape.begin(), t->shape.end());
+  }
+  return false;
+}
+
 Result<ObjectPtr> object_of(const Graph& g, Env& env, int v) {
   if (env.objects[v]) return env.objects[v];
   if (env.owned[v]) return tensor_object(env.owned[v]);
@@ -79,10 +112,30 @@ Status Interpreter::run_object_node(const Graph& g, const Node& node, const OpKe
   return Status::Ok();
 }
 
-Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& env) {
-  std::vector<View> in, out;
-  std::vector<TensorInfo> infos;
-  std::vector<const TensorInfo*> ptrs;
+Interpreter::Scratch& Interpreter::scratch() {
+  const size_t d = static_cast<size_t>(depth_);
+  while (scratch_.size() <= d) scratch_.push_back(std::make_unique<Scratch>());
+  return *scratch_[d];
+}
+
+Interpreter::FrameLease::FrameLease(Interpreter& interpreter, const Graph& g) {
+  auto& f = interpreter.frames_[&g];
+  if (!f) f = std::make_unique<Frame>(g);
+  if (f->busy) {
+    own = std::make_unique<Frame>(g);
+  } else {
+    f->busy = true;
+    frame = f.get();
+  }
+}
+
+Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& env,
+                              std::vector<InferCache>* cache) {
+  Scratch& sc = scratch();
+  auto& in = sc.in;
+  auto& out = sc.out;
+  auto& infos = sc.infos;
+  auto& ptrs = sc.ptrs;
   std::vector<double>* timer = depth_ == 0 ? node_ns_ : nullptr;
   if (timer && timer->size() < nodes.size()) timer->resize(nodes.size(), 0.0);
   for (size_t pos = 0; pos < nodes.size(); ++pos) {
@@ -114,8 +167,10 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
     }
     const size_t ni = node.inputs.size();
     in.assign(ni, View{});
-    infos.assign(ni, TensorInfo{});
+    if (infos.size() < ni) infos.resize(ni);  // kept: their shape vectors keep their storage
     ptrs.assign(ni, nullptr);
+    // infer() may be skipped when the shapes repeat and no run-time value decides them.
+    bool cacheable = cache != nullptr && !k->run_dynamic;
     for (size_t i = 0; i < ni; ++i) {
       const int v = node.inputs[i];
       if (v == kNoValue) continue;
@@ -123,17 +178,21 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
       TensorInfo& ti = infos[i];
       ti.dtype = in[i].dtype;
       ti.shape.assign(in[i].shape.begin(), in[i].shape.end());
+      ti.value.reset();
+      const bool shape_input = i < 32 && ((k->value_inputs >> i) & 1u);
+      if ((i >= 32 || shape_input) && !g.values[v].constant) cacheable = false;
       if (env.owned[v]) {
         ti.value = env.owned[v];
       } else if (g.values[v].constant) {
         ti.value = g.values[v].constant;
-      } else if (i < 32 && ((k->value_inputs >> i) & 1u)) {
+      } else if (shape_input) {
         MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(in[i]));
         ti.value = std::make_shared<const Tensor>(std::move(t));
       }
       ptrs[i] = &ti;
     }
-    std::vector<std::shared_ptr<const Tensor>> results;
+    auto& results = sc.results;
+    results.clear();
     if (k->run_dynamic) {
       std::vector<TensorInfo> check;
       MOSS_RETURN_IF_ERROR(k->infer(node, ptrs, check));
@@ -146,12 +205,23 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
       if (!outs.ok()) return outs.status();
       for (Tensor& t : *outs) results.push_back(std::make_shared<const Tensor>(std::move(t)));
     } else {
-      std::vector<TensorInfo> oi;
-      MOSS_RETURN_IF_ERROR(k->infer(node, ptrs, oi));
+      InferCache* hit = cacheable ? &(*cache)[static_cast<size_t>(n)] : nullptr;
+      std::vector<TensorInfo>* inferred = &sc.inferred;
+      if (hit && same_inputs(*hit, ptrs)) {
+        inferred = &hit->out;
+      } else {
+        sc.inferred.clear();  // some infer()s append
+        MOSS_RETURN_IF_ERROR(k->infer(node, ptrs, sc.inferred));
+        if (hit) {
+          hit->out = sc.inferred;
+          hit->valid = true;
+        }
+      }
+      const std::vector<TensorInfo>& oi = *inferred;
       bool all_values = oi.size() >= node.outputs.size();
       for (const TensorInfo& o : oi) all_values &= o.value != nullptr;
       if (all_values) {
-        for (TensorInfo& o : oi) results.push_back(std::move(o.value));
+        for (const TensorInfo& o : oi) results.push_back(o.value);
       } else {
         out.clear();
         for (const TensorInfo& o : oi) {
@@ -164,6 +234,8 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
         MOSS_RETURN_IF_ERROR(k->run(node, in, out));
       }
     }
+    // The kept infos must not hold inputs alive (the pool reuses only unreferenced buffers).
+    for (size_t i = 0; i < ni; ++i) infos[i].value.reset();
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       const int v = node.outputs[i];
       if (v == kNoValue) continue;
@@ -177,16 +249,21 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
   return Status::Ok();
 }
 
-Status Interpreter::run_all(const Graph& g, Env& env) {
-  std::vector<int> all(g.nodes.size());
-  std::iota(all.begin(), all.end(), 0);
-  return run_nodes(g, all, env);
+Status Interpreter::run_all(const Graph& g, Env& env, std::vector<InferCache>* cache) {
+  std::vector<int>& all = scratch().all;
+  if (all.size() != g.nodes.size()) {
+    all.resize(g.nodes.size());
+    std::iota(all.begin(), all.end(), 0);
+  }
+  // Kept in this level's scratch: nested runs use a deeper level's, so the list stays put.
+  return run_nodes(g, all, env, cache);
 }
 
 Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const View> inputs,
                                              std::span<const View> captures) {
   MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
-  Env env(g);
+  FrameLease frame(*this, g);
+  Env& env = frame.get().env;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
     if (v.type && (!v.type->is_plain() || inputs[i].dtype != v.type->dtype)) {
@@ -196,8 +273,9 @@ Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const Vie
     env.bind(g.inputs[i], inputs[i]);
   }
   for (size_t i = 0; i < captures.size(); ++i) env.bind(g.captures[i], captures[i]);
-  MOSS_RETURN_IF_ERROR(run_all(g, env));
+  MOSS_RETURN_IF_ERROR(run_all(g, env, &frame.get().infer));
   std::vector<Tensor> outs;
+  outs.reserve(g.outputs.size());
   for (int o : g.outputs) {
     const Value& val = g.values[o];
     if (env.objects[o]) {
@@ -219,7 +297,8 @@ Result<std::vector<ObjectPtr>> Interpreter::run_objects(const Graph& g,
                                                         std::span<const ObjectPtr> inputs,
                                                         std::span<const ObjectPtr> captures) {
   MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
-  Env env(g);
+  FrameLease frame(*this, g);
+  Env& env = frame.get().env;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
     if (v.type && !type_matches(*inputs[i], *v.type)) {
@@ -229,8 +308,9 @@ Result<std::vector<ObjectPtr>> Interpreter::run_objects(const Graph& g,
     env.bind_object(g.inputs[i], inputs[i]);
   }
   for (size_t i = 0; i < captures.size(); ++i) env.bind_object(g.captures[i], captures[i]);
-  MOSS_RETURN_IF_ERROR(run_all(g, env));
+  MOSS_RETURN_IF_ERROR(run_all(g, env, &frame.get().infer));
   std::vector<ObjectPtr> outs;
+  outs.reserve(g.outputs.size());
   for (int o : g.outputs) {
     MOSS_ASSIGN_OR_RETURN(ObjectPtr obj, object_of(g, env, o));
     const Value& val = g.values[o];
