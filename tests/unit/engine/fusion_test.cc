@@ -14,13 +14,8 @@ namespace moss::engine {
 namespace {
 
 using testing::ModelBuilder;
+using testing::wave;
 constexpr int F = onnx::TensorProto::FLOAT;
-
-std::vector<float> wave(size_t n, float f, float scale) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(f * static_cast<float>(i) + 0.3f);
-  return v;
-}
 
 // A residual block: Conv-Relu -> Conv(depthwise)-Clip -> Conv + x -> Relu -> MaxPool -> Conv
 // -> GlobalAveragePool -> Flatten -> Gemm, plus a Relu'd side output read by a reference op.

@@ -5,11 +5,19 @@
 
 #include <onnx/onnx.pb.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 namespace moss::engine::testing {
+
+// Deterministic, non-trivial weights: scale * sin(f * i + 0.3).
+inline std::vector<float> wave(size_t n, float f, float scale) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(f * static_cast<float>(i) + 0.3f);
+  return v;
+}
 
 class ModelBuilder {
  public:

@@ -14,13 +14,8 @@ namespace moss::engine {
 namespace {
 
 using testing::ModelBuilder;
+using testing::wave;
 constexpr int F = onnx::TensorProto::FLOAT;
-
-std::vector<float> wave(size_t n, float scale, float phase) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(0.37f * static_cast<float>(i) + phase);
-  return v;
-}
 
 // Two Convs (blocked weights), a residual, a Gemm: several packed buffers.
 std::vector<uint8_t> cnn(int channels) {
