@@ -2,6 +2,7 @@
 
 #include "common/file_util.h"
 #include "common/strict_json.h"
+#include "net/failover_client.h"
 
 #include <cstdlib>
 #include <set>
@@ -53,10 +54,16 @@ Result<ClientConfig> parse_client_config(std::string_view text, const fs::path& 
   const fs::path base = config_path.parent_path();
   ClientConfig c;
   c.config_path = config_path;
-  MOSS_ASSIGN_OR_RETURN(c.keyservice_url, get_string("keyservice_url", true));
-  if (c.keyservice_url.rfind("https://", 0) != 0) {
-    return invalid_argument("client config: keyservice_url must be an https:// URL, got '{}'",
-                            c.keyservice_url);
+  // One URL, or the replicas' URLs: a JSON array or comma-separated (kept as the comma form).
+  auto ks = j.find("keyservice_url");
+  if (ks == j.end()) return invalid_argument("client config: 'keyservice_url' is required");
+  auto urls = net::parse_url_list(ks->is_array() ? ks->dump() : ks->is_string() ? ks->get<std::string>() : "");
+  if (!urls.ok()) return urls.status().with_context("client config: keyservice_url");
+  for (const std::string& u : *urls) {
+    if (u.rfind("https://", 0) != 0) {
+      return invalid_argument("client config: keyservice_url must be https:// URLs, got '{}'", u);
+    }
+    c.keyservice_url += (c.keyservice_url.empty() ? "" : ",") + u;
   }
   MOSS_ASSIGN_OR_RETURN(auto policy, get_string("keyservice_policy", true));
   c.keyservice_policy = anchor(base, policy);

@@ -1,7 +1,8 @@
 // The client configuration (contract C2): where the KeyService is, what it must attest to, and
 // which identity and state directory the `moss` commands use.
 //
-//   {"keyservice_url":"https://127.0.0.1:7443","keyservice_policy":"<policy JSON path>",
+//   {"keyservice_url":"https://127.0.0.1:7443" (or a list: ["https://a:7443","https://b:7443"]),
+//    "keyservice_policy":"<policy JSON path>",
 //    "identity":"<identity.pem path>","state_dir":"<dir>","allow_simulated":false,
 //    "sim_key_file":"<optional: simulated platform key, only read when allow_simulated>"}
 //
@@ -24,7 +25,9 @@ inline constexpr size_t kMaxClientConfigBytes = 64 * 1024;
 
 struct ClientConfig {
   std::filesystem::path config_path;        // the file it was read from (absolute)
-  std::string keyservice_url;               // https://host:port
+  // https://host:port; replicas: several, comma-separated (the file may give a JSON array), tried
+  // in order with failover (net/failover_client.h)
+  std::string keyservice_url;
   std::filesystem::path keyservice_policy;  // attestation policy the KeyService must satisfy
   std::filesystem::path identity;           // the principal's Ed25519 private key (PKCS#8 PEM)
   std::filesystem::path state_dir;          // request keys and other local state

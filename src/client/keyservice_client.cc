@@ -9,6 +9,7 @@
 #include "crypto/random.h"
 #include "crypto/signed_request.h"
 #include "net/error_response.h"
+#include "net/failover_client.h"
 
 #include <chrono>
 
@@ -17,23 +18,26 @@ namespace moss::client {
 struct KeyServiceClient::Impl {
   crypto::Identity identity;
   std::string principal_id;
-  net::Client client;
-  std::string url;
+  net::FailoverClient client;  // the replicas' URLs, one connection at a time
+  std::string url;             // the configured URL list: the key of what was seen of this state
   std::filesystem::path state_dir;
   crypto::SeenKeyServiceState seen;  // also kept when there is no state directory
-  Impl(crypto::Identity id, net::Client c, std::string u, std::filesystem::path dir)
+  Impl(crypto::Identity id, net::FailoverClient c, std::string u, std::filesystem::path dir)
       : identity(std::move(id)), principal_id(identity.principal_id()), client(std::move(c)),
         url(std::move(u)), state_dir(std::move(dir)) {}
 
-  // Signs and sends one request on the (kept-alive) connection.
+  // Signs and sends one request on the (kept-alive) connection, failing over between replicas.
   Result<net::Response> send(std::string_view method, std::string_view target, std::string_view body) {
-    int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-    MOSS_ASSIGN_OR_RETURN(net::Request req,
-                          sign_request(identity, method, target, std::string(body), now));
-    auto res = client.request(req);
-    if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
+    // Signed afresh for every replica tried (a new time and nonce).
+    net::Request req;
+    auto res = client.call([&]() -> Result<net::Request> {
+      if (!req.body.empty()) secure_wipe(req.body);  // may carry a key
+      const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+      MOSS_ASSIGN_OR_RETURN(req, sign_request(identity, method, target, std::string(body), now));
+      return req;
+    });
+    if (!req.body.empty()) secure_wipe(req.body);
     if (!res.ok()) return res.status().with_context("KeyService");
     return res;
   }
@@ -86,7 +90,11 @@ Result<KeyServiceClient> KeyServiceClient::create(const ClientConfig& config, cr
   options.tls = tls;
   options.read_timeout = std::chrono::seconds(30);
   options.max_response_body_bytes = 16 * 1024 * 1024;
-  MOSS_ASSIGN_OR_RETURN(auto client, net::Client::for_url(config.keyservice_url, options));
+  net::FailoverOptions fo;
+  MOSS_ASSIGN_OR_RETURN(fo.urls, net::parse_url_list(config.keyservice_url));
+  fo.client = options;
+  fo.deadline = std::chrono::seconds(60);
+  MOSS_ASSIGN_OR_RETURN(auto client, net::FailoverClient::create(std::move(fo)));
   return KeyServiceClient(std::make_unique<Impl>(std::move(identity), std::move(client),
                                                 config.keyservice_url, config.state_dir));
 }
@@ -100,7 +108,7 @@ Status KeyServiceClient::connect() {
 }
 
 const attest::Claims* KeyServiceClient::keyservice_claims() const {
-  auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(impl_->client.peer());
+  auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(impl_->client.current().peer());
   return peer ? &peer->claims : nullptr;
 }
 

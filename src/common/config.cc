@@ -70,9 +70,19 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// A JSON scalar as the text the typed parsers read; objects, arrays, null and floats are refused.
+// A JSON scalar (or a string setting's array of strings) as the text the typed parsers read;
+// objects, other arrays, null and floats are refused.
 Result<std::string> json_to_text(const nlohmann::ordered_json& v, SettingType type) {
   if (v.is_string()) return v.get<std::string>();
+  // A list (several URLs, endpoints): an array of strings, read as the comma-separated text.
+  if (v.is_array() && type == SettingType::kString) {
+    std::string out;
+    for (const auto& e : v) {
+      if (!e.is_string()) return invalid_argument("a list setting must be an array of strings");
+      out += (out.empty() ? "" : ",") + e.get<std::string>();
+    }
+    return out;
+  }
   if (v.is_boolean() && (type == SettingType::kBool || type == SettingType::kString)) {
     return std::string(v.get<bool>() ? "true" : "false");
   }

@@ -282,4 +282,11 @@ uint16_t Client::local_port() const {
 uint64_t Client::connections_opened() const { return impl_->opened; }
 const ClientOptions& Client::options() const { return impl_->options; }
 
+void Client::set_timeouts(std::chrono::milliseconds connect, std::chrono::milliseconds write,
+                          std::chrono::milliseconds read) {
+  impl_->options.connect_timeout = connect;
+  impl_->options.write_timeout = write;
+  impl_->options.read_timeout = read;
+}
+
 }  // namespace moss::net

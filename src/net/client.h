@@ -87,6 +87,9 @@ class Client {
   uint64_t connections_opened() const;
 
   const ClientOptions& options() const;
+  // Changes the timeouts of later requests (a caller with a deadline clips them to what is left).
+  void set_timeouts(std::chrono::milliseconds connect, std::chrono::milliseconds write,
+                    std::chrono::milliseconds read);
 
   struct Impl;
 

@@ -41,10 +41,13 @@ Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
 
 Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
                                                      net::RenewableCredentialsPtr credentials) {
-  MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(options.url));
-  if (!url.tls()) {
-    return invalid_argument("keyservice_url {}: keys are released only over attested TLS (https)",
-                            options.url);
+  net::FailoverOptions fo;
+  MOSS_ASSIGN_OR_RETURN(fo.urls, net::parse_url_list(options.url));
+  for (const std::string& u : fo.urls) {
+    MOSS_ASSIGN_OR_RETURN(net::Url url, net::parse_url(u));
+    if (!url.tls()) {
+      return invalid_argument("keyservice_url {}: keys are released only over attested TLS (https)", u);
+    }
   }
   if (!options.producer) return invalid_argument("the key client needs an evidence producer");
   if (options.attempts < 1) options.attempts = 1;
@@ -52,9 +55,7 @@ Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
   MOSS_ASSIGN_OR_RETURN(net::PeerVerifier verifier, attest::make_attested_peer_verifier(options.server));
   MOSS_ASSIGN_OR_RETURN(auto tls, net::ClientTlsContext::create(
                                       attest::attested_client_config(verifier, std::move(credentials))));
-  net::ClientOptions co;
-  co.host = url.host;
-  co.port = url.port;
+  net::ClientOptions& co = fo.client;
   co.tls = std::move(tls);
   co.connect_timeout = options.connect_timeout;
   co.read_timeout = options.read_timeout;
@@ -62,15 +63,17 @@ Result<std::unique_ptr<KeyClient>> KeyClient::create(KeyClientOptions options,
   co.user_agent = "moss-worker";
   co.on_connect = attest::make_connection_attestation_hook(options.producer, kWorkerPurpose,
                                                            kAttestConnectionPath);
-  return std::unique_ptr<KeyClient>(new KeyClient(std::move(options), net::Client(std::move(co))));
+  fo.deadline = options.deadline;
+  MOSS_ASSIGN_OR_RETURN(auto client, net::FailoverClient::create(std::move(fo)));
+  return std::unique_ptr<KeyClient>(new KeyClient(std::move(options), std::move(client)));
 }
 
-KeyClient::KeyClient(KeyClientOptions options, net::Client client)
+KeyClient::KeyClient(KeyClientOptions options, net::FailoverClient client)
     : options_(std::move(options)), client_(std::move(client)) {}
 
 uint64_t KeyClient::connections_opened() const {
   std::lock_guard lock(mu_);
-  return client_.connections_opened();
+  return client_.current().connections_opened();
 }
 
 Status KeyClient::judge_locked(const crypto::KeyServiceState& answered) {
@@ -81,9 +84,9 @@ Status KeyClient::judge_locked(const crypto::KeyServiceState& answered) {
   }
   // The log grew since this worker last looked: the same connection (the same KeyService process)
   // proves its chain still holds what was seen. Keys are not used until it has.
-  auto proof = client_.get(crypto::audit_proof_target(seen_));
+  auto proof = client_.current().get(crypto::audit_proof_target(seen_));
   if (!proof.ok()) {
-    client_.close();
+    client_.current().close();
     return proof.status().with_context("KeyService at " + options_.url + " fork check");
   }
   if (proof->status != 200) {
@@ -100,7 +103,7 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
   Status last;
   auto backoff = options_.backoff;
   for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
-    auto resp = client_.post("/v1/release", body);
+    auto resp = client_.request(net::Request::make("POST", "/v1/release", body, "application/json"));
     if (resp.ok()) {
       // The KeyService's state must never go back or fork: an older version, or an audit log
       // that no longer holds what this worker saw, means its host put back an older copy of its
@@ -121,7 +124,7 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
       last = refused;
     } else {
       last = resp.status();
-      client_.close();  // a fresh connection (and handshake) on the next attempt
+      client_.current().close();  // a fresh connection (and handshake) on the next attempt
       if (!transient(last)) {
         return Status(last.code(), "KeyService at " + options_.url + ": " + last.message());
       }

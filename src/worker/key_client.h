@@ -6,7 +6,9 @@
 // (POST /v1/attest-connection with evidence over the TLS exporter; attest/connection_attestation.h):
 // one evidence production per connection, amortized by keep-alive.
 // One keep-alive connection is reused for every release (calls are serialised on it; the key
-// cache makes them rare). Transport failures are retried a bounded number of times with backoff,
+// cache makes them rare). With several KeyService URLs (replicas) each attempt fails over from
+// one to the next on connection errors, timeouts and 5xx, never on a refusal or a KeyService
+// that fails attestation (net/failover_client.h). Transport failures are retried a bounded number of times with backoff,
 // then reported as one unavailable error naming the KeyService; refusals (403/404/401) are not
 // retried. The KeyService's state version and audit head (sent with every answer) are remembered:
 // an answer with an older version is refused ("keyservice-rollback"), and when the audit log grew
@@ -18,7 +20,7 @@
 #include "attest/attested_tls.h"
 #include "attest/evidence_producer.h"
 #include "crypto/keyservice_state.h"
-#include "net/client.h"
+#include "net/failover_client.h"
 #include "worker/released_keys.h"
 
 #include <chrono>
@@ -33,7 +35,7 @@ inline constexpr char kKeyServicePurpose[] = "moss-keyservice";
 inline constexpr char kAttestConnectionPath[] = "/v1/attest-connection";
 
 struct KeyClientOptions {
-  std::string url;                    // https://host:port
+  std::string url;  // https://host:port; replicas: a list (net::parse_url_list), with failover
   attest::AttestedPeerConfig server;  // how the KeyService is judged (purpose set by create())
   // Produces the per-connection evidence (required; shared with certificate renewal, so
   // make_shared_producer).
@@ -42,6 +44,7 @@ struct KeyClientOptions {
   std::chrono::milliseconds backoff{200};  // doubled after each failed attempt
   std::chrono::milliseconds connect_timeout{3'000};
   std::chrono::milliseconds read_timeout{10'000};
+  std::chrono::milliseconds deadline{15'000};  // per attempt, across every replica tried
 };
 
 class KeyClient : public KeySource {
@@ -60,12 +63,12 @@ class KeyClient : public KeySource {
   uint64_t connections_opened() const;
 
  private:
-  KeyClient(KeyClientOptions options, net::Client client);
+  KeyClient(KeyClientOptions options, net::FailoverClient client);
   const KeyClientOptions options_;
   mutable std::mutex mu_;
   // Judges an answer's state against seen_ (fetching the fork proof when needed); mu_ held.
   Status judge_locked(const crypto::KeyServiceState& answered);
-  net::Client client_;                // guarded by mu_
+  net::FailoverClient client_;        // guarded by mu_
   crypto::SeenKeyServiceState seen_;  // guarded by mu_
 };
 

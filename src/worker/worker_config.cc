@@ -23,7 +23,7 @@ struct Setting {
 
 const std::vector<Setting>& settings_table() {
   static const std::vector<Setting> table = {
-      {"keyservice_url", SettingType::kString, "", "KeyService URL, https://host:port"},
+      {"keyservice_url", SettingType::kString, "", "KeyService URL, https://host:port; replicas: several, comma-separated or a JSON array, tried in order with failover"},
       {"keyservice_policy", SettingType::kString, "",
        "what the KeyService must be: a policy JSON file, or the JSON text"},
       {"model_store", SettingType::kString, "",

@@ -10,6 +10,7 @@
 #include "crypto/random.h"
 #include "integration/keyservice_process.h"
 #include "support/etcd_process.h"
+#include "worker/key_client.h"
 #include "unit/keyservice/keyservice_fixture.h"
 
 #include <gtest/gtest.h>
@@ -142,6 +143,61 @@ TEST_F(KeyServiceReplicasTest, ReplicaProcessesShareStateAndSurviveKill9) {
 
   // The shared state verifies, rows and audit chain, with the key b holds sealed.
   expect_state_verifies("b");
+}
+
+// Clients and workers configured with both replicas' URLs: when the one they talk to is killed,
+// the next call goes to the other, with no error seen by the caller.
+TEST_F(KeyServiceReplicasTest, ClientsAndWorkersFailOverWhenAReplicaIsKilled) {
+  ASSERT_TRUE(client::create_identity(dir_ / "owner", false).ok());
+  ASSERT_TRUE(client::create_identity(dir_ / "user", false).ok());
+  kstest::KeyServiceProcess a, b;
+  const uint16_t port_a = start(a, "a");
+  ASSERT_TRUE(port_a);
+  const uint16_t port_b = start(b, "b", join("a"));
+  ASSERT_TRUE(port_b);
+  const std::string both = fmt::format("https://127.0.0.1:{},https://127.0.0.1:{}", port_a, port_b);
+  auto config_of = [&](const std::string& who) {
+    client::ClientConfig c = config(port_a, who);
+    c.keyservice_url = both;
+    return c;
+  };
+  auto owner = client::KeyServiceClient::create(config_of("owner")).value_or_die();
+  auto user = client::KeyServiceClient::create(config_of("user")).value_or_die();
+  ASSERT_TRUE(owner.register_self().ok());
+  ASSERT_TRUE(user.register_self().ok());
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, crypto::random_secret(32).value_or_die().span(), false).ok());
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_m_).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_m_, crypto::random_secret(32).value_or_die().span()).ok());
+
+  attest::ProducerConfig pc;
+  pc.kind = "sim";
+  pc.sim_key_file = sim_key_;
+  pc.sim_identity = "worker";
+  auto producer = attest::make_shared_producer(attest::make_producer(pc).value_or_die());
+  attest::AttestedCredentialOptions co;
+  co.purpose = worker::kWorkerPurpose;
+  worker::KeyClientOptions ko;
+  ko.url = both;
+  ko.server.policy = attest::Policy::load(dir_ / "ks-policy.json").value_or_die();
+  ko.server.verify.allow_simulated = true;
+  ko.server.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
+  ko.producer = producer;
+  auto keys = worker::KeyClient::create(std::move(ko), attest::make_attested_credentials(*producer, co).value_or_die())
+                  .value_or_die();
+  ASSERT_TRUE(keys->release(model, user.principal_id()).ok());
+
+  a.kill_hard();
+  // Every call after the kill succeeds: the owner's write, the user's, the worker's release.
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), std::string(64, 'a')).ok());
+  auto grants = owner.list_grants(model).value_or_die();
+  EXPECT_EQ(grants["grants"].size(), 2u) << grants.dump();
+  auto released = keys->release(model, user.principal_id());
+  ASSERT_TRUE(released.ok()) << released.status().to_string();
+  ASSERT_TRUE(owner.revoke_grant(model, user.principal_id(), worker_m_).ok());
+  released = keys->release(model, user.principal_id());
+  ASSERT_FALSE(released.ok());  // a refusal from b, not a failover
+  EXPECT_NE(released.status().message().find("no-grant"), std::string::npos) << released.status().to_string();
 }
 
 // Every replica lost, state directories and all: a new replica with no key and no replica to join

@@ -44,6 +44,22 @@ TEST_F(ClientConfigTest, ResolvesRelativePathsAgainstTheConfigDirectory) {
   EXPECT_TRUE(c->allow_simulated);
 }
 
+// Replicas: keyservice_url as a JSON array or comma-separated, kept as the comma form; every
+// entry must be an https URL.
+TEST_F(ClientConfigTest, KeyServiceUrlAcceptsAListOfReplicas) {
+  const std::string rest = R"(,"keyservice_policy":"p","identity":"i","state_dir":"."})";
+  for (const char* urls : {R"(["https://a:1","https://b:2"])", R"("https://a:1, https://b:2")"}) {
+    auto c = parse_client_config(std::string(R"({"keyservice_url":)") + urls + rest, dir_ / "c.json");
+    ASSERT_TRUE(c.ok()) << urls << ": " << c.status().to_string();
+    EXPECT_EQ(c->keyservice_url, "https://a:1,https://b:2");
+  }
+  for (const char* bad : {R"([])", R"(["https://a:1","http://b:2"])", R"(["https://a:1",3])",
+                          R"("https://a:1,,https://b:2")", R"({"u":"https://a:1"})"}) {
+    EXPECT_FALSE(parse_client_config(std::string(R"({"keyservice_url":)") + bad + rest, dir_ / "c.json").ok())
+        << bad;
+  }
+}
+
 // Without --config, $MOSS_CLIENT_CONFIG names the file.
 TEST_F(ClientConfigTest, FallsBackToTheEnvironment) {
   fs::path path = dir_ / "alice" / "client.json";
