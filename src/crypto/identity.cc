@@ -239,16 +239,7 @@ Result<Ed25519Signature> Identity::sign(std::span<const uint8_t> message) const 
 }
 
 Result<SecretBytes> Identity::private_pem() const {
-  // The secure-heap BIO wipes its buffer when freed.
-  detail::BioPtr bio(BIO_new(BIO_s_secmem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0,
-                                       nullptr, nullptr) != 1) {
-    return detail::ossl_error("writing private key PEM");
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return SecretBytes(std::span<const uint8_t>(reinterpret_cast<uint8_t*>(data),
-                                              static_cast<size_t>(len)));
+  return detail::private_key_pem(impl_->pkey.get(), "writing private key PEM");
 }
 
 Result<SecretBytes> Identity::private_raw() const {

@@ -2,6 +2,7 @@
 // into a Status (like oneDNN's error::wrap_c_api). Not part of the public crypto API.
 #pragma once
 
+#include "common/secret_bytes.h"
 #include "common/status.h"
 
 #include <openssl/bio.h>
@@ -34,6 +35,8 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 // internal error "<what>: <first queued OpenSSL reason>", clearing the queue so that a stale
 // error never shows up in a later, unrelated message.
 Status ossl_error(std::string_view what);
+// An unencrypted PEM of `pkey`'s private key, through a secure-heap BIO (wiped when freed).
+Result<SecretBytes> private_key_pem(EVP_PKEY* pkey, std::string_view what);
 // Drains the queue without reporting (after a failure that is reported another way, e.g. a bad
 // tag or an unparsable PEM from an untrusted file).
 void ossl_clear();

@@ -172,15 +172,7 @@ Result<SecretBytes> RecoveryPrivateKey::open(std::span<const uint8_t> sealed) co
 }
 
 Result<SecretBytes> RecoveryPrivateKey::private_pem() const {
-  // The secure-heap BIO wipes its buffer when freed.
-  detail::BioPtr bio(BIO_new(BIO_s_secmem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), impl_->pkey.get(), nullptr, nullptr, 0,
-                                       nullptr, nullptr) != 1) {
-    return detail::ossl_error("writing recovery private key PEM");
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return SecretBytes(std::span<const uint8_t>(reinterpret_cast<uint8_t*>(data), static_cast<size_t>(len)));
+  return detail::private_key_pem(impl_->pkey.get(), "writing recovery private key PEM");
 }
 
 Result<std::string> RecoveryPrivateKey::public_pem() const {
