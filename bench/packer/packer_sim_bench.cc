@@ -170,7 +170,7 @@ class Simulation {
     const size_t n = trace_.requests.size();
     latency_.assign(n, -1);
     arrive_.resize(n);
-    run_.assign(n, nullptr);
+    run_.assign(n, std::nullopt);
     load_.assign(n, 0);
     sent_.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
@@ -512,7 +512,7 @@ class Simulation {
     ++r.in_use;
     const TimeMs end = begin + load + m.service_ms;
     *core = end;
-    run_[static_cast<size_t>(req)] = cold ? "cold" : load > 0 ? "switch" : "warm";
+    run_[static_cast<size_t>(req)] = cold ? protocol::RunKind::kCold : load > 0 ? protocol::RunKind::kSwitch : protocol::RunKind::kWarm;
     load_[static_cast<size_t>(req)] = load;
     push(end, kFinish, req, idx);
     sync(fn);
@@ -605,7 +605,7 @@ class Simulation {
   bool tick_pending_ = false;
   std::vector<double> latency_, arrive_, decide_ns_;
   std::vector<TimeMs> cold_times_;
-  std::vector<const char*> run_;
+  std::vector<std::optional<protocol::RunKind>> run_;
   std::vector<double> load_, sent_;
   size_t rejected_ = 0, early_rejected_ = 0, timed_out_ = 0;
   uint64_t cold_ = 0, switches_ = 0, extra_containers_ = 0, prewarms_ = 0;

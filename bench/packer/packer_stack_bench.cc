@@ -133,7 +133,7 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
       const auto& req = trace.requests[idx];
       const std::string& model = model_ids[static_cast<size_t>(req.model)];
       const client::RequestKeyFile& key = keys.at(model);
-      crypto::EnvelopeHeader h;
+      protocol::EnvelopeHeader h;
       h.model_id = model;
       h.user_id = a.user;
       std::vector<uint8_t> rid(16);
@@ -143,11 +143,11 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
       const bool binary = idx % 2 == 0;
       std::string envelope =
           crypto::seal_envelope(key.key.span(), h, plaintext, {},
-                                binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson)
+                                binary ? protocol::EnvelopeEncoding::kBinary : protocol::EnvelopeEncoding::kJson)
               .value_or_die();
       std::string pool = per_model ? "bench-m" + std::to_string(req.model) : "bench-" + mode;
       auto r = binary ? packer.call("POST", "/v1/pools/" + pool + "/invoke", std::move(envelope),
-                                    crypto::kEnvelopeMediaType)
+                                    protocol::kEnvelopeMediaType)
                       : packer.call("POST", "/v1/pools/" + pool + "/invoke",
                                     json{{"model_id", model}, {"envelope", envelope}, {"deadline_ms", 5000}}.dump());
       double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - req.at_ms;

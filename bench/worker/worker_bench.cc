@@ -213,12 +213,12 @@ struct Requester {
   // Request ids are unique per process: the worker refuses a replayed id (409 `replayed`).
   json once(bool binary = true) {
     static std::atomic<uint64_t> next_id{0};
-    crypto::EnvelopeHeader h{model_id, user, "b" + std::to_string(next_id++) + "-" + std::to_string(::getpid()),
-                             crypto::Direction::kRequest};
+    protocol::EnvelopeHeader h{model_id, user, "b" + std::to_string(next_id++) + "-" + std::to_string(::getpid()),
+                             protocol::Direction::kRequest};
     auto env = crypto::seal_envelope(key.span(), h, plain, {},
-                                     binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson)
+                                     binary ? protocol::EnvelopeEncoding::kBinary : protocol::EnvelopeEncoding::kJson)
                    .value_or_die();
-    auto req = binary ? net::Request::make("POST", "/v1/infer", std::move(env), crypto::kEnvelopeMediaType)
+    auto req = binary ? net::Request::make("POST", "/v1/infer", std::move(env), protocol::kEnvelopeMediaType)
                       : net::Request::make("POST", "/v1/infer", json{{"model_id", model_id}, {"envelope", env}}.dump(),
                                            "application/json");
     auto r = client->request(req).value_or_die();
@@ -284,11 +284,11 @@ double transport_floor(size_t in_bytes, size_t out_bytes, double work_ms, int it
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::string m;
     for (int i = 0; recv_msg(c, m); ++i) {
-      crypto::EnvelopeHeader h{"o/m", "u", "r" + std::to_string(i), crypto::Direction::kRequest};
+      protocol::EnvelopeHeader h{"o/m", "u", "r" + std::to_string(i), protocol::Direction::kRequest};
       (void)crypto::open_envelope(key, h, m).value_or_die();
       busy(work_ms);
-      h.direction = crypto::Direction::kResponse;
-      if (!send_msg(c, crypto::seal_envelope(key, h, out, {}, crypto::EnvelopeEncoding::kBinary).value_or_die())) break;
+      h.direction = protocol::Direction::kResponse;
+      if (!send_msg(c, crypto::seal_envelope(key, h, out, {}, protocol::EnvelopeEncoding::kBinary).value_or_die())) break;
     }
     ::close(c);
   });
@@ -301,11 +301,11 @@ double transport_floor(size_t in_bytes, size_t out_bytes, double work_ms, int it
   std::vector<double> rt;
   std::string reply;
   for (int i = 0; i < iters; ++i) {
-    crypto::EnvelopeHeader h{"o/m", "u", "r" + std::to_string(i), crypto::Direction::kRequest};
+    protocol::EnvelopeHeader h{"o/m", "u", "r" + std::to_string(i), protocol::Direction::kRequest};
     const auto t = Clock::now();
-    send_msg(c, crypto::seal_envelope(key, h, in, {}, crypto::EnvelopeEncoding::kBinary).value_or_die());
+    send_msg(c, crypto::seal_envelope(key, h, in, {}, protocol::EnvelopeEncoding::kBinary).value_or_die());
     if (!recv_msg(c, reply)) std::exit(1);
-    h.direction = crypto::Direction::kResponse;
+    h.direction = protocol::Direction::kResponse;
     (void)crypto::open_envelope(key, h, reply).value_or_die();
     rt.push_back(ms_since(t));
   }

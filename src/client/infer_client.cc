@@ -7,13 +7,15 @@
 #include "common/reply_error.h"
 #include "common/safetensors.h"
 #include "common/tensor_file.h"
+#include "crypto/envelope.h"
 #include "crypto/identity.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/random.h"
 #include "net/client.h"
 #include "net/error_response.h"
 #include "net/url.h"
-#include "worker/worker_api.h"
+#include "protocol/infer_request.h"
+#include "protocol/infer_result.h"
 
 #include <fmt/format.h>
 
@@ -37,13 +39,11 @@ Status check_output_name(const std::string& name) {
   return Status::Ok();
 }
 
-// A non-200 answer that carries the worker's sealed error envelope (docs/worker-api.md, "Errors").
-bool is_sealed_error(const net::Response& r) {
-  if (r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
-    return r.headers.get(worker::kErrorCategoryHeader).has_value();
-  }
-  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
-  return !j.is_discarded() && j.is_object() && j.contains("envelope") && j["envelope"].is_string();
+// The worker's answer (protocol/infer_result.h), in either wire (by Content-Type).
+Result<protocol::InferResult> parse_answer(const net::Response& r) {
+  return protocol::InferResult::from_http(
+      r.headers.get_or("Content-Type", ""), r.body, [&](std::string_view name) { return r.headers.get(name); },
+      r.status == 200 ? std::nullopt : std::optional<ErrorCode>(net::error_code_for_http_status(r.status)));
 }
 
 }  // namespace
@@ -65,34 +65,20 @@ Result<Wire> parse_wire(std::string_view name) {
 }
 
 Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
-                                         const crypto::EnvelopeHeader& request,
+                                         const protocol::EnvelopeHeader& request,
                                          const net::Response& response) {
-  crypto::EnvelopeHeader expected = request;
-  expected.direction = crypto::Direction::kResponse;
+  protocol::EnvelopeHeader expected = request;
+  expected.direction = protocol::Direction::kResponse;
   InferOutcome out;
   out.request_id = request.request_id;
-  std::string json_envelope;
-  std::string_view envelope;
-  if (response.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
-    envelope = response.body;
-    out.run = std::string(response.headers.get_or(worker::kRunHeader, ""));
-    out.timing_ms = nlohmann::json::parse(response.headers.get_or(worker::kTimingHeader, "null"), nullptr, false);
-    if (auto packer = response.headers.get(worker::kPackerHeader)) {
-      out.packer = nlohmann::json::parse(*packer, nullptr, false);
-      if (out.packer.is_discarded()) out.packer = nullptr;
-    }
-  } else {
-    nlohmann::json j = nlohmann::json::parse(response.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("envelope") || !j["envelope"].is_string()) {
-      return invalid_argument("the response is not a worker result (no 'envelope')");
-    }
-    json_envelope = j["envelope"].get<std::string>();
-    envelope = json_envelope;
-    if (j.contains("run") && j["run"].is_string()) out.run = j["run"].get<std::string>();
-    if (j.contains("timing_ms")) out.timing_ms = j["timing_ms"];
-    if (j.contains("packer")) out.packer = j["packer"];
+  auto answer = parse_answer(response);
+  if (!answer.ok()) {
+    return invalid_argument("the response is not a worker result: {}", answer.status().message());
   }
-  auto plain = crypto::open_envelope(request_key, expected, envelope);
+  if (answer->run) out.run = std::string(protocol::run_kind_name(*answer->run));
+  out.timing_ms = answer->timing_ms;
+  out.packer = answer->packer;
+  auto plain = crypto::open_envelope(request_key, expected, answer->envelope);
   if (!plain.ok()) {
     return Status(plain.status().code(),
                   "the response does not answer this request (replayed, redirected or altered): " +
@@ -119,12 +105,12 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
 
   std::array<uint8_t, 16> rid{};
   MOSS_RETURN_IF_ERROR(crypto::random_bytes(rid));
-  crypto::EnvelopeHeader header{o.model_id, identity.principal_id(), hex_encode(rid),
-                                crypto::Direction::kRequest};
+  protocol::EnvelopeHeader header{o.model_id, identity.principal_id(), hex_encode(rid),
+                                protocol::Direction::kRequest};
   const bool binary = o.wire == Wire::kBinary;
   MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> plain, write_safetensors(inputs));
   auto sealed = crypto::seal_envelope(rk.key.span(), header, plain, {},
-                                      binary ? crypto::EnvelopeEncoding::kBinary : crypto::EnvelopeEncoding::kJson);
+                                      binary ? protocol::EnvelopeEncoding::kBinary : protocol::EnvelopeEncoding::kJson);
   secure_wipe(plain);
   if (!sealed.ok()) return sealed.status();
 
@@ -140,9 +126,9 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
   }
   net::Client client(co);
   net::Request req =
-      binary ? net::Request::make("POST", target, std::move(*sealed), crypto::kEnvelopeMediaType)
+      binary ? net::Request::make("POST", target, std::move(*sealed), protocol::kEnvelopeMediaType)
              : net::Request::make("POST", target,
-                                  nlohmann::json{{"model_id", o.model_id}, {"envelope", *sealed}}.dump(),
+                                  protocol::InferRequest{o.model_id, std::move(*sealed), std::nullopt}.to_json(),
                                   "application/json");
   std::string token = o.token;
   if (token.empty()) {
@@ -155,7 +141,7 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
   if (!resp.ok()) return Status(resp.status().code(), o.endpoint + ": " + resp.status().message());
   if (!o.save_response.empty()) MOSS_RETURN_IF_ERROR(write_text_file(o.save_response, resp->body));
   if (resp->status != 200) {
-    if (is_sealed_error(*resp)) {
+    if (auto answer = parse_answer(*resp); answer.ok() && answer->error) {
       // Opened and failed at the worker: the detail is in the envelope, sealed for us.
       auto opened = open_infer_response(rk.key.span(), header, *resp);
       if (opened.ok()) return internal_error("{} answered HTTP {} with a result", o.endpoint, resp->status);
@@ -176,7 +162,7 @@ Result<InferOutcome> infer(const InferOptions& o, const TensorBundle& inputs) {
 }
 
 Status run_infer_command(const InferOptions& o, bool verbose, std::ostream& out) {
-  MOSS_RETURN_IF_ERROR(crypto::validate_model_id(o.model_id));
+  MOSS_RETURN_IF_ERROR(protocol::validate_model_id(o.model_id));
   if (o.inputs.empty()) return invalid_argument("give at least one --input NAME=FILE");
   TensorBundle inputs;
   for (const auto& [name, path] : o.inputs) {

@@ -11,7 +11,7 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "common/tensor_bundle.h"
-#include "crypto/envelope.h"
+#include "protocol/envelope_frame.h"
 #include "net/http_message.h"
 
 #include <nlohmann/json.hpp>
@@ -67,7 +67,7 @@ Result<std::string> infer_target(std::string_view endpoint);
 // request and failed, docs/formats.md "Response plaintext") fails with its code, category and
 // detail.
 Result<InferOutcome> open_infer_response(std::span<const uint8_t> request_key,
-                                         const crypto::EnvelopeHeader& request,
+                                         const protocol::EnvelopeHeader& request,
                                          const net::Response& response);
 
 // Encrypts, sends, decrypts; does not write files.

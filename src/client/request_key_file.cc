@@ -3,7 +3,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/strict_json.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 
 #include <nlohmann/json.hpp>
 
@@ -39,7 +39,7 @@ Status make_private_dir(const fs::path& dir) {
 }  // namespace
 
 Result<fs::path> request_key_file_path(const ClientConfig& config, std::string_view model_id) {
-  MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+  MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
   std::string name;
   for (char c : model_id) {
     if (c == '/') {

@@ -1,7 +1,7 @@
 // The in-memory half of the model file format: header parsing and whole-buffer encrypt/decrypt.
 #include "crypto/model_file.h"
 
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/model_file_keys.h"
 
 #include <cstring>
@@ -66,15 +66,15 @@ Result<ModelFileHeader> parse_model_header(std::span<const uint8_t> file) {
     return invalid_argument("model file chunk size {} outside {}..{}", h.chunk_size,
                             kMinChunkSize, kMaxChunkSize);
   }
-  if (id_len == 0 || id_len > kMaxModelIdBytes) {
+  if (id_len == 0 || id_len > protocol::kMaxModelIdBytes) {
     return invalid_argument("model file model id length {} outside 1..{}", id_len,
-                            kMaxModelIdBytes);
+                            protocol::kMaxModelIdBytes);
   }
   if (file.size() < kModelFileFixedHeaderSize + id_len) {
     return data_loss("model file header is truncated");
   }
   h.model_id.assign(reinterpret_cast<const char*>(file.data()) + kModelFileFixedHeaderSize, id_len);
-  Status s = validate_model_id(h.model_id);
+  Status s = protocol::validate_model_id(h.model_id);
   if (!s.ok()) return std::move(s).with_context("model file header");
   return h;
 }
@@ -113,7 +113,7 @@ Result<std::vector<uint8_t>> encrypt_model(std::span<const uint8_t> model_key,
                                            std::string_view model_id,
                                            std::span<const uint8_t> plaintext,
                                            const ModelEncryptOptions& options) {
-  MOSS_RETURN_IF_ERROR(validate_model_id(model_id));
+  MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
   std::vector<uint8_t> out(encrypted_model_size(model_id, plaintext.size(), options.chunk_size));
   MOSS_RETURN_IF_ERROR(encrypt_model_into(model_key, model_id, plaintext, options, out));
   return out;

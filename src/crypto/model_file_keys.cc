@@ -1,7 +1,7 @@
 #include "crypto/model_file_keys.h"
 
 #include "crypto/hkdf.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/random.h"
 
 #include <cstring>
@@ -39,7 +39,7 @@ std::vector<uint8_t> encode_model_header(const ModelFileHeader& h) {
 
 Result<ModelFileHeader> new_model_header(std::string_view model_id,
                                          const ModelEncryptOptions& options) {
-  MOSS_RETURN_IF_ERROR(validate_model_id(model_id));
+  MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
   if (options.chunk_size < kMinChunkSize || options.chunk_size > kMaxChunkSize) {
     return invalid_argument("chunk size {} outside {}..{}", options.chunk_size, kMinChunkSize,
                             kMaxChunkSize);

@@ -3,7 +3,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/strict_json.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/model_file.h"
 
 #include <nlohmann/json.hpp>
@@ -16,7 +16,7 @@ constexpr size_t kMaxKeyFileBytes = 4096;
 }  // namespace
 
 Result<SecretBytes> encode_model_key(std::string_view model_id, std::span<const uint8_t> key) {
-  MOSS_RETURN_IF_ERROR(validate_model_id(model_id));
+  MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
   if (key.size() != kModelKeySize) {
     return invalid_argument("model key must be {} bytes, got {}", kModelKeySize, key.size());
   }
@@ -58,7 +58,7 @@ Result<ModelKey> decode_model_key(std::span<const uint8_t> text) {
   }
   ModelKey out;
   out.model_id = j["model_id"].get<std::string>();
-  Status s = validate_model_id(out.model_id);
+  Status s = protocol::validate_model_id(out.model_id);
   if (!s.ok()) return fail(std::move(s).with_context("model key file"));
   auto key = base64_decode_secret(j["key"].get_ref<const std::string&>(), kModelKeySize);
   wipe_key();

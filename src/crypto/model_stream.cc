@@ -1,5 +1,5 @@
 // The streaming half of the model file format: one chunk in memory at a time.
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/model_file.h"
 #include "crypto/model_file_keys.h"
 

@@ -3,7 +3,7 @@
 #include "common/encoding.h"
 #include "common/strict_json.h"
 #include "crypto/identity.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "keyservice/refusal.h"
 
 namespace moss::keyservice {
@@ -75,7 +75,7 @@ Result<std::string> principal_field(const nlohmann::ordered_json& j, std::string
 
 Result<std::string> model_id_field(const nlohmann::ordered_json& j, std::string_view name) {
   MOSS_ASSIGN_OR_RETURN(std::string id, text_field(j, name));
-  MOSS_RETURN_IF_ERROR(as_bad_request(crypto::validate_model_id(id)));
+  MOSS_RETURN_IF_ERROR(as_bad_request(protocol::validate_model_id(id)));
   auto slash = id.find('/');
   if (slash == std::string::npos || id.find('/', slash + 1) != std::string::npos ||
       !crypto::is_principal_id(std::string_view(id).substr(0, slash))) {

@@ -6,7 +6,7 @@
 #include "attest/attested_tls.h"
 #include "crypto/identity.h"
 #include "crypto/keyservice_state.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/signed_request.h"
 #include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
@@ -72,7 +72,7 @@ Result<std::string> KeyService::owned_model(const net::Request& request,
   std::string owner(request.param("owner"));
   std::string name(request.param("name"));
   std::string model_id = owner + "/" + name;
-  Status s = crypto::validate_model_id(model_id);
+  Status s = protocol::validate_model_id(model_id);
   // The name arrives percent-decoded: "a%2Fb" would make a model id with two '/', which no
   // release (model_id_field) could ever name.
   if (!s.ok() || !crypto::is_principal_id(owner) || name.find('/') != std::string::npos) {
@@ -130,7 +130,7 @@ Result<net::Response> KeyService::query_audit(const std::string& p, const net::R
   q.party = p;
   if (auto m = req.query_param("model_id")) {
     q.model_id = *m;
-    if (!crypto::validate_model_id(q.model_id).ok()) return bad_request("bad model_id");
+    if (!protocol::validate_model_id(q.model_id).ok()) return bad_request("bad model_id");
   }
   MOSS_ASSIGN_OR_RETURN(auto after, int_query_param(req, "after", 0, INT64_MAX));
   MOSS_ASSIGN_OR_RETURN(auto limit, int_query_param(req, "limit", 1, store::kMaxAuditPage));

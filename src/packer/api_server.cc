@@ -6,9 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
-#include "crypto/envelope.h"
-#include "packer/wire.h"
 #include "net/error_response.h"
+#include "protocol/envelope_frame.h"
+#include "protocol/headers.h"
+#include "protocol/infer_request.h"
 
 namespace moss::packer {
 
@@ -17,8 +18,6 @@ namespace {
 using json = nlohmann::json;
 using net::Request;
 using net::Response;
-
-constexpr size_t kMaxModelIdBytes = 256;
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -47,78 +46,53 @@ Result<json> parse_body(const Request& r) {
   return j;
 }
 
-Status check_model_id(const json& j) {
-  if (!j.contains("model_id") || !j["model_id"].is_string()) {
-    return invalid_argument("'model_id' (string) is required");
+// The result in the client's encoding (a result that crossed a JSON-only hop, OpenWhisk, is
+// converted for a binary client; one from a local worker passes through as it came): a JSON body,
+// or the binary envelope with the rest in headers.
+Response answer(protocol::InferResult result, protocol::EnvelopeEncoding wire) {
+  if (Status s = result.convert_envelope_to(wire); !s.ok()) {
+    return net::error_response(internal_error("the worker's result cannot be re-encoded: {}", s.message()));
   }
-  const std::string& m = j["model_id"].get_ref<const std::string&>();
-  if (m.empty() || m.size() > kMaxModelIdBytes || m.find('/') == std::string::npos) {
-    return invalid_argument("'model_id' must look like <owner>/<name>");
-  }
-  for (unsigned char c : m) {
-    if (c < 0x21 || c > 0x7e) return invalid_argument("'model_id' has a character outside ASCII");
-  }
-  return Status::Ok();
-}
-
-Result<std::optional<int64_t>> deadline_of(const json& value) {
-  if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 3'600'000) {
-    return invalid_argument("'deadline_ms' must be an integer in [0, 3600000]");
-  }
-  return std::optional<int64_t>(value.get<int64_t>());
+  const int status = result.error ? net::http_status_for(result.error->code) : 200;
+  if (wire == protocol::EnvelopeEncoding::kJson) return Response::json(status, result.to_json());
+  Response r;
+  r.status = status;
+  r.headers.set("Content-Type", protocol::kEnvelopeMediaType);
+  for (const auto& [name, value] : result.binary_headers()) r.headers.set(name, value);
+  r.body = std::move(result.envelope);
+  return r;
 }
 
 // A binary request envelope as the body (docs/packer-api.md): the model is the one it names, the
 // deadline in a header; answered in binary, FnPacker's annotation in a header.
 Response invoke_binary(Pool& pool, const Request& r) {
-  auto header = crypto::peek_binary_envelope_header(r.body);
+  auto header = protocol::peek_binary_envelope_header(r.body);
   if (!header.ok()) return net::error_response(header.status());
-  if (header->direction != crypto::Direction::kRequest) {
+  if (header->direction != protocol::Direction::kRequest) {
     return net::error_response(invalid_argument("the envelope is a response, not a request"));
   }
   std::optional<int64_t> deadline;
-  if (auto d = r.headers.get(kDeadlineHeader)) {
-    auto parsed = deadline_of(json::parse(*d, nullptr, false));
+  if (auto d = r.headers.get(protocol::kDeadlineHeader)) {
+    auto parsed = protocol::parse_deadline_ms(*d);
     if (!parsed.ok()) return net::error_response(parsed.status());
     deadline = *parsed;
   }
   double retry_after_ms = 0;
   auto reply = pool.invoke(header->model_id, r.body, deadline, &retry_after_ms);
   if (!reply.ok()) return invoke_error(reply.status(), retry_after_ms);
-  auto answer = binary_answer_from_json(json::parse(*reply, nullptr, false));
-  if (!answer.ok()) return net::error_response(answer.status());
-  return std::move(answer).value();
+  return answer(std::move(reply).value(), protocol::EnvelopeEncoding::kBinary);
 }
 
 Response invoke(PoolManager& pools, const Request& r) {
   auto pool = pools.get(r.param("pool"));
   if (!pool.ok()) return net::error_response(pool.status());
-  if (r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) return invoke_binary(**pool, r);
-  auto body = parse_body(r);
-  if (!body.ok()) return net::error_response(body.status());
-  const json& j = *body;
-  for (const auto& [k, v] : j.items()) {
-    if (k != "model_id" && k != "envelope" && k != "deadline_ms") {
-      return net::error_response(invalid_argument("unknown key '{}'", k));
-    }
-  }
-  if (Status s = check_model_id(j); !s.ok()) return net::error_response(s);
-  if (!j.contains("envelope") || !j["envelope"].is_string()) {
-    return net::error_response(invalid_argument("'envelope' (string) is required"));
-  }
-  std::optional<int64_t> deadline;
-  if (j.contains("deadline_ms")) {
-    auto parsed = deadline_of(j["deadline_ms"]);
-    if (!parsed.ok()) return net::error_response(parsed.status());
-    deadline = *parsed;
-  }
+  if (r.headers.get_or("Content-Type", "") == protocol::kEnvelopeMediaType) return invoke_binary(**pool, r);
+  auto request = protocol::InferRequest::from_json_text(r.body);
+  if (!request.ok()) return net::error_response(request.status());
   double retry_after_ms = 0;
-  auto reply = (*pool)->invoke(j["model_id"].get<std::string>(),
-                               j["envelope"].get_ref<const std::string&>(), deadline,
-                               &retry_after_ms);
+  auto reply = (*pool)->invoke(request->model_id, request->envelope, request->deadline_ms, &retry_after_ms);
   if (!reply.ok()) return invoke_error(reply.status(), retry_after_ms);
-  const int status = result_http_status(*reply);
-  return Response::json(status, std::move(*reply));
+  return answer(std::move(reply).value(), protocol::EnvelopeEncoding::kJson);
 }
 
 json describe(const Pool& p) {

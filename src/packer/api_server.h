@@ -9,10 +9,6 @@
 
 namespace moss::packer {
 
-// With a binary invoke body: how long the request may wait for an instance, in ms (the JSON
-// body's "deadline_ms").
-inline constexpr char kDeadlineHeader[] = "Moss-Deadline-Ms";
-
 // Builds the router over `pools` (which must outlive it). `token` is the operator token; it is
 // compared in constant time and never logged.
 net::Router make_api_router(PoolManager& pools, std::string token);

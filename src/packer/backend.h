@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "protocol/infer_result.h"
 
 namespace moss::packer {
 
@@ -21,10 +22,11 @@ class Instance {
   // Where it runs, for status ("127.0.0.1:40123", "action moss-default-i0").
   virtual std::string endpoint() const = 0;
   // Sends a C3 request body — the JSON `{"model_id","envelope"}`, or a binary request envelope
-  // (docs/worker-api.md) — and returns the worker's C3 result as JSON text either way. A worker
-  // error comes back as the Status it described (its code and message); transport problems as
+  // (docs/worker-api.md) — and returns the worker's C3 result, in the encoding it answered in: a
+  // result, or a sealed error (the worker's answer to the user, passed on). Any other worker error
+  // comes back as the Status it described (its code and message); transport problems as
   // unavailable / deadline-exceeded.
-  virtual Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) = 0;
+  virtual Result<protocol::InferResult> invoke(std::string_view body, std::chrono::milliseconds timeout) = 0;
   // Restarts after crashes so far (local backend); 0 where the platform restarts by itself.
   virtual int restarts() const { return 0; }
   // Stops it now (idempotent).

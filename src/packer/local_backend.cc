@@ -6,10 +6,10 @@
 #include <thread>
 
 #include "common/logging.h"
-#include "crypto/envelope.h"
 #include "net/client.h"
 #include "net/error_response.h"
 #include "packer/wire.h"
+#include "protocol/envelope_frame.h"
 #include "packer/worker_process.h"
 
 namespace moss::packer {
@@ -47,7 +47,7 @@ class LocalInstance final : public Instance {
     return restarts_;
   }
 
-  Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
+  Result<protocol::InferResult> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
     for (int attempt = 0;; ++attempt) {
       Result<std::shared_ptr<WorkerProcess>> live = live_process();
       if (!live.ok()) return live.status();
@@ -61,18 +61,10 @@ class LocalInstance final : public Instance {
       // longer prove that the request never reached the worker.
       net::Client client(options);
       // A binary envelope goes to the worker as it is (docs/worker-api.md, "Binary requests").
-      const bool binary = crypto::envelope_encoding(body) == crypto::EnvelopeEncoding::kBinary;
+      const bool binary = protocol::envelope_encoding(body) == protocol::EnvelopeEncoding::kBinary;
       Result<net::Response> resp = client.post(
-          "/v1/infer", std::string(body), binary ? crypto::kEnvelopeMediaType : "application/json");
-      if (resp.ok()) {
-        if (resp->status != 200) {
-          // A sealed error is the worker's answer to the user: passed on, not turned into ours.
-          if (auto sealed = sealed_error_result(*resp)) return std::move(*sealed);
-          return net::status_from_response(*resp);
-        }
-        if (binary) return json_result_from_binary(*resp);
-        return std::move(resp->body);
-      }
+          "/v1/infer", std::string(body), binary ? protocol::kEnvelopeMediaType : "application/json");
+      if (resp.ok()) return result_from_worker_answer(*resp);
       // A transport failure usually means the worker is exiting; give it a moment to be reaped
       // so this and the next request see it dead and restart it, rather than reach a dying one.
       // No lock is held while waiting.

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 
 namespace moss::packer {
 
@@ -17,7 +17,7 @@ ModelSizeHints::ModelSizeHints(std::string store) {
 }
 
 std::optional<uint64_t> ModelSizeHints::get(std::string_view model_id) {
-  if (dir_.empty() || !crypto::validate_model_id(model_id).ok()) return std::nullopt;
+  if (dir_.empty() || !protocol::validate_model_id(model_id).ok()) return std::nullopt;
   {
     std::lock_guard lock(mu_);
     if (auto it = cache_.find(model_id); it != cache_.end()) return it->second;

@@ -7,11 +7,11 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
-#include "crypto/envelope.h"
 #include "net/client.h"
 #include "net/client_pool.h"
 #include "net/url.h"
 #include "packer/wire.h"
+#include "protocol/envelope_frame.h"
 
 namespace moss::packer {
 
@@ -104,7 +104,7 @@ Status map_error(const net::Response& r, std::string_view what) {
 // The worker's /run answers errors as {"error": "..."}; a 200 result carrying one is an error too.
 // A sealed error ({"error":{..., "envelope"}}) is the worker's answer to the user: passed on as
 // the JSON error result, as the local backend does, not turned into ours.
-Result<std::string> result_or_error(json result, std::string_view action) {
+Result<protocol::InferResult> result_or_error(const json& result, std::string_view action) {
   if (!result.is_object()) return internal_error("action {} returned a non-object result", action);
   if (auto sealed = sealed_error_from_action_result(result)) return std::move(*sealed);
   if (result.contains("error") && !result.contains("envelope")) {
@@ -112,7 +112,9 @@ Result<std::string> result_or_error(json result, std::string_view action) {
     return unavailable("action {} failed: {}", action,
                        (e.is_string() ? e.get<std::string>() : e.dump()).substr(0, 500));
   }
-  return result.dump();
+  auto parsed = protocol::InferResult::from_json(nlohmann::ordered_json(result));
+  if (!parsed.ok()) return internal_error("action {} returned a malformed result: {}", action, parsed.status().message());
+  return parsed;
 }
 
 class OpenWhiskInstance final : public Instance {
@@ -123,12 +125,12 @@ class OpenWhiskInstance final : public Instance {
 
   std::string endpoint() const override { return "action " + action_; }
 
-  Result<std::string> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
+  Result<protocol::InferResult> invoke(std::string_view body, std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string what = "invoking action " + action_;
     // OpenWhisk's /run is JSON only: a binary envelope travels in its JSON form.
     std::string json_body;
-    if (crypto::envelope_encoding(body) == crypto::EnvelopeEncoding::kBinary) {
+    if (protocol::envelope_encoding(body) == protocol::EnvelopeEncoding::kBinary) {
       MOSS_ASSIGN_OR_RETURN(json_body, json_request_from_binary(body));
       body = json_body;
     }
@@ -176,7 +178,7 @@ class OpenWhiskInstance final : public Instance {
                                ? result["error"].dump().substr(0, 500)
                                : std::string("no error text"));
       }
-      return result_or_error(std::move(result), action_);
+      return result_or_error(result, action_);
     }
   }
 

@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "common/logging.h"
-#include "crypto/envelope.h"
+#include "protocol/infer_request.h"
 
 namespace moss::packer {
 
@@ -15,7 +15,7 @@ using steady = std::chrono::steady_clock;
 
 constexpr size_t kLatencyWindow = 1000;
 
-double number_or(const json& j, const char* key, double fallback) {
+double number_or(const nlohmann::ordered_json& j, const char* key, double fallback) {
   auto it = j.find(key);
   return it != j.end() && it->is_number() ? it->get<double>() : fallback;
 }
@@ -203,21 +203,21 @@ void Pool::account_memory_locked() {
   peak_memory_ = std::max(peak_memory_, total);
 }
 
-Pool::WorkerReport Pool::parse_report(std::string_view model_id, const json& reply) {
+Pool::WorkerReport Pool::parse_report(std::string_view model_id, const protocol::InferResult& reply) {
   WorkerReport r;
-  r.run = reply.value("run", std::string());
-  if (auto t = reply.find("timing_ms"); t != reply.end() && t->is_object()) {
-    r.inference_ms = number_or(*t, "inference", number_or(*t, "total", 0));
-    r.load_ms = number_or(*t, "key_fetch", 0) + number_or(*t, "model_fetch", 0) +
-                number_or(*t, "decrypt", 0) + number_or(*t, "compile", 0);
-    r.activation_ms = number_or(*t, "total", r.inference_ms + r.load_ms);
+  r.run = reply.run;
+  if (const auto& t = reply.timing_ms; t.is_object()) {
+    r.inference_ms = number_or(t, "inference", number_or(t, "total", 0));
+    r.load_ms = number_or(t, "key_fetch", 0) + number_or(t, "model_fetch", 0) +
+                number_or(t, "decrypt", 0) + number_or(t, "compile", 0);
+    r.activation_ms = number_or(t, "total", r.inference_ms + r.load_ms);
   }
-  if (auto inst = reply.find("instance"); inst != reply.end() && inst->is_object()) {
+  if (const auto* inst = &reply.instance; inst->is_object()) {
     r.has_instance = true;
     r.memory_used = static_cast<uint64_t>(number_or(*inst, "memory_used_bytes", 0));
     std::vector<std::pair<double, ResidentModel>> models;
     if (auto ms = inst->find("models"); ms != inst->end() && ms->is_array()) {
-      for (const json& m : *ms) {
+      for (const auto& m : *ms) {
         if (!m.is_object() || !m.contains("model_id") || !m["model_id"].is_string()) continue;
         ResidentModel rm;
         rm.model_id = m["model_id"].get<std::string>();
@@ -345,9 +345,9 @@ void Pool::release_locked(const Ticket& t, std::string_view model_id, const Work
     c.load_ms = report->load_ms;
     c.activation_ms = report->activation_ms;
     c.model_bytes = report->model_bytes;
-    if (c.run == "cold") ++counters_.runs_cold;
-    if (c.run == "switch") ++counters_.runs_switch;
-    if (c.run == "warm") ++counters_.runs_warm;
+    if (c.run == protocol::RunKind::kCold) ++counters_.runs_cold;
+    if (c.run == protocol::RunKind::kSwitch) ++counters_.runs_switch;
+    if (c.run == protocol::RunKind::kWarm) ++counters_.runs_warm;
     if (report->has_instance) {
       slot->memory_used = report->memory_used;
       slot->reported = report->resident;
@@ -369,14 +369,15 @@ void Pool::wake() {
   }
 }
 
-Result<std::string> Pool::invoke(std::string_view model_id, std::string_view envelope,
-                                 std::optional<int64_t> max_wait_ms, double* retry_after_ms) {
+Result<protocol::InferResult> Pool::invoke(std::string_view model_id, std::string_view envelope,
+                                           std::optional<int64_t> max_wait_ms, double* retry_after_ms) {
   const TimeMs t0 = clock_.now_ms();
   const TimeMs deadline_ms = t0 + static_cast<double>(max_wait_ms.value_or(spec_.queue_timeout_ms));
   // A binary envelope is its own C3 request body (docs/worker-api.md).
-  const std::string body = crypto::envelope_encoding(envelope) == crypto::EnvelopeEncoding::kBinary
-                               ? std::string(envelope)
-                               : json{{"model_id", model_id}, {"envelope", envelope}}.dump();
+  const std::string body =
+      protocol::envelope_encoding(envelope) == protocol::EnvelopeEncoding::kBinary
+          ? std::string(envelope)
+          : protocol::InferRequest{std::string(model_id), std::string(envelope), std::nullopt}.to_json();
   const std::optional<uint64_t> size_hint = size_hints_.get(model_id);  // a stat, not under mu_
   {
     std::lock_guard lock(mu_);
@@ -399,39 +400,25 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
                          t.slot->start_error);
     }
     // send: no pool lock held (the worker's answer, a crash restart, a slow network).
-    Result<std::string> reply =
+    Result<protocol::InferResult> reply =
         t.instance->invoke(body, std::chrono::milliseconds(spec_.request_timeout_ms));
-    // complete: parse outside the lock, then record under it.
-    json j;
+    // complete: read the report outside the lock, then record under it.
     WorkerReport report;
-    if (reply.ok()) {
-      j = json::parse(*reply, nullptr, false);
-      if (j.is_object()) report = parse_report(model_id, j);
-    }
+    if (reply.ok()) report = parse_report(model_id, *reply);
     std::unique_lock lock(mu_);
-    const bool answered = reply.ok() && j.is_object();
     // The worker opened the request and sealed its error for the user: a failed request for the
     // policy, passed on unchanged (docs/worker-api.md, "Errors").
-    const bool sealed_error = answered && j.contains("error");
-    release_locked(t, model_id, answered && !sealed_error ? &report : nullptr);
+    const bool sealed_error = reply.ok() && reply->error.has_value();
+    release_locked(t, model_id, reply.ok() && !sealed_error ? &report : nullptr);
     if (!reply.ok() && reply.status().code() == ErrorCode::kResourceExhausted && attempt < 50 &&
         clock_.now_ms() < deadline_ms) {
       ++counters_.worker_refusals;
       cv_.wait_for(lock, std::chrono::milliseconds(20));
       continue;
     }
-    if (!reply.ok()) {
+    if (!reply.ok() || sealed_error) {
       ++counters_.failed;
-      return reply.status();  // the worker's status and message, as it gave them
-    }
-    if (!answered) {
-      ++counters_.failed;
-      return internal_error("instance {} of pool '{}' returned a malformed response", t.slot->id,
-                            spec_.name);
-    }
-    if (sealed_error) {
-      ++counters_.failed;
-      return std::move(reply).value();
+      return reply;  // the worker's status and message as it gave them, or its sealed error
     }
     ++counters_.served;
     const double total_ms = clock_.now_ms() - t0;
@@ -439,14 +426,14 @@ Result<std::string> Pool::invoke(std::string_view model_id, std::string_view env
     if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
     const std::string_view policy_name = policy_->name();
     lock.unlock();
-    j["packer"] = {{"instance", t.slot->id},
-                   {"queued_ms", t.queued_ms},
-                   {"decision", decision_name(t.decision.kind)},
-                   {"reason", t.decision.reason},
-                   {"policy", policy_name},
-                   {"estimated_ms", t.decision.estimated_ms},
-                   {"total_ms", total_ms}};
-    return j.dump();
+    reply->packer = {{"instance", t.slot->id},
+                     {"queued_ms", t.queued_ms},
+                     {"decision", decision_name(t.decision.kind)},
+                     {"reason", t.decision.reason},
+                     {"policy", policy_name},
+                     {"estimated_ms", t.decision.estimated_ms},
+                     {"total_ms", total_ms}};
+    return reply;
   }
 }
 

@@ -58,12 +58,13 @@ class Pool {
   // Serves one request: `envelope` is the request envelope (JSON text or binary form), passed on
   // untouched.
   // `max_wait_ms`: how long the request may wait for an instance (default spec.queue_timeout_ms).
-  // Returns the worker's C3 response with a "packer" object added.
+  // Returns the worker's C3 result as it answered (its envelope unconverted) with FnPacker's
+  // annotation added, or its sealed error.
   // `retry_after_ms` (optional): set when the request is refused at once because no instance can
   // take it within its deadline (resource-exhausted; the API answers 429 with Retry-After).
-  Result<std::string> invoke(std::string_view model_id, std::string_view envelope,
-                             std::optional<int64_t> max_wait_ms = std::nullopt,
-                             double* retry_after_ms = nullptr);
+  Result<protocol::InferResult> invoke(std::string_view model_id, std::string_view envelope,
+                                       std::optional<int64_t> max_wait_ms = std::nullopt,
+                                       double* retry_after_ms = nullptr);
 
   // Instances, resident models, in-flight requests, counters, recent latencies, model statistics.
   nlohmann::json status() const;
@@ -115,14 +116,14 @@ class Pool {
   void remove_slot_locked(const SlotPtr& slot);
   // What a worker's reply says, parsed without the lock.
   struct WorkerReport {
-    std::string run;
+    std::optional<protocol::RunKind> run;
     double inference_ms = 0, load_ms = 0, activation_ms = 0;
     uint64_t model_bytes = 0;
     bool has_instance = false;
     uint64_t memory_used = 0;
     std::vector<ResidentModel> resident;  // least recently used first
   };
-  static WorkerReport parse_report(std::string_view model_id, const nlohmann::json& reply);
+  static WorkerReport parse_report(std::string_view model_id, const protocol::InferResult& reply);
   // A request's place on an instance, from acquire() to release_locked().
   struct Ticket {
     SlotPtr slot;

@@ -121,7 +121,7 @@ void RoutingPolicy::on_complete(const Completion& c) {
   m.service_ms.add(c.inference_ms, c.now);
   m.last_exec_ms = c.inference_ms;
   m.last_finish_ms = c.now;
-  if (c.run == "cold" || c.run == "switch") m.load_ms.add(c.load_ms, c.now);
+  if (c.run == protocol::RunKind::kCold || c.run == protocol::RunKind::kSwitch) m.load_ms.add(c.load_ms, c.now);
   if (c.model_bytes > 0) m.bytes = c.model_bytes;
 }
 

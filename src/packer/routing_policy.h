@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "protocol/run_kind.h"
 #include "packer/clock.h"
 #include "packer/stats_book.h"
 
@@ -125,7 +126,7 @@ struct Completion {
   std::string model_id;
   std::string instance_id;
   bool ok = true;
-  std::string run;           // "cold" | "switch" | "warm" as the worker said
+  std::optional<protocol::RunKind> run;  // as the worker said; unset when it did not
   double inference_ms = 0;   // the worker's service time
   double load_ms = 0;        // key fetch + model fetch + decrypt + compile (switch/cold)
   uint64_t model_bytes = 0;  // weights + arena, 0 when not reported

@@ -4,9 +4,9 @@
 #include "common/reply_error.h"
 #include "common/safetensors.h"
 #include "crypto/envelope.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "crypto/model_file.h"
-#include "worker/worker_api.h"
+#include "protocol/error_category.h"
 
 #include <nlohmann/json.hpp>
 
@@ -128,17 +128,17 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
 Result<InferResult> InferenceService::infer(std::string_view model_id_view, std::string_view envelope) {
   const auto start = Clock::now();
   const std::string model_id(model_id_view);
-  MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+  MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
   // Parsed once: the whole framing checked (the JSON form's base64 decoded once), so the envelope
   // is well formed before the KeyService is asked on behalf of a user nobody has authenticated
   // yet, and opening below decodes nothing again. The header is unauthenticated, for key lookup
   // only; opening checks these exact fields.
-  MOSS_ASSIGN_OR_RETURN(crypto::ParsedEnvelope parsed, crypto::ParsedEnvelope::parse(envelope));
-  const crypto::EnvelopeHeader& header = parsed.header();
+  MOSS_ASSIGN_OR_RETURN(protocol::EnvelopeFrame parsed, protocol::EnvelopeFrame::parse(envelope));
+  const protocol::EnvelopeHeader& header = parsed.header();
   if (header.model_id != model_id) {
     return invalid_argument("the envelope is for model {}, the request names {}", header.model_id, model_id);
   }
-  if (header.direction != crypto::Direction::kRequest) {
+  if (header.direction != protocol::Direction::kRequest) {
     return invalid_argument("the envelope is a response, not a request");
   }
   InferResult out;
@@ -151,14 +151,14 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
 
   t0 = Clock::now();
   MOSS_ASSIGN_OR_RETURN(SecretBytes plaintext,
-                        parsed.open(keys.keys->request_key.key.span(), header));
+                        crypto::open_envelope(keys.keys->request_key.key.span(), header, parsed));
   out.timing.decrypt_ms = ms_since(t0);
 
   // Opened: from here on every answer is sealed for the user.
   std::string_view category;
   Result<std::vector<uint8_t>> reply = std::vector<uint8_t>();
   if (!replays_.first_use(header.user_id, model_id, header.request_id)) {
-    category = kCategoryReplayed;
+    category = protocol::kCategoryReplayed;
     reply = already_exists("request {} was already received by this worker (a replayed envelope)",
                            header.request_id);
     plaintext.wipe();
@@ -175,11 +175,11 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
   }
 
   t0 = Clock::now();
-  crypto::EnvelopeHeader response = header;
-  response.direction = crypto::Direction::kResponse;
+  protocol::EnvelopeHeader response = header;
+  response.direction = protocol::Direction::kResponse;
   // Answered in the request's encoding.
   auto sealed = crypto::seal_envelope(keys.keys->request_key.key.span(), response, *reply, {},
-                                      crypto::envelope_encoding(envelope));
+                                      protocol::envelope_encoding(envelope));
   secure_wipe(*reply);
   if (!sealed.ok()) return internal_error("cannot seal the response: {}", error_code_name(sealed.status().code()));
   out.envelope = std::move(sealed).value();
@@ -191,7 +191,7 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
 Result<std::vector<uint8_t>> InferenceService::run_opened(const std::string& model_id, const ReleasedKeys& keys,
                                                           SecretBytes plaintext, InferResult& out,
                                                           std::string_view& category) {
-  category = kCategoryBadInput;
+  category = protocol::kCategoryBadInput;
   auto t0 = Clock::now();
   auto bundle = read_safetensors(plaintext.span());
   plaintext.wipe();
@@ -206,7 +206,7 @@ Result<std::vector<uint8_t>> InferenceService::run_opened(const std::string& mod
   for (auto& name : names) inputs.push_back({name, std::move(bundle->take(name)).value()});
   out.timing.decrypt_ms += ms_since(t0);
 
-  category = kCategoryModelUnavailable;
+  category = protocol::kCategoryModelUnavailable;
   auto acquired = models_.acquire(
       model_id, [&](LoadTiming& t) { return load(model_id, keys, t); }, model_key_generation(keys));
   if (!acquired.ok()) {
@@ -224,17 +224,17 @@ Result<std::vector<uint8_t>> InferenceService::run_opened(const std::string& mod
   if (!outputs.ok()) {
     const Status& s = outputs.status();
     if (s.code() == ErrorCode::kInternal) {
-      category = kCategoryInferenceFailed;
+      category = protocol::kCategoryInferenceFailed;
       return s.with_context("inference on " + model_id);
     }
     // Inputs the model cannot take (names, types, shapes, values such as an index out of range,
     // sizes beyond what a context may hold) are the caller's error, whatever the engine calls them.
-    category = kCategoryBadInput;
+    category = protocol::kCategoryBadInput;
     return invalid_argument("inference on {}: {}", model_id, s.message());
   }
   out.timing.inference_ms = ms_since(t0);
 
-  category = kCategoryInferenceFailed;
+  category = protocol::kCategoryInferenceFailed;
   TensorBundle result;
   for (auto& o : *outputs) MOSS_RETURN_IF_ERROR(result.add(o.name, std::move(o.tensor)));
   auto bytes = write_safetensors(result);

@@ -29,13 +29,13 @@ namespace moss::worker {
 
 // Why an opened request failed, as much as may be said in cleartext.
 struct SealedFailure {
-  std::string_view category;  // worker_api.h kCategory*
+  std::string_view category;  // protocol/error_category.h
   ErrorCode code;             // decides the HTTP status
 };
 
 struct InferResult {
   std::string envelope;  // the response envelope, in the request envelope's encoding
-  RunKind kind = RunKind::kWarm;
+  protocol::RunKind kind = protocol::RunKind::kWarm;
   Timing timing;
   std::string request_id;                // from the envelope's header
   std::optional<SealedFailure> failure;  // set: `envelope` seals the error detail instead of outputs

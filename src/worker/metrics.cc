@@ -27,7 +27,7 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
   out += fmt::format("{}_count{} {}\n", name, braces, count_.load(std::memory_order_relaxed));
 }
 
-void Metrics::record_success(const std::string& endpoint, RunKind kind, const Timing& t) {
+void Metrics::record_success(const std::string& endpoint, protocol::RunKind kind, const Timing& t) {
   {
     std::lock_guard lock(mu_);
     ++requests_[{endpoint, "ok"}];
@@ -75,8 +75,8 @@ std::string Metrics::render(const ModelCache::Snapshot& cache, size_t in_flight)
     }
     out += "# HELP moss_worker_runs_total Successful requests by run kind.\n";
     out += "# TYPE moss_worker_runs_total counter\n";
-    for (RunKind k : {RunKind::kCold, RunKind::kSwitch, RunKind::kWarm}) {
-      out += fmt::format("moss_worker_runs_total{{kind=\"{}\"}} {}\n", run_kind_name(k),
+    for (protocol::RunKind k : {protocol::RunKind::kCold, protocol::RunKind::kSwitch, protocol::RunKind::kWarm}) {
+      out += fmt::format("moss_worker_runs_total{{kind=\"{}\"}} {}\n", protocol::run_kind_name(k),
                          runs_[static_cast<size_t>(k)]);
     }
   }

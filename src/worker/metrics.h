@@ -36,8 +36,8 @@ class Metrics {
  public:
   // One finished request on `endpoint` ("infer" or "run"): ok with its timing and kind, or the
   // error code name.
-  void record_success(const std::string& endpoint, RunKind kind, const Timing& timing);
-  // `category`: set for an opened request whose error was sealed (worker_api.h kCategory*).
+  void record_success(const std::string& endpoint, protocol::RunKind kind, const Timing& timing);
+  // `category`: set for an opened request whose error was sealed (protocol/error_category.h).
   void record_error(const std::string& endpoint, std::string_view code, double total_ms,
                     std::string_view category = {});
   // Log lines a LogThrottle dropped (the failures themselves are counted above).
@@ -51,7 +51,7 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, uint64_t> requests_;  // (endpoint, outcome)
   std::map<std::string, uint64_t> errors_;                            // by code
   std::map<std::string, uint64_t> sealed_errors_;                     // by category
-  std::array<uint64_t, 3> runs_{};                                    // by RunKind
+  std::array<uint64_t, 3> runs_{};                                    // by protocol::RunKind
   std::atomic<uint64_t> key_hits_{0}, key_misses_{0}, log_suppressed_{0};
   Histogram total_, key_fetch_, model_fetch_, decrypt_, compile_, inference_, encrypt_;
 };

@@ -17,21 +17,12 @@ std::string cache_key(std::string_view model_id, std::string_view generation) {
 }
 }  // namespace
 
-std::string_view run_kind_name(RunKind kind) {
-  switch (kind) {
-    case RunKind::kCold: return "cold";
-    case RunKind::kSwitch: return "switch";
-    case RunKind::kWarm: return "warm";
-  }
-  return "?";
-}
-
 struct ModelCache::Entry {
   std::string key;  // cache_key(model_id, generation)
   std::string model_id;
   std::shared_ptr<const engine::CompiledModel> model;  // null while loading
   std::shared_future<Status> loading;                  // valid while loading
-  RunKind load_kind = RunKind::kSwitch;
+  protocol::RunKind load_kind = protocol::RunKind::kSwitch;
   LoadTiming load_timing;
   uint64_t weights_bytes = 0;
   uint64_t arena_bytes = 0;
@@ -89,7 +80,7 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
     failures_.erase(f);
   }
   bool waited = false;
-  RunKind waited_kind = RunKind::kWarm;
+  protocol::RunKind waited_kind = protocol::RunKind::kWarm;
   LoadTiming waited_timing;
   while (true) {
     auto it = entries_.find(key);
@@ -107,7 +98,7 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
       ++e->in_use;
       e->last_used = Clock::now();
       if (!waited) ++hits_;
-      return Acquired{Lease(this, e, std::move(ctx)), waited ? waited_kind : RunKind::kWarm,
+      return Acquired{Lease(this, e, std::move(ctx)), waited ? waited_kind : protocol::RunKind::kWarm,
                       waited ? waited_timing : LoadTiming{}};
     }
     // Another request is loading this model: wait for it instead of loading twice.
@@ -128,7 +119,7 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
   e->key = key;
   e->model_id = model_id;
   // Only a load that succeeded counts: after a failed first load the next success is cold.
-  e->load_kind = loads_ == 0 ? RunKind::kCold : RunKind::kSwitch;
+  e->load_kind = loads_ == 0 ? protocol::RunKind::kCold : protocol::RunKind::kSwitch;
   std::promise<Status> done;
   e->loading = done.get_future().share();
   entries_[key] = e;
@@ -183,7 +174,7 @@ Result<ModelCache::Acquired> ModelCache::acquire(const std::string& model_id, co
   lock.unlock();
   done.set_value(Status::Ok());
   log::get("worker")->info("model loaded model={} kind={} weights={} arena={}", model_id,
-                           run_kind_name(e->load_kind), e->weights_bytes, e->arena_bytes);
+                           protocol::run_kind_name(e->load_kind), e->weights_bytes, e->arena_bytes);
   return Acquired{Lease(this, e, std::move(ctx)), e->load_kind, timing};
 }
 

@@ -18,6 +18,7 @@
 
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
+#include "protocol/run_kind.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -30,11 +31,6 @@
 #include <vector>
 
 namespace moss::worker {
-
-// cold: the instance's first model load; switch: a load on an instance that already served a
-// model; warm: the model was resident.
-enum class RunKind { kCold, kSwitch, kWarm };
-std::string_view run_kind_name(RunKind kind);
 
 struct LoadTiming {
   double model_fetch_ms = 0;
@@ -81,7 +77,7 @@ class ModelCache {
 
   struct Acquired {
     Lease lease;
-    RunKind kind;
+    protocol::RunKind kind;
     LoadTiming timing;  // zero for warm runs
   };
   // `generation`: which keys the model is loaded under (see above); "" for callers with one.

@@ -1,7 +1,7 @@
 #include "worker/model_store.h"
 
 #include "common/file_util.h"
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 #include "net/client_pool.h"
 #include "net/error_response.h"
 #include "net/url.h"
@@ -18,7 +18,7 @@ class DirectoryStore : public ModelStore {
   DirectoryStore(std::filesystem::path dir, uint64_t max_bytes) : dir_(std::move(dir)), max_(max_bytes) {}
 
   Result<std::vector<uint8_t>> fetch(std::string_view model_id) override {
-    MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+    MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
     const auto path = dir_ / (std::string(model_id) + ".moss");
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
@@ -44,7 +44,7 @@ class HttpStore : public ModelStore {
       : location_(std::move(location)), base_(std::move(base_path)), pool_(std::move(options), 4) {}
 
   Result<std::vector<uint8_t>> fetch(std::string_view model_id) override {
-    MOSS_RETURN_IF_ERROR(crypto::validate_model_id(model_id));
+    MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
     auto resp = pool_.get(base_ + "/" + std::string(model_id) + ".moss");
     if (!resp.ok()) {
       return Status(resp.status().code(), "model store " + location_ + ": " + resp.status().message());

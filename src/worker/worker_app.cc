@@ -4,10 +4,11 @@
 
 #include "common/encoding.h"
 #include "common/logging.h"
-#include "crypto/envelope.h"
 #include "crypto/random.h"
 #include "net/error_response.h"
-#include "worker/worker_api.h"
+#include "protocol/envelope_frame.h"
+#include "protocol/error_category.h"
+#include "protocol/infer_request.h"
 
 namespace moss::worker {
 
@@ -31,11 +32,11 @@ net::Response openwhisk_error(const Status& s) {
 
 // Strict (no duplicate keys) and fast on the usual shape: the body is mostly one long base64
 // string inside the envelope text.
-Result<nlohmann::json> parse_body(const net::Request& r) {
+Result<nlohmann::ordered_json> parse_body(const net::Request& r) {
   auto parsed = parse_json_strict(r.body, "request body", 16);
   if (!parsed.ok()) return parsed.status();
   if (!parsed->is_object()) return invalid_argument("the request body must be a JSON object");
-  return nlohmann::json(std::move(*parsed));
+  return parsed;
 }
 
 }  // namespace
@@ -106,7 +107,7 @@ net::Response WorkerApp::handle_init(const net::Request& request) {
   }
   auto body = parse_body(request);
   if (!body.ok()) return openwhisk_error(body.status());
-  nlohmann::json value = body->contains("value") ? (*body)["value"] : nlohmann::json::object();
+  nlohmann::json value = body->contains("value") ? nlohmann::json((*body)["value"]) : nlohmann::json::object();
   // A worker configured by its operator (flags, environment, file) is not reconfigured by
   // whoever reaches its port first; OpenWhisk's own /init (no worker setting) just marks it
   // initialized.
@@ -185,43 +186,35 @@ Result<InferResult> WorkerApp::run_envelope(std::string_view model_id, std::stri
   return r;
 }
 
-Result<InferResult> WorkerApp::serve(const nlohmann::json& request, const std::string& endpoint) {
-  if (!request.is_object()) return invalid_argument("the request must be a JSON object");
-  if (!request.contains("model_id") || !request["model_id"].is_string()) {
-    return invalid_argument("the request needs a string 'model_id'");
-  }
-  if (!request.contains("envelope") || !request["envelope"].is_string()) {
-    return invalid_argument("the request needs a string 'envelope' (the request envelope JSON text)");
-  }
-  return run_envelope(request["model_id"].get_ref<const std::string&>(),
-                      request["envelope"].get_ref<const std::string&>(), endpoint);
+Result<InferResult> WorkerApp::serve(const nlohmann::ordered_json& request, const std::string& endpoint) {
+  MOSS_ASSIGN_OR_RETURN(protocol::InferRequest r, protocol::InferRequest::from_json(request));
+  return run_envelope(r.model_id, r.envelope, endpoint);
 }
 
-nlohmann::ordered_json WorkerApp::result_json(InferResult r) const {
-  nlohmann::ordered_json out;
-  out["envelope"] = std::move(r.envelope);
-  out["run"] = run_kind_name(r.kind);
-  out["timing_ms"] = nlohmann::ordered_json::parse(timing_json_text(r.timing));
-  out["instance"] = status_json();
+protocol::InferResult WorkerApp::wire_result(InferResult r) const {
+  protocol::InferResult out;
+  out.envelope = std::move(r.envelope);
+  if (r.failure) {
+    out.error = protocol::SealedError{r.failure->code, std::string(r.failure->category)};
+    return out;
+  }
+  out.run = r.kind;
+  out.timing_ms = nlohmann::ordered_json::parse(timing_json_text(r.timing));
+  out.instance = status_json();
   return out;
 }
 
 Result<net::Response> WorkerApp::serve_binary(const net::Request& request) {
   // Unauthenticated, for routing only: the service opens the envelope under exactly this header.
-  MOSS_ASSIGN_OR_RETURN(crypto::EnvelopeHeader header, crypto::peek_binary_envelope_header(request.body));
+  MOSS_ASSIGN_OR_RETURN(protocol::EnvelopeHeader header, protocol::peek_binary_envelope_header(request.body));
   MOSS_ASSIGN_OR_RETURN(InferResult r, run_envelope(header.model_id, request.body, "infer"));
+  const int status = r.failure ? net::http_status_for(r.failure->code) : 200;
+  protocol::InferResult wire = wire_result(std::move(r));
   net::Response resp;
-  resp.headers.set("Content-Type", crypto::kEnvelopeMediaType);
-  if (r.failure) {
-    resp.status = net::http_status_for(r.failure->code);
-    resp.headers.set(kErrorCategoryHeader, std::string(r.failure->category));
-  } else {
-    resp.status = 200;
-    resp.headers.set(kRunHeader, run_kind_name(r.kind));
-    resp.headers.set(kTimingHeader, timing_json_text(r.timing));
-    resp.headers.set(kInstanceHeader, status_json().dump());
-  }
-  resp.body = std::move(r.envelope);
+  resp.status = status;
+  resp.headers.set("Content-Type", protocol::kEnvelopeMediaType);
+  for (const auto& [name, value] : wire.binary_headers()) resp.headers.set(name, value);
+  resp.body = std::move(wire.envelope);
   return resp;
 }
 
@@ -232,7 +225,7 @@ net::Response WorkerApp::handle_run(const net::Request& request) {
     if (!initialized_) return openwhisk_error(500, "not initialized: POST /init before /run");
   }
   auto body = parse_body(request);
-  Result<InferResult> result = body.ok() ? serve(body->contains("value") ? (*body)["value"] : nlohmann::json(), "run")
+  Result<InferResult> result = body.ok() ? serve(body->contains("value") ? (*body)["value"] : nlohmann::ordered_json(), "run")
                                          : Result<InferResult>(body.status());
   if (!result.ok()) {
     metrics_.record_error("run", error_code_name(result.status().code()),
@@ -247,13 +240,13 @@ net::Response WorkerApp::handle_run(const net::Request& request) {
     nlohmann::ordered_json e;
     e["code"] = error_code_name(result->failure->code);
     e["category"] = result->failure->category;
-    e["message"] = sealed_failure_message(result->failure->category);
+    e["message"] = protocol::sealed_failure_message(result->failure->category);
     e["envelope"] = std::move(result->envelope);
     nlohmann::ordered_json j;
     j["error"] = std::move(e);
     return net::Response::json(200, j.dump());
   }
-  return net::Response::json(200, result_json(std::move(result).value()).dump());
+  return net::Response::json(200, wire_result(std::move(result).value()).to_json());
 }
 
 net::Response WorkerApp::handle_infer(const net::Request& request) {
@@ -264,22 +257,15 @@ net::Response WorkerApp::handle_infer(const net::Request& request) {
     log_failure("/v1/infer", status.to_string(), "");
     return net::error_response(status);
   };
-  if (request.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType) {
+  if (request.headers.get_or("Content-Type", "") == protocol::kEnvelopeMediaType) {
     auto result = serve_binary(request);
     return result.ok() ? std::move(result).value() : failed(result.status());
   }
   auto body = parse_body(request);
   Result<InferResult> result = body.ok() ? serve(*body, "infer") : Result<InferResult>(body.status());
   if (!result.ok()) return failed(result.status());
-  if (result->failure) {
-    nlohmann::ordered_json j;
-    j["error"] = {{"code", error_code_name(result->failure->code)},
-                  {"category", result->failure->category},
-                  {"message", sealed_failure_message(result->failure->category)}};
-    j["envelope"] = std::move(result->envelope);
-    return net::Response::json(net::http_status_for(result->failure->code), j.dump());
-  }
-  return net::Response::json(200, result_json(std::move(result).value()).dump());
+  const int status = result->failure ? net::http_status_for(result->failure->code) : 200;
+  return net::Response::json(status, wire_result(std::move(result).value()).to_json());
 }
 
 net::Router WorkerApp::router() {

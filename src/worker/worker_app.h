@@ -13,13 +13,14 @@
 // at /init. At most max_concurrency inference requests run at once; more get 429.
 //
 // An opened request that failed is answered with its sealed error envelope and, in cleartext,
-// only a fixed category (worker_api.h). Failures are counted in the metrics; log lines about them
+// only a fixed category (protocol/error_category.h). Failures are counted in the metrics; log lines about them
 // are rate-limited (and never carry request data). Thread-safe.
 #pragma once
 
 #include "common/config.h"
 #include "common/log_throttle.h"
 #include "net/router.h"
+#include "protocol/infer_result.h"
 #include "worker/inference_service.h"
 #include "worker/metrics.h"
 #include "worker/worker_config.h"
@@ -60,9 +61,9 @@ class WorkerApp {
   Result<InferResult> run_envelope(std::string_view model_id, std::string_view envelope,
                                    const std::string& endpoint);
   // Parses the C3 request object and runs it.
-  Result<InferResult> serve(const nlohmann::json& request, const std::string& endpoint);
-  // The 200 result object.
-  nlohmann::ordered_json result_json(InferResult r) const;
+  Result<InferResult> serve(const nlohmann::ordered_json& request, const std::string& endpoint);
+  // The answer on the wire (protocol/infer_result.h): a result, or a sealed error.
+  protocol::InferResult wire_result(InferResult r) const;
   // A binary envelope body: the response is the binary response envelope (a result, or a sealed
   // error with its category in a header), run and timing in headers.
   Result<net::Response> serve_binary(const net::Request& request);

@@ -1,4 +1,5 @@
-// libFuzzer target for the request/response envelope framing, both forms (crypto/envelope.h).
+// libFuzzer target for the request/response envelope framing, both forms
+// (protocol/envelope_frame.h), and opening it (crypto/envelope.h).
 // Checks the header's contract: peek, convert and open accept exactly the same messages (open
 // under a fixed key then fails only authentication), conversion round-trips byte for byte, and
 // the converted message peeks to the same header. Seeds: tests/fuzz/corpus/crypto_envelope_fuzz.
@@ -10,6 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace moss::crypto;
+  using namespace moss::protocol;
   std::string_view message(reinterpret_cast<const char*>(data), size);
   constexpr size_t kMax = 1 << 20;
   auto header = peek_envelope_header(message, kMax);

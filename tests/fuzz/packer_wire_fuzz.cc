@@ -1,7 +1,8 @@
 // libFuzzer target for FnPacker's JSON inputs: the pool spec an operator posts
-// (packer/pool_spec.h) and both invoke wires (packer/wire.h): a binary request envelope turned
-// into the JSON /run request, a worker's binary answer turned into the JSON result, and a JSON
-// result turned into the client's binary answer. The first byte picks the parser.
+// (packer/pool_spec.h) and both invoke wires (packer/wire.h, protocol/infer_result.h): a binary
+// request envelope turned into the JSON /run request, a worker's HTTP answer (headers and body)
+// read into the typed result, and a JSON result read and written back identically. The first byte
+// picks the parser.
 #include "net/http_message.h"
 #include "packer/pool_spec.h"
 #include "packer/wire.h"
@@ -44,12 +45,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (colon != std::string_view::npos) r.headers.add(line.substr(0, colon), line.substr(colon + 1));
         head = nl == std::string_view::npos ? std::string_view() : head.substr(nl + 1);
       }
-      (void)json_result_from_binary(r);
+      // As a local instance reads its worker's answer (local_backend.cc), 200 and sealed error.
+      (void)result_from_worker_answer(r);
+      r.status = 400;
+      (void)result_from_worker_answer(r);
       return 0;
     }
     default: {
-      // As invoke_binary reads a pool's reply (api_server.cc).
-      (void)binary_answer_from_json(nlohmann::json::parse(rest, nullptr, false));
+      // As an OpenWhisk instance reads an action result; what parses writes back identically.
+      auto result = moss::protocol::InferResult::from_json_text(rest);
+      if (result.ok()) {
+        auto again = moss::protocol::InferResult::from_json_text(result->to_json());
+        if (!again.ok() || again->to_json() != result->to_json()) std::abort();
+      }
+      (void)sealed_error_from_action_result(nlohmann::json::parse(rest, nullptr, false));
       return 0;
     }
   }

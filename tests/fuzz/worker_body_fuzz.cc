@@ -96,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     default:
       req.path = req.target = "/v1/infer";
-      req.headers.set("Content-Type", crypto::kEnvelopeMediaType);
+      req.headers.set("Content-Type", protocol::kEnvelopeMediaType);
       res = app.handle_infer(req);
       break;
   }

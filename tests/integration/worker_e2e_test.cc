@@ -213,7 +213,7 @@ class WorkerE2ETest : public ::testing::Test {
     TensorBundle in;
     in.add("x", input(seed)).check();
     auto env = crypto::seal_envelope(rk.key.span(),
-                                     {owner_ + "/" + name, user_, request_id, crypto::Direction::kRequest},
+                                     {owner_ + "/" + name, user_, request_id, protocol::Direction::kRequest},
                                      write_safetensors(in).value_or_die())
                    .value_or_die();
     return json{{"model_id", owner_ + "/" + name}, {"envelope", env}}.dump();
@@ -307,7 +307,7 @@ TEST_F(WorkerE2ETest, OpenWhiskProtocol) {
     const std::string name = i % 2 ? "mlp" : "linear";
     auto rk = client::read_request_key_file(config, owner_ + "/" + name).value_or_die();
     auto opened = client::open_infer_response(
-        rk.key.span(), {owner_ + "/" + name, user_, "r" + std::to_string(i), crypto::Direction::kRequest}, out[i]);
+        rk.key.span(), {owner_ + "/" + name, user_, "r" + std::to_string(i), protocol::Direction::kRequest}, out[i]);
     ASSERT_TRUE(opened.ok()) << opened.status().to_string();
     EXPECT_TRUE(opened->outputs.find("y")->equals(reference(name, static_cast<float>(i))));
   }
@@ -350,11 +350,11 @@ TEST_F(WorkerE2ETest, Refusals) {
   auto config = client::load_client_config(dir_ / "user" / "client.json").value_or_die();
   auto rk = client::read_request_key_file(config, owner_ + "/mlp").value_or_die();
   auto replay = client::open_infer_response(rk.key.span(),
-                                            {owner_ + "/mlp", user_, "req-B", crypto::Direction::kRequest}, first);
+                                            {owner_ + "/mlp", user_, "req-B", protocol::Direction::kRequest}, first);
   ASSERT_FALSE(replay.ok());
   EXPECT_EQ(replay.status().code(), ErrorCode::kUnauthenticated);
   EXPECT_TRUE(client::open_infer_response(rk.key.span(),
-                                          {owner_ + "/mlp", user_, "req-A", crypto::Direction::kRequest}, first)
+                                          {owner_ + "/mlp", user_, "req-A", protocol::Direction::kRequest}, first)
                   .ok());
 }
 

@@ -1,4 +1,4 @@
-// Tests for crypto/envelope.h: round trip, and rejection of every header mismatch, altered
+// Tests for crypto/envelope.h over protocol/envelope_frame.h: round trip, and rejection of every header mismatch, altered
 // ciphertext or nonce, malformed JSON and base64, unknown fields and oversize input; the binary
 // form: round trip, every byte altered, every truncation, bad framing.
 #include "crypto/envelope.h"
@@ -12,6 +12,17 @@
 
 namespace moss::crypto {
 namespace {
+
+// The envelope's keyless framing is protocol's; these tests exercise it through seal and open.
+using protocol::convert_envelope;
+using protocol::Direction;
+using protocol::envelope_encoding;
+using protocol::EnvelopeEncoding;
+using protocol::EnvelopeFrame;
+using protocol::EnvelopeHeader;
+using protocol::kEnvelopeMediaType;
+using protocol::peek_binary_envelope_header;
+using protocol::peek_envelope_header;
 
 class EnvelopeTest : public ::testing::Test {
  protected:
@@ -282,27 +293,27 @@ TEST_F(BinaryEnvelopeTest, PeekRefusesWhatConversionRefuses) {
 }
 
 // Review finding: the worker parsed an envelope to peek (decoding the JSON form's whole base64)
-// and again to open. A ParsedEnvelope is parsed once and opens exactly as open_envelope does, in
-// both forms and after being moved; what it refuses, peek refuses.
+// and again to open. An EnvelopeFrame is parsed once and opens exactly as open_envelope on the
+// message does, in both forms and after being moved; what it refuses, peek refuses.
 TEST_F(BinaryEnvelopeTest, ParsedOnceOpensLikeOpenEnvelope) {
   for (const std::string* message : {&json_, &bin_}) {
-    auto parsed = ParsedEnvelope::parse(*message);
+    auto parsed = EnvelopeFrame::parse(*message);
     ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();
     EXPECT_EQ(parsed->header(), header_);
-    ParsedEnvelope moved = std::move(parsed).value();
-    auto plain = moved.open(key_.span(), header_);
+    EnvelopeFrame moved = std::move(parsed).value();
+    auto plain = open_envelope(key_.span(), header_, moved);
     ASSERT_TRUE(plain.ok()) << plain.status().to_string();
     EXPECT_TRUE(plain->equals(plain_));
     EnvelopeHeader other = header_;
     other.request_id = "req-43";
-    EXPECT_EQ(moved.open(key_.span(), other).status().code(), ErrorCode::kUnauthenticated);
+    EXPECT_EQ(open_envelope(key_.span(), other, moved).status().code(), ErrorCode::kUnauthenticated);
     auto wrong_key = random_secret(kRequestKeySize).value_or_die();
-    EXPECT_EQ(moved.open(wrong_key.span(), header_).status().code(), ErrorCode::kUnauthenticated);
+    EXPECT_EQ(open_envelope(wrong_key.span(), header_, moved).status().code(), ErrorCode::kUnauthenticated);
   }
   const size_t framing = bin_.size() - plain_.size() - 16;
   for (const std::string& bad : {bin_.substr(0, framing + 15), with_field("ciphertext", "!!!!"),
                                  with_field("colour\n\"x", 1)}) {
-    auto parsed = ParsedEnvelope::parse(bad);
+    auto parsed = EnvelopeFrame::parse(bad);
     ASSERT_FALSE(parsed.ok());
     EXPECT_EQ(parsed.status().code(), peek_envelope_header(bad).status().code());
     // An unknown field's name from the message is not quoted verbatim (it may reach a log).

@@ -10,6 +10,17 @@
 namespace moss::crypto {
 namespace {
 
+// The envelope's keyless framing is protocol's; these tests exercise it through seal and open.
+using protocol::convert_envelope;
+using protocol::Direction;
+using protocol::envelope_encoding;
+using protocol::EnvelopeEncoding;
+using protocol::EnvelopeFrame;
+using protocol::EnvelopeHeader;
+using protocol::kEnvelopeMediaType;
+using protocol::peek_binary_envelope_header;
+using protocol::peek_envelope_header;
+
 std::vector<uint8_t> range_bytes(uint8_t first, size_t n) {
   std::vector<uint8_t> b(n);
   for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(first + i);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/envelope.h"
+#include "protocol/headers.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "packer_test_util.h"
@@ -107,7 +108,7 @@ TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
   EXPECT_EQ(status["instances"][0]["models"][0]["model_id"], "owner/model");
   EXPECT_EQ(status["counters"]["served"], 1);
   // Malformed requests and worker errors keep their codes.
-  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"nomodel","envelope":"x"})").status,
+  EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"a/../b","envelope":"x"})").status,
             400);
   EXPECT_EQ(call("POST", "/v1/pools/p/invoke", R"({"model_id":"a/b"})").status, 400);
   EXPECT_EQ(call("POST", "/v1/pools/p/invoke", "not json").status, 400);
@@ -116,6 +117,27 @@ TEST_F(ApiServerTest, InvokeReturnsWorkerResponsePlusPacker) {
       call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/deny","envelope":"x"})");
   EXPECT_EQ(denied.status, 403);
   EXPECT_NE(denied.body.find("no grant"), std::string::npos);
+}
+
+// Invoke bodies are read strictly (protocol/infer_request.h): wrong types, unknown or duplicate
+// keys, bad ids and out-of-range deadlines are 400 before any pool is asked.
+TEST_F(ApiServerTest, MalformedInvokeBodiesAreRefused) {
+  ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 1, 4).dump()).status, 201);
+  for (const char* bad : {
+           R"(not json)",
+           R"(["o/m","x"])",
+           R"({"model_id":"o/m","envelope":"x","colour":"red"})",
+           R"({"model_id":"o/m","model_id":"o/n","envelope":"x"})",
+           R"({"model_id":["o/m"],"envelope":"x"})",
+           R"({"model_id":"o m","envelope":"x"})",
+           R"({"model_id":"o/m","envelope":7})",
+           R"({"model_id":"o/m","envelope":"x","deadline_ms":"5"})",
+           R"({"model_id":"o/m","envelope":"x","deadline_ms":-5})",
+           R"({"model_id":"o/m","envelope":"x","deadline_ms":99999999})",
+       }) {
+    EXPECT_EQ(call("POST", "/v1/pools/p/invoke", bad).status, 400) << bad;
+  }
+  EXPECT_EQ(json::parse(call("GET", "/v1/pools/p/status").body)["instances"].size(), 0u);
 }
 
 // A request no instance can take within its deadline is refused at once: 429 with Retry-After.
@@ -139,24 +161,24 @@ TEST_F(ApiServerTest, RefusalForTheDeadlineCarriesRetryAfter) {
 TEST_F(ApiServerTest, BinaryInvoke) {
   ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 2, 4).dump()).status, 201);
   std::vector<uint8_t> key(32, 3);
-  auto sealed = [&](crypto::Direction d) {
-    return crypto::seal_envelope(key, {"owner/model", "user-1", "r-1", d}, {}, {}, crypto::EnvelopeEncoding::kBinary)
+  auto sealed = [&](protocol::Direction d) {
+    return crypto::seal_envelope(key, {"owner/model", "user-1", "r-1", d}, {}, {}, protocol::EnvelopeEncoding::kBinary)
         .value_or_die();
   };
   auto send = [&](std::string body, std::string deadline = {}) {
     net::ClientOptions o;
     o.port = server_->port();
     net::Client client(o);
-    net::Request req = net::Request::make("POST", "/v1/pools/p/invoke", std::move(body), crypto::kEnvelopeMediaType);
+    net::Request req = net::Request::make("POST", "/v1/pools/p/invoke", std::move(body), protocol::kEnvelopeMediaType);
     req.headers.set("Authorization", "Bearer " + kToken);
-    if (!deadline.empty()) req.headers.set(kDeadlineHeader, deadline);
+    if (!deadline.empty()) req.headers.set(protocol::kDeadlineHeader, deadline);
     return client.request(req).value_or_die();
   };
-  const std::string request = sealed(crypto::Direction::kRequest);
+  const std::string request = sealed(protocol::Direction::kRequest);
   net::Response r = send(request, "5000");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.headers.get_or("Content-Type", ""), crypto::kEnvelopeMediaType);
-  EXPECT_EQ(r.body, request);  // the stand-in echoes; converted to JSON and back, byte for byte
+  EXPECT_EQ(r.headers.get_or("Content-Type", ""), protocol::kEnvelopeMediaType);
+  EXPECT_EQ(r.body, request);  // the stand-in echoes; passed through unconverted
   EXPECT_EQ(r.headers.get_or("Moss-Run", ""), "cold");
   json packer = json::parse(r.headers.get_or("Moss-Packer", "{}"));
   EXPECT_EQ(packer["decision"], "cold");
@@ -167,36 +189,36 @@ TEST_F(ApiServerTest, BinaryInvoke) {
 
   EXPECT_EQ(send(request.substr(0, 30)).status, 400);
   EXPECT_EQ(send("{\"model_id\":\"owner/model\"}").status, 400);
-  EXPECT_EQ(send(sealed(crypto::Direction::kResponse)).status, 400);
+  EXPECT_EQ(send(sealed(protocol::Direction::kResponse)).status, 400);
   EXPECT_EQ(send(request, "-1").status, 400);
   EXPECT_EQ(send(request, "soon").status, 400);
 }
 
 // A worker's sealed error (it opened the request and failed) reaches the client unchanged: status,
-// body (JSON byte for byte; binary envelope and its category header), no FnPacker annotation.
+// body (JSON byte for byte as the worker renders it; binary envelope and its category header), no
+// FnPacker annotation.
 TEST_F(ApiServerTest, SealedWorkerErrorPassesThroughUnchanged) {
   ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 2, 4).dump()).status, 201);
   const std::string worker_body =
-      json{{"error", {{"code", "invalid-argument"}, {"category", "bad-input"}, {"message", "bad-input: sealed"}}},
-           {"envelope", "sealed-bytes"}}
-          .dump();
+      R"({"error":{"code":"invalid-argument","category":"bad-input","message":"bad-input: the request failed; )"
+      R"(the detail is sealed for the user in the response envelope"},"envelope":"sealed-bytes"})";
   net::Response r = call("POST", "/v1/pools/p/invoke", R"({"model_id":"test/sealed","envelope":"sealed-bytes"})");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body, worker_body);
 
   std::vector<uint8_t> key(32, 3);
   const std::string request =
-      crypto::seal_envelope(key, {"test/sealed", "user-1", "r-1", crypto::Direction::kRequest}, {}, {},
-                            crypto::EnvelopeEncoding::kBinary)
+      crypto::seal_envelope(key, {"test/sealed", "user-1", "r-1", protocol::Direction::kRequest}, {}, {},
+                            protocol::EnvelopeEncoding::kBinary)
           .value_or_die();
   net::ClientOptions o;
   o.port = server_->port();
   net::Client client(o);
-  net::Request req = net::Request::make("POST", "/v1/pools/p/invoke", request, crypto::kEnvelopeMediaType);
+  net::Request req = net::Request::make("POST", "/v1/pools/p/invoke", request, protocol::kEnvelopeMediaType);
   req.headers.set("Authorization", "Bearer " + kToken);
   net::Response b = client.request(req).value_or_die();
   EXPECT_EQ(b.status, 400);
-  EXPECT_EQ(b.headers.get_or("Content-Type", ""), crypto::kEnvelopeMediaType);
+  EXPECT_EQ(b.headers.get_or("Content-Type", ""), protocol::kEnvelopeMediaType);
   EXPECT_EQ(b.headers.get_or("Moss-Error-Category", ""), "bad-input");
   EXPECT_EQ(b.body, request);
   EXPECT_FALSE(b.headers.contains("Moss-Packer"));

@@ -37,7 +37,7 @@ TEST(LocalBackendTest, ColdStartThenReuse) {
   ASSERT_TRUE(first.ok()) << first.status().to_string();
   auto second = (*inst)->invoke(request("o/a"), std::chrono::seconds(5));
   ASSERT_TRUE(second.ok());
-  json a = json::parse(*first), b = json::parse(*second);
+  json a = testing::result_json(*first), b = testing::result_json(*second);
   EXPECT_EQ(a["run"], "cold");
   EXPECT_EQ(b["run"], "warm");
   EXPECT_EQ(a["instance"]["instance_id"], b["instance"]["instance_id"]);
@@ -57,7 +57,7 @@ TEST(LocalBackendTest, WorkerOutlivesTheThreadThatStartedIt) {
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   auto r = (*inst)->invoke(request("o/a"), std::chrono::seconds(5));
   ASSERT_TRUE(r.ok()) << r.status().to_string();
-  EXPECT_EQ(json::parse(*r)["run"], "cold");
+  EXPECT_EQ(testing::result_json(*r)["run"], "cold");
   EXPECT_EQ((*inst)->restarts(), 0);
 }
 
@@ -72,7 +72,7 @@ TEST(LocalBackendTest, RestartsCrashedInstance) {
   EXPECT_EQ(crashed.status().code(), ErrorCode::kUnavailable);
   auto after = inst->invoke(request("o/a"), std::chrono::seconds(5));
   ASSERT_TRUE(after.ok()) << after.status().to_string();
-  EXPECT_EQ(json::parse(*after)["run"], "cold");  // a fresh process
+  EXPECT_EQ(testing::result_json(*after)["run"], "cold");  // a fresh process
   EXPECT_EQ(inst->restarts(), 1);
 }
 

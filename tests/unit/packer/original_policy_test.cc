@@ -33,7 +33,7 @@ void finish(OriginalPolicy& p, const std::string& model, TimeMs sent, TimeMs now
   Completion c{.model_id = model,
                .instance_id = std::string(1, 'x'),
                .ok = true,
-               .run = std::string(load_ms > 0 ? "switch" : "warm")};
+               .run = load_ms > 0 ? protocol::RunKind::kSwitch : protocol::RunKind::kWarm};
   c.inference_ms = activation_ms - load_ms;
   c.load_ms = load_ms;
   c.activation_ms = activation_ms;
@@ -166,7 +166,7 @@ TEST(OriginalPolicyTest, FailedRequestReleasesItsFunction) {
   Completion c{.model_id = std::string(1, 'A'),
                .instance_id = std::string("f0"),
                .ok = false,
-               .run = std::string()};
+               .run = std::nullopt};
   c.now = 5;
   p.on_complete(c);
   EXPECT_EQ(p.in_use("A"), 0);

@@ -1,6 +1,8 @@
 // Shared helpers for pool, local backend and API tests: the stand-in worker's path and pool specs.
 #pragma once
 
+#include "protocol/infer_result.h"
+
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -29,5 +31,8 @@ inline nlohmann::json local_pool_json(std::string name, int max_instances, int m
 inline std::string costs(double service_ms, double load_ms = 50, double mb = 50) {
   return nlohmann::json{{"service_ms", service_ms}, {"load_ms", load_ms}, {"mb", mb}}.dump();
 }
+
+// A worker's result as the JSON body FnPacker answers a JSON client with.
+inline nlohmann::json result_json(const protocol::InferResult& r) { return nlohmann::json::parse(r.to_json()); }
 
 }  // namespace moss::packer::testing

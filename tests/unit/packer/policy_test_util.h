@@ -51,7 +51,7 @@ inline void teach(RoutingPolicy& p, const std::string& model, double service_ms,
   Completion c{.model_id = model,
                .instance_id = std::string(1, 'x'),
                .ok = true,
-               .run = std::string("switch")};
+               .run = protocol::RunKind::kSwitch};
   c.inference_ms = service_ms;
   c.load_ms = load_ms;
   c.model_bytes = bytes;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/envelope.h"
 #include "packer/pool_manager.h"
 #include "packer_test_util.h"
 #include "support/temp_dir.h"
@@ -41,16 +42,37 @@ double ms_since(steady::time_point t) {
   return std::chrono::duration<double, std::milli>(steady::now() - t).count();
 }
 
+// A binary request's binary reply passes through the pool as the worker sent it (no JSON/base64
+// round trip): the envelope byte for byte (the stand-in echoes the request), run and timing read
+// from its headers, FnPacker's annotation added beside it.
+TEST_F(PoolTest, BinaryReplyPassesThroughUnconverted) {
+  PoolPtr pool = make(testing::local_pool_json("p", 1, 4));
+  std::vector<uint8_t> key(32, 3);
+  const std::string request =
+      crypto::seal_envelope(key, {"owner/model", "user-1", "r-1", protocol::Direction::kRequest}, {}, {},
+                            protocol::EnvelopeEncoding::kBinary)
+          .value_or_die();
+  auto reply = pool->invoke("owner/model", request);
+  ASSERT_TRUE(reply.ok()) << reply.status().to_string();
+  EXPECT_EQ(reply->encoding(), protocol::EnvelopeEncoding::kBinary);
+  EXPECT_EQ(reply->envelope, request);
+  EXPECT_EQ(reply->run, protocol::RunKind::kCold);
+  EXPECT_TRUE(reply->timing_ms.contains("inference"));
+  EXPECT_EQ(reply->packer["decision"], "cold");
+  EXPECT_EQ(pool->counters().runs_cold, 1u);
+  EXPECT_EQ(pool->status()["instances"][0]["models"][0]["model_id"], "owner/model");
+}
+
 // Requests for a model go back to the instance that holds it; another model gets its own.
 TEST_F(PoolTest, RoutesBackToTheInstanceHoldingTheModel) {
   PoolPtr pool = make(testing::local_pool_json("p", 2, 4));
-  auto a1 = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
+  auto a1 = testing::result_json(pool->invoke("o/a", testing::costs(1)).value_or_die());
   EXPECT_EQ(a1["packer"]["decision"], "cold");
   EXPECT_EQ(a1["run"], "cold");
   // While o/a's instance is busy, o/b arrives; later o/a comes back to its instance warm.
   auto b = std::async(std::launch::async, [&] { return pool->invoke("o/b", testing::costs(300)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto a2 = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
+  auto a2 = testing::result_json(pool->invoke("o/a", testing::costs(1)).value_or_die());
   EXPECT_EQ(a2["run"], "warm");
   EXPECT_EQ(a2["packer"]["instance"], a1["packer"]["instance"]);
   ASSERT_TRUE(b.get().ok());
@@ -62,7 +84,7 @@ TEST_F(PoolTest, RoutesBackToTheInstanceHoldingTheModel) {
 TEST_F(PoolTest, QueuesBeyondTheConcurrencyLimit) {
   PoolPtr pool = make(testing::local_pool_json("p", 1, 2));
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1)).ok());  // start the instance
-  std::vector<std::future<Result<std::string>>> calls;
+  std::vector<std::future<Result<protocol::InferResult>>> calls;
   for (int i = 0; i < 6; ++i) {
     calls.push_back(
         std::async(std::launch::async, [&] { return pool->invoke("o/a", testing::costs(100)); }));
@@ -71,7 +93,7 @@ TEST_F(PoolTest, QueuesBeyondTheConcurrencyLimit) {
   for (auto& c : calls) {
     auto r = c.get();
     ASSERT_TRUE(r.ok()) << r.status().to_string();
-    max_seen = std::max(max_seen, json::parse(*r)["instance"]["in_flight"].get<int>());
+    max_seen = std::max(max_seen, testing::result_json(*r)["instance"]["in_flight"].get<int>());
   }
   PoolCounters k = pool->counters();
   EXPECT_EQ(k.served, 7u);
@@ -152,7 +174,7 @@ TEST_F(PoolTest, FreedSlotGoesToTheQueuedRequestForAResidentModel) {
   auto [b, b_done] = other.get();
   ASSERT_TRUE(a.ok()) << a.status().to_string();
   ASSERT_TRUE(b.ok()) << b.status().to_string();
-  EXPECT_EQ(json::parse(*a)["run"], "warm");
+  EXPECT_EQ(testing::result_json(*a)["run"], "warm");
   EXPECT_LT(a_done, b_done);
   EXPECT_EQ(pool->counters().queued, 2u);
 }
@@ -184,7 +206,7 @@ TEST_F(PoolTest, StopsIdleInstances) {
   pool->reap_idle();
   EXPECT_EQ(pool->status()["instances"].size(), 0u);
   EXPECT_EQ(pool->counters().instance_stops, 1u);
-  auto again = json::parse(pool->invoke("o/a", testing::costs(1)).value_or_die());
+  auto again = testing::result_json(pool->invoke("o/a", testing::costs(1)).value_or_die());
   EXPECT_EQ(again["run"], "cold");
 }
 
@@ -220,7 +242,7 @@ TEST_F(PoolTest, PoolMemoryBudgetKeepsASecondModelOffANewInstance) {
   PoolPtr pool = make(spec, &manual_);
   ASSERT_TRUE(pool->invoke("o/a", testing::costs(1, 10, 50)).ok());
   manual_.advance(100);
-  auto b = json::parse(pool->invoke("o/b", testing::costs(1, 10, 50)).value_or_die());
+  auto b = testing::result_json(pool->invoke("o/b", testing::costs(1, 10, 50)).value_or_die());
   EXPECT_EQ(b["packer"]["decision"], "switch");
   EXPECT_EQ(pool->counters().instance_starts, 1u);
   EXPECT_EQ(pool->spec().to_json()["pool_memory_budget_mb"], 60);
@@ -249,7 +271,7 @@ TEST_F(PoolTest, StartsAnotherInstanceForAHotModel) {
   PoolPtr pool = make(spec);
   ASSERT_TRUE(pool->invoke("o/hot", testing::costs(1)).ok());
   // 25 requests/s of 200 ms: offered load 5, parallelism 2 -> needs 3 instances.
-  std::vector<std::future<Result<std::string>>> calls;
+  std::vector<std::future<Result<protocol::InferResult>>> calls;
   for (int i = 0; i < 50; ++i) {
     calls.push_back(
         std::async(std::launch::async, [&] { return pool->invoke("o/hot", testing::costs(200)); }));
@@ -259,7 +281,7 @@ TEST_F(PoolTest, StartsAnotherInstanceForAHotModel) {
   for (auto& c : calls) {
     auto r = c.get();
     ASSERT_TRUE(r.ok()) << r.status().to_string();
-    instances.insert(json::parse(*r)["packer"]["instance"].get<std::string>());
+    instances.insert(testing::result_json(*r)["packer"]["instance"].get<std::string>());
   }
   EXPECT_GE(pool->counters().instance_starts, 2u);
   EXPECT_GE(instances.size(), 2u);
@@ -312,7 +334,7 @@ TEST_F(PoolTest, CrashedWorkerUnderRestartBlocksNeitherRoutingNorStatus) {
   EXPECT_EQ(restarted.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
   auto r = restarted.get();
   ASSERT_TRUE(r.ok()) << r.status().to_string();
-  EXPECT_EQ(json::parse(*r)["run"], "cold");  // a fresh process
+  EXPECT_EQ(testing::result_json(*r)["run"], "cold");  // a fresh process
   EXPECT_TRUE(other.get().ok());
   EXPECT_EQ(pool->status()["instances"][0]["restarts"], 1);
 }

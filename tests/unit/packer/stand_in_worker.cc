@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "crypto/envelope.h"
+#include "protocol/infer_result.h"
 #include "common/logging.h"
 #include "net/error_response.h"
 #include "net/server.h"
@@ -63,10 +64,10 @@ class StandInWorker {
   net::Response infer(const net::Request& r) {
     const auto t0 = steady::now();
     // A binary envelope body (docs/worker-api.md) is echoed back in binary, with default costs.
-    const bool binary = r.headers.get_or("Content-Type", "") == crypto::kEnvelopeMediaType;
+    const bool binary = r.headers.get_or("Content-Type", "") == protocol::kEnvelopeMediaType;
     json req;
     if (binary) {
-      auto header = crypto::peek_binary_envelope_header(r.body);
+      auto header = protocol::peek_binary_envelope_header(r.body);
       if (!header.ok()) return net::error_response(header.status());
       req = {{"model_id", header->model_id}, {"envelope", ""}};
     } else {
@@ -84,15 +85,15 @@ class StandInWorker {
       net::Response sealed;
       sealed.status = 400;
       if (binary) {
-        sealed.headers.set("Content-Type", crypto::kEnvelopeMediaType);
+        sealed.headers.set("Content-Type", protocol::kEnvelopeMediaType);
         sealed.headers.set("Moss-Error-Category", "bad-input");
         sealed.body = r.body;
         return sealed;
       }
-      return net::Response::json(400, json{{"error", {{"code", "invalid-argument"}, {"category", "bad-input"},
-                                                      {"message", "bad-input: sealed"}}},
-                                           {"envelope", req["envelope"]}}
-                                          .dump());
+      protocol::InferResult failed;
+      failed.envelope = req["envelope"].get<std::string>();
+      failed.error = protocol::SealedError{ErrorCode::kInvalidArgument, "bad-input"};
+      return net::Response::json(400, failed.to_json());  // as the worker renders it
     }
     json costs = json::parse(req["envelope"].get<std::string>(), nullptr, false);
     double service_ms = 10, load_ms = 200, mb = 50;
@@ -165,7 +166,7 @@ class StandInWorker {
     if (binary) {
       net::Response out;
       out.body = r.body;
-      out.headers.set("Content-Type", crypto::kEnvelopeMediaType);
+      out.headers.set("Content-Type", protocol::kEnvelopeMediaType);
       out.headers.set("Moss-Run", run);
       out.headers.set("Moss-Timing-Ms", reply["timing_ms"].dump());
       out.headers.set("Moss-Instance", status.dump());

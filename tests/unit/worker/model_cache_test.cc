@@ -36,17 +36,17 @@ TEST(ModelCacheTest, ColdThenWarmThenSwitch) {
   {
     auto a = cache.acquire("o/linear", lin.fn());
     ASSERT_TRUE(a.ok()) << a.status().to_string();
-    EXPECT_EQ(a->kind, RunKind::kCold);
+    EXPECT_EQ(a->kind, protocol::RunKind::kCold);
     EXPECT_EQ(a->timing.compile_ms, 1);
   }
   {
     auto b = cache.acquire("o/linear", lin.fn()).value_or_die();
-    EXPECT_EQ(b.kind, RunKind::kWarm);
+    EXPECT_EQ(b.kind, protocol::RunKind::kWarm);
     EXPECT_EQ(b.timing.compile_ms, 0);
   }
   {
     auto c = cache.acquire("o/mlp", mlp.fn()).value_or_die();
-    EXPECT_EQ(c.kind, RunKind::kSwitch);
+    EXPECT_EQ(c.kind, protocol::RunKind::kSwitch);
   }
   EXPECT_EQ(lin.calls.load(), 1);
   auto s = cache.snapshot();
@@ -77,7 +77,7 @@ TEST(ModelCacheTest, SingleFlightLoadAndContextPerRequest) {
   for (int i = 0; i < 6; ++i) {
     threads.emplace_back([&] {
       auto a = cache.acquire("o/linear", lin.fn()).value_or_die();
-      if (a.kind == RunKind::kCold) ++cold;
+      if (a.kind == protocol::RunKind::kCold) ++cold;
       std::lock_guard l(mu);
       contexts.insert(&a.lease.context());
       held.push_back(std::move(a.lease));
@@ -191,7 +191,7 @@ TEST(ModelCacheTest, FailedLoadIsRememberedAndIsNoLoad) {
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
   auto ok = cache.acquire("o/a", bad.fn());
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
-  EXPECT_EQ(ok->kind, RunKind::kCold);
+  EXPECT_EQ(ok->kind, protocol::RunKind::kCold);
   EXPECT_EQ(bad.calls.load(), 2);
   EXPECT_EQ(cache.snapshot().loads, 1u);
 }
@@ -202,10 +202,10 @@ TEST(ModelCacheTest, NewKeyGenerationReloadsAndDropsTheOld) {
   ModelCache cache({});
   Loader lin{"linear"}, mlp{"mlp"};
   { auto a = cache.acquire("o/m", lin.fn(), "gen-1").value_or_die(); }
-  { EXPECT_EQ(cache.acquire("o/m", lin.fn(), "gen-1").value_or_die().kind, RunKind::kWarm); }
+  { EXPECT_EQ(cache.acquire("o/m", lin.fn(), "gen-1").value_or_die().kind, protocol::RunKind::kWarm); }
   {
     auto b = cache.acquire("o/m", mlp.fn(), "gen-2").value_or_die();
-    EXPECT_EQ(b.kind, RunKind::kSwitch);
+    EXPECT_EQ(b.kind, protocol::RunKind::kSwitch);
     EXPECT_EQ(mlp.calls.load(), 1);
   }
   auto s = cache.snapshot();

@@ -118,7 +118,7 @@ TEST_F(ModelStoreTest, WorkerServesInferenceFromAnHttpStore) {
   auto envelope = seal_request(request_key, "owner/linear", kUser, "h-1", one_input("x", input_tensor(2.0f)));
   auto r = service.infer("owner/linear", envelope);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
-  EXPECT_EQ(r->kind, RunKind::kCold);
+  EXPECT_EQ(r->kind, protocol::RunKind::kCold);
   EXPECT_GT(r->timing.model_fetch_ms, 0.0);
   auto out = open_response(request_key, "owner/linear", kUser, "h-1", r->envelope);
   ASSERT_TRUE(out.ok()) << out.status().to_string();

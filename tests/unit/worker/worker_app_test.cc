@@ -5,7 +5,8 @@
 #include "net/server.h"
 #include "unit/engine/model_builder.h"
 #include "support/log_capture.h"
-#include "worker/worker_api.h"
+#include "protocol/error_category.h"
+#include "protocol/headers.h"
 #include "worker/worker_app.h"
 #include "worker_fixture.h"
 
@@ -144,27 +145,27 @@ TEST_F(WorkerAppTest, BinaryEnvelopeBodyIsAnsweredInKind) {
   start(true);
   auto c = client();
   auto send = [&](std::string body) {
-    return c.request(net::Request::make("POST", "/v1/infer", std::move(body), crypto::kEnvelopeMediaType))
+    return c.request(net::Request::make("POST", "/v1/infer", std::move(body), protocol::kEnvelopeMediaType))
         .value_or_die();
   };
   auto sealed = [&](const std::string& request_id, float seed) {
     auto bytes = write_safetensors(one_input("x", input_tensor(seed))).value_or_die();
-    return crypto::seal_envelope(request_key_.span(), {"o/mlp", kUser, request_id, crypto::Direction::kRequest},
-                                 bytes, {}, crypto::EnvelopeEncoding::kBinary)
+    return crypto::seal_envelope(request_key_.span(), {"o/mlp", kUser, request_id, protocol::Direction::kRequest},
+                                 bytes, {}, protocol::EnvelopeEncoding::kBinary)
         .value_or_die();
   };
   for (int i = 0; i < 2; ++i) {
     const std::string id = "bin-" + std::to_string(i);
     auto r = send(sealed(id, 0.5f + static_cast<float>(i)));
     ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(r.headers.get_or("Content-Type", ""), crypto::kEnvelopeMediaType);
-    EXPECT_EQ(r.headers.get_or(kRunHeader, ""), i == 0 ? "cold" : "warm");
-    auto timing = nlohmann::json::parse(r.headers.get_or(kTimingHeader, ""));
+    EXPECT_EQ(r.headers.get_or("Content-Type", ""), protocol::kEnvelopeMediaType);
+    EXPECT_EQ(r.headers.get_or(protocol::kRunHeader, ""), i == 0 ? "cold" : "warm");
+    auto timing = nlohmann::json::parse(r.headers.get_or(protocol::kTimingHeader, ""));
     for (const char* k : {"key_fetch", "model_fetch", "decrypt", "compile", "inference", "encrypt", "total"}) {
       EXPECT_TRUE(timing.contains(k)) << k;
     }
-    EXPECT_EQ(nlohmann::json::parse(r.headers.get_or(kInstanceHeader, "{}"))["instance_id"], app_->instance_id());
-    EXPECT_EQ(crypto::envelope_encoding(r.body), crypto::EnvelopeEncoding::kBinary);
+    EXPECT_EQ(nlohmann::json::parse(r.headers.get_or(protocol::kInstanceHeader, "{}"))["instance_id"], app_->instance_id());
+    EXPECT_EQ(protocol::envelope_encoding(r.body), protocol::EnvelopeEncoding::kBinary);
     auto out = open_response(request_key_, "o/mlp", kUser, id, r.body);
     ASSERT_TRUE(out.ok()) << out.status().to_string();
     EXPECT_TRUE(out->find("y")->equals(reference_output("mlp", input_tensor(0.5f + static_cast<float>(i)))));
@@ -383,16 +384,16 @@ class WorkerHardeningTest : public WorkerAppTest {
     keys_.grant(model_id, kUser, request_key_);
   }
   std::string sealed(const std::string& model, const std::string& request_id, const TensorBundle& in,
-                     crypto::EnvelopeEncoding enc, const std::string& user = kUser,
+                     protocol::EnvelopeEncoding enc, const std::string& user = kUser,
                      const SecretBytes* key = nullptr) {
     auto bytes = write_safetensors(in).value_or_die();
     return crypto::seal_envelope((key ? *key : request_key_).span(),
-                                 {model, user, request_id, crypto::Direction::kRequest}, bytes, {}, enc)
+                                 {model, user, request_id, protocol::Direction::kRequest}, bytes, {}, enc)
         .value_or_die();
   }
   net::Response send_binary(std::string body) {
     auto c = client();
-    return c.request(net::Request::make("POST", "/v1/infer", std::move(body), crypto::kEnvelopeMediaType))
+    return c.request(net::Request::make("POST", "/v1/infer", std::move(body), protocol::kEnvelopeMediaType))
         .value_or_die();
   }
   std::string metrics() { return client().get("/metrics").value_or_die().body; }
@@ -413,12 +414,12 @@ TEST_F(WorkerHardeningTest, EngineErrorIsSealedForTheUserOnly) {
     EXPECT_EQ(clear.find("secret_token_ids"), std::string::npos) << clear;
     EXPECT_EQ(clear.find("lookup"), std::string::npos) << clear;
   };
-  const crypto::EnvelopeHeader json_header{"o/gather", kUser, "g-json", crypto::Direction::kRequest};
-  const crypto::EnvelopeHeader bin_header{"o/gather", kUser, "g-bin", crypto::Direction::kRequest};
+  const protocol::EnvelopeHeader json_header{"o/gather", kUser, "g-json", protocol::Direction::kRequest};
+  const protocol::EnvelopeHeader bin_header{"o/gather", kUser, "g-bin", protocol::Direction::kRequest};
 
   // JSON wire.
   auto j = post("/v1/infer", nlohmann::json{{"model_id", "o/gather"},
-                                            {"envelope", sealed("o/gather", "g-json", in, crypto::EnvelopeEncoding::kJson)}}
+                                            {"envelope", sealed("o/gather", "g-json", in, protocol::EnvelopeEncoding::kJson)}}
                                  .dump());
   EXPECT_EQ(j.status, 400) << j.body;
   check_clear(j);
@@ -432,9 +433,9 @@ TEST_F(WorkerHardeningTest, EngineErrorIsSealedForTheUserOnly) {
   EXPECT_NE(opened.status().message().find("bad-input"), std::string::npos) << opened.status().to_string();
 
   // Binary wire.
-  auto b = send_binary(sealed("o/gather", "g-bin", in, crypto::EnvelopeEncoding::kBinary));
+  auto b = send_binary(sealed("o/gather", "g-bin", in, protocol::EnvelopeEncoding::kBinary));
   EXPECT_EQ(b.status, 400);
-  EXPECT_EQ(b.headers.get_or(kErrorCategoryHeader, ""), "bad-input");
+  EXPECT_EQ(b.headers.get_or(protocol::kErrorCategoryHeader, ""), "bad-input");
   check_clear(b);
   opened = client::open_infer_response(request_key_.span(), bin_header, b);
   ASSERT_FALSE(opened.ok());
@@ -445,7 +446,7 @@ TEST_F(WorkerHardeningTest, EngineErrorIsSealedForTheUserOnly) {
                                                 {"envelope", sealed("o/gather", "g-name",
                                                                     one_input("secret_token_ids_typo",
                                                                               Tensor::from_vector<int64_t>({1}, {1})),
-                                                                    crypto::EnvelopeEncoding::kJson)}}
+                                                                    protocol::EnvelopeEncoding::kJson)}}
                                      .dump());
   EXPECT_EQ(named.status, 400);
   EXPECT_EQ(named.body.find("secret_token_ids"), std::string::npos) << named.body;
@@ -465,7 +466,7 @@ TEST_F(WorkerHardeningTest, RunAnswersSealedErrorInOpenWhiskShape) {
   const TensorBundle in = one_input("secret_token_ids", Tensor::from_vector<int64_t>({1}, {987654321}));
   auto r = post("/run", nlohmann::json{{"value", {{"model_id", "o/gather"},
                                                   {"envelope", sealed("o/gather", "run-1", in,
-                                                                      crypto::EnvelopeEncoding::kJson)}}}}
+                                                                      protocol::EnvelopeEncoding::kJson)}}}}
                             .dump());
   // 200 with everything inside `error`: OpenWhisk keeps only that field (an application error).
   EXPECT_EQ(r.status, 200);
@@ -475,10 +476,10 @@ TEST_F(WorkerHardeningTest, RunAnswersSealedErrorInOpenWhiskShape) {
   EXPECT_EQ(j.size(), 1u) << r.body;
   EXPECT_EQ(j["error"]["category"], "bad-input");
   EXPECT_EQ(j["error"]["code"], "invalid-argument");
-  EXPECT_EQ(j["error"]["message"], sealed_failure_message("bad-input"));
+  EXPECT_EQ(j["error"]["message"], protocol::sealed_failure_message("bad-input"));
   auto sealed_error = net::Response::json(400, nlohmann::json{{"envelope", j["error"]["envelope"]}}.dump());
   auto opened = client::open_infer_response(request_key_.span(),
-                                            {"o/gather", kUser, "run-1", crypto::Direction::kRequest},
+                                            {"o/gather", kUser, "run-1", protocol::Direction::kRequest},
                                             sealed_error);
   ASSERT_FALSE(opened.ok());
   EXPECT_NE(opened.status().message().find("987654321"), std::string::npos);
@@ -511,7 +512,7 @@ TEST_F(WorkerHardeningTest, JunkNamingAVictimIsBoundedAtTheKeyService) {
   const std::string victim = "fedcba9876543210fedcba9876543210";
   const TensorBundle in = one_input("x", input_tensor(1));
   // Malformed: a well-formed header over a ciphertext shorter than a tag.
-  std::string broken = sealed("o/linear", "j", in, crypto::EnvelopeEncoding::kBinary, victim);
+  std::string broken = sealed("o/linear", "j", in, protocol::EnvelopeEncoding::kBinary, victim);
   broken.resize(69 + 5);  // header (magic 8, version, direction, three ids) 69 bytes, nonce cut short
   const int calls_before = keys_.calls.load();
   for (int i = 0; i < 20; ++i) EXPECT_EQ(send_binary(broken).status, 400);
@@ -533,7 +534,7 @@ TEST_F(WorkerHardeningTest, JunkNamingAVictimIsBoundedAtTheKeyService) {
         // Well formed, under a key nobody registered, for models the victim has no grant on.
         SecretBytes k = fresh_key();
         const std::string model = i % 2 ? "o/linear" : fmt::format("o/absent{}", t * 100 + i);
-        auto r = send_binary(sealed(model, fmt::format("j{}", i), in, crypto::EnvelopeEncoding::kBinary, victim, &k));
+        auto r = send_binary(sealed(model, fmt::format("j{}", i), in, protocol::EnvelopeEncoding::kBinary, victim, &k));
         EXPECT_NE(r.status, 200);
       }
     });
@@ -598,7 +599,7 @@ TEST_F(WorkerHardeningTest, ShapeOverflowIsBadInput) {
   std::vector<uint8_t> bytes(8);
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<uint8_t>(header.size() >> (8 * i));
   bytes.insert(bytes.end(), header.begin(), header.end());
-  auto env = crypto::seal_envelope(request_key_.span(), {"o/linear", kUser, "ovf", crypto::Direction::kRequest}, bytes)
+  auto env = crypto::seal_envelope(request_key_.span(), {"o/linear", kUser, "ovf", protocol::Direction::kRequest}, bytes)
                  .value_or_die();
   auto r = post("/v1/infer", nlohmann::json{{"model_id", "o/linear"}, {"envelope", env}}.dump());
   EXPECT_EQ(r.status, 400) << r.body;
@@ -614,11 +615,11 @@ TEST_F(WorkerHardeningTest, ReplayedEnvelopeIsRefused) {
   auto replay = post("/v1/infer", body);
   EXPECT_EQ(replay.status, 409) << replay.body;
   EXPECT_EQ(nlohmann::json::parse(replay.body)["error"]["category"], "replayed");
-  const std::string bin = sealed("o/linear", "once-bin", one_input("x", input_tensor(1)), crypto::EnvelopeEncoding::kBinary);
+  const std::string bin = sealed("o/linear", "once-bin", one_input("x", input_tensor(1)), protocol::EnvelopeEncoding::kBinary);
   EXPECT_EQ(send_binary(bin).status, 200);
   auto bin_replay = send_binary(bin);
   EXPECT_EQ(bin_replay.status, 409);
-  EXPECT_EQ(bin_replay.headers.get_or(kErrorCategoryHeader, ""), "replayed");
+  EXPECT_EQ(bin_replay.headers.get_or(protocol::kErrorCategoryHeader, ""), "replayed");
   // A request that failed before it ran may be sent again as it is.
   const std::string bad = request_body("o/linear", "retry", 1.0f, "nope");
   EXPECT_EQ(post("/v1/infer", bad).status, 400);

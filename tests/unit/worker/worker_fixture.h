@@ -102,7 +102,7 @@ inline Tensor input_tensor(float seed) {
 inline std::string seal_request(const SecretBytes& key, const std::string& model_id, const std::string& user,
                                 const std::string& request_id, const TensorBundle& inputs) {
   auto bytes = write_safetensors(inputs).value_or_die();
-  return crypto::seal_envelope(key.span(), {model_id, user, request_id, crypto::Direction::kRequest}, bytes)
+  return crypto::seal_envelope(key.span(), {model_id, user, request_id, protocol::Direction::kRequest}, bytes)
       .value_or_die();
 }
 
@@ -117,7 +117,7 @@ inline Result<TensorBundle> open_response(const SecretBytes& key, const std::str
                                           const std::string& envelope) {
   MOSS_ASSIGN_OR_RETURN(SecretBytes plain,
                         crypto::open_envelope(key.span(),
-                                              {model_id, user, request_id, crypto::Direction::kResponse},
+                                              {model_id, user, request_id, protocol::Direction::kResponse},
                                               envelope));
   return read_safetensors(plain.span());
 }

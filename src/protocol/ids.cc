@@ -1,6 +1,6 @@
-#include "crypto/ids.h"
+#include "protocol/ids.h"
 
-namespace moss::crypto {
+namespace moss::protocol {
 namespace {
 bool is_word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -42,4 +42,4 @@ Status validate_label(std::string_view value, std::string_view what) {
   return Status::Ok();
 }
 
-}  // namespace moss::crypto
+}  // namespace moss::protocol

@@ -7,7 +7,7 @@
 
 #include <string_view>
 
-namespace moss::crypto {
+namespace moss::protocol {
 
 inline constexpr size_t kMaxModelIdBytes = 256;
 inline constexpr size_t kMaxLabelBytes = 128;
@@ -20,4 +20,4 @@ Status validate_model_id(std::string_view id);
 // User ids and request ids: 1..128 bytes of [A-Za-z0-9._:-]. `what` names the field in errors.
 Status validate_label(std::string_view value, std::string_view what);
 
-}  // namespace moss::crypto
+}  // namespace moss::protocol
