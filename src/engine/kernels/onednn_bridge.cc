@@ -544,12 +544,13 @@ bool onednn_takes_blocked_input(const Node& node, size_t i) {
 
 bool onednn_serves(const std::string& op) {
   return onednn_takes_blocked(op) || op == "MatMul" || op == "Gemm" || op == "Softmax" ||
-         op == "LayerNormalization" || op == "Transpose" || op == "ConvTranspose";
+         op == "LayerNormalization" || op == "Transpose" || op == "ConvTranspose" ||
+         quant_serves(op);
 }
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& r) {
   if (!r.node || !r.out || r.out->empty() || r.in.empty() || !r.in[0]) return {};
-  if (quant_takes_blocked(r.node->op_type)) return prepare_quant_step(r);
+  if (quant_serves(r.node->op_type)) return prepare_quant_step(r);
   const DType x = r.in[0]->dtype;
   if (r.node->op_type == "MaxPool" && (x == DType::kUInt8 || x == DType::kInt8) &&
       (*r.out)[0].dtype == x) {

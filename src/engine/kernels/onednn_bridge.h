@@ -58,7 +58,7 @@ bool onednn_takes_blocked(const std::string& op_type);
 // Whether input i of node may be blocked (input 0 of those ops; QLinearAdd's B too).
 bool onednn_takes_blocked_input(const Node& node, size_t i);
 // Ops prepare_onednn_step serves (those, MatMul, Gemm, Softmax, LayerNormalization, Transpose,
-// ConvTranspose).
+// ConvTranspose, the int8 com.microsoft DynamicQuantizeMatMul).
 bool onednn_serves(const std::string& op_type);
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& request);

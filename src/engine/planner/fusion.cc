@@ -370,7 +370,11 @@ class Matcher {
     if (an.op_type == "QLinearConv" && an.domain.empty()) return quantized_residual(anchor);
     const bool conv = an.op_type == "Conv";
     const bool matmul = an.op_type == "MatMul";
-    if (!conv && !matmul && an.op_type != "Gemm") return std::nullopt;
+    // The int8 matmul of dynamic quantization takes post-ops like a float one (its bias is an
+    // input already).
+    const bool int8_matmul =
+        an.op_type == "DynamicQuantizeMatMul" && an.domain == "com.microsoft";
+    if (!conv && !matmul && !int8_matmul && an.op_type != "Gemm") return std::nullopt;
     if (an.outputs.size() != 1 || !is_float_activation(an.outputs[0])) return std::nullopt;
     Fusion f;
     f.anchor = anchor;

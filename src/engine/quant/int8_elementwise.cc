@@ -105,6 +105,21 @@ void range_with_zero(const float* x, int64_t n, float& mn, float& mx) {
   }
 }
 
+DynamicQuantization dynamic_quantize_u8(const float* x, uint8_t* y, int64_t n) {
+  float mn = 0, mx = 0;
+  range_with_zero(x, n, mn, mx);
+  DynamicQuantization q;
+  q.scale = (mx - mn) / 255.0f;
+  if (q.scale == 0) {
+    std::fill_n(y, n, uint8_t{0});
+    return q;
+  }
+  q.zero_point = static_cast<uint8_t>(
+      std::clamp(std::nearbyint(-static_cast<double>(mn / q.scale)), 0.0, 255.0));
+  quantize_f32(x, y, n, q.scale, q.zero_point);
+  return q;
+}
+
 template <typename T>
 void add_requantize(const T* a, const T* b, T* y, int64_t n, float ka, float kb, float k0) {
   int64_t i = has_avx512() ? add_avx512(a, b, y, n, ka, kb, k0) : 0;

@@ -24,4 +24,13 @@ void dequantize_f32(const T* x, float* y, int64_t n, float scale, int32_t zp);
 // mn = min(0, min x), mx = max(0, max x) (DynamicQuantizeLinear's range, which includes 0).
 void range_with_zero(const float* x, int64_t n, float& mn, float& mx);
 
+// DynamicQuantizeLinear of n floats into y: scale (max - min) / 255 over the range with zero,
+// zero point saturate(round(-min / scale)); an all-zero x gives scale 0, zero point 0 and zeros.
+// The same numbers as the reference kernel (kernels/ref/quantize.cc).
+struct DynamicQuantization {
+  float scale = 0;
+  uint8_t zero_point = 0;
+};
+DynamicQuantization dynamic_quantize_u8(const float* x, uint8_t* y, int64_t n);
+
 }  // namespace moss::engine

@@ -330,11 +330,15 @@ bool quant_takes_blocked(const std::string& op) {
   return op == "QLinearConv" || op == "QLinearAdd";
 }
 
+bool quant_serves(const std::string& op) {
+  return quant_takes_blocked(op) || op == "DynamicQuantizeMatMul";
+}
+
 OnednnStep prepare_quant_step(const OnednnStepRequest& r) {
   if (r.node->op_type == "QLinearConv" && r.node->domain.empty()) return prepare_qlinear_conv_step(r);
-  if (r.node->op_type == "QLinearAdd" && r.node->domain == "com.microsoft") {
-    return prepare_qlinear_add_step(r);
-  }
+  if (r.node->domain != "com.microsoft") return {};
+  if (r.node->op_type == "QLinearAdd") return prepare_qlinear_add_step(r);
+  if (r.node->op_type == "DynamicQuantizeMatMul") return prepare_dynamic_quantize_matmul_step(r);
   return {};
 }
 

@@ -56,6 +56,8 @@ class Rewriter {
         MOSS_ASSIGN_OR_RETURN(done, gemm(static_cast<int>(n), drop));
       } else if (node.op_type == "MaxPool") {
         MOSS_ASSIGN_OR_RETURN(done, max_pool(static_cast<int>(n), drop));
+      } else if (node.op_type == "MatMulInteger") {
+        MOSS_ASSIGN_OR_RETURN(done, dynamic_matmul(static_cast<int>(n), drop));
       }
       report_.rewritten += done ? 1 : 0;
     }
@@ -380,6 +382,95 @@ class Rewriter {
     q.outputs = {qy.outputs[0]};
     drop[r.q] = true;
     if (r.relu >= 0) drop[r.relu] = true;
+    g_.nodes[n] = std::move(q);
+    return true;
+  }
+
+  bool is_op(int n, const char* op) const {
+    return n >= 0 && g_.nodes[n].domain.empty() && g_.nodes[n].op_type == op &&
+           g_.nodes[n].outputs.size() == 1;
+  }
+
+  // The other input of a binary node whose inputs are {v, other}, or kNoValue.
+  static int other_input(const Node& n, int v) {
+    if (n.inputs.size() != 2) return kNoValue;
+    if (n.inputs[0] == v && n.inputs[1] != v) return n.inputs[1];
+    if (n.inputs[1] == v && n.inputs[0] != v) return n.inputs[0];
+    return kNoValue;
+  }
+
+  // ONNX Runtime's quantize_dynamic form (torch's dynamic Linear, written out the same way):
+  //   DynamicQuantizeLinear(x) -> (x_q, x_scale, x_zp)
+  //   MatMulInteger(x_q, B, x_zp [, b_zp]) -> Cast(float) -> Mul(., Mul(x_scale, b_scale))
+  //   [-> Add(., bias)]
+  // with B a constant 2-D 8-bit matrix, b_scale/b_zp constants (scalars or [N]) and bias a float
+  // constant of N elements: one com.microsoft DynamicQuantizeMatMul (one int8 matmul step, to
+  // which the planner fuses what follows, e.g. the GELU). The DynamicQuantizeLinear and the scale
+  // Mul are left to other readers (ORT shares them between the Q, K and V projections), else
+  // removed as dead.
+  Result<bool> dynamic_matmul(int n, std::vector<bool>& drop) {
+    const Node& mm = g_.nodes[n];
+    if (mm.inputs.size() < 3 || mm.outputs.size() != 1) return false;
+    const int dn = mm.inputs[0] == kNoValue ? -1 : g_.values[mm.inputs[0]].producer;
+    if (dn < 0 || !g_.nodes[dn].domain.empty() ||
+        g_.nodes[dn].op_type != "DynamicQuantizeLinear" || g_.nodes[dn].outputs.size() != 3) {
+      return false;  // not dynamic quantization
+    }
+    const Node& dq = g_.nodes[dn];
+    if (mm.inputs[0] != dq.outputs[0] || mm.inputs[2] != dq.outputs[2]) return false;
+    const Tensor* b = constant(mm.inputs[1]);
+    if (!b || b->rank() != 2 || !is_8bit(b->dtype())) {
+      keep(mm, "B is not a constant 2-D 8-bit matrix");
+      return false;
+    }
+    const int64_t cols = b->shape()[1];
+    const Tensor* bzp = mm.has_input(3) ? constant(mm.inputs[3]) : nullptr;
+    if (mm.has_input(3) && (!bzp || bzp->dtype() != b->dtype() ||
+                            (bzp->numel() != 1 && bzp->numel() != cols) || bzp->rank() > 1)) {
+      keep(mm, "B's zero point is not a constant scalar or [N] of B's type");
+      return false;
+    }
+    const int cast = only_user(mm.outputs[0]);
+    if (!is_op(cast, "Cast") ||
+        g_.nodes[cast].attr_int("to", 0) != 1 /* TensorProto.FLOAT */) {
+      keep(mm, "the int32 product is not cast to float");
+      return false;
+    }
+    const int mul = only_user(g_.nodes[cast].outputs[0]);
+    const int scale = is_op(mul, "Mul") ? other_input(g_.nodes[mul], g_.nodes[cast].outputs[0])
+                                        : kNoValue;
+    const int sn = scale == kNoValue ? -1 : g_.values[scale].producer;
+    const int bs = is_op(sn, "Mul") ? other_input(g_.nodes[sn], dq.outputs[1]) : kNoValue;
+    const Tensor* bst = constant(bs);
+    if (!bst || bst->dtype() != DType::kFloat32 || bst->rank() > 1 ||
+        (bst->numel() != 1 && bst->numel() != cols) || (bzp && bzp->numel() != bst->numel())) {
+      keep(mm, "the product is not scaled by x_scale times a constant b_scale");
+      return false;
+    }
+    int out = g_.nodes[mul].outputs[0], bias = kNoValue;
+    const int add = only_user(out);
+    if (is_op(add, "Add")) {
+      const int other = other_input(g_.nodes[add], out);
+      const Tensor* t = constant(other);
+      if (t && t->dtype() == DType::kFloat32 && t->numel() == cols && t->rank() >= 1 &&
+          t->shape().back() == cols) {
+        bias = t->rank() == 1 ? other
+                              : add_constant(fmt::format("{}/moss_bias", mm.name),
+                                             Tensor::from_bytes(DType::kFloat32, {cols},
+                                                                t->bytes()).value());
+        drop[add] = true;
+        out = g_.nodes[add].outputs[0];
+      }
+    }
+    Node q;
+    q.name = mm.name;
+    q.op_type = "DynamicQuantizeMatMul";
+    q.domain = "com.microsoft";
+    q.opset = 1;
+    q.inputs = {dq.inputs[0], mm.inputs[1], bs, bzp ? mm.inputs[3] : kNoValue, bias};
+    while (q.inputs.back() == kNoValue) q.inputs.pop_back();
+    q.outputs = {out};
+    drop[cast] = drop[mul] = true;
     g_.nodes[n] = std::move(q);
     return true;
   }

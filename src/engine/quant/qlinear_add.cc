@@ -196,6 +196,7 @@ OnednnStep prepare_qlinear_add_step(const OnednnStepRequest& r) {
 std::vector<OpKernel> quant_contrib_kernels() {
   std::vector<OpKernel> k{{"QLinearAdd", infer_QLinearAdd, run_QLinearAdd}};
   for (const OpKernel& g : quant_gemm_contrib_kernels()) k.push_back(g);
+  for (const OpKernel& m : quant_matmul_contrib_kernels()) k.push_back(m);
   return k;
 }
 

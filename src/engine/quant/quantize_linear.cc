@@ -45,19 +45,10 @@ class DynamicQuantizeKernel final : public PreparedKernel {
   size_t weights_bytes() const override { return 0; }
   std::string_view kind() const override { return kInt8Kind; }
   Status run(std::span<const View> in, std::span<const View> out, RunScratch&) const override {
-    const float* x = in[0].as<float>();
-    float mn = 0, mx = 0;
-    range_with_zero(x, in[0].numel, mn, mx);
-    const float scale = (mx - mn) / 255.0f;
-    uint8_t zp = 0;
-    if (scale != 0) {
-      zp = static_cast<uint8_t>(std::clamp(std::nearbyint(-static_cast<double>(mn / scale)), 0.0, 255.0));
-      quantize_f32(x, out[0].as<uint8_t>(), in[0].numel, scale, zp);
-    } else {
-      std::fill_n(out[0].as<uint8_t>(), in[0].numel, uint8_t{0});
-    }
-    if (out.size() > 1 && out[1].data) out[1].as<float>()[0] = scale;
-    if (out.size() > 2 && out[2].data) out[2].as<uint8_t>()[0] = zp;
+    const DynamicQuantization q =
+        dynamic_quantize_u8(in[0].as<float>(), out[0].as<uint8_t>(), in[0].numel);
+    if (out.size() > 1 && out[1].data) out[1].as<float>()[0] = q.scale;
+    if (out.size() > 2 && out[2].data) out[2].as<uint8_t>()[0] = q.zero_point;
     return Status::Ok();
   }
 };

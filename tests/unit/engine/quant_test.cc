@@ -520,6 +520,122 @@ TEST(EngineQuant, QLinearAddBroadcastsOnTheReferenceKernel) {
   }
 }
 
+// ONNX Runtime's quantize_dynamic form of two Linear layers reading one input (one shared
+// DynamicQuantizeLinear, as ORT writes for Q/K/V): x[1,5,32] -> DynamicQuantizeLinear ->
+//   MatMulInteger(W1 int8, per-tensor) -> Cast -> Mul(x_scale * w1_scale) -> Add b1 -> Erf GELU = y
+//   MatMulInteger(W2 int8, per-column) -> Cast -> Mul(x_scale * w2_scale[24]) -> Add b2 -> Add r = z
+constexpr int64_t kDk = 32, kDn = 24, kDrows = 5;
+std::vector<uint8_t> dynamic_chain() {
+  ModelBuilder b(13);
+  b.input("x", F, {1, kDrows, kDk}).input("r", F, {1, kDrows, kDn}).output("y").output("z");
+  std::vector<int8_t> w1(kDk * kDn), w2(kDk * kDn);
+  for (size_t i = 0; i < w1.size(); ++i) {
+    w1[i] = static_cast<int8_t>((i * 37 + 11) % 255 - 127);
+    w2[i] = static_cast<int8_t>((i * 53 + 7) % 255 - 127);
+  }
+  init_raw<int8_t>(b, "w1", onnx::TensorProto::INT8, {kDk, kDn}, w1);
+  init_raw<int8_t>(b, "w2", onnx::TensorProto::INT8, {kDk, kDn}, w2);
+  init_raw<int8_t>(b, "wz", onnx::TensorProto::INT8, {}, {0});
+  std::vector<float> s2(kDn), b1(kDn), b2(kDn);
+  for (int64_t n = 0; n < kDn; ++n) {
+    s2[n] = 0.001f * static_cast<float>(n + 3);
+    b1[n] = 0.05f * static_cast<float>(n) - 0.6f;
+    b2[n] = 0.3f - 0.02f * static_cast<float>(n);
+  }
+  b.init_f("s1", {}, {0.004f}).init_f("s2", {kDn}, s2).init_f("b1", {kDn}, b1).init_f("b2", {kDn}, b2);
+  b.init_f("sqrt2", {}, {1.41421356f}).init_f("one", {}, {1.0f}).init_f("half", {}, {0.5f});
+  b.node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
+  b.node("MatMulInteger", {"xq", "w1", "xz", "wz"}, {"i1"}, "fc1");
+  ModelBuilder::attr_i(b.node("Cast", {"i1"}, {"f1"}), "to", F);
+  b.node("Mul", {"xs", "s1"}, {"k1"});
+  b.node("Mul", {"f1", "k1"}, {"m1"});
+  b.node("Add", {"m1", "b1"}, {"h"});
+  b.node("Div", {"h", "sqrt2"}, {"g1"});
+  b.node("Erf", {"g1"}, {"g2"});
+  b.node("Add", {"g2", "one"}, {"g3"});
+  b.node("Mul", {"h", "g3"}, {"g4"});
+  b.node("Mul", {"g4", "half"}, {"y"});
+  b.node("MatMulInteger", {"xq", "w2", "xz"}, {"i2"}, "fc2");
+  ModelBuilder::attr_i(b.node("Cast", {"i2"}, {"f2"}), "to", F);
+  b.node("Mul", {"xs", "s2"}, {"k2"});
+  b.node("Mul", {"k2", "f2"}, {"m2"});
+  b.node("Add", {"b2", "m2"}, {"o"});
+  b.node("Add", {"o", "r"}, {"z"});
+  return b.bytes();
+}
+
+std::vector<NamedTensor> dynamic_inputs(float shift) {
+  Tensor x = Tensor::zeros(DType::kFloat32, {1, kDrows, kDk}).value_or_die();
+  Tensor r = Tensor::zeros(DType::kFloat32, {1, kDrows, kDn}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 2.7f * std::sin(0.61f * i) + shift;
+  for (int64_t i = 0; i < r.numel(); ++i) r.data<float>()[i] = std::cos(0.3f * i);
+  return {{"x", x}, {"r", r}};
+}
+
+TEST(EngineQuant, DynamicQuantizationChainRunsAsOneInt8MatmulWithBiasAndGeluFused) {
+  const auto bytes = dynamic_chain();
+  auto model = CompiledModel::compile(bytes).value_or_die();
+  EXPECT_EQ(model->qdq_report().rewritten, 2);
+  auto plan = model->plan_for(Binding{{{1, kDrows, kDk}, {1, kDrows, kDn}}, {}}).value_or_die();
+  // One step per Linear: the quantization of x, the int8 matmul, the scales, the bias and the
+  // GELU (or the residual Add) all in it.
+  ASSERT_EQ(plan->steps.size(), 2u);
+  std::vector<std::string> labels;
+  for (size_t s = 0; s < plan->steps.size(); ++s) {
+    EXPECT_EQ(model->graph().nodes[plan->steps[s]].op_type, "DynamicQuantizeMatMul");
+    ASSERT_TRUE(plan->prepared[s]);
+    EXPECT_EQ(plan->prepared[s]->kind(), "int8");
+    labels.push_back(plan->step_labels[s]);
+  }
+  std::sort(labels.begin(), labels.end());
+  EXPECT_EQ(labels, (std::vector<std::string>{"Add", "Gelu"}));
+  for (const Value& v : model->graph().values) {  // weights held as int8 only
+    if (v.constant && v.constant->numel() == kDk * kDn) {
+      EXPECT_EQ(v.constant->dtype(), DType::kInt8);
+    }
+  }
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto chain = CompiledModel::compile(bytes, unfused).value_or_die();
+  ExecutionContext fast_ctx(model), chain_ctx(chain);
+  for (float shift : {0.0f, 1.5f, -0.7f}) {
+    const auto in = dynamic_inputs(shift);
+    const auto got = fast_ctx.run(in).value_or_die();
+    const auto want = chain_ctx.run(in).value_or_die();
+    ASSERT_EQ(got.size(), 2u);
+    for (size_t o = 0; o < 2; ++o) {
+      ASSERT_EQ(got[o].tensor.numel(), want[o].tensor.numel());
+      for (int64_t i = 0; i < want[o].tensor.numel(); ++i) {
+        const float w = want[o].tensor.data<float>()[i];
+        // The integer products are exact; the float epilogue (oneDNN's GELU) rounds differently.
+        EXPECT_NEAR(got[o].tensor.data<float>()[i], w, 1e-5f + 1e-5f * std::fabs(w)) << o << "," << i;
+      }
+    }
+  }
+}
+
+TEST(EngineQuant, DynamicQuantizeMatMulReferenceKernelEqualsTheChainExactly) {
+  const auto bytes = dynamic_chain();
+  setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
+  auto fused = CompiledModel::compile(bytes).value_or_die();
+  CompileOptions unfused;
+  unfused.rewrite_qdq = false;
+  auto chain = CompiledModel::compile(bytes, unfused).value_or_die();
+  unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
+  EXPECT_EQ(fused->qdq_report().rewritten, 2);
+  ExecutionContext fused_ctx(fused), chain_ctx(chain);
+  for (float shift : {0.0f, 3.0f}) {
+    const auto in = dynamic_inputs(shift);
+    const auto got = fused_ctx.run(in).value_or_die();
+    const auto want = chain_ctx.run(in).value_or_die();
+    for (size_t o = 0; o < got.size(); ++o) {
+      ASSERT_EQ(got[o].tensor.nbytes(), want[o].tensor.nbytes());
+      EXPECT_EQ(std::memcmp(got[o].tensor.raw(), want[o].tensor.raw(), got[o].tensor.nbytes()), 0)
+          << got[o].name;
+    }
+  }
+}
+
 TEST(EngineQuant, MatMulIntegerRunsOnInt8AndIsExact) {
   constexpr int64_t kK = 32, kN = 24, kRows = 5;
   ModelBuilder b(13);
