@@ -80,6 +80,9 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   }
   // Every operator must be known before any work is done, so the error names the first one.
   MOSS_RETURN_IF_ERROR(check_operators(g));
+  if (options.half_in_float32) {
+    MOSS_ASSIGN_OR_RETURN(m->half_, compute_half_in_float32(g));
+  }
   // QDQ chains become QLinearConv before the weights' DequantizeLinear nodes are folded away.
   MOSS_RETURN_IF_ERROR(fold_constants(g, size_t{64} << 20, true));
   if (options.rewrite_qdq) {

@@ -13,8 +13,9 @@
 #include "engine/kernels/kernel.h"
 #include "engine/loader/onnx_loader.h"
 #include "engine/planner/plan.h"
-#include "engine/runtime/packed_weights.h"
+#include "engine/quant/half_precision.h"
 #include "engine/quant/qdq_rewrite.h"
+#include "engine/runtime/packed_weights.h"
 
 #include <cstdint>
 #include <map>
@@ -58,6 +59,9 @@ struct CompileOptions {
   // of the same model with the same engine build, CPU features and intra_op_threads.
   bool record_packed_weights = false;
   std::shared_ptr<const PackedWeights> packed_weights;
+  // Compute a float16/bfloat16 model in float32 on the oneDNN kernels (quant/half_precision.h).
+  // Off: every half operator runs as written on the reference kernels.
+  bool half_in_float32 = true;
 };
 
 // Where compile() spent its time, in milliseconds (`moss model bench`, bench/engine/compile_bench).
@@ -86,6 +90,7 @@ class CompiledModel {
   const Graph& graph() const { return graph_; }
   // QDQ chains rewritten into int8 operators, and those kept in float with the reason.
   const QdqReport& qdq_report() const { return qdq_; }
+  const HalfPrecisionReport& half_precision() const { return half_; }
   const CompileTiming& compile_timing() const { return timing_; }
   // With record_packed_weights: every weight buffer the compile packed, in order (null for a
   // model with dynamic input shapes, whose plans are built per request).
@@ -115,6 +120,7 @@ class CompiledModel {
   size_t max_cached_plans_ = 16;
   int threads_ = 1;
   QdqReport qdq_;
+  HalfPrecisionReport half_;
   CompileTiming timing_;
   std::shared_ptr<const PackedWeights> recorded_;
   std::shared_ptr<const PackedWeights> replayed_;  // its bytes back kernels' weights

@@ -191,6 +191,13 @@ void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ost
     return;
   }
   const CompiledModel& m = **compiled;
+  if (const HalfPrecisionReport& h = m.half_precision(); h.stored != DType::kFloat32) {
+    out << fmt::format("half precision: {} weights ({:.1f} MB in the file), ", dtype_name(h.stored),
+                       static_cast<double>(h.half_bytes) / 1048576.0)
+        << (h.widened ? "computed in float32 on the oneDNN kernels (widened at compile)"
+                      : "run as written on the reference kernels: " + h.kept)
+        << "\n";
+  }
   Binding binding;
   for (const IoInfo& io : m.inputs()) {
     bool fixed = io.has_shape && !io.object_type;
