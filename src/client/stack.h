@@ -11,9 +11,13 @@
 //                               simulated platform key; STATE/policies/ both attestation policies
 //   STATE/packer-token          the FnPacker operator token (0600)
 // Simulated TEE only: this is the one-machine trial, never a deployment (docs/deploy.md).
+// The parts: stack_state.h (layout, preparation), stack_lock.h (one supervisor per directory),
+// stack_info.h (stack.json), stack_services.h (the services' command lines), service_sweep.h
+// (cleanup after a killed supervisor); this file is the supervisor itself.
 // Thread-compatible: one supervisor per state directory (enforced by the lock).
 #pragma once
 
+#include "client/stack_info.h"
 #include "common/status.h"
 
 #include <chrono>
@@ -31,18 +35,6 @@ struct StackOptions {
   uint16_t port_packer = 8088;      // 0: pick a free loopback port
   std::filesystem::path bin_dir;    // where moss-keyservice, moss-packer, moss-worker are
   std::chrono::seconds ready_timeout{30};
-};
-
-// What `moss up` reports and stack.json holds.
-struct StackInfo {
-  int64_t supervisor_pid = 0;
-  std::string keyservice_url;      // https://127.0.0.1:P
-  std::string packer_url;          // http://127.0.0.1:P
-  std::string invoke_url;          // packer_url + /v1/pools/<pool>/invoke
-  std::string pool;
-  std::string worker_measurement;  // hex: what owners grant users for
-  std::vector<int64_t> service_groups;  // process groups of the services (swept by stop_stack)
-  std::filesystem::path state_dir, client_config, token_file, log_dir;
 };
 
 // The default state directory: $MOSS_STACK_DIR, else $XDG_STATE_HOME/moss/stack, else
@@ -67,10 +59,5 @@ Result<StackInfo> start_stack_detached(const StackOptions& options,
 // Returns a one-line description; "not running" when nothing holds the lock.
 Result<std::string> stop_stack(const std::filesystem::path& state_dir,
                                std::chrono::seconds timeout);
-
-Result<StackInfo> read_stack_info(const std::filesystem::path& state_dir);
-
-// A human-readable summary of a running stack (what `moss up` prints).
-std::string describe_stack(const StackInfo& info);
 
 }  // namespace moss::client

@@ -55,9 +55,22 @@ Status write_client_config(const StackLayout& l) {
   return write_text_file(l.client_config, j.dump(2) + "\n");
 }
 
-ChildSpec keyservice_spec(const StackLayout& l) {
-  ChildSpec s;
-  s.name = "keyservice";
+namespace {
+
+SubprocessSpec service_spec(const StackLayout& l, std::string name) {
+  SubprocessSpec s;
+  s.env[kStackDirEnv] = l.state_dir.string();
+  s.log_path = l.log_dir / (name + ".log");
+  s.name = std::move(name);
+  s.tie = ParentTie::kGroupDiesWithParent;
+  s.stop_grace = std::chrono::seconds(5);
+  return s;
+}
+
+}  // namespace
+
+SubprocessSpec keyservice_spec(const StackLayout& l) {
+  SubprocessSpec s = service_spec(l, "keyservice");
   s.argv = {(l.bin_dir / kKeyServiceBinary).string(),
             "--listen",
             "127.0.0.1:" + std::to_string(l.port_keyservice),
@@ -73,14 +86,11 @@ ChildSpec keyservice_spec(const StackLayout& l) {
             "--worker-policy",
             l.worker_policy().string(),
             "--allow-simulated"};
-  s.env[kStackDirEnv] = l.state_dir.string();
-  s.log_path = l.log_dir / "keyservice.log";
   return s;
 }
 
-ChildSpec packer_spec(const StackLayout& l) {
-  ChildSpec s;
-  s.name = "packer";
+SubprocessSpec packer_spec(const StackLayout& l) {
+  SubprocessSpec s = service_spec(l, "packer");
   s.argv = {(l.bin_dir / kPackerBinary).string(),
             "--listen",
             "127.0.0.1:" + std::to_string(l.port_packer),
@@ -88,8 +98,6 @@ ChildSpec packer_spec(const StackLayout& l) {
             l.token_file.string(),
             "--state-dir",
             l.packer_dir.string()};
-  s.env[kStackDirEnv] = l.state_dir.string();
-  s.log_path = l.log_dir / "packer.log";
   return s;
 }
 

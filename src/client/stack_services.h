@@ -4,8 +4,9 @@
 // Stateless functions; thread-safe.
 #pragma once
 
-#include "client/child_process.h"
+#include "client/stack_state.h"
 #include "common/status.h"
+#include "common/subprocess.h"
 
 #include <chrono>
 #include <cstdint>
@@ -25,23 +26,6 @@ inline constexpr char kStackPool[] = "default";
 // `moss down` can recognise the stack's processes after a supervisor crash.
 inline constexpr char kStackDirEnv[] = "MOSSUP_STATE_DIR";  // not MOSS_*: no config warning
 
-// Absolute paths and ports of one stack (all under the state directory).
-struct StackLayout {
-  std::filesystem::path state_dir, bin_dir, log_dir, keyservice_dir, packer_dir, model_store,
-      policy_dir, sim_key_file, token_file, client_config;
-  uint16_t port_keyservice = 0, port_packer = 0;
-  std::string worker_measurement, keyservice_measurement;  // simulated, hex
-
-  std::string keyservice_url() const {
-    return "https://127.0.0.1:" + std::to_string(port_keyservice);
-  }
-  std::string packer_url() const { return "http://127.0.0.1:" + std::to_string(port_packer); }
-  std::filesystem::path worker_policy() const {
-    return policy_dir / "keyservice-accepts-workers.json";
-  }
-  std::filesystem::path keyservice_policy() const { return policy_dir / "trust-keyservice.json"; }
-};
-
 // Writes the two simulated-TEE policies: which worker the KeyService releases keys to, and which
 // KeyService the workers and clients trust.
 Status write_stack_policies(const StackLayout& layout);
@@ -50,8 +34,10 @@ Status write_stack_policies(const StackLayout& layout);
 // principal's directory (next to its identity.pem) works as that principal's config.
 Status write_client_config(const StackLayout& layout);
 
-ChildSpec keyservice_spec(const StackLayout& layout);
-ChildSpec packer_spec(const StackLayout& layout);
+// The services, each in a process group of its own that dies with the supervisor, output
+// appended to STATE/logs/<name>.log.
+SubprocessSpec keyservice_spec(const StackLayout& layout);
+SubprocessSpec packer_spec(const StackLayout& layout);
 
 // Creates the stack's worker pool (local backend) on the packer; returns its name.
 Result<std::string> create_stack_pool(const StackLayout& layout,

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <random>
 
 namespace moss {
@@ -134,6 +135,22 @@ Status write_file(const std::filesystem::path& path, std::span<const uint8_t> by
 
 Status write_text_file(const std::filesystem::path& path, std::string_view text, unsigned mode) {
   return write_file(path, {reinterpret_cast<const uint8_t*>(text.data()), text.size()}, mode);
+}
+
+std::string file_tail_lines(const std::filesystem::path& path, size_t max_lines) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  constexpr std::streamoff kWindow = 64 * 1024;
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(size > kWindow ? size - kWindow : 0);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t pos = text.size();
+  for (size_t lines = 0; lines < max_lines && pos != std::string::npos && pos > 0; ++lines) {
+    pos = text.rfind('\n', pos - 1);
+  }
+  return pos == std::string::npos ? text : text.substr(pos + 1);
 }
 
 }  // namespace moss

@@ -25,4 +25,8 @@ Status write_file(const std::filesystem::path& path, std::span<const uint8_t> by
 Status write_text_file(const std::filesystem::path& path, std::string_view text,
                        unsigned mode = 0644);
 
+// The last `max_lines` lines of a text file, from at most its last 64 KiB (a log's tail for an
+// error message); empty when unreadable.
+std::string file_tail_lines(const std::filesystem::path& path, size_t max_lines);
+
 }  // namespace moss

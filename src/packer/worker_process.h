@@ -1,10 +1,10 @@
-// WorkerProcess: one `moss-worker` child process on a loopback port (LocalBackend's unit).
-// Not thread-safe: LocalInstance serialises access.
+// WorkerProcess: one `moss-worker` child process on a loopback port (LocalBackend's unit): a
+// Subprocess that dies with the packer, plus the port it serves and the start-up handshake.
+// alive() is thread-safe; start and stop are serialised by LocalInstance.
 #pragma once
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/subprocess.h"
 
 namespace moss::packer {
 
@@ -33,21 +34,21 @@ class WorkerProcess {
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
   // False once the process has exited (reaped without blocking). Thread-safe.
-  bool alive();
+  bool alive() { return process_->alive(); }
   // SIGTERM, up to 3 s grace, then SIGKILL. Idempotent.
   void stop();
 
  private:
-  WorkerProcess(pid_t pid, uint16_t port) : pid_(pid), port_(port) {}
+  WorkerProcess(std::unique_ptr<Subprocess> process, uint16_t port)
+      : process_(std::move(process)), port_(port) {}
   // One attempt on one port; `port_lost` is set when another process took the port.
   static Result<std::unique_ptr<WorkerProcess>> start_once(const WorkerProcessSpec& spec,
                                                            std::chrono::milliseconds timeout,
                                                            bool* port_lost);
-  pid_t pid_;
+  std::unique_ptr<Subprocess> process_;
   uint16_t port_;
-  std::atomic<bool> reaped_{false};  // alive() may be called from several threads
 };
 
 }  // namespace moss::packer
