@@ -173,12 +173,6 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   return std::shared_ptr<const CompiledModel>(std::move(m));
 }
 
-std::map<std::string, int> CompiledModel::operator_counts() const {
-  std::map<std::string, int> counts;
-  for (const Node& n : graph_.nodes) ++counts[n.op_type];
-  return counts;
-}
-
 size_t CompiledModel::weights_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   size_t n = weights_bytes_;

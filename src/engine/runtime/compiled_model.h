@@ -85,8 +85,6 @@ class CompiledModel {
   // plus the copies kernels packed into their own formats (per cached plan). For models with
   // static input shapes, originals that a kernel packed are dropped at compile time.
   size_t weights_bytes() const;
-  // Operator types that remain after folding, sorted, with counts.
-  std::map<std::string, int> operator_counts() const;
   const Graph& graph() const { return graph_; }
   // QDQ chains rewritten into int8 operators, and those kept in float with the reason.
   const QdqReport& qdq_report() const { return qdq_; }
