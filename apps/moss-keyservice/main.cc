@@ -5,12 +5,13 @@
 #include "attest/simulated.h"
 #include "common/config.h"
 #include "common/encoding.h"
+#include "common/host_port.h"
 #include "common/logging.h"
+#include "common/service_main.h"
 #include "keyservice/keyservice_server.h"
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <tuple>
@@ -48,17 +49,12 @@ const std::vector<SettingSpec> kSettings = {
     {"keyservice.log-level", SettingType::kString, "info", "trace, debug, info, warn, error or off"},
 };
 
-int fail(const Status& s) {
-  std::fprintf(stderr, "moss-keyservice: error: %s\n", s.to_string().c_str());
-  return 1;
-}
+int fail(const Status& s) { return exit_with_error("moss-keyservice", s); }
 
 Result<std::pair<std::string, uint16_t>> host_port(const std::string& text, std::string_view setting) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) return invalid_argument("{} must be host:port, got '{}'", setting, text);
-  MOSS_ASSIGN_OR_RETURN(int64_t port, parse_config_int(text.substr(colon + 1)));
-  if (port < 0 || port > 65535) return invalid_argument("{} port out of range in '{}'", setting, text);
-  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+  auto parsed = parse_host_port(text);
+  if (!parsed.ok()) return parsed.status().with_context(setting);
+  return std::make_pair(std::move(parsed->host), parsed->port);
 }
 
 Result<keyservice::KeyServerOptions> options_from(const Config& c) {
@@ -189,12 +185,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;  // before any thread starts
 
   std::string host = opts->host;
   std::string replica_host = opts->replica_listen ? opts->replica_listen->first : "";
@@ -208,8 +199,7 @@ int main(int argc, char** argv) {
               (*server)->port(), (*server)->producer_name().c_str(),
               (*server)->producer_name() == "sim" ? ", SIMULATED: no hardware protection" : "");
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  const int sig = stop_signals.wait();
   log::get("keyservice")->info("stopping signal={}", sig);
   (*server)->stop(std::chrono::seconds(5));
   return 0;

@@ -1,17 +1,17 @@
 // moss-packer: FnPacker, the untrusted gateway in front of the serverless platform. Thin: parses
-// flags, loads the operator token and the saved pools, serves the API until SIGINT/SIGTERM, then
-// stops every pool (and so every local worker). See docs/packer.md.
+// flags, loads the operator token (packer/operator_token.h) and the saved pools, serves the API
+// until SIGINT/SIGTERM, then stops every pool (and so every local worker). See docs/packer.md.
 #include <CLI/CLI.hpp>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
-#include "common/encoding.h"
 #include "common/file_util.h"
+#include "common/host_port.h"
 #include "common/logging.h"
-#include "crypto/random.h"
+#include "common/service_main.h"
 #include "net/server.h"
 #include "packer/api_server.h"
+#include "packer/operator_token.h"
 #include "packer/pool_manager.h"
 
 namespace fs = std::filesystem;
@@ -19,26 +19,7 @@ using namespace moss;
 
 namespace {
 
-int fail(const Status& s) {
-  std::fprintf(stderr, "moss-packer: error: %s\n", s.to_string().c_str());
-  return 1;
-}
-
-// The operator token: read from the file, or created there (0600) when it does not exist.
-Result<std::string> load_token(const fs::path& path) {
-  if (!fs::exists(path)) {
-    MOSS_ASSIGN_OR_RETURN(SecretBytes token, crypto::random_secret(32));
-    MOSS_RETURN_IF_ERROR(write_text_file(path, hex_encode(token.span()), 0600));
-    log::get("packer")->info("created operator token file path={}", path.string());
-  }
-  MOSS_ASSIGN_OR_RETURN(std::string token, read_text_file(path, 4096));
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  if (token.size() < 16)
-    return invalid_argument("token in {} is shorter than 16 characters", path.string());
-  return token;
-}
+int fail(const Status& s) { return exit_with_error("moss-packer", s); }
 
 }  // namespace
 
@@ -75,17 +56,11 @@ int main(int argc, char** argv) {
   if (!log::set_level(log_level))
     return fail(invalid_argument("unknown log level '{}'", log_level));
 
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return fail(invalid_argument("--listen must be host:port"));
+  auto address = parse_host_port(listen);
+  if (!address.ok()) return fail(address.status().with_context("--listen"));
   net::ServerOptions options;
-  options.host = listen.substr(0, colon);
-  try {
-    int port = std::stoi(listen.substr(colon + 1));
-    if (port < 0 || port > 65535) throw std::out_of_range("port");
-    options.port = static_cast<uint16_t>(port);
-  } catch (const std::exception&) {
-    return fail(invalid_argument("--listen port in '{}' is not a port number", listen));
-  }
+  options.host = address->host;
+  options.port = address->port;
   options.worker_threads = threads;
   options.max_body_bytes = max_body_mb * 1024 * 1024;
   options.read_timeout = std::chrono::seconds(60);
@@ -109,29 +84,23 @@ int main(int argc, char** argv) {
     fs::create_directories(state_dir, ec);
     if (ec) return fail(internal_error("cannot create {}: {}", state_dir, ec.message()));
   }
-  auto token = load_token(token_file);
+  auto token = packer::load_or_create_operator_token(token_file);
   if (!token.ok()) return fail(token.status());
 
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;  // before any thread starts
 
   packer::SteadyClock clock;
   packer::PoolManager pools({.state_dir = state_dir}, clock);
   if (Status s = pools.load_state(); !s.ok()) return fail(s);
   auto server = net::Server::start(std::move(options), packer::make_api_router(pools, *token));
   if (!server.ok()) return fail(server.status());
-  log::get("packer")->info("listening address={}:{} tls={}", listen.substr(0, colon),
-                           (*server)->port(), (*server)->tls());
+  log::get("packer")->info("listening address={}:{} tls={}", address->host, (*server)->port(),
+                           (*server)->tls());
   std::fprintf(stdout, "moss-packer listening on %s://%s:%u\n", (*server)->tls() ? "https" : "http",
-               listen.substr(0, colon).c_str(), (*server)->port());
+               address->host.c_str(), (*server)->port());
   std::fflush(stdout);
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  const int sig = stop_signals.wait();
   log::get("packer")->info("stopping signal={}", sig);
   (*server)->stop(std::chrono::seconds(5));
   pools.shutdown();

@@ -5,6 +5,7 @@
 #include "attest/evidence_producer.h"
 #include "attest/simulated.h"
 #include "common/logging.h"
+#include "common/service_main.h"
 #include "net/server.h"
 #include "worker/key_client.h"
 #include "worker/worker_app.h"
@@ -12,7 +13,6 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
@@ -59,10 +59,7 @@ Result<std::shared_ptr<InferenceService>> make_service(const WorkerConfig& c, Me
   return std::make_shared<InferenceService>(c, std::move(keys), std::move(store), metrics);
 }
 
-int fail(const Status& s) {
-  std::fprintf(stderr, "moss-worker: error: %s\n", s.to_string().c_str());
-  return 1;
-}
+int fail(const Status& s) { return exit_with_error("moss-worker", s); }
 
 }  // namespace
 
@@ -97,12 +94,7 @@ int main(int argc, char** argv) {
         "fault per 4 KiB (docs/worker.md)");
   }
 
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;  // before any thread starts
 
   WorkerApp worker(std::move(settings).value(), make_service);
   if (Status s = worker.configure_if_complete(); !s.ok()) return fail(s);
@@ -122,8 +114,7 @@ int main(int argc, char** argv) {
               (*server)->port(), worker.instance_id().c_str());
   std::fflush(stdout);
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  const int sig = stop_signals.wait();
   log::get("worker")->info("stopping signal={}", sig);
   (*server)->stop();
   return 0;
