@@ -27,11 +27,11 @@ TEST(OperatorTokenTest, ReadsAGivenTokenAndRefusesAShortOne) {
   const auto path = dir.path() / "token";
   ASSERT_TRUE(write_text_file(path, "0123456789abcdef-operator \r\n", 0600).ok());
   EXPECT_EQ(load_or_create_operator_token(path).value(), "0123456789abcdef-operator");
-  ASSERT_TRUE(write_text_file(path, "short\n", 0600).ok());
+  ASSERT_TRUE(write_text_file(path, "tiny-tok\n", 0600).ok());
   auto r = load_or_create_operator_token(path);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(r.status().message().find("short"), std::string::npos);  // never quotes the token
+  EXPECT_EQ(r.status().message().find("tiny-tok"), std::string::npos);  // never quotes the token
 }
 
 }  // namespace
