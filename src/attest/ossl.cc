@@ -146,17 +146,6 @@ Result<std::vector<X509Ptr>> parse_pem_chain(std::string_view pem, size_t max_ce
   return certs;
 }
 
-Result<X509Ptr> parse_der_cert(std::span<const uint8_t> der) {
-  const unsigned char* p = der.data();
-  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
-  if (!cert || p != der.data() + der.size()) {
-    X509_free(cert);
-    ERR_clear_error();
-    return invalid_argument("not a DER certificate");
-  }
-  return X509Ptr(cert);
-}
-
 Result<X509CrlPtr> parse_der_crl(std::span<const uint8_t> der) {
   const unsigned char* p = der.data();
   X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));

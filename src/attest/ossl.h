@@ -43,7 +43,6 @@ Status verify_ecdsa_raw(EVP_PKEY* key, std::span<const uint8_t> message,
 
 // Parses every certificate of a PEM bundle in order; fails on zero certificates or any bad block.
 Result<std::vector<X509Ptr>> parse_pem_chain(std::string_view pem, size_t max_certs = 8);
-Result<X509Ptr> parse_der_cert(std::span<const uint8_t> der);
 Result<X509CrlPtr> parse_der_crl(std::span<const uint8_t> der);
 std::vector<uint8_t> cert_der(X509* cert);
 Sha256 cert_fingerprint(X509* cert);

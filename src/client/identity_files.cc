@@ -25,8 +25,4 @@ Result<IdentityFiles> create_identity(const std::filesystem::path& dir, bool for
   return files;
 }
 
-Result<crypto::Identity> load_identity(const std::filesystem::path& dir) {
-  return crypto::Identity::load(dir / kIdentityPrivateFile);
-}
-
 }  // namespace moss::client

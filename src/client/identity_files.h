@@ -25,7 +25,4 @@ struct IdentityFiles {
 // `dir` already holds an identity and `force` is false, so a key is never lost by accident.
 Result<IdentityFiles> create_identity(const std::filesystem::path& dir, bool force);
 
-// Loads the private identity from `dir`.
-Result<crypto::Identity> load_identity(const std::filesystem::path& dir);
-
 }  // namespace moss::client

@@ -310,18 +310,6 @@ Status validate_certificate_pem(std::string_view pem) {
   return certificate_pem_to_der(pem).status();
 }
 
-Result<std::string> load_certificate_pem_file(const std::string& path) {
-  MOSS_ASSIGN_OR_RETURN(std::string pem, read_text_file(path, kMaxPemFileBytes));
-  MOSS_RETURN_IF_ERROR(validate_certificate_pem(pem).with_context(path));
-  return pem;
-}
-
-Result<SecretBytes> load_private_key_pem_file(const std::string& path) {
-  MOSS_ASSIGN_OR_RETURN(SecretBytes pem, read_secret_file(path, kMaxPemFileBytes));
-  MOSS_RETURN_IF_ERROR(parse_private_key(pem).status().with_context(path));
-  return pem;
-}
-
 Result<SecretBytes> private_key_pem_from_string(std::string_view pem) {
   SecretBytes out(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(pem.data()), pem.size()));
   MOSS_RETURN_IF_ERROR(parse_private_key(out).status());

@@ -99,10 +99,8 @@ Status check_certificate_validity(std::span<const uint8_t> cert_der, std::time_t
 // The subject common name of a DER certificate ("" when it has none).
 Result<std::string> certificate_common_name(std::span<const uint8_t> cert_der);
 
-// Checks that `pem` holds at least one certificate / a private key; files are read with a size cap.
+// Checks that `pem` holds at least one certificate; parses a private key PEM given as a string.
 Status validate_certificate_pem(std::string_view pem);
-Result<std::string> load_certificate_pem_file(const std::string& path);
-Result<SecretBytes> load_private_key_pem_file(const std::string& path);
 Result<SecretBytes> private_key_pem_from_string(std::string_view pem);
 
 }  // namespace moss::net

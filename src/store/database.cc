@@ -53,11 +53,6 @@ Statement& Statement::bind_blob(int index, std::span<const uint8_t> bytes) {
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = sqlite_error(db_, rc, "bind");
   return *this;
 }
-Statement& Statement::bind_null(int index) {
-  int rc = sqlite3_bind_null(stmt_, index);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = sqlite_error(db_, rc, "bind");
-  return *this;
-}
 
 Result<bool> Statement::step() {
   if (!bind_error_.ok()) return bind_error_;
@@ -84,14 +79,6 @@ std::vector<uint8_t> Statement::column_blob(int index) const {
   const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, index));
   int n = sqlite3_column_bytes(stmt_, index);
   return p ? std::vector<uint8_t>(p, p + n) : std::vector<uint8_t>();
-}
-SecretBytes Statement::column_secret(int index) const {
-  const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, index));
-  int n = sqlite3_column_bytes(stmt_, index);
-  return p ? SecretBytes(std::span<const uint8_t>(p, static_cast<size_t>(n))) : SecretBytes();
-}
-bool Statement::column_is_null(int index) const {
-  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
 }
 
 Result<DatabasePtr> Database::open(const std::filesystem::path& path) {

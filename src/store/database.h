@@ -39,7 +39,6 @@ class Statement {
   Statement& bind(int index, int64_t value);
   Statement& bind(int index, std::string_view text);
   Statement& bind_blob(int index, std::span<const uint8_t> bytes);
-  Statement& bind_null(int index);
 
   // Steps once: true when a row is available, false when done.
   Result<bool> step();
@@ -49,8 +48,6 @@ class Statement {
   int64_t column_int(int index) const;
   std::string column_text(int index) const;
   std::vector<uint8_t> column_blob(int index) const;
-  SecretBytes column_secret(int index) const;
-  bool column_is_null(int index) const;
 
  private:
   friend class Database;

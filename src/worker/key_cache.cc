@@ -119,13 +119,6 @@ Result<KeyCache::Lookup> KeyCache::get(std::string_view model_id, std::string_vi
   return Lookup{*result, false};
 }
 
-void KeyCache::invalidate_model(std::string_view model_id) {
-  std::lock_guard lock(mu_);
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = it->first.first == model_id ? entries_.erase(it) : std::next(it);
-  }
-}
-
 size_t KeyCache::size() const {
   std::lock_guard lock(mu_);
   return entries_.size();

@@ -48,8 +48,6 @@ class KeyCache {
   Result<Lookup> get(std::string_view model_id, std::string_view user_id,
                      const std::function<Status()>& before_fetch = nullptr);
 
-  // Drops every entry for `model_id` (e.g. its model file no longer decrypts: the key rotated).
-  void invalidate_model(std::string_view model_id);
   size_t size() const;
 
  private:
