@@ -1,6 +1,7 @@
 #include "attest/collateral.h"
 
 #include "common/file_util.h"
+#include "common/strict_json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +11,6 @@
 namespace moss::attest {
 namespace {
 
-using nlohmann::json;
 constexpr size_t kMaxJsonBytes = 256 * 1024;
 constexpr size_t kMaxCrlBytes = 1024 * 1024;
 constexpr size_t kMaxLevels = 256;
@@ -65,145 +65,172 @@ Result<std::string_view> raw_member(std::string_view text, std::string_view key)
   }
 }
 
+using Json = nlohmann::ordered_json;
+constexpr size_t kMaxTextBytes = 4096;  // any string in a PCS body (ids, dates, hex, statuses)
+constexpr size_t kMaxAdvisories = 1024;
+
 template <size_t N>
-std::array<uint8_t, N> hex_array(const json& j, const char* name) {
-  auto bytes = ossl::from_hex(j.at(name).get<std::string>());
-  if (!bytes.ok() || bytes->size() != N)
-    throw std::runtime_error(fmt::format("'{}' must be {} hex bytes", name, N));
+Result<std::array<uint8_t, N>> hex_array(const Json& j, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(std::string text, string_field(j, name, 2 * N));
+  auto bytes = ossl::from_hex(text);
+  if (!bytes.ok() || bytes->size() != N) return invalid_argument("field '{}' must be {} hex bytes", name, N);
   std::array<uint8_t, N> out{};
   std::memcpy(out.data(), bytes->data(), N);
   return out;
 }
 
-std::time_t json_time(const json& j, const char* name) {
-  auto t = ossl::parse_rfc3339(j.at(name).get<std::string>());
-  if (!t.ok()) throw std::runtime_error(t.status().message());
+Result<std::time_t> json_time(const Json& j, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(std::string text, string_field(j, name, 64));
+  auto t = ossl::parse_rfc3339(text);
+  if (!t.ok()) return t.status().with_context(fmt::format("field '{}'", name));
   return *t;
 }
 
-std::vector<std::string> advisories(const json& level) {
-  if (!level.contains("advisoryIDs")) return {};
-  return level.at("advisoryIDs").get<std::vector<std::string>>();
+Result<std::vector<std::string>> advisories(const Json& level) {
+  std::vector<std::string> out;
+  if (!level.contains("advisoryIDs")) return out;
+  MOSS_ASSIGN_OR_RETURN(const Json* ids, array_field(level, "advisoryIDs", kMaxAdvisories));
+  for (const Json& id : *ids) {
+    if (!id.is_string() || id.get_ref<const std::string&>().size() > 64)
+      return invalid_argument("advisoryIDs must be strings of at most 64 bytes");
+    out.push_back(id.get<std::string>());
+  }
+  return out;
 }
 
-std::array<uint8_t, 16> components(const json& arr) {
-  if (!arr.is_array() || arr.size() != 16) throw std::runtime_error("TCB components must be 16");
+Result<std::array<uint8_t, 16>> components(const Json& tcb, std::string_view name) {
+  MOSS_ASSIGN_OR_RETURN(const Json* arr, array_field(tcb, name, 16));
+  if (arr->size() != 16) return invalid_argument("field '{}' must have 16 TCB components", name);
   std::array<uint8_t, 16> out{};
   for (size_t i = 0; i < 16; ++i) {
-    int svn = arr[i].at("svn").get<int>();
-    if (svn < 0 || svn > 255) throw std::runtime_error("TCB component SVN out of range");
-    out[i] = static_cast<uint8_t>(svn);
+    if (!(*arr)[i].is_object()) return invalid_argument("field '{}': a component must be an object", name);
+    MOSS_ASSIGN_OR_RETURN(out[i], integer_field((*arr)[i], "svn", 0, 255));
   }
   return out;
 }
 
-std::vector<IsvTcbLevel> isv_levels(const json& arr) {
-  if (!arr.is_array() || arr.size() > kMaxLevels) throw std::runtime_error("bad tcbLevels");
+Result<std::vector<IsvTcbLevel>> isv_levels(const Json& j) {
+  MOSS_ASSIGN_OR_RETURN(const Json* arr, array_field(j, "tcbLevels", kMaxLevels));
   std::vector<IsvTcbLevel> out;
-  for (const auto& l : arr) {
-    int svn = l.at("tcb").at("isvsvn").get<int>();
-    if (svn < 0 || svn > 0xFFFF) throw std::runtime_error("isvsvn out of range");
-    out.push_back({static_cast<uint16_t>(svn), l.at("tcbStatus").get<std::string>(), advisories(l)});
+  for (const Json& l : *arr) {
+    MOSS_ASSIGN_OR_RETURN(const Json* tcb, object_field(l, "tcb", 16));
+    IsvTcbLevel level;
+    MOSS_ASSIGN_OR_RETURN(level.isv_svn, integer_field(*tcb, "isvsvn", 0, UINT16_MAX));
+    MOSS_ASSIGN_OR_RETURN(level.status, string_field(l, "tcbStatus", kMaxTextBytes));
+    MOSS_ASSIGN_OR_RETURN(level.advisory_ids, advisories(l));
+    out.push_back(std::move(level));
   }
   return out;
 }
 
-TdxModuleIdentity module_identity(const json& j) {
+Result<TdxModuleIdentity> module_identity(const Json& j) {
   TdxModuleIdentity m;
-  if (j.contains("id")) m.id = j.at("id").get<std::string>();
-  auto signer = ossl::from_hex(j.at("mrsigner").get<std::string>());
-  if (!signer.ok() || signer->size() != 48) throw std::runtime_error("bad TDX module mrsigner");
-  m.mr_signer = *signer;
-  m.attributes = hex_array<8>(j, "attributes");
-  m.attributes_mask = hex_array<8>(j, "attributesMask");
-  if (j.contains("tcbLevels")) m.levels = isv_levels(j.at("tcbLevels"));
+  MOSS_ASSIGN_OR_RETURN(m.id, string_field_or(j, "id", kMaxTextBytes, ""));
+  MOSS_ASSIGN_OR_RETURN(auto signer, hex_array<48>(j, "mrsigner"));
+  m.mr_signer.assign(signer.begin(), signer.end());
+  MOSS_ASSIGN_OR_RETURN(m.attributes, hex_array<8>(j, "attributes"));
+  MOSS_ASSIGN_OR_RETURN(m.attributes_mask, hex_array<8>(j, "attributesMask"));
+  if (j.contains("tcbLevels")) {
+    MOSS_ASSIGN_OR_RETURN(m.levels, isv_levels(j));
+  }
   return m;
 }
 
 // Splits a PCS body into its signed member text and the signature, and checks the signature.
-Result<json> signed_body(std::string_view text, std::string_view member, EVP_PKEY* signer) {
-  json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return invalid_argument("{}: not JSON", member);
-  if (!doc.contains(member) || !doc.contains("signature") || !doc["signature"].is_string())
+// Strict parsing matters here beyond hygiene: with a duplicate key, the signature could cover one
+// member text while the parser kept another.
+Result<Json> signed_body(std::string_view text, std::string_view member, EVP_PKEY* signer) {
+  if (text.size() > kMaxJsonBytes) return invalid_argument("{}: larger than {} bytes", member, kMaxJsonBytes);
+  MOSS_ASSIGN_OR_RETURN(Json doc, parse_json_strict(text, member, 16));
+  if (!doc.is_object() || !doc.contains(member))
     return invalid_argument("{}: missing '{}' or 'signature'", member, member);
+  auto sig_hex = string_field(doc, "signature", 128);
+  if (!sig_hex.ok()) return invalid_argument("{}: missing '{}' or 'signature'", member, member);
   MOSS_ASSIGN_OR_RETURN(auto raw, raw_member(text, member));
-  auto sig = ossl::from_hex(doc["signature"].get<std::string>());
+  auto sig = ossl::from_hex(*sig_hex);
   if (!sig.ok() || sig->size() != 64) return invalid_argument("{}: signature is not 64 hex bytes", member);
   std::span<const uint8_t> msg(reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
   Status st = ossl::verify_ecdsa_raw(signer, msg, *sig);
   if (!st.ok()) return unauthenticated("{}-signature: does not verify with the TCB signing key", member);
-  return doc[std::string(member)];
+  Json body = std::move(doc[std::string(member)]);
+  if (!body.is_object()) return invalid_argument("{}: not an object", member);
+  return body;
+}
+
+Result<TcbInfo> tcb_info_of(const Json& j) {
+  TcbInfo t;
+  MOSS_ASSIGN_OR_RETURN(t.id, string_field(j, "id", kMaxTextBytes));
+  MOSS_ASSIGN_OR_RETURN(t.version, integer_field(j, "version", 0, INT32_MAX));
+  if (t.version != 3) return unimplemented("TCB info version {} not supported (3 is)", t.version);
+  if (t.id != "SGX" && t.id != "TDX") return invalid_argument("TCB info id {} unknown", quote_input_name(t.id));
+  MOSS_ASSIGN_OR_RETURN(t.issue_date, json_time(j, "issueDate"));
+  MOSS_ASSIGN_OR_RETURN(t.next_update, json_time(j, "nextUpdate"));
+  MOSS_ASSIGN_OR_RETURN(t.fmspc, hex_array<6>(j, "fmspc"));
+  MOSS_ASSIGN_OR_RETURN(t.pce_id, hex_array<2>(j, "pceId"));
+  MOSS_ASSIGN_OR_RETURN(const Json* levels, array_field(j, "tcbLevels", kMaxLevels));
+  for (const Json& l : *levels) {
+    TcbLevel level;
+    MOSS_ASSIGN_OR_RETURN(const Json* tcb, object_field(l, "tcb", 16));
+    MOSS_ASSIGN_OR_RETURN(level.sgx_components, components(*tcb, "sgxtcbcomponents"));
+    if (tcb->contains("tdxtcbcomponents")) {
+      MOSS_ASSIGN_OR_RETURN(level.tdx_components, components(*tcb, "tdxtcbcomponents"));
+      level.has_tdx_components = true;
+    }
+    MOSS_ASSIGN_OR_RETURN(level.pce_svn, integer_field(*tcb, "pcesvn", 0, UINT16_MAX));
+    MOSS_ASSIGN_OR_RETURN(level.status, string_field(l, "tcbStatus", kMaxTextBytes));
+    MOSS_ASSIGN_OR_RETURN(level.advisory_ids, advisories(l));
+    t.levels.push_back(std::move(level));
+  }
+  if (j.contains("tdxModule")) {
+    MOSS_ASSIGN_OR_RETURN(const Json* module, object_field(j, "tdxModule", 16));
+    MOSS_ASSIGN_OR_RETURN(t.tdx_module, module_identity(*module));
+  }
+  if (j.contains("tdxModuleIdentities")) {
+    MOSS_ASSIGN_OR_RETURN(const Json* ids, array_field(j, "tdxModuleIdentities", kMaxLevels));
+    for (const Json& m : *ids) {
+      if (!m.is_object()) return invalid_argument("tdxModuleIdentities must hold objects");
+      MOSS_ASSIGN_OR_RETURN(auto identity, module_identity(m));
+      t.tdx_module_identities.push_back(std::move(identity));
+    }
+  }
+  return t;
+}
+
+Result<QeIdentity> qe_identity_of(const Json& j) {
+  QeIdentity q;
+  MOSS_ASSIGN_OR_RETURN(q.id, string_field(j, "id", kMaxTextBytes));
+  MOSS_ASSIGN_OR_RETURN(int64_t version, integer_field(j, "version", 0, INT32_MAX));
+  if (version != 2) return unimplemented("QE identity version {} not supported (2 is)", version);
+  MOSS_ASSIGN_OR_RETURN(q.issue_date, json_time(j, "issueDate"));
+  MOSS_ASSIGN_OR_RETURN(q.next_update, json_time(j, "nextUpdate"));
+  MOSS_ASSIGN_OR_RETURN(auto misc, hex_array<4>(j, "miscselect"));
+  MOSS_ASSIGN_OR_RETURN(auto misc_mask, hex_array<4>(j, "miscselectMask"));
+  // The JSON shows miscselect big-endian; the report holds it little-endian as a number.
+  q.misc_select = static_cast<uint32_t>(misc[0]) << 24 | misc[1] << 16 | misc[2] << 8 | misc[3];
+  q.misc_select_mask = static_cast<uint32_t>(misc_mask[0]) << 24 | misc_mask[1] << 16 |
+                       misc_mask[2] << 8 | misc_mask[3];
+  MOSS_ASSIGN_OR_RETURN(q.attributes, hex_array<16>(j, "attributes"));
+  MOSS_ASSIGN_OR_RETURN(q.attributes_mask, hex_array<16>(j, "attributesMask"));
+  MOSS_ASSIGN_OR_RETURN(q.mr_signer, hex_array<32>(j, "mrsigner"));
+  MOSS_ASSIGN_OR_RETURN(q.isv_prod_id, integer_field(j, "isvprodid", 0, UINT16_MAX));
+  MOSS_ASSIGN_OR_RETURN(q.levels, isv_levels(j));
+  return q;
 }
 
 }  // namespace
 
 Result<TcbInfo> parse_tcb_info(std::string_view text, EVP_PKEY* signer) {
-  MOSS_ASSIGN_OR_RETURN(json j, signed_body(text, "tcbInfo", signer));
-  try {
-    TcbInfo t;
-    t.id = j.at("id").get<std::string>();
-    t.version = j.at("version").get<int>();
-    if (t.version != 3) return unimplemented("TCB info version {} not supported (3 is)", t.version);
-    if (t.id != "SGX" && t.id != "TDX") return invalid_argument("TCB info id '{}' unknown", t.id);
-    t.issue_date = json_time(j, "issueDate");
-    t.next_update = json_time(j, "nextUpdate");
-    t.fmspc = hex_array<6>(j, "fmspc");
-    t.pce_id = hex_array<2>(j, "pceId");
-    const json& levels = j.at("tcbLevels");
-    if (!levels.is_array() || levels.size() > kMaxLevels) return invalid_argument("bad tcbLevels");
-    for (const auto& l : levels) {
-      TcbLevel level;
-      const json& tcb = l.at("tcb");
-      level.sgx_components = components(tcb.at("sgxtcbcomponents"));
-      if (tcb.contains("tdxtcbcomponents")) {
-        level.tdx_components = components(tcb.at("tdxtcbcomponents"));
-        level.has_tdx_components = true;
-      }
-      int pce = tcb.at("pcesvn").get<int>();
-      if (pce < 0 || pce > 0xFFFF) return invalid_argument("pcesvn out of range");
-      level.pce_svn = static_cast<uint16_t>(pce);
-      level.status = l.at("tcbStatus").get<std::string>();
-      level.advisory_ids = advisories(l);
-      t.levels.push_back(std::move(level));
-    }
-    if (j.contains("tdxModule")) t.tdx_module = module_identity(j.at("tdxModule"));
-    if (j.contains("tdxModuleIdentities")) {
-      const json& ids = j.at("tdxModuleIdentities");
-      if (!ids.is_array() || ids.size() > kMaxLevels) return invalid_argument("bad tdxModuleIdentities");
-      for (const auto& m : ids) t.tdx_module_identities.push_back(module_identity(m));
-    }
-    return t;
-  } catch (const std::exception& e) {
-    return invalid_argument("TCB info: {}", e.what());
-  }
+  MOSS_ASSIGN_OR_RETURN(Json j, signed_body(text, "tcbInfo", signer));
+  auto t = tcb_info_of(j);
+  if (!t.ok()) return std::move(t).status().with_context("TCB info");
+  return t;
 }
 
 Result<QeIdentity> parse_qe_identity(std::string_view text, EVP_PKEY* signer) {
-  MOSS_ASSIGN_OR_RETURN(json j, signed_body(text, "enclaveIdentity", signer));
-  try {
-    QeIdentity q;
-    q.id = j.at("id").get<std::string>();
-    int version = j.at("version").get<int>();
-    if (version != 2) return unimplemented("QE identity version {} not supported (2 is)", version);
-    q.issue_date = json_time(j, "issueDate");
-    q.next_update = json_time(j, "nextUpdate");
-    auto misc = hex_array<4>(j, "miscselect");
-    auto misc_mask = hex_array<4>(j, "miscselectMask");
-    // The JSON shows miscselect big-endian; the report holds it little-endian as a number.
-    q.misc_select = static_cast<uint32_t>(misc[0]) << 24 | misc[1] << 16 | misc[2] << 8 | misc[3];
-    q.misc_select_mask = static_cast<uint32_t>(misc_mask[0]) << 24 | misc_mask[1] << 16 |
-                         misc_mask[2] << 8 | misc_mask[3];
-    q.attributes = hex_array<16>(j, "attributes");
-    q.attributes_mask = hex_array<16>(j, "attributesMask");
-    q.mr_signer = hex_array<32>(j, "mrsigner");
-    int prod = j.at("isvprodid").get<int>();
-    if (prod < 0 || prod > 0xFFFF) return invalid_argument("isvprodid out of range");
-    q.isv_prod_id = static_cast<uint16_t>(prod);
-    q.levels = isv_levels(j.at("tcbLevels"));
-    return q;
-  } catch (const std::exception& e) {
-    return invalid_argument("QE identity: {}", e.what());
-  }
+  MOSS_ASSIGN_OR_RETURN(Json j, signed_body(text, "enclaveIdentity", signer));
+  auto q = qe_identity_of(j);
+  if (!q.ok()) return std::move(q).status().with_context("QE identity");
+  return q;
 }
 
 Result<CollateralPtr> load_collateral_dir(const std::filesystem::path& dir, X509* root) {

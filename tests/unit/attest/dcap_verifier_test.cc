@@ -241,5 +241,35 @@ TEST(DcapVerifierTest, TamperedTcbInfoSignatureIsRejected) {
   EXPECT_NE(r.status().message().find("tcbInfo-signature"), std::string::npos);
 }
 
+// Collateral is untrusted input: a second "tcbInfo" after the signed one (the signature would
+// cover the first while a lenient parser kept the second), an oversized document and a wrongly
+// typed field are refused as errors, never exceptions.
+TEST(DcapVerifierTest, DuplicateKeyOversizedAndMistypedTcbInfoAreRefused) {
+  MOSS_REQUIRE_TESTDATA();
+  auto text = read_text_file(testdata_dir() / "sgx-v3-phala-1.collateral/tcb_info.json", 1 << 20).value_or_die();
+  auto chain = read_text_file(testdata_dir() / "sgx-v3-phala-1.collateral/tcb_signing_chain.pem", 1 << 20).value_or_die();
+  auto certs = ossl::parse_pem_chain(chain).value_or_die();
+  EVP_PKEY* signer = X509_get0_pubkey(certs[0].get());
+  const size_t end = text.rfind('}');
+  ASSERT_NE(end, std::string::npos);
+  std::string twice = text;
+  twice.insert(end, R"(,"tcbInfo":{"id":"SGX","version":3})");
+  auto dup = parse_tcb_info(twice, signer);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("duplicate key"), std::string::npos) << dup.status().message();
+
+  std::string padded = text;
+  padded.insert(end, std::string(300 * 1024, ' '));
+  auto big = parse_tcb_info(padded, signer);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("larger than"), std::string::npos) << big.status().message();
+
+  for (const char* body : {R"({"tcbInfo":[1],"signature":"00"})", R"({"tcbInfo":{},"signature":7})", "[]", "{"}) {
+    auto r = parse_tcb_info(body, signer);
+    EXPECT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << body;
+  }
+}
+
 }  // namespace
 }  // namespace moss::attest

@@ -122,6 +122,41 @@ TEST(PolicyTest, StrictParsing) {
   EXPECT_TRUE(Policy::parse(R"({"version":1})").ok());
 }
 
+// A policy is untrusted input: every value is type-checked and bounded, errors are values (no
+// exception escapes), and a duplicate key (two answers to one question) is refused.
+TEST(PolicyTest, UntrustedInputIsBoundedAndTypeChecked) {
+  const std::string signer = fmt::format(R"("tee":"sgx","mrsigner":"{}")", kPhalaMrsigner);
+  auto sgx = [&](const std::string& extra) {
+    return Policy::parse(fmt::format(R"({{"version":1,"measurements":[{{{}{}}}]}})", signer, extra));
+  };
+  EXPECT_TRUE(sgx(R"(,"product_id":65535,"min_svn":65535)").ok());
+  // 16-bit fields: 65536 would wrap to 0 and loosen the rule.
+  EXPECT_FALSE(sgx(R"(,"product_id":65536)").ok());
+  EXPECT_FALSE(sgx(R"(,"product_id":1,"min_svn":65536)").ok());
+  EXPECT_FALSE(sgx(R"(,"product_id":-1)").ok());
+  EXPECT_FALSE(sgx(R"(,"product_id":1.5)").ok());
+  EXPECT_FALSE(sgx(R"(,"product_id":"1")").ok());
+  EXPECT_FALSE(sgx(R"(,"product_id":1,"product_id":2)").ok());
+  for (const char* text : {R"({"version":1,"version":1})", R"({"version":"1"})", R"({"version":1.0})",
+                           R"({"version":1,"allow_debug":"yes"})", R"({"version":1,"name":7})",
+                           R"({"version":1,"measurements":{}})", R"({"version":1,"measurements":[7]})",
+                           R"({"version":1,"measurements":[{"tee":5}]})",
+                           R"({"version":1,"tcb":{"accept":"UpToDate"}})",
+                           R"({"version":1,"tcb":{"accept":[{"status":"UpToDate","advisory_ids":[1]}]}})",
+                           R"({"version":1,"tcb":{"require_collateral":1}})",
+                           R"({"version":1,"tcb":{"max_collateral_age_hours":-1}})", "[1]", "{"}) {
+    auto p = Policy::parse(text);
+    ASSERT_FALSE(p.ok()) << text;
+    EXPECT_EQ(p.status().message().rfind("policy", 0), 0u) << p.status().message();
+  }
+  const std::string huge = R"({"version":1,"name":")" + std::string(1 << 20, 'a') + R"("})";
+  EXPECT_NE(Policy::parse(huge).status().message().find("larger than"), std::string::npos);
+  auto named = Policy::parse(R"({"version":1,"name":"prod","tcb":{"max_collateral_age_hours":24}})");
+  ASSERT_TRUE(named.ok()) << named.status().to_string();
+  EXPECT_EQ(named->name, "prod");
+  EXPECT_EQ(named->max_collateral_age_seconds.value_or(0), 24 * 3600);
+}
+
 // TDX rules match MRTD and each listed RTMR.
 TEST(PolicyTest, TdxRuleMatchesMrtdAndRtmrs) {
   Claims c;
