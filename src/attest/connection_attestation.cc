@@ -59,18 +59,19 @@ Result<std::shared_ptr<const ConnectionAttestation>> ConnectionEvidenceVerifier:
     std::span<const uint8_t> evidence, const net::ConnectionContext& connection,
     const AttestedPeerIdentity& peer) const {
   if (connection.tls_exporter().size() != net::kConnectionExporterBytes)
-    return unauthenticated("connection-evidence-invalid: the connection is not TLS");
+    return refuse(ErrorCode::kUnauthenticated, "connection-evidence-invalid", "the connection is not TLS");
   if (evidence.empty() || evidence.size() > kMaxCertEvidenceBytes)
-    return unauthenticated("connection-evidence-invalid: evidence of {} bytes (1..{})", evidence.size(),
-                           kMaxCertEvidenceBytes);
+    return refuse(ErrorCode::kUnauthenticated, "connection-evidence-invalid",
+                  fmt::format("evidence of {} bytes (1..{})", evidence.size(), kMaxCertEvidenceBytes));
   auto expected = connection_report_data(connection.tls_exporter(), peer.spki_sha256, config_->purpose);
   auto claims = verifier_->verify_and_check(evidence, config_->verify, expected, &config_->policy);
   // "report-data" here means evidence made for another connection, key or purpose (a replay).
-  if (!claims.ok()) return unauthenticated("connection-evidence-invalid: {}", claims.status().message());
+  if (!claims.ok()) {
+    return refuse(ErrorCode::kUnauthenticated, "connection-evidence-invalid", claims.status().message());
+  }
   if (claims->tee != peer.claims.tee || claims->measurement != peer.claims.measurement) {
-    return unauthenticated(
-        "connection-evidence-mismatch: the evidence names another TEE or measurement than the "
-        "peer's certificate");
+    return refuse(ErrorCode::kUnauthenticated, "connection-evidence-mismatch",
+                  "the evidence names another TEE or measurement than the peer's certificate");
   }
   auto out = std::make_shared<ConnectionAttestation>();
   out->claims = std::move(claims).value();
@@ -82,7 +83,8 @@ Result<std::shared_ptr<const ConnectionAttestation>> ConnectionEvidenceVerifier:
     const net::Request& request) const {
   auto peer = std::dynamic_pointer_cast<const AttestedPeerIdentity>(request.peer);
   if (!peer || !request.connection)
-    return unauthenticated("connection-evidence-invalid: the peer presented no attested certificate");
+    return refuse(ErrorCode::kUnauthenticated, "connection-evidence-invalid",
+                  "the peer presented no attested certificate");
   const auto* bytes = reinterpret_cast<const uint8_t*>(request.body.data());
   MOSS_ASSIGN_OR_RETURN(auto verified, verify({bytes, request.body.size()}, *request.connection, *peer));
   request.connection->attach(verified);

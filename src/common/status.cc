@@ -39,14 +39,27 @@ std::string Status::to_string() const {
 }
 
 Status Status::with_context(std::string_view context) const& {
-  if (ok()) return *this;
-  return Status(code_, fmt::format("{}: {}", context, message_));
+  return Status(*this).with_context(context);
 }
 
 Status Status::with_context(std::string_view context) && {
   if (ok()) return std::move(*this);
   message_ = fmt::format("{}: {}", context, message_);
   return std::move(*this);
+}
+
+Status Status::with_reason(std::string reason) && {
+  if (!ok()) reason_ = std::move(reason);
+  return std::move(*this);
+}
+
+Status Status::with_request_not_sent() && {
+  if (!ok()) request_not_sent_ = true;
+  return std::move(*this);
+}
+
+Status refuse(ErrorCode code, std::string_view reason, std::string_view message) {
+  return Status(code, fmt::format("{}: {}", reason, message), std::string(reason));
 }
 
 void Status::check() const {

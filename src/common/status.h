@@ -1,8 +1,11 @@
 // Status and Result<T>: errors as values (style convention 2).
 //
 // A function that can fail returns Status or Result<T>. Both are [[nodiscard]]. A Status carries a
-// stable code (mapped to HTTP statuses and CLI exit codes at the edges) and a one-line message meant
-// for the person who has to act on it. Messages never contain secret material.
+// stable code (mapped to HTTP statuses and CLI exit codes at the edges), a one-line message meant
+// for the person who has to act on it, and optionally a reason that programs test ("no-grant",
+// "etcd-revision-compacted": stable, [a-z0-9-]) and a hint that a request it reports was never
+// sent (so resending it cannot do anything twice). Programs test the code, the reason and the
+// hint, never the message text. Messages never contain secret material.
 #pragma once
 
 #include <fmt/format.h>
@@ -42,17 +45,29 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(ErrorCode code, std::string message, std::string reason)
+      : code_(code), message_(std::move(message)), reason_(std::move(reason)) {}
 
   static Status Ok() { return Status(); }
 
   bool ok() const { return code_ == ErrorCode::kOk; }
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  // "" when the failure has no more specific reason than its code.
+  const std::string& reason() const { return reason_; }
+  // True only when the operation's request certainly never left this process (e.g. the
+  // connection was never made); false means it may have been sent.
+  bool request_not_sent() const { return request_not_sent_; }
+
+  // The same failure with a reason / with the not-sent hint (no effect on Ok).
+  Status with_reason(std::string reason) &&;
+  Status with_request_not_sent() &&;
 
   // "invalid-argument: <message>"
   std::string to_string() const;
 
   // Prefixes the message with where the failure happened: "reading model.moss: <message>".
+  // Reason and hint are kept.
   Status with_context(std::string_view context) const&;
   Status with_context(std::string_view context) &&;
 
@@ -62,6 +77,8 @@ class [[nodiscard]] Status {
  private:
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
+  std::string reason_;
+  bool request_not_sent_ = false;
 };
 
 template <typename T>
@@ -117,6 +134,10 @@ MOSS_DEFINE_ERROR_FN(deadline_exceeded, kDeadlineExceeded)
 MOSS_DEFINE_ERROR_FN(data_loss, kDataLoss)
 MOSS_DEFINE_ERROR_FN(internal_error, kInternal)
 #undef MOSS_DEFINE_ERROR_FN
+
+// A refusal with a stable reason: Status(code, "<reason>: <message>", reason). The message starts
+// with the reason for the person reading it; programs read reason().
+Status refuse(ErrorCode code, std::string_view reason, std::string_view message);
 
 }  // namespace moss
 

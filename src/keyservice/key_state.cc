@@ -2,7 +2,6 @@
 
 #include "common/encoding.h"
 #include "crypto/signed_request.h"
-#include "keyservice/refusal.h"
 #include "store/sqlite_state_store.h"
 
 #include <algorithm>
@@ -439,10 +438,10 @@ Result<Release> KeyState::release(const std::string& model_id, const std::string
     // A refusal about an existing model is worth recording: owners see which worker tried. The
     // worker asks on behalf of a request nobody has authenticated yet, so the user is only the one
     // it claims; the event does not name it as its user.
-    if (s.code() == ErrorCode::kPermissionDenied || reason_of(s) == "unknown-user") {
+    if (s.code() == ErrorCode::kPermissionDenied || s.reason() == "unknown-user") {
       return audit({"key.release.denied", actor, model_id, "", measurement,
                     fmt::format("reason={} claimed_user={} requester=unauthenticated{}",
-                                reason_of(s), user_id, worker)});
+                                s.reason(), user_id, worker)});
     }
     return Status::Ok();
   }));

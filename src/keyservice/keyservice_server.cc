@@ -79,10 +79,11 @@ Result<SecretBytes> etcd_state_key(const KeyServerOptions& o, const store::Seale
   const std::string recovery_key = o.etcd_prefix + "recovery";
   MOSS_ASSIGN_OR_RETURN(auto head, etcd->range(store::EtcdRange::one(head_key)));
   auto join_required = [&] {
-    return failed_precondition(
-        "replica-join-required: etcd holds a state under {} and this replica has no copy of its "
-        "key: start it with --join <a running replica's replica port> (or --recover <recovery "
-        "private key> after losing every replica)", o.etcd_prefix);
+    return refuse(ErrorCode::kFailedPrecondition, "replica-join-required",
+                  fmt::format("etcd holds a state under {} and this replica has no copy of its key: "
+                              "start it with --join <a running replica's replica port> (or --recover "
+                              "<recovery private key> after losing every replica)",
+                              o.etcd_prefix));
   };
   if (!head.kvs.empty()) return join_required();
   // The first replica: a new state key, exported sealed to the operator's recovery key.

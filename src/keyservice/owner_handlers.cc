@@ -1,5 +1,4 @@
 // Owner endpoints: model key versions and grants (docs/keyservice-api.md "Model keys", "Grants").
-#include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
 #include "keyservice/service.h"
 

@@ -4,7 +4,6 @@
 #include "attest/attested_tls.h"
 #include "attest/connection_attestation.h"
 #include "common/encoding.h"
-#include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
 #include "keyservice/service.h"
 

@@ -4,7 +4,6 @@
 #include "common/logging.h"
 #include "common/strict_json.h"
 #include "keyservice/keyservice_server.h"
-#include "keyservice/refusal.h"
 #include "keyservice/replica_state_key.h"
 #include "net/client.h"
 #include "net/error_response.h"
@@ -41,16 +40,16 @@ Result<net::ServerPtr> start_replica_server(std::string host, uint16_t port,
   r.post(kReplicaStateKeyPath, [key, prefix = std::move(prefix)](const net::Request& req) {
     auto replica = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
     if (!replica) {
-      return refusal_response(refuse(ErrorCode::kUnauthenticated, "replica-not-attested",
+      return net::error_response(refuse(ErrorCode::kUnauthenticated, "replica-not-attested",
                                      "the replica port serves attested replicas only"));
     }
     auto body = parse_json_strict(req.body, "replica request", 4);
     if (!body.ok() || !body->is_object() || !body->contains("prefix") || !(*body)["prefix"].is_string()) {
-      return refusal_response(refuse(ErrorCode::kInvalidArgument, "bad-request",
+      return net::error_response(refuse(ErrorCode::kInvalidArgument, "bad-request",
                                      "body must be {\"prefix\": \"<etcd prefix>\"}"));
     }
     if ((*body)["prefix"].get<std::string>() != prefix) {
-      return refusal_response(refuse(ErrorCode::kFailedPrecondition, "replica-prefix-mismatch",
+      return net::error_response(refuse(ErrorCode::kFailedPrecondition, "replica-prefix-mismatch",
                                      "this replica serves another etcd prefix"), 409);
     }
     log::get("keyservice")->info("replica provisioned measurement={} from={}",
@@ -75,7 +74,7 @@ Result<net::ServerPtr> start_replica_server(std::string host, uint16_t port,
 Result<SecretBytes> fetch_state_key(std::string_view url, net::RenewableCredentialsPtr credentials,
                                     attest::AttestedPeerConfig peer, std::string_view prefix) {
   auto failed = [&](const Status& s) {
-    return Status(s.code(), fmt::format("replica-join-failed: {}: {}", url, s.message()));
+    return refuse(s.code(), "replica-join-failed", fmt::format("{}: {}", url, s.message()));
   };
   peer.purpose = kKeyServicePurpose;
   MOSS_ASSIGN_OR_RETURN(net::PeerVerifier verifier, attest::make_attested_peer_verifier(std::move(peer)));

@@ -4,7 +4,6 @@
 #include "crypto/hash.h"
 #include "crypto/identity.h"
 #include "crypto/signed_request.h"
-#include "keyservice/refusal.h"
 
 #include <charconv>
 

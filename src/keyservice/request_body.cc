@@ -4,7 +4,6 @@
 #include "common/strict_json.h"
 #include "crypto/identity.h"
 #include "protocol/ids.h"
-#include "keyservice/refusal.h"
 
 namespace moss::keyservice {
 

@@ -8,8 +8,8 @@
 #include "crypto/keyservice_state.h"
 #include "protocol/ids.h"
 #include "crypto/signed_request.h"
-#include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
+#include "net/error_response.h"
 
 #include <charconv>
 
@@ -42,7 +42,7 @@ net::Response KeyService::finish(const std::string& endpoint, Result<net::Respon
                                      s.message(), *dropped);
       }
     }
-    response = refusal_response(s);
+    response = net::error_response(s);
   }
   // The version and audit head of one committed state, read together: clients judge each answer
   // by both (rollback and fork checks, crypto/keyservice_state.h).

@@ -1,5 +1,4 @@
 // User endpoints: request keys (docs/keyservice-api.md "Request keys").
-#include "keyservice/refusal.h"
 #include "keyservice/request_body.h"
 #include "keyservice/service.h"
 

@@ -227,7 +227,10 @@ Result<Response> Client::Impl::exchange(const Request& req, bool* retryable) {
   *retryable = false;
   // A connection verified with a (short-lived) certificate that has since expired is not reused.
   if (is_open() && verify && verify->peer_certificate_expired(std::time(nullptr))) close();
-  if (!is_open()) MOSS_RETURN_IF_ERROR(connect());
+  if (!is_open()) {
+    // Nothing of the request was written yet, whatever failed (resolve, connect, handshake, hook).
+    if (Status s = connect(); !s.ok()) return std::move(s).with_request_not_sent();
+  }
   Result<Response> r = tls ? exchange_on(*tls, req, retryable) : exchange_on(*plain, req, retryable);
   if (!r.ok() && r.status().code() != ErrorCode::kInvalidArgument) close();
   return r;
@@ -254,7 +257,13 @@ Result<Client> Client::for_url(std::string_view url, ClientOptions options) {
 Result<Response> Client::request(const Request& request) {
   bool retryable = false;
   Result<Response> r = impl_->exchange(request, &retryable);
-  if (!r.ok() && retryable) r = impl_->exchange(request, &retryable);
+  if (!r.ok() && retryable) {
+    // The first try may have reached the server: a failed resend no longer proves "not sent".
+    r = impl_->exchange(request, &retryable);
+    if (!r.ok() && r.status().request_not_sent()) {
+      return Status(r.status().code(), r.status().message(), r.status().reason());
+    }
+  }
   return r;
 }
 

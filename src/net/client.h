@@ -6,7 +6,9 @@
 // also replays a POST that the server may already have acted on — keep non-idempotent endpoints
 // idempotent by request id, as MOSS's signed requests are). Errors come back as a Status, never as
 // exceptions: unavailable (connect/handshake/IO), deadline-exceeded (timeouts), unauthenticated
-// (peer verification failed), resource-exhausted (response too large).
+// (peer verification failed), resource-exhausted (response too large). A failure before any byte
+// of the request was written (resolve, connect, TLS handshake, on_connect hook) is marked
+// Status::request_not_sent(): the caller may send it elsewhere without risk of doing it twice.
 // Not thread-safe: use one Client per thread, or a ClientPool (client_pool.h).
 #pragma once
 

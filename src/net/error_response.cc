@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace moss::net {
 
 int http_status_for(ErrorCode code) {
@@ -42,15 +44,37 @@ ErrorCode error_code_for_http_status(int status) {
   }
 }
 
-Response error_response(int http_status, std::string_view code, std::string_view message) {
-  nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+namespace {
+
+Response render(int http_status, std::string_view code, std::string_view reason,
+                std::string_view message) {
+  nlohmann::ordered_json e = {{"code", code}};  // ordered: code, reason, message as documented
+  if (!reason.empty()) e["reason"] = reason;
+  e["message"] = message;
+  nlohmann::ordered_json j = {{"error", std::move(e)}};
   // Replace invalid UTF-8 instead of throwing: messages may quote untrusted input.
-  return Response::json(http_status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return Response::json(http_status,
+                        j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+bool is_reason_word(std::string_view r) {
+  return !r.empty() && r.size() <= 64 && std::all_of(r.begin(), r.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+}  // namespace
+
+Response error_response(int http_status, std::string_view code, std::string_view message) {
+  return render(http_status, code, "", message);
 }
 
 Response error_response(const Status& status, int http_status) {
   if (http_status == 0) http_status = http_status_for(status.code());
-  return error_response(http_status, error_code_name(status.code()), status.message());
+  if (status.code() == ErrorCode::kInternal || status.code() == ErrorCode::kDataLoss) {
+    return render(http_status, error_code_name(status.code()), "internal", "internal error");
+  }
+  return render(http_status, error_code_name(status.code()), status.reason(), status.message());
 }
 
 Status status_from_response(const Response& response) {
@@ -61,10 +85,12 @@ Status status_from_response(const Response& response) {
     std::string code = e.contains("code") && e["code"].is_string() ? e["code"].get<std::string>() : "";
     std::string message =
         e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+    std::string reason = e.contains("reason") && e["reason"].is_string() ? e["reason"].get<std::string>() : "";
     ErrorCode ec = code.empty() ? error_code_for_http_status(response.status)
                                 : error_code_from_name(code);
     if (ec == ErrorCode::kOk) ec = ErrorCode::kInternal;
-    return Status(ec, message.empty() ? fmt::format("HTTP {}", response.status) : message);
+    return Status(ec, message.empty() ? fmt::format("HTTP {}", response.status) : message,
+                  is_reason_word(reason) ? reason : "");
   }
   ErrorCode ec = error_code_for_http_status(response.status);
   if (ec == ErrorCode::kOk) ec = ErrorCode::kInternal;

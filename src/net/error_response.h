@@ -1,7 +1,8 @@
-// JSON error responses: `{"error":{"code":"not-found","message":"model x/y"}}`.
+// JSON error responses: `{"error":{"code":"not-found","reason":"unknown-model","message":"model x/y"}}`.
 //
-// Every MOSS service answers errors in this one shape, with the HTTP status mapped from the
-// moss::ErrorCode, so clients can turn a response back into the same Status.
+// Every MOSS service answers errors in this one shape, rendered here and only here, with the HTTP
+// status mapped from the moss::ErrorCode, so clients can turn a response back into the same
+// Status (code, reason, message). `reason` is present when the Status has one.
 #pragma once
 
 #include "common/status.h"
@@ -18,12 +19,15 @@ int http_status_for(ErrorCode code);
 // The inverse, for statuses that carry no JSON error body (e.g. a proxy's 502).
 ErrorCode error_code_for_http_status(int status);
 
-// Precondition: !status.ok(). `http_status` 0 means http_status_for(status.code()).
+// Precondition: !status.ok(). `http_status` 0 means http_status_for(status.code()). Internal and
+// data-loss failures show no detail (their text is about this service's insides: the caller logs
+// it): their code, reason "internal", message "internal error".
 Response error_response(const Status& status, int http_status = 0);
 Response error_response(int http_status, std::string_view code, std::string_view message);
 
-// OK for 2xx; otherwise the Status carried in the JSON error body, or one derived from the HTTP
-// status when the body is not a MOSS error (message capped, never the whole body).
+// OK for 2xx; otherwise the Status carried in the JSON error body (with its reason when that is a
+// plain [a-z0-9-] word of at most 64 characters), or one derived from the HTTP status when the body
+// is not a MOSS error (message capped, never the whole body).
 Status status_from_response(const Response& response);
 
 }  // namespace moss::net

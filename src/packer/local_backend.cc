@@ -22,12 +22,6 @@ std::string env_name(std::string_view key) {
   return out;
 }
 
-// True when the request cannot have reached the worker: the connection was never made.
-bool never_reached(const Status& s) {
-  return s.code() == ErrorCode::kUnavailable &&
-         s.message().find("connecting to") != std::string::npos;
-}
-
 class LocalInstance final : public Instance {
  public:
   LocalInstance(std::string id, WorkerProcessSpec spec, std::chrono::milliseconds start_timeout,
@@ -74,7 +68,7 @@ class LocalInstance final : public Instance {
       }
       // Only a dead process is restarted (by live_process on the next attempt); a live one that
       // refused is reported as is.
-      if (attempt == 0 && never_reached(resp.status()) && !process->alive()) continue;
+      if (attempt == 0 && resp.status().request_not_sent() && !process->alive()) continue;
       return resp.status();
     }
   }

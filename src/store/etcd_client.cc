@@ -119,8 +119,12 @@ Result<std::string> EtcdClient::call(std::string_view path, const std::string& b
       if (res->status == 200) return std::move(res->body);
       auto j = json::parse(res->body, nullptr, false);
       std::string message = j.is_object() ? j.value("message", j.value("error", res->body)) : res->body;
+      // etcd says these only in its message text: read here, once, into reasons.
       if (message.find("compacted") != std::string::npos) {
-        return failed_precondition("etcd-revision-compacted: {}", message);
+        return refuse(ErrorCode::kFailedPrecondition, kEtcdRevisionCompacted, message);
+      }
+      if (message.find("lease not found") != std::string::npos) {
+        return refuse(ErrorCode::kInternal, kEtcdLeaseNotFound, message);
       }
       // Our request was refused (e.g. too many operations in one txn): never the caller's fault.
       return internal_error("etcd {} {}: {}", options_.endpoints[current_], res->status, message);

@@ -12,9 +12,10 @@
 // lost) or a 5xx (e.g. no leader) moves to the next endpoint and is sent again, at most once per
 // endpoint. A resent txn may have been applied the first time; callers make their txns safe to
 // resend (compare-and-swap: the resend's compare fails and the caller re-reads).
-// Errors: unavailable (every endpoint failed), failed-precondition "etcd-revision-compacted" (a
-// read at a revision etcd compacted away), internal (a request etcd refused, with its message, or
-// an answer that does not parse).
+// Errors: unavailable (every endpoint failed), failed-precondition with reason
+// kEtcdRevisionCompacted (a read at a revision etcd compacted away), internal (a request etcd
+// refused, with its message, reason kEtcdLeaseNotFound for an expired or revoked lease; or an
+// answer that does not parse).
 // Thread-safe (one mutex around the one connection).
 #pragma once
 
@@ -31,6 +32,9 @@
 #include <vector>
 
 namespace moss::store {
+
+inline constexpr char kEtcdRevisionCompacted[] = "etcd-revision-compacted";
+inline constexpr char kEtcdLeaseNotFound[] = "etcd-lease-not-found";
 
 struct EtcdKv {
   std::string key;

@@ -380,7 +380,7 @@ Status EtcdStateStore::write(const std::function<Status()>& body) {
     Status s = body();
     in_write_ = false;
     if (!s.ok()) {
-      if (s.message().starts_with("etcd-revision-compacted:")) continue;  // read again, at the latest
+      if (s.reason() == kEtcdRevisionCompacted) continue;  // read again, at the latest
       return s;
     }
     std::vector<EtcdOp> ops;
@@ -402,8 +402,8 @@ Status EtcdStateStore::write(const std::function<Status()>& body) {
     }
     // Another replica committed since our read: run the body again on the new state.
   }
-  return unavailable("state-write-conflict: other replicas committed first {} times in a row",
-                     options_.max_write_attempts);
+  return refuse(ErrorCode::kUnavailable, "state-write-conflict",
+                fmt::format("other replicas committed first {} times in a row", options_.max_write_attempts));
 }
 
 Status EtcdStateStore::use_nonce(std::string_view principal, std::string_view nonce,
@@ -433,7 +433,7 @@ Status EtcdStateStore::use_nonce(std::string_view principal, std::string_view no
     auto txn = client_->txn({{EtcdCompare::kCreate, key, 0}},
                             {EtcdOp::put(key, value, lease), EtcdOp::get(EtcdRange::one(head_key))},
                             {EtcdOp::get(EtcdRange::one(key)), EtcdOp::get(EtcdRange::one(head_key))});
-    if (!txn.ok() && txn.status().message().find("lease not found") != std::string::npos) {
+    if (!txn.ok() && txn.status().reason() == kEtcdLeaseNotFound) {
       std::lock_guard lock(lease_mu_);
       lease_ = 0;  // expired or revoked: take a new one
       continue;

@@ -52,7 +52,7 @@ void xor_into(Mac& acc, const Mac& element) {
 }
 
 Status state_tampered(std::string_view reason, std::string message) {
-  return Status(ErrorCode::kDataLoss, fmt::format("{}: {}", reason, message));
+  return refuse(ErrorCode::kDataLoss, reason, message);
 }
 
 Status check_row(const StateAuth& auth, std::string_view table, const std::vector<std::string>& row,

@@ -5,7 +5,6 @@
 // other replica is refused, and both serve one audit chain; over a 3-member etcd, a replica keeps
 // serving when the member it talks to is killed.
 #include "keyservice/keyservice_server.h"
-#include "keyservice/refusal.h"
 #include "keyservice/replica_state_key.h"
 
 #include "client/keyservice_client.h"
@@ -229,7 +228,7 @@ TEST_F(KeyServiceEtcdTest, ANewReplicaJoinsByAttestedProvisioningAndServes) {
   auto alone = try_start_replica("b");
   ASSERT_FALSE(alone.ok());
   EXPECT_EQ(alone.status().code(), ErrorCode::kFailedPrecondition);
-  EXPECT_EQ(moss::keyservice::reason_of(alone.status()), "replica-join-required") << alone.status().to_string();
+  EXPECT_EQ(alone.status().reason(), "replica-join-required") << alone.status().to_string();
 
   auto b = start_replica("b", {}, a.get());
   ASSERT_TRUE(b);
@@ -263,12 +262,12 @@ TEST_F(KeyServiceEtcdTest, AReplicaFailingTheReplicaPolicyIsRefused) {
   auto impostor = try_start_replica("b", {}, a.get(), "not-the-keyservice",
                                     kstest::sim_policy_json({ks_measurement_}));
   ASSERT_FALSE(impostor.ok());
-  EXPECT_EQ(moss::keyservice::reason_of(impostor.status()), "replica-join-failed") << impostor.status().to_string();
+  EXPECT_EQ(impostor.status().reason(), "replica-join-failed") << impostor.status().to_string();
   // A joiner whose policy names another measurement refuses a in the handshake.
   auto wary = try_start_replica("c", {}, a.get(), "moss-keyservice",
                                 kstest::sim_policy_json({std::string(64, 'e')}));
   ASSERT_FALSE(wary.ok());
-  EXPECT_EQ(moss::keyservice::reason_of(wary.status()), "replica-join-failed") << wary.status().to_string();
+  EXPECT_EQ(wary.status().reason(), "replica-join-failed") << wary.status().to_string();
   EXPECT_FALSE(fs::exists(dir_.path() / "b" / kStateKeyFile));
   EXPECT_FALSE(fs::exists(dir_.path() / "c" / kStateKeyFile));
 }

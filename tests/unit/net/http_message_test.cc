@@ -100,6 +100,30 @@ TEST(ErrorResponseTest, MapsErrorCodesToHttpStatuses) {
   EXPECT_TRUE(status_from_response(Response::text(204, "")).ok());
 }
 
+TEST(ErrorResponseTest, CarriesTheReasonAndNeverInternalText) {
+  Response r = error_response(refuse(ErrorCode::kPermissionDenied, "no-grant", "no grant for m1"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.body,
+            R"({"error":{"code":"permission-denied","reason":"no-grant","message":"no-grant: no grant for m1"}})");
+  Status back = status_from_response(r);
+  EXPECT_EQ(back.code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(back.reason(), "no-grant");
+  EXPECT_EQ(back.message(), "no-grant: no grant for m1");
+  // Internal and data-loss failures describe this service's insides: none of it is shown.
+  for (const Status& s : {internal_error("sqlite: disk I/O error at /secret/path"),
+                          refuse(ErrorCode::kDataLoss, "state-row-altered", "row /secret/x")}) {
+    Response i = error_response(s);
+    EXPECT_EQ(i.status, 500);
+    EXPECT_EQ(i.body.find("secret"), std::string::npos) << i.body;
+    EXPECT_EQ(i.body.find("state-row-altered"), std::string::npos) << i.body;
+    EXPECT_EQ(status_from_response(i).reason(), "internal");
+    EXPECT_EQ(status_from_response(i).code(), s.code());
+  }
+  // A reason from a peer is kept only when it is a plain word.
+  Response odd = Response::json(403, R"({"error":{"code":"permission-denied","reason":"a b\nc","message":"m"}})");
+  EXPECT_EQ(status_from_response(odd).reason(), "");
+}
+
 TEST(HttpMessageTest, ParseRequestReadsWhatTheServerReads) {
   // parse_request (what the HTTP fuzz target drives) splits, limits and fails like the server.
   auto r = parse_request("POST /v1/x?a=1%202 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", 1024, 1024);

@@ -225,7 +225,7 @@ TEST(ServerTest, TurnsHandlerExceptionInto500Json) {
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->status, 500);
   EXPECT_EQ(r->headers.get_or("Content-Type", ""), "application/json");
-  EXPECT_EQ(r->body, R"({"error":{"code":"internal","message":"internal error"}})");
+  EXPECT_EQ(r->body, R"({"error":{"code":"internal","reason":"internal","message":"internal error"}})");
   auto after = client.get("/ok");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->body, "fine");
@@ -256,6 +256,29 @@ TEST(ServerTest, ShutdownFinishesInFlightRequestAndRefusesNewOnes) {
   auto refused = late.get("/again");
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), ErrorCode::kUnavailable);
+}
+
+TEST(ServerTest, ClientSaysWhetherAFailedRequestWasSent) {
+  // A refused connect never sent the request: safe to send elsewhere. A timeout after sending
+  // may have been acted on: not marked.
+  auto server = start_plain([](const Request&) {
+    std::this_thread::sleep_for(300ms);
+    return Response::text(200, "late");
+  });
+  const uint16_t port = server->port();
+  ClientOptions o = testing::client_options(port);
+  o.read_timeout = 50ms;
+  Client slow(o);
+  auto timed_out = slow.get("/");
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_FALSE(timed_out.status().request_not_sent());
+  server->stop(2s);
+  Client late(testing::client_options(port));
+  auto refused = late.get("/");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kUnavailable);
+  EXPECT_TRUE(refused.status().request_not_sent());
+  EXPECT_TRUE(refused.status().with_context("invoking").request_not_sent());
 }
 
 TEST(ServerTest, ShutdownClosesIdleKeepAliveConnectionsAtOnce) {
