@@ -9,14 +9,11 @@
 #include "net/server.h"
 #include "worker/key_client.h"
 #include "worker/worker_app.h"
+#include "worker/worker_config.h"
 
-#include <CLI/CLI.hpp>
-
-#include <algorithm>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
-#include <pthread.h>
 
 namespace {
 
@@ -65,26 +62,13 @@ int fail(const Status& s) { return exit_with_error("moss-worker", s); }
 
 int main(int argc, char** argv) {
   CLI::App app{"moss-worker: encrypted inference inside a TEE (OpenWhisk action, /v1/infer)"};
-  std::string config_file, log_level = "info";
-  std::map<std::string, std::string> flags;
-  app.add_option("--config", config_file, "JSON file with worker settings (snake_case names)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
-  std::map<std::string, std::string> raw;
-  for (const std::string& name : worker_setting_names()) {
-    std::string flag = "--" + name;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    app.add_option(flag, raw[name], "see docs/worker.md");
-  }
-  CLI11_PARSE(app, argc, argv);
-  for (const auto& [name, value] : raw) {
-    std::string flag = "--" + name;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    if (app.count(flag) > 0) flags[name] = value;
-  }
-  if (!log::set_level(log_level)) return fail(invalid_argument("unknown log level '{}'", log_level));
-
-  auto settings = load_worker_settings(config_file, flags);
+  auto settings = make_worker_config();
   if (!settings.ok()) return fail(settings.status());
+  ConfigCommandLine command_line(app, *settings);
+  CLI11_PARSE(app, argc, argv);
+  auto outcome = load_service_config(command_line, *settings);
+  if (!outcome.ok()) return fail(outcome.status());
+  if (*outcome == ConfigOutcome::kPrinted) return 0;
   auto config = worker_config_from(*settings);
   if (!config.ok()) return fail(config.status());
 

@@ -71,9 +71,11 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 // A JSON scalar (or a string setting's array of strings) as the text the typed parsers read;
-// objects, other arrays, null and floats are refused.
-Result<std::string> json_to_text(const nlohmann::ordered_json& v, SettingType type) {
+// objects (but for a json_object setting), other arrays, null and floats are refused.
+Result<std::string> json_to_text(const nlohmann::ordered_json& v, const SettingSpec& spec) {
+  const SettingType type = spec.type;
   if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && spec.json_object) return v.dump();
   // A list (several URLs, endpoints): an array of strings, read as the comma-separated text.
   if (v.is_array() && type == SettingType::kString) {
     std::string out;
@@ -198,16 +200,27 @@ std::string format_duration(std::chrono::milliseconds d) {
   return out;
 }
 
-Result<Config> Config::create(std::vector<SettingSpec> specs) {
+Result<Config> Config::create(std::vector<SettingSpec> specs, std::string scope) {
   Config c;
+  if (!scope.empty() && (!valid_segment(scope))) return invalid_argument("config: bad scope '{}'", scope);
+  c.scope_ = std::move(scope);
   std::set<std::string> env_names, flag_names;
   for (size_t i = 0; i < specs.size(); ++i) {
     const SettingSpec& s = specs[i];
     if (!valid_key(s.key)) {
       return invalid_argument("config: bad key '{}': segments must match [a-z][a-z0-9-]*", s.key);
     }
+    if (!c.scope_.empty()) {
+      if (!s.key.starts_with(c.scope_ + ".")) {
+        return invalid_argument("config: key '{}' is not in scope '{}'", s.key, c.scope_);
+      }
+      // --config, --print-config and MOSS_<SCOPE>_CONFIG belong to the command line.
+      if (s.key == c.scope_ + ".config" || s.key == c.scope_ + ".print-config") {
+        return invalid_argument("config: key '{}' is reserved", s.key);
+      }
+    }
     if (!c.entries_.emplace(s.key, Entry{i, {}}).second) return invalid_argument("config: key '{}' declared twice", s.key);
-    if (!env_names.insert(config_env_name(s.key)).second || !flag_names.insert(config_flag_name(s.key)).second) {
+    if (!env_names.insert(config_env_name(s.key)).second || !flag_names.insert(c.flag_name(s.key)).second) {
       return invalid_argument("config: key '{}' maps to the same environment or flag name as another key", s.key);
     }
     for (const auto& alias : s.env_aliases) {
@@ -277,6 +290,23 @@ Status Config::load_file(const std::filesystem::path& path) {
   return s;
 }
 
+std::optional<std::string> Config::key_for(std::string_view name) const {
+  std::string key(name);
+  std::replace(key.begin(), key.end(), '_', '-');
+  if (find(key) != nullptr) return key;
+  if (!scope_.empty() && find(scope_ + "." + key) != nullptr) return scope_ + "." + key;
+  return std::nullopt;
+}
+
+std::string Config::flag_name(std::string_view key) const {
+  if (!scope_.empty() && key.starts_with(scope_ + ".")) key.remove_prefix(scope_.size() + 1);
+  return "--" + config_flag_name(key);
+}
+
+std::string Config::file_env_name() const {
+  return scope_.empty() ? std::string("MOSS_CONFIG") : config_env_name(scope_ + ".config");
+}
+
 Status Config::load_json(std::string_view text, std::string_view origin) {
   MOSS_ASSIGN_OR_RETURN(auto json, parse_json_strict(text, origin, 16));
   if (!json.is_object()) return invalid_argument("{}: the top level must be a JSON object", origin);
@@ -285,23 +315,30 @@ Status Config::load_json(std::string_view text, std::string_view origin) {
   std::function<Status(const nlohmann::ordered_json&, const std::string&)> walk =
       [&](const nlohmann::ordered_json& obj, const std::string& prefix) -> Status {
     for (const auto& [name, value] : obj.items()) {
-      const std::string key = prefix.empty() ? name : prefix + "." + name;
-      const Entry* e = find(key);
-      if (e == nullptr && value.is_object()) {
-        MOSS_RETURN_IF_ERROR(walk(value, key));
+      const std::string written = prefix.empty() ? name : prefix + "." + name;
+      const std::optional<std::string> resolved = key_for(written);
+      if (!resolved && value.is_object()) {
+        MOSS_RETURN_IF_ERROR(walk(value, written));
         continue;
       }
-      if (e == nullptr) {
+      if (!resolved) {
         std::string hint;
         size_t best = 3;
         for (const auto& s : specs_) {
-          size_t d = edit_distance(key, s.key);
-          if (d < best) best = d, hint = fmt::format(" (did you mean '{}'?)", s.key);
+          std::string candidate = s.key;
+          std::string typed = written;
+          std::replace(typed.begin(), typed.end(), '_', '-');
+          // Compare as written: without the scope when the file left it out.
+          if (!scope_.empty() && !typed.starts_with(scope_ + ".")) candidate = s.key.substr(scope_.size() + 1);
+          size_t d = edit_distance(typed, candidate);
+          if (d < best) best = d, hint = fmt::format(" (did you mean '{}'?)", candidate);
         }
-        return invalid_argument("{}: unknown key '{}'{}", origin, key, hint);
+        return invalid_argument("{}: unknown key '{}'{}", origin, written, hint);
       }
+      const std::string& key = *resolved;
+      const Entry* e = find(key);
       if (!seen.insert(key).second) return invalid_argument("{}: key '{}' is set twice", origin, key);
-      auto v = json_to_text(value, specs_[e->spec_index].type);
+      auto v = json_to_text(value, specs_[e->spec_index]);
       if (!v.ok()) return invalid_argument("setting {}: {}: {}", key, origin, v.status().message());
       MOSS_RETURN_IF_ERROR(set(key, ConfigSource::kFile, std::move(v).value(), std::string(origin)));
     }
@@ -327,11 +364,14 @@ Status Config::load_env(const EnvLookup& lookup) {
 Status Config::load_env() {
   std::set<std::string> known;
   for (const auto& spec : specs_) known.insert(config_env_name(spec.key));
+  // The file's variable names no setting. A scoped binary checks only its own prefix: the
+  // environment it shares with the other services (and the client) holds their variables too.
+  known.insert(file_env_name());
+  const std::string prefix = scope_.empty() ? "MOSS_" : config_env_name(scope_) + "_";
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view var(*e);
     std::string_view name = var.substr(0, var.find('='));
-    // MOSS_CONFIG names the file itself (docs/configuration.md), not a setting.
-    if (name.starts_with("MOSS_") && name != "MOSS_CONFIG" && !known.contains(std::string(name))) {
+    if (name.starts_with(prefix) && !known.contains(std::string(name))) {
       log::get("config")->warn("ignoring env {}: not a setting of this program", name);
     }
   }
@@ -347,7 +387,7 @@ Status Config::set_flag(std::string_view key, std::string_view value, std::strin
 
 Status Config::load_flags(const std::map<std::string, std::string>& values_by_key) {
   for (const auto& [key, value] : values_by_key) {
-    MOSS_RETURN_IF_ERROR(set_flag(key, value, "--" + config_flag_name(key)));
+    MOSS_RETURN_IF_ERROR(set_flag(key, value, flag_name(key)));
   }
   return Status::Ok();
 }
@@ -361,8 +401,8 @@ Result<const Config::Entry*> Config::effective(std::string_view key, SettingType
                           setting_type_name(type));
   }
   if (top(*e) != nullptr) return e;
-  return invalid_argument("setting {} is required: set it in the config file, with env {} or with --{}", key,
-                          config_env_name(key), config_flag_name(key));
+  return invalid_argument("setting {} is required: set it in the config file, with env {} or with {}", key,
+                          config_env_name(key), flag_name(key));
 }
 
 const Config::Value* Config::top(const Entry& e) {

@@ -16,8 +16,11 @@
 // Unknown keys in a file are errors (a typo must not be silently ignored). Secret settings are
 // masked in dump() and in error messages and wiped when the Config is destroyed.
 //
-// common does not depend on CLI11: the binary declares one flag per setting (config_flag_name)
-// and passes the flags that were given to load_flags(); see docs/configuration.md.
+// A service's Config has a scope ("keyservice", "worker", "packer"): every key starts with it, its
+// file is named by MOSS_<SCOPE>_CONFIG, its flags drop the scope (keyservice.state-dir ->
+// --state-dir), and its file may write keys without the scope ({"listen": ...}). In a file, '_'
+// reads as '-' ("model_store" is worker.model-store). common/config_command_line.h registers the
+// flags from the same table; see docs/configuration.md.
 // Not thread-safe while loading; read-only use after loading is safe from many threads.
 #pragma once
 
@@ -52,6 +55,8 @@ struct SettingSpec {
   bool secret = false;
   // Extra environment names read below the MOSS_ name, e.g. "PORT" for platforms that set it.
   std::vector<std::string> env_aliases = {};
+  // A JSON object given for it in a file is taken as its text (an inline policy document).
+  bool json_object = false;
 };
 
 // Looks up one environment variable; nullopt when unset. Injected so tests need no setenv.
@@ -60,8 +65,9 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 class Config {
  public:
   // Validates the table: key syntax, no duplicates, no key nested under another, distinct
-  // environment and flag names, defaults that parse as their type.
-  static Result<Config> create(std::vector<SettingSpec> specs);
+  // environment and flag names, defaults that parse as their type. With a scope, every key must
+  // start with "<scope>." and "<scope>.config" is reserved (its name is the file's variable).
+  static Result<Config> create(std::vector<SettingSpec> specs, std::string scope = {});
 
   Config(Config&&) noexcept = default;
   Config& operator=(Config&&) noexcept = default;
@@ -69,7 +75,7 @@ class Config {
   Config& operator=(const Config&) = delete;
   ~Config();
 
-  // The file layer from a JSON object; nested objects flatten to dotted keys, and a dotted key may
+  // The file layer from a JSON object (names resolved by key_for); nested objects flatten to dotted keys, and a dotted key may
   // also be written as is ({"keyservice": {"listen": ...}} or {"keyservice.listen": ...}).
   // Fails on unknown keys (with a suggestion), duplicates, and values of the wrong JSON type.
   Status load_file(const std::filesystem::path& path);
@@ -82,8 +88,17 @@ class Config {
 
   // The flag layer. `flag` is how the user wrote it, for messages ("--port").
   Status set_flag(std::string_view key, std::string_view value, std::string_view flag);
-  // Flags given on the command line, by key; each is reported as --<config_flag_name(key)>.
+  // Flags given on the command line, by key; each is reported as flag_name(key).
   Status load_flags(const std::map<std::string, std::string>& values_by_key);
+
+  // The declared key a name in a file (or an /init value) means: the name itself, or with the
+  // scope put in front, '_' read as '-'. nullopt when it names no setting.
+  std::optional<std::string> key_for(std::string_view name) const;
+  // The flag of a key as the user types it: "--state-dir" for keyservice.state-dir.
+  std::string flag_name(std::string_view key) const;
+  // The environment variable naming the config file: MOSS_<SCOPE>_CONFIG (MOSS_CONFIG unscoped).
+  std::string file_env_name() const;
+  const std::string& scope() const { return scope_; }
 
   // Typed getters. Errors: unknown key or wrong type asked (a bug in the caller), a required
   // setting with no value, or a value that does not parse (naming key and source).
@@ -122,6 +137,7 @@ class Config {
   Status set(std::string_view key, ConfigSource source, std::string text, std::string origin);
   Status check(const Entry& e, const Value& v) const;
 
+  std::string scope_;
   std::vector<SettingSpec> specs_;
   std::map<std::string, Entry, std::less<>> entries_;
 };

@@ -14,55 +14,37 @@ namespace moss::worker {
 
 namespace {
 
-struct Setting {
-  const char* name;
-  SettingType type;
-  std::optional<std::string> default_value;
-  const char* help;
-};
-
-const std::vector<Setting>& settings_table() {
-  static const std::vector<Setting> table = {
-      {"keyservice_url", SettingType::kString, "", "KeyService URL, https://host:port; replicas: several, comma-separated or a JSON array, tried in order with failover"},
-      {"keyservice_policy", SettingType::kString, "",
-       "what the KeyService must be: a policy JSON file, or the JSON text"},
-      {"model_store", SettingType::kString, "",
+// Keys are written with '-' (docs/configuration.md); in a file and an /init value the snake_case
+// names of docs/worker-api.md ("keyservice_url") mean the same keys.
+std::vector<SettingSpec> settings() {
+  return {
+      {"worker.keyservice-url", SettingType::kString, "", "KeyService URL, https://host:port; replicas: several, comma-separated or a JSON array, tried in order with failover"},
+      {"worker.keyservice-policy", SettingType::kString, "",
+       "what the KeyService must be: a policy JSON file, or the JSON text", false, {}, /*json_object=*/true},
+      {"worker.model-store", SettingType::kString, "",
        "encrypted models: a directory or an http(s) URL (<store>/<owner>/<name>.moss)"},
-      {"memory_budget_mb", SettingType::kInt, "0",
+      {"worker.memory-budget-mb", SettingType::kInt, "0",
        "models plus execution contexts, MiB (0: 3/4 of the container memory limit)"},
-      {"key_ttl_s", SettingType::kInt, "300", "how long released keys are cached, seconds"},
-      {"max_concurrency", SettingType::kInt, "8", "requests served at once (more get 429)"},
-      {"tee", SettingType::kString, "auto", "evidence producer: sim, sgx-gramine, tsm, auto"},
-      {"sim_key_file", SettingType::kString, "", "simulated platform key file (simulated TEE)"},
-      {"sim_identity", SettingType::kString, "moss-worker", "simulated TEE identity string"},
-      {"allow_simulated", SettingType::kBool, "false",
+      {"worker.key-ttl-s", SettingType::kInt, "300", "how long released keys are cached, seconds"},
+      {"worker.max-concurrency", SettingType::kInt, "8", "requests served at once (more get 429)"},
+      {"worker.tee", SettingType::kString, "auto", "evidence producer: sim, sgx-gramine, tsm, auto"},
+      {"worker.sim-key-file", SettingType::kString, "", "simulated platform key file (simulated TEE)"},
+      {"worker.sim-identity", SettingType::kString, "moss-worker", "simulated TEE identity string"},
+      {"worker.allow-simulated", SettingType::kBool, "false",
        "accept a KeyService whose evidence is simulated (development only)"},
-      {"host", SettingType::kString, "0.0.0.0", "listen address"},
-      {"port", SettingType::kInt, "8080", "listen port (PORT is honoured too)"},
-      {"intra_op_threads", SettingType::kInt, "1", "engine threads per request"},
-      {"max_model_mb", SettingType::kInt, "4096", "largest encrypted model file accepted, MiB"},
-      {"plan_cache_dir", SettingType::kString, "",
+      {"worker.host", SettingType::kString, "0.0.0.0", "listen address"},
+      {"worker.port", SettingType::kInt, "8080", "listen port (PORT is honoured too)", false, {"PORT"}},
+      {"worker.intra-op-threads", SettingType::kInt, "1", "engine threads per request"},
+      {"worker.max-model-mb", SettingType::kInt, "4096", "largest encrypted model file accepted, MiB"},
+      {"worker.plan-cache-dir", SettingType::kString, "",
        "compiled-plan cache directory (default $TMPDIR/moss-worker-plan-cache; off: none)"},
-      {"certificate_lifetime", SettingType::kDuration, "6h",
+      {"worker.certificate-lifetime", SettingType::kDuration, "6h",
        "lifetime of the worker's attested TLS certificate (renewed at half; at least 1m)"},
+      {"worker.log-level", SettingType::kString, "info", "trace, debug, info, warn, error or off"},
   };
-  return table;
 }
 
-std::string key_of(std::string_view name) {
-  std::string key = "worker.";
-  for (char c : name) key.push_back(c == '_' ? '-' : c);
-  return key;
-}
-
-const Setting* find_setting(std::string_view name) {
-  for (const auto& s : settings_table()) {
-    if (name == s.name) return &s;
-  }
-  return nullptr;
-}
-
-// Values from JSON (file or /init): strings as they are, numbers and booleans as written.
+// Values of an /init body: strings as they are, numbers and booleans as written.
 Result<std::string> json_value_text(const nlohmann::json& v, std::string_view name) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean() || v.is_number_integer() || v.is_number_unsigned()) return v.dump();
@@ -97,40 +79,18 @@ std::string WorkerConfig::missing() const {
   return {};
 }
 
-std::vector<std::string> worker_setting_names() {
-  std::vector<std::string> out;
-  for (const auto& s : settings_table()) out.emplace_back(s.name);
-  return out;
-}
+Result<Config> make_worker_config() { return Config::create(settings(), "worker"); }
 
 Result<Config> load_worker_settings(const std::string& config_file,
                                     const std::map<std::string, std::string>& flags,
                                     const EnvLookup& env) {
-  std::vector<SettingSpec> specs;
-  for (const auto& s : settings_table()) {
-    SettingSpec spec{key_of(s.name), s.type, s.default_value, s.help};
-    if (std::string_view(s.name) == "port") spec.env_aliases = {"PORT"};
-    specs.push_back(std::move(spec));
-  }
-  MOSS_ASSIGN_OR_RETURN(Config config, Config::create(std::move(specs)));
-  if (!config_file.empty()) {
-    MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(config_file, 1 << 20));
-    MOSS_ASSIGN_OR_RETURN(auto json, parse_json_strict(text, config_file, 16));
-    if (!json.is_object()) return invalid_argument("{}: expected a JSON object", config_file);
-    nlohmann::json translated = nlohmann::json::object();
-    for (const auto& [name, value] : json.items()) {
-      if (!find_setting(name)) return invalid_argument("{}: unknown setting '{}'", config_file, name);
-      MOSS_ASSIGN_OR_RETURN(std::string v, json_value_text(nlohmann::json::parse(value.dump()), name));
-      translated[key_of(name)] = v;
-    }
-    MOSS_RETURN_IF_ERROR(config.load_json(translated.dump(), "file " + config_file));
-  }
+  MOSS_ASSIGN_OR_RETURN(Config config, make_worker_config());
+  if (!config_file.empty()) MOSS_RETURN_IF_ERROR(config.load_file(config_file));
   MOSS_RETURN_IF_ERROR(env ? config.load_env(env) : config.load_env());
   for (const auto& [name, value] : flags) {
-    if (!find_setting(name)) return invalid_argument("unknown setting '{}'", name);
-    std::string flag = "--" + name;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    MOSS_RETURN_IF_ERROR(config.set_flag(key_of(name), value, flag));
+    const std::optional<std::string> key = config.key_for(name);
+    if (!key) return invalid_argument("unknown setting '{}'", name);
+    MOSS_RETURN_IF_ERROR(config.set_flag(*key, value, config.flag_name(*key)));
   }
   return config;
 }
@@ -148,13 +108,17 @@ Status apply_init_value(Config& settings, const nlohmann::json& value) {
   // even make it create files); allow_simulated (which KeyService it trusts); certificate_lifetime
   // (how long its attestation may be replayed).
   static const std::set<std::string, std::less<>> kInitSettings = {
-      "keyservice_url", "keyservice_policy", "model_store",      "memory_budget_mb",
-      "key_ttl_s",      "max_concurrency",   "intra_op_threads", "max_model_mb"};
-  // Names first, so a refused /init sets nothing.
+      "worker.keyservice-url", "worker.keyservice-policy", "worker.model-store",
+      "worker.memory-budget-mb", "worker.key-ttl-s", "worker.max-concurrency",
+      "worker.intra-op-threads", "worker.max-model-mb"};
+  // Names first, so a refused /init sets nothing. Only snake_case names: /init speaks the names
+  // of docs/worker-api.md.
   for (const auto& [name, v] : value.items()) {
     if (is_openwhisk_init_field(name)) continue;
-    if (!find_setting(name)) return invalid_argument("/init: unknown setting {}", quote_input_name(name));
-    if (!kInitSettings.contains(name)) {
+    const std::optional<std::string> key =
+        name.find_first_of("-.") == std::string::npos ? settings.key_for(name) : std::nullopt;
+    if (!key) return invalid_argument("/init: unknown setting {}", quote_input_name(name));
+    if (!kInitSettings.contains(*key)) {
       return permission_denied("/init may not set '{}': give it as a flag or MOSS_WORKER_ environment variable",
                                name);
     }
@@ -162,7 +126,7 @@ Status apply_init_value(Config& settings, const nlohmann::json& value) {
   for (const auto& [name, v] : value.items()) {
     if (is_openwhisk_init_field(name)) continue;
     MOSS_ASSIGN_OR_RETURN(std::string text, json_value_text(v, name));
-    MOSS_RETURN_IF_ERROR(settings.set_flag(key_of(name), text, "/init value." + name));
+    MOSS_RETURN_IF_ERROR(settings.set_flag(*settings.key_for(name), text, "/init value." + name));
   }
   return Status::Ok();
 }

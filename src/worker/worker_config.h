@@ -1,9 +1,11 @@
 // Worker configuration (contract C3): what a moss-worker needs to serve requests.
 //
-// Layers, highest first: an OpenWhisk `/init` value, command-line flags, MOSS_WORKER_* environment
-// (PORT too), a JSON config file, built-in defaults. Every layer uses the same snake_case names
-// ("keyservice_url", "model_store", ...); the environment name is MOSS_WORKER_ + upper case
-// (MOSS_WORKER_KEYSERVICE_URL). Unknown names are errors, so a typo never passes silently.
+// One scoped Config (docs/configuration.md, scope "worker"). Layers, highest first: an OpenWhisk
+// `/init` value, command-line flags (--keyservice-url), MOSS_WORKER_* environment (PORT too), a
+// JSON config file (--config, else MOSS_WORKER_CONFIG), built-in defaults. Files and /init write
+// the snake_case names of docs/worker-api.md ("keyservice_url"); the environment name is
+// MOSS_WORKER_ + upper case (MOSS_WORKER_KEYSERVICE_URL). Unknown names are errors, so a typo
+// never passes silently.
 #pragma once
 
 #include "common/config.h"
@@ -47,11 +49,12 @@ struct WorkerConfig {
   std::string missing() const;
 };
 
-// Names accepted in every layer, in snake_case ("keyservice_url").
-std::vector<std::string> worker_setting_names();
+// The worker's settings with their defaults (keys "worker.keyservice-url", ...).
+Result<Config> make_worker_config();
 
-// The layered configuration: defaults, then an optional JSON file, then the environment (via
-// `env`, the process environment when null), then flags (snake_case name -> value).
+// The layered configuration without a command line (tests): defaults, then an optional JSON file,
+// then the environment (via `env`, the process environment when null), then flags by name
+// ("max_concurrency" or "max-concurrency" -> value). moss-worker uses ConfigCommandLine.
 Result<Config> load_worker_settings(const std::string& config_file,
                                     const std::map<std::string, std::string>& flags,
                                     const EnvLookup& env = nullptr);

@@ -1,4 +1,5 @@
 #include "worker/worker_config.h"
+#include "support/config_command_line_run.h"
 #include "worker_fixture.h"
 
 #include <nlohmann/json.hpp>
@@ -108,6 +109,57 @@ TEST(WorkerConfigTest, RefusesUnknownAndBadValues) {
                worker_config_from(load_worker_settings("", {}, env_of({{"MOSS_WORKER_KEY_TTL_S", "abc"}}))
                                       .value_or_die())
                    .ok());
+}
+
+// default < file < env < flag through moss-worker's command line; the file (--config or
+// MOSS_WORKER_CONFIG) writes snake_case names, and /init stays above every layer.
+TEST(WorkerConfigTest, CommandLinePrecedence) {
+  TempDir dir;
+  const std::string file = (dir.path() / "w.json").string();
+  write_text_file(file, R"({"max_concurrency": 2, "model_store": "/file", "keyservice_policy": {"version": 1}})").check();
+  auto d = make_worker_config().value_or_die();
+  ASSERT_TRUE(test_support::load_command_line(d, "").ok());
+  EXPECT_EQ(worker_config_from(d).value_or_die().max_concurrency, 8u);
+
+  auto f = make_worker_config().value_or_die();
+  ASSERT_TRUE(test_support::load_command_line(f, "", {{"MOSS_WORKER_CONFIG", file}}).ok());
+  auto c = worker_config_from(f).value_or_die();
+  EXPECT_EQ(c.max_concurrency, 2u);
+  EXPECT_EQ(c.model_store, "/file");
+  EXPECT_EQ(c.keyservice_policy, R"({"version":1})");
+
+  auto e = make_worker_config().value_or_die();
+  ASSERT_TRUE(test_support::load_command_line(e, "--config " + file, {{"MOSS_WORKER_MAX_CONCURRENCY", "3"}}).ok());
+  EXPECT_EQ(worker_config_from(e).value_or_die().max_concurrency, 3u);
+
+  auto g = make_worker_config().value_or_die();
+  ASSERT_TRUE(test_support::load_command_line(g, "--config " + file + " --max-concurrency 4 --allow-simulated --port 0 --log-level warn",
+                                              {{"MOSS_WORKER_MAX_CONCURRENCY", "3"}})
+                  .ok());
+  c = worker_config_from(g).value_or_die();
+  EXPECT_EQ(c.max_concurrency, 4u);
+  EXPECT_TRUE(c.allow_simulated);
+  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(*g.get_string("worker.log-level"), "warn");
+  ASSERT_TRUE(apply_init_value(g, nlohmann::json::parse(R"({"max_concurrency": 5})")).ok());
+  EXPECT_EQ(worker_config_from(g).value_or_die().max_concurrency, 5u);
+}
+
+TEST(WorkerConfigTest, CommandLineUnknownKeyAndBadType) {
+  TempDir dir;
+  const std::string file = (dir.path() / "w.json").string();
+  write_text_file(file, R"({"max_concurency": 2})").check();
+  auto u = make_worker_config().value_or_die();
+  Status s = test_support::load_command_line(u, "--config " + file);
+  EXPECT_NE(s.message().find("unknown key 'max_concurency' (did you mean 'max-concurrency'?)"), std::string::npos)
+      << s.message();
+  auto t = make_worker_config().value_or_die();
+  s = test_support::load_command_line(t, "", {{"MOSS_WORKER_ALLOW_SIMULATED", "perhaps"}});
+  EXPECT_NE(s.message().find("setting worker.allow-simulated: env MOSS_WORKER_ALLOW_SIMULATED"), std::string::npos)
+      << s.message();
+  // /init speaks only the snake_case names.
+  auto i = make_worker_config().value_or_die();
+  EXPECT_FALSE(apply_init_value(i, nlohmann::json::parse(R"({"max-concurrency": 5})")).ok());
 }
 
 }  // namespace
