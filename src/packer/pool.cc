@@ -60,27 +60,27 @@ Pool::Pool(PoolSpec spec, BackendPtr backend, RoutingPolicyPtr policy, const Clo
 
 Pool::~Pool() { shutdown(); }
 
-Pool::SlotPtr Pool::find_locked(std::string_view id) const {
-  for (const SlotPtr& s : slots_) {
+Pool::RecordPtr Pool::find_locked(std::string_view id) const {
+  for (const RecordPtr& s : instances_) {
     if (s->id == id) return s;
   }
   return nullptr;
 }
 
-Pool::SlotPtr Pool::new_slot_locked() {
-  auto slot = std::make_shared<Slot>();
-  slot->id = fmt::format("i{}", next_slot_++);
-  slot->started_ms = clock_.now_ms();
-  slot->last_used_ms = slot->started_ms;
-  slots_.push_back(slot);
-  view_.add(instance_view_locked(*slot));
-  return slot;
+Pool::RecordPtr Pool::new_instance_locked() {
+  auto rec = std::make_shared<InstanceRecord>();
+  rec->id = fmt::format("i{}", next_instance_++);
+  rec->started_ms = clock_.now_ms();
+  rec->last_used_ms = rec->started_ms;
+  instances_.push_back(rec);
+  view_.add(instance_view_locked(*rec));
+  return rec;
 }
 
-InstanceView Pool::instance_view_locked(const Slot& s) const {
+InstanceView Pool::instance_view_locked(const InstanceRecord& s) const {
   InstanceView iv;
   iv.id = s.id;
-  iv.state = s.state == SlotState::kReady ? InstanceState::kReady : InstanceState::kStarting;
+  iv.state = s.state == StartState::kReady ? InstanceState::kReady : InstanceState::kStarting;
   iv.in_flight = s.in_flight;
   iv.memory_used_bytes = s.memory_used;
   iv.started_ms = s.started_ms;
@@ -109,23 +109,23 @@ InstanceView Pool::instance_view_locked(const Slot& s) const {
   return iv;
 }
 
-void Pool::sync_locked(const SlotPtr& slot) {
-  auto it = std::find(slots_.begin(), slots_.end(), slot);
-  if (it == slots_.end()) return;
-  view_.set(static_cast<size_t>(it - slots_.begin()), instance_view_locked(*slot));
+void Pool::sync_locked(const RecordPtr& rec) {
+  auto it = std::find(instances_.begin(), instances_.end(), rec);
+  if (it == instances_.end()) return;
+  view_.set(static_cast<size_t>(it - instances_.begin()), instance_view_locked(*rec));
 }
 
-void Pool::hand_off_locked(const Slot& slot) {
-  if (queue_.empty() || slot.state != SlotState::kReady) return;
+void Pool::hand_off_locked(const InstanceRecord& rec) {
+  if (queue_.empty() || rec.state != StartState::kReady) return;
   std::vector<std::string_view> resident;
-  for (const ResidentModel& m : slot.reported) resident.push_back(m.model_id);
-  for (const auto& [model_id, n] : slot.dispatched) resident.push_back(model_id);
+  for (const ResidentModel& m : rec.reported) resident.push_back(m.model_id);
+  for (const auto& [model_id, n] : rec.dispatched) resident.push_back(model_id);
   // Waiters already offered a slot and not yet back are not offered another.
   std::vector<DispatchQueue::Id> skip;
   for (const auto& [id, w] : waiters_) {
     if (w->handed) skip.push_back(id);
   }
-  for (int free = spec_.max_concurrency - slot.in_flight; free > 0; --free) {
+  for (int free = spec_.max_concurrency - rec.in_flight; free > 0; --free) {
     auto next = queue_.next_for(resident, skip, clock_.now_ms());
     if (!next) return;
     auto w = waiters_.find(*next);
@@ -136,41 +136,41 @@ void Pool::hand_off_locked(const Slot& slot) {
   }
 }
 
-void Pool::start_slot(const SlotPtr& slot) {
+void Pool::start_instance(const RecordPtr& rec) {
   TimeMs t0 = clock_.now_ms();
-  Result<InstancePtr> started = backend_->start(slot->id);
+  Result<InstancePtr> started = backend_->start(rec->id);
   std::lock_guard lock(mu_);
   if (started.ok()) {
-    slot->instance = std::shared_ptr<Instance>(std::move(*started));
-    slot->state = SlotState::kReady;
-    slot->ready_ms = clock_.now_ms();
-    slot->last_used_ms = slot->ready_ms;
+    rec->instance = std::shared_ptr<Instance>(std::move(*started));
+    rec->state = StartState::kReady;
+    rec->ready_ms = clock_.now_ms();
+    rec->last_used_ms = rec->ready_ms;
     ++counters_.instance_starts;
-    policy_->on_instance_started(slot->id, slot->ready_ms - t0, slot->ready_ms);
-    sync_locked(slot);
-    hand_off_locked(*slot);
+    policy_->on_instance_started(rec->id, rec->ready_ms - t0, rec->ready_ms);
+    sync_locked(rec);
+    hand_off_locked(*rec);
     log::get("packer")->info("instance started pool={} instance={} endpoint={} ms={:.0f}",
-                             spec_.name, slot->id, slot->instance->endpoint(), slot->ready_ms - t0);
+                             spec_.name, rec->id, rec->instance->endpoint(), rec->ready_ms - t0);
   } else {
-    slot->state = SlotState::kFailed;
-    slot->start_error = started.status().message();
+    rec->state = StartState::kFailed;
+    rec->start_error = started.status().message();
     ++counters_.start_failures;
     log::get("packer")->error("instance start failed pool={} instance={} error={}", spec_.name,
-                              slot->id, started.status().to_string());
-    remove_slot_locked(slot);
+                              rec->id, started.status().to_string());
+    remove_instance_locked(rec);
   }
   cv_.notify_all();
 }
 
-void Pool::remove_slot_locked(const SlotPtr& slot) {
-  auto it = std::find(slots_.begin(), slots_.end(), slot);
-  if (it == slots_.end()) return;
-  view_.erase(static_cast<size_t>(it - slots_.begin()));
-  slots_.erase(it);
-  if (slot->state == SlotState::kReady) {
-    stopped_instance_ms_ += clock_.now_ms() - slot->ready_ms;
+void Pool::remove_instance_locked(const RecordPtr& rec) {
+  auto it = std::find(instances_.begin(), instances_.end(), rec);
+  if (it == instances_.end()) return;
+  view_.erase(static_cast<size_t>(it - instances_.begin()));
+  instances_.erase(it);
+  if (rec->state == StartState::kReady) {
+    stopped_instance_ms_ += clock_.now_ms() - rec->ready_ms;
   }
-  policy_->on_instance_stopped(slot->id);
+  policy_->on_instance_stopped(rec->id);
 }
 
 void Pool::start_in_background_locked(std::string preload) {
@@ -184,14 +184,14 @@ void Pool::start_in_background_locked(std::string preload) {
       ++it;
     }
   }
-  SlotPtr slot = new_slot_locked();
+  RecordPtr rec = new_instance_locked();
   if (!preload.empty()) {
-    slot->preload = std::move(preload);
-    sync_locked(slot);
+    rec->preload = std::move(preload);
+    sync_locked(rec);
   }
   auto done = std::make_shared<std::atomic<bool>>(false);
-  background_.push_back({std::thread([this, slot, done] {
-                           start_slot(slot);
+  background_.push_back({std::thread([this, rec, done] {
+                           start_instance(rec);
                            done->store(true);
                          }),
                          done});
@@ -199,7 +199,7 @@ void Pool::start_in_background_locked(std::string preload) {
 
 void Pool::account_memory_locked() {
   uint64_t total = 0;
-  for (const SlotPtr& s : slots_) total += s->memory_used;
+  for (const RecordPtr& s : instances_) total += s->memory_used;
   peak_memory_ = std::max(peak_memory_, total);
 }
 
@@ -273,7 +273,7 @@ Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs 
           static_cast<int>(in_queue ? queue_.ahead_of(id) : queue_.size_for(model_id));
       view_.deadline_ms = deadline_ms;
       Decision d = policy_->route(model_id, view_, now);
-      for (int k = 0; k < d.prewarm && slots_.size() < static_cast<size_t>(spec_.max_instances);
+      for (int k = 0; k < d.prewarm && instances_.size() < static_cast<size_t>(spec_.max_instances);
            ++k) {
         start_in_background_locked(d.prewarm_model);
       }
@@ -284,25 +284,26 @@ Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs 
                                   model_id, d.reason);
       }
       if (d.kind != DecisionKind::kQueue) {
-        SlotPtr slot = d.kind == DecisionKind::kCold ? new_slot_locked() : find_locked(d.instance_id);
-        if (slot) {
+        RecordPtr rec =
+            d.kind == DecisionKind::kCold ? new_instance_locked() : find_locked(d.instance_id);
+        if (rec) {
           queue_.remove(id);
-          ++slot->in_flight;
-          ++slot->dispatched[std::string(model_id)];
-          sync_locked(slot);
+          ++rec->in_flight;
+          ++rec->dispatched[std::string(model_id)];
+          sync_locked(rec);
           Ticket t;
-          t.slot = slot;
+          t.rec = rec;
           t.sent_ms = clock_.now_ms();
           t.queued_ms = t.sent_ms - t0;
-          policy_->on_dispatch(model_id, slot->id, t.sent_ms);
+          policy_->on_dispatch(model_id, rec->id, t.sent_ms);
           t.decision = std::move(d);
           if (t.decision.kind == DecisionKind::kCold) {
             lock.unlock();
-            start_slot(slot);  // takes the lock itself to record the outcome
+            start_instance(rec);  // takes the lock itself to record the outcome
             lock.lock();
           }
-          cv_.wait(lock, [&] { return slot->state != SlotState::kStarting; });
-          t.instance = slot->instance;
+          cv_.wait(lock, [&] { return rec->state != StartState::kStarting; });
+          t.instance = rec->instance;
           return t;
         }
       }
@@ -329,13 +330,13 @@ Result<Pool::Ticket> Pool::acquire(std::string_view model_id, TimeMs t0, TimeMs 
 }
 
 void Pool::release_locked(const Ticket& t, std::string_view model_id, const WorkerReport* report) {
-  const SlotPtr& slot = t.slot;
-  --slot->in_flight;
-  if (--slot->dispatched[std::string(model_id)] <= 0) slot->dispatched.erase(std::string(model_id));
-  slot->last_used_ms = clock_.now_ms();
+  const RecordPtr& rec = t.rec;
+  --rec->in_flight;
+  if (--rec->dispatched[std::string(model_id)] <= 0) rec->dispatched.erase(std::string(model_id));
+  rec->last_used_ms = clock_.now_ms();
   Completion c;
   c.model_id = std::string(model_id);
-  c.instance_id = slot->id;
+  c.instance_id = rec->id;
   c.sent_ms = t.sent_ms;
   c.now = clock_.now_ms();
   c.ok = report != nullptr;
@@ -349,15 +350,15 @@ void Pool::release_locked(const Ticket& t, std::string_view model_id, const Work
     if (c.run == protocol::RunKind::kSwitch) ++counters_.runs_switch;
     if (c.run == protocol::RunKind::kWarm) ++counters_.runs_warm;
     if (report->has_instance) {
-      slot->memory_used = report->memory_used;
-      slot->reported = report->resident;
+      rec->memory_used = report->memory_used;
+      rec->reported = report->resident;
       account_memory_locked();
     }
   }
   // A request that did not run ends for the policy too (the original rule counts it in use).
   policy_->on_complete(c);
-  sync_locked(slot);
-  hand_off_locked(*slot);
+  sync_locked(rec);
+  hand_off_locked(*rec);
   cv_.notify_all();  // shutdown waits for in-flight requests on it
 }
 
@@ -392,12 +393,12 @@ Result<protocol::InferResult> Pool::invoke(std::string_view model_id, std::strin
     Result<Ticket> ticket = acquire(model_id, t0, deadline_ms, &queued, retry_after_ms);
     if (!ticket.ok()) return ticket.status();
     Ticket& t = *ticket;
-    if (t.slot->state == SlotState::kFailed) {
+    if (t.rec->state == StartState::kFailed) {
       std::lock_guard lock(mu_);
       release_locked(t, model_id, nullptr);
       ++counters_.failed;
-      return unavailable("instance {} of pool '{}' failed to start: {}", t.slot->id, spec_.name,
-                         t.slot->start_error);
+      return unavailable("instance {} of pool '{}' failed to start: {}", t.rec->id, spec_.name,
+                         t.rec->start_error);
     }
     // send: no pool lock held (the worker's answer, a crash restart, a slow network).
     Result<protocol::InferResult> reply =
@@ -426,7 +427,7 @@ Result<protocol::InferResult> Pool::invoke(std::string_view model_id, std::strin
     if (latencies_ms_.size() > kLatencyWindow) latencies_ms_.pop_front();
     const std::string_view policy_name = policy_->name();
     lock.unlock();
-    reply->packer = {{"instance", t.slot->id},
+    reply->packer = {{"instance", t.rec->id},
                      {"queued_ms", t.queued_ms},
                      {"decision", decision_name(t.decision.kind)},
                      {"reason", t.decision.reason},
@@ -451,8 +452,8 @@ double Pool::instance_seconds() const {
   std::lock_guard lock(mu_);
   double ms = stopped_instance_ms_;
   TimeMs now = clock_.now_ms();
-  for (const SlotPtr& s : slots_) {
-    if (s->state == SlotState::kReady) ms += now - s->ready_ms;
+  for (const RecordPtr& s : instances_) {
+    if (s->state == StartState::kReady) ms += now - s->ready_ms;
   }
   return ms / 1000.0;
 }
@@ -465,7 +466,7 @@ json Pool::status() const {
     TimeMs now = clock_.now_ms();
     const PoolView& view = view_;
     json instances = json::array();
-    for (const SlotPtr& s : slots_) {
+    for (const RecordPtr& s : instances_) {
       const InstanceView* iv = view.find(s->id);
       if (!iv) continue;
       json models = json::array();
@@ -476,7 +477,7 @@ json Pool::status() const {
                           {"loaded", m.loaded}});
       }
       instances.push_back({{"id", s->id},
-                           {"state", s->state == SlotState::kReady ? "ready" : "starting"},
+                           {"state", s->state == StartState::kReady ? "ready" : "starting"},
                            {"in_flight", s->in_flight},
                            {"memory_used_bytes", s->memory_used},
                            {"idle_ms", s->in_flight > 0 ? 0.0 : now - s->last_used_ms},
@@ -522,16 +523,16 @@ void Pool::reap_idle() {
     TimeMs now = clock_.now_ms();
     const double idle_ms = spec_.idle_timeout_s * 1000.0;
     size_t live = 0;
-    for (const SlotPtr& s : slots_) live += s->state != SlotState::kFailed;
-    for (const SlotPtr& s : std::vector<SlotPtr>(slots_)) {
+    for (const RecordPtr& s : instances_) live += s->state != StartState::kFailed;
+    for (const RecordPtr& s : std::vector<RecordPtr>(instances_)) {
       if (live <= static_cast<size_t>(spec_.min_instances)) break;
-      if (s->state != SlotState::kReady || s->in_flight > 0) continue;
+      if (s->state != StartState::kReady || s->in_flight > 0) continue;
       const InstanceView* iv = view_.find(s->id);
       if (!iv || now < policy_->keep_until(*iv, idle_ms)) continue;
       log::get("packer")->info("instance idle, stopping pool={} instance={} idle_ms={:.0f}",
                                spec_.name, s->id, now - s->last_used_ms);
       to_stop.push_back(s->instance);
-      remove_slot_locked(s);
+      remove_instance_locked(s);
       ++counters_.instance_stops;
       --live;
     }
@@ -542,7 +543,7 @@ void Pool::reap_idle() {
 
 void Pool::ensure_min_instances() {
   std::lock_guard lock(mu_);
-  while (slots_.size() < static_cast<size_t>(spec_.min_instances)) start_in_background_locked();
+  while (instances_.size() < static_cast<size_t>(spec_.min_instances)) start_in_background_locked();
 }
 
 void Pool::shutdown() {
@@ -555,25 +556,25 @@ void Pool::shutdown() {
     for (auto& [id, w] : waiters_) w->cv.notify_one();
   }
   for (Background& b : threads) b.thread.join();
-  std::vector<SlotPtr> slots;
+  std::vector<RecordPtr> records;
   {
     std::unique_lock lock(mu_);
     // Requests already sent finish first (bounded: a stuck worker must not block shutdown).
     cv_.wait_for(lock, std::chrono::seconds(10), [&] {
-      return std::all_of(slots_.begin(), slots_.end(),
-                         [](const SlotPtr& s) { return s->in_flight == 0; });
+      return std::all_of(instances_.begin(), instances_.end(),
+                         [](const RecordPtr& s) { return s->in_flight == 0; });
     });
-    slots = slots_;
-    for (const SlotPtr& s : slots) {
-      if (s->state == SlotState::kReady) {
+    records = instances_;
+    for (const RecordPtr& s : records) {
+      if (s->state == StartState::kReady) {
         stopped_instance_ms_ += clock_.now_ms() - s->ready_ms;
         ++counters_.instance_stops;
       }
     }
-    slots_.clear();
+    instances_.clear();
     view_.clear();
   }
-  for (const SlotPtr& s : slots) {
+  for (const RecordPtr& s : records) {
     if (s->instance) s->instance->stop();
   }
 }

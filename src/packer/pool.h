@@ -86,10 +86,12 @@ class Pool {
   void shutdown();
 
  private:
-  enum class SlotState { kStarting, kReady, kFailed };
-  struct Slot {
+  enum class StartState { kStarting, kReady, kFailed };
+  // The pool's record of one instance: the backend's running Instance (once started) and the
+  // routing state the policy sees as its InstanceView.
+  struct InstanceRecord {
     std::string id;
-    SlotState state = SlotState::kStarting;
+    StartState state = StartState::kStarting;
     std::shared_ptr<Instance> instance;
     std::string start_error;
     int in_flight = 0;
@@ -101,19 +103,20 @@ class Pool {
     TimeMs last_used_ms = 0;
     std::string preload;  // a prewarm for this hot model: listed (not loaded) until a report
   };
-  using SlotPtr = std::shared_ptr<Slot>;
+  using RecordPtr = std::shared_ptr<InstanceRecord>;
 
-  // The view the policy reads is kept up to date per change of a slot (sync_locked), never
+  // The view the policy reads is kept up to date per change of an instance (sync_locked), never
   // rebuilt from the whole pool per decision.
-  InstanceView instance_view_locked(const Slot& s) const;
-  void sync_locked(const SlotPtr& slot);
-  SlotPtr find_locked(std::string_view id) const;
-  SlotPtr new_slot_locked();
+  InstanceView instance_view_locked(const InstanceRecord& s) const;
+  void sync_locked(const RecordPtr& rec);
+  RecordPtr find_locked(std::string_view id) const;
+  RecordPtr new_instance_locked();
   void start_in_background_locked(std::string preload = {});
-  // A slot freed on `slot` (or it came up): hand it to the queued requests it suits, one each.
-  void hand_off_locked(const Slot& slot);
-  void start_slot(const SlotPtr& slot);  // without the lock held
-  void remove_slot_locked(const SlotPtr& slot);
+  // A concurrency slot freed on `rec` (or it came up): hand it to the queued requests it suits,
+  // one each.
+  void hand_off_locked(const InstanceRecord& rec);
+  void start_instance(const RecordPtr& rec);  // without the lock held
+  void remove_instance_locked(const RecordPtr& rec);
   // What a worker's reply says, parsed without the lock.
   struct WorkerReport {
     std::optional<protocol::RunKind> run;
@@ -126,7 +129,7 @@ class Pool {
   static WorkerReport parse_report(std::string_view model_id, const protocol::InferResult& reply);
   // A request's place on an instance, from acquire() to release_locked().
   struct Ticket {
-    SlotPtr slot;
+    RecordPtr rec;
     Decision decision;
     std::shared_ptr<Instance> instance;
     TimeMs sent_ms = 0;
@@ -149,12 +152,12 @@ class Pool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   RoutingPolicyPtr policy_;          // guarded by mu_
-  std::vector<SlotPtr> slots_;       // guarded by mu_; creation order
-  uint64_t next_slot_ = 0;           // guarded by mu_
+  std::vector<RecordPtr> instances_;  // guarded by mu_; creation order
+  uint64_t next_instance_ = 0;        // guarded by mu_
   PoolCounters counters_;            // guarded by mu_
   std::deque<double> latencies_ms_;  // guarded by mu_; most recent last
   uint64_t peak_memory_ = 0;         // guarded by mu_
-  PoolView view_;                    // guarded by mu_; one entry per slot, same order
+  PoolView view_;                    // guarded by mu_; one entry per instance, same order
   DispatchQueue queue_;              // guarded by mu_: requests waiting for an instance
   struct Waiter {
     std::condition_variable cv;
