@@ -4,20 +4,25 @@
 // its model, sent through FnPacker's invoke API, and its response envelope is opened and checked.
 // bench/packer/stack_bench.sh prepares the stack (owner, N encrypted copies of the digits model,
 // grants, request keys) and runs this. Per policy it creates a pool with the default pool's worker
-// settings (MOSS, original rule, one pool per model), replays, reads the pools' status, deletes
-// the pools (stopping their workers).
+// settings (MOSS, original, original+queue, one pool per model), replays the trace open-loop
+// (open_loop_replay.h, shared with packer_trace_bench), reads the pools' status, deletes the
+// pools (stopping their workers). Percentiles are over all requests, a failure counted as the
+// deadline. `--rounds N` repeats the replays (the policies taking turns within a round) and
+// reports each figure's median with its range over the rounds, and MOSS's ratios per round;
+// `--log FILE` writes one CSV line per request (run kind, the packer's decision and reason, time
+// queued, its estimate, the load phases), to see where a policy loses time.
 // Usage: packer_stack_bench --stack DIR --user-config FILE --user ID --owner ID --input NPY
 //                           [--models N] [--duration S] [--rate R] [--max-instances N]
+//                           [--rounds N] [--policies moss,original,original+queue,per-model]
+//                           [--log FILE]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
+#include <sstream>
 
 #include "client/client_config.h"
 #include "client/infer_client.h"
@@ -30,19 +35,30 @@
 #include "crypto/envelope.h"
 #include "crypto/random.h"
 #include "net/client_pool.h"
+#include "open_loop_replay.h"
 #include "trace.h"
 
 using json = nlohmann::json;
 using namespace moss;
-using steady = std::chrono::steady_clock;
 
 namespace {
 
 struct Args {
-  std::string stack, user_config, user, owner, input;
+  std::string stack, user_config, user, owner, input, log;
   bench::TraceOptions trace;
   int max_instances = 4;
+  int rounds = 3;
+  std::vector<std::string> policies = {"moss", "original", "original+queue", "per-model"};
 };
+
+// A request's longest wait for an instance, and a failed request's latency in the percentiles.
+constexpr int kDeadlineMs = 5000;
+
+std::string pool_name(const std::string& policy) {
+  std::string name = "bench-" + policy;
+  std::replace(name.begin(), name.end(), '+', '-');  // pool names: [a-z0-9-]
+  return name;
+}
 
 struct Row {
   std::string name;
@@ -53,12 +69,12 @@ struct Row {
   std::string first_error;
 };
 
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1,
-                    static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
+// What one request came to, for the per-request log (--log): where FnPacker sent it and why,
+// what the worker did, how long it waited.
+struct RequestRecord {
+  std::string run, decision, instance, reason;
+  double queued_ms = 0, estimated_ms = 0, load_ms = 0, packer_ms = 0;
+};
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "packer_stack_bench: %s\n", what.c_str());
@@ -85,10 +101,12 @@ class Packer {
   std::unique_ptr<net::ClientPool> clients_;
 };
 
+// One replay of the trace with one policy (`mode`: a policy name, or "per-model": one pool of at
+// most one instance per model); with `log`, one CSV line per request.
 Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json& base_spec,
            const std::string& mode, const std::vector<std::string>& model_ids,
            const std::map<std::string, client::RequestKeyFile>& keys,
-           const std::vector<uint8_t>& plaintext) {
+           const std::vector<uint8_t>& plaintext, int round, std::FILE* log) {
   bool per_model = mode == "per-model";
   std::vector<std::string> pools;
   auto make_pool = [&](const std::string& name, const std::string& policy, int max_instances) {
@@ -99,7 +117,7 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
     spec["min_instances"] = 0;
     spec["max_concurrency"] = 4;
     spec["idle_timeout_s"] = 5;
-    spec["queue_timeout_ms"] = 5000;
+    spec["queue_timeout_ms"] = kDeadlineMs;
     packer.call("DELETE", "/v1/pools/" + name).value_or_die();
     auto r = packer.call("POST", "/v1/pools", spec.dump()).value_or_die();
     if (r.status != 201) die("creating pool " + name + ": " + r.body);
@@ -109,120 +127,128 @@ Row replay(Packer& packer, const Args& a, const bench::Trace& trace, const json&
     for (size_t i = 0; i < model_ids.size(); ++i)
       make_pool("bench-m" + std::to_string(i), "moss", 1);
   } else {
-    make_pool("bench-" + mode, mode, a.max_instances);
+    make_pool(pool_name(mode), mode, a.max_instances);
   }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<size_t> queue;
-  bool done = false;
-  std::vector<double> latencies;
   Row row;
-  row.name = per_model ? "one function per model" : mode == "moss" ? "MOSS" : "original rule";
+  row.name = per_model ? "one function per model" : mode == "moss" ? "MOSS" : mode;
   row.requests = trace.requests.size();
-  auto t0 = steady::now();
-  auto sender = [&] {
-    while (true) {
-      size_t idx;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return done || !queue.empty(); });
-        if (queue.empty()) return;
-        idx = queue.front();
-        queue.pop_front();
-      }
-      const auto& req = trace.requests[idx];
-      const std::string& model = model_ids[static_cast<size_t>(req.model)];
-      const client::RequestKeyFile& key = keys.at(model);
-      protocol::EnvelopeHeader h;
-      h.model_id = model;
-      h.user_id = a.user;
-      std::vector<uint8_t> rid(16);
-      crypto::random_bytes(rid).check();
-      h.request_id = hex_encode(rid);
-      // Both invoke wires, alternately (docs/packer-api.md): the JSON request and the binary body.
-      const bool binary = idx % 2 == 0;
-      std::string envelope =
-          crypto::seal_envelope(key.key.span(), h, plaintext, {},
-                                binary ? protocol::EnvelopeEncoding::kBinary : protocol::EnvelopeEncoding::kJson)
-              .value_or_die();
-      std::string pool = per_model ? "bench-m" + std::to_string(req.model) : "bench-" + mode;
-      auto r = binary ? packer.call("POST", "/v1/pools/" + pool + "/invoke", std::move(envelope),
-                                    protocol::kEnvelopeMediaType)
-                      : packer.call("POST", "/v1/pools/" + pool + "/invoke",
-                                    json{{"model_id", model}, {"envelope", envelope}, {"deadline_ms", 5000}}.dump());
-      double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - req.at_ms;
-      std::lock_guard lock(mu);
-      if (!r.ok() || r->status != 200) {
-        ++row.failed;
-        if (row.first_error.empty())
-          row.first_error = r.ok() ? r->body.substr(0, 200) : r.status().to_string();
-        continue;
-      }
-      auto reply = client::open_infer_response(key.key.span(), h, *r);
-      if (!reply.ok()) {
-        ++row.wrong;
-        if (row.first_error.empty()) row.first_error = reply.status().to_string();
-        continue;
-      }
-      const std::string& run = reply->run;
-      row.cold += run == "cold";
-      row.switches += run == "switch";
-      latencies.push_back(ms);
-    }
-  };
-  std::vector<std::thread> senders;
-  for (int i = 0; i < 160; ++i) senders.emplace_back(sender);
-  std::atomic<bool> sampling{true};
-  std::thread sampler([&] {
-    auto last = steady::now();
-    while (sampling) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      double dt = std::chrono::duration<double>(steady::now() - last).count();
-      last = steady::now();
-      uint64_t mem = 0;
-      size_t instances = 0;
-      for (const std::string& p : pools) {
-        auto r = packer.call("GET", "/v1/pools/" + p + "/status");
-        if (!r.ok() || r->status != 200) continue;
-        json s = json::parse(r->body, nullptr, false);
-        for (const json& inst : s["instances"]) {
-          mem += inst.value("memory_used_bytes", uint64_t{0});
-          instances += inst.value("state", "") == "ready";
+  std::vector<RequestRecord> records(trace.requests.size());
+  std::atomic<size_t> wrong{0};
+  std::mutex mu;  // the sampler's figures
+  bench::ReplayOptions options;
+  options.deadline_ms = kDeadlineMs;
+  bench::ReplayFigures f = bench::replay_open_loop(
+      trace, options,
+      [&](size_t idx) -> bench::SendOutcome {
+        const auto& req = trace.requests[idx];
+        const std::string& model = model_ids[static_cast<size_t>(req.model)];
+        const client::RequestKeyFile& key = keys.at(model);
+        protocol::EnvelopeHeader h;
+        h.model_id = model;
+        h.user_id = a.user;
+        std::vector<uint8_t> rid(16);
+        crypto::random_bytes(rid).check();
+        h.request_id = hex_encode(rid);
+        // Both invoke wires, alternately (docs/packer-api.md): the JSON request, the binary body.
+        const bool binary = idx % 2 == 0;
+        std::string envelope =
+            crypto::seal_envelope(key.key.span(), h, plaintext, {},
+                                  binary ? protocol::EnvelopeEncoding::kBinary
+                                         : protocol::EnvelopeEncoding::kJson)
+                .value_or_die();
+        std::string pool = per_model ? "bench-m" + std::to_string(req.model) : pool_name(mode);
+        auto r = binary ? packer.call("POST", "/v1/pools/" + pool + "/invoke", std::move(envelope),
+                                      protocol::kEnvelopeMediaType)
+                        : packer.call("POST", "/v1/pools/" + pool + "/invoke",
+                                      json{{"model_id", model},
+                                           {"envelope", envelope},
+                                           {"deadline_ms", kDeadlineMs}}
+                                          .dump());
+        if (!r.ok()) return {false, r.status().to_string()};
+        if (r->status != 200) return {false, r->body.substr(0, 200)};
+        auto reply = client::open_infer_response(key.key.span(), h, *r);
+        if (!reply.ok()) {
+          ++wrong;
+          return {false, "response did not open: " + reply.status().to_string()};
         }
-      }
-      std::lock_guard lock(mu);
-      row.instance_seconds += static_cast<double>(instances) * dt;
-      row.peak = std::max(row.peak, mem);
-    }
-  });
-  for (size_t i = 0; i < trace.requests.size(); ++i) {
-    std::this_thread::sleep_until(
-        t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
-    std::lock_guard lock(mu);
-    queue.push_back(i);
-    cv.notify_one();
-  }
-  {
-    std::lock_guard lock(mu);
-    done = true;
-    cv.notify_all();
-  }
-  for (auto& t : senders) t.join();
-  sampling = false;
-  sampler.join();
+        RequestRecord& rec = records[idx];  // this thread's alone
+        rec.run = reply->run;
+        const json& p = reply->packer;
+        if (p.is_object()) {
+          rec.decision = p.value("decision", "");
+          rec.instance = p.value("instance", "");
+          rec.reason = p.value("reason", "");
+          rec.queued_ms = p.value("queued_ms", 0.0);
+          rec.estimated_ms = p.value("estimated_ms", 0.0);
+          rec.packer_ms = p.value("total_ms", 0.0);
+        }
+        if (reply->timing_ms.is_object()) {
+          for (const char* k : {"key_fetch", "model_fetch", "decrypt", "compile"}) {
+            rec.load_ms += reply->timing_ms.value(k, 0.0);
+          }
+        }
+        return {true, {}};
+      },
+      [&](double dt) {
+        uint64_t mem = 0;
+        size_t instances = 0;
+        for (const std::string& p : pools) {
+          auto r = packer.call("GET", "/v1/pools/" + p + "/status");
+          if (!r.ok() || r->status != 200) continue;
+          json s = json::parse(r->body, nullptr, false);
+          for (const json& inst : s["instances"]) {
+            mem += inst.value("memory_used_bytes", uint64_t{0});
+            instances += inst.value("state", "") == "ready";
+          }
+        }
+        std::lock_guard lock(mu);
+        row.instance_seconds += static_cast<double>(instances) * dt;
+        row.peak = std::max(row.peak, mem);
+      });
   for (const std::string& p : pools) (void)packer.call("DELETE", "/v1/pools/" + p);
-  row.served = latencies.size();
-  row.p50 = pct(latencies, 0.5);
-  row.p99 = pct(latencies, 0.99);
+  row.failed = f.failed - wrong;
+  row.wrong = wrong;
+  row.served = row.requests - f.failed;
+  row.first_error = f.first_error;
+  row.p50 = f.p50_ms;
+  row.p99 = f.p99_ms;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!f.ok[i]) continue;
+    row.cold += records[i].run == "cold";
+    row.switches += records[i].run == "switch";
+  }
+  if (log) {
+    for (size_t i = 0; i < records.size(); ++i) {
+      const RequestRecord& r = records[i];
+      std::fprintf(log, "%d,%s,%zu,%.1f,%d,%.1f,%d,%s,%s,%s,%.1f,%.1f,%.1f,%.1f,\"%s\"\n", round,
+                   row.name.c_str(), i, trace.requests[i].at_ms, trace.requests[i].model,
+                   f.latency_ms[i], f.ok[i] ? 1 : 0, r.run.c_str(), r.decision.c_str(),
+                   r.instance.c_str(), r.queued_ms, r.estimated_ms, r.load_ms, r.packer_ms,
+                   r.reason.c_str());
+    }
+  }
   return row;
 }
 
-void print(const Row& r) {
-  std::printf("%-24s %8zu %7zu %7zu %6lu %9lu %9.1f %9.1f %10.1f %9.1f\n", r.name.c_str(),
-              r.requests, r.served, r.failed + r.wrong, static_cast<unsigned long>(r.cold),
-              static_cast<unsigned long>(r.switches), r.p50, r.p99, r.instance_seconds,
-              static_cast<double>(r.peak) / (1 << 20));
+void print(const Row& r, const char* prefix = "") {
+  std::printf("%s%-24s %8zu %7zu %7zu %6lu %9lu %9.1f %9.1f %10.1f %9.1f\n", prefix,
+              r.name.c_str(), r.requests, r.served, r.failed + r.wrong,
+              static_cast<unsigned long>(r.cold), static_cast<unsigned long>(r.switches), r.p50,
+              r.p99, r.instance_seconds, static_cast<double>(r.peak) / (1 << 20));
   if (!r.first_error.empty()) std::printf("    first failure: %s\n", r.first_error.c_str());
+}
+
+// "median [min-max]" of one figure over the rounds.
+std::string spread(std::vector<double> v, const char* fmt) {
+  std::sort(v.begin(), v.end());
+  const double median =
+      v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  auto f = [&](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, fmt, x);
+    return std::string(buf);
+  };
+  return f(median) + " [" + f(v.front()) + "-" + f(v.back()) + "]";
 }
 
 }  // namespace
@@ -253,6 +279,15 @@ int main(int argc, char** argv) {
       a.trace.mean_rate_per_s = std::stod(v);
     else if (k == "--max-instances")
       a.max_instances = std::stoi(v);
+    else if (k == "--rounds")
+      a.rounds = std::max(1, std::stoi(v));
+    else if (k == "--log")
+      a.log = v;
+    else if (k == "--policies") {
+      a.policies.clear();
+      std::stringstream ss(v);
+      for (std::string p; std::getline(ss, p, ',');) a.policies.push_back(p);
+    }
     else
       die("unknown argument " + k);
   }
@@ -284,23 +319,63 @@ int main(int argc, char** argv) {
   std::printf(
       "full stack (KeyService + FnPacker + moss-worker, simulated TEE), %d encrypted copies "
       "of the digits model; trace: %zu requests, %.0f s, mean %.0f req/s; pool max %d "
-      "instances x 4 concurrent, idle stop 5 s, deadline 5000 ms\n",
+      "instances x 4 concurrent, idle stop 5 s, deadline %d ms; %d rounds\n",
       a.trace.models, trace.requests.size(), a.trace.duration_s, a.trace.mean_rate_per_s,
-      a.max_instances);
-  std::printf("%-24s %8s %7s %7s %6s %9s %9s %9s %10s %9s\n", "policy", "requests", "served",
-              "failed", "cold", "switches", "p50 ms", "p99 ms", "inst-s", "peak MiB");
-  Row m = replay(packer, a, trace, base_spec, "moss", model_ids, keys, plaintext);
-  print(m);
-  Row o = replay(packer, a, trace, base_spec, "original", model_ids, keys, plaintext);
-  print(o);
-  Row p = replay(packer, a, trace, base_spec, "per-model", model_ids, keys, plaintext);
-  print(p);
-  auto ratio = [](double x, double y) { return y > 0 ? x / y : 0.0; };
-  std::printf(
-      "MOSS vs original (same run): failures %zu vs %zu, cold starts %lu vs %lu, p99 x%.2f, "
-      "instance-seconds x%.2f\n",
-      m.failed + m.wrong, o.failed + o.wrong, static_cast<unsigned long>(m.cold),
-      static_cast<unsigned long>(o.cold), ratio(m.p99, o.p99),
-      ratio(m.instance_seconds, o.instance_seconds));
+      a.max_instances, kDeadlineMs, a.rounds);
+  std::printf("%-24s %8s %7s %7s %6s %9s %9s %9s %10s %9s\n", "round policy", "requests",
+              "served", "failed", "cold", "switches", "p50 ms", "p99 ms", "inst-s", "peak MiB");
+  std::FILE* log = nullptr;
+  if (!a.log.empty()) {
+    log = std::fopen(a.log.c_str(), "w");
+    if (!log) die("cannot write " + a.log);
+    std::fprintf(log, "round,policy,request,at_ms,model,latency_ms,ok,run,decision,instance,"
+                      "queued_ms,estimated_ms,load_ms,packer_ms,reason\n");
+  }
+  // rows[policy][round]. The policies take turns within a round, so a slow phase of the shared
+  // machine falls on all of them.
+  std::vector<std::vector<Row>> rows(a.policies.size());
+  for (int round = 0; round < a.rounds; ++round) {
+    for (size_t k = 0; k < a.policies.size(); ++k) {
+      rows[k].push_back(replay(packer, a, trace, base_spec, a.policies[k], model_ids, keys,
+                               plaintext, round, log));
+      print(rows[k].back(), (std::to_string(round + 1) + " ").c_str());
+    }
+  }
+  if (log) std::fclose(log);
+  std::printf("\nmedian [min-max] over %d rounds; p50/p99 over all requests, a failure counted as "
+              "the deadline (%d ms)\n",
+              a.rounds, kDeadlineMs);
+  std::printf("%-24s %16s %16s %22s %22s %22s\n", "policy", "failed", "cold", "p50 ms", "p99 ms",
+              "inst-s");
+  auto figure = [&](size_t k, auto get) {
+    std::vector<double> v;
+    for (const Row& r : rows[k]) v.push_back(get(r));
+    return v;
+  };
+  for (size_t k = 0; k < a.policies.size(); ++k) {
+    std::printf(
+        "%-24s %16s %16s %22s %22s %22s\n", rows[k].front().name.c_str(),
+        spread(figure(k, [](const Row& r) { return double(r.failed + r.wrong); }), "%.0f").c_str(),
+        spread(figure(k, [](const Row& r) { return double(r.cold); }), "%.0f").c_str(),
+        spread(figure(k, [](const Row& r) { return r.p50; }), "%.1f").c_str(),
+        spread(figure(k, [](const Row& r) { return r.p99; }), "%.1f").c_str(),
+        spread(figure(k, [](const Row& r) { return r.instance_seconds; }), "%.1f").c_str());
+  }
+  // MOSS against each baseline, round by round (same trace, same minute of the machine).
+  const auto moss = std::find(a.policies.begin(), a.policies.end(), "moss");
+  if (moss == a.policies.end()) return 0;
+  const size_t m = static_cast<size_t>(moss - a.policies.begin());
+  for (size_t k = 0; k < a.policies.size(); ++k) {
+    if (k == m || a.policies[k] == "per-model") continue;
+    std::vector<double> p99, inst;
+    for (int r = 0; r < a.rounds; ++r) {
+      const Row& x = rows[m][static_cast<size_t>(r)];
+      const Row& y = rows[k][static_cast<size_t>(r)];
+      p99.push_back(y.p99 > 0 ? x.p99 / y.p99 : 0);
+      inst.push_back(y.instance_seconds > 0 ? x.instance_seconds / y.instance_seconds : 0);
+    }
+    std::printf("MOSS vs %s, per round: p99 x%s, instance-seconds x%s\n", a.policies[k].c_str(),
+                spread(p99, "%.2f").c_str(), spread(inst, "%.2f").c_str());
+  }
   return 0;
 }

@@ -13,23 +13,19 @@
 //                           [--max-instances N] [--quick] [--json FILE]
 // --json FILE: the per-policy figures for bench/plot_results.py (bench/packer/policy_json.h).
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench/common/json_output.h"
 #include "common/logging.h"
 #include "packer/pool_manager.h"
+#include "open_loop_replay.h"
 #include "policy_json.h"
 #include "trace.h"
 
@@ -59,13 +55,6 @@ struct Outcome {
   std::string first_error;
 };
 
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1,
-                    static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
-
 json pool_json(const Settings& s, const std::string& name, const std::string& policy,
                int max_instances) {
   return {{"name", name},
@@ -82,7 +71,7 @@ json pool_json(const Settings& s, const std::string& name, const std::string& po
           {"queue_timeout_ms", s.deadline_ms}};
 }
 
-// Replays the trace open-loop: each request is sent at its time by a pool of sender threads.
+// Replays the trace open-loop (open_loop_replay.h) against one pool, or one pool per model.
 Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& mode) {
   packer::SteadyClock clock;
   packer::PoolManager manager({.state_dir = {}, .reap_interval = std::chrono::milliseconds(250)},
@@ -103,74 +92,34 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
         json{{"service_ms", m.service_ms}, {"load_ms", m.load_ms}, {"mb", m.mb}}.dump());
   }
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<size_t> queue;
-  bool done = false;
-  std::vector<double> latencies;
-  size_t failed = 0;
-  std::string first_error;
-  auto t0 = steady::now();
-  auto sender = [&] {
-    while (true) {
-      size_t idx;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return done || !queue.empty(); });
-        if (queue.empty()) return;
-        idx = queue.front();
-        queue.pop_front();
-      }
-      const bench::TraceRequest& r = trace.requests[idx];
-      packer::Pool& pool = *pools[per_model ? static_cast<size_t>(r.model) : 0];
-      auto reply = pool.invoke(trace.models[r.model].model_id, envelopes[r.model], s.deadline_ms);
-      double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count() - r.at_ms;
-      std::lock_guard lock(mu);
-      if (reply.ok()) {
-        latencies.push_back(ms);
-      } else {
-        latencies.push_back(s.deadline_ms);  // percentiles over all requests: a failure counts
-        if (failed++ == 0) first_error = reply.status().to_string();  // as the deadline
-      }
-    }
-  };
-  std::vector<std::thread> senders;
-  for (int i = 0; i < 160; ++i) senders.emplace_back(sender);
-  std::atomic<bool> sampling{true};
-  uint64_t peak = 0;
-  std::thread sampler([&] {
-    while (sampling) {
-      uint64_t total = 0;
-      for (auto& p : pools) {
-        json status = p->status();
-        for (const json& inst : status["instances"])
-          total += inst["memory_used_bytes"].get<uint64_t>();
-      }
-      peak = std::max(peak, total);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  });
-  for (size_t i = 0; i < trace.requests.size(); ++i) {
-    std::this_thread::sleep_until(
-        t0 + std::chrono::microseconds(static_cast<int64_t>(trace.requests[i].at_ms * 1000)));
-    std::lock_guard lock(mu);
-    queue.push_back(i);
-    cv.notify_one();
-  }
-  {
-    std::lock_guard lock(mu);
-    done = true;
-    cv.notify_all();
-  }
-  for (auto& t : senders) t.join();
-  sampling = false;
-  sampler.join();
+  bench::ReplayOptions options;
+  options.deadline_ms = s.deadline_ms;
+  options.sample_every = std::chrono::milliseconds(100);
+  uint64_t peak = 0;  // sampler thread only until the replay returns
+  bench::ReplayFigures f = bench::replay_open_loop(
+      trace, options,
+      [&](size_t idx) -> bench::SendOutcome {
+        const bench::TraceRequest& r = trace.requests[idx];
+        packer::Pool& pool = *pools[per_model ? static_cast<size_t>(r.model) : 0];
+        auto reply = pool.invoke(trace.models[r.model].model_id, envelopes[r.model], s.deadline_ms);
+        if (reply.ok()) return {true, {}};
+        return {false, reply.status().to_string()};
+      },
+      [&](double) {
+        uint64_t total = 0;
+        for (auto& p : pools) {
+          json status = p->status();
+          for (const json& inst : status["instances"])
+            total += inst["memory_used_bytes"].get<uint64_t>();
+        }
+        peak = std::max(peak, total);
+      });
 
   Outcome res;
   res.name = per_model ? "one function per model" : mode == "moss" ? "MOSS" : mode;
   res.requests = trace.requests.size();
-  res.served = latencies.size() - failed;
-  res.failed = failed;
+  res.served = res.requests - f.failed;
+  res.failed = f.failed;
   for (auto& p : pools) {
     packer::PoolCounters k = p->counters();
     res.cold += k.runs_cold;
@@ -178,10 +127,10 @@ Outcome replay(const Settings& s, const bench::Trace& trace, const std::string& 
     res.instance_starts += k.instance_starts;
     res.instance_seconds += p->instance_seconds();
   }
-  res.p50 = pct(latencies, 0.5);
-  res.p99 = pct(latencies, 0.99);
+  res.p50 = f.p50_ms;
+  res.p99 = f.p99_ms;
   res.peak_memory = peak;
-  res.first_error = first_error;
+  res.first_error = f.first_error;
   manager.shutdown();
   return res;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Trace replay through the full local stack: moss up (KeyService + FnPacker, simulated TEE), an
 # owner publishing N encrypted copies of the digits model with grants, a user with request keys,
-# then packer_stack_bench (MOSS vs original rule vs one function per model), then moss down.
-# Usage: bench/packer/stack_bench.sh BIN_DIR [--models N] [--duration S] [--rate R]
+# then packer_stack_bench (MOSS vs original vs original+queue vs one function per model), then
+# moss down.
+# Usage: bench/packer/stack_bench.sh BIN_DIR [--models N] [--duration S] [--rate R] [--rounds N]
+#                                    [--policies moss,original,...] [--log FILE]
 set -euo pipefail
 BIN=$(cd "${1:?usage: stack_bench.sh BIN_DIR [bench options]}" && pwd)
 shift

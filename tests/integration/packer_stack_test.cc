@@ -1,7 +1,7 @@
 // FnPacker on the real path: bench/packer/stack_bench.sh with a tiny trace runs `moss up`
 // (KeyService + FnPacker), publishes two encrypted models with grants and request keys, and sends
-// sealed requests through FnPacker's invoke API to real moss-worker processes under three routing
-// setups; every response envelope must open. Checks that the MOSS pool served every request.
+// sealed requests through FnPacker's invoke API to real moss-worker processes under four routing
+// setups (one round); every response envelope must open. Checks that the MOSS pool served every request.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -26,7 +26,7 @@ TEST(PackerStackTest, MossPoolServesEncryptedRequestsThroughRealWorkers) {
     if (!fs::exists(fs::path(bin) / b)) GTEST_SKIP() << b << " not built";
   }
   std::string cmd = std::string(src) + "/bench/packer/stack_bench.sh " + bin +
-                    " --models 2 --duration 4 --rate 6 2>&1";
+                    " --models 2 --duration 4 --rate 6 --rounds 1 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   std::string out;
@@ -38,8 +38,9 @@ TEST(PackerStackTest, MossPoolServesEncryptedRequestsThroughRealWorkers) {
   std::string line;
   bool seen = false;
   while (std::getline(lines, line)) {
-    if (line.rfind("MOSS ", 0) != 0 || line.rfind("MOSS vs", 0) == 0) continue;
-    std::istringstream row(line.substr(5));
+    // The replay rows: "<round> <policy> requests served failed ...".
+    if (line.rfind("1 MOSS ", 0) != 0) continue;
+    std::istringstream row(line.substr(7));
     size_t requests = 0, served = 0, failed = 1;
     row >> requests >> served >> failed;
     EXPECT_GT(requests, 0u) << line;
