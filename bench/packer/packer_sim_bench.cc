@@ -44,7 +44,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -54,6 +53,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common/command_line.h"
 #include "bench/common/json_output.h"
 #include "packer/dispatch_queue.h"
 #include "packer/moss_policy.h"
@@ -648,23 +648,11 @@ int main(int argc, char** argv) {
   packer::MossPolicyOptions moss_options;  // MOSS's keep-alive and candidate settings
   int scale_models = 1'000, scale_instances = 100;
   std::string csv, json_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--models")
-      t.models = std::atoi(next());
-    else if (a == "--duration")
-      t.duration_s = std::atof(next());
-    else if (a == "--rate")
-      t.mean_rate_per_s = std::atof(next());
-    else if (a == "--seed")
-      t.seed = std::strtoull(next(), nullptr, 10);
+  bench::CommandLine args(argc, argv);
+  for (std::string a; args.next_flag(a);) {
+    auto next = [&] { return args.value(); };
+    if (bench::is_trace_option(a))
+      bench::set_trace_option(t, a, next());
     else if (a == "--deadline")
       base.deadline_ms = std::atof(next());
     else if (a == "--keep-alive-pct")
@@ -689,8 +677,8 @@ int main(int argc, char** argv) {
     else if (a == "--scale") {
       scale = true;
       // Optional MODELSxINSTANCES (default 1000x100).
-      if (i + 1 < argc && std::strncmp(argv[i + 1], "--", 2) != 0) {
-        const char* v = argv[++i];
+      if (args.value_follows()) {
+        const char* v = args.value();
         char* end = nullptr;
         scale_models = static_cast<int>(std::strtol(v, &end, 10));
         scale_instances = *end == 'x' ? static_cast<int>(std::strtol(end + 1, &end, 10)) : 0;

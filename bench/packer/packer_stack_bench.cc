@@ -271,12 +271,8 @@ int main(int argc, char** argv) {
       a.owner = v;
     else if (k == "--input")
       a.input = v;
-    else if (k == "--models")
-      a.trace.models = std::stoi(v);
-    else if (k == "--duration")
-      a.trace.duration_s = std::stod(v);
-    else if (k == "--rate")
-      a.trace.mean_rate_per_s = std::stod(v);
+    else if (bench::is_trace_option(k))
+      bench::set_trace_option(a.trace, k, v.c_str());
     else if (k == "--max-instances")
       a.max_instances = std::stoi(v);
     else if (k == "--rounds")

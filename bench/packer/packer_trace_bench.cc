@@ -16,12 +16,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench/common/command_line.h"
 #include "bench/common/json_output.h"
 #include "common/logging.h"
 #include "packer/pool_manager.h"
@@ -149,23 +149,13 @@ void print(const Outcome& r) {
 int main(int argc, char** argv) {
   Settings s;
   std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+  bench::CommandLine args(argc, argv);
+  for (std::string a; args.next_flag(a);) {
+    auto next = [&] { return args.value(); };
     if (a == "--worker")
       s.worker = next();
-    else if (a == "--duration")
-      s.trace.duration_s = std::atof(next());
-    else if (a == "--rate")
-      s.trace.mean_rate_per_s = std::atof(next());
-    else if (a == "--seed")
-      s.trace.seed = std::strtoull(next(), nullptr, 10);
+    else if (bench::is_trace_option(a))
+      bench::set_trace_option(s.trace, a, next());
     else if (a == "--max-instances")
       s.max_instances = std::atoi(next());
     else if (a == "--quick")

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 namespace moss::bench {
@@ -63,6 +64,17 @@ Trace generate_trace(const TraceOptions& o) {
   std::sort(t.requests.begin(), t.requests.end(),
             [](const TraceRequest& a, const TraceRequest& b) { return a.at_ms < b.at_ms; });
   return t;
+}
+
+bool is_trace_option(std::string_view flag) {
+  return flag == "--models" || flag == "--duration" || flag == "--rate" || flag == "--seed";
+}
+
+void set_trace_option(TraceOptions& options, std::string_view flag, const char* value) {
+  if (flag == "--models") options.models = std::atoi(value);
+  if (flag == "--duration") options.duration_s = std::atof(value);
+  if (flag == "--rate") options.mean_rate_per_s = std::atof(value);
+  if (flag == "--seed") options.seed = std::strtoull(value, nullptr, 10);
 }
 
 }  // namespace moss::bench

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moss::bench {
@@ -45,5 +46,11 @@ struct Trace {
 };
 
 Trace generate_trace(const TraceOptions& options);
+
+// The trace's command-line options, the same in every packer bench: --models N, --duration S,
+// --rate R (requests/s over all models), --seed N.
+bool is_trace_option(std::string_view flag);
+// Sets the option `flag` (is_trace_option) from `value`.
+void set_trace_option(TraceOptions& options, std::string_view flag, const char* value);
 
 }  // namespace moss::bench
