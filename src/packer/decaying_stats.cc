@@ -39,13 +39,13 @@ double DecayingMean::weight(TimeMs now) const {
   return weight_ > 0 ? weight_ * decay(tau_ms_, last_ms_, now) : 0.0;
 }
 
-double DecayingMean::mean(TimeMs now) const {
+double DecayingMean::mean_or(double fallback, TimeMs now) const {
   double w = weight(now);
-  if (w <= 0) return prior_;
+  if (w <= 0) return fallback;
   // Once the samples have faded below a tenth of one fresh sample (3.3 half-lives), the prior
   // takes over again, smoothly.
   double trust = std::min(1.0, w / 0.1);
-  return trust * mean_ + (1 - trust) * prior_;
+  return trust * mean_ + (1 - trust) * fallback;
 }
 
 }  // namespace moss::packer

@@ -33,7 +33,10 @@ class DecayingMean {
  public:
   explicit DecayingMean(double prior, TimeMs half_life_ms = 60'000);
   void add(double value, TimeMs now);
-  double mean(TimeMs now) const;
+  double mean(TimeMs now) const { return mean_or(prior_, now); }
+  // The mean with `fallback` in place of the prior (StatsBook: a model not measured yet is priced
+  // with what the pool measured on its other models).
+  double mean_or(double fallback, TimeMs now) const;
   // Decayed total weight of the samples (1 per fresh sample).
   double weight(TimeMs now) const;
   bool has_samples() const { return weight_ > 0; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "packer/dispatch_queue.h"
 
@@ -78,7 +79,18 @@ TimeMs MossPolicy::keep_alive_ms(std::string_view model_id, TimeMs idle_timeout_
                     options_.keep_alive_max_ms);
 }
 
+void MossPolicy::on_instance_stopped(std::string_view instance_id) {
+  RoutingPolicy::on_instance_stopped(instance_id);
+  if (auto it = draining_.find(instance_id); it != draining_.end()) draining_.erase(it);
+}
+
 TimeMs MossPolicy::keep_until(const InstanceView& inst, TimeMs idle_timeout_ms) const {
+  // A draining instance is not needed: once idle it goes (nothing is routed to it any more
+  // unless nothing else beats a cold start, so waiting for its models' keep-alive would only
+  // keep it).
+  if (draining_.find(inst.id) != draining_.end()) {
+    return inst.last_used_ms + std::min(options_.drain_grace_ms, idle_timeout_ms);
+  }
   if (!options_.adaptive_keep_alive || inst.models.empty()) {
     return RoutingPolicy::keep_until(inst, idle_timeout_ms);
   }
@@ -96,6 +108,78 @@ int MossPolicy::instances_needed(std::string_view model_id, const PoolView& pool
   double load = stats_.offered_load(model_id, now);
   if (load < options_.hot_threshold) return 0;
   return std::max(1, static_cast<int>(std::ceil(load / std::max(1, pool.parallelism))));
+}
+
+int MossPolicy::pool_instances_needed(const PoolView& pool, TimeMs now) const {
+  const int par = std::max(1, pool.parallelism);
+  double want = std::ceil(stats_.pool_offered_load(now) / (par * options_.target_utilization));
+  if (pool.memory_budget_bytes > 0) {
+    // The models planned now must fit with room to spare: shrinking below that would trade
+    // instances for switches.
+    uint64_t planned = 0;
+    if (pool.indexed()) {
+      planned = pool.planned_total();
+    } else {
+      for (const InstanceView& inst : pool.instances) planned += planned_bytes(inst);
+    }
+    // At the same utilization: at 60 requests/s on 20 models of 80 MiB the planned bytes filled
+    // 3.8 of 5 instances, and draining the fifth cost 2,000 switches and 5x the p99.
+    want = std::max(want, std::ceil(static_cast<double>(planned) /
+                                    (static_cast<double>(pool.memory_budget_bytes) *
+                                     options_.target_utilization)));
+  }
+  int hot_need = 0;
+  for (const std::string& id : hot_) hot_need += instances_needed(id, pool, now);
+  return std::max({1, static_cast<int>(want), hot_need});
+}
+
+void MossPolicy::update_draining(const PoolView& pool, TimeMs now) {
+  if (draining_checked_ms_ >= 0 && now - draining_checked_ms_ < options_.shrink_every_ms &&
+      now >= draining_checked_ms_) {
+    return;
+  }
+  draining_checked_ms_ = now;
+  const int surplus = options_.shrink && stats_.history_ms(now) >= options_.shrink_history_ms
+                          ? static_cast<int>(pool.instances.size()) - pool_instances_needed(pool, now)
+                          : 0;
+  if (surplus <= 0) {
+    draining_.clear();
+    return;
+  }
+  std::vector<const std::string*> owner_all;
+  if (!pool.indexed()) owner_all = dedicated_by_index(pool, now);
+  std::set<std::string, std::less<>> chosen;
+  struct Candidate {
+    int in_flight;
+    size_t models;
+    TimeMs last_used_ms;
+    size_t pos;
+  };
+  std::vector<Candidate> candidates;
+  for (size_t i = 0; i < pool.instances.size(); ++i) {
+    const InstanceView& inst = pool.instances[i];
+    if (inst.state != InstanceState::kReady) continue;
+    // Those already draining stay so (while the surplus lasts): a choice that moved every second
+    // would never let one idle.
+    if (draining_.find(inst.id) != draining_.end()) {
+      if (static_cast<int>(chosen.size()) < surplus) chosen.insert(inst.id);
+      continue;
+    }
+    // An instance kept for a hot model stays (its needs are in the count).
+    if (pool.indexed() ? dedicated_to(pool, i, now) != nullptr : owner_all[i] != nullptr) continue;
+    candidates.push_back({inst.in_flight, inst.models.size(), inst.last_used_ms, i});
+  }
+  // The least useful first: fewest requests in flight, fewest models to move, least recently used,
+  // newest.
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.in_flight, a.models, a.last_used_ms, b.pos) <
+           std::tie(b.in_flight, b.models, b.last_used_ms, a.pos);
+  });
+  for (const Candidate& c : candidates) {
+    if (static_cast<int>(chosen.size()) >= surplus) break;
+    chosen.insert(pool.instances[c.pos].id);
+  }
+  draining_ = std::move(chosen);
 }
 
 std::vector<const std::string*> MossPolicy::dedicated_by_index(const PoolView& pool,
@@ -194,13 +278,14 @@ std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, uin
   // By value, not recency: an idle model's value is its expected reload cost within the reuse
   // horizon (a model likely to return soon and slow to load is worth keeping), per byte it frees.
   scratch_.clear();
+  const double pool_load = stats_.pool_load_ms(now);
   for (const ResidentModel& m : inst.models) {
     if (m.in_use > 0 || !m.loaded || m.bytes == 0) continue;
     double value = 0;
     // One lookup per candidate (statistics of a model no longer tracked: never reused soon).
     if (const ModelStats* st = stats_.find(m.model_id)) {
       double p_reuse = 1.0 - std::exp(-st->rate_per_ms(now) * options_.reuse_horizon_ms);
-      value = p_reuse * st->load_ms.mean(now);
+      value = p_reuse * st->load_ms.mean_or(pool_load, now);
     }
     scratch_.push_back({&m, value});
   }
@@ -222,6 +307,7 @@ std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, uin
 }
 
 Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, TimeMs now) {
+  update_draining(pool, now);
   const double service = stats_.service_ms(model_id, now);
   const double load = stats_.load_ms(model_id, now);
   const double cold = stats_.cold_start_ms(now);
@@ -266,9 +352,15 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   std::vector<std::pair<const InstanceView*, double>> full_holders;  // with their cost
   std::vector<size_t> kept;  // visited instances kept for another (hot) model
   bool rescue = false;       // pricing `kept` too (see below)
+  std::vector<size_t> drained;  // visited instances draining (deliberate shrink)
+  bool undrain = false;         // pricing `drained` too (see below)
   // Prices instance `i`'s options; false if it is kept for another (hot) model.
   auto visit = [&](size_t i) -> bool {
     const InstanceView& inst = pool.instances[i];
+    if (!undrain && !draining_.empty() && draining_.find(inst.id) != draining_.end()) {
+      drained.push_back(i);
+      return false;
+    }
     // Requests beyond the instance's parallel slots wait for a slot, about one service time per
     // `par` requests ahead.
     double wait = std::max(0, inst.in_flight - par + 1) * service / par;
@@ -342,15 +434,28 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   } else {
     for (size_t i = 0; i < pool.instances.size(); ++i) visit(i);
   }
-  const double backlog_warm_ms = static_cast<double>(pool.queued_for_model) /
-                                 static_cast<double>(std::max(1, holders)) * service / par;
-  for (const auto& [inst, cost] : full_holders) {
-    // Waiting here for a running request to finish is often cheaper than a cold start.
-    consider({DecisionKind::kQueue, inst->id, cost + service + backlog_warm_ms,
-              "wait for warm instance", service + backlog_warm_ms});
+  size_t full_priced = 0;
+  auto price_full_holders = [&] {
+    const double backlog_warm_ms = static_cast<double>(pool.queued_for_model) /
+                                   static_cast<double>(std::max(1, holders)) * service / par;
+    for (; full_priced < full_holders.size(); ++full_priced) {
+      const auto& [inst, cost] = full_holders[full_priced];
+      // Waiting here for a running request to finish is often cheaper than a cold start.
+      consider({DecisionKind::kQueue, inst->id, cost + service + backlog_warm_ms,
+                "wait for warm instance", service + backlog_warm_ms});
+    }
+  };
+  price_full_holders();
+  // A draining instance is used again rather than starting another: when nothing else beats a
+  // cold start (or there is nothing else), it is priced like any other.
+  const double cold_cost = cold + load + service;
+  if (!drained.empty() && (!best || best->cost > cold_cost - 1e-9)) {
+    undrain = true;
+    for (size_t i : drained) visit(i);
+    price_full_holders();
   }
   if (pool.can_grow() && fits_at_all && pool_excess == 0) {
-    consider({DecisionKind::kCold, "", cold + load + service, "grow pool", 0, nullptr, 0, true});
+    consider({DecisionKind::kCold, "", cold_cost, "grow pool", 0, nullptr, 0, true});
   }
   // Instances are kept for a hot model, but not at the price of a request that can go nowhere
   // else: in an overload every instance can be full and kept for the hottest models, and a rare

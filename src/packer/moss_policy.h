@@ -65,6 +65,18 @@ struct MossPolicyOptions {
   TimeMs keep_alive_min_ms = 10'000;
   TimeMs keep_alive_max_ms = 600'000;
   double keep_alive_min_gaps = 10;
+  // Deliberate shrink: when the pool runs more instances than its load needs (the pool's offered
+  // load on the long window at `target_utilization` of each instance's cores, at least its
+  // planned model bytes at `target_utilization` of the per-instance budget, at least what its hot
+  // models need), the
+  // surplus instances drain: new requests go elsewhere unless nothing else beats a cold start,
+  // and once idle a draining instance stops after `drain_grace_ms` instead of its keep-alive.
+  // Only after `shrink_history_ms` of arrivals (the rates mean something by then).
+  bool shrink = true;
+  double target_utilization = 0.5;
+  TimeMs drain_grace_ms = 1'000;
+  TimeMs shrink_history_ms = 5'000;
+  TimeMs shrink_every_ms = 1'000;  // how often the draining set is reconsidered
 };
 
 class MossPolicy final : public RoutingPolicy {
@@ -83,6 +95,11 @@ class MossPolicy final : public RoutingPolicy {
   std::map<std::string, std::string> dedicated_instances(const PoolView& pool, TimeMs now) const;
   // How many instances a model needs for itself now (0 when it is not hot).
   int instances_needed(std::string_view model_id, const PoolView& pool, TimeMs now) const;
+  // How many instances the whole pool needs now (deliberate shrink; at least 1).
+  int pool_instances_needed(const PoolView& pool, TimeMs now) const;
+  // Instances draining (deliberate shrink) as of the last decision.
+  const std::set<std::string, std::less<>>& draining() const { return draining_; }
+  void on_instance_stopped(std::string_view instance_id) override;
 
  private:
   // Expected cost of evicting idle models from `inst` to free `need` bytes, lowest value
@@ -98,10 +115,16 @@ class MossPolicy final : public RoutingPolicy {
   // on to the next one, so two hot models sharing instances may keep one fewer each.
   const std::string* dedicated_to(const PoolView& pool, size_t i, TimeMs now) const;
   void note_if_hot(std::string_view model_id, TimeMs now);
+  // Recomputes draining_ (at most every shrink_every_ms): keeps the instances already draining
+  // while the surplus lasts, adds the least useful ready ones (fewest requests in flight, fewest
+  // models, least recently used, newest) up to the surplus.
+  void update_draining(const PoolView& pool, TimeMs now);
 
   MossPolicyOptions options_;
   std::set<std::string, std::less<>> hot_;  // models that were hot when last seen; may be stale
   uint64_t arrivals_since_prune_ = 0;
+  std::set<std::string, std::less<>> draining_;
+  TimeMs draining_checked_ms_ = -1;
   struct Candidate {
     const ResidentModel* model;
     double value;  // expected reload cost within the reuse horizon, ms

@@ -488,8 +488,8 @@ json Pool::status() const {
     for (const auto& [id, m] : policy_->stats().models()) {
       model_stats.push_back({{"model_id", id},
                              {"rate_per_s", policy_->stats().rate_per_ms(id, now) * 1000.0},
-                             {"service_ms", m.service_ms.mean(now)},
-                             {"load_ms", m.load_ms.mean(now)},
+                             {"service_ms", policy_->stats().service_ms(id, now)},
+                             {"load_ms", policy_->stats().load_ms(id, now)},
                              {"bytes", m.bytes}});
     }
     std::vector<double> lat(latencies_ms_.begin(), latencies_ms_.end());

@@ -117,11 +117,13 @@ void RoutingPolicy::on_dispatch(std::string_view, std::string_view, TimeMs) {}
 
 void RoutingPolicy::on_complete(const Completion& c) {
   if (!c.ok) return;
+  stats_.add_service(c.model_id, c.inference_ms, c.now);
+  if (c.run == protocol::RunKind::kCold || c.run == protocol::RunKind::kSwitch) {
+    stats_.add_load(c.model_id, c.load_ms, c.now);
+  }
   ModelStats& m = stats_.model(c.model_id);
-  m.service_ms.add(c.inference_ms, c.now);
   m.last_exec_ms = c.inference_ms;
   m.last_finish_ms = c.now;
-  if (c.run == protocol::RunKind::kCold || c.run == protocol::RunKind::kSwitch) m.load_ms.add(c.load_ms, c.now);
   if (c.model_bytes > 0) m.bytes = c.model_bytes;
 }
 

@@ -1,5 +1,7 @@
 #include "packer/stats_book.h"
 
+#include <cmath>
+
 namespace moss::packer {
 
 ModelStats& StatsBook::model(std::string_view model_id) {
@@ -19,6 +21,26 @@ void StatsBook::add_arrival(std::string_view model_id, TimeMs now) {
   m.arrivals_short.add_event(now);
   if (m.last_arrival_ms >= 0 && now >= m.last_arrival_ms) m.gaps.add(now - m.last_arrival_ms);
   m.last_arrival_ms = std::max(m.last_arrival_ms, now);
+  pool_arrivals_.add_event(now);
+  if (first_arrival_ms_ < 0) first_arrival_ms_ = now;
+}
+
+void StatsBook::add_service(std::string_view model_id, double ms, TimeMs now) {
+  model(model_id).service_ms.add(ms, now);
+  pool_service_ms_.add(ms, now);
+}
+
+void StatsBook::add_load(std::string_view model_id, double ms, TimeMs now) {
+  model(model_id).load_ms.add(ms, now);
+  pool_load_ms_.add(ms, now);
+}
+
+double StatsBook::pool_rate_per_ms(TimeMs now) const {
+  const TimeMs seen = history_ms(now);
+  if (seen <= 0) return 0;
+  // A steady stream of rate r, counted for t, reads r (1 - e^(-t/tau)).
+  const double tau = priors_.half_life_ms / std::log(2.0);
+  return pool_arrivals_.per_ms(now) / (1.0 - std::exp(-seen / tau));
 }
 
 size_t StatsBook::prune(TimeMs now, TimeMs idle_ms) {
@@ -42,12 +64,14 @@ double StatsBook::rate_per_ms(std::string_view model_id, TimeMs now) const {
 
 double StatsBook::service_ms(std::string_view model_id, TimeMs now) const {
   const ModelStats* m = find(model_id);
-  return m ? m->service_ms.mean(now) : priors_.service_ms;
+  const double pool = pool_service_ms_.mean(now);
+  return m ? m->service_ms.mean_or(pool, now) : pool;
 }
 
 double StatsBook::load_ms(std::string_view model_id, TimeMs now) const {
   const ModelStats* m = find(model_id);
-  return m ? m->load_ms.mean(now) : priors_.load_ms;
+  const double pool = pool_load_ms_.mean(now);
+  return m ? m->load_ms.mean_or(pool, now) : pool;
 }
 
 double StatsBook::offered_load(std::string_view model_id, TimeMs now) const {

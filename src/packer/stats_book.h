@@ -5,7 +5,11 @@
 // shrinks only once the long window agrees), service time (the worker's inference time), load time (what a model
 // switch costs on a running instance: key fetch, model fetch, decrypt, compile), last execution
 // time (the original rule's claim lapse uses it), and resident size (weights + arena, as the
-// worker reports them). Per pool: instance start time (cold start without the model load).
+// worker reports them). Per pool: instance start time (cold start without the model load), the
+// arrival rate of all models together and the mean service and load time over all models: a
+// model not measured yet is priced with the pool's means, not a fixed prior (with 20 copies of one
+// small model, every model's first request was priced at a 500 ms load the pool had never seen,
+// and starting another instance looked cheaper than waiting for one already starting).
 // Not thread-safe (owned by a policy under its pool's lock).
 #pragma once
 
@@ -53,11 +57,18 @@ struct ModelStats {
 class StatsBook {
  public:
   explicit StatsBook(StatsPriors priors = {})
-      : priors_(priors), cold_start_ms_(priors.cold_start_ms, priors.half_life_ms) {}
+      : priors_(priors),
+        cold_start_ms_(priors.cold_start_ms, priors.half_life_ms),
+        pool_service_ms_(priors.service_ms, priors.half_life_ms),
+        pool_load_ms_(priors.load_ms, priors.half_life_ms),
+        pool_arrivals_(priors.half_life_ms) {}
 
   ModelStats& model(std::string_view model_id);
-  // Counts an arrival on both windows.
+  // Counts an arrival on both windows (and the pool's).
   void add_arrival(std::string_view model_id, TimeMs now);
+  // A measured service (inference) or load time, for the model and the pool's means.
+  void add_service(std::string_view model_id, double ms, TimeMs now);
+  void add_load(std::string_view model_id, double ms, TimeMs now);
   // Forgets models with no arrival and no finish for `idle_ms` (their statistics have decayed to
   // the priors anyway), so the book holds the models of the last while, not every model ever
   // seen. Returns how many were dropped.
@@ -72,12 +83,26 @@ class StatsBook {
 
   DecayingMean& cold_start() { return cold_start_ms_; }
   double cold_start_ms(TimeMs now) const { return cold_start_ms_.mean(now); }
+  // All models together, long window, arrivals per ms. Corrected for a short history (a decayed
+  // count over less than its time constant reads low: 30 s into a steady stream the long window
+  // alone reads 0.29 of the rate); 0 before the first arrival.
+  double pool_rate_per_ms(TimeMs now) const;
+  // The pool's mean service time over its recent requests, whatever the model.
+  double pool_service_ms(TimeMs now) const { return pool_service_ms_.mean(now); }
+  double pool_load_ms(TimeMs now) const { return pool_load_ms_.mean(now); }
+  // Little's law for the whole pool: requests in service at once, on the long window.
+  double pool_offered_load(TimeMs now) const { return pool_rate_per_ms(now) * pool_service_ms(now); }
+  // How long the pool has seen arrivals (0 before the first).
+  TimeMs history_ms(TimeMs now) const { return first_arrival_ms_ < 0 ? 0 : now - first_arrival_ms_; }
   const StatsPriors& priors() const { return priors_; }
   const std::map<std::string, ModelStats, std::less<>>& models() const { return models_; }
 
  private:
   StatsPriors priors_;
   DecayingMean cold_start_ms_;
+  DecayingMean pool_service_ms_, pool_load_ms_;
+  DecayingRate pool_arrivals_;
+  TimeMs first_arrival_ms_ = -1;
   std::map<std::string, ModelStats, std::less<>> models_;
 };
 

@@ -143,7 +143,8 @@ TEST_F(ApiServerTest, MalformedInvokeBodiesAreRefused) {
 // A request no instance can take within its deadline is refused at once: 429 with Retry-After.
 TEST_F(ApiServerTest, RefusalForTheDeadlineCarriesRetryAfter) {
   ASSERT_EQ(call("POST", "/v1/pools", testing::local_pool_json("p", 1, 1).dump()).status, 201);
-  json warm = {{"model_id", "o/a"}, {"envelope", testing::costs(1)}};
+  // The pool's requests take 20 ms: o/b, not measured yet, is priced like them (> 5 ms).
+  json warm = {{"model_id", "o/a"}, {"envelope", testing::costs(20)}};
   ASSERT_EQ(call("POST", "/v1/pools/p/invoke", warm.dump()).status, 200);
   json slow = {{"model_id", "o/a"}, {"envelope", testing::costs(1'500)}};
   auto busy = std::async(std::launch::async,

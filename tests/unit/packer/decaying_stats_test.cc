@@ -71,6 +71,33 @@ TEST(StatsBookTest, ArrivalRateGrowsOnABurstAndShrinksSlowly) {
   EXPECT_LT(later, burst);
 }
 
+// A model not measured yet is priced with what the pool measured on its other models, not the
+// fixed prior (20 copies of one small model: every first request priced at a 500 ms load).
+TEST(StatsBookTest, AModelNotMeasuredYetIsPricedWithThePoolsMeans) {
+  StatsBook book({.service_ms = 50, .load_ms = 500});
+  book.add_service("a/m", 4, 0);
+  book.add_load("a/m", 30, 0);
+  EXPECT_DOUBLE_EQ(book.load_ms("a/unknown", 10), 30);
+  EXPECT_DOUBLE_EQ(book.service_ms("a/unknown", 10), 4);
+  book.add_arrival("a/new", 10);  // known, but not measured
+  EXPECT_DOUBLE_EQ(book.load_ms("a/new", 10), 30);
+  book.add_load("a/new", 90, 20);  // its own measurement wins
+  EXPECT_DOUBLE_EQ(book.load_ms("a/new", 20), 90);
+  EXPECT_NEAR(book.load_ms("a/unknown", 20), 60, 0.1);  // the pool's mean of 30 and 90
+}
+
+// The pool's arrival rate (all models, long window) reads the rate even early on: a decayed count
+// over less than its time constant is corrected for the short history.
+TEST(StatsBookTest, PoolRateReadsTheRateAfterAShortHistory) {
+  StatsBook book({.service_ms = 10, .half_life_ms = 60'000});
+  EXPECT_EQ(book.pool_rate_per_ms(0), 0);
+  TimeMs t = 0;
+  for (int i = 0; i < 300; ++i, t += 100) book.add_arrival(i % 2 ? "a/x" : "a/y", t);  // 10/s
+  EXPECT_NEAR(book.pool_rate_per_ms(t) * 1000, 10, 0.5);  // uncorrected: about 3
+  EXPECT_NEAR(book.pool_offered_load(t), 0.1, 0.01);      // x 10 ms (the prior, unmeasured)
+  EXPECT_NEAR(book.history_ms(t), 30'000, 1);
+}
+
 // Models quiet for longer than the pruning age are forgotten; recent ones stay.
 TEST(StatsBookTest, PrunesModelsQuietForLong) {
   StatsBook book;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "policy_test_util.h"
 
 namespace moss::packer {
@@ -372,6 +374,64 @@ TEST(MossPolicyTest, KeepAliveFollowsEachModelsOwnGaps) {
   EXPECT_EQ(fixed_policy.keep_until(often, fixed), t + fixed);
 }
 
+// Deliberate shrink: a pool running more instances than its load needs drains the least useful
+// ones (no new requests unless nothing else beats a cold start; stopped soon once idle), so its
+// affinity does not keep every instance it ever started busy.
+TEST(MossPolicyTest, DrainsInstancesThePoolDoesNotNeed) {
+  MossPolicy p(StatsPriors{.service_ms = 10, .load_ms = 50, .cold_start_ms = 1000});
+  TimeMs t = 0;
+  for (int i = 0; i < 20; ++i, t += 500) p.on_arrival(i % 2 ? "o/a" : "o/b", t);  // 2/s, 10 s
+  teach(p, "o/a", 10, 50, t);
+  teach(p, "o/b", 10, 50, t);
+  EXPECT_EQ(p.pool_instances_needed(pool({}, 3, 4, 2), t), 1);  // offered load 0.02
+  InstanceView i0 = instance("i0", 0, {resident("o/a")});
+  i0.last_used_ms = t - 100;
+  InstanceView i1 = instance("i1", 0, {resident("o/b")});
+  i1.last_used_ms = t - 50;
+  InstanceView i2 = instance("i2", 0, {resident("o/b")});
+  i2.last_used_ms = t - 2'000;  // the least recently used
+  auto view = pool({i0, i1, i2}, 3, 4, 2);
+  Decision b = p.route("o/b", view, t);
+  EXPECT_EQ(b.kind, DecisionKind::kWarm);
+  EXPECT_EQ(b.instance_id, "i1");
+  EXPECT_EQ(p.draining(), (std::set<std::string, std::less<>>{"i0", "i2"}));
+  // o/a moves off its draining instance: a switch (60 ms) beats a cold start.
+  Decision a = p.route("o/a", view, t + 1);
+  EXPECT_EQ(a.kind, DecisionKind::kSwitch);
+  EXPECT_EQ(a.instance_id, "i1");
+  // Once idle, a draining instance goes after the drain grace, not its models' keep-alive.
+  EXPECT_EQ(p.keep_until(view.instances[0], 5'000), i0.last_used_ms + 1'000);
+  EXPECT_EQ(p.keep_until(view.instances[1], 5'000), i1.last_used_ms + 5'000);
+  // When nothing else beats a cold start, a draining instance is used again instead.
+  auto busy = pool({i0, instance("i1", 300, {resident("o/b", 0, 300)}), i2}, 3, 400, 2);
+  Decision again = p.route("o/a", busy, t + 2);
+  EXPECT_EQ(again.kind, DecisionKind::kWarm);
+  EXPECT_EQ(again.instance_id, "i0");
+  // Without the shrink option nothing drains.
+  MossPolicy keep(StatsPriors{.service_ms = 10, .load_ms = 50, .cold_start_ms = 1000},
+                  MossPolicyOptions{.shrink = false});
+  for (int i = 0; i < 20; ++i) keep.on_arrival("o/a", i * 500.0);
+  EXPECT_EQ(keep.route("o/a", view, t).instance_id, "i0");
+  EXPECT_TRUE(keep.draining().empty());
+}
+
+// No shrink before the pool has seen arrivals for a while (the rates mean nothing yet), nor below
+// what its planned model bytes fill at the per-instance budget.
+TEST(MossPolicyTest, ShrinksNeitherOnAShortHistoryNorBelowTheMemoryNeeded) {
+  MossPolicy p(StatsPriors{.service_ms = 10, .load_ms = 50, .cold_start_ms = 1000});
+  p.on_arrival("o/a", 0);
+  p.on_arrival("o/b", 1'000);
+  auto view = pool({instance("i0", 0, {resident("o/a", 300 * kMiB)}),
+                    instance("i1", 0, {resident("o/b", 300 * kMiB)})},
+                   2, 4, 2, 512 * kMiB);
+  p.route("o/a", view, 2'000);
+  EXPECT_TRUE(p.draining().empty());
+  p.on_arrival("o/a", 9'000);
+  EXPECT_EQ(p.pool_instances_needed(view, 10'000), 3);  // 600 MiB planned, half of 512 each
+  p.route("o/a", view, 10'000);
+  EXPECT_TRUE(p.draining().empty());
+}
+
 // The index PoolView keeps through add/set/erase (Pool and the simulation) follows every change:
 // holders per model, instances by load, planned bytes.
 TEST(PoolViewTest, IndexFollowsAddSetErase) {
@@ -400,8 +460,10 @@ TEST(PoolViewTest, IndexFollowsAddSetErase) {
 
 // On an indexed view the policy visits the model's holders and the least loaded instances only,
 // and decides as the whole-pool scan does: here 200 busy instances and one idle one far down.
+// (Without the deliberate shrink: this pool is 30 times what its load needs, and the idle
+// instance would be the first to drain.)
 TEST(MossPolicyTest, IndexedViewDecidesAsTheFullScan) {
-  MossPolicy p;
+  MossPolicy p(StatsPriors{}, MossPolicyOptions{.shrink = false});
   TimeMs t = 0;
   for (int i = 0; i < 1000; ++i, t += 10) p.on_arrival("o/hot", t);
   teach(p, "o/hot", 50, 300, t, 10 * kMiB);
