@@ -57,9 +57,50 @@ InferenceService::InferenceService(const WorkerConfig& config, std::unique_ptr<K
       // minute; the bound keeps memory flat under any request rate.
       replays_(std::max<std::chrono::milliseconds>(config.key_ttl, std::chrono::minutes(1)), 1 << 16) {}
 
+std::shared_ptr<const engine::CompiledModel> InferenceService::load_cached(const std::string& model_id,
+                                                                          const ReleasedKeys& keys,
+                                                                          LoadTiming& t,
+                                                                          PlanCacheKey& key) {
+  auto t0 = Clock::now();
+  auto head = store_->fetch_head(model_id, crypto::kModelFileFixedHeaderSize + 1024);
+  if (!head.ok()) return nullptr;  // the full load reports it
+  auto header = crypto::parse_model_header(head->bytes);
+  if (!header.ok() || header->model_id != model_id) return nullptr;
+  key.model_id = model_id;
+  key.model_file_random = header->file_random;
+  key.model_file_size = head->size;
+  key.threads = intra_op_threads_;
+  t.model_fetch_ms = ms_since(t0);
+  t0 = Clock::now();
+  auto snapshot = plan_cache_.load(key, keys.model_keys);
+  if (!snapshot) return nullptr;
+  t.decrypt_ms = ms_since(t0);
+  t0 = Clock::now();
+  engine::CompileOptions options;
+  options.intra_op_threads = intra_op_threads_;
+  auto compiled = engine::CompiledModel::compile_snapshot(*snapshot, options);
+  if (!compiled.ok()) {
+    // Only a bug could get here (the entry names everything the compile depends on): drop it,
+    // so this load records a fresh one.
+    log::get("worker")->warn("plan cache entry for {} does not compile, removed: {}", model_id,
+                             compiled.status().message());
+    plan_cache_.remove(model_id);
+    return nullptr;
+  }
+  t.compile_ms = ms_since(t0);
+  return *compiled;
+}
+
 Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(const std::string& model_id,
                                                                             const ReleasedKeys& keys,
                                                                             LoadTiming& t) {
+  // A compiled-plan cache hit stands in for the model file (docs/worker.md, "Compiled-plan
+  // cache"): the entry is authenticated under the model key and names this very file.
+  PlanCacheKey cache_key;
+  if (plan_cache_.enabled()) {
+    if (auto cached = load_cached(model_id, keys, t, cache_key)) return cached;
+    t = LoadTiming{};
+  }
   auto t0 = Clock::now();
   MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> file, store_->fetch(model_id));
   t.model_fetch_ms = ms_since(t0);
@@ -92,16 +133,15 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
   engine::CompileOptions options;
   options.intra_op_threads = intra_op_threads_;
   // The plan cache entry is tied to this authenticated file (its header's random bytes and size).
-  PlanCacheKey cache_key;
   if (plan_cache_.enabled()) {
     auto header = crypto::parse_model_header(file);
     if (header.ok()) {
       cache_key.model_id = model_id;
       cache_key.model_file_random = header->file_random;
       cache_key.model_file_size = file.size();
+      cache_key.model_key_version = model_key->version;
       cache_key.threads = intra_op_threads_;
-      options.packed_weights = plan_cache_.load(cache_key, model_key->key.span());
-      options.record_packed_weights = options.packed_weights == nullptr;
+      options.record_packed_weights = true;
     }
   }
   // The encrypted file is not needed any more: free it before compile allocates.
@@ -113,14 +153,8 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
                   "model " + model_id + " does not compile: " + compiled.status().message());
   }
   t.compile_ms = ms_since(t0);
-  if (options.packed_weights && !(*compiled)->packed_weights_replayed()) {
-    // Only a bug could get here (the key names everything packing depends on): drop the entry,
-    // so the next cold start records a fresh one.
-    log::get("worker")->warn("plan cache entry for {} did not match this compile; removed", model_id);
-    plan_cache_.remove(model_id);
-  }
-  if (auto recorded = (*compiled)->packed_weights()) {
-    plan_cache_.store_in_background(cache_key, model_key->key.clone(), std::move(recorded));
+  if (auto snapshot = (*compiled)->snapshot()) {
+    plan_cache_.store_in_background(cache_key, model_key->key.clone(), std::move(snapshot));
   }
   return compiled;
 }

@@ -2,8 +2,9 @@
 //
 //   peek the envelope header (model, user, request id) -> keys from the KeyCache (KeyService on a
 //   miss) -> open the envelope under the request key -> the model from the ModelCache (on a miss:
-//   fetch from the store, decrypt in memory trying each released model key, compile) -> run in a
-//   pooled execution context -> seal the outputs under the request key as the response.
+//   a compiled-plan cache hit for the file the store holds, else fetch from the store, decrypt in
+//   memory trying each released model key, compile) -> run in a pooled execution context -> seal
+//   the outputs under the request key as the response.
 //
 // Before the envelope is opened a failure is a Status (its message holds nothing from the
 // plaintext: only the envelope's public header, the KeyService's answer). Once it is opened,
@@ -55,6 +56,12 @@ class InferenceService {
  private:
   Result<std::shared_ptr<const engine::CompiledModel>> load(const std::string& model_id,
                                                             const ReleasedKeys& keys, LoadTiming& t);
+  // The model rebuilt from its compiled-plan cache entry without fetching the model file (only
+  // its header, to know which file the store holds), or null with `key` filled for the entry
+  // the full load then writes.
+  std::shared_ptr<const engine::CompiledModel> load_cached(const std::string& model_id,
+                                                          const ReleasedKeys& keys, LoadTiming& t,
+                                                          PlanCacheKey& key);
   // After the envelope opened: inputs -> model -> outputs, the response plaintext (safetensors)
   // or the failure with its category.
   Result<std::vector<uint8_t>> run_opened(const std::string& model_id, const ReleasedKeys& keys,

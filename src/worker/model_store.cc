@@ -6,10 +6,25 @@
 #include "net/error_response.h"
 #include "net/url.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
 namespace moss::worker {
+
+Result<ModelFileHead> ModelStore::fetch_head(std::string_view model_id, size_t max_bytes) {
+  MOSS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, fetch(model_id));
+  ModelFileHead head{std::move(bytes), 0};
+  head.size = head.bytes.size();
+  if (head.bytes.size() > max_bytes) head.bytes.resize(max_bytes);
+  return head;
+}
 
 namespace {
 
@@ -18,8 +33,38 @@ class DirectoryStore : public ModelStore {
   DirectoryStore(std::filesystem::path dir, uint64_t max_bytes) : dir_(std::move(dir)), max_(max_bytes) {}
 
   Result<std::vector<uint8_t>> fetch(std::string_view model_id) override {
+    MOSS_ASSIGN_OR_RETURN(auto path, path_for(model_id));
+    auto bytes = read_file(path, max_);
+    if (!bytes.ok()) return std::move(bytes).status().with_context("model store");
+    return bytes;
+  }
+  Result<ModelFileHead> fetch_head(std::string_view model_id, size_t max_bytes) override {
+    MOSS_ASSIGN_OR_RETURN(auto path, path_for(model_id));
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return unavailable("model store: cannot open {}: {}", path.string(), std::strerror(errno));
+    ModelFileHead head;
+    struct stat st {};
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0) {
+      head.size = static_cast<uint64_t>(st.st_size);
+      head.bytes.resize(std::min<uint64_t>(max_bytes, head.size));
+      n = head.bytes.empty() ? 0 : ::pread(fd, head.bytes.data(), head.bytes.size(), 0);
+    }
+    const int err = errno;
+    ::close(fd);
+    if (n < 0) return unavailable("model store: cannot read {}: {}", path.string(), std::strerror(err));
+    head.bytes.resize(static_cast<size_t>(n));
+    if (head.size > max_) {
+      return resource_exhausted("model store: {} is larger than the {} byte limit", path.string(), max_);
+    }
+    return head;
+  }
+  std::string describe() const override { return dir_.string(); }
+
+ private:
+  Result<std::filesystem::path> path_for(std::string_view model_id) const {
     MOSS_RETURN_IF_ERROR(protocol::validate_model_id(model_id));
-    const auto path = dir_ / (std::string(model_id) + ".moss");
+    auto path = dir_ / (std::string(model_id) + ".moss");
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
       if (!std::filesystem::is_directory(dir_, ec)) {
@@ -27,13 +72,9 @@ class DirectoryStore : public ModelStore {
       }
       return not_found("model {} is not in the model store ({} missing)", model_id, path.string());
     }
-    auto bytes = read_file(path, max_);
-    if (!bytes.ok()) return std::move(bytes).status().with_context("model store");
-    return bytes;
+    return path;
   }
-  std::string describe() const override { return dir_.string(); }
 
- private:
   const std::filesystem::path dir_;
   const uint64_t max_;
 };

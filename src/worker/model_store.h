@@ -16,12 +16,22 @@
 
 namespace moss::worker {
 
+// The first bytes of a model file and its whole size (a compiled-plan cache hit checks only the
+// header: which file the store holds now).
+struct ModelFileHead {
+  std::vector<uint8_t> bytes;
+  uint64_t size = 0;
+};
+
 class ModelStore {
  public:
   virtual ~ModelStore() = default;
   // not-found when the store has no such file, unavailable when an HTTP store cannot be reached,
   // resource-exhausted when the file exceeds the size limit.
   virtual Result<std::vector<uint8_t>> fetch(std::string_view model_id) = 0;
+  // At most `max_bytes` from the start of the file, with the same errors. This default fetches the
+  // whole file; a directory reads only the head.
+  virtual Result<ModelFileHead> fetch_head(std::string_view model_id, size_t max_bytes);
   virtual std::string describe() const = 0;
 };
 

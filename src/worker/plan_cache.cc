@@ -21,16 +21,17 @@ namespace moss::worker {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'O', 'S', 'S', 'P', 'L', 'A', 'N'};
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
 constexpr size_t kPrefix = 8 + 2 + 4;
 constexpr uint32_t kMaxHeader = 64 << 10;
 constexpr uint64_t kMaxEntry = uint64_t{16} << 30;
-constexpr std::string_view kInfo = "moss plan cache v1";
+constexpr std::string_view kInfo = "moss plan cache v2";
 
 std::string header_text(const PlanCacheKey& k) {
   nlohmann::ordered_json j = {{"model_id", k.model_id},
                               {"model_file_random", hex_encode(k.model_file_random)},
                               {"model_file_size", k.model_file_size},
+                              {"model_key_version", k.model_key_version},
                               {"threads", k.threads},
                               {"build_id", k.build_id},
                               {"cpu_features", k.cpu_features}};
@@ -107,13 +108,13 @@ std::filesystem::path PlanCache::path_for(const std::string& model_id) const {
   return dir_ / (hex_encode(d) + ".plan");
 }
 
-std::shared_ptr<const engine::PackedWeights> PlanCache::load(const PlanCacheKey& key,
-                                                             std::span<const uint8_t> model_key,
-                                                             std::string* reason) const {
+std::shared_ptr<const engine::PlanSnapshot> PlanCache::load(const PlanCacheKey& key,
+                                                            std::span<const VersionedKey> model_keys,
+                                                            std::string* reason) const {
   if (reason) reason->clear();
   if (!enabled()) return nullptr;
   const auto path = path_for(key.model_id);
-  auto ignore = [&](const std::string& why) -> std::shared_ptr<const engine::PackedWeights> {
+  auto ignore = [&](const std::string& why) -> std::shared_ptr<const engine::PlanSnapshot> {
     log::get("worker")->warn("plan cache entry for {} ignored, compiling afresh: {}", key.model_id, why);
     if (reason) *reason = why;
     return nullptr;
@@ -148,7 +149,14 @@ std::shared_ptr<const engine::PackedWeights> PlanCache::load(const PlanCacheKey&
   const auto header = nlohmann::json::parse(head.begin() + kPrefix, head.end(), nullptr, false);
   if (!header.is_object()) return ignore("unreadable header");
   if (std::string m = mismatch(header, key); !m.empty()) return ignore(m);
-  auto k = payload_key(model_key, head);
+  const VersionedKey* model_key = nullptr;
+  if (header.contains("model_key_version") && header["model_key_version"].is_number_unsigned()) {
+    for (const VersionedKey& v : model_keys) {
+      if (v.version == header["model_key_version"].get<uint64_t>()) model_key = &v;
+    }
+  }
+  if (!model_key) return ignore("its model key version is not among the released keys (retired or deleted)");
+  auto k = payload_key(model_key->key.span(), head);
   if (!k.ok()) return ignore(k.status().message());
   const std::span<const uint8_t> payload(map.data + head.size(), map.size - head.size());
   auto size = crypto::decrypted_model_size(payload);
@@ -161,13 +169,13 @@ std::shared_ptr<const engine::PackedWeights> PlanCache::load(const PlanCacheKey&
   }
   Status s = crypto::decrypt_model_into(k->span(), key.model_id, payload, {plain->data, plain->size});
   if (!s.ok()) return ignore("it does not authenticate (tampered, truncated or another key): " + s.message());
-  auto weights = engine::PackedWeights::parse(plain, {plain->data, plain->size});
-  if (!weights.ok()) return ignore(weights.status().message());
-  return *weights;
+  auto snapshot = engine::PlanSnapshot::parse(plain, {plain->data, plain->size});
+  if (!snapshot.ok()) return ignore(snapshot.status().message());
+  return *snapshot;
 }
 
 Status PlanCache::store(const PlanCacheKey& key, std::span<const uint8_t> model_key,
-                        const engine::PackedWeights& weights) const {
+                        const engine::PlanSnapshot& snapshot) const {
   if (!enabled()) return Status::Ok();
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
@@ -175,7 +183,7 @@ Status PlanCache::store(const PlanCacheKey& key, std::span<const uint8_t> model_
   std::vector<uint8_t> file = prefix_for(header_text(key));
   const size_t head = file.size();
   MOSS_ASSIGN_OR_RETURN(SecretBytes k, payload_key(model_key, file));
-  std::vector<uint8_t> plain = weights.serialize();
+  std::vector<uint8_t> plain = snapshot.serialize();
   const uint64_t n = crypto::encrypted_model_size(key.model_id, plain.size(), crypto::kDefaultChunkSize);
   file.resize(head + n);
   crypto::ModelEncryptOptions options;
@@ -187,14 +195,14 @@ Status PlanCache::store(const PlanCacheKey& key, std::span<const uint8_t> model_
 }
 
 void PlanCache::store_in_background(PlanCacheKey key, SecretBytes model_key,
-                                    std::shared_ptr<const engine::PackedWeights> weights) {
-  if (!enabled() || !weights) return;
+                                    std::shared_ptr<const engine::PlanSnapshot> snapshot) {
+  if (!enabled() || !snapshot) return;
   std::lock_guard<std::mutex> lock(mu_);
   writers_.emplace_back([this, key = std::move(key), model_key = std::move(model_key),
-                         weights = std::move(weights)]() mutable {
-    Status s = store(key, model_key.span(), *weights);
+                         snapshot = std::move(snapshot)]() mutable {
+    Status s = store(key, model_key.span(), *snapshot);
     if (!s.ok()) log::get("worker")->warn("plan cache: {} not written: {}", key.model_id, s.message());
-    weights.reset();
+    snapshot.reset();
   });
 }
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 namespace moss::engine {
@@ -53,15 +54,8 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-}  // namespace
-
-Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<const uint8_t> bytes,
-                                                                    const CompileOptions& options) {
-  const auto t_start = Clock::now();
-  std::shared_ptr<CompiledModel> m(new CompiledModel());
-  MOSS_ASSIGN_OR_RETURN(m->graph_, load_onnx(bytes, options.limits));
-  const auto t_parsed = Clock::now();
-  Graph& g = m->graph_;
+// The graph's inputs are typed, its I/O are tensors unless allowed, and every operator has a kernel.
+Status check_graph(const Graph& g, const CompileOptions& options) {
   for (int in : g.inputs) {
     const Value& v = g.values[in];
     if (!v.type) return invalid_argument("input '{}' has no type", v.name);
@@ -79,7 +73,50 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     }
   }
   // Every operator must be known before any work is done, so the error names the first one.
-  MOSS_RETURN_IF_ERROR(check_operators(g));
+  return check_operators(g);
+}
+
+// Constants a snapshot may store without bytes: packed (no step reads them), read by one node
+// only, and handed to exactly one pack() unchanged (the whole tensor, its own bytes), so the
+// packed copy is everything the plan derived from them (onednn_common.h, pack()). Small ones
+// (biases, scales, scalars that fusion reads) keep their bytes: they cost nothing to store, and
+// a decision taken on their values at plan time is then taken on the same values again.
+constexpr size_t kMinBytesWithout = 4096;
+
+std::set<const Tensor*> packed_unchanged(const Graph& g, const Plan& plan, const PackedWeights& packed) {
+  std::map<const void*, std::pair<int, size_t>> sources;  // bytes -> (packs, bytes packed)
+  for (const PackedWeights::Buffer& b : packed.buffers()) {
+    if (!b.source) continue;
+    auto& [count, size] = sources[b.source];
+    ++count;
+    size = b.source_size;
+  }
+  std::map<const Tensor*, int> readers;
+  for (const Node& node : g.nodes) {
+    for (int v : node.inputs) {
+      if (v != kNoValue && g.values[v].constant) ++readers[g.values[v].constant.get()];
+    }
+  }
+  std::set<const Tensor*> out;
+  for (int v : plan.packed_constants) {
+    const Tensor* c = g.values[v].constant.get();
+    if (!c || c->nbytes() < kMinBytesWithout || readers[c] != 1) continue;
+    auto it = sources.find(c->raw());
+    if (it != sources.end() && it->second.first == 1 && it->second.second == c->nbytes()) out.insert(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<const uint8_t> bytes,
+                                                                    const CompileOptions& options) {
+  const auto t_start = Clock::now();
+  std::shared_ptr<CompiledModel> m(new CompiledModel());
+  MOSS_ASSIGN_OR_RETURN(m->graph_, load_onnx(bytes, options.limits));
+  const auto t_parsed = Clock::now();
+  Graph& g = m->graph_;
+  MOSS_RETURN_IF_ERROR(check_graph(g, options));
   if (options.half_in_float32) {
     MOSS_ASSIGN_OR_RETURN(m->half_, compute_half_in_float32(g));
   }
@@ -91,6 +128,32 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   MOSS_RETURN_IF_ERROR(fold_constants(g));
   MOSS_RETURN_IF_ERROR(fuse_group_norm(g));
   MOSS_RETURN_IF_ERROR(remove_dead_nodes(g));
+  return finish(std::move(m), options, t_start, t_parsed, Clock::now());
+}
+
+Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile_snapshot(
+    const PlanSnapshot& snapshot, const CompileOptions& options) {
+  const auto t_start = Clock::now();
+  std::shared_ptr<CompiledModel> m(new CompiledModel());
+  MOSS_ASSIGN_OR_RETURN(m->graph_, snapshot.graph());
+  MOSS_RETURN_IF_ERROR(check_graph(m->graph_, options));
+  const auto t_parsed = Clock::now();
+  CompileOptions replay = options;
+  replay.record_packed_weights = false;
+  replay.packed_weights = snapshot.weights();
+  MOSS_ASSIGN_OR_RETURN(auto compiled, finish(std::move(m), replay, t_start, t_parsed, t_parsed));
+  if (!compiled->packed_only_ || !compiled->replayed_all_) {
+    return failed_precondition("the plan snapshot does not replay on this engine (a kernel packs "
+                               "other weights than it recorded)");
+  }
+  return compiled;
+}
+
+Result<std::shared_ptr<const CompiledModel>> CompiledModel::finish(std::shared_ptr<CompiledModel> m,
+                                                                   const CompileOptions& options,
+                                                                   TimePoint t_start, TimePoint t_parsed,
+                                                                   TimePoint t_passed) {
+  Graph& g = m->graph_;
   for (const Node& node : g.nodes) {
     MOSS_ASSIGN_OR_RETURN(const OpKernel* k, kernel_for(node));
     m->kernels_.push_back(k);
@@ -124,7 +187,6 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     (void)warned;
   }
   // With fully static inputs, plan now: shape and attribute errors surface at compile time.
-  const auto t_passed = Clock::now();
   const CompileClock clock_before = compile_clock();
   Binding binding;
   bool all_static = true;
@@ -148,6 +210,15 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
       MOSS_ASSIGN_OR_RETURN(plan, build_plan(g, m->kernels_, binding, m->threads_, true));
       m->replayed_all_ = session.replayed_all();
       if (session.taken() > 0) m->replayed_ = options.packed_weights;
+    }
+    if (recorded) {
+      // Before the packed constants go: the snapshot keeps the others' bytes and their shapes.
+      auto snapshot = PlanSnapshot::record(g, packed_unchanged(g, *plan, *recorded), recorded);
+      if (snapshot.ok()) {
+        m->snapshot_ = std::move(snapshot).value();
+      } else {
+        log::get("engine")->info("no plan snapshot: {}", snapshot.status().message());
+      }
     }
     m->recorded_ = std::move(recorded);
     for (int v : plan->packed_constants) g.values[v].constant.reset();

@@ -16,7 +16,9 @@
 #include "engine/quant/half_precision.h"
 #include "engine/quant/qdq_rewrite.h"
 #include "engine/runtime/packed_weights.h"
+#include "engine/runtime/plan_snapshot.h"
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -55,8 +57,9 @@ struct CompileOptions {
   // (dequantize -> float -> quantize), the reference the int8 paths are tested against.
   bool rewrite_qdq = true;
   // Compiled-plan cache (packed_weights.h), for models whose input shapes are all static: keep
-  // the weights the compile packed (packed_weights()), and/or take them from an earlier compile
-  // of the same model with the same engine build, CPU features and intra_op_threads.
+  // the weights the compile packed (packed_weights()) and the snapshot of the compiled graph
+  // (snapshot(), plan_snapshot.h), and/or take the packed weights from an earlier compile of the
+  // same model with the same engine build, CPU features and intra_op_threads.
   bool record_packed_weights = false;
   std::shared_ptr<const PackedWeights> packed_weights;
   // Compute a float16/bfloat16 model in float32 on the oneDNN kernels (quant/half_precision.h).
@@ -66,7 +69,8 @@ struct CompileOptions {
 
 // Where compile() spent its time, in milliseconds (`moss model bench`, bench/engine/compile_bench).
 struct CompileTiming {
-  double parse_ms = 0;    // ONNX bytes -> graph (protobuf parse, initializers copied out)
+  double parse_ms = 0;    // ONNX bytes -> graph (protobuf parse, initializers copied out), or
+                          // the graph read back from a PlanSnapshot (compile_snapshot)
   double passes_ms = 0;   // operator check, constant folding, QDQ rewrite, dead nodes
   double kernels_ms = 0;  // oneDNN primitive descriptors and primitives (packing excluded)
   double pack_ms = 0;     // weights reordered into the layouts the kernels chose
@@ -78,6 +82,14 @@ class CompiledModel {
  public:
   static Result<std::shared_ptr<const CompiledModel>> compile(std::span<const uint8_t> bytes,
                                                               const CompileOptions& options = {});
+  // The compile that `snapshot` was recorded from, redone without the ONNX model: the recorded
+  // graph planned again (kernels created), every packed weight replayed from the snapshot.
+  // failed-precondition when the snapshot does not replay in full on this engine (a kernel asked
+  // to pack something else): its constants stored without bytes would be packed as zeros, so the
+  // model is refused, never served; the caller compiles from the model instead. The qdq and half
+  // precision reports are empty (the snapshot holds the rewritten graph only).
+  static Result<std::shared_ptr<const CompiledModel>> compile_snapshot(
+      const PlanSnapshot& snapshot, const CompileOptions& options = {});
 
   const std::vector<IoInfo>& inputs() const { return inputs_; }
   const std::vector<IoInfo>& outputs() const { return outputs_; }
@@ -93,6 +105,10 @@ class CompiledModel {
   // With record_packed_weights: every weight buffer the compile packed, in order (null for a
   // model with dynamic input shapes, whose plans are built per request).
   std::shared_ptr<const PackedWeights> packed_weights() const { return recorded_; }
+  // With record_packed_weights: the compiled graph and its packed weights, for
+  // compile_snapshot() (null for a model with dynamic input shapes, or one the snapshot format
+  // cannot hold).
+  std::shared_ptr<const PlanSnapshot> snapshot() const { return snapshot_; }
   // With CompileOptions::packed_weights: whether every packed weight came from it.
   bool packed_weights_replayed() const { return replayed_all_; }
 
@@ -108,6 +124,12 @@ class CompiledModel {
 
  private:
   CompiledModel() = default;
+  using TimePoint = std::chrono::steady_clock::time_point;
+  // compile() and compile_snapshot() after the graph is read: kernels, I/O, the static plan.
+  static Result<std::shared_ptr<const CompiledModel>> finish(std::shared_ptr<CompiledModel> m,
+                                                             const CompileOptions& options,
+                                                             TimePoint t_start, TimePoint t_parsed,
+                                                             TimePoint t_passed);
 
   Graph graph_;
   std::vector<const OpKernel*> kernels_;  // per node
@@ -121,6 +143,7 @@ class CompiledModel {
   HalfPrecisionReport half_;
   CompileTiming timing_;
   std::shared_ptr<const PackedWeights> recorded_;
+  std::shared_ptr<const PlanSnapshot> snapshot_;
   std::shared_ptr<const PackedWeights> replayed_;  // its bytes back kernels' weights
   bool replayed_all_ = false;
   mutable std::mutex mu_;

@@ -10,6 +10,10 @@
 // the weights are packed from the model as without a cache (a stale cache costs time, never a
 // wrong answer: the model's own weights are always there). Replayed kernels read the stored
 // bytes in place, so the PackedWeights is kept alive by the CompiledModel.
+//
+// Contract with PlanSnapshot (plan_snapshot.h): a kernel that hands a constant's own bytes to
+// pack() unchanged derives nothing else from them; a snapshot stores such a weight without its
+// bytes, and a rebuild from it replays the packed copy.
 #pragma once
 
 #include "common/status.h"
@@ -33,6 +37,10 @@ class PackedWeights {
     std::string from_md, to_md;  // dnnl_memory_desc_t bytes (same build, so same layout)
     const uint8_t* data = nullptr;
     size_t size = 0;
+    // Recording only (not serialised): the bytes pack() reordered and how many, so the compile
+    // can tell constants handed to pack() unchanged (plan_snapshot.h stores those without bytes).
+    const void* source = nullptr;
+    size_t source_size = 0;
   };
 
   // Index then 64-byte aligned buffers; parse() reads it back.

@@ -1,6 +1,6 @@
 // ModelStore over a directory and over HTTP, the HTTP one against a real file server on loopback:
-// the same bytes from both, every failure with its code (not-found, unavailable, oversize,
-// invalid id), and a worker serving inference from an HTTP store.
+// the same bytes from both, the same head (first bytes and size), every failure with its code
+// (not-found, unavailable, oversize, invalid id), and a worker serving inference from an HTTP store.
 #include "net/server.h"
 #include "worker/inference_service.h"
 #include "worker/model_store.h"
@@ -72,6 +72,26 @@ TEST_F(ModelStoreTest, HttpStoreReturnsTheDirectoryStoresBytes) {
     }
   }
   EXPECT_EQ(local->fetch("owner/big").value_or_die(), big_);
+}
+
+TEST_F(ModelStoreTest, HeadIsTheFilesFirstBytesAndItsSize) {
+  FileServer files(dir_.path());
+  auto local = make_model_store(dir_.path().string(), 64 << 20).value_or_die();
+  auto http = make_model_store(files.url("/models"), 64 << 20).value_or_die();
+  for (ModelStore* store : {local.get(), http.get()}) {
+    auto head = store->fetch_head("owner/big", 100);
+    ASSERT_TRUE(head.ok()) << head.status().to_string();
+    EXPECT_EQ(head->size, big_.size());
+    EXPECT_EQ(head->bytes, std::vector<uint8_t>(big_.begin(), big_.begin() + 100));
+    const auto whole = store->fetch("owner/linear").value_or_die();
+    auto all = store->fetch_head("owner/linear", 1 << 20).value_or_die();  // more than there is
+    EXPECT_EQ(all.bytes, whole);
+    EXPECT_EQ(all.size, whole.size());
+    EXPECT_EQ(store->fetch_head("owner/missing", 100).status().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(store->fetch_head("../x", 100).status().code(), ErrorCode::kInvalidArgument);
+  }
+  auto small = make_model_store(dir_.path().string(), 1 << 20).value_or_die();
+  EXPECT_EQ(small->fetch_head("owner/big", 100).status().code(), ErrorCode::kResourceExhausted);
 }
 
 TEST_F(ModelStoreTest, FailuresCarryTheirCodes) {

@@ -1,12 +1,15 @@
-// PlanCache: an entry written for a compile is found again and replayed to the same outputs; an
-// entry for another model, model file, thread count, build or CPU, or truncated, tampered, under
-// another key or with an edited header is ignored with its reason.
+// PlanCache: an entry written for a compile is found again and rebuilds the model, without its
+// ONNX bytes, to the same outputs; an entry for another model, model file, model key version,
+// thread count, build or CPU, or truncated, tampered, under another key or with an edited header
+// is ignored with its reason. A worker's hit reads only the model file's header.
 #include "worker/plan_cache.h"
 
 #include "common/file_util.h"
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
 #include "support/temp_dir.h"
+#include "worker/inference_service.h"
+#include "worker_fixture.h"
 
 #include <gtest/gtest.h>
 #include <onnx/onnx.pb.h>
@@ -74,18 +77,27 @@ class PlanCacheTest : public ::testing::Test {
     key_.model_id = "alice/cnn";
     key_.model_file_random.fill(7);
     key_.model_file_size = 12345;
+    key_.model_key_version = 3;
     model_key_.assign(32, 0x42);
     engine::CompileOptions o;
     o.record_packed_weights = true;
     compiled_ = engine::CompiledModel::compile(model_, o).value_or_die();
-    ASSERT_TRUE(compiled_->packed_weights());
-    ASSERT_TRUE(cache_.store(key_, model_key_, *compiled_->packed_weights()).ok());
+    ASSERT_TRUE(compiled_->snapshot());
+    ASSERT_TRUE(cache_.store(key_, model_key_, *compiled_->snapshot()).ok());
   }
 
+  static std::vector<VersionedKey> released(const std::vector<uint8_t>& model_key, uint32_t version = 3) {
+    std::vector<VersionedKey> keys;
+    keys.push_back({version, SecretBytes(std::span<const uint8_t>(model_key))});
+    return keys;
+  }
+  std::shared_ptr<const engine::PlanSnapshot> load(const PlanCacheKey& key) {
+    return cache_.load(key, released(model_key_));
+  }
   // The reason the entry is ignored under `key` and `model_key` ("" for a hit).
-  std::string reason(const PlanCacheKey& key, const std::vector<uint8_t>& model_key) {
+  std::string reason(const PlanCacheKey& key, const std::vector<uint8_t>& model_key, uint32_t version = 3) {
     std::string why;
-    auto w = cache_.load(key, model_key, &why);
+    auto w = cache_.load(key, released(model_key, version), &why);
     if (w) {
       EXPECT_EQ(why, "");
     }
@@ -104,14 +116,15 @@ class PlanCacheTest : public ::testing::Test {
   std::shared_ptr<const engine::CompiledModel> compiled_;
 };
 
-TEST_F(PlanCacheTest, HitReplaysToTheOutputsOfAFreshCompile) {
-  auto weights = cache_.load(key_, model_key_);
-  ASSERT_TRUE(weights);
-  EXPECT_EQ(weights->bytes(), compiled_->packed_weights()->bytes());
-  engine::CompileOptions o;
-  o.packed_weights = weights;
-  auto hit = engine::CompiledModel::compile(model_, o).value_or_die();
+TEST_F(PlanCacheTest, HitRebuildsTheModelToTheOutputsOfAFreshCompile) {
+  auto snapshot = load(key_);
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->weights()->bytes(), compiled_->packed_weights()->bytes());
+  // The Conv's and the Gemm's weights are stored packed only (18 KiB and 512 B unpacked).
+  EXPECT_LT(snapshot->graph_bytes(), 8192u);
+  auto hit = engine::CompiledModel::compile_snapshot(*snapshot).value_or_die();
   EXPECT_TRUE(hit->packed_weights_replayed());
+  snapshot.reset();  // the model keeps the decrypted entry alive
   EXPECT_TRUE(run(hit).equals(run(engine::CompiledModel::compile(model_).value_or_die())));
 }
 
@@ -119,11 +132,11 @@ TEST_F(PlanCacheTest, NoEntryAndDisabledCacheFindNothing) {
   PlanCacheKey other = key_;
   other.model_id = "bob/none";
   EXPECT_EQ(reason(other, model_key_), "");  // no file: silently nothing
-  EXPECT_FALSE(cache_.load(other, model_key_));
+  EXPECT_FALSE(load(other));
   PlanCache off{""};
   EXPECT_FALSE(off.enabled());
-  EXPECT_FALSE(off.load(key_, model_key_));
-  EXPECT_TRUE(off.store(key_, model_key_, *compiled_->packed_weights()).ok());
+  EXPECT_FALSE(off.load(key_, released(model_key_)));
+  EXPECT_TRUE(off.store(key_, model_key_, *compiled_->snapshot()).ok());
 }
 
 TEST_F(PlanCacheTest, EntriesForSomethingElseAreIgnored) {
@@ -139,10 +152,13 @@ TEST_F(PlanCacheTest, EntriesForSomethingElseAreIgnored) {
   EXPECT_NE(with([](PlanCacheKey& k) { k.threads = 2; }).find("thread count"), std::string::npos);
   EXPECT_NE(with([](PlanCacheKey& k) { k.build_id += "x"; }).find("engine build"), std::string::npos);
   EXPECT_NE(with([](PlanCacheKey& k) { k.cpu_features += " avx9"; }).find("CPU"), std::string::npos);
+  // The key version the entry names is no longer released (retired): the same key bytes under
+  // another version do not count.
+  EXPECT_NE(reason(key_, model_key_, 4).find("not among the released keys"), std::string::npos);
   // Another model's entry copied over this model's file name.
   PlanCacheKey bob = key_;
   bob.model_id = "bob/cnn";
-  ASSERT_TRUE(cache_.store(bob, model_key_, *compiled_->packed_weights()).ok());
+  ASSERT_TRUE(cache_.store(bob, model_key_, *compiled_->snapshot()).ok());
   put(read_file(cache_.path_for(bob.model_id), 1 << 30).value_or_die());
   EXPECT_NE(reason(key_, model_key_).find("another model"), std::string::npos);
 }
@@ -177,11 +193,54 @@ TEST_F(PlanCacheTest, BackgroundWriteIsFoundAfterWait) {
   PlanCacheKey k = key_;
   k.model_id = "carol/cnn";
   cache_.store_in_background(k, SecretBytes(std::span<const uint8_t>(model_key_)),
-                             compiled_->packed_weights());
+                             compiled_->snapshot());
   cache_.wait();
-  EXPECT_TRUE(cache_.load(k, model_key_));
+  EXPECT_TRUE(load(k));
   cache_.remove(k.model_id);
-  EXPECT_FALSE(cache_.load(k, model_key_));
+  EXPECT_FALSE(load(k));
+}
+
+// The worker end to end: the first load compiles and writes the entry; a fresh service on the
+// same disk answers from the entry alone, byte for byte, even with the model file's chunks
+// destroyed (only its header is read); a re-encrypted file is a miss and is compiled from.
+TEST(PlanCacheServiceTest, AHitReadsOnlyTheModelFilesHeader) {
+  using namespace testing;
+  TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
+  MemoryKeySource keys;
+  publish(store.path(), keys, "o/mlp", "mlp");
+  const SecretBytes request_key = fresh_key();
+  keys.grant("o/mlp", kUser, request_key);
+  WorkerConfig config;
+  config.model_store = store.path().string();
+  config.memory_budget_bytes = 1 << 30;
+  config.plan_cache_dir = cache.path().string();
+  Metrics metrics;
+  const Tensor x = input_tensor(0.5f);
+  const Tensor expected = reference_output("mlp", x);
+  int request = 0;
+  auto infer = [&](InferenceService& service) {
+    const std::string id = "r" + std::to_string(++request);
+    auto r = service.infer("o/mlp", seal_request(request_key, "o/mlp", kUser, id, one_input("x", x)));
+    EXPECT_TRUE(r.ok() && !r->failure) << (r.ok() ? "sealed failure" : r.status().to_string());
+    if (!r.ok() || r->failure) return Tensor();
+    auto out = open_response(request_key, "o/mlp", kUser, id, r->envelope).value_or_die();
+    return out.tensors().at(0).tensor;
+  };
+  auto service = [&] {
+    auto s = make_model_store(config.model_store, config.max_model_bytes).value_or_die();
+    return std::make_unique<InferenceService>(config, std::make_unique<ForwardingKeySource>(keys),
+                                              std::move(s), metrics);
+  };
+  EXPECT_TRUE(infer(*service()).equals(expected));  // compiles; the entry is written on the way out
+  const auto path = store.path() / "o/mlp.moss";
+  std::vector<uint8_t> file = read_file(path, 1 << 20).value_or_die();
+  const size_t header = crypto::parse_model_header(file).value_or_die().encoded_size();
+  for (size_t i = header; i < file.size(); ++i) file[i] ^= 0x5a;
+  write_file(path, file).check();
+  EXPECT_TRUE(infer(*service()).equals(expected));
+  // Published again (a new key, a new file): the entry does not apply and the file is read.
+  publish(store.path(), keys, "o/mlp", "mlp");
+  EXPECT_TRUE(infer(*service()).equals(expected));
 }
 
 }  // namespace

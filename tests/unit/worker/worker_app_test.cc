@@ -19,16 +19,6 @@ namespace {
 
 using namespace testing;
 
-// Forwards to a MemoryKeySource the test keeps controlling.
-class ForwardingKeys : public KeySource {
- public:
-  explicit ForwardingKeys(MemoryKeySource& s) : s_(s) {}
-  Result<ReleasedKeys> release(std::string_view m, std::string_view u) override { return s_.release(m, u); }
-
- private:
-  MemoryKeySource& s_;
-};
-
 // A worker on loopback configured by flags (or at /init), with models "o/linear" and "o/mlp"
 // published to a directory store and the test user granted both.
 class WorkerAppTest : public ::testing::Test {
@@ -51,7 +41,7 @@ class WorkerAppTest : public ::testing::Test {
                                          auto store = make_model_store(c.model_store, c.max_model_bytes);
                                          if (!store.ok()) return store.status();
                                          return std::make_shared<InferenceService>(
-                                             c, std::make_unique<ForwardingKeys>(keys_), std::move(store).value(), m);
+                                             c, std::make_unique<ForwardingKeySource>(keys_), std::move(store).value(), m);
                                        });
     ASSERT_TRUE(app_->configure_if_complete().ok());
     net::ServerOptions o;

@@ -82,6 +82,16 @@ class MemoryKeySource : public KeySource {
   std::map<std::pair<std::string, std::string>, SecretBytes> grants_;
 };
 
+// Forwards to a MemoryKeySource the test keeps controlling (a service owns its KeySource).
+class ForwardingKeySource : public KeySource {
+ public:
+  explicit ForwardingKeySource(MemoryKeySource& s) : s_(s) {}
+  Result<ReleasedKeys> release(std::string_view m, std::string_view u) override { return s_.release(m, u); }
+
+ private:
+  MemoryKeySource& s_;
+};
+
 // Encrypts the named test model into `<store>/<model_id>.moss` and registers its key.
 inline void publish(const std::filesystem::path& store, MemoryKeySource& keys, const std::string& model_id,
                     const std::string& model_name) {

@@ -207,7 +207,8 @@ dnnl::memory pack(const dnnl::memory::desc& from, const void* data, const dnnl::
   if (session && session->recording()) {
     session->recording()->add(
         PackedWeights::Buffer{md_bytes(from), md_bytes(to),
-                              static_cast<const uint8_t*>(dst.get_data_handle()), to.get_size()},
+                              static_cast<const uint8_t*>(dst.get_data_handle()), to.get_size(),
+                              data, from.get_size()},
         std::make_shared<dnnl::memory>(dst));
   }
   return dst;

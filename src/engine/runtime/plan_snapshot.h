@@ -1,0 +1,60 @@
+// PlanSnapshot: what a compile of a static model needs to be redone without the ONNX model: the
+// graph after the passes (folding, rewrites), and the weights the compile packed
+// (packed_weights.h). The worker's compiled-plan cache stores it (worker/plan_cache.h), so a hit
+// neither fetches nor parses the model: CompiledModel::compile_snapshot() rebuilds the kernels and
+// the plan from it, replaying every packed buffer.
+//
+// Weights (4 KiB and more) that the compile handed to pack() unchanged, and that nothing else
+// reads, are stored without their bytes (only type and shape): the packed copy is all the plan
+// uses of them, and storing both would double the entry. graph() makes them zero-filled tensors
+// of their shape, dropped again once the plan is built, and the plan is accepted only if every
+// pack() replays (a kernel asked to pack them afresh would pack zeros: that compile fails
+// instead). The other constants are copied out of the snapshot's bytes. (Zero-filling costs a
+// pass over fresh memory the size of those weights; tensors viewing read-only zero pages would
+// not, but common/tensor.h owns its bytes.)
+//
+//   "MPS1" | u64 graph_len | graph | pad to 64 | PackedWeights::serialize()
+//   graph = the structure (values, nodes, attributes, subgraphs) | pad to 64 | constants' bytes
+// Integers little-endian. The bytes come from an authenticated cache entry (written by a worker
+// holding the model key); every length and index is still checked.
+#pragma once
+
+#include "common/status.h"
+#include "engine/graph/graph.h"
+#include "engine/runtime/packed_weights.h"
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <span>
+#include <vector>
+
+namespace moss::engine {
+
+class PlanSnapshot {
+ public:
+  // Recording: `g` serialised with the constants in `without_bytes` stored as type and shape;
+  // unimplemented for what the format does not hold (string tensor attributes).
+  static Result<std::shared_ptr<const PlanSnapshot>> record(
+      const Graph& g, const std::set<const Tensor*>& without_bytes,
+      std::shared_ptr<const PackedWeights> weights);
+
+  std::vector<uint8_t> serialize() const;
+  // `bytes` (64-byte aligned, kept alive by `storage`: the packed weights are read in place) as
+  // serialize() wrote them. The graph is read by graph(), at compile.
+  static Result<std::shared_ptr<const PlanSnapshot>> parse(std::shared_ptr<const void> storage,
+                                                           std::span<const uint8_t> bytes);
+
+  // A fresh graph each call (compile consumes one).
+  Result<Graph> graph() const;
+  const std::shared_ptr<const PackedWeights>& weights() const { return weights_; }
+  size_t graph_bytes() const { return graph_.size(); }
+
+ private:
+  std::shared_ptr<const void> storage_;  // parse: keeps graph_ and the weights' bytes alive
+  std::vector<uint8_t> recorded_;        // record: the serialised graph
+  std::span<const uint8_t> graph_;
+  std::shared_ptr<const PackedWeights> weights_;
+};
+
+}  // namespace moss::engine
