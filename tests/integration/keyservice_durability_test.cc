@@ -69,7 +69,17 @@ TEST_F(KeyServiceDurabilityTest, AcknowledgedWritesSurviveKill9AndTheAuditVerifi
         acknowledged.insert(m);
       }
     });
+    // Kill at a random moment, but only once this round has acknowledged a write: on a loaded
+    // machine a fixed sleep can end before the first write, and the test would count too few.
+    const size_t before = [&] { std::lock_guard lock(mu); return acknowledged.size(); }();
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 300));
+    for (int i = 0; i < 300; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (acknowledged.size() >= before + 3) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     ks.kill_hard();
     writer.join();
   }
