@@ -725,7 +725,7 @@ int main(int argc, char** argv) {
     bool one_model;
   };
   auto named = [](const char* name) -> Simulation::PolicyFactory {
-    return [name] { return packer::make_routing_policy(name).value_or_die(); };
+    return [name] { return packer::make_routing_policy(packer::parse_policy_kind(name).value_or_die()); };
   };
   // MOSS with the fixed keep-alive every other policy uses: the per-model keep-alive's effect.
   auto moss_fixed_keep_alive = [moss_options] {

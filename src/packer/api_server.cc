@@ -127,8 +127,8 @@ net::Router make_api_router(PoolManager& pools, std::string token) {
                for (const PoolPtr& p : pools.list()) {
                  json s = p->status();
                  list.push_back({{"name", p->spec().name},
-                                 {"backend", p->spec().backend},
-                                 {"policy", p->spec().policy},
+                                 {"backend", backend_kind_name(p->spec().backend)},
+                                 {"policy", policy_kind_name(p->spec().policy)},
                                  {"instances", s["instances"].size()},
                                  {"max_instances", p->spec().max_instances}});
                }

@@ -495,7 +495,7 @@ json Pool::status() const {
     std::vector<double> lat(latencies_ms_.begin(), latencies_ms_.end());
     std::vector<double> recent(lat.end() - std::min<size_t>(lat.size(), 20), lat.end());
     out = {{"name", spec_.name},
-           {"backend", spec_.backend},
+           {"backend", backend_kind_name(spec_.backend)},
            {"policy", policy_->name()},
            {"instances", instances},
            {"counters", counters_.to_json()},

@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 Result<BackendPtr> make_backend(const PoolSpec& spec, const fs::path& log_dir) {
-  if (spec.backend == "local") {
+  if (spec.backend == BackendKind::kLocal) {
     LocalBackendOptions o;
     o.worker_binary = spec.worker_binary;
     o.worker_config = spec.worker_config;
@@ -21,6 +21,7 @@ Result<BackendPtr> make_backend(const PoolSpec& spec, const fs::path& log_dir) {
     o.pool_name = spec.name;
     return BackendPtr(std::make_unique<LocalBackend>(std::move(o)));
   }
+  // BackendKind::kOpenWhisk, the only other kind.
   OpenWhiskBackendOptions o;
   o.spec = spec.openwhisk;
   if (!spec.openwhisk.auth_file.empty()) {
@@ -77,7 +78,7 @@ Result<PoolPtr> PoolManager::create(const json& body) {
   MOSS_ASSIGN_OR_RETURN(BackendPtr backend, make_backend(spec, log_dir));
   StatsPriors priors;
   priors.half_life_ms = spec.stats_half_life_s * 1000.0;
-  MOSS_ASSIGN_OR_RETURN(RoutingPolicyPtr policy, make_routing_policy(spec.policy, priors));
+  RoutingPolicyPtr policy = make_routing_policy(spec.policy, priors);
   auto pool = std::make_shared<Pool>(spec, std::move(backend), std::move(policy), clock_);
   std::lock_guard lock(mu_);
   if (pools_.count(spec.name)) return already_exists("pool '{}' already exists", spec.name);
@@ -85,7 +86,8 @@ Result<PoolPtr> PoolManager::create(const json& body) {
   MOSS_RETURN_IF_ERROR(save_locked());
   pool->ensure_min_instances();
   log::get("packer")->info("pool created name={} backend={} policy={} max_instances={}", spec.name,
-                           spec.backend, spec.policy, spec.max_instances);
+                           backend_kind_name(spec.backend), policy_kind_name(spec.policy),
+                           spec.max_instances);
   return pool;
 }
 

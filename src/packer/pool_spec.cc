@@ -78,8 +78,11 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
   if (!std::regex_match(s.name, kPoolName)) {
     return invalid_argument("pool name '{}' must match [a-z0-9][a-z0-9-]{{0,62}}", s.name);
   }
-  MOSS_RETURN_IF_ERROR(get_string(j, "backend", s.backend, 32));
-  MOSS_RETURN_IF_ERROR(get_string(j, "policy", s.policy, 32));
+  std::string backend(backend_kind_name(s.backend)), policy(policy_kind_name(s.policy));
+  MOSS_RETURN_IF_ERROR(get_string(j, "backend", backend, 32));
+  MOSS_RETURN_IF_ERROR(get_string(j, "policy", policy, 32));
+  MOSS_ASSIGN_OR_RETURN(s.backend, parse_backend_kind(backend));
+  MOSS_ASSIGN_OR_RETURN(s.policy, parse_policy_kind(policy));
   MOSS_RETURN_IF_ERROR(get_string(j, "worker_binary", s.worker_binary));
   MOSS_RETURN_IF_ERROR(get_int(j, "max_concurrency", s.max_concurrency, 1, 1000));
   MOSS_RETURN_IF_ERROR(get_int(j, "parallelism", s.parallelism, 1, 1024));
@@ -95,10 +98,6 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
   if (s.min_instances > s.max_instances) {
     return invalid_argument("min_instances {} exceeds max_instances {}", s.min_instances,
                             s.max_instances);
-  }
-  if (s.policy != "moss" && s.policy != "original" && s.policy != "original+queue") {
-    return invalid_argument("unknown policy '{}' (expected moss, original or original+queue)",
-                            s.policy);
   }
   if (j.contains("worker_config")) {
     const json& wc = j["worker_config"];
@@ -116,23 +115,24 @@ Result<PoolSpec> parse_pool_spec(const json& j) {
       }
     }
   }
-  if (s.backend == "local") {
-    if (s.worker_binary.empty()) return invalid_argument("a local pool needs 'worker_binary'");
-    if (j.contains("openwhisk")) return invalid_argument("'openwhisk' is only for openwhisk pools");
-  } else if (s.backend == "openwhisk") {
-    if (!j.contains("openwhisk")) return invalid_argument("an openwhisk pool needs 'openwhisk'");
-    MOSS_RETURN_IF_ERROR(parse_openwhisk(j["openwhisk"], s.openwhisk));
-    if (s.openwhisk.action_prefix.empty()) s.openwhisk.action_prefix = "moss-" + s.name;
-  } else {
-    return invalid_argument("unknown backend '{}' (expected local or openwhisk)", s.backend);
+  switch (s.backend) {
+    case BackendKind::kLocal:
+      if (s.worker_binary.empty()) return invalid_argument("a local pool needs 'worker_binary'");
+      if (j.contains("openwhisk")) return invalid_argument("'openwhisk' is only for openwhisk pools");
+      break;
+    case BackendKind::kOpenWhisk:
+      if (!j.contains("openwhisk")) return invalid_argument("an openwhisk pool needs 'openwhisk'");
+      MOSS_RETURN_IF_ERROR(parse_openwhisk(j["openwhisk"], s.openwhisk));
+      if (s.openwhisk.action_prefix.empty()) s.openwhisk.action_prefix = "moss-" + s.name;
+      break;
   }
   return s;
 }
 
 nlohmann::json PoolSpec::to_json(bool include_secrets) const {
   json j = {{"name", name},
-            {"backend", backend},
-            {"policy", policy},
+            {"backend", backend_kind_name(backend)},
+            {"policy", policy_kind_name(policy)},
             {"worker_config", worker_config},
             {"max_concurrency", max_concurrency},
             {"parallelism", parallelism},
@@ -144,8 +144,8 @@ nlohmann::json PoolSpec::to_json(bool include_secrets) const {
             {"queue_timeout_ms", queue_timeout_ms},
             {"stats_half_life_s", stats_half_life_s},
             {"request_timeout_ms", request_timeout_ms}};
-  if (backend == "local") j["worker_binary"] = worker_binary;
-  if (backend == "openwhisk") {
+  if (backend == BackendKind::kLocal) j["worker_binary"] = worker_binary;
+  if (backend == BackendKind::kOpenWhisk) {
     j["openwhisk"] = {{"api_host", openwhisk.api_host},
                       {"namespace", openwhisk.ns},
                       {"image", openwhisk.image},

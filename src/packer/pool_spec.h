@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "packer/pool_kinds.h"
 
 namespace moss::packer {
 
@@ -24,9 +25,9 @@ struct OpenWhiskSpec {
 
 struct PoolSpec {
   std::string name;
-  std::string backend = "local";  // "local" | "openwhisk"
-  std::string policy = "moss";    // "moss" | "original" | "original+queue"
-  std::string worker_binary;      // local: path to moss-worker
+  BackendKind backend = BackendKind::kLocal;
+  PolicyKind policy = PolicyKind::kMoss;
+  std::string worker_binary;  // local: path to moss-worker
   // Worker settings (C3: keyservice_url, keyservice_policy, model_store, tee, ...): local workers
   // get them as MOSS_WORKER_<KEY> environment variables, OpenWhisk actions as parameters.
   std::map<std::string, std::string> worker_config;

@@ -1,6 +1,7 @@
 #include "packer/routing_policy.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "packer/moss_policy.h"
 #include "packer/original_policy.h"
@@ -137,14 +138,17 @@ TimeMs RoutingPolicy::keep_until(const InstanceView& inst, TimeMs idle_timeout_m
   return inst.last_used_ms + idle_timeout_ms;
 }
 
-Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors) {
-  if (name == "moss") return RoutingPolicyPtr(std::make_unique<MossPolicy>(priors));
-  if (name == "original") return RoutingPolicyPtr(std::make_unique<OriginalPolicy>(priors));
-  if (name == "original+queue") {
-    return RoutingPolicyPtr(std::make_unique<OriginalPolicy>(priors, /*queue_when_busy=*/true));
+RoutingPolicyPtr make_routing_policy(PolicyKind kind, StatsPriors priors) {
+  switch (kind) {
+    case PolicyKind::kMoss:
+      return std::make_unique<MossPolicy>(priors);
+    case PolicyKind::kOriginal:
+      return std::make_unique<OriginalPolicy>(priors);
+    case PolicyKind::kOriginalQueue:
+      return std::make_unique<OriginalPolicy>(priors, /*queue_when_busy=*/true);
   }
-  return invalid_argument("unknown routing policy '{}' (expected moss, original or original+queue)",
-                          name);
+  std::abort();  // every PolicyKind is handled above
+
 }
 
 }  // namespace moss::packer

@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "protocol/run_kind.h"
 #include "packer/clock.h"
+#include "packer/pool_kinds.h"
 #include "packer/stats_book.h"
 
 namespace moss::packer {
@@ -165,7 +166,7 @@ class RoutingPolicy {
 
 using RoutingPolicyPtr = std::unique_ptr<RoutingPolicy>;
 
-// "moss", "original" or "original+queue".
-Result<RoutingPolicyPtr> make_routing_policy(std::string_view name, StatsPriors priors = {});
+// The policy of that kind (names: pool_kinds.h).
+RoutingPolicyPtr make_routing_policy(PolicyKind kind, StatsPriors priors = {});
 
 }  // namespace moss::packer

@@ -187,12 +187,11 @@ TEST(OriginalPolicyTest, QueueVariantWaitsWhereTheOriginalFails) {
   EXPECT_EQ(send(p, "B", view, 11).instance_id, "f0");
 }
 
-// Policies are chosen by name.
+// Policies are chosen by kind, and each reports the kind's name.
 TEST(RoutingPolicyTest, FactoryKnowsAllPolicies) {
-  EXPECT_EQ((*make_routing_policy("moss"))->name(), "moss");
-  EXPECT_EQ((*make_routing_policy("original"))->name(), "original");
-  EXPECT_EQ((*make_routing_policy("original+queue"))->name(), "original+queue");
-  EXPECT_FALSE(make_routing_policy("random").ok());
+  for (PolicyKind k : {PolicyKind::kMoss, PolicyKind::kOriginal, PolicyKind::kOriginalQueue}) {
+    EXPECT_EQ(make_routing_policy(k)->name(), policy_kind_name(k));
+  }
 }
 
 }  // namespace
