@@ -88,10 +88,19 @@ class SubgraphRunner {
   // (g.captures order, the node's implicit inputs); returns g.outputs.
   virtual Result<std::vector<Tensor>> run(const Graph& g, std::span<const View> inputs,
                                           std::span<const View> captures) = 0;
-  // The same for values of any kind (graph/object.h: sequences, optionals, string tensors).
-  virtual Result<std::vector<ObjectPtr>> run_objects(const Graph& g,
-                                                     std::span<const ObjectPtr> inputs,
-                                                     std::span<const ObjectPtr> captures) = 0;
+  // The same, writing output i into outputs[i]: a buffer of the dtype and shape the output had
+  // before (a scan state's next buffer, a step's slice of the stacked scan output). The node that
+  // computes it writes there directly, anything else is copied in; another dtype or shape is an
+  // error. With the body's buffers pooled, a step allocates nothing.
+  virtual Status run_into(const Graph& g, std::span<const View> inputs,
+                          std::span<const View> captures, std::span<const View> outputs) = 0;
+  // The same for values of any kind (graph/object.h: sequences, optionals, string tensors), into
+  // outs (one per output; the caller's, reused from run to run). Where into[i] has data and
+  // output i is a tensor of its dtype and shape computed by a node of g, the node writes it there
+  // and outs[i] is null (a Loop's scan output going straight into its stacked result).
+  virtual Status run_objects(const Graph& g, std::span<const ObjectPtr> inputs,
+                             std::span<const ObjectPtr> captures, std::vector<ObjectPtr>& outs,
+                             std::span<const View> into = {}) = 0;
   // A zero-filled tensor for a value the calling kernel makes between subgraph runs (a Loop's
   // iteration number): a released buffer of the same type and shape when there is one, so a
   // steady loop does not allocate per iteration.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <numeric>
 
 namespace moss::engine {
@@ -46,10 +47,42 @@ void Env::bind_object(int v, ObjectPtr o) {
   bind(v, View{});
 }
 
+void Env::set_into(const Graph& g, std::span<const View> outputs) {
+  for (size_t i = 0; i < outputs.size() && i < g.outputs.size(); ++i) {
+    const int v = g.outputs[i];
+    if (!outputs[i].data || std::count(g.outputs.begin(), g.outputs.end(), v) != 1) continue;
+    into[v] = outputs[i];
+    into_values_.push_back(v);
+  }
+}
+
+ObjectPtr Env::wrap(int v, std::shared_ptr<const Tensor> t) {
+  if (wrappers_.empty()) wrappers_.resize(2 * views.size());
+  for (size_t k = 0; k < 2; ++k) {
+    auto& w = wrappers_[2 * static_cast<size_t>(v) + k];
+    if (!w) w = std::make_shared<Object>();
+    // Only this env holds it: whoever had it before has let it go, so it may change.
+    if (w.use_count() == 1) {
+      w->tensor = std::move(t);
+      return w;
+    }
+  }
+  return tensor_object(std::move(t));
+}
+
+void Env::release_idle_wrappers() {
+  for (auto& w : wrappers_) {
+    if (w && w.use_count() == 1) w->tensor.reset();
+  }
+}
+
 void Env::reset() {
   std::fill(set.begin(), set.end(), false);
   for (auto& o : owned) o.reset();
   for (auto& o : objects) o.reset();
+  for (int v : into_values_) into[v] = View{};
+  into_values_.clear();
+  release_idle_wrappers();
 }
 
 // Whether cache holds infer()'s result for these inputs; otherwise records them (valid stays
@@ -80,10 +113,10 @@ bool same_inputs(InferCache& cache, std::span<const TensorInfo* const> in) {
 
 Result<ObjectPtr> object_of(const Graph& g, Env& env, int v) {
   if (env.objects[v]) return env.objects[v];
-  if (env.owned[v]) return tensor_object(env.owned[v]);
-  if (const auto& c = g.values[v].constant; c && !env.set[v]) return tensor_object(c);
+  if (env.owned[v]) return env.wrap(v, env.owned[v]);
+  if (const auto& c = g.values[v].constant; c && !env.set[v]) return env.wrap(v, c);
   MOSS_ASSIGN_OR_RETURN(View view, lookup(g, env, v));
-  if (const auto& c = g.values[v].constant; c && view.data == c->raw()) return tensor_object(c);
+  if (const auto& c = g.values[v].constant; c && view.data == c->raw()) return env.wrap(v, c);
   MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(view));
   return tensor_object(std::make_shared<const Tensor>(std::move(t)));
 }
@@ -193,6 +226,7 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
     }
     auto& results = sc.results;
     results.clear();
+    out.clear();
     if (k->run_dynamic) {
       std::vector<TensorInfo> check;
       MOSS_RETURN_IF_ERROR(k->infer(node, ptrs, check));
@@ -224,7 +258,16 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
         for (const TensorInfo& o : oi) results.push_back(o.value);
       } else {
         out.clear();
-        for (const TensorInfo& o : oi) {
+        for (size_t i = 0; i < oi.size(); ++i) {
+          const TensorInfo& o = oi[i];
+          // A graph output with a destination of its dtype and shape is written there.
+          const int v = i < node.outputs.size() ? node.outputs[i] : kNoValue;
+          if (v != kNoValue && env.into[v].data && env.into[v].dtype == o.dtype &&
+              std::ranges::equal(env.into[v].shape, o.shape)) {
+            out.push_back(env.into[v]);
+            results.push_back(nullptr);
+            continue;
+          }
           auto t = pool_.acquire(o.dtype, o.shape);
           if (!t.ok()) return t.status().with_context(node.label());
           std::shared_ptr<Tensor> owned = std::move(t).value();
@@ -239,6 +282,12 @@ Status Interpreter::run_nodes(const Graph& g, std::span<const int> nodes, Env& e
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       const int v = node.outputs[i];
       if (v == kNoValue) continue;
+      if (i < results.size() && !results[i] && i < out.size() && env.into[v].data &&
+          out[i].data == env.into[v].data) {
+        env.owned[v].reset();  // written into its destination
+        env.bind(v, out[i]);
+        continue;
+      }
       if (i >= results.size() || !results[i]) {
         return unimplemented("{}: output {} is not produced", node.label(), i);
       }
@@ -259,11 +308,9 @@ Status Interpreter::run_all(const Graph& g, Env& env, std::vector<InferCache>* c
   return run_nodes(g, all, env, cache);
 }
 
-Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const View> inputs,
-                                             std::span<const View> captures) {
+Status Interpreter::bind_views(const Graph& g, Env& env, std::span<const View> inputs,
+                               std::span<const View> captures) {
   MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
-  FrameLease frame(*this, g);
-  Env& env = frame.get().env;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
     if (v.type && (!v.type->is_plain() || inputs[i].dtype != v.type->dtype)) {
@@ -273,32 +320,80 @@ Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const Vie
     env.bind(g.inputs[i], inputs[i]);
   }
   for (size_t i = 0; i < captures.size(); ++i) env.bind(g.captures[i], captures[i]);
+  return Status::Ok();
+}
+
+namespace {
+
+// Output o of g as a tensor view, checked against its declared type.
+Result<View> output_view(const Graph& g, Env& env, int o) {
+  const Value& val = g.values[o];
+  if (env.objects[o]) {
+    return invalid_argument("subgraph output '{}' is a {}, a tensor is expected", val.name,
+                            type_name(type_of(*env.objects[o])));
+  }
+  MOSS_ASSIGN_OR_RETURN(View v, lookup(g, env, o));
+  if (val.type && (!val.type->is_plain() || v.dtype != val.type->dtype)) {
+    return invalid_argument("subgraph output '{}' is {}, the subgraph declares {}", val.name,
+                            dtype_name(v.dtype), type_name(*val.type));
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<std::vector<Tensor>> Interpreter::run(const Graph& g, std::span<const View> inputs,
+                                             std::span<const View> captures) {
+  FrameLease frame(*this, g);
+  Env& env = frame.get().env;
+  MOSS_RETURN_IF_ERROR(bind_views(g, env, inputs, captures));
   MOSS_RETURN_IF_ERROR(run_all(g, env, &frame.get().infer));
   std::vector<Tensor> outs;
   outs.reserve(g.outputs.size());
   for (int o : g.outputs) {
-    const Value& val = g.values[o];
-    if (env.objects[o]) {
-      return invalid_argument("subgraph output '{}' is a {}, a tensor is expected", val.name,
-                              type_name(type_of(*env.objects[o])));
-    }
-    MOSS_ASSIGN_OR_RETURN(View v, lookup(g, env, o));
-    if (val.type && (!val.type->is_plain() || v.dtype != val.type->dtype)) {
-      return invalid_argument("subgraph output '{}' is {}, the subgraph declares {}", val.name,
-                              dtype_name(v.dtype), type_name(*val.type));
-    }
+    MOSS_ASSIGN_OR_RETURN(View v, output_view(g, env, o));
     MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(v));
     outs.push_back(std::move(t));
   }
   return outs;
 }
 
-Result<std::vector<ObjectPtr>> Interpreter::run_objects(const Graph& g,
-                                                        std::span<const ObjectPtr> inputs,
-                                                        std::span<const ObjectPtr> captures) {
-  MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
+Status Interpreter::run_into(const Graph& g, std::span<const View> inputs,
+                             std::span<const View> captures, std::span<const View> outputs) {
+  if (outputs.size() != g.outputs.size()) {
+    return internal_error("subgraph called with {} outputs, it has {}", outputs.size(), g.outputs.size());
+  }
   FrameLease frame(*this, g);
   Env& env = frame.get().env;
+  MOSS_RETURN_IF_ERROR(bind_views(g, env, inputs, captures));
+  env.set_into(g, outputs);
+  MOSS_RETURN_IF_ERROR(run_all(g, env, &frame.get().infer));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const View& dst = outputs[i];
+    MOSS_ASSIGN_OR_RETURN(View v, output_view(g, env, g.outputs[i]));
+    if (v.data && v.data == dst.data) continue;  // written there
+    if (v.dtype != dst.dtype || !std::ranges::equal(v.shape, dst.shape)) {
+      return invalid_argument("subgraph output '{}' is {} {} where {} {} is expected",
+                              g.values[g.outputs[i]].name, dtype_name(v.dtype),
+                              shape_to_string(v.shape), dtype_name(dst.dtype),
+                              shape_to_string(dst.shape));
+    }
+    const size_t bytes = static_cast<size_t>(v.numel) * dtype_size(v.dtype);
+    if (bytes > 0) std::memmove(dst.data, v.data, bytes);
+  }
+  return Status::Ok();
+}
+
+Status Interpreter::run_objects(const Graph& g, std::span<const ObjectPtr> inputs,
+                                std::span<const ObjectPtr> captures, std::vector<ObjectPtr>& outs,
+                                std::span<const View> into) {
+  MOSS_RETURN_IF_ERROR(check_call(g, inputs.size(), captures.size()));
+  // What the caller kept from its last call goes first, so the wrappers and buffers are free.
+  for (auto& o : outs) o.reset();
+  outs.resize(g.outputs.size());
+  FrameLease frame(*this, g);
+  Env& env = frame.get().env;
+  env.release_idle_wrappers();  // the caller has moved on from the last run's inputs
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = g.values[g.inputs[i]];
     if (v.type && !type_matches(*inputs[i], *v.type)) {
@@ -308,19 +403,26 @@ Result<std::vector<ObjectPtr>> Interpreter::run_objects(const Graph& g,
     env.bind_object(g.inputs[i], inputs[i]);
   }
   for (size_t i = 0; i < captures.size(); ++i) env.bind_object(g.captures[i], captures[i]);
+  env.set_into(g, into);
   MOSS_RETURN_IF_ERROR(run_all(g, env, &frame.get().infer));
-  std::vector<ObjectPtr> outs;
-  outs.reserve(g.outputs.size());
-  for (int o : g.outputs) {
-    MOSS_ASSIGN_OR_RETURN(ObjectPtr obj, object_of(g, env, o));
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const int o = g.outputs[i];
     const Value& val = g.values[o];
-    if (val.type && !type_matches(*obj, *val.type)) {
-      return invalid_argument("subgraph output '{}' is a {}, the subgraph declares {}", val.name,
-                              type_name(type_of(*obj)), type_name(*val.type));
+    if (i < into.size() && into[i].data && env.set[o] && !env.owned[o] && !env.objects[o] &&
+        env.views[o].data == into[i].data) {
+      if (val.type && (!val.type->is_plain() || into[i].dtype != val.type->dtype)) {
+        return invalid_argument("subgraph output '{}' is {}, the subgraph declares {}", val.name,
+                                dtype_name(into[i].dtype), type_name(*val.type));
+      }
+      continue;  // written into its destination; outs[i] stays null
     }
-    outs.push_back(std::move(obj));
+    MOSS_ASSIGN_OR_RETURN(outs[i], object_of(g, env, o));
+    if (val.type && !type_matches(*outs[i], *val.type)) {
+      return invalid_argument("subgraph output '{}' is a {}, the subgraph declares {}", val.name,
+                              type_name(type_of(*outs[i])), type_name(*val.type));
+    }
   }
-  return outs;
+  return Status::Ok();
 }
 
 }  // namespace moss::engine

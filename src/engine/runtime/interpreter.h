@@ -20,19 +20,33 @@ namespace moss::engine {
 struct Env {
   explicit Env(const Graph& g)
       : views(g.values.size()), owned(g.values.size()), objects(g.values.size()),
-        set(g.values.size(), false) {}
+        into(g.values.size()), set(g.values.size(), false) {}
   void bind(int v, View view) {
     views[v] = view;
     set[v] = true;
   }
   // A value of any kind: a tensor is stored as a view (owned), anything else in objects.
   void bind_object(int v, ObjectPtr o);
+  // Where the node computing graph output i writes it this run (outputs[i], when it has data):
+  // a slice of a scan's stacked result, a scan state's next buffer. Not for a value listed as
+  // two outputs (each is copied from one buffer instead).
+  void set_into(const Graph& g, std::span<const View> outputs);
+  // Tensor t of value v as an Object: one of v's two wrappers when nothing else holds it (a loop
+  // body's outputs go out once per iteration without a new wrapper), else a new one.
+  ObjectPtr wrap(int v, std::shared_ptr<const Tensor> t);
+  // Lets the pool reuse the buffers of wrappers nobody else holds any more.
+  void release_idle_wrappers();
   // Unbinds every value (releasing what it owns) and keeps the storage for the next run.
   void reset();
   std::vector<View> views;
   std::vector<std::shared_ptr<const Tensor>> owned;  // produced by the interpreter
   std::vector<ObjectPtr> objects;  // non-tensor values (sequences, optionals, strings)
+  std::vector<View> into;          // set_into
   std::vector<bool> set;
+
+ private:
+  std::vector<int> into_values_;
+  std::vector<std::shared_ptr<Object>> wrappers_;  // two per value once one is needed
 };
 
 // Value v of env as an Object (a tensor wrapped without a copy when env or the graph owns it).
@@ -63,8 +77,11 @@ class Interpreter final : public SubgraphRunner {
 
   Result<std::vector<Tensor>> run(const Graph& g, std::span<const View> inputs,
                                   std::span<const View> captures) override;
-  Result<std::vector<ObjectPtr>> run_objects(const Graph& g, std::span<const ObjectPtr> inputs,
-                                             std::span<const ObjectPtr> captures) override;
+  Status run_into(const Graph& g, std::span<const View> inputs, std::span<const View> captures,
+                  std::span<const View> outputs) override;
+  Status run_objects(const Graph& g, std::span<const ObjectPtr> inputs,
+                     std::span<const ObjectPtr> captures, std::vector<ObjectPtr>& outs,
+                     std::span<const View> into = {}) override;
   Result<std::shared_ptr<Tensor>> buffer(DType dtype, std::span<const int64_t> shape) override {
     return pool_.acquire(dtype, shape);
   }
@@ -107,6 +124,9 @@ class Interpreter final : public SubgraphRunner {
   Scratch& scratch();
 
   Status run_all(const Graph& g, Env& env, std::vector<InferCache>* cache);
+  // Binds a run()/run_into() call's tensor inputs and captures, checking declared types.
+  static Status bind_views(const Graph& g, Env& env, std::span<const View> inputs,
+                           std::span<const View> captures);
   Status run_object_node(const Graph& g, const Node& node, const OpKernel& k, Env& env);
 
   std::map<const Graph*, std::unique_ptr<Frame>> frames_;

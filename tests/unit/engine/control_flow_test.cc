@@ -107,20 +107,7 @@ TEST(EngineControlFlow, LoopBodyReusesItsBuffersInTheSteadyState) {
   // s = s * a + x over M trips (a, x from the outer scope), with a scan output and a body
   // condition computed each trip. After the first iterations every value of the body lands in a
   // buffer an earlier iteration released: the run allocates as many buffers for 300 trips as for 3.
-  ModelBuilder body;
-  body.input("i", I64, {}).input("cin", BOOL, {}).input("s", F, {4});
-  body.output("cout", BOOL).output("s2").output("scan");
-  body.init_i("limit", {}, {1000});
-  body.node("Less", {"i", "limit"}, {"cout"});
-  body.node("Mul", {"s", "a"}, {"t"});
-  body.node("Add", {"t", "x"}, {"s2"});
-  body.node("Relu", {"s2"}, {"scan"});
-  ModelBuilder b;
-  b.input("M", I64, {}).input("x", F, {4}).output("final").output("all");
-  b.init_f("a", {4}, {0.5f, 0.5f, 0.5f, 0.5f}).init_f("s0", {4}, {0, 0, 0, 0});
-  auto& n = b.node("Loop", {"M", "", "s0"}, {"final", "all"}, "loop");
-  ModelBuilder::attr_g(n, "body", graph_of(body));
-  auto model = CompiledModel::compile(b.bytes());
+  auto model = CompiledModel::compile(testing::carried_loop_model(/*scan=*/true, /*limit=*/1000));
   ASSERT_TRUE(model.ok()) << model.status().message();
   auto run = [&](int64_t trips) {
     ExecutionContext ctx(*model);

@@ -111,4 +111,30 @@ class ModelBuilder {
   onnx::ModelProto model_;
 };
 
+// A Loop of M trips (graph inputs M: int64 scalar, x: float [4]) carrying s = s * a + x (s0 = 0,
+// a = 0.5 and x read from the outer scope), with a body condition i < limit computed each trip.
+// Outputs: "final", the carried s; with `scan`, also "all": Relu(s) of every trip, stacked.
+inline std::vector<uint8_t> carried_loop_model(bool scan, int64_t limit) {
+  constexpr int F = onnx::TensorProto::FLOAT, I64 = onnx::TensorProto::INT64,
+                BOOL = onnx::TensorProto::BOOL;
+  ModelBuilder body;
+  body.input("i", I64, {}).input("cin", BOOL, {}).input("s", F, {4});
+  body.output("cout", BOOL).output("s2");
+  if (scan) body.output("scan");
+  body.init_i("limit", {}, {limit});
+  body.node("Less", {"i", "limit"}, {"cout"});
+  body.node("Mul", {"s", "a"}, {"t"});
+  body.node("Add", {"t", "x"}, {"s2"});
+  if (scan) body.node("Relu", {"s2"}, {"scan"});
+  ModelBuilder b;
+  b.input("M", I64, {}).input("x", F, {4}).output("final");
+  if (scan) b.output("all");
+  b.init_f("a", {4}, {0.5f, 0.5f, 0.5f, 0.5f}).init_f("s0", {4}, {0, 0, 0, 0});
+  std::vector<std::string> outs{"final"};
+  if (scan) outs.push_back("all");
+  auto& n = b.node("Loop", {"M", "", "s0"}, outs, "loop");
+  ModelBuilder::attr_g(n, "body", body.graph());
+  return b.bytes();
+}
+
 }  // namespace moss::engine::testing

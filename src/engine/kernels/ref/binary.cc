@@ -36,6 +36,8 @@ Result<std::vector<int64_t>> b_shape(const Node& node, std::span<const int64_t> 
 
 // in[1] viewed with b_shape() (storage holds the shape the view points to).
 View b_view(const Node& node, std::span<const View> in, std::vector<int64_t>& storage) {
+  // Usually B is read as it is: no copy of its shape (a loop body's Add allocates nothing).
+  if (node.opset >= 7 || node.attr_int("broadcast", 0) == 0) return in[1];
   auto s = b_shape(node, in[0].shape, in[1].shape);
   storage = s.ok() ? *s : std::vector<int64_t>(in[1].shape.begin(), in[1].shape.end());
   return View{in[1].dtype, storage, in[1].data, in[1].numel};

@@ -87,7 +87,9 @@ Result<std::vector<ObjectPtr>> run_If(const Node& node, std::span<const ObjectPt
   if (!c) return invalid_argument("{}: cond is missing", node.label());
   MOSS_ASSIGN_OR_RETURN(bool cond, scalar_bool(node, view_of(*c), "cond"));
   MOSS_ASSIGN_OR_RETURN(const Graph* g, subgraph(node, cond ? "then_branch" : "else_branch"));
-  return runner.run_objects(*g, {}, captures_of(node, in));
+  std::vector<ObjectPtr> outs;
+  MOSS_RETURN_IF_ERROR(runner.run_objects(*g, {}, captures_of(node, in), outs));
+  return outs;
 }
 
 // ---- stacking along an axis (Loop and Scan outputs, Scan input slices) -----------------------
@@ -236,36 +238,97 @@ bool same_kind(const Object& a, const Object& b) {
   return !a.is_tensor() || a.tensor->dtype() == b.tensor->dtype();
 }
 
-// A Loop scan output: each iteration's value is copied in as it comes (the value's buffer goes
-// back to the pool for the next iteration) and the result is stacked along a new first axis.
+// A scalar the Loop hands its body every iteration (the iteration number, the condition): one
+// tensor and wrapper, rewritten in place while nothing from an earlier iteration still holds them
+// (a body may return its input, and a carried value then keeps it).
+template <typename T>
+class LoopScalar {
+ public:
+  Result<ObjectPtr> set(T value) {
+    if (!tensor_ || object_.use_count() != 1 || tensor_.use_count() != 2) {
+      MOSS_ASSIGN_OR_RETURN(Tensor t, Tensor::zeros(dtype_of<T>(), {}));
+      tensor_ = std::make_shared<Tensor>(std::move(t));
+      object_ = std::make_shared<Object>();
+      object_->tensor = tensor_;
+    }
+    tensor_->template data<T>()[0] = value;
+    return ObjectPtr(object_);
+  }
+
+ private:
+  std::shared_ptr<Tensor> tensor_;
+  std::shared_ptr<Object> object_;
+};
+
+// A Loop scan output, stacked along a new first axis in one buffer: from the second iteration
+// on, the body writes each value straight into its row (slot()); a value it cannot write there
+// (the first, or one computed outside the body's nodes) is copied in (append()). The buffer holds
+// every trip of a loop with a trip count M up to 16 MiB of rows, else grows geometrically.
 class ScanOutput {
  public:
+  explicit ScanOutput(int64_t trips) : trips_(trips) {}
+
+  // Where the next iteration's value goes; a View without data before the first value fixes the
+  // element's type and shape (or for empty elements).
+  Result<View> slot() {
+    if (count_ == 0 || elem_bytes_ == 0) return View{};
+    MOSS_RETURN_IF_ERROR(reserve(count_ + 1));
+    return View{dtype_, elem_, rows_.raw() + count_ * elem_bytes_, elem_numel_};
+  }
+  // The iteration wrote its value into slot().
+  void wrote_slot() { ++count_; }
   Status append(const Node& node, const Tensor& t) {
     if (count_ == 0) {
       dtype_ = t.dtype();
       elem_ = t.shape();
+      elem_numel_ = t.numel();
+      elem_bytes_ = static_cast<int64_t>(t.nbytes());
     } else if (t.dtype() != dtype_ || t.shape() != elem_) {
       return invalid_argument("{}: scan output changes shape across iterations ({} then {})", node.label(),
                               shape_to_string(elem_), shape_to_string(t.shape()));
     }
-    bytes_.insert(bytes_.end(), t.raw(), t.raw() + t.nbytes());  // grows geometrically
+    MOSS_RETURN_IF_ERROR(reserve(count_ + 1));
+    if (elem_bytes_ > 0) std::memcpy(rows_.raw() + count_ * elem_bytes_, t.raw(), t.nbytes());
     ++count_;
     return Status::Ok();
   }
+  int64_t elem_bytes() const { return elem_bytes_; }
   // [iterations, element shape...]; with no iterations the element shape comes from the body's
   // declared output (stack_axis).
-  Result<Tensor> stacked(const Node& node, DType declared_dtype, const std::optional<TensorType>& declared) const {
+  Result<Tensor> stacked(const Node& node, DType declared_dtype, const std::optional<TensorType>& declared) {
     if (count_ == 0) return stack_axis(node, {}, 0, false, declared_dtype, declared);
+    if (elem_bytes_ > 0 && rows_.shape()[0] == count_) return std::move(rows_);
     std::vector<int64_t> shape{count_};
     shape.insert(shape.end(), elem_.begin(), elem_.end());
-    return Tensor::from_bytes(dtype_, std::move(shape), bytes_);
+    return Tensor::from_bytes(dtype_, std::move(shape),
+                              rows_.bytes().first(static_cast<size_t>(count_ * elem_bytes_)));
   }
 
  private:
+  // Room for `rows` rows (callers keep rows * elem_bytes_ within kMaxTensorBytes).
+  Status reserve(int64_t rows) {
+    if (elem_bytes_ == 0) return Status::Ok();
+    const int64_t have = rows_.rank() ? rows_.shape()[0] : 0;
+    if (rows <= have) return Status::Ok();
+    constexpr int64_t kUpFront = int64_t{16} << 20;
+    const int64_t max_rows = std::max<int64_t>(1, static_cast<int64_t>(kMaxTensorBytes) / elem_bytes_);
+    int64_t want = have == 0 ? std::max<int64_t>(1, std::min(trips_, kUpFront / elem_bytes_))
+                             : 2 * have;
+    if (have == 0 && trips_ == std::numeric_limits<int64_t>::max()) want = std::min<int64_t>(want, 16);
+    want = std::min(std::max(want, rows), std::max(max_rows, rows));
+    std::vector<int64_t> shape{want};
+    shape.insert(shape.end(), elem_.begin(), elem_.end());
+    MOSS_ASSIGN_OR_RETURN(Tensor grown, Tensor::zeros(dtype_, std::move(shape)));
+    if (count_ > 0) std::memcpy(grown.raw(), rows_.raw(), static_cast<size_t>(count_ * elem_bytes_));
+    rows_ = std::move(grown);
+    return Status::Ok();
+  }
+
+  int64_t trips_;
   DType dtype_ = DType::kFloat32;
   std::vector<int64_t> elem_;
-  std::vector<uint8_t> bytes_;
-  int64_t count_ = 0;
+  int64_t elem_numel_ = 0, elem_bytes_ = 0, count_ = 0;
+  Tensor rows_;  // [capacity, elem...]
 };
 
 Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const ObjectPtr> in,
@@ -288,29 +351,34 @@ Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const Object
     MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(*c), "cond"));
   }
   std::vector<ObjectPtr> carried(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(n));
-  std::vector<ScanOutput> scans(k);
+  std::vector<ScanOutput> scans(k, ScanOutput(m ? std::max<int64_t>(trips, 0) : trips));
   size_t scan_bytes = 0;
-  std::vector<ObjectPtr> body_in(n + 2);
+  std::vector<ObjectPtr> body_in(n + 2), outs;
+  std::vector<View> into(body->outputs.size());
+  LoopScalar<int64_t> iteration;
+  LoopScalar<bool> condition;
   for (int64_t i = 0; i < trips && cond; ++i) {
     // M and cond may come from request data: a bounded loop holds a request thread for a bounded
     // time, and its (possibly empty) scan slices stay bounded in count.
     if (i >= kMaxLoopIterations) {
       return resource_exhausted("{}: more than {} iterations", node.label(), kMaxLoopIterations);
     }
-    // The iteration number and condition go in buffers the previous iteration released.
     body_in[0].reset();
     body_in[1].reset();
-    MOSS_ASSIGN_OR_RETURN(auto iter, runner.buffer(DType::kInt64, {}));
-    iter->data<int64_t>()[0] = i;
-    MOSS_ASSIGN_OR_RETURN(auto cond_in, runner.buffer(DType::kBool, {}));
-    cond_in->data<bool>()[0] = cond;
-    body_in[0] = tensor_object(std::move(iter));
-    body_in[1] = tensor_object(std::move(cond_in));
+    MOSS_ASSIGN_OR_RETURN(body_in[0], iteration.set(i));
+    MOSS_ASSIGN_OR_RETURN(body_in[1], condition.set(cond));
     for (size_t j = 0; j < n; ++j) body_in[2 + j] = carried[j];
-    MOSS_ASSIGN_OR_RETURN(auto outs, runner.run_objects(*body, body_in, captures_of(node, in)));
+    for (size_t s = 0; s < k; ++s) {
+      auto slot = scans[s].slot();
+      if (!slot.ok()) return std::move(slot).status().with_context(node.label());
+      into[1 + n + s] = *slot;
+    }
+    MOSS_RETURN_IF_ERROR(runner.run_objects(*body, body_in, captures_of(node, in), outs, into));
+    if (!outs[0]) return invalid_argument("{}: the body's cond output is missing", node.label());
     MOSS_ASSIGN_OR_RETURN(const Tensor* next, object_tensor(node, outs[0], "body's cond output"));
     MOSS_ASSIGN_OR_RETURN(cond, scalar_bool(node, view_of(*next), "body's cond output"));
     for (size_t j = 0; j < n; ++j) {
+      if (!outs[1 + j]) return invalid_argument("{}: loop-carried output {} is missing", node.label(), j);
       if (!same_kind(*carried[j], *outs[1 + j])) {
         return invalid_argument("{}: body changes loop-carried value {} from {} to {}",
                                 node.label(), j, type_name(type_of(*carried[j])),
@@ -319,14 +387,22 @@ Result<std::vector<ObjectPtr>> run_Loop(const Node& node, std::span<const Object
       carried[j] = std::move(outs[1 + j]);
     }
     for (size_t s = 0; s < k; ++s) {
-      MOSS_ASSIGN_OR_RETURN(const Tensor* t, object_tensor(node, outs[1 + n + s], "a scan output"));
-      scan_bytes += t->nbytes();
+      const ObjectPtr& o = outs[1 + n + s];
+      const Tensor* t = nullptr;
+      if (o) {
+        MOSS_ASSIGN_OR_RETURN(t, object_tensor(node, o, "a scan output"));
+      }
+      scan_bytes += t ? t->nbytes() : static_cast<size_t>(scans[s].elem_bytes());
       // A loop that never ends stops at the tensor size limit instead of exhausting memory.
       if (scan_bytes > kMaxTensorBytes) {
         return resource_exhausted("{}: scan outputs exceed {} bytes after {} iterations",
                                   node.label(), kMaxTensorBytes, i + 1);
       }
-      MOSS_RETURN_IF_ERROR(scans[s].append(node, *t));
+      if (t) {
+        MOSS_RETURN_IF_ERROR(scans[s].append(node, *t));
+      } else {
+        scans[s].wrote_slot();
+      }
     }
   }
   std::vector<ObjectPtr> result = std::move(carried);
@@ -408,7 +484,52 @@ Status infer_Scan(const Node& node, std::span<const TensorInfo* const> in,
   return Status::Ok();
 }
 
+// Where step `pos` of a scan output goes in its stacked result: a contiguous row when every dim
+// before the output axis is 1 (the body then writes it there), else rows copied from a staging
+// buffer.
+class StackedOutput {
+ public:
+  Status init(const Tensor& first, int64_t len, int64_t axis, SubgraphRunner& runner) {
+    elem_ = first.shape();
+    std::vector<int64_t> shape = elem_;
+    shape.insert(shape.begin() + axis, len);
+    MOSS_ASSIGN_OR_RETURN(stacked_, Tensor::zeros(first.dtype(), shape));
+    split_ = split_at(shape, static_cast<size_t>(axis), first.dtype());
+    if (split_.outer != 1) {
+      MOSS_ASSIGN_OR_RETURN(staging_, runner.buffer(first.dtype(), elem_));
+    }
+    return Status::Ok();
+  }
+  // The buffer step `pos` writes into.
+  View slot(int64_t pos) {
+    if (split_.outer != 1) return view_of(*staging_);
+    return View{stacked_.dtype(), elem_, stacked_.raw() + pos * split_.inner_bytes,
+                numel_of(elem_)};
+  }
+  // After step `pos` wrote slot(pos) (or `from`, when given): its rows into the stacked result.
+  void place(int64_t pos, const uint8_t* from = nullptr) {
+    if (!from) {
+      if (split_.outer == 1) return;
+      from = staging_->raw();
+    }
+    for (int64_t o = 0; o < split_.outer && split_.inner_bytes > 0; ++o) {
+      std::memcpy(stacked_.raw() + (o * split_.len + pos) * split_.inner_bytes,
+                  from + o * split_.inner_bytes, static_cast<size_t>(split_.inner_bytes));
+    }
+  }
+  Tensor take() { return std::move(stacked_); }
+
+ private:
+  std::vector<int64_t> elem_;
+  Tensor stacked_;
+  AxisSplit split_;
+  std::shared_ptr<Tensor> staging_;
+};
+
 // One scan over states and scan inputs (no batch axis); returns final states then scan outputs.
+// The first step runs with run() (the scan outputs' shapes are unknown until then); every later
+// step with run_into(), writing the states into the other of two buffers and the scan outputs
+// into their rows of the stacked results.
 Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const ScanAttrs& a,
                                       std::span<const View> states_in,
                                       std::span<const View> scan_in,
@@ -423,22 +544,33 @@ Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const
     if (j > 0 && l != len) return invalid_argument("{}: scan inputs differ in length", node.label());
     len = l;
   }
-  std::vector<Tensor> states;
+  std::vector<Tensor> states, next;
   for (const View& v : states_in) {
     MOSS_ASSIGN_OR_RETURN(Tensor t, tensor_of(v));
     states.push_back(std::move(t));
   }
-  std::vector<Slices> scans(a.scan_out);
+  std::vector<StackedOutput> scans(a.scan_out);
   std::vector<AxisSlicer> slicers(a.scan_in);
   for (size_t j = 0; j < a.scan_in; ++j) {
     MOSS_RETURN_IF_ERROR(slicers[j].init(scan_in[j], static_cast<size_t>(axes[j]), runner));
   }
-  std::vector<View> body_in(a.states + a.scan_in);
+  std::vector<View> body_in(a.states + a.scan_in), into(a.states + a.scan_out);
   for (int64_t t = 0; t < len; ++t) {
     for (size_t j = 0; j < a.scan_in; ++j) {
       body_in[a.states + j] = slicers[j].slice(a.in_dirs[j] ? len - 1 - t : t);
     }
     for (size_t i = 0; i < a.states; ++i) body_in[i] = view_of(states[i]);
+    if (t > 0) {
+      for (size_t i = 0; i < a.states; ++i) into[i] = view_of(next[i]);
+      for (size_t s = 0; s < a.scan_out; ++s) {
+        into[a.states + s] = scans[s].slot(a.out_dirs[s] ? len - 1 - t : t);
+      }
+      const Status st = runner.run_into(body, body_in, captures, into);
+      if (!st.ok()) return st.with_context(node.label());
+      for (size_t s = 0; s < a.scan_out; ++s) scans[s].place(a.out_dirs[s] ? len - 1 - t : t);
+      std::swap(states, next);
+      continue;
+    }
     MOSS_ASSIGN_OR_RETURN(auto outs, runner.run(body, body_in, captures));
     for (size_t i = 0; i < a.states; ++i) {
       if (outs[i].dtype() != states[i].dtype() || outs[i].shape() != states[i].shape()) {
@@ -446,22 +578,27 @@ Result<std::vector<Tensor>> scan_once(const Node& node, const Graph& body, const
                                 dtype_name(states[i].dtype()), shape_to_string(states[i].shape()),
                                 dtype_name(outs[i].dtype()), shape_to_string(outs[i].shape()));
       }
+      next.push_back(std::move(states[i]));  // the buffer step 1 writes into
       states[i] = std::move(outs[i]);
     }
     for (size_t s = 0; s < a.scan_out; ++s) {
-      scans[s].push_back(std::make_shared<const Tensor>(std::move(outs[a.states + s])));
+      const Tensor& y = outs[a.states + s];
+      MOSS_ASSIGN_OR_RETURN(int64_t ax, normalize_axis(node, a.out_axes[s], static_cast<int64_t>(y.rank()) + 1));
+      MOSS_RETURN_IF_ERROR(scans[s].init(y, len, ax, runner));
+      scans[s].place(a.out_dirs[s] ? len - 1 : 0, y.raw());
     }
   }
   std::vector<Tensor> result = std::move(states);
   for (size_t s = 0; s < a.scan_out; ++s) {
+    if (len > 0) {
+      result.push_back(scans[s].take());
+      continue;
+    }
     const Value& decl = body.values[body.outputs[a.states + s]];
     const DType dt = decl.type ? decl.type->dtype : DType::kFloat32;
-    const int64_t rank = scans[s].empty()
-                             ? (decl.type ? static_cast<int64_t>(decl.type->dims.size()) : 0)
-                             : static_cast<int64_t>(scans[s][0]->rank());
+    const int64_t rank = decl.type ? static_cast<int64_t>(decl.type->dims.size()) : 0;
     MOSS_ASSIGN_OR_RETURN(int64_t ax, normalize_axis(node, a.out_axes[s], rank + 1));
-    MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, scans[s], static_cast<size_t>(ax),
-                                               a.out_dirs[s] != 0, dt, decl.type));
+    MOSS_ASSIGN_OR_RETURN(Tensor t, stack_axis(node, {}, static_cast<size_t>(ax), a.out_dirs[s] != 0, dt, decl.type));
     result.push_back(std::move(t));
   }
   return result;

@@ -316,12 +316,12 @@ Result<Objects> run_SequenceMap(const Node& node, std::span<const ObjectPtr> in,
     }
   }
   std::vector<Objects> outs(node.outputs.size());
-  Objects body_in(ni);
+  Objects body_in(ni), res;
   for (size_t i = 0; i < len; ++i) {
     for (size_t j = 0; j < ni; ++j) {
       body_in[j] = in[j]->kind == Object::Kind::kSequence ? in[j]->items[i] : in[j];
     }
-    MOSS_ASSIGN_OR_RETURN(auto res, runner.run_objects(body, body_in, in.subspan(ni)));
+    MOSS_RETURN_IF_ERROR(runner.run_objects(body, body_in, in.subspan(ni), res));
     for (size_t o = 0; o < res.size(); ++o) outs[o].push_back(std::move(res[o]));
   }
   Objects result;
