@@ -1,7 +1,9 @@
 // Batch-1 LSTM cell (lstm_batch1.h). Per direction: the input projection of every step in one
 // sgemm (bias Wb + Rb folded in), then per step gates = that row + R h, where R is packed in
 // 128-row panels ([panel][hidden][128]) so the product reads R once, sequentially, into eight
-// 16-wide accumulators; the gates run 16 hidden units at a time with a polynomial exp.
+// 16-wide accumulators; the gates run 16 hidden units at a time with a polynomial exp. The two
+// directions of a bidirectional layer run on two OpenMP threads when the plan has them (this
+// file is compiled with -fopenmp; libgomp is oneDNN's runtime already).
 #include "engine/kernels/lstm_batch1.h"
 
 #include "engine/kernels/avx512_math.h"
@@ -87,9 +89,10 @@ struct AlignedFloats {
 class LstmBatch1 final : public PreparedKernel {
  public:
   LstmBatch1(const onednn::RnnParams& p, const float* w, const float* r, const float* b,
-             const float* peep, uint32_t packed)
+             const float* peep, uint32_t packed, int threads)
       : seq_(p.seq), input_(p.input), hidden_(p.hidden), packed_(packed) {
     dirs_ = p.direction == onednn::RnnParams::Direction::kBidirectional ? 2 : 1;
+    teams_ = dirs_ == 2 && threads >= 2 ? 2 : 1;
     reverse_only_ = p.direction == onednn::RnnParams::Direction::kReverse;
     const int64_t G = 4 * hidden_;
     panels_ = (G + kPanel - 1) / kPanel;
@@ -113,10 +116,10 @@ class LstmBatch1 final : public PreparedKernel {
     }
   }
 
-  // gx for every step and direction, then g, h and c (each rounded up to 64 bytes).
+  // gx for every step and direction, then g, h and c per direction (each rounded up to 64 bytes).
   size_t scratch_bytes() const override {
-    const size_t hp = static_cast<size_t>((hidden_ + 15) / 16 * 16);
-    return (static_cast<size_t>(seq_ * dirs_ * stride_) + static_cast<size_t>(stride_) + 2 * hp) * sizeof(float);
+    return (static_cast<size_t>(seq_ * dirs_ * stride_) + static_cast<size_t>(dirs_) * state_floats()) *
+           sizeof(float);
   }
   size_t weights_bytes() const override {
     return (w_.size() + bias_.size() + peep_.size()) * sizeof(float) + rp_.bytes();
@@ -137,39 +140,62 @@ class LstmBatch1 final : public PreparedKernel {
     // direction's state at d*hidden.
     const float *x = in[0].as<float>(), *h0 = opt(5), *c0 = opt(6);
     float *y = dst(0), *yh = dst(1), *yc = dst(2);
-    const size_t hp = static_cast<size_t>((hidden_ + 15) / 16 * 16);
     float* gx = static_cast<float*>(s.dnnl->impl().buffer);
-    float* g = gx + seq_ * dirs_ * stride_;
-    float* h = g + stride_;
-    float* c = h + hp;
     const int64_t G = 4 * hidden_, ld = dirs_ * stride_;
     for (int64_t t = 0; t < seq_; ++t) std::memcpy(gx + t * ld, bias_.data(), ld * sizeof(float));
     for (int64_t d = 0; d < dirs_; ++d) {
       MOSS_RETURN_IF_ERROR(onednn::sgemm(false, true, seq_, G, input_, x, input_,
                                          w_.data() + d * G * input_, input_, 1.0f, gx + d * stride_, ld));
     }
+    // The directions of a bidirectional layer are independent: one thread each when the plan
+    // has two (each writes only its own state and its own half of Y's rows).
+    float* states = gx + seq_ * ld;
+#if defined(_OPENMP)
+#pragma omp parallel for num_threads(teams_) schedule(static, 1) if (teams_ > 1)
+#endif
     for (int64_t d = 0; d < dirs_; ++d) {
-      const bool reverse = reverse_only_ || d == 1;
-      const float* rp = rp_.data + d * panels_ * hidden_ * kPanel;
-      const float* peep = peep_.empty() ? nullptr : peep_.data() + d * 3 * hidden_;
-      if (h0) std::memcpy(h, h0 + d * hidden_, hidden_ * sizeof(float));
-      else std::fill_n(h, hidden_, 0.f);
-      if (c0) std::memcpy(c, c0 + d * hidden_, hidden_ * sizeof(float));
-      else std::fill_n(c, hidden_, 0.f);
-      for (int64_t s_ = 0; s_ < seq_; ++s_) {
-        const int64_t t = reverse ? seq_ - 1 - s_ : s_;
-        recurrent_product(rp, panels_, hidden_, h, gx + t * ld + d * stride_, g);
-        lstm_gates(g, peep, hidden_, c, h);
-        if (y) std::memcpy(y + (t * dirs_ + d) * hidden_, h, hidden_ * sizeof(float));
-      }
-      if (yh) std::memcpy(yh + d * hidden_, h, hidden_ * sizeof(float));
-      if (yc) std::memcpy(yc + d * hidden_, c, hidden_ * sizeof(float));
+      float* g = states + d * static_cast<int64_t>(state_floats());
+      run_direction(d, gx, h0, c0, g, y, yh, yc);
     }
     return Status::Ok();
   }
 
  private:
+  // Floats of one direction's g, h and c.
+  size_t state_floats() const {
+    const size_t hp = static_cast<size_t>((hidden_ + 15) / 16 * 16);
+    return static_cast<size_t>(stride_) + 2 * hp;
+  }
+
+  // Direction d over every step: gates from gx (the input projections) and R h; g, h and c in
+  // `state` (state_floats()).
+  void run_direction(int64_t d, const float* gx, const float* h0, const float* c0, float* state,
+                     float* y, float* yh, float* yc) const {
+    const size_t hp = static_cast<size_t>((hidden_ + 15) / 16 * 16);
+    float* g = state;
+    float* h = g + stride_;
+    float* c = h + hp;
+    const int64_t ld = dirs_ * stride_;
+    const bool reverse = reverse_only_ || d == 1;
+    const float* rp = rp_.data + d * panels_ * hidden_ * kPanel;
+    const float* peep = peep_.empty() ? nullptr : peep_.data() + d * 3 * hidden_;
+    if (h0) std::memcpy(h, h0 + d * hidden_, hidden_ * sizeof(float));
+    else std::fill_n(h, hidden_, 0.f);
+    if (c0) std::memcpy(c, c0 + d * hidden_, hidden_ * sizeof(float));
+    else std::fill_n(c, hidden_, 0.f);
+    for (int64_t s_ = 0; s_ < seq_; ++s_) {
+      const int64_t t = reverse ? seq_ - 1 - s_ : s_;
+      recurrent_product(rp, panels_, hidden_, h, gx + t * ld + d * stride_, g);
+      lstm_gates(g, peep, hidden_, c, h);
+      if (y) std::memcpy(y + (t * dirs_ + d) * hidden_, h, hidden_ * sizeof(float));
+    }
+    if (yh) std::memcpy(yh + d * hidden_, h, hidden_ * sizeof(float));
+    if (yc) std::memcpy(yc + d * hidden_, c, hidden_ * sizeof(float));
+  }
+
+ private:
   int64_t seq_, input_, hidden_, dirs_ = 1, panels_ = 0, stride_ = 0;
+  int teams_ = 1;  // threads running directions
   bool reverse_only_ = false;
   uint32_t packed_;
   std::vector<float> w_, bias_, peep_;
@@ -180,10 +206,11 @@ class LstmBatch1 final : public PreparedKernel {
 
 std::unique_ptr<const PreparedKernel> make_lstm_batch1(const onednn::RnnParams& p, const float* w,
                                                        const float* r, const float* b,
-                                                       const float* peep, uint32_t packed_inputs) {
+                                                       const float* peep, uint32_t packed_inputs,
+                                                       int threads) {
   if (!avx512::host_has_avx512() || p.cell != onednn::RnnParams::Cell::kLstm || p.batch != 1) return nullptr;
   if (p.seq <= 0 || p.input <= 0 || p.hidden <= 0 || !w || !r) return nullptr;
-  return std::make_unique<LstmBatch1>(p, w, r, b, peep, packed_inputs);
+  return std::make_unique<LstmBatch1>(p, w, r, b, peep, packed_inputs, threads);
 }
 
 bool is_lstm_batch1(const PreparedKernel* k) { return dynamic_cast<const LstmBatch1*>(k) != nullptr; }

@@ -155,7 +155,7 @@ std::unique_ptr<const PreparedKernel> prepare_recurrent(const Node& node,
   uint32_t packed = 0;
   if (!runtime_lens) packed = 0b110u | (opt(3) ? 0b1000u : 0u) | (peep ? 0b10000000u : 0u);
   if (p.cell == RnnParams::Cell::kLstm && p.batch == 1 && !runtime_lens) {
-    if (auto k = make_lstm_batch1(p, w, r, b, peep, packed)) return k;
+    if (auto k = make_lstm_batch1(p, w, r, b, peep, packed, threads)) return k;
   }
   auto k = OnednnRnn::create(p, w, r, b, peep);
   if (!k.ok()) return nullptr;

@@ -220,6 +220,22 @@ TEST(EngineOnednnRecurrent, LstmBatch1CellAgreesWithReferenceInEveryForm) {
       EXPECT_TRUE(batch1);
     }
   }
+  // At two threads a bidirectional layer runs one direction per thread: the same bits as at one.
+  Case two;
+  two.batch = 1;
+  two.direction = "bidirectional";
+  two.hidden = 200;
+  two.seq = 23;
+  two.input = 19;
+  two.initial_h = two.initial_c = true;
+  const auto one_thread = run(two, model(two)).first;
+  two.threads = 2;
+  bool batch1_two = false;
+  expect_twin(two, true, &batch1_two);
+  EXPECT_TRUE(batch1_two);
+  const auto two_threads = run(two, model(two)).first;
+  ASSERT_EQ(one_thread.size(), two_threads.size());
+  for (size_t o = 0; o < one_thread.size(); ++o) EXPECT_TRUE(one_thread[o].equals(two_threads[o])) << "output " << o;
   Case lens;  // a run-time sequence_lens may shorten the sequence: the oneDNN kernel decides per run
   lens.batch = 1;
   lens.sequence_lens = std::vector<int32_t>{5};

@@ -66,6 +66,45 @@ TEST(EngineOps, PadReflectAndEdge) {
   }
 }
 
+TEST(EngineOps, PadRowsMixCopiedInsidesPaddedEndsAndCroppedEdges) {
+  // x [2, 3, 4] = 0..23; pads (begin d0 d1 d2, end d0 d1 d2) = (1, -1, 2, 0, 1, -1): a constant row
+  // block before, the first row of each matrix cropped and one constant row after, and per row
+  // two padded elements in front and the last element cropped. Each mode against the definition.
+  const std::vector<int64_t> pads{1, -1, 2, 0, 1, -1};
+  for (const std::string mode : {"constant", "edge", "reflect", "wrap"}) {
+    ModelBuilder b(19);
+    b.input("x", F, {2, 3, 4}).output("y");
+    b.init_i("p", {6}, pads);
+    b.init_f("v", {}, {-7});
+    std::vector<std::string> in{"x", "p"};
+    if (mode == "constant") in.push_back("v");
+    ModelBuilder::attr_s(b.node("Pad", in, {"y"}), "mode", mode);
+    std::vector<float> x(24);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+    const auto y = run1(b, {{"x", Tensor::from_vector<float>({2, 3, 4}, x)}});
+    const int64_t is[3] = {2, 3, 4}, os[3] = {3, 3, 5};
+    auto source = [&](int64_t i, int64_t dim) -> int64_t {
+      if (i >= 0 && i < dim) return i;
+      if (mode == "constant") return -1;
+      if (mode == "edge") return i < 0 ? 0 : dim - 1;
+      if (mode == "wrap") return ((i % dim) + dim) % dim;
+      const int64_t p = 2 * (dim - 1), m = ((i % p) + p) % p;
+      return m < dim ? m : p - m;
+    };
+    ASSERT_EQ(y.size(), 45u) << mode;
+    for (int64_t a = 0; a < os[0]; ++a) {
+      for (int64_t r = 0; r < os[1]; ++r) {
+        for (int64_t c = 0; c < os[2]; ++c) {
+          const int64_t sa = source(a - pads[0], is[0]), sr = source(r - pads[1], is[1]),
+                        sc = source(c - pads[2], is[2]);
+          const float want = sa < 0 || sr < 0 || sc < 0 ? -7.0f : x[static_cast<size_t>((sa * 3 + sr) * 4 + sc)];
+          EXPECT_EQ(y[static_cast<size_t>((a * 3 + r) * 5 + c)], want) << mode << " at " << a << "," << r << "," << c;
+        }
+      }
+    }
+  }
+}
+
 TEST(EngineOps, GatherAcceptsNegativeIndicesAndRejectsOutOfRange) {
   // Index -1 picks the last row; index 5 of 3 rows is a run-time error, not a crash.
   ModelBuilder b(13);
