@@ -144,6 +144,10 @@ def export_dynamic_bert(float_dir, out_dir):
         raise RuntimeError("bert4 export: opset below 11")
     print(f"bert4_int8: {count} MatMuls quantized dynamically")
     _save_rewritten(m, "bert4_int8", float_dir, out_dir)
+    # Float outputs: compared within one step of their own dynamic quantization (compare_ort.py).
+    import json
+    with open(os.path.join(out_dir, "bert4_int8", "meta.json"), "w") as f:
+        json.dump({"compare": "quantized", "step": "dynamic", "steps": 1}, f)
 
 
 def export_fp16(base, float_dir, out_dir):

@@ -14,7 +14,10 @@ and p50 latency; MOSS runs `moss model run` on the same inputs and `moss model b
 --input ...` on the same input files.
 Prints max abs error per model (pass: |moss - ort| <= 1e-4 + 1e-3 * |ort| everywhere; a model
 whose meta.json says "detection" is compared as a set of boxes, see compare_detection; "quantized"
-widens atol by `steps` output quantization steps) and
+widens atol by `steps` output quantization steps: the scale of the DequantizeLinear writing the
+output for a statically quantized model, or for a dynamically quantized one (float outputs,
+"step": "dynamic") the step DynamicQuantizeLinear would give ORT's output,
+(max(y,0)-min(y,0))/255) and
 MOSS p50 / ORT p50 per thread count; writes OUT/summary.json. Exit 1 if any model fails or errors.
 Runs are interleaved per model and thread count so both see the same machine load; with
 --rounds N each pair (ORT, then MOSS) is repeated N times and the best p50 of each side is kept
@@ -85,9 +88,15 @@ def moss_bench(moss, model_dir, threads, iters):
                                "--iters", str(iters)] + input_flags(model_dir)))
 
 
+def dynamic_step(want):
+    """The step DynamicQuantizeLinear would give this output: (max(x, 0) - min(x, 0)) / 255."""
+    w = want.astype(np.float64)
+    return (max(float(w.max()), 0.0) - min(float(w.min()), 0.0)) / 255.0 if w.size else 0.0
+
+
 def compare(got_dir, want_dir, extra_atol=0.0):
     """Max abs error over every output ORT wrote, and whether all are within tolerance (widened by
-    extra_atol for a quantized output)."""
+    extra_atol for a quantized output: a number, or a function of ORT's output array)."""
     worst, ok = 0.0, True
     for want_file in sorted(glob.glob(os.path.join(want_dir, "*.npy"))):
         got_file = os.path.join(got_dir, os.path.basename(want_file))
@@ -98,7 +107,8 @@ def compare(got_dir, want_dir, extra_atol=0.0):
             return float("inf"), False
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
         worst = max(worst, float(diff.max()) if diff.size else 0.0)
-        ok &= bool(np.all(diff <= ATOL + extra_atol + RTOL * np.abs(want.astype(np.float64))))
+        extra = extra_atol(want) if callable(extra_atol) else extra_atol
+        ok &= bool(np.all(diff <= ATOL + extra + RTOL * np.abs(want.astype(np.float64))))
     return worst, ok
 
 
@@ -152,7 +162,11 @@ def compare_dirs(got_dir, want_dir, model_dir):
     if meta.get("compare") == "detection":
         return compare_detection(got_dir, want_dir, meta)
     if meta.get("compare") == "quantized":
-        worst, ok = compare(got_dir, want_dir, meta["step"] * meta["steps"] * (1 + RTOL))
+        # "step": "dynamic" (a dynamically quantized model, float outputs): the step of the
+        # output's own dynamic quantization, the resolution of the model's int8 activations.
+        widen = (lambda w: dynamic_step(w) * meta["steps"] * (1 + RTOL)) \
+            if meta["step"] == "dynamic" else meta["step"] * meta["steps"] * (1 + RTOL)
+        worst, ok = compare(got_dir, want_dir, widen)
         if meta.get("top1"):  # a classifier: the same class as well (issue 14's criterion)
             for want_file in sorted(glob.glob(os.path.join(want_dir, "*.npy"))):
                 got = np.load(os.path.join(got_dir, os.path.basename(want_file)))

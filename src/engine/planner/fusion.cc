@@ -373,7 +373,8 @@ class Matcher {
     // The int8 matmul of dynamic quantization takes post-ops like a float one (its bias is an
     // input already).
     const bool int8_matmul =
-        an.op_type == "DynamicQuantizeMatMul" && an.domain == "com.microsoft";
+        (an.op_type == "DynamicQuantizeMatMul" || an.op_type == "MatMulIntegerToFloat") &&
+        an.domain == "com.microsoft";
     if (!conv && !matmul && !int8_matmul && an.op_type != "Gemm") return std::nullopt;
     if (an.outputs.size() != 1 || !is_float_activation(an.outputs[0])) return std::nullopt;
     Fusion f;

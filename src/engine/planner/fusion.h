@@ -1,7 +1,7 @@
 // Operator fusion for the oneDNN kernels, decided per plan (shapes are known here): a Conv,
-// MatMul, Gemm or com.microsoft DynamicQuantizeMatMul absorbs the nodes that follow it, in order
-// (a BatchNormalization right after a Conv is folded into its weights and bias), the element-wise
-// ones as oneDNN post-ops:
+// MatMul, Gemm or com.microsoft DynamicQuantizeMatMul / MatMulIntegerToFloat absorbs the nodes
+// that follow it, in order (a BatchNormalization right after a Conv is folded into its weights
+// and bias), the element-wise ones as oneDNN post-ops:
 //   Relu, Clip (ReLU6), LeakyRelu, Sigmoid, Tanh, Mul/Div by a scalar constant (linear),
 //   Add of a same-shape tensor (residual, oneDNN's sum post-op; at most one),
 //   Add of a constant [N] (MatMul bias, before any post-op),

@@ -12,6 +12,14 @@
 //       two eltwise_linear post-ops are mis-computed by Debian's oneDNN 2.6)
 //   y = saturate(round(c * c_scale/y_scale + (r - r_zp) * r_scale/y_scale) + y_zp)
 // with oneDNN's sum post-op (scale, zero point) reading the residual r from dst.
+//
+// A nonzero source zero point (a network's stem reading the quantized image) would make oneDNN
+// 2.6 take its older jit_int8 convolution instead of brgemm, which takes no source zero point
+// except for 1x1 convolutions. So it is not passed: sum (x - x_zp) * w = sum x * w - x_zp * sum w,
+// the second term folded into the bias (per output channel), and a padding, which must read as
+// x_zp (the quantized zero), is written into the source copy the kernel makes anyway (filled
+// with x_zp, x reordered into its interior) while the convolution itself has none. The integers
+// are the reference kernel's.
 #include <climits>
 #include <cstring>
 #include <optional>
@@ -44,6 +52,11 @@ class QConvKernel final : public PreparedKernel {
  public:
   dnnl::convolution_forward prim;
   dnnl::memory::desc scratchpad_md, user_src, user_dst, conv_src, conv_dst;
+  // pad_src: x is copied into the interior (src_interior) of a conv_src buffer filled with
+  // pad_value (the source zero point), the convolution having no padding of its own.
+  dnnl::memory::desc src_interior;
+  bool pad_src = false;
+  uint8_t pad_value = 0;
   dnnl::memory weights, bias, src_zp, dst_zp;
   dnnl::reorder src_in, dst_out, residual_in;
   bool reorder_src = false, reorder_dst = false;
@@ -68,7 +81,12 @@ class QConvKernel final : public PreparedKernel {
       ThreadScope scope(threads);
       dnnl::memory src = wrap(user_src, in[0].data), dst = wrap(user_dst, out[0].data);
       dnnl::memory csrc = src, cdst = dst;
-      if (reorder_src) {
+      if (pad_src) {
+        csrc = wrap(conv_src, base + src_offset);
+        std::memset(base + src_offset, pad_value, conv_src.get_size());
+        dnnl::memory interior = wrap(src_interior, base + src_offset);
+        src_in.execute(stream, src, interior);
+      } else if (reorder_src) {
         csrc = wrap(conv_src, base + src_offset);
         src_in.execute(stream, src, csrc);
       }
@@ -176,20 +194,44 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
   // With a fused Add the output scales stop at the conv's own quantized units.
   std::vector<float> scales(static_cast<size_t>(ws.numel() == 1 ? 1 : m));
   for (size_t o = 0; o < scales.size(); ++o) scales[o] = xs * ws.data<float>()[o] / ys;
-  std::vector<float> bias;
-  if (in.size() > 8 && in[8]) {
-    const int32_t* b = in[8]->value->data<int32_t>();
-    bias.assign(b, b + m);
-  }
   std::vector<int64_t> kernel(w.begin() + 2, w.end());
   auto win = ref::window_geometry(node, std::span<const int64_t>(x).subspan(2), kernel, false, true);
   if (!win.ok()) return nullptr;
   Dims strides, pads_b, pads_e, dil;
+  bool padded = false, negative_pad = false;
   for (int i = 1; i < 3; ++i) {
     strides.push_back(win->stride[i]);
     pads_b.push_back(win->pad_b[i]);
     pads_e.push_back(win->pad_e[i]);
     dil.push_back(win->dil[i] - 1);
+    padded = padded || win->pad_b[i] != 0 || win->pad_e[i] != 0;
+    negative_pad = negative_pad || win->pad_b[i] < 0 || win->pad_e[i] < 0;
+  }
+  // The source zero point folded into the bias (and the padding), see the top of the file. oneDNN
+  // converts the raw accumulator to float before adding the bias: it stays exact (< 2^24) for
+  // up to 513 products of 8-bit values (the stem has 147); deeper sums keep oneDNN's zero point
+  // (1x1 convolutions, where its brgemm kernel takes one anyway).
+  const bool fold_xzp = xzp != 0 && !negative_pad && per * 255 * 128 < (int64_t{1} << 24);
+  std::vector<float> bias;
+  if ((in.size() > 8 && in[8]) || fold_xzp) {
+    const int32_t* b = in.size() > 8 && in[8] ? in[8]->value->data<int32_t>() : nullptr;
+    bias.resize(static_cast<size_t>(m));
+    for (int64_t o = 0; o < m; ++o) {
+      int64_t v = b ? b[o] : 0;
+      if (fold_xzp) {
+        int64_t wsum = 0;
+        for (int64_t i = 0; i < per; ++i) wsum += wq[static_cast<size_t>(o * per + i)];
+        v -= static_cast<int64_t>(xzp) * wsum;
+      }
+      bias[static_cast<size_t>(o)] = static_cast<float>(v);
+    }
+  }
+  Dims conv_x = x;  // the source the convolution reads: x, or x with its padding written out
+  if (fold_xzp && padded) {
+    for (size_t i = 0; i < 2; ++i) {
+      conv_x[2 + i] += pads_b[i] + pads_e[i];
+      pads_b[i] = pads_e[i] = 0;
+    }
   }
   const auto& y = out[0].shape;
   auto k = std::make_unique<QConvKernel>();
@@ -210,7 +252,7 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     }
     // A blocked x is taken as it is when oneDNN's int8 convolution reads that layout (its own
     // choice, NHWC, from the previous int8 step); a plain one is reordered inside the kernel.
-    const dnnl::memory::desc src_any(to_dnnl(x), sdt, tag::any),
+    const dnnl::memory::desc src_any(to_dnnl(conv_x), sdt, tag::any),
         dst_md = sum && !sum->layout.is_empty() ? k->user_dst
                                                 : dnnl::memory::desc(to_dnnl(y), ddt, tag::any),
         w_any(to_dnnl(wdims), dt::s8, tag::any), w_user(to_dnnl(wdims), dt::s8,
@@ -222,7 +264,7 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     attr.set_output_scales(scales.size() == 1 ? 0 : 1 << 1, scales);
     // Zero points only where they are not zero: oneDNN's faster brgemm convolutions take no
     // source zero point, and torch's post-Relu activations (most 3x3 inputs) have zero.
-    if (xzp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    if (xzp != 0 && !fold_xzp) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     if (yzp != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     if (sum) {
       const float qmin = ddt == dt::u8 ? 0.f : -128.f, qmax = ddt == dt::u8 ? 255.f : 127.f;
@@ -246,15 +288,25 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
     k->scratchpad_md = pd.scratchpad_desc();
     k->weights = pack(w_user, wq.data(), pd.weights_desc());
     if (!bias.empty()) k->bias = pack(b_md, bias.data(), pd.bias_desc());
-    if (xzp != 0) k->src_zp = s32_scalar(xzp);
+    if (xzp != 0 && !fold_xzp) k->src_zp = s32_scalar(xzp);
     if (yzp != 0) k->dst_zp = s32_scalar(yzp);
     k->conv_src = pd.src_desc();
     k->conv_dst = pd.dst_desc();
     if (dst_any && !sum) k->user_dst = k->conv_dst;
     auto align = [](size_t n) { return (n + 63) / 64 * 64; };
     size_t offset = align(k->scratchpad_md.get_size());
-    k->reorder_src = k->conv_src != k->user_src;
-    if (k->reorder_src) {
+    k->pad_src = conv_x != x;
+    k->reorder_src = k->pad_src || k->conv_src != k->user_src;
+    if (k->pad_src) {
+      k->pad_value = static_cast<uint8_t>(xzp);  // the byte of the int8 or uint8 zero point
+      dnnl::memory::dims offsets(4, 0);
+      offsets[2] = win->pad_b[1];
+      offsets[3] = win->pad_b[2];
+      k->src_interior = k->conv_src.submemory_desc(to_dnnl(x), offsets);
+      k->src_in = layout_reorder(k->user_src, k->src_interior);
+      k->src_offset = offset;
+      offset += align(k->conv_src.get_size());
+    } else if (k->reorder_src) {
       k->src_in = layout_reorder(k->user_src, k->conv_src);
       k->src_offset = offset;
       offset += align(k->conv_src.get_size());
@@ -331,14 +383,16 @@ bool quant_takes_blocked(const std::string& op) {
 }
 
 bool quant_serves(const std::string& op) {
-  return quant_takes_blocked(op) || op == "DynamicQuantizeMatMul";
+  return quant_takes_blocked(op) || op == "DynamicQuantizeMatMul" || op == "MatMulIntegerToFloat";
 }
 
 OnednnStep prepare_quant_step(const OnednnStepRequest& r) {
   if (r.node->op_type == "QLinearConv" && r.node->domain.empty()) return prepare_qlinear_conv_step(r);
   if (r.node->domain != "com.microsoft") return {};
   if (r.node->op_type == "QLinearAdd") return prepare_qlinear_add_step(r);
-  if (r.node->op_type == "DynamicQuantizeMatMul") return prepare_dynamic_quantize_matmul_step(r);
+  if (r.node->op_type == "DynamicQuantizeMatMul" || r.node->op_type == "MatMulIntegerToFloat") {
+    return prepare_dynamic_quantize_matmul_step(r);
+  }
   return {};
 }
 

@@ -171,6 +171,78 @@ TEST(EngineQuant, QdqConvRunsAsOneInt8StepAndAgreesWithinOneStep) {
   EXPECT_GT(exact, static_cast<int>(want.size() * 9 / 10));  // off by one step only at ties
 }
 
+// A network stem as torch quantizes it: the image quantized with a nonzero zero point (62)
+// into a padded 7x7 stride-2 convolution, then a 3x3 padded convolution whose input (the first
+// one's output, no Relu) has a nonzero zero point too and arrives in oneDNN's layout. The zero
+// points are folded into the bias and the padding written out (quant/onednn_qconv.cc), so the
+// int8 kernels compute the reference kernel's integers exactly.
+std::vector<uint8_t> qdq_stem(int64_t c, int64_t h) {
+  ModelBuilder b(13);
+  b.input("x", F, {1, c, h, h}).output("y");
+  b.init_f("xs", {}, {0.068f}).init_f("as", {}, {0.05f}).init_f("ys", {}, {0.07f});
+  init_raw<uint8_t>(b, "xzp", onnx::TensorProto::UINT8, {}, {62});
+  init_raw<uint8_t>(b, "azp", onnx::TensorProto::UINT8, {}, {100});
+  init_raw<uint8_t>(b, "zero", onnx::TensorProto::UINT8, {}, {0});
+  std::vector<int8_t> w1(kM * c * 49), w2(kM * kM * 9);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = static_cast<int8_t>((i * 37 + 11) % 255 - 127);
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = static_cast<int8_t>((i * 29 + 5) % 255 - 127);
+  init_raw<int8_t>(b, "w1", onnx::TensorProto::INT8, {kM, c, 7, 7}, w1);
+  init_raw<int8_t>(b, "w2", onnx::TensorProto::INT8, {kM, kM, 3, 3}, w2);
+  b.init_f("ws1", {kM}, w_scales());
+  b.init_f("ws2", {}, {0.003f});
+  init_raw<int32_t>(b, "b1", onnx::TensorProto::INT32, {kM}, bias_q());
+  std::vector<float> bs = w_scales();
+  for (float& v : bs) v *= 0.068f;
+  b.init_f("bs1", {kM}, bs);
+  b.node("QuantizeLinear", {"x", "xs", "xzp"}, {"xq"});
+  b.node("DequantizeLinear", {"xq", "xs", "xzp"}, {"xd"});
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"w1", "ws1"}, {"w1d"}), "axis", 0);
+  ModelBuilder::attr_i(b.node("DequantizeLinear", {"b1", "bs1"}, {"b1d"}), "axis", 0);
+  auto& c1 = b.node("Conv", {"xd", "w1d", "b1d"}, {"c1"}, "stem");
+  ModelBuilder::attr_ints(c1, "pads", {3, 3, 3, 3});
+  ModelBuilder::attr_ints(c1, "strides", {2, 2});
+  b.node("QuantizeLinear", {"c1", "as", "azp"}, {"a"});
+  b.node("DequantizeLinear", {"a", "as", "azp"}, {"ad"});
+  b.node("DequantizeLinear", {"w2", "ws2"}, {"w2d"});
+  ModelBuilder::attr_ints(b.node("Conv", {"ad", "w2d"}, {"c2"}, "conv2"), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c2"}, {"r2"});
+  b.node("QuantizeLinear", {"r2", "ys", "zero"}, {"yq"});
+  b.node("DequantizeLinear", {"yq", "ys", "zero"}, {"y"});
+  return b.bytes();
+}
+
+TEST(EngineQuant, NonzeroSourceZeroPointIsFoldedIntoTheBiasAndPaddingExactly) {
+  for (const int64_t c : {3, 8}) {
+    for (const int64_t h : {13, 16}) {
+      SCOPED_TRACE(fmt::format("channels {} size {}", c, h));
+      const auto bytes = qdq_stem(c, h);
+      auto model = CompiledModel::compile(bytes).value_or_die();
+      EXPECT_EQ(model->qdq_report().rewritten, 2);
+      auto plan = model->plan_for(Binding{{{1, c, h, h}}, {}}).value_or_die();
+      std::vector<std::string> labels(plan->step_labels.begin(), plan->step_labels.end());
+      // Both convolutions int8, the second reading the first's layout (no reorder between).
+      ASSERT_EQ(labels.size(), 4u);
+      EXPECT_EQ(labels[1], "int8");
+      EXPECT_EQ(labels[2], "int8");
+      uint32_t state = 4242;
+      for (int trial = 0; trial < 3; ++trial) {
+        Tensor x = Tensor::zeros(DType::kFloat32, {1, c, h, h}).value_or_die();
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          state = state * 1664525u + 1013904223u;
+          x.data<float>()[i] = (static_cast<float>(state >> 8) / 16777216.0f - 0.4f) * 14.0f;
+        }
+        const Tensor fast = run(bytes, x, false), ref = run(bytes, x, true);
+        ASSERT_EQ(fast.numel(), ref.numel());
+        int differ = 0;
+        for (int64_t i = 0; i < ref.numel(); ++i) {
+          differ += fast.data<float>()[i] != ref.data<float>()[i];
+        }
+        EXPECT_EQ(differ, 0) << "of " << ref.numel();
+      }
+    }
+  }
+}
+
 TEST(EngineQuant, ReluBeforeNonzeroZeroPointOrMissingRequantizeStaysFloat) {
   QdqOptions o;
   o.relu = false;  // Conv -> QuantizeLinear directly: still int8
@@ -632,6 +704,73 @@ TEST(EngineQuant, DynamicQuantizeMatMulReferenceKernelEqualsTheChainExactly) {
       ASSERT_EQ(got[o].tensor.nbytes(), want[o].tensor.nbytes());
       EXPECT_EQ(std::memcmp(got[o].tensor.raw(), want[o].tensor.raw(), got[o].tensor.nbytes()), 0)
           << got[o].name;
+    }
+  }
+}
+
+// com.microsoft MatMulIntegerToFloat (A quantized already; its scale and zero point inputs of
+// the request), per-column B scale and zero point, bias, Relu fused: one int8 step on oneDNN
+// whose results are the reference kernel's up to the order of the two scale products.
+TEST(EngineQuant, MatMulIntegerToFloatRunsOnInt8WithPerRequestScales) {
+  constexpr int64_t kK = 32, kN = 24, kRows = 5;
+  for (const int a_type : {onnx::TensorProto::UINT8, onnx::TensorProto::INT8}) {
+    SCOPED_TRACE(a_type == onnx::TensorProto::UINT8 ? "uint8 A" : "int8 A");
+    ModelBuilder b(13);
+    b.input("a", a_type, {1, kRows, kK}).input("as", F, {}).input("az", a_type, {}).output("y");
+    std::vector<int8_t> w(kK * kN), wz(kN);
+    std::vector<float> ws(kN), bias(kN);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>((i * 53 + 7) % 201 - 100);
+    for (int64_t n = 0; n < kN; ++n) {
+      wz[n] = static_cast<int8_t>(n % 5 - 2);
+      ws[n] = 0.001f * static_cast<float>(n + 3);
+      bias[n] = 0.05f * static_cast<float>(n) - 0.6f;
+    }
+    init_raw<int8_t>(b, "w", onnx::TensorProto::INT8, {kK, kN}, w);
+    init_raw<int8_t>(b, "wz", onnx::TensorProto::INT8, {kN}, wz);
+    b.init_f("ws", {kN}, ws).init_f("bias", {kN}, bias);
+    b.node("MatMulIntegerToFloat", {"a", "w", "as", "ws", "az", "wz", "bias"}, {"m"}, "fc")
+        .set_domain("com.microsoft");
+    b.node("Relu", {"m"}, {"y"});
+    auto* opset = b.proto().add_opset_import();
+    opset->set_domain("com.microsoft");
+    opset->set_version(1);
+    const auto bytes = b.bytes();
+    auto model = CompiledModel::compile(bytes).value_or_die();
+    auto plan = model->plan_for(Binding{{{1, kRows, kK}, {}, {}}, {}}).value_or_die();
+    ASSERT_EQ(plan->steps.size(), 1u);
+    ASSERT_TRUE(plan->prepared[0]);
+    EXPECT_EQ(plan->prepared[0]->kind(), "int8");
+    EXPECT_EQ(plan->step_labels[0], "Relu");
+
+    Tensor a = Tensor::zeros(a_type == onnx::TensorProto::UINT8 ? DType::kUInt8 : DType::kInt8,
+                             {1, kRows, kK}).value_or_die();
+    for (int64_t i = 0; i < a.numel(); ++i) a.raw()[i] = static_cast<uint8_t>((i * 97 + 13) % 256);
+    auto at = [&](int64_t i) -> int32_t {
+      return a.dtype() == DType::kUInt8 ? a.data<uint8_t>()[i] : a.data<int8_t>()[i];
+    };
+    Tensor az = Tensor::zeros(a.dtype(), {}).value_or_die();
+    az.raw()[0] = a.dtype() == DType::kUInt8 ? 131 : static_cast<uint8_t>(-7);
+    const int32_t a_zp = a.dtype() == DType::kUInt8 ? 131 : -7;
+    const std::vector<NamedTensor> in{
+        {"a", a}, {"as", Tensor::from_vector<float>({}, {0.02f})}, {"az", az}};
+    ExecutionContext ctx(model);
+    const Tensor fast = ctx.run(in).value_or_die()[0].tensor;
+    setenv("MOSS_ENGINE_REFERENCE_ONLY", "1", 1);
+    auto ref_model = CompiledModel::compile(bytes).value_or_die();
+    unsetenv("MOSS_ENGINE_REFERENCE_ONLY");
+    ExecutionContext ref_ctx(ref_model);
+    const Tensor ref = ref_ctx.run(in).value_or_die()[0].tensor;
+    ASSERT_EQ(fast.numel(), kRows * kN);
+    ASSERT_EQ(ref.numel(), kRows * kN);
+    for (int64_t r = 0; r < kRows; ++r) {
+      for (int64_t n = 0; n < kN; ++n) {
+        int32_t acc = 0;
+        for (int64_t i = 0; i < kK; ++i) acc += (at(r * kK + i) - a_zp) * (w[i * kN + n] - wz[n]);
+        const float want = std::max(static_cast<float>(acc) * (0.02f * ws[n]) + bias[n], 0.0f);
+        EXPECT_EQ(ref.data<float>()[r * kN + n], want) << r << "," << n;
+        EXPECT_NEAR(fast.data<float>()[r * kN + n], want, 1e-5f + 1e-5f * std::fabs(want))
+            << r << "," << n;
+      }
     }
   }
 }
