@@ -1,7 +1,10 @@
 // Runs one ONNX model with ONNX Runtime (onnxruntime-node, CPU) on .npy inputs, writes the outputs
 // as .npy and prints one JSON line with latency figures. Used by bench/engine/compare_ort.py.
 //   node run_ort.js --model M.onnx --inputs DIR --threads T --iters N [--out DIR] [--spin 0|1]
-//                   [--opt all|extended|basic|disabled]
+//                   [--opt all|extended|basic|disabled] [--split-batch 1]
+// --split-batch 1: every input holds N requests stacked along dimension 0 (N random images for a
+// batch-1 classifier); each slice runs once (no timing) and the outputs are stacked the same way
+// (what `moss model run --split-batch` does; bench/engine/top1_agreement.py).
 // --opt disabled runs the graph node by node as written (a QDQ model then computes in float exactly
 // as the operator specs say; with 'all' ORT fuses QDQ into integer kernels that round differently).
 // --spin 0 turns off ORT's intra-op spin-waiting (session.intra_op.allow_spinning), the
@@ -67,6 +70,29 @@ async function main() {
   const compileMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const feeds = {};
   for (const name of session.inputNames) feeds[name] = readNpy(path.join(a.inputs, `${name}.npy`));
+  if (a['split-batch'] === '1') {
+    const n = Object.values(feeds)[0].dims[0];
+    const parts = {};
+    for (let i = 0; i < n; ++i) {
+      const one = {};
+      for (const [name, t] of Object.entries(feeds)) {
+        const size = t.data.length / n;
+        one[name] = new ort.Tensor(t.type, t.data.slice(i * size, (i + 1) * size), [1, ...t.dims.slice(1)]);
+      }
+      const r = await session.run(one);
+      for (const [name, t] of Object.entries(r)) (parts[name] = parts[name] || []).push(t);
+    }
+    fs.mkdirSync(a.out, { recursive: true });
+    for (const [name, ts] of Object.entries(parts)) {
+      const size = ts[0].data.length;
+      const all = new ts[0].data.constructor(size * n);
+      ts.forEach((t, i) => all.set(t.data, i * size));
+      const dims = [ts[0].dims[0] * n, ...ts[0].dims.slice(1)];
+      writeNpy(path.join(a.out, `${name.replace(/[/\\]/g, '_')}.npy`), new ort.Tensor(ts[0].type, all, dims));
+    }
+    console.log(JSON.stringify({ model: a.model, runtime: 'onnxruntime-node', requests: n }));
+    return;
+  }
   let out;
   for (let i = 0; i < a.warmup; ++i) out = await session.run(feeds);
   const times = [];

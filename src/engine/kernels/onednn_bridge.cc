@@ -24,6 +24,7 @@ class ConvKernel final : public PreparedKernel {
   uint32_t packed_inputs() const override { return packed_; }
   size_t scratch_bytes() const override { return k_->scratchpad_bytes(); }
   size_t weights_bytes() const override { return k_->weights_bytes(); }
+  std::string_view kind() const override { return k_->computes_bf16() ? "bf16" : ""; }
   Status run(std::span<const View> in, std::span<const View> out, RunScratch& s) const override {
     MOSS_RETURN_IF_ERROR(need_scratch(s, "Conv"));
     const float* residual = residual_ ? in.back().as<float>() : nullptr;
@@ -92,6 +93,12 @@ bool all_float(std::span<const TensorInfo* const> in) {
   return true;
 }
 
+WeightStorage weight_storage(const HalfPlan& half) {
+  return half.weights == DType::kFloat16    ? WeightStorage::kF16
+         : half.weights == DType::kBFloat16 ? WeightStorage::kBF16
+                                            : WeightStorage::kF32;
+}
+
 LayoutChoice choice_for(const Layout& l) {
   return l.is_empty() ? LayoutChoice::plain() : LayoutChoice::exactly(l);
 }
@@ -120,6 +127,8 @@ OnednnStep prepare_conv(const OnednnStepRequest& r) {
   p.has_bias = in.size() > 2 && in[2];
   p.options.threads = r.threads;
   p.options.post_ops = r.post_ops;
+  p.options.weights = weight_storage(r.half);
+  p.options.bf16 = r.half.compute == HalfCompute::kBFloat16;
   p.src = choice_for(r.src_layout);
   p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
   if (r.residual) {
@@ -194,6 +203,7 @@ OnednnStep prepare_conv_transpose(const OnednnStepRequest& r) {
   p.group = node.attr_int("group", 1);
   p.has_bias = in.size() > 2 && in[2];
   p.options.threads = r.threads;
+  p.options.weights = weight_storage(r.half);
   p.src = choice_for(r.src_layout);
   p.dst = r.dst_blocked_ok ? LayoutChoice::any() : LayoutChoice::plain();
   auto k = OnednnConv::create(p, in[1]->value->data<float>(),
@@ -215,6 +225,7 @@ OnednnStep prepare_matmul(const OnednnStepRequest& r) {
   p.b_dims = in[1]->shape;
   p.options.threads = r.threads;
   p.options.post_ops = r.post_ops;
+  if (in[1]->value) p.options.weights = weight_storage(r.half);
   const float* bias = nullptr;
   if (node.op_type == "Gemm") {
     p.trans_a = node.attr_int("transA", 0) != 0;
@@ -531,6 +542,8 @@ bool onednn_disabled() {
   const char* v = std::getenv("MOSS_ENGINE_REFERENCE_ONLY");
   return v && v[0] == '1';
 }
+
+bool onednn_has_bf16() { return cpu_has_bf16(); }
 
 bool onednn_takes_blocked(const std::string& op) {
   return op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||

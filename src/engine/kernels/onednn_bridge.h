@@ -10,6 +10,7 @@
 
 #include "engine/kernels/kernel.h"
 #include "engine/kernels/onednn/onednn_ops.h"
+#include "engine/quant/half_precision.h"
 
 namespace moss::engine {
 
@@ -22,6 +23,8 @@ PrepareFn onednn_recurrent_prepare(const std::string& op_type);
 // Disables oneDNN (MOSS_ENGINE_REFERENCE_ONLY=1 in the environment): reference kernels only,
 // for comparison runs.
 bool onednn_disabled();
+// Whether oneDNN computes bfloat16 natively on this CPU (AVX512-BF16 or AMX).
+bool onednn_has_bf16();
 
 // One plan step served by oneDNN, possibly with fused operators.
 struct OnednnStepRequest {
@@ -45,6 +48,7 @@ struct OnednnStepRequest {
   std::vector<onednn::Layout> in_layouts;  // per input (empty = plain); the int8 steps read it
   onednn::Layout residual_layout;  // empty = plain
   bool dst_blocked_ok = false;     // every consumer of the output takes a blocked layout
+  HalfPlan half;  // a half model's weights and compute precision (Plan::half)
 };
 
 struct OnednnStep {
@@ -58,7 +62,7 @@ bool onednn_takes_blocked(const std::string& op_type);
 // Whether input i of node may be blocked (input 0 of those ops; QLinearAdd's B too).
 bool onednn_takes_blocked_input(const Node& node, size_t i);
 // Ops prepare_onednn_step serves (those, MatMul, Gemm, Softmax, LayerNormalization, Transpose,
-// ConvTranspose, the int8 com.microsoft DynamicQuantizeMatMul).
+// ConvTranspose, the int8 com.microsoft DynamicQuantizeMatMul and MatMulIntegerToFloat).
 bool onednn_serves(const std::string& op_type);
 
 OnednnStep prepare_onednn_step(const OnednnStepRequest& request);

@@ -306,6 +306,7 @@ class Scheduler {
       r.in = infos;
       r.out = &outs;
       r.threads = threads_;
+      r.half = p_.half;
       if (f) {
         r.post_ops = f->post_ops;
         if (f->bias != kNoValue) r.bias = &p_.info[f->bias];
@@ -435,10 +436,11 @@ std::string Binding::key() const {
 Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
                                                const std::vector<const OpKernel*>& kernels,
                                                const Binding& binding, int threads,
-                                               bool release_packed) {
+                                               bool release_packed, const HalfPlan& half) {
   auto plan = std::make_shared<Plan>();
   Plan& p = *plan;
   p.key = binding.key();
+  p.half = half;
   p.info.resize(g.values.size());
   for (size_t v = 0; v < g.values.size(); ++v) {
     if (const auto& c = g.values[v].constant) p.info[v] = TensorInfo{c->dtype(), c->shape(), c};

@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "engine/graph/graph.h"
 #include "engine/kernels/kernel.h"
+#include "engine/quant/half_precision.h"
 
 #include <memory>
 #include <vector>
@@ -45,6 +46,7 @@ struct Plan {
   // tail_reads: the static values (arena or constant) they read. Empty for static models.
   std::vector<int> tail;
   std::vector<int> tail_reads;
+  HalfPlan half;
   size_t fused_nodes = 0;     // nodes absorbed into oneDNN post-ops
   size_t blocked_values = 0;  // values kept in a oneDNN blocked layout between steps
   size_t scratch_bytes = 0;       // max over prepared kernels (per-context oneDNN scratchpad)
@@ -56,10 +58,12 @@ struct Plan {
 // Builds the plan; `kernels` is per node of g. Errors name the node and operator.
 // release_packed: drop the plan's references to packed_constants (the caller then drops the
 // graph's, so packed weights are held once; the graph can no longer be planned again).
+// half: Plan::half.
 Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
                                                const std::vector<const OpKernel*>& kernels,
                                                const Binding& binding, int threads = 1,
-                                               bool release_packed = false);
+                                               bool release_packed = false,
+                                               const HalfPlan& half = {});
 
 struct Interval {
   int64_t first = 0, last = 0;  // step indices, inclusive

@@ -20,6 +20,17 @@
 
 namespace moss::engine {
 
+// How the oneDNN float kernels of a widened half model hold and compute its weights (Plan::half).
+// weights: kFloat16/kBFloat16 for a half model (held in that type), kFloat32 otherwise. compute:
+// kBFloat16 (CompileOptions::half_compute, granted only where the CPU has AVX512-BF16) runs the
+// convolutions in bfloat16, their weights packed once as bf16; kFloat32 widens the half weights
+// to float32 per use.
+enum class HalfCompute { kFloat32, kBFloat16 };
+struct HalfPlan {
+  DType weights = DType::kFloat32;
+  HalfCompute compute = HalfCompute::kFloat32;
+};
+
 struct HalfPrecisionReport {
   DType stored = DType::kFloat32;  // kFloat16 / kBFloat16: the model's half type (first seen)
   int64_t half_bytes = 0;          // bytes of half constants in the graph

@@ -119,6 +119,12 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
   MOSS_RETURN_IF_ERROR(check_graph(g, options));
   if (options.half_in_float32) {
     MOSS_ASSIGN_OR_RETURN(m->half_, compute_half_in_float32(g));
+    if (m->half_.widened) {
+      m->half_plan_.weights = m->half_.stored;
+      if (options.half_compute == HalfCompute::kBFloat16 && onednn_has_bf16()) {
+        m->half_plan_.compute = HalfCompute::kBFloat16;
+      }
+    }
   }
   // QDQ chains become QLinearConv before the weights' DequantizeLinear nodes are folded away.
   MOSS_RETURN_IF_ERROR(fold_constants(g, size_t{64} << 20, true));
@@ -207,7 +213,8 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::finish(std::shared_p
     std::shared_ptr<const Plan> plan;
     {
       PackSession session(options.packed_weights.get(), recorded.get());
-      MOSS_ASSIGN_OR_RETURN(plan, build_plan(g, m->kernels_, binding, m->threads_, true));
+      MOSS_ASSIGN_OR_RETURN(plan, build_plan(g, m->kernels_, binding, m->threads_, true,
+                                             m->half_plan_));
       m->replayed_all_ = session.replayed_all();
       if (session.taken() > 0) m->replayed_ = options.packed_weights;
     }
@@ -271,7 +278,8 @@ Result<std::shared_ptr<const Plan>> CompiledModel::plan_for(const Binding& bindi
                             binding.shapes.size());
   }
   // Built outside the lock: two threads may race to build the same plan; both are identical.
-  MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(graph_, kernels_, binding, threads_));
+  MOSS_ASSIGN_OR_RETURN(auto plan, build_plan(graph_, kernels_, binding, threads_, false,
+                                              half_plan_));
   std::lock_guard<std::mutex> lock(mu_);
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;

@@ -65,6 +65,10 @@ struct CompileOptions {
   // Compute a float16/bfloat16 model in float32 on the oneDNN kernels (quant/half_precision.h).
   // Off: every half operator runs as written on the reference kernels.
   bool half_in_float32 = true;
+  // How such a model's convolutions compute: float32 (its half weights widened per use), or
+  // bfloat16 where the CPU has AVX512-BF16 (weights packed once as bf16; float32 elsewhere).
+  // What was granted is CompiledModel::half_plan() and every plan's Plan::half.
+  HalfCompute half_compute = HalfCompute::kFloat32;
 };
 
 // Where compile() spent its time, in milliseconds (`moss model bench`, bench/engine/compile_bench).
@@ -101,6 +105,8 @@ class CompiledModel {
   // QDQ chains rewritten into int8 operators, and those kept in float with the reason.
   const QdqReport& qdq_report() const { return qdq_; }
   const HalfPrecisionReport& half_precision() const { return half_; }
+  // How a half model's float kernels hold and compute its weights (all kFloat32 otherwise).
+  const HalfPlan& half_plan() const { return half_plan_; }
   const CompileTiming& compile_timing() const { return timing_; }
   // With record_packed_weights: every weight buffer the compile packed, in order (null for a
   // model with dynamic input shapes, whose plans are built per request).
@@ -141,6 +147,7 @@ class CompiledModel {
   int threads_ = 1;
   QdqReport qdq_;
   HalfPrecisionReport half_;
+  HalfPlan half_plan_;
   CompileTiming timing_;
   std::shared_ptr<const PackedWeights> recorded_;
   std::shared_ptr<const PlanSnapshot> snapshot_;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <random>
@@ -170,10 +171,61 @@ Result<std::vector<NamedTensor>> read_inputs(
   return tensors;
 }
 
+// RunOptions::split_batch: slice i of every input (dimension 0 kept, as 1) is request i; the
+// outputs of the requests are stacked along dimension 0.
+Result<std::vector<NamedTensor>> run_split(ExecutionContext& ctx,
+                                           const std::vector<NamedTensor>& stacked) {
+  int64_t n = -1;
+  for (const NamedTensor& t : stacked) {
+    if (t.tensor.rank() == 0 || (n >= 0 && t.tensor.shape()[0] != n)) {
+      return invalid_argument("--split-batch: input '{}' ({}) is not N requests stacked like the "
+                              "others", t.name, shape_to_string(t.tensor.shape()));
+    }
+    n = t.tensor.shape()[0];
+  }
+  if (n <= 0) return invalid_argument("--split-batch: no requests in the inputs");
+  std::vector<NamedTensor> stacked_out;
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<NamedTensor> one;
+    for (const NamedTensor& t : stacked) {
+      std::vector<int64_t> shape = t.tensor.shape();
+      shape[0] = 1;
+      const size_t part = t.tensor.nbytes() / static_cast<size_t>(n);
+      MOSS_ASSIGN_OR_RETURN(
+          Tensor slice,
+          Tensor::from_bytes(t.tensor.dtype(), shape, t.tensor.bytes().subspan(i * part, part)));
+      one.push_back(NamedTensor{t.name, std::move(slice)});
+    }
+    MOSS_ASSIGN_OR_RETURN(auto outs, ctx.run(one));
+    if (i == 0) {
+      for (const NamedTensor& r : outs) {
+        if (r.tensor.rank() == 0) {
+          return invalid_argument("--split-batch: output '{}' is a scalar", r.name);
+        }
+        std::vector<int64_t> shape = r.tensor.shape();
+        shape[0] *= n;
+        MOSS_ASSIGN_OR_RETURN(Tensor all, Tensor::zeros(r.tensor.dtype(), shape));
+        stacked_out.push_back(NamedTensor{r.name, std::move(all)});
+      }
+    }
+    for (size_t k = 0; k < outs.size() && k < stacked_out.size(); ++k) {
+      const Tensor& r = outs[k].tensor;
+      Tensor& all = stacked_out[k].tensor;
+      if (r.nbytes() * static_cast<size_t>(n) != all.nbytes()) {
+        return invalid_argument("--split-batch: output '{}' changes shape between requests",
+                                outs[k].name);
+      }
+      std::memcpy(all.raw() + i * r.nbytes(), r.raw(), r.nbytes());
+    }
+  }
+  return stacked_out;
+}
+
 // What the engine runs a compiled model in, for `moss model info` (issue 14): the stored weight
 // types, and for a model whose inputs have static shapes, how many plan steps compute in each
 // precision (int8 kernels and 8-bit inputs; the others by the type they read).
-void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ostream& out) {
+void print_precision(const Graph& file, std::span<const uint8_t> bytes, HalfCompute half_compute,
+                     std::ostream& out) {
   std::map<std::string, double> stored;  // the file's initializers and Constants: dtype -> MB
   auto count = [&stored](const Tensor& t) {
     stored[std::string(dtype_name(t.dtype()))] += static_cast<double>(t.nbytes()) / 1048576.0;
@@ -185,7 +237,9 @@ void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ost
     const Attribute* a = n.op_type == "Constant" && n.domain.empty() ? n.attr("value") : nullptr;
     if (a && a->t) count(*a->t);
   }
-  auto compiled = CompiledModel::compile(bytes);
+  CompileOptions options;
+  options.half_compute = half_compute;
+  auto compiled = CompiledModel::compile(bytes, options);
   if (!compiled.ok()) {
     out << "precision: not compiled: " << compiled.status().message() << "\n";
     return;
@@ -194,8 +248,14 @@ void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ost
   if (const HalfPrecisionReport& h = m.half_precision(); h.stored != DType::kFloat32) {
     out << fmt::format("half precision: {} weights ({:.1f} MB in the file), ", dtype_name(h.stored),
                        static_cast<double>(h.half_bytes) / 1048576.0)
-        << (h.widened ? "computed in float32 on the oneDNN kernels (widened at compile)"
-                      : "run as written on the reference kernels: " + h.kept)
+        << (!h.widened ? "run as written on the reference kernels: " + h.kept
+            : m.half_plan().compute == HalfCompute::kBFloat16
+                ? std::string("convolutions computed in bfloat16 (half_compute=bf16, AVX512-BF16; "
+                              "weights packed as bfloat16), the rest in float32")
+                : fmt::format("computed in float32 on the oneDNN kernels (weights held in {}, "
+                              "widened per use; half_compute=f32{})", dtype_name(h.stored),
+                              half_compute == HalfCompute::kBFloat16 ? ": no AVX512-BF16 here"
+                                                                     : ""))
         << "\n";
   }
   Binding binding;
@@ -243,7 +303,13 @@ void print_precision(const Graph& file, std::span<const uint8_t> bytes, std::ost
 
 }  // namespace
 
-Status model_info(const std::filesystem::path& model, std::ostream& out) {
+Result<HalfCompute> parse_half_compute(const std::string& text) {
+  if (text == "f32") return HalfCompute::kFloat32;
+  if (text == "bf16") return HalfCompute::kBFloat16;
+  return invalid_argument("--half-compute '{}': use f32 or bf16", text);
+}
+
+Status model_info(const std::filesystem::path& model, std::ostream& out, HalfCompute half_compute) {
   MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
   MOSS_ASSIGN_OR_RETURN(Graph g, load_onnx(bytes));
   out << "model: " << model.string() << "\n";
@@ -286,18 +352,26 @@ Status model_info(const std::filesystem::path& model, std::ostream& out) {
     if (!u.supported) out << " " << (key.first == "ai.onnx" ? "" : key.first + ".") << key.second;
   }
   out << "\n";
-  if (unsupported == 0) print_precision(g, bytes, out);
+  if (unsupported == 0) print_precision(g, bytes, half_compute, out);
   return Status::Ok();
 }
 
 Status model_run(const std::filesystem::path& model,
                  const std::vector<std::pair<std::string, std::filesystem::path>>& inputs,
-                 const std::filesystem::path& output_dir, std::ostream& out) {
+                 const std::filesystem::path& output_dir, std::ostream& out,
+                 const RunOptions& o) {
   MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(model, kMaxModelFileBytes));
-  MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes));
+  CompileOptions options;
+  options.half_compute = o.half_compute;
+  MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes, options));
   MOSS_ASSIGN_OR_RETURN(auto tensors, read_inputs(inputs));
   ExecutionContext ctx(compiled);
-  MOSS_ASSIGN_OR_RETURN(auto outputs, ctx.run(tensors));
+  std::vector<NamedTensor> outputs;
+  if (o.split_batch) {
+    MOSS_ASSIGN_OR_RETURN(outputs, run_split(ctx, tensors));
+  } else {
+    MOSS_ASSIGN_OR_RETURN(outputs, ctx.run(tensors));
+  }
   std::error_code ec;
   std::filesystem::create_directories(output_dir, ec);
   if (ec) return invalid_argument("cannot create {}: {}", output_dir.string(), ec.message());
@@ -318,6 +392,7 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   const auto t0 = Clock::now();
   CompileOptions copts;
   copts.intra_op_threads = o.threads;
+  copts.half_compute = o.half_compute;
   MOSS_ASSIGN_OR_RETURN(auto compiled, CompiledModel::compile(bytes, copts));
   const double compile_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   MOSS_ASSIGN_OR_RETURN(auto given, read_inputs(o.inputs));

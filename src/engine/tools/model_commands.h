@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/status.h"
+#include "engine/quant/half_precision.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -13,13 +14,26 @@
 
 namespace moss::engine {
 
-// Inputs, outputs, operators (with counts) and the operators the engine does not support.
-Status model_info(const std::filesystem::path& model, std::ostream& out);
+// `--half-compute f32|bf16` (CompileOptions::half_compute): parsed, or kInvalidArgument.
+Result<HalfCompute> parse_half_compute(const std::string& text);
+
+// Inputs, outputs, operators (with counts) and the operators the engine does not support; how
+// the model is computed (precision per step, a half model's half_compute, weight memory).
+Status model_info(const std::filesystem::path& model, std::ostream& out,
+                  HalfCompute half_compute = HalfCompute::kFloat32);
+
+struct RunOptions {
+  HalfCompute half_compute = HalfCompute::kFloat32;  // a float16/bfloat16 model's compute
+  // Every input holds N requests stacked along dimension 0 (N random images for a batch-1
+  // classifier): each slice runs as its own request, the outputs are stacked the same way.
+  bool split_batch = false;
+};
 
 // Runs the model on NAME=FILE inputs (.npy or TensorProto .pb) and writes DIR/<output>.npy.
 Status model_run(const std::filesystem::path& model,
                  const std::vector<std::pair<std::string, std::filesystem::path>>& inputs,
-                 const std::filesystem::path& output_dir, std::ostream& out);
+                 const std::filesystem::path& output_dir, std::ostream& out,
+                 const RunOptions& options = {});
 
 struct BenchOptions {
   int threads = 1;
@@ -31,6 +45,7 @@ struct BenchOptions {
   // NAME=FILE inputs to time instead of synthetic ones (the rest stay synthetic), so a comparison
   // with another runtime times the same data (detection post-processing depends on it).
   std::vector<std::pair<std::string, std::filesystem::path>> inputs;
+  HalfCompute half_compute = HalfCompute::kFloat32;  // a float16/bfloat16 model's compute
 };
 
 // Compiles, runs warmup + iters on the given or synthetic inputs and ends with the one JSON line

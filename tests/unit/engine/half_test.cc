@@ -1,15 +1,18 @@
 // float16 / bfloat16 models (quant/half_precision.h): computed in float32 on the oneDNN kernels,
-// exactly as the float32 model with the half-rounded weights (the reference kernels have no half
-// Conv, so as written such a model is refused); half graph inputs and outputs keep their type;
-// `moss model info` says which was chosen.
+// the weights held in the half type and widened per use, exactly as the float32 model with the
+// half-rounded weights (the reference kernels have no half Conv, so as written such a model is
+// refused); half graph inputs and outputs keep their type; `moss model info` says which was
+// chosen.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "common/half.h"
+#include "engine/kernels/onednn_bridge.h"
 #include "engine/runtime/execution_context.h"
 #include "engine/tools/model_commands.h"
 #include "model_builder.h"
@@ -75,6 +78,18 @@ Tensor input() {
   return x;
 }
 
+// Bytes of weights the prepared kernel of the (one) `op` step holds.
+size_t step_weights(const CompiledModel& m, const std::string& op, std::vector<int64_t> shape) {
+  auto plan = m.plan_for(Binding{{shape}, {}}).value_or_die();
+  for (size_t s = 0; s < plan->steps.size(); ++s) {
+    if (m.graph().nodes[plan->steps[s]].op_type == op && plan->prepared[s]) {
+      return plan->prepared[s]->weights_bytes();
+    }
+  }
+  ADD_FAILURE() << "no prepared " << op << " step";
+  return 0;
+}
+
 Tensor run(const std::shared_ptr<const CompiledModel>& m, const Tensor& x) {
   ExecutionContext ctx(m);
   return ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
@@ -98,16 +113,66 @@ void expect_float32_on_onednn(int elem, DType stored) {
     }
   }
   EXPECT_TRUE(conv_on_onednn);
+  EXPECT_EQ(plan->half.weights, stored);
+  EXPECT_EQ(plan->half.compute, HalfCompute::kFloat32);
   // The reference kernels have no float16 Conv: as written, the model is refused.
   CompileOptions as_written;
   as_written.half_in_float32 = false;
   EXPECT_FALSE(CompiledModel::compile(bytes, as_written).ok());
   auto reference = CompiledModel::compile(half_conv<H>(elem, false, true)).value_or_die();
+  // The packed weights are held in the half type (half the float model's), the bias in float32.
+  const size_t bias = kM * sizeof(float);
+  EXPECT_EQ(2 * (step_weights(*model, "Conv", {1, kC, kH, kH}) - bias),
+            step_weights(*reference, "Conv", {1, kC, kH, kH}) - bias);
   const Tensor x = input();
   const Tensor got = run(model, x), want = run(reference, x);
   ASSERT_EQ(got.numel(), want.numel());
   for (int64_t i = 0; i < got.numel(); ++i) {
     EXPECT_EQ(got.data<float>()[i], want.data<float>()[i]) << i;
+  }
+}
+
+// x [3, 40] -> Cast(half) -> Gemm(transB, W half [24, 40], C half [24]) -> Cast(float32) -> y,
+// and the float32 model with the half-rounded weights.
+template <typename H>
+std::vector<uint8_t> half_gemm(int elem, bool as_float) {
+  ModelBuilder b(17);
+  b.input("x", F, {3, 40}).output("y");
+  std::vector<float> w(24 * 40), c(24);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = H(0.2f * std::cos(0.3f * static_cast<float>(i)));
+  for (size_t i = 0; i < c.size(); ++i) c[i] = H(0.05f * static_cast<float>(i) - 0.4f);
+  if (as_float) {
+    b.init_f("w", {24, 40}, w).init_f("c", {24}, c);
+    ModelBuilder::attr_i(b.node("Gemm", {"x", "w", "c"}, {"y"}, "fc"), "transB", 1);
+    return b.bytes();
+  }
+  init_half<H>(b, "w", elem, {24, 40}, w);
+  init_half<H>(b, "c", elem, {24}, c);
+  ModelBuilder::attr_i(b.node("Cast", {"x"}, {"xh"}), "to", elem);
+  ModelBuilder::attr_i(b.node("Gemm", {"xh", "w", "c"}, {"yh"}, "fc"), "transB", 1);
+  ModelBuilder::attr_i(b.node("Cast", {"yh"}, {"y"}), "to", F);
+  return b.bytes();
+}
+
+template <typename H>
+void expect_gemm_weights_held_half(int elem) {
+  auto model = CompiledModel::compile(half_gemm<H>(elem, false)).value_or_die();
+  auto reference = CompiledModel::compile(half_gemm<H>(elem, true)).value_or_die();
+  ASSERT_TRUE(model->half_precision().widened) << model->half_precision().kept;
+  const size_t bias = 24 * sizeof(float);
+  EXPECT_EQ(2 * (step_weights(*model, "Gemm", {3, 40}) - bias),
+            step_weights(*reference, "Gemm", {3, 40}) - bias);
+  Tensor x = Tensor::zeros(DType::kFloat32, {3, 40}).value_or_die();
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::sin(0.11f * i);
+  // Twice: the widened weights live in the context's scratch, rewritten before every use.
+  ExecutionContext ctx(model);
+  for (int rep = 0; rep < 2; ++rep) {
+    const Tensor got = ctx.run(std::vector<NamedTensor>{{"x", x}}).value_or_die()[0].tensor;
+    const Tensor want = run(reference, x);
+    ASSERT_EQ(got.numel(), want.numel());
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      EXPECT_EQ(got.data<float>()[i], want.data<float>()[i]) << i;
+    }
   }
 }
 
@@ -117,6 +182,41 @@ TEST(EngineHalf, Float16ModelComputesInFloat32OnOneDnnLikeTheFloatModelWithHalfW
 
 TEST(EngineHalf, Bfloat16ModelComputesInFloat32OnOneDnnLikeTheFloatModelWithHalfWeights) {
   expect_float32_on_onednn<BFloat16>(onnx::TensorProto::BFLOAT16, DType::kBFloat16);
+}
+
+TEST(EngineHalf, GemmWeightsOfAHalfModelAreHeldHalfAndWidenedPerUse) {
+  expect_gemm_weights_held_half<Float16>(onnx::TensorProto::FLOAT16);
+  expect_gemm_weights_held_half<BFloat16>(onnx::TensorProto::BFLOAT16);
+}
+
+TEST(EngineHalf, Bf16ComputeRunsTheConvolutionInBfloat16WhereTheCpuHasIt) {
+  const auto bytes = half_conv<Float16>(onnx::TensorProto::FLOAT16);
+  CompileOptions options;
+  options.half_compute = HalfCompute::kBFloat16;
+  auto model = CompiledModel::compile(bytes, options).value_or_die();
+  auto plan = model->plan_for(Binding{{{1, kC, kH, kH}}, {}}).value_or_die();
+  const bool bf16 = onednn_has_bf16();
+  EXPECT_EQ(plan->half.compute, bf16 ? HalfCompute::kBFloat16 : HalfCompute::kFloat32);
+  EXPECT_EQ(model->half_plan().compute, plan->half.compute);
+  for (size_t s = 0; s < plan->steps.size(); ++s) {
+    if (model->graph().nodes[plan->steps[s]].op_type != "Conv") continue;
+    ASSERT_TRUE(plan->prepared[s]);
+    EXPECT_EQ(plan->prepared[s]->kind(), bf16 ? "bf16" : "");
+  }
+  // bfloat16 inputs and weights (8 significant bits), float32 sums: within 1e-2 of float32.
+  auto reference = CompiledModel::compile(half_conv<Float16>(onnx::TensorProto::FLOAT16, false,
+                                                             true)).value_or_die();
+  const Tensor x = input();
+  const Tensor got = run(model, x), want = run(reference, x);
+  ASSERT_EQ(got.numel(), want.numel());
+  double scale = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    scale = std::max(scale, std::fabs(static_cast<double>(want.data<float>()[i])));
+  }
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-2 * scale) << i;
+  }
+  if (!bf16) GTEST_SKIP() << "no AVX512-BF16: computed in float32";
 }
 
 TEST(EngineHalf, HalfGraphInputsAndOutputsKeepTheirTypeAroundAFloat32Body) {
@@ -153,7 +253,8 @@ TEST(EngineHalf, ModelInfoSaysHowAHalfModelIsComputed) {
   ASSERT_TRUE(model_info(path, out).ok());
   std::filesystem::remove(path);
   EXPECT_NE(out.str().find("half precision: float16 weights (0.0 MB in the file), computed in "
-                           "float32 on the oneDNN kernels"),
+                           "float32 on the oneDNN kernels (weights held in float16, widened per "
+                           "use; half_compute=f32)"),
             std::string::npos)
       << out.str();
 }

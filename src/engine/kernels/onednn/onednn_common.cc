@@ -1,5 +1,7 @@
 #include "engine/kernels/onednn/onednn_common.h"
 
+#include "common/half.h"
+#include "engine/kernels/avx512_math.h"
 #include "engine/kernels/compile_clock.h"
 #include "engine/runtime/packed_weights.h"
 
@@ -229,6 +231,75 @@ Status run_primitive(const dnnl::primitive& prim, const dnnl::memory::desc& scra
     s.stream.wait();
     return Status::Ok();
   });
+}
+
+dnnl::memory::desc with_type(const dnnl::memory::desc& md, dnnl::memory::data_type dt) {
+  dnnl_memory_desc_t d = md.data;
+  d.data_type = static_cast<dnnl_data_type_t>(dt);
+  return dnnl::memory::desc(d);
+}
+
+bool cpu_has_bf16() {
+  static const bool yes = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
+  return yes;
+}
+
+// ---- HalfWeights ---------------------------------------------------------------------------
+
+namespace {
+
+MOSS_AVX512F void widen_f16_avx512(const uint16_t* in, float* out, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(h));
+  }
+  for (; i < n; ++i) out[i] = Float16::to_float(in[i]);
+}
+
+MOSS_AVX512F void widen_bf16_avx512(const uint16_t* in, float* out, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+    _mm512_storeu_si512(out + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  for (; i < n; ++i) out[i] = BFloat16::from_bits(in[i]);
+}
+
+}  // namespace
+
+HalfWeights::HalfWeights(const dnnl::memory& packed, WeightStorage type)
+    : md_(packed.get_desc()), type_(type) {
+  const size_t n = md_.get_size() / sizeof(float);
+  const float* f = static_cast<const float*>(packed.get_data_handle());
+  bits_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    bits_[i] = type == WeightStorage::kF16 ? Float16::from_float(f[i]) : BFloat16::from_float(f[i]);
+  }
+}
+
+void HalfWeights::widen(void* dst) const {
+  float* out = static_cast<float*>(dst);
+  const size_t n = bits_.size();
+  if (avx512::host_has_avx512()) {
+    if (type_ == WeightStorage::kF16) {
+      widen_f16_avx512(bits_.data(), out, n);
+    } else {
+      widen_bf16_avx512(bits_.data(), out, n);
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = type_ == WeightStorage::kF16 ? Float16::to_float(bits_[i])
+                                          : static_cast<float>(BFloat16::from_bits(bits_[i]));
+  }
+}
+
+dnnl::memory weights_for_run(const dnnl::memory& packed, const HalfWeights& half, char* scratch,
+                             size_t offset) {
+  if (half.empty()) return packed;
+  half.widen(scratch + offset);
+  return wrap(half.md(), scratch + offset);
 }
 
 // ---- Layout -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "engine/kernels/onednn/onednn_ops.h"
 
@@ -99,7 +100,35 @@ inline dnnl::memory wrap(const dnnl::memory::desc& md, const void* data) {
 // throws dnnl::error (unimplemented) otherwise, so callers never share an unsized region.
 dnnl::reorder layout_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
 
+// md with another element type, same dims and layout (strides count elements).
+dnnl::memory::desc with_type(const dnnl::memory::desc& md, dnnl::memory::data_type dt);
+
 // Copies `data` (in `from` layout) into a new engine-owned memory in `to` layout.
 dnnl::memory pack(const dnnl::memory::desc& from, const void* data, const dnnl::memory::desc& to);
+
+// Packed float32 weights held in a 16-bit type (WeightStorage), element for element in the packed
+// layout, and widened back into a caller's buffer before each use. A half model's weights were
+// half to begin with, so narrowing them again is exact (BatchNormalization folded into them is
+// the exception: rounded once more, by at most half a 16-bit ulp).
+class HalfWeights {
+ public:
+  HalfWeights() = default;
+  HalfWeights(const dnnl::memory& packed, WeightStorage type);
+  bool empty() const { return bits_.empty(); }
+  const dnnl::memory::desc& md() const { return md_; }  // the float32 layout widen() writes
+  size_t bytes() const { return bits_.size() * sizeof(uint16_t); }
+  size_t widened_bytes() const { return md_.get_size(); }
+  void widen(void* dst) const;  // widened_bytes() into dst
+
+ private:
+  dnnl::memory::desc md_;
+  WeightStorage type_ = WeightStorage::kF32;
+  std::vector<uint16_t> bits_;
+};
+
+// Where a kernel's widened weights go in its scratch (after `offset` bytes), or the packed memory
+// itself when they are held in float32.
+dnnl::memory weights_for_run(const dnnl::memory& packed, const HalfWeights& half, char* scratch,
+                             size_t offset);
 
 }  // namespace moss::engine::onednn

@@ -11,7 +11,8 @@ namespace moss::engine::onednn {
 struct OnednnConv::Impl {
   dnnl::primitive prim;  // convolution_forward or deconvolution_forward
   dnnl::memory::desc scratchpad_md;  // the convolution's own scratchpad
-  dnnl::memory weights;
+  dnnl::memory weights;  // empty when held half (half_weights)
+  HalfWeights half_weights;
   dnnl::memory bias;  // empty without bias
   Layout src_layout;  // what the caller passes (plain when asked for plain)
   Layout dst_layout;
@@ -20,9 +21,10 @@ struct OnednnConv::Impl {
   dnnl::memory::desc conv_src_md, conv_dst_md;
   dnnl::reorder src_in, dst_in, dst_out;  // user src -> conv src; user dst <-> conv dst
   bool reorder_src = false, reorder_dst = false;
-  size_t tmp_src_offset = 0, tmp_dst_offset = 0, total_scratch = 0;
+  size_t tmp_src_offset = 0, tmp_dst_offset = 0, tmp_weights_offset = 0, total_scratch = 0;
   Dims dst_dims;
   bool has_residual = false;
+  bool bf16 = false;
   int threads = 1;
   double flops = 0;
   std::string impl_name;
@@ -92,7 +94,8 @@ Result<dnnl::memory::desc> conv_dst_md(const ConvParams& p, const Dims& dst_dims
   return choose_md(p.dst, dst_dims, "Conv output");
 }
 
-// Scratch area: [conv scratchpad | blocked copy of src | blocked dst], each 64-byte aligned.
+// Scratch area: [conv scratchpad | blocked copy of src | blocked dst | widened weights], each
+// 64-byte aligned.
 void plan_reorders(OnednnConv::Impl& impl, const dnnl::memory::desc& user_src,
                    const dnnl::memory::desc& user_dst) {
   auto align = [](size_t n) { return (n + 63) / 64 * 64; };
@@ -111,6 +114,10 @@ void plan_reorders(OnednnConv::Impl& impl, const dnnl::memory::desc& user_src,
     if (impl.has_residual) impl.dst_in = layout_reorder(user_dst, impl.conv_dst_md);
     impl.tmp_dst_offset = offset;
     offset += align(impl.conv_dst_md.get_size());
+  }
+  if (!impl.half_weights.empty()) {
+    impl.tmp_weights_offset = offset;
+    offset += align(impl.half_weights.widened_bytes());
   }
   impl.total_scratch = offset;
 }
@@ -136,6 +143,15 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
   MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc src_md, choose_md(q.src, p.src_dims, "Conv input"));
   MOSS_ASSIGN_OR_RETURN(dnnl::memory::desc dst_md,
                         conv_dst_md(q, impl->dst_dims, impl->has_residual && !plain_dst));
+  // bfloat16: the convolution reads a bf16 copy of the source in the layout it prefers (the
+  // caller's float32 layout is reordered into it per run) and bf16 weights; it accumulates and
+  // writes float32.
+  impl->bf16 = p.options.bf16 && !p.transposed;
+  const dnnl::memory::desc user_src_md = src_md;
+  const auto wdt = impl->bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+  if (impl->bf16) {
+    src_md = dnnl::memory::desc(to_dnnl(p.src_dims), wdt, dnnl::memory::format_tag::any);
+  }
 
   // oneDNN wants grouped weights as [G, M/G, C/G, k...]; the bytes are the same as ONNX's.
   // ConvTranspose weights are ONNX [C, M/G, k...] = [G][C/G][M/G][k...] in memory: the same
@@ -165,8 +181,7 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
     }
     user_w = plain_md(wdims);
   }
-  const dnnl::memory::desc any_w(to_dnnl(wdims), dnnl::memory::data_type::f32,
-                                 dnnl::memory::format_tag::any);
+  const dnnl::memory::desc any_w(to_dnnl(wdims), wdt, dnnl::memory::format_tag::any);
   const dnnl::memory::desc bias_md =
       p.has_bias ? plain_md({impl->dst_dims[1]}) : dnnl::memory::desc();
   dnnl::memory::dims dil;
@@ -178,11 +193,21 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
     impl->prim = std::move(prim);
     impl->scratchpad_md = pd.scratchpad_desc();
     impl->weights = pack(user_w, weights, pd.weights_desc());
+    if (p.options.weights != WeightStorage::kF32 && !impl->bf16) {
+      impl->half_weights = HalfWeights(impl->weights, p.options.weights);
+      impl->weights = dnnl::memory();
+    }
     if (p.has_bias) impl->bias = pack(bias_md, bias, pd.bias_desc());
     impl->conv_src_md = pd.src_desc();
     impl->conv_dst_md = pd.dst_desc();
-    plan_reorders(*impl, plain_src ? plain_md(p.src_dims) : impl->conv_src_md,
-                  plain_dst ? plain_md(impl->dst_dims) : impl->conv_dst_md);
+    dnnl::memory::desc user_src = plain_src ? plain_md(p.src_dims) : impl->conv_src_md;
+    if (impl->bf16 && !plain_src) {
+      // The float32 source: the layout asked for, or (any) the convolution's own in float32.
+      user_src = p.src.kind == LayoutChoice::Kind::kExact ? user_src_md
+                                                          : with_type(impl->conv_src_md,
+                                                                      dnnl::memory::data_type::f32);
+    }
+    plan_reorders(*impl, user_src, plain_dst ? plain_md(impl->dst_dims) : impl->conv_dst_md);
     impl->impl_name = pd.impl_info_str();
   };
   if (p.transposed) {
@@ -208,7 +233,7 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
     const auto block_tag = p.src_dims.size() == 3   ? dnnl::memory::format_tag::aBc16b
                            : p.src_dims.size() == 4 ? dnnl::memory::format_tag::aBcd16b
                                                     : dnnl::memory::format_tag::aBcde16b;
-    if (plain_src && plain_dst && p.group == 1 && p.src_dims[1] % 16 == 0 &&
+    if (!impl->bf16 && plain_src && plain_dst && p.group == 1 && p.src_dims[1] % 16 == 0 &&
         impl->dst_dims[1] % 16 == 0 && p.src_dims.size() <= 5) {
       auto blocked = [&](const Dims& dims) {
         return dnnl::memory::desc(to_dnnl(dims), dnnl::memory::data_type::f32, block_tag);
@@ -238,10 +263,15 @@ OnednnConv::~OnednnConv() = default;
 Result<std::unique_ptr<const OnednnConv>> OnednnConv::create(const ConvParams& params,
                                                              const float* weights,
                                                              const float* bias) {
-  return dnnl_guard("Conv", [&]() -> Result<std::unique_ptr<const OnednnConv>> {
+  auto made = dnnl_guard("Conv", [&]() -> Result<std::unique_ptr<const OnednnConv>> {
     MOSS_ASSIGN_OR_RETURN(auto impl, build_conv(params, weights, bias));
     return std::unique_ptr<const OnednnConv>(new OnednnConv(std::move(impl)));
   });
+  if (made.ok() || !params.options.bf16) return made;
+  // No bf16 convolution for this geometry: float32 (weights held as asked).
+  ConvParams f32 = params;
+  f32.options.bf16 = false;
+  return create(f32, weights, bias);
 }
 
 const Layout& OnednnConv::src_layout() const { return impl_->src_layout; }
@@ -249,12 +279,13 @@ const Layout& OnednnConv::dst_layout() const { return impl_->dst_layout; }
 const Dims& OnednnConv::dst_dims() const { return impl_->dst_dims; }
 size_t OnednnConv::scratchpad_bytes() const { return impl_->total_scratch; }
 size_t OnednnConv::weights_bytes() const {
-  size_t n = impl_->weights.get_desc().get_size();
+  size_t n = impl_->weights ? impl_->weights.get_desc().get_size() : impl_->half_weights.bytes();
   if (impl_->bias) n += impl_->bias.get_desc().get_size();
   return n;
 }
 std::string OnednnConv::implementation() const { return impl_->impl_name; }
 double OnednnConv::flops() const { return impl_->flops; }
+bool OnednnConv::computes_bf16() const { return impl_->bf16; }
 
 Status OnednnConv::execute(const float* src, float* dst, const float* residual,
                            OnednnScratch& scratch) const {
@@ -288,7 +319,8 @@ Status OnednnConv::execute(const float* src, float* dst, const float* residual,
     std::unordered_map<int, dnnl::memory> args;
     args.reserve(6);
     args.emplace(DNNL_ARG_SRC, conv_src);
-    args.emplace(DNNL_ARG_WEIGHTS, k.weights);
+    args.emplace(DNNL_ARG_WEIGHTS, weights_for_run(k.weights, k.half_weights, base,
+                                                   k.tmp_weights_offset));
     if (k.bias) args.emplace(DNNL_ARG_BIAS, k.bias);
     args.emplace(DNNL_ARG_DST, conv_dst);
     if (k.scratchpad_md.get_size() > 0) {

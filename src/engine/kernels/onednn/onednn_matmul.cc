@@ -11,7 +11,8 @@ struct OnednnMatmul::Impl {
   dnnl::matmul prim;
   dnnl::memory::desc scratchpad_md;
   dnnl::memory::desc a_md, b_md, dst_md;
-  dnnl::memory b_packed;  // empty when B is a run-time input
+  dnnl::memory b_packed;  // empty when B is a run-time input or held half
+  HalfWeights b_half;     // a constant B held in 16 bits, widened after the scratchpad per run
   dnnl::memory bias;      // empty without bias
   Dims dst_dims;
   bool has_residual = false;
@@ -132,6 +133,10 @@ Status build_matmul(const MatmulParams& p, const float* b_const, const float* bi
       b_data = scaled.data();
     }
     impl.b_packed = pack(b_user, b_data, impl.b_md);
+    if (p.options.weights != WeightStorage::kF32) {
+      impl.b_half = HalfWeights(impl.b_packed, p.options.weights);
+      impl.b_packed = dnnl::memory();
+    }
   }
   if (!bias_dims.empty()) {
     std::vector<float> scaled(bias, bias + numel(bias_dims));
@@ -142,6 +147,11 @@ Status build_matmul(const MatmulParams& p, const float* b_const, const float* bi
   impl.impl_name = pd.impl_info_str();
   impl.flops = 2.0 * static_cast<double>(numel(s.dst)) * static_cast<double>(s.k);
   return Status::Ok();
+}
+
+// A half B is widened after the primitive's scratchpad (run_primitive passes that from the start).
+size_t b_half_offset(const OnednnMatmul::Impl& impl) {
+  return (impl.scratchpad_md.get_size() + 63) / 64 * 64;
 }
 
 }  // namespace
@@ -160,9 +170,11 @@ Result<std::unique_ptr<const OnednnMatmul>> OnednnMatmul::create(const MatmulPar
 }
 
 const Dims& OnednnMatmul::dst_dims() const { return impl_->dst_dims; }
-size_t OnednnMatmul::scratchpad_bytes() const { return impl_->scratchpad_md.get_size(); }
+size_t OnednnMatmul::scratchpad_bytes() const {
+  return b_half_offset(*impl_) + impl_->b_half.widened_bytes();
+}
 size_t OnednnMatmul::weights_bytes() const {
-  size_t n = impl_->b_packed ? impl_->b_packed.get_desc().get_size() : 0;
+  size_t n = impl_->b_packed ? impl_->b_packed.get_desc().get_size() : impl_->b_half.bytes();
   if (impl_->bias) n += impl_->bias.get_desc().get_size();
   return n;
 }
@@ -171,7 +183,8 @@ double OnednnMatmul::flops() const { return impl_->flops; }
 
 Status OnednnMatmul::execute(const float* a, const float* b, float* dst, const float* residual,
                              OnednnScratch& scratch) const {
-  if (a == nullptr || dst == nullptr || (!impl_->b_packed && b == nullptr)) {
+  const bool const_b = impl_->b_packed || !impl_->b_half.empty();
+  if (a == nullptr || dst == nullptr || (!const_b && b == nullptr)) {
     return invalid_argument("MatMul: null buffer");
   }
   if (impl_->has_residual) {
@@ -181,7 +194,15 @@ Status OnednnMatmul::execute(const float* a, const float* b, float* dst, const f
   std::unordered_map<int, dnnl::memory> args;
   args.reserve(6);
   args.emplace(DNNL_ARG_SRC, wrap(impl_->a_md, a));
-  args.emplace(DNNL_ARG_WEIGHTS, impl_->b_packed ? impl_->b_packed : wrap(impl_->b_md, b));
+  if (!impl_->b_half.empty()) {
+    const size_t need = scratchpad_bytes();
+    if (scratch.capacity() < need) scratch.reserve(need);
+    args.emplace(DNNL_ARG_WEIGHTS,
+                 weights_for_run(impl_->b_packed, impl_->b_half,
+                                 static_cast<char*>(scratch.impl().buffer), b_half_offset(*impl_)));
+  } else {
+    args.emplace(DNNL_ARG_WEIGHTS, impl_->b_packed ? impl_->b_packed : wrap(impl_->b_md, b));
+  }
   if (impl_->bias) args.emplace(DNNL_ARG_BIAS, impl_->bias);
   args.emplace(DNNL_ARG_DST, wrap(impl_->dst_md, dst));
   return run_primitive(impl_->prim, impl_->scratchpad_md, args, scratch, impl_->threads, "MatMul");

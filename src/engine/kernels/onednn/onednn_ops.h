@@ -143,10 +143,22 @@ struct PostOp {
   float beta = 0.f;
 };
 
+// How a kernel holds its constant weights: float32, or (a float16/bfloat16 model's weights) in
+// that 16-bit type, widened to float32 into the scratch before each run: half the memory, one
+// conversion pass per run.
+enum class WeightStorage { kF32, kF16, kBF16 };
+
 struct KernelOptions {
   std::vector<PostOp> post_ops;
   int threads = 0;  // OpenMP threads used by this kernel; 0 = omp_get_max_threads() at create()
+  WeightStorage weights = WeightStorage::kF32;  // Conv weights, MatMul/Gemm constant B
+  // Conv: compute in bfloat16 (source reordered to bf16 per run, weights packed once as bf16,
+  // float32 accumulation and output) where the CPU has AVX512-BF16; float32 otherwise.
+  bool bf16 = false;
 };
+
+// Whether oneDNN runs bfloat16 natively here (AVX512-BF16 or AMX), not by emulation.
+bool cpu_has_bf16();
 
 // ---------------------------------------------------------------------------------------------
 // Conv (ONNX Conv, 1-D/2-D/3-D, grouped and depthwise). Weights [M, C/group, k...] f32.
@@ -182,6 +194,7 @@ class OnednnConv {
   size_t weights_bytes() const;        // packed weights + bias held by this kernel
   std::string implementation() const;  // oneDNN's name, e.g. "brgconv:avx512_core"
   double flops() const;                // 2*MACs per run, for GFLOP/s figures
+  bool computes_bf16() const;          // options.bf16 asked and granted
 
   // src in src_layout(), dst in dst_layout(); residual (dst_layout) only with kAddResidual and may
   // equal dst. Thread-safe (const); `scratch` must not be used by another thread meanwhile.
