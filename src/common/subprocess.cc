@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -152,6 +154,18 @@ struct ExecPlan {
 
 }  // namespace
 
+std::filesystem::path find_executable_on_path(std::string_view name) {
+  const char* path = getenv("PATH");
+  const std::string dirs = path != nullptr && *path != '\0' ? path : "/usr/bin";
+  for (size_t at = 0; at <= dirs.size();) {
+    const size_t colon = std::min(dirs.find(':', at), dirs.size());
+    const std::filesystem::path p = std::filesystem::path(dirs.substr(at, colon - at)) / name;
+    if (!dirs.substr(at, colon - at).empty() && access(p.c_str(), X_OK) == 0) return p;
+    at = colon + 1;
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Subprocess>> Subprocess::spawn(const SubprocessSpec& spec) {
   if (spec.argv.empty()) return invalid_argument("{}: no command", spec.name);
   if (access(spec.argv[0].c_str(), X_OK) != 0) {
@@ -227,6 +241,21 @@ std::string Subprocess::stop(std::chrono::milliseconds grace) {
   }
   if (tie_ == ParentTie::kGroupDiesWithParent) sweep_group(grace);
   return *poll_exit();
+}
+
+std::string Subprocess::kill_now() {
+  std::lock_guard lock(mu_);
+  if (!exit_) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    exit_ = waitpid(pid_, &status, 0) == pid_ ? describe_wait_status(status) : "killed";
+  }
+  return *exit_;
+}
+
+void Subprocess::send_signal(int sig) {
+  std::lock_guard lock(mu_);
+  if (!exit_) kill(pid_, sig);
 }
 
 // Processes the child started and left behind in its group (the local workers of a packer that

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moss {
@@ -41,6 +42,9 @@ struct SubprocessSpec {
   std::chrono::milliseconds stop_grace{3'000};  // SIGTERM to SIGKILL when destroyed
 };
 
+// The executable `name` in a directory of $PATH (else /usr/bin), or an empty path.
+std::filesystem::path find_executable_on_path(std::string_view name);
+
 class Subprocess {
  public:
   // Forks and execs `spec` with stdin from /dev/null, a clear signal mask and default SIGINT,
@@ -65,6 +69,13 @@ class Subprocess {
   // SIGTERM, up to `grace`, then SIGKILL; for kGroupDiesWithParent, then the same to whatever is
   // left in its process group. Returns how the process ended. Idempotent.
   std::string stop(std::chrono::milliseconds grace);
+
+  // SIGKILL now, as if the machine died (no chance to clean up), and reaps the process; returns
+  // how it ended. Idempotent. For fault tests; stop() is the orderly way.
+  std::string kill_now();
+  // Sends `sig` and returns at once (SIGSTOP / SIGCONT freeze and thaw the process: a partition
+  // as its peers see it). No effect once the process has ended.
+  void send_signal(int sig);
 
   // Gives the process up: the destructor leaves it running (a detached supervisor).
   void release() { released_ = true; }

@@ -118,8 +118,9 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
       if (resp->status == 200) return parse_release_response(resp->body, model_id, user_id);
       Status refused = net::status_from_response(*resp);
       if (!transient(refused)) {
-        return Status(refused.code(), "KeyService refused the keys for " + std::string(model_id) +
-                                          ": " + refused.message());
+        return Status(refused.code(),
+                      "KeyService refused the keys for " + std::string(model_id) + ": " + refused.message(),
+                      refused.reason());
       }
       last = refused;
     } else {

@@ -10,7 +10,7 @@
 #include "crypto/random.h"
 #include "integration/keyservice_process.h"
 #include "support/etcd_process.h"
-#include "worker/key_client.h"
+#include "support/sim_worker_key_client.h"
 #include "unit/keyservice/keyservice_fixture.h"
 
 #include <gtest/gtest.h>
@@ -170,21 +170,7 @@ TEST_F(KeyServiceReplicasTest, ClientsAndWorkersFailOverWhenAReplicaIsKilled) {
   ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_m_).ok());
   ASSERT_TRUE(user.put_request_key(model, worker_m_, crypto::random_secret(32).value_or_die().span()).ok());
 
-  attest::ProducerConfig pc;
-  pc.kind = "sim";
-  pc.sim_key_file = sim_key_;
-  pc.sim_identity = "worker";
-  auto producer = attest::make_shared_producer(attest::make_producer(pc).value_or_die());
-  attest::AttestedCredentialOptions co;
-  co.purpose = worker::kWorkerPurpose;
-  worker::KeyClientOptions ko;
-  ko.url = both;
-  ko.server.policy = attest::Policy::load(dir_ / "ks-policy.json").value_or_die();
-  ko.server.verify.allow_simulated = true;
-  ko.server.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-  ko.producer = producer;
-  auto keys = worker::KeyClient::create(std::move(ko), attest::make_attested_credentials(*producer, co).value_or_die())
-                  .value_or_die();
+  auto keys = test_support::sim_worker_key_client(sim_key_, "worker", both, dir_ / "ks-policy.json").value_or_die();
   ASSERT_TRUE(keys->release(model, user.principal_id()).ok());
 
   a.kill_hard();

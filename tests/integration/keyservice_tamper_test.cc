@@ -8,8 +8,8 @@
 #include "client/seen_state_versions.h"
 #include "crypto/random.h"
 #include "integration/keyservice_process.h"
+#include "support/sim_worker_key_client.h"
 #include "unit/keyservice/keyservice_fixture.h"
-#include "worker/key_client.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -90,21 +90,9 @@ class KeyServiceTamperTest : public kstest::SimKeyServiceTest {
   std::string url() const { return "https://127.0.0.1:" + std::to_string(ks_.listen_port); }
   // The worker's key client (this process, measured as the worker the policy admits).
   std::unique_ptr<worker::KeyClient> worker_key_client(uint16_t port) {
-    attest::ProducerConfig pc;
-    pc.kind = "sim";
-    pc.sim_key_file = sim_key_;
-    pc.sim_identity = "worker";
-    auto producer = attest::make_shared_producer(attest::make_producer(pc).value_or_die());
-    attest::AttestedCredentialOptions co;
-    co.purpose = worker::kWorkerPurpose;
-    auto creds = attest::make_attested_credentials(*producer, co).value_or_die();
-    worker::KeyClientOptions o;
-    o.url = "https://127.0.0.1:" + std::to_string(port);
-    o.server.policy = attest::Policy::load(dir_ / "ks-policy.json").value_or_die();
-    o.server.verify.allow_simulated = true;
-    o.server.verify.sim_platform_key = attest::SimPlatformKey::load_public_key(sim_key_).value_or_die();
-    o.producer = producer;
-    return worker::KeyClient::create(std::move(o), std::move(creds)).value_or_die();
+    return test_support::sim_worker_key_client(sim_key_, "worker", "https://127.0.0.1:" + std::to_string(port),
+                                               dir_ / "ks-policy.json")
+        .value_or_die();
   }
 
   std::string model_, user_id_;

@@ -3,10 +3,10 @@
 // across URLs, each attempt builds its request anew; and URL lists parse from JSON or commas.
 #include "net/failover_client.h"
 
+#include "common/loopback_port.h"
 #include "net/server.h"
 #include "net/tls_credentials.h"
 #include "net_test_support.h"
-#include "support/etcd_process.h"
 
 #include <gtest/gtest.h>
 
@@ -41,7 +41,7 @@ FailoverClient client_for(std::vector<std::string> urls, std::chrono::millisecon
 
 TEST(FailoverClientTest, AConnectErrorMovesToTheNextUrlAndStaysThere) {
   auto up = serve(200, "b");
-  const uint16_t nobody = test_support::free_loopback_port();
+  const uint16_t nobody = free_loopback_port().value_or_die();
   auto c = client_for({url_of(nobody), url_of(up->port())});
   int built = 0;
   auto r = c.call([&]() -> Result<Request> {
