@@ -16,6 +16,7 @@ struct UpFlags {
   std::string bin_dir;
   bool foreground = false;
   int ready_timeout_s = 30;
+  int keyservice_replicas = 1;
 };
 
 Status run_up(const UpFlags& f) {
@@ -26,6 +27,7 @@ Status run_up(const UpFlags& f) {
   options.port_packer = f.port_packer;
   options.bin_dir = f.bin_dir.empty() ? client::self_bin_dir() : std::filesystem::path(f.bin_dir);
   options.ready_timeout = std::chrono::seconds(f.ready_timeout_s);
+  options.keyservice_replicas = f.keyservice_replicas;
   if (f.foreground) {
     return client::run_stack(options, [](const client::StackInfo& info) {
       std::printf("%s  (foreground: Ctrl-C stops it)\n", client::describe_stack(info).c_str());
@@ -61,6 +63,11 @@ void register_stack_commands(CLI::App& root) {
   up->add_option("--bin-dir", up_flags->bin_dir,
                  "Directory of moss-keyservice, moss-packer, moss-worker (default: next to moss)");
   up->add_option("--ready-timeout", up_flags->ready_timeout_s, "Seconds to wait for readiness")
+      ->capture_default_str();
+  up->add_option("--keyservice-replicas", up_flags->keyservice_replicas,
+                 "KeyService replicas; more than 1: over a 3-member etcd on loopback (etcd from PATH), "
+                 "clients and workers fail over between them")
+      ->check(CLI::Range(1, 7))
       ->capture_default_str();
   up->add_flag("--foreground", up_flags->foreground,
                "Stay in the foreground; Ctrl-C (SIGINT) or SIGTERM stops the stack");

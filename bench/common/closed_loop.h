@@ -27,13 +27,15 @@ inline double percentile(std::vector<double>& v, double p) {
 }
 
 // Connections (and TLS handshakes) are made before the clock starts: keep-alive figures only.
-inline LoadFigures closed_loop(const net::ClientOptions& options, const net::Request& request, int threads,
-                               double seconds) {
+// Client t connects with options[t % options.size()] (several replicas of one service: the clients
+// spread over them).
+inline LoadFigures closed_loop(const std::vector<net::ClientOptions>& options, const net::Request& request,
+                               int threads, double seconds) {
   using Clock = std::chrono::steady_clock;
   std::vector<std::vector<double>> latencies(static_cast<size_t>(threads));
   std::vector<net::Client> clients;
   for (int t = 0; t < threads; ++t) {
-    clients.emplace_back(options);
+    clients.emplace_back(options[static_cast<size_t>(t) % options.size()]);
     (void)clients.back().connect();
   }
   std::atomic<uint64_t> errors{0};
@@ -65,6 +67,10 @@ inline LoadFigures closed_loop(const net::ClientOptions& options, const net::Req
   f.p99_us = percentile(all, 0.99);
   f.errors = errors.load();
   return f;
+}
+inline LoadFigures closed_loop(const net::ClientOptions& options, const net::Request& request, int threads,
+                               double seconds) {
+  return closed_loop(std::vector<net::ClientOptions>{options}, request, threads, seconds);
 }
 
 }  // namespace moss::bench

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -107,19 +108,24 @@ Status run_stack(const StackOptions& options,
   sigaddset(&stop_signals, SIGHUP);
   sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  const int replicas = std::max(1, options.keyservice_replicas);
   uint16_t pk = options.port_keyservice, pp = options.port_packer;
-  if (pk == 0) {
+  // Replicas keep the ports of their first start (prepare_stack_state): 0 lets them.
+  if (pk == 0 && replicas == 1) {
     MOSS_ASSIGN_OR_RETURN(pk, free_loopback_port());
   }
   if (pp == 0) {
     MOSS_ASSIGN_OR_RETURN(pp, free_loopback_port());
   }
   MOSS_ASSIGN_OR_RETURN(StackLayout layout,
-                        prepare_stack_state(options.state_dir, options.bin_dir, pk, pp));
+                        prepare_stack_state(options.state_dir, options.bin_dir, pk, pp, replicas));
+  pk = layout.port_keyservice;
 
-  // Services in start order; they are stopped in reverse (packer and its workers first).
+  // Services in start order; they are stopped in reverse (packer and its workers first, then the
+  // KeyService replicas, then etcd). specs[i] started services[i].
   std::vector<std::unique_ptr<Subprocess>> services;
-  auto stop_all = [&services] {
+  std::vector<SubprocessSpec> specs;
+  auto stop_all = [&services, &specs] {
     for (auto it = services.rbegin(); it != services.rend(); ++it) {
       auto t0 = Clock::now();
       std::string how = (*it)->stop(std::chrono::seconds(10));
@@ -128,6 +134,7 @@ Status run_stack(const StackOptions& options,
           std::to_string(ms) + " ms");
     }
     services.clear();
+    specs.clear();
   };
   auto fail = [&](Status s) {
     stop_all();
@@ -135,15 +142,37 @@ Status run_stack(const StackOptions& options,
   };
 
   Clock::time_point deadline = Clock::now() + options.ready_timeout;
-  for (const SubprocessSpec& spec : {keyservice_spec(layout), packer_spec(layout)}) {
-    auto child = Subprocess::spawn(spec);
-    if (!child.ok()) return fail(child.status());
-    say(spec.name + " started (pid " + std::to_string((*child)->pid()) + "), log " +
-        spec.log_path.string());
-    services.push_back(std::move(*child));
-    uint16_t port = spec.name == "keyservice" ? pk : pp;
-    if (Status s = wait_listening(*services.back(), port, deadline); !s.ok()) return fail(s);
+  auto spawn = [&](SubprocessSpec spec) -> Status {
+    MOSS_ASSIGN_OR_RETURN(auto child, Subprocess::spawn(spec));
+    say(spec.name + " started (pid " + std::to_string(child->pid()) + "), log " + spec.log_path.string());
+    services.push_back(std::move(child));
+    specs.push_back(std::move(spec));
+    return Status::Ok();
+  };
+  if (replicas > 1) {
+    // All members before waiting: none serves until a majority runs.
+    for (size_t m = 0; m < kStackEtcdMembers; ++m) {
+      auto spec = etcd_member_spec(layout, m);
+      if (!spec.ok()) return fail(spec.status());
+      if (Status s = spawn(std::move(*spec)); !s.ok()) return fail(s);
+    }
+    for (size_t m = 0; m < kStackEtcdMembers; ++m) {
+      if (Status s = wait_etcd_serving(layout, m, deadline); !s.ok()) {
+        return fail(Status(s.code(), s.message() + "; " + log_lines(*services[m], 15)));
+      }
+    }
+    // Replica 0 first: the others join it for the state key.
+    for (size_t i = 0; i < static_cast<size_t>(replicas); ++i) {
+      if (Status s = spawn(keyservice_replica_spec(layout, i)); !s.ok()) return fail(s);
+      Status s = wait_listening(*services.back(), layout.replica_ports.https[i], deadline);
+      if (!s.ok()) return fail(s);
+    }
+  } else {
+    if (Status s = spawn(keyservice_spec(layout)); !s.ok()) return fail(s);
+    if (Status s = wait_listening(*services.back(), pk, deadline); !s.ok()) return fail(s);
   }
+  if (Status s = spawn(packer_spec(layout)); !s.ok()) return fail(s);
+  if (Status s = wait_listening(*services.back(), pp, deadline); !s.ok()) return fail(s);
   auto pool = create_stack_pool(layout, deadline);
   if (!pool.ok()) return fail(pool.status());
 
@@ -158,12 +187,20 @@ Status run_stack(const StackOptions& options,
   info.client_config = layout.client_config;
   info.token_file = layout.token_file;
   info.log_dir = layout.log_dir;
-  for (const auto& s : services) info.service_groups.push_back(s->pid());
-  if (Status s = write_stack_info(options.state_dir, info); !s.ok()) return fail(s);
+  auto record_groups = [&] {
+    info.service_groups.clear();
+    for (const auto& s : services) info.service_groups.push_back(s->pid());
+    return write_stack_info(options.state_dir, info);
+  };
+  if (Status s = record_groups(); !s.ok()) return fail(s);
   say("ready: keyservice " + info.keyservice_url + ", packer " + info.packer_url);
   if (on_ready) on_ready(info);
 
-  // Supervise: a stop signal stops everything cleanly; a service that dies takes the stack down.
+  // Supervise: a stop signal stops everything cleanly; a service that dies takes the stack down,
+  // except, with replicas, a KeyService replica or an etcd member: the others serve meanwhile and
+  // it is started again (on its own state), a few times at most.
+  constexpr int kMaxRestarts = 10;
+  int restarts = 0;
   Status result = Status::Ok();
   while (true) {
     timespec tick{0, 200 * 1000 * 1000};
@@ -173,12 +210,27 @@ Status run_stack(const StackOptions& options,
       break;
     }
     bool died = false;
-    for (auto& s : services) {
-      if (auto exit = s->poll_exit()) {
-        result = unavailable("{} {}; {}", s->name(), *exit, log_lines(*s, 15));
-        say(s->name() + " " + *exit + ": stopping the stack");
-        died = true;
+    for (size_t i = 0; i < services.size(); ++i) {
+      Subprocess& s = *services[i];
+      auto exit = s.poll_exit();
+      if (!exit) continue;
+      if (replicas > 1 && s.name() != "packer" && restarts < kMaxRestarts) {
+        ++restarts;
+        say(s.name() + " " + *exit + ": the others serve; starting it again");
+        auto child = Subprocess::spawn(specs[i]);
+        if (child.ok()) {
+          services[i] = std::move(*child);
+          say(specs[i].name + " started (pid " + std::to_string(services[i]->pid()) + ")");
+          if (Status w = record_groups(); !w.ok()) say("cannot update stack.json: " + w.to_string());
+          continue;
+        }
+        result = child.status();
+      } else {
+        result = unavailable("{} {}; {}", s.name(), *exit, log_lines(s, 15));
       }
+      say(s.name() + " " + *exit + ": stopping the stack");
+      died = true;
+      break;
     }
     if (died) break;
   }
@@ -206,7 +258,9 @@ Result<StackInfo> start_stack_detached(const StackOptions& options, const fs::pa
                "--port-packer",
                std::to_string(options.port_packer),
                "--bin-dir",
-               fs::absolute(options.bin_dir).string()};
+               fs::absolute(options.bin_dir).string(),
+               "--keyservice-replicas",
+               std::to_string(options.keyservice_replicas)};
   spec.log_path = options.state_dir / "logs" / "stack.log";
   // Its own session: closing the terminal does not stop the stack.
   spec.tie = ParentTie::kDetached;

@@ -7,8 +7,10 @@
 //   STATE/client.json           client config (C2) for owners and users; copy it into a principal's
 //                               directory: its `identity` and `state_dir` are relative to the copy
 //   STATE/logs/{stack,keyservice,packer}.log
-//   STATE/keyservice/           KeyService state; STATE/models/ the model store; STATE/sim/ the
-//                               simulated platform key; STATE/policies/ both attestation policies
+//   STATE/keyservice/           KeyService state (--keyservice-replicas: replica<i>/ each, and
+//                               STATE/etcd/ the etcd members' data and ports.json); STATE/models/
+//                               the model store; STATE/sim/ the simulated platform key;
+//                               STATE/policies/ both attestation policies
 //   STATE/packer-token          the FnPacker operator token (0600)
 // Simulated TEE only: this is the one-machine trial, never a deployment (docs/deploy.md).
 // The parts: stack_state.h (layout, preparation), stack_lock.h (one supervisor per directory),
@@ -34,6 +36,9 @@ struct StackOptions {
   uint16_t port_keyservice = 7443;  // 0: pick a free loopback port
   uint16_t port_packer = 8088;      // 0: pick a free loopback port
   std::filesystem::path bin_dir;    // where moss-keyservice, moss-packer, moss-worker are
+  // > 1: that many KeyService replicas over a 3-member etcd on loopback (etcd from PATH, data in
+  // STATE/etcd/), clients and workers given every replica's URL (docs/keyservice.md).
+  int keyservice_replicas = 1;
   std::chrono::seconds ready_timeout{30};
 };
 

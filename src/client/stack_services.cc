@@ -3,6 +3,7 @@
 #include "common/file_util.h"
 #include "net/client.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <thread>
@@ -87,6 +88,64 @@ SubprocessSpec keyservice_spec(const StackLayout& l) {
             l.worker_policy().string(),
             "--allow-simulated"};
   return s;
+}
+
+Result<SubprocessSpec> etcd_member_spec(const StackLayout& l, size_t m) {
+  const fs::path etcd = find_executable_on_path(kEtcdBinary);
+  if (etcd.empty()) {
+    return not_found("moss up --keyservice-replicas needs etcd on PATH (tools/install-deps.sh "
+                     "installs Debian's etcd-server)");
+  }
+  const StackReplicaPorts& p = l.replica_ports;
+  // fmt, not operator+: GCC 12 warns falsely (-Wrestrict) on such concatenations.
+  auto url = [](uint16_t port) { return fmt::format("http://127.0.0.1:{}", port); };
+  std::string cluster;
+  for (size_t k = 0; k < p.etcd_peer.size(); ++k) {
+    cluster += fmt::format("{}m{}={}", k ? "," : "", k, url(p.etcd_peer[k]));
+  }
+  const std::string name = fmt::format("m{}", m);
+  SubprocessSpec s = service_spec(l, fmt::format("etcd{}", m));
+  // With its data directory present (a restart), etcd ignores the --initial-cluster flags.
+  s.argv = {etcd.string(), "--name", name, "--data-dir", (l.etcd_dir / name).string(),
+            "--listen-client-urls", url(p.etcd_client[m]), "--advertise-client-urls", url(p.etcd_client[m]),
+            "--listen-peer-urls", url(p.etcd_peer[m]), "--initial-advertise-peer-urls", url(p.etcd_peer[m]),
+            "--initial-cluster", cluster, "--initial-cluster-state", "new",
+            "--initial-cluster-token", "moss-up", "--logger", "zap", "--log-outputs", "stderr"};
+  return s;
+}
+
+SubprocessSpec keyservice_replica_spec(const StackLayout& l, size_t i) {
+  const StackReplicaPorts& p = l.replica_ports;
+  SubprocessSpec s = keyservice_spec(l);
+  s.name = fmt::format("keyservice{}", i);
+  s.log_path = l.log_dir / fmt::format("{}.log", s.name);
+  std::string endpoints;
+  for (size_t k = 0; k < p.etcd_client.size(); ++k) {
+    endpoints += fmt::format("{}http://127.0.0.1:{}", k ? "," : "", p.etcd_client[(i + k) % p.etcd_client.size()]);
+  }
+  s.argv[2] = fmt::format("127.0.0.1:{}", p.https[i]);  // --listen
+  s.argv[4] = l.keyservice_replica_dir(i).string();     // --state-dir
+  s.argv.insert(s.argv.end(), {"--store", "etcd", "--etcd-endpoints", endpoints, "--replica-listen",
+                               fmt::format("127.0.0.1:{}", p.replica[i]), "--replica-policy",
+                               l.keyservice_policy().string()});
+  // Used only while the replica holds no copy of the state key (its first start).
+  if (i > 0) s.argv.insert(s.argv.end(), {"--join", fmt::format("https://127.0.0.1:{}", p.replica[0])});
+  return s;
+}
+
+Status wait_etcd_serving(const StackLayout& l, size_t m, std::chrono::steady_clock::time_point deadline) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    net::ClientOptions o;
+    o.port = l.replica_ports.etcd_client[m];
+    o.connect_timeout = std::chrono::milliseconds(500);
+    o.read_timeout = std::chrono::milliseconds(2000);
+    net::Client c(o);
+    auto r = c.post("/v3/kv/range", R"({"key":"AA=="})");  // a linearizable read of key "\0"
+    if (r.ok() && r->status == 200) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return deadline_exceeded("etcd member {} (127.0.0.1:{}) did not serve in time", m,
+                           l.replica_ports.etcd_client[m]);
 }
 
 SubprocessSpec packer_spec(const StackLayout& l) {

@@ -18,6 +18,7 @@ namespace moss::client {
 inline constexpr char kKeyServiceBinary[] = "moss-keyservice";
 inline constexpr char kPackerBinary[] = "moss-packer";
 inline constexpr char kWorkerBinary[] = "moss-worker";
+inline constexpr char kEtcdBinary[] = "etcd";  // Debian's etcd-server, found on PATH
 // Identity strings mixed into the simulated measurements (attest/simulated.h).
 inline constexpr char kKeyServiceSimIdentity[] = "moss-keyservice";
 inline constexpr char kWorkerSimIdentity[] = "moss-worker";
@@ -38,6 +39,17 @@ Status write_client_config(const StackLayout& layout);
 // appended to STATE/logs/<name>.log.
 SubprocessSpec keyservice_spec(const StackLayout& layout);
 SubprocessSpec packer_spec(const StackLayout& layout);
+
+// With KeyService replicas (layout.keyservice_replicas > 1): etcd member `m` ("etcd<m>", data in
+// STATE/etcd/m<m>; not-found when etcd is not installed), and replica `i` ("keyservice<i>", state
+// in STATE/keyservice/replica<i>) over them. Replica 0 creates the state key on the first start;
+// the others join it over its replica port (the local simulated policy, both ways). Replica i
+// talks to member i first. The same specs restart a member or replica that died.
+Result<SubprocessSpec> etcd_member_spec(const StackLayout& layout, size_t member);
+SubprocessSpec keyservice_replica_spec(const StackLayout& layout, size_t replica);
+// Waits until etcd member `m` answers a linearizable read (its cluster has a leader).
+Status wait_etcd_serving(const StackLayout& layout, size_t member,
+                         std::chrono::steady_clock::time_point deadline);
 
 // Creates the stack's worker pool (local backend) on the packer; returns its name.
 Result<std::string> create_stack_pool(const StackLayout& layout,
