@@ -5,7 +5,6 @@
 #include "crypto/hash.h"
 #include "crypto/ossl_util.h"
 
-#include <openssl/pem.h>
 
 namespace moss::crypto {
 
@@ -102,14 +101,7 @@ Result<PublicKey> PublicKey::from_raw(std::span<const uint8_t> raw) {
 }
 
 Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
-  if (pem.size() > kMaxKeyFileBytes) return invalid_argument("public key PEM too large");
-  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return detail::ossl_error("memory BIO");
-  detail::PkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-  if (!pkey) {
-    detail::ossl_clear();
-    return invalid_argument("not a PEM public key");
-  }
+  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey, detail::public_key_from_pem(pem, kMaxKeyFileBytes, "public key"));
   if (EVP_PKEY_get_base_id(pkey.get()) != EVP_PKEY_ED25519) {
     return invalid_argument("public key is not Ed25519");
   }
@@ -130,13 +122,7 @@ Result<PublicKey> PublicKey::load(const std::filesystem::path& path) {
 Result<std::string> PublicKey::to_pem() const {
   detail::PkeyPtr pkey(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw_.data(), raw_.size()));
-  detail::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!pkey || !bio || PEM_write_bio_PUBKEY(bio.get(), pkey.get()) != 1) {
-    return detail::ossl_error("writing public key PEM");
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  return detail::public_key_pem(pkey.get(), "writing public key PEM");
 }
 
 Status PublicKey::verify(std::span<const uint8_t> message,
@@ -205,17 +191,8 @@ Result<Identity> Identity::from_private_raw(std::span<const uint8_t> seed) {
 }
 
 Result<Identity> Identity::from_pem(std::span<const uint8_t> pem) {
-  if (pem.size() > kMaxKeyFileBytes) return invalid_argument("private key PEM too large");
-  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return detail::ossl_error("memory BIO");
-  // No passphrase callback: an encrypted PEM fails rather than prompting on a terminal.
-  static pem_password_cb* const kNoPrompt = [](char*, int, int, void*) { return -1; };
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio.get(), nullptr, kNoPrompt, nullptr);
-  if (!pkey) {
-    detail::ossl_clear();
-    return invalid_argument("not an unencrypted PEM private key");
-  }
-  return from_pkey(pkey);
+  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey, detail::private_key_from_pem(pem, kMaxKeyFileBytes, "private key"));
+  return from_pkey(pkey.release());
 }
 
 Result<Identity> Identity::load(const std::filesystem::path& path) {

@@ -10,6 +10,8 @@
 #include <openssl/kdf.h>
 
 #include <memory>
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace moss::crypto::detail {
@@ -37,6 +39,15 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 Status ossl_error(std::string_view what);
 // An unencrypted PEM of `pkey`'s private key, through a secure-heap BIO (wiped when freed).
 Result<SecretBytes> private_key_pem(EVP_PKEY* pkey, std::string_view what);
+// The SPKI PEM ("BEGIN PUBLIC KEY") of `pkey`.
+Result<std::string> public_key_pem(EVP_PKEY* pkey, std::string_view what);
+// The key of an SPKI PEM of at most `max_bytes` (any key type: the caller checks it);
+// invalid-argument "<what> PEM too large" / "not a PEM public key" otherwise.
+Result<PkeyPtr> public_key_from_pem(std::string_view pem, size_t max_bytes, std::string_view what);
+// The key of an unencrypted PEM private key of at most `max_bytes`; an encrypted one fails rather
+// than prompting on a terminal.
+Result<PkeyPtr> private_key_from_pem(std::span<const uint8_t> pem, size_t max_bytes,
+                                     std::string_view what);
 // Drains the queue without reporting (after a failure that is reported another way, e.g. a bad
 // tag or an unparsable PEM from an untrusted file).
 void ossl_clear();

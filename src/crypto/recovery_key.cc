@@ -6,7 +6,6 @@
 #include "crypto/ossl_util.h"
 
 #include <openssl/core_names.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -72,14 +71,8 @@ RecoveryPublicKey& RecoveryPublicKey::operator=(RecoveryPublicKey&&) noexcept = 
 RecoveryPublicKey::~RecoveryPublicKey() = default;
 
 Result<RecoveryPublicKey> RecoveryPublicKey::from_pem(std::string_view pem) {
-  if (pem.size() > kMaxPemBytes) return invalid_argument("recovery public key PEM too large");
-  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return detail::ossl_error("memory BIO");
-  detail::PkeyPtr pkey(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-  if (!pkey) {
-    detail::ossl_clear();
-    return invalid_argument("not a PEM public key");
-  }
+  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey,
+                        detail::public_key_from_pem(pem, kMaxPemBytes, "recovery public key"));
   MOSS_RETURN_IF_ERROR(check_rsa(pkey.get()));
   MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
   auto impl = std::make_unique<Impl>();
@@ -130,16 +123,8 @@ Result<RecoveryPrivateKey> RecoveryPrivateKey::generate(int bits) {
 }
 
 Result<RecoveryPrivateKey> RecoveryPrivateKey::from_pem(std::span<const uint8_t> pem) {
-  if (pem.size() > kMaxPemBytes) return invalid_argument("recovery private key PEM too large");
-  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return detail::ossl_error("memory BIO");
-  // No passphrase callback: an encrypted PEM fails rather than prompting on a terminal.
-  static pem_password_cb* const kNoPrompt = [](char*, int, int, void*) { return -1; };
-  detail::PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, kNoPrompt, nullptr));
-  if (!pkey) {
-    detail::ossl_clear();
-    return invalid_argument("not an unencrypted PEM private key");
-  }
+  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey,
+                        detail::private_key_from_pem(pem, kMaxPemBytes, "recovery private key"));
   MOSS_RETURN_IF_ERROR(check_rsa(pkey.get()));
   MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
   auto impl = std::make_unique<Impl>();
@@ -176,13 +161,7 @@ Result<SecretBytes> RecoveryPrivateKey::private_pem() const {
 }
 
 Result<std::string> RecoveryPrivateKey::public_pem() const {
-  detail::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get()) != 1) {
-    return detail::ossl_error("writing recovery public key PEM");
-  }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
+  return detail::public_key_pem(impl_->pkey.get(), "writing recovery public key PEM");
 }
 
 }  // namespace moss::crypto

@@ -69,12 +69,17 @@ Response error_response(int http_status, std::string_view code, std::string_view
   return render(http_status, code, "", message);
 }
 
+PublicError public_error(const Status& status) {
+  if (status.code() == ErrorCode::kInternal || status.code() == ErrorCode::kDataLoss) {
+    return {error_code_name(status.code()), "internal", "internal error"};
+  }
+  return {error_code_name(status.code()), status.reason(), status.message()};
+}
+
 Response error_response(const Status& status, int http_status) {
   if (http_status == 0) http_status = http_status_for(status.code());
-  if (status.code() == ErrorCode::kInternal || status.code() == ErrorCode::kDataLoss) {
-    return render(http_status, error_code_name(status.code()), "internal", "internal error");
-  }
-  return render(http_status, error_code_name(status.code()), status.reason(), status.message());
+  const PublicError e = public_error(status);
+  return render(http_status, e.code, e.reason, e.message);
 }
 
 Status status_from_response(const Response& response) {

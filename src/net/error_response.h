@@ -19,9 +19,19 @@ int http_status_for(ErrorCode code);
 // The inverse, for statuses that carry no JSON error body (e.g. a proxy's 502).
 ErrorCode error_code_for_http_status(int status);
 
-// Precondition: !status.ok(). `http_status` 0 means http_status_for(status.code()). Internal and
-// data-loss failures show no detail (their text is about this service's insides: the caller logs
-// it): their code, reason "internal", message "internal error".
+// What of a failure its caller may see. Internal and data-loss failures show no detail (their
+// text is about this service's insides: the service logs it): their code, reason "internal",
+// message "internal error". Every other failure shows its code, reason and message.
+struct PublicError {
+  std::string_view code;  // error_code_name(...)
+  std::string_view reason;
+  std::string_view message;
+};
+// Precondition: !status.ok(). The views borrow from `status` (and static text).
+PublicError public_error(const Status& status);
+
+// Precondition: !status.ok(). `http_status` 0 means http_status_for(status.code()). The body is
+// public_error(status).
 Response error_response(const Status& status, int http_status = 0);
 Response error_response(int http_status, std::string_view code, std::string_view message);
 

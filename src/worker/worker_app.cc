@@ -26,8 +26,13 @@ std::string new_instance_id() {
 net::Response openwhisk_error(int status, std::string_view message) {
   return net::Response::json(status, nlohmann::json{{"error", message}}.dump());
 }
+// "<code>[ (<reason>)]: <message>" of what the caller may see (net::public_error): /init and
+// /run are reached by whoever reaches the port, so an internal failure's text stays in the log.
 net::Response openwhisk_error(const Status& s) {
-  return openwhisk_error(net::http_status_for(s.code()), s.to_string());
+  const net::PublicError e = net::public_error(s);
+  return openwhisk_error(net::http_status_for(s.code()),
+                         e.reason.empty() ? fmt::format("{}: {}", e.code, e.message)
+                                          : fmt::format("{} ({}): {}", e.code, e.reason, e.message));
 }
 
 // Strict (no duplicate keys) and fast on the usual shape: the body is mostly one long base64

@@ -3,6 +3,7 @@
 // points are folded into B (B - b_zp[n] must fit int8, else the reference kernel runs); A's zero
 // point is read per request (DynamicQuantizeLinear computes it). A's batch dims fold into M.
 #include "engine/kernels/onednn/onednn_common.h"
+#include "engine/quant/int8_weights.h"
 #include "engine/quant/quant_kernels.h"
 
 namespace moss::engine {
@@ -11,11 +12,6 @@ namespace {
 using namespace onednn;
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-
-int32_t int8_at(const Tensor& t, int64_t i) {
-  const int64_t k = t.numel() == 1 ? 0 : i;
-  return t.dtype() == DType::kUInt8 ? t.data<uint8_t>()[k] : t.data<int8_t>()[k];
-}
 
 class QMatmulKernel final : public PreparedKernel {
  public:
@@ -67,14 +63,8 @@ std::unique_ptr<const PreparedKernel> prepare_qmatmul_integer(const Node& node,
   if (bzp && !bzp->value) return nullptr;
   const int64_t k = B.shape()[0], n = B.shape()[1];
   if (A.shape.back() != k) return nullptr;
-  std::vector<int8_t> bq(static_cast<size_t>(B.numel()));
-  for (int64_t r = 0; r < k; ++r) {
-    for (int64_t c = 0; c < n; ++c) {
-      const int32_t v = int8_at(B, r * n + c) - (bzp ? int8_at(*bzp->value, c) : 0);
-      if (v < -128 || v > 127) return nullptr;
-      bq[static_cast<size_t>(r * n + c)] = static_cast<int8_t>(v);
-    }
-  }
+  const std::optional<std::vector<int8_t>> bq = pack_int8_b(B, bzp ? bzp->value.get() : nullptr, k, n);
+  if (!bq) return nullptr;
   const int64_t rows = A.numel() / k;
   auto q = std::make_unique<QMatmulKernel>();
   q->a_unsigned = A.dtype == DType::kUInt8;
@@ -93,7 +83,7 @@ std::unique_ptr<const PreparedKernel> prepare_qmatmul_integer(const Node& node,
                     dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
                     q->prim = dnnl::matmul(pd);
                     q->scratchpad_md = pd.scratchpad_desc();
-                    q->b = pack(b_user, bq.data(), pd.weights_desc());
+                    q->b = pack(b_user, bq->data(), pd.weights_desc());
                     return Status::Ok();
                   }).ok();
   if (!ok) return nullptr;

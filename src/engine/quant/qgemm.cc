@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "engine/kernels/onednn/onednn_common.h"
+#include "engine/quant/int8_weights.h"
 #include "engine/quant/quant_kernels.h"
 
 namespace moss::engine {
@@ -18,10 +19,6 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-
-int32_t int8_at(DType d, const uint8_t* p, int64_t i) {
-  return d == DType::kUInt8 ? p[i] : reinterpret_cast<const int8_t*>(p)[i];
-}
 
 struct Geometry {
   int64_t m = 0, k = 0, n = 0;
@@ -59,19 +56,9 @@ Status infer_QGemm(const Node& node, std::span<const TensorInfo* const> in,
     MOSS_RETURN_IF_ERROR(require_dtype(node, *in[i], {DType::kFloat32}, "scale"));
     if (in[i]->numel() != 1) return invalid_argument("{}: input {} must be a scalar", node.label(), i);
   }
-  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[4], {DType::kFloat32}, "b_scale"));
-  if (in[4]->numel() != 1 && in[4]->numel() != g.n) {
-    return invalid_argument("{}: b_scale has {} elements, not 1 or {}", node.label(),
-                            in[4]->numel(), g.n);
-  }
+  MOSS_RETURN_IF_ERROR(check_int8_b_scale(node, *in[3], *in[4], in[5], g.n));
   if (in[2]) MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[0], *in[2], "a_zero_point"));
   if (in[2] && in[2]->numel() != 1) return invalid_argument("{}: a_zero_point must be a scalar", node.label());
-  if (in[5]) {
-    MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[3], *in[5], "b_zero_point"));
-    if (in[5]->numel() != in[4]->numel()) {
-      return invalid_argument("{}: b_zero_point and b_scale differ in size", node.label());
-    }
-  }
   if (in.size() > 6 && in[6]) {
     MOSS_RETURN_IF_ERROR(require_dtype(node, *in[6], {DType::kInt32}, "C"));
     if (in[6]->numel() != g.n) return unimplemented("{}: C must have N elements", node.label());
@@ -167,15 +154,8 @@ std::unique_ptr<const PreparedKernel> prepare_qgemm(const Node& node,
   const Geometry g{in[0]->shape[0], in[0]->shape[1], out[0].shape[1]};
   const Tensor& B = *in[3]->value;
   const Tensor* bzp = in.size() > 5 && in[5] ? in[5]->value.get() : nullptr;
-  std::vector<int8_t> bq(static_cast<size_t>(g.k * g.n));  // [K, N], minus b_zp
-  for (int64_t k = 0; k < g.k; ++k) {
-    for (int64_t n = 0; n < g.n; ++n) {
-      const int32_t z = bzp ? int8_at(bzp->dtype(), bzp->raw(), bzp->numel() == 1 ? 0 : n) : 0;
-      const int32_t v = int8_at(B.dtype(), B.raw(), b_index(tb, g, k, n)) - z;
-      if (v < -128 || v > 127) return nullptr;
-      bq[static_cast<size_t>(k * g.n + n)] = static_cast<int8_t>(v);
-    }
-  }
+  const std::optional<std::vector<int8_t>> bq = pack_int8_b(B, bzp, g.k, g.n, tb);
+  if (!bq) return nullptr;
   const float as = in[1]->value->data<float>()[0], ys = in[7]->value->data<float>()[0];
   const Tensor& bs = *in[4]->value;
   if (!(as > 0) || !(ys > 0)) return nullptr;
@@ -210,7 +190,7 @@ std::unique_ptr<const PreparedKernel> prepare_qgemm(const Node& node,
     dnnl::matmul::primitive_desc pd(desc, attr, onednn::cpu_engine());
     k->prim = dnnl::matmul(pd);
     k->scratchpad_md = pd.scratchpad_desc();
-    k->b = onednn::pack(b_user, bq.data(), pd.weights_desc());
+    k->b = onednn::pack(b_user, bq->data(), pd.weights_desc());
     if (!c.empty()) k->bias = onednn::pack(bias_md, c.data(), pd.bias_desc());
     if (azp != 0) k->a_zp = s32_value(azp);
     if (yzp != 0) k->y_zp = s32_value(yzp);

@@ -336,6 +336,29 @@ TEST_F(WorkerAppTest, CorruptedModelFileAndKeyServiceOutage) {
   EXPECT_EQ(post("/v1/infer", request_body("o/linear", "r4", 1)).status, 200);
 }
 
+// /run is reached by whoever reaches the port: its cleartext errors show what net's shape shows
+// (code, reason, public message) and never an internal failure's text (here the store path).
+TEST_F(WorkerAppTest, OpenWhiskErrorsShowNoInternalText) {
+  start(false);
+  ASSERT_EQ(post("/init", init_body()).status, 200);
+  const auto path = store_.path() / "o/mlp.moss";
+  auto corrupted = read_file(path, 1 << 20).value_or_die();
+  corrupted[corrupted.size() / 2] ^= 0x40;
+  write_file(path, corrupted).check();
+  auto run = [&](const std::string& value) {
+    return post("/run", "{\"value\":" + value + "}");
+  };
+  auto r = run(request_body("o/mlp", "r1", 1));
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body), (nlohmann::json{{"error", "data-loss (internal): internal error"}}));
+  EXPECT_EQ(r.body.find(store_.path().string()), std::string::npos) << r.body;
+
+  auto bad = run(R"({"model_id":"o/linear"})");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  const std::string text = nlohmann::json::parse(bad.body)["error"].get<std::string>();
+  EXPECT_EQ(text.rfind("invalid-argument", 0), 0u) << text;
+}
+
 // Beyond max_concurrency requests are refused at once (429), not queued without bound.
 TEST_F(WorkerAppTest, RefusesBeyondMaxConcurrency) {
   start(true, {{"max_concurrency", "1"}});
