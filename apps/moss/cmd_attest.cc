@@ -2,7 +2,9 @@
 #include "apps/moss/command.h"
 #include "attest/evidence_verifier.h"
 #include "attest/intel_root.h"
+#include "common/encoding.h"
 #include "common/file_util.h"
+#include "common/rfc3339.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -31,7 +33,7 @@ Status run_verify(const VerifyArgs& a) {
   MOSS_ASSIGN_OR_RETURN(auto evidence, read_file(a.quote, kMaxQuoteSize));
   EvidenceVerifyOptions o;
   if (!a.at.empty()) {
-    MOSS_ASSIGN_OR_RETURN(o.at, ossl::parse_rfc3339(a.at));
+    MOSS_ASSIGN_OR_RETURN(o.at, parse_rfc3339(a.at));
   }
   if (!a.collateral.empty()) {
     MOSS_ASSIGN_OR_RETURN(auto root, intel_sgx_root_ca());
@@ -49,7 +51,7 @@ Status run_verify(const VerifyArgs& a) {
   MOSS_ASSIGN_OR_RETURN(Claims claims, verifier.verify(evidence, o));
   std::printf("%s\n", claims_to_json(claims).dump(2).c_str());
   if (!a.report_data.empty()) {
-    MOSS_ASSIGN_OR_RETURN(auto rd, ossl::from_hex(a.report_data));
+    MOSS_ASSIGN_OR_RETURN(auto rd, hex_decode(a.report_data, 64));
     if (rd.size() != 64) return invalid_argument("--report-data must be 64 bytes of hex");
     MOSS_RETURN_IF_ERROR(check_report_data(claims, std::span<const uint8_t, 64>(rd.data(), 64)));
   }
@@ -59,7 +61,7 @@ Status run_verify(const VerifyArgs& a) {
 
 Status run_measure(const std::string& binary, const std::string& identity) {
   MOSS_ASSIGN_OR_RETURN(auto m, attest::simulated_measurement(binary, identity));
-  nlohmann::json j = {{"tee", "simulated"}, {"measurement", attest::ossl::to_hex(m)},
+  nlohmann::json j = {{"tee", "simulated"}, {"measurement", hex_encode(m)},
                       {"binary", binary}, {"identity", identity},
                       {"warning", "SIMULATED measurement: no hardware protection"}};
   std::printf("%s\n", j.dump(2).c_str());

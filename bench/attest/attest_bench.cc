@@ -10,6 +10,8 @@
 //
 // Usage: attest_bench [--reps N] [--handshakes N] [--testdata DIR]
 #include "attest/attested_tls.h"
+#include "common/encoding.h"
+#include "common/rfc3339.h"
 #include "attest/intel_root.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -75,7 +77,7 @@ void bench_verify(const std::filesystem::path& data, const char* quote, const ch
   cache.put(must(attest::load_collateral_dir(data / folder, root.get()), folder));
   auto bytes = must(read_file(data / quote, 1 << 20), quote);
   auto verifier = must(attest::DcapVerifier::create(), "verifier");
-  attest::DcapVerifyOptions o{must(attest::ossl::parse_rfc3339(when), "time"), nullptr, &cache};
+  attest::DcapVerifyOptions o{must(parse_rfc3339(when), "time"), nullptr, &cache};
   std::string status;
   std::vector<double> samples, cpu;
   for (int i = 0; i < reps; ++i) {
@@ -116,7 +118,7 @@ void bench_handshakes(int n) {
   pc.kind = "sim";
   pc.sim_key_file = dir / "sim.key";
   auto producer = must(attest::make_producer(pc), "producer");
-  auto measurement = attest::ossl::to_hex(must(attest::simulated_measurement("/proc/self/exe", ""), "measure"));
+  auto measurement = hex_encode(must(attest::simulated_measurement("/proc/self/exe", ""), "measure"));
   attest::AttestedPeerConfig peer;
   peer.policy = must(attest::Policy::parse(R"({"version":1,"allow_simulated":true,"measurements":[{"tee":"simulated","measurement":")" + measurement + R"("}]})"), "policy");
   peer.verify.allow_simulated = true;

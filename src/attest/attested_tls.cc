@@ -1,4 +1,5 @@
 #include "attest/attested_tls.h"
+#include "common/sha256.h"
 
 #include "common/logging.h"
 
@@ -14,7 +15,7 @@ std::array<uint8_t, 64> attested_tls_report_data(const std::array<uint8_t, 32>& 
   std::vector<uint8_t> label(kPurposeDomain.begin(), kPurposeDomain.end());
   label.push_back(0);
   label.insert(label.end(), purpose.begin(), purpose.end());
-  auto purpose_hash = ossl::sha256(label);
+  auto purpose_hash = sha256(label);
   std::array<uint8_t, 64> rd{};
   std::copy(spki_sha256.begin(), spki_sha256.end(), rd.begin());
   std::copy(purpose_hash.begin(), purpose_hash.end(), rd.begin() + 32);

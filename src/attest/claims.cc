@@ -1,6 +1,7 @@
 #include "attest/claims.h"
 
-#include "attest/ossl.h"
+#include "common/encoding.h"
+#include "common/rfc3339.h"
 
 namespace moss::attest {
 
@@ -21,7 +22,7 @@ nlohmann::json claims_to_json(const Claims& c) {
   j["quote_version"] = c.quote_version;
   j["measurement"] = c.measurement;
   j["debug"] = c.debug;
-  j["report_data"] = ossl::to_hex(c.report_data);
+  j["report_data"] = hex_encode(c.report_data);
   if (c.tee == TeeType::kSgx) {
     j["mrenclave"] = c.measurement;
     j["mrsigner"] = c.mr_signer;
@@ -47,11 +48,11 @@ nlohmann::json claims_to_json(const Claims& c) {
   col["tcb_info"] = c.tcb_info_checked;
   col["qe_identity"] = c.qe_identity_checked;
   col["crls"] = c.crls_checked;
-  if (c.collateral_not_before) col["valid_from"] = ossl::format_rfc3339(*c.collateral_not_before);
-  if (c.collateral_not_after) col["valid_until"] = ossl::format_rfc3339(*c.collateral_not_after);
-  if (c.tcb_info_issue_date) col["tcb_info_issued"] = ossl::format_rfc3339(*c.tcb_info_issue_date);
+  if (c.collateral_not_before) col["valid_from"] = format_rfc3339(*c.collateral_not_before);
+  if (c.collateral_not_after) col["valid_until"] = format_rfc3339(*c.collateral_not_after);
+  if (c.tcb_info_issue_date) col["tcb_info_issued"] = format_rfc3339(*c.tcb_info_issue_date);
   j["collateral"] = col;
-  j["verified_at"] = ossl::format_rfc3339(c.verified_at);
+  j["verified_at"] = format_rfc3339(c.verified_at);
   return j;
 }
 

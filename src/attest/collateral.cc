@@ -1,4 +1,9 @@
 #include "attest/collateral.h"
+#include "attest/ecdsa_p256.h"
+#include "attest/x509.h"
+#include "common/encoding.h"
+#include "common/ossl.h"
+#include "common/rfc3339.h"
 
 #include "common/file_util.h"
 #include "common/strict_json.h"
@@ -72,7 +77,7 @@ constexpr size_t kMaxAdvisories = 1024;
 template <size_t N>
 Result<std::array<uint8_t, N>> hex_array(const Json& j, std::string_view name) {
   MOSS_ASSIGN_OR_RETURN(std::string text, string_field(j, name, 2 * N));
-  auto bytes = ossl::from_hex(text);
+  auto bytes = hex_decode(text, N);
   if (!bytes.ok() || bytes->size() != N) return invalid_argument("field '{}' must be {} hex bytes", name, N);
   std::array<uint8_t, N> out{};
   std::memcpy(out.data(), bytes->data(), N);
@@ -81,7 +86,7 @@ Result<std::array<uint8_t, N>> hex_array(const Json& j, std::string_view name) {
 
 Result<std::time_t> json_time(const Json& j, std::string_view name) {
   MOSS_ASSIGN_OR_RETURN(std::string text, string_field(j, name, 64));
-  auto t = ossl::parse_rfc3339(text);
+  auto t = parse_rfc3339(text);
   if (!t.ok()) return t.status().with_context(fmt::format("field '{}'", name));
   return *t;
 }
@@ -147,10 +152,10 @@ Result<Json> signed_body(std::string_view text, std::string_view member, EVP_PKE
   auto sig_hex = string_field(doc, "signature", 128);
   if (!sig_hex.ok()) return invalid_argument("{}: missing '{}' or 'signature'", member, member);
   MOSS_ASSIGN_OR_RETURN(auto raw, raw_member(text, member));
-  auto sig = ossl::from_hex(*sig_hex);
+  auto sig = hex_decode(*sig_hex, 64);
   if (!sig.ok() || sig->size() != 64) return invalid_argument("{}: signature is not 64 hex bytes", member);
   std::span<const uint8_t> msg(reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
-  Status st = ossl::verify_ecdsa_raw(signer, msg, *sig);
+  Status st = verify_ecdsa_raw(signer, msg, *sig);
   if (!st.ok()) return unauthenticated("{}-signature: does not verify with the TCB signing key", member);
   Json body = std::move(doc[std::string(member)]);
   if (!body.is_object()) return invalid_argument("{}: not an object", member);
@@ -248,7 +253,7 @@ Result<CollateralPtr> load_collateral_dir(const std::filesystem::path& dir, X509
     X509* leaf = c->tcb_signing_chain[0].get();
     auto not_before = ossl::asn1_time_to_unix(X509_get0_notBefore(leaf));
     if (!not_before.ok()) return not_before.status();
-    Status st = ossl::verify_chain(leaf, untrusted, root, {}, *not_before + 1);
+    Status st = x509::verify_chain(leaf, untrusted, root, {}, *not_before + 1);
     if (!st.ok()) return unauthenticated("tcb-signing-chain: {}", st.message());
   }
   EVP_PKEY* signer = c->tcb_signing_chain.empty() ? nullptr
@@ -270,7 +275,7 @@ Result<CollateralPtr> load_collateral_dir(const std::filesystem::path& dir, X509
   for (auto [name, slot] : {std::pair{"root_ca_crl.der", &c->root_crl}, {"pck_crl.der", &c->pck_crl}}) {
     if (!exists(name)) continue;
     MOSS_ASSIGN_OR_RETURN(auto der, read_file(dir / name, kMaxCrlBytes));
-    auto crl = ossl::parse_der_crl(der);
+    auto crl = x509::parse_der_crl(der);
     if (!crl.ok()) return crl.status().with_context(context(name));
     *slot = std::move(crl).value();
   }
@@ -294,7 +299,7 @@ std::optional<std::time_t> collateral_next_update(const Collateral& c) {
 
 void CollateralCache::put(CollateralPtr collateral) {
   if (!collateral || !collateral->tcb_info) return;  // keyed by TCB info's type and FMSPC
-  std::string key = collateral->tcb_info->id + "/" + ossl::to_hex(collateral->tcb_info->fmspc);
+  std::string key = collateral->tcb_info->id + "/" + hex_encode(collateral->tcb_info->fmspc);
   std::lock_guard lock(mutex_);
   entries_[key] = std::move(collateral);
 }

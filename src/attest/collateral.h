@@ -7,7 +7,7 @@
 // record which were checked and a policy can require all of them. Immutable after loading.
 #pragma once
 
-#include "attest/ossl.h"
+#include "common/ossl.h"
 #include "common/status.h"
 
 #include <array>

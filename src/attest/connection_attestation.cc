@@ -1,6 +1,6 @@
 #include "attest/connection_attestation.h"
 
-#include "attest/ossl.h"
+#include "common/sha256.h"
 #include "net/error_response.h"
 #include "net/http_message.h"
 #include "net/tls_credentials.h"
@@ -23,7 +23,7 @@ std::array<uint8_t, 64> connection_report_data(std::span<const uint8_t> exporter
   // with a hash over a distinct domain, so certificate evidence never passes as connection
   // evidence (and the reverse).
   std::array<uint8_t, 64> rd = attested_tls_report_data(spki_sha256, purpose);
-  auto first = ossl::sha256(bound);
+  auto first = sha256(bound);
   std::copy(first.begin(), first.end(), rd.begin());
   return rd;
 }

@@ -1,4 +1,10 @@
 #include "attest/dcap_verifier.h"
+#include "attest/ecdsa_p256.h"
+#include "attest/x509.h"
+#include "common/encoding.h"
+#include "common/ossl.h"
+#include "common/rfc3339.h"
+#include "common/sha256.h"
 
 #include "attest/intel_root.h"
 #include "attest/pck_cert.h"
@@ -11,15 +17,17 @@ namespace moss::attest {
 namespace {
 
 Status check_quote_signature(const Quote& q) {
-  auto key = ossl::p256_key_from_raw(q.attestation_key);
+  auto key = p256_key_from_raw(q.attestation_key);
   if (!key.ok()) return unauthenticated("quote-signature: {}", key.status().message());
-  if (!ossl::verify_ecdsa_raw(key->get(), q.signed_region, q.quote_signature).ok())
+  if (!verify_ecdsa_raw(key->get(), q.signed_region, q.quote_signature).ok())
     return unauthenticated("quote-signature: header and body are not signed by the attestation key");
   return Status::Ok();
 }
 
 Status check_qe_report_data(const Quote& q) {
-  auto hash = ossl::sha256(q.attestation_key, q.qe_auth_data);
+  std::vector<uint8_t> hashed(q.attestation_key.begin(), q.attestation_key.end());
+  hashed.insert(hashed.end(), q.qe_auth_data.begin(), q.qe_auth_data.end());
+  auto hash = sha256(hashed);
   const auto& rd = q.qe_report.report_data;
   bool zero_tail = std::all_of(rd.begin() + 32, rd.end(), [](uint8_t b) { return b == 0; });
   if (std::memcmp(hash.data(), rd.data(), 32) != 0 || !zero_tail)
@@ -32,15 +40,15 @@ void fill_body_claims(const Quote& q, Claims& c) {
   if (q.is_tdx) {
     const TdReportBody& td = q.td_body;
     c.tee = TeeType::kTdx;
-    c.measurement = ossl::to_hex(td.mr_td);
-    c.mr_seam = ossl::to_hex(td.mr_seam);
-    for (size_t i = 0; i < 4; ++i) c.rtmr[i] = ossl::to_hex(td.rtmr[i]);
+    c.measurement = hex_encode(td.mr_td);
+    c.mr_seam = hex_encode(td.mr_seam);
+    for (size_t i = 0; i < 4; ++i) c.rtmr[i] = hex_encode(td.rtmr[i]);
     c.debug = td.debug();
   } else {
     const SgxReportBody& b = q.sgx_body;
     c.tee = TeeType::kSgx;
-    c.measurement = ossl::to_hex(b.mr_enclave);
-    c.mr_signer = ossl::to_hex(b.mr_signer);
+    c.measurement = hex_encode(b.mr_enclave);
+    c.mr_signer = hex_encode(b.mr_signer);
     c.product_id = b.isv_prod_id;
     c.svn = b.isv_svn;
     c.debug = b.debug();
@@ -54,8 +62,8 @@ Status within(Claims& c, const char* what, std::time_t from, std::time_t until, 
   c.collateral_not_after = c.collateral_not_after ? std::min(*c.collateral_not_after, until) : until;
   if (at < from || at >= until)
     return unauthenticated("collateral-validity: {} is valid {} to {}, not at {}", what,
-                           ossl::format_rfc3339(from), ossl::format_rfc3339(until),
-                           ossl::format_rfc3339(at));
+                           format_rfc3339(from), format_rfc3339(until),
+                           format_rfc3339(at));
   return Status::Ok();
 }
 
@@ -78,7 +86,7 @@ Status evaluate_collateral(const Quote& q, const PckExtensions& pck, const Colla
   if (col.tcb_info || col.qe_identity) {
     std::vector<X509*> untrusted;
     for (size_t i = 1; i < col.tcb_signing_chain.size(); ++i) untrusted.push_back(col.tcb_signing_chain[i].get());
-    Status st = ossl::verify_chain(col.tcb_signing_chain[0].get(), untrusted, root, root_crls, at);
+    Status st = x509::verify_chain(col.tcb_signing_chain[0].get(), untrusted, root, root_crls, at);
     if (!st.ok()) return unauthenticated("tcb-signing-chain: {}", st.message());
   }
   std::string platform = std::string(kTcbUnknown);
@@ -148,7 +156,7 @@ Result<Claims> DcapVerifier::verify(const Quote& q, const DcapVerifyOptions& opt
   c.verified_at = at;
   fill_body_claims(q, c);
   MOSS_ASSIGN_OR_RETURN(PckExtensions pck, parse_pck_extensions(leaf));
-  c.fmspc = ossl::to_hex(pck.fmspc);
+  c.fmspc = hex_encode(pck.fmspc);
   CollateralPtr col = options.collateral;
   if (!col && options.cache) col = options.cache->find(q.is_tdx ? "TDX" : "SGX", c.fmspc, at);
 
@@ -158,11 +166,11 @@ Result<Claims> DcapVerifier::verify(const Quote& q, const DcapVerifyOptions& opt
     crls.push_back(col->pck_crl.get());
     c.crls_checked = true;
   }
-  Status st = ossl::verify_chain(leaf, untrusted, root_.get(), crls, at);
+  Status st = x509::verify_chain(leaf, untrusted, root_.get(), crls, at);
   if (!st.ok()) return unauthenticated("pck-chain: {}", st.message());
   auto leaf_from = ossl::asn1_time_to_unix(X509_get0_notBefore(leaf));
   auto leaf_until = ossl::asn1_time_to_unix(X509_get0_notAfter(leaf));
-  if (!ossl::verify_ecdsa_raw(X509_get0_pubkey(leaf), q.qe_report_raw, q.qe_report_signature).ok())
+  if (!verify_ecdsa_raw(X509_get0_pubkey(leaf), q.qe_report_raw, q.qe_report_signature).ok())
     return unauthenticated("qe-report-signature: QE report is not signed by the PCK certificate");
   if (!col) return c;
   if (leaf_from.ok() && leaf_until.ok())

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "attest/claims.h"
+#include "common/ossl.h"
 #include "attest/collateral.h"
 #include "attest/quote.h"
 

@@ -1,4 +1,5 @@
 #include "attest/evidence_verifier.h"
+#include "common/encoding.h"
 
 #include "common/secret_bytes.h"
 
@@ -38,7 +39,7 @@ Result<Claims> EvidenceVerifier::verify_and_check(std::span<const uint8_t> evide
 Status check_report_data(const Claims& claims, std::span<const uint8_t, 64> expected) {
   if (!constant_time_equal(claims.report_data, expected))
     return unauthenticated("report-data: evidence report data {} is not the expected {}",
-                           ossl::to_hex(claims.report_data), ossl::to_hex(expected));
+                           hex_encode(claims.report_data), hex_encode(expected));
   return Status::Ok();
 }
 

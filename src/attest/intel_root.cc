@@ -1,4 +1,7 @@
 #include "attest/intel_root.h"
+#include "attest/x509.h"
+#include "common/encoding.h"
+#include "common/ossl.h"
 
 namespace moss::attest {
 namespace {
@@ -26,7 +29,7 @@ AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
 
 Result<ossl::X509Ptr> intel_sgx_root_ca() {
   MOSS_ASSIGN_OR_RETURN(auto certs, ossl::parse_pem_chain(kIntelSgxRootPem, 1));
-  if (ossl::to_hex(ossl::cert_fingerprint(certs[0].get())) != kIntelSgxRootFingerprint)
+  if (hex_encode(x509::cert_fingerprint(certs[0].get())) != kIntelSgxRootFingerprint)
     return internal_error("embedded Intel SGX Root CA does not match the pinned fingerprint");
   return std::move(certs[0]);
 }

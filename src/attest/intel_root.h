@@ -2,7 +2,7 @@
 // A quote carries a root certificate too; it is never trusted.
 #pragma once
 
-#include "attest/ossl.h"
+#include "common/ossl.h"
 
 namespace moss::attest {
 

@@ -1,9 +1,12 @@
 #include "attest/simulated.h"
+#include "common/encoding.h"
+#include "common/sha256.h"
 
 #include "common/file_util.h"
 #include "common/secret_bytes.h"
 
-#include <openssl/rand.h>
+#include "crypto/random.h"
+
 #include <sys/stat.h>
 
 #include <cstring>
@@ -23,13 +26,6 @@ std::vector<uint8_t> signed_message(std::span<const uint8_t> body) {
   return msg;
 }
 
-Result<std::shared_ptr<EVP_PKEY>> key_from_seed(const SecretBytes& seed) {
-  if (seed.size() != 32) return invalid_argument("simulated platform key must be 32 bytes");
-  EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), 32);
-  if (!key) return internal_error("Ed25519 key: {}", ossl::last_error());
-  return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
-}
-
 Result<SecretBytes> read_seed(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return not_found("no simulated platform key at {}", path.string());
@@ -44,18 +40,17 @@ Result<SecretBytes> read_seed(const std::filesystem::path& path) {
 Result<std::array<uint8_t, 32>> simulated_measurement(const std::filesystem::path& binary,
                                                       std::string_view identity) {
   MOSS_ASSIGN_OR_RETURN(auto bytes, read_file(binary, kMaxBinaryBytes));
-  auto binary_hash = ossl::sha256(bytes);
+  auto binary_hash = sha256(bytes);
   std::vector<uint8_t> msg(kMeasureDomain.begin(), kMeasureDomain.end());
   msg.push_back(0);
   msg.insert(msg.end(), binary_hash.begin(), binary_hash.end());
   msg.insert(msg.end(), identity.begin(), identity.end());
-  return ossl::sha256(msg);
+  return sha256(msg);
 }
 
 Result<SimPlatformKey> SimPlatformKey::load_or_create(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) {
-    SecretBytes seed(32);
-    if (RAND_bytes(seed.data(), 32) != 1) return internal_error("RAND_bytes failed");
+    MOSS_ASSIGN_OR_RETURN(SecretBytes seed, crypto::random_secret(32));
     if (path.has_parent_path()) {
       std::error_code ec;
       std::filesystem::create_directories(path.parent_path(), ec);
@@ -63,11 +58,11 @@ Result<SimPlatformKey> SimPlatformKey::load_or_create(const std::filesystem::pat
     MOSS_RETURN_IF_ERROR(write_file(path, seed.span(), 0600));
   }
   MOSS_ASSIGN_OR_RETURN(SecretBytes seed, read_seed(path));
+  if (seed.size() != 32) return invalid_argument("simulated platform key must be 32 bytes");
+  MOSS_ASSIGN_OR_RETURN(crypto::Identity key, crypto::Identity::from_private_raw(seed.span()));
   SimPlatformKey k;
-  MOSS_ASSIGN_OR_RETURN(k.key_, key_from_seed(seed));
-  size_t len = 32;
-  if (EVP_PKEY_get_raw_public_key(k.key_.get(), k.public_key_.data(), &len) != 1 || len != 32)
-    return internal_error("Ed25519 public key: {}", ossl::last_error());
+  k.public_key_ = key.public_key().raw();
+  k.key_ = std::make_shared<const crypto::Identity>(std::move(key));
   return k;
 }
 
@@ -92,13 +87,7 @@ Result<std::vector<uint8_t>> SimPlatformKey::sign_evidence(const std::array<uint
   out.insert(out.end(), identity.begin(), identity.end());
   out.insert(out.end(), public_key_.begin(), public_key_.end());
   auto msg = signed_message(out);
-  std::array<uint8_t, 64> sig{};
-  size_t sig_len = sig.size();
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key_.get()) == 1 &&
-            EVP_DigestSign(ctx, sig.data(), &sig_len, msg.data(), msg.size()) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok || sig_len != 64) return internal_error("Ed25519 sign: {}", ossl::last_error());
+  MOSS_ASSIGN_OR_RETURN(crypto::Ed25519Signature sig, key_->sign(msg));
   out.insert(out.end(), sig.begin(), sig.end());
   return out;
 }
@@ -121,21 +110,18 @@ Result<Claims> verify_simulated_evidence(std::span<const uint8_t> ev, const SimP
   auto key = ev.subspan(108 + id_len, 32);
   auto sig = ev.subspan(140 + id_len, 64);
   if (!std::equal(key.begin(), key.end(), platform_key.begin()))
-    return unauthenticated("simulated: signed by platform key {}, expected {}", ossl::to_hex(key),
-                           ossl::to_hex(platform_key));
-  EVP_PKEY* pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, platform_key.data(), 32);
-  if (!pk) return internal_error("Ed25519 public key: {}", ossl::last_error());
+    return unauthenticated("simulated: signed by platform key {}, expected {}", hex_encode(key),
+                           hex_encode(platform_key));
+  // The configured platform key is trusted; a key crypto refuses (non-canonical, small order)
+  // verifies nothing.
+  auto pk = crypto::PublicKey::from_raw(platform_key);
   auto msg = signed_message(ev.subspan(0, 140 + id_len));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, pk) == 1 &&
-            EVP_DigestVerify(ctx, sig.data(), sig.size(), msg.data(), msg.size()) == 1;
-  EVP_MD_CTX_free(ctx);
-  EVP_PKEY_free(pk);
-  if (!ok) return unauthenticated("simulated: evidence signature does not verify");
+  if (!pk.ok() || !pk->verify(msg, sig).ok())
+    return unauthenticated("simulated: evidence signature does not verify");
   Claims c;
   c.tee = TeeType::kSimulated;
   c.quote_version = 1;
-  c.measurement = ossl::to_hex(ev.subspan(10, 32));
+  c.measurement = hex_encode(ev.subspan(10, 32));
   std::copy(ev.begin() + 42, ev.begin() + 106, c.report_data.begin());
   c.simulated_identity.assign(reinterpret_cast<const char*>(ev.data() + 108), id_len);
   c.tcb_status = std::string(kTcbSimulated);

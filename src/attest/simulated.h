@@ -13,10 +13,11 @@
 #pragma once
 
 #include "attest/claims.h"
-#include "attest/ossl.h"
+#include "crypto/identity.h"
 
 #include <array>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,7 +50,7 @@ class SimPlatformKey {
                                              std::string_view identity) const;
 
  private:
-  std::shared_ptr<EVP_PKEY> key_;
+  std::shared_ptr<const crypto::Identity> key_;
   SimPublicKey public_key_{};
 };
 

@@ -1,4 +1,5 @@
 #include "attest/tcb_evaluation.h"
+#include "common/encoding.h"
 
 #include <algorithm>
 
@@ -32,10 +33,10 @@ Status check_module(const TdxModuleIdentity& m, const TdReportBody& td) {
   if (!std::equal(m.mr_signer.begin(), m.mr_signer.end(), td.mr_signer_seam.begin(),
                   td.mr_signer_seam.end()))
     return unauthenticated("tdx-module: MRSIGNERSEAM {} is not the TDX module signer",
-                           ossl::to_hex(td.mr_signer_seam));
+                           hex_encode(td.mr_signer_seam));
   if (!masked_equal(td.seam_attributes, m.attributes, m.attributes_mask))
     return unauthenticated("tdx-module: SEAM attributes {} do not match",
-                           ossl::to_hex(td.seam_attributes));
+                           hex_encode(td.seam_attributes));
   return Status::Ok();
 }
 
@@ -48,7 +49,7 @@ Result<TcbVerdict> evaluate_platform_tcb(const TcbInfo& info, const PckExtension
     return invalid_argument("tcb-info: TCB info is for {}, the quote is {}", info.id, want);
   if (info.fmspc != pck.fmspc)
     return invalid_argument("tcb-info: FMSPC {} does not match the PCK certificate's {}",
-                            ossl::to_hex(info.fmspc), ossl::to_hex(pck.fmspc));
+                            hex_encode(info.fmspc), hex_encode(pck.fmspc));
   if (info.pce_id != pck.pce_id)
     return invalid_argument("tcb-info: PCE ID does not match the PCK certificate");
   for (const TcbLevel& level : info.levels) {
@@ -60,7 +61,7 @@ Result<TcbVerdict> evaluate_platform_tcb(const TcbInfo& info, const PckExtension
     return TcbVerdict{level.status, level.advisory_ids};
   }
   return unauthenticated("tcb-level: TCB level not supported (FMSPC {}, PCESVN {})",
-                         ossl::to_hex(pck.fmspc), pck.pce_svn);
+                         hex_encode(pck.fmspc), pck.pce_svn);
 }
 
 Result<std::optional<TcbVerdict>> evaluate_tdx_module(const TcbInfo& info, const TdReportBody& td) {
@@ -87,7 +88,7 @@ Result<TcbVerdict> evaluate_qe_identity(const QeIdentity& qe, const SgxReportBod
   if (qe.id != want)
     return invalid_argument("qe-identity: identity is for {}, the quote needs {}", qe.id, want);
   if (qe.mr_signer != r.mr_signer)
-    return unauthenticated("qe-identity: QE MRSIGNER {} does not match", ossl::to_hex(r.mr_signer));
+    return unauthenticated("qe-identity: QE MRSIGNER {} does not match", hex_encode(r.mr_signer));
   if (qe.isv_prod_id != r.isv_prod_id)
     return unauthenticated("qe-identity: QE ISVPRODID {} does not match {}", r.isv_prod_id,
                            qe.isv_prod_id);

@@ -119,7 +119,7 @@ Result<net::Request> sign_request(const crypto::Identity& identity, std::string_
   std::array<uint8_t, 16> nonce_bytes{};
   MOSS_RETURN_IF_ERROR(crypto::random_bytes(nonce_bytes));
   std::string nonce = hex_encode(nonce_bytes);
-  std::string body_hash = hex_encode(crypto::sha256(as_bytes(req.body)));
+  std::string body_hash = hex_encode(sha256(as_bytes(req.body)));
   std::string id = identity.principal_id();
   std::string message =
       crypto::request_signing_message(method, target, body_hash, unix_seconds, nonce, id);

@@ -1,14 +1,14 @@
 #include "crypto/aead.h"
 
-#include "crypto/ossl_util.h"
+#include "common/ossl.h"
 
 #include <climits>
 
 namespace moss::crypto {
 
 struct AesGcm::Impl {
-  detail::CipherCtxPtr enc;
-  detail::CipherCtxPtr dec;
+  ossl::CipherCtxPtr enc;
+  ossl::CipherCtxPtr dec;
 };
 
 namespace {
@@ -49,11 +49,11 @@ Result<AesGcm> AesGcm::create(std::span<const uint8_t> key) {
   auto impl = std::make_unique<Impl>();
   impl->enc.reset(EVP_CIPHER_CTX_new());
   impl->dec.reset(EVP_CIPHER_CTX_new());
-  if (!impl->enc || !impl->dec) return detail::ossl_error("AES-256-GCM context");
+  if (!impl->enc || !impl->dec) return ossl_error("AES-256-GCM context");
   // Key now, nonce per message: EVP keeps the expanded key between messages.
   if (EVP_EncryptInit_ex(impl->enc.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1 ||
       EVP_DecryptInit_ex(impl->dec.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1) {
-    return detail::ossl_error("AES-256-GCM key setup");
+    return ossl_error("AES-256-GCM key setup");
   }
   return AesGcm(std::move(impl));
 }
@@ -73,7 +73,7 @@ Status AesGcm::seal(std::span<const uint8_t, kAesGcmNonceSize> nonce,
       !add_aad(ctx, true, aad) || !update(ctx, true, in.data(), in.size(), out.data()) ||
       EVP_EncryptFinal_ex(ctx, nullptr, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kAesGcmTagSize, tag.data()) != 1) {
-    return detail::ossl_error("AES-256-GCM seal");
+    return ossl_error("AES-256-GCM seal");
   }
   return Status::Ok();
 }
@@ -88,10 +88,10 @@ Status AesGcm::open(std::span<const uint8_t, kAesGcmNonceSize> nonce,
       !add_aad(ctx, false, aad) || !update(ctx, false, in.data(), in.size(), out.data()) ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kAesGcmTagSize,
                           const_cast<uint8_t*>(tag.data())) != 1) {
-    return detail::ossl_error("AES-256-GCM open");
+    return ossl_error("AES-256-GCM open");
   }
   if (EVP_DecryptFinal_ex(ctx, nullptr, &len) != 1) {
-    detail::ossl_clear();
+    ossl_clear();
     secure_wipe(out.data(), out.size());
     return unauthenticated("AES-256-GCM authentication failed");
   }

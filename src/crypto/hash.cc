@@ -1,27 +1,17 @@
 #include "crypto/hash.h"
 
-#include "crypto/ossl_util.h"
+#include "common/ossl.h"
 
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
 namespace moss::crypto {
 
-Sha256Digest sha256(std::span<const uint8_t> data) {
-  Sha256Digest out{};
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
-      len != out.size()) {
-    detail::ossl_error("SHA-256").check();
-  }
-  return out;
-}
-
 Result<Sha256Digest> hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> data) {
-  detail::MacPtr mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
-  if (!mac) return detail::ossl_error("HMAC unavailable");
-  detail::MacCtxPtr ctx(EVP_MAC_CTX_new(mac.get()));
-  if (!ctx) return detail::ossl_error("HMAC context");
+  ossl::MacPtr mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  if (!mac) return ossl_error("HMAC unavailable");
+  ossl::MacCtxPtr ctx(EVP_MAC_CTX_new(mac.get()));
+  if (!ctx) return ossl_error("HMAC context");
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                          OSSL_PARAM_construct_end()};
@@ -33,7 +23,7 @@ Result<Sha256Digest> hmac_sha256(std::span<const uint8_t> key, std::span<const u
   if (EVP_MAC_init(ctx.get(), key_ptr, key.size(), params) != 1 ||
       EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
       EVP_MAC_final(ctx.get(), out.data(), &len, out.size()) != 1 || len != out.size()) {
-    return detail::ossl_error("HMAC-SHA256");
+    return ossl_error("HMAC-SHA256");
   }
   return out;
 }

@@ -1,6 +1,6 @@
 #include "crypto/hkdf.h"
 
-#include "crypto/ossl_util.h"
+#include "common/ossl.h"
 
 #include <openssl/core_names.h>
 #include <openssl/params.h>
@@ -12,10 +12,10 @@ Result<SecretBytes> hkdf_sha256(std::span<const uint8_t> ikm, std::span<const ui
   if (length == 0 || length > 255 * 32) {
     return invalid_argument("HKDF-SHA256: output length {} outside 1..8160", length);
   }
-  detail::KdfPtr kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-  if (!kdf) return detail::ossl_error("HKDF unavailable");
-  detail::KdfCtxPtr ctx(EVP_KDF_CTX_new(kdf.get()));
-  if (!ctx) return detail::ossl_error("HKDF context");
+  ossl::KdfPtr kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  if (!kdf) return ossl_error("HKDF unavailable");
+  ossl::KdfCtxPtr ctx(EVP_KDF_CTX_new(kdf.get()));
+  if (!ctx) return ossl_error("HKDF context");
   // OSSL_PARAM wants non-const pointers; OpenSSL only reads them.
   auto ptr = [](std::span<const uint8_t> s) {
     static uint8_t kEmpty = 0;
@@ -34,7 +34,7 @@ Result<SecretBytes> hkdf_sha256(std::span<const uint8_t> ikm, std::span<const ui
   params[n] = OSSL_PARAM_construct_end();
   SecretBytes out(length);
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {
-    return detail::ossl_error("HKDF-SHA256");
+    return ossl_error("HKDF-SHA256");
   }
   return out;
 }

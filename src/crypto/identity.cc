@@ -3,7 +3,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "crypto/hash.h"
-#include "crypto/ossl_util.h"
+#include "common/ossl.h"
 
 
 namespace moss::crypto {
@@ -16,7 +16,7 @@ Result<Ed25519PublicRaw> raw_public_of(EVP_PKEY* pkey) {
   Ed25519PublicRaw raw{};
   size_t len = raw.size();
   if (EVP_PKEY_get_raw_public_key(pkey, raw.data(), &len) != 1 || len != raw.size()) {
-    return detail::ossl_error("Ed25519 public key");
+    return ossl_error("Ed25519 public key");
   }
   return raw;
 }
@@ -89,10 +89,10 @@ Result<PublicKey> PublicKey::from_raw(std::span<const uint8_t> raw) {
     return invalid_argument("Ed25519 public key is non-canonical or of small order");
   }
   // Parse through OpenSSL so that a malformed point is caught here, not at first use.
-  detail::PkeyPtr pkey(
+  ossl::PkeyPtr pkey(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
   if (!pkey) {
-    detail::ossl_clear();
+    ossl_clear();
     return invalid_argument("not a valid Ed25519 public key");
   }
   Ed25519PublicRaw copy{};
@@ -101,7 +101,7 @@ Result<PublicKey> PublicKey::from_raw(std::span<const uint8_t> raw) {
 }
 
 Result<PublicKey> PublicKey::from_pem(std::string_view pem) {
-  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey, detail::public_key_from_pem(pem, kMaxKeyFileBytes, "public key"));
+  MOSS_ASSIGN_OR_RETURN(ossl::PkeyPtr pkey, ossl::read_public_key_pem(pem, kMaxKeyFileBytes, "public key"));
   if (EVP_PKEY_get_base_id(pkey.get()) != EVP_PKEY_ED25519) {
     return invalid_argument("public key is not Ed25519");
   }
@@ -120,9 +120,9 @@ Result<PublicKey> PublicKey::load(const std::filesystem::path& path) {
 }
 
 Result<std::string> PublicKey::to_pem() const {
-  detail::PkeyPtr pkey(
+  ossl::PkeyPtr pkey(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw_.data(), raw_.size()));
-  return detail::public_key_pem(pkey.get(), "writing public key PEM");
+  return ossl::public_key_pem(pkey.get(), "writing public key PEM");
 }
 
 Status PublicKey::verify(std::span<const uint8_t> message,
@@ -137,15 +137,15 @@ Status PublicKey::verify(std::span<const uint8_t> message,
       !less_than(signature.data() + 32, kGroupOrder)) {
     return unauthenticated("Ed25519 signature or key is non-canonical or of small order");
   }
-  detail::PkeyPtr pkey(
+  ossl::PkeyPtr pkey(
       EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw_.data(), raw_.size()));
-  detail::MdCtxPtr ctx(EVP_MD_CTX_new());
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!pkey || !ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1) {
-    return detail::ossl_error("Ed25519 verify setup");
+    return ossl_error("Ed25519 verify setup");
   }
   if (EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
                        message.size()) != 1) {
-    detail::ossl_clear();
+    ossl_clear();
     return unauthenticated("Ed25519 signature does not verify for principal {}", principal_id());
   }
   return Status::Ok();
@@ -154,7 +154,7 @@ Status PublicKey::verify(std::span<const uint8_t> message,
 // ---- Identity ----
 
 struct Identity::Impl {
-  detail::PkeyPtr pkey;
+  ossl::PkeyPtr pkey;
 };
 
 Identity::Identity(std::unique_ptr<Impl> impl, PublicKey public_key)
@@ -164,7 +164,7 @@ Identity& Identity::operator=(Identity&&) noexcept = default;
 Identity::~Identity() = default;
 
 Result<Identity> Identity::from_pkey(void* raw_pkey) {
-  detail::PkeyPtr pkey(static_cast<EVP_PKEY*>(raw_pkey));
+  ossl::PkeyPtr pkey(static_cast<EVP_PKEY*>(raw_pkey));
   if (EVP_PKEY_get_base_id(pkey.get()) != EVP_PKEY_ED25519) {
     return invalid_argument("private key is not Ed25519");
   }
@@ -176,7 +176,7 @@ Result<Identity> Identity::from_pkey(void* raw_pkey) {
 
 Result<Identity> Identity::generate() {
   EVP_PKEY* pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  if (!pkey) return detail::ossl_error("Ed25519 key generation");
+  if (!pkey) return ossl_error("Ed25519 key generation");
   return from_pkey(pkey);
 }
 
@@ -186,12 +186,12 @@ Result<Identity> Identity::from_private_raw(std::span<const uint8_t> seed) {
   }
   EVP_PKEY* pkey =
       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size());
-  if (!pkey) return detail::ossl_error("Ed25519 private key");
+  if (!pkey) return ossl_error("Ed25519 private key");
   return from_pkey(pkey);
 }
 
 Result<Identity> Identity::from_pem(std::span<const uint8_t> pem) {
-  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey, detail::private_key_from_pem(pem, kMaxKeyFileBytes, "private key"));
+  MOSS_ASSIGN_OR_RETURN(ossl::PkeyPtr pkey, ossl::read_private_key_pem(pem, kMaxKeyFileBytes, "private key"));
   return from_pkey(pkey.release());
 }
 
@@ -203,20 +203,20 @@ Result<Identity> Identity::load(const std::filesystem::path& path) {
 }
 
 Result<Ed25519Signature> Identity::sign(std::span<const uint8_t> message) const {
-  detail::MdCtxPtr ctx(EVP_MD_CTX_new());
+  ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   Ed25519Signature sig{};
   size_t len = sig.size();
   if (!ctx ||
       EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, impl_->pkey.get()) != 1 ||
       EVP_DigestSign(ctx.get(), sig.data(), &len, message.data(), message.size()) != 1 ||
       len != sig.size()) {
-    return detail::ossl_error("Ed25519 sign");
+    return ossl_error("Ed25519 sign");
   }
   return sig;
 }
 
 Result<SecretBytes> Identity::private_pem() const {
-  return detail::private_key_pem(impl_->pkey.get(), "writing private key PEM");
+  return ossl::private_key_pem(impl_->pkey.get(), "writing private key PEM");
 }
 
 Result<SecretBytes> Identity::private_raw() const {
@@ -224,7 +224,7 @@ Result<SecretBytes> Identity::private_raw() const {
   size_t len = raw.size();
   if (EVP_PKEY_get_raw_private_key(impl_->pkey.get(), raw.data(), &len) != 1 ||
       len != raw.size()) {
-    return detail::ossl_error("Ed25519 private key bytes");
+    return ossl_error("Ed25519 private key bytes");
   }
   return raw;
 }

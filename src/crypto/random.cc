@@ -1,6 +1,6 @@
 #include "crypto/random.h"
 
-#include "crypto/ossl_util.h"
+#include "common/ossl.h"
 
 #include <openssl/rand.h>
 
@@ -15,7 +15,7 @@ Status random_bytes(std::span<uint8_t> out) {
   while (done < out.size()) {
     size_t n = std::min<size_t>(out.size() - done, INT_MAX / 2);
     if (RAND_bytes(out.data() + done, static_cast<int>(n)) != 1) {
-      return detail::ossl_error("secure random generator");
+      return ossl_error("secure random generator");
     }
     done += n;
   }

@@ -3,7 +3,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "crypto/hash.h"
-#include "crypto/ossl_util.h"
+#include "common/ossl.h"
 
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
@@ -17,9 +17,6 @@ namespace {
 
 constexpr size_t kMaxPemBytes = 16 * 1024;
 constexpr char kOaepLabel[] = "moss-keyservice-recovery-v1";
-
-struct PkeyCtxFree { void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); } };
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 
 Status check_rsa(EVP_PKEY* pkey) {
   if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
@@ -35,7 +32,7 @@ Status check_rsa(EVP_PKEY* pkey) {
 Result<std::string> fingerprint_of(EVP_PKEY* pkey) {
   unsigned char* der = nullptr;
   int len = i2d_PUBKEY(pkey, &der);
-  if (len <= 0) return detail::ossl_error("recovery public key DER");
+  if (len <= 0) return ossl_error("recovery public key DER");
   Sha256Digest d = sha256(std::span<const uint8_t>(der, static_cast<size_t>(len)));
   OPENSSL_free(der);
   return hex_encode(d);
@@ -50,7 +47,7 @@ Status set_oaep(EVP_PKEY_CTX* ctx) {
       EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) != 1 ||
       EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, sizeof(kOaepLabel) - 1) != 1) {
     OPENSSL_free(label);
-    return detail::ossl_error("RSA-OAEP parameters");
+    return ossl_error("RSA-OAEP parameters");
   }
   return Status::Ok();
 }
@@ -58,10 +55,10 @@ Status set_oaep(EVP_PKEY_CTX* ctx) {
 }  // namespace
 
 struct RecoveryPublicKey::Impl {
-  detail::PkeyPtr pkey;
+  ossl::PkeyPtr pkey;
 };
 struct RecoveryPrivateKey::Impl {
-  detail::PkeyPtr pkey;
+  ossl::PkeyPtr pkey;
 };
 
 RecoveryPublicKey::RecoveryPublicKey(std::unique_ptr<Impl> impl, std::string fingerprint, std::string pem)
@@ -71,8 +68,8 @@ RecoveryPublicKey& RecoveryPublicKey::operator=(RecoveryPublicKey&&) noexcept = 
 RecoveryPublicKey::~RecoveryPublicKey() = default;
 
 Result<RecoveryPublicKey> RecoveryPublicKey::from_pem(std::string_view pem) {
-  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey,
-                        detail::public_key_from_pem(pem, kMaxPemBytes, "recovery public key"));
+  MOSS_ASSIGN_OR_RETURN(ossl::PkeyPtr pkey,
+                        ossl::read_public_key_pem(pem, kMaxPemBytes, "recovery public key"));
   MOSS_RETURN_IF_ERROR(check_rsa(pkey.get()));
   MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
   auto impl = std::make_unique<Impl>();
@@ -88,16 +85,16 @@ Result<RecoveryPublicKey> RecoveryPublicKey::load(const std::filesystem::path& p
 }
 
 Result<std::vector<uint8_t>> RecoveryPublicKey::seal(std::span<const uint8_t> secret) const {
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1) return detail::ossl_error("RSA-OAEP encrypt");
+  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1) return ossl_error("RSA-OAEP encrypt");
   MOSS_RETURN_IF_ERROR(set_oaep(ctx.get()));
   size_t len = 0;
   if (EVP_PKEY_encrypt(ctx.get(), nullptr, &len, secret.data(), secret.size()) != 1) {
-    return detail::ossl_error("RSA-OAEP encrypt");
+    return ossl_error("RSA-OAEP encrypt");
   }
   std::vector<uint8_t> out(len);
   if (EVP_PKEY_encrypt(ctx.get(), out.data(), &len, secret.data(), secret.size()) != 1) {
-    return detail::ossl_error("RSA-OAEP encrypt");
+    return ossl_error("RSA-OAEP encrypt");
   }
   out.resize(len);
   return out;
@@ -114,8 +111,8 @@ Result<RecoveryPrivateKey> RecoveryPrivateKey::generate(int bits) {
     return invalid_argument("recovery-key-weak: at least {} bits, not {}", kMinRecoveryKeyBits, bits);
   }
   EVP_PKEY* raw = EVP_RSA_gen(static_cast<unsigned>(bits));
-  if (!raw) return detail::ossl_error("RSA key generation");
-  detail::PkeyPtr pkey(raw);
+  if (!raw) return ossl_error("RSA key generation");
+  ossl::PkeyPtr pkey(raw);
   MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
   auto impl = std::make_unique<Impl>();
   impl->pkey = std::move(pkey);
@@ -123,8 +120,8 @@ Result<RecoveryPrivateKey> RecoveryPrivateKey::generate(int bits) {
 }
 
 Result<RecoveryPrivateKey> RecoveryPrivateKey::from_pem(std::span<const uint8_t> pem) {
-  MOSS_ASSIGN_OR_RETURN(detail::PkeyPtr pkey,
-                        detail::private_key_from_pem(pem, kMaxPemBytes, "recovery private key"));
+  MOSS_ASSIGN_OR_RETURN(ossl::PkeyPtr pkey,
+                        ossl::read_private_key_pem(pem, kMaxPemBytes, "recovery private key"));
   MOSS_RETURN_IF_ERROR(check_rsa(pkey.get()));
   MOSS_ASSIGN_OR_RETURN(std::string fp, fingerprint_of(pkey.get()));
   auto impl = std::make_unique<Impl>();
@@ -141,12 +138,12 @@ Result<RecoveryPrivateKey> RecoveryPrivateKey::load(const std::filesystem::path&
 
 Result<SecretBytes> RecoveryPrivateKey::open(std::span<const uint8_t> sealed) const {
   auto refused = [] {
-    detail::ossl_clear();
+    ossl_clear();
     return unauthenticated("recovery-open-failed: the export was not sealed to this recovery key "
                            "(or was altered)");
   };
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
-  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1) return detail::ossl_error("RSA-OAEP decrypt");
+  ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1) return ossl_error("RSA-OAEP decrypt");
   MOSS_RETURN_IF_ERROR(set_oaep(ctx.get()));
   size_t len = 0;
   if (EVP_PKEY_decrypt(ctx.get(), nullptr, &len, sealed.data(), sealed.size()) != 1) return refused();
@@ -157,11 +154,11 @@ Result<SecretBytes> RecoveryPrivateKey::open(std::span<const uint8_t> sealed) co
 }
 
 Result<SecretBytes> RecoveryPrivateKey::private_pem() const {
-  return detail::private_key_pem(impl_->pkey.get(), "writing recovery private key PEM");
+  return ossl::private_key_pem(impl_->pkey.get(), "writing recovery private key PEM");
 }
 
 Result<std::string> RecoveryPrivateKey::public_pem() const {
-  return detail::public_key_pem(impl_->pkey.get(), "writing recovery public key PEM");
+  return ossl::public_key_pem(impl_->pkey.get(), "writing recovery public key PEM");
 }
 
 }  // namespace moss::crypto

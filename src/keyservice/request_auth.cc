@@ -49,7 +49,7 @@ Result<std::string> RequestAuthenticator::authenticate(
   auto sig = base64_decode(*signature, crypto::kEd25519SignatureSize);
   if (!sig.ok() || sig->size() != crypto::kEd25519SignatureSize) return missing(crypto::kHeaderSignature);
 
-  if (hex_encode(crypto::sha256(as_bytes(request.body))) != *body_hash) {
+  if (hex_encode(sha256(as_bytes(request.body))) != *body_hash) {
     return refuse(ErrorCode::kUnauthenticated, "body-hash-mismatch",
                   "the body does not match its signed hash");
   }

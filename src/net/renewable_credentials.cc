@@ -1,7 +1,5 @@
 #include "net/renewable_credentials.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -12,42 +10,39 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "common/ossl.h"
 #include "net/tls_context.h"
 
 namespace moss::net {
 namespace {
 
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
-struct PkeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using ossl::X509Ptr;
+
+constexpr size_t kMaxChainCertificates = 16;
+constexpr size_t kMaxKeyPemBytes = 1 << 20;
 
 // One generation of credentials, parsed once; handshakes share it read-only.
 struct Material {
   X509Ptr leaf;
   std::vector<X509Ptr> chain;
-  std::unique_ptr<EVP_PKEY, PkeyFree> key;
+  ossl::PkeyPtr key;
   std::vector<uint8_t> leaf_der;
 };
 
 Result<std::shared_ptr<const Material>> parse_material(const TlsCredentials& c) {
   auto m = std::make_shared<Material>();
-  std::unique_ptr<BIO, BioFree> certs(BIO_new_mem_buf(c.cert_pem.data(), static_cast<int>(c.cert_pem.size())));
-  m->leaf.reset(PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr));
-  if (!m->leaf) return invalid_argument("renewable credentials: no certificate: {}", detail::openssl_errors());
-  while (X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) m->chain.emplace_back(extra);
-  ERR_clear_error();  // the loop ends on a "no start line" error
-  std::unique_ptr<BIO, BioFree> key(BIO_new_mem_buf(c.key_pem.data(), static_cast<int>(c.key_pem.size())));
-  m->key.reset(PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr));
-  if (!m->key || X509_check_private_key(m->leaf.get(), m->key.get()) != 1) {
-    ERR_clear_error();
+  auto certs = ossl::parse_pem_chain(c.cert_pem, kMaxChainCertificates);
+  if (!certs.ok()) return certs.status().with_context("renewable credentials");
+  m->leaf = std::move((*certs)[0]);
+  for (size_t i = 1; i < certs->size(); ++i) m->chain.push_back(std::move((*certs)[i]));
+  auto key = ossl::read_private_key_pem(c.key_pem.span(), kMaxKeyPemBytes, "key");
+  if (!key.ok() || X509_check_private_key(m->leaf.get(), key->get()) != 1) {
+    ossl_clear();
     return invalid_argument("renewable credentials: the private key is missing or does not match the certificate");
   }
-  int len = i2d_X509(m->leaf.get(), nullptr);
-  if (len <= 0) return internal_error("renewable credentials: certificate does not encode");
-  m->leaf_der.resize(static_cast<size_t>(len));
-  uint8_t* p = m->leaf_der.data();
-  i2d_X509(m->leaf.get(), &p);
+  m->key = std::move(key).value();
+  m->leaf_der = ossl::certificate_der(m->leaf.get());
+  if (m->leaf_der.empty()) return internal_error("renewable credentials: certificate does not encode");
   return std::shared_ptr<const Material>(std::move(m));
 }
 
@@ -130,7 +125,7 @@ namespace detail {
 int install_credentials(SSL* ssl, const RenewableCredentials& credentials) {
   auto m = credentials.impl().get();
   if (SSL_use_certificate(ssl, m->leaf.get()) != 1 || SSL_use_PrivateKey(ssl, m->key.get()) != 1) {
-    ERR_clear_error();
+    ossl_clear();
     return 0;
   }
   SSL_clear_chain_certs(ssl);

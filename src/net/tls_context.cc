@@ -1,7 +1,5 @@
 #include "net/tls_context.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -9,34 +7,21 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "common/logging.h"
+#include "common/ossl.h"
 #include "net/connection_context.h"
 #include "net/tls_credentials.h"
 
 namespace moss::net::detail {
 namespace {
 
-struct BioDeleter { void operator()(BIO* b) const { BIO_free(b); } };
-struct X509Deleter { void operator()(X509* x) const { X509_free(x); } };
-struct PkeyDeleter { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+// Configured PEM files (trusted, but bounded): certificates per chain or CA bundle, key size.
+constexpr size_t kMaxChainCertificates = 16;
+constexpr size_t kMaxCaCertificates = 1024;
+constexpr size_t kMaxKeyPemBytes = 1 << 20;
 
 int verify_state_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
-}
-
-BioPtr mem_bio(const void* data, size_t size) {
-  return BioPtr(BIO_new_mem_buf(data, static_cast<int>(size)));
-}
-
-std::vector<uint8_t> to_der(X509* cert) {
-  int len = i2d_X509(cert, nullptr);
-  if (len <= 0) return {};
-  std::vector<uint8_t> out(static_cast<size_t>(len));
-  uint8_t* p = out.data();
-  i2d_X509(cert, &p);
-  return out;
 }
 
 // The whole certificate verification of a handshake (SSL_CTX_set_cert_verify_callback): the CA
@@ -65,7 +50,7 @@ int verify_certificate(X509_STORE_CTX* store, void* arg) {
     X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
   }
-  cert.leaf_der = to_der(leaf);
+  cert.leaf_der = ossl::certificate_der(leaf);
   // Without a CA bundle OpenSSL checks no dates: the hook alone would accept a certificate that
   // expired long ago (or is not valid yet), so the validity window is checked here for every hook.
   if (Status valid = check_certificate_validity(cert.leaf_der, std::time(nullptr)); !valid.ok()) {
@@ -77,7 +62,7 @@ int verify_certificate(X509_STORE_CTX* store, void* arg) {
   if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_untrusted(store)) {
     for (int i = 0; i < sk_X509_num(chain); ++i) {
       X509* c = sk_X509_value(chain, i);
-      if (X509_cmp(c, leaf) != 0) cert.chain_der.push_back(to_der(c));
+      if (X509_cmp(c, leaf) != 0) cert.chain_der.push_back(ossl::certificate_der(c));
     }
   }
   Result<std::shared_ptr<const PeerIdentity>> identity = internal_error("hook did not run");
@@ -100,41 +85,35 @@ int verify_certificate(X509_STORE_CTX* store, void* arg) {
 }
 
 Status use_cert_chain(SSL_CTX* ctx, const std::string& pem) {
-  auto bio = mem_bio(pem.data(), pem.size());
-  X509Ptr leaf(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!leaf) return invalid_argument("TLS certificate PEM is not a certificate: {}", openssl_errors());
-  if (SSL_CTX_use_certificate(ctx, leaf.get()) != 1)
-    return invalid_argument("TLS certificate not usable: {}", openssl_errors());
-  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    SSL_CTX_add0_chain_cert(ctx, extra);  // takes ownership
+  auto certs = ossl::parse_pem_chain(pem, kMaxChainCertificates);
+  if (!certs.ok()) return certs.status().with_context("TLS certificate PEM");
+  if (SSL_CTX_use_certificate(ctx, (*certs)[0].get()) != 1)
+    return invalid_argument("TLS certificate not usable: {}", ossl_error_text());
+  for (size_t i = 1; i < certs->size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, (*certs)[i].get()) != 1)
+      return invalid_argument("TLS chain certificate not usable: {}", ossl_error_text());
   }
-  ERR_clear_error();  // the loop ends on a "no start line" error
   return Status::Ok();
 }
 
 Status use_private_key(SSL_CTX* ctx, const SecretBytes& pem) {
-  auto bio = mem_bio(pem.data(), pem.size());
-  std::unique_ptr<EVP_PKEY, PkeyDeleter> key(
-      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) return invalid_argument("TLS private key PEM is not a private key");
-  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    ERR_clear_error();
+  auto key = ossl::read_private_key_pem(pem.span(), kMaxKeyPemBytes, "key");
+  if (!key.ok()) return key.status().with_context("TLS private key");
+  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ossl_clear();
     return invalid_argument("TLS private key does not match the certificate");
   }
   return Status::Ok();
 }
 
 Status load_ca_bundle(SSL_CTX* ctx, const std::string& pem) {
-  auto bio = mem_bio(pem.data(), pem.size());
+  auto certs = ossl::parse_pem_chain(pem, kMaxCaCertificates);
+  if (!certs.ok()) return certs.status().with_context("CA bundle");
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-  int count = 0;
-  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+  for (const auto& cert : *certs) {
     if (X509_STORE_add_cert(store, cert.get()) != 1)
-      return invalid_argument("CA certificate not usable: {}", openssl_errors());
-    ++count;
+      return invalid_argument("CA certificate not usable: {}", ossl_error_text());
   }
-  ERR_clear_error();
-  if (count == 0) return invalid_argument("CA bundle holds no PEM certificate");
   return Status::Ok();
 }
 
@@ -167,25 +146,14 @@ Result<std::vector<uint8_t>> connection_exporter(SSL* ssl) {
   // No context value (use_context 0): the label alone names MOSS's use (RFC 8446 §7.5).
   if (SSL_export_keying_material(ssl, out.data(), out.size(), label.data(), label.size(), nullptr, 0,
                                  0) != 1) {
-    return internal_error("TLS exporter failed: {}", openssl_errors());
+    return ossl_error("TLS exporter");
   }
   return out;
 }
 
 std::vector<uint8_t> local_certificate_der(SSL* ssl) {
   X509* cert = SSL_get_certificate(ssl);
-  return cert ? to_der(cert) : std::vector<uint8_t>{};
-}
-
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL detail" : out;
+  return cert ? ossl::certificate_der(cert) : std::vector<uint8_t>{};
 }
 
 bool PeerVerifyState::peer_certificate_expired(std::time_t now) const {

@@ -60,7 +60,4 @@ Result<std::vector<uint8_t>> connection_exporter(SSL* ssl);
 // The certificate this end presented on the connection (DER), or empty.
 std::vector<uint8_t> local_certificate_der(SSL* ssl);
 
-// The queued OpenSSL errors as one line (and clears the queue).
-std::string openssl_errors();
-
 }  // namespace moss::net::detail

@@ -2,7 +2,6 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -13,6 +12,9 @@
 #include <memory>
 
 #include "common/file_util.h"
+#include "common/ossl.h"
+#include "common/rfc3339.h"
+#include "common/sha256.h"
 
 namespace moss::net {
 namespace {
@@ -20,37 +22,17 @@ namespace {
 constexpr size_t kMaxPemFileBytes = 1 << 20;
 constexpr size_t kMaxCertDerBytes = 1 << 20;
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ObjPtr = std::unique_ptr<ASN1_OBJECT, Deleter<ASN1_OBJECT, ASN1_OBJECT_free>>;
-using OctetPtr = std::unique_ptr<ASN1_OCTET_STRING, Deleter<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
-using NamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES, GENERAL_NAMES_free>>;
-
-std::string last_error() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "no OpenSSL detail";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
-}
+using ossl::BioPtr;
+using ossl::BnPtr;
+using ossl::PkeyPtr;
+using ossl::X509Ptr;
+using ObjPtr = ossl::Ptr<ASN1_OBJECT, ASN1_OBJECT_free>;
+using OctetPtr = ossl::Ptr<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>;
+using ExtPtr = ossl::Ptr<X509_EXTENSION, X509_EXTENSION_free>;
+using NamesPtr = ossl::Ptr<GENERAL_NAMES, GENERAL_NAMES_free>;
 
 Result<PkeyPtr> parse_private_key(const SecretBytes& pem) {
-  if (pem.empty() || pem.size() > kMaxPemFileBytes) return invalid_argument("private key PEM is empty or too large");
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) {
-    ERR_clear_error();
-    return invalid_argument("not a PEM private key");
-  }
-  return key;
+  return ossl::read_private_key_pem(pem.span(), kMaxPemFileBytes, "private key");
 }
 
 Result<X509Ptr> parse_der(std::span<const uint8_t> der) {
@@ -58,18 +40,11 @@ Result<X509Ptr> parse_der(std::span<const uint8_t> der) {
   const uint8_t* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) {
-    ERR_clear_error();
+    ossl_clear();
     return invalid_argument("certificate DER does not parse");
   }
   if (p != der.data() + der.size()) return invalid_argument("certificate DER has trailing bytes");
   return cert;
-}
-
-std::array<uint8_t, 32> sha256(std::span<const uint8_t> data) {
-  std::array<uint8_t, 32> out{};
-  unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
 }
 
 std::string bio_string(BIO* bio) {
@@ -91,7 +66,7 @@ Status add_subject_alt_names(X509* cert, const CertificateOptions& options) {
   for (const auto& ip : options.ip_addresses) {
     ASN1_OCTET_STRING* octets = a2i_IPADDRESS(ip.c_str());
     if (octets == nullptr) {
-      ERR_clear_error();
+      ossl_clear();
       return invalid_argument("certificate IP SAN '{}' is not an IP address", ip);
     }
     GENERAL_NAME* gn = GENERAL_NAME_new();
@@ -99,14 +74,14 @@ Status add_subject_alt_names(X509* cert, const CertificateOptions& options) {
     sk_GENERAL_NAME_push(names.get(), gn);
   }
   if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) != 1)
-    return internal_error("adding subjectAltName failed: {}", last_error());
+    return ossl_error("adding subjectAltName");
   return Status::Ok();
 }
 
 Status add_extension(X509* cert, const CertificateExtension& ext) {
   ObjPtr obj(OBJ_txt2obj(ext.oid.c_str(), /*no_name=*/1));
   if (!obj) {
-    ERR_clear_error();
+    ossl_clear();
     return invalid_argument("extension OID '{}' is not a dotted OID", ext.oid);
   }
   OctetPtr data(ASN1_OCTET_STRING_new());
@@ -114,7 +89,7 @@ Status add_extension(X509* cert, const CertificateExtension& ext) {
     return internal_error("extension value too large");
   ExtPtr x(X509_EXTENSION_create_by_OBJ(nullptr, obj.get(), ext.critical ? 1 : 0, data.get()));
   if (!x || X509_add_ext(cert, x.get(), -1) != 1)
-    return internal_error("adding extension {} failed: {}", ext.oid, last_error());
+    return ossl_error(fmt::format("adding extension {}", ext.oid));
   return Status::Ok();
 }
 
@@ -136,40 +111,19 @@ Status set_serial_and_validity(X509* cert, const CertificateOptions& options) {
   return Status::Ok();
 }
 
-// An ASN1_TIME as seconds since the epoch (UTC).
-Result<std::time_t> epoch_seconds(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return invalid_argument("certificate carries a malformed time");
-  return timegm(&tm);
-}
-
-std::string utc_text(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
 Result<SecretBytes> generate_private_key_pem(KeyType type) {
   PkeyPtr key(type == KeyType::kEd25519 ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
                                         : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  if (!key) return internal_error("key generation failed: {}", last_error());
-  // A secure-memory BIO is wiped when freed, so the PEM leaves no copy behind.
-  BioPtr bio(BIO_new(BIO_s_secmem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
-    return internal_error("encoding private key failed: {}", last_error());
-  BUF_MEM* mem = nullptr;
-  BIO_get_mem_ptr(bio.get(), &mem);
-  return SecretBytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(mem->data), mem->length));
+  if (!key) return ossl_error("key generation");
+  return ossl::private_key_pem(key.get(), "encoding private key");
 }
 
 Result<std::vector<uint8_t>> public_key_spki_der(const SecretBytes& key_pem) {
   MOSS_ASSIGN_OR_RETURN(PkeyPtr key, parse_private_key(key_pem));
   int len = i2d_PUBKEY(key.get(), nullptr);
-  if (len <= 0) return internal_error("encoding public key failed: {}", last_error());
+  if (len <= 0) return ossl_error("encoding public key");
   std::vector<uint8_t> out(static_cast<size_t>(len));
   uint8_t* p = out.data();
   i2d_PUBKEY(key.get(), &p);
@@ -193,12 +147,12 @@ Result<std::string> self_signed_certificate_pem(const SecretBytes& key_pem, cons
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(options.common_name.c_str()),
                                  static_cast<int>(options.common_name.size()), -1, 0) != 1)
-    return invalid_argument("certificate common name not usable: {}", last_error());
+    return invalid_argument("certificate common name not usable: {}", ossl_error_text());
   X509_set_issuer_name(cert.get(), name);
   MOSS_RETURN_IF_ERROR(add_subject_alt_names(cert.get(), options));
   for (const auto& ext : options.extensions) MOSS_RETURN_IF_ERROR(add_extension(cert.get(), ext));
   const EVP_MD* md = EVP_PKEY_get_id(key.get()) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
-  if (X509_sign(cert.get(), key.get(), md) <= 0) return internal_error("signing certificate failed: {}", last_error());
+  if (X509_sign(cert.get(), key.get(), md) <= 0) return ossl_error("signing certificate");
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509(bio.get(), cert.get()) != 1) return internal_error("PEM encoding failed");
   return bio_string(bio.get());
@@ -213,18 +167,10 @@ Result<TlsCredentials> generate_self_signed(const CertificateOptions& options, K
 
 Result<std::vector<uint8_t>> certificate_pem_to_der(std::string_view pem) {
   if (pem.size() > kMaxPemFileBytes) return invalid_argument("certificate PEM too large");
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (!cert) {
-    ERR_clear_error();
-    return invalid_argument("no PEM certificate found");
-  }
-  int len = i2d_X509(cert.get(), nullptr);
-  if (len <= 0) return internal_error("DER encoding failed");
-  std::vector<uint8_t> out(static_cast<size_t>(len));
-  uint8_t* p = out.data();
-  i2d_X509(cert.get(), &p);
-  return out;
+  MOSS_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ossl::parse_pem_chain(pem, 1));
+  std::vector<uint8_t> der = ossl::certificate_der(certs[0].get());
+  if (der.empty()) return internal_error("DER encoding failed");
+  return der;
 }
 
 Result<std::string> certificate_der_to_pem(std::span<const uint8_t> der) {
@@ -256,7 +202,7 @@ Result<std::optional<CertificateExtension>> certificate_extension(std::span<cons
   std::string oid_str(oid);
   ObjPtr obj(OBJ_txt2obj(oid_str.c_str(), 1));
   if (!obj) {
-    ERR_clear_error();
+    ossl_clear();
     return invalid_argument("'{}' is not a dotted OID", oid);
   }
   int index = X509_get_ext_by_OBJ(cert.get(), obj.get(), -1);
@@ -276,8 +222,8 @@ Result<std::optional<CertificateExtension>> certificate_extension(std::span<cons
 Result<CertificateValidity> certificate_validity(std::span<const uint8_t> cert_der) {
   MOSS_ASSIGN_OR_RETURN(X509Ptr cert, parse_der(cert_der));
   CertificateValidity v;
-  MOSS_ASSIGN_OR_RETURN(v.not_before, epoch_seconds(X509_get0_notBefore(cert.get())));
-  MOSS_ASSIGN_OR_RETURN(v.not_after, epoch_seconds(X509_get0_notAfter(cert.get())));
+  MOSS_ASSIGN_OR_RETURN(v.not_before, ossl::asn1_time_to_unix(X509_get0_notBefore(cert.get())));
+  MOSS_ASSIGN_OR_RETURN(v.not_after, ossl::asn1_time_to_unix(X509_get0_notAfter(cert.get())));
   return v;
 }
 
@@ -287,9 +233,9 @@ Status check_certificate_validity(std::span<const uint8_t> cert_der, std::time_t
   if (!v.ok()) return unauthenticated("certificate validity unreadable: {}", v.status().message());
   const auto s = static_cast<std::time_t>(skew.count());
   if (at < v->not_before - s)
-    return unauthenticated("certificate not yet valid (valid from {}, now {})", utc_text(v->not_before), utc_text(at));
+    return unauthenticated("certificate not yet valid (valid from {}, now {})", format_rfc3339(v->not_before), format_rfc3339(at));
   if (at > v->not_after + s)
-    return unauthenticated("certificate expired (valid until {}, now {})", utc_text(v->not_after), utc_text(at));
+    return unauthenticated("certificate expired (valid until {}, now {})", format_rfc3339(v->not_after), format_rfc3339(at));
   return Status::Ok();
 }
 

@@ -49,7 +49,7 @@ std::vector<uint8_t> prefix_for(std::string_view header) {
 }
 
 Result<SecretBytes> payload_key(std::span<const uint8_t> model_key, std::span<const uint8_t> head) {
-  const crypto::Sha256Digest salt = crypto::sha256(head);
+  const Sha256Digest salt = sha256(head);
   return crypto::hkdf_sha256(model_key, salt,
                              {reinterpret_cast<const uint8_t*>(kInfo.data()), kInfo.size()},
                              crypto::kModelKeySize);
@@ -104,7 +104,7 @@ PlanCache::PlanCache(std::filesystem::path dir) : dir_(std::move(dir)) {}
 PlanCache::~PlanCache() { wait(); }
 
 std::filesystem::path PlanCache::path_for(const std::string& model_id) const {
-  const auto d = crypto::sha256({reinterpret_cast<const uint8_t*>(model_id.data()), model_id.size()});
+  const auto d = sha256({reinterpret_cast<const uint8_t*>(model_id.data()), model_id.size()});
   return dir_ / (hex_encode(d) + ".plan");
 }
 

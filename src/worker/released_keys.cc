@@ -68,7 +68,7 @@ std::string model_key_generation(const ReleasedKeys& keys) {
     auto key = k.key.span();
     material.insert(material.end(), key.begin(), key.end());
   }
-  auto digest = crypto::sha256(material);
+  auto digest = sha256(material);
   secure_wipe(material);
   return hex_encode(std::span<const uint8_t>(digest.data(), 16));
 }

@@ -1,7 +1,7 @@
 // libFuzzer target for the DCAP quote parser (and the PCK certificate SGX extension parser that
 // runs on what the quote carries). Seed with tests/data/attestation/*.quote.
 // Checks: no crash or sanitizer report, and parse(encode(parse(x))) gives the same quote.
-#include "attest/ossl.h"
+#include "common/ossl.h"
 #include "attest/pck_cert.h"
 #include "attest/quote.h"
 

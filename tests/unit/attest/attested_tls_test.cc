@@ -1,4 +1,5 @@
 #include "attest/attested_tls.h"
+#include "common/encoding.h"
 #include "attest/connection_attestation.h"
 #include "net/client.h"
 #include "net/error_response.h"
@@ -26,7 +27,7 @@ class AttestedTlsTest : public ::testing::Test {
     return make_producer(cfg).value_or_die();
   }
   std::string measurement(const std::string& identity) {
-    return ossl::to_hex(simulated_measurement("/proc/self/exe", identity).value_or_die());
+    return hex_encode(simulated_measurement("/proc/self/exe", identity).value_or_die());
   }
   AttestedPeerConfig peer_config(const std::string& allowed_identity, const std::string& purpose) {
     AttestedPeerConfig c;
@@ -233,7 +234,7 @@ TEST_F(AttestedTlsTest, ConnectionEvidenceIsFreshPerConnectionAndNotReplayable) 
   auto verifier = ConnectionEvidenceVerifier::create(peer_config("worker", "worker")).value_or_die();
   auto server = serve_connection_attestation(verifier, [](const net::Request& r) {
     std::string state = connection_attestation(r.connection) ? "fresh:" : "stale:";
-    return net::Response::text(200, state + ossl::to_hex(r.connection->tls_exporter()));
+    return net::Response::text(200, state + hex_encode(r.connection->tls_exporter()));
   });
 
   auto recorder = std::make_shared<RecordingProducer>(producer("worker"));
@@ -258,7 +259,7 @@ TEST_F(AttestedTlsTest, ConnectionEvidenceIsFreshPerConnectionAndNotReplayable) 
   auto r = a.get("/");
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   ASSERT_EQ(exporter.size(), net::kConnectionExporterBytes);
-  EXPECT_EQ(r->body, "fresh:" + ossl::to_hex(exporter));  // both ends name the connection alike
+  EXPECT_EQ(r->body, "fresh:" + hex_encode(exporter));  // both ends name the connection alike
   EXPECT_EQ(a.get("/")->body, r->body);                    // keep-alive: still fresh, no new evidence
   EXPECT_EQ(evidence_sent, 1);
   const std::vector<uint8_t> first_exporter = exporter, first_evidence = recorder->last;
@@ -266,7 +267,7 @@ TEST_F(AttestedTlsTest, ConnectionEvidenceIsFreshPerConnectionAndNotReplayable) 
   net::Client a2(o);
   auto r2 = a2.get("/");
   ASSERT_TRUE(r2.ok()) << r2.status().to_string();
-  EXPECT_EQ(r2->body, "fresh:" + ossl::to_hex(exporter));
+  EXPECT_EQ(r2->body, "fresh:" + hex_encode(exporter));
   EXPECT_NE(exporter, first_exporter);
 
   for (const std::vector<uint8_t>* replay : {&first_evidence, &cert_evidence}) {

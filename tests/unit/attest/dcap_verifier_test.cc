@@ -1,4 +1,6 @@
 #include "attest/dcap_verifier.h"
+#include "common/ossl.h"
+#include "common/rfc3339.h"
 #include "attest/intel_root.h"
 #include "testdata.h"
 
@@ -14,7 +16,7 @@ using testing::expected;
 using testing::read_quote;
 using testing::testdata_dir;
 
-std::time_t at(const char* rfc3339) { return ossl::parse_rfc3339(rfc3339).value_or_die(); }
+std::time_t at(const char* rfc3339) { return parse_rfc3339(rfc3339).value_or_die(); }
 
 CollateralPtr collateral(const std::string& folder) {
   auto root = intel_sgx_root_ca().value_or_die();
@@ -76,8 +78,8 @@ TEST(DcapVerifierTest, ReportsCollateralWindow) {
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_TRUE(r->crls_checked);
   EXPECT_TRUE(r->qe_identity_checked);
-  EXPECT_EQ(ossl::format_rfc3339(*r->collateral_not_before), "2025-06-19T10:56:11Z");
-  EXPECT_EQ(ossl::format_rfc3339(*r->collateral_not_after), "2025-07-19T10:01:18Z");
+  EXPECT_EQ(format_rfc3339(*r->collateral_not_before), "2025-06-19T10:56:11Z");
+  EXPECT_EQ(format_rfc3339(*r->collateral_not_after), "2025-07-19T10:01:18Z");
 }
 
 // MobileCoin's CRLs-only set: the chain is checked against both CRLs, no TCB status.

@@ -1,4 +1,5 @@
 #include "attest/dcap_verifier.h"
+#include "common/rfc3339.h"
 #include "attest/intel_root.h"
 #include "attest/policy.h"
 #include "testdata.h"
@@ -17,7 +18,7 @@ constexpr char kPhalaMrsigner[] = "815f42f11cf64430c30bab7816ba596a1da0130c3b028
 Claims phala_claims() {
   auto root = intel_sgx_root_ca().value_or_die();
   auto col = load_collateral_dir(testdata_dir() / "sgx-v3-phala-1.collateral", root.get()).value_or_die();
-  DcapVerifyOptions o{ossl::parse_rfc3339("2025-07-01T00:00:00Z").value_or_die(), col, nullptr};
+  DcapVerifyOptions o{parse_rfc3339("2025-07-01T00:00:00Z").value_or_die(), col, nullptr};
   return DcapVerifier::create().value_or_die().verify(read_quote("sgx-v3-phala-1.quote"), o).value_or_die();
 }
 
@@ -77,7 +78,7 @@ TEST(PolicyTest, MeasurementRules) {
 // A debug enclave is refused under the default policy even when its measurement is listed.
 TEST(PolicyTest, DebugEnclaveRefusedByDefault) {
   MOSS_REQUIRE_TESTDATA();
-  DcapVerifyOptions o{ossl::parse_rfc3339("2024-01-01T00:00:00Z").value_or_die(), nullptr, nullptr};
+  DcapVerifyOptions o{parse_rfc3339("2024-01-01T00:00:00Z").value_or_die(), nullptr, nullptr};
   auto claims = DcapVerifier::create().value_or_die().verify(read_quote("sgx-v3-mobilecoin-1.quote"), o).value_or_die();
   ASSERT_TRUE(claims.debug);
   auto p = policy(fmt::format(R"({{"version":1,"measurements":[{{"tee":"sgx","mrenclave":"{}"}}]}})", claims.measurement));

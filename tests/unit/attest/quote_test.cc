@@ -1,4 +1,4 @@
-#include "attest/ossl.h"
+#include "common/encoding.h"
 #include "attest/quote.h"
 #include "testdata.h"
 
@@ -26,37 +26,37 @@ TEST(QuoteTest, ParsesEveryRealQuoteWithExpectedFields) {
     EXPECT_EQ(q->header.att_key_type, e["att_key_type"].get<int>());
     EXPECT_EQ(q->header.qe_svn, e["qe_svn"].get<int>());
     EXPECT_EQ(q->header.pce_svn, e["pce_svn"].get<int>());
-    EXPECT_EQ(ossl::to_hex(q->header.qe_vendor_id), e["qe_vendor_id"]);
-    EXPECT_EQ(ossl::to_hex(q->header.user_data), e["header_user_data"]);
+    EXPECT_EQ(hex_encode(q->header.qe_vendor_id), e["qe_vendor_id"]);
+    EXPECT_EQ(hex_encode(q->header.user_data), e["header_user_data"]);
     EXPECT_EQ(q->sig_data_len, e["sig_data_len"].get<uint32_t>());
     EXPECT_EQ(q->trailing_bytes, e["trailing_bytes_after_sig_data"].get<size_t>());
     EXPECT_EQ(q->cert_data_type, e["cert_data_type"].get<int>());
     if (e["outer_cert_data_type"].is_null()) EXPECT_EQ(q->outer_cert_data_type, 0);
     else EXPECT_EQ(q->outer_cert_data_type, e["outer_cert_data_type"].get<int>());
     const auto& r = e["report"];
-    EXPECT_EQ(ossl::to_hex(q->report_data()), r["reportdata"]);
+    EXPECT_EQ(hex_encode(q->report_data()), r["reportdata"]);
     if (q->is_tdx) {
-      EXPECT_EQ(ossl::to_hex(q->td_body.mr_td), r["mrtd"]);
-      EXPECT_EQ(ossl::to_hex(q->td_body.tee_tcb_svn), r["tee_tcb_svn"]);
+      EXPECT_EQ(hex_encode(q->td_body.mr_td), r["mrtd"]);
+      EXPECT_EQ(hex_encode(q->td_body.tee_tcb_svn), r["tee_tcb_svn"]);
       if (r.contains("mrseam")) {  // not listed for the v5 quote
-        EXPECT_EQ(ossl::to_hex(q->td_body.mr_seam), r["mrseam"]);
-        EXPECT_EQ(ossl::to_hex(q->td_body.td_attributes), r["td_attributes"]);
-        EXPECT_EQ(ossl::to_hex(q->td_body.xfam), r["xfam"]);
+        EXPECT_EQ(hex_encode(q->td_body.mr_seam), r["mrseam"]);
+        EXPECT_EQ(hex_encode(q->td_body.td_attributes), r["td_attributes"]);
+        EXPECT_EQ(hex_encode(q->td_body.xfam), r["xfam"]);
       }
       EXPECT_EQ(q->td_body.is_v15, q->header.version == 5);
       for (int i = 0; i < 4; ++i)
-        EXPECT_EQ(ossl::to_hex(q->td_body.rtmr[i]), r["rtmr" + std::to_string(i)]);
+        EXPECT_EQ(hex_encode(q->td_body.rtmr[i]), r["rtmr" + std::to_string(i)]);
     } else {
-      EXPECT_EQ(ossl::to_hex(q->sgx_body.cpu_svn), r["cpusvn"]);
-      EXPECT_EQ(ossl::to_hex(q->sgx_body.attributes), r["attributes"]);
-      EXPECT_EQ(ossl::to_hex(q->sgx_body.mr_enclave), r["mrenclave"]);
-      EXPECT_EQ(ossl::to_hex(q->sgx_body.mr_signer), r["mrsigner"]);
+      EXPECT_EQ(hex_encode(q->sgx_body.cpu_svn), r["cpusvn"]);
+      EXPECT_EQ(hex_encode(q->sgx_body.attributes), r["attributes"]);
+      EXPECT_EQ(hex_encode(q->sgx_body.mr_enclave), r["mrenclave"]);
+      EXPECT_EQ(hex_encode(q->sgx_body.mr_signer), r["mrsigner"]);
       EXPECT_EQ(q->sgx_body.isv_prod_id, r["isvprodid"].get<int>());
       EXPECT_EQ(q->sgx_body.isv_svn, r["isvsvn"].get<int>());
     }
     const auto& qe = e["qe_report"];
-    EXPECT_EQ(ossl::to_hex(q->qe_report.mr_enclave), qe["mrenclave"]);
-    EXPECT_EQ(ossl::to_hex(q->qe_report.mr_signer), qe["mrsigner"]);
+    EXPECT_EQ(hex_encode(q->qe_report.mr_enclave), qe["mrenclave"]);
+    EXPECT_EQ(hex_encode(q->qe_report.mr_signer), qe["mrsigner"]);
     EXPECT_EQ(q->qe_report.isv_prod_id, qe["isvprodid"].get<int>());
     EXPECT_EQ(q->qe_report.isv_svn, qe["isvsvn"].get<int>());
     EXPECT_NE(q->pck_chain_pem.find("-----BEGIN CERTIFICATE-----"), std::string::npos);

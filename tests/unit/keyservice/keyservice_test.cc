@@ -457,7 +457,7 @@ TEST_F(KeyServiceHardeningTest, RegistrationRefusesSmallOrderKeysAndTheForgedSig
   req.headers.set(crypto::kHeaderPrincipal, id);
   req.headers.set(crypto::kHeaderTimestamp, std::to_string(now_s()));
   req.headers.set(crypto::kHeaderNonce, std::string(32, 'a'));
-  req.headers.set(crypto::kHeaderBodySha256, hex_encode(crypto::sha256(as_bytes(body))));
+  req.headers.set(crypto::kHeaderBodySha256, hex_encode(sha256(as_bytes(body))));
   req.headers.set(crypto::kHeaderSignature, base64_encode(forged));
   auto res = raw_client().request(req).value_or_die();
   EXPECT_EQ(res.status, 400) << res.body;
