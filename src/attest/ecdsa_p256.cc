@@ -3,6 +3,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/param_build.h>
+#include <openssl/params.h>
 
 #include <cstring>
 

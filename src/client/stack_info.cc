@@ -2,6 +2,9 @@
 
 #include "client/stack_state.h"
 #include "common/file_util.h"
+#include "common/strict_json.h"
+
+#include <climits>
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +13,39 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr size_t kMaxStackInfoFile = 1 << 20;
+constexpr size_t kMaxText = 4096;        // a URL, a path, a measurement
+constexpr size_t kMaxServiceGroups = 64;
+
+Result<StackInfo> parse_stack_info(std::string_view text) {
+  MOSS_ASSIGN_OR_RETURN(
+      auto j, parse_json_object(text, "stack info",
+                                {"supervisor_pid", "keyservice_url", "packer_url", "invoke_url", "pool",
+                                 "worker_measurement", "service_groups", "state_dir", "client_config",
+                                 "token_file", "log_dir"},
+                                {}, 4));
+  StackInfo info;
+  MOSS_ASSIGN_OR_RETURN(info.supervisor_pid, integer_field(j, "supervisor_pid", 1, INT32_MAX));
+  MOSS_ASSIGN_OR_RETURN(info.keyservice_url, string_field(j, "keyservice_url", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(info.packer_url, string_field(j, "packer_url", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(info.invoke_url, string_field(j, "invoke_url", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(info.pool, string_field(j, "pool", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(info.worker_measurement, string_field(j, "worker_measurement", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(std::string state_dir, string_field(j, "state_dir", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(std::string client_config, string_field(j, "client_config", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(std::string token_file, string_field(j, "token_file", kMaxText));
+  MOSS_ASSIGN_OR_RETURN(std::string log_dir, string_field(j, "log_dir", kMaxText));
+  info.state_dir = state_dir;
+  info.client_config = client_config;
+  info.token_file = token_file;
+  info.log_dir = log_dir;
+  MOSS_ASSIGN_OR_RETURN(const auto* groups, array_field(j, "service_groups", kMaxServiceGroups));
+  for (const auto& g : *groups) {
+    // Process group ids (sweep_service_groups skips any that is not a plausible one).
+    if (!g.is_number_integer()) return invalid_argument("field 'service_groups' must hold integers");
+    info.service_groups.push_back(g.get<int64_t>());
+  }
+  return info;
+}
 }  // namespace
 
 Status write_stack_info(const fs::path& state_dir, const StackInfo& info) {
@@ -30,24 +66,9 @@ Status write_stack_info(const fs::path& state_dir, const StackInfo& info) {
 Result<StackInfo> read_stack_info(const fs::path& state_dir) {
   const fs::path path = stack_info_file(state_dir);
   MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(path, kMaxStackInfoFile));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return data_loss("{} is not a JSON object", path.string());
-  StackInfo info;
-  try {
-    info.supervisor_pid = j.at("supervisor_pid").get<int64_t>();
-    info.keyservice_url = j.at("keyservice_url").get<std::string>();
-    info.packer_url = j.at("packer_url").get<std::string>();
-    info.invoke_url = j.at("invoke_url").get<std::string>();
-    info.pool = j.at("pool").get<std::string>();
-    info.worker_measurement = j.at("worker_measurement").get<std::string>();
-    info.state_dir = j.at("state_dir").get<std::string>();
-    info.client_config = j.at("client_config").get<std::string>();
-    info.token_file = j.at("token_file").get<std::string>();
-    info.log_dir = j.at("log_dir").get<std::string>();
-    info.service_groups = j.at("service_groups").get<std::vector<int64_t>>();
-  } catch (const nlohmann::json::exception& e) {
-    return data_loss("{}: {}", path.string(), e.what());
-  }
+  auto info = parse_stack_info(text);
+  // Written by `moss up` alone: anything else in it is a damaged file.
+  if (!info.ok()) return data_loss("{}: {}", path.string(), info.status().message());
   return info;
 }
 

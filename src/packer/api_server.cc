@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "common/strict_json.h"
 #include "net/error_response.h"
 #include "protocol/envelope_frame.h"
 #include "protocol/headers.h"
@@ -40,9 +41,10 @@ Response invoke_error(const Status& status, double retry_after_ms) {
   return resp;
 }
 
-Result<json> parse_body(const Request& r) {
-  json j = json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return invalid_argument("the body must be a JSON object");
+// A pool definition: strict (no duplicate keys), its depth bounded; the server bounds its size.
+Result<nlohmann::ordered_json> parse_pool_body(const Request& r) {
+  MOSS_ASSIGN_OR_RETURN(auto j, parse_json_strict(r.body, "pool definition", kPoolSpecMaxDepth));
+  if (!j.is_object()) return invalid_argument("pool definition: the body must be a JSON object");
   return j;
 }
 
@@ -135,7 +137,7 @@ net::Router make_api_router(PoolManager& pools, std::string token) {
                return json_ok(200, {{"pools", list}});
              }));
   router.post("/v1/pools", authed([&pools](const Request& r) {
-                auto body = parse_body(r);
+                auto body = parse_pool_body(r);
                 if (!body.ok()) return net::error_response(body.status());
                 auto pool = pools.create(*body);
                 if (!pool.ok()) return net::error_response(pool.status());

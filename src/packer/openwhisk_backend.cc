@@ -7,6 +7,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/strict_json.h"
 #include "net/client.h"
 #include "net/client_pool.h"
 #include "net/url.h"
@@ -16,6 +17,7 @@
 namespace moss::packer {
 
 using json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 struct OpenWhiskBackend::Shared {
   OpenWhiskBackendOptions options;
@@ -50,6 +52,16 @@ struct OpenWhiskBackend::Shared {
 
 namespace {
 
+// OpenWhisk's answers come from outside the packer: parsed strictly (a duplicate key could say
+// two things about one result), their depth bounded; the HTTP client bounds their size.
+constexpr int kMaxAnswerDepth = 16;
+constexpr size_t kMaxActivationIdBytes = 256;
+constexpr size_t kMaxAnswerFields = 256;
+
+Result<Json> parse_answer(std::string_view body, std::string_view what) {
+  return parse_json_strict(body, what, kMaxAnswerDepth);
+}
+
 std::string percent_encode(std::string_view s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
@@ -68,9 +80,9 @@ std::string percent_encode(std::string_view s) {
 // OpenWhisk's error bodies are {"error":"...","code":"..."}; an action's failure result is
 // {"error": <anything>}.
 std::string error_text(const net::Response& r) {
-  json j = json::parse(r.body, nullptr, false);
-  if (j.is_object() && j.contains("error")) {
-    const json& e = j["error"];
+  auto j = parse_answer(r.body, "OpenWhisk error");
+  if (j.ok() && j->is_object() && j->contains("error")) {
+    const Json& e = (*j)["error"];
     std::string text = e.is_string() ? e.get<std::string>() : e.dump();
     return text.substr(0, 500);
   }
@@ -104,15 +116,15 @@ Status map_error(const net::Response& r, std::string_view what) {
 // The worker's /run answers errors as {"error": "..."}; a 200 result carrying one is an error too.
 // A sealed error ({"error":{..., "envelope"}}) is the worker's answer to the user: passed on as
 // the JSON error result, as the local backend does, not turned into ours.
-Result<protocol::InferResult> result_or_error(const json& result, std::string_view action) {
+Result<protocol::InferResult> result_or_error(const Json& result, std::string_view action) {
   if (!result.is_object()) return internal_error("action {} returned a non-object result", action);
   if (auto sealed = sealed_error_from_action_result(result)) return std::move(*sealed);
   if (result.contains("error") && !result.contains("envelope")) {
-    const json& e = result["error"];
+    const Json& e = result["error"];
     return unavailable("action {} failed: {}", action,
                        (e.is_string() ? e.get<std::string>() : e.dump()).substr(0, 500));
   }
-  auto parsed = protocol::InferResult::from_json(nlohmann::ordered_json(result));
+  auto parsed = protocol::InferResult::from_json(result);
   if (!parsed.ok()) return internal_error("action {} returned a malformed result: {}", action, parsed.status().message());
   return parsed;
 }
@@ -140,20 +152,25 @@ class OpenWhiskInstance final : public Instance {
                                             "?blocking=true&result=true",
                                         std::string(body), /*fresh_connection=*/true));
     if (r.status == 200) {
-      return result_or_error(json::parse(r.body, nullptr, false), action_);
+      auto result = parse_answer(r.body, "action result");
+      if (!result.ok()) return internal_error("action {} returned {}", action_, result.status().message());
+      return result_or_error(*result, action_);
     }
     // 502: the action's result is an error (OpenWhisk's application error), possibly a sealed one.
     if (r.status == 502) {
-      if (auto sealed = sealed_error_from_action_result(json::parse(r.body, nullptr, false))) return std::move(*sealed);
+      if (auto result = parse_answer(r.body, "action result"); result.ok()) {
+        if (auto sealed = sealed_error_from_action_result(*result)) return std::move(*sealed);
+      }
     }
     if (r.status != 202) return map_error(r, what);
     // The blocking wait ended before the action did: poll the activation record.
-    json accepted = json::parse(r.body, nullptr, false);
-    if (!accepted.is_object() || !accepted.contains("activationId") ||
-        !accepted["activationId"].is_string()) {
+    auto accepted = parse_answer(r.body, "OpenWhisk 202 answer");
+    Result<std::string> activation_id =
+        accepted.ok() ? string_field(*accepted, "activationId", kMaxActivationIdBytes) : accepted.status();
+    if (!activation_id.ok() || activation_id->empty()) {
       return internal_error("OpenWhisk answered 202 without an activationId for {}", action_);
     }
-    std::string id = accepted["activationId"].get<std::string>();
+    const std::string id = std::move(activation_id).value();
     while (true) {
       if (std::chrono::steady_clock::now() >= deadline) {
         return deadline_exceeded("activation {} of action {} did not finish within {} ms", id,
@@ -164,16 +181,21 @@ class OpenWhiskInstance final : public Instance {
                                                                       percent_encode(id)));
       if (a.status == 404) continue;  // not recorded yet
       if (a.status != 200) return map_error(a, "reading activation " + id);
-      json record = json::parse(a.body, nullptr, false);
-      if (!record.is_object() || !record.contains("response") || !record["response"].is_object()) {
-        return internal_error("activation {} has no response", id);
+      auto record = parse_answer(a.body, "activation record");
+      Result<const Json*> response =
+          record.ok() ? object_field(*record, "response", kMaxAnswerFields) : record.status();
+      if (!response.ok()) {
+        return internal_error("activation {} has no response: {}", id, response.status().message());
       }
-      const json& response = record["response"];
-      json result = response.value("result", json::object());
+      const Json& resp = **response;
+      const Json result = resp.contains("result") ? resp["result"] : Json::object();
       if (auto sealed = sealed_error_from_action_result(result)) return std::move(*sealed);
-      if (!response.value("success", false)) {
-        std::string status = response.value("status", std::string("error"));
-        return unavailable("action {} failed ({}): {}", action_, status,
+      auto success = bool_field_or(resp, "success", false);
+      if (!success.ok()) return internal_error("activation {}: {}", id, success.status().message());
+      if (!*success) {
+        auto status = string_field_or(resp, "status", 64, "error");
+        return unavailable("action {} failed ({}): {}", action_,
+                           status.ok() ? *status : std::string("error"),
                            result.is_object() && result.contains("error")
                                ? result["error"].dump().substr(0, 500)
                                : std::string("no error text"));

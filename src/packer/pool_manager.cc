@@ -2,6 +2,7 @@
 
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/strict_json.h"
 #include "packer/local_backend.h"
 #include "packer/openwhisk_backend.h"
 
@@ -9,6 +10,20 @@ namespace moss::packer {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+
+namespace {
+constexpr size_t kMaxStateFileBytes = 16 * 1024 * 1024;
+constexpr size_t kMaxPools = 4096;
+
+// The pool definitions of a pools.json text: {"version":1,"pools":[...]}.
+Result<std::vector<nlohmann::ordered_json>> saved_pools(std::string_view text) {
+  MOSS_ASSIGN_OR_RETURN(auto j, parse_json_object(text, "pools.json", {"version", "pools"}, {},
+                                                  kPoolSpecMaxDepth + 2));
+  MOSS_RETURN_IF_ERROR(integer_field(j, "version", 1, 1).status());
+  MOSS_ASSIGN_OR_RETURN(const nlohmann::ordered_json* pools, array_field(j, "pools", kMaxPools));
+  return std::vector<nlohmann::ordered_json>(pools->begin(), pools->end());
+}
+}  // namespace
 
 Result<BackendPtr> make_backend(const PoolSpec& spec, const fs::path& log_dir) {
   if (spec.backend == BackendKind::kLocal) {
@@ -61,7 +76,7 @@ void PoolManager::reap_loop() {
   }
 }
 
-Result<PoolPtr> PoolManager::create(const json& body) {
+Result<PoolPtr> PoolManager::create(const nlohmann::ordered_json& body) {
   MOSS_ASSIGN_OR_RETURN(PoolSpec spec, parse_pool_spec(body));
   {
     std::lock_guard lock(mu_);
@@ -132,12 +147,12 @@ Status PoolManager::load_state() {
   if (options_.state_dir.empty()) return Status::Ok();
   fs::path path = options_.state_dir / "pools.json";
   if (!fs::exists(path)) return Status::Ok();
-  MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(path, 16 * 1024 * 1024));
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("pools") || !j["pools"].is_array()) {
-    return data_loss("{} is not a pool list", path.string());
-  }
-  for (const json& p : j["pools"]) {
+  MOSS_ASSIGN_OR_RETURN(std::string text, read_text_file(path, kMaxStateFileBytes));
+  // The file is the packer's own, but it sits on the operator's disk: read it as strictly as a
+  // request (a duplicate key could say two things about one pool).
+  auto pools = saved_pools(text);
+  if (!pools.ok()) return data_loss("{} is not a pool list: {}", path.string(), pools.status().message());
+  for (const auto& p : *pools) {
     auto created = create(p);
     if (!created.ok())
       return created.status().with_context("restoring pools from " + path.string());

@@ -36,7 +36,7 @@ class PoolManager {
   // Recreates the pools saved in state_dir/pools.json (instances start on demand).
   Status load_state();
   // `body` is a pool definition (pool_spec.h). already-exists when the name is taken.
-  Result<PoolPtr> create(const nlohmann::json& body);
+  Result<PoolPtr> create(const nlohmann::ordered_json& body);
   Result<PoolPtr> get(std::string_view name) const;
   std::vector<PoolPtr> list() const;
   // Stops the pool's instances (in-flight requests finish first) and forgets it.

@@ -49,7 +49,11 @@ struct PoolSpec {
   nlohmann::json to_json(bool include_secrets = false) const;
 };
 
-// Validates names (pool: [a-z0-9][a-z0-9-]{0,62}), ranges and backend-specific requirements.
-Result<PoolSpec> parse_pool_spec(const nlohmann::json& j);
+// A definition nests no deeper than worker_config / openwhisk's values.
+inline constexpr int kPoolSpecMaxDepth = 4;
+
+// Validates keys (unknown ones refused), types, names (pool: [a-z0-9][a-z0-9-]{0,62}), ranges
+// and backend-specific requirements; errors as values naming the field, never its value.
+Result<PoolSpec> parse_pool_spec(const nlohmann::ordered_json& j);
 
 }  // namespace moss::packer

@@ -6,8 +6,6 @@
 
 namespace moss::packer {
 
-using json = nlohmann::json;
-
 Result<protocol::InferResult> result_from_worker_answer(const net::Response& response) {
   Result<protocol::InferResult> result = protocol::InferResult::from_http(
       response.headers.get_or("Content-Type", ""), response.body,
@@ -24,7 +22,7 @@ Result<protocol::InferResult> result_from_worker_answer(const net::Response& res
   return result;
 }
 
-std::optional<protocol::InferResult> sealed_error_from_action_result(const json& result) {
+std::optional<protocol::InferResult> sealed_error_from_action_result(const nlohmann::ordered_json& result) {
   if (!result.is_object()) return std::nullopt;
   auto err = result.find("error");
   if (err == result.end() || !err->is_object() || !err->contains("envelope") ||

@@ -26,7 +26,7 @@ Result<protocol::InferResult> result_from_worker_answer(const net::Response& res
 // The worker's /run answers a sealed error as {"error":{"code","category","message","envelope"}}
 // (OpenWhisk keeps only a result's `error` field): an OpenWhisk action result of that shape -> the
 // sealed error, or nullopt when it is not one.
-std::optional<protocol::InferResult> sealed_error_from_action_result(const nlohmann::json& result);
+std::optional<protocol::InferResult> sealed_error_from_action_result(const nlohmann::ordered_json& result);
 
 // The JSON C3 request for a binary request envelope (OpenWhisk /run takes JSON only).
 Result<std::string> json_request_from_binary(std::string_view envelope);

@@ -3,6 +3,7 @@
 // request envelope turned into the JSON /run request, a worker's HTTP answer (headers and body)
 // read into the typed result, and a JSON result read and written back identically. The first byte
 // picks the parser.
+#include "common/strict_json.h"
 #include "net/http_message.h"
 #include "packer/pool_spec.h"
 #include "packer/wire.h"
@@ -18,9 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   switch (data[0] % 4) {
     case 0: {
       // As POST /v1/pools reads it (api_server.cc).
-      auto j = nlohmann::json::parse(rest, nullptr, false);
-      if (j.is_discarded()) return 0;
-      auto spec = parse_pool_spec(j);
+      auto j = moss::parse_json_strict(rest, "pool definition", kPoolSpecMaxDepth);
+      if (!j.ok()) return 0;
+      auto spec = parse_pool_spec(*j);
       if (spec.ok()) {
         // What the packer writes back to its state file must parse to the same spec.
         auto again = parse_pool_spec(spec->to_json(true));
@@ -58,7 +59,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto again = moss::protocol::InferResult::from_json_text(result->to_json());
         if (!again.ok() || again->to_json() != result->to_json()) std::abort();
       }
-      (void)sealed_error_from_action_result(nlohmann::json::parse(rest, nullptr, false));
+      if (auto j = moss::parse_json_strict(rest, "action result"); j.ok()) {
+        (void)sealed_error_from_action_result(*j);
+      }
       return 0;
     }
   }

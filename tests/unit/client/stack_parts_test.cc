@@ -10,6 +10,7 @@
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,6 +87,30 @@ TEST(StackInfoTest, AMissingOrMalformedFileIsAnError) {
                           R"({"supervisor_pid": "1", "keyservice_url": ""})"}) {
     ASSERT_TRUE(write_text_file(stack_info_file(dir.path()), bad).ok());
     EXPECT_EQ(read_stack_info(dir.path()).status().code(), ErrorCode::kDataLoss) << bad;
+  }
+  // Read strictly (issue 17, item 5): a duplicate key, a wrong type, an unknown field or an
+  // oversize value is a damaged file too, named in the message.
+  ASSERT_TRUE(write_stack_info(dir.path(), sample_info(dir.path())).ok());
+  const std::string good = read_text_file(stack_info_file(dir.path()), 1 << 20).value_or_die();
+  auto edited = [&](const std::string& key, const nlohmann::json& value) {
+    nlohmann::json j = nlohmann::json::parse(good);
+    j[key] = value;
+    return j.dump();
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"pool":"other",)" + good.substr(good.find('{') + 1), "duplicate key 'pool'"},
+      {edited("supervisor_pid", "1234"), "supervisor_pid"},
+      {edited("supervisor_pid", 0), "supervisor_pid"},
+      {edited("service_groups", {100, "200"}), "service_groups"},
+      {edited("service_groups", std::vector<int>(65, 100)), "service_groups"},
+      {edited("log_dir", std::string(5000, 'x')), "log_dir"},
+      {edited("extra", 1), "unknown field 'extra'"},
+  };
+  for (const auto& [bad, says] : cases) {
+    ASSERT_TRUE(write_text_file(stack_info_file(dir.path()), bad).ok());
+    Status s = read_stack_info(dir.path()).status();
+    EXPECT_EQ(s.code(), ErrorCode::kDataLoss) << bad;
+    EXPECT_NE(s.message().find(says), std::string::npos) << s.message();
   }
 }
 

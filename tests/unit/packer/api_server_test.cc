@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 #include <nlohmann/json.hpp>
@@ -236,6 +237,62 @@ TEST_F(ApiServerTest, PoolsArePersisted) {
   manager_.reset();
   start();
   EXPECT_EQ(call("GET", "/v1/pools/keep").status, 200);
+}
+
+// Pool definitions are read strictly (issue 17, item 5): a duplicate key, a value of the wrong
+// type, an oversize name or value and a too deep body are refused with 400 naming the field.
+TEST_F(ApiServerTest, PoolDefinitionsAreReadStrictly) {
+  const std::string def = testing::local_pool_json("strict", 2, 4).dump();
+  ASSERT_EQ(def.front(), '{');
+  auto refused = [&](const std::string& body, const std::string& says) {
+    net::Response r = call("POST", "/v1/pools", body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_NE(r.body.find(says), std::string::npos) << r.body;
+  };
+  refused(R"({"max_instances":1,)" + def.substr(1), "duplicate key 'max_instances'");
+  json wrong = json::parse(def);
+  wrong["max_instances"] = "2";
+  refused(wrong.dump(), "max_instances");
+  wrong = json::parse(def);
+  wrong["max_concurrency"] = 2.5;
+  refused(wrong.dump(), "max_concurrency");
+  wrong = json::parse(def);
+  wrong["min_instances"] = -1;
+  refused(wrong.dump(), "min_instances");
+  wrong = json::parse(def);
+  wrong["worker_binary"] = std::string(5000, 'x');
+  refused(wrong.dump(), "worker_binary");
+  wrong = json::parse(def);
+  wrong["name"] = std::string(64, 'a');
+  refused(wrong.dump(), "name");
+  wrong = json::parse(def);
+  wrong["worker_config"] = {{"nested", {{"deeper", {{"deepest", {1}}}}}}};
+  refused(wrong.dump(), "nested deeper");
+  wrong = json::parse(def);
+  wrong["worker_config"] = {{"k", std::string(5000, 'v')}};
+  refused(wrong.dump(), "worker_config 'k'");
+  refused("[1]", "JSON object");
+  EXPECT_EQ(call("GET", "/v1/pools/strict").status, 404);
+  EXPECT_EQ(call("POST", "/v1/pools", def).status, 201);
+}
+
+// A damaged pools.json (a duplicate key, a wrong type) is data loss at start, not a silent guess.
+TEST_F(ApiServerTest, DamagedPoolsFileIsRefused) {
+  server_.reset();
+  manager_.reset();
+  const std::string spec = testing::local_pool_json("keep", 2, 4).dump();
+  for (const std::string& bad : std::vector<std::string>{R"({"version":1,"version":1,"pools":[]})",
+                                 R"({"version":"1","pools":[]})",
+                                 R"({"version":1,"pools":{}})",
+                                 R"({"version":1,"pools":[{"name":"keep","name":"other")" + spec.substr(1) + "]}"}) {
+    std::ofstream(state_ / "pools.json") << bad;
+    PoolManager m(PoolManagerOptions{.state_dir = state_}, clock_);
+    Status s = m.load_state();
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.code(), ErrorCode::kDataLoss) << bad << ": " << s.to_string();
+  }
+  fs::remove(state_ / "pools.json");
+  start();
 }
 
 }  // namespace

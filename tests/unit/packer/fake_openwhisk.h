@@ -56,6 +56,10 @@ class FakeOpenWhisk {
       last_params_ = params;
       if (throttle_) return error(429, "Too many requests in the last minute");
       const std::string model = params.value("model_id", "");
+      // A verbatim answer the test chose (e.g. JSON that is not quite JSON).
+      if (auto raw = raw_answers_.find(model); raw != raw_answers_.end()) {
+        return net::Response::json(raw->second.first, raw->second.second);
+      }
       // "test/sealed": the worker's sealed error, as OpenWhisk records it (only `error` is kept).
       json result = model == "test/fail"
                         ? json{{"error", "no grant for test/fail"}}
@@ -84,6 +88,9 @@ class FakeOpenWhisk {
       if (auto denied = check_auth(r)) return *denied;
       std::lock_guard lock(mu_);
       ++polls_;
+      if (auto raw = raw_records_.find(std::string(r.param("id"))); raw != raw_records_.end()) {
+        return net::Response::json(200, raw->second);
+      }
       auto it = pending_.find(std::string(r.param("id")));
       if (it == pending_.end()) return error(404, "The requested resource does not exist.");
       if (--it->second.polls_left > 0) return error(404, "The requested resource does not exist.");
@@ -115,6 +122,16 @@ class FakeOpenWhisk {
   void set_async(int polls) {
     std::lock_guard l(mu_);
     async_polls_ = polls;
+  }
+  // Invoking with model_id `model` answers `status` with `body` verbatim.
+  void answer_raw(std::string model, int status, std::string body) {
+    std::lock_guard l(mu_);
+    raw_answers_[std::move(model)] = {status, std::move(body)};
+  }
+  // Reading activation `id` answers 200 with `body` verbatim.
+  void record_raw(std::string id, std::string body) {
+    std::lock_guard l(mu_);
+    raw_records_[std::move(id)] = std::move(body);
   }
   void set_throttle(bool on) {
     std::lock_guard l(mu_);
@@ -175,6 +192,8 @@ class FakeOpenWhisk {
   std::mutex mu_;
   std::map<std::string, nlohmann::json> actions_;
   std::map<std::string, Pending> pending_;
+  std::map<std::string, std::pair<int, std::string>> raw_answers_;
+  std::map<std::string, std::string> raw_records_;
   std::vector<std::string> namespaces_;
   nlohmann::json last_params_;
   int async_polls_ = 0;

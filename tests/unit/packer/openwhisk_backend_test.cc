@@ -161,6 +161,54 @@ TEST(OpenWhiskBackendTest, MapsErrors) {
   EXPECT_FALSE(OpenWhiskBackend::create(options_for(ow, "no-colon")).ok());
 }
 
+// OpenWhisk's answers are read strictly (issue 17, item 5): a result, a 202 answer or an
+// activation record with a duplicate key or a field of the wrong type is an error, not a guess
+// at which member counts.
+TEST(OpenWhiskBackendTest, MalformedAnswersAreErrors) {
+  testing::FakeOpenWhisk ow("u1:secret");
+  auto backend = OpenWhiskBackend::create(options_for(ow, "u1:secret")).value_or_die();
+  auto inst = backend->start("i0").value_or_die();
+  auto invoke = [&](const std::string& model) {
+    return inst->invoke(R"({"model_id":")" + model + R"(","envelope":"x"})", std::chrono::seconds(5));
+  };
+  ow.answer_raw("t/dup", 200, R"({"envelope":"a","envelope":"b","run":"warm"})");
+  auto dup = invoke("t/dup");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().code(), ErrorCode::kInternal);
+  EXPECT_NE(dup.status().message().find("duplicate key 'envelope'"), std::string::npos) << dup.status().message();
+
+  ow.answer_raw("t/notjson", 200, "{\"envelope\":");
+  EXPECT_EQ(invoke("t/notjson").status().code(), ErrorCode::kInternal);
+
+  // A sealed error whose `error` is given twice is not passed on as the worker's answer.
+  ow.answer_raw("t/dup-sealed", 502,
+                R"({"error":{"code":"invalid-argument","category":"bad-input","message":"m","envelope":"e"},)"
+                R"("error":{"code":"internal","category":"bad-input","message":"m","envelope":"f"}})");
+  auto sealed = invoke("t/dup-sealed");
+  EXPECT_FALSE(sealed.ok());
+
+  ow.answer_raw("t/dup-id", 202, R"({"activationId":"a1","activationId":"a2"})");
+  auto no_id = invoke("t/dup-id");
+  ASSERT_FALSE(no_id.ok());
+  EXPECT_NE(no_id.status().message().find("without an activationId"), std::string::npos);
+
+  ow.answer_raw("t/long-id", 202, R"({"activationId":")" + std::string(300, 'a') + R"("})");
+  EXPECT_FALSE(invoke("t/long-id").ok());
+
+  ow.answer_raw("t/poll", 202, R"({"activationId":"rec1"})");
+  ow.record_raw("rec1", R"({"response":{"success":"yes","result":{}}})");
+  auto typed = invoke("t/poll");
+  ASSERT_FALSE(typed.ok());
+  EXPECT_EQ(typed.status().code(), ErrorCode::kInternal);
+  EXPECT_NE(typed.status().message().find("success"), std::string::npos) << typed.status().message();
+
+  ow.answer_raw("t/poll2", 202, R"({"activationId":"rec2"})");
+  ow.record_raw("rec2", R"({"response":{"success":true,"result":{}},"response":{"success":false}})");
+  auto twice = invoke("t/poll2");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("duplicate key 'response'"), std::string::npos) << twice.status().message();
+}
+
 // Stopping an instance deletes its action; invoking a deleted action is not-found.
 TEST(OpenWhiskBackendTest, StopDeletesTheAction) {
   testing::FakeOpenWhisk ow("u1:secret");
