@@ -348,10 +348,16 @@ TEST_F(WorkerAppTest, OpenWhiskErrorsShowNoInternalText) {
   auto run = [&](const std::string& value) {
     return post("/run", "{\"value\":" + value + "}");
   };
+  // A damaged model file is answered inside the sealed envelope (HTTP 200); should it ever become a
+  // cleartext error, it must be the generic internal error, never the store's text or path.
   auto r = run(request_body("o/mlp", "r1", 1));
-  EXPECT_EQ(r.status, 500) << r.body;
-  EXPECT_EQ(nlohmann::json::parse(r.body), (nlohmann::json{{"error", "data-loss (internal): internal error"}}));
+  if (r.status != 200) {
+    EXPECT_EQ(r.status, 500) << r.body;
+    EXPECT_EQ(nlohmann::json::parse(r.body),
+              (nlohmann::json{{"error", "data-loss (internal): internal error"}}));
+  }
   EXPECT_EQ(r.body.find(store_.path().string()), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("mlp.moss"), std::string::npos) << r.body;
 
   auto bad = run(R"({"model_id":"o/linear"})");
   EXPECT_EQ(bad.status, 400) << bad.body;
