@@ -23,6 +23,7 @@
 
 #include "engine/kernels/onednn/onednn_common.h"
 #include "engine/quant/int8_elementwise.h"
+#include "engine/quant/int8_weights.h"
 #include "engine/quant/quant_kernels.h"
 
 namespace moss::engine {
@@ -30,10 +31,6 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
-
-int32_t int8_at(DType d, const uint8_t* p, int64_t i) {
-  return d == DType::kUInt8 ? p[i] : reinterpret_cast<const int8_t*>(p)[i];
-}
 
 // Where each operand is among a node's inputs (-1: not an input of this operator).
 struct IntegerMatmulInputs {
@@ -55,7 +52,6 @@ bool has(std::span<const TensorInfo* const> in, int i) {
 Status infer_integer_matmul(const Node& node, std::span<const TensorInfo* const> in,
                             const IntegerMatmulInputs& at, std::vector<TensorInfo>& out) {
   MOSS_RETURN_IF_ERROR(require_dtype(node, *in[1], {DType::kUInt8, DType::kInt8}, "B"));
-  MOSS_RETURN_IF_ERROR(require_dtype(node, *in[at.b_scale], {DType::kFloat32}, "b_scale"));
   if (in[0]->shape.empty() || in[1]->shape.size() != 2) {
     return unimplemented("{}: A must have rank >= 1 and B rank 2", node.label());
   }
@@ -64,17 +60,9 @@ Status infer_integer_matmul(const Node& node, std::span<const TensorInfo* const>
     return invalid_argument("{}: inner dimensions differ: {} and {}", node.label(),
                             shape_to_string(in[0]->shape), shape_to_string(in[1]->shape));
   }
-  const TensorInfo& bs = *in[at.b_scale];
-  if (bs.numel() != 1 && bs.numel() != n) {
-    return invalid_argument("{}: b_scale has {} elements, not 1 or {}", node.label(), bs.numel(),
-                            n);
-  }
-  if (has(in, at.b_zero_point)) {
-    MOSS_RETURN_IF_ERROR(require_same_dtype(node, *in[1], *in[at.b_zero_point], "b_zero_point"));
-    if (in[at.b_zero_point]->numel() != bs.numel()) {
-      return invalid_argument("{}: b_zero_point and b_scale differ in size", node.label());
-    }
-  }
+  MOSS_RETURN_IF_ERROR(check_int8_b_scale(node, *in[1], *in[at.b_scale],
+                                          has(in, at.b_zero_point) ? in[at.b_zero_point] : nullptr,
+                                          n));
   if (has(in, at.bias)) {
     MOSS_RETURN_IF_ERROR(require_dtype(node, *in[at.bias], {DType::kFloat32}, "bias"));
     if (in[at.bias]->numel() != n) {
@@ -248,15 +236,9 @@ OnednnStep prepare_dynamic_quantize_matmul_step(const OnednnStepRequest& r) {
   const int64_t m = in[0]->numel() / k;
   const Tensor& bs = *in[at.b_scale]->value;
   const Tensor* bzp = has(in, at.b_zero_point) ? in[at.b_zero_point]->value.get() : nullptr;
-  std::vector<int8_t> bq(static_cast<size_t>(k * n));
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t c = 0; c < n; ++c) {
-      const int32_t z = bzp ? int8_at(bzp->dtype(), bzp->raw(), bzp->numel() == 1 ? 0 : c) : 0;
-      const int32_t v = int8_at(B.dtype(), B.raw(), i * n + c) - z;
-      if (v < -128 || v > 127) return {};
-      bq[static_cast<size_t>(i * n + c)] = static_cast<int8_t>(v);
-    }
-  }
+  auto packed_b = pack_int8_b(B, bzp, k, n);
+  if (!packed_b) return {};  // B minus its zero point leaves the int8 range
+  const std::vector<int8_t>& bq = *packed_b;
   auto kern = std::make_shared<IntegerMatmulToFloatKernel>();
   kern->at = at;
   kern->op = at.quantizes_a ? "DynamicQuantizeMatMul" : "MatMulIntegerToFloat";
