@@ -6,7 +6,7 @@
 // Starts a KeyServer in this process (simulated TEE, state in a temporary directory on the same
 // disk as /tmp), sets up one owner, user, model key, grant and request key, then for each
 // client-thread count runs S seconds of
-//   anchor:   GET /healthz   (no-op handler, same server, same mutually attested TLS connection)
+//   anchor:   GET /livez     (no-op handler, same server, same mutually attested TLS connection)
 //   release:  POST /v1/release (access rule, unseal 2 keys, one durable audit commit)
 // with one keep-alive worker connection per thread, and prints requests/s, p50/p99 and the ratio
 // to the anchor. Rate limits are off for the measurement (the service default is 50/s per worker).
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
       opt.on_connect = attest::make_connection_attestation_hook(producer, "moss-worker", "/v1/attest-connection");
       opts.push_back(std::move(opt));
     }
-    net::Request noop = net::Request::make("GET", "/healthz");
+    net::Request noop = net::Request::make("GET", "/livez");
     net::Request release = net::Request::make(
         "POST", "/v1/release",
         R"({"model_id":")" + model + R"(","user_id":")" + user.principal_id() + R"("})", "application/json");

@@ -169,6 +169,15 @@ void KeyState::publish_head() {
   }
 }
 
+Status KeyState::store_readable() {
+  std::lock_guard lock(mu_);  // the store is used under mu_ only
+  auto head = store_->head();
+  if (!head.ok()) {
+    return refuse(ErrorCode::kUnavailable, "store-unavailable", "the state store cannot be read");
+  }
+  return Status::Ok();
+}
+
 Status KeyState::write(const std::function<Status()>& body) {
   // The etcd store may run `body` again (another replica committed first): count the events of
   // the run that committed.

@@ -121,6 +121,8 @@ class KeyState {
   // Re-verifies the whole state and the audit chain against the sealed head.
   Result<store::AuditHead> verify_audit();
   uint64_t audit_events_written() const;
+  // OK when the store's head can be read now (on etcd: a linearizable read), for readiness.
+  Status store_readable();
 
   // The state version: +1 with every committed change; sent with every answer.
   int64_t state_version() const { return published_state().version; }

@@ -168,7 +168,16 @@ Result<net::Response> KeyService::audit_head(const std::string&, const net::Requ
 
 net::Router KeyService::make_router() {
   net::Router r;
-  r.get("/healthz", [](const net::Request&) { return net::Response::text(200, "ok\n"); });
+  // Ready means able to answer: the state store (etcd, for replicas) must be readable now, so a
+  // replica cut off from etcd leaves its Service's endpoints instead of failing every call.
+  // /livez only says the process serves (a liveness probe must not restart replicas while etcd
+  // is down).
+  r.get("/healthz", [this](const net::Request&) {
+    Status readable = state_.store_readable();
+    if (!readable.ok()) return net::error_response(readable);
+    return net::Response::text(200, "ok\n");
+  });
+  r.get("/livez", [](const net::Request&) { return net::Response::text(200, "ok\n"); });
   r.get("/metrics", [this](const net::Request&) {
     auto res = net::Response::text(200, metrics_.render(state_.audit_events_written(),
                                                         connections_ ? connections_() : 0));

@@ -10,6 +10,7 @@
 #include "client/keyservice_client.h"
 #include "common/file_util.h"
 #include "crypto/random.h"
+#include "net/error_response.h"
 #include "support/etcd_process.h"
 #include "support/temp_dir.h"
 #include "unit/keyservice/keyservice_fixture.h"
@@ -17,6 +18,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
+#include <thread>
 #include <chrono>
 
 namespace moss::keyservice {
@@ -270,6 +273,29 @@ TEST_F(KeyServiceEtcdTest, AReplicaFailingTheReplicaPolicyIsRefused) {
   EXPECT_EQ(wary.status().reason(), "replica-join-failed") << wary.status().to_string();
   EXPECT_FALSE(fs::exists(dir_.path() / "b" / kStateKeyFile));
   EXPECT_FALSE(fs::exists(dir_.path() / "c" / kStateKeyFile));
+}
+
+// Readiness follows the store: /healthz answers 503 store-unavailable while the replica's only
+// etcd member is down and 200 again once it is back; /livez answers throughout.
+TEST_F(KeyServiceEtcdTest, HealthzFollowsTheStoreAndLivezDoesNot) {
+  auto etcd = test_support::EtcdProcess::start(1);
+  ASSERT_TRUE(etcd) << "etcd did not start";
+  auto ks = start_replica("a", etcd->endpoints());
+  ASSERT_TRUE(ks);
+  auto c = raw_client(*ks);
+  EXPECT_EQ(c.get("/healthz").value_or_die().status, 200);
+  etcd->stop_member(0, SIGKILL);
+  auto down = c.get("/healthz").value_or_die();
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_EQ(net::status_from_response(down).reason(), "store-unavailable") << down.body;
+  EXPECT_EQ(c.get("/livez").value_or_die().status, 200);
+  ASSERT_TRUE(etcd->restart_member(0));
+  int status = 0;
+  for (int i = 0; i < 50 && status != 200; ++i) {
+    status = c.get("/healthz").value_or_die().status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(status, 200);
 }
 
 }  // namespace
