@@ -81,9 +81,11 @@ std::shared_ptr<const engine::CompiledModel> InferenceService::load_cached(const
   auto compiled = engine::CompiledModel::compile_snapshot(*snapshot, options);
   if (!compiled.ok()) {
     // Only a bug could get here (the entry names everything the compile depends on): drop it,
-    // so this load records a fresh one.
-    log::get("worker")->warn("plan cache entry for {} does not compile, removed: {}", model_id,
-                             compiled.status().message());
+    // so this load records a fresh one. Code and reason only: the message may name the model's
+    // nodes.
+    log::get("worker")->warn("plan cache entry for {} does not compile, removed: code={} reason={}", model_id,
+                             error_code_name(compiled.status().code()),
+                             compiled.status().reason().empty() ? "-" : compiled.status().reason());
     plan_cache_.remove(model_id);
     return nullptr;
   }
@@ -148,9 +150,12 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
   std::vector<uint8_t>().swap(file);
   auto compiled = engine::CompiledModel::compile(plain->span(), options);
   if (!compiled.ok()) {
+    // The detail names the model's internals (nodes, operators): it goes only into the answer
+    // sealed for the requester; the cleartext answer and the log see the code and the reason.
     return Status(compiled.status().code() == ErrorCode::kUnimplemented ? ErrorCode::kUnimplemented
                                                                         : ErrorCode::kInvalidArgument,
-                  "model " + model_id + " does not compile: " + compiled.status().message());
+                  "model " + model_id + " does not compile: " + compiled.status().message(),
+                  std::string(kReasonModelDoesNotCompile));
   }
   t.compile_ms = ms_since(t0);
   if (auto snapshot = (*compiled)->snapshot()) {
@@ -202,7 +207,7 @@ Result<InferResult> InferenceService::infer(std::string_view model_id_view, std:
     if (!reply.ok()) replays_.forget(header.user_id, model_id, header.request_id);
   }
   if (!reply.ok()) {
-    out.failure = SealedFailure{category, reply.status().code()};
+    out.failure = SealedFailure{category, reply.status().code(), reply.status().reason()};
     reply = write_reply_error({std::string(category), std::string(error_code_name(reply.status().code())),
                                reply.status().message()});
     if (!reply.ok()) return internal_error("cannot write the error response");  // nothing of the detail

@@ -25,13 +25,18 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace moss::worker {
 
-// Why an opened request failed, as much as may be said in cleartext.
+// The reason of a model that does not compile: its detail is sealed for the requester only.
+inline constexpr std::string_view kReasonModelDoesNotCompile = "model-does-not-compile";
+
+// Why an opened request failed, as much as may be said in cleartext (the log line too).
 struct SealedFailure {
   std::string_view category;  // protocol/error_category.h
   ErrorCode code;             // decides the HTTP status
+  std::string reason;         // Status::reason(), a fixed word ("" when none)
 };
 
 struct InferResult {

@@ -157,10 +157,10 @@ std::shared_ptr<const engine::PlanSnapshot> PlanCache::load(const PlanCacheKey& 
   }
   if (!model_key) return ignore("its model key version is not among the released keys (retired or deleted)");
   auto k = payload_key(model_key->key.span(), head);
-  if (!k.ok()) return ignore(k.status().message());
+  if (!k.ok()) return ignore("cannot derive its key");
   const std::span<const uint8_t> payload(map.data + head.size(), map.size - head.size());
   auto size = crypto::decrypted_model_size(payload);
-  if (!size.ok()) return ignore("truncated: " + size.status().message());
+  if (!size.ok()) return ignore("truncated");
   std::shared_ptr<AlignedSecret> plain;
   try {
     plain = std::make_shared<AlignedSecret>(*size);
@@ -168,9 +168,9 @@ std::shared_ptr<const engine::PlanSnapshot> PlanCache::load(const PlanCacheKey& 
     return ignore("out of memory");
   }
   Status s = crypto::decrypt_model_into(k->span(), key.model_id, payload, {plain->data, plain->size});
-  if (!s.ok()) return ignore("it does not authenticate (tampered, truncated or another key): " + s.message());
+  if (!s.ok()) return ignore("it does not authenticate (tampered, truncated or another key)");
   auto snapshot = engine::PlanSnapshot::parse(plain, {plain->data, plain->size});
-  if (!snapshot.ok()) return ignore(snapshot.status().message());
+  if (!snapshot.ok()) return ignore("its snapshot does not parse: reason=" + snapshot.status().reason());
   return *snapshot;
 }
 
@@ -201,7 +201,11 @@ void PlanCache::store_in_background(PlanCacheKey key, SecretBytes model_key,
   writers_.emplace_back([this, key = std::move(key), model_key = std::move(model_key),
                          snapshot = std::move(snapshot)]() mutable {
     Status s = store(key, model_key.span(), *snapshot);
-    if (!s.ok()) log::get("worker")->warn("plan cache: {} not written: {}", key.model_id, s.message());
+    // Code and reason only: the message may name the cache directory.
+    if (!s.ok()) {
+      log::get("worker")->warn("plan cache: {} not written: code={} reason={}", key.model_id,
+                               error_code_name(s.code()), s.reason().empty() ? "-" : s.reason());
+    }
     snapshot.reset();
   });
 }

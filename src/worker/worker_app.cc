@@ -185,7 +185,10 @@ Result<InferResult> WorkerApp::run_envelope(std::string_view model_id, std::stri
   if (r.ok() && !r->failure) metrics_.record_success(endpoint, r->kind, r->timing);
   if (r.ok() && r->failure) {
     metrics_.record_error(endpoint, error_code_name(r->failure->code), r->timing.total_ms, r->failure->category);
-    log_failure(endpoint == "run" ? "/run" : "/v1/infer", fmt::format("category={}", r->failure->category),
+    log_failure(endpoint == "run" ? "/run" : "/v1/infer",
+                fmt::format("category={} code={} reason={}", r->failure->category,
+                            error_code_name(r->failure->code),
+                            r->failure->reason.empty() ? "-" : r->failure->reason),
                 r->request_id);
   }
   return r;

@@ -149,8 +149,9 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile_snapshot(
   replay.packed_weights = snapshot.weights();
   MOSS_ASSIGN_OR_RETURN(auto compiled, finish(std::move(m), replay, t_start, t_parsed, t_parsed));
   if (!compiled->packed_only_ || !compiled->replayed_all_) {
-    return failed_precondition("the plan snapshot does not replay on this engine (a kernel packs "
-                               "other weights than it recorded)");
+    return refuse(ErrorCode::kFailedPrecondition, kSnapshotDoesNotReplay,
+                  "the plan snapshot does not replay on this engine (a kernel packs other weights "
+                  "than it recorded)");
   }
   return compiled;
 }
@@ -224,7 +225,10 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::finish(std::shared_p
       if (snapshot.ok()) {
         m->snapshot_ = std::move(snapshot).value();
       } else {
-        log::get("engine")->info("no plan snapshot: {}", snapshot.status().message());
+        // Code and reason only: a worker's log must not show the model's internals.
+        log::get("engine")->info("no plan snapshot: code={} reason={}",
+                                 error_code_name(snapshot.status().code()),
+                                 snapshot.status().reason().empty() ? "-" : snapshot.status().reason());
       }
     }
     m->recorded_ = std::move(recorded);

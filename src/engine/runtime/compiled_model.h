@@ -88,10 +88,11 @@ class CompiledModel {
                                                               const CompileOptions& options = {});
   // The compile that `snapshot` was recorded from, redone without the ONNX model: the recorded
   // graph planned again (kernels created), every packed weight replayed from the snapshot.
-  // failed-precondition when the snapshot does not replay in full on this engine (a kernel asked
-  // to pack something else): its constants stored without bytes would be packed as zeros, so the
-  // model is refused, never served; the caller compiles from the model instead. The qdq and half
-  // precision reports are empty (the snapshot holds the rewritten graph only).
+  // failed-precondition, reason kSnapshotDoesNotReplay, when the snapshot does not replay in
+  // full on this engine (a kernel asked to pack something else): its constants stored without
+  // bytes would be packed as zeros, so the model is refused, never served; the caller compiles
+  // from the model instead. The qdq and half precision reports are empty (the snapshot holds the
+  // rewritten graph only).
   static Result<std::shared_ptr<const CompiledModel>> compile_snapshot(
       const PlanSnapshot& snapshot, const CompileOptions& options = {});
 

@@ -12,6 +12,14 @@ constexpr int kMaxDepth = 32;   // nested subgraphs
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
+// Fixed messages: they reach logs (worker/plan_cache.h), so they never quote the model's names.
+Status unsupported(std::string_view what) {
+  return refuse(ErrorCode::kUnimplemented, kSnapshotUnsupported, fmt::format("plan snapshot: {}", what));
+}
+Status malformed(std::string_view what) {
+  return refuse(ErrorCode::kInvalidArgument, kSnapshotMalformed, fmt::format("plan snapshot: {}", what));
+}
+
 enum class ConstantKind : uint8_t { kNone, kBytes, kWithoutBytes };
 
 // ---- writing ------------------------------------------------------------------------------
@@ -68,7 +76,7 @@ void write_tensor_meta(Writer& w, const Tensor& t) {
 }
 
 Status write_graph(Writer& w, const Graph& g, const std::set<const Tensor*>& without_bytes, int depth) {
-  if (depth > kMaxDepth) return unimplemented("plan snapshot: subgraphs nested too deeply");
+  if (depth > kMaxDepth) return unsupported("subgraphs nested too deeply");
   w.i64(g.ir_version);
   w.u32(static_cast<uint32_t>(g.opsets.size()));
   for (const auto& [domain, version] : g.opsets) {
@@ -107,9 +115,7 @@ Status write_graph(Writer& w, const Graph& g, const std::set<const Tensor*>& wit
         case Attribute::Kind::kInt: w.i64(a.i); break;
         case Attribute::Kind::kString: w.str(a.s); break;
         case Attribute::Kind::kTensor:
-          if (a.strings_t || !a.t) {
-            return unimplemented("plan snapshot: {} has a string tensor attribute", n.label());
-          }
+          if (a.strings_t || !a.t) return unsupported("a string tensor attribute");
           write_tensor_meta(w, *a.t);
           w.u64(w.add_blob(a.t->bytes()));
           break;
@@ -126,7 +132,7 @@ Status write_graph(Writer& w, const Graph& g, const std::set<const Tensor*>& wit
           for (const std::string& s : a.strings) w.str(s);
           break;
         case Attribute::Kind::kGraph:
-          if (!a.g) return unimplemented("plan snapshot: {} has an empty graph attribute", n.label());
+          if (!a.g) return unsupported("an empty graph attribute");
           MOSS_RETURN_IF_ERROR(write_graph(w, *a.g, without_bytes, depth + 1));
           break;
         case Attribute::Kind::kType:
@@ -395,38 +401,34 @@ std::vector<uint8_t> PlanSnapshot::serialize() const {
 
 Result<std::shared_ptr<const PlanSnapshot>> PlanSnapshot::parse(std::shared_ptr<const void> storage,
                                                                 std::span<const uint8_t> bytes) {
-  if (bytes.size() < kHeader || std::memcmp(bytes.data(), kMagic, 4) != 0) {
-    return invalid_argument("plan snapshot: bad magic");
-  }
-  if (reinterpret_cast<uintptr_t>(bytes.data()) % kAlign != 0) {
-    return invalid_argument("plan snapshot: bytes not 64-byte aligned");
-  }
+  if (bytes.size() < kHeader || std::memcmp(bytes.data(), kMagic, 4) != 0) return malformed("bad magic");
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % kAlign != 0) return malformed("bytes not 64-byte aligned");
   uint64_t len = 0;
   std::memcpy(&len, bytes.data() + 4, 8);
-  if (len < 8 || len > bytes.size() - kHeader) return invalid_argument("plan snapshot: bad graph length");
+  if (len < 8 || len > bytes.size() - kHeader) return malformed("bad graph length");
   const size_t packed_at = align_up(kHeader + len);
-  if (packed_at > bytes.size()) return invalid_argument("plan snapshot: truncated");
+  if (packed_at > bytes.size()) return malformed("truncated");
   auto s = std::shared_ptr<PlanSnapshot>(new PlanSnapshot());
   s->graph_ = bytes.subspan(kHeader, len);
-  MOSS_ASSIGN_OR_RETURN(s->weights_, PackedWeights::parse(storage, bytes.subspan(packed_at)));
+  auto weights = PackedWeights::parse(storage, bytes.subspan(packed_at));
+  if (!weights.ok()) return malformed("its packed weights do not parse");
+  s->weights_ = std::move(weights).value();
   s->storage_ = std::move(storage);
   return std::shared_ptr<const PlanSnapshot>(std::move(s));
 }
 
 Result<Graph> PlanSnapshot::graph() const {
   uint64_t len = 0;
-  if (graph_.size() < 8) return invalid_argument("plan snapshot: graph truncated");
+  if (graph_.size() < 8) return malformed("graph truncated");
   std::memcpy(&len, graph_.data(), 8);
-  if (len > graph_.size() - 8) return invalid_argument("plan snapshot: graph structure truncated");
+  if (len > graph_.size() - 8) return malformed("graph structure truncated");
   const size_t blob_at = align_up(8 + len);
-  if (blob_at > graph_.size()) return invalid_argument("plan snapshot: graph constants truncated");
+  if (blob_at > graph_.size()) return malformed("graph constants truncated");
   Reader r(graph_.subspan(8, len), graph_.subspan(blob_at));
   Graph g;
   read_graph(r, g, 0);
-  if (!r.ok() || r.left() != 0) {
-    return invalid_argument("plan snapshot: malformed graph (at byte {} of {})", r.at(), len);
-  }
-  MOSS_RETURN_IF_ERROR(g.validate().with_context("plan snapshot"));
+  if (!r.ok() || r.left() != 0) return malformed("the graph's structure does not read");
+  if (!g.validate().ok()) return malformed("the graph is not valid");
   return g;
 }
 

@@ -31,10 +31,17 @@
 
 namespace moss::engine {
 
+// Reasons (Status::reason()) of a snapshot that is not recorded or not used. Messages are fixed
+// text: the model's names never reach them.
+inline constexpr char kSnapshotUnsupported[] = "snapshot-unsupported";  // the format cannot hold it
+inline constexpr char kSnapshotMalformed[] = "snapshot-malformed";      // the bytes do not read
+inline constexpr char kSnapshotDoesNotReplay[] = "snapshot-does-not-replay";
+
 class PlanSnapshot {
  public:
   // Recording: `g` serialised with the constants in `without_bytes` stored as type and shape;
-  // unimplemented for what the format does not hold (string tensor attributes).
+  // unimplemented (kSnapshotUnsupported) for what the format does not hold (string tensor
+  // attributes). parse() and graph() refuse damaged bytes with kSnapshotMalformed.
   static Result<std::shared_ptr<const PlanSnapshot>> record(
       const Graph& g, const std::set<const Tensor*>& without_bytes,
       std::shared_ptr<const PackedWeights> weights);

@@ -7,6 +7,7 @@
 #include "common/file_util.h"
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
+#include "support/log_capture.h"
 #include "support/temp_dir.h"
 #include "worker/inference_service.h"
 #include "worker_fixture.h"
@@ -241,6 +242,58 @@ TEST(PlanCacheServiceTest, AHitReadsOnlyTheModelFilesHeader) {
   // Published again (a new key, a new file): the entry does not apply and the file is read.
   publish(store.path(), keys, "o/mlp", "mlp");
   EXPECT_TRUE(infer(*service()).equals(expected));
+}
+
+// An entry that decrypts but does not rebuild (here: another model's packed weights under this
+// model's graph) is removed and the model compiled from its file; the log line names the code
+// and the reason, never the engine's message.
+TEST(PlanCacheServiceTest, AnEntryThatDoesNotRebuildIsRemovedAndLoggedByReasonOnly) {
+  using namespace testing;
+  TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
+  MemoryKeySource keys;
+  publish(store.path(), keys, "o/mlp", "mlp");
+  const SecretBytes request_key = fresh_key();
+  keys.grant("o/mlp", kUser, request_key);
+  WorkerConfig config;
+  config.model_store = store.path().string();
+  config.memory_budget_bytes = 1 << 30;
+  config.plan_cache_dir = cache.path().string();
+
+  const std::vector<uint8_t> file = read_file(store.path() / "o/mlp.moss", 1 << 20).value_or_die();
+  PlanCacheKey key;
+  key.model_id = "o/mlp";
+  key.model_file_random = crypto::parse_model_header(file).value_or_die().file_random;
+  key.model_file_size = file.size();
+  key.model_key_version = 1;
+  key.threads = config.intra_op_threads;
+  engine::CompileOptions record;
+  record.record_packed_weights = true;
+  auto mine = engine::CompiledModel::compile(test_model("mlp"), record).value_or_die();
+  auto other = engine::CompiledModel::compile(small_cnn(), record).value_or_die();
+  ASSERT_TRUE(mine->snapshot() && other->snapshot());
+  auto mixed = engine::PlanSnapshot::record(mine->snapshot()->graph().value_or_die(), {},
+                                            other->snapshot()->weights())
+                   .value_or_die();
+  PlanCache plans{cache.path()};
+  auto released = keys.release("o/mlp", kUser).value_or_die();
+  ASSERT_TRUE(plans.store(key, released.model_keys.at(0).key.span(), *mixed).ok());
+
+  Metrics metrics;
+  auto service = std::make_unique<InferenceService>(
+      config, std::make_unique<ForwardingKeySource>(keys),
+      make_model_store(config.model_store, config.max_model_bytes).value_or_die(), metrics);
+  const Tensor x = input_tensor(0.5f);
+  test_support::LogCapture log("info", {"worker", "engine"});
+  auto r = service->infer("o/mlp", seal_request(request_key, "o/mlp", kUser, "r1", one_input("x", x)));
+  ASSERT_TRUE(r.ok() && !r->failure) << (r.ok() ? "sealed failure" : r.status().to_string());
+  auto out = open_response(request_key, "o/mlp", kUser, "r1", r->envelope).value_or_die();
+  EXPECT_TRUE(out.tensors().at(0).tensor.equals(reference_output("mlp", x)));
+  const std::string logged = log.text();
+  EXPECT_NE(logged.find("does not compile, removed: code=failed-precondition reason=" +
+                        std::string(engine::kSnapshotDoesNotReplay)),
+            std::string::npos)
+      << logged;
+  EXPECT_EQ(logged.find("a kernel packs"), std::string::npos) << logged;
 }
 
 }  // namespace

@@ -477,6 +477,45 @@ TEST_F(WorkerHardeningTest, EngineErrorIsSealedForTheUserOnly) {
   EXPECT_NE(metrics().find("moss_worker_sealed_errors_total{category=\"bad-input\"} 3"), std::string::npos);
 }
 
+// A model the engine refuses at compile: the engine's error names the node and its operator.
+std::vector<uint8_t> uncompilable_model() {
+  engine::testing::ModelBuilder b(13);
+  b.input("x", onnx::TensorProto::FLOAT, {1, 8}).output("y");
+  b.node("SecretOperator", {"x"}, {"y"}, "secret_layer_17");
+  return b.bytes();
+}
+
+// A model that does not compile: the detail (the model's internals) is sealed for the requester;
+// the cleartext answer carries the category and code, the log those and the reason only.
+TEST_F(WorkerHardeningTest, ModelThatDoesNotCompileIsAnsweredWithItsDetailSealed) {
+  start(true);
+  publish_bytes("o/broken", uncompilable_model(), fresh_key());
+  LogCapture log;
+  auto r = post("/v1/infer", request_body("o/broken", "nc-1", 1.0f));
+  EXPECT_EQ(r.status, 501) << r.body;
+  std::string clear = r.body;
+  for (const auto& [k, v] : r.headers.fields()) clear += k + ": " + v + "\n";
+  for (const char* detail : {"secret_layer_17", "SecretOperator", "does not compile"}) {
+    EXPECT_EQ(clear.find(detail), std::string::npos) << clear;
+  }
+  auto j = nlohmann::json::parse(r.body);
+  EXPECT_EQ(j["error"]["category"], "model-unavailable");
+  EXPECT_EQ(j["error"]["code"], "unimplemented");
+  auto opened = client::open_infer_response(
+      request_key_.span(), {"o/broken", kUser, "nc-1", protocol::Direction::kRequest}, r);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(opened.status().message().find("does not compile"), std::string::npos) << opened.status().to_string();
+  EXPECT_NE(opened.status().message().find("SecretOperator"), std::string::npos) << opened.status().to_string();
+
+  const std::string logged = log.text();
+  EXPECT_NE(logged.find("reason=model-does-not-compile"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("nc-1"), std::string::npos) << logged;
+  for (const char* detail : {"secret_layer_17", "SecretOperator", "does not compile"}) {
+    EXPECT_EQ(logged.find(detail), std::string::npos) << logged;
+  }
+}
+
 // Finding 1 on /run: the OpenWhisk error shape carries the category and the sealed envelope.
 TEST_F(WorkerHardeningTest, RunAnswersSealedErrorInOpenWhiskShape) {
   start(false);
