@@ -101,12 +101,11 @@ Result<SubprocessSpec> etcd_member_spec(const StackLayout& l, size_t m) {
   auto url = [](uint16_t port) { return fmt::format("http://127.0.0.1:{}", port); };
   std::string cluster;
   for (size_t k = 0; k < p.etcd_peer.size(); ++k) {
-    cluster += fmt::format("{}m{}={}", k ? "," : "", k, url(p.etcd_peer[k]));
+    cluster += fmt::format("{}{}={}", k ? "," : "", StackLayout::etcd_member_name(k), url(p.etcd_peer[k]));
   }
-  const std::string name = fmt::format("m{}", m);
   SubprocessSpec s = service_spec(l, fmt::format("etcd{}", m));
   // With its data directory present (a restart), etcd ignores the --initial-cluster flags.
-  s.argv = {etcd.string(), "--name", name, "--data-dir", (l.etcd_dir / name).string(),
+  s.argv = {etcd.string(), "--name", StackLayout::etcd_member_name(m), "--data-dir", l.etcd_member_dir(m).string(),
             "--listen-client-urls", url(p.etcd_client[m]), "--advertise-client-urls", url(p.etcd_client[m]),
             "--listen-peer-urls", url(p.etcd_peer[m]), "--initial-advertise-peer-urls", url(p.etcd_peer[m]),
             "--initial-cluster", cluster, "--initial-cluster-state", "new",

@@ -144,6 +144,117 @@ TEST(StackStateTest, PreparesAPrivateLayoutAndKeepsTheTokenAcrossRuns) {
   EXPECT_EQ(again->worker_measurement, layout->worker_measurement);
 }
 
+// A state directory with stand-ins for the binaries prepare_stack_state measures.
+struct StackDirs {
+  TempDir dir;
+  fs::path bin = dir.path() / "bin", state = dir.path() / "state";
+  StackDirs() {
+    fs::create_directories(bin);
+    for (const char* name : {kKeyServiceBinary, kWorkerBinary}) {
+      EXPECT_TRUE(write_text_file(bin / name, std::string("stand-in for ") + name).ok());
+    }
+  }
+  fs::path ports_file() const { return state / "etcd" / "ports.json"; }
+};
+
+// etcd members keep their peers' URLs in their data: a stack restarted with another replica
+// count must start them on the same ports, and the replicas that stay keep theirs.
+TEST(StackStateTest, ARestartWithAnotherReplicaCountKeepsTheEtcdPorts) {
+  StackDirs d;
+  auto three = prepare_stack_state(d.state, d.bin, 0, 8088, 3);
+  ASSERT_TRUE(three.ok()) << three.status().to_string();
+  const StackReplicaPorts first = three->replica_ports;
+  ASSERT_EQ(first.etcd_client.size(), kStackEtcdMembers);
+  ASSERT_EQ(first.https.size(), 3u);
+  for (size_t m = 0; m < kStackEtcdMembers; ++m) fs::create_directories(three->etcd_member_dir(m) / "member");
+
+  auto five = prepare_stack_state(d.state, d.bin, 0, 8088, 5);
+  ASSERT_TRUE(five.ok()) << five.status().to_string();
+  EXPECT_EQ(five->replica_ports.etcd_client, first.etcd_client);
+  EXPECT_EQ(five->replica_ports.etcd_peer, first.etcd_peer);
+  ASSERT_EQ(five->replica_ports.https.size(), 5u);
+  ASSERT_EQ(five->replica_ports.replica.size(), 5u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(five->replica_ports.https[i], first.https[i]);
+    EXPECT_EQ(five->replica_ports.replica[i], first.replica[i]);
+  }
+  EXPECT_EQ(five->port_keyservice, first.https[0]);
+
+  // Fewer replicas, replica 0 moved to a requested port, then the single KeyService (which
+  // leaves STATE/etcd alone) and three again: the etcd ports never move.
+  auto two = prepare_stack_state(d.state, d.bin, 7443, 8088, 2);
+  ASSERT_TRUE(two.ok()) << two.status().to_string();
+  EXPECT_EQ(two->replica_ports.etcd_client, first.etcd_client);
+  EXPECT_EQ(two->replica_ports.etcd_peer, first.etcd_peer);
+  EXPECT_EQ(two->replica_ports.https, (std::vector<uint16_t>{7443, first.https[1]}));
+  EXPECT_EQ(two->keyservice_url(), fmt::format("https://127.0.0.1:7443,https://127.0.0.1:{}", first.https[1]));
+  ASSERT_TRUE(prepare_stack_state(d.state, d.bin, 7443, 8088, 1).ok());
+  auto again = prepare_stack_state(d.state, d.bin, 0, 8088, 3);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->replica_ports.etcd_client, first.etcd_client);
+  EXPECT_EQ(again->replica_ports.etcd_peer, first.etcd_peer);
+  EXPECT_EQ(again->replica_ports.https[0], 7443);
+
+  // What the last start saved is what the next one reads.
+  auto saved = read_text_file(d.ports_file(), 4096);
+  ASSERT_TRUE(saved.ok());
+  const auto j = nlohmann::json::parse(*saved);
+  EXPECT_EQ(j.at("etcd_client").get<std::vector<uint16_t>>(), first.etcd_client);
+  EXPECT_EQ(j.at("https").get<std::vector<uint16_t>>(), again->replica_ports.https);
+}
+
+// New ports for existing etcd data would orphan it: a ports.json that is not exactly ours, or
+// none while member data exists, stops the start and is left as it was.
+TEST(StackStateTest, ADamagedOrMissingPortsFileIsRefusedAsDataLoss) {
+  StackDirs d;
+  auto first = prepare_stack_state(d.state, d.bin, 0, 8088, 3);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  const std::string good = read_text_file(d.ports_file(), 4096).value();
+  const auto edited = [&](const char* field, nlohmann::json value) {
+    auto j = nlohmann::json::parse(good);
+    j[field] = std::move(value);
+    return j.dump();
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "ports file"},
+      {good.substr(0, good.size() / 2), "ports file"},
+      {"[1, 2, 3]", "object"},
+      {R"({"https":[1],)" + good.substr(1), "duplicate key 'https'"},
+      {edited("etcd_client", {1, 2}), "etcd_client"},
+      {edited("etcd_peer", {1, 2, "3"}), "etcd_peer"},
+      {edited("https", {0}), "https"},
+      {edited("https", {70000}), "https"},
+      {edited("https", {1.5}), "https"},
+      {edited("https", nlohmann::json::array()), "https"},
+      {edited("replica", {1, 2}), "replica"},
+      {edited("https", {first->replica_ports.etcd_client[0], 2, 3}), "twice"},
+      {edited("extra", 1), "unknown field 'extra'"},
+  };
+  for (const auto& [bad, says] : cases) {
+    ASSERT_TRUE(write_text_file(d.ports_file(), bad).ok());
+    for (int replicas : {3, 2}) {  // the same count or another: refused either way
+      Status s = prepare_stack_state(d.state, d.bin, 0, 8088, replicas).status();
+      EXPECT_EQ(s.code(), ErrorCode::kDataLoss) << bad;
+      EXPECT_EQ(s.reason(), kStackPortsDamaged) << bad;
+      EXPECT_NE(s.message().find(says), std::string::npos) << s.message();
+      EXPECT_NE(s.message().find(d.ports_file().string()), std::string::npos) << s.message();
+      EXPECT_NE(s.message().find("restore"), std::string::npos) << s.message();
+      EXPECT_EQ(read_text_file(d.ports_file(), 4096).value(), bad);  // not regenerated
+    }
+  }
+
+  // Missing: new ports are fine before etcd has data, refused once a member has some.
+  fs::remove(d.ports_file());
+  ASSERT_TRUE(prepare_stack_state(d.state, d.bin, 0, 8088, 3).ok());
+  fs::remove(d.ports_file());
+  fs::create_directories(first->etcd_member_dir(1));
+  Status s = prepare_stack_state(d.state, d.bin, 0, 8088, 3).status();
+  EXPECT_EQ(s.code(), ErrorCode::kDataLoss);
+  EXPECT_EQ(s.reason(), kStackPortsMissing);
+  EXPECT_NE(s.message().find("missing"), std::string::npos) << s.message();
+  EXPECT_FALSE(fs::exists(d.ports_file()));
+}
+
 TEST(StackStateTest, ServiceSpecsCarryTheStackMarkerAndTheirOwnGroup) {
   StackLayout l;
   l.state_dir = "/tmp/stack";
