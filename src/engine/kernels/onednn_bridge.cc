@@ -543,8 +543,6 @@ bool onednn_disabled() {
   return v && v[0] == '1';
 }
 
-bool onednn_has_bf16() { return cpu_has_bf16(); }
-
 bool onednn_takes_blocked(const std::string& op) {
   return op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
          op == "GlobalMaxPool" || op == "BatchNormalization" || quant_takes_blocked(op);

@@ -23,8 +23,6 @@ PrepareFn onednn_recurrent_prepare(const std::string& op_type);
 // Disables oneDNN (MOSS_ENGINE_REFERENCE_ONLY=1 in the environment): reference kernels only,
 // for comparison runs.
 bool onednn_disabled();
-// Whether oneDNN computes bfloat16 natively on this CPU (AVX512-BF16 or AMX).
-bool onednn_has_bf16();
 
 // One plan step served by oneDNN, possibly with fused operators.
 struct OnednnStepRequest {

@@ -121,7 +121,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     MOSS_ASSIGN_OR_RETURN(m->half_, compute_half_in_float32(g));
     if (m->half_.widened) {
       m->half_plan_.weights = m->half_.stored;
-      if (options.half_compute == HalfCompute::kBFloat16 && onednn_has_bf16()) {
+      if (options.half_compute == HalfCompute::kBFloat16 && onednn::cpu_has_bf16()) {
         m->half_plan_.compute = HalfCompute::kBFloat16;
       }
     }

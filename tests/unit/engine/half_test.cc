@@ -195,7 +195,7 @@ TEST(EngineHalf, Bf16ComputeRunsTheConvolutionInBfloat16WhereTheCpuHasIt) {
   options.half_compute = HalfCompute::kBFloat16;
   auto model = CompiledModel::compile(bytes, options).value_or_die();
   auto plan = model->plan_for(Binding{{{1, kC, kH, kH}}, {}}).value_or_die();
-  const bool bf16 = onednn_has_bf16();
+  const bool bf16 = onednn::cpu_has_bf16();
   EXPECT_EQ(plan->half.compute, bf16 ? HalfCompute::kBFloat16 : HalfCompute::kFloat32);
   EXPECT_EQ(model->half_plan().compute, plan->half.compute);
   for (size_t s = 0; s < plan->steps.size(); ++s) {
