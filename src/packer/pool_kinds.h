@@ -23,7 +23,8 @@ enum class PolicyKind {
 
 // "local", "openwhisk".
 std::string_view backend_kind_name(BackendKind kind);
-// Invalid-argument naming the accepted names for any other text.
+// Invalid-argument naming the accepted names for any other text (which it quotes with
+// quote_input_name: it comes from outside).
 Result<BackendKind> parse_backend_kind(std::string_view name);
 
 // "moss", "original", "original+queue".

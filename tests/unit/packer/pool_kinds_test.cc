@@ -22,6 +22,13 @@ TEST(PoolKindsTest, NamesRoundTripAndUnknownNamesAreRefused) {
   auto policy = parse_policy_kind("random");
   ASSERT_FALSE(policy.ok());
   EXPECT_EQ(policy.status().message(), "unknown policy 'random' (expected moss, original or original+queue)");
+  // An outside name that could split or forge a log line is not echoed.
+  auto forged = parse_policy_kind("moss'\nERROR forged");
+  ASSERT_FALSE(forged.ok());
+  EXPECT_EQ(forged.status().message(),
+            "unknown policy (a name of 18 bytes) (expected moss, original or original+queue)");
+  EXPECT_EQ(parse_backend_kind(std::string(65, 'a')).status().message(),
+            "unknown backend (a name of 65 bytes) (expected local or openwhisk)");
 }
 
 // A spec names its kinds once; an unknown backend is refused, never taken as OpenWhisk.
