@@ -116,12 +116,7 @@ int MossPolicy::pool_instances_needed(const PoolView& pool, TimeMs now) const {
   if (pool.memory_budget_bytes > 0) {
     // The models planned now must fit with room to spare: shrinking below that would trade
     // instances for switches.
-    uint64_t planned = 0;
-    if (pool.indexed()) {
-      planned = pool.planned_total();
-    } else {
-      for (const InstanceView& inst : pool.instances) planned += planned_bytes(inst);
-    }
+    const uint64_t planned = pool.planned_total();
     // At the same utilization: at 60 requests/s on 20 models of 80 MiB the planned bytes filled
     // 3.8 of 5 instances, and draining the fifth cost 2,000 switches and 5x the p99.
     want = std::max(want, std::ceil(static_cast<double>(planned) /
@@ -328,12 +323,7 @@ Decision MossPolicy::route(std::string_view model_id, const PoolView& pool, Time
   const uint64_t pool_budget = pool.pool_memory_budget_bytes;
   const bool fits_at_all =
       (inst_budget == 0 || bytes <= inst_budget) && (pool_budget == 0 || bytes <= pool_budget);
-  uint64_t pool_used = 0;
-  if (pool_budget > 0 && pool.indexed()) {
-    pool_used = pool.planned_total();
-  } else if (pool_budget > 0) {
-    for (const InstanceView& inst : pool.instances) pool_used += planned_bytes(inst);
-  }
+  const uint64_t pool_used = pool_budget > 0 ? pool.planned_total() : 0;
   const uint64_t pool_excess =
       pool_budget > 0 && pool_used + bytes > pool_budget ? pool_used + bytes - pool_budget : 0;
 

@@ -81,6 +81,13 @@ const std::vector<uint32_t>* PoolView::holders(std::string_view model_id) const 
   return it == holders_.end() ? nullptr : &it->second;
 }
 
+uint64_t PoolView::planned_total() const {
+  if (indexed()) return planned_total_;
+  uint64_t sum = 0;
+  for (const InstanceView& inst : instances) sum += planned_bytes(inst);
+  return sum;
+}
+
 uint64_t planned_bytes(const InstanceView& inst) {
   uint64_t sum = 0;
   for (const ResidentModel& m : inst.models) sum += m.bytes;

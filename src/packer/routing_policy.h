@@ -84,8 +84,9 @@ struct PoolView {
   // (requests in flight, planned bytes, position), least loaded first. Indexed views only.
   using LoadKey = std::tuple<int, uint64_t, uint32_t>;
   const std::set<LoadKey>& by_load() const { return by_load_; }
-  // Sum of planned_bytes over the instances. Indexed views only.
-  uint64_t planned_total() const { return planned_total_; }
+  // Sum of planned_bytes over the instances: kept by the index, summed on the spot for a view
+  // without one.
+  uint64_t planned_total() const;
 
  private:
   void index(uint32_t pos);

@@ -453,9 +453,10 @@ TEST(PoolViewTest, IndexFollowsAddSetErase) {
   EXPECT_EQ(v.holders("o/c"), nullptr);
   EXPECT_EQ(v.planned_total(), 100u);
   EXPECT_EQ(v.by_load().size(), 2u);
-  // A view filled by hand has no index (and is scanned whole).
-  PoolView hand = pool({instance("i0")}, 1);
+  // A view filled by hand has no index (and is scanned whole): the same planned total.
+  PoolView hand = pool({instance("i0"), instance("i1", 0, {resident("o/a", 100), resident("o/b", 50)})}, 2);
   EXPECT_FALSE(hand.indexed());
+  EXPECT_EQ(hand.planned_total(), 150u);
 }
 
 // On an indexed view the policy visits the model's holders and the least loaded instances only,
