@@ -61,6 +61,8 @@ std::shared_ptr<const engine::CompiledModel> InferenceService::load_cached(const
                                                                           const ReleasedKeys& keys,
                                                                           LoadTiming& t,
                                                                           PlanCacheKey& key) {
+  // Nothing cached (the first load of a model on this disk): no store round trip for the header.
+  if (!plan_cache_.has_entry(model_id)) return nullptr;
   auto t0 = Clock::now();
   auto head = store_->fetch_head(model_id, crypto::kModelFileFixedHeaderSize + 1024);
   if (!head.ok()) return nullptr;  // the full load reports it

@@ -108,6 +108,12 @@ std::filesystem::path PlanCache::path_for(const std::string& model_id) const {
   return dir_ / (hex_encode(d) + ".plan");
 }
 
+bool PlanCache::has_entry(const std::string& model_id) const {
+  if (!enabled()) return false;
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path_for(model_id), ec);
+}
+
 std::shared_ptr<const engine::PlanSnapshot> PlanCache::load(const PlanCacheKey& key,
                                                             std::span<const VersionedKey> model_keys,
                                                             std::string* reason) const {

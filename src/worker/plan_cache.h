@@ -63,6 +63,9 @@ class PlanCache {
 
   bool enabled() const { return !dir_.empty(); }
   std::filesystem::path path_for(const std::string& model_id) const;
+  // Whether an entry for the model is on disk (valid or not: load() decides), so a caller can
+  // skip the work of asking for one (a store round trip for the model file's header).
+  bool has_entry(const std::string& model_id) const;
 
   // The cached snapshot for `key`, decrypted under the released model key the entry names, or
   // null; why an entry was ignored goes to the log and, when given, to *reason ("" for a hit or

@@ -244,6 +244,57 @@ TEST(PlanCacheServiceTest, AHitReadsOnlyTheModelFilesHeader) {
   EXPECT_TRUE(infer(*service()).equals(expected));
 }
 
+// Counts what a service asks its store for.
+class CountingStore : public ModelStore {
+ public:
+  CountingStore(std::unique_ptr<ModelStore> inner, std::atomic<int>& fetches, std::atomic<int>& heads)
+      : inner_(std::move(inner)), fetches_(fetches), heads_(heads) {}
+  Result<std::vector<uint8_t>> fetch(std::string_view model_id) override {
+    ++fetches_;
+    return inner_->fetch(model_id);
+  }
+  Result<ModelFileHead> fetch_head(std::string_view model_id, size_t max_bytes) override {
+    ++heads_;
+    return inner_->fetch_head(model_id, max_bytes);
+  }
+  std::string describe() const override { return inner_->describe(); }
+
+ private:
+  std::unique_ptr<ModelStore> inner_;
+  std::atomic<int>& fetches_;
+  std::atomic<int>& heads_;
+};
+
+// With no entry on disk the first load goes straight to the model file (no round trip for its
+// header); once the entry is written, a fresh service reads the header only.
+TEST(PlanCacheServiceTest, WithoutAnEntryTheHeaderIsNotFetched) {
+  using namespace testing;
+  TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
+  MemoryKeySource keys;
+  publish(store.path(), keys, "o/mlp", "mlp");
+  const SecretBytes request_key = fresh_key();
+  keys.grant("o/mlp", kUser, request_key);
+  WorkerConfig config;
+  config.model_store = store.path().string();
+  config.memory_budget_bytes = 1 << 30;
+  config.plan_cache_dir = cache.path().string();
+  Metrics metrics;
+  std::atomic<int> fetches{0}, heads{0};
+  auto infer_once = [&](const std::string& id) {
+    auto inner = make_model_store(config.model_store, config.max_model_bytes).value_or_die();
+    InferenceService service(config, std::make_unique<ForwardingKeySource>(keys),
+                             std::make_unique<CountingStore>(std::move(inner), fetches, heads), metrics);
+    auto r = service.infer("o/mlp", seal_request(request_key, "o/mlp", kUser, id, one_input("x", input_tensor(1))));
+    EXPECT_TRUE(r.ok() && !r->failure) << (r.ok() ? "sealed failure" : r.status().to_string());
+  };  // the service waits for its background write on the way out
+  infer_once("r1");
+  EXPECT_EQ(heads.load(), 0);
+  EXPECT_EQ(fetches.load(), 1);
+  infer_once("r2");
+  EXPECT_EQ(heads.load(), 1);
+  EXPECT_EQ(fetches.load(), 1);
+}
+
 // An entry that decrypts but does not rebuild (here: another model's packed weights under this
 // model's graph) is removed and the model compiled from its file; the log line names the code
 // and the reason, never the engine's message.
