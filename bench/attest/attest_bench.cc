@@ -11,10 +11,11 @@
 // Usage: attest_bench [--reps N] [--handshakes N] [--testdata DIR]
 #include "attest/attested_tls.h"
 #include "common/encoding.h"
-#include "common/rfc3339.h"
 #include "attest/intel_root.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/percentile.h"
+#include "common/rfc3339.h"
 #include "net/client.h"
 #include "net/server.h"
 
@@ -53,9 +54,8 @@ const char* arg(int argc, char** argv, const char* name, const char* fallback) {
 }
 
 struct Stats { double median, mean; };
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size())};
+Stats stats(const std::vector<double>& v) {
+  return {percentile(v, 0.5), std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size())};
 }
 
 double time_us(const std::function<void()>& fn) {

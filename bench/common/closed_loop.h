@@ -3,6 +3,7 @@
 // net_bench (the HTTP stack's no-op anchor) and keyservice_bench (release vs the same anchor).
 #pragma once
 
+#include "common/percentile.h"
 #include "net/client.h"
 
 #include <algorithm>
@@ -17,14 +18,6 @@ struct LoadFigures {
   double rps = 0, p50_us = 0, p99_us = 0;
   uint64_t errors = 0;  // transport failures and non-200 answers (not in the latencies)
 };
-
-// The p-quantile (0..1) of `v` (reordered in place); 0 for an empty set.
-inline double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
 
 // Connections (and TLS handshakes) are made before the clock starts: keep-alive figures only.
 // Client t connects with options[t % options.size()] (several replicas of one service: the clients
@@ -63,8 +56,8 @@ inline LoadFigures closed_loop(const std::vector<net::ClientOptions>& options, c
   for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
   LoadFigures f;
   f.rps = static_cast<double>(all.size()) / elapsed;
-  f.p50_us = percentile(all, 0.50);
-  f.p99_us = percentile(all, 0.99);
+  f.p50_us = percentile_in_place(all, 0.50);
+  f.p99_us = percentile_in_place(all, 0.99);
   f.errors = errors.load();
   return f;
 }

@@ -7,6 +7,7 @@
 // Each round forks one child per model, so every cold figure is a new process's first compile.
 #include "bench/common/json_output.h"
 #include "common/file_util.h"
+#include "common/percentile.h"
 #include "engine/runtime/compiled_model.h"
 
 #include <sys/wait.h>
@@ -115,10 +116,7 @@ bool run_child(const std::filesystem::path& path, int threads, Sample& s) {
   return true;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+double median(const std::vector<double>& v) { return moss::percentile(v, 0.5); }
 
 nlohmann::ordered_json timing_json(const std::vector<Sample>& samples, bool cold) {
   auto med = [&](auto field) {

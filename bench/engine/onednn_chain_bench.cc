@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/percentile.h"
 #include "engine/kernels/onednn/onednn_ops.h"
 
 namespace onednn = moss::engine::onednn;
@@ -163,8 +164,7 @@ class Chain {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
       total += t.back();
     }
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    return t[t.size() / 2];
+    return moss::percentile_in_place(t, 0.5);
   }
 
   // Per-step median ms over `runs` passes, slowest first (set PROFILE=1).
@@ -184,8 +184,7 @@ class Chain {
     std::vector<std::pair<double, size_t>> med;
     double sum = 0;
     for (size_t i = 0; i < t.size(); ++i) {
-      std::sort(t[i].begin(), t[i].end());
-      med.push_back({t[i][t[i].size() / 2], i});
+      med.push_back({moss::percentile_in_place(t[i], 0.5), i});
       sum += med.back().first;
     }
     std::sort(med.rbegin(), med.rend());

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/percentile.h"
 #include "engine/kernels/onednn/onednn_ops.h"
 
 namespace onednn = moss::engine::onednn;
@@ -107,8 +108,7 @@ double time_ms(F&& f, double budget_ms) {
     t.push_back(ms);
     total += ms;
   }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return t[t.size() / 2];
+  return moss::percentile_in_place(t, 0.5);
 }
 
 struct Timing {

@@ -38,6 +38,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/percentile.h"
 #include "crypto/random.h"
 #include "keyservice/keyservice_server.h"
 #include "support/etcd_process.h"
@@ -261,8 +262,8 @@ int main(int argc, char** argv) {
       }
       Figures g;
       g.rps = static_cast<double>(us.size()) / std::chrono::duration<double>(Clock::now() - start).count();
-      g.p50_us = bench::percentile(us, 0.5);
-      g.p99_us = bench::percentile(us, 0.99);
+      g.p50_us = percentile_in_place(us, 0.5);
+      g.p99_us = percentile_in_place(us, 0.99);
       g.errors = failed;
       std::printf("%-8d %-9s %12.0f %10.0f %10.0f %8llu %12s\n", 1, "grant", g.rps, g.p50_us, g.p99_us,
                   static_cast<unsigned long long>(g.errors), "-");
@@ -290,8 +291,8 @@ int main(int argc, char** argv) {
     for (double v : us) mean += v;
     mean = us.empty() ? 0 : mean / static_cast<double>(us.size());
     std::printf("%-16s %d connections: mean %.0f us, p50 %.0f us, p99 %.0f us, %llu failed\n",
-                attest ? "connect+attest" : "connect", connections, mean, bench::percentile(us, 0.5),
-                bench::percentile(us, 0.99), static_cast<unsigned long long>(failed));
+                attest ? "connect+attest" : "connect", connections, mean, percentile_in_place(us, 0.5),
+                percentile_in_place(us, 0.99), static_cast<unsigned long long>(failed));
   }
   std::fflush(stdout);
   servers.clear();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bench/common/closed_loop.h"
+#include "common/percentile.h"
 #include "common/logging.h"
 #include "net/client.h"
 #include "net/server.h"
@@ -27,7 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using bench::percentile;
 using Figures = bench::LoadFigures;
 
 Figures run_handshakes(const ClientOptions& opt, int count) {
@@ -44,8 +44,8 @@ Figures run_handshakes(const ClientOptions& opt, int count) {
   }
   Figures f;
   f.rps = static_cast<double>(lat.size()) / std::chrono::duration<double>(Clock::now() - start).count();
-  f.p50_us = percentile(lat, 0.50);
-  f.p99_us = percentile(lat, 0.99);
+  f.p50_us = percentile_in_place(lat, 0.50);
+  f.p99_us = percentile_in_place(lat, 0.99);
   f.errors = errors;
   return f;
 }

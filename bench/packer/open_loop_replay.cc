@@ -1,5 +1,7 @@
 #include "open_loop_replay.h"
 
+#include "common/percentile.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -8,14 +10,6 @@
 #include <thread>
 
 namespace moss::bench {
-
-double quantile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  const size_t k =
-      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
 
 ReplayFigures replay_open_loop(const Trace& trace, const ReplayOptions& options,
                                const std::function<SendOutcome(size_t)>& send,
@@ -82,8 +76,8 @@ ReplayFigures replay_open_loop(const Trace& trace, const ReplayOptions& options,
   for (auto& t : senders) t.join();
   sampling = false;
   if (sampler.joinable()) sampler.join();
-  f.p50_ms = quantile(f.latency_ms, 0.5);
-  f.p99_ms = quantile(f.latency_ms, 0.99);
+  f.p50_ms = percentile(f.latency_ms, 0.5);
+  f.p99_ms = percentile(f.latency_ms, 0.99);
   return f;
 }
 

@@ -42,7 +42,5 @@ ReplayFigures replay_open_loop(const Trace& trace, const ReplayOptions& options,
                                const std::function<SendOutcome(size_t)>& send,
                                const std::function<void(double)>& sample = {});
 
-// The p-quantile (0..1) of `v`, nearest rank; 0 for an empty set.
-double quantile(std::vector<double> v, double p);
 
 }  // namespace moss::bench

@@ -55,6 +55,7 @@
 
 #include "bench/common/command_line.h"
 #include "bench/common/json_output.h"
+#include "common/percentile.h"
 #include "packer/dispatch_queue.h"
 #include "packer/moss_policy.h"
 #include "packer/routing_policy.h"
@@ -129,14 +130,6 @@ struct SimResult {
   std::vector<uint64_t> cold_per_min;
   std::vector<double> p99_per_min;
 };
-
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k =
-      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
 
 long rss_kb() {
   std::ifstream f("/proc/self/status");
@@ -245,14 +238,14 @@ class Simulation {
       all.push_back(l);
       per_min[static_cast<size_t>(arrive_[i] / 60'000)].push_back(l);
     }
-    r.p50 = pct(all, 0.5);
-    r.p99 = pct(all, 0.99);
-    for (auto& v : per_min) r.p99_per_min.push_back(pct(v, 0.99));
+    r.p50 = percentile_in_place(all, 0.5);
+    r.p99 = percentile_in_place(all, 0.99);
+    for (auto& v : per_min) r.p99_per_min.push_back(percentile_in_place(v, 0.99));
     r.cold_per_min.assign(minutes, 0);
     for (TimeMs t : cold_times_) ++r.cold_per_min[static_cast<size_t>(t / 60'000)];
     r.decisions = decide_ns_.size();
-    r.decide_p50_us = pct(decide_ns_, 0.5) / 1000;
-    r.decide_p99_us = pct(decide_ns_, 0.99) / 1000;
+    r.decide_p50_us = percentile_in_place(decide_ns_, 0.5) / 1000;
+    r.decide_p99_us = percentile_in_place(decide_ns_, 0.99) / 1000;
     r.rss_growth_kb = rss_kb() - rss0;
     r.stats_models = policy_->stats().models().size();
     // Per entry: the statistics, the key (id + string header) and a red-black tree node.

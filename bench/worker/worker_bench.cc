@@ -27,6 +27,7 @@
 #include "common/encoding.h"
 #include "common/file_util.h"
 #include "common/npy.h"
+#include "common/percentile.h"
 #include "common/safetensors.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
@@ -73,10 +74,7 @@ std::map<std::string, double> g_warm_ms;  // per model: warm binary client round
 nlohmann::ordered_json g_cold_rows = nlohmann::ordered_json::array();  // for --json
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-double p50(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+double p50(const std::vector<double>& v) { return percentile(v, 0.5); }
 
 std::string sh(const std::string& cmd) {
   std::string out;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/logging.h"
+#include "common/percentile.h"
 #include "protocol/infer_request.h"
 
 namespace moss::packer {
@@ -18,13 +19,6 @@ constexpr size_t kLatencyWindow = 1000;
 double number_or(const nlohmann::ordered_json& j, const char* key, double fallback) {
   auto it = j.find(key);
   return it != j.end() && it->is_number() ? it->get<double>() : fallback;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
 }
 
 }  // namespace
@@ -501,8 +495,8 @@ json Pool::status() const {
            {"counters", counters_.to_json()},
            {"latency_ms",
             {{"count", lat.size()},
-             {"p50", percentile(lat, 0.5)},
-             {"p99", percentile(lat, 0.99)},
+             {"p50", percentile_in_place(lat, 0.5)},
+             {"p99", percentile_in_place(lat, 0.99)},
              {"recent", recent}}},
            {"models", model_stats},
            {"cold_start_ms", policy_->stats().cold_start_ms(now)}};
