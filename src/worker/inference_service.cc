@@ -160,7 +160,7 @@ Result<std::shared_ptr<const engine::CompiledModel>> InferenceService::load(cons
                   std::string(kReasonModelDoesNotCompile));
   }
   t.compile_ms = ms_since(t0);
-  if (auto snapshot = (*compiled)->snapshot()) {
+  if (auto snapshot = (*compiled)->take_snapshot()) {
     plan_cache_.store_in_background(cache_key, model_key->key.clone(), std::move(snapshot));
   }
   return compiled;

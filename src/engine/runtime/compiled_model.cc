@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <utility>
 
 namespace moss::engine {
 namespace {
@@ -253,6 +254,16 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::finish(std::shared_p
     if (v.constant && counted.insert(v.constant.get()).second) m->weights_bytes_ += v.constant->nbytes();
   }
   return std::shared_ptr<const CompiledModel>(std::move(m));
+}
+
+std::shared_ptr<const PlanSnapshot> CompiledModel::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+std::shared_ptr<const PlanSnapshot> CompiledModel::take_snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(snapshot_, nullptr);
 }
 
 size_t CompiledModel::weights_bytes() const {

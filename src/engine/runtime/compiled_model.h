@@ -1,6 +1,7 @@
 // CompiledModel: an ONNX model loaded, checked and optimised once, then shared read-only by every
 // request. It owns the weights (constants) and the per-shape plans; it never changes after
-// compile() except for the plan cache, which is internally synchronised. Thread-safe.
+// compile() except for the plan cache and the snapshot handed over by take_snapshot(), both
+// internally synchronised. Thread-safe.
 //
 //   auto model = CompiledModel::compile(bytes);            // once
 //   ExecutionContext ctx(*model);                          // one per concurrent request
@@ -113,9 +114,12 @@ class CompiledModel {
   // model with dynamic input shapes, whose plans are built per request).
   std::shared_ptr<const PackedWeights> packed_weights() const { return recorded_; }
   // With record_packed_weights: the compiled graph and its packed weights, for
-  // compile_snapshot() (null for a model with dynamic input shapes, or one the snapshot format
-  // cannot hold).
-  std::shared_ptr<const PlanSnapshot> snapshot() const { return snapshot_; }
+  // compile_snapshot() (null for a model with dynamic input shapes, one the snapshot format
+  // cannot hold, or once taken).
+  std::shared_ptr<const PlanSnapshot> snapshot() const;
+  // The snapshot handed over: the model lets go of it (its copy of the graph's constants is
+  // memory no request needs), so it lives only as long as its writer; null the second time.
+  std::shared_ptr<const PlanSnapshot> take_snapshot() const;
   // With CompileOptions::packed_weights: whether every packed weight came from it.
   bool packed_weights_replayed() const { return replayed_all_; }
 
@@ -151,10 +155,10 @@ class CompiledModel {
   HalfPlan half_plan_;
   CompileTiming timing_;
   std::shared_ptr<const PackedWeights> recorded_;
-  std::shared_ptr<const PlanSnapshot> snapshot_;
   std::shared_ptr<const PackedWeights> replayed_;  // its bytes back kernels' weights
   bool replayed_all_ = false;
   mutable std::mutex mu_;
+  mutable std::shared_ptr<const PlanSnapshot> snapshot_;  // guarded by mu_ (take_snapshot)
   mutable std::map<std::string, std::shared_ptr<const Plan>> plans_;
 };
 

@@ -108,6 +108,17 @@ TEST(PlanSnapshotTest, RebuiltModelGivesTheOutputsOfAFreshCompile) {
   }
 }
 
+TEST(PlanSnapshotTest, TakeSnapshotHandsItOverOnce) {
+  auto m = recorded(encoder());
+  auto taken = m->take_snapshot();
+  ASSERT_TRUE(taken);
+  EXPECT_FALSE(m->snapshot());
+  EXPECT_FALSE(m->take_snapshot());
+  // The model still runs, and the snapshot it handed over still rebuilds it.
+  const Tensor expected = run(m);
+  EXPECT_TRUE(run(CompiledModel::compile_snapshot(*round_trip(*taken)).value_or_die()).equals(expected));
+}
+
 TEST(PlanSnapshotTest, WeightsPackedUnchangedAreStoredWithoutBytes) {
   // w1 (18 KiB for 32 channels) is packed as it is: the graph holds only its shape. w2 and the
   // BatchNorm values are folded first, and the Gemm's weights scaled: those keep their bytes.
