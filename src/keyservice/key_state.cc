@@ -170,12 +170,34 @@ void KeyState::publish_head() {
 }
 
 Status KeyState::store_readable() {
-  std::lock_guard lock(mu_);  // the store is used under mu_ only
-  auto head = store_->head();
-  if (!head.ok()) {
-    return refuse(ErrorCode::kUnavailable, "store-unavailable", "the state store cannot be read");
+  auto last = [this] {
+    std::lock_guard lock(readiness_mu_);
+    return readiness_;
+  };
+  auto fresh = [this](const Readiness& r) {
+    const int64_t now = clock_();  // a clock that went back counts as stale
+    return r.known && now >= r.at_ms && now - r.at_ms < kReadinessReuseMs;
+  };
+  auto answer = [](const Readiness& r) {
+    // Fails closed: no result yet counts as not ready.
+    return r.known && r.ok ? Status::Ok()
+                           : refuse(ErrorCode::kUnavailable, "store-unavailable",
+                                    "the state store cannot be read");
+  };
+  Readiness r = last();
+  if (fresh(r)) return answer(r);
+  std::unique_lock probe(probe_mu_, std::try_to_lock);
+  if (!probe.owns_lock()) return answer(r);  // another probe is reading: the last result
+  r = last();
+  if (fresh(r)) return answer(r);  // another probe finished in between
+  // readable() is thread-safe and waits for no write, so mu_ is not taken.
+  r = {true, store_->readable().ok(), 0};
+  r.at_ms = clock_();
+  {
+    std::lock_guard lock(readiness_mu_);
+    readiness_ = r;
   }
-  return Status::Ok();
+  return answer(r);
 }
 
 Status KeyState::write(const std::function<Status()>& body) {

@@ -121,8 +121,11 @@ class KeyState {
   // Re-verifies the whole state and the audit chain against the sealed head.
   Result<store::AuditHead> verify_audit();
   uint64_t audit_events_written() const;
-  // OK when the store's head can be read now (on etcd: a linearizable read), for readiness.
+  // OK when the store can be read (store::StateStore::readable(); store-unavailable otherwise),
+  // for readiness. A result is reused for kReadinessReuseMs, and a probe that finds another one
+  // reading returns the last result: probes never pile up on a slow etcd. Never takes mu_.
   Status store_readable();
+  static constexpr int64_t kReadinessReuseMs = 1'000;
 
   // The state version: +1 with every committed change; sent with every answer.
   int64_t state_version() const { return published_state().version; }
@@ -161,12 +164,20 @@ class KeyState {
                                  const std::string& measurement);
 
   std::mutex mu_;
-  store::StateStorePtr store_;  // guarded by mu_ (query_audit is thread-safe)
+  store::StateStorePtr store_;  // guarded by mu_ (query_audit and readable are thread-safe)
   const crypto::Identity identity_;
   const ClockMs clock_;
   uint64_t events_in_write_ = 0;  // guarded by mu_: audit events of the write() running
   std::atomic<uint64_t> audit_events_{0};
   mutable std::mutex published_mu_;    // ordered after mu_
+  std::mutex probe_mu_;  // held by the one probe reading the store
+  struct Readiness {
+    bool known = false;  // a probe has read the store
+    bool ok = false;
+    int64_t at_ms = 0;   // clock_ when it read
+  };
+  std::mutex readiness_mu_;  // held only to copy or set readiness_
+  Readiness readiness_;      // guarded by readiness_mu_
   crypto::KeyServiceState published_;  // guarded by published_mu_
 
   struct PendingAudit {

@@ -493,6 +493,14 @@ Result<StateHeadView> EtcdStateStore::head() {
   return StateHeadView{head.version, head.audit};
 }
 
+Status EtcdStateStore::readable() {
+  // Through the audit client: a probe must not queue behind a write holding client_, and the
+  // sealed head is not opened (a probe proves etcd answers, verify_all() proves the state).
+  MOSS_ASSIGN_OR_RETURN(auto got, audit_client_->range(EtcdRange::one(options_.prefix + "head")));
+  if (got.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
+  return Status::Ok();
+}
+
 Status EtcdStateStore::verify_all() {
   MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(options_.prefix + "head")));
   if (got.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");

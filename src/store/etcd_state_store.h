@@ -60,6 +60,7 @@ class EtcdStateStore final : public StateStore {
   Result<std::vector<AuditRecord>> audit_records(int64_t after_seq, int64_t limit) override;
   Result<StateHeadView> head() override;
   int64_t version() const override { return seen_version_.load(std::memory_order_acquire); }
+  Status readable() override;
   Status verify_all() override;
   const SecretBytes& identity_seed() const override { return identity_seed_; }
   const Sealer& sealer() const override { return sealer_; }
@@ -95,7 +96,7 @@ class EtcdStateStore final : public StateStore {
 
   const EtcdStoreOptions options_;
   std::unique_ptr<EtcdClient> client_;        // writes and state reads (owner's mutex)
-  std::unique_ptr<EtcdClient> audit_client_;  // audit queries (its own mutex)
+  std::unique_ptr<EtcdClient> audit_client_;  // audit queries and readable() (its own mutex)
   const std::vector<Table> tables_;
   const Sealer sealer_;
   const StateAuth auth_;

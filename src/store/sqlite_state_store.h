@@ -39,6 +39,7 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<AuditRecord>> audit_records(int64_t after_seq, int64_t limit) override;
   Result<StateHeadView> head() override { return StateHeadView{head_.version, head_.audit}; }
   int64_t version() const override { return head_.version; }
+  Status readable() override { return Status::Ok(); }
   Status verify_all() override;
   const SecretBytes& identity_seed() const override { return head_.identity_seed; }
   const Sealer& sealer() const override { return sealer_; }

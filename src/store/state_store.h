@@ -106,6 +106,9 @@ class StateStore {
   virtual Result<StateHeadView> head() = 0;
   // The highest version this store has seen committed (no I/O; never goes backwards).
   virtual int64_t version() const = 0;
+  // Thread-safe, and never waits for a write: OK when the store can be read now (readiness).
+  // SQLite: always (the file is open). etcd: one linearizable read of the head key.
+  virtual Status readable() = 0;
 
   // Re-reads everything (as opening does): rows against the accumulator, the audit chain against
   // the head.

@@ -276,7 +276,8 @@ TEST_F(KeyServiceEtcdTest, AReplicaFailingTheReplicaPolicyIsRefused) {
 }
 
 // Readiness follows the store: /healthz answers 503 store-unavailable while the replica's only
-// etcd member is down and 200 again once it is back; /livez answers throughout.
+// etcd member is down (once the last answer, reused for KeyState::kReadinessReuseMs, is older)
+// and 200 again once it is back; /livez answers throughout.
 TEST_F(KeyServiceEtcdTest, HealthzFollowsTheStoreAndLivezDoesNot) {
   auto etcd = test_support::EtcdProcess::start(1);
   ASSERT_TRUE(etcd) << "etcd did not start";
@@ -285,7 +286,11 @@ TEST_F(KeyServiceEtcdTest, HealthzFollowsTheStoreAndLivezDoesNot) {
   auto c = raw_client(*ks);
   EXPECT_EQ(c.get("/healthz").value_or_die().status, 200);
   etcd->stop_member(0, SIGKILL);
-  auto down = c.get("/healthz").value_or_die();
+  net::Response down;
+  for (int i = 0; i < 50 && down.status != 503; ++i) {
+    down = c.get("/healthz").value_or_die();
+    if (down.status != 503) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   EXPECT_EQ(down.status, 503) << down.body;
   EXPECT_EQ(net::status_from_response(down).reason(), "store-unavailable") << down.body;
   EXPECT_EQ(c.get("/livez").value_or_die().status, 200);

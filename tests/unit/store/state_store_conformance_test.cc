@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 namespace moss::store {
@@ -218,6 +219,20 @@ TEST_P(StateStoreConformanceTest, NonceIsAcceptedOnce) {
   EXPECT_TRUE(s->verify_all().ok());
 }
 
+// An open store is readable, also while a write of the same store is under way (readiness
+// never waits for a write).
+TEST_P(StateStoreConformanceTest, ReadableWhileAWriteRuns) {
+  auto s = open_ok();
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->readable().ok());
+  Status during;
+  ASSERT_TRUE(s->write([&]() -> Status {
+    during = s->readable();
+    return s->insert(kItems, item("alice", 1));
+  }).ok());
+  EXPECT_TRUE(during.ok()) << during.to_string();
+}
+
 // Reopened, the state is the same (rows, version, audit head, identity); another sealing key is
 // named as such.
 TEST_P(StateStoreConformanceTest, ReopensTheSameStateAndNamesAnotherSealingKey) {
@@ -388,8 +403,46 @@ TEST_F(EtcdStateStoreTest, MissingHeadIsRefused) {
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->write([&] { return s->insert(kItems, {"alice", "1", "k", "t"}); }).ok());
   ASSERT_TRUE(client_->txn({}, {EtcdOp::del(prefix_ + "head")}, {}).ok());
+  EXPECT_EQ(reason(s->readable()), "state-meta-missing");
   auto reopened = EtcdStateStore::open(options(), {kItems}, make_sealer(1));
   EXPECT_EQ(reason(reopened.status()), "state-meta-missing");
+}
+
+// readable() fails (unavailable) while etcd is down, within the client timeout while it hangs,
+// and is OK again once etcd is back.
+TEST_F(EtcdStateStoreTest, ReadableFollowsEtcd) {
+  auto etcd = test_support::EtcdProcess::start(1);
+  ASSERT_TRUE(etcd) << "etcd did not start";
+  EtcdStoreOptions o;
+  o.client.endpoints = etcd->endpoints();
+  o.client.timeout = std::chrono::milliseconds(500);
+  o.prefix = prefix_;
+  auto s = EtcdStateStore::open(std::move(o), {kItems}, make_sealer(1)).value_or_die();
+  Status up = s->readable();
+  EXPECT_TRUE(up.ok()) << up.to_string();
+  etcd->pause_member(0);
+  // SIGSTOP lands asynchronously: a read racing it may still be answered.
+  Status hung = Status::Ok();
+  for (int i = 0; i < 10 && hung.ok(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    hung = s->readable();
+    if (!hung.ok()) {
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+    }
+  }
+  EXPECT_EQ(hung.code(), ErrorCode::kUnavailable) << hung.to_string();
+  etcd->resume_member(0);
+  ASSERT_TRUE(etcd->wait_serving(0, std::chrono::seconds(10)));
+  // A member just thawed may answer its first calls late (over a loaded machine): a few tries.
+  Status back = s->readable();
+  for (int i = 0; i < 20 && !back.ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    back = s->readable();
+  }
+  EXPECT_TRUE(back.ok()) << back.to_string();
+  etcd->stop_member(0, SIGKILL);
+  Status down = s->readable();
+  EXPECT_EQ(down.code(), ErrorCode::kUnavailable) << down.to_string();
 }
 
 }  // namespace
