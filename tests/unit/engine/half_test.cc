@@ -1,5 +1,6 @@
 // float16 / bfloat16 models (quant/half_precision.h): computed in float32 on the oneDNN kernels,
-// the weights held in the half type and widened per use, exactly as the float32 model with the
+// the weights held in the half type and widened per use where that is exact (weights with a
+// BatchNormalization folded in stay float32), exactly as the float32 model with the
 // half-rounded weights (the reference kernels have no half Conv, so as written such a model is
 // refused); half graph inputs and outputs keep their type; `moss model info` says which was
 // chosen.
@@ -7,11 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "common/half.h"
+#include "engine/kernels/onednn/onednn_common.h"
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/runtime/execution_context.h"
 #include "engine/tools/model_commands.h"
@@ -217,6 +220,86 @@ TEST(EngineHalf, Bf16ComputeRunsTheConvolutionInBfloat16WhereTheCpuHasIt) {
     EXPECT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-2 * scale) << i;
   }
   if (!bf16) GTEST_SKIP() << "no AVX512-BF16: computed in float32";
+}
+
+TEST(EngineHalf, HalfWeightsHoldOnlyValuesThatRoundTripExactly) {
+  using onednn::HalfWeights;
+  using onednn::WeightStorage;
+  const dnnl::memory::desc md = onednn::plain_md({2, 4});
+  // Exact in float16 and bfloat16 alike, -0 included.
+  const std::vector<float> exact{0.5f, -1.25f, 0.f, -0.f, 3.f, 1024.f, -0.375f, 96.f};
+  std::vector<float> inexact = exact;
+  inexact[5] = 0.1f;
+  for (WeightStorage type : {WeightStorage::kF16, WeightStorage::kBF16}) {
+    const HalfWeights held(onednn::wrap(md, exact.data()), type);
+    ASSERT_FALSE(held.empty());
+    EXPECT_EQ(held.bytes(), exact.size() * 2);
+    EXPECT_EQ(held.widened_bytes(), exact.size() * 4);
+    std::vector<float> back(exact.size(), 7.f);
+    held.widen(back.data());
+    EXPECT_EQ(std::memcmp(back.data(), exact.data(), exact.size() * 4), 0);
+    const HalfWeights kept(onednn::wrap(md, inexact.data()), type);
+    EXPECT_TRUE(kept.empty());
+    EXPECT_EQ(kept.bytes(), 0u);
+    EXPECT_EQ(kept.widened_bytes(), 0u);
+  }
+}
+
+// x -> Cast(half) -> Conv(W, B half) -> BatchNormalization(half) -> Cast(float32) -> y, and the
+// float32 model with the half-rounded values: the normalisation folds into the Conv's weights,
+// which are then off the half grid.
+template <typename H>
+std::vector<uint8_t> half_conv_bn(int elem, bool as_float) {
+  ModelBuilder b(17);
+  b.input("x", F, {1, kC, kH, kH}).output("y");
+  std::vector<float> w(kM * kC * 9), bias(kM), scale(kM), shift(kM), mean(kM), var(kM);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = H(0.3f * std::sin(0.7f * static_cast<float>(i)));
+  for (int64_t m = 0; m < kM; ++m) {
+    const float f = static_cast<float>(m);
+    bias[m] = H(0.1f * f - 0.2f);
+    scale[m] = H(0.9f + 0.07f * f);
+    shift[m] = H(0.05f * f);
+    mean[m] = H(0.01f * f - 0.02f);
+    var[m] = H(1.3f + 0.1f * f);
+  }
+  const std::vector<std::pair<std::string, std::vector<float>*>> params{
+      {"s", &scale}, {"sb", &shift}, {"m", &mean}, {"v", &var}};
+  if (as_float) {
+    b.init_f("w", {kM, kC, 3, 3}, w).init_f("b", {kM}, bias);
+    for (const auto& [name, v] : params) b.init_f(name, {kM}, *v);
+    ModelBuilder::attr_ints(b.node("Conv", {"x", "w", "b"}, {"c"}, "conv"), "pads", {1, 1, 1, 1});
+    b.node("BatchNormalization", {"c", "s", "sb", "m", "v"}, {"y"});
+    return b.bytes();
+  }
+  init_half<H>(b, "w", elem, {kM, kC, 3, 3}, w);
+  init_half<H>(b, "b", elem, {kM}, bias);
+  for (const auto& [name, v] : params) init_half<H>(b, name, elem, {kM}, *v);
+  ModelBuilder::attr_i(b.node("Cast", {"x"}, {"xh"}), "to", elem);
+  ModelBuilder::attr_ints(b.node("Conv", {"xh", "w", "b"}, {"c"}, "conv"), "pads", {1, 1, 1, 1});
+  b.node("BatchNormalization", {"c", "s", "sb", "m", "v"}, {"n"});
+  ModelBuilder::attr_i(b.node("Cast", {"n"}, {"y"}), "to", F);
+  return b.bytes();
+}
+
+template <typename H>
+void expect_folded_weights_kept_float32(int elem) {
+  auto model = CompiledModel::compile(half_conv_bn<H>(elem, false)).value_or_die();
+  auto reference = CompiledModel::compile(half_conv_bn<H>(elem, true)).value_or_die();
+  ASSERT_TRUE(model->half_precision().widened) << model->half_precision().kept;
+  // Held in float32 like the float model's (narrowing them would round them once more) ...
+  EXPECT_EQ(step_weights(*model, "Conv", {1, kC, kH, kH}), step_weights(*reference, "Conv", {1, kC, kH, kH}));
+  // ... so the results are the float model's, bit for bit.
+  const Tensor x = input();
+  const Tensor got = run(model, x), want = run(reference, x);
+  ASSERT_EQ(got.numel(), want.numel());
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    EXPECT_EQ(got.data<float>()[i], want.data<float>()[i]) << i;
+  }
+}
+
+TEST(EngineHalf, WeightsWithABatchNormFoldedInStayFloat32) {
+  expect_folded_weights_kept_float32<Float16>(onnx::TensorProto::FLOAT16);
+  expect_folded_weights_kept_float32<BFloat16>(onnx::TensorProto::BFLOAT16);
 }
 
 TEST(EngineHalf, HalfGraphInputsAndOutputsKeepTheirTypeAroundAFloat32Body) {

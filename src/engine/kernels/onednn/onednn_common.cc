@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -274,7 +275,15 @@ HalfWeights::HalfWeights(const dnnl::memory& packed, WeightStorage type)
   const float* f = static_cast<const float*>(packed.get_data_handle());
   bits_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    bits_[i] = type == WeightStorage::kF16 ? Float16::from_float(f[i]) : BFloat16::from_float(f[i]);
+    const uint16_t h = type == WeightStorage::kF16 ? Float16::from_float(f[i]) : BFloat16::from_float(f[i]);
+    const float back = type == WeightStorage::kF16 ? Float16::to_float(h)
+                                                   : static_cast<float>(BFloat16::from_bits(h));
+    // Bit for bit (a NaN never compares equal, and -0 must stay -0).
+    if (std::bit_cast<uint32_t>(back) != std::bit_cast<uint32_t>(f[i])) {
+      std::vector<uint16_t>().swap(bits_);
+      return;
+    }
+    bits_[i] = h;
   }
 }
 

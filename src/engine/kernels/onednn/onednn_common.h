@@ -107,17 +107,19 @@ dnnl::memory::desc with_type(const dnnl::memory::desc& md, dnnl::memory::data_ty
 dnnl::memory pack(const dnnl::memory::desc& from, const void* data, const dnnl::memory::desc& to);
 
 // Packed float32 weights held in a 16-bit type (WeightStorage), element for element in the packed
-// layout, and widened back into a caller's buffer before each use. A half model's weights were
-// half to begin with, so narrowing them again is exact (BatchNormalization folded into them is
-// the exception: rounded once more, by at most half a 16-bit ulp).
+// layout, and widened back into a caller's buffer before each use. Only when that is exact: a
+// half model's weights were half to begin with, but weights derived from them (a folded
+// BatchNormalization, a Gemm's alpha) are not, and rounding them again would change the
+// model's results. Such weights are not held (empty()): the kernel keeps its float32 copy.
 class HalfWeights {
  public:
   HalfWeights() = default;
+  // Empty unless every value of `packed` round-trips exactly through `type`.
   HalfWeights(const dnnl::memory& packed, WeightStorage type);
   bool empty() const { return bits_.empty(); }
   const dnnl::memory::desc& md() const { return md_; }  // the float32 layout widen() writes
   size_t bytes() const { return bits_.size() * sizeof(uint16_t); }
-  size_t widened_bytes() const { return md_.get_size(); }
+  size_t widened_bytes() const { return empty() ? 0 : md_.get_size(); }
   void widen(void* dst) const;  // widened_bytes() into dst
 
  private:

@@ -195,7 +195,7 @@ Result<std::unique_ptr<OnednnConv::Impl>> build_conv(ConvParams p, const float* 
     impl->weights = pack(user_w, weights, pd.weights_desc());
     if (p.options.weights != WeightStorage::kF32 && !impl->bf16) {
       impl->half_weights = HalfWeights(impl->weights, p.options.weights);
-      impl->weights = dnnl::memory();
+      if (!impl->half_weights.empty()) impl->weights = dnnl::memory();
     }
     if (p.has_bias) impl->bias = pack(bias_md, bias, pd.bias_desc());
     impl->conv_src_md = pd.src_desc();

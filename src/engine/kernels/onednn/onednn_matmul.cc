@@ -135,7 +135,7 @@ Status build_matmul(const MatmulParams& p, const float* b_const, const float* bi
     impl.b_packed = pack(b_user, b_data, impl.b_md);
     if (p.options.weights != WeightStorage::kF32) {
       impl.b_half = HalfWeights(impl.b_packed, p.options.weights);
-      impl.b_packed = dnnl::memory();
+      if (!impl.b_half.empty()) impl.b_packed = dnnl::memory();
     }
   }
   if (!bias_dims.empty()) {
