@@ -18,7 +18,6 @@ namespace {
 
 using ossl::X509Ptr;
 
-constexpr size_t kMaxChainCertificates = 16;
 constexpr size_t kMaxKeyPemBytes = 1 << 20;
 
 // One generation of credentials, parsed once; handshakes share it read-only.

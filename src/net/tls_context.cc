@@ -15,7 +15,6 @@ namespace moss::net::detail {
 namespace {
 
 // Configured PEM files (trusted, but bounded): certificates per chain or CA bundle, key size.
-constexpr size_t kMaxChainCertificates = 16;
 constexpr size_t kMaxCaCertificates = 1024;
 constexpr size_t kMaxKeyPemBytes = 1 << 20;
 

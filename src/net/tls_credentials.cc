@@ -167,7 +167,7 @@ Result<TlsCredentials> generate_self_signed(const CertificateOptions& options, K
 
 Result<std::vector<uint8_t>> certificate_pem_to_der(std::string_view pem) {
   if (pem.size() > kMaxPemFileBytes) return invalid_argument("certificate PEM too large");
-  MOSS_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ossl::parse_pem_chain(pem, 1));
+  MOSS_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ossl::parse_pem_chain(pem, kMaxChainCertificates));
   std::vector<uint8_t> der = ossl::certificate_der(certs[0].get());
   if (der.empty()) return internal_error("DER encoding failed");
   return der;
@@ -250,10 +250,6 @@ Result<std::string> certificate_common_name(std::span<const uint8_t> cert_der) {
   std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
   OPENSSL_free(utf8);
   return out;
-}
-
-Status validate_certificate_pem(std::string_view pem) {
-  return certificate_pem_to_der(pem).status();
 }
 
 Result<SecretBytes> private_key_pem_from_string(std::string_view pem) {

@@ -77,7 +77,11 @@ Result<std::string> self_signed_certificate_pem(const SecretBytes& key_pem,
 Result<TlsCredentials> generate_self_signed(const CertificateOptions& options = {},
                                             KeyType type = KeyType::kEcdsaP256);
 
-// PEM <-> DER for one certificate. certificate_pem_to_der takes the first certificate in `pem`.
+// The most certificates a PEM chain may hold (configured files and certificate_pem_to_der).
+inline constexpr size_t kMaxChainCertificates = 16;
+
+// PEM <-> DER for one certificate. certificate_pem_to_der takes the first certificate of the chain
+// in `pem` (the leaf; at most kMaxChainCertificates).
 Result<std::vector<uint8_t>> certificate_pem_to_der(std::string_view pem);
 Result<std::string> certificate_der_to_pem(std::span<const uint8_t> der);
 
@@ -99,8 +103,7 @@ Status check_certificate_validity(std::span<const uint8_t> cert_der, std::time_t
 // The subject common name of a DER certificate ("" when it has none).
 Result<std::string> certificate_common_name(std::span<const uint8_t> cert_der);
 
-// Checks that `pem` holds at least one certificate; parses a private key PEM given as a string.
-Status validate_certificate_pem(std::string_view pem);
+// Parses a private key PEM given as a string.
 Result<SecretBytes> private_key_pem_from_string(std::string_view pem);
 
 }  // namespace moss::net

@@ -50,6 +50,23 @@ TEST(TlsCredentialsTest, ReadsCommonNameAndRoundTripsPem) {
   EXPECT_EQ(certificate_pem_to_der(pem).value_or_die(), der);
 }
 
+TEST(TlsCredentialsTest, PemToDerTakesTheFirstCertificateOfAChain) {
+  // A chain file (leaf first, as TLS servers are configured) gives the leaf; one certificate past
+  // kMaxChainCertificates is refused rather than read without bound.
+  CertificateOptions leaf_opt, issuer_opt;
+  leaf_opt.common_name = "leaf";
+  issuer_opt.common_name = "issuer";
+  auto leaf = generate_self_signed(leaf_opt).value_or_die();
+  auto issuer = generate_self_signed(issuer_opt).value_or_die();
+  auto der = certificate_pem_to_der(leaf.cert_pem + issuer.cert_pem).value_or_die();
+  EXPECT_EQ(der, certificate_pem_to_der(leaf.cert_pem).value_or_die());
+  EXPECT_EQ(certificate_common_name(der).value_or_die(), "leaf");
+  std::string longest;
+  for (size_t i = 0; i < kMaxChainCertificates; ++i) longest += (i == 0 ? leaf : issuer).cert_pem;
+  EXPECT_EQ(certificate_pem_to_der(longest).value_or_die(), der);
+  EXPECT_EQ(certificate_pem_to_der(longest + issuer.cert_pem).status().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST(TlsCredentialsTest, RejectsMalformedCertificates) {
   // Garbage, truncated DER and trailing bytes are errors, not crashes.
   auto der = certificate_pem_to_der(generate_self_signed().value_or_die().cert_pem).value_or_die();
