@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <sstream>
 
 namespace moss::worker {
@@ -38,6 +39,7 @@ class WorkerAppTest : public ::testing::Test {
     ASSERT_TRUE(settings.ok()) << settings.status().to_string();
     app_ = std::make_unique<WorkerApp>(std::move(settings).value(),
                                        [this](const WorkerConfig& c, Metrics& m) -> Result<std::shared_ptr<InferenceService>> {
+                                         if (factory_failure_) return *factory_failure_;
                                          auto store = make_model_store(c.model_store, c.max_model_bytes);
                                          if (!store.ok()) return store.status();
                                          return std::make_shared<InferenceService>(
@@ -88,6 +90,7 @@ class WorkerAppTest : public ::testing::Test {
   TempDir store_;
   MemoryKeySource keys_;
   SecretBytes request_key_ = fresh_key();
+  std::optional<Status> factory_failure_;  // set: the service factory fails with it (at /init)
   std::unique_ptr<WorkerApp> app_;
   net::ServerPtr server_;
 };
@@ -363,6 +366,22 @@ TEST_F(WorkerAppTest, OpenWhiskErrorsShowNoInternalText) {
   EXPECT_EQ(bad.status, 400) << bad.body;
   const std::string text = nlohmann::json::parse(bad.body)["error"].get<std::string>();
   EXPECT_EQ(text.rfind("invalid-argument", 0), 0u) << text;
+}
+
+// A service factory (model store, engine) failing during /init is answered 500 with the generic
+// internal error only: its text, here a path under /secret, stays in the log. The worker stays
+// unconfigured and a later /init may succeed.
+TEST_F(WorkerAppTest, InitFactoryFailureShowsOnlyInternalError) {
+  start(false);
+  factory_failure_ = internal_error("cannot map /secret/models/o/linear.moss: permission denied");
+  auto r = post("/init", init_body());
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(r.body.find("/secret"), std::string::npos) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body),
+            (nlohmann::json{{"error", "internal (internal): internal error"}}));
+  EXPECT_FALSE(app_->configured());
+  factory_failure_.reset();
+  EXPECT_EQ(post("/init", init_body()).status, 200);
 }
 
 // Beyond max_concurrency requests are refused at once (429), not queued without bound.
