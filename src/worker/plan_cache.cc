@@ -21,11 +21,11 @@ namespace moss::worker {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'O', 'S', 'S', 'P', 'L', 'A', 'N'};
-constexpr uint16_t kVersion = 2;
+constexpr uint16_t kVersion = 3;  // 3: the snapshot records the half plan (MPS2)
 constexpr size_t kPrefix = 8 + 2 + 4;
 constexpr uint32_t kMaxHeader = 64 << 10;
 constexpr uint64_t kMaxEntry = uint64_t{16} << 30;
-constexpr std::string_view kInfo = "moss plan cache v2";
+constexpr std::string_view kInfo = "moss plan cache v3";
 
 std::string header_text(const PlanCacheKey& k) {
   nlohmann::ordered_json j = {{"model_id", k.model_id},

@@ -4,14 +4,14 @@
 // the model from it alone.
 //
 // One file per model, `<dir>/<hex SHA-256 of model id>.plan`:
-//   "MOSSPLAN" | version u16 | header_len u32 | header (JSON, cleartext)
+//   "MOSSPLAN" | version u16 (3) | header_len u32 | header (JSON, cleartext)
 //   | the snapshot in the encrypted model file format (crypto/model_file.h)
 // The header names what the plan is valid for: the model id, the encrypted model file it was
 // compiled from (its 32 random bytes and size: a re-encrypted or replaced file has new ones), the
 // version of the model key it is encrypted under, the intra-op thread count, the engine build and
 // the CPU feature set. The payload key is
 //   HKDF-SHA256(model key, salt = SHA-256(magic | version | header_len | header),
-//               info = "moss plan cache v2")
+//               info = "moss plan cache v3")
 // so the header is authenticated with the payload (any edit fails chunk 0), and only a holder of
 // the model key can read or forge an entry (docs/worker.md, "Compiled-plan cache", says why an
 // entry stands in for the model file). Loading maps the file and decrypts it chunk by chunk

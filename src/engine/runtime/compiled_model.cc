@@ -108,6 +108,15 @@ std::set<const Tensor*> packed_unchanged(const Graph& g, const Plan& plan, const
   return out;
 }
 
+// How a model whose weights are held as `weights` computes them: bfloat16 convolutions only
+// for a half model, when asked for, where the CPU runs them natively.
+HalfCompute granted_half_compute(DType weights, const CompileOptions& options) {
+  return weights != DType::kFloat32 && options.half_compute == HalfCompute::kBFloat16 &&
+                 onednn::cpu_has_bf16()
+             ? HalfCompute::kBFloat16
+             : HalfCompute::kFloat32;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<const uint8_t> bytes,
@@ -122,9 +131,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile(std::span<co
     MOSS_ASSIGN_OR_RETURN(m->half_, compute_half_in_float32(g));
     if (m->half_.widened) {
       m->half_plan_.weights = m->half_.stored;
-      if (options.half_compute == HalfCompute::kBFloat16 && onednn::cpu_has_bf16()) {
-        m->half_plan_.compute = HalfCompute::kBFloat16;
-      }
+      m->half_plan_.compute = granted_half_compute(m->half_plan_.weights, options);
     }
   }
   // QDQ chains become QLinearConv before the weights' DequantizeLinear nodes are folded away.
@@ -142,6 +149,13 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile_snapshot(
     const PlanSnapshot& snapshot, const CompileOptions& options) {
   const auto t_start = Clock::now();
   std::shared_ptr<CompiledModel> m(new CompiledModel());
+  // The kernels pack by the half plan: one this CPU and these options would not grant packs
+  // other buffers (bf16 or not) than the snapshot holds.
+  m->half_plan_ = snapshot.half();
+  if (m->half_plan_.compute != granted_half_compute(m->half_plan_.weights, options)) {
+    return refuse(ErrorCode::kFailedPrecondition, kSnapshotHalfComputeDiffers,
+                  "the plan snapshot's half compute is not the one this CPU and these options grant");
+  }
   MOSS_ASSIGN_OR_RETURN(m->graph_, snapshot.graph());
   MOSS_RETURN_IF_ERROR(check_graph(m->graph_, options));
   const auto t_parsed = Clock::now();
@@ -222,7 +236,8 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::finish(std::shared_p
     }
     if (recorded) {
       // Before the packed constants go: the snapshot keeps the others' bytes and their shapes.
-      auto snapshot = PlanSnapshot::record(g, packed_unchanged(g, *plan, *recorded), recorded);
+      auto snapshot = PlanSnapshot::record(g, packed_unchanged(g, *plan, *recorded), recorded,
+                                           m->half_plan_);
       if (snapshot.ok()) {
         m->snapshot_ = std::move(snapshot).value();
       } else {

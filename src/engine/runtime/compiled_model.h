@@ -92,8 +92,9 @@ class CompiledModel {
   // failed-precondition, reason kSnapshotDoesNotReplay, when the snapshot does not replay in
   // full on this engine (a kernel asked to pack something else): its constants stored without
   // bytes would be packed as zeros, so the model is refused, never served; the caller compiles
-  // from the model instead. The qdq and half precision reports are empty (the snapshot holds the
-  // rewritten graph only).
+  // from the model instead; likewise (reason kSnapshotHalfComputeDiffers) when its half plan
+  // computes otherwise than this CPU and `options` grant. half_plan() is the recorded one; the
+  // qdq and half precision reports are empty (the snapshot holds the rewritten graph only).
   static Result<std::shared_ptr<const CompiledModel>> compile_snapshot(
       const PlanSnapshot& snapshot, const CompileOptions& options = {});
 

@@ -5,9 +5,10 @@
 namespace moss::engine {
 namespace {
 
-constexpr char kMagic[4] = {'M', 'P', 'S', '1'};
+constexpr char kMagic[4] = {'M', 'P', 'S', '2'};
 constexpr size_t kAlign = 64;
-constexpr size_t kHeader = 64;  // magic, graph length, zero padding: the graph starts aligned
+constexpr size_t kHeader = 64;  // magic, graph length, half plan, zero padding: the graph starts aligned
+constexpr size_t kHalfAt = 12;  // the half plan's two bytes
 constexpr int kMaxDepth = 32;   // nested subgraphs
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
@@ -369,7 +370,7 @@ void read_graph(Reader& r, Graph& g, int depth) {
 
 Result<std::shared_ptr<const PlanSnapshot>> PlanSnapshot::record(
     const Graph& g, const std::set<const Tensor*>& without_bytes,
-    std::shared_ptr<const PackedWeights> weights) {
+    std::shared_ptr<const PackedWeights> weights, HalfPlan half) {
   if (!weights) return invalid_argument("plan snapshot: no packed weights");
   Writer w;
   MOSS_RETURN_IF_ERROR(write_graph(w, g, without_bytes, 0));
@@ -384,6 +385,7 @@ Result<std::shared_ptr<const PlanSnapshot>> PlanSnapshot::record(
   if (!w.blob.empty()) std::memcpy(out.data() + blob_at, w.blob.data(), w.blob.size());
   s->graph_ = s->recorded_;
   s->weights_ = std::move(weights);
+  s->half_ = half;
   return std::shared_ptr<const PlanSnapshot>(std::move(s));
 }
 
@@ -394,6 +396,8 @@ std::vector<uint8_t> PlanSnapshot::serialize() const {
   std::memcpy(out.data(), kMagic, 4);
   const uint64_t len = graph_.size();
   std::memcpy(out.data() + 4, &len, 8);
+  out[kHalfAt] = static_cast<uint8_t>(half_.weights);
+  out[kHalfAt + 1] = static_cast<uint8_t>(half_.compute);
   if (!graph_.empty()) std::memcpy(out.data() + kHeader, graph_.data(), graph_.size());
   if (!packed.empty()) std::memcpy(out.data() + packed_at, packed.data(), packed.size());
   return out;
@@ -408,7 +412,13 @@ Result<std::shared_ptr<const PlanSnapshot>> PlanSnapshot::parse(std::shared_ptr<
   if (len < 8 || len > bytes.size() - kHeader) return malformed("bad graph length");
   const size_t packed_at = align_up(kHeader + len);
   if (packed_at > bytes.size()) return malformed("truncated");
+  const auto weights_type = static_cast<DType>(bytes[kHalfAt]);
+  if (weights_type != DType::kFloat32 && weights_type != DType::kFloat16 && weights_type != DType::kBFloat16) {
+    return malformed("bad half weights type");
+  }
+  if (bytes[kHalfAt + 1] > static_cast<uint8_t>(HalfCompute::kBFloat16)) return malformed("bad half compute");
   auto s = std::shared_ptr<PlanSnapshot>(new PlanSnapshot());
+  s->half_ = {weights_type, static_cast<HalfCompute>(bytes[kHalfAt + 1])};
   s->graph_ = bytes.subspan(kHeader, len);
   auto weights = PackedWeights::parse(storage, bytes.subspan(packed_at));
   if (!weights.ok()) return malformed("its packed weights do not parse");

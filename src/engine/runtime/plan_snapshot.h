@@ -13,14 +13,19 @@
 // pass over fresh memory the size of those weights; tensors viewing read-only zero pages would
 // not, but common/tensor.h owns its bytes.)
 //
-//   "MPS1" | u64 graph_len | graph | pad to 64 | PackedWeights::serialize()
+//   "MPS2" | u64 graph_len | u8 half weights (DType) | u8 half compute (HalfCompute) | pad to 64
+//   | graph | pad to 64 | PackedWeights::serialize()
 //   graph = the structure (values, nodes, attributes, subgraphs) | pad to 64 | constants' bytes
+// The half plan (half_precision.h) is recorded because the graph no longer shows it (the pass
+// retyped it to float32) and the kernels pack by it: a rebuild takes it, and refuses a snapshot
+// whose half compute differs from what this CPU and the options grant.
 // Integers little-endian. The bytes come from an authenticated cache entry (written by a worker
 // holding the model key); every length and index is still checked.
 #pragma once
 
 #include "common/status.h"
 #include "engine/graph/graph.h"
+#include "engine/quant/half_precision.h"
 #include "engine/runtime/packed_weights.h"
 
 #include <cstdint>
@@ -36,6 +41,7 @@ namespace moss::engine {
 inline constexpr char kSnapshotUnsupported[] = "snapshot-unsupported";  // the format cannot hold it
 inline constexpr char kSnapshotMalformed[] = "snapshot-malformed";      // the bytes do not read
 inline constexpr char kSnapshotDoesNotReplay[] = "snapshot-does-not-replay";
+inline constexpr char kSnapshotHalfComputeDiffers[] = "snapshot-half-compute-differs";
 
 class PlanSnapshot {
  public:
@@ -44,7 +50,7 @@ class PlanSnapshot {
   // attributes). parse() and graph() refuse damaged bytes with kSnapshotMalformed.
   static Result<std::shared_ptr<const PlanSnapshot>> record(
       const Graph& g, const std::set<const Tensor*>& without_bytes,
-      std::shared_ptr<const PackedWeights> weights);
+      std::shared_ptr<const PackedWeights> weights, HalfPlan half = {});
 
   std::vector<uint8_t> serialize() const;
   // `bytes` (64-byte aligned, kept alive by `storage`: the packed weights are read in place) as
@@ -55,6 +61,8 @@ class PlanSnapshot {
   // A fresh graph each call (compile consumes one).
   Result<Graph> graph() const;
   const std::shared_ptr<const PackedWeights>& weights() const { return weights_; }
+  // How the compile held and computed a half model's weights (CompiledModel::half_plan()).
+  const HalfPlan& half() const { return half_; }
   size_t graph_bytes() const { return graph_.size(); }
 
  private:
@@ -62,6 +70,7 @@ class PlanSnapshot {
   std::vector<uint8_t> recorded_;        // record: the serialised graph
   std::span<const uint8_t> graph_;
   std::shared_ptr<const PackedWeights> weights_;
+  HalfPlan half_;
 };
 
 }  // namespace moss::engine

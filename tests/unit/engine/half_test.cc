@@ -18,62 +18,16 @@
 #include "engine/kernels/onednn_bridge.h"
 #include "engine/runtime/execution_context.h"
 #include "engine/tools/model_commands.h"
-#include "model_builder.h"
+#include "test_models.h"
 
 namespace moss::engine {
 namespace {
 
+using testing::half_conv;
+using testing::init_half;
 using testing::ModelBuilder;
 constexpr int F = onnx::TensorProto::FLOAT;
-constexpr int64_t kC = 4, kM = 6, kH = 8;
-
-template <typename H>
-void init_half(ModelBuilder& b, const std::string& name, int elem, std::vector<int64_t> dims,
-               const std::vector<float>& v) {
-  std::vector<uint16_t> bits;
-  for (float f : v) bits.push_back(H(f).bits);
-  auto* t = b.graph().add_initializer();
-  t->set_name(name);
-  t->set_data_type(elem);
-  for (auto d : dims) t->add_dims(d);
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(bits.data()), bits.size() * 2));
-}
-
-// x (float32) -> Cast(half) -> Conv(3x3, pad 1, W and B half) -> Relu -> Mul(half constant)
-// -> Cast(float32) -> y, as a converter with keep_io_types writes a half model.
-// as_float: the float32 model with the half-rounded weights (what widening should compute).
-template <typename H>
-std::vector<uint8_t> half_conv(int elem, bool half_io = false, bool as_float = false) {
-  ModelBuilder b(17);
-  b.input("x", half_io ? elem : F, {1, kC, kH, kH}).output("y", half_io ? elem : F);
-  std::vector<float> w(kM * kC * 9), bias(kM);
-  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.3f * std::sin(0.7f * static_cast<float>(i));
-  for (int64_t m = 0; m < kM; ++m) bias[m] = 0.1f * static_cast<float>(m) - 0.2f;
-  if (as_float) {
-    for (float& v : w) v = H(v);
-    for (float& v : bias) v = H(v);
-    b.init_f("w", {kM, kC, 3, 3}, w).init_f("b", {kM}, bias).init_f("k", {}, {1.5f});
-    elem = F;
-  } else {
-    init_half<H>(b, "w", elem, {kM, kC, 3, 3}, w);
-    init_half<H>(b, "b", elem, {kM}, bias);
-    init_half<H>(b, "k", elem, {}, {1.5f});
-  }
-  if (half_io) {
-    b.node("Identity", {"x"}, {"xh"});
-  } else {
-    ModelBuilder::attr_i(b.node("Cast", {"x"}, {"xh"}), "to", elem);
-  }
-  ModelBuilder::attr_ints(b.node("Conv", {"xh", "w", "b"}, {"c"}, "conv"), "pads", {1, 1, 1, 1});
-  b.node("Relu", {"c"}, {"r"});
-  b.node("Mul", {"r", "k"}, {"m"});
-  if (half_io) {
-    b.node("Identity", {"m"}, {"y"});
-  } else {
-    ModelBuilder::attr_i(b.node("Cast", {"m"}, {"y"}), "to", F);
-  }
-  return b.bytes();
-}
+constexpr int64_t kC = testing::kHalfConvC, kM = testing::kHalfConvM, kH = testing::kHalfConvH;
 
 Tensor input() {
   Tensor x = Tensor::zeros(DType::kFloat32, {1, kC, kH, kH}).value_or_die();

@@ -3,10 +3,11 @@
 // (stored without bytes), weights the kernels derive from before packing (Conv + BatchNorm
 // folded, Gemm alpha, LayerNorm) and a weight two nodes read (kept whole); a snapshot whose packed
 // weights are not its compile's is refused, and a damaged one is refused.
+#include "engine/kernels/onednn/onednn_ops.h"
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
 #include "engine/runtime/plan_snapshot.h"
-#include "model_builder.h"
+#include "test_models.h"
 
 #include <gtest/gtest.h>
 
@@ -143,6 +144,48 @@ TEST(PlanSnapshotTest, SnapshotWithAnotherCompilesWeightsIsRefused) {
   auto r = CompiledModel::compile_snapshot(*round_trip(*mixed));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kFailedPrecondition);
+}
+
+// A half model's snapshot records its half plan (the retyped graph no longer shows it): the
+// rebuild holds the weights half again, as the fresh compile does.
+TEST(PlanSnapshotTest, HalfModelRebuildsToItsRecordedHalfPlan) {
+  const auto model = testing::half_conv<Float16>(onnx::TensorProto::FLOAT16);
+  auto first = recorded(model);
+  ASSERT_TRUE(first->snapshot());
+  EXPECT_EQ(first->snapshot()->half().weights, DType::kFloat16);
+  auto snapshot = round_trip(*first->snapshot());
+  EXPECT_EQ(snapshot->half().weights, DType::kFloat16);
+  EXPECT_EQ(snapshot->half().compute, HalfCompute::kFloat32);
+  auto hit = CompiledModel::compile_snapshot(*snapshot).value_or_die();
+  EXPECT_TRUE(hit->packed_weights_replayed());
+  EXPECT_EQ(hit->half_plan().weights, DType::kFloat16);
+  EXPECT_EQ(hit->half_plan().compute, HalfCompute::kFloat32);
+  EXPECT_EQ(hit->weights_bytes(), first->weights_bytes());  // held half, not float32
+  EXPECT_TRUE(run(hit).equals(run(CompiledModel::compile(model).value_or_die())));
+}
+
+TEST(PlanSnapshotTest, SnapshotWhoseHalfComputeDiffersIsRefused) {
+  auto first = recorded(testing::half_conv<Float16>(onnx::TensorProto::FLOAT16));
+  ASSERT_TRUE(first->snapshot());
+  const Graph graph = first->snapshot()->graph().value_or_die();
+  // Recorded as computing in bfloat16: float32 options never grant that, whatever the CPU.
+  auto bf16 = PlanSnapshot::record(graph, {}, first->snapshot()->weights(),
+                                   HalfPlan{DType::kFloat16, HalfCompute::kBFloat16})
+                  .value_or_die();
+  auto r = CompiledModel::compile_snapshot(*round_trip(*bf16));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().reason(), kSnapshotHalfComputeDiffers);
+  // Recorded in float32, rebuilt asking for bfloat16: refused where this CPU would grant it.
+  CompileOptions ask_bf16;
+  ask_bf16.half_compute = HalfCompute::kBFloat16;
+  auto asked = CompiledModel::compile_snapshot(*round_trip(*first->snapshot()), ask_bf16);
+  if (onednn::cpu_has_bf16()) {
+    ASSERT_FALSE(asked.ok());
+    EXPECT_EQ(asked.status().reason(), kSnapshotHalfComputeDiffers);
+  } else {
+    EXPECT_TRUE(asked.ok()) << asked.status().to_string();
+  }
 }
 
 TEST(PlanSnapshotTest, DamagedSnapshotIsRefused) {
