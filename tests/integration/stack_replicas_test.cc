@@ -3,7 +3,9 @@
 // client config; an encrypted inference through FnPacker; kill -9 of the replica everyone talks to
 // first; a new user registered, granted and served (the worker's key fetch fails over); the
 // supervisor starts the killed replica again; `moss down` leaves no process of the stack behind.
-// Skipped, with the reason, when etcd is not installed.
+// Then a restart on the same state directory with another replica count: the etcd members come
+// back on their ports with their data (a user granted before is served after). Skipped, with the
+// reason, when etcd is not installed.
 #include "common/proc_scan.h"
 #include "common/subprocess.h"
 
@@ -82,6 +84,19 @@ class StackReplicasTest : public ::testing::Test {
     return id;
   }
   std::string config(const std::string& name) const { return (dir_ / name / "client.json").string(); }
+  // An owner ("owner") who encrypts the digits example into the stack's model store and uploads
+  // its key; sets model_.
+  void publish_model() {
+    const std::string owner = principal("owner");
+    model_ = owner + "/digits";
+    ASSERT_EQ(run("model encrypt --in " + (examples_ / "digits.onnx").string() + " --out " +
+                  (dir_ / "owner" / "digits.moss").string() + " --model-id " + model_ + " --key-out " +
+                  (dir_ / "owner" / "digits.key").string()), 0) << transcript_;
+    fs::create_directories(state_ / "models" / owner);
+    fs::copy_file(dir_ / "owner" / "digits.moss", state_ / "models" / owner / "digits.moss");
+    ASSERT_EQ(run("model upload-key --config " + config("owner") + " --key " +
+                  (dir_ / "owner" / "digits.key").string()), 0) << transcript_;
+  }
   // Grants `user` the model, adds its request key, and classifies one digit through FnPacker.
   void serve(const std::string& user, const std::string& user_id, const nlohmann::json& info) {
     const std::string wm = info["worker_measurement"];
@@ -89,7 +104,10 @@ class StackReplicasTest : public ::testing::Test {
                   " --measurement " + wm), 0) << transcript_;
     ASSERT_EQ(run("request-key add --config " + config(user) + " --model " + model_ + " --measurement " + wm), 0)
         << transcript_;
-    const fs::path out = dir_ / (user + "-out");
+    infer(user, info, dir_ / (user + "-out"));
+  }
+  // `user` classifies one digit through FnPacker into `out`.
+  void infer(const std::string& user, const nlohmann::json& info, const fs::path& out) {
     ASSERT_EQ(run("infer --config " + config(user) + " --model " + model_ + " --input image=" +
                   (examples_ / "inputs" / "digit_3.npy").string() + " --output-dir " + out.string() +
                   " --endpoint " + info["invoke_url"].get<std::string>() + " --token " +
@@ -114,15 +132,7 @@ TEST_F(StackReplicasTest, ServesThroughTheLossOfAReplicaAndDownStopsEverything) 
   EXPECT_NE(slurp(state_ / "client.json").find(info["keyservice_url"].get<std::string>()), std::string::npos);
   EXPECT_EQ(info["service_groups"].size(), 3u + 3u + 1u) << info.dump();  // etcd, replicas, packer
 
-  const std::string owner = principal("owner");
-  model_ = owner + "/digits";
-  ASSERT_EQ(run("model encrypt --in " + (examples_ / "digits.onnx").string() + " --out " +
-                (dir_ / "owner" / "digits.moss").string() + " --model-id " + model_ + " --key-out " +
-                (dir_ / "owner" / "digits.key").string()), 0) << transcript_;
-  fs::create_directories(state_ / "models" / owner);
-  fs::copy_file(dir_ / "owner" / "digits.moss", state_ / "models" / owner / "digits.moss");
-  ASSERT_EQ(run("model upload-key --config " + config("owner") + " --key " + (dir_ / "owner" / "digits.key").string()),
-            0) << transcript_;
+  ASSERT_NO_FATAL_FAILURE(publish_model());
   serve("user1", principal("user1"), info);
 
   // kill -9 of replica 0, the first URL of every client and worker.
@@ -159,6 +169,27 @@ TEST_F(StackReplicasTest, ServesThroughTheLossOfAReplicaAndDownStopsEverything) 
                                                                    << " outlived moss down";
   }
   EXPECT_NE(::kill(first, 0), 0);
+}
+
+// The etcd members' data names their ports: a restart with 2 replicas instead of 3 must start them
+// on the same ports (ports.json), and what was granted before is served after.
+TEST_F(StackReplicasTest, ARestartWithAnotherReplicaCountKeepsTheState) {
+  const std::string up = "up --state-dir " + state_.string() + " --port-keyservice 0 --port-packer 0 --keyservice-replicas ";
+  ASSERT_EQ(run(up + "3"), 0) << transcript_;
+  const std::string ports_before = slurp(state_ / "etcd" / "ports.json");
+  ASSERT_NO_FATAL_FAILURE(publish_model());
+  serve("user1", principal("user1"), stack_json());
+  ASSERT_EQ(run("down --state-dir " + state_.string()), 0) << transcript_;
+
+  ASSERT_EQ(run(up + "2"), 0) << transcript_ << slurp(state_ / "logs" / "stack.log");
+  const nlohmann::json info = stack_json();
+  const auto before = nlohmann::json::parse(ports_before), after = nlohmann::json::parse(slurp(state_ / "etcd" / "ports.json"));
+  EXPECT_EQ(after["etcd_client"], before["etcd_client"]);
+  EXPECT_EQ(after["etcd_peer"], before["etcd_peer"]);
+  EXPECT_EQ(after["https"].size(), 2u);
+  // user1's grant and request key are from before the restart: only etcd's data can serve them.
+  fs::copy_file(state_ / "client.json", dir_ / "user1" / "client.json", fs::copy_options::overwrite_existing);
+  infer("user1", info, dir_ / "user1-after");
 }
 
 }  // namespace
