@@ -12,13 +12,8 @@ namespace moss::engine {
 namespace {
 
 using testing::ModelBuilder;
+using testing::wave;
 constexpr int F = onnx::TensorProto::FLOAT;
-
-std::vector<float> wave(int64_t n, float step, float scale, float offset = 0.f) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = offset + scale * std::sin(step * static_cast<float>(i) + 0.3f);
-  return v;
-}
 
 // torch.nn.GroupNorm(groups, C) as torch 1.13 exports it at opset 17, then SiLU when silu.
 // expose: an intermediate that is also a graph output ("m": no fusion; "add": GroupNorm without
@@ -37,11 +32,7 @@ ModelBuilder torch_group_norm(std::vector<int64_t> x, int64_t groups, bool silu,
   b.init_f("gamma", per_channel, wave(C, 0.7f, 0.5f, 1.f));
   b.init_f("beta", per_channel, wave(C, 0.3f, 0.4f));
   b.node("Reshape", {"x", "shape3"}, {"r1"});
-  auto& in = b.node("InstanceNormalization", {"r1", "ones", "zeros"}, {"in"});
-  auto* eps = in.add_attribute();
-  eps->set_name("epsilon");
-  eps->set_type(onnx::AttributeProto::FLOAT);
-  eps->set_f(1e-5f);
+  ModelBuilder::attr_f(b.node("InstanceNormalization", {"r1", "ones", "zeros"}, {"in"}), "epsilon", 1e-5f);
   b.node("Shape", {"x"}, {"xs"});
   b.node("Reshape", {"in", "xs"}, {"r2"});
   b.node("Mul", {"r2", "gamma"}, {"m"});

@@ -12,10 +12,10 @@
 
 namespace moss::engine::testing {
 
-// Deterministic, non-trivial weights: scale * sin(f * i + 0.3).
-inline std::vector<float> wave(size_t n, float f, float scale) {
+// Deterministic, non-trivial weights: offset + scale * sin(f * i + 0.3).
+inline std::vector<float> wave(size_t n, float f, float scale, float offset = 0.f) {
   std::vector<float> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = scale * std::sin(f * static_cast<float>(i) + 0.3f);
+  for (size_t i = 0; i < n; ++i) v[i] = offset + scale * std::sin(f * static_cast<float>(i) + 0.3f);
   return v;
 }
 
@@ -68,6 +68,12 @@ class ModelBuilder {
     a->set_name(k);
     a->set_type(onnx::AttributeProto::INT);
     a->set_i(v);
+  }
+  static void attr_f(onnx::NodeProto& n, const std::string& k, float v) {
+    auto* a = n.add_attribute();
+    a->set_name(k);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
   }
   static void attr_ints(onnx::NodeProto& n, const std::string& k, std::vector<int64_t> v) {
     auto* a = n.add_attribute();

@@ -17,6 +17,7 @@ namespace moss::engine {
 namespace {
 
 using testing::ModelBuilder;
+using testing::wave;
 constexpr int F = onnx::TensorProto::FLOAT;
 
 struct Case {
@@ -34,12 +35,6 @@ struct Case {
 
 int64_t gates(const Case& c) { return c.op == "LSTM" ? 4 : c.op == "GRU" ? 3 : 1; }
 int64_t dirs(const Case& c) { return c.direction == "bidirectional" ? 2 : 1; }
-
-std::vector<float> wave(int64_t n, float step, float scale) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = scale * std::sin(step * static_cast<float>(i) + 0.3f);
-  return v;
-}
 
 std::vector<int64_t> state_shape(const Case& c) {
   return c.layout == 1 ? std::vector<int64_t>{c.batch, dirs(c), c.hidden}
@@ -84,12 +79,7 @@ std::vector<uint8_t> model(const Case& c) {
   if (c.layout != 0) ModelBuilder::attr_i(n, "layout", c.layout);
   if (c.linear_before_reset >= 0) ModelBuilder::attr_i(n, "linear_before_reset", c.linear_before_reset);
   if (c.input_forget) ModelBuilder::attr_i(n, "input_forget", c.input_forget);
-  if (c.clip > 0) {
-    auto* a = n.add_attribute();
-    a->set_name("clip");
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(c.clip);
-  }
+  if (c.clip > 0) ModelBuilder::attr_f(n, "clip", c.clip);
   if (!c.activations.empty()) {
     auto* a = n.add_attribute();
     a->set_name("activations");

@@ -83,10 +83,7 @@ TEST(EngineOpsBreadth, InstanceNormalizationPerSampleAndChannel) {
   ModelBuilder b(13);
   b.input("x", F, {1, 2, 2}).output("y");
   b.init_f("s", {2}, {1, 2}).init_f("b", {2}, {0, 1});
-  auto* eps = b.node("InstanceNormalization", {"x", "s", "b"}, {"y"}).add_attribute();
-  eps->set_name("epsilon");
-  eps->set_type(onnx::AttributeProto::FLOAT);
-  eps->set_f(0.0f);
+  ModelBuilder::attr_f(b.node("InstanceNormalization", {"x", "s", "b"}, {"y"}), "epsilon", 0.0f);
   auto y = values<float>(run_one(b, {{"x", Tensor::from_vector<float>({1, 2, 2}, {1, 3, 10, 20})}}));
   ASSERT_EQ(y.size(), 4u);
   EXPECT_NEAR(y[0], -1, 1e-6);

@@ -36,11 +36,7 @@ TEST(EngineOps, ClipTakesAttributesBeforeOpset11) {
   // Clip-6 reads min/max attributes.
   ModelBuilder b(6);
   b.input("x", F, {3}).output("y");
-  auto& n = b.node("Clip", {"x"}, {"y"});
-  auto* a = n.add_attribute();
-  a->set_name("max");
-  a->set_type(onnx::AttributeProto::FLOAT);
-  a->set_f(1.0f);
+  ModelBuilder::attr_f(b.node("Clip", {"x"}, {"y"}), "max", 1.0f);
   auto out = run1(b, {{"x", Tensor::from_vector<float>({3}, {-5, 0.5f, 7})}});
   EXPECT_EQ(out, (std::vector<float>{-5, 0.5f, 1}));
 }

@@ -4,47 +4,16 @@
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
 #include "engine/runtime/packed_weights.h"
-#include "model_builder.h"
+#include "test_models.h"
 
 #include <gtest/gtest.h>
-
-#include <cmath>
 
 namespace moss::engine {
 namespace {
 
-using testing::ModelBuilder;
-using testing::wave;
-constexpr int F = onnx::TensorProto::FLOAT;
+using testing::cnn;
 
-// Two Convs (blocked weights), a residual, a Gemm: several packed buffers.
-std::vector<uint8_t> cnn(int channels) {
-  const int64_t c = channels;
-  ModelBuilder b(13);
-  b.input("x", F, {1, 16, 10, 10}).output("y");
-  b.init_f("w1", {c, 16, 3, 3}, wave(static_cast<size_t>(c) * 144, 0.05f, 0.3f));
-  b.init_f("b1", {c}, wave(static_cast<size_t>(c), 0.5f, 0.1f));
-  b.init_f("w2", {16, c, 1, 1}, wave(static_cast<size_t>(c) * 16, 0.07f, 0.4f));
-  b.init_f("g", {5, 16}, wave(80, 0.05f, 0.2f)).init_f("gc", {5}, wave(5, 1.0f, 0.1f));
-  ModelBuilder::attr_ints(b.node("Conv", {"x", "w1", "b1"}, {"c1"}), "pads", {1, 1, 1, 1});
-  b.node("Relu", {"c1"}, {"r1"});
-  b.node("Conv", {"r1", "w2"}, {"c2"});
-  b.node("Add", {"c2", "x"}, {"s"});
-  b.node("GlobalAveragePool", {"s"}, {"gap"});
-  b.node("Flatten", {"gap"}, {"f"});
-  ModelBuilder::attr_i(b.node("Gemm", {"f", "g", "gc"}, {"y"}), "transB", 1);
-  return b.bytes();
-}
-
-Tensor run(const std::shared_ptr<const CompiledModel>& m) {
-  Tensor x = Tensor::zeros(DType::kFloat32, {1, 16, 10, 10}).value_or_die();
-  auto* d = x.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) d[i] = std::cos(0.01f * static_cast<float>(i));
-  ExecutionContext ctx(m);
-  const std::vector<NamedTensor> in{{"x", x}};
-  auto out = ctx.run(in).value_or_die();
-  return out.at(0).tensor;
-}
+Tensor run(const std::shared_ptr<const CompiledModel>& m) { return testing::run_once(m); }
 
 // The recording serialised and parsed back into its own buffer, as the plan cache does.
 std::shared_ptr<const PackedWeights> round_trip(const PackedWeights& recorded) {

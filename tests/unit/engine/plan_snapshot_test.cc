@@ -11,82 +11,32 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstring>
+#include <new>
+#include <span>
+#include <utility>
 
 namespace moss::engine {
 namespace {
 
-using testing::ModelBuilder;
-using testing::wave;
-constexpr int F = onnx::TensorProto::FLOAT;
+using testing::cnn;
+using testing::encoder;
+using Bytes = std::vector<uint8_t>;
 
-void attr_f(onnx::NodeProto& n, const std::string& k, float v) {
-  auto* a = n.add_attribute();
-  a->set_name(k);
-  a->set_type(onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
+Tensor run(const std::shared_ptr<const CompiledModel>& m) { return testing::run_once(m); }
 
-// Conv (weights packed as they are), Conv + BatchNormalization (folded before packing), a
-// residual, a Gemm with alpha (scaled before packing).
-std::vector<uint8_t> cnn(int channels) {
-  const int64_t c = channels;
-  const auto n = static_cast<size_t>(c);
-  ModelBuilder b(13);
-  b.input("x", F, {1, 16, 10, 10}).output("y");
-  b.init_f("w1", {c, 16, 3, 3}, wave(n * 144, 0.05f, 0.3f));
-  b.init_f("b1", {c}, wave(n, 0.5f, 0.1f));
-  b.init_f("w2", {16, c, 1, 1}, wave(n * 16, 0.07f, 0.4f));
-  b.init_f("s", {16}, wave(16, 0.3f, 1.0f)).init_f("sb", {16}, wave(16, 0.2f, 0.1f));
-  b.init_f("m", {16}, wave(16, 0.1f, 0.05f)).init_f("v", {16}, std::vector<float>(16, 1.5f));
-  b.init_f("g", {5, 16}, wave(80, 0.05f, 0.2f)).init_f("gc", {5}, wave(5, 1.0f, 0.1f));
-  ModelBuilder::attr_ints(b.node("Conv", {"x", "w1", "b1"}, {"c1"}), "pads", {1, 1, 1, 1});
-  b.node("Relu", {"c1"}, {"r1"});
-  b.node("Conv", {"r1", "w2"}, {"c2"});
-  b.node("BatchNormalization", {"c2", "s", "sb", "m", "v"}, {"n2"});
-  b.node("Add", {"n2", "x"}, {"sum"});
-  b.node("GlobalAveragePool", {"sum"}, {"gap"});
-  b.node("Flatten", {"gap"}, {"f"});
-  auto& gemm = b.node("Gemm", {"f", "g", "gc"}, {"y"});
-  ModelBuilder::attr_i(gemm, "transB", 1);
-  attr_f(gemm, "alpha", 0.5f);
-  return b.bytes();
-}
-
-// MatMul + bias, LayerNormalization, and one weight read by two MatMuls.
-std::vector<uint8_t> encoder() {
-  ModelBuilder b(17);
-  b.input("x", F, {1, 8, 32}).output("y");
-  b.init_f("w", {32, 32}, wave(1024, 0.03f, 0.2f)).init_f("bias", {32}, wave(32, 0.4f, 0.1f));
-  b.init_f("tied", {32, 32}, wave(1024, 0.02f, 0.3f));
-  b.init_f("gamma", {32}, wave(32, 0.1f, 1.0f)).init_f("beta", {32}, wave(32, 0.2f, 0.1f));
-  b.node("MatMul", {"x", "w"}, {"h"});
-  b.node("Add", {"h", "bias"}, {"hb"});
-  b.node("LayerNormalization", {"hb", "gamma", "beta"}, {"ln"});
-  b.node("MatMul", {"ln", "tied"}, {"t1"});
-  b.node("Relu", {"t1"}, {"r"});
-  b.node("MatMul", {"r", "tied"}, {"y"});
-  return b.bytes();
-}
-
-Tensor run(const std::shared_ptr<const CompiledModel>& m) {
-  const IoInfo& in = m->inputs().at(0);
-  Tensor x = Tensor::zeros(DType::kFloat32, in.dims).value_or_die();
-  auto* d = x.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) d[i] = std::cos(0.01f * static_cast<float>(i));
-  ExecutionContext ctx(m);
-  const std::vector<NamedTensor> inputs{{in.name, x}};
-  return ctx.run(inputs).value_or_die().at(0).tensor;
-}
-
-// Serialised and parsed back into 64-byte aligned memory, as the plan cache does.
-std::shared_ptr<const PlanSnapshot> round_trip(const PlanSnapshot& s) {
-  const std::vector<uint8_t> bytes = s.serialize();
-  auto keep = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[bytes.size()],
+// `bytes` copied into 64-byte aligned memory, as the plan cache decrypts an entry.
+std::pair<std::shared_ptr<const void>, std::span<const uint8_t>> aligned(const Bytes& bytes) {
+  auto keep = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[bytes.size() + 1],
                                          [](uint8_t* p) { ::operator delete[](p, std::align_val_t(64)); });
   std::copy(bytes.begin(), bytes.end(), keep.get());
-  return PlanSnapshot::parse(keep, {keep.get(), bytes.size()}).value_or_die();
+  return {keep, {keep.get(), bytes.size()}};
+}
+
+// Serialised and parsed back, as the plan cache does.
+std::shared_ptr<const PlanSnapshot> round_trip(const PlanSnapshot& s) {
+  auto [keep, span] = aligned(s.serialize());
+  return PlanSnapshot::parse(keep, span).value_or_die();
 }
 
 std::shared_ptr<const CompiledModel> recorded(const std::vector<uint8_t>& model) {
@@ -189,33 +139,47 @@ TEST(PlanSnapshotTest, SnapshotWhoseHalfComputeDiffersIsRefused) {
 }
 
 TEST(PlanSnapshotTest, DamagedSnapshotIsRefused) {
-  const std::vector<uint8_t> good = recorded(cnn(32))->snapshot()->serialize();
+  const Bytes good = recorded(cnn(32))->snapshot()->serialize();
   // Parsed, then its graph read (as compile_snapshot does): the first error found.
-  auto read = [](std::vector<uint8_t> b) {
-    auto keep = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[b.size() + 1],
-                                           [](uint8_t* p) { ::operator delete[](p, std::align_val_t(64)); });
-    std::copy(b.begin(), b.end(), keep.get());
-    auto s = PlanSnapshot::parse(keep, {keep.get(), b.size()});
+  auto read = [](const Bytes& b) {
+    auto [keep, span] = aligned(b);
+    auto s = PlanSnapshot::parse(keep, span);
     return s.ok() ? (*s)->graph().status() : s.status();
   };
+  auto refused = [&](const Bytes& b) {
+    const Status s = read(b);
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(s.reason(), kSnapshotMalformed) << s.to_string();
+  };
   EXPECT_TRUE(read(good).ok());
-  EXPECT_FALSE(read({good.begin(), good.begin() + static_cast<long>(good.size() / 2)}).ok());
-  EXPECT_FALSE(read({good.begin(), good.begin() + 100}).ok());
-  std::vector<uint8_t> bad_magic = good;
+  refused({good.begin(), good.begin() + static_cast<long>(good.size() / 2)});
+  refused({good.begin(), good.begin() + 100});
+  Bytes bad_magic = good;
   bad_magic[0] ^= 1;
-  EXPECT_FALSE(read(bad_magic).ok());
-  std::vector<uint8_t> bad_length = good;
+  refused(bad_magic);
+  Bytes bad_half = good;
+  bad_half[12] = 0x7f;  // the half weights' type
+  refused(bad_half);
+  Bytes bad_length = good;
   bad_length[64] ^= 0x40;  // the graph structure's length
-  EXPECT_FALSE(read(bad_length).ok());
-  // Bytes of the graph's structure flipped in turn: refused or still a well-formed graph, never
-  // a crash (the entry is authenticated; the bounds are checked anyway).
+  refused(bad_length);
+  // Bytes of the graph's structure flipped in turn: each refused as malformed or still a
+  // well-formed graph, never a crash (the entry is authenticated; the bounds are checked anyway);
+  // the lengths, counts and ids among them are caught.
   uint64_t len = 0;
   std::memcpy(&len, good.data() + 64, 8);
+  size_t flips = 0, caught = 0;
   for (size_t i = 64 + 8; i < 64 + 8 + len; i += 7) {
-    std::vector<uint8_t> b = good;
+    Bytes b = good;
     b[i] ^= 0xff;
-    (void)read(b);
+    const Status s = read(b);
+    ++flips;
+    if (s.ok()) continue;
+    ++caught;
+    EXPECT_EQ(s.reason(), kSnapshotMalformed) << s.to_string();
   }
+  EXPECT_GT(flips, 100u);
+  EXPECT_GT(caught, flips / 2) << caught << " of " << flips;  // 130 of 178 when written
 }
 
 }  // namespace

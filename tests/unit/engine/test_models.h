@@ -4,14 +4,75 @@
 #pragma once
 
 #include "common/half.h"
+#include "engine/runtime/compiled_model.h"
+#include "engine/runtime/execution_context.h"
 #include "model_builder.h"
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace moss::engine::testing {
+
+// x [1, 16, 10, 10] -> Conv (weights packed as they are) -> Relu -> Conv + BatchNormalization
+// (folded into the weights before packing) -> Add x -> GlobalAveragePool -> Gemm with alpha
+// (scaled before packing) -> y [1, 5]. `channels` between the Convs.
+inline std::vector<uint8_t> cnn(int channels) {
+  constexpr int F = onnx::TensorProto::FLOAT;
+  const int64_t c = channels;
+  const auto n = static_cast<size_t>(c);
+  ModelBuilder b(13);
+  b.input("x", F, {1, 16, 10, 10}).output("y");
+  b.init_f("w1", {c, 16, 3, 3}, wave(n * 144, 0.05f, 0.3f));
+  b.init_f("b1", {c}, wave(n, 0.5f, 0.1f));
+  b.init_f("w2", {16, c, 1, 1}, wave(n * 16, 0.07f, 0.4f));
+  b.init_f("s", {16}, wave(16, 0.3f, 1.0f)).init_f("sb", {16}, wave(16, 0.2f, 0.1f));
+  b.init_f("m", {16}, wave(16, 0.1f, 0.05f)).init_f("v", {16}, std::vector<float>(16, 1.5f));
+  b.init_f("g", {5, 16}, wave(80, 0.05f, 0.2f)).init_f("gc", {5}, wave(5, 1.0f, 0.1f));
+  ModelBuilder::attr_ints(b.node("Conv", {"x", "w1", "b1"}, {"c1"}), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("Conv", {"r1", "w2"}, {"c2"});
+  b.node("BatchNormalization", {"c2", "s", "sb", "m", "v"}, {"n2"});
+  b.node("Add", {"n2", "x"}, {"sum"});
+  b.node("GlobalAveragePool", {"sum"}, {"gap"});
+  b.node("Flatten", {"gap"}, {"f"});
+  auto& gemm = b.node("Gemm", {"f", "g", "gc"}, {"y"});
+  ModelBuilder::attr_i(gemm, "transB", 1);
+  ModelBuilder::attr_f(gemm, "alpha", 0.5f);
+  return b.bytes();
+}
+
+// x [1, 8, 32] -> MatMul + bias -> LayerNormalization -> MatMul -> Relu -> MatMul -> y, the last
+// two MatMuls reading one weight ("tied").
+inline std::vector<uint8_t> encoder() {
+  constexpr int F = onnx::TensorProto::FLOAT;
+  ModelBuilder b(17);
+  b.input("x", F, {1, 8, 32}).output("y");
+  b.init_f("w", {32, 32}, wave(1024, 0.03f, 0.2f)).init_f("bias", {32}, wave(32, 0.4f, 0.1f));
+  b.init_f("tied", {32, 32}, wave(1024, 0.02f, 0.3f));
+  b.init_f("gamma", {32}, wave(32, 0.1f, 1.0f)).init_f("beta", {32}, wave(32, 0.2f, 0.1f));
+  b.node("MatMul", {"x", "w"}, {"h"});
+  b.node("Add", {"h", "bias"}, {"hb"});
+  b.node("LayerNormalization", {"hb", "gamma", "beta"}, {"ln"});
+  b.node("MatMul", {"ln", "tied"}, {"t1"});
+  b.node("Relu", {"t1"}, {"r"});
+  b.node("MatMul", {"r", "tied"}, {"y"});
+  return b.bytes();
+}
+
+// The first output of one run of `m` on a deterministic float32 input of its first input's
+// (static) shape.
+inline Tensor run_once(const std::shared_ptr<const CompiledModel>& m) {
+  const IoInfo& in = m->inputs().at(0);
+  Tensor x = Tensor::zeros(DType::kFloat32, in.dims).value_or_die();
+  auto* d = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) d[i] = std::cos(0.01f * static_cast<float>(i));
+  ExecutionContext ctx(m);
+  const std::vector<NamedTensor> inputs{{in.name, x}};
+  return ctx.run(inputs).value_or_die().at(0).tensor;
+}
 
 // An initializer of ONNX type `elem` (FLOAT16 / BFLOAT16) holding `v` rounded to H.
 template <typename H>

@@ -9,68 +9,19 @@
 #include "engine/runtime/execution_context.h"
 #include "support/log_capture.h"
 #include "support/temp_dir.h"
+#include "unit/engine/test_models.h"
 #include "worker/inference_service.h"
 #include "worker_fixture.h"
 
 #include <gtest/gtest.h>
-#include <onnx/onnx.pb.h>
-
-#include <cmath>
 
 namespace moss::worker {
 namespace {
 
-// Conv -> Relu -> Gemm on a static input: a static model whose weights are packed.
-std::vector<uint8_t> small_cnn() {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  auto value = [](onnx::ValueInfoProto* v, const char* name, std::vector<int64_t> dims) {
-    v->set_name(name);
-    auto* tt = v->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx::TensorProto::FLOAT);
-    for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
-  };
-  value(g->add_input(), "x", {1, 16, 8, 8});
-  value(g->add_output(), "y", {1, 4});
-  auto init = [&](const char* name, std::vector<int64_t> dims) {
-    auto* t = g->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    int64_t n = 1;
-    for (int64_t d : dims) t->add_dims(d), n *= d;
-    for (int64_t i = 0; i < n; ++i) t->add_float_data(0.1f * std::sin(0.3f * static_cast<float>(i)));
-  };
-  init("w", {32, 16, 3, 3});
-  init("g", {4, 32});
-  auto node = [&](const char* op, std::vector<const char*> in, const char* out) {
-    auto* n = g->add_node();
-    n->set_op_type(op);
-    for (const char* i : in) n->add_input(i);
-    n->add_output(out);
-    return n;
-  };
-  node("Conv", {"x", "w"}, "c");
-  node("Relu", {"c"}, "r");
-  node("GlobalAveragePool", {"r"}, "p");
-  node("Flatten", {"p"}, "f");
-  auto* gemm = node("Gemm", {"f", "g"}, "y");
-  auto* a = gemm->add_attribute();
-  a->set_name("transB");
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(1);
-  const std::string s = m.SerializeAsString();
-  return {s.begin(), s.end()};
-}
+// A static model whose weights are packed: Conv, Conv + BatchNormalization, Gemm.
+std::vector<uint8_t> small_cnn() { return engine::testing::cnn(32); }
 
-Tensor run(const std::shared_ptr<const engine::CompiledModel>& m) {
-  Tensor x = Tensor::zeros(DType::kFloat32, {1, 16, 8, 8}).value_or_die();
-  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::cos(0.05f * static_cast<float>(i));
-  engine::ExecutionContext ctx(m);
-  const std::vector<NamedTensor> in{{"x", x}};
-  return ctx.run(in).value_or_die().at(0).tensor;
-}
+Tensor run(const std::shared_ptr<const engine::CompiledModel>& m) { return engine::testing::run_once(m); }
 
 class PlanCacheTest : public ::testing::Test {
  protected:
@@ -121,7 +72,7 @@ TEST_F(PlanCacheTest, HitRebuildsTheModelToTheOutputsOfAFreshCompile) {
   auto snapshot = load(key_);
   ASSERT_TRUE(snapshot);
   EXPECT_EQ(snapshot->weights()->bytes(), compiled_->packed_weights()->bytes());
-  // The Conv's and the Gemm's weights are stored packed only (18 KiB and 512 B unpacked).
+  // The first Conv's weights (18 KiB) are stored packed only.
   EXPECT_LT(snapshot->graph_bytes(), 8192u);
   auto hit = engine::CompiledModel::compile_snapshot(*snapshot).value_or_die();
   EXPECT_TRUE(hit->packed_weights_replayed());
