@@ -63,6 +63,7 @@ Result<SecretBytes> etcd_state_key(const KeyServerOptions& o, const store::Seale
   *save = true;
   store::EtcdClientOptions co;
   co.endpoints = o.etcd_endpoints;
+  co.timeout = o.etcd_timeout;
   MOSS_ASSIGN_OR_RETURN(auto etcd, store::EtcdClient::create(co));
   if (!o.recover_private_key.empty()) {
     MOSS_ASSIGN_OR_RETURN(auto private_key, crypto::RecoveryPrivateKey::load(o.recover_private_key));
@@ -132,6 +133,7 @@ Result<std::unique_ptr<KeyState>> open_key_state(const KeyServerOptions& o,
     MOSS_ASSIGN_OR_RETURN(store::Sealer shared_sealer, state_sealer(shared));
     store::EtcdStoreOptions eo;
     eo.client.endpoints = o.etcd_endpoints;
+    eo.client.timeout = o.etcd_timeout;
     eo.prefix = o.etcd_prefix;
     MOSS_ASSIGN_OR_RETURN(state, open_etcd_state(std::move(eo), std::move(shared_sealer)));
     // Kept only once it opened the state (a key that does not is refused: sealing-key-mismatch).

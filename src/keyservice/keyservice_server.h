@@ -34,6 +34,7 @@ struct KeyServerOptions {
   std::string store = "sqlite";            // sqlite (state_dir/keyservice.db) | etcd
   std::vector<std::string> etcd_endpoints;  // store=etcd: "http://host:port" of the members
   std::string etcd_prefix = "/moss/keyservice/";
+  std::chrono::milliseconds etcd_timeout = store::EtcdClientOptions{}.timeout;  // connect, each call
   // store=etcd replicas share one state key (replica_state_key.h). The first replica creates it;
   // a new one joins: it obtains the key from a running replica's replica port (join_url) over
   // mutually attested TLS, both sides judging the other by replica_policy

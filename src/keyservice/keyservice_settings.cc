@@ -10,6 +10,11 @@ namespace moss::keyservice {
 
 namespace {
 
+// keyservice.etcd-timeout's bounds: below, calls fail under ordinary load; above, one hung member
+// holds every call (and the client waiting on it) that long before the next member is tried.
+constexpr std::chrono::milliseconds kMinEtcdTimeout{100};
+constexpr std::chrono::milliseconds kMaxEtcdTimeout{60'000};
+
 std::vector<SettingSpec> settings() {
   return {
       {"keyservice.listen", SettingType::kString, "127.0.0.1:7443", "host:port to serve HTTPS on"},
@@ -17,6 +22,9 @@ std::vector<SettingSpec> settings() {
       {"keyservice.store", SettingType::kString, "sqlite", "state store: sqlite (state-dir/keyservice.db) or etcd (shared by replicas)"},
       {"keyservice.etcd-endpoints", SettingType::kString, "", "store=etcd: comma-separated member URLs, e.g. http://10.0.0.1:2379,http://10.0.0.2:2379"},
       {"keyservice.etcd-prefix", SettingType::kString, "/moss/keyservice/", "store=etcd: key prefix of this state (ends in /)"},
+      {"keyservice.etcd-timeout", SettingType::kDuration, format_duration(store::EtcdClientOptions{}.timeout),
+       fmt::format("store=etcd: connect and per-call timeout of each etcd request, {}..{}",
+                   format_duration(kMinEtcdTimeout), format_duration(kMaxEtcdTimeout))},
       {"keyservice.join", SettingType::kString, "", "store=etcd: https://host:port of a running replica's replica port, to obtain the state key from"},
       {"keyservice.replica-listen", SettingType::kString, "", "store=etcd: host:port of the replica port (other replicas join here)"},
       {"keyservice.replica-policy", SettingType::kString, "", "store=etcd: attestation policy other replicas must meet (JSON file), both ways"},
@@ -68,6 +76,12 @@ Result<KeyServerOptions> keyservice_options_from(const Config& c) {
     return invalid_argument("store=etcd needs etcd-endpoints");
   }
   MOSS_ASSIGN_OR_RETURN(o.etcd_prefix, c.get_string("keyservice.etcd-prefix"));
+  MOSS_ASSIGN_OR_RETURN(o.etcd_timeout, c.get_duration("keyservice.etcd-timeout"));
+  if (o.etcd_timeout < kMinEtcdTimeout || o.etcd_timeout > kMaxEtcdTimeout) {
+    return invalid_argument("setting keyservice.etcd-timeout: {}: {} is not in [{}, {}]",
+                            *c.source_of("keyservice.etcd-timeout"), format_duration(o.etcd_timeout),
+                            format_duration(kMinEtcdTimeout), format_duration(kMaxEtcdTimeout));
+  }
   MOSS_ASSIGN_OR_RETURN(o.join_url, c.get_string("keyservice.join"));
   MOSS_ASSIGN_OR_RETURN(std::string replica_listen, c.get_string("keyservice.replica-listen"));
   if (!replica_listen.empty()) {

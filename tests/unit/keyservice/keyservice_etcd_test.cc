@@ -60,6 +60,7 @@ class KeyServiceEtcdTest : public ::testing::Test {
     o.store = "etcd";
     o.etcd_endpoints = endpoints.empty() ? std::vector<std::string>{shared_etcd()->endpoint()} : endpoints;
     o.etcd_prefix = prefix_;
+    o.etcd_timeout = etcd_timeout_;
     o.replica_listen = std::make_pair(std::string("127.0.0.1"), uint16_t{0});
     o.replica_policy = attest::Policy::parse(replica_policy.value_or(
         kstest::sim_policy_json({ks_measurement_}))).value_or_die();
@@ -107,6 +108,7 @@ class KeyServiceEtcdTest : public ::testing::Test {
 
   test_support::TempDir dir_{"moss-ks-etcd"};
   std::string prefix_;
+  std::chrono::milliseconds etcd_timeout_ = store::EtcdClientOptions{}.timeout;  // of replicas started
   fs::path sim_key_;
   std::string ks_measurement_, worker_a_;
   SecretBytes model_key_ = crypto::random_secret(32).value_or_die();
@@ -301,6 +303,53 @@ TEST_F(KeyServiceEtcdTest, HealthzFollowsTheStoreAndLivezDoesNot) {
     if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(status, 200);
+}
+
+// keyservice.etcd-timeout reaches both etcd clients the server makes: the one that reads the
+// state key at start and the state store's. With etcd frozen, start fails and /healthz turns 503
+// within the short timeout set here, not the 5 s default.
+TEST_F(KeyServiceEtcdTest, EtcdTimeoutBoundsStartAndReadiness) {
+  auto etcd = test_support::EtcdProcess::start(1);
+  ASSERT_TRUE(etcd) << "etcd did not start";
+  etcd_timeout_ = std::chrono::milliseconds(300);
+  const auto bound = std::chrono::milliseconds(2500);
+  auto timed = [](auto&& call) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = call();
+    return std::make_pair(std::move(result), std::chrono::steady_clock::now() - start);
+  };
+  // SIGSTOP lands asynchronously: frozen once a read of its own times out.
+  auto freeze = [&] {
+    etcd->pause_member(0);
+    store::EtcdClientOptions o;
+    o.endpoints = etcd->endpoints();
+    o.timeout = std::chrono::milliseconds(200);
+    auto probe = store::EtcdClient::create(o).value_or_die();
+    for (int i = 0; i < 20 && probe->range(store::EtcdRange::one("probe")).ok(); ++i) {
+    }
+  };
+  freeze();
+  auto [frozen, took] = timed([&] { return try_start_replica("early", etcd->endpoints()); });
+  EXPECT_EQ(frozen.status().code(), ErrorCode::kUnavailable) << frozen.status().to_string();
+  EXPECT_LT(took, bound);
+  etcd->resume_member(0);
+  ASSERT_TRUE(etcd->wait_serving(0, std::chrono::seconds(10)));
+
+  auto ks = start_replica("a", etcd->endpoints());
+  ASSERT_TRUE(ks);
+  auto c = raw_client(*ks);
+  EXPECT_EQ(c.get("/healthz").value_or_die().status, 200);
+  freeze();
+  net::Response down;
+  for (int i = 0; i < 30 && down.status != 503; ++i) {
+    auto [r, t] = timed([&] { return c.get("/healthz"); });
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_LT(t, bound);
+    down = *r;
+    if (down.status != 503) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(down.status, 503) << down.body;
+  etcd->resume_member(0);
 }
 
 }  // namespace

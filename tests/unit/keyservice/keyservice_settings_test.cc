@@ -80,5 +80,41 @@ TEST(KeyServiceSettingsTest, UnknownKeyBadTypeAndRequired) {
   EXPECT_NE(opts.status().message().find("listen"), std::string::npos) << opts.status().message();
 }
 
+// keyservice.etcd-timeout: EtcdClientOptions' default, a duration in any layer, and out of its
+// bounds an error naming the setting and where the value came from.
+TEST(KeyServiceSettingsTest, EtcdTimeoutDefaultLayersAndBounds) {
+  TempDir dir;
+  const std::string policy = (dir.path() / "p.json").string();
+  write_text_file(policy, R"({"version":1})").check();
+  const std::string base = "--state-dir /s --worker-policy " + policy;
+  auto options = [&](const std::string& args, std::map<std::string, std::string> env = {}) {
+    auto c = make_keyservice_config().value_or_die();
+    Status loaded = load(c, base + args, std::move(env));
+    return loaded.ok() ? keyservice_options_from(c) : Result<KeyServerOptions>(loaded);
+  };
+  auto d = options("");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->etcd_timeout, store::EtcdClientOptions{}.timeout);
+  EXPECT_EQ(d->etcd_timeout, std::chrono::seconds(5));
+
+  const std::string file = (dir.path() / "ks.json").string();
+  write_text_file(file, R"({"keyservice": {"etcd-timeout": "750ms"}})").check();
+  EXPECT_EQ(options(" --config " + file).value_or_die().etcd_timeout, std::chrono::milliseconds(750));
+  EXPECT_EQ(options("", {{"MOSS_KEYSERVICE_ETCD_TIMEOUT", "2s"}}).value_or_die().etcd_timeout,
+            std::chrono::seconds(2));
+  EXPECT_EQ(options(" --etcd-timeout 1m").value_or_die().etcd_timeout, std::chrono::minutes(1));
+  EXPECT_EQ(options(" --etcd-timeout 100ms").value_or_die().etcd_timeout, std::chrono::milliseconds(100));
+
+  auto low = options("", {{"MOSS_KEYSERVICE_ETCD_TIMEOUT", "99ms"}});
+  EXPECT_EQ(low.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(low.status().message(),
+            "setting keyservice.etcd-timeout: env MOSS_KEYSERVICE_ETCD_TIMEOUT: 99ms is not in [100ms, 1m]");
+  auto high = options(" --etcd-timeout 1m1s");
+  EXPECT_EQ(high.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(high.status().message().find("flag --etcd-timeout"), std::string::npos) << high.status().message();
+  EXPECT_EQ(options(" --etcd-timeout 0").status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(options(" --etcd-timeout 5").status().code(), ErrorCode::kInvalidArgument);  // no unit
+}
+
 }  // namespace
 }  // namespace moss::keyservice
