@@ -7,11 +7,11 @@
 //   the outputs under the request key as the response.
 //
 // Before the envelope is opened a failure is a Status (its message holds nothing from the
-// plaintext: only the envelope's public header, the KeyService's answer). Once it is opened,
-// every answer is sealed for the user: a failure becomes an error-form response envelope
-// (common/reply_error.h) and InferResult::failure carries only its fixed category and code, which
-// is all the cleartext answer and the log may show. Plaintext inputs, outputs and their
-// serialised bytes are wiped before returning. Thread-safe.
+// plaintext: only the envelope's public header, the KeyService's answer). Once it is opened, every
+// answer is sealed for the user: a failure becomes an error-form response envelope
+// (common/reply_error.h) and InferResult::failure carries only its fixed category, code and reason,
+// which is all the cleartext answer (category and code) and the log may show. Plaintext inputs,
+// outputs and their serialised bytes are wiped before returning. Thread-safe.
 #pragma once
 
 #include "worker/key_cache.h"
