@@ -436,6 +436,31 @@ MOSS_CONFIG_GETTER(get_duration, kDuration, std::chrono::milliseconds, parse_dur
 MOSS_CONFIG_GETTER(get_bytes, kBytes, uint64_t, parse_byte_size)
 #undef MOSS_CONFIG_GETTER
 
+Result<int64_t> Config::get_int_in(std::string_view key, int64_t lo, int64_t hi) const {
+  MOSS_ASSIGN_OR_RETURN(int64_t v, get_int(key));
+  if (v < lo || v > hi) {
+    return invalid_argument("setting {}: {}: {} is not in [{}, {}]", key, *source_of(key), v, lo, hi);
+  }
+  return v;
+}
+
+Result<std::chrono::milliseconds> Config::get_duration_in(std::string_view key, std::chrono::milliseconds lo,
+                                                          std::chrono::milliseconds hi) const {
+  MOSS_ASSIGN_OR_RETURN(std::chrono::milliseconds v, get_duration(key));
+  if (v < lo || v > hi) {
+    return invalid_argument("setting {}: {}: {} is not in [{}, {}]", key, *source_of(key),
+                            format_duration(v), format_duration(lo), format_duration(hi));
+  }
+  return v;
+}
+
+Result<HostPort> Config::get_host_port(std::string_view key) const {
+  MOSS_ASSIGN_OR_RETURN(std::string text, get_string(key));
+  auto parsed = parse_host_port(text);
+  if (!parsed.ok()) return parsed.status().with_context(fmt::format("setting {}: {}", key, *source_of(key)));
+  return parsed;
+}
+
 Result<std::string> Config::source_of(std::string_view key) const {
   const Entry* e = find(key);
   if (e == nullptr) return not_found("config: setting '{}' is not declared", key);

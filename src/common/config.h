@@ -24,6 +24,7 @@
 // Not thread-safe while loading; read-only use after loading is safe from many threads.
 #pragma once
 
+#include "common/host_port.h"
 #include "common/secret_bytes.h"
 #include "common/status.h"
 
@@ -107,6 +108,13 @@ class Config {
   Result<bool> get_bool(std::string_view key) const;
   Result<std::chrono::milliseconds> get_duration(std::string_view key) const;
   Result<uint64_t> get_bytes(std::string_view key) const;
+  // The same with a check beyond the type, whose error also names the setting and its source:
+  // the value when lo <= value <= hi ("setting keyservice.threads: flag --threads: 0 is not in
+  // [1, 256]"); a "host:port" (common/host_port.h). Which bounds make sense is the binary's call.
+  Result<int64_t> get_int_in(std::string_view key, int64_t lo, int64_t hi) const;
+  Result<std::chrono::milliseconds> get_duration_in(std::string_view key, std::chrono::milliseconds lo,
+                                                    std::chrono::milliseconds hi) const;
+  Result<HostPort> get_host_port(std::string_view key) const;
   // A string setting's value as SecretBytes, for settings marked secret.
   Result<SecretBytes> get_secret(std::string_view key) const;
 

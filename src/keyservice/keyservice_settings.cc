@@ -1,10 +1,8 @@
 #include "keyservice/keyservice_settings.h"
 
 #include "attest/attested_tls.h"
-#include "common/host_port.h"
 
 #include <algorithm>
-#include <tuple>
 
 namespace moss::keyservice {
 
@@ -39,7 +37,7 @@ std::vector<SettingSpec> settings() {
       {"keyservice.allow-simulated", SettingType::kBool, "false", "accept simulated worker evidence (policy must allow it too)"},
       {"keyservice.worker-sim-key-file", SettingType::kString, "", "simulated platform key of workers (default: sim-key-file)"},
       {"keyservice.collateral-dir", SettingType::kString, "", "DCAP collateral for worker quotes"},
-      {"keyservice.threads", SettingType::kInt, "8", "request handler threads"},
+      {"keyservice.threads", SettingType::kInt, "8", "request handler threads, 1..256"},
       {"keyservice.max-body", SettingType::kBytes, "64KiB", "largest request body (413 above)"},
       {"keyservice.request-window", SettingType::kDuration, "5m", "accepted clock skew of signed requests"},
       {"keyservice.certificate-lifetime", SettingType::kDuration, "6h", "lifetime of the attested TLS certificate (renewed at half)"},
@@ -49,20 +47,15 @@ std::vector<SettingSpec> settings() {
   };
 }
 
-Result<std::pair<std::string, uint16_t>> host_port(const std::string& text, std::string_view setting) {
-  auto parsed = parse_host_port(text);
-  if (!parsed.ok()) return parsed.status().with_context(setting);
-  return std::make_pair(std::move(parsed->host), parsed->port);
-}
-
 }  // namespace
 
 Result<Config> make_keyservice_config() { return Config::create(settings(), "keyservice"); }
 
 Result<KeyServerOptions> keyservice_options_from(const Config& c) {
   KeyServerOptions o;
-  MOSS_ASSIGN_OR_RETURN(std::string listen, c.get_string("keyservice.listen"));
-  MOSS_ASSIGN_OR_RETURN(std::tie(o.host, o.port), host_port(listen, "listen"));
+  MOSS_ASSIGN_OR_RETURN(HostPort listen, c.get_host_port("keyservice.listen"));
+  o.host = std::move(listen.host);
+  o.port = listen.port;
   MOSS_ASSIGN_OR_RETURN(std::string state_dir, c.get_string("keyservice.state-dir"));
   o.state_dir = state_dir;
   MOSS_ASSIGN_OR_RETURN(o.store, c.get_string("keyservice.store"));
@@ -76,16 +69,13 @@ Result<KeyServerOptions> keyservice_options_from(const Config& c) {
     return invalid_argument("store=etcd needs etcd-endpoints");
   }
   MOSS_ASSIGN_OR_RETURN(o.etcd_prefix, c.get_string("keyservice.etcd-prefix"));
-  MOSS_ASSIGN_OR_RETURN(o.etcd_timeout, c.get_duration("keyservice.etcd-timeout"));
-  if (o.etcd_timeout < kMinEtcdTimeout || o.etcd_timeout > kMaxEtcdTimeout) {
-    return invalid_argument("setting keyservice.etcd-timeout: {}: {} is not in [{}, {}]",
-                            *c.source_of("keyservice.etcd-timeout"), format_duration(o.etcd_timeout),
-                            format_duration(kMinEtcdTimeout), format_duration(kMaxEtcdTimeout));
-  }
+  MOSS_ASSIGN_OR_RETURN(o.etcd_timeout,
+                        c.get_duration_in("keyservice.etcd-timeout", kMinEtcdTimeout, kMaxEtcdTimeout));
   MOSS_ASSIGN_OR_RETURN(o.join_url, c.get_string("keyservice.join"));
   MOSS_ASSIGN_OR_RETURN(std::string replica_listen, c.get_string("keyservice.replica-listen"));
   if (!replica_listen.empty()) {
-    MOSS_ASSIGN_OR_RETURN(o.replica_listen, host_port(replica_listen, "replica-listen"));
+    MOSS_ASSIGN_OR_RETURN(HostPort replica, c.get_host_port("keyservice.replica-listen"));
+    o.replica_listen = std::make_pair(std::move(replica.host), replica.port);
   }
   MOSS_ASSIGN_OR_RETURN(std::string replica_policy, c.get_string("keyservice.replica-policy"));
   if (!replica_policy.empty()) {
@@ -108,8 +98,7 @@ Result<KeyServerOptions> keyservice_options_from(const Config& c) {
   o.worker_sim_key_file = worker_sim;
   MOSS_ASSIGN_OR_RETURN(std::string collateral, c.get_string("keyservice.collateral-dir"));
   o.collateral_dir = collateral;
-  MOSS_ASSIGN_OR_RETURN(int64_t threads, c.get_int("keyservice.threads"));
-  if (threads < 1 || threads > 256) return invalid_argument("threads must be 1..256");
+  MOSS_ASSIGN_OR_RETURN(int64_t threads, c.get_int_in("keyservice.threads", 1, 256));
   o.worker_threads = static_cast<size_t>(threads);
   MOSS_ASSIGN_OR_RETURN(uint64_t max_body, c.get_bytes("keyservice.max-body"));
   o.max_body_bytes = max_body;

@@ -72,12 +72,25 @@ TEST(KeyServiceSettingsTest, UnknownKeyBadTypeAndRequired) {
   s = r.validate();
   EXPECT_NE(s.message().find("keyservice.state-dir is required"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("--state-dir"), std::string::npos) << s.message();
-  // host:port is parsed as a value, and the error names the setting.
+  // host:port is parsed as a value, and the error names the setting and its source.
   auto l = make_keyservice_config().value_or_die();
   ASSERT_TRUE(load(l, "--state-dir /s --worker-policy /p.json --listen nowhere").ok());
   auto opts = keyservice_options_from(l);
   ASSERT_FALSE(opts.ok());
-  EXPECT_NE(opts.status().message().find("listen"), std::string::npos) << opts.status().message();
+  EXPECT_EQ(opts.status().message(), "setting keyservice.listen: flag --listen: 'nowhere' is not host:port");
+  auto rl = make_keyservice_config().value_or_die();
+  ASSERT_TRUE(load(rl, "--state-dir /s --worker-policy /p.json", {{"MOSS_KEYSERVICE_REPLICA_LISTEN", "h:99999"}}).ok());
+  EXPECT_EQ(keyservice_options_from(rl).status().message(),
+            "setting keyservice.replica-listen: env MOSS_KEYSERVICE_REPLICA_LISTEN: the port in 'h:99999' is not a "
+            "number in 0..65535");
+  // Ranges likewise.
+  TempDir dir;
+  const std::string policy = (dir.path() / "p.json").string();
+  write_text_file(policy, R"({"version":1})").check();
+  auto th = make_keyservice_config().value_or_die();
+  ASSERT_TRUE(load(th, "--state-dir /s --worker-policy " + policy + " --threads 0").ok());
+  EXPECT_EQ(keyservice_options_from(th).status().message(),
+            "setting keyservice.threads: flag --threads: 0 is not in [1, 256]");
 }
 
 // keyservice.etcd-timeout: EtcdClientOptions' default, a duration in any layer, and out of its
