@@ -219,6 +219,7 @@ class IntegerMatmulToFloatKernel final : public PreparedKernel {
 }  // namespace
 
 OnednnStep prepare_dynamic_quantize_matmul_step(const OnednnStepRequest& r) {
+  if (!onednn::cpu_has_vnni()) return {};  // int16 partial sums would saturate (onednn_ops.h)
   const auto in = r.in;
   const IntegerMatmulInputs& at = inputs_of(*r.node);
   if (in.size() < 3 || !in[0] || !in[1] || !has(in, at.b_scale) || in[0]->value) return {};

@@ -164,6 +164,7 @@ std::unique_ptr<QConvKernel> build_qconv(const Node& node, std::span<const Tenso
                                          const std::vector<TensorInfo>& out, int threads,
                                          const Layout& src, bool dst_any,
                                          const std::optional<ResidualSum>& sum = std::nullopt) {
+  if (!cpu_has_vnni()) return nullptr;  // int16 partial sums would saturate (onednn_ops.h)
   if (in.size() < 8 || !in[0] || out.empty()) return nullptr;
   for (size_t i = 1; i < in.size(); ++i) {
     if (i < 8 && (!in[i] || !in[i]->value)) return nullptr;

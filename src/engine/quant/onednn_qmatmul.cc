@@ -52,6 +52,7 @@ std::unique_ptr<const PreparedKernel> prepare_qmatmul_integer(const Node& node,
                                                               const std::vector<TensorInfo>& out,
                                                               int threads) {
   (void)node;
+  if (!cpu_has_vnni()) return nullptr;  // int16 partial sums would saturate (onednn_ops.h)
   if (in.size() < 2 || !in[0] || !in[1] || !in[1]->value || out.empty()) return nullptr;
   const TensorInfo& A = *in[0];
   const Tensor& B = *in[1]->value;

@@ -143,6 +143,7 @@ std::unique_ptr<const PreparedKernel> prepare_qgemm(const Node& node,
                                                     std::span<const TensorInfo* const> in,
                                                     const std::vector<TensorInfo>& out,
                                                     int threads) {
+  if (!onednn::cpu_has_vnni()) return nullptr;  // int16 partial sums would saturate (onednn_ops.h)
   if (in.size() < 8 || !in[0] || out.empty()) return nullptr;
   for (size_t i = 1; i < in.size(); ++i) {
     if (in[i] && !in[i]->value) return nullptr;  // constant B, scales, zero points and C

@@ -240,8 +240,24 @@ dnnl::memory::desc with_type(const dnnl::memory::desc& md, dnnl::memory::data_ty
   return dnnl::memory::desc(d);
 }
 
+namespace {
+
+// ISAs are sets of bits, not an order (avx2_vnni is numerically above avx512_core_bf16).
+bool effective_isa_has(dnnl::cpu_isa want) {
+  const auto have = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return (have & static_cast<unsigned>(want)) == static_cast<unsigned>(want);
+}
+
+}  // namespace
+
 bool cpu_has_bf16() {
-  static const bool yes = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core_bf16;
+  static const bool yes = effective_isa_has(dnnl::cpu_isa::avx512_core_bf16);
+  return yes;
+}
+
+bool cpu_has_vnni() {
+  // Not AVX-VNNI (avx2_vnni): oneDNN 2.6's int8 kernels for AVX2 sum in int16 all the same.
+  static const bool yes = effective_isa_has(dnnl::cpu_isa::avx512_core_vnni);
   return yes;
 }
 

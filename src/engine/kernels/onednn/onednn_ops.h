@@ -159,6 +159,11 @@ struct KernelOptions {
 
 // Whether oneDNN runs bfloat16 natively here (AVX512-BF16 or AMX), not by emulation.
 bool cpu_has_bf16();
+// Whether oneDNN's int8 convolutions and matmuls sum exactly here: with AVX512-VNNI each u8 x s8
+// product goes straight into the int32 sum; without it oneDNN adds pairs of products in int16
+// first (vpmaddubsw), which saturates for large values and changes results by many steps. The
+// int8 kernels (quant/) decline without it, and the reference kernels run those operators.
+bool cpu_has_vnni();
 
 // ---------------------------------------------------------------------------------------------
 // Conv (ONNX Conv, 1-D/2-D/3-D, grouped and depthwise). Weights [M, C/group, k...] f32.
