@@ -59,8 +59,9 @@ struct CompileOptions {
   bool rewrite_qdq = true;
   // Compiled-plan cache (packed_weights.h), for models whose input shapes are all static: keep
   // the weights the compile packed (packed_weights()) and the snapshot of the compiled graph
-  // (snapshot(), take_snapshot(), plan_snapshot.h), and/or take the packed weights from an earlier compile of the
-  // same model with the same engine build, CPU features and intra_op_threads.
+  // (snapshot(), take_snapshot(), plan_snapshot.h), and/or take the packed weights from an
+  // earlier compile of the same model with the same engine build, CPU features and
+  // intra_op_threads.
   bool record_packed_weights = false;
   std::shared_ptr<const PackedWeights> packed_weights;
   // Compute a float16/bfloat16 model in float32 on the oneDNN kernels (quant/half_precision.h).

@@ -7,8 +7,9 @@ namespace {
 
 constexpr char kMagic[4] = {'M', 'P', 'S', '2'};
 constexpr size_t kAlign = 64;
-constexpr size_t kHeader = 64;  // magic, graph length, half plan, zero padding: the graph starts aligned
-constexpr size_t kHalfAt = 12;  // the half plan's two bytes
+// The header: magic, graph length, the half plan's two bytes, zeros; the graph starts aligned.
+constexpr size_t kHeader = 64;
+constexpr size_t kHalfAt = 12;
 constexpr int kMaxDepth = 32;   // nested subgraphs
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }

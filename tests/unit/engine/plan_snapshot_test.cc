@@ -138,6 +138,24 @@ TEST(PlanSnapshotTest, SnapshotWhoseHalfComputeDiffersIsRefused) {
   }
 }
 
+// What the format cannot hold is refused with a fixed message: it reaches the worker's log, so
+// it never names the model's nodes.
+TEST(PlanSnapshotTest, UnsupportedGraphIsRefusedWithoutNamingItsNodes) {
+  Graph g;
+  Node n;
+  n.name = "secret_node_name";
+  n.op_type = "Constant";
+  Attribute value;
+  value.kind = Attribute::Kind::kTensor;  // no numeric tensor: a string tensor's shape
+  n.attrs.emplace("value", value);
+  g.nodes.push_back(std::move(n));
+  auto r = PlanSnapshot::record(g, {}, std::make_shared<PackedWeights>());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_EQ(r.status().reason(), kSnapshotUnsupported);
+  EXPECT_EQ(r.status().message().find("secret_node_name"), std::string::npos) << r.status().message();
+}
+
 TEST(PlanSnapshotTest, DamagedSnapshotIsRefused) {
   const Bytes good = recorded(cnn(32))->snapshot()->serialize();
   // Parsed, then its graph read (as compile_snapshot does): the first error found.

@@ -291,7 +291,8 @@ HalfWeights::HalfWeights(const dnnl::memory& packed, WeightStorage type)
   const float* f = static_cast<const float*>(packed.get_data_handle());
   bits_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const uint16_t h = type == WeightStorage::kF16 ? Float16::from_float(f[i]) : BFloat16::from_float(f[i]);
+    const uint16_t h =
+        type == WeightStorage::kF16 ? Float16::from_float(f[i]) : BFloat16::from_float(f[i]);
     const float back = type == WeightStorage::kF16 ? Float16::to_float(h)
                                                    : static_cast<float>(BFloat16::from_bits(h));
     // Bit for bit (a NaN never compares equal, and -0 must stay -0).
