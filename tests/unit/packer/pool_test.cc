@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -301,6 +302,116 @@ TEST_F(PoolTest, StatusShowsResidentModelsAndMemory) {
   EXPECT_EQ(s["latency_ms"]["count"], 2);
   EXPECT_EQ(pool->peak_memory_bytes(), 100ull << 20);
   EXPECT_GT(pool->instance_seconds(), 0.0);
+}
+
+// A backend that records which instances the pool stopped (the local backend does the work).
+class StopRecordingBackend final : public Backend {
+ public:
+  explicit StopRecordingBackend(BackendPtr inner) : inner_(std::move(inner)) {}
+  std::string_view kind() const override { return inner_->kind(); }
+  Result<InstancePtr> start(const std::string& instance_id) override {
+    MOSS_ASSIGN_OR_RETURN(InstancePtr inst, inner_->start(instance_id));
+    return InstancePtr(std::make_unique<Recorded>(std::move(inst), instance_id, *this));
+  }
+  std::set<std::string> stopped() const {
+    std::lock_guard lock(mu_);
+    return stopped_;
+  }
+
+ private:
+  struct Recorded final : Instance {
+    Recorded(InstancePtr inner, std::string id, StopRecordingBackend& owner)
+        : inner(std::move(inner)), id(std::move(id)), owner(owner) {}
+    std::string endpoint() const override { return inner->endpoint(); }
+    Result<protocol::InferResult> invoke(std::string_view body,
+                                         std::chrono::milliseconds timeout) override {
+      return inner->invoke(body, timeout);
+    }
+    void stop() override {
+      inner->stop();
+      std::lock_guard lock(owner.mu_);
+      owner.stopped_.insert(id);
+    }
+    InstancePtr inner;
+    std::string id;
+    StopRecordingBackend& owner;
+  };
+  BackendPtr inner_;
+  mutable std::mutex mu_;
+  std::set<std::string> stopped_;
+};
+
+// The deliberate shrink on a real pool, on the manual clock: a burst of four models grows the pool
+// to four instances; over a quiet tail (one model, one request every 2 s) the long window no
+// longer needs them, and the spare instances drain and are stopped, but not below what the models
+// still resident need in memory (two models of 150 MiB are more than half of one instance's
+// 512 MiB budget: two instances stay).
+TEST_F(PoolTest, DrainsAndStopsTheSpareInstancesAfterABurst) {
+  json j = testing::local_pool_json("p", 4, 1);  // one request per instance: a burst grows it
+  PoolSpec spec = parse_pool_spec(j).value_or_die();
+  auto backend = std::make_unique<StopRecordingBackend>(make_backend(spec, {}).value_or_die());
+  StopRecordingBackend& recorded = *backend;
+  auto pool = std::make_shared<Pool>(spec, std::move(backend),
+                                     make_routing_policy(spec.policy, StatsPriors{}), manual_);
+  // The burst: each request is held 500 ms (real time) by its worker, so the next one finds every
+  // instance busy and starts another (the clock does not move: the measured start is 0 ms).
+  std::vector<std::future<Result<protocol::InferResult>>> burst;
+  for (int i = 0; i < 4; ++i) {
+    const std::string model = "o/m" + std::to_string(i);
+    burst.push_back(std::async(std::launch::async, [&, model] {
+      return pool->invoke(model, testing::costs(500, 10, 150));
+    }));
+    for (int k = 0; k < 500; ++k) {  // until it is on its instance
+      int in_flight = 0;
+      const json status = pool->status();
+      for (const json& inst : status["instances"]) in_flight += inst["in_flight"].get<int>();
+      if (in_flight == i + 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  std::set<std::string> served_on;
+  for (auto& b : burst) {
+    auto r = b.get();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    served_on.insert(testing::result_json(*r)["packer"]["instance"].get<std::string>());
+  }
+  ASSERT_EQ(served_on.size(), 4u);
+  ASSERT_EQ(pool->counters().instance_starts, 4u);
+  // The quiet tail: 60 s of one request every 2 s for o/m0, the pool reaped after each.
+  std::string m0_instance;
+  for (int s = 0; s < 30; ++s) {
+    manual_.advance(2'000);
+    auto r = pool->invoke("o/m0", testing::costs(1, 10, 150));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    json reply = testing::result_json(*r);
+    EXPECT_EQ(reply["run"], "warm");  // o/m0 stays where it is
+    m0_instance = reply["packer"]["instance"].get<std::string>();
+    pool->reap_idle();
+  }
+  json status = pool->status();
+  ASSERT_EQ(status["instances"].size(), 2u);
+  uint64_t resident = 0;
+  std::set<std::string> left;
+  for (const json& inst : status["instances"]) {
+    left.insert(inst["id"].get<std::string>());
+    for (const json& m : inst["models"]) resident += m["bytes"].get<uint64_t>();
+  }
+  EXPECT_TRUE(left.count(m0_instance));
+  EXPECT_GT(resident, 256ull << 20);  // one instance at half its budget would not hold them
+  // Drained ones were stopped, not just forgotten; the two left were not.
+  std::set<std::string> stopped = recorded.stopped();
+  EXPECT_EQ(stopped.size(), 2u);
+  for (const std::string& id : left) EXPECT_FALSE(stopped.count(id)) << id;
+  EXPECT_EQ(pool->counters().instance_stops, 2u);
+  // A longer tail drains nothing more: the memory need holds.
+  for (int s = 0; s < 15; ++s) {
+    manual_.advance(2'000);
+    ASSERT_TRUE(pool->invoke("o/m0", testing::costs(1, 10, 150)).ok());
+    pool->reap_idle();
+  }
+  EXPECT_EQ(pool->status()["instances"].size(), 2u);
+  EXPECT_EQ(pool->counters().failed, 0u);
+  pool->shutdown();
 }
 
 // A crashed worker being restarted (its instance busy for the whole start) blocks neither
