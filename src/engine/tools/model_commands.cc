@@ -2,6 +2,7 @@
 
 #include "common/file_util.h"
 #include "common/npy.h"
+#include "common/percentile.h"
 #include "common/tensor_file.h"
 #include "engine/kernels/registry.h"
 #include "engine/runtime/execution_context.h"
@@ -422,8 +423,6 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
     MOSS_RETURN_IF_ERROR(ctx.run(inputs).status());
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
   }
-  std::sort(ms.begin(), ms.end());
-  auto pct = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * static_cast<double>(ms.size())))]; };
   if (o.profile && ctx.plan()) print_profile(*compiled, *ctx.plan(), step_ns, tail_ns, o.iters, out);
   out << "inputs:";
   for (const auto& in : inputs) out << " " << in.name << shape_to_string(in.tensor.shape());
@@ -436,8 +435,8 @@ Status model_bench(const std::filesystem::path& model, const BenchOptions& o, st
   j["compile_breakdown_ms"] = {{"parse", ct.parse_ms},     {"passes", ct.passes_ms},
                                {"kernels", ct.kernels_ms}, {"pack", ct.pack_ms},
                                {"plan", ct.plan_ms}};
-  j["p50_ms"] = pct(0.5);
-  j["p90_ms"] = pct(0.9);
+  j["p50_ms"] = percentile_in_place(ms, 0.5);
+  j["p90_ms"] = percentile_in_place(ms, 0.9);
   j["weights_mb"] = static_cast<double>(compiled->weights_bytes()) / (1 << 20);
   j["arena_mb"] = static_cast<double>(ctx.arena_bytes()) / (1 << 20);
   j["peak_rss_mb"] = peak_rss_mb();

@@ -50,6 +50,7 @@ struct BenchOptions {
 
 // Compiles, runs warmup + iters on the given or synthetic inputs and ends with the one JSON line
 // {"model","threads","compile_ms","p50_ms","p90_ms","weights_mb","arena_mb","peak_rss_mb"}.
+// p50/p90 are nearest-rank percentiles (common/percentile.h) of the timed iterations.
 Status model_bench(const std::filesystem::path& model, const BenchOptions& options,
                    std::ostream& out);
 

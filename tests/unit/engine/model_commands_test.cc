@@ -5,6 +5,7 @@
 #include "model_builder.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -51,6 +52,22 @@ TEST_F(ModelBenchInputs, GivenInputReplacesSyntheticOneOfThatName) {
   ASSERT_TRUE(s.ok()) << s.message();
   EXPECT_NE(out.str().find("inputs: x[3, 2] y[3, 2]"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("\"p50_ms\""), std::string::npos) << out.str();
+}
+
+TEST_F(ModelBenchInputs, PercentilesAreNearestRankOfTheTimedIterations) {
+  // Two iterations: nearest rank (common/percentile.h) makes p50 the faster one and p90 the
+  // slower; the times themselves are not controlled, so only their order is checked.
+  BenchOptions o;
+  o.iters = 2;
+  o.warmup = 0;
+  std::ostringstream out;
+  const Status s = model_bench(model(), o, out);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::string text = out.str();
+  text.pop_back();  // the JSON line is the last one
+  const auto j = nlohmann::json::parse(text.substr(text.rfind('\n') + 1));
+  EXPECT_GT(j["p50_ms"].get<double>(), 0.0);
+  EXPECT_LE(j["p50_ms"].get<double>(), j["p90_ms"].get<double>());
 }
 
 TEST_F(ModelBenchInputs, GivenInputShapeIsTheFilesNotTheSyntheticDefault) {
