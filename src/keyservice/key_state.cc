@@ -120,15 +120,13 @@ int64_t system_clock_ms() {
       .count();
 }
 
-KeyState::KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock,
-                   const store::StateHeadView& head)
-    : store_(std::move(store)), identity_(std::move(identity)), clock_(std::move(clock)) {
-  published_ = {head.version, head.audit.seq, head.audit.hash};
-}
+KeyState::KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock)
+    : store_(std::move(store)), identity_(std::move(identity)), clock_(std::move(clock)) {}
 
-crypto::KeyServiceState KeyState::published_state() const {
-  std::lock_guard lock(published_mu_);
-  return published_;
+std::optional<crypto::KeyServiceState> KeyState::answer_state(uint64_t ticket) const {
+  auto seen = store_->seen_since(ticket);
+  if (!seen) return std::nullopt;
+  return crypto::KeyServiceState{seen->version, seen->audit.seq, seen->audit.hash};
 }
 
 Result<store::StateStorePtr> open_sqlite_state(const std::filesystem::path& db_path,
@@ -146,27 +144,13 @@ Result<store::StateStorePtr> open_etcd_state(store::EtcdStoreOptions options, st
 
 Result<std::unique_ptr<KeyState>> KeyState::open(store::StateStorePtr store, ClockMs clock) {
   MOSS_ASSIGN_OR_RETURN(auto identity, crypto::Identity::from_private_raw(store->identity_seed().span()));
-  MOSS_ASSIGN_OR_RETURN(store::StateHeadView head, store->head());
-  return std::unique_ptr<KeyState>(
-      new KeyState(std::move(store), std::move(identity), std::move(clock), head));
+  return std::unique_ptr<KeyState>(new KeyState(std::move(store), std::move(identity), std::move(clock)));
 }
 
 Result<std::unique_ptr<KeyState>> KeyState::open(const std::filesystem::path& db_path,
                                                  store::Sealer sealer, ClockMs clock) {
   MOSS_ASSIGN_OR_RETURN(auto store, open_sqlite_state(db_path, std::move(sealer)));
   return open(std::move(store), std::move(clock));
-}
-
-void KeyState::publish_head() {
-  // The version and audit head go out together with every answer; they only move forward (on
-  // etcd another replica's commit may be seen before this one's own). A failed read keeps the
-  // last published pair: it is still one this KeyService committed or saw.
-  auto head = store_->head();
-  if (!head.ok()) return;
-  std::lock_guard lock(published_mu_);
-  if (head->version > published_.version) {
-    published_ = {head->version, head->audit.seq, head->audit.hash};
-  }
 }
 
 Status KeyState::store_readable() {
@@ -210,10 +194,7 @@ Status KeyState::write(const std::function<Status()>& body) {
     events = events_in_write_;
     return b;
   });
-  if (s.ok()) {
-    audit_events_.fetch_add(events, std::memory_order_relaxed);
-    publish_head();
-  }
+  if (s.ok()) audit_events_.fetch_add(events, std::memory_order_relaxed);
   return s;
 }
 
@@ -271,7 +252,6 @@ Status KeyState::use_nonce(const std::string& principal, const std::string& nonc
   if (s.code() == ErrorCode::kAlreadyExists) {
     return refuse(ErrorCode::kUnauthenticated, "nonce-replayed", "nonce already used");
   }
-  if (s.ok() && store_->version() > published_state().version) publish_head();
   return s;
 }
 
@@ -561,14 +541,15 @@ Result<store::AuditHead> KeyState::verify_audit() {
 
 Result<KeyState::SignedHead> KeyState::signed_audit_head(std::optional<int64_t> at) {
   SignedHead out;
+  store::StateHeadView now;
   {
-    // On etcd: what every replica committed until now. Under mu_: the store's head is only
-    // consistent between writes.
+    // On etcd: what every replica committed until now (a linearizable read), so the proof is at
+    // least as new as any answer a client judged before asking. Under mu_: the store's head is
+    // only consistent between writes.
     std::lock_guard lock(mu_);
-    publish_head();
+    MOSS_ASSIGN_OR_RETURN(now, store_->head());
   }
-  crypto::KeyServiceState now = published_state();
-  out.head = {now.audit_seq, now.audit_hash};
+  out.head = now.audit;
   out.state_version = now.version;
   std::string hash_hex = hex_encode(out.head.hash);
   if (!at) {

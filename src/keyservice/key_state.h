@@ -127,11 +127,16 @@ class KeyState {
   Status store_readable();
   static constexpr int64_t kReadinessReuseMs = 1'000;
 
-  // The state version: +1 with every committed change; sent with every answer.
-  int64_t state_version() const { return published_state().version; }
-  // The state version and audit head of the last committed change, read together (both go out
-  // with every answer: crypto/keyservice_state.h).
-  crypto::KeyServiceState published_state() const;
+  // The state version: +1 with every committed change (the newest this KeyService has seen).
+  int64_t state_version() const { return store_->version(); }
+  // The state version and audit head an answer shows (crypto/keyservice_state.h), read together.
+  // answer_ticket() is taken when a request arrives; answer_state(ticket) is the newest state seen,
+  // provided a read of the store made after that (for the request: a nonce, a read, a commit)
+  // saw it, and nullopt otherwise: on etcd, an older state remembered from before the request
+  // arrived may lack what another replica acknowledged since, and an answer showing it would be
+  // refused as a rollback (store::StateStore::seen_since). Thread-safe, no I/O.
+  uint64_t answer_ticket() const { return store_->read_ticket(); }
+  std::optional<crypto::KeyServiceState> answer_state(uint64_t ticket) const;
   // The audit head signed by the KeyService's identity (created with the state, sealed in it).
   // With `at`: also the chain value at that sequence number, proven to lead to the head
   // (store::audit_chain_value_at over the store's audit reads), signed together with the head
@@ -148,10 +153,8 @@ class KeyState {
   const crypto::PublicKey& identity() const { return identity_.public_key(); }
 
  private:
-  KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock,
-           const store::StateHeadView& head);
-  void publish_head();  // mu_ held: published_ = the store's head when it is newer
-  // Runs `body` as one committed state change (mu_ held) and publishes the new version.
+  KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock);
+  // Runs `body` as one committed state change (mu_ held).
   Status write(const std::function<Status()>& body);
   Status audit(const store::AuditEvent& event);  // inside write()
   // Runs `work` inside a transaction shared with the work other threads queue meanwhile (group
@@ -164,12 +167,11 @@ class KeyState {
                                  const std::string& measurement);
 
   std::mutex mu_;
-  store::StateStorePtr store_;  // guarded by mu_ (query_audit and readable are thread-safe)
+  store::StateStorePtr store_;  // guarded by mu_ (query_audit, readable, seen* are thread-safe)
   const crypto::Identity identity_;
   const ClockMs clock_;
   uint64_t events_in_write_ = 0;  // guarded by mu_: audit events of the write() running
   std::atomic<uint64_t> audit_events_{0};
-  mutable std::mutex published_mu_;    // ordered after mu_
   std::mutex probe_mu_;  // held by the one probe reading the store
   struct Readiness {
     bool known = false;  // a probe has read the store
@@ -178,7 +180,6 @@ class KeyState {
   };
   std::mutex readiness_mu_;  // held only to copy or set readiness_
   Readiness readiness_;      // guarded by readiness_mu_
-  crypto::KeyServiceState published_;  // guarded by published_mu_
 
   struct PendingAudit {
     std::function<Status()> work;

@@ -10,12 +10,13 @@
 namespace moss::keyservice {
 
 net::Response KeyService::handle_release(const net::Request& req) {
+  const uint64_t ticket = state_.answer_ticket();
   auto result = release(req);
   if (!result.ok() && (result.status().code() == ErrorCode::kPermissionDenied ||
                        result.status().code() == ErrorCode::kNotFound)) {
     metrics_.release_denied.fetch_add(1);
   }
-  return finish("release", std::move(result));
+  return finish("release", ticket, std::move(result));
 }
 
 Result<net::Response> KeyService::release(const net::Request& req) {
@@ -75,6 +76,7 @@ Result<net::Response> KeyService::release(const net::Request& req) {
 }
 
 net::Response KeyService::handle_attest_connection(const net::Request& req) {
+  const uint64_t ticket = state_.answer_ticket();
   auto run = [&]() -> Result<net::Response> {
     auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
     if (!peer) {
@@ -98,10 +100,11 @@ net::Response KeyService::handle_attest_connection(const net::Request& req) {
     return net::Response::json(200, fmt::format(R"({{"attested":true,"measurement":"{}"}})",
                                                 (*verified)->claims.measurement));
   };
-  return finish("attest-connection", run());
+  return finish("attest-connection", ticket, run());
 }
 
 net::Response KeyService::handle_worker_audit_head(const net::Request& req) {
+  const uint64_t ticket = state_.answer_ticket();
   auto run = [&]() -> Result<net::Response> {
     auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
     if (!peer) {
@@ -114,7 +117,7 @@ net::Response KeyService::handle_worker_audit_head(const net::Request& req) {
     }
     return audit_head("", req);
   };
-  return finish("audit_head", run());
+  return finish("audit_head", ticket, run());
 }
 
 }  // namespace moss::keyservice

@@ -21,7 +21,8 @@ KeyService::KeyService(KeyState& state, ServiceOptions options, ClockMs clock)
       auth_(state, std::move(clock), options.request_window_s),
       limiter_(options.rate_per_s, options.rate_burst) {}
 
-net::Response KeyService::finish(const std::string& endpoint, Result<net::Response> result) {
+net::Response KeyService::finish(const std::string& endpoint, uint64_t ticket,
+                                 Result<net::Response> result) {
   // Refusals are counted per request in /metrics; the log gets a throttled sample of them (a
   // flood of bad requests must not become a flood of log lines), and none for rate limiting.
   net::Response response;
@@ -45,16 +46,25 @@ net::Response KeyService::finish(const std::string& endpoint, Result<net::Respon
     response = net::error_response(s);
   }
   // The version and audit head of one committed state, read together: clients judge each answer
-  // by both (rollback and fork checks, crypto/keyservice_state.h).
-  crypto::KeyServiceState now = state_.published_state();
-  response.headers.set(crypto::kHeaderStateVersion, std::to_string(now.version));
-  response.headers.set(crypto::kHeaderAuditHead, crypto::audit_head_header(now.audit_seq, now.audit_hash));
+  // by both (rollback and fork checks, crypto/keyservice_state.h). Only an answer about the state
+  // shows them, and only what a read made for this request saw (KeyState::answer_state). A 5xx
+  // is no such answer (the client moves on to another replica), and a request refused before
+  // the state was read (malformed, unauthenticated, rate-limited) has no version to show; both go
+  // without, rather than with a version this replica saw earlier, which may be older than one
+  // another replica acknowledged meanwhile (a client would refuse it as a rollback).
+  if (response.status < 500) {
+    if (auto now = state_.answer_state(ticket)) {
+      response.headers.set(crypto::kHeaderStateVersion, std::to_string(now->version));
+      response.headers.set(crypto::kHeaderAuditHead, crypto::audit_head_header(now->audit_seq, now->audit_hash));
+    }
+  }
   metrics_.count_request(endpoint, response.status);
   return response;
 }
 
 net::Handler KeyService::signed_endpoint(std::string endpoint, Signed handler) {
   return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const net::Request& req) {
+    const uint64_t ticket = state_.answer_ticket();
     auto run = [&]() -> Result<net::Response> {
       MOSS_ASSIGN_OR_RETURN(std::string principal, auth_.authenticate(req));
       if (!limiter_.allow(principal)) {
@@ -63,7 +73,7 @@ net::Handler KeyService::signed_endpoint(std::string endpoint, Signed handler) {
       }
       return handler(principal, req);
     };
-    return finish(endpoint, run());
+    return finish(endpoint, ticket, run());
   };
 }
 
@@ -86,6 +96,7 @@ Result<std::string> KeyService::owned_model(const net::Request& request,
 }
 
 net::Response KeyService::handle_register(const net::Request& req) {
+  const uint64_t ticket = state_.answer_ticket();
   auto run = [&]() -> Result<net::Response> {
     MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"public_key"}));
     MOSS_ASSIGN_OR_RETURN(std::string b64, text_field(body, "public_key"));
@@ -107,7 +118,7 @@ net::Response KeyService::handle_register(const net::Request& req) {
     nlohmann::json j = {{"principal_id", id}, {"created", created}};
     return net::Response::json(created ? 201 : 200, j.dump());
   };
-  return finish("register", run());
+  return finish("register", ticket, run());
 }
 
 namespace {

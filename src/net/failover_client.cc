@@ -71,6 +71,7 @@ Result<Response> FailoverClient::run(const std::function<Result<Response>(Client
   const auto deadline = std::chrono::steady_clock::now() + options_.deadline;
   const ClientOptions& o = options_.client;
   std::optional<Result<Response>> last;
+  size_t last_url = current_;
   for (size_t tried = 0; tried < clients_.size(); ++tried) {
     auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left <= milliseconds(0)) break;
@@ -82,6 +83,7 @@ Result<Response> FailoverClient::run(const std::function<Result<Response>(Client
     if (!r.ok()) c.close();  // a fresh connection next time this URL comes round
     log::get("net")->warn("failover from={} after=\"{}\"", options_.urls[current_],
                           r.ok() ? fmt::format("HTTP {}", r->status) : r.status().to_string());
+    last_url = current_;
     if (clients_.size() > 1) {
       current_ = (current_ + 1) % clients_.size();
       ++failovers_;
@@ -89,7 +91,12 @@ Result<Response> FailoverClient::run(const std::function<Result<Response>(Client
     last = std::move(r);
   }
   if (!last) return deadline_exceeded("no time left for a request (deadline {} ms)", options_.deadline.count());
-  if (last->ok()) return std::move(*last);  // every URL answered 5xx: the last answer
+  if (last->ok()) {
+    // Every URL failed and a 5xx is the answer returned: current() is the replica that gave it, so
+    // a caller's follow-up about that answer (a fork-check proof) asks the same replica.
+    current_ = last_url;
+    return std::move(*last);
+  }
   const Status& s = last->status();
   if (std::chrono::steady_clock::now() >= deadline) {
     return deadline_exceeded("deadline of {} ms passed; last attempt: {}", options_.deadline.count(), s.message());

@@ -10,7 +10,8 @@
 // again for every attempt, so signed requests get a fresh signature (time and nonce) per replica.
 // A resent request may have been applied by the replica that then failed to answer: callers keep
 // their requests idempotent (MOSS's signed requests are).
-// Errors: the last attempt's (a 5xx comes back as that response), or deadline-exceeded.
+// Errors: the last attempt's (a 5xx comes back as that response, and current() is then the URL
+// that gave it), or deadline-exceeded.
 // Not thread-safe (one connection at a time); create one per thread.
 #pragma once
 

@@ -113,14 +113,7 @@ std::string EtcdStateStore::describe() const {
   return fmt::format("etcd {} prefix {}", endpoints, options_.prefix);
 }
 
-void EtcdStateStore::see_version(int64_t version) {
-  int64_t seen = seen_version_.load(std::memory_order_acquire);
-  while (version > seen &&
-         !seen_version_.compare_exchange_weak(seen, version, std::memory_order_release)) {
-  }
-}
-
-Result<StateHead> EtcdStateStore::decode_head(const EtcdKv& kv) {
+Result<StateHead> EtcdStateStore::decode_head(const EtcdKv& kv, uint64_t read) {
   MOSS_ASSIGN_OR_RETURN(Mac check, auth_.key_check());
   if (kv.value.size() < check.size() || std::memcmp(kv.value.data(), check.data(), check.size()) != 0) {
     return Status(ErrorCode::kFailedPrecondition,
@@ -128,16 +121,17 @@ Result<StateHead> EtcdStateStore::decode_head(const EtcdKv& kv) {
                   "sealing key, or another TEE identity, than the one that created it)");
   }
   MOSS_ASSIGN_OR_RETURN(StateHead head, open_state_head(sealer_, as_bytes(kv.value).subspan(check.size())));
-  see_version(head.version);
+  seen_.saw(read, {head.version, head.audit});
   return head;
 }
 
 Status EtcdStateStore::create_or_load() {
   const std::string head_key = options_.prefix + "head";
   for (int attempt = 0; attempt < 2; ++attempt) {
+    const uint64_t read = seen_.begin_read();
     MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(head_key)));
     if (!got.kvs.empty()) {
-      MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(got.kvs[0]));
+      MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(got.kvs[0], read));
       identity_seed_ = std::move(head.identity_seed);
       return Status::Ok();
     }
@@ -155,9 +149,11 @@ Status EtcdStateStore::create_or_load() {
     MOSS_ASSIGN_OR_RETURN(auto sealed, seal_state_head(sealer_, head));
     std::string value(as_chars(check));
     value.append(as_chars(sealed));
+    const uint64_t create = seen_.begin_read();
     MOSS_ASSIGN_OR_RETURN(auto txn, client_->txn({{EtcdCompare::kCreate, head_key, 0}},
                                                  {EtcdOp::put(head_key, value)}, {}));
     if (txn.succeeded) {
+      seen_.saw(create, {head.version, head.audit});
       identity_seed_ = std::move(head.identity_seed);
       return Status::Ok();
     }
@@ -256,10 +252,11 @@ Result<std::map<std::string, EtcdStateStore::RowAt>> EtcdStateStore::matching(co
   }
   // Outside a write: the head and the rows at one revision, so every row's version is checked
   // against the head it belongs with.
+  const uint64_t read = seen_.begin_read();
   MOSS_ASSIGN_OR_RETURN(auto txn, client_->txn({}, {EtcdOp::get(EtcdRange::one(options_.prefix + "head")),
                                                     EtcdOp::get(range)}, {}));
   if (txn.ranges[0].kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
-  MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(txn.ranges[0].kvs[0]));
+  MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(txn.ranges[0].kvs[0], read));
   state_version = head.version;
   for (const EtcdKv& kv : txn.ranges[1].kvs) {
     MOSS_ASSIGN_OR_RETURN(RowAt r, decode_row(t, kv, state_version));
@@ -368,9 +365,10 @@ Status EtcdStateStore::write(const std::function<Status()>& body) {
   const std::string head_key = options_.prefix + "head";
   MOSS_ASSIGN_OR_RETURN(Mac check, auth_.key_check());
   for (int attempt = 0; attempt < options_.max_write_attempts; ++attempt) {
+    const uint64_t read = seen_.begin_read();
     MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(head_key)));
     if (got.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
-    MOSS_ASSIGN_OR_RETURN(head_, decode_head(got.kvs[0]));
+    MOSS_ASSIGN_OR_RETURN(head_, decode_head(got.kvs[0], read));
     head_mod_revision_ = got.kvs[0].mod_revision;
     read_revision_ = got.revision;
     pending_.clear();
@@ -394,10 +392,12 @@ Status EtcdStateStore::write(const std::function<Status()>& body) {
     ops.push_back(EtcdOp::put(head_key, std::move(value)));
     pending_.clear();
     pending_audit_.clear();
+    // A commit is a read too: its compare held, so the head it wrote is the newest.
+    const uint64_t commit = seen_.begin_read();
     MOSS_ASSIGN_OR_RETURN(auto txn, client_->txn({{EtcdCompare::kMod, head_key, head_mod_revision_}},
                                                  ops, {}));
     if (txn.succeeded) {
-      see_version(head_.version);
+      seen_.saw(commit, {head_.version, head_.audit});
       return Status::Ok();
     }
     // Another replica committed since our read: run the body again on the new state.
@@ -430,6 +430,7 @@ Status EtcdStateStore::use_nonce(std::string_view principal, std::string_view no
       }
       lease = lease_;
     }
+    const uint64_t read = seen_.begin_read();
     auto txn = client_->txn({{EtcdCompare::kCreate, key, 0}},
                             {EtcdOp::put(key, value, lease), EtcdOp::get(EtcdRange::one(head_key))},
                             {EtcdOp::get(EtcdRange::one(key)), EtcdOp::get(EtcdRange::one(head_key))});
@@ -440,7 +441,7 @@ Status EtcdStateStore::use_nonce(std::string_view principal, std::string_view no
     }
     MOSS_RETURN_IF_ERROR(txn.status());
     const auto& head = txn->ranges.back();
-    if (!head.kvs.empty()) MOSS_RETURN_IF_ERROR(decode_head(head.kvs[0]).status());
+    if (!head.kvs.empty()) MOSS_RETURN_IF_ERROR(decode_head(head.kvs[0], read).status());
     if (txn->succeeded) return Status::Ok();
     if (!txn->ranges[0].kvs.empty() && txn->ranges[0].kvs[0].value == value) return Status::Ok();
     return already_exists("nonce already used");
@@ -487,9 +488,10 @@ Result<std::vector<AuditRecord>> EtcdStateStore::query_audit(const AuditQuery& q
 }
 
 Result<StateHeadView> EtcdStateStore::head() {
+  const uint64_t read = seen_.begin_read();
   MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(options_.prefix + "head")));
   if (got.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
-  MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(got.kvs[0]));
+  MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(got.kvs[0], read));
   return StateHeadView{head.version, head.audit};
 }
 
@@ -502,9 +504,10 @@ Status EtcdStateStore::readable() {
 }
 
 Status EtcdStateStore::verify_all() {
+  const uint64_t read = seen_.begin_read();
   MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(options_.prefix + "head")));
   if (got.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
-  MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(got.kvs[0]));
+  MOSS_ASSIGN_OR_RETURN(StateHead head, decode_head(got.kvs[0], read));
   const int64_t revision = got.revision;
   // Every row, at the head's revision, against the accumulator.
   const std::string rows_prefix = options_.prefix + "t/";

@@ -19,7 +19,10 @@
 // compare fails and the body runs again on the new state, so replicas never fork the audit chain
 // and a release never commits after a revoke it did not see. Reads outside write() read the head
 // and the rows in one txn (one revision, linearizable): no replica-local cache. A nonce is one txn
-// (create if absent), so a request replayed to another replica is refused.
+// (create if absent), so a request replayed to another replica is refused. The version an answer
+// shows is never this replica's memory of an older read: every read of the head and every commit
+// report what they saw with the number the read took when it started (SeenHeads), and
+// seen_since() gives a head only to a request that such a read started after.
 // Not thread-safe except where state_store.h says so.
 #pragma once
 
@@ -59,7 +62,9 @@ class EtcdStateStore final : public StateStore {
   Result<std::vector<AuditRecord>> query_audit(const AuditQuery& query) override;
   Result<std::vector<AuditRecord>> audit_records(int64_t after_seq, int64_t limit) override;
   Result<StateHeadView> head() override;
-  int64_t version() const override { return seen_version_.load(std::memory_order_acquire); }
+  uint64_t read_ticket() const override { return seen_.ticket(); }
+  std::optional<StateHeadView> seen_since(uint64_t ticket) const override { return seen_.since(ticket); }
+  StateHeadView seen() const override { return seen_.newest(); }
   Status readable() override;
   Status verify_all() override;
   const SecretBytes& identity_seed() const override { return identity_seed_; }
@@ -80,8 +85,8 @@ class EtcdStateStore final : public StateStore {
   };
 
   Status create_or_load();
-  Result<StateHead> decode_head(const EtcdKv& kv);
-  void see_version(int64_t version);
+  // Opens the head a read numbered `read` (seen_.begin_read()) returned, and reports it to seen_.
+  Result<StateHead> decode_head(const EtcdKv& kv, uint64_t read);
   std::string row_key(const Table& t, const Row& row, size_t key_columns) const;
   Result<std::string> encode_row(const std::string& key, const Table& t, const Row& row,
                                  int64_t version) const;
@@ -102,7 +107,7 @@ class EtcdStateStore final : public StateStore {
   const StateAuth auth_;
   const SecretBytes name_key_;
   SecretBytes identity_seed_;
-  std::atomic<int64_t> seen_version_{0};
+  SeenHeads seen_;  // every head read and every commit report here (what answers show)
 
   // The write in progress (in_write_): the head it builds, the revision its reads see, the head's
   // mod_revision its commit compares, its pending row changes and audit records.

@@ -72,6 +72,7 @@ Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::open(const std::file
       path, std::move(db), std::move(reader), std::move(tables), std::move(sealer), std::move(auth)));
   MOSS_RETURN_IF_ERROR(s->load_meta());
   MOSS_RETURN_IF_ERROR(s->verify_all());
+  s->committed_ = {s->head_.version, s->head_.audit};
   return s;
 }
 
@@ -284,8 +285,16 @@ Status SqliteStateStore::write(const std::function<Status()>& body) {
     head_.version = saved.version;
     head_.digest = saved.digest;
     head_.audit = saved.audit;
+    return s;
   }
+  std::lock_guard lock(committed_mu_);
+  committed_ = {head_.version, head_.audit};
   return s;
+}
+
+StateHeadView SqliteStateStore::seen() const {
+  std::lock_guard lock(committed_mu_);
+  return committed_;
 }
 
 }  // namespace moss::store

@@ -38,7 +38,10 @@ class SqliteStateStore final : public StateStore {
   Result<std::vector<AuditRecord>> query_audit(const AuditQuery& query) override;
   Result<std::vector<AuditRecord>> audit_records(int64_t after_seq, int64_t limit) override;
   Result<StateHeadView> head() override { return StateHeadView{head_.version, head_.audit}; }
-  int64_t version() const override { return head_.version; }
+  // The one writer's head is the state: every answer may show it.
+  uint64_t read_ticket() const override { return 0; }
+  std::optional<StateHeadView> seen_since(uint64_t) const override { return seen(); }
+  StateHeadView seen() const override;
   Status readable() override { return Status::Ok(); }
   Status verify_all() override;
   const SecretBytes& identity_seed() const override { return head_.identity_seed; }
@@ -68,6 +71,8 @@ class SqliteStateStore final : public StateStore {
   Sealer sealer_;
   StateAuth auth_;
   StateHead head_;
+  mutable std::mutex committed_mu_;
+  StateHeadView committed_;  // guarded by committed_mu_: head_ as of the last commit
   uint64_t nonce_inserts_ = 0;
   bool in_write_ = false;
 };

@@ -29,9 +29,12 @@
 #include "store/audit_log.h"
 #include "store/sealer.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +67,26 @@ using Match = std::vector<Eq>;
 struct StateHeadView {
   int64_t version = 0;
   AuditHead audit;
+};
+
+// The newest state head a store has seen and whether a given request may show it (thread-safe).
+// A read of the head takes a number when it starts (begin_read()) and reports what it read when it
+// completes (saw()); a request takes a ticket when it arrives (ticket()): a read numbered at or
+// above the ticket started after the request arrived.
+class SeenHeads {
+ public:
+  uint64_t ticket() const { return started_.load() + 1; }
+  uint64_t begin_read() { return started_.fetch_add(1) + 1; }
+  void saw(uint64_t read, const StateHeadView& head);
+  // The newest head seen, when a read numbered `ticket` or later has completed.
+  std::optional<StateHeadView> since(uint64_t ticket) const;
+  StateHeadView newest() const;
+
+ private:
+  std::atomic<uint64_t> started_{0};
+  mutable std::mutex mu_;
+  StateHeadView head_;     // guarded by mu_: the highest version seen
+  uint64_t through_ = 0;   // guarded by mu_: the highest-numbered read that completed
 };
 
 class StateStore {
@@ -104,8 +127,18 @@ class StateStore {
   // The current version and audit head. SQLite: the one writer's. etcd: read linearizably now, so
   // a change another replica committed is included.
   virtual Result<StateHeadView> head() = 0;
-  // The highest version this store has seen committed (no I/O; never goes backwards).
-  virtual int64_t version() const = 0;
+
+  // Thread-safe, no I/O: what an answer may show of the state. read_ticket() is taken when a
+  // request arrives; seen_since(ticket) is then the newest head this store has seen committed,
+  // provided a read of the head that started after the ticket was taken has completed (a
+  // linearizable read includes every change acknowledged before it started, on any replica), and
+  // nullopt when none has: the head seen before may be older than what another replica has
+  // acknowledged since. SQLite: the one writer's committed head, always.
+  virtual uint64_t read_ticket() const = 0;
+  virtual std::optional<StateHeadView> seen_since(uint64_t ticket) const = 0;
+  // The newest head seen committed, however long ago (never goes backwards).
+  virtual StateHeadView seen() const = 0;
+  int64_t version() const { return seen().version; }
   // Thread-safe, and never waits for a write: OK when the store can be read now (readiness).
   // SQLite: always (the file is open). etcd: one linearizable read of the head key.
   virtual Status readable() = 0;

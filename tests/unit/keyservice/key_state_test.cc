@@ -62,7 +62,9 @@ class ProbedStore final : public store::StateStore {
     return inner_->audit_records(after, limit);
   }
   Result<store::StateHeadView> head() override { return inner_->head(); }
-  int64_t version() const override { return inner_->version(); }
+  uint64_t read_ticket() const override { return inner_->read_ticket(); }
+  std::optional<store::StateHeadView> seen_since(uint64_t t) const override { return inner_->seen_since(t); }
+  store::StateHeadView seen() const override { return inner_->seen(); }
   Status verify_all() override { return inner_->verify_all(); }
   const SecretBytes& identity_seed() const override { return inner_->identity_seed(); }
   const store::Sealer& sealer() const override { return inner_->sealer(); }

@@ -10,6 +10,7 @@
 #include "client/keyservice_client.h"
 #include "common/file_util.h"
 #include "crypto/random.h"
+#include "crypto/signed_request.h"
 #include "net/error_response.h"
 #include "support/etcd_process.h"
 #include "support/temp_dir.h"
@@ -215,6 +216,85 @@ TEST_F(KeyServiceEtcdTest, ServesThroughTheLossOfAnEtcdMember) {
   auto res = worker(*ks).release(model, user.principal_id()).value_or_die();
   EXPECT_EQ(res.status, 200) << res.body;
   EXPECT_TRUE(ks->state().verify_audit().ok());
+}
+
+// No answer shows an older state than one already acknowledged (issue 18: grants and revocations
+// read linearizably; clients refuse an older version as a rollback). Replica b talks only to etcd
+// member 2, which is frozen while replica a (members 0 and 1) acknowledges writes, then thawed.
+// Frozen, b answers 503 and shows no state: before, it showed the version it had seen last,
+// older than a's acknowledgement (the fault run's "keyservice-rollback: ... state version 471,
+// older than 968"). An answer given before any read of the state (an unsigned request) shows none
+// either, frozen or thawed. Thawed, b's answers, read through the member that lagged, show at
+// least what a acknowledged.
+TEST_F(KeyServiceEtcdTest, NoAnswerShowsAnOlderStateThanOneAcknowledged) {
+  auto cluster = test_support::EtcdProcess::start(3);
+  ASSERT_TRUE(cluster) << "a 3-member etcd did not start";
+  etcd_timeout_ = std::chrono::milliseconds(500);
+  auto a = start_replica("a", {cluster->endpoint(0), cluster->endpoint(1)});
+  ASSERT_TRUE(a);
+  auto b = start_replica("b", {cluster->endpoint(2)}, a.get());
+  ASSERT_TRUE(b);
+  auto owner = principal(*a), user = principal(*a);
+  const std::string model = owner.principal_id() + "/m";
+  ASSERT_TRUE(owner.put_model_key(model, model_key_.span(), false).ok());
+  ASSERT_TRUE(user.put_request_key(model, worker_a_, request_key_.span()).ok());
+  ASSERT_TRUE(owner.add_grant(model, user.principal_id(), worker_a_).ok());
+  auto on_b = worker(*b);
+  auto version_of = [](const net::Response& r) {
+    auto h = r.headers.get(crypto::kHeaderStateVersion);
+    return h ? std::optional<int64_t>(crypto::parse_state_version(h)) : std::nullopt;
+  };
+  auto res = on_b.release(model, user.principal_id()).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  ASSERT_TRUE(version_of(res));
+  const int64_t before = *version_of(res);
+
+  // Frozen once a read of its own times out (SIGSTOP lands asynchronously).
+  cluster->pause_member(2);
+  {
+    store::EtcdClientOptions o;
+    o.endpoints = {cluster->endpoint(2)};
+    o.timeout = std::chrono::milliseconds(200);
+    auto probe = store::EtcdClient::create(o).value_or_die();
+    for (int i = 0; i < 20 && probe->range(store::EtcdRange::one("probe")).ok(); ++i) {
+    }
+  }
+  // Until 0 and 1 have a leader (member 2 may have led), a's calls may fail: retried.
+  for (int i = 0; i < 3; ++i) {
+    Status granted = unavailable("not tried");
+    for (int attempt = 0; attempt < 40 && !granted.ok(); ++attempt) {
+      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      granted = owner.add_grant(model, user.principal_id(), std::string(64, "abc"[i])).status();
+    }
+    ASSERT_TRUE(granted.ok()) << granted.to_string();
+  }
+  const int64_t acked = a->state().state_version();
+  ASSERT_GT(acked, before);
+
+  auto shows_no_older = [&](const net::Response& r, const char* what) {
+    auto v = version_of(r);
+    EXPECT_TRUE(!v || *v >= acked) << what << ": HTTP " << r.status << " shows state version " << *v
+                                   << ", older than " << acked << " acknowledged before";
+  };
+  res = on_b.release(model, user.principal_id()).value_or_die();
+  EXPECT_EQ(res.status, 503) << res.body;
+  shows_no_older(res, "frozen, release");
+  EXPECT_FALSE(version_of(res)) << "a 5xx shows no state";
+  auto c = raw_client(*b);
+  const std::string grants = "/v1/models/" + model + "/grants";
+  auto unsigned_get = c.get(grants).value_or_die();
+  EXPECT_EQ(unsigned_get.status, 401) << unsigned_get.body;
+  shows_no_older(unsigned_get, "frozen, unsigned request");
+
+  cluster->resume_member(2);
+  ASSERT_TRUE(cluster->wait_serving(2, std::chrono::seconds(30)));
+  unsigned_get = c.get(grants).value_or_die();
+  EXPECT_EQ(unsigned_get.status, 401) << unsigned_get.body;
+  shows_no_older(unsigned_get, "thawed, unsigned request");
+  res = on_b.release(model, user.principal_id()).value_or_die();
+  ASSERT_EQ(res.status, 200) << res.body;
+  ASSERT_TRUE(version_of(res));
+  EXPECT_GT(*version_of(res), acked);  // its own commit (the release's audit event) came after
 }
 
 // Replica key provisioning: the first replica creates the state key; a second one with no copy

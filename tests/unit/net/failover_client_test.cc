@@ -81,6 +81,22 @@ TEST(FailoverClientTest, A5xxMovesOnAnd4xxStops) {
   EXPECT_EQ(r->status, 503);
 }
 
+// When every URL fails and a 5xx is the answer, current() is the replica that gave it: a
+// follow-up about that answer (the worker's fork-check proof goes to current()) must not land on
+// the next URL, maybe a dead replica (what failed releases in the replica-kill fault run).
+TEST(FailoverClientTest, AfterEveryUrlFailedCurrentIsTheOneWhoseAnswerCameBack) {
+  auto failing = serve(503, "unavailable");
+  const uint16_t nobody = free_loopback_port().value_or_die();
+  auto c = client_for({url_of(nobody), url_of(failing->port())});
+  auto r = c.request(Request::make("GET", "/"));
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(c.current_url(), url_of(failing->port()));
+  auto again = c.current().get("/proof");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->status, 503);
+}
+
 TEST(FailoverClientTest, TheDeadlineHoldsAcrossUrls) {
   auto slow_a = serve(200, "late", 3s), slow_b = serve(200, "late", 3s);
   auto c = client_for({url_of(slow_a->port()), url_of(slow_b->port())}, 600ms);
