@@ -42,7 +42,9 @@ std::string Node::label() const { return fmt::format("node '{}' ({})", name, op_
 int Graph::add_value(std::string name) {
   int id = static_cast<int>(values.size());
   if (!name.empty()) by_name_[name] = id;
-  values.push_back(Value{std::move(name), std::nullopt, nullptr, -1});
+  Value v;
+  v.name = std::move(name);
+  values.push_back(std::move(v));
   return id;
 }
 

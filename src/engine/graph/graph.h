@@ -91,6 +91,14 @@ struct Value {
   std::optional<TensorType> type;       // declared type, if any
   std::shared_ptr<const Tensor> constant;  // set for initializers and folded values
   int producer = -1;                    // node index, -1 for graph inputs and constants
+  // A plan snapshot's stand-in for a weight it holds only packed (runtime/plan_snapshot.h):
+  // `constant` is zeros of its type shared by all such weights, at least as large as each, so
+  // its shape is stand_in_shape. Read only through constant_shape().
+  bool stand_in = false;
+  std::vector<int64_t> stand_in_shape;
+  const std::vector<int64_t>& constant_shape() const {
+    return stand_in ? stand_in_shape : constant->shape();
+  }
 };
 
 class Graph {

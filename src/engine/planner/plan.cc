@@ -443,7 +443,8 @@ Result<std::shared_ptr<const Plan>> build_plan(const Graph& g,
   p.half = half;
   p.info.resize(g.values.size());
   for (size_t v = 0; v < g.values.size(); ++v) {
-    if (const auto& c = g.values[v].constant) p.info[v] = TensorInfo{c->dtype(), c->shape(), c};
+    const Value& val = g.values[v];
+    if (val.constant) p.info[v] = TensorInfo{val.constant->dtype(), val.constant_shape(), val.constant};
   }
   MOSS_RETURN_IF_ERROR(bind_inputs(g, binding, p));
   std::vector<int> live;  // nodes left to run after folding, in order

@@ -30,7 +30,7 @@ IoInfo io_info(const Value& v) {
   } else if (v.constant) {
     io.dtype = v.constant->dtype();
     io.has_shape = true;
-    io.dims = v.constant->shape();
+    io.dims = v.constant_shape();
     io.dim_params.resize(io.dims.size());
   }
   return io;
@@ -108,6 +108,21 @@ std::set<const Tensor*> packed_unchanged(const Graph& g, const Plan& plan, const
   return out;
 }
 
+// Whether a snapshot's stand-in (Value::stand_in) is still in the graph or its subgraphs after
+// the plan: only its packed copy may be used, so one that a step or the tail would read refuses
+// the rebuild.
+bool holds_stand_in(const Graph& g) {
+  for (const Value& v : g.values) {
+    if (v.stand_in && v.constant) return true;
+  }
+  for (const Node& n : g.nodes) {
+    for (const auto& [name, a] : n.attrs) {
+      if (a.kind == Attribute::Kind::kGraph && a.g && holds_stand_in(*a.g)) return true;
+    }
+  }
+  return false;
+}
+
 // How a model whose weights are held as `weights` computes them: bfloat16 convolutions only
 // for a half model, when asked for, where the CPU runs them natively.
 HalfCompute granted_half_compute(DType weights, const CompileOptions& options) {
@@ -163,7 +178,7 @@ Result<std::shared_ptr<const CompiledModel>> CompiledModel::compile_snapshot(
   replay.record_packed_weights = false;
   replay.packed_weights = snapshot.weights();
   MOSS_ASSIGN_OR_RETURN(auto compiled, finish(std::move(m), replay, t_start, t_parsed, t_parsed));
-  if (!compiled->packed_only_ || !compiled->replayed_all_) {
+  if (!compiled->packed_only_ || !compiled->replayed_all_ || holds_stand_in(compiled->graph_)) {
     return refuse(ErrorCode::kFailedPrecondition, kSnapshotDoesNotReplay,
                   "the plan snapshot does not replay on this engine (a kernel packs other weights "
                   "than it recorded)");

@@ -91,8 +91,9 @@ class CompiledModel {
   // The compile that `snapshot` was recorded from, redone without the ONNX model: the recorded
   // graph planned again (kernels created), every packed weight replayed from the snapshot.
   // failed-precondition, reason kSnapshotDoesNotReplay, when the snapshot does not replay in
-  // full on this engine (a kernel asked to pack something else): its constants stored without
-  // bytes would be packed as zeros, so the model is refused, never served; the caller compiles
+  // full on this engine (a kernel asked to pack something else) or a weight stored without
+  // bytes would be read other than through its packed copy: its stand-in would be packed or
+  // read as zeros, so the model is refused, never served; the caller compiles
   // from the model instead; likewise (reason kSnapshotHalfComputeDiffers) when its half plan
   // computes otherwise than this CPU and `options` grant. half_plan() is the recorded one; the
   // qdq and half precision reports are empty (the snapshot holds the rewritten graph only).

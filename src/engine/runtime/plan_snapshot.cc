@@ -1,6 +1,8 @@
 #include "engine/runtime/plan_snapshot.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 
 namespace moss::engine {
 namespace {
@@ -71,10 +73,10 @@ void write_type(Writer& w, const TensorType& t) {
   for (Container c : t.containers) w.u8(static_cast<uint8_t>(c));
 }
 
-void write_tensor_meta(Writer& w, const Tensor& t) {
-  w.u8(static_cast<uint8_t>(t.dtype()));
-  w.u32(static_cast<uint32_t>(t.rank()));
-  for (int64_t d : t.shape()) w.i64(d);
+void write_tensor_meta(Writer& w, DType dtype, const std::vector<int64_t>& shape) {
+  w.u8(static_cast<uint8_t>(dtype));
+  w.u32(static_cast<uint32_t>(shape.size()));
+  for (int64_t d : shape) w.i64(d);
 }
 
 Status write_graph(Writer& w, const Graph& g, const std::set<const Tensor*>& without_bytes, int depth) {
@@ -94,9 +96,10 @@ Status write_graph(Writer& w, const Graph& g, const std::set<const Tensor*>& wit
       w.u8(static_cast<uint8_t>(ConstantKind::kNone));
       continue;
     }
-    const bool bare = without_bytes.count(v.constant.get()) > 0;
+    // A stand-in (a graph read back from a snapshot) has no bytes of its own to store.
+    const bool bare = v.stand_in || without_bytes.count(v.constant.get()) > 0;
     w.u8(static_cast<uint8_t>(bare ? ConstantKind::kWithoutBytes : ConstantKind::kBytes));
-    write_tensor_meta(w, *v.constant);
+    write_tensor_meta(w, v.constant->dtype(), v.constant_shape());
     if (!bare) w.u64(w.add_blob(v.constant->bytes()));
   }
   w.u32(static_cast<uint32_t>(g.nodes.size()));
@@ -118,7 +121,7 @@ Status write_graph(Writer& w, const Graph& g, const std::set<const Tensor*>& wit
         case Attribute::Kind::kString: w.str(a.s); break;
         case Attribute::Kind::kTensor:
           if (a.strings_t || !a.t) return unsupported("a string tensor attribute");
-          write_tensor_meta(w, *a.t);
+          write_tensor_meta(w, a.t->dtype(), a.t->shape());
           w.u64(w.add_blob(a.t->bytes()));
           break;
         case Attribute::Kind::kFloats:
@@ -232,6 +235,15 @@ class Reader {
   }
   void fail() { ok_ = false; }
 
+  // Values stored without bytes, given their stand-in once the whole graph is read.
+  struct StandIn {
+    Graph* graph;
+    int value;
+    DType dtype;
+    int64_t numel;
+  };
+  std::vector<StandIn> stand_ins;
+
  private:
   void get(void* p, size_t n) {
     if (!ok_ || n > left()) return fail();
@@ -290,10 +302,12 @@ void read_graph(Reader& r, Graph& g, int depth) {
       v.constant = r.tensor(dtype, std::move(shape));
       continue;
     }
-    // Zeros stand in for a weight stored without bytes: only its packed copy is used.
-    auto zeros = Tensor::zeros(dtype, std::move(shape));
-    if (!zeros.ok()) return r.fail();
-    v.constant = std::make_shared<const Tensor>(std::move(zeros).value());
+    // Stored without bytes: only its packed copy is used; give_stand_ins() sets the constant.
+    auto numel = checked_numel(shape, dtype);
+    if (!numel.ok()) return r.fail();
+    v.stand_in = true;
+    v.stand_in_shape = std::move(shape);
+    r.stand_ins.push_back({&g, id, dtype, *numel});
   }
   const uint32_t nodes = r.count(40);
   g.nodes.reserve(nodes);
@@ -428,6 +442,25 @@ Result<std::shared_ptr<const PlanSnapshot>> PlanSnapshot::parse(std::shared_ptr<
   return std::shared_ptr<const PlanSnapshot>(std::move(s));
 }
 
+// One zero tensor per element type, as large as the largest weight of that type stored without
+// bytes, stands in for all of them: a kernel hands a weight's bytes to pack(), which replays the
+// stored copy without reading them, so zeros the size of every such weight (98 MB for ResNet-50,
+// fresh pages faulted on each cold start) would be written for nothing. Each is still a readable
+// region of its weight's size, so a kernel that did read one (a replay that fails) reads zeros,
+// in bounds, and compile_snapshot() refuses the model.
+bool give_stand_ins(const std::vector<Reader::StandIn>& stand_ins) {
+  std::map<DType, int64_t> largest;
+  for (const Reader::StandIn& s : stand_ins) largest[s.dtype] = std::max(largest[s.dtype], s.numel);
+  std::map<DType, std::shared_ptr<const Tensor>> zeros;
+  for (const auto& [dtype, numel] : largest) {
+    auto t = Tensor::zeros(dtype, {numel});
+    if (!t.ok()) return false;
+    zeros[dtype] = std::make_shared<const Tensor>(std::move(t).value());
+  }
+  for (const Reader::StandIn& s : stand_ins) s.graph->values[s.value].constant = zeros[s.dtype];
+  return true;
+}
+
 Result<Graph> PlanSnapshot::graph() const {
   uint64_t len = 0;
   if (graph_.size() < 8) return malformed("graph truncated");
@@ -439,6 +472,7 @@ Result<Graph> PlanSnapshot::graph() const {
   Graph g;
   read_graph(r, g, 0);
   if (!r.ok() || r.left() != 0) return malformed("the graph's structure does not read");
+  if (!give_stand_ins(r.stand_ins)) return malformed("a weight stored without bytes is too large");
   if (!g.validate().ok()) return malformed("the graph is not valid");
   return g;
 }

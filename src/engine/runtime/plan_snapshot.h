@@ -6,12 +6,13 @@
 //
 // Weights (4 KiB and more) that the compile handed to pack() unchanged, and that nothing else
 // reads, are stored without their bytes (only type and shape): the packed copy is all the plan
-// uses of them, and storing both would double the entry. graph() makes them zero-filled tensors
-// of their shape, dropped again once the plan is built, and the plan is accepted only if every
-// pack() replays (a kernel asked to pack them afresh would pack zeros: that compile fails
-// instead). The other constants are copied out of the snapshot's bytes. (Zero-filling costs a
-// pass over fresh memory the size of those weights; tensors viewing read-only zero pages would
-// not, but common/tensor.h owns its bytes.)
+// uses of them, and storing both would double the entry. graph() gives them stand-ins
+// (Value::stand_in): one zero tensor per element type, as large as the largest of them, shared
+// by all (zeros of each one's own size would be a pass over that much fresh memory, 98 MB for
+// ResNet-50, for bytes nobody reads), dropped again once the plan is built. The plan is
+// accepted only if every pack() replays and no stand-in is left in the graph (a kernel asked to
+// pack one afresh would pack zeros: that compile fails instead). The other constants are copied
+// out of the snapshot's bytes.
 //
 //   "MPS2" | u64 graph_len | u8 half weights (DType) | u8 half compute (HalfCompute) | pad to 64
 //   | graph | pad to 64 | PackedWeights::serialize()

@@ -2,7 +2,9 @@
 // gives bit-identical outputs to a fresh compile of the ONNX model, for weights packed unchanged
 // (stored without bytes), weights the kernels derive from before packing (Conv + BatchNorm
 // folded, Gemm alpha, LayerNorm) and a weight two nodes read (kept whole); a snapshot whose packed
-// weights are not its compile's is refused, and a damaged one is refused.
+// weights are not its compile's is refused, and a damaged one is refused. Weights stored without
+// bytes read back as stand-ins: one zero tensor sized for the largest, shared, never left in the
+// rebuilt model.
 #include "engine/kernels/onednn/onednn_ops.h"
 #include "engine/runtime/compiled_model.h"
 #include "engine/runtime/execution_context.h"
@@ -11,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <span>
@@ -89,11 +92,66 @@ TEST(PlanSnapshotTest, SnapshotWithAnotherCompilesWeightsIsRefused) {
   auto mine = recorded(cnn(32))->snapshot();
   auto other = recorded(cnn(48))->snapshot();
   const Graph graph = mine->graph().value_or_die();
-  // Every constant stored whole here (zeros where `mine` had none): only the replay can fail.
+  // The same graph (its stand-in stays without bytes) over other weights: only the replay fails.
   auto mixed = PlanSnapshot::record(graph, {}, other->weights()).value_or_die();
   auto r = CompiledModel::compile_snapshot(*round_trip(*mixed));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kFailedPrecondition);
+}
+
+// Two convolutions whose weights (18 KiB and 9 KiB) are packed as they are.
+Bytes two_convs() {
+  constexpr int F = onnx::TensorProto::FLOAT;
+  testing::ModelBuilder b(13);
+  b.input("x", F, {1, 16, 10, 10}).output("y");
+  b.init_f("w1", {32, 16, 3, 3}, testing::wave(32 * 144, 0.05f, 0.3f));
+  b.init_f("w2", {8, 32, 3, 3}, testing::wave(8 * 288, 0.07f, 0.2f));
+  testing::ModelBuilder::attr_ints(b.node("Conv", {"x", "w1"}, {"c1"}), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"});
+  b.node("Conv", {"r1", "w2"}, {"y"});
+  return b.bytes();
+}
+
+TEST(PlanSnapshotTest, WeightsStoredWithoutBytesShareOneStandInSizedForTheLargest) {
+  const Bytes model = two_convs();
+  auto snapshot = round_trip(*recorded(model)->snapshot());
+  const Graph g = snapshot->graph().value_or_die();
+  std::vector<const Value*> stand_ins;
+  for (const Value& v : g.values) {
+    if (v.stand_in) stand_ins.push_back(&v);
+  }
+  ASSERT_EQ(stand_ins.size(), 2u);
+  EXPECT_EQ(stand_ins[0]->constant_shape(), (std::vector<int64_t>{32, 16, 3, 3}));
+  EXPECT_EQ(stand_ins[1]->constant_shape(), (std::vector<int64_t>{8, 32, 3, 3}));
+  ASSERT_TRUE(stand_ins[0]->constant);
+  EXPECT_EQ(stand_ins[0]->constant, stand_ins[1]->constant);  // one tensor, not one per weight
+  const Tensor& zeros = *stand_ins[0]->constant;
+  EXPECT_EQ(zeros.dtype(), DType::kFloat32);
+  EXPECT_EQ(zeros.nbytes(), 32u * 16 * 9 * 4);
+  EXPECT_TRUE(std::all_of(zeros.raw(), zeros.raw() + zeros.nbytes(), [](uint8_t b) { return b == 0; }));
+  // The rebuild answers as a fresh compile and lets go of the stand-in.
+  auto hit = CompiledModel::compile_snapshot(*snapshot).value_or_die();
+  EXPECT_TRUE(run(hit).equals(run(CompiledModel::compile(model).value_or_die())));
+  for (const Value& v : hit->graph().values) EXPECT_FALSE(v.stand_in && v.constant) << v.name;
+  // Recorded again from the read-back graph, a stand-in stays without bytes.
+  auto again = PlanSnapshot::record(g, {}, snapshot->weights()).value_or_die();
+  EXPECT_EQ(again->graph_bytes(), snapshot->graph_bytes());
+}
+
+TEST(PlanSnapshotTest, SnapshotWhoseStandInWouldBeReadIsRefused) {
+  // w1 made a graph output as well: the plan would hand its stand-in's zeros to the caller, so
+  // the rebuild is refused although every packed weight replays.
+  auto first = recorded(two_convs());
+  Graph g = first->snapshot()->graph().value_or_die();
+  const int w1 = g.find_value("w1");
+  ASSERT_GE(w1, 0);
+  ASSERT_TRUE(g.values[w1].stand_in);
+  g.outputs.push_back(w1);
+  auto leaky = PlanSnapshot::record(g, {}, first->snapshot()->weights()).value_or_die();
+  auto r = CompiledModel::compile_snapshot(*round_trip(*leaky));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().reason(), kSnapshotDoesNotReplay);
 }
 
 // A half model's snapshot records its half plan (the retyped graph no longer shows it): the
