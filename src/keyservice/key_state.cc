@@ -184,7 +184,8 @@ Status KeyState::store_readable() {
   return answer(r);
 }
 
-Status KeyState::write(const std::function<Status()>& body) {
+Status KeyState::write(const std::function<Status()>& body,
+                       const std::vector<store::StateStore::Read>& reads) {
   // The etcd store may run `body` again (another replica committed first): count the events of
   // the run that committed.
   uint64_t events = 0;
@@ -193,7 +194,7 @@ Status KeyState::write(const std::function<Status()>& body) {
     Status b = body();
     events = events_in_write_;
     return b;
-  });
+  }, reads);
   if (s.ok()) audit_events_.fetch_add(events, std::memory_order_relaxed);
   return s;
 }
@@ -357,7 +358,8 @@ Result<bool> KeyState::add_grant(const std::string& actor, const std::string& mo
     MOSS_RETURN_IF_ERROR(store_->insert(kGrants, {model_id, user_id, measurement, std::to_string(clock_())}));
     created = true;
     return audit({"grant.add", actor, model_id, user_id, measurement, ""});
-  }));
+  }, {{&kModelKeys, {{"model_id", model_id}}}, {&kPrincipals, {{"id", user_id}}},
+      {&kGrants, grant_match(model_id, user_id, measurement)}}));
   return created;
 }
 
@@ -368,7 +370,7 @@ Status KeyState::revoke_grant(const std::string& actor, const std::string& model
     MOSS_ASSIGN_OR_RETURN(int64_t n, store_->remove(kGrants, grant_match(model_id, user_id, measurement)));
     if (n == 0) return refuse(ErrorCode::kNotFound, "unknown-grant", "no such grant");
     return audit({"grant.revoke", actor, model_id, user_id, measurement, ""});
-  });
+  }, {{&kGrants, grant_match(model_id, user_id, measurement)}});
 }
 
 Result<std::vector<GrantInfo>> KeyState::list_grants(const std::string& model_id) {
@@ -455,12 +457,14 @@ Result<Release> KeyState::release(const std::string& model_id, const std::string
                                 s.reason(), user_id, worker)});
     }
     return Status::Ok();
-  }));
+  }, {{&kModelKeys, {{"model_id", model_id}}}, {&kPrincipals, {{"id", user_id}}},
+      {&kGrants, grant_match(model_id, user_id, measurement)},
+      {&kRequestKeys, request_key_match(user_id, model_id, measurement)}}));
   return result;
 }
 
-Status KeyState::group_commit(std::function<Status()> work) {
-  PendingAudit me{std::move(work), Status::Ok(), false};
+Status KeyState::group_commit(std::function<Status()> work, std::vector<store::StateStore::Read> reads) {
+  PendingAudit me{std::move(work), std::move(reads), Status::Ok(), false};
   std::unique_lock lk(batch_mu_);
   batch_.push_back(&me);
   while (!me.done) {
@@ -475,11 +479,13 @@ Status KeyState::group_commit(std::function<Status()> work) {
     lk.unlock();
     Status s;
     {
+      std::vector<store::StateStore::Read> reads;
+      for (PendingAudit* p : mine) reads.insert(reads.end(), p->reads.begin(), p->reads.end());
       std::lock_guard db_lock(mu_);
       s = write([&]() -> Status {
         for (PendingAudit* p : mine) MOSS_RETURN_IF_ERROR(p->work());
         return Status::Ok();
-      });
+      }, reads);
     }
     lk.lock();
     for (PendingAudit* p : mine) {

@@ -154,13 +154,14 @@ class KeyState {
 
  private:
   KeyState(store::StateStorePtr store, crypto::Identity identity, ClockMs clock);
-  // Runs `body` as one committed state change (mu_ held).
-  Status write(const std::function<Status()>& body);
+  // Runs `body` as one committed state change (mu_ held); `reads`: what it will select
+  // (store::StateStore::write: etcd fetches them with the head, one round trip).
+  Status write(const std::function<Status()>& body, const std::vector<store::StateStore::Read>& reads = {});
   Status audit(const store::AuditEvent& event);  // inside write()
   // Runs `work` inside a transaction shared with the work other threads queue meanwhile (group
   // commit: releases are frequent, each needs a durable event, and one fsync serves the batch).
   // Returns once that transaction committed. mu_ must NOT be held.
-  Status group_commit(std::function<Status()> work);
+  Status group_commit(std::function<Status()> work, std::vector<store::StateStore::Read> reads);
   Result<bool> model_exists(const std::string& model_id);
   Result<bool> principal_exists(const std::string& id);
   Result<Release> release_locked(const std::string& model_id, const std::string& user_id,
@@ -183,6 +184,7 @@ class KeyState {
 
   struct PendingAudit {
     std::function<Status()> work;
+    std::vector<store::StateStore::Read> reads;
     Status result;
     bool done = false;
   };

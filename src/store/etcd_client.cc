@@ -114,6 +114,7 @@ Result<std::string> EtcdClient::call(std::string_view path, const std::string& b
       MOSS_ASSIGN_OR_RETURN(net::Client c, net::Client::for_url(options_.endpoints[current_], std::move(o)));
       client_.emplace(std::move(c));
     }
+    round_trips_.fetch_add(1, std::memory_order_relaxed);
     Result<net::Response> res = client_->post(std::string(path), body);
     if (res.ok() && res->status < 500) {
       if (res->status == 200) return std::move(res->body);

@@ -22,6 +22,7 @@
 #include "common/status.h"
 #include "net/client.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -110,6 +111,8 @@ class EtcdClient {
   static std::string prefix_end(std::string_view prefix);
 
   const std::vector<std::string>& endpoints() const { return options_.endpoints; }
+  // HTTP requests sent to etcd so far (each endpoint tried counts): what a call costs.
+  uint64_t round_trips() const { return round_trips_.load(std::memory_order_relaxed); }
 
  private:
   explicit EtcdClient(EtcdClientOptions options) : options_(std::move(options)) {}
@@ -120,6 +123,7 @@ class EtcdClient {
   std::mutex mu_;
   size_t current_ = 0;                  // guarded by mu_
   std::optional<net::Client> client_;   // guarded by mu_: a connection to endpoints[current_]
+  std::atomic<uint64_t> round_trips_{0};
 };
 
 }  // namespace moss::store

@@ -14,6 +14,8 @@ namespace {
 constexpr std::string_view kValueAad = "moss-etcd-value-v1";
 constexpr int64_t kPage = 512;            // keys per range when scanning
 constexpr int64_t kNonceLeaseBucketS = 60;  // one nonce lease serves this long
+// Announced reads fetched with a write's head: a txn holds at most etcd's --max-txn-ops (128).
+constexpr size_t kMaxFetchedRanges = 64;
 
 std::string value_aad(std::string_view key) {
   std::string a(kValueAad);
@@ -209,8 +211,8 @@ Result<EtcdStateStore::RowAt> EtcdStateStore::decode_row(const Table& t, const E
   return out;
 }
 
-Result<std::map<std::string, EtcdStateStore::RowAt>> EtcdStateStore::matching(const Table& t,
-                                                                             const Match& match) {
+Result<std::pair<EtcdRange, std::string>> EtcdStateStore::range_for(const Table& t,
+                                                                     const Match& match) const {
   // The longest leading run of primary-key columns the match names selects a key prefix.
   Row key_values;
   for (size_t i = 0; i < t.key_columns; ++i) {
@@ -233,12 +235,41 @@ Result<std::map<std::string, EtcdStateStore::RowAt>> EtcdStateStore::matching(co
     range.key = prefix;
     range.range_end = EtcdClient::prefix_end(prefix);
   }
+  return std::make_pair(std::move(range), std::move(prefix));
+}
+
+Result<std::vector<EtcdKv>> EtcdStateStore::read_in_write(const EtcdRange& range) {
+  for (const auto& [fetched, kvs] : fetched_) {
+    const auto& [key, end] = fetched;
+    const bool covered = end.empty() ? range.range_end.empty() && range.key == key
+                                     : key <= range.key && (range.range_end.empty()
+                                                                ? range.key < end
+                                                                : range.range_end <= end);
+    if (!covered) continue;
+    std::vector<EtcdKv> out;
+    for (const EtcdKv& kv : kvs) {
+      const bool in = range.range_end.empty() ? kv.key == range.key
+                                              : kv.key >= range.key && kv.key < range.range_end;
+      if (in) out.push_back(kv);
+    }
+    return out;
+  }
+  EtcdRange at = range;
+  at.revision = read_revision_;
+  MOSS_ASSIGN_OR_RETURN(auto got, client_->range(at));
+  return std::move(got.kvs);
+}
+
+Result<std::map<std::string, EtcdStateStore::RowAt>> EtcdStateStore::matching(const Table& t,
+                                                                             const Match& match) {
+  MOSS_ASSIGN_OR_RETURN(auto found, range_for(t, match));
+  EtcdRange& range = found.first;
+  const std::string& prefix = found.second;
   std::map<std::string, RowAt> out;
   int64_t state_version = 0;
   if (in_write_) {
-    range.revision = read_revision_;
-    MOSS_ASSIGN_OR_RETURN(auto got, client_->range(range));
-    for (const EtcdKv& kv : got.kvs) {
+    MOSS_ASSIGN_OR_RETURN(auto kvs, read_in_write(range));
+    for (const EtcdKv& kv : kvs) {
       MOSS_ASSIGN_OR_RETURN(RowAt r, decode_row(t, kv, head_.version));
       if (matches(t, r.row, match)) out.emplace(kv.key, std::move(r));
     }
@@ -282,8 +313,8 @@ Status EtcdStateStore::insert(const Table& t, const Row& row) {
   if (auto it = pending_.find(key); it != pending_.end()) {
     exists = it->second.put.has_value();
   } else {
-    MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(key, read_revision_)));
-    exists = !got.kvs.empty();
+    MOSS_ASSIGN_OR_RETURN(auto kvs, read_in_write(EtcdRange::one(key)));
+    exists = !kvs.empty();
   }
   if (exists) return already_exists("table {}: a row with this primary key exists", t.name);
   MOSS_ASSIGN_OR_RETURN(std::string sealed, encode_row(key, t, row, head_.version));
@@ -360,23 +391,43 @@ Status EtcdStateStore::audit(const AuditEvent& event, int64_t time_ms) {
   return Status::Ok();
 }
 
-Status EtcdStateStore::write(const std::function<Status()>& body) {
+Status EtcdStateStore::write(const std::function<Status()>& body, const std::vector<Read>& reads) {
   if (in_write_) return internal_error("nested StateStore::write");
   const std::string head_key = options_.prefix + "head";
   MOSS_ASSIGN_OR_RETURN(Mac check, auth_.key_check());
+  // The head and the announced ranges (each once; a bounded number: the rest is read when asked
+  // for) in one txn: one revision, one round trip.
+  std::vector<EtcdOp> fetch = {EtcdOp::get(EtcdRange::one(head_key))};
+  std::vector<std::pair<std::string, std::string>> fetched_ranges;
+  for (const Read& r : reads) {
+    MOSS_ASSIGN_OR_RETURN(auto found, range_for(*r.table, r.match));
+    std::pair<std::string, std::string> id{found.first.key, found.first.range_end};
+    if (fetched_ranges.size() >= kMaxFetchedRanges ||
+        std::find(fetched_ranges.begin(), fetched_ranges.end(), id) != fetched_ranges.end()) {
+      continue;
+    }
+    fetched_ranges.push_back(std::move(id));
+    fetch.push_back(EtcdOp::get(std::move(found.first)));
+  }
   for (int attempt = 0; attempt < options_.max_write_attempts; ++attempt) {
     const uint64_t read = seen_.begin_read();
-    MOSS_ASSIGN_OR_RETURN(auto got, client_->range(EtcdRange::one(head_key)));
-    if (got.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
-    MOSS_ASSIGN_OR_RETURN(head_, decode_head(got.kvs[0], read));
-    head_mod_revision_ = got.kvs[0].mod_revision;
+    MOSS_ASSIGN_OR_RETURN(auto got, client_->txn({}, fetch, {}));
+    const EtcdRangeResult& head = got.ranges[0];
+    if (head.kvs.empty()) return state_tampered("state-meta-missing", "the etcd state head is gone");
+    MOSS_ASSIGN_OR_RETURN(head_, decode_head(head.kvs[0], read));
+    head_mod_revision_ = head.kvs[0].mod_revision;
     read_revision_ = got.revision;
+    fetched_.clear();
+    for (size_t i = 0; i < fetched_ranges.size(); ++i) {
+      fetched_[fetched_ranges[i]] = std::move(got.ranges[i + 1].kvs);
+    }
     pending_.clear();
     pending_audit_.clear();
     ++head_.version;
     in_write_ = true;
     Status s = body();
     in_write_ = false;
+    fetched_.clear();
     if (!s.ok()) {
       if (s.reason() == kEtcdRevisionCompacted) continue;  // read again, at the latest
       return s;

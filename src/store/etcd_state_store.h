@@ -13,8 +13,8 @@
 // grants one model has, not whose), value sizes, the audit log's length, how many nonces are live,
 // and when each write happens. See docs/keyservice.md, "High availability".
 //
-// Consistency: write() reads the head, runs the body against the revision it read (plus its own
-// pending changes), then commits every row, audit record and the new head in one etcd txn that
+// Consistency: write() reads the head (and, in the same txn, the ranges the body announced it will
+// read), runs the body against the revision it read (plus its own pending changes), then commits every row, audit record and the new head in one etcd txn that
 // compares the head's mod_revision with the one read. When another replica committed first the
 // compare fails and the body runs again on the new state, so replicas never fork the audit chain
 // and a release never commits after a revoke it did not see. Reads outside write() read the head
@@ -52,7 +52,7 @@ class EtcdStateStore final : public StateStore {
                                                       std::vector<Table> tables, Sealer sealer);
 
   std::string describe() const override;
-  Status write(const std::function<Status()>& body) override;
+  Status write(const std::function<Status()>& body, const std::vector<Read>& reads = {}) override;
   Result<std::vector<Row>> select(const Table& table, const Match& match) override;
   Status insert(const Table& table, const Row& row) override;
   Result<int64_t> remove(const Table& table, const Match& match) override;
@@ -69,6 +69,8 @@ class EtcdStateStore final : public StateStore {
   Status verify_all() override;
   const SecretBytes& identity_seed() const override { return identity_seed_; }
   const Sealer& sealer() const override { return sealer_; }
+  // HTTP requests sent to etcd by this store so far (both its clients).
+  uint64_t etcd_round_trips() const { return client_->round_trips() + audit_client_->round_trips(); }
 
  private:
   EtcdStateStore(EtcdStoreOptions options, std::unique_ptr<EtcdClient> client,
@@ -91,8 +93,14 @@ class EtcdStateStore final : public StateStore {
   Result<std::string> encode_row(const std::string& key, const Table& t, const Row& row,
                                  int64_t version) const;
   Result<RowAt> decode_row(const Table& t, const EtcdKv& kv, int64_t state_version) const;
+  // The etcd range holding the rows `match` can select (the longest leading run of primary-key
+  // columns it names: one key, or a key prefix), and that prefix.
+  Result<std::pair<EtcdRange, std::string>> range_for(const Table& t, const Match& match) const;
   // Matching rows as of the write's snapshot plus its pending changes, keyed by etcd key.
   Result<std::map<std::string, RowAt>> matching(const Table& t, const Match& match);
+  // Inside write(): what etcd held at read_revision_ in `range` (its own revision ignored), from
+  // the announced reads when one of them covers it, else read now.
+  Result<std::vector<EtcdKv>> read_in_write(const EtcdRange& range);
   std::string audit_key(int64_t seq) const;
   Result<std::string> encode_audit(const std::string& key, const AuditRecord& r) const;
   Result<AuditRecord> decode_audit(const EtcdKv& kv) const;
@@ -117,6 +125,8 @@ class EtcdStateStore final : public StateStore {
   int64_t head_mod_revision_ = 0;
   std::map<std::string, Pending> pending_;
   std::vector<EtcdOp> pending_audit_;
+  // The announced reads, fetched with the head: (key, range_end) -> what etcd held there.
+  std::map<std::pair<std::string, std::string>, std::vector<EtcdKv>> fetched_;
 
   std::mutex lease_mu_;
   int64_t lease_ = 0;           // guarded by lease_mu_: the nonce lease in use

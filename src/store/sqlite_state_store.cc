@@ -271,7 +271,7 @@ Result<std::vector<AuditRecord>> SqliteStateStore::audit_records(int64_t after_s
   return read_audit_log(*reader_, auth_.audit_key(), after_seq, limit);
 }
 
-Status SqliteStateStore::write(const std::function<Status()>& body) {
+Status SqliteStateStore::write(const std::function<Status()>& body, const std::vector<Read>&) {
   if (in_write_) return internal_error("nested StateStore::write");
   const StateHead saved{head_.version, head_.digest, head_.audit, SecretBytes()};
   in_write_ = true;

@@ -28,7 +28,7 @@ class SqliteStateStore final : public StateStore {
                                                         std::vector<Table> tables, Sealer sealer);
 
   std::string describe() const override { return "sqlite " + path_.string(); }
-  Status write(const std::function<Status()>& body) override;
+  Status write(const std::function<Status()>& body, const std::vector<Read>& reads = {}) override;
   Result<std::vector<Row>> select(const Table& table, const Match& match) override;
   Status insert(const Table& table, const Row& row) override;
   Result<int64_t> remove(const Table& table, const Match& match) override;

@@ -99,8 +99,15 @@ class StateStore {
   // Runs `body` as one change that commits as the next state version, atomically with its audit
   // events (nothing of it stays when `body` or the commit fails). The etcd store may run `body`
   // more than once (when another replica committed first); it must only read and write through
-  // this store and set results it returns.
-  virtual Status write(const std::function<Status()>& body) = 0;
+  // this store and set results it returns. `reads`: the selects (and removes) `body` will make,
+  // announced so that etcd fetches them together with the state head in one round trip instead
+  // of one each (a write is then two: that read and the commit). Only a hint: `body` may read
+  // anything, announced or not, with the same answers; SQLite ignores it.
+  struct Read {
+    const Table* table;
+    Match match;
+  };
+  virtual Status write(const std::function<Status()>& body, const std::vector<Read>& reads = {}) = 0;
 
   // Rows of `table` matching `match`, in primary-key order (integer columns numerically); every
   // row is authenticated. Inside write(): as of the state that write builds on.

@@ -43,7 +43,9 @@ class ProbedStore final : public store::StateStore {
     return fail ? unavailable("etcd did not answer") : Status::Ok();
   }
   std::string describe() const override { return inner_->describe(); }
-  Status write(const std::function<Status()>& body) override { return inner_->write(body); }
+  Status write(const std::function<Status()>& body, const std::vector<Read>& reads = {}) override {
+    return inner_->write(body, reads);
+  }
   Result<std::vector<store::Row>> select(const store::Table& t, const store::Match& m) override {
     return inner_->select(t, m);
   }
