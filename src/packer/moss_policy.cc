@@ -273,14 +273,13 @@ std::optional<double> MossPolicy::eviction_penalty(const InstanceView& inst, uin
   // By value, not recency: an idle model's value is its expected reload cost within the reuse
   // horizon (a model likely to return soon and slow to load is worth keeping), per byte it frees.
   scratch_.clear();
-  const double pool_load = stats_.pool_load_ms(now);
   for (const ResidentModel& m : inst.models) {
     if (m.in_use > 0 || !m.loaded || m.bytes == 0) continue;
     double value = 0;
     // One lookup per candidate (statistics of a model no longer tracked: never reused soon).
     if (const ModelStats* st = stats_.find(m.model_id)) {
       double p_reuse = 1.0 - std::exp(-st->rate_per_ms(now) * options_.reuse_horizon_ms);
-      value = p_reuse * st->load_ms.mean_or(pool_load, now);
+      value = p_reuse * stats_.load_ms(st, now);
     }
     scratch_.push_back({&m, value});
   }

@@ -69,9 +69,21 @@ double StatsBook::service_ms(std::string_view model_id, TimeMs now) const {
 }
 
 double StatsBook::load_ms(std::string_view model_id, TimeMs now) const {
-  const ModelStats* m = find(model_id);
-  const double pool = pool_load_ms_.mean(now);
-  return m ? m->load_ms.mean_or(pool, now) : pool;
+  return load_ms(find(model_id), now);
+}
+
+double StatsBook::load_ms(const ModelStats* m, TimeMs now) const {
+  const double first = first_load_ms(m ? m->bytes : 0, now);
+  return m ? m->load_ms.mean_or(first, now) : first;
+}
+
+double StatsBook::first_load_ms(uint64_t bytes, TimeMs now) const {
+  const double by_size =
+      bytes > 0 && priors_.load_ms_per_mib > 0
+          ? priors_.load_base_ms +
+                priors_.load_ms_per_mib * static_cast<double>(bytes) / static_cast<double>(1u << 20)
+          : priors_.load_ms;
+  return pool_load_ms_.mean_or(by_size, now);
 }
 
 double StatsBook::offered_load(std::string_view model_id, TimeMs now) const {

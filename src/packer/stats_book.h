@@ -9,7 +9,9 @@
 // arrival rate of all models together and the mean service and load time over all models: a
 // model not measured yet is priced with the pool's means, not a fixed prior (with 20 copies of one
 // small model, every model's first request was priced at a 500 ms load the pool had never seen,
-// and starting another instance looked cheaper than waiting for one already starting).
+// and starting another instance looked cheaper than waiting for one already starting); before
+// the pool measured any load, optionally, a model of known size (store metadata) is priced at
+// the worker's load rate for that size (StatsPriors::load_ms_per_mib).
 // Not thread-safe (owned by a policy under its pool's lock).
 #pragma once
 
@@ -27,10 +29,18 @@ namespace moss::packer {
 
 struct StatsPriors {
   double service_ms = 50;       // before the first measurement of a model
-  double load_ms = 500;         // model switch before the first measurement
+  double load_ms = 500;         // model switch before the first measurement, size unknown
   double cold_start_ms = 1000;  // instance start before the first measurement
   TimeMs half_life_ms = 60'000;
   TimeMs short_half_life_ms = 5'000;  // the burst window (at most half_life_ms)
+  // A load before the pool measured any, for a model of known size: load_base_ms +
+  // load_ms_per_mib x MiB; load_ms_per_mib 0: off (load_ms). moss-worker's cold starts in
+  // docs/worker.md give 30 ms + 9.4 ms/MiB (key fetch + model fetch + decrypt + compile:
+  // MobileNetV2, 13.3 MiB, 156 ms; ResNet-50, 97.7 MiB, 943 ms). Off by default: measured on,
+  // it concentrated the full-stack replay's first requests on one worker and exposed that
+  // worker's per-user key-request limit (docs/benchmarks.md, "Through the full stack").
+  double load_base_ms = 30;
+  double load_ms_per_mib = 0;
 };
 
 struct ModelStats {
@@ -79,6 +89,12 @@ class StatsBook {
   double offered_load(std::string_view model_id, TimeMs now) const;
   double service_ms(std::string_view model_id, TimeMs now) const;
   double load_ms(std::string_view model_id, TimeMs now) const;
+  // The same for a model whose entry is at hand (null: not tracked).
+  double load_ms(const ModelStats* m, TimeMs now) const;
+  // What a model not measured yet is expected to load in: the pool's mean over its other
+  // models' loads; before the pool measured any, from the model's size (`bytes`, 0: unknown) at
+  // the worker's load rate when one is set (StatsPriors::load_ms_per_mib), else the prior.
+  double first_load_ms(uint64_t bytes, TimeMs now) const;
   double rate_per_ms(std::string_view model_id, TimeMs now) const;
 
   DecayingMean& cold_start() { return cold_start_ms_; }
@@ -89,7 +105,6 @@ class StatsBook {
   double pool_rate_per_ms(TimeMs now) const;
   // The pool's mean service time over its recent requests, whatever the model.
   double pool_service_ms(TimeMs now) const { return pool_service_ms_.mean(now); }
-  double pool_load_ms(TimeMs now) const { return pool_load_ms_.mean(now); }
   // Little's law for the whole pool: requests in service at once, on the long window.
   double pool_offered_load(TimeMs now) const { return pool_rate_per_ms(now) * pool_service_ms(now); }
   // How long the pool has seen arrivals (0 before the first).

@@ -86,6 +86,27 @@ TEST(StatsBookTest, AModelNotMeasuredYetIsPricedWithThePoolsMeans) {
   EXPECT_NEAR(book.load_ms("a/unknown", 20), 60, 0.1);  // the pool's mean of 30 and 90
 }
 
+// With a worker load rate set, before the pool has measured any load, a model whose size is known
+// (the store's metadata) is priced at that rate for its size, not the fixed 500 ms guess. Once the
+// pool measures a load, its mean takes over as above. Without a rate (the default) the guess stays.
+TEST(StatsBookTest, AFirstLoadIsPricedFromTheModelsSizeBeforeThePoolMeasuredAny) {
+  StatsBook plain;
+  plain.model("a/big").bytes = 100u << 20;
+  EXPECT_DOUBLE_EQ(plain.load_ms("a/big", 0), 500);
+  StatsBook book({.service_ms = 50, .load_ms = 500, .load_base_ms = 30, .load_ms_per_mib = 9.4});
+  book.model("a/big").bytes = 100u << 20;
+  book.model("a/tiny").bytes = 150'000;  // the digits example
+  EXPECT_DOUBLE_EQ(book.load_ms("a/big", 0), 30 + 940);
+  EXPECT_NEAR(book.load_ms("a/tiny", 0), 31.3, 0.1);
+  EXPECT_DOUBLE_EQ(book.load_ms("a/unsized", 0), 500);  // size unknown: the prior
+  EXPECT_DOUBLE_EQ(book.first_load_ms(0, 0), 500);
+  book.add_load("a/other", 80, 10);
+  EXPECT_DOUBLE_EQ(book.load_ms("a/big", 10), 80);
+  EXPECT_DOUBLE_EQ(book.load_ms("a/unsized", 10), 80);
+  // Once the pool's samples have faded (the model went quiet), the size-based estimate returns.
+  EXPECT_NEAR(book.load_ms("a/tiny", 10 + 60'000 * 20), 31.3, 0.1);
+}
+
 // The pool's arrival rate (all models, long window) reads the rate even early on: a decayed count
 // over less than its time constant is corrected for the short history.
 TEST(StatsBookTest, PoolRateReadsTheRateAfterAShortHistory) {

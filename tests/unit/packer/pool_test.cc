@@ -250,6 +250,51 @@ TEST_F(PoolTest, PoolMemoryBudgetKeepsASecondModelOffANewInstance) {
   EXPECT_EQ(pool->spec().to_json()["pool_memory_budget_mb"], 60);
 }
 
+// A pool's first requests, before anything was measured, with a worker load rate set
+// (StatsPriors::load_ms_per_mib, off by default) and the models' sizes known from the store
+// (1 MiB each): the first load is priced at about 40 ms, so requests arriving while the first
+// instance starts join it instead of each starting another; priced at the fixed 500 ms guess (the
+// default), the third request saw two 500 ms loads ahead of it on the starting instance and
+// started a second one.
+TEST_F(PoolTest, FirstRequestsJoinTheStartingInstanceWhenTheirSizeIsKnown) {
+  test_support::TempDir store("moss-pool-first-load");
+  std::filesystem::create_directories(store.path() / "o");
+  for (const char* name : {"a", "b", "c"}) {
+    const std::filesystem::path model = store.path() / "o" / (std::string(name) + ".moss");
+    std::ofstream(model).close();
+    std::filesystem::resize_file(model, 1u << 20);
+  }
+  json spec = testing::local_pool_json("p", 3, 4);
+  spec["worker_config"]["model_store"] = store.path().string();
+  spec["worker_config"]["sim_start_ms"] = 1'500;  // the first instance is still starting below
+  PoolSpec parsed = parse_pool_spec(spec).value_or_die();
+  auto pool = std::make_shared<Pool>(
+      parsed, make_backend(parsed, {}).value_or_die(),
+      make_routing_policy(parsed.policy, StatsPriors{.load_base_ms = 30, .load_ms_per_mib = 9.4}),
+      manual_);
+  std::vector<std::future<Result<protocol::InferResult>>> calls;
+  for (int i = 0; i < 3; ++i) {
+    const std::string model = std::string("o/") + "abc"[i];
+    calls.push_back(std::async(std::launch::async,
+                               [&, model] { return pool->invoke(model, testing::costs(1, 10, 1)); }));
+    for (int k = 0; k < 500; ++k) {  // until it is routed (on an instance)
+      int in_flight = 0;
+      const json status = pool->status();
+      for (const json& inst : status["instances"]) in_flight += inst["in_flight"].get<int>();
+      if (in_flight == i + 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    manual_.advance(100);  // 100 ms of the start have passed for the next one
+  }
+  EXPECT_EQ(pool->status()["instances"].size(), 1u);
+  for (auto& c : calls) {
+    auto r = c.get();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_EQ(testing::result_json(*r)["packer"]["instance"], "i0");
+  }
+  EXPECT_EQ(pool->counters().instance_starts, 1u);
+}
+
 // min_instances are started ahead of demand and never reaped.
 TEST_F(PoolTest, KeepsMinimumInstances) {
   json spec = testing::local_pool_json("p", 2, 4);
