@@ -14,9 +14,9 @@
 //               info = "moss plan cache v3")
 // so the header is authenticated with the payload (any edit fails chunk 0), and only a holder of
 // the model key can read or forge an entry (docs/worker.md, "Compiled-plan cache", says why an
-// entry stands in for the model file). Loading maps the file and decrypts it chunk by chunk
-// straight into the 64-byte aligned buffer the kernels and the graph's constants then read in
-// place (no second copy).
+// entry stands in for the model file). Loading reads the payload chunk by chunk (read(2): a mapping
+// of it would fault in every page-cache page) and decrypts each into the 64-byte aligned buffer
+// the kernels and the graph's constants then read in place.
 //
 // An entry that is missing, for another model file, key, build, CPU or thread count, truncated,
 // tampered or under another key is ignored with a logged reason, and the model is compiled from
