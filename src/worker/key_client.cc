@@ -76,23 +76,54 @@ uint64_t KeyClient::connections_opened() const {
   return client_.current().connections_opened();
 }
 
+namespace {
+
+// A fork-check answer that cannot be judged: unavailable when another attempt may get one (the
+// KeyService could not answer now, 5xx), else the refusal itself (a 4xx fails closed).
+Status proof_failure(const Result<net::Response>& proof, const std::string& context) {
+  if (!proof.ok()) return proof.status().with_context(context);
+  Status s = net::status_from_response(*proof);
+  if (proof->status >= 500 && !transient(s)) {
+    return Status(ErrorCode::kUnavailable, context + ": HTTP " + std::to_string(proof->status) + ": " +
+                                               s.message(), s.reason());
+  }
+  return s.with_context(context);
+}
+
+}  // namespace
+
 Status KeyClient::judge_locked(const crypto::KeyServiceState& answered) {
   MOSS_ASSIGN_OR_RETURN(auto judged, crypto::judge_keyservice_state(options_.url, seen_, answered));
   if (judged == crypto::StateJudgement::kFresh) {
     seen_ = crypto::remember_fresh(seen_, answered);
     return Status::Ok();
   }
-  // The log grew since this worker last looked: the same connection (the same KeyService process)
-  // proves its chain still holds what was seen. Keys are not used until it has.
-  auto proof = client_.current().get(crypto::audit_proof_target(seen_));
-  if (!proof.ok()) {
-    client_.current().close();
-    return proof.status().with_context("KeyService at " + options_.url + " fork check");
+  // The log grew since this worker last looked: the KeyService proves its chain still holds what
+  // was seen. Keys are not used until it has. The proof goes through the failover client: asked
+  // first of the replica that answered (its connection), and of the next one when that one cannot
+  // answer now (connection lost, timed out, 5xx; never after a 4xx).
+  const std::string answered_by = client_.current_url();
+  const std::string context = "KeyService at " + options_.url + " fork check";
+  auto proof = client_.request(net::Request::make("GET", crypto::audit_proof_target(seen_)));
+  if (!proof.ok() || proof->status != 200) return proof_failure(proof, context);
+  MOSS_ASSIGN_OR_RETURN(auto proven, crypto::verify_audit_proof(options_.url, seen_, answered, proof->body));
+  if (client_.current_url() != answered_by) {
+    // Another replica proved its chain holds what was seen; that says nothing yet about the
+    // instance that answered (a host could route the answer to a forked copy). So the same replica
+    // also proves, on the same connection, that its chain holds the answer's head: one chain holds
+    // both, so the answer continues what was seen.
+    crypto::SeenKeyServiceState at_answer = proven;
+    at_answer.audit_seq = answered.audit_seq;
+    at_answer.audit_hash = answered.audit_hash;
+    auto second = client_.current().get(crypto::audit_proof_target(at_answer));
+    if (!second.ok()) client_.current().close();
+    if (!second.ok() || second->status != 200) {
+      return proof_failure(second, context + " (answer's head, at " + client_.current_url() + ")");
+    }
+    MOSS_ASSIGN_OR_RETURN(proven, crypto::verify_audit_proof(options_.url, at_answer, answered, second->body));
+    if (proven.version < seen_.version) proven.version = seen_.version;
   }
-  if (proof->status != 200) {
-    return net::status_from_response(*proof).with_context("KeyService at " + options_.url + " fork check");
-  }
-  MOSS_ASSIGN_OR_RETURN(seen_, crypto::verify_audit_proof(options_.url, seen_, answered, proof->body));
+  seen_ = proven;
   return Status::Ok();
 }
 
@@ -114,9 +145,17 @@ Result<ReleasedKeys> KeyClient::release(std::string_view model_id, std::string_v
         return failed_precondition("keyservice-version-missing: KeyService at {} sent no state version "
                                    "and audit head", options_.url);
       }
-      if (state) MOSS_RETURN_IF_ERROR(judge_locked(*state));
-      if (resp->status == 200) return parse_release_response(resp->body, model_id, user_id);
-      Status refused = net::status_from_response(*resp);
+      Status judged = state ? judge_locked(*state) : Status::Ok();
+      if (!judged.ok()) {
+        // A rollback or fork verdict, or a refused fork check, fails closed. A fork check no
+        // replica could answer now (unavailable, timed out, 5xx) is a failed attempt: these keys
+        // are not used, and the release is tried again (after the backoff, within the attempts).
+        if (!transient(judged)) return judged;
+        last = judged;
+      } else if (resp->status == 200) {
+        return parse_release_response(resp->body, model_id, user_id);
+      }
+      Status refused = judged.ok() ? net::status_from_response(*resp) : judged;
       if (!transient(refused)) {
         return Status(refused.code(),
                       "KeyService refused the keys for " + std::string(model_id) + ": " + refused.message(),
