@@ -12,8 +12,13 @@
 // then reported as one unavailable error naming the KeyService; refusals (403/404/401) are not
 // retried. The KeyService's state version and audit head (sent with every answer) are remembered:
 // an answer with an older version is refused ("keyservice-rollback"), and when the audit log grew
-// the same connection must prove its chain still holds the remembered head (GET
-// /v1/audit/head?at=<seq>, one extra request), else "keyservice-forked" (crypto/keyservice_state.h).
+// the KeyService must prove its chain still holds the remembered head (GET
+// /v1/audit/head?at=<seq>, one extra request on the answer's connection), else "keyservice-forked"
+// (crypto/keyservice_state.h). When that replica cannot answer the proof now (connection lost,
+// timeout, 5xx) it is asked of the next one (failover), which then also proves, on its connection,
+// that its chain holds the answer's head (two requests); when no replica can, the release attempt
+// fails and is retried like a transport failure. The keys are never used before a proof holds; a
+// refused proof (4xx) or a fork or rollback verdict fails closed at once.
 // Thread-safe.
 #pragma once
 
