@@ -85,7 +85,7 @@ struct Mapping {
   }
 };
 
-// The rest of an open file from `offset`, read with read(2) straight into the reader's buffer:
+// The rest of an open file from `offset`, read with pread(2) straight into the reader's buffer:
 // decrypting the entry through a mapping of it faulted in every page-cache page of it (~50 ms
 // per 100 MB on a quiet 2-vCPU VM, several times that under load), where reading costs a copy.
 class FdReader : public std::streambuf {
