@@ -10,13 +10,14 @@
 namespace moss::keyservice {
 
 net::Response KeyService::handle_release(const net::Request& req) {
-  const uint64_t ticket = state_.answer_ticket();
-  auto result = release(req);
-  if (!result.ok() && (result.status().code() == ErrorCode::kPermissionDenied ||
-                       result.status().code() == ErrorCode::kNotFound)) {
-    metrics_.release_denied.fetch_add(1);
-  }
-  return finish("release", ticket, std::move(result));
+  return answer("release", [&] {
+    auto result = release(req);
+    if (!result.ok() && (result.status().code() == ErrorCode::kPermissionDenied ||
+                         result.status().code() == ErrorCode::kNotFound)) {
+      metrics_.release_denied.fetch_add(1);
+    }
+    return result;
+  });
 }
 
 Result<net::Response> KeyService::release(const net::Request& req) {
@@ -76,8 +77,7 @@ Result<net::Response> KeyService::release(const net::Request& req) {
 }
 
 net::Response KeyService::handle_attest_connection(const net::Request& req) {
-  const uint64_t ticket = state_.answer_ticket();
-  auto run = [&]() -> Result<net::Response> {
+  return answer("attest-connection", [&]() -> Result<net::Response> {
     auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
     if (!peer) {
       return refuse(ErrorCode::kUnauthenticated, "worker-attestation-required",
@@ -99,13 +99,11 @@ net::Response KeyService::handle_attest_connection(const net::Request& req) {
     metrics_.connection_attestations.fetch_add(1);
     return net::Response::json(200, fmt::format(R"({{"attested":true,"measurement":"{}"}})",
                                                 (*verified)->claims.measurement));
-  };
-  return finish("attest-connection", ticket, run());
+  });
 }
 
 net::Response KeyService::handle_worker_audit_head(const net::Request& req) {
-  const uint64_t ticket = state_.answer_ticket();
-  auto run = [&]() -> Result<net::Response> {
+  return answer("audit_head", [&]() -> Result<net::Response> {
     auto peer = std::dynamic_pointer_cast<const attest::AttestedPeerIdentity>(req.peer);
     if (!peer) {
       return refuse(ErrorCode::kUnauthenticated, "worker-attestation-required",
@@ -116,8 +114,7 @@ net::Response KeyService::handle_worker_audit_head(const net::Request& req) {
       return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
     }
     return audit_head("", req);
-  };
-  return finish("audit_head", ticket, run());
+  });
 }
 
 }  // namespace moss::keyservice

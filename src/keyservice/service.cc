@@ -21,8 +21,10 @@ KeyService::KeyService(KeyState& state, ServiceOptions options, ClockMs clock)
       auth_(state, std::move(clock), options.request_window_s),
       limiter_(options.rate_per_s, options.rate_burst) {}
 
-net::Response KeyService::finish(const std::string& endpoint, uint64_t ticket,
-                                 Result<net::Response> result) {
+net::Response KeyService::answer(const std::string& endpoint,
+                                 const std::function<Result<net::Response>()>& run) {
+  const uint64_t ticket = state_.answer_ticket();
+  Result<net::Response> result = run();
   // Refusals are counted per request in /metrics; the log gets a throttled sample of them (a
   // flood of bad requests must not become a flood of log lines), and none for rate limiting.
   net::Response response;
@@ -64,16 +66,14 @@ net::Response KeyService::finish(const std::string& endpoint, uint64_t ticket,
 
 net::Handler KeyService::signed_endpoint(std::string endpoint, Signed handler) {
   return [this, endpoint = std::move(endpoint), handler = std::move(handler)](const net::Request& req) {
-    const uint64_t ticket = state_.answer_ticket();
-    auto run = [&]() -> Result<net::Response> {
+    return answer(endpoint, [&]() -> Result<net::Response> {
       MOSS_ASSIGN_OR_RETURN(std::string principal, auth_.authenticate(req));
       if (!limiter_.allow(principal)) {
         metrics_.rate_limited.fetch_add(1);
         return refuse(ErrorCode::kResourceExhausted, "rate-limited", "too many requests; retry later");
       }
       return handler(principal, req);
-    };
-    return finish(endpoint, ticket, run());
+    });
   };
 }
 
@@ -96,8 +96,7 @@ Result<std::string> KeyService::owned_model(const net::Request& request,
 }
 
 net::Response KeyService::handle_register(const net::Request& req) {
-  const uint64_t ticket = state_.answer_ticket();
-  auto run = [&]() -> Result<net::Response> {
+  return answer("register", [&]() -> Result<net::Response> {
     MOSS_ASSIGN_OR_RETURN(auto body, parse_body(req.body, {"public_key"}));
     MOSS_ASSIGN_OR_RETURN(std::string b64, text_field(body, "public_key"));
     auto raw = base64_decode(b64, 32);
@@ -117,8 +116,7 @@ net::Response KeyService::handle_register(const net::Request& req) {
     MOSS_ASSIGN_OR_RETURN(bool created, state_.register_principal(id, key));
     nlohmann::json j = {{"principal_id", id}, {"created", created}};
     return net::Response::json(created ? 201 : 200, j.dump());
-  };
-  return finish("register", ticket, run());
+  });
 }
 
 namespace {

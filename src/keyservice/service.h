@@ -46,9 +46,10 @@ class KeyService {
   using Signed = std::function<Result<net::Response>(const std::string& principal,
                                                      const net::Request& request)>;
   net::Handler signed_endpoint(std::string endpoint, Signed handler);
-  // The answer to a request that arrived when `ticket` (state_.answer_ticket()) was taken: counted,
-  // errors logged (throttled), and the state it shows attached.
-  net::Response finish(const std::string& endpoint, uint64_t ticket, Result<net::Response> result);
+  // The answer of `run` to a request: counted, errors logged (throttled), and the state it shows
+  // attached. The request's ticket (state_.answer_ticket()) is taken before `run` reads anything,
+  // so the answer shows only a state a read made for it saw.
+  net::Response answer(const std::string& endpoint, const std::function<Result<net::Response>()>& run);
   // The model id from /v1/models/{owner}/{name}/..., checked to belong to `principal`.
   Result<std::string> owned_model(const net::Request& request, const std::string& principal) const;
 

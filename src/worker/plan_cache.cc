@@ -85,6 +85,18 @@ struct Mapping {
   }
 };
 
+// A file descriptor closed when it goes out of scope (the payload is read after the headers).
+struct OpenFile {
+  int fd;
+  explicit OpenFile(int f) : fd(f) {}
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+  int operator*() const { return fd; }
+};
+
 // The rest of an open file from `offset`, read with pread(2) straight into the reader's buffer:
 // decrypting the entry through a mapping of it faulted in every page-cache page of it (~50 ms
 // per 100 MB on a quiet 2-vCPU VM, several times that under load), where reading costs a copy.
@@ -191,12 +203,8 @@ std::shared_ptr<const engine::PlanSnapshot> PlanCache::load(const PlanCacheKey& 
     if (reason) *reason = why;
     return nullptr;
   };
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw_fd < 0) return nullptr;  // no entry yet: not worth a log line
-  const std::unique_ptr<int, void (*)(int*)> fd(new int(raw_fd), [](int* f) {
-    ::close(*f);
-    delete f;
-  });
+  const OpenFile fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (*fd < 0) return nullptr;  // no entry yet: not worth a log line
   struct stat st {};
   Mapping map;
   if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) return ignore("not a regular file");
