@@ -152,20 +152,29 @@ TEST_F(PlanCacheTest, BackgroundWriteIsFoundAfterWait) {
   EXPECT_FALSE(load(k));
 }
 
+// A worker's store holding "o/mlp" (granted to kUser under request_key) and a plan-cache
+// directory, and the worker configuration over both.
+class PlanCacheServiceTest : public ::testing::Test {
+ protected:
+  PlanCacheServiceTest() {
+    testing::publish(store.path(), keys, "o/mlp", "mlp");
+    keys.grant("o/mlp", testing::kUser, request_key);
+    config.model_store = store.path().string();
+    config.memory_budget_bytes = 1 << 30;
+    config.plan_cache_dir = cache.path().string();
+  }
+
+  test_support::TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
+  testing::MemoryKeySource keys;
+  const SecretBytes request_key = testing::fresh_key();
+  WorkerConfig config;
+};
+
 // The worker end to end: the first load compiles and writes the entry; a fresh service on the
 // same disk answers from the entry alone, byte for byte, even with the model file's chunks
 // destroyed (only its header is read); a re-encrypted file is a miss and is compiled from.
-TEST(PlanCacheServiceTest, AHitReadsOnlyTheModelFilesHeader) {
+TEST_F(PlanCacheServiceTest, AHitReadsOnlyTheModelFilesHeader) {
   using namespace testing;
-  TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
-  MemoryKeySource keys;
-  publish(store.path(), keys, "o/mlp", "mlp");
-  const SecretBytes request_key = fresh_key();
-  keys.grant("o/mlp", kUser, request_key);
-  WorkerConfig config;
-  config.model_store = store.path().string();
-  config.memory_budget_bytes = 1 << 30;
-  config.plan_cache_dir = cache.path().string();
   Metrics metrics;
   const Tensor x = input_tensor(0.5f);
   const Tensor expected = reference_output("mlp", x);
@@ -218,17 +227,8 @@ class CountingStore : public ModelStore {
 
 // With no entry on disk the first load goes straight to the model file (no round trip for its
 // header); once the entry is written, a fresh service reads the header only.
-TEST(PlanCacheServiceTest, WithoutAnEntryTheHeaderIsNotFetched) {
+TEST_F(PlanCacheServiceTest, WithoutAnEntryTheHeaderIsNotFetched) {
   using namespace testing;
-  TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
-  MemoryKeySource keys;
-  publish(store.path(), keys, "o/mlp", "mlp");
-  const SecretBytes request_key = fresh_key();
-  keys.grant("o/mlp", kUser, request_key);
-  WorkerConfig config;
-  config.model_store = store.path().string();
-  config.memory_budget_bytes = 1 << 30;
-  config.plan_cache_dir = cache.path().string();
   Metrics metrics;
   std::atomic<int> fetches{0}, heads{0};
   auto infer_once = [&](const std::string& id) {
@@ -249,17 +249,8 @@ TEST(PlanCacheServiceTest, WithoutAnEntryTheHeaderIsNotFetched) {
 // An entry that decrypts but does not rebuild (here: another model's packed weights under this
 // model's graph) is removed and the model compiled from its file; the log line names the code
 // and the reason, never the engine's message.
-TEST(PlanCacheServiceTest, AnEntryThatDoesNotRebuildIsRemovedAndLoggedByReasonOnly) {
+TEST_F(PlanCacheServiceTest, AnEntryThatDoesNotRebuildIsRemovedAndLoggedByReasonOnly) {
   using namespace testing;
-  TempDir store{"moss-plan-cache-store"}, cache{"moss-plan-cache-dir"};
-  MemoryKeySource keys;
-  publish(store.path(), keys, "o/mlp", "mlp");
-  const SecretBytes request_key = fresh_key();
-  keys.grant("o/mlp", kUser, request_key);
-  WorkerConfig config;
-  config.model_store = store.path().string();
-  config.memory_budget_bytes = 1 << 30;
-  config.plan_cache_dir = cache.path().string();
 
   const std::vector<uint8_t> file = read_file(store.path() / "o/mlp.moss", 1 << 20).value_or_die();
   PlanCacheKey key;
